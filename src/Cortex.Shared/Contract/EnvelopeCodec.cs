@@ -1,0 +1,412 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Json;
+
+namespace Cortex.Shared.Contract;
+
+/// <summary>Parses, validates and writes the public JSON envelope (UTF-8, System.Text.Json source-generated).</summary>
+public static class EnvelopeCodec
+{
+    private static readonly SearchValues<char> s_idForbidden = SearchValues.Create(
+        "\0\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000b\f\r\u000e\u000f\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f \u007f");
+
+    private static readonly SearchValues<char> s_nameChars = SearchValues.Create("abcdefghijklmnopqrstuvwxyz0123456789_.-");
+
+    /// <summary>Parses and validates one envelope; never throws for bad input.</summary>
+    public static EnvelopeParseResult Parse(ReadOnlySpan<byte> utf8Json)
+    {
+        if (utf8Json.Length > EnvelopeLimits.MaxEnvelopeBytes)
+        {
+            return Fail("$", $"envelope is {utf8Json.Length} bytes, over the {EnvelopeLimits.MaxEnvelopeBytes}-byte limit");
+        }
+
+        if (utf8Json.IsEmpty)
+        {
+            return Fail("$", "envelope is empty");
+        }
+
+        EnvelopeDocument? doc;
+        try
+        {
+            doc = JsonSerializer.Deserialize(utf8Json, EnvelopeJsonContext.Default.EnvelopeDocument);
+        }
+        catch (JsonException ex)
+        {
+            return Fail(FieldOf(ex.Path), DescribeJsonError(ex));
+        }
+        catch (InvalidOperationException ex)
+        {
+            // Thrown for invalid UTF-8 and similar reader faults that are not JsonExceptions.
+            return Fail("$", "invalid JSON: " + ex.Message);
+        }
+
+        return doc is null ? Fail("$", "envelope must be a JSON object, not null") : Validate(doc);
+    }
+
+    /// <summary>Writes an envelope as UTF-8 JSON in the public v1 shape, engine fields included.</summary>
+    public static byte[] Serialize(Envelope envelope)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        var doc = new EnvelopeDocument
+        {
+            Version = Envelope.CurrentVersion,
+            Id = envelope.Id,
+            To = envelope.To,
+            Text = envelope.Text,
+            Template = envelope.Template is { } t
+                ? new TemplateDocument { Name = t.Name, Language = t.Language, Parameters = t.Parameters.Count == 0 ? null : [.. t.Parameters] }
+                : null,
+            Kind = envelope.Kind,
+            Tenant = envelope.Tenant,
+            Priority = envelope.Priority == Priority.Normal ? null : envelope.Priority.ToWire(),
+            NotBefore = envelope.NotBefore,
+            ExpiresAt = envelope.ExpiresAt,
+            TraceId = envelope.TraceId,
+            Attributes = envelope.Attributes is { Count: > 0 } a ? new Dictionary<string, string>(a, StringComparer.Ordinal) : null,
+            Attempt = envelope.Attempt == 0 ? null : envelope.Attempt,
+            EnqueuedAt = envelope.EnqueuedAt,
+            LastError = envelope.LastError,
+        };
+        return JsonSerializer.SerializeToUtf8Bytes(doc, EnvelopeJsonContext.Default.EnvelopeDocument);
+    }
+
+    /// <summary>Validates an envelope built in code with the same rules as one read from the wire.</summary>
+    public static EnvelopeError? Validate(Envelope envelope)
+    {
+        var result = Parse(Serialize(envelope));
+        return result.Error;
+    }
+
+    private static EnvelopeParseResult Validate(EnvelopeDocument doc)
+    {
+        if (doc.Unknown is { Count: > 0 } unknown)
+        {
+            return Fail(unknown.Keys.First(), "unknown field (check its spelling; fields are camelCase)");
+        }
+
+        if (doc.Version is null)
+        {
+            return Fail("version", $"is required (use {Envelope.CurrentVersion})");
+        }
+
+        if (doc.Version != Envelope.CurrentVersion)
+        {
+            return Fail("version", $"unsupported version {doc.Version}; this Cortex reads version {Envelope.CurrentVersion}");
+        }
+
+        if (string.IsNullOrEmpty(doc.Id))
+        {
+            return Fail("id", "is required (the idempotency key)");
+        }
+
+        if (doc.Id.Length > EnvelopeLimits.MaxIdLength)
+        {
+            return Fail("id", $"is {doc.Id.Length} characters, over the {EnvelopeLimits.MaxIdLength} limit");
+        }
+
+        if (doc.Id.AsSpan().ContainsAny(s_idForbidden))
+        {
+            return Fail("id", "must not contain spaces or control characters");
+        }
+
+        if (string.IsNullOrEmpty(doc.To))
+        {
+            return Fail("to", "is required (E.164 phone number, e.g. +5511999999999)");
+        }
+
+        if (!TryNormalizePhone(doc.To, out var to))
+        {
+            return Fail("to", $"must be an E.164 number: optional '+', then {EnvelopeLimits.MinPhoneDigits} to {EnvelopeLimits.MaxPhoneDigits} digits, not starting with 0");
+        }
+
+        var hasText = doc.Text is not null;
+        var hasTemplate = doc.Template is not null;
+        if (hasText == hasTemplate)
+        {
+            return Fail("text", hasText ? "set both text and template; set exactly one" : "set either text or template");
+        }
+
+        if (hasText)
+        {
+            if (doc.Text!.Length == 0 || string.IsNullOrWhiteSpace(doc.Text))
+            {
+                return Fail("text", "is empty");
+            }
+
+            if (doc.Text.Length > EnvelopeLimits.MaxTextLength)
+            {
+                var characters = CountCharacters(doc.Text);
+                if (characters > EnvelopeLimits.MaxTextLength)
+                {
+                    return Fail("text", $"is {characters} characters, over WhatsApp's {EnvelopeLimits.MaxTextLength} limit");
+                }
+            }
+        }
+
+        MessageTemplate? template = null;
+        if (doc.Template is { } t)
+        {
+            var error = ValidateTemplate(t);
+            if (error is not null)
+            {
+                return new EnvelopeParseResult(null, error);
+            }
+
+            template = new MessageTemplate(t.Name!, t.Language!, t.Parameters is null ? [] : [.. t.Parameters]);
+        }
+
+        if (doc.Kind is not null && !IsName(doc.Kind, EnvelopeLimits.MaxKindLength))
+        {
+            return Fail("kind", $"must be 1 to {EnvelopeLimits.MaxKindLength} characters of a-z, 0-9, '_', '.', '-' (e.g. billing_reminder)");
+        }
+
+        if (doc.Tenant is not null && !IsName(doc.Tenant, EnvelopeLimits.MaxTenantLength))
+        {
+            return Fail("tenant", $"must be 1 to {EnvelopeLimits.MaxTenantLength} characters of a-z, 0-9, '_', '.', '-'");
+        }
+
+        if (!PriorityNames.TryParse(doc.Priority, out var priority))
+        {
+            return Fail("priority", "must be one of high, normal, low");
+        }
+
+        if (doc.NotBefore is { } nb && doc.ExpiresAt is { } ea && ea <= nb)
+        {
+            return Fail("expiresAt", "must be later than notBefore");
+        }
+
+        if (doc.TraceId is not null && (doc.TraceId.Length is 0 or > EnvelopeLimits.MaxTraceIdLength || doc.TraceId.AsSpan().ContainsAny(s_idForbidden)))
+        {
+            return Fail("traceId", $"must be 1 to {EnvelopeLimits.MaxTraceIdLength} characters without spaces or control characters");
+        }
+
+        if (doc.Attributes is { } attributes)
+        {
+            var error = ValidateAttributes(attributes);
+            if (error is not null)
+            {
+                return new EnvelopeParseResult(null, error);
+            }
+        }
+
+        if (doc.Attempt is < 0 or > 1000)
+        {
+            return Fail("attempt", "is engine-owned and must be between 0 and 1000");
+        }
+
+        if (doc.LastError is { Length: > 1024 })
+        {
+            return Fail("lastError", "is engine-owned and limited to 1024 characters");
+        }
+
+        return new EnvelopeParseResult(
+            new Envelope
+            {
+                Id = doc.Id,
+                To = to,
+                Text = doc.Text,
+                Template = template,
+                Kind = doc.Kind,
+                Tenant = doc.Tenant,
+                Priority = priority,
+                NotBefore = doc.NotBefore,
+                ExpiresAt = doc.ExpiresAt,
+                TraceId = doc.TraceId,
+                Attributes = doc.Attributes,
+                Attempt = doc.Attempt ?? 0,
+                EnqueuedAt = doc.EnqueuedAt,
+                LastError = doc.LastError,
+            },
+            null);
+    }
+
+    private static EnvelopeError? ValidateTemplate(TemplateDocument t)
+    {
+        if (t.Unknown is { Count: > 0 } unknown)
+        {
+            return new("template." + unknown.Keys.First(), "unknown field (template has name, language, parameters)");
+        }
+
+        if (string.IsNullOrEmpty(t.Name))
+        {
+            return new("template.name", "is required");
+        }
+
+        if (!IsName(t.Name, EnvelopeLimits.MaxTemplateNameLength))
+        {
+            return new("template.name", $"must be 1 to {EnvelopeLimits.MaxTemplateNameLength} characters of a-z, 0-9, '_' (WhatsApp template names are lower case)");
+        }
+
+        if (string.IsNullOrEmpty(t.Language))
+        {
+            return new("template.language", "is required (e.g. pt_BR)");
+        }
+
+        if (!IsLanguage(t.Language))
+        {
+            return new("template.language", "must be a language code such as pt_BR, en_US or es");
+        }
+
+        if (t.Parameters is { } parameters)
+        {
+            if (parameters.Count > EnvelopeLimits.MaxTemplateParameters)
+            {
+                return new("template.parameters", $"has {parameters.Count} entries, over the {EnvelopeLimits.MaxTemplateParameters} limit");
+            }
+
+            for (var i = 0; i < parameters.Count; i++)
+            {
+                if (parameters[i] is null)
+                {
+                    return new($"template.parameters[{i}]", "must be a string, not null");
+                }
+
+                if (parameters[i].Length > EnvelopeLimits.MaxTemplateParameterLength)
+                {
+                    return new($"template.parameters[{i}]", $"is over {EnvelopeLimits.MaxTemplateParameterLength} characters");
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static EnvelopeError? ValidateAttributes(Dictionary<string, string> attributes)
+    {
+        if (attributes.Count > EnvelopeLimits.MaxAttributes)
+        {
+            return new("attributes", $"has {attributes.Count} entries, over the {EnvelopeLimits.MaxAttributes} limit");
+        }
+
+        foreach (var (key, value) in attributes)
+        {
+            if (key.Length is 0 or > EnvelopeLimits.MaxAttributeKeyLength)
+            {
+                return new("attributes", $"keys must be 1 to {EnvelopeLimits.MaxAttributeKeyLength} characters");
+            }
+
+            if (value is null)
+            {
+                return new($"attributes.{key}", "must be a string, not null");
+            }
+
+            if (value.Length > EnvelopeLimits.MaxAttributeValueLength)
+            {
+                return new($"attributes.{key}", $"is over {EnvelopeLimits.MaxAttributeValueLength} characters");
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Accepts "+5511999999999" or "5511999999999"; returns the '+'-prefixed form.</summary>
+    public static bool TryNormalizePhone(string value, out string normalized)
+    {
+        normalized = string.Empty;
+        var digits = value.AsSpan();
+        if (digits.Length > 0 && digits[0] == '+')
+        {
+            digits = digits[1..];
+        }
+
+        if (digits.Length < EnvelopeLimits.MinPhoneDigits || digits.Length > EnvelopeLimits.MaxPhoneDigits || digits[0] == '0')
+        {
+            return false;
+        }
+
+        foreach (var c in digits)
+        {
+            if (!char.IsAsciiDigit(c))
+            {
+                return false;
+            }
+        }
+
+        normalized = value[0] == '+' ? value : "+" + value;
+        return true;
+    }
+
+    private static bool IsName(string value, int maxLength) =>
+        value.Length > 0 && value.Length <= maxLength && !value.AsSpan().ContainsAnyExcept(s_nameChars);
+
+    private static bool IsLanguage(string value)
+    {
+        // ISO 639 language, optionally '_' or '-' and a region: es, pt_BR, en-US, zh_Hant_TW is not used by WhatsApp.
+        if (value.Length is < 2 or > 15)
+        {
+            return false;
+        }
+
+        foreach (var c in value)
+        {
+            if (!char.IsAsciiLetter(c) && c != '_' && c != '-')
+            {
+                return false;
+            }
+        }
+
+        return char.IsAsciiLetterLower(value[0]);
+    }
+
+    private static int CountCharacters(string text)
+    {
+        var count = 0;
+        foreach (var _ in text.EnumerateRunes())
+        {
+            count++;
+        }
+
+        return count;
+    }
+
+    private static string FieldOf(string? jsonPath)
+    {
+        if (string.IsNullOrEmpty(jsonPath) || jsonPath == "$")
+        {
+            return "$";
+        }
+
+        var field = jsonPath.StartsWith("$.", StringComparison.Ordinal) ? jsonPath[2..] : jsonPath.TrimStart('$');
+        return field.Length == 0 ? "$" : field;
+    }
+
+    private static string DescribeJsonError(JsonException ex)
+    {
+        var field = FieldOf(ex.Path);
+        if (ex.Message.Contains("maximum configured depth", StringComparison.Ordinal))
+        {
+            return $"invalid JSON: nested deeper than {EnvelopeLimits.MaxJsonDepth} levels";
+        }
+
+        if (ex.Message.Contains("Duplicate", StringComparison.OrdinalIgnoreCase))
+        {
+            return "invalid JSON: a property appears twice";
+        }
+
+        if (field != "$" && ex.InnerException is null && ex.LineNumber is not null && ex.Message.Contains("could not be converted", StringComparison.Ordinal))
+        {
+            return field switch
+            {
+                "version" or "attempt" => "must be a whole number",
+                "notBefore" or "expiresAt" or "enqueuedAt" => "must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00",
+                "template" => "must be an object with name, language and parameters",
+                "attributes" => "must be an object of string values",
+                var f when f.StartsWith("template.parameters", StringComparison.Ordinal) => "must be an array of strings",
+                var f when f.StartsWith("attributes", StringComparison.Ordinal) => "attribute values must be strings",
+                _ => "must be a string",
+            };
+        }
+
+        // The reader's own message says what and where (line and byte), e.g. an unterminated string or invalid UTF-8.
+        var message = ex.Message;
+        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        if (cut > 0)
+        {
+            message = message[..cut];
+        }
+
+        return string.Create(CultureInfo.InvariantCulture, $"invalid JSON: {message}");
+    }
+
+    private static EnvelopeParseResult Fail(string field, string message) => new(null, new EnvelopeError(field, message));
+}

@@ -1,0 +1,85 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Cortex.Shared.Queue;
+
+/// <summary>Dead-letter reasons: a small fixed set, safe as metric labels.</summary>
+public static class DeadLetterReasons
+{
+    public const string InvalidEnvelope = "invalid_envelope";
+    public const string Expired = "expired";
+    public const string Permanent = "permanent_failure";
+    public const string RetriesExhausted = "retries_exhausted";
+    public const string Poison = "poison";
+}
+
+/// <summary>One dead letter: why, how many tries, the last error, when, and the original payload untouched.</summary>
+public sealed record DeadLetterEntry
+{
+    public required string Reason { get; init; }
+
+    public required string Detail { get; init; }
+
+    public string? MessageId { get; init; }
+
+    public string? Kind { get; init; }
+
+    public int Attempts { get; init; }
+
+    public int Deliveries { get; init; }
+
+    public string? LastError { get; init; }
+
+    public DateTimeOffset DeadAt { get; init; }
+
+    /// <summary>The payload exactly as it was received, when it is valid UTF-8.</summary>
+    public string? Payload { get; init; }
+
+    /// <summary>The payload's bytes when they are not valid UTF-8, so nothing is lost.</summary>
+    public string? PayloadBase64 { get; init; }
+
+    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>Builds an entry keeping the payload byte-exact.</summary>
+    public static DeadLetterEntry Create(string reason, string detail, ReadOnlySpan<byte> payload, DateTimeOffset deadAt) =>
+        TryDecode(payload, out var text)
+            ? new DeadLetterEntry { Reason = reason, Detail = detail, DeadAt = deadAt, Payload = text }
+            : new DeadLetterEntry { Reason = reason, Detail = detail, DeadAt = deadAt, PayloadBase64 = Convert.ToBase64String(payload) };
+
+    /// <summary>The original payload bytes, for requeue.</summary>
+    public byte[] PayloadBytes() =>
+        PayloadBase64 is not null ? Convert.FromBase64String(PayloadBase64) : Encoding.UTF8.GetBytes(Payload ?? string.Empty);
+
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, DeadLetterJsonContext.Default.DeadLetterEntry);
+
+    public static DeadLetterEntry? FromJson(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, DeadLetterJsonContext.Default.DeadLetterEntry);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static bool TryDecode(ReadOnlySpan<byte> bytes, out string text)
+    {
+        try
+        {
+            text = s_strictUtf8.GetString(bytes);
+            return true;
+        }
+        catch (DecoderFallbackException)
+        {
+            text = string.Empty;
+            return false;
+        }
+    }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(DeadLetterEntry))]
+internal sealed partial class DeadLetterJsonContext : JsonSerializerContext;

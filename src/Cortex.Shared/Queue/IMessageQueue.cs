@@ -1,0 +1,52 @@
+namespace Cortex.Shared.Queue;
+
+/// <summary>
+/// The reliable queue seam. Every method is one atomic Redis script or pipeline; StackExchange.Redis 1.2.6 takes
+/// no CancellationToken, so tokens are checked before a call is issued and each call is bounded by the client's
+/// command timeout instead.
+/// </summary>
+public interface IMessageQueue
+{
+    QueueKeys Keys { get; }
+
+    /// <summary>Adds messages to their ready list, or to the delayed set when notBefore is in the future (pipelined).</summary>
+    Task EnqueueAsync(IReadOnlyList<QueueMessage> messages, CancellationToken cancellationToken = default);
+
+    /// <summary>Atomically moves up to <paramref name="max"/> ready messages into the consumer's lease hash.</summary>
+    Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, CancellationToken cancellationToken = default);
+
+    /// <summary>For each id, whether it was already sent within the idempotency window.</summary>
+    Task<bool[]> AreSentAsync(IReadOnlyList<string> messageIds);
+
+    /// <summary>Releases leases and marks their message ids as sent; returns how many leases had already been recovered elsewhere.</summary>
+    Task<int> AckAsync(string consumerId, IReadOnlyList<AckItem> items);
+
+    /// <summary>Moves a leased message to the delayed set with a new payload (engine fields updated); false when the lease was lost.</summary>
+    Task<bool> ScheduleRetryAsync(string consumerId, LeasedMessage message, ReadOnlyMemory<byte> payload, DateTimeOffset dueAt);
+
+    /// <summary>Moves a leased message to the delayed set unchanged, without counting an attempt (notBefore not reached, throttling).</summary>
+    Task<bool> DeferAsync(string consumerId, LeasedMessage message, DateTimeOffset dueAt);
+
+    /// <summary>Releases the lease and appends the entry to the dead-letter list; false when the lease was lost.</summary>
+    Task<bool> DeadLetterAsync(string consumerId, LeasedMessage message, DeadLetterEntry entry);
+
+    /// <summary>Puts leased messages back at the front of their ready list without counting a delivery; none given = all of the consumer's.</summary>
+    Task<int> ReturnAsync(string consumerId, IReadOnlyList<long>? leaseIds = null);
+
+    /// <summary>Proves the consumer is alive; its leases are safe while heartbeats are younger than the consumer timeout.</summary>
+    Task HeartbeatAsync(string consumerId);
+
+    /// <summary>Returns any leases the consumer still holds and removes it from the live set (graceful stop).</summary>
+    Task<int> RemoveConsumerAsync(string consumerId);
+
+    /// <summary>Moves due delayed messages to ready; returns how many.</summary>
+    Task<int> PromoteDueAsync(int limit = 1000);
+
+    /// <summary>Returns the leases of consumers whose heartbeat expired to ready (or to the DLQ as poison).</summary>
+    Task<RecoveryResult> RecoverAsync();
+
+    Task<QueueStats> GetStatsAsync();
+
+    /// <summary>Reads dead letters, newest first, without removing them.</summary>
+    Task<IReadOnlyList<DeadLetterEntry>> GetDeadLettersAsync(long start = 0, long count = 100);
+}

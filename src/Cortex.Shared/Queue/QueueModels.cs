@@ -1,0 +1,28 @@
+using Cortex.Shared.Contract;
+
+namespace Cortex.Shared.Queue;
+
+/// <summary>A payload to enqueue: the UTF-8 JSON envelope, its ready list and an optional earliest send time.</summary>
+public readonly record struct QueueMessage(ReadOnlyMemory<byte> Payload, Priority Priority, DateTimeOffset? NotBefore = null);
+
+/// <summary>A message leased to one consumer; it stays in that consumer's lease hash until acked, retried, dead-lettered or returned.</summary>
+public sealed record LeasedMessage(long LeaseId, Priority Priority, ReadOnlyMemory<byte> Payload, int PreviousDeliveries)
+{
+    /// <summary>True when an earlier consumer leased this message and died: its send may already have reached the gateway.</summary>
+    public bool IsRedelivery => PreviousDeliveries > 0;
+}
+
+/// <summary>An ack: the lease to release and the message id to mark as sent for idempotency.</summary>
+public readonly record struct AckItem(long LeaseId, string MessageId);
+
+/// <summary>What one recovery sweep did.</summary>
+public readonly record struct RecoveryResult(int Recovered, int Poisoned, int DeadConsumers);
+
+/// <summary>Counts of a queue by state.</summary>
+public sealed record QueueStats(long ReadyHigh, long ReadyNormal, long ReadyLow, long Delayed, long Leased, long Dead, long Consumers)
+{
+    public long Ready => ReadyHigh + ReadyNormal + ReadyLow;
+
+    /// <summary>Messages not yet finished: ready, delayed or leased.</summary>
+    public long Pending => Ready + Delayed + Leased;
+}

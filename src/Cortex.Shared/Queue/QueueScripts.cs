@@ -1,0 +1,160 @@
+using Cortex.Shared.Redis;
+
+namespace Cortex.Shared.Queue;
+
+// Every state change of a message is one of these scripts, so it is atomic: a message is in exactly one of
+// ready, delayed, a consumer's lease hash, or dead. Lease hash values and delayed members carry the priority
+// index as their first character ('0' high, '1' normal, '2' low). Items put back after a consumer died carry a
+// header "\30<deliveries>\30" in front of the payload so the poison count travels with the message.
+internal static class QueueScripts
+{
+    // KEYS: ready high, normal, low, leases:<owner>, lease-seq, consumers
+    // ARGV: owner, now ms, quota high, quota normal, quota low
+    // Returns {firstLeaseId, p1, item1, p2, item2, ...} or {}.
+    public static readonly RedisScript Lease = new("""
+        redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
+        local quota = {tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])}
+        local max = quota[1] + quota[2] + quota[3]
+        local popped = {}
+        local n = 0
+        local function take(i, count)
+          if count <= 0 then return end
+          local items = redis.call('RPOP', KEYS[i], count)
+          if items then
+            for _, item in ipairs(items) do
+              n = n + 1
+              popped[n] = {i - 1, item}
+            end
+          end
+        end
+        for i = 1, 3 do take(i, quota[i]) end
+        for i = 1, 3 do
+          if n >= max then break end
+          take(i, max - n)
+        end
+        if n == 0 then return {} end
+        local first = redis.call('INCRBY', KEYS[5], n) - n + 1
+        local fields = {}
+        local out = {first}
+        for j = 1, n do
+          local p, item = popped[j][1], popped[j][2]
+          fields[2 * j - 1] = first + j - 1
+          fields[2 * j] = p .. item
+          out[2 * j] = p
+          out[2 * j + 1] = item
+        end
+        redis.call('HSET', KEYS[4], unpack(fields))
+        return out
+        """);
+
+    // KEYS: leases:<owner>, sent:<id1>, sent:<id2>, ...   ARGV: marker ttl ms, leaseId1, leaseId2, ...
+    // Returns how many leases were already gone (recovered by another consumer after a stall).
+    public static readonly RedisScript Ack = new("""
+        local lost = 0
+        for i = 2, #KEYS do
+          if redis.call('HDEL', KEYS[1], ARGV[i]) == 0 then lost = lost + 1 end
+          redis.call('SET', KEYS[i], '1', 'PX', ARGV[1])
+        end
+        return lost
+        """);
+
+    // KEYS: leases:<owner>, delayed   ARGV: leaseId, due ms, member (priority char + payload)
+    public static readonly RedisScript Retry = new("""
+        if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+        redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+        return 1
+        """);
+
+    // KEYS: leases:<owner>, dead   ARGV: leaseId ('' when the message was never leased), entry json
+    public static readonly RedisScript DeadLetter = new("""
+        if ARGV[1] ~= '' and redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+        redis.call('LPUSH', KEYS[2], ARGV[2])
+        return 1
+        """);
+
+    // Puts leased messages back at the consuming end of their ready list, in their original order, without
+    // counting a delivery (graceful shutdown, open circuit). An empty ARGV returns every lease of the owner.
+    // KEYS: leases:<owner>, ready high, normal, low   ARGV: leaseIds
+    public static readonly RedisScript Return = new("""
+        local ids = ARGV
+        if #ids == 0 then
+          ids = redis.call('HKEYS', KEYS[1])
+          table.sort(ids, function(a, b) return tonumber(a) < tonumber(b) end)
+        end
+        local n = 0
+        for i = #ids, 1, -1 do
+          local v = redis.call('HGET', KEYS[1], ids[i])
+          if v then
+            redis.call('HDEL', KEYS[1], ids[i])
+            redis.call('RPUSH', KEYS[2 + tonumber(string.sub(v, 1, 1))], string.sub(v, 2))
+            n = n + 1
+          end
+        end
+        return n
+        """);
+
+    // KEYS: delayed, ready high, normal, low   ARGV: now ms, limit
+    // Due messages go to the consuming end of their ready list, earliest first.
+    public static readonly RedisScript Promote = new("""
+        local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+        for i = #due, 1, -1 do
+          local m = due[i]
+          redis.call('RPUSH', KEYS[2 + tonumber(string.sub(m, 1, 1))], string.sub(m, 2))
+        end
+        if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+        return #due
+        """);
+
+    // KEYS: consumers, ready high, normal, low, dead
+    // ARGV: heartbeat deadline ms, max deliveries, leases key prefix, dead-at ISO time, owner limit
+    // Returns {recovered, poisoned, consumers reaped}.
+    public static readonly RedisScript Recover = new("""
+        local owners = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[5]))
+        local max = tonumber(ARGV[2])
+        local recovered, poisoned = 0, 0
+        for _, owner in ipairs(owners) do
+          local key = ARGV[3] .. owner
+          local entries = redis.call('HGETALL', key)
+          for i = 1, #entries, 2 do
+            local v = entries[i + 1]
+            local p = tonumber(string.sub(v, 1, 1))
+            local payload = string.sub(v, 2)
+            local deliveries = 0
+            if string.byte(payload, 1) == 30 then
+              local e = string.find(payload, '\30', 2, true)
+              if e then
+                deliveries = tonumber(string.sub(payload, 2, e - 1)) or 0
+                payload = string.sub(payload, e + 1)
+              end
+            end
+            deliveries = deliveries + 1
+            if deliveries >= max then
+              redis.call('LPUSH', KEYS[5], cjson.encode({
+                reason = 'poison',
+                detail = 'leased ' .. deliveries .. ' times and never acknowledged: its consumer died or hung each time',
+                deliveries = deliveries,
+                deadAt = ARGV[4],
+                payload = payload}))
+              poisoned = poisoned + 1
+            else
+              redis.call('RPUSH', KEYS[2 + p], '\30' .. deliveries .. '\30' .. payload)
+              recovered = recovered + 1
+            end
+          end
+          redis.call('DEL', key)
+          redis.call('ZREM', KEYS[1], owner)
+        end
+        return {recovered, poisoned, #owners}
+        """);
+
+    // KEYS: ready high, normal, low, delayed, dead, consumers   ARGV: leases key prefix
+    public static readonly RedisScript Stats = new("""
+        local leased = 0
+        local owners = redis.call('ZRANGE', KEYS[6], 0, -1)
+        for _, owner in ipairs(owners) do
+          leased = leased + redis.call('HLEN', ARGV[1] .. owner)
+        end
+        return {redis.call('LLEN', KEYS[1]), redis.call('LLEN', KEYS[2]), redis.call('LLEN', KEYS[3]),
+                redis.call('ZCARD', KEYS[4]), leased, redis.call('LLEN', KEYS[5]), #owners}
+        """);
+}

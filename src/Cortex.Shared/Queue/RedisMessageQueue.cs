@@ -1,0 +1,283 @@
+using System.Globalization;
+using Cortex.Shared.Contract;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Cortex.Shared.Queue;
+
+/// <summary>The reliable queue on Redis: ready lists per priority, a delayed set, per-consumer lease hashes and a dead-letter list.</summary>
+public sealed class RedisMessageQueue : IMessageQueue
+{
+    private const byte RedeliveryMark = 30;
+    private const int MaxLeaseBatch = 1000;
+    private const int EnqueueChunk = 1000;
+
+    private readonly IConnectionMultiplexer _connection;
+    private readonly QueueOptions _options;
+    private readonly TimeProvider _time;
+    private readonly PriorityScheduler _scheduler;
+
+    public RedisMessageQueue(IConnectionMultiplexer connection, IOptions<QueueOptions> options, TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        _connection = connection;
+        _options = options.Value;
+        _time = timeProvider;
+        Keys = new QueueKeys(_options.Name);
+        _scheduler = new PriorityScheduler(_options.HighWeight, _options.NormalWeight, _options.LowWeight);
+    }
+
+    public QueueKeys Keys { get; }
+
+    private IDatabase Db => _connection.GetDatabase();
+
+    private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private RedisKey[] ReadyKeys => [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow];
+
+    public async Task EnqueueAsync(IReadOnlyList<QueueMessage> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (messages.Count == 0)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        var ready = new List<RedisValue>[3];
+        var delayed = new List<SortedSetEntry>();
+        foreach (var message in messages)
+        {
+            if (message.NotBefore is { } notBefore && notBefore > now)
+            {
+                delayed.Add(new SortedSetEntry(DelayedMember(message.Priority, message.Payload.Span), notBefore.ToUnixTimeMilliseconds()));
+            }
+            else
+            {
+                (ready[(int)message.Priority] ??= []).Add(message.Payload.ToArray());
+            }
+        }
+
+        var batch = Db.CreateBatch();
+        var pending = new List<Task>();
+        for (var p = 0; p < 3; p++)
+        {
+            if (ready[p] is not { } values)
+            {
+                continue;
+            }
+
+            // LPUSH puts the first value furthest from the consuming (right) end, so order is kept.
+            foreach (var chunk in values.Chunk(EnqueueChunk))
+            {
+                pending.Add(batch.ListLeftPushAsync(Keys.Ready((Priority)p), chunk));
+            }
+        }
+
+        foreach (var chunk in delayed.Chunk(EnqueueChunk))
+        {
+            pending.Add(batch.SortedSetAddAsync(Keys.Delayed, chunk));
+        }
+
+        batch.Execute();
+        await Task.WhenAll(pending);
+    }
+
+    public async Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumerId);
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        cancellationToken.ThrowIfCancellationRequested();
+        var (high, normal, low) = _scheduler.NextQuotas(Math.Min(max, MaxLeaseBatch));
+        var result = (RedisResult[])(await QueueScripts.Lease.EvaluateAsync(
+            _connection,
+            Db,
+            [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow, Keys.Leases(consumerId), Keys.LeaseSequence, Keys.Consumers],
+            [consumerId, NowMs, high, normal, low]))!;
+        if (result.Length == 0)
+        {
+            return [];
+        }
+
+        var first = (long)result[0];
+        var leased = new LeasedMessage[(result.Length - 1) / 2];
+        for (var i = 0; i < leased.Length; i++)
+        {
+            var priority = (Priority)(int)result[1 + (2 * i)];
+            var raw = (byte[])result[2 + (2 * i)]!;
+            leased[i] = Unwrap(first + i, priority, raw);
+        }
+
+        return leased;
+    }
+
+    public async Task<bool[]> AreSentAsync(IReadOnlyList<string> messageIds)
+    {
+        ArgumentNullException.ThrowIfNull(messageIds);
+        if (messageIds.Count == 0)
+        {
+            return [];
+        }
+
+        var keys = new RedisKey[messageIds.Count];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            keys[i] = Keys.Sent(messageIds[i]);
+        }
+
+        var values = await Db.StringGetAsync(keys);
+        var sent = new bool[values.Length];
+        for (var i = 0; i < values.Length; i++)
+        {
+            sent[i] = !values[i].IsNull;
+        }
+
+        return sent;
+    }
+
+    public async Task<int> AckAsync(string consumerId, IReadOnlyList<AckItem> items)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumerId);
+        ArgumentNullException.ThrowIfNull(items);
+        if (items.Count == 0)
+        {
+            return 0;
+        }
+
+        var keys = new RedisKey[items.Count + 1];
+        var args = new RedisValue[items.Count + 1];
+        keys[0] = Keys.Leases(consumerId);
+        args[0] = (long)_options.IdempotencyWindow.TotalMilliseconds;
+        for (var i = 0; i < items.Count; i++)
+        {
+            keys[i + 1] = Keys.Sent(items[i].MessageId);
+            args[i + 1] = items[i].LeaseId;
+        }
+
+        return (int)await QueueScripts.Ack.EvaluateAsync(_connection, Db, keys, args);
+    }
+
+    public Task<bool> ScheduleRetryAsync(string consumerId, LeasedMessage message, ReadOnlyMemory<byte> payload, DateTimeOffset dueAt)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return MoveToDelayedAsync(consumerId, message.LeaseId, DelayedMember(message.Priority, payload.Span), dueAt);
+    }
+
+    public Task<bool> DeferAsync(string consumerId, LeasedMessage message, DateTimeOffset dueAt)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return MoveToDelayedAsync(consumerId, message.LeaseId, DelayedMember(message.Priority, message.Payload.Span), dueAt);
+    }
+
+    private async Task<bool> MoveToDelayedAsync(string consumerId, long leaseId, byte[] member, DateTimeOffset dueAt)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumerId);
+        var moved = await QueueScripts.Retry.EvaluateAsync(
+            _connection, Db, [Keys.Leases(consumerId), Keys.Delayed], [leaseId, dueAt.ToUnixTimeMilliseconds(), member]);
+        return (int)moved == 1;
+    }
+
+    public async Task<bool> DeadLetterAsync(string consumerId, LeasedMessage message, DeadLetterEntry entry)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumerId);
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(entry);
+        var moved = await QueueScripts.DeadLetter.EvaluateAsync(
+            _connection, Db, [Keys.Leases(consumerId), Keys.Dead], [message.LeaseId, entry.ToJson()]);
+        return (int)moved == 1;
+    }
+
+    public async Task<int> ReturnAsync(string consumerId, IReadOnlyList<long>? leaseIds = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumerId);
+        var args = leaseIds is null ? [] : leaseIds.Select(id => (RedisValue)id).ToArray();
+        if (leaseIds is { Count: 0 })
+        {
+            return 0;
+        }
+
+        return (int)await QueueScripts.Return.EvaluateAsync(
+            _connection, Db, [Keys.Leases(consumerId), Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow], args);
+    }
+
+    public Task HeartbeatAsync(string consumerId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumerId);
+        return Db.SortedSetAddAsync(Keys.Consumers, consumerId, NowMs);
+    }
+
+    public async Task<int> RemoveConsumerAsync(string consumerId)
+    {
+        var returned = await ReturnAsync(consumerId);
+        await Db.SortedSetRemoveAsync(Keys.Consumers, consumerId);
+        return returned;
+    }
+
+    public async Task<int> PromoteDueAsync(int limit = 1000)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        return (int)await QueueScripts.Promote.EvaluateAsync(
+            _connection, Db, [Keys.Delayed, Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow], [NowMs, Math.Min(limit, MaxLeaseBatch)]);
+    }
+
+    public async Task<RecoveryResult> RecoverAsync()
+    {
+        var now = _time.GetUtcNow();
+        var deadline = now.ToUnixTimeMilliseconds() - (long)_options.ConsumerTimeout.TotalMilliseconds;
+        var result = (RedisResult[])(await QueueScripts.Recover.EvaluateAsync(
+            _connection,
+            Db,
+            [Keys.Consumers, Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow, Keys.Dead],
+            [deadline, _options.MaxDeliveries, Keys.LeasesPrefix, now.ToString("O", CultureInfo.InvariantCulture), 16]))!;
+        return new RecoveryResult((int)result[0], (int)result[1], (int)result[2]);
+    }
+
+    public async Task<QueueStats> GetStatsAsync()
+    {
+        var r = (RedisResult[])(await QueueScripts.Stats.EvaluateAsync(
+            _connection,
+            Db,
+            [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow, Keys.Delayed, Keys.Dead, Keys.Consumers],
+            [Keys.LeasesPrefix]))!;
+        return new QueueStats((long)r[0], (long)r[1], (long)r[2], (long)r[3], (long)r[4], (long)r[5], (long)r[6]);
+    }
+
+    public async Task<IReadOnlyList<DeadLetterEntry>> GetDeadLettersAsync(long start = 0, long count = 100)
+    {
+        var values = await Db.ListRangeAsync(Keys.Dead, start, start + count - 1);
+        var entries = new List<DeadLetterEntry>(values.Length);
+        foreach (var value in values)
+        {
+            var entry = DeadLetterEntry.FromJson((byte[])value!);
+            entries.Add(entry ?? new DeadLetterEntry { Reason = "unreadable", Detail = "dead-letter entry is not valid JSON", Payload = value });
+        }
+
+        return entries;
+    }
+
+    private static byte[] DelayedMember(Priority priority, ReadOnlySpan<byte> payload)
+    {
+        var member = new byte[payload.Length + 1];
+        member[0] = (byte)('0' + (int)priority);
+        payload.CopyTo(member.AsSpan(1));
+        return member;
+    }
+
+    // Items put back by crash recovery start with "\30<deliveries>\30"; everything else is a producer's payload as pushed.
+    private static LeasedMessage Unwrap(long leaseId, Priority priority, byte[] raw)
+    {
+        if (raw.Length > 2 && raw[0] == RedeliveryMark)
+        {
+            var end = Array.IndexOf(raw, RedeliveryMark, 1);
+            if (end > 1 && int.TryParse(raw.AsSpan(1, end - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var deliveries))
+            {
+                return new LeasedMessage(leaseId, priority, raw.AsMemory(end + 1), deliveries);
+            }
+        }
+
+        return new LeasedMessage(leaseId, priority, raw, 0);
+    }
+}

@@ -1,0 +1,27 @@
+using Cortex.Shared.Client;
+using Cortex.Shared.Queue;
+using Cortex.Shared.Redis;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the Redis connection, the reliable queue and the producer client.</summary>
+public static class QueueServiceCollectionExtensions
+{
+    /// <summary>Adds Cortex:Redis and Cortex:Queue (validated at start), one shared multiplexer, <see cref="IMessageQueue"/> and <see cref="CortexClient"/>. Safe to call twice.</summary>
+    public static IServiceCollection AddCortexQueue(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddOptions<RedisOptions>().BindConfiguration(RedisOptions.Section, o => o.ErrorOnUnknownConfiguration = true).ValidateOnStart();
+        services.AddOptions<QueueOptions>().BindConfiguration(QueueOptions.Section, o => o.ErrorOnUnknownConfiguration = true).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RedisOptions>, RedisOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<QueueOptions>, QueueOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IConnectionMultiplexer>(sp => RedisConnectionFactory.Connect(sp.GetRequiredService<IOptions<RedisOptions>>()));
+        services.TryAddSingleton<IMessageQueue, RedisMessageQueue>();
+        services.TryAddSingleton<CortexClient>();
+        return services;
+    }
+}
