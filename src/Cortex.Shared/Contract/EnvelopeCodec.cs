@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Cortex.Shared.Contract;
 
@@ -23,6 +25,12 @@ public static class EnvelopeCodec
         if (utf8Json.IsEmpty)
         {
             return Fail("$", "envelope is empty");
+        }
+
+        // Checked up front: the reader only notices bad UTF-8 when it transcodes a value, and then reports it as a type error.
+        if (!Utf8.IsValid(utf8Json))
+        {
+            return Fail("$", $"invalid JSON: not valid UTF-8 (bad byte at offset {InvalidUtf8Offset(utf8Json)})");
         }
 
         EnvelopeDocument? doc;
@@ -383,10 +391,12 @@ public static class EnvelopeCodec
             return "invalid JSON: a property appears twice";
         }
 
-        if (field != "$" && ex.InnerException is null && ex.LineNumber is not null && ex.Message.Contains("could not be converted", StringComparison.Ordinal))
+        // A token of the wrong type: the serializer's message names .NET types, so say what the contract expects instead.
+        if (ex.LineNumber is not null && ex.Message.Contains("could not be converted", StringComparison.Ordinal))
         {
             return field switch
             {
+                "$" => "envelope must be a JSON object",
                 "version" or "attempt" => "must be a whole number",
                 "notBefore" or "expiresAt" or "enqueuedAt" => "must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00",
                 "template" => "must be an object with name, language and parameters",
@@ -406,6 +416,17 @@ public static class EnvelopeCodec
         }
 
         return string.Create(CultureInfo.InvariantCulture, $"invalid JSON: {message}");
+    }
+
+    private static int InvalidUtf8Offset(ReadOnlySpan<byte> utf8)
+    {
+        var offset = 0;
+        while (offset < utf8.Length && Rune.DecodeFromUtf8(utf8[offset..], out _, out var consumed) == OperationStatus.Done)
+        {
+            offset += consumed;
+        }
+
+        return offset;
     }
 
     private static EnvelopeParseResult Fail(string field, string message) => new(null, new EnvelopeError(field, message));

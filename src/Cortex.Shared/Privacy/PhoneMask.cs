@@ -16,6 +16,9 @@ public static class PhoneMask
             return new string('*', phone.Length);
         }
 
-        return string.Concat("+", digits[..2], new string('*', digits.Length - 6), digits[^4..]);
+        // Country codes are 1 to 3 digits. Only +1 and +7 are one digit: for them a second digit would be the start
+        // of the area code. Two digits of a three-digit code reveal nothing local.
+        var countryDigits = digits[0] is '1' or '7' ? 1 : 2;
+        return string.Concat("+", digits[..countryDigits], new string('*', digits.Length - countryDigits - 4), digits[^4..]);
     }
 }

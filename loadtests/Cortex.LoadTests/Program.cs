@@ -1,0 +1,24 @@
+using Cortex.LoadTests;
+
+// Usage: Cortex.LoadTests demo|engine|http --redis host:port [--messages N]
+var command = args.Length > 0 ? args[0] : "help";
+var redis = Option("--redis") ?? "127.0.0.1:6379";
+var messages = int.TryParse(Option("--messages"), out var n) ? n : 20_000;
+
+return command switch
+{
+    "demo" => await DemoRun.RunAsync(redis, messages),
+    _ => Usage(),
+};
+
+string? Option(string name)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: Cortex.LoadTests demo|engine|http --redis host:port [--messages N]");
+    return 2;
+}

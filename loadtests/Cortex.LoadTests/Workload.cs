@@ -1,0 +1,71 @@
+using System.Globalization;
+using System.Text;
+using Cortex.Shared.Contract;
+
+namespace Cortex.LoadTests;
+
+/// <summary>Realistic traffic: billing reminders of an ISP, in pt-BR, with a share of templates and bad input from "other systems".</summary>
+internal static class Workload
+{
+    private static readonly string[] s_names = ["Ana", "Bruno", "Carla", "Diego", "Elisa", "Fábio", "Gabriela", "Heitor", "Isabela", "João", "Larissa", "Marcos"];
+    // Built by hand: the services run with invariant globalization (no ICU in the image), so no pt-BR culture data.
+    private static readonly NumberFormatInfo s_real = new()
+    {
+        CurrencySymbol = "R$",
+        CurrencyDecimalSeparator = ",",
+        CurrencyGroupSeparator = ".",
+        CurrencyPositivePattern = 2,
+        CurrencyDecimalDigits = 2,
+    };
+
+    /// <summary>Billing reminders for D-3, D0 and overdue charges: overdue and due today are high priority, campaigns low.</summary>
+    public static List<Envelope> BillingReminders(int count, DateTimeOffset now, int seed = 7)
+    {
+        var random = new Random(seed);
+        var list = new List<Envelope>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var name = s_names[random.Next(s_names.Length)];
+            var amount = (random.Next(4990, 39990) / 100m).ToString("C", s_real);
+            var offset = (i % 3) switch { 0 => -3, 1 => 0, _ => 2 };
+            var due = now.AddDays(-offset).ToString("dd/MM/yyyy", CultureInfo.InvariantCulture);
+            var phone = "+55" + (11 + (i % 89)).ToString(CultureInfo.InvariantCulture) + "9" + (10_000_000 + i).ToString(CultureInfo.InvariantCulture);
+            var isCampaign = i % 20 == 19;
+            list.Add(new Envelope
+            {
+                Id = isCampaign ? $"campaign:black-friday:{i}" : $"billing:{100_000 + i}:D{(offset >= 0 ? "+" : string.Empty)}{offset}:{now:yyyy-MM-dd}",
+                To = phone,
+                Text = i % 10 == 3 ? null : offset switch
+                {
+                    -3 => $"Olá {name}, sua fatura de {amount} vence em {due}. Pague pelo link https://pay.example/f/{i}",
+                    0 => $"Olá {name}, sua fatura de {amount} vence hoje ({due}). Evite a suspensão: https://pay.example/f/{i}",
+                    _ => $"{name}, sua fatura de {amount} venceu em {due}. Regularize em https://pay.example/f/{i}",
+                },
+                Template = i % 10 == 3 ? new MessageTemplate("lembrete_fatura", "pt_BR", [name, amount, due]) : null,
+                Kind = isCampaign ? "campaign" : "billing_reminder",
+                Tenant = "isp-demo",
+                Priority = isCampaign ? Priority.Low : offset >= 0 ? Priority.High : Priority.Normal,
+                TraceId = "trace-" + i.ToString("x8", CultureInfo.InvariantCulture),
+            });
+        }
+
+        return list;
+    }
+
+    /// <summary>What careless producers push with a raw LPUSH: each must land in the dead-letter list with a reason.</summary>
+    public static IEnumerable<byte[]> Malformed(int count)
+    {
+        string[] shapes =
+        [
+            """{"version":1,"id":"bad-phone-{0}","to":"+55 11 9999","text":"oi"}""",
+            """{"version":1,"id":"no-body-{0}","to":"+5511999990000"}""",
+            """{"version":1,"id":"typo-{0}","to":"+5511999990000","txt":"oi"}""",
+            """{"version":1,"id":"truncated-{0}","to":"+55119999""",
+            """{"version":7,"id":"future-{0}","to":"+5511999990000","text":"oi"}""",
+        ];
+        for (var i = 0; i < count; i++)
+        {
+            yield return Encoding.UTF8.GetBytes(shapes[i % shapes.Length].Replace("{0}", i.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
+        }
+    }
+}

@@ -1,0 +1,133 @@
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Cortex.Shared.Contract;
+using Microsoft.Extensions.Options;
+
+namespace Cortex.Sender.Gateways.Cloud;
+
+/// <summary>Sends through the WhatsApp Cloud API: <c>POST {BaseUrl}/{ApiVersion}/{PhoneNumberId}/messages</c> with a bearer token.</summary>
+/// <remarks>A 2xx means accepted for delivery only; the delivery status arrives later by webhook, keyed by the returned wamid.</remarks>
+public sealed class CloudApiGateway : IWhatsAppGateway
+{
+    private readonly HttpClient _http;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private readonly string _accessToken;
+    private readonly Uri _messages;
+
+    public CloudApiGateway(HttpClient http, IOptions<GatewayOptions> options, TimeProvider timeProvider, ILogger<CloudApiGateway> logger)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        ArgumentNullException.ThrowIfNull(logger);
+        var gateway = options.Value;
+        var cloud = gateway.Cloud;
+        if (cloud.BaseUrl is not { IsAbsoluteUri: true } baseUrl)
+        {
+            throw new InvalidOperationException($"{GatewayOptions.Section}:Cloud:BaseUrl must be an absolute URL when {GatewayOptions.Section}:Type is Cloud");
+        }
+
+        _http = http;
+        _timeProvider = timeProvider;
+        _logger = logger;
+        _accessToken = cloud.AccessToken;
+        Name = "cloud:" + gateway.Name;
+        var root = baseUrl.GetLeftPart(UriPartial.Path).TrimEnd('/');
+        _messages = new Uri($"{root}/{Uri.EscapeDataString(cloud.ApiVersion)}/{Uri.EscapeDataString(cloud.PhoneNumberId)}/messages");
+    }
+
+    public string Name { get; }
+
+    public async Task<GatewayResult> SendAsync(Envelope message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        CloudMessageRequest body;
+        if (message.Template is { } template)
+        {
+            body = new CloudMessageRequest
+            {
+                To = message.ToDigits,
+                Type = "template",
+                Template = new CloudTemplate
+                {
+                    Name = template.Name,
+                    Language = new CloudLanguage { Code = template.Language },
+                    Components = TemplateComponent.BodyFor(template.Parameters),
+                },
+            };
+        }
+        else if (message.Text is { } text)
+        {
+            body = new CloudMessageRequest { To = message.ToDigits, Type = "text", Text = new CloudText { Body = text } };
+        }
+        else
+        {
+            return GatewayResult.Permanent("message has neither text nor template");
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, _messages)
+        {
+            Content = GatewayHttp.JsonBody(body, GatewayJsonContext.Default.CloudMessageRequest),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _accessToken);
+        var answer = await GatewayHttp.SendAsync(_http, request, _timeProvider, cancellationToken);
+        if (answer.Failure is { } failure)
+        {
+            GatewayLog.TransportFailed(_logger, Name, message.Id, failure.Error);
+            return failure;
+        }
+
+        var result = GatewayHttp.WithRetryAfter(Classify(answer.Status, answer.Body, _accessToken), answer.RetryAfter);
+        if (result.Outcome != GatewayOutcome.Accepted)
+        {
+            GatewayLog.Refused(_logger, Name, message.Id, answer.Status, answer.ContentType, result.Outcome, result.Error);
+        }
+        else if (result.ProviderMessageId is null)
+        {
+            GatewayLog.AcceptedWithoutProviderId(_logger, Name, message.Id, answer.Status, result.Error);
+        }
+
+        return result;
+    }
+
+    /// <summary>Classifies one Cloud API answer by its error code first, then by HTTP status; <paramref name="secret"/> is cut out of any text.</summary>
+    internal static GatewayResult Classify(int status, byte[]? body, string? secret)
+    {
+        var parsed = Parse(body);
+        if (parsed?.Error is { Code: not null } error)
+        {
+            return MetaErrors.Classify(error, status, secret);
+        }
+
+        if (status is >= 200 and <= 299)
+        {
+            // Without a readable id the message was still taken; resending could deliver it twice.
+            return parsed is null
+                ? new GatewayResult(GatewayOutcome.Accepted, null, "accepted; unreadable body")
+                : parsed.Messages is [{ Id: { Length: > 0 } id }, ..]
+                    ? GatewayResult.Accepted(id)
+                    : new GatewayResult(GatewayOutcome.Accepted, null, "accepted; no message id in body");
+        }
+
+        var detail = parsed is null ? GatewayHttp.NotJson(body) : GatewayText.Clean(parsed.Error?.Message, secret);
+        return GatewayHttp.ByStatus(status, detail);
+    }
+
+    private static CloudResponse? Parse(byte[]? body)
+    {
+        if (body is null || body.Length == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize(body, GatewayJsonContext.Default.CloudResponse);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}

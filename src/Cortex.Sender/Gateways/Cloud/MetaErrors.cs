@@ -1,0 +1,40 @@
+namespace Cortex.Sender.Gateways.Cloud;
+
+/// <summary>
+/// Graph API error codes to outcomes (shared/reference/gateways.md). Used by the Cloud API adapter and by the Evolution
+/// adapter, whose Cloud-API channel passes Meta's error object through.
+/// </summary>
+internal static class MetaErrors
+{
+    public static GatewayResult Classify(MetaError error, int httpStatus, string? secret)
+    {
+        var code = error.Code ?? 0;
+        var detail = GatewayText.Clean(error.ErrorData?.Details ?? error.Message, secret);
+        var why = detail.Length == 0 ? $"(code {code})" : $"(code {code}: {detail})";
+        return code switch
+        {
+            130429 => GatewayResult.Throttled($"throughput limit reached {why}"),
+            131056 => GatewayResult.Retryable($"pair rate limit: too many messages to this recipient {why}"),
+            4 or 80007 => GatewayResult.Retryable($"app or account call rate limit {why}"),
+            131057 or 131016 or 131000 or 2 => GatewayResult.Retryable($"provider unavailable {why}"),
+            131048 => GatewayResult.ConfigurationError($"spam rate limit: stop sending and alert {why}"),
+            368 => GatewayResult.Permanent($"policy block: needs a person {why}"),
+            131026 => GatewayResult.Permanent($"undeliverable: not on WhatsApp {why}"),
+            131047 => GatewayResult.Permanent($"outside the 24 h window: send a template {why}"),
+            190 or 10 => GatewayResult.ConfigurationError($"access token rejected or lacks permission {why}"),
+            100 => GatewayResult.Permanent($"invalid parameter {why}"),
+            >= 132000 and <= 132999 => GatewayResult.Permanent($"template mismatch {why}"),
+            _ => Unknown(httpStatus, why),
+        };
+    }
+
+    private static GatewayResult Unknown(int httpStatus, string why) => httpStatus switch
+    {
+        429 => GatewayResult.Throttled($"HTTP 429 {why}"),
+        401 or 403 => GatewayResult.ConfigurationError($"HTTP {httpStatus}: credentials rejected {why}"),
+        408 or >= 500 => GatewayResult.Retryable($"HTTP {httpStatus} {why}"),
+
+        // A readable refusal with a code Cortex does not know: the request was judged and rejected, so do not burn retries on it.
+        _ => GatewayResult.Permanent($"provider error {why}"),
+    };
+}

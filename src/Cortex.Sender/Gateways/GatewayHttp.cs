@@ -1,0 +1,148 @@
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Cortex.Sender.Gateways;
+
+/// <summary>What came back from one HTTP exchange: a status and body, or a transport failure already classified.</summary>
+internal readonly record struct HttpExchange(int Status, byte[]? Body, string? ContentType, TimeSpan? RetryAfter, GatewayResult? Failure)
+{
+    public bool IsSuccessStatus => Status is >= 200 and <= 299;
+}
+
+/// <summary>The transport half shared by the HTTP gateways: send, read, turn network faults into results.</summary>
+internal static class GatewayHttp
+{
+    public static ByteArrayContent JsonBody<T>(T value, JsonTypeInfo<T> typeInfo)
+    {
+        // Serialized up front so the request carries a Content-Length rather than a chunked body.
+        var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(value, typeInfo));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return content;
+    }
+
+    /// <summary>
+    /// Sends and buffers the answer. A cancelled <paramref name="cancellationToken"/> always propagates; a network fault or
+    /// the HttpClient's own timeout comes back as <see cref="HttpExchange.Failure"/>. Never holds the URL, headers or body in a text.
+    /// </summary>
+    public static async Task<HttpExchange> SendAsync(HttpClient http, HttpRequestMessage request, TimeProvider timeProvider, CancellationToken cancellationToken)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (HttpRequestException ex)
+        {
+            return new HttpExchange(0, null, null, null, GatewayResult.Retryable(ConnectionFailure(ex)));
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // HttpClient.Timeout, a backstop behind the caller's per-attempt timeout: not our cancellation, so a transient fault.
+            return new HttpExchange(0, null, null, null, GatewayResult.Retryable("timeout: no answer within the HTTP client timeout"));
+        }
+
+        using (response)
+        {
+            var status = (int)response.StatusCode;
+            var retryAfter = RetryAfter(response.Headers.RetryAfter, timeProvider);
+            var contentType = response.Content.Headers.ContentType?.MediaType;
+            byte[]? body;
+            try
+            {
+                body = await response.Content.ReadAsByteArrayAsync(cancellationToken);
+            }
+            catch (Exception ex) when ((ex is IOException or HttpRequestException || ex is OperationCanceledException) && !cancellationToken.IsCancellationRequested)
+            {
+                // The status line arrived but the body did not: the caller classifies by status (a 2xx stays accepted).
+                body = null;
+            }
+
+            return new HttpExchange(status, body, contentType, retryAfter, null);
+        }
+    }
+
+    /// <summary>"connection failed: ConnectionRefused": the socket error name, never the URL or exception text.</summary>
+    public static string ConnectionFailure(HttpRequestException exception)
+    {
+        for (Exception? e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is SocketException socket)
+            {
+                return "connection failed: " + socket.SocketErrorCode;
+            }
+        }
+
+        return "connection failed: " + exception.HttpRequestError;
+    }
+
+    /// <summary>Retry-After as a delay: seconds, or an HTTP date measured against the injected clock (never negative).</summary>
+    public static TimeSpan? RetryAfter(RetryConditionHeaderValue? header, TimeProvider timeProvider)
+    {
+        if (header is null)
+        {
+            return null;
+        }
+
+        if (header.Delta is { } delta)
+        {
+            return delta < TimeSpan.Zero ? TimeSpan.Zero : delta;
+        }
+
+        if (header.Date is { } date)
+        {
+            var wait = date - timeProvider.GetUtcNow();
+            return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
+        }
+
+        return null;
+    }
+
+    /// <summary>Classification from the status code alone, for answers whose body says nothing Cortex understands.</summary>
+    public static GatewayResult ByStatus(int status, string detail)
+    {
+        var suffix = detail.Length == 0 ? string.Empty : ": " + detail;
+        return status switch
+        {
+            401 or 403 => GatewayResult.ConfigurationError($"HTTP {status}: credentials rejected{suffix}"),
+            404 => GatewayResult.ConfigurationError($"HTTP 404: endpoint or instance not found{suffix}"),
+            408 => GatewayResult.Retryable($"HTTP 408: request timeout{suffix}"),
+            429 => GatewayResult.Throttled($"HTTP 429: too many requests{suffix}"),
+            >= 500 => GatewayResult.Retryable($"HTTP {status}{suffix}"),
+            >= 300 and < 400 => GatewayResult.ConfigurationError($"HTTP {status}: unexpected redirect, check the base URL{suffix}"),
+            _ => GatewayResult.Permanent($"HTTP {status}{suffix}"),
+        };
+    }
+
+    /// <summary>Adds the server's Retry-After to an answer that will be tried again.</summary>
+    public static GatewayResult WithRetryAfter(GatewayResult result, TimeSpan? retryAfter) =>
+        retryAfter is not null && result.RetryAfter is null && result.Outcome is GatewayOutcome.Retryable or GatewayOutcome.Throttled
+            ? result with { RetryAfter = retryAfter }
+            : result;
+
+    /// <summary>What to say about a body that could not be read as JSON.</summary>
+    public static string NotJson(byte[]? body) => body switch
+    {
+        null => "unreadable body",
+        { Length: 0 } => string.Empty,
+        _ => "body is not JSON",
+    };
+
+    public static JsonDocument? TryParse(byte[]? body)
+    {
+        if (body is null || body.Length == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonDocument.Parse(body);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,14 @@
+namespace Cortex.Sender.Gateways;
+
+// Stable EventIds 2000-2099. Messages are named by id, never by phone number; keys, tokens and bodies never reach these.
+internal static partial class GatewayLog
+{
+    [LoggerMessage(2000, LogLevel.Warning, "{Gateway} accepted message {MessageId} with HTTP {StatusCode} but gave no provider id ({Reason}); it is not resent, to avoid a duplicate")]
+    public static partial void AcceptedWithoutProviderId(ILogger logger, string gateway, string messageId, int statusCode, string? reason);
+
+    [LoggerMessage(2001, LogLevel.Debug, "{Gateway} could not be reached for message {MessageId}: {Reason}")]
+    public static partial void TransportFailed(ILogger logger, string gateway, string messageId, string? reason);
+
+    [LoggerMessage(2002, LogLevel.Debug, "{Gateway} answered HTTP {StatusCode} ({ContentType}) for message {MessageId}: {Outcome} {Error}")]
+    public static partial void Refused(ILogger logger, string gateway, string messageId, int statusCode, string? contentType, GatewayOutcome outcome, string? error);
+}

@@ -1,0 +1,80 @@
+using Cortex.Sender.Gateways;
+using Cortex.Sender.Gateways.Cloud;
+using Cortex.Sender.Gateways.Evolution;
+using Cortex.Sender.Gateways.Fake;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the WhatsApp gateway chosen by Cortex:Gateway:Type.</summary>
+internal static class GatewayServiceCollectionExtensions
+{
+    /// <summary>Slack over the per-attempt timeout: HttpClient's own timeout is only a backstop; the caller's token cancels first.</summary>
+    private static readonly TimeSpan s_backstop = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Adds Cortex:Gateway (validated at start), typed HttpClients for Evolution and the Cloud API, and the
+    /// <see cref="IWhatsAppGateway"/> singleton for the configured Type. With Type Fake, <see cref="FakeGateway"/>
+    /// resolves to that same instance so tests and the demo can read its counters. Safe to call twice.
+    /// </summary>
+    internal static IServiceCollection AddCortexGateway(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        if (services.Any(d => d.ServiceType == typeof(GatewayMarker)))
+        {
+            return services;
+        }
+
+        services.AddSingleton<GatewayMarker>();
+        services.AddOptions<GatewayOptions>()
+            .BindConfiguration(GatewayOptions.Section, o => o.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+
+        services.AddHttpClient<EvolutionGateway>((sp, client) => Configure(client, sp, o => o.Evolution.BaseUrl))
+            .ConfigurePrimaryHttpMessageHandler(CreateHandler)
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .RemoveAllLoggers();
+        services.AddHttpClient<CloudApiGateway>((sp, client) => Configure(client, sp, o => o.Cloud.BaseUrl))
+            .ConfigurePrimaryHttpMessageHandler(CreateHandler)
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .RemoveAllLoggers();
+
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<GatewayOptions>>();
+            return options.Value.Type == GatewayType.Fake
+                ? new FakeGateway(options, sp.GetRequiredService<TimeProvider>())
+                : throw new InvalidOperationException($"FakeGateway is only available when {GatewayOptions.Section}:Type is Fake (it is {options.Value.Type})");
+        });
+        services.TryAddSingleton<IWhatsAppGateway>(sp => sp.GetRequiredService<IOptions<GatewayOptions>>().Value.Type switch
+        {
+            GatewayType.Fake => sp.GetRequiredService<FakeGateway>(),
+            GatewayType.Evolution => sp.GetRequiredService<EvolutionGateway>(),
+            GatewayType.Cloud => sp.GetRequiredService<CloudApiGateway>(),
+            var other => throw new InvalidOperationException($"{GatewayOptions.Section}:Type {other} is not a known gateway"),
+        });
+        return services;
+    }
+
+    private static void Configure(HttpClient client, IServiceProvider services, Func<GatewayOptions, Uri?> baseUrl)
+    {
+        var options = services.GetRequiredService<IOptions<GatewayOptions>>().Value;
+        client.BaseAddress = baseUrl(options);
+        client.Timeout = options.Timeout + s_backstop;
+    }
+
+    // The gateway is a singleton holding its typed HttpClient for the life of the process, so the factory's handler rotation
+    // never happens: the pooled connection lifetime takes its place (DNS changes are picked up). Redirects are refused: a
+    // POST that is redirected is a wrong base URL, and following it would turn the send into a GET.
+    private static SocketsHttpHandler CreateHandler() => new()
+    {
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        ConnectTimeout = TimeSpan.FromSeconds(10),
+        AllowAutoRedirect = false,
+    };
+
+    private sealed class GatewayMarker;
+}

@@ -1,0 +1,61 @@
+using System.Threading.Channels;
+using Cortex.Shared.Queue;
+
+namespace Cortex.Sender.Pipeline;
+
+/// <summary>
+/// Collects acks from the workers and writes them in batches, one Redis round trip per batch. The channel is
+/// unbounded in type but bounded in fact: every ack stands for a leased message, and leases are bounded by
+/// the prefetch plus the workers.
+/// </summary>
+internal sealed class AckBatcher
+{
+    private readonly Channel<AckItem> _channel = Channel.CreateUnbounded<AckItem>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly IMessageQueue _queue;
+    private readonly string _consumerId;
+    private readonly int _batchSize;
+    private readonly Func<Func<Task>, string, Task> _persist;
+    private readonly Action<IReadOnlyList<AckItem>, int> _onAcked;
+    private Task? _run;
+
+    public AckBatcher(IMessageQueue queue, string consumerId, int batchSize, Func<Func<Task>, string, Task> persist, Action<IReadOnlyList<AckItem>, int> onAcked)
+    {
+        _queue = queue;
+        _consumerId = consumerId;
+        _batchSize = batchSize;
+        _persist = persist;
+        _onAcked = onAcked;
+    }
+
+    public void Add(AckItem item) => _channel.Writer.TryWrite(item);
+
+    public void Start() => _run = RunAsync();
+
+    /// <summary>Writes every pending ack, then stops.</summary>
+    public Task CompleteAsync()
+    {
+        _channel.Writer.TryComplete();
+        return _run ?? Task.CompletedTask;
+    }
+
+    private async Task RunAsync()
+    {
+        var reader = _channel.Reader;
+        var batch = new List<AckItem>(_batchSize);
+
+        // No cancellation: a sent message must be acked, or it would be sent again. CompleteAsync ends the loop.
+        while (await reader.WaitToReadAsync())
+        {
+            while (batch.Count < _batchSize && reader.TryRead(out var item))
+            {
+                batch.Add(item);
+            }
+
+            var lost = 0;
+            await _persist(async () => lost = await _queue.AckAsync(_consumerId, batch), "ack");
+            _onAcked(batch, lost);
+
+            batch.Clear();
+        }
+    }
+}

@@ -1,0 +1,504 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Threading.Channels;
+using Cortex.Sender.Gateways;
+using Cortex.Sender.Metrics;
+using Cortex.Sender.RateLimiting;
+using Cortex.Sender.Resilience;
+using Cortex.Sender.Retry;
+using Cortex.Shared.Contract;
+using Cortex.Shared.Privacy;
+using Cortex.Shared.Queue;
+using Microsoft.Extensions.Options;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+using StackExchange.Redis;
+
+namespace Cortex.Sender.Pipeline;
+
+/// <summary>
+/// The sender: a fetcher leases batches into a bounded channel only as far as it has room, a pool of workers
+/// sends each message through the rate limiter and the gateway pipeline, and acks are written in batches.
+/// Heartbeats keep this consumer's leases safe; maintenance promotes delayed messages and recovers the
+/// leases of dead consumers. On stop: no more leasing, in-flight sends finish within the budget, acks are
+/// flushed, and everything still leased goes back to ready.
+/// </summary>
+internal sealed class SenderEngine : BackgroundService
+{
+    private static readonly TimeSpan s_maxRedisBackoff = TimeSpan.FromSeconds(5);
+
+    // A second copy of an id that is in flight here waits this long, then meets the sent marker of the first.
+    private static readonly TimeSpan s_inFlightDuplicateDelay = TimeSpan.FromSeconds(5);
+
+    private readonly IMessageQueue _queue;
+    private readonly GatewayPipeline _pipeline;
+    private readonly IWhatsAppGateway _gateway;
+    private readonly SendGate _gate;
+    private readonly SenderRateLimiter _limiter;
+    private readonly RetrySchedule _retry;
+    private readonly SenderOptions _options;
+    private readonly QueueOptions _queueOptions;
+    private readonly SenderMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ILogger<SenderEngine> _logger;
+    private readonly Channel<WorkItem> _channel;
+    private readonly CancellationTokenSource _sendsCancelled = new();
+    private readonly CancellationTokenSource _hardStop = new();
+    private readonly ConcurrentDictionary<string, byte> _inFlight = new(StringComparer.Ordinal);
+    private AckBatcher? _acker;
+    private volatile bool _draining;
+    private int _busyWorkers;
+    private int _cancelledSends;
+
+    public SenderEngine(
+        IMessageQueue queue,
+        GatewayPipeline pipeline,
+        IWhatsAppGateway gateway,
+        SendGate gate,
+        SenderRateLimiter limiter,
+        RetrySchedule retry,
+        IOptions<SenderOptions> options,
+        IOptions<QueueOptions> queueOptions,
+        SenderMetrics metrics,
+        TimeProvider timeProvider,
+        ILogger<SenderEngine> logger)
+    {
+        _queue = queue;
+        _pipeline = pipeline;
+        _gateway = gateway;
+        _gate = gate;
+        _limiter = limiter;
+        _retry = retry;
+        _options = options.Value;
+        _queueOptions = queueOptions.Value;
+        _metrics = metrics;
+        _time = timeProvider;
+        _logger = logger;
+        ConsumerId = _options.ConsumerId ?? $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
+
+        // FullMode is stated: the fetcher waits for room instead of leasing more than the pool can take.
+        _channel = Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(_options.Prefetch)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleWriter = true,
+            SingleReader = false,
+        });
+    }
+
+    public string ConsumerId { get; }
+
+    /// <summary>Leased messages waiting for a worker.</summary>
+    public int Buffered => _channel.Reader.Count;
+
+    public int BusyWorkers => Volatile.Read(ref _busyWorkers);
+
+    public override void Dispose()
+    {
+        _sendsCancelled.Dispose();
+        _hardStop.Dispose();
+        base.Dispose();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Yield so host start-up is not held by the first Redis round trip.
+        await Task.Yield();
+        using var maintenanceStop = new CancellationTokenSource();
+        await PersistAsync(() => _queue.HeartbeatAsync(ConsumerId), "heartbeat", stoppingToken).ConfigureAwait(false);
+        var heartbeat = RunHeartbeatAsync(maintenanceStop.Token);
+        var maintenance = RunMaintenanceAsync(maintenanceStop.Token);
+        _acker = new AckBatcher(_queue, ConsumerId, _options.AckBatchSize, (op, name) => PersistAsync(op, name, _hardStop.Token), OnAcked);
+        _acker.Start();
+        var workers = new Task[_options.Workers];
+        for (var i = 0; i < workers.Length; i++)
+        {
+            workers[i] = RunWorkerAsync();
+        }
+
+        SenderLog.Started(_logger, ConsumerId, _options.Workers, _options.Prefetch, _gateway.Name, _queue.Keys.Name);
+        try
+        {
+            await FetchLoopAsync(stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            await ShutdownAsync(workers, heartbeat, maintenance, maintenanceStop);
+        }
+    }
+
+    private async Task ShutdownAsync(Task[] workers, Task heartbeat, Task maintenance, CancellationTokenSource maintenanceStop)
+    {
+        SenderLog.Stopping(_logger, ConsumerId, _options.ShutdownTimeout);
+
+        // Messages still in the channel are not started: they stay leased and go back below, in order.
+        _draining = true;
+        _channel.Writer.TryComplete();
+        _sendsCancelled.CancelAfter(_options.ShutdownTimeout);
+        _hardStop.CancelAfter(_options.ShutdownTimeout + TimeSpan.FromSeconds(5));
+        await Task.WhenAll(workers);
+        var returned = 0;
+        try
+        {
+            // Acks first: a sent message still leased would otherwise be returned and sent twice.
+            await _acker!.CompleteAsync();
+            await PersistAsync(async () => returned = await _queue.RemoveConsumerAsync(ConsumerId), "return leases", _hardStop.Token);
+            _metrics.Returned(returned);
+        }
+        catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
+        {
+            // Redis stayed away past the deadline: our leases stay in Redis and another consumer recovers them.
+        }
+
+        await maintenanceStop.CancelAsync();
+        await Task.WhenAll(heartbeat, maintenance);
+        SenderLog.Stopped(_logger, ConsumerId, returned, _cancelledSends);
+    }
+
+    private async Task FetchLoopAsync(CancellationToken stoppingToken)
+    {
+        var writer = _channel.Writer;
+        var idle = _options.IdlePollMin;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            await _gate.WaitUntilOpenAsync(stoppingToken);
+            if (!await writer.WaitToWriteAsync(stoppingToken))
+            {
+                return;
+            }
+
+            var room = _options.Prefetch - _channel.Reader.Count;
+            var max = _gate.IsProbing ? 1 : Math.Min(_options.LeaseBatchSize, Math.Max(1, room));
+            IReadOnlyList<LeasedMessage> leased = [];
+            await PersistAsync(async () => leased = await _queue.LeaseAsync(ConsumerId, max, stoppingToken), "lease", stoppingToken);
+            if (leased.Count == 0)
+            {
+                await Task.Delay(idle, _time, stoppingToken);
+                idle = TimeSpan.FromTicks(Math.Min(idle.Ticks * 2, _options.IdlePollMax.Ticks));
+                continue;
+            }
+
+            idle = _options.IdlePollMin;
+            foreach (var item in await AdmitAsync(leased, stoppingToken))
+            {
+                // Room was reserved above and this is the only writer, so this does not wait.
+                await writer.WriteAsync(item, stoppingToken);
+            }
+        }
+    }
+
+    // Parses and screens a leased batch: bad envelopes and expired messages go to the DLQ, early ones to the
+    // delayed set, ids already sent are acked without sending. The rest is returned for the workers.
+    private async Task<List<WorkItem>> AdmitAsync(IReadOnlyList<LeasedMessage> leased, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var admitted = new List<WorkItem>(leased.Count);
+        List<Task>? sideTrips = null;
+        foreach (var message in leased)
+        {
+            var parsed = EnvelopeCodec.Parse(message.Payload.Span);
+            if (parsed.Envelope is not { } envelope)
+            {
+                (sideTrips ??= []).Add(DeadLetterAsync(message, null, DeadLetterReasons.InvalidEnvelope, parsed.Error!.ToString(), null, null, cancellationToken));
+            }
+            else if (envelope.ExpiresAt is { } expiresAt && expiresAt <= now)
+            {
+                var detail = string.Create(CultureInfo.InvariantCulture, $"expired at {expiresAt:O} before it could be sent");
+                (sideTrips ??= []).Add(DeadLetterAsync(message, envelope, DeadLetterReasons.Expired, detail, envelope.LastError, null, cancellationToken));
+            }
+            else if (envelope.NotBefore is { } notBefore && notBefore > now)
+            {
+                _metrics.Deferred();
+                (sideTrips ??= []).Add(PersistAsync(() => _queue.DeferAsync(ConsumerId, message, notBefore), "defer", cancellationToken));
+            }
+            else if (!_inFlight.TryAdd(envelope.Id, 0))
+            {
+                // The same id twice at once (a producer pushed it twice): only one may reach the gateway.
+                _metrics.Deferred();
+                (sideTrips ??= []).Add(PersistAsync(() => _queue.DeferAsync(ConsumerId, message, now + s_inFlightDuplicateDelay), "defer", cancellationToken));
+            }
+            else
+            {
+                admitted.Add(new WorkItem(message, envelope));
+            }
+        }
+
+        if (admitted.Count > 0)
+        {
+            bool[] sent = [];
+            await PersistAsync(async () => sent = await _queue.AreSentAsync(admitted.Select(w => w.Envelope.Id).ToArray()), "idempotency check", cancellationToken);
+            for (var i = admitted.Count - 1; i >= 0; i--)
+            {
+                if (sent[i])
+                {
+                    _metrics.DuplicateSkipped();
+                    SenderLog.DuplicateSkipped(_logger, admitted[i].Envelope.Id);
+                    _acker!.Add(new AckItem(admitted[i].Lease.LeaseId, admitted[i].Envelope.Id));
+                    _inFlight.TryRemove(admitted[i].Envelope.Id, out _);
+                    admitted.RemoveAt(i);
+                }
+            }
+        }
+
+        if (sideTrips is not null)
+        {
+            await Task.WhenAll(sideTrips);
+        }
+
+        return admitted;
+    }
+
+    private async Task RunWorkerAsync()
+    {
+        await Task.Yield();
+        var reader = _channel.Reader;
+        while (!_draining && await reader.WaitToReadAsync())
+        {
+            while (!_draining && reader.TryRead(out var item))
+            {
+                Interlocked.Increment(ref _busyWorkers);
+                try
+                {
+                    if (!await ProcessAsync(item, _sendsCancelled.Token))
+                    {
+                        _inFlight.TryRemove(item.Envelope.Id, out _);
+                    }
+                }
+                catch (OperationCanceledException) when (_sendsCancelled.IsCancellationRequested)
+                {
+                    // Shutdown deadline: the message stays leased and is returned below; the gateway may have it.
+                    Interlocked.Increment(ref _cancelledSends);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _busyWorkers);
+                }
+            }
+        }
+    }
+
+    // Returns true when the message was accepted: its id then leaves the in-flight set only once the ack is written.
+    private async Task<bool> ProcessAsync(WorkItem item, CancellationToken cancellationToken)
+    {
+        var (lease, envelope) = item;
+        if (lease.IsRedelivery)
+        {
+            _metrics.RedeliveredSend();
+        }
+
+        for (var throttles = 0; ; throttles++)
+        {
+            await _gate.WaitUntilOpenAsync(cancellationToken);
+            var waitStart = _time.GetTimestamp();
+            await _limiter.AcquireAsync(cancellationToken);
+            if (_limiter.IsEnabled)
+            {
+                _metrics.RateLimitWait(_time.GetElapsedTime(waitStart));
+            }
+
+            var sendStart = _time.GetTimestamp();
+            GatewayResult result;
+            try
+            {
+                result = await _pipeline.SendAsync(envelope, cancellationToken);
+            }
+            catch (BrokenCircuitException)
+            {
+                SenderLog.CircuitOpenReturned(_logger, envelope.Id);
+                await ReturnAsync(lease, cancellationToken);
+                return false;
+            }
+            catch (TimeoutRejectedException)
+            {
+                result = GatewayResult.Retryable("gateway timed out");
+            }
+            catch (HttpRequestException ex)
+            {
+                result = GatewayResult.Retryable("connection failed: " + (ex.HttpRequestError.ToString()));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                SenderLog.UnexpectedSendError(_logger, envelope.Id, envelope.TraceId, ex);
+                result = GatewayResult.Retryable("unexpected error: " + ex.GetType().Name);
+            }
+
+            _metrics.SendDuration(_time.GetElapsedTime(sendStart), OutcomeLabel(result.Outcome));
+            switch (result.Outcome)
+            {
+                case GatewayOutcome.Accepted:
+                    _acker!.Add(new AckItem(lease.LeaseId, envelope.Id));
+                    _metrics.Sent(envelope.EnqueuedAt is { } enqueuedAt ? _time.GetUtcNow() - enqueuedAt : null);
+                    return true;
+
+                case GatewayOutcome.Throttled:
+                    _metrics.Throttled();
+                    SenderLog.Throttled(_logger, result.RetryAfter ?? TimeSpan.Zero);
+                    await _limiter.OnThrottledAsync(result.RetryAfter);
+                    if (throttles < _options.MaxThrottleRetries)
+                    {
+                        continue;
+                    }
+
+                    // Still throttled: park it without spending an attempt, and free the worker.
+                    _metrics.Deferred();
+                    var dueAt = _gate.Pause.Until > _time.GetUtcNow() ? _gate.Pause.Until : _time.GetUtcNow() + TimeSpan.FromSeconds(1);
+                    await PersistAsync(() => _queue.DeferAsync(ConsumerId, lease, dueAt), "defer", cancellationToken);
+                    return false;
+
+                case GatewayOutcome.Permanent:
+                    await DeadLetterAsync(lease, envelope, DeadLetterReasons.Permanent, result.Error ?? "permanent failure", result.Error, envelope.Attempt + 1, cancellationToken);
+                    return false;
+
+                case GatewayOutcome.ConfigurationError:
+                    SenderLog.ConfigurationRejected(_logger, result.Error, _options.ConfigurationErrorPause);
+                    _gate.PauseFor(_options.ConfigurationErrorPause, result.Error ?? "configuration error");
+                    await ReturnAsync(lease, cancellationToken);
+                    return false;
+
+                default:
+                    await RetryOrDeadLetterAsync(lease, envelope, result.Error ?? "transient failure", cancellationToken);
+                    return false;
+            }
+        }
+    }
+
+    private async Task RetryOrDeadLetterAsync(LeasedMessage lease, Envelope envelope, string error, CancellationToken cancellationToken)
+    {
+        var failedAttempts = envelope.Attempt + 1;
+        if (_retry.NextDelay(failedAttempts) is not { } delay)
+        {
+            var detail = string.Create(CultureInfo.InvariantCulture, $"gave up after {failedAttempts} attempts");
+            await DeadLetterAsync(lease, envelope, DeadLetterReasons.RetriesExhausted, detail, error, failedAttempts, cancellationToken);
+            return;
+        }
+
+        var payload = EnvelopeCodec.Serialize(envelope with { Attempt = failedAttempts, LastError = error });
+        await PersistAsync(() => _queue.ScheduleRetryAsync(ConsumerId, lease, payload, _time.GetUtcNow() + delay), "schedule retry", cancellationToken);
+        _metrics.RetryScheduled();
+        SenderLog.RetryScheduled(_logger, envelope.Id, envelope.TraceId, failedAttempts, delay, error);
+    }
+
+    private Task DeadLetterAsync(LeasedMessage lease, Envelope? envelope, string reason, string detail, string? lastError, int? attempts, CancellationToken cancellationToken)
+    {
+        var entry = DeadLetterEntry.Create(reason, detail, lease.Payload.Span, _time.GetUtcNow()) with
+        {
+            MessageId = envelope?.Id,
+            Kind = envelope?.Kind,
+            Attempts = attempts ?? envelope?.Attempt ?? 0,
+            Deliveries = lease.PreviousDeliveries + 1,
+            LastError = lastError,
+        };
+        _metrics.DeadLettered(reason);
+        SenderLog.DeadLettered(_logger, envelope?.Id, PhoneMask.Mask(envelope?.To), reason, detail);
+        return PersistAsync(() => _queue.DeadLetterAsync(ConsumerId, lease, entry), "dead-letter", cancellationToken);
+    }
+
+    private async Task ReturnAsync(LeasedMessage lease, CancellationToken cancellationToken)
+    {
+        await PersistAsync(() => _queue.ReturnAsync(ConsumerId, [lease.LeaseId]), "return", cancellationToken);
+        _metrics.Returned(1);
+    }
+
+    private void OnAcked(IReadOnlyList<AckItem> acked, int lost)
+    {
+        foreach (var item in acked)
+        {
+            _inFlight.TryRemove(item.MessageId, out _);
+        }
+
+        if (lost > 0)
+        {
+            SenderLog.LeasesLost(_logger, lost);
+        }
+    }
+
+    private async Task RunHeartbeatAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_queueOptions.HeartbeatInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                try
+                {
+                    await _queue.HeartbeatAsync(ConsumerId);
+                }
+                catch (RedisException ex)
+                {
+                    SenderLog.RedisUnavailable(_logger, "heartbeat", _queueOptions.HeartbeatInterval, ex);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task RunMaintenanceAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_queueOptions.MaintenanceInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                try
+                {
+                    while (await _queue.PromoteDueAsync() == 1000 && !cancellationToken.IsCancellationRequested)
+                    {
+                        // A large backlog of due messages: keep promoting in bounded steps.
+                    }
+
+                    var recovery = await _queue.RecoverAsync();
+                    if (recovery.DeadConsumers > 0)
+                    {
+                        _metrics.LeasesRecovered(recovery.Recovered);
+                        SenderLog.LeasesRecovered(_logger, recovery.Recovered, recovery.DeadConsumers, recovery.Poisoned);
+                    }
+
+                    if (recovery.Poisoned > 0)
+                    {
+                        _metrics.DeadLettered(DeadLetterReasons.Poison, recovery.Poisoned);
+                    }
+                }
+                catch (RedisException ex)
+                {
+                    SenderLog.RedisUnavailable(_logger, "maintenance", _queueOptions.MaintenanceInterval, ex);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    // Redis outages are waited out with capped exponential backoff (no tight reconnect loop); only the token ends it.
+    private async Task PersistAsync(Func<Task> operation, string name, CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                await operation();
+                return;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                SenderLog.RedisUnavailable(_logger, name, delay, ex);
+                await Task.Delay(delay, _time, cancellationToken);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, s_maxRedisBackoff.Ticks));
+            }
+        }
+    }
+
+    private static string OutcomeLabel(GatewayOutcome outcome) => outcome switch
+    {
+        GatewayOutcome.Accepted => "accepted",
+        GatewayOutcome.Retryable => "retryable",
+        GatewayOutcome.Throttled => "throttled",
+        GatewayOutcome.Permanent => "permanent",
+        _ => "configuration_error",
+    };
+}

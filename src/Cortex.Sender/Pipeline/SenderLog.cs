@@ -1,0 +1,44 @@
+namespace Cortex.Sender.Pipeline;
+
+// Stable EventIds 1000-1099. Phone numbers are masked by the caller; keys and tokens never reach these.
+internal static partial class SenderLog
+{
+    [LoggerMessage(1000, LogLevel.Information, "Sender {ConsumerId} started: {Workers} workers, prefetch {Prefetch}, gateway {Gateway}, queue {Queue}")]
+    public static partial void Started(ILogger logger, string consumerId, int workers, int prefetch, string gateway, string queue);
+
+    [LoggerMessage(1001, LogLevel.Information, "Sender {ConsumerId} stopping: finishing in-flight sends within {Budget}")]
+    public static partial void Stopping(ILogger logger, string consumerId, TimeSpan budget);
+
+    [LoggerMessage(1002, LogLevel.Information, "Sender {ConsumerId} stopped: {Returned} unsent messages returned to ready, {Cancelled} sends cancelled at the deadline")]
+    public static partial void Stopped(ILogger logger, string consumerId, int returned, int cancelled);
+
+    [LoggerMessage(1003, LogLevel.Warning, "Redis unavailable during {Operation}; retrying in {Delay}")]
+    public static partial void RedisUnavailable(ILogger logger, string operation, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(1004, LogLevel.Warning, "Dead-lettered message {MessageId} to {To}: {Reason}: {Detail}")]
+    public static partial void DeadLettered(ILogger logger, string? messageId, string to, string reason, string detail);
+
+    [LoggerMessage(1005, LogLevel.Information, "Retrying message {MessageId} (trace {TraceId}) after attempt {Attempt} in {Delay}: {Error}")]
+    public static partial void RetryScheduled(ILogger logger, string messageId, string? traceId, int attempt, TimeSpan delay, string? error);
+
+    [LoggerMessage(1006, LogLevel.Critical, "Gateway rejected our configuration: {Error}. Sending paused for {Pause}; messages wait in Redis")]
+    public static partial void ConfigurationRejected(ILogger logger, string? error, TimeSpan pause);
+
+    [LoggerMessage(1007, LogLevel.Warning, "Recovered {Recovered} leases of {Consumers} dead consumers; {Poisoned} dead-lettered as poison")]
+    public static partial void LeasesRecovered(ILogger logger, int recovered, int consumers, int poisoned);
+
+    [LoggerMessage(1008, LogLevel.Warning, "Gateway throttled us: pausing for {Pause}")]
+    public static partial void Throttled(ILogger logger, TimeSpan pause);
+
+    [LoggerMessage(1009, LogLevel.Error, "Unexpected error sending message {MessageId} (trace {TraceId}); treated as a failed attempt")]
+    public static partial void UnexpectedSendError(ILogger logger, string messageId, string? traceId, Exception exception);
+
+    [LoggerMessage(1010, LogLevel.Warning, "Ack of {Count} messages found their leases already recovered by another consumer; those sends may repeat")]
+    public static partial void LeasesLost(ILogger logger, int count);
+
+    [LoggerMessage(1011, LogLevel.Debug, "Message {MessageId} already sent; skipped")]
+    public static partial void DuplicateSkipped(ILogger logger, string messageId);
+
+    [LoggerMessage(1012, LogLevel.Warning, "Circuit open: message {MessageId} returned to ready unsent")]
+    public static partial void CircuitOpenReturned(ILogger logger, string messageId);
+}

@@ -1,0 +1,189 @@
+using System.Threading.RateLimiting;
+using Cortex.Shared.Redis;
+using StackExchange.Redis;
+
+namespace Cortex.Sender.RateLimiting;
+
+/// <summary>
+/// A token bucket shared by every pod through one Redis hash per gateway instance, so twenty pods together
+/// stay under the provider's rate. At high rates a pod takes a few tokens per round trip and must spend them
+/// within <see cref="ReservationLifetime"/>; unspent ones lapse, which can lower the rate but never raise it.
+/// </summary>
+internal sealed class RedisTokenBucketRateLimiter : RateLimiter
+{
+    private static readonly TimeSpan s_reservationLifetime = TimeSpan.FromMilliseconds(100);
+
+    // KEYS: bucket   ARGV: now ms, permits per second, burst, wanted
+    // Returns {granted, wait ms}. A pause (set after a throttled answer) holds every pod.
+    private static readonly RedisScript s_acquire = new("""
+        local now = tonumber(ARGV[1])
+        local rate = tonumber(ARGV[2])
+        local burst = tonumber(ARGV[3])
+        local want = tonumber(ARGV[4])
+        local s = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'paused')
+        local tokens = tonumber(s[1]) or burst
+        local ts = tonumber(s[2]) or now
+        local paused = tonumber(s[3]) or 0
+        if paused > now then return {0, paused - now} end
+        if now > ts then
+          tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
+          ts = now
+        end
+        local grant = math.min(want, math.floor(tokens))
+        if grant >= 1 then tokens = tokens - grant else grant = 0 end
+        redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', ts)
+        redis.call('PEXPIRE', KEYS[1], 3600000)
+        if grant == 0 then return {0, math.max(1, math.ceil((1 - tokens) * 1000 / rate))} end
+        return {grant, 0}
+        """);
+
+    // KEYS: bucket   ARGV: paused-until ms
+    private static readonly RedisScript s_pause = new("""
+        local cur = tonumber(redis.call('HGET', KEYS[1], 'paused')) or 0
+        if tonumber(ARGV[1]) > cur then redis.call('HSET', KEYS[1], 'paused', ARGV[1]) end
+        redis.call('PEXPIRE', KEYS[1], 3600000)
+        return 1
+        """);
+
+    private readonly IConnectionMultiplexer _connection;
+    private readonly RedisKey _key;
+    private readonly double _permitsPerSecond;
+    private readonly int _burst;
+    private readonly int _reserveBatch;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _redisTurn = new(1, 1);
+    private readonly Lock _lock = new();
+    private int _reserved;
+    private DateTimeOffset _reservedUntil;
+    private long _granted;
+    private long _idleSince;
+
+    public RedisTokenBucketRateLimiter(IConnectionMultiplexer connection, string gatewayName, double permitsPerSecond, int burst, TimeProvider timeProvider)
+    {
+        _connection = connection;
+        _key = KeyFor(gatewayName);
+        _permitsPerSecond = permitsPerSecond;
+        _burst = burst;
+        _time = timeProvider;
+
+        // About 1% of a second's budget per round trip: one token at 80/s, 250 at 25,000/s.
+        _reserveBatch = Math.Clamp((int)(permitsPerSecond / 100), 1, Math.Max(1, burst));
+        _idleSince = timeProvider.GetTimestamp();
+    }
+
+    public static TimeSpan ReservationLifetime => s_reservationLifetime;
+
+    /// <summary>The Redis key of a gateway instance's bucket; its own hash tag, independent of any queue.</summary>
+    public static RedisKey KeyFor(string gatewayName) => "cortex:ratelimit:{" + gatewayName + "}";
+
+    public override TimeSpan? IdleDuration => _time.GetElapsedTime(Interlocked.Read(ref _idleSince));
+
+    public override RateLimiterStatistics? GetStatistics() => new()
+    {
+        CurrentAvailablePermits = _reserved,
+        CurrentQueuedCount = _redisTurn.CurrentCount == 0 ? 1 : 0,
+        TotalSuccessfulLeases = Interlocked.Read(ref _granted),
+    };
+
+    /// <summary>Holds every pod's sending for <paramref name="duration"/> (the provider throttled us).</summary>
+    public async Task PauseAsync(TimeSpan duration)
+    {
+        var until = (_time.GetUtcNow() + duration).ToUnixTimeMilliseconds();
+        await s_pause.EvaluateAsync(_connection, _connection.GetDatabase(), [_key], [until]);
+    }
+
+    protected override RateLimitLease AttemptAcquireCore(int permitCount) =>
+        TryTakeReserved(permitCount) ? Lease.Acquired : Lease.Failed;
+
+    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(permitCount, _burst);
+        while (true)
+        {
+            if (TryTakeReserved(permitCount))
+            {
+                return Lease.Acquired;
+            }
+
+            // One Redis round trip at a time per pod: waiters queue here instead of polling Redis in parallel.
+            await _redisTurn.WaitAsync(cancellationToken);
+            TimeSpan wait;
+            try
+            {
+                if (TryTakeReserved(permitCount))
+                {
+                    return Lease.Acquired;
+                }
+
+                var now = _time.GetUtcNow();
+                var result = (RedisResult[])(await s_acquire.EvaluateAsync(
+                    _connection,
+                    _connection.GetDatabase(),
+                    [_key],
+                    [now.ToUnixTimeMilliseconds(), _permitsPerSecond, _burst, Math.Max(permitCount, _reserveBatch)]))!;
+                var granted = (int)result[0];
+                if (granted >= permitCount)
+                {
+                    lock (_lock)
+                    {
+                        _reserved = granted - permitCount;
+                        _reservedUntil = now + s_reservationLifetime;
+                    }
+
+                    Interlocked.Add(ref _granted, permitCount);
+                    Interlocked.Exchange(ref _idleSince, _time.GetTimestamp());
+                    return Lease.Acquired;
+                }
+
+                wait = TimeSpan.FromMilliseconds((long)result[1]);
+            }
+            finally
+            {
+                _redisTurn.Release();
+            }
+
+            await Task.Delay(wait, _time, cancellationToken);
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _redisTurn.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private bool TryTakeReserved(int permitCount)
+    {
+        lock (_lock)
+        {
+            if (_reserved >= permitCount && _time.GetUtcNow() < _reservedUntil)
+            {
+                _reserved -= permitCount;
+                Interlocked.Add(ref _granted, permitCount);
+                return true;
+            }
+
+            return false;
+        }
+    }
+
+    private sealed class Lease(bool acquired) : RateLimitLease
+    {
+        public static readonly Lease Acquired = new(true);
+        public static readonly Lease Failed = new(false);
+
+        public override bool IsAcquired => acquired;
+
+        public override IEnumerable<string> MetadataNames => [];
+
+        public override bool TryGetMetadata(string metadataName, out object? metadata)
+        {
+            metadata = null;
+            return false;
+        }
+    }
+}

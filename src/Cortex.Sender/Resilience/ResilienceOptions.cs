@@ -1,0 +1,23 @@
+namespace Cortex.Sender.Resilience;
+
+/// <summary>The Polly pipeline around each gateway call (section Cortex:Resilience).</summary>
+public sealed class ResilienceOptions
+{
+    public const string Section = "Cortex:Resilience";
+
+    /// <summary>Quick in-process retries of a transient fault before the message goes to the long schedule.</summary>
+    public int ShortRetries { get; set; } = 2;
+
+    public TimeSpan ShortRetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Share of failed calls within <see cref="SamplingDuration"/> that opens the circuit.</summary>
+    public double FailureRatio { get; set; } = 0.5;
+
+    public TimeSpan SamplingDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Calls needed in the sampling window before the ratio counts.</summary>
+    public int MinimumThroughput { get; set; } = 20;
+
+    /// <summary>How long the circuit stays open (no leasing) before one probe message is tried.</summary>
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(30);
+}

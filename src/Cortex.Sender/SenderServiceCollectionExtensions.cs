@@ -1,0 +1,55 @@
+using Cortex.Sender;
+using Cortex.Sender.Metrics;
+using Cortex.Sender.Pipeline;
+using Cortex.Sender.RateLimiting;
+using Cortex.Sender.Resilience;
+using Cortex.Sender.Retry;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the whole sender: queue, gateway, resilience, rate limits, retry schedule and the engine.</summary>
+public static class SenderServiceCollectionExtensions
+{
+    /// <summary>Adds the sender with every option section validated at start. Safe to call twice.</summary>
+    public static IServiceCollection AddCortexSender(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddCortexQueue();
+        services.AddCortexGateway();
+        services.AddMetrics();
+
+        AddValidated<SenderOptions, SenderOptionsValidator>(services, SenderOptions.Section);
+        AddValidated<RetryOptions, RetryOptionsValidator>(services, RetryOptions.Section);
+        AddValidated<RateLimitOptions, RateLimitOptionsValidator>(services, RateLimitOptions.Section);
+        AddValidated<ResilienceOptions, ResilienceOptionsValidator>(services, ResilienceOptions.Section);
+
+        services.TryAddSingleton<SenderMetrics>();
+        services.TryAddSingleton<SendGate>();
+        services.TryAddSingleton<SenderRateLimiter>();
+        services.TryAddSingleton<RetrySchedule>(sp => new RetrySchedule(sp.GetRequiredService<IOptions<RetryOptions>>()));
+        services.TryAddSingleton<GatewayPipeline>();
+        services.TryAddSingleton<SenderEngine>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, SenderEngine>(sp => sp.GetRequiredService<SenderEngine>()));
+
+        // The host must wait for the sender's own shutdown budget, plus time to flush acks and return leases.
+        services.AddOptions<HostOptions>().Configure<IOptions<SenderOptions>>((host, sender) =>
+        {
+            var needed = sender.Value.ShutdownTimeout + TimeSpan.FromSeconds(10);
+            if (host.ShutdownTimeout < needed)
+            {
+                host.ShutdownTimeout = needed;
+            }
+        });
+        return services;
+    }
+
+    private static void AddValidated<TOptions, TValidator>(IServiceCollection services, string section)
+        where TOptions : class
+        where TValidator : class, IValidateOptions<TOptions>
+    {
+        services.AddOptions<TOptions>().BindConfiguration(section, o => o.ErrorOnUnknownConfiguration = true).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TOptions>, TValidator>());
+    }
+}

@@ -1,0 +1,353 @@
+using System.Text;
+using System.Text.Json;
+using Cortex.Shared.Contract;
+
+namespace Cortex.Shared.Tests.Contract;
+
+public class EnvelopeCodecTests
+{
+    private const string Phone = "+5511987654321";
+
+    // A valid envelope's members; cases add, drop or replace members around it.
+    private const string Minimal = $$"""
+        "version":1,"id":"charge-1","to":"{{Phone}}","text":"Your bill is due on Friday."
+        """;
+
+    private const string TemplateMembers = $$"""
+        "version":1,"id":"charge-1","to":"{{Phone}}"
+        """;
+
+    public static TheoryData<string, byte[], string, string> InvalidEnvelopes()
+    {
+        var data = new TheoryData<string, byte[], string, string>();
+
+        void Add(string name, string json, string field, string phrase) => data.Add(name, Encoding.UTF8.GetBytes(json), field, phrase);
+
+        // The document itself
+        Add("truncated", "{" + Minimal, "$", "invalid JSON");
+        Add("truncated inside a string", """{"version":1,"id":"char""", "id", "invalid JSON");
+        Add("string instead of object", "\"hello\"", "$", "must be a JSON object");
+        Add("number instead of object", "42", "$", "must be a JSON object");
+        Add("array of envelopes", "[{" + Minimal + "}]", "$", "must be a JSON object");
+        Add("null", "null", "$", "not null");
+        Add("empty", string.Empty, "$", "envelope is empty");
+        Add("whitespace only", "   ", "$", "invalid JSON");
+        Add("two documents", "{" + Minimal + "}{}", "$", "invalid JSON");
+        Add("trailing comma", "{" + Minimal + ",}", "$", "invalid JSON");
+        Add("over 64 KiB", "{" + Minimal + new string(' ', EnvelopeLimits.MaxEnvelopeBytes) + "}", "$", "over the 65536-byte limit");
+        Add("duplicate property", "{" + Minimal + ""","id":"charge-2"}""", "id", "a property appears twice");
+        Add("duplicate attribute", "{" + Minimal + ""","attributes":{"a":"1","a":"2"}}""", "attributes.a", "a property appears twice");
+        Add("nested deeper than 8", "{" + Minimal + ""","x":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":1}}}}}}}}}""", "x", "nested deeper than 8 levels");
+
+        // version
+        Add("missing version", $$"""{"id":"charge-1","to":"{{Phone}}","text":"hi"}""", "version", "is required");
+        Add("version 2", $$"""{"version":2,"id":"charge-1","to":"{{Phone}}","text":"hi"}""", "version", "unsupported version 2");
+        Add("version as string", $$"""{"version":"1","id":"charge-1","to":"{{Phone}}","text":"hi"}""", "version", "must be a whole number");
+
+        // id
+        Add("missing id", $$"""{"version":1,"to":"{{Phone}}","text":"hi"}""", "id", "is required");
+        Add("empty id", $$"""{"version":1,"id":"","to":"{{Phone}}","text":"hi"}""", "id", "is required");
+        Add("id with space", $$"""{"version":1,"id":"charge 1","to":"{{Phone}}","text":"hi"}""", "id", "must not contain spaces or control characters");
+        Add("id with control character", $$"""{"version":1,"id":"charge\u00011","to":"{{Phone}}","text":"hi"}""", "id", "must not contain spaces or control characters");
+        Add("id too long", $$"""{"version":1,"id":"{{new string('a', EnvelopeLimits.MaxIdLength + 1)}}","to":"{{Phone}}","text":"hi"}""", "id", "is 201 characters, over the 200 limit");
+        Add("id as number", $$"""{"version":1,"id":7,"to":"{{Phone}}","text":"hi"}""", "id", "must be a string");
+
+        // to
+        Add("missing to", """{"version":1,"id":"charge-1","text":"hi"}""", "to", "is required");
+        Add("phone with letters", """{"version":1,"id":"charge-1","to":"+55119876abcd","text":"hi"}""", "to", "must be an E.164 number");
+        Add("phone too short", """{"version":1,"id":"charge-1","to":"+1234567","text":"hi"}""", "to", "must be an E.164 number");
+        Add("phone too long", """{"version":1,"id":"charge-1","to":"+1234567890123456","text":"hi"}""", "to", "must be an E.164 number");
+        Add("phone with leading 0", """{"version":1,"id":"charge-1","to":"011987654321","text":"hi"}""", "to", "must be an E.164 number");
+        Add("phone with spaces", """{"version":1,"id":"charge-1","to":"+55 11 98765 4321","text":"hi"}""", "to", "must be an E.164 number");
+        Add("phone with two pluses", """{"version":1,"id":"charge-1","to":"++5511987654321","text":"hi"}""", "to", "must be an E.164 number");
+
+        // text and template
+        Add("both text and template", "{" + Minimal + ""","template":{"name":"bill_due","language":"pt_BR"}}""", "text", "set exactly one");
+        Add("neither text nor template", "{" + TemplateMembers + "}", "text", "set either text or template");
+        Add("empty text", "{" + TemplateMembers + ""","text":""}""", "text", "is empty");
+        Add("blank text", "{" + TemplateMembers + ""","text":"  \n "}""", "text", "is empty");
+        Add("text of 4097 characters", "{" + TemplateMembers + $$""","text":"{{new string('x', 4097)}}"}""", "text", "is 4097 characters, over WhatsApp's 4096 limit");
+        Add("text of 4097 emoji", "{" + TemplateMembers + $$""","text":"{{string.Concat(Enumerable.Repeat("😀", 4097))}}"}""", "text", "is 4097 characters");
+        Add("template missing name", "{" + TemplateMembers + ""","template":{"language":"pt_BR"}}""", "template.name", "is required");
+        Add("template name upper case", "{" + TemplateMembers + ""","template":{"name":"Bill_Due","language":"pt_BR"}}""", "template.name", "must be 1 to 512 characters");
+        Add("template missing language", "{" + TemplateMembers + ""","template":{"name":"bill_due"}}""", "template.language", "is required");
+        Add("template language upper case", "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"PT_BR"}}""", "template.language", "must be a language code");
+        Add("template language with digits", "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"pt1"}}""", "template.language", "must be a language code");
+        Add("template language one letter", "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"p"}}""", "template.language", "must be a language code");
+        Add(
+            "template with 33 parameters",
+            "{" + TemplateMembers + $$$""","template":{"name":"bill_due","language":"pt_BR","parameters":[{{{string.Join(',', Enumerable.Repeat("\"p\"", 33))}}}]}}""",
+            "template.parameters",
+            "has 33 entries, over the 32 limit");
+        Add(
+            "template parameter too long",
+            "{" + TemplateMembers + $$$""","template":{"name":"bill_due","language":"pt_BR","parameters":["ok","{{{new string('p', 1025)}}}"]}}""",
+            "template.parameters[1]",
+            "is over 1024 characters");
+        Add("template parameter null", "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"pt_BR","parameters":[null]}}""", "template.parameters[0]", "must be a string, not null");
+        Add("template parameter number", "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"pt_BR","parameters":[1]}}""", "template.parameters[0]", "must be an array of strings");
+        Add("template as string", "{" + TemplateMembers + ""","template":"bill_due"}""", "template", "must be an object");
+        Add("unknown template field", "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"pt_BR","lang":"en"}}""", "template.lang", "unknown field");
+
+        // Unknown fields: the field is named so a producer can find its typo.
+        Add("unknown top-level field", "{" + Minimal + ""","colour":"red"}""", "colour", "unknown field");
+        Add("field in PascalCase", "{" + Minimal + ""","Priority":"high"}""", "Priority", "unknown field");
+
+        // Optional fields
+        Add("priority urgent", "{" + Minimal + ""","priority":"urgent"}""", "priority", "must be one of high, normal, low");
+        Add("priority in upper case", "{" + Minimal + ""","priority":"HIGH"}""", "priority", "must be one of high, normal, low");
+        Add("notBefore not a date", "{" + Minimal + ""","notBefore":"tomorrow"}""", "notBefore", "must be an ISO-8601 timestamp");
+        Add("expiresAt not a date", "{" + Minimal + ""","expiresAt":1732273200}""", "expiresAt", "must be an ISO-8601 timestamp");
+        Add(
+            "expiresAt equal to notBefore",
+            "{" + Minimal + ""","notBefore":"2026-11-22T09:00:00-03:00","expiresAt":"2026-11-22T12:00:00Z"}""",
+            "expiresAt",
+            "must be later than notBefore");
+        Add(
+            "expiresAt before notBefore",
+            "{" + Minimal + ""","notBefore":"2026-11-22T09:00:00-03:00","expiresAt":"2026-11-22T08:00:00-03:00"}""",
+            "expiresAt",
+            "must be later than notBefore");
+        Add("kind with spaces", "{" + Minimal + ""","kind":"billing reminder"}""", "kind", "must be 1 to 64 characters");
+        Add("tenant upper case", "{" + Minimal + ""","tenant":"ACME"}""", "tenant", "must be 1 to 64 characters");
+        Add("traceId with space", "{" + Minimal + ""","traceId":"abc def"}""", "traceId", "without spaces or control characters");
+        Add("attribute value a number", "{" + Minimal + ""","attributes":{"region":1}}""", "attributes.region", "attribute values must be strings");
+        Add("attribute value null", "{" + Minimal + ""","attributes":{"region":null}}""", "attributes.region", "must be a string, not null");
+        Add("attributes as array", "{" + Minimal + ""","attributes":["a"]}""", "attributes", "must be an object of string values");
+        Add(
+            "17 attributes",
+            "{" + Minimal + ""","attributes":{""" + string.Join(',', Enumerable.Range(0, 17).Select(i => $"\"k{i}\":\"v\"")) + "}}",
+            "attributes",
+            "has 17 entries, over the 16 limit");
+        Add("attribute key too long", "{" + Minimal + $$$""","attributes":{"{{{new string('k', 65)}}}":"v"}}""", "attributes", "keys must be 1 to 64 characters");
+        Add("attribute value too long", "{" + Minimal + $$$""","attributes":{"k":"{{{new string('v', 513)}}}"}}""", "attributes.k", "is over 512 characters");
+
+        // Engine-owned fields are still bounded when a producer sets them.
+        Add("negative attempt", "{" + Minimal + ""","attempt":-1}""", "attempt", "is engine-owned");
+        Add("lastError too long", "{" + Minimal + $$""","lastError":"{{new string('e', 1025)}}"}""", "lastError", "is engine-owned and limited to 1024 characters");
+
+        // Bytes that are not UTF-8: in a value, in a property name, in an unknown field.
+        data.Add("invalid UTF-8 in text", [.. "{\"version\":1,\"id\":\"c\",\"to\":\"+5511987654321\",\"text\":\"h"u8, 0xC3, 0x28, .. "\"}"u8], "$", "not valid UTF-8");
+        data.Add("invalid UTF-8 in a name", [.. "{\"ver"u8, 0xFF, .. "sion\":1}"u8], "$", "not valid UTF-8 (bad byte at offset 5)");
+        data.Add("UTF-16 input", Encoding.Unicode.GetBytes("{" + Minimal + "}"), "$", "invalid JSON");
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(InvalidEnvelopes))]
+    public void Parse_InvalidEnvelope_NamesFieldAndReason(string scenario, byte[] utf8Json, string field, string phrase)
+    {
+        var result = EnvelopeCodec.Parse(utf8Json);
+
+        Assert.False(result.IsValid, scenario);
+        Assert.Null(result.Envelope);
+        Assert.NotNull(result.Error);
+        Assert.Equal(field, result.Error.Field);
+        Assert.Contains(phrase, result.Error.Message, StringComparison.Ordinal);
+
+        // Reasons are read by people in the DLQ: no .NET type names leak into them.
+        Assert.DoesNotContain("System.", result.Error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Cortex.", result.Error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_MinimalEnvelope_IsValidWithDefaults()
+    {
+        var result = EnvelopeCodec.Parse(Utf8("{" + Minimal + "}"));
+
+        Assert.True(result.IsValid);
+        Assert.Null(result.Error);
+        var envelope = result.Envelope!;
+        Assert.Equal("charge-1", envelope.Id);
+        Assert.Equal(Phone, envelope.To);
+        Assert.Equal("Your bill is due on Friday.", envelope.Text);
+        Assert.Null(envelope.Template);
+        Assert.Equal(Priority.Normal, envelope.Priority);
+        Assert.Null(envelope.NotBefore);
+        Assert.Null(envelope.ExpiresAt);
+        Assert.Equal(0, envelope.Attempt);
+        Assert.Null(envelope.EnqueuedAt);
+    }
+
+    [Fact]
+    public void Parse_TemplateEnvelope_ReadsNameLanguageAndParametersInOrder()
+    {
+        var json = "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"pt_BR","parameters":["Maria","R$ 99,90","22/11"]},"priority":"high"}""";
+
+        var envelope = EnvelopeCodec.Parse(Utf8(json)).Envelope!;
+
+        Assert.Null(envelope.Text);
+        Assert.Equal("bill_due", envelope.Template!.Name);
+        Assert.Equal("pt_BR", envelope.Template.Language);
+        Assert.Equal("Maria|R$ 99,90|22/11", string.Join("|", envelope.Template.Parameters));
+        Assert.Equal(Priority.High, envelope.Priority);
+    }
+
+    [Fact]
+    public void Parse_TemplateWithoutParameters_HasEmptyParameters()
+    {
+        var json = "{" + TemplateMembers + ""","template":{"name":"welcome","language":"en"}}""";
+
+        var envelope = EnvelopeCodec.Parse(Utf8(json)).Envelope!;
+
+        Assert.Empty(envelope.Template!.Parameters);
+    }
+
+    [Theory]
+    [InlineData("5511987654321", "+5511987654321")]
+    [InlineData("+5511987654321", "+5511987654321")]
+    [InlineData("14155552671", "+14155552671")]
+    [InlineData("12345678", "+12345678")]
+    [InlineData("123456789012345", "+123456789012345")]
+    public void Parse_PhoneWithOrWithoutPlus_NormalisesToE164WithPlus(string to, string expected)
+    {
+        var json = $$"""{"version":1,"id":"c","to":"{{to}}","text":"hi"}""";
+
+        var envelope = EnvelopeCodec.Parse(Utf8(json)).Envelope!;
+
+        Assert.Equal(expected, envelope.To);
+        Assert.Equal(expected[1..], envelope.ToDigits);
+    }
+
+    [Fact]
+    public void Parse_TextOf4096Characters_IsAccepted()
+    {
+        var text = new string('x', EnvelopeLimits.MaxTextLength);
+
+        var result = EnvelopeCodec.Parse(Utf8("{" + TemplateMembers + $$""","text":"{{text}}"}"""));
+
+        Assert.True(result.IsValid, result.Error?.ToString());
+        Assert.Equal(text, result.Envelope!.Text);
+    }
+
+    [Fact]
+    public void Parse_TextOf4096Emoji_IsAcceptedBecauseTheLimitCountsCharactersNotUtf16Units()
+    {
+        // Each emoji is a surrogate pair: 8192 UTF-16 units, 4096 characters.
+        var text = string.Concat(Enumerable.Repeat("😀", EnvelopeLimits.MaxTextLength));
+
+        var result = EnvelopeCodec.Parse(Utf8("{" + TemplateMembers + $$""","text":"{{text}}"}"""));
+
+        Assert.True(result.IsValid, result.Error?.ToString());
+        Assert.Equal(text, result.Envelope!.Text);
+    }
+
+    [Fact]
+    public void Parse_EnvelopeOfExactly64KiB_IsAccepted()
+    {
+        var json = "{" + Minimal + "}";
+        var padded = json[..^1] + new string(' ', EnvelopeLimits.MaxEnvelopeBytes - Encoding.UTF8.GetByteCount(json)) + "}";
+        Assert.Equal(EnvelopeLimits.MaxEnvelopeBytes, Encoding.UTF8.GetByteCount(padded));
+
+        var result = EnvelopeCodec.Parse(Utf8(padded));
+
+        Assert.True(result.IsValid, result.Error?.ToString());
+    }
+
+    [Fact]
+    public void Parse_NonAsciiText_IsKeptExactly()
+    {
+        const string text = "Olá, João! Sua fatura de R$ 99,90 vence amanhã ✅ 😀";
+
+        var envelope = EnvelopeCodec.Parse(Utf8("{" + TemplateMembers + $$""","text":"{{text}}"}""")).Envelope!;
+
+        Assert.Equal(text, envelope.Text);
+    }
+
+    [Fact]
+    public void Parse_OffsetTimestamps_KeepTheInstant()
+    {
+        var json = "{" + Minimal + ""","notBefore":"2026-11-22T09:00:00-03:00","expiresAt":"2026-11-22T21:00:00Z"}""";
+
+        var envelope = EnvelopeCodec.Parse(Utf8(json)).Envelope!;
+
+        Assert.Equal(new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero), envelope.NotBefore!.Value.ToUniversalTime());
+        Assert.Equal(new DateTimeOffset(2026, 11, 22, 21, 0, 0, TimeSpan.Zero), envelope.ExpiresAt!.Value.ToUniversalTime());
+    }
+
+    [Fact]
+    public void SerializeThenParse_EveryField_YieldsAnEqualEnvelope()
+    {
+        var original = new Envelope
+        {
+            Id = "charge-42:d-3",
+            To = Phone,
+            Template = new MessageTemplate("bill_due", "pt_BR", ["Maria", "R$ 99,90"]),
+            Kind = "billing_reminder",
+            Tenant = "isp-sul",
+            Priority = Priority.High,
+            NotBefore = new DateTimeOffset(2026, 11, 22, 9, 0, 0, TimeSpan.FromHours(-3)),
+            ExpiresAt = new DateTimeOffset(2026, 11, 22, 21, 0, 0, TimeSpan.FromHours(-3)),
+            TraceId = "4bf92f3577b34da6a3ce929d0e0e4736",
+            Attributes = new Dictionary<string, string> { ["chargeId"] = "42", ["offset"] = "-3" },
+            Attempt = 2,
+            EnqueuedAt = new DateTimeOffset(2026, 11, 22, 8, 59, 59, 123, TimeSpan.Zero),
+            LastError = "gateway 503: service unavailable",
+        };
+
+        var result = EnvelopeCodec.Parse(EnvelopeCodec.Serialize(original));
+
+        Assert.True(result.IsValid, result.Error?.ToString());
+        AssertEquivalent(original, result.Envelope!);
+    }
+
+    [Theory]
+    [InlineData(Priority.High)]
+    [InlineData(Priority.Normal)]
+    [InlineData(Priority.Low)]
+    public void SerializeThenParse_TextEnvelope_KeepsPriorityAndText(Priority priority)
+    {
+        var original = new Envelope { Id = "c-1", To = Phone, Text = "Olá 😀\n\"quoted\"", Priority = priority };
+
+        var parsed = EnvelopeCodec.Parse(EnvelopeCodec.Serialize(original)).Envelope!;
+
+        AssertEquivalent(original, parsed);
+    }
+
+    [Fact]
+    public void Serialize_MinimalEnvelope_WritesOnlyTheFieldsThatAreSet()
+    {
+        using var json = JsonDocument.Parse(EnvelopeCodec.Serialize(new Envelope { Id = "c-1", To = Phone, Text = "hi" }));
+
+        var members = json.RootElement.EnumerateObject().Select(p => p.Name + "=" + p.Value.ToString()).ToArray();
+        Assert.Equal(["version=1", "id=c-1", "to=" + Phone, "text=hi"], members);
+    }
+
+    [Fact]
+    public void Validate_EnvelopeBuiltInCode_AppliesTheWireRules()
+    {
+        var error = EnvelopeCodec.Validate(new Envelope { Id = "c-1", To = "not-a-phone", Text = "hi" });
+
+        Assert.NotNull(error);
+        Assert.Equal("to", error.Field);
+        Assert.Null(EnvelopeCodec.Validate(new Envelope { Id = "c-1", To = Phone, Text = "hi" }));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("+")]
+    [InlineData("+0511987654321")]
+    [InlineData("5511 987654321")]
+    [InlineData("+1234567")]
+    [InlineData("+1234567890123456")]
+    [InlineData("+5511987654321x")]
+    public void TryNormalizePhone_NotE164_ReturnsFalse(string value)
+    {
+        Assert.False(EnvelopeCodec.TryNormalizePhone(value, out var normalized));
+        Assert.Equal(string.Empty, normalized);
+    }
+
+    private static byte[] Utf8(string json) => Encoding.UTF8.GetBytes(json);
+
+    // Envelope is a record, but its collections compare by reference; compare them by content.
+    private static void AssertEquivalent(Envelope expected, Envelope actual)
+    {
+        Assert.Equal(expected with { Template = null, Attributes = null }, actual with { Template = null, Attributes = null });
+        Assert.Equal(expected.Template?.Name, actual.Template?.Name);
+        Assert.Equal(expected.Template?.Language, actual.Template?.Language);
+        Assert.Equal(expected.Template?.Parameters, actual.Template?.Parameters);
+        Assert.Equal(
+            expected.Attributes?.OrderBy(a => a.Key, StringComparer.Ordinal),
+            actual.Attributes?.OrderBy(a => a.Key, StringComparer.Ordinal));
+    }
+}

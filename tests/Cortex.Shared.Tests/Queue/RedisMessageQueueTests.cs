@@ -1,0 +1,553 @@
+using System.Text;
+using Cortex.Shared.Contract;
+using Cortex.Shared.Queue;
+using Cortex.Testing;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Cortex.Shared.Tests.Queue;
+
+public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFixture>
+{
+    private static readonly TimeSpan s_consumerTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly FakeTimeProvider _time = new();
+
+    [Fact]
+    public async Task EnqueueLeaseAck_OneMessage_LeavesNothingPendingAndMarksItSent()
+    {
+        var queue = CreateQueue();
+
+        await queue.EnqueueAsync([Message("m1")]);
+        await AssertStats(queue, normal: 1);
+        Assert.False(Assert.Single(await queue.AreSentAsync(["m1"])));
+
+        var leased = Assert.Single(await queue.LeaseAsync("a", 10));
+        Assert.Equal("m1", Text(leased));
+        Assert.Equal(Priority.Normal, leased.Priority);
+        Assert.False(leased.IsRedelivery);
+        await AssertStats(queue, leased: 1, consumers: 1);
+
+        Assert.Equal(0, await queue.AckAsync("a", [new AckItem(leased.LeaseId, "m1")]));
+
+        await AssertStats(queue, consumers: 1);
+        var sent = await queue.AreSentAsync(["m1", "m2"]);
+        Assert.Equal([true, false], sent);
+        Assert.Empty(await queue.LeaseAsync("a", 10));
+    }
+
+    [Fact]
+    public async Task AckAsync_SentMarker_ExpiresAfterTheIdempotencyWindow()
+    {
+        var queue = CreateQueue(o => o.IdempotencyWindow = TimeSpan.FromMinutes(10));
+        await queue.EnqueueAsync([Message("m1")]);
+        var leased = await queue.LeaseAsync("a", 1);
+
+        await queue.AckAsync("a", [new AckItem(leased[0].LeaseId, "m1")]);
+
+        // The marker's TTL is Redis's own clock, so read the TTL rather than wait for it.
+        var ttl = await redis.Connection.GetDatabase().KeyTimeToLiveAsync(queue.Keys.Sent("m1"));
+        Assert.NotNull(ttl);
+        Assert.InRange(ttl.Value, TimeSpan.FromMinutes(9), TimeSpan.FromMinutes(10));
+    }
+
+    [Fact]
+    public async Task LeaseAsync_WithinOnePriority_IsFifo()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1"), Message("m2"), Message("m3")]);
+        await queue.EnqueueAsync([Message("m4"), Message("m5")]);
+
+        var first = await queue.LeaseAsync("a", 2);
+        var rest = await queue.LeaseAsync("a", 10);
+
+        Assert.Equal(["m1", "m2"], first.Select(Text));
+        Assert.Equal(["m3", "m4", "m5"], rest.Select(Text));
+    }
+
+    [Fact]
+    public async Task LeaseAsync_MoreReadyThanMax_TakesAtMostMaxAndRecordsTheLeases()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync(Enumerable.Range(1, 10).Select(i => Message("m" + i)).ToList());
+
+        var leased = await queue.LeaseAsync("a", 4);
+
+        Assert.Equal(4, leased.Count);
+        Assert.Equal(4, leased.Select(m => m.LeaseId).Distinct().Count());
+        await AssertStats(queue, normal: 6, leased: 4, consumers: 1);
+        var hash = await redis.Connection.GetDatabase().HashKeysAsync(queue.Keys.Leases("a"));
+        Assert.Equal(leased.Select(m => m.LeaseId).Order(), hash.Select(k => (long)k).Order());
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(50)]
+    public async Task LeaseAsync_AllPrioritiesBacklogged_SplitsSixThreeOneWithoutStarvingLow(int batch)
+    {
+        var queue = CreateQueue();
+        foreach (var priority in new[] { Priority.High, Priority.Normal, Priority.Low })
+        {
+            await queue.EnqueueAsync(Enumerable.Range(0, 1000).Select(i => Message($"{priority}-{i}", priority)).ToList());
+        }
+
+        var counts = new int[3];
+        var total = 0;
+        while (total < 1000)
+        {
+            var leased = await queue.LeaseAsync("a", Math.Min(batch, 1000 - total));
+            foreach (var m in leased)
+            {
+                counts[(int)m.Priority]++;
+            }
+
+            total += leased.Count;
+
+            // Smooth weighted round robin gives low one slot in every ten, whatever the batch size.
+            Assert.True(counts[(int)Priority.Low] >= total / 10, $"low starved: {counts[(int)Priority.Low]} of {total}");
+        }
+
+        // Weights 6:3:1 repeat exactly every 10 picks, and 1000 picks are 100 whole cycles.
+        Assert.Equal([600, 300, 100], counts);
+        await AssertStats(queue, high: 400, normal: 700, low: 900, leased: 1000, consumers: 1);
+    }
+
+    [Fact]
+    public async Task LeaseAsync_HighEmpty_FillsItsQuotaFromNormalThenLow()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync(Enumerable.Range(0, 20).Select(i => Message("n" + i, Priority.Normal)).ToList());
+        await queue.EnqueueAsync(Enumerable.Range(0, 20).Select(i => Message("l" + i, Priority.Low)).ToList());
+
+        var leased = await queue.LeaseAsync("a", 10);
+
+        // Quotas 6/3/1: high's 6 go to normal first, so normal 9 and low 1.
+        Assert.Equal(9, leased.Count(m => m.Priority == Priority.Normal));
+        Assert.Equal(1, leased.Count(m => m.Priority == Priority.Low));
+        await AssertStats(queue, normal: 11, low: 19, leased: 10, consumers: 1);
+    }
+
+    [Fact]
+    public async Task LeaseAsync_OnlyLowHasWork_FillsTheWholeBatch()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync(Enumerable.Range(0, 20).Select(i => Message("l" + i, Priority.Low)).ToList());
+
+        var leased = await queue.LeaseAsync("a", 10);
+
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => "l" + i), leased.Select(Text));
+        await AssertStats(queue, low: 10, leased: 10, consumers: 1);
+    }
+
+    [Fact]
+    public async Task EnqueueAsync_NotBeforeInFuture_WaitsInDelayedUntilTheClockPassesIt()
+    {
+        var queue = CreateQueue();
+        var now = _time.GetUtcNow();
+
+        await queue.EnqueueAsync(
+        [
+            Message("later", Priority.High, now.AddMinutes(10)),
+            Message("sooner", Priority.High, now.AddMinutes(5)),
+            Message("past", Priority.Low, now.AddMinutes(-1)),
+        ]);
+        await AssertStats(queue, low: 1, delayed: 2);
+
+        Assert.Equal(0, await queue.PromoteDueAsync());
+        _time.Advance(TimeSpan.FromMinutes(5) - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(0, await queue.PromoteDueAsync());
+        await AssertStats(queue, low: 1, delayed: 2);
+
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(1, await queue.PromoteDueAsync());
+        await AssertStats(queue, high: 1, low: 1, delayed: 1);
+
+        var leased = await queue.LeaseAsync("a", 1);
+        Assert.Equal("sooner", Text(Assert.Single(leased)));
+        Assert.Equal(Priority.High, leased[0].Priority);
+    }
+
+    [Fact]
+    public async Task PromoteDueAsync_SeveralDue_EarliestIsLeasedFirstAheadOfOlderReadyWork()
+    {
+        var queue = CreateQueue();
+        var now = _time.GetUtcNow();
+        await queue.EnqueueAsync(
+        [
+            Message("third", nb: now.AddMinutes(3)),
+            Message("first", nb: now.AddMinutes(1)),
+            Message("second", nb: now.AddMinutes(2)),
+        ]);
+        await queue.EnqueueAsync([Message("ready")]);
+
+        _time.Advance(TimeSpan.FromMinutes(3));
+        Assert.Equal(3, await queue.PromoteDueAsync());
+        await AssertStats(queue, normal: 4);
+
+        // Due messages are already late, so they go to the consuming end.
+        var leased = await queue.LeaseAsync("a", 10);
+        Assert.Equal(["first", "second", "third", "ready"], leased.Select(Text));
+    }
+
+    [Fact]
+    public async Task PromoteDueAsync_Limit_MovesAtMostThatMany()
+    {
+        var queue = CreateQueue();
+        var now = _time.GetUtcNow();
+        await queue.EnqueueAsync(Enumerable.Range(0, 5).Select(i => Message("d" + i, nb: now.AddSeconds(i + 1))).ToList());
+        _time.Advance(TimeSpan.FromMinutes(1));
+
+        Assert.Equal(2, await queue.PromoteDueAsync(limit: 2));
+
+        await AssertStats(queue, normal: 2, delayed: 3);
+        Assert.Equal(["d0", "d1"], (await queue.LeaseAsync("a", 10)).Select(Text));
+    }
+
+    [Fact]
+    public async Task ScheduleRetryAsync_LeasedMessage_MovesToDelayedWithTheNewPayload()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("attempt-0", Priority.High)]);
+        var leased = Assert.Single(await queue.LeaseAsync("a", 1));
+
+        var moved = await queue.ScheduleRetryAsync("a", leased, Encoding.UTF8.GetBytes("attempt-1"), _time.GetUtcNow().AddMinutes(5));
+
+        Assert.True(moved);
+        await AssertStats(queue, delayed: 1, consumers: 1);
+        Assert.Empty(await queue.LeaseAsync("a", 1));
+
+        _time.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal(1, await queue.PromoteDueAsync());
+        var retried = Assert.Single(await queue.LeaseAsync("a", 1));
+        Assert.Equal("attempt-1", Text(retried));
+        Assert.Equal(Priority.High, retried.Priority);
+        Assert.False(retried.IsRedelivery);
+    }
+
+    [Fact]
+    public async Task DeferAsync_LeasedMessage_MovesToDelayedUnchanged()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1", Priority.Low)]);
+        var leased = Assert.Single(await queue.LeaseAsync("a", 1));
+
+        Assert.True(await queue.DeferAsync("a", leased, _time.GetUtcNow().AddSeconds(30)));
+        await AssertStats(queue, delayed: 1, consumers: 1);
+
+        _time.Advance(TimeSpan.FromSeconds(30));
+        await queue.PromoteDueAsync();
+        var again = Assert.Single(await queue.LeaseAsync("a", 1));
+        Assert.Equal("m1", Text(again));
+        Assert.Equal(Priority.Low, again.Priority);
+    }
+
+    [Fact]
+    public async Task DeadLetterAsync_LeasedMessage_StoresReasonAttemptsAndTheExactPayload()
+    {
+        var queue = CreateQueue();
+        const string payload = """{"version":1,"id":"c-1","to":"+5511987654321","text":"Olá 😀 \"x\"\u0000"}""";
+        await queue.EnqueueAsync([Message(payload)]);
+        var leased = Assert.Single(await queue.LeaseAsync("a", 1));
+        var entry = DeadLetterEntry.Create(DeadLetterReasons.RetriesExhausted, "gateway 503 after 4 attempts", leased.Payload.Span, _time.GetUtcNow()) with
+        {
+            Attempts = 4,
+            MessageId = "c-1",
+            Kind = "billing_reminder",
+            LastError = "503 Service Unavailable",
+        };
+
+        Assert.True(await queue.DeadLetterAsync("a", leased, entry));
+
+        await AssertStats(queue, dead: 1, consumers: 1);
+        var dead = Assert.Single(await queue.GetDeadLettersAsync());
+        Assert.Equal("retries_exhausted", dead.Reason);
+        Assert.Equal("gateway 503 after 4 attempts", dead.Detail);
+        Assert.Equal(4, dead.Attempts);
+        Assert.Equal("c-1", dead.MessageId);
+        Assert.Equal("billing_reminder", dead.Kind);
+        Assert.Equal("503 Service Unavailable", dead.LastError);
+        Assert.Equal(_time.GetUtcNow(), dead.DeadAt);
+        Assert.Equal(payload, dead.Payload);
+        Assert.Null(dead.PayloadBase64);
+        Assert.Equal(Encoding.UTF8.GetBytes(payload), dead.PayloadBytes());
+    }
+
+    [Fact]
+    public async Task DeadLetterAsync_InvalidUtf8Payload_KeepsTheBytesAsBase64()
+    {
+        var queue = CreateQueue();
+        byte[] payload = [0x7B, 0xFF, 0xFE, 0x00, 0xC3, 0x28, 0x7D];
+        await queue.EnqueueAsync([new QueueMessage(payload, Priority.Normal)]);
+        var leased = Assert.Single(await queue.LeaseAsync("a", 1));
+        Assert.Equal(payload, leased.Payload.ToArray());
+
+        var entry = DeadLetterEntry.Create(DeadLetterReasons.InvalidEnvelope, "$: invalid JSON: not valid UTF-8", leased.Payload.Span, _time.GetUtcNow());
+        Assert.True(await queue.DeadLetterAsync("a", leased, entry));
+
+        var dead = Assert.Single(await queue.GetDeadLettersAsync());
+        Assert.Null(dead.Payload);
+        Assert.Equal(Convert.ToBase64String(payload), dead.PayloadBase64);
+        Assert.Equal(payload, dead.PayloadBytes());
+    }
+
+    [Fact]
+    public async Task GetDeadLettersAsync_SeveralEntries_NewestFirst()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1"), Message("m2")]);
+        var leased = await queue.LeaseAsync("a", 2);
+
+        foreach (var m in leased)
+        {
+            await queue.DeadLetterAsync("a", m, DeadLetterEntry.Create(DeadLetterReasons.Permanent, "rejected", m.Payload.Span, _time.GetUtcNow()));
+        }
+
+        Assert.Equal(["m2", "m1"], (await queue.GetDeadLettersAsync()).Select(d => d.Payload));
+        Assert.Equal(["m1"], (await queue.GetDeadLettersAsync(start: 1, count: 1)).Select(d => d.Payload));
+    }
+
+    [Fact]
+    public async Task ReturnAsync_AllLeases_PutsThemBackAtTheFrontInOriginalOrderWithoutCountingADelivery()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1"), Message("m2"), Message("m3"), Message("m4"), Message("m5")]);
+        var leased = await queue.LeaseAsync("a", 3);
+
+        Assert.Equal(3, await queue.ReturnAsync("a"));
+
+        await AssertStats(queue, normal: 5, consumers: 1);
+        var again = await queue.LeaseAsync("b", 5);
+        Assert.Equal(["m1", "m2", "m3", "m4", "m5"], again.Select(Text));
+        Assert.All(again, m => Assert.False(m.IsRedelivery));
+    }
+
+    [Fact]
+    public async Task ReturnAsync_SomeLeases_ReturnsOnlyThose()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1"), Message("m2"), Message("m3")]);
+        var leased = await queue.LeaseAsync("a", 3);
+
+        Assert.Equal(2, await queue.ReturnAsync("a", [leased[0].LeaseId, leased[2].LeaseId]));
+
+        await AssertStats(queue, normal: 2, leased: 1, consumers: 1);
+        Assert.Equal(["m1", "m3"], (await queue.LeaseAsync("b", 5)).Select(Text));
+        Assert.Equal(0, await queue.ReturnAsync("a", [leased[0].LeaseId]));
+    }
+
+    [Fact]
+    public async Task RemoveConsumerAsync_WithLeases_ReturnsThemAndForgetsTheConsumer()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("h1", Priority.High), Message("n1"), Message("l1", Priority.Low)]);
+        await queue.LeaseAsync("a", 3);
+        await AssertStats(queue, leased: 3, consumers: 1);
+
+        Assert.Equal(3, await queue.RemoveConsumerAsync("a"));
+
+        await AssertStats(queue, high: 1, normal: 1, low: 1);
+    }
+
+    [Fact]
+    public async Task RecoverAsync_ConsumerStoppedHeartbeating_ReturnsItsLeasesButLeavesLiveConsumersAlone()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1"), Message("m2"), Message("m3"), Message("m4"), Message("m5")]);
+        var crashed = await queue.LeaseAsync("a", 3);
+
+        // Just inside the timeout a is still alive.
+        _time.Advance(s_consumerTimeout - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(new RecoveryResult(0, 0, 0), await queue.RecoverAsync());
+
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        var live = await queue.LeaseAsync("b", 2);
+        await AssertStats(queue, leased: 5, consumers: 2);
+
+        Assert.Equal(new RecoveryResult(3, 0, 1), await queue.RecoverAsync());
+
+        await AssertStats(queue, normal: 3, leased: 2, consumers: 1);
+        var redelivered = await queue.LeaseAsync("c", 10);
+        Assert.Equal(crashed.Select(Text).Order(), redelivered.Select(Text).Order());
+        Assert.All(redelivered, m =>
+        {
+            Assert.Equal(1, m.PreviousDeliveries);
+            Assert.True(m.IsRedelivery);
+        });
+
+        // b's leases were never touched: it can still ack them.
+        Assert.Equal(0, await queue.AckAsync("b", live.Select(m => new AckItem(m.LeaseId, Text(m))).ToList()));
+    }
+
+    [Fact]
+    public async Task RecoverAsync_ConsumerKeepsHeartbeating_KeepsItsLeases()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1")]);
+        await queue.LeaseAsync("a", 1);
+
+        for (var i = 0; i < 5; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(5));
+            await queue.HeartbeatAsync("a");
+            Assert.Equal(new RecoveryResult(0, 0, 0), await queue.RecoverAsync());
+        }
+
+        await AssertStats(queue, leased: 1, consumers: 1);
+    }
+
+    [Fact]
+    public async Task RecoverAsync_AfterMaxDeliveriesCrashes_DeadLettersTheMessageAsPoison()
+    {
+        var queue = CreateQueue(o => o.MaxDeliveries = 3);
+        const string payload = """{"version":1,"id":"boom","to":"+5511987654321","text":"hi"}""";
+        await queue.EnqueueAsync([Message(payload, Priority.High)]);
+
+        for (var delivery = 1; delivery <= 2; delivery++)
+        {
+            var leased = Assert.Single(await queue.LeaseAsync("c" + delivery, 10));
+            Assert.Equal(delivery - 1, leased.PreviousDeliveries);
+            Assert.Equal(payload, Text(leased));
+            _time.Advance(s_consumerTimeout);
+            Assert.Equal(new RecoveryResult(1, 0, 1), await queue.RecoverAsync());
+            await AssertStats(queue, high: 1);
+        }
+
+        Assert.Equal(2, Assert.Single(await queue.LeaseAsync("c3", 10)).PreviousDeliveries);
+        _time.Advance(s_consumerTimeout);
+        Assert.Equal(new RecoveryResult(0, 1, 1), await queue.RecoverAsync());
+
+        await AssertStats(queue, dead: 1);
+        Assert.Empty(await queue.LeaseAsync("c4", 10));
+        var dead = Assert.Single(await queue.GetDeadLettersAsync());
+        Assert.Equal(DeadLetterReasons.Poison, dead.Reason);
+        Assert.Equal(3, dead.Deliveries);
+        Assert.Contains("leased 3 times", dead.Detail, StringComparison.Ordinal);
+        Assert.Equal(_time.GetUtcNow(), dead.DeadAt);
+        Assert.Equal(payload, dead.Payload);
+    }
+
+    [Fact]
+    public async Task AckAsync_AfterTheLeaseWasRecovered_ReportsItLostAndDoesNotDuplicate()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1"), Message("m2")]);
+        var stalled = await queue.LeaseAsync("a", 2);
+        _time.Advance(s_consumerTimeout);
+        await queue.RecoverAsync();
+
+        var lost = await queue.AckAsync("a", [new AckItem(stalled[0].LeaseId, "m1")]);
+
+        Assert.Equal(1, lost);
+        await AssertStats(queue, normal: 2);
+
+        // The late ack still records the send, so the redelivered copy can be recognised as sent.
+        var sent = await queue.AreSentAsync(["m1", "m2"]);
+        Assert.Equal([true, false], sent);
+    }
+
+    [Fact]
+    public async Task ScheduleRetryDeferAndDeadLetter_OnALostLease_DoNothing()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1")]);
+        var stalled = Assert.Single(await queue.LeaseAsync("a", 1));
+        _time.Advance(s_consumerTimeout);
+        await queue.RecoverAsync();
+
+        Assert.False(await queue.ScheduleRetryAsync("a", stalled, Encoding.UTF8.GetBytes("m1-retry"), _time.GetUtcNow().AddMinutes(5)));
+        Assert.False(await queue.DeferAsync("a", stalled, _time.GetUtcNow().AddMinutes(5)));
+        Assert.False(await queue.DeadLetterAsync("a", stalled, DeadLetterEntry.Create(DeadLetterReasons.Permanent, "x", stalled.Payload.Span, _time.GetUtcNow())));
+        Assert.Equal(0, await queue.ReturnAsync("a", [stalled.LeaseId]));
+
+        await AssertStats(queue, normal: 1);
+    }
+
+    [Fact]
+    public async Task Scripts_AfterScriptFlush_AreReloadedTransparently()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1"), Message("m2")]);
+        var first = await queue.LeaseAsync("a", 1);
+        await queue.AckAsync("a", [new AckItem(first[0].LeaseId, "m1")]);
+        using var admin = await ConnectionMultiplexer.ConnectAsync(redis.Server.Configuration + ",allowAdmin=true");
+        var server = admin.GetServer(admin.GetEndPoints()[0]);
+
+        // As after a Redis restart or failover: the server no longer knows the scripts.
+        await server.ScriptFlushAsync();
+        Assert.False(await server.ScriptExistsAsync(QueueScripts.Lease.Source));
+        var second = await queue.LeaseAsync("a", 1);
+        Assert.Equal("m2", Text(Assert.Single(second)));
+        Assert.True(await server.ScriptExistsAsync(QueueScripts.Lease.Source));
+
+        await server.ScriptFlushAsync();
+        Assert.Equal(0, await queue.AckAsync("a", [new AckItem(second[0].LeaseId, "m2")]));
+
+        await server.ScriptFlushAsync();
+        await AssertStats(queue, consumers: 1);
+    }
+
+    [Fact]
+    public async Task LeaseAsync_LargeBacklog_NeverReturnsMoreThanRequestedAndDrainsEverything()
+    {
+        const int total = 100_000;
+        const int batch = 500;
+        var queue = CreateQueue();
+        var payload = new byte[64];
+        await queue.EnqueueAsync(Enumerable.Range(0, total).Select(_ => new QueueMessage(payload, Priority.Normal)).ToList());
+        await AssertStats(queue, normal: total);
+
+        var drained = 0;
+        long lastLeaseId = 0;
+        while (true)
+        {
+            var leased = await queue.LeaseAsync("a", batch);
+            if (leased.Count == 0)
+            {
+                break;
+            }
+
+            Assert.InRange(leased.Count, 1, batch);
+            Assert.True(leased[0].LeaseId > lastLeaseId);
+            lastLeaseId = leased[^1].LeaseId;
+            drained += leased.Count;
+            Assert.Equal(0, await queue.AckAsync("a", leased.Select((m, i) => new AckItem(m.LeaseId, $"m{drained}-{i}")).ToList()));
+
+            // Nothing accumulates on the consumer's side: in-flight work is bounded by the batch size.
+            var stats = await queue.GetStatsAsync();
+            Assert.Equal(0, stats.Leased);
+            Assert.Equal(total - drained, stats.ReadyNormal);
+        }
+
+        Assert.Equal(total, drained);
+        await AssertStats(queue, consumers: 1);
+    }
+
+    [Fact]
+    public async Task LeaseAsync_MaxAboveTheBatchCap_TakesAtMostOneThousand()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync(Enumerable.Range(0, 1500).Select(i => Message("m" + i)).ToList());
+
+        var leased = await queue.LeaseAsync("a", 5000);
+
+        Assert.Equal(1000, leased.Count);
+        await AssertStats(queue, normal: 500, leased: 1000, consumers: 1);
+    }
+
+    private RedisMessageQueue CreateQueue(Action<QueueOptions>? configure = null)
+    {
+        var options = new QueueOptions { Name = RedisFixture.UniqueQueueName(), ConsumerTimeout = s_consumerTimeout };
+        configure?.Invoke(options);
+        return new RedisMessageQueue(redis.Connection, Options.Create(options), _time);
+    }
+
+    private static QueueMessage Message(string payload, Priority priority = Priority.Normal, DateTimeOffset? nb = null) =>
+        new(Encoding.UTF8.GetBytes(payload), priority, nb);
+
+    private static string Text(LeasedMessage message) => Encoding.UTF8.GetString(message.Payload.Span);
+
+    private static async Task AssertStats(
+        RedisMessageQueue queue, long high = 0, long normal = 0, long low = 0, long delayed = 0, long leased = 0, long dead = 0, long consumers = 0) =>
+        Assert.Equal(new QueueStats(high, normal, low, delayed, leased, dead, consumers), await queue.GetStatsAsync());
+}
