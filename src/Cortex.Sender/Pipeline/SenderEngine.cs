@@ -103,6 +103,9 @@ internal sealed class SenderEngine : BackgroundService
     {
         // Yield so host start-up is not held by the first Redis round trip.
         await Task.Yield();
+
+        // Synchronously on SIGTERM: a worker finishing a send must not pick up another buffered message.
+        using var drainOnStop = stoppingToken.Register(() => _draining = true);
         using var maintenanceStop = new CancellationTokenSource();
         await PersistAsync(() => _queue.HeartbeatAsync(ConsumerId), "heartbeat", stoppingToken).ConfigureAwait(false);
         var heartbeat = RunHeartbeatAsync(maintenanceStop.Token);

@@ -1,0 +1,349 @@
+using System.Text;
+using Cortex.Sender.Gateways;
+using Cortex.Sender.Gateways.Fake;
+using Cortex.Shared.Contract;
+using Cortex.Shared.Queue;
+using Cortex.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
+
+namespace Cortex.Sender.Tests.Pipeline;
+
+public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisFixture>
+{
+    private IDatabase Db => redis.Connection.GetDatabase();
+
+    [Fact]
+    public async Task Send_ThousandsWithFaultMix_EveryMessageSentExactlyOnceOrDeadLettered()
+    {
+        await using var host = SenderTestHost.Create(redis, overrides: new Dictionary<string, string?>
+        {
+            ["Cortex:Gateway:Fake:RetryableFailureRate"] = "0.1",
+            ["Cortex:Gateway:Fake:PermanentFailureRate"] = "0.02",
+            ["Cortex:Retry:MaxAttempts"] = "10",
+        });
+        var fake = host.Host.Services.GetRequiredService<FakeGateway>();
+        var messages = Enumerable.Range(0, 3000).Select(i => SenderTestHost.Message($"m{i}") with { To = "+55119" + (80_000_000 + i) }).ToList();
+        await host.Client.EnqueueBatchAsync(messages);
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+        await host.StopAsync();
+
+        var dead = await host.Queue.GetDeadLettersAsync(0, 10_000);
+        Assert.Equal(0, fake.DuplicateCount());
+        Assert.Equal(messages.Count, fake.AcceptedCount + dead.Count);
+        Assert.All(dead, d => Assert.Equal(DeadLetterReasons.Permanent, d.Reason));
+        Assert.InRange(dead.Count, 20, 120); // ~2% of numbers are "not on WhatsApp"; none lost to the 10% transient faults
+        var ids = fake.AcceptedById.Keys.Concat(dead.Select(d => d.MessageId!)).ToHashSet();
+        Assert.Equal(messages.Select(m => m.Id).ToHashSet(), ids);
+        Assert.True(host.Counter("cortex.sender.retries") > 0, "transient faults should have been retried");
+    }
+
+    [Fact]
+    public async Task Send_MalformedEnvelopesPushedRaw_DeadLetteredWithPreciseReasonAndGoodOnesSent()
+    {
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        await using var host = SenderTestHost.Create(redis, gateway);
+        string[] bad =
+        [
+            """{"version":1,"id":"a","to":"+55 11 9999","text":"oi"}""",
+            """{"version":1,"id":"b","to":"+5511999990000","txt":"oi"}""",
+            """{"version":1,"id":"c","to":"+5511999990000"}""",
+            """{"version":1,"id":"d","to":""",
+        ];
+        await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, bad.Select(b => (RedisValue)b).ToArray());
+        await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, Encoding.UTF8.GetBytes("""{"version":1,"id":"good","to":"5511999990000","text":"oi"}"""));
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        var dead = (await host.Queue.GetDeadLettersAsync(0, 100)).ToDictionary(d => d.Payload!);
+        Assert.Equal(4, dead.Count);
+        Assert.All(dead.Values, d => Assert.Equal(DeadLetterReasons.InvalidEnvelope, d.Reason));
+        Assert.StartsWith("to: must be an E.164 number", dead[bad[0]].Detail, StringComparison.Ordinal);
+        Assert.StartsWith("txt: unknown field", dead[bad[1]].Detail, StringComparison.Ordinal);
+        Assert.Equal("text: set either text or template", dead[bad[2]].Detail);
+        Assert.Contains("invalid JSON", dead[bad[3]].Detail, StringComparison.Ordinal);
+        Assert.Equal(1, gateway.AcceptedFor("good"));
+        Assert.Equal(1, gateway.TotalCalls);
+    }
+
+    [Fact]
+    public async Task Send_ExpiredMessage_DeadLetteredAsExpiredAndNeverSent()
+    {
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        await using var host = SenderTestHost.Create(redis, gateway);
+        await host.Client.EnqueueAsync(SenderTestHost.Message("late") with { ExpiresAt = DateTimeOffset.UnixEpoch.AddYears(50) });
+        await host.Client.EnqueueAsync(SenderTestHost.Message("on-time") with { ExpiresAt = DateTimeOffset.MaxValue.AddYears(-1) });
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
+        Assert.Equal(DeadLetterReasons.Expired, dead.Reason);
+        Assert.Equal("late", dead.MessageId);
+        Assert.Equal(0, gateway.CallsFor("late"));
+        Assert.Equal(1, gateway.AcceptedFor("on-time"));
+    }
+
+    [Fact]
+    public async Task Send_NotBeforeAheadInRawPush_WaitsInDelayedSetAndIsSentAfterIt()
+    {
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        await using var host = SenderTestHost.Create(redis, gateway);
+        var notBefore = TimeProvider.System.GetUtcNow().AddSeconds(1.5);
+        var payload = EnvelopeCodec.Serialize(SenderTestHost.Message("later") with { NotBefore = notBefore });
+
+        // Another system LPUSHes it straight into ready: the sender must hold it back itself.
+        await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, payload);
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Delayed == 1, "deferred to the delayed set");
+        Assert.Equal(0, gateway.CallsFor("later"));
+
+        await host.WaitUntilDrainedAsync();
+        var sent = Assert.Single(gateway.Log);
+        Assert.True(sent.At >= notBefore, $"sent at {sent.At:O}, before notBefore {notBefore:O}");
+    }
+
+    [Fact]
+    public async Task Send_PermanentFailure_DeadLetteredAtOnceWithTheGatewayError()
+    {
+        var gateway = new ScriptedGateway(e => e.Id == "nope" ? GatewayResult.Permanent("number not on WhatsApp") : GatewayResult.Accepted("ok"));
+        await using var host = SenderTestHost.Create(redis, gateway);
+        await host.Client.EnqueueBatchAsync([SenderTestHost.Message("nope"), SenderTestHost.Message("fine")]);
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
+        Assert.Equal((DeadLetterReasons.Permanent, "nope", 1, "number not on WhatsApp"), (dead.Reason, dead.MessageId, dead.Attempts, dead.LastError));
+        Assert.Equal(1, gateway.CallsFor("nope"));
+        Assert.Equal(1, gateway.AcceptedFor("fine"));
+    }
+
+    [Fact]
+    public async Task Send_TransientFailureEveryTime_DeadLetteredAfterMaxAttemptsWithLastError()
+    {
+        var gateway = new ScriptedGateway((e, call, _) => Task.FromResult(GatewayResult.Retryable($"HTTP 503 on call {call}")));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Retry:MaxAttempts"] = "3" });
+        await host.Client.EnqueueAsync(SenderTestHost.Message("flaky"));
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
+        Assert.Equal(DeadLetterReasons.RetriesExhausted, dead.Reason);
+        Assert.Equal(3, dead.Attempts);
+        Assert.Equal("HTTP 503 on call 3", dead.LastError);
+        Assert.Equal([0, 1, 2], gateway.Log.Select(l => l.Attempt));
+        Assert.Equal(2, host.Counter("cortex.sender.retries"));
+    }
+
+    [Fact]
+    public async Task Send_TransientFailureThenSuccess_RetriedThroughDelayedSetAndSentOnce()
+    {
+        var gateway = new ScriptedGateway((e, call, _) => Task.FromResult(call == 1 ? GatewayResult.Retryable("HTTP 500") : GatewayResult.Accepted("ok")));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Retry:BaseDelay"] = "00:00:00.300", ["Cortex:Retry:MaxDelay"] = "00:00:00.300" });
+        await host.Client.EnqueueAsync(SenderTestHost.Message("second-time-lucky"));
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Equal(1, gateway.AcceptedFor("second-time-lucky"));
+        var log = gateway.Log.ToArray();
+        Assert.Equal(2, log.Length);
+        Assert.Equal(1, log[1].Attempt);
+        Assert.True(log[1].At - log[0].At >= TimeSpan.FromMilliseconds(300), "the retry must wait for its backoff delay");
+        Assert.Empty(await host.Queue.GetDeadLettersAsync());
+    }
+
+    [Fact]
+    public async Task Send_Throttled_ResentWithoutSpendingAnAttempt()
+    {
+        // MaxAttempts 1: a single spent attempt would dead-letter the message.
+        var gateway = new ScriptedGateway((e, call, _) => Task.FromResult(call <= 2 ? GatewayResult.Throttled("130429", TimeSpan.FromMilliseconds(50)) : GatewayResult.Accepted("ok")));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Retry:MaxAttempts"] = "1" });
+        await host.Client.EnqueueAsync(SenderTestHost.Message("busy"));
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Equal(1, gateway.AcceptedFor("busy"));
+        Assert.Equal(3, gateway.CallsFor("busy"));
+        Assert.All(gateway.Log, l => Assert.Equal(0, l.Attempt));
+        Assert.Empty(await host.Queue.GetDeadLettersAsync());
+        Assert.Equal(2, host.Counter("cortex.sender.throttled"));
+    }
+
+    [Fact]
+    public async Task Send_ConfigurationError_PausesSendingAndLeavesMessagesQueuedUntouched()
+    {
+        var gateway = new ScriptedGateway(_ => GatewayResult.ConfigurationError("401 unauthorized: check the API key"));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Sender:Workers"] = "1" });
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 10).Select(i => SenderTestHost.Message($"k{i}")));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Gate.Pause.Until > TimeProvider.System.GetUtcNow()), "sending paused");
+        await host.StopAsync();
+
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal((10, 0, 0, 0), (stats.Ready, stats.Leased, stats.Delayed, stats.Dead));
+        Assert.Equal(1, gateway.TotalCalls);
+        var waiting = await Db.ListRangeAsync(host.Queue.Keys.ReadyNormal);
+        Assert.All(waiting, raw => Assert.Equal(0, EnvelopeCodec.Parse((byte[])raw!).Envelope!.Attempt));
+    }
+
+    [Fact]
+    public async Task Send_GatewayDown_CircuitOpensLeasingStopsAndFewAttemptsAreSpent()
+    {
+        var gateway = new ScriptedGateway(_ => GatewayResult.Retryable("HTTP 502"));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Resilience:MinimumThroughput"] = "5",
+            ["Cortex:Resilience:BreakDuration"] = "00:01:00",
+            ["Cortex:Retry:MaxAttempts"] = "50",
+            ["Cortex:Retry:BaseDelay"] = "01:00:00",
+            ["Cortex:Retry:MaxDelay"] = "01:00:00",
+            ["Cortex:Sender:Workers"] = "2",
+            ["Cortex:Sender:Prefetch"] = "4",
+            ["Cortex:Sender:LeaseBatchSize"] = "2",
+        });
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 200).Select(i => SenderTestHost.Message($"o{i}")));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Gate.IsCircuitOpen), "circuit open");
+        await host.StopAsync();
+
+        // Only the calls that opened the circuit spent an attempt; everything else waits in ready, untouched.
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal(200, stats.Ready + stats.Delayed);
+        Assert.InRange(stats.Delayed, 5, 10);
+        Assert.Equal(stats.Delayed, gateway.TotalCalls);
+        Assert.Equal((0, 0), (stats.Leased, stats.Dead));
+    }
+
+    [Fact]
+    public async Task Stop_WithSendsInFlight_FinishesThemAndReturnsUnstartedWorkInOrder()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = 0;
+        var gateway = new ScriptedGateway(async (e, _, _) =>
+        {
+            Interlocked.Increment(ref started);
+            await release.Task;
+            return GatewayResult.Accepted("ok");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Sender:Workers"] = "2", ["Cortex:Sender:Prefetch"] = "6" });
+        var ids = Enumerable.Range(0, 20).Select(i => $"s{i:00}").ToList();
+        await host.Client.EnqueueBatchAsync(ids.Select(id => SenderTestHost.Message(id)));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(async () => Volatile.Read(ref started) == 2 && (await host.Queue.GetStatsAsync()).Leased == 8, "two sends in flight and the buffer full");
+        var stopping = host.StopAsync();
+        release.SetResult();
+        await stopping;
+
+        Assert.Equal(2, gateway.TotalAccepted);
+        Assert.Equal(2, gateway.TotalCalls);
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal((18L, 0L, 0L), (stats.Ready, stats.Leased, stats.Consumers));
+
+        // The returned messages are next in line, in their original order.
+        var next = await host.Queue.LeaseAsync("check", 18);
+        var sentIds = gateway.Log.Select(l => l.Id).ToHashSet();
+        Assert.Equal(ids.Where(id => !sentIds.Contains(id)), next.Select(m => EnvelopeCodec.Parse(m.Payload.Span).Envelope!.Id));
+        Assert.All(next, m => Assert.False(m.IsRedelivery));
+    }
+
+    [Fact]
+    public async Task Stop_SendOutlivesShutdownBudget_CancelledAndReturnedToReady()
+    {
+        var gateway = new ScriptedGateway(async (e, _, ct) =>
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+            return GatewayResult.Accepted("never");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Sender:Workers"] = "1",
+            ["Cortex:Sender:ShutdownTimeout"] = "00:00:00.200",
+            ["Cortex:Gateway:Timeout"] = "00:05:00",
+        });
+        await host.Client.EnqueueAsync(SenderTestHost.Message("stuck"));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.TotalCalls == 1), "send started");
+        await host.StopAsync();
+
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal((1L, 0L, 0L), (stats.Ready, stats.Leased, stats.Dead));
+    }
+
+    [Fact]
+    public async Task Send_IdAlreadySent_SkippedWhenPushedAgain()
+    {
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        await using var host = SenderTestHost.Create(redis, gateway);
+        await host.StartAsync();
+        await host.Client.EnqueueAsync(SenderTestHost.Message("once"));
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.AreSentAsync(["once"]))[0], "first copy acked");
+
+        await host.Client.EnqueueAsync(SenderTestHost.Message("once", "a second push of the same id"));
+        await host.WaitUntilDrainedAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Counter("cortex.sender.duplicates_skipped") == 1), "duplicate counted");
+
+        Assert.Equal(1, gateway.CallsFor("once"));
+    }
+
+    [Fact]
+    public async Task Send_SameIdTwiceInOneBatch_ReachesGatewayOnce()
+    {
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        await using var host = SenderTestHost.Create(redis, gateway);
+        await host.Client.EnqueueBatchAsync([SenderTestHost.Message("twin"), SenderTestHost.Message("twin", "copy")]);
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Equal(1, gateway.CallsFor("twin"));
+    }
+
+    [Fact]
+    public async Task Recover_ConsumerDiedHoldingLeases_LiveSenderSendsEachOnceAndCountsThem()
+    {
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        await using var host = SenderTestHost.Create(redis, gateway);
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 5).Select(i => SenderTestHost.Message($"r{i}")));
+
+        // A pod leased these and was killed: its heartbeat stops, its leases stay in Redis.
+        var orphaned = await host.Queue.LeaseAsync("killed-pod", 5);
+        Assert.Equal(5, orphaned.Count);
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.All(Enumerable.Range(0, 5), i => Assert.Equal(1, gateway.AcceptedFor($"r{i}")));
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Counter("cortex.sender.redelivered_sends") == 5), "redelivered sends counted");
+        Assert.Equal(5, host.Counter("cortex.queue.leases_recovered"));
+    }
+
+    [Fact]
+    public async Task Send_RedisScriptCacheFlushed_SenderKeepsWorking()
+    {
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        await using var host = SenderTestHost.Create(redis, gateway);
+        await host.StartAsync();
+        await host.Client.EnqueueAsync(SenderTestHost.Message("before"));
+        await host.WaitUntilDrainedAsync();
+
+        using (var admin = await ConnectionMultiplexer.ConnectAsync(redis.Server.Configuration + ",allowAdmin=true"))
+        {
+            await admin.GetServer(admin.GetEndPoints()[0]).ScriptFlushAsync();
+        }
+
+        await host.Client.EnqueueAsync(SenderTestHost.Message("after"));
+        await host.WaitUntilDrainedAsync();
+        Assert.Equal(1, gateway.AcceptedFor("after"));
+    }
+}
