@@ -8,6 +8,8 @@ var messages = int.TryParse(Option("--messages"), out var n) ? n : 20_000;
 return command switch
 {
     "demo" => await DemoRun.RunAsync(redis, messages),
+    "engine" => await PerfRun.EngineAsync(redis, messages, SenderDll()),
+    "http" => await PerfRun.HttpAsync(redis, messages, SenderDll()),
     _ => Usage(),
 };
 
@@ -16,6 +18,8 @@ string? Option(string name)
     var i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }
+
+string SenderDll() => Option("--sender") ?? Path.Combine(AppContext.BaseDirectory, "Cortex.Sender.dll");
 
 static int Usage()
 {

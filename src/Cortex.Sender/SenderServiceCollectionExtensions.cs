@@ -36,7 +36,20 @@ public static class SenderServiceCollectionExtensions
         // The host must wait for the sender's own shutdown budget, plus time to flush acks and return leases.
         services.AddOptions<HostOptions>().Configure<IOptions<SenderOptions>>((host, sender) =>
         {
-            var needed = sender.Value.ShutdownTimeout + TimeSpan.FromSeconds(10);
+            // This runs inside builder.Build(), before start-up validation: a bad Cortex:Sender must not throw here, or
+            // it escapes Program.cs as a crash instead of exit 78 naming the key. The options are not cached on failure,
+            // so validation at start reports the same error.
+            TimeSpan shutdownTimeout;
+            try
+            {
+                shutdownTimeout = sender.Value.ShutdownTimeout;
+            }
+            catch (Exception ex) when (ex is OptionsValidationException or InvalidOperationException)
+            {
+                return;
+            }
+
+            var needed = shutdownTimeout + TimeSpan.FromSeconds(10);
             if (host.ShutdownTimeout < needed)
             {
                 host.ShutdownTimeout = needed;

@@ -6,10 +6,7 @@ using System.Text.Json.Serialization.Metadata;
 namespace Cortex.Sender.Gateways;
 
 /// <summary>What came back from one HTTP exchange: a status and body, or a transport failure already classified.</summary>
-internal readonly record struct HttpExchange(int Status, byte[]? Body, string? ContentType, TimeSpan? RetryAfter, GatewayResult? Failure)
-{
-    public bool IsSuccessStatus => Status is >= 200 and <= 299;
-}
+internal readonly record struct HttpExchange(int Status, byte[]? Body, string? ContentType, TimeSpan? RetryAfter, GatewayResult? Failure);
 
 /// <summary>The transport half shared by the HTTP gateways: send, read, turn network faults into results.</summary>
 internal static class GatewayHttp

@@ -2,8 +2,8 @@ using System.Text.Json.Serialization;
 
 namespace Cortex.Sender.Gateways;
 
-// Wire shapes of the two HTTP gateways (see docs: shared/reference/gateways.md). Source-generated so the
-// hot path neither reflects nor builds converters at run time; nulls are omitted as both APIs expect.
+// Wire shapes of the two HTTP gateways (Evolution API v2, WhatsApp Cloud API). Source-generated so the hot path
+// neither reflects nor builds converters at run time; nulls are omitted as both APIs expect.
 
 /// <summary>Evolution API v2 sendText body.</summary>
 internal sealed class EvolutionTextRequest

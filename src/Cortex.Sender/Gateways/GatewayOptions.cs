@@ -67,6 +67,9 @@ public sealed class FakeGatewayOptions
     /// <summary>Share of sends (0..1) answered with throttling.</summary>
     public double ThrottleRate { get; set; }
 
+    /// <summary>Remember every accepted id to count duplicates (tests, demo); off for long runs, where it only grows.</summary>
+    public bool TrackAcceptedIds { get; set; } = true;
+
     /// <summary>Seed of the fault dice, so a run can be repeated.</summary>
     public int Seed { get; set; } = 42;
 }

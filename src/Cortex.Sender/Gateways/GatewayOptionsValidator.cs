@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using Cortex.Shared.Configuration;
 using Microsoft.Extensions.Options;
 
@@ -24,15 +25,16 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
             .Range(nameof(options.Timeout), options.Timeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
 
         var fake = options.Fake ?? new FakeGatewayOptions();
+        var failureSum = fake.PermanentFailureRate + fake.RetryableFailureRate + fake.ThrottleRate;
         check
             .Range("Fake:Latency", fake.Latency, TimeSpan.Zero, TimeSpan.FromMinutes(1))
             .Range("Fake:PermanentFailureRate", fake.PermanentFailureRate, 0, 1)
             .Range("Fake:RetryableFailureRate", fake.RetryableFailureRate, 0, 1)
             .Range("Fake:ThrottleRate", fake.ThrottleRate, 0, 1)
             .Require(
-                fake.PermanentFailureRate + fake.RetryableFailureRate + fake.ThrottleRate <= 1,
-                "Fake",
-                "PermanentFailureRate + RetryableFailureRate + ThrottleRate must be at most 1");
+                failureSum <= 1,
+                "Fake:PermanentFailureRate",
+                $"+ {S}:Fake:RetryableFailureRate + {S}:Fake:ThrottleRate must add up to at most 1 (was {failureSum.ToString("0.###", CultureInfo.InvariantCulture)})");
 
         switch (options.Type)
         {

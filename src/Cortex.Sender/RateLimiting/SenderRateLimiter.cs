@@ -47,17 +47,28 @@ public sealed class SenderRateLimiter : IDisposable
 
     /// <summary>
     /// Token bucket options for a steady <paramref name="permitsPerSecond"/>: several tokens per period at high rates
-    /// so the replenishment timer ticks at most every 10 ms, and the period chosen so the rate is exact.
+    /// so the replenishment timer ticks at most every 10 ms, and the period chosen so the rate is within 0.5%.
     /// </summary>
     public static TokenBucketRateLimiterOptions PodBucket(double permitsPerSecond, int burst, bool autoReplenishment)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(permitsPerSecond);
+
+        // The replenishment timer counts whole milliseconds (a 12.5 ms period fires every 12 ms and turns 80/s into
+        // 83/s), so take the fewest tokens per period whose whole-millisecond period gives the rate within 0.5%:
+        // 2 every 25 ms for 80/s, 250 every 10 ms for 25,000/s. A period of 100 ms or more always qualifies.
         var tokensPerPeriod = Math.Max(1, (int)Math.Ceiling(permitsPerSecond / 100));
+        var periodMs = Math.Max(10, Math.Round(tokensPerPeriod * 1000 / permitsPerSecond));
+        while (Math.Abs((tokensPerPeriod * 1000 / periodMs) - permitsPerSecond) > permitsPerSecond * 0.005)
+        {
+            tokensPerPeriod++;
+            periodMs = Math.Max(10, Math.Round(tokensPerPeriod * 1000 / permitsPerSecond));
+        }
+
         return new TokenBucketRateLimiterOptions
         {
             TokenLimit = Math.Max(burst, tokensPerPeriod),
             TokensPerPeriod = tokensPerPeriod,
-            ReplenishmentPeriod = TimeSpan.FromTicks((long)(TimeSpan.TicksPerSecond * tokensPerPeriod / permitsPerSecond)),
+            ReplenishmentPeriod = TimeSpan.FromMilliseconds(periodMs),
             QueueLimit = 1_000_000,
             QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
             AutoReplenishment = autoReplenishment,

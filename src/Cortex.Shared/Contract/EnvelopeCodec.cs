@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using System.Text.Unicode;
 
 namespace Cortex.Shared.Contract;
@@ -13,6 +15,16 @@ public static class EnvelopeCodec
         "\0\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000b\f\r\u000e\u000f\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f \u007f");
 
     private static readonly SearchValues<char> s_nameChars = SearchValues.Create("abcdefghijklmnopqrstuvwxyz0123456789_.-");
+
+    // WhatsApp template names are lower case letters, digits and underscores.
+    private static readonly SearchValues<char> s_templateNameChars = SearchValues.Create("abcdefghijklmnopqrstuvwxyz0123456789_");
+
+    // Stored payloads stay readable in redis-cli ("+55...", quotes, accents) instead of \u002B escapes;
+    // they are never embedded in HTML, which is all the default encoder protects against.
+    private static readonly JsonTypeInfo<EnvelopeDocument> s_writer = (JsonTypeInfo<EnvelopeDocument>)new JsonSerializerOptions(EnvelopeJsonContext.Default.Options)
+    {
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    }.GetTypeInfo(typeof(EnvelopeDocument));
 
     /// <summary>Parses and validates one envelope; never throws for bad input.</summary>
     public static EnvelopeParseResult Parse(ReadOnlySpan<byte> utf8Json)
@@ -75,7 +87,7 @@ public static class EnvelopeCodec
             EnqueuedAt = envelope.EnqueuedAt,
             LastError = envelope.LastError,
         };
-        return JsonSerializer.SerializeToUtf8Bytes(doc, EnvelopeJsonContext.Default.EnvelopeDocument);
+        return JsonSerializer.SerializeToUtf8Bytes(doc, s_writer);
     }
 
     /// <summary>Validates an envelope built in code with the same rules as one read from the wire.</summary>
@@ -240,7 +252,7 @@ public static class EnvelopeCodec
             return new("template.name", "is required");
         }
 
-        if (!IsName(t.Name, EnvelopeLimits.MaxTemplateNameLength))
+        if (t.Name.Length > EnvelopeLimits.MaxTemplateNameLength || t.Name.AsSpan().ContainsAnyExcept(s_templateNameChars))
         {
             return new("template.name", $"must be 1 to {EnvelopeLimits.MaxTemplateNameLength} characters of a-z, 0-9, '_' (WhatsApp template names are lower case)");
         }
@@ -384,6 +396,11 @@ public static class EnvelopeCodec
         if (ex.Message.Contains("maximum configured depth", StringComparison.Ordinal))
         {
             return $"invalid JSON: nested deeper than {EnvelopeLimits.MaxJsonDepth} levels";
+        }
+
+        if (ex.Message.Contains("Expected depth to be zero", StringComparison.Ordinal) || ex.Message.Contains("end of data", StringComparison.OrdinalIgnoreCase))
+        {
+            return "invalid JSON: the document ends before it is complete (truncated?)";
         }
 
         if (ex.Message.Contains("Duplicate", StringComparison.OrdinalIgnoreCase))

@@ -21,6 +21,13 @@ public static class CortexHost
             await (error ?? Console.Error).WriteLineAsync("Cortex configuration error: " + string.Join("; ", ex.Failures));
             return ConfigurationErrorExitCode;
         }
+        catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is OptionsValidationException))
+        {
+            // Start-up validation throws this when more than one section is bad: report every key, not a stack trace.
+            var failures = ex.InnerExceptions.Cast<OptionsValidationException>().SelectMany(e => e.Failures);
+            await (error ?? Console.Error).WriteLineAsync("Cortex configuration error: " + string.Join("; ", failures));
+            return ConfigurationErrorExitCode;
+        }
         catch (InvalidOperationException ex) when (ex.Message.Contains("configuration", StringComparison.OrdinalIgnoreCase) || ex.InnerException is FormatException)
         {
             // Binder errors: unknown keys (ErrorOnUnknownConfiguration) and values of the wrong type name the key.

@@ -1,6 +1,8 @@
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Cortex.Shared.Queue;
 
@@ -51,7 +53,13 @@ public sealed record DeadLetterEntry
     public byte[] PayloadBytes() =>
         PayloadBase64 is not null ? Convert.FromBase64String(PayloadBase64) : Encoding.UTF8.GetBytes(Payload ?? string.Empty);
 
-    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, DeadLetterJsonContext.Default.DeadLetterEntry);
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, s_writer);
+
+    // Readable in redis-cli: the payload inside is JSON too, and escaping every quote as \u0022 makes it unreadable.
+    private static readonly JsonTypeInfo<DeadLetterEntry> s_writer = (JsonTypeInfo<DeadLetterEntry>)new JsonSerializerOptions(DeadLetterJsonContext.Default.Options)
+    {
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    }.GetTypeInfo(typeof(DeadLetterEntry));
 
     public static DeadLetterEntry? FromJson(ReadOnlySpan<byte> json)
     {

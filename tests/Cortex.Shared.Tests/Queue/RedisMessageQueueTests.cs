@@ -37,7 +37,7 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     [Fact]
-    public async Task AckAsync_SentMarker_ExpiresAfterTheIdempotencyWindow()
+    public async Task AckAsync_SentMarker_LivesForTheIdempotencyWindow()
     {
         var queue = CreateQueue(o => o.IdempotencyWindow = TimeSpan.FromMinutes(10));
         await queue.EnqueueAsync([Message("m1")]);
@@ -312,7 +312,7 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
     {
         var queue = CreateQueue();
         await queue.EnqueueAsync([Message("m1"), Message("m2"), Message("m3"), Message("m4"), Message("m5")]);
-        var leased = await queue.LeaseAsync("a", 3);
+        await queue.LeaseAsync("a", 3);
 
         Assert.Equal(3, await queue.ReturnAsync("a"));
 

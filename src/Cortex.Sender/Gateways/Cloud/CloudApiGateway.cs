@@ -92,7 +92,7 @@ public sealed class CloudApiGateway : IWhatsAppGateway
     }
 
     /// <summary>Classifies one Cloud API answer by its error code first, then by HTTP status; <paramref name="secret"/> is cut out of any text.</summary>
-    internal static GatewayResult Classify(int status, byte[]? body, string? secret)
+    private static GatewayResult Classify(int status, byte[]? body, string? secret)
     {
         var parsed = Parse(body);
         if (parsed?.Error is { Code: not null } error)

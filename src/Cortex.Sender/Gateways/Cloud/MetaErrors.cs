@@ -1,7 +1,7 @@
 namespace Cortex.Sender.Gateways.Cloud;
 
 /// <summary>
-/// Graph API error codes to outcomes (shared/reference/gateways.md). Used by the Cloud API adapter and by the Evolution
+/// Graph API error codes to outcomes, per Meta's error-code reference. Used by the Cloud API adapter and by the Evolution
 /// adapter, whose Cloud-API channel passes Meta's error object through.
 /// </summary>
 internal static class MetaErrors

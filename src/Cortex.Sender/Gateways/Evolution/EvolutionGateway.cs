@@ -99,8 +99,14 @@ public sealed class EvolutionGateway : IWhatsAppGateway
         return result;
     }
 
-    /// <summary>Classifies one Evolution answer (shared/reference/gateways.md); <paramref name="secret"/> is cut out of any text.</summary>
-    internal static GatewayResult Classify(int status, byte[]? body, string? secret)
+    /// <summary>Classifies one Evolution answer; <paramref name="secret"/> is cut out of any text.</summary>
+    /// <remarks>
+    /// 2xx with key.id: accepted. 2xx with an error in the body (Meta error object, status ERROR): classified from the body.
+    /// 2xx that is not JSON: accepted without id (resending could duplicate). 401/403/404: configuration (key, instance).
+    /// "rate-overlimit" anywhere in an error body, or 429: throttled. 400 with exists:false: permanent (not on WhatsApp).
+    /// "Connection Closed" and friends, 408, any 5xx: retryable. Other 4xx: permanent. Non-JSON error bodies: by status.
+    /// </remarks>
+    private static GatewayResult Classify(int status, byte[]? body, string? secret)
     {
         using var document = GatewayHttp.TryParse(body);
         var root = document?.RootElement;

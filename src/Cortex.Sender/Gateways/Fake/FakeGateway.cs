@@ -39,6 +39,7 @@ public sealed class FakeGateway : IWhatsAppGateway
         _throttleRate = fake.ThrottleRate;
         _seed = Mix(unchecked((ulong)fake.Seed));
         Name = "fake:" + gateway.Name;
+        TrackAcceptedIds = fake.TrackAcceptedIds;
     }
 
     public string Name { get; }

@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Globalization;
+using Cortex.Shared.Client;
+using Cortex.Shared.Queue;
+using StackExchange.Redis;
+
+namespace Cortex.LoadTests;
+
+/// <summary>
+/// make perf: throughput of a separate Cortex.Sender process draining a backlog, (1) with the instant in-process
+/// fake gateway — the engine's own overhead — and (2) over HTTP against an instant Evolution stand-in, next to a
+/// bare HttpClient loop with the same concurrency against the same stand-in, in the same run.
+/// </summary>
+internal static class PerfRun
+{
+    private const int Concurrency = 64;
+
+    public static async Task<int> EngineAsync(string redis, int count, string senderDll)
+    {
+        var result = await DrainWithSenderAsync(redis, count, senderDll, new Dictionary<string, string>
+        {
+            ["Cortex__Gateway__Type"] = "Fake",
+            ["Cortex__Gateway__Fake__TrackAcceptedIds"] = "false",
+            ["Cortex__Sender__Workers"] = Concurrency.ToString(CultureInfo.InvariantCulture),
+        });
+        Console.WriteLine($"| engine, instant in-process gateway | {count:N0} | {result.Throughput:N0} msg/s | {result.PeakRssMb:N0} MB |");
+        return 0;
+    }
+
+    public static async Task<int> HttpAsync(string redis, int count, string senderDll)
+    {
+        await using var gateway = await FakeHttpGateway.StartAsync();
+        // Tiered JIT with PGO and the thread pool's ramp-up need seconds of load: one full unmeasured run.
+        await BareHttpClientAsync(gateway.BaseUrl, count);
+        var bare = await BareHttpClientAsync(gateway.BaseUrl, count);
+        var cortex = await DrainWithSenderAsync(redis, count, senderDll, new Dictionary<string, string>
+        {
+            ["Cortex__Gateway__Type"] = "Evolution",
+            ["Cortex__Gateway__Evolution__BaseUrl"] = gateway.BaseUrl.ToString(),
+            ["Cortex__Gateway__Evolution__Instance"] = "perf",
+            ["Cortex__Gateway__Evolution__ApiKey"] = "perf-key",
+            ["Cortex__Sender__Workers"] = Concurrency.ToString(CultureInfo.InvariantCulture),
+        });
+        var bareAgain = await BareHttpClientAsync(gateway.BaseUrl, count);
+        var ceiling = Math.Max(bare, bareAgain);
+        Console.WriteLine($"| bare HttpClient loop, {Concurrency} concurrent (before / after) | {count:N0} | {bare:N0} / {bareAgain:N0} msg/s | |");
+        Console.WriteLine($"| Cortex sender over HTTP (Evolution adapter), {Concurrency} workers | {count:N0} | {cortex.Throughput:N0} msg/s = {cortex.Throughput / ceiling:P0} of the best bare run | {cortex.PeakRssMb:N0} MB |");
+        return 0;
+    }
+
+    private static async Task<double> BareHttpClientAsync(Uri baseUrl, int count)
+    {
+        using var client = new HttpClient { BaseAddress = baseUrl };
+        var next = -1;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(async _ =>
+        {
+            while (Interlocked.Increment(ref next) < count)
+            {
+                var body = new { number = "5511987654321", text = "Olá Ana, sua fatura de R$ 129,90 vence em 25/11/2026. Pague pelo link https://pay.example/f/1" };
+                using var request = new HttpRequestMessage(HttpMethod.Post, "message/sendText/perf") { Content = JsonContent.Create(body) };
+                request.Headers.Add("apikey", "perf-key");
+                using var response = await client.SendAsync(request);
+                await response.Content.ReadAsByteArrayAsync();
+                response.EnsureSuccessStatusCode();
+            }
+        }));
+        return count / clock.Elapsed.TotalSeconds;
+    }
+
+    private static async Task<(double Throughput, double PeakRssMb)> DrainWithSenderAsync(string redis, int count, string senderDll, Dictionary<string, string> environment)
+    {
+        var queueName = "perf" + Guid.NewGuid().ToString("N")[..8];
+        using var connection = await ConnectionMultiplexer.ConnectAsync(redis);
+        var queue = new RedisMessageQueue(connection, Microsoft.Extensions.Options.Options.Create(new QueueOptions { Name = queueName }), TimeProvider.System);
+        var client = new CortexClient(queue, TimeProvider.System);
+        var reminders = Workload.BillingReminders(count, TimeProvider.System.GetUtcNow());
+        foreach (var chunk in reminders.Chunk(10_000))
+        {
+            await client.EnqueueBatchAsync(chunk);
+        }
+
+        reminders.Clear();
+        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(senderDll);
+        info.Environment["Cortex__Redis__Configuration"] = redis;
+        info.Environment["Cortex__Queue__Name"] = queueName;
+        info.Environment["Logging__LogLevel__Default"] = "Warning";
+        info.Environment["Logging__Console__FormatterName"] = "simple";
+        foreach (var (key, value) in environment)
+        {
+            info.Environment[key] = value;
+        }
+
+        using var sender = Process.Start(info) ?? throw new InvalidOperationException("could not start the sender");
+        var logPath = Path.Combine(Path.GetTempPath(), $"cortex-perf-sender-{sender.Id}.log");
+        var log = new StreamWriter(logPath) { AutoFlush = true };
+        sender.OutputDataReceived += (_, e) => { lock (log) { log.WriteLine(e.Data); } };
+        sender.ErrorDataReceived += (_, e) => { lock (log) { log.WriteLine(e.Data); } };
+        sender.BeginOutputReadLine();
+        sender.BeginErrorReadLine();
+
+        // Throughput is timed from the moment 10% of the backlog is done to the last ack: start-up and JIT
+        // warm-up are not counted, as the bare loop's warm-up run is not counted either.
+        Stopwatch? clock = null;
+        long startPending = 0;
+        double peakRss = 0;
+        var lastPending = long.MaxValue;
+        var lastProgress = Stopwatch.StartNew();
+        while (true)
+        {
+            await Task.Delay(50);
+            if (sender.HasExited)
+            {
+                throw new InvalidOperationException($"sender exited with {sender.ExitCode}; its log: {logPath}");
+            }
+
+            peakRss = Math.Max(peakRss, RssMb(sender.Id));
+            var stats = await queue.GetStatsAsync();
+            if (stats.Pending < lastPending)
+            {
+                lastPending = stats.Pending;
+                lastProgress.Restart();
+            }
+            else if (lastProgress.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                sender.Kill(entireProcessTree: true);
+                throw new InvalidOperationException($"no progress for 30 s with {stats.Pending} pending ({stats.Ready} ready, {stats.Leased} leased, {stats.Delayed} delayed); sender log: {logPath}");
+            }
+
+            if (clock is null && stats.Pending <= count * 9 / 10)
+            {
+                clock = Stopwatch.StartNew();
+                startPending = stats.Pending;
+            }
+
+            if (clock is not null && stats.Pending == 0)
+            {
+                clock.Stop();
+                break;
+            }
+        }
+
+        var dead = (await queue.GetStatsAsync()).Dead;
+        sender.Kill(entireProcessTree: true);
+        await sender.WaitForExitAsync();
+        await log.DisposeAsync();
+        await connection.GetDatabase().KeyDeleteAsync([queue.Keys.ReadyHigh, queue.Keys.ReadyNormal, queue.Keys.ReadyLow, queue.Keys.Dead, queue.Keys.Delayed]);
+        if (dead != 0)
+        {
+            throw new InvalidOperationException($"{dead} messages were dead-lettered during a clean perf run");
+        }
+
+        return (startPending / clock.Elapsed.TotalSeconds, peakRss);
+    }
+
+    private static double RssMb(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+            }
+        }
+
+        return 0;
+    }
+}

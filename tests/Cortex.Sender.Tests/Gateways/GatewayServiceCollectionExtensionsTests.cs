@@ -1,0 +1,126 @@
+using Cortex.Sender.Gateways;
+using Cortex.Sender.Gateways.Cloud;
+using Cortex.Sender.Gateways.Evolution;
+using Cortex.Sender.Gateways.Fake;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using static Cortex.Sender.Tests.Gateways.GatewayTestData;
+
+namespace Cortex.Sender.Tests.Gateways;
+
+public sealed class GatewayServiceCollectionExtensionsTests : IClassFixture<GatewayStubFixture>
+{
+    private readonly GatewayStub _stub;
+
+    public GatewayServiceCollectionExtensionsTests(GatewayStubFixture fixture)
+    {
+        _stub = fixture.Stub;
+        _stub.Reset();
+    }
+
+    [Fact]
+    public async Task AddCortexGateway_TypeFake_GatewayAndFakeAreTheSameInstance()
+    {
+        await using var services = Build(new() { ["Cortex:Gateway:Type"] = "Fake", ["Cortex:Gateway:Name"] = "demo" });
+
+        var gateway = services.GetRequiredService<IWhatsAppGateway>();
+        await gateway.SendAsync(Text(), CancellationToken.None);
+
+        var fake = services.GetRequiredService<FakeGateway>();
+        Assert.Same(fake, gateway);
+        Assert.Equal("fake:demo", gateway.Name);
+        Assert.Equal(1, fake.AcceptedCount);
+    }
+
+    [Fact]
+    public async Task AddCortexGateway_TypeEvolution_SendsThroughTypedClient()
+    {
+        await using var services = Build(new()
+        {
+            ["Cortex:Gateway:Type"] = "Evolution",
+            ["Cortex:Gateway:Evolution:BaseUrl"] = _stub.BaseUrl.ToString(),
+            ["Cortex:Gateway:Evolution:Instance"] = "loja-01",
+            ["Cortex:Gateway:Evolution:ApiKey"] = EvolutionKey,
+        });
+
+        var gateway = Assert.IsType<EvolutionGateway>(services.GetRequiredService<IWhatsAppGateway>());
+        var result = await gateway.SendAsync(Text(), CancellationToken.None);
+
+        Assert.Equal(GatewayOutcome.Accepted, result.Outcome);
+        Assert.Equal("/message/sendText/loja-01", Assert.Single(_stub.Requests).Path);
+        Assert.Same(gateway, services.GetRequiredService<IWhatsAppGateway>());
+        Assert.Throws<InvalidOperationException>(() => services.GetRequiredService<FakeGateway>());
+    }
+
+    [Fact]
+    public async Task AddCortexGateway_TypeCloud_SendsThroughTypedClient()
+    {
+        _stub.Default = StubAnswer.Json(200, """{"messages":[{"id":"wamid.X"}]}""");
+        await using var services = Build(new()
+        {
+            ["Cortex:Gateway:Type"] = "Cloud",
+            ["Cortex:Gateway:Cloud:BaseUrl"] = _stub.BaseUrl.ToString(),
+            ["Cortex:Gateway:Cloud:PhoneNumberId"] = "106540352242922",
+            ["Cortex:Gateway:Cloud:AccessToken"] = CloudToken,
+        });
+
+        var gateway = Assert.IsType<CloudApiGateway>(services.GetRequiredService<IWhatsAppGateway>());
+        var result = await gateway.SendAsync(Text(), CancellationToken.None);
+
+        Assert.Equal(GatewayResult.Accepted("wamid.X"), result);
+        Assert.Equal("/v21.0/106540352242922/messages", Assert.Single(_stub.Requests).Path);
+    }
+
+    [Fact]
+    public async Task AddCortexGateway_CalledTwice_RegistersOnce()
+    {
+        var collection = new ServiceCollection().AddSingleton<IConfiguration>(Config(new() { ["Cortex:Gateway:Type"] = "Fake" }));
+        collection.AddCortexGateway().AddCortexGateway();
+
+        Assert.Single(collection, d => d.ServiceType == typeof(IWhatsAppGateway));
+        Assert.Single(collection, d => d.ServiceType == typeof(IValidateOptions<GatewayOptions>));
+        await using var services = collection.BuildServiceProvider();
+        Assert.IsType<FakeGateway>(services.GetRequiredService<IWhatsAppGateway>());
+    }
+
+    [Fact]
+    public async Task AddCortexGateway_MissingApiKey_HostFailsAtStartNamingTheKey()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Cortex:Gateway:Type"] = "Evolution",
+            ["Cortex:Gateway:Evolution:BaseUrl"] = "http://evolution.internal:8080",
+            ["Cortex:Gateway:Evolution:Instance"] = "loja-01",
+        });
+        builder.Services.AddCortexGateway();
+        using var host = builder.Build();
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains("Cortex:Gateway:Evolution:ApiKey is required when Cortex:Gateway:Type is Evolution", error.Failures);
+    }
+
+    [Fact]
+    public async Task AddCortexGateway_MisspelledKey_FailsNamingIt()
+    {
+        await using var services = Build(new() { ["Cortex:Gateway:Type"] = "Fake", ["Cortex:Gateway:Fake:Latncy"] = "00:00:01" });
+
+        var error = Assert.Throws<InvalidOperationException>(() => services.GetRequiredService<IOptions<GatewayOptions>>().Value);
+
+        Assert.Contains("Latncy", error.Message, StringComparison.Ordinal);
+    }
+
+    private static ServiceProvider Build(Dictionary<string, string?> values)
+    {
+        var collection = new ServiceCollection()
+            .AddLogging()
+            .AddSingleton<IConfiguration>(Config(values));
+        collection.AddCortexGateway();
+        return collection.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+    }
+
+    private static IConfigurationRoot Config(Dictionary<string, string?> values) => new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+}

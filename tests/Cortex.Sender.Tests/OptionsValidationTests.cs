@@ -1,0 +1,245 @@
+using Cortex.Sender.RateLimiting;
+using Cortex.Sender.Resilience;
+using Cortex.Sender.Retry;
+using Cortex.Shared.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Cortex.Sender.Tests;
+
+/// <summary>Every sender option section: a bad value fails naming its full key, and the process exits 78 saying so.</summary>
+public class OptionsValidationTests
+{
+    // Hang guard only: a host that starts despite a bad configuration is stopped through ApplicationStarted long before this.
+    private static readonly TimeSpan s_hangGuard = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public void Validate_Defaults_Succeed()
+    {
+        AssertSucceeds(new SenderOptionsValidator().Validate(null, new SenderOptions()));
+        AssertSucceeds(new RetryOptionsValidator().Validate(null, new RetryOptions()));
+        AssertSucceeds(new RateLimitOptionsValidator().Validate(null, new RateLimitOptions()));
+        AssertSucceeds(new ResilienceOptionsValidator().Validate(null, new ResilienceOptions()));
+    }
+
+    [Theory]
+    [InlineData("Workers", "0", "must be 1 to 4096 (was 0)")]
+    [InlineData("Workers", "4097", "must be 1 to 4096 (was 4097)")]
+    [InlineData("Prefetch", "0", "must be 1 to 100000 (was 0)")]
+    [InlineData("Prefetch", "100001", "must be 1 to 100000 (was 100001)")]
+    [InlineData("LeaseBatchSize", "0", "must be 1 to 1000 (was 0)")]
+    [InlineData("LeaseBatchSize", "1001", "must be 1 to 1000 (was 1001)")]
+    [InlineData("AckBatchSize", "0", "must be 1 to 5000 (was 0)")]
+    [InlineData("AckBatchSize", "5001", "must be 1 to 5000 (was 5001)")]
+    [InlineData("IdlePollMin", "00:00:00", "must be")]
+    [InlineData("IdlePollMin", "00:00:11", "must be")]
+    [InlineData("IdlePollMax", "00:01:01", "must be")]
+    [InlineData("IdlePollMax", "00:00:00.001", "must not be shorter than Cortex:Sender:IdlePollMin")]
+    [InlineData("ShutdownTimeout", "-00:00:01", "must be")]
+    [InlineData("ShutdownTimeout", "00:10:01", "must be")]
+    [InlineData("ConfigurationErrorPause", "00:00:00.500", "must be")]
+    [InlineData("ConfigurationErrorPause", "01:00:01", "must be")]
+    [InlineData("MaxThrottleRetries", "-1", "must be 0 to 100 (was -1)")]
+    [InlineData("MaxThrottleRetries", "101", "must be 0 to 100 (was 101)")]
+    [InlineData("ConsumerId", "pod 1", "must be 1 to 128 characters without spaces")]
+    [InlineData("ConsumerId", "", "must be 1 to 128 characters without spaces")]
+    public void SenderOptionsValidator_BadValue_FailsNamingTheFullKey(string key, string value, string phrase) =>
+        AssertFailsNaming(new SenderOptionsValidator(), SenderOptions.Section, key, value, phrase);
+
+    [Fact]
+    public void SenderOptionsValidator_ConsumerIdOf129Characters_FailsNamingTheFullKey() =>
+        AssertFailsNaming(new SenderOptionsValidator(), SenderOptions.Section, "ConsumerId", new string('a', 129), "must be 1 to 128 characters");
+
+    [Theory]
+    [InlineData("BaseDelay", "00:00:00.009", "must be")]
+    [InlineData("BaseDelay", "1.00:00:01", "must be")]
+    [InlineData("Factor", "0.5", "must be 1 to 100 (was 0.5)")]
+    [InlineData("Factor", "101", "must be 1 to 100 (was 101)")]
+    [InlineData("Factor", "NaN", "(was NaN)")]
+    [InlineData("MaxDelay", "7.00:00:01", "must be")]
+    [InlineData("MaxDelay", "00:01:00", "must not be shorter than Cortex:Retry:BaseDelay")]
+    [InlineData("MaxAttempts", "0", "must be 1 to 100 (was 0)")]
+    [InlineData("MaxAttempts", "101", "must be 1 to 100 (was 101)")]
+    [InlineData("Jitter", "-0.1", "must be 0 to 0.9 (was -0.1)")]
+    [InlineData("Jitter", "0.95", "must be 0 to 0.9 (was 0.95)")]
+    public void RetryOptionsValidator_BadValue_FailsNamingTheFullKey(string key, string value, string phrase) =>
+        AssertFailsNaming(new RetryOptionsValidator(), RetryOptions.Section, key, value, phrase);
+
+    [Theory]
+    [InlineData("PodPermitsPerSecond", "-1", "must be 0 to 1000000 (was -1)")]
+    [InlineData("PodPermitsPerSecond", "1000001", "must be 0 to 1000000 (was 1000001)")]
+    [InlineData("PodPermitsPerSecond", "NaN", "(was NaN)")]
+    [InlineData("PodBurst", "0", "must be 1 to 1000000 (was 0)")]
+    [InlineData("GlobalPermitsPerSecond", "-0.5", "must be 0 to 1000000 (was -0.5)")]
+    [InlineData("GlobalPermitsPerSecond", "Infinity", "must be 0 to 1000000")]
+    [InlineData("GlobalBurst", "0", "must be 1 to 1000000 (was 0)")]
+    [InlineData("GlobalBurst", "1000001", "must be 1 to 1000000 (was 1000001)")]
+    [InlineData("ThrottlePause", "00:00:00.009", "must be")]
+    [InlineData("ThrottlePause", "00:10:01", "must be")]
+    public void RateLimitOptionsValidator_BadValue_FailsNamingTheFullKey(string key, string value, string phrase) =>
+        AssertFailsNaming(new RateLimitOptionsValidator(), RateLimitOptions.Section, key, value, phrase);
+
+    [Theory]
+    [InlineData("ShortRetries", "-1", "must be 0 to 10 (was -1)")]
+    [InlineData("ShortRetries", "11", "must be 0 to 10 (was 11)")]
+    [InlineData("ShortRetryDelay", "-00:00:00.001", "must be")]
+    [InlineData("ShortRetryDelay", "00:01:01", "must be")]
+    [InlineData("FailureRatio", "0", "must be 0.01 to 1 (was 0)")]
+    [InlineData("FailureRatio", "1.5", "must be 0.01 to 1 (was 1.5)")]
+    [InlineData("SamplingDuration", "00:00:00.499", "must be")]
+    [InlineData("SamplingDuration", "1.00:00:01", "must be")]
+    [InlineData("MinimumThroughput", "1", "must be 2 to 100000 (was 1)")]
+    [InlineData("MinimumThroughput", "100001", "must be 2 to 100000 (was 100001)")]
+    [InlineData("BreakDuration", "00:00:00.499", "must be")]
+    [InlineData("BreakDuration", "1.00:00:01", "must be")]
+    public void ResilienceOptionsValidator_BadValue_FailsNamingTheFullKey(string key, string value, string phrase) =>
+        AssertFailsNaming(new ResilienceOptionsValidator(), ResilienceOptions.Section, key, value, phrase);
+
+    [Fact]
+    public void RateLimitOptionsValidator_LimitsOff_Succeed()
+    {
+        // 0 turns a limit off; it is the default and must stay valid.
+        var options = Bind<RateLimitOptions>(RateLimitOptions.Section, new() { ["PodPermitsPerSecond"] = "0", ["GlobalPermitsPerSecond"] = "0" });
+
+        AssertSucceeds(new RateLimitOptionsValidator().Validate(null, options));
+    }
+
+    [Fact]
+    public void SenderOptionsValidator_SeveralBadValues_ReportsEveryOne()
+    {
+        var result = new SenderOptionsValidator().Validate(null, new SenderOptions { Workers = 0, Prefetch = 0, AckBatchSize = 0 });
+
+        Assert.Equal(
+            ["Cortex:Sender:Workers", "Cortex:Sender:Prefetch", "Cortex:Sender:AckBatchSize"],
+            result.Failures!.Select(f => f[..f.IndexOf(' ', StringComparison.Ordinal)]));
+    }
+
+    [Theory]
+    [InlineData("Cortex:Sender:Workers", "0", "Cortex:Sender:Workers must be 1 to 4096 (was 0)")]
+    [InlineData("Cortex:Retry:MaxAttempts", "0", "Cortex:Retry:MaxAttempts must be 1 to 100 (was 0)")]
+    [InlineData("Cortex:RateLimit:GlobalBurst", "0", "Cortex:RateLimit:GlobalBurst must be 1 to 1000000 (was 0)")]
+    [InlineData("Cortex:Resilience:FailureRatio", "2", "Cortex:Resilience:FailureRatio must be 0.01 to 1 (was 2)")]
+    [InlineData("Cortex:Sender:ShutdownTimeout", "00:11:00", "Cortex:Sender:ShutdownTimeout must be")]
+    [InlineData("Cortex:Queue:MaxDeliveries", "0", "Cortex:Queue:MaxDeliveries must be 1 to 100 (was 0)")]
+    public async Task CortexHostRunAsync_InvalidValue_Exits78NamingTheKey(string key, string value, string expected)
+    {
+        var (exitCode, output) = await RunSenderHostAsync(new() { [key] = value });
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains(expected, output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CortexHostRunAsync_UnknownKey_Exits78NamingTheKey()
+    {
+        var (exitCode, output) = await RunSenderHostAsync(new() { ["Cortex:Sender:Wrokers"] = "4" });
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains("'Wrokers'", output, StringComparison.Ordinal);
+        Assert.Contains(nameof(SenderOptions), output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Cortex:Sender:Workers", "many")]
+    [InlineData("Cortex:Sender:ShutdownTimeout", "20s")]
+    [InlineData("Cortex:Retry:Factor", "five")]
+    public async Task CortexHostRunAsync_ValueOfTheWrongType_Exits78NamingTheKey(string key, string value)
+    {
+        var (exitCode, output) = await RunSenderHostAsync(new() { [key] = value });
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains(key, output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Cortex:Retry:MaxAttempts", "0", "Cortex:RateLimit:PodBurst", "0")]
+    [InlineData("Cortex:Sender:Workers", "0", "Cortex:Queue:MaxDeliveries", "0")]
+    [InlineData("Cortex:Resilience:FailureRatio", "2", "Cortex:Gateway:Timeout", "00:00:00")]
+    public async Task CortexHostRunAsync_BadValuesInTwoSections_Exits78NamingABadKey(string key1, string value1, string key2, string value2)
+    {
+        var (exitCode, output) = await RunSenderHostAsync(new() { [key1] = value1, [key2] = value2 });
+
+        // The host builds its hosted services (and so the engine's options) before start-up validation runs, so
+        // whichever section is read first is the one reported; what matters is the clean exit naming a key.
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.True(
+            output.Contains(key1 + " must", StringComparison.Ordinal) || output.Contains(key2 + " must", StringComparison.Ordinal),
+            output);
+    }
+
+    [Fact]
+    public void AddCortexSender_ValidShutdownTimeout_GivesTheHostTimeToDrain()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Cortex:Sender:ShutdownTimeout"] = "00:01:00" });
+        builder.Services.AddCortexSender();
+        using var host = builder.Build();
+
+        // The sender's own budget plus time to flush acks and return leases.
+        Assert.Equal(TimeSpan.FromSeconds(70), host.Services.GetRequiredService<IOptions<HostOptions>>().Value.ShutdownTimeout);
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunSenderHostAsync(Dictionary<string, string?> settings)
+    {
+        // As Program.cs builds it, with the test's values added last so they win over appsettings.json.
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            // Nothing listens on port 1; abortConnect=false, so a host that got this far would start anyway. The host
+            // builds its services (and so connects) before start-up validation; a short connect timeout keeps that quick.
+            ["Cortex:Redis:Configuration"] = "127.0.0.1:1,connectTimeout=200",
+        });
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Services.AddCortexSender();
+        using var host = builder.Build();
+        return await RunToExitAsync(host);
+    }
+
+    /// <summary>Runs the host as Program.cs does; a host that gets as far as running is stopped at once and fails the test.</summary>
+    private static async Task<(int ExitCode, string Output)> RunToExitAsync(IHost host)
+    {
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        var started = false;
+        using var registration = lifetime.ApplicationStarted.Register(() =>
+        {
+            started = true;
+            lifetime.StopApplication();
+        });
+        using var output = new StringWriter();
+
+        var exitCode = await CortexHost.RunAsync(host, output).WaitAsync(s_hangGuard);
+
+        Assert.False(started, "the host started although its configuration is invalid; output: " + output);
+        return (exitCode, output.ToString());
+    }
+
+    private static void AssertFailsNaming<TOptions>(IValidateOptions<TOptions> validator, string section, string key, string value, string phrase)
+        where TOptions : class, new()
+    {
+        var options = Bind<TOptions>(section, new() { [key] = value });
+
+        var result = validator.Validate(null, options);
+
+        Assert.True(result.Failed, $"{section}:{key} = '{value}' was accepted");
+        var failure = Assert.Single(result.Failures!, f => f.StartsWith(section + ":" + key + " ", StringComparison.Ordinal));
+        Assert.Contains(phrase, failure, StringComparison.Ordinal);
+    }
+
+    private static TOptions Bind<TOptions>(string section, Dictionary<string, string?> values)
+        where TOptions : class, new()
+    {
+        var options = new TOptions();
+        new ConfigurationBuilder()
+            .AddInMemoryCollection(values.ToDictionary(kv => section + ":" + kv.Key, kv => kv.Value))
+            .Build()
+            .GetSection(section)
+            .Bind(options);
+        return options;
+    }
+
+    private static void AssertSucceeds(ValidateOptionsResult result) => Assert.True(result.Succeeded, result.FailureMessage);
+}
