@@ -11,7 +11,7 @@ port=$(bash scripts/redis.sh start "$dir")
 dotnet build loadtests/Cortex.LoadTests -c Release -nologo -v q -clp:ErrorsOnly
 harness=loadtests/Cortex.LoadTests/bin/Release/net10.0/Cortex.LoadTests.dll
 n=${MESSAGES:-200000}
-echo "| run | messages | throughput | sender peak RSS |"
-echo "| --- | ---: | ---: | ---: |"
+echo "| run | messages | throughput | sender peak RSS | CPU per message: sender + redis-server |"
+echo "| --- | ---: | ---: | ---: | ---: |"
 dotnet "$harness" engine --redis "127.0.0.1:$port" --messages "$n"
 dotnet "$harness" http --redis "127.0.0.1:$port" --messages "$n"

@@ -23,7 +23,7 @@ internal static class PerfRun
             ["Cortex__Gateway__Fake__TrackAcceptedIds"] = "false",
             ["Cortex__Sender__Workers"] = Concurrency.ToString(CultureInfo.InvariantCulture),
         });
-        Console.WriteLine($"| engine, instant in-process gateway | {count:N0} | {result.Throughput:N0} msg/s | {result.PeakRssMb:N0} MB |");
+        Console.WriteLine($"| engine, instant in-process gateway | {count:N0} | {result.Throughput:N0} msg/s | {result.PeakRssMb:N0} MB | {result.SenderCpuUs:N1} µs + {result.RedisCpuUs:N1} µs |");
         return 0;
     }
 
@@ -43,8 +43,8 @@ internal static class PerfRun
         });
         var bareAgain = await BareHttpClientAsync(gateway.BaseUrl, count);
         var ceiling = Math.Max(bare, bareAgain);
-        Console.WriteLine($"| bare HttpClient loop, {Concurrency} concurrent (before / after) | {count:N0} | {bare:N0} / {bareAgain:N0} msg/s | |");
-        Console.WriteLine($"| Cortex sender over HTTP (Evolution adapter), {Concurrency} workers | {count:N0} | {cortex.Throughput:N0} msg/s = {cortex.Throughput / ceiling:P0} of the best bare run | {cortex.PeakRssMb:N0} MB |");
+        Console.WriteLine($"| bare HttpClient loop, {Concurrency} concurrent (before / after) | {count:N0} | {bare:N0} / {bareAgain:N0} msg/s | | |");
+        Console.WriteLine($"| Cortex sender over HTTP (Evolution adapter), {Concurrency} workers | {count:N0} | {cortex.Throughput:N0} msg/s = {cortex.Throughput / ceiling:P0} of the best bare run | {cortex.PeakRssMb:N0} MB | {cortex.SenderCpuUs:N1} µs + {cortex.RedisCpuUs:N1} µs |");
         return 0;
     }
 
@@ -68,7 +68,7 @@ internal static class PerfRun
         return count / clock.Elapsed.TotalSeconds;
     }
 
-    private static async Task<(double Throughput, double PeakRssMb)> DrainWithSenderAsync(string redis, int count, string senderDll, Dictionary<string, string> environment)
+    private static async Task<(double Throughput, double PeakRssMb, double SenderCpuUs, double RedisCpuUs)> DrainWithSenderAsync(string redis, int count, string senderDll, Dictionary<string, string> environment)
     {
         var queueName = "perf" + Guid.NewGuid().ToString("N")[..8];
         using var connection = await ConnectionMultiplexer.ConnectAsync(redis);
@@ -106,6 +106,8 @@ internal static class PerfRun
         long startPending = 0;
         double peakRss = 0;
         var lastPending = long.MaxValue;
+        TimeSpan senderCpuStart = default, senderCpu = default;
+        double redisCpuStart = 0, redisCpu = 0;
         var lastProgress = Stopwatch.StartNew();
         while (true)
         {
@@ -132,11 +134,17 @@ internal static class PerfRun
             {
                 clock = Stopwatch.StartNew();
                 startPending = stats.Pending;
+                sender.Refresh();
+                senderCpuStart = sender.TotalProcessorTime;
+                redisCpuStart = await RedisCpuSecondsAsync(connection);
             }
 
             if (clock is not null && stats.Pending == 0)
             {
                 clock.Stop();
+                sender.Refresh();
+                senderCpu = sender.TotalProcessorTime - senderCpuStart;
+                redisCpu = await RedisCpuSecondsAsync(connection) - redisCpuStart;
                 break;
             }
         }
@@ -151,7 +159,15 @@ internal static class PerfRun
             throw new InvalidOperationException($"{dead} messages were dead-lettered during a clean perf run");
         }
 
-        return (startPending / clock.Elapsed.TotalSeconds, peakRss);
+        return (startPending / clock.Elapsed.TotalSeconds, peakRss, senderCpu.TotalMicroseconds / startPending, redisCpu * 1e6 / startPending);
+    }
+
+    private static async Task<double> RedisCpuSecondsAsync(ConnectionMultiplexer connection)
+    {
+        var info = (string?)await connection.GetDatabase().ScriptEvaluateAsync("return redis.call('INFO', 'cpu')") ?? string.Empty;
+        double Field(string name) => info.Split('\n').Where(l => l.StartsWith(name + ":", StringComparison.Ordinal))
+            .Select(l => double.Parse(l[(name.Length + 1)..].Trim(), CultureInfo.InvariantCulture)).FirstOrDefault();
+        return Field("used_cpu_user") + Field("used_cpu_sys");
     }
 
     private static double RssMb(int pid)

@@ -18,8 +18,8 @@ internal sealed class SenderOptionsValidator : IValidateOptions<SenderOptions>
             .Range(nameof(options.ConfigurationErrorPause), options.ConfigurationErrorPause, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1))
             .Range(nameof(options.MaxThrottleRetries), options.MaxThrottleRetries, 0, 100)
             .Require(
-                options.ConsumerId is null || (options.ConsumerId.Length is > 0 and <= 128 && !options.ConsumerId.Any(char.IsWhiteSpace)),
+                options.ConsumerId is null || (options.ConsumerId.Length is > 0 and <= 128 && !options.ConsumerId.Any(c => char.IsWhiteSpace(c) || c == '|')),
                 nameof(options.ConsumerId),
-                "must be 1 to 128 characters without spaces")
+                "must be 1 to 128 characters without spaces or '|'")
             .Result();
 }

@@ -15,16 +15,16 @@ internal sealed class AckBatcher
     private readonly string _consumerId;
     private readonly int _batchSize;
     private readonly Func<Func<Task>, string, Task> _persist;
-    private readonly Action<IReadOnlyList<AckItem>, int> _onAcked;
+    private readonly Action<int> _onLost;
     private Task? _run;
 
-    public AckBatcher(IMessageQueue queue, string consumerId, int batchSize, Func<Func<Task>, string, Task> persist, Action<IReadOnlyList<AckItem>, int> onAcked)
+    public AckBatcher(IMessageQueue queue, string consumerId, int batchSize, Func<Func<Task>, string, Task> persist, Action<int> onLost)
     {
         _queue = queue;
         _consumerId = consumerId;
         _batchSize = batchSize;
         _persist = persist;
-        _onAcked = onAcked;
+        _onLost = onLost;
     }
 
     public void Add(AckItem item) => _channel.Writer.TryWrite(item);
@@ -53,7 +53,10 @@ internal sealed class AckBatcher
 
             var lost = 0;
             await _persist(async () => lost = await _queue.AckAsync(_consumerId, batch), "ack");
-            _onAcked(batch, lost);
+            if (lost > 0)
+            {
+                _onLost(lost);
+            }
 
             batch.Clear();
         }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Threading.Channels;
 using Cortex.Sender.Gateways;
@@ -27,7 +26,7 @@ internal sealed class SenderEngine : BackgroundService
 {
     private static readonly TimeSpan s_maxRedisBackoff = TimeSpan.FromSeconds(5);
 
-    // A second copy of an id that is in flight here waits this long, then meets the sent marker of the first.
+    // A copy of an id that another live lease is sending waits this long, then meets that copy's sent marker.
     private static readonly TimeSpan s_inFlightDuplicateDelay = TimeSpan.FromSeconds(5);
 
     private readonly IMessageQueue _queue;
@@ -44,7 +43,6 @@ internal sealed class SenderEngine : BackgroundService
     private readonly Channel<WorkItem> _channel;
     private readonly CancellationTokenSource _sendsCancelled = new();
     private readonly CancellationTokenSource _hardStop = new();
-    private readonly ConcurrentDictionary<string, byte> _inFlight = new(StringComparer.Ordinal);
     private AckBatcher? _acker;
     private volatile bool _draining;
     private int _busyWorkers;
@@ -110,7 +108,7 @@ internal sealed class SenderEngine : BackgroundService
         await PersistAsync(() => _queue.HeartbeatAsync(ConsumerId), "heartbeat", stoppingToken).ConfigureAwait(false);
         var heartbeat = RunHeartbeatAsync(maintenanceStop.Token);
         var maintenance = RunMaintenanceAsync(maintenanceStop.Token);
-        _acker = new AckBatcher(_queue, ConsumerId, _options.AckBatchSize, (op, name) => PersistAsync(op, name, _hardStop.Token), OnAcked);
+        _acker = new AckBatcher(_queue, ConsumerId, _options.AckBatchSize, (op, name) => PersistAsync(op, name, _hardStop.Token), OnLeasesLost);
         _acker.Start();
         var workers = new Task[_options.Workers];
         for (var i = 0; i < workers.Length; i++)
@@ -216,12 +214,6 @@ internal sealed class SenderEngine : BackgroundService
                 _metrics.Deferred();
                 (sideTrips ??= []).Add(PersistAsync(() => _queue.DeferAsync(ConsumerId, message, notBefore), "defer", cancellationToken));
             }
-            else if (!_inFlight.TryAdd(envelope.Id, 0))
-            {
-                // The same id twice at once (a producer pushed it twice): only one may reach the gateway.
-                _metrics.Deferred();
-                (sideTrips ??= []).Add(PersistAsync(() => _queue.DeferAsync(ConsumerId, message, now + s_inFlightDuplicateDelay), "defer", cancellationToken));
-            }
             else
             {
                 admitted.Add(new WorkItem(message, envelope));
@@ -230,16 +222,25 @@ internal sealed class SenderEngine : BackgroundService
 
         if (admitted.Count > 0)
         {
-            bool[] sent = [];
-            await PersistAsync(async () => sent = await _queue.AreSentAsync(admitted.Select(w => w.Envelope.Id).ToArray()), "idempotency check", cancellationToken);
+            // One atomic claim per batch: ids already sent are acked unsent; an id another live lease is sending
+            // (a producer pushed it twice, on this pod or another) waits, so it never reaches the gateway twice.
+            ClaimResult[] claims = [];
+            var items = admitted.Select(w => new AckItem(w.Lease.LeaseId, w.Envelope.Id)).ToArray();
+            await PersistAsync(async () => claims = await _queue.ClaimAsync(ConsumerId, items), "claim", cancellationToken);
             for (var i = admitted.Count - 1; i >= 0; i--)
             {
-                if (sent[i])
+                var (lease, envelope) = admitted[i];
+                if (claims[i] == ClaimResult.AlreadySent)
                 {
                     _metrics.DuplicateSkipped();
-                    SenderLog.DuplicateSkipped(_logger, admitted[i].Envelope.Id);
-                    _acker!.Add(new AckItem(admitted[i].Lease.LeaseId, admitted[i].Envelope.Id));
-                    _inFlight.TryRemove(admitted[i].Envelope.Id, out _);
+                    SenderLog.DuplicateSkipped(_logger, envelope.Id);
+                    _acker!.Add(items[i]);
+                    admitted.RemoveAt(i);
+                }
+                else if (claims[i] == ClaimResult.InFlightElsewhere)
+                {
+                    _metrics.Deferred();
+                    (sideTrips ??= []).Add(PersistAsync(() => _queue.DeferAsync(ConsumerId, lease, now + s_inFlightDuplicateDelay), "defer", cancellationToken));
                     admitted.RemoveAt(i);
                 }
             }
@@ -264,10 +265,7 @@ internal sealed class SenderEngine : BackgroundService
                 Interlocked.Increment(ref _busyWorkers);
                 try
                 {
-                    if (!await ProcessAsync(item, _sendsCancelled.Token))
-                    {
-                        _inFlight.TryRemove(item.Envelope.Id, out _);
-                    }
+                    await ProcessAsync(item, _sendsCancelled.Token);
                 }
                 catch (OperationCanceledException) when (_sendsCancelled.IsCancellationRequested)
                 {
@@ -282,8 +280,7 @@ internal sealed class SenderEngine : BackgroundService
         }
     }
 
-    // Returns true when the message was accepted: its id then leaves the in-flight set only once the ack is written.
-    private async Task<bool> ProcessAsync(WorkItem item, CancellationToken cancellationToken)
+    private async Task ProcessAsync(WorkItem item, CancellationToken cancellationToken)
     {
         var (lease, envelope) = item;
         if (lease.IsRedelivery)
@@ -311,7 +308,7 @@ internal sealed class SenderEngine : BackgroundService
             {
                 SenderLog.CircuitOpenReturned(_logger, envelope.Id);
                 await ReturnAsync(lease, cancellationToken);
-                return false;
+                return;
             }
             catch (TimeoutRejectedException)
             {
@@ -333,7 +330,7 @@ internal sealed class SenderEngine : BackgroundService
                 case GatewayOutcome.Accepted:
                     _acker!.Add(new AckItem(lease.LeaseId, envelope.Id));
                     _metrics.Sent(envelope.EnqueuedAt is { } enqueuedAt ? _time.GetUtcNow() - enqueuedAt : null);
-                    return true;
+                    return;
 
                 case GatewayOutcome.Throttled:
                     _metrics.Throttled();
@@ -348,21 +345,21 @@ internal sealed class SenderEngine : BackgroundService
                     _metrics.Deferred();
                     var dueAt = _gate.Pause.Until > _time.GetUtcNow() ? _gate.Pause.Until : _time.GetUtcNow() + TimeSpan.FromSeconds(1);
                     await PersistAsync(() => _queue.DeferAsync(ConsumerId, lease, dueAt), "defer", cancellationToken);
-                    return false;
+                    return;
 
                 case GatewayOutcome.Permanent:
                     await DeadLetterAsync(lease, envelope, DeadLetterReasons.Permanent, result.Error ?? "permanent failure", result.Error, envelope.Attempt + 1, cancellationToken);
-                    return false;
+                    return;
 
                 case GatewayOutcome.ConfigurationError:
                     SenderLog.ConfigurationRejected(_logger, result.Error, _options.ConfigurationErrorPause);
                     _gate.PauseFor(_options.ConfigurationErrorPause, result.Error ?? "configuration error");
                     await ReturnAsync(lease, cancellationToken);
-                    return false;
+                    return;
 
                 default:
                     await RetryOrDeadLetterAsync(lease, envelope, result.Error ?? "transient failure", cancellationToken);
-                    return false;
+                    return;
             }
         }
     }
@@ -404,18 +401,7 @@ internal sealed class SenderEngine : BackgroundService
         _metrics.Returned(1);
     }
 
-    private void OnAcked(IReadOnlyList<AckItem> acked, int lost)
-    {
-        foreach (var item in acked)
-        {
-            _inFlight.TryRemove(item.MessageId, out _);
-        }
-
-        if (lost > 0)
-        {
-            SenderLog.LeasesLost(_logger, lost);
-        }
-    }
+    private void OnLeasesLost(int lost) => SenderLog.LeasesLost(_logger, lost);
 
     private async Task RunHeartbeatAsync(CancellationToken cancellationToken)
     {

@@ -18,6 +18,12 @@ public interface IMessageQueue
     /// <summary>For each id, whether it was already sent within the idempotency window.</summary>
     Task<bool[]> AreSentAsync(IReadOnlyList<string> messageIds);
 
+    /// <summary>
+    /// Claims each message id for the lease that carries it, atomically, before sending: an id is never in flight
+    /// under two live leases, across every pod. The ack turns the claim into the sent marker.
+    /// </summary>
+    Task<ClaimResult[]> ClaimAsync(string consumerId, IReadOnlyList<AckItem> items);
+
     /// <summary>Releases leases and marks their message ids as sent; returns how many leases had already been recovered elsewhere.</summary>
     Task<int> AckAsync(string consumerId, IReadOnlyList<AckItem> items);
 

@@ -15,6 +15,19 @@ public sealed record LeasedMessage(long LeaseId, Priority Priority, ReadOnlyMemo
 /// <summary>An ack: the lease to release and the message id to mark as sent for idempotency.</summary>
 public readonly record struct AckItem(long LeaseId, string MessageId);
 
+/// <summary>The answer to a send claim on a message id.</summary>
+public enum ClaimResult
+{
+    /// <summary>This lease holds the id now: send it.</summary>
+    Claimed = 0,
+
+    /// <summary>The id was sent within the idempotency window: ack without sending.</summary>
+    AlreadySent = 1,
+
+    /// <summary>Another live lease (this pod or another) is sending the same id: try again later.</summary>
+    InFlightElsewhere = 2,
+}
+
 /// <summary>What one recovery sweep did.</summary>
 public readonly record struct RecoveryResult(int Recovered, int Poisoned, int DeadConsumers);
 

@@ -47,6 +47,7 @@ internal static class QueueScripts
         return out
         """);
 
+    // The "1" written here replaces the send claim: from now on the id counts as sent.
     // KEYS: leases:<owner>, sent:<id1>, sent:<id2>, ...   ARGV: marker ttl ms, leaseId1, leaseId2, ...
     // Returns how many leases were already gone (recovered by another consumer after a stall).
     public static readonly RedisScript Ack = new("""
@@ -56,6 +57,30 @@ internal static class QueueScripts
           redis.call('SET', KEYS[i], '1', 'PX', ARGV[1])
         end
         return lost
+        """);
+
+    // Claims message ids before sending, so one id is never in flight twice, even across pods.
+    // KEYS: sent:<id1>, sent:<id2>, ...   ARGV: marker ttl ms, leases key prefix, claim1, claim2, ... (claim = owner|leaseId)
+    // Per id: 0 = claimed, send it; 1 = already sent, skip it; 2 = a live lease elsewhere holds it, try later.
+    // A claim whose lease no longer exists (its consumer died, or it was retried or returned) is stale and taken over.
+    public static readonly RedisScript Claim = new("""
+        local out = {}
+        for i = 1, #KEYS do
+          local claim = ARGV[i + 2]
+          local current = redis.call('GET', KEYS[i])
+          local status = 0
+          if current == '1' then
+            status = 1
+          elseif current and current ~= claim then
+            local sep = string.find(current, '|', 1, true)
+            if sep and redis.call('HEXISTS', ARGV[2] .. string.sub(current, 1, sep - 1), string.sub(current, sep + 1)) == 1 then
+              status = 2
+            end
+          end
+          if status == 0 then redis.call('SET', KEYS[i], claim, 'PX', ARGV[1]) end
+          out[i] = status
+        end
+        return out
         """);
 
     // KEYS: leases:<owner>, delayed   ARGV: leaseId, due ms, member (priority char + payload)

@@ -11,6 +11,7 @@ public sealed class RedisMessageQueue : IMessageQueue
     private const byte RedeliveryMark = 30;
     private const int MaxLeaseBatch = 1000;
     private const int EnqueueChunk = 1000;
+    private static readonly RedisValue s_sentMarker = "1";
 
     private readonly IConnectionMultiplexer _connection;
     private readonly QueueOptions _options;
@@ -132,10 +133,40 @@ public sealed class RedisMessageQueue : IMessageQueue
         var sent = new bool[values.Length];
         for (var i = 0; i < values.Length; i++)
         {
-            sent[i] = !values[i].IsNull;
+            // A send claim ("owner|lease") is not a send; only the ack's "1" is.
+            sent[i] = values[i] == s_sentMarker;
         }
 
         return sent;
+    }
+
+    public async Task<ClaimResult[]> ClaimAsync(string consumerId, IReadOnlyList<AckItem> items)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumerId);
+        ArgumentNullException.ThrowIfNull(items);
+        if (items.Count == 0)
+        {
+            return [];
+        }
+
+        var keys = new RedisKey[items.Count];
+        var args = new RedisValue[items.Count + 2];
+        args[0] = (long)_options.IdempotencyWindow.TotalMilliseconds;
+        args[1] = Keys.LeasesPrefix;
+        for (var i = 0; i < items.Count; i++)
+        {
+            keys[i] = Keys.Sent(items[i].MessageId);
+            args[i + 2] = string.Create(CultureInfo.InvariantCulture, $"{consumerId}|{items[i].LeaseId}");
+        }
+
+        var result = (RedisResult[])(await QueueScripts.Claim.EvaluateAsync(_connection, Db, keys, args))!;
+        var claims = new ClaimResult[result.Length];
+        for (var i = 0; i < result.Length; i++)
+        {
+            claims[i] = (ClaimResult)(int)result[i];
+        }
+
+        return claims;
     }
 
     public async Task<int> AckAsync(string consumerId, IReadOnlyList<AckItem> items)

@@ -310,6 +310,34 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_SameIdOnTwoPodsAtOnce_ReachesGatewayOnce()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gateway = new ScriptedGateway(async (e, _, _) =>
+        {
+            await release.Task;
+            return GatewayResult.Accepted("ok");
+        });
+        var shared = new Dictionary<string, string?> { ["Cortex:Queue:Name"] = RedisFixture.UniqueQueueName() };
+        await using var podA = SenderTestHost.Create(redis, gateway, shared);
+        await using var podB = SenderTestHost.Create(redis, gateway, shared);
+
+        // Pod A is sending copy one when pod B leases copy two of the same id.
+        await podA.Client.EnqueueAsync(SenderTestHost.Message("twin-pods"));
+        await podA.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.TotalCalls == 1), "pod A sending");
+        await podB.Client.EnqueueAsync(SenderTestHost.Message("twin-pods", "copy"));
+        await podB.StartAsync();
+        await SenderTestHost.WaitForAsync(async () => (await podB.Queue.GetStatsAsync()).Delayed == 1, "pod B holding its copy back");
+
+        release.SetResult();
+        await podA.WaitUntilDrainedAsync();
+
+        Assert.Equal(1, gateway.CallsFor("twin-pods"));
+        Assert.Equal(1, podB.Counter("cortex.sender.duplicates_skipped") + podA.Counter("cortex.sender.duplicates_skipped"));
+    }
+
+    [Fact]
     public async Task Recover_ConsumerDiedHoldingLeases_LiveSenderSendsEachOnceAndCountsThem()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
