@@ -9,6 +9,7 @@ internal sealed class SenderOptionsValidator : IValidateOptions<SenderOptions>
         new OptionsCheck(SenderOptions.Section)
             .Range(nameof(options.Workers), options.Workers, 1, 4096)
             .Range(nameof(options.Prefetch), options.Prefetch, 1, 100_000)
+            .Require(options.Prefetch < 1 || options.Prefetch >= options.Workers, nameof(options.Prefetch), $"must be at least {SenderOptions.Section}:Workers ({options.Workers}), or some workers never get a message")
             .Range(nameof(options.LeaseBatchSize), options.LeaseBatchSize, 1, 1000)
             .Range(nameof(options.AckBatchSize), options.AckBatchSize, 1, 5000)
             .Range(nameof(options.IdlePollMin), options.IdlePollMin, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(10))

@@ -1,4 +1,5 @@
 using Cortex.Sender;
+using Cortex.Shared.Configuration;
 using Cortex.Sender.Metrics;
 using Cortex.Sender.Pipeline;
 using Cortex.Sender.RateLimiting;
@@ -20,10 +21,10 @@ public static class SenderServiceCollectionExtensions
         services.AddCortexGateway();
         services.AddMetrics();
 
-        AddValidated<SenderOptions, SenderOptionsValidator>(services, SenderOptions.Section);
-        AddValidated<RetryOptions, RetryOptionsValidator>(services, RetryOptions.Section);
-        AddValidated<RateLimitOptions, RateLimitOptionsValidator>(services, RateLimitOptions.Section);
-        AddValidated<ResilienceOptions, ResilienceOptionsValidator>(services, ResilienceOptions.Section);
+        services.AddCortexOptions<SenderOptions, SenderOptionsValidator>(SenderOptions.Section);
+        services.AddCortexOptions<RetryOptions, RetryOptionsValidator>(RetryOptions.Section);
+        services.AddCortexOptions<RateLimitOptions, RateLimitOptionsValidator>(RateLimitOptions.Section);
+        services.AddCortexOptions<ResilienceOptions, ResilienceOptionsValidator>(ResilienceOptions.Section);
 
         services.TryAddSingleton<SenderMetrics>();
         services.TryAddSingleton<SendGate>();
@@ -56,13 +57,5 @@ public static class SenderServiceCollectionExtensions
             }
         });
         return services;
-    }
-
-    private static void AddValidated<TOptions, TValidator>(IServiceCollection services, string section)
-        where TOptions : class
-        where TValidator : class, IValidateOptions<TOptions>
-    {
-        services.AddOptions<TOptions>().BindConfiguration(section, o => o.ErrorOnUnknownConfiguration = true).ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TOptions>, TValidator>());
     }
 }

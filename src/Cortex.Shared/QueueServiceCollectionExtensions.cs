@@ -1,4 +1,5 @@
 using Cortex.Shared.Client;
+using Cortex.Shared.Configuration;
 using Cortex.Shared.Queue;
 using Cortex.Shared.Redis;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -14,10 +15,8 @@ public static class QueueServiceCollectionExtensions
     public static IServiceCollection AddCortexQueue(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.AddOptions<RedisOptions>().BindConfiguration(RedisOptions.Section, o => o.ErrorOnUnknownConfiguration = true).ValidateOnStart();
-        services.AddOptions<QueueOptions>().BindConfiguration(QueueOptions.Section, o => o.ErrorOnUnknownConfiguration = true).ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RedisOptions>, RedisOptionsValidator>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<QueueOptions>, QueueOptionsValidator>());
+        services.AddCortexOptions<RedisOptions, RedisOptionsValidator>(RedisOptions.Section);
+        services.AddCortexOptions<QueueOptions, QueueOptionsValidator>(QueueOptions.Section);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IConnectionMultiplexer>(sp => RedisConnectionFactory.Connect(sp.GetRequiredService<IOptions<RedisOptions>>()));
         services.TryAddSingleton<IMessageQueue, RedisMessageQueue>();

@@ -27,7 +27,7 @@ public class SchedulerHostTests
         var (exitCode, output) = await RunSchedulerHostAsync(new() { ["Cortex:Queue:MaxDelivery"] = "3" });
 
         Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
-        Assert.Contains("'MaxDelivery'", output, StringComparison.Ordinal);
+        Assert.Contains("Cortex:Queue:MaxDelivery is not a setting (did you mean Cortex:Queue:MaxDeliveries?)", output, StringComparison.Ordinal);
     }
 
     [Fact]

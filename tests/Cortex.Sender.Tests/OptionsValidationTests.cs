@@ -138,8 +138,27 @@ public class OptionsValidationTests
         var (exitCode, output) = await RunSenderHostAsync(new() { ["Cortex:Sender:Wrokers"] = "4" });
 
         Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
-        Assert.Contains("'Wrokers'", output, StringComparison.Ordinal);
-        Assert.Contains(nameof(SenderOptions), output, StringComparison.Ordinal);
+        Assert.Contains("Cortex:Sender:Wrokers is not a setting (did you mean Cortex:Sender:Workers?)", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CortexHostRunAsync_MisspelledSection_Exits78InsteadOfIgnoringIt()
+    {
+        // Silently ignored, this typo would run production on the fake gateway.
+        var (exitCode, output) = await RunSenderHostAsync(new() { ["Cortex:Gatway:Type"] = "Evolution" });
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains("Cortex:Gatway is not a Cortex section (did you mean Cortex:Gateway?)", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CortexHostRunAsync_UnknownNestedKey_Exits78NamingTheFullKey()
+    {
+        var (exitCode, output) = await RunSenderHostAsync(new() { ["Cortex:Gateway:Evolution:ApiKye"] = "secret-value" });
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains("Cortex:Gateway:Evolution:ApiKye is not a setting (did you mean Cortex:Gateway:Evolution:ApiKey?)", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret-value", output, StringComparison.Ordinal);
     }
 
     [Theory]

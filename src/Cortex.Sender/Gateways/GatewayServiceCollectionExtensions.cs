@@ -1,3 +1,4 @@
+using Cortex.Shared.Configuration;
 using Cortex.Sender.Gateways;
 using Cortex.Sender.Gateways.Cloud;
 using Cortex.Sender.Gateways.Evolution;
@@ -27,10 +28,7 @@ internal static class GatewayServiceCollectionExtensions
         }
 
         services.AddSingleton<GatewayMarker>();
-        services.AddOptions<GatewayOptions>()
-            .BindConfiguration(GatewayOptions.Section, o => o.ErrorOnUnknownConfiguration = true)
-            .ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>());
+        services.AddCortexOptions<GatewayOptions, GatewayOptionsValidator>(GatewayOptions.Section);
         services.TryAddSingleton(TimeProvider.System);
 
         services.AddHttpClient<EvolutionGateway>((sp, client) => Configure(client, sp, o => o.Evolution.BaseUrl))

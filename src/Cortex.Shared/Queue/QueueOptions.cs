@@ -1,5 +1,3 @@
-using System.ComponentModel.DataAnnotations;
-
 namespace Cortex.Shared.Queue;
 
 /// <summary>Configuration of one reliable queue (section Cortex:Queue).</summary>
@@ -26,12 +24,9 @@ public sealed class QueueOptions
     public TimeSpan IdempotencyWindow { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>Relative share of each fetch given to high, normal and low priority when all have work.</summary>
-    [Range(1, 100)]
     public int HighWeight { get; set; } = 6;
 
-    [Range(1, 100)]
     public int NormalWeight { get; set; } = 3;
 
-    [Range(1, 100)]
     public int LowWeight { get; set; } = 1;
 }

@@ -18,10 +18,10 @@ internal sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
                 error = "names no endpoint (expected host:port[,password=...][,ssl=true])";
             }
         }
-        catch (ArgumentException ex)
+        catch (ArgumentException)
         {
-            // The parser's message names the bad option, never its value, so no password leaks here.
-            error = "is not a valid StackExchange.Redis configuration string: " + ex.Message;
+            // Not the parser's message: a password holding "," splits into pieces the parser would quote back.
+            error = "is not a valid StackExchange.Redis configuration string (expected host:port[,password=...][,ssl=true]; check option names)";
         }
 
         return check.Require(error is null, nameof(options.Configuration), error ?? string.Empty).Result();

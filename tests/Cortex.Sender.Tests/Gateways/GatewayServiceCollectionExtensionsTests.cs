@@ -80,7 +80,7 @@ public sealed class GatewayServiceCollectionExtensionsTests : IClassFixture<Gate
         collection.AddCortexGateway().AddCortexGateway();
 
         Assert.Single(collection, d => d.ServiceType == typeof(IWhatsAppGateway));
-        Assert.Single(collection, d => d.ServiceType == typeof(IValidateOptions<GatewayOptions>));
+        Assert.Single(collection, d => d.ImplementationType == typeof(GatewayOptionsValidator));
         await using var services = collection.BuildServiceProvider();
         Assert.IsType<FakeGateway>(services.GetRequiredService<IWhatsAppGateway>());
     }
@@ -108,9 +108,9 @@ public sealed class GatewayServiceCollectionExtensionsTests : IClassFixture<Gate
     {
         await using var services = Build(new() { ["Cortex:Gateway:Type"] = "Fake", ["Cortex:Gateway:Fake:Latncy"] = "00:00:01" });
 
-        var error = Assert.Throws<InvalidOperationException>(() => services.GetRequiredService<IOptions<GatewayOptions>>().Value);
+        var error = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptions<GatewayOptions>>().Value);
 
-        Assert.Contains("Latncy", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Cortex:Gateway:Fake:Latncy is not a setting (did you mean Cortex:Gateway:Fake:Latency?)", error.Message, StringComparison.Ordinal);
     }
 
     private static ServiceProvider Build(Dictionary<string, string?> values)

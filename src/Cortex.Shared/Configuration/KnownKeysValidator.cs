@@ -1,0 +1,106 @@
+using System.Collections;
+using System.Reflection;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace Cortex.Shared.Configuration;
+
+/// <summary>
+/// Rejects configuration keys that bind to nothing, naming the full key and the nearest real one:
+/// "Cortex:Sender:Wrokers is not a setting (did you mean Cortex:Sender:Workers?)". The binder's own
+/// check names only the property and the class, and ignores a misspelt section altogether.
+/// </summary>
+internal sealed class KnownKeysValidator<TOptions>(IConfiguration configuration, string section) : IValidateOptions<TOptions>
+    where TOptions : class
+{
+    public ValidateOptionsResult Validate(string? name, TOptions options)
+    {
+        var failures = new List<string>();
+        Check(configuration.GetSection(section), typeof(TOptions), failures);
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    internal static void Check(IConfigurationSection node, Type type, List<string> failures)
+    {
+        var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite || !IsLeaf(p.PropertyType))
+            .ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
+        foreach (var child in node.GetChildren())
+        {
+            if (!properties.TryGetValue(child.Key, out var property))
+            {
+                var nearest = KnownSections.Nearest(child.Key, properties.Keys);
+                failures.Add($"{child.Path} is not a setting{(nearest is null ? string.Empty : $" (did you mean {node.Path}:{nearest}?)")}");
+            }
+            else if (!IsLeaf(property.PropertyType) && !typeof(IEnumerable).IsAssignableFrom(property.PropertyType))
+            {
+                Check(child, property.PropertyType, failures);
+            }
+        }
+    }
+
+    private static bool IsLeaf(Type type)
+    {
+        var t = Nullable.GetUnderlyingType(type) ?? type;
+        return t.IsPrimitive || t.IsEnum || t == typeof(string) || t == typeof(decimal) || t == typeof(TimeSpan) || t == typeof(Uri) || t == typeof(DateTimeOffset);
+    }
+}
+
+/// <summary>The sections under "Cortex" that some Cortex service reads; one shared config may serve every service.</summary>
+internal static class KnownSections
+{
+    public static readonly IReadOnlyList<string> All = ["Redis", "Queue", "Sender", "Gateway", "RateLimit", "Resilience", "Retry"];
+
+    /// <summary>A marker validated at start: every child of "Cortex" must be a known section.</summary>
+    internal sealed class Check;
+
+    internal sealed class Validator(IConfiguration configuration) : IValidateOptions<Check>
+    {
+        public ValidateOptionsResult Validate(string? name, Check options)
+        {
+            var failures = new List<string>();
+            foreach (var child in configuration.GetSection("Cortex").GetChildren())
+            {
+                if (!All.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
+                {
+                    var nearest = Nearest(child.Key, All);
+                    failures.Add($"{child.Path} is not a Cortex section{(nearest is null ? $" (known: {string.Join(", ", All)})" : $" (did you mean Cortex:{nearest}?)")}");
+                }
+            }
+
+            return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        }
+    }
+
+    /// <summary>The closest candidate within two edits of <paramref name="key"/> (three for names over eight letters), if any.</summary>
+    public static string? Nearest(string key, IEnumerable<string> candidates) =>
+        candidates.Select(c => (Name: c, Distance: Distance(key.ToUpperInvariant(), c.ToUpperInvariant())))
+            .Where(c => c.Distance <= (key.Length > 8 ? 3 : 2))
+            .OrderBy(c => c.Distance)
+            .Select(c => c.Name)
+            .FirstOrDefault();
+
+    private static int Distance(string a, string b)
+    {
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (var j = 0; j <= b.Length; j++)
+        {
+            previous[j] = j;
+        }
+
+        for (var i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+            }
+
+            (previous, current) = (current, previous);
+        }
+
+        return previous[b.Length];
+    }
+}
