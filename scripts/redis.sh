@@ -6,21 +6,28 @@ set -euo pipefail
 cmd=${1:?usage: redis.sh start|stop DIR}
 dir=${2:?usage: redis.sh start|stop DIR}
 
+# A port nothing listens on (bash's /dev/tcp connects only if something does); start retries on a race.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  local port
+  while true; do
+    port=$(( 20000 + RANDOM % 40000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
+  done
 }
 
 case "$cmd" in
   start)
     mkdir -p "$dir"
-    port=$(free_port)
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
-      --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
-    for _ in $(seq 1 100); do
-      if redis-cli -p "$port" ping >/dev/null 2>&1; then echo "$port" > "$dir/port"; echo "$port"; exit 0; fi
-      sleep 0.05
+    for _attempt in 1 2 3; do
+      port=$(free_port)
+      redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
+        --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+      for _ in $(seq 1 100); do
+        if redis-cli -p "$port" ping >/dev/null 2>&1; then echo "$port" > "$dir/port"; echo "$port"; exit 0; fi
+        sleep 0.05
+      done
     done
-    echo "redis.sh: redis-server did not answer on port $port; see $dir/redis.log" >&2
+    echo "redis.sh: redis-server did not answer; see $dir/redis.log" >&2
     exit 1
     ;;
   stop)
