@@ -96,11 +96,13 @@ internal static class DemoRun
         table.AddRow("Messages enqueued", total.ToString("N0", CultureInfo.InvariantCulture), string.Empty);
         table.AddRow("Sent (accepted by gateway)", fake.AcceptedCount.ToString("N0", CultureInfo.InvariantCulture), $"{fake.DuplicateCount()} sent twice");
         table.AddRow("Retries scheduled", metrics.Counter("cortex.sender.retries").ToString("N0", CultureInfo.InvariantCulture), "transient faults, exponential backoff with jitter");
-        table.AddRow("Duplicate ids skipped", metrics.Counter("cortex.sender.duplicates_skipped").ToString("N0", CultureInfo.InvariantCulture), "idempotency marker per id");
+        table.AddRow("Duplicate ids skipped", metrics.Counter("cortex.sender.duplicates_skipped").ToString("N0", CultureInfo.InvariantCulture), "send claim per id in Redis");
         table.AddRow("Throttled answers", metrics.Counter("cortex.sender.throttled").ToString("N0", CultureInfo.InvariantCulture), "paused all sending, no attempt spent");
-        foreach (var group in deadLetters.GroupBy(d => d.Reason).OrderByDescending(g => g.Count()))
+        // Invalid envelopes are shown per distinct reason: that precision is what a producer needs to fix its side.
+        foreach (var group in deadLetters.GroupBy(d => d.Reason == DeadLetterReasons.InvalidEnvelope ? d.Detail : d.Reason).OrderByDescending(g => g.Count()))
         {
-            table.AddRow($"Dead-lettered: {group.Key}", group.Count().ToString("N0", CultureInfo.InvariantCulture), Markup.Escape(Shorten(group.First().Detail)));
+            var first = group.First();
+            table.AddRow($"Dead-lettered: {first.Reason}", group.Count().ToString("N0", CultureInfo.InvariantCulture), Markup.Escape(Shorten(first.Detail)));
         }
 
         var sent = fake.AcceptedCount;
@@ -115,7 +117,14 @@ internal static class DemoRun
             return 1;
         }
 
-        AnsiConsole.MarkupLine("[green]Every message accounted for: sent once, skipped as a duplicate id, or dead-lettered with a reason.[/] Inspect dead letters: redis-cli -p <port> LRANGE '{cortex}:dead' 0 4");
+        AnsiConsole.MarkupLine("[green]Every message accounted for: sent once, skipped as a duplicate id, or dead-lettered with a reason.[/]");
+        if (deadLetters.FirstOrDefault(d => d.Reason == DeadLetterReasons.Permanent) is { } sample)
+        {
+            // The demo's Redis is removed at exit, so show what an operator would read with LRANGE '{cortex}:dead' 0 0.
+            AnsiConsole.MarkupLine("One dead letter as stored in [bold]{cortex}:dead[/] (phone digits are the demo's fake numbers):");
+            AnsiConsole.WriteLine(System.Text.Encoding.UTF8.GetString(sample.ToJson()));
+        }
+
         return 0;
     }
 
