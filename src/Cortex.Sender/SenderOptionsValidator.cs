@@ -22,5 +22,5 @@ internal sealed class SenderOptionsValidator : IValidateOptions<SenderOptions>
                 options.ConsumerId is null || (options.ConsumerId.Length is > 0 and <= 128 && !options.ConsumerId.Any(c => char.IsWhiteSpace(c) || c == '|')),
                 nameof(options.ConsumerId),
                 "must be 1 to 128 characters without spaces or '|'")
-            .Result();
+            .ToResult();
 }

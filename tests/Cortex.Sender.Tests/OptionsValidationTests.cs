@@ -1,3 +1,4 @@
+using Cortex.Testing;
 using Cortex.Sender.RateLimiting;
 using Cortex.Sender.Resilience;
 using Cortex.Sender.Retry;
@@ -14,7 +15,6 @@ namespace Cortex.Sender.Tests;
 public class OptionsValidationTests
 {
     // Hang guard only: a host that starts despite a bad configuration is stopped through ApplicationStarted long before this.
-    private static readonly TimeSpan s_hangGuard = TimeSpan.FromSeconds(60);
 
     [Fact]
     public void Validate_Defaults_Succeed()
@@ -201,40 +201,9 @@ public class OptionsValidationTests
         Assert.Equal(TimeSpan.FromSeconds(70), host.Services.GetRequiredService<IOptions<HostOptions>>().Value.ShutdownTimeout);
     }
 
-    private static async Task<(int ExitCode, string Output)> RunSenderHostAsync(Dictionary<string, string?> settings)
-    {
-        // As Program.cs builds it, with the test's values added last so they win over appsettings.json.
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            // Nothing listens on port 1; abortConnect=false, so a host that got this far would start anyway. The host
-            // builds its services (and so connects) before start-up validation; a short connect timeout keeps that quick.
-            ["Cortex:Redis:Configuration"] = "127.0.0.1:1,connectTimeout=200",
-        });
-        builder.Configuration.AddInMemoryCollection(settings);
-        builder.Services.AddCortexSender();
-        using var host = builder.Build();
-        return await RunToExitAsync(host);
-    }
-
-    /// <summary>Runs the host as Program.cs does; a host that gets as far as running is stopped at once and fails the test.</summary>
-    private static async Task<(int ExitCode, string Output)> RunToExitAsync(IHost host)
-    {
-        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
-        var started = false;
-        using var registration = lifetime.ApplicationStarted.Register(() =>
-        {
-            started = true;
-            lifetime.StopApplication();
-        });
-        using var output = new StringWriter();
-
-        var exitCode = await CortexHost.RunAsync(host, output).WaitAsync(s_hangGuard);
-
-        Assert.False(started, "the host started although its configuration is invalid; output: " + output);
-        return (exitCode, output.ToString());
-    }
+    // As src/Cortex.Sender/Program.cs registers its services.
+    private static Task<(int ExitCode, string Output)> RunSenderHostAsync(Dictionary<string, string?> settings) =>
+        ConfigErrorHost.RunAsync(services => services.AddCortexSender(), settings);
 
     private static void AssertFailsNaming<TOptions>(IValidateOptions<TOptions> validator, string section, string key, string value, string phrase)
         where TOptions : class, new()

@@ -20,6 +20,40 @@ internal static class GatewayHttp
     }
 
     /// <summary>
+    /// One gateway call from request to classified result, logged the same way for every adapter: transport faults
+    /// and refusals at their level, an acceptance without a provider id as a warning. Nothing here logs a body or a phone.
+    /// </summary>
+    public static async Task<GatewayResult> ExchangeAsync(
+        HttpClient http,
+        HttpRequestMessage request,
+        TimeProvider timeProvider,
+        ILogger logger,
+        string gateway,
+        string messageId,
+        Func<int, byte[]?, GatewayResult> classify,
+        CancellationToken cancellationToken)
+    {
+        var answer = await SendAsync(http, request, timeProvider, cancellationToken);
+        if (answer.Failure is { } failure)
+        {
+            GatewayLog.TransportFailed(logger, gateway, messageId, failure.Error);
+            return failure;
+        }
+
+        var result = WithRetryAfter(classify(answer.Status, answer.Body), answer.RetryAfter);
+        if (result.Outcome != GatewayOutcome.Accepted)
+        {
+            GatewayLog.Refused(logger, gateway, messageId, answer.Status, answer.ContentType, result.Outcome, result.Error);
+        }
+        else if (result.ProviderMessageId is null)
+        {
+            GatewayLog.AcceptedWithoutProviderId(logger, gateway, messageId, answer.Status, result.Error);
+        }
+
+        return result;
+    }
+
+    /// <summary>
     /// Sends and buffers the answer. A cancelled <paramref name="cancellationToken"/> always propagates; a network fault or
     /// the HttpClient's own timeout comes back as <see cref="HttpExchange.Failure"/>. Never holds the URL, headers or body in a text.
     /// </summary>

@@ -60,7 +60,7 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
                 break;
         }
 
-        return check.Result();
+        return check.ToResult();
     }
 
     private static string RequiredWhen(string type, string? what = null) =>

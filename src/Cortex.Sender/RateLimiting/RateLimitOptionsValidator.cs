@@ -12,5 +12,5 @@ internal sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOpti
             .Range(nameof(options.GlobalPermitsPerSecond), options.GlobalPermitsPerSecond, 0, 1_000_000)
             .Range(nameof(options.GlobalBurst), options.GlobalBurst, 1, 1_000_000)
             .Range(nameof(options.ThrottlePause), options.ThrottlePause, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(10))
-            .Result();
+            .ToResult();
 }

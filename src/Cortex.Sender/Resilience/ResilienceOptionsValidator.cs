@@ -14,5 +14,5 @@ internal sealed class ResilienceOptionsValidator : IValidateOptions<ResilienceOp
             .Range(nameof(options.SamplingDuration), options.SamplingDuration, TimeSpan.FromMilliseconds(500), TimeSpan.FromDays(1))
             .Range(nameof(options.MinimumThroughput), options.MinimumThroughput, 2, 100_000)
             .Range(nameof(options.BreakDuration), options.BreakDuration, TimeSpan.FromMilliseconds(500), TimeSpan.FromDays(1))
-            .Result();
+            .ToResult();
 }

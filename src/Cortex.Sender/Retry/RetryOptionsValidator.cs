@@ -13,5 +13,5 @@ internal sealed class RetryOptionsValidator : IValidateOptions<RetryOptions>
             .Require(options.MaxDelay >= options.BaseDelay, nameof(options.MaxDelay), $"must not be shorter than {RetryOptions.Section}:BaseDelay")
             .Range(nameof(options.MaxAttempts), options.MaxAttempts, 1, 100)
             .Range(nameof(options.Jitter), options.Jitter, 0, 0.9)
-            .Result();
+            .ToResult();
 }

@@ -25,5 +25,5 @@ internal sealed class QueueOptionsValidator : IValidateOptions<QueueOptions>
             .Range(nameof(options.HighWeight), options.HighWeight, 1, 100)
             .Range(nameof(options.NormalWeight), options.NormalWeight, 1, 100)
             .Range(nameof(options.LowWeight), options.LowWeight, 1, 100)
-            .Result();
+            .ToResult();
 }

@@ -24,6 +24,6 @@ internal sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
             error = "is not a valid StackExchange.Redis configuration string (expected host:port[,password=...][,ssl=true]; check option names)";
         }
 
-        return check.Require(error is null, nameof(options.Configuration), error ?? string.Empty).Result();
+        return check.Require(error is null, nameof(options.Configuration), error ?? string.Empty).ToResult();
     }
 }

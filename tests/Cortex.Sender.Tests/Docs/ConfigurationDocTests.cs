@@ -1,3 +1,4 @@
+using Cortex.Testing;
 using System.Globalization;
 using System.Reflection;
 using System.Text;
@@ -47,14 +48,14 @@ public partial class ConfigurationDocTests
     // The doc shows these misspellings on purpose, to explain typo protection.
     private static readonly string[] s_intentionalTypos = ["Cortex:Sender:Wrokers", "Cortex:Gatway:Type", "Cortex:Gatway"];
 
-    private static readonly Lazy<string> s_doc = new(() => File.ReadAllText(Path.Combine(RepoRoot(), DocPath)));
+    private static readonly Lazy<string> s_doc = new(() => MarkdownDoc.Read(DocPath));
 
     private static readonly Lazy<IReadOnlyList<OptionKey>> s_keys = new(AllKeys);
 
     public static TheoryData<int, string> ConfigExamples()
     {
         var data = new TheoryData<int, string>();
-        foreach (var block in FencedBlocks().Where(b => b.Language == "json" && b.Tag == "config"))
+        foreach (var block in MarkdownDoc.FencedBlocks(s_doc.Value).Where(b => b.Language == "json" && b.Tag == "config"))
         {
             data.Add(block.Line, block.Content);
         }
@@ -138,7 +139,7 @@ public partial class ConfigurationDocTests
     [Fact]
     public void Doc_EveryJsonBlock_IsATaggedConfigExample_AndThereAreThree()
     {
-        var blocks = FencedBlocks().Where(b => b.Language == "json").ToList();
+        var blocks = MarkdownDoc.FencedBlocks(s_doc.Value).Where(b => b.Language == "json").ToList();
 
         Assert.All(blocks, b => Assert.True(b.Tag == "config", $"```json block at line {b.Line} must be tagged: ```json config"));
         Assert.True(blocks.Count >= 3, "the doc shows an Evolution, a Cloud API and a fake-gateway example");
@@ -293,47 +294,6 @@ public partial class ConfigurationDocTests
     private static string Unquote(string cell) =>
         cell.Length >= 2 && cell[0] == '`' && cell[^1] == '`' ? cell[1..^1] : cell;
 
-    private static List<FencedBlock> FencedBlocks()
-    {
-        var blocks = new List<FencedBlock>();
-        var lines = s_doc.Value.Split('\n');
-        for (var i = 0; i < lines.Length; i++)
-        {
-            var line = lines[i].TrimEnd('\r');
-            if (!line.StartsWith("```", StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            var info = line[3..].Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            var start = i + 1;
-            while (++i < lines.Length && !lines[i].TrimEnd('\r').StartsWith("```", StringComparison.Ordinal))
-            {
-            }
-
-            blocks.Add(new FencedBlock(
-                start,
-                info.Length > 0 ? info[0] : string.Empty,
-                info.Length > 1 ? info[1] : null,
-                string.Join('\n', lines[start..Math.Min(i, lines.Length)])));
-        }
-
-        return blocks;
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Cortex.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Cortex.sln not found above " + AppContext.BaseDirectory);
-    }
-
     // A key in code spans or fences, colon or double-underscore form: Cortex:Sender:Workers, Cortex__Sender__Workers.
     [GeneratedRegex(@"(?<![A-Za-z0-9_:])(?<key>Cortex(?:(?::|__)[A-Za-z]+)+)")]
     private static partial Regex KeyMention();
@@ -342,5 +302,4 @@ public partial class ConfigurationDocTests
 
     private sealed record KeyRow(int Line, string Key, string Default);
 
-    private sealed record FencedBlock(int Line, string Language, string? Tag, string Content);
 }

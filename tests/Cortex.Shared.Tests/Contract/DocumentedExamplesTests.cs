@@ -1,3 +1,4 @@
+using Cortex.Testing;
 using System.Globalization;
 using System.Reflection;
 using System.Text;
@@ -10,7 +11,7 @@ namespace Cortex.Shared.Tests.Contract;
 /// <summary>Keeps docs/message-format.md true: its examples must be what Cortex accepts and writes, its limits the code's.</summary>
 public partial class DocumentedExamplesTests
 {
-    private static readonly Lazy<string> s_doc = new(() => File.ReadAllText(Path.Combine(RepoRoot(), "docs", "message-format.md")));
+    private static readonly Lazy<string> s_doc = new(() => MarkdownDoc.Read("docs/message-format.md"));
 
     // Every ```json block says what it is, so an example cannot silently escape these checks.
     private static readonly string[] s_jsonKinds = ["envelope", "dlq", "config"];
@@ -22,7 +23,7 @@ public partial class DocumentedExamplesTests
     [Fact]
     public void Doc_EveryJsonBlock_IsTaggedWithWhatItIs()
     {
-        var blocks = FencedBlocks().Where(b => b.Language == "json").ToList();
+        var blocks = MarkdownDoc.FencedBlocks(s_doc.Value).Where(b => b.Language == "json").ToList();
 
         Assert.NotEmpty(blocks);
         Assert.All(blocks, b => Assert.True(s_jsonKinds.Contains(b.Tag), $"```json block at line {b.Line} needs a tag: one of {string.Join(", ", s_jsonKinds)}"));
@@ -145,7 +146,7 @@ public partial class DocumentedExamplesTests
     private static TheoryData<int, string> Examples(string tag)
     {
         var data = new TheoryData<int, string>();
-        foreach (var block in FencedBlocks().Where(b => b.Language == "json" && b.Tag == tag))
+        foreach (var block in MarkdownDoc.FencedBlocks(s_doc.Value).Where(b => b.Language == "json" && b.Tag == tag))
         {
             data.Add(block.Line, block.Content);
         }
@@ -156,49 +157,7 @@ public partial class DocumentedExamplesTests
     private static string[] DocumentedReasons() =>
         typeof(DeadLetterReasons).GetFields(BindingFlags.Public | BindingFlags.Static).Select(f => (string)f.GetRawConstantValue()!).ToArray();
 
-    private static List<FencedBlock> FencedBlocks()
-    {
-        var blocks = new List<FencedBlock>();
-        var lines = s_doc.Value.Split('\n');
-        for (var i = 0; i < lines.Length; i++)
-        {
-            var line = lines[i].TrimEnd('\r');
-            if (!line.StartsWith("```", StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            var info = line[3..].Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            var start = i + 1;
-            while (++i < lines.Length && !lines[i].TrimEnd('\r').StartsWith("```", StringComparison.Ordinal))
-            {
-            }
-
-            blocks.Add(new FencedBlock(
-                start,
-                info.Length > 0 ? info[0] : string.Empty,
-                info.Length > 1 ? info[1] : null,
-                string.Join('\n', lines[start..Math.Min(i, lines.Length)])));
-        }
-
-        return blocks;
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Cortex.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Cortex.sln not found above " + AppContext.BaseDirectory);
-    }
-
     [GeneratedRegex(@"LPUSH '\{cortex\}:ready:(?<priority>high|normal|low)' '(?<json>[^']*)'")]
     private static partial Regex RedisCliPush();
 
-    private sealed record FencedBlock(int Line, string Language, string? Tag, string Content);
 }

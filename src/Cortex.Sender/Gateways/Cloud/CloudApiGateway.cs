@@ -71,24 +71,8 @@ public sealed class CloudApiGateway : IWhatsAppGateway
             Content = GatewayHttp.JsonBody(body, GatewayJsonContext.Default.CloudMessageRequest),
         };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _accessToken);
-        var answer = await GatewayHttp.SendAsync(_http, request, _timeProvider, cancellationToken);
-        if (answer.Failure is { } failure)
-        {
-            GatewayLog.TransportFailed(_logger, Name, message.Id, failure.Error);
-            return failure;
-        }
-
-        var result = GatewayHttp.WithRetryAfter(Classify(answer.Status, answer.Body, _accessToken), answer.RetryAfter);
-        if (result.Outcome != GatewayOutcome.Accepted)
-        {
-            GatewayLog.Refused(_logger, Name, message.Id, answer.Status, answer.ContentType, result.Outcome, result.Error);
-        }
-        else if (result.ProviderMessageId is null)
-        {
-            GatewayLog.AcceptedWithoutProviderId(_logger, Name, message.Id, answer.Status, result.Error);
-        }
-
-        return result;
+        return await GatewayHttp.ExchangeAsync(
+            _http, request, _timeProvider, _logger, Name, message.Id, (status, body) => Classify(status, body, _accessToken), cancellationToken);
     }
 
     /// <summary>Classifies one Cloud API answer by its error code first, then by HTTP status; <paramref name="secret"/> is cut out of any text.</summary>

@@ -79,24 +79,8 @@ public sealed class EvolutionGateway : IWhatsAppGateway
 
         using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = content };
         request.Headers.TryAddWithoutValidation("apikey", _apiKey);
-        var answer = await GatewayHttp.SendAsync(_http, request, _timeProvider, cancellationToken);
-        if (answer.Failure is { } failure)
-        {
-            GatewayLog.TransportFailed(_logger, Name, message.Id, failure.Error);
-            return failure;
-        }
-
-        var result = GatewayHttp.WithRetryAfter(Classify(answer.Status, answer.Body, _apiKey), answer.RetryAfter);
-        if (result.Outcome != GatewayOutcome.Accepted)
-        {
-            GatewayLog.Refused(_logger, Name, message.Id, answer.Status, answer.ContentType, result.Outcome, result.Error);
-        }
-        else if (result.ProviderMessageId is null)
-        {
-            GatewayLog.AcceptedWithoutProviderId(_logger, Name, message.Id, answer.Status, result.Error);
-        }
-
-        return result;
+        return await GatewayHttp.ExchangeAsync(
+            _http, request, _timeProvider, _logger, Name, message.Id, (status, body) => Classify(status, body, _apiKey), cancellationToken);
     }
 
     /// <summary>Classifies one Evolution answer; <paramref name="secret"/> is cut out of any text.</summary>
