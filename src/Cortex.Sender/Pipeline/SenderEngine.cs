@@ -26,6 +26,8 @@ internal sealed class SenderEngine : BackgroundService
 {
     private static readonly TimeSpan s_maxRedisBackoff = TimeSpan.FromSeconds(5);
 
+    private static readonly TimeSpan s_probePoll = TimeSpan.FromMilliseconds(50);
+
     // A copy of an id that another live lease is sending waits this long, then meets that copy's sent marker.
     private static readonly TimeSpan s_inFlightDuplicateDelay = TimeSpan.FromSeconds(5);
 
@@ -170,6 +172,14 @@ internal sealed class SenderEngine : BackgroundService
                 return;
             }
 
+            if (_gate.IsProbing && (_channel.Reader.Count > 0 || BusyWorkers > 0))
+            {
+                // The circuit lets one probe through: lease the next only when nothing is in flight, or every extra
+                // message would bounce off the half-open circuit and back to Redis in a tight loop.
+                await Task.Delay(s_probePoll, _time, stoppingToken);
+                continue;
+            }
+
             var room = _options.Prefetch - _channel.Reader.Count;
             var max = _gate.IsProbing ? 1 : Math.Min(_options.LeaseBatchSize, Math.Max(1, room));
             IReadOnlyList<LeasedMessage> leased = [];
@@ -271,6 +281,13 @@ internal sealed class SenderEngine : BackgroundService
                 {
                     // Shutdown deadline: the message stays leased and is returned below; the gateway may have it.
                     Interlocked.Increment(ref _cancelledSends);
+                }
+                catch (Exception ex) when (!_sendsCancelled.IsCancellationRequested)
+                {
+                    // A bug or an unforeseen fault costs the message an attempt, never a worker: a message that always
+                    // faults reaches the dead-letter list after MaxAttempts instead of bouncing forever.
+                    SenderLog.WorkerFault(_logger, item.Envelope.Id, ex);
+                    await FailAfterFaultAsync(item, ex);
                 }
                 finally
                 {
@@ -393,6 +410,18 @@ internal sealed class SenderEngine : BackgroundService
         _metrics.DeadLettered(reason);
         SenderLog.DeadLettered(_logger, envelope?.Id, PhoneMask.Mask(envelope?.To), reason, detail);
         return PersistAsync(() => _queue.DeadLetterAsync(ConsumerId, lease, entry), "dead-letter", cancellationToken);
+    }
+
+    private async Task FailAfterFaultAsync(WorkItem item, Exception fault)
+    {
+        try
+        {
+            await RetryOrDeadLetterAsync(item.Lease, item.Envelope, "worker fault: " + fault.GetType().Name, _hardStop.Token);
+        }
+        catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
+        {
+            // Shutting down with Redis away: the lease stays in Redis and is recovered by another consumer.
+        }
     }
 
     private async Task ReturnAsync(LeasedMessage lease, CancellationToken cancellationToken)

@@ -39,6 +39,9 @@ internal static partial class SenderLog
     [LoggerMessage(1011, LogLevel.Debug, "Message {MessageId} already sent; skipped")]
     public static partial void DuplicateSkipped(ILogger logger, string messageId);
 
+    [LoggerMessage(1013, LogLevel.Error, "Worker fault on message {MessageId}; counted as a failed attempt, worker continues")]
+    public static partial void WorkerFault(ILogger logger, string messageId, Exception exception);
+
     [LoggerMessage(1012, LogLevel.Warning, "Circuit open: message {MessageId} returned to ready unsent")]
     public static partial void CircuitOpenReturned(ILogger logger, string messageId);
 }

@@ -12,6 +12,8 @@ namespace Cortex.Sender.RateLimiting;
 internal sealed class RedisTokenBucketRateLimiter : RateLimiter
 {
     private static readonly TimeSpan s_reservationLifetime = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan s_minRedisBackoff = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan s_maxRedisBackoff = TimeSpan.FromSeconds(5);
 
     // KEYS: bucket   ARGV: now ms, permits per second, burst, wanted
     // Returns {granted, wait ms}. A pause (set after a throttled answer) holds every pod.
@@ -57,6 +59,7 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
     private DateTimeOffset _reservedUntil;
     private long _granted;
     private long _idleSince;
+    private TimeSpan _redisBackoff = s_minRedisBackoff;
 
     public RedisTokenBucketRateLimiter(IConnectionMultiplexer connection, string gatewayName, double permitsPerSecond, int burst, TimeProvider timeProvider)
     {
@@ -85,11 +88,18 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
         TotalSuccessfulLeases = Interlocked.Read(ref _granted),
     };
 
-    /// <summary>Holds every pod's sending for <paramref name="duration"/> (the provider throttled us).</summary>
+    /// <summary>Holds every pod's sending for <paramref name="duration"/> (the provider throttled us); best effort while Redis is away.</summary>
     public async Task PauseAsync(TimeSpan duration)
     {
         var until = (_time.GetUtcNow() + duration).ToUnixTimeMilliseconds();
-        await s_pause.EvaluateAsync(_connection, _connection.GetDatabase(), [_key], [until]);
+        try
+        {
+            await s_pause.EvaluateAsync(_connection, _connection.GetDatabase(), [_key], [until]);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // This pod is already paused locally; the others will hear the provider's 429 themselves.
+        }
     }
 
     protected override RateLimitLease AttemptAcquireCore(int permitCount) =>
@@ -116,17 +126,31 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
                 }
 
                 var now = _time.GetUtcNow();
-                var result = (RedisResult[])(await s_acquire.EvaluateAsync(
-                    _connection,
-                    _connection.GetDatabase(),
-                    [_key],
-                    [now.ToUnixTimeMilliseconds(), _permitsPerSecond, _burst, Math.Max(permitCount, _reserveBatch)]))!;
-                var granted = (int)result[0];
-                if (granted >= permitCount)
+                RedisResult[]? result = null;
+                try
+                {
+                    result = (RedisResult[])(await s_acquire.EvaluateAsync(
+                        _connection,
+                        _connection.GetDatabase(),
+                        [_key],
+                        [now.ToUnixTimeMilliseconds(), _permitsPerSecond, _burst, Math.Max(permitCount, _reserveBatch)]))!;
+                    _redisBackoff = s_minRedisBackoff;
+                }
+                catch (Exception ex) when (ex is RedisException or TimeoutException)
+                {
+                    // Without the shared bucket no permit can be granted safely: wait for Redis, never send over the limit.
+                }
+
+                if (result is null)
+                {
+                    wait = _redisBackoff;
+                    _redisBackoff = TimeSpan.FromTicks(Math.Min(_redisBackoff.Ticks * 2, s_maxRedisBackoff.Ticks));
+                }
+                else if ((int)result[0] >= permitCount)
                 {
                     lock (_lock)
                     {
-                        _reserved = granted - permitCount;
+                        _reserved = (int)result[0] - permitCount;
                         _reservedUntil = now + s_reservationLifetime;
                     }
 
@@ -134,8 +158,10 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
                     Interlocked.Exchange(ref _idleSince, _time.GetTimestamp());
                     return Lease.Acquired;
                 }
-
-                wait = TimeSpan.FromMilliseconds((long)result[1]);
+                else
+                {
+                    wait = TimeSpan.FromMilliseconds((long)result[1]);
+                }
             }
             finally
             {

@@ -224,6 +224,73 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_GatewayBackAfterOutage_OneProbeAtATimeThenEverythingSent()
+    {
+        // A real outage is slow: each failing call hangs 200 ms, so a probe keeps the circuit half-open for a while.
+        var down = 1;
+        var gateway = new ScriptedGateway(async (_, _, ct) =>
+        {
+            if (Volatile.Read(ref down) == 0)
+            {
+                return GatewayResult.Accepted("ok");
+            }
+
+            await Task.Delay(200, ct);
+            return GatewayResult.Retryable("HTTP 504");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Resilience:MinimumThroughput"] = "5",
+            ["Cortex:Resilience:BreakDuration"] = "00:00:00.500",
+            ["Cortex:Retry:MaxAttempts"] = "50",
+            ["Cortex:Retry:BaseDelay"] = "00:00:00.100",
+            ["Cortex:Retry:MaxDelay"] = "00:00:00.100",
+            ["Cortex:Sender:Workers"] = "4",
+            ["Cortex:Sender:Prefetch"] = "8",
+        });
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 100).Select(i => SenderTestHost.Message($"p{i}")));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Gate.IsCircuitOpen), "circuit open");
+        var callsAtOpen = gateway.TotalCalls;
+
+        // Three failed probes, each after a 500 ms break: the gateway is still down.
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.TotalCalls >= callsAtOpen + 3), "three probes");
+        var returnedWhileOpen = host.Counter("cortex.sender.returned");
+        Volatile.Write(ref down, 0);
+        await host.WaitUntilDrainedAsync();
+
+        // Only what was buffered when the circuit opened, plus a few per probe, went back to Redis: no lease/return churn.
+        Assert.InRange(returnedWhileOpen, 0, 8 + 4 + 3 * 4);
+        Assert.Equal(100, Enumerable.Range(0, 100).Count(i => gateway.AcceptedFor($"p{i}") == 1));
+        Assert.Empty(await host.Queue.GetDeadLettersAsync());
+    }
+
+    [Fact]
+    public async Task Send_GatewayThrowsUnexpectedly_WorkersSurviveAndTheMessageIsRetriedThenDeadLettered()
+    {
+        var gateway = new ScriptedGateway((e, _, _) => e.Id == "poison"
+            ? throw new OperationCanceledException("a bug that looks like a cancellation")
+            : Task.FromResult(GatewayResult.Accepted("ok")));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Sender:Workers"] = "1",
+            ["Cortex:Sender:Prefetch"] = "1",
+            ["Cortex:Retry:MaxAttempts"] = "3",
+        });
+        await host.Client.EnqueueBatchAsync([SenderTestHost.Message("poison"), .. Enumerable.Range(0, 20).Select(i => SenderTestHost.Message($"fine{i}"))]);
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        // A single worker: had the fault killed it, nothing after the poison message would have been sent.
+        Assert.Equal(20, Enumerable.Range(0, 20).Count(i => gateway.AcceptedFor($"fine{i}") == 1));
+        var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
+        Assert.Equal((DeadLetterReasons.RetriesExhausted, "poison", 3), (dead.Reason, dead.MessageId, dead.Attempts));
+        Assert.Equal("worker fault: OperationCanceledException", dead.LastError);
+    }
+
+    [Fact]
     public async Task Stop_WithSendsInFlight_FinishesThemAndReturnsUnstartedWorkInOrder()
     {
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
