@@ -54,7 +54,7 @@ internal sealed class SenderTestHost : IAsyncDisposable
 
     public long Counter(string name) => _counters.TryGetValue(name, out var v) ? v : 0;
 
-    public static SenderTestHost Create(RedisFixture redis, IWhatsAppGateway? gateway = null, IDictionary<string, string?>? overrides = null)
+    public static SenderTestHost Create(RedisFixture redis, IWhatsAppGateway? gateway = null, IDictionary<string, string?>? overrides = null, ILoggerProvider? logs = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -82,7 +82,11 @@ internal sealed class SenderTestHost : IAsyncDisposable
 
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(settings);
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.SetMinimumLevel(logs is null ? LogLevel.Warning : LogLevel.Trace);
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+        }
         if (gateway is not null)
         {
             builder.Services.AddSingleton(gateway);
