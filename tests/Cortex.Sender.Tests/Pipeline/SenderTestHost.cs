@@ -54,11 +54,14 @@ internal sealed class SenderTestHost : IAsyncDisposable
 
     public long Counter(string name) => _counters.TryGetValue(name, out var v) ? v : 0;
 
-    public static SenderTestHost Create(RedisFixture redis, IWhatsAppGateway? gateway = null, IDictionary<string, string?>? overrides = null, ILoggerProvider? logs = null)
+    public static SenderTestHost Create(RedisFixture redis, IWhatsAppGateway? gateway = null, IDictionary<string, string?>? overrides = null, ILoggerProvider? logs = null) =>
+        Create(redis.Server, gateway, overrides, logs);
+
+    public static SenderTestHost Create(RedisServer redis, IWhatsAppGateway? gateway = null, IDictionary<string, string?>? overrides = null, ILoggerProvider? logs = null)
     {
         var settings = new Dictionary<string, string?>
         {
-            ["Cortex:Redis:Configuration"] = redis.Server.Configuration,
+            ["Cortex:Redis:Configuration"] = redis.Configuration,
             ["Cortex:Queue:Name"] = RedisFixture.UniqueQueueName(),
             ["Cortex:Queue:MaintenanceInterval"] = "00:00:00.050",
             ["Cortex:Queue:HeartbeatInterval"] = "00:00:00.100",
@@ -120,7 +123,7 @@ internal sealed class SenderTestHost : IAsyncDisposable
     public static async Task WaitForAsync(Func<Task<bool>> condition, string what, int timeoutSeconds = 30)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(timeoutSeconds));
-        while (!await condition())
+        while (!await HoldsAsync(condition))
         {
             if (timeout.IsCancellationRequested)
             {
@@ -128,6 +131,19 @@ internal sealed class SenderTestHost : IAsyncDisposable
             }
 
             await Task.Delay(10);
+        }
+    }
+
+    // While Redis restarts, the state cannot be read yet: that is "not yet", not a failure.
+    private static async Task<bool> HoldsAsync(Func<Task<bool>> condition)
+    {
+        try
+        {
+            return await condition();
+        }
+        catch (StackExchange.Redis.RedisException)
+        {
+            return false;
         }
     }
 
