@@ -27,7 +27,7 @@ internal static class PerfRun
         return 0;
     }
 
-    public static async Task<int> HttpAsync(string redis, int count, string senderDll)
+    public static async Task<int> HttpAsync(string redis, int count, string senderDll, int workers = Concurrency)
     {
         await using var gateway = await FakeHttpGateway.StartAsync();
         // Tiered JIT with PGO and the thread pool's ramp-up need seconds of load: one full unmeasured run.
@@ -39,12 +39,12 @@ internal static class PerfRun
             ["Cortex__Gateway__Evolution__BaseUrl"] = gateway.BaseUrl.ToString(),
             ["Cortex__Gateway__Evolution__Instance"] = "perf",
             ["Cortex__Gateway__Evolution__ApiKey"] = "perf-key",
-            ["Cortex__Sender__Workers"] = Concurrency.ToString(CultureInfo.InvariantCulture),
+            ["Cortex__Sender__Workers"] = workers.ToString(CultureInfo.InvariantCulture),
         });
         var bareAgain = await BareHttpClientAsync(gateway.BaseUrl, count);
         var ceiling = Math.Max(bare, bareAgain);
         Console.WriteLine($"| bare HttpClient loop, {Concurrency} concurrent (before / after) | {count:N0} | {bare:N0} / {bareAgain:N0} msg/s | | |");
-        Console.WriteLine($"| Cortex sender over HTTP (Evolution adapter), {Concurrency} workers | {count:N0} | {cortex.Throughput:N0} msg/s = {cortex.Throughput / ceiling:P0} of the best bare run | {cortex.PeakRssMb:N0} MB | {cortex.SenderCpuUs:N1} µs + {cortex.RedisCpuUs:N1} µs |");
+        Console.WriteLine($"| Cortex sender over HTTP (Evolution adapter), {workers} workers | {count:N0} | {cortex.Throughput:N0} msg/s = {cortex.Throughput / ceiling:P0} of the best bare run | {cortex.PeakRssMb:N0} MB | {cortex.SenderCpuUs:N1} µs + {cortex.RedisCpuUs:N1} µs |");
         return 0;
     }
 

@@ -1,6 +1,6 @@
 using Cortex.LoadTests;
 
-// Usage: Cortex.LoadTests demo|engine|http --redis host:port [--messages N]
+// Usage: Cortex.LoadTests demo|engine|http --redis host:port [--messages N] [--workers N (http: sender workers)]
 var command = args.Length > 0 ? args[0] : "help";
 var redis = Option("--redis") ?? "127.0.0.1:6379";
 var messages = int.TryParse(Option("--messages"), out var n) ? n : 20_000;
@@ -9,7 +9,7 @@ return command switch
 {
     "demo" => await DemoRun.RunAsync(redis, messages),
     "engine" => await PerfRun.EngineAsync(redis, messages, SenderDll()),
-    "http" => await PerfRun.HttpAsync(redis, messages, SenderDll()),
+    "http" => await PerfRun.HttpAsync(redis, messages, SenderDll(), int.TryParse(Option("--workers"), out var w) ? w : 64),
     _ => Usage(),
 };
 
