@@ -182,8 +182,10 @@ internal sealed class SenderEngine : BackgroundService
 
             var room = _options.Prefetch - _channel.Reader.Count;
             var max = _gate.IsProbing ? 1 : Math.Min(_options.LeaseBatchSize, Math.Max(1, room));
+            // One token for every retry of this request: if Redis ran a lease whose reply was lost, the retry gets that batch.
             IReadOnlyList<LeasedMessage> leased = [];
-            await PersistAsync(async () => leased = await _queue.LeaseAsync(ConsumerId, max, stoppingToken), "lease", stoppingToken);
+            var token = Guid.NewGuid().ToString("N");
+            await PersistAsync(async () => leased = await _queue.LeaseAsync(ConsumerId, max, token, stoppingToken), "lease", stoppingToken);
             if (leased.Count == 0)
             {
                 await Task.Delay(idle, _time, stoppingToken);

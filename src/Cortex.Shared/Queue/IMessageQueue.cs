@@ -12,8 +12,12 @@ public interface IMessageQueue
     /// <summary>Adds messages to their ready list, or to the delayed set when notBefore is in the future (pipelined).</summary>
     Task EnqueueAsync(IReadOnlyList<QueueMessage> messages, CancellationToken cancellationToken = default);
 
-    /// <summary>Atomically moves up to <paramref name="max"/> ready messages into the consumer's lease hash.</summary>
-    Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Atomically moves up to <paramref name="max"/> ready messages into the consumer's lease hash. Retrying with the
+    /// same <paramref name="requestToken"/> after a failed call returns the batch that call leased, if it ran, so a
+    /// reply lost to a connection cut never strands messages; null makes a fresh request.
+    /// </summary>
+    Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default);
 
     /// <summary>For each id, whether it was already sent within the idempotency window.</summary>
     Task<bool[]> AreSentAsync(IReadOnlyList<string> messageIds);

@@ -8,11 +8,33 @@ namespace Cortex.Shared.Queue;
 // header "\30<deliveries>\30" in front of the payload so the poison count travels with the message.
 internal static class QueueScripts
 {
-    // KEYS: ready high, normal, low, leases:<owner>, lease-seq, consumers
-    // ARGV: owner, now ms, quota high, quota normal, quota low
-    // Returns {firstLeaseId, p1, item1, p2, item2, ...} or {}.
+    // KEYS: ready high, normal, low, leases:<owner>, lease-seq, consumers, last-lease:<owner>
+    // ARGV: owner, now ms, quota high, quota normal, quota low, request token
+    // Returns {leaseId1, p1, item1, leaseId2, p2, item2, ...} or {}.
+    // Idempotent per request token: if the reply of a lease was lost (connection cut after Redis ran it), the caller
+    // retries with the same token and gets the same batch back, instead of leaving it orphaned in its own lease hash.
     public static readonly RedisScript Lease = new("""
         redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
+        local last = redis.call('GET', KEYS[7])
+        if last then
+          local a = string.find(last, '|', 1, true)
+          local b = string.find(last, '|', a + 1, true)
+          if string.sub(last, 1, a - 1) == ARGV[6] then
+            local first = tonumber(string.sub(last, a + 1, b - 1))
+            local n = tonumber(string.sub(last, b + 1))
+            local out = {}
+            for j = 0, n - 1 do
+              -- A lease already gone (reaped after a long outage) is back in ready: skip it.
+              local v = redis.call('HGET', KEYS[4], first + j)
+              if v then
+                out[#out + 1] = first + j
+                out[#out + 1] = tonumber(string.sub(v, 1, 1))
+                out[#out + 1] = string.sub(v, 2)
+              end
+            end
+            return out
+          end
+        end
         local quota = {tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])}
         local max = quota[1] + quota[2] + quota[3]
         local popped = {}
@@ -35,15 +57,17 @@ internal static class QueueScripts
         if n == 0 then return {} end
         local first = redis.call('INCRBY', KEYS[5], n) - n + 1
         local fields = {}
-        local out = {first}
+        local out = {}
         for j = 1, n do
           local p, item = popped[j][1], popped[j][2]
           fields[2 * j - 1] = first + j - 1
           fields[2 * j] = p .. item
-          out[2 * j] = p
-          out[2 * j + 1] = item
+          out[3 * j - 2] = first + j - 1
+          out[3 * j - 1] = p
+          out[3 * j] = item
         end
         redis.call('HSET', KEYS[4], unpack(fields))
+        redis.call('SET', KEYS[7], ARGV[6] .. '|' .. first .. '|' .. n, 'PX', 600000)
         return out
         """);
 

@@ -87,7 +87,7 @@ public sealed class RedisMessageQueue : IMessageQueue
         await Task.WhenAll(pending);
     }
 
-    public async Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(consumerId);
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
@@ -96,20 +96,20 @@ public sealed class RedisMessageQueue : IMessageQueue
         var result = (RedisResult[])(await QueueScripts.Lease.EvaluateAsync(
             _connection,
             Db,
-            [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow, Keys.Leases(consumerId), Keys.LeaseSequence, Keys.Consumers],
-            [consumerId, NowMs, high, normal, low]))!;
+            [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow, Keys.Leases(consumerId), Keys.LeaseSequence, Keys.Consumers, Keys.LastLease(consumerId)],
+            [consumerId, NowMs, high, normal, low, requestToken ?? Guid.NewGuid().ToString("N")]))!;
         if (result.Length == 0)
         {
             return [];
         }
 
-        var first = (long)result[0];
-        var leased = new LeasedMessage[(result.Length - 1) / 2];
+        var leased = new LeasedMessage[result.Length / 3];
         for (var i = 0; i < leased.Length; i++)
         {
-            var priority = (Priority)(int)result[1 + (2 * i)];
-            var raw = (byte[])result[2 + (2 * i)]!;
-            leased[i] = Unwrap(first + i, priority, raw);
+            var leaseId = (long)result[3 * i];
+            var priority = (Priority)(int)result[(3 * i) + 1];
+            var raw = (byte[])result[(3 * i) + 2]!;
+            leased[i] = Unwrap(leaseId, priority, raw);
         }
 
         return leased;
@@ -244,6 +244,7 @@ public sealed class RedisMessageQueue : IMessageQueue
     {
         var returned = await ReturnAsync(consumerId);
         await Db.SortedSetRemoveAsync(Keys.Consumers, consumerId);
+        await Db.KeyDeleteAsync(Keys.LastLease(consumerId));
         return returned;
     }
 

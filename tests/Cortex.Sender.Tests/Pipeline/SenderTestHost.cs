@@ -65,7 +65,7 @@ internal sealed class SenderTestHost : IAsyncDisposable
             ["Cortex:Queue:Name"] = RedisFixture.UniqueQueueName(),
             ["Cortex:Queue:MaintenanceInterval"] = "00:00:00.050",
             ["Cortex:Queue:HeartbeatInterval"] = "00:00:00.100",
-            ["Cortex:Queue:ConsumerTimeout"] = "00:00:01",
+            ["Cortex:Queue:ConsumerTimeout"] = "00:00:03", // well above any stall of a loaded CI box, so a live test sender is never taken for dead
             ["Cortex:Gateway:Type"] = "Fake",
             ["Cortex:Gateway:Name"] = "g" + Guid.NewGuid().ToString("N")[..10],
             ["Cortex:Sender:Workers"] = "8",
@@ -147,8 +147,19 @@ internal sealed class SenderTestHost : IAsyncDisposable
         }
     }
 
-    public Task WaitUntilDrainedAsync(int timeoutSeconds = 30) =>
-        WaitForAsync(async () => (await Queue.GetStatsAsync()).Pending == 0, "queue drained", timeoutSeconds);
+    public async Task WaitUntilDrainedAsync(int timeoutSeconds = 30)
+    {
+        QueueStats? last = null;
+        try
+        {
+            await WaitForAsync(async () => (last = await Queue.GetStatsAsync()).Pending == 0, "queue drained", timeoutSeconds);
+        }
+        catch (TimeoutException ex)
+        {
+            // Say where the messages are stuck, so a failure in CI can be read without a rerun.
+            throw new TimeoutException($"{ex.Message}; last seen {last}; busy workers {Engine.BusyWorkers}, buffered {Engine.Buffered}", ex);
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {

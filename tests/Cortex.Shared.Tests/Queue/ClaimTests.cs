@@ -77,3 +77,42 @@ public sealed class ClaimTests(RedisFixture redis) : IClassFixture<RedisFixture>
         Assert.Equal([ClaimResult.AlreadySent, ClaimResult.Claimed, ClaimResult.InFlightElsewhere], claims);
     }
 }
+
+public sealed class LeaseReplayTests(RedisFixture redis) : IClassFixture<RedisFixture>
+{
+    private static QueueMessage Message(string id) =>
+        new(EnvelopeCodec.Serialize(new Envelope { Id = id, To = "+5511987654321", Text = "oi" }), Priority.Normal);
+
+    [Fact]
+    public async Task LeaseAsync_SameTokenAfterLostReply_ReturnsTheSameBatchAndLeasesNothingNew()
+    {
+        var queue = new RedisMessageQueue(redis.Connection, Options.Create(new QueueOptions { Name = RedisFixture.UniqueQueueName() }), TimeProvider.System);
+        await queue.EnqueueAsync([Message("a"), Message("b"), Message("c"), Message("d")]);
+
+        // The first call ran in Redis but its reply was lost; the caller retries with the same token.
+        var first = await queue.LeaseAsync("pod", 2, "request-1");
+        var replay = await queue.LeaseAsync("pod", 2, "request-1");
+
+        Assert.Equal(first.Select(m => m.LeaseId), replay.Select(m => m.LeaseId));
+        Assert.Equal(first.Select(m => m.Payload.ToArray()), replay.Select(m => m.Payload.ToArray()));
+        var stats = await queue.GetStatsAsync();
+        Assert.Equal((2L, 2L), (stats.Ready, stats.Leased));
+
+        var next = await queue.LeaseAsync("pod", 2, "request-2");
+        Assert.Equal(2, next.Count);
+        Assert.Empty(first.Select(m => m.LeaseId).Intersect(next.Select(m => m.LeaseId)));
+    }
+
+    [Fact]
+    public async Task LeaseAsync_ReplayAfterALeaseIsGone_ReturnsOnlyTheLeasesStillHeld()
+    {
+        var queue = new RedisMessageQueue(redis.Connection, Options.Create(new QueueOptions { Name = RedisFixture.UniqueQueueName() }), TimeProvider.System);
+        await queue.EnqueueAsync([Message("a"), Message("b")]);
+        var first = await queue.LeaseAsync("pod", 2, "request-1");
+        await queue.ReturnAsync("pod", [first[0].LeaseId]);
+
+        var replay = await queue.LeaseAsync("pod", 2, "request-1");
+
+        Assert.Equal([first[1].LeaseId], replay.Select(m => m.LeaseId));
+    }
+}
