@@ -178,9 +178,20 @@ internal static class QueueScripts
             end
             deliveries = deliveries + 1
             if deliveries >= max then
+              -- Rare path: read the id and kind so an operator can find the message; a payload that is not JSON has neither.
+              local ok, doc = pcall(cjson.decode, payload)
+              local id, kind, attempts = nil, nil, 0
+              if ok and type(doc) == 'table' then
+                if type(doc.id) == 'string' then id = doc.id end
+                if type(doc.kind) == 'string' then kind = doc.kind end
+                if type(doc.attempt) == 'number' then attempts = doc.attempt end
+              end
               redis.call('LPUSH', KEYS[5], cjson.encode({
                 reason = 'poison',
                 detail = 'leased ' .. deliveries .. ' times and never acknowledged: its consumer died or hung each time',
+                messageId = id,
+                kind = kind,
+                attempts = attempts,
                 deliveries = deliveries,
                 deadAt = ARGV[4],
                 payload = payload}))

@@ -422,9 +422,25 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
         var dead = Assert.Single(await queue.GetDeadLettersAsync());
         Assert.Equal(DeadLetterReasons.Poison, dead.Reason);
         Assert.Equal(3, dead.Deliveries);
+        Assert.Equal("boom", dead.MessageId);
         Assert.Contains("leased 3 times", dead.Detail, StringComparison.Ordinal);
         Assert.Equal(_time.GetUtcNow(), dead.DeadAt);
         Assert.Equal(payload, dead.Payload);
+    }
+
+    [Fact]
+    public async Task RecoverAsync_PoisonPayloadIsNotJson_StillDeadLetteredWithoutAnId()
+    {
+        var queue = CreateQueue(o => o.MaxDeliveries = 1);
+        const string payload = "this is not json {";
+        await queue.EnqueueAsync([Message(payload, Priority.Normal)]);
+        Assert.Single(await queue.LeaseAsync("crashing", 10));
+        _time.Advance(s_consumerTimeout);
+
+        Assert.Equal(new RecoveryResult(0, 1, 1), await queue.RecoverAsync());
+
+        var dead = Assert.Single(await queue.GetDeadLettersAsync());
+        Assert.Equal((DeadLetterReasons.Poison, null, payload), (dead.Reason, dead.MessageId, dead.Payload));
     }
 
     [Fact]
