@@ -57,7 +57,7 @@ internal static class GatewayHttp
     /// Sends and buffers the answer. A cancelled <paramref name="cancellationToken"/> always propagates; a network fault or
     /// the HttpClient's own timeout comes back as <see cref="HttpExchange.Failure"/>. Never holds the URL, headers or body in a text.
     /// </summary>
-    public static async Task<HttpExchange> SendAsync(HttpClient http, HttpRequestMessage request, TimeProvider timeProvider, CancellationToken cancellationToken)
+    private static async Task<HttpExchange> SendAsync(HttpClient http, HttpRequestMessage request, TimeProvider timeProvider, CancellationToken cancellationToken)
     {
         HttpResponseMessage response;
         try

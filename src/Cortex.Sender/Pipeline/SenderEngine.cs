@@ -8,6 +8,7 @@ using Cortex.Sender.Retry;
 using Cortex.Shared.Contract;
 using Cortex.Shared.Privacy;
 using Cortex.Shared.Queue;
+using Cortex.Shared.Redis;
 using Microsoft.Extensions.Options;
 using Polly.CircuitBreaker;
 using Polly.Timeout;
@@ -24,7 +25,6 @@ namespace Cortex.Sender.Pipeline;
 /// </summary>
 internal sealed class SenderEngine : BackgroundService
 {
-    private static readonly TimeSpan s_maxRedisBackoff = TimeSpan.FromSeconds(5);
 
     private static readonly TimeSpan s_probePoll = TimeSpan.FromMilliseconds(50);
 
@@ -496,7 +496,7 @@ internal sealed class SenderEngine : BackgroundService
     // Redis outages are waited out with capped exponential backoff (no tight reconnect loop); only the token ends it.
     private async Task PersistAsync(Func<Task> operation, string name, CancellationToken cancellationToken)
     {
-        var delay = TimeSpan.FromMilliseconds(100);
+        var backoff = new RedisBackoff();
         while (true)
         {
             try
@@ -506,9 +506,9 @@ internal sealed class SenderEngine : BackgroundService
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
+                var delay = backoff.Next();
                 SenderLog.RedisUnavailable(_logger, name, delay, ex);
                 await Task.Delay(delay, _time, cancellationToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, s_maxRedisBackoff.Ticks));
             }
         }
     }

@@ -12,8 +12,6 @@ namespace Cortex.Sender.RateLimiting;
 internal sealed class RedisTokenBucketRateLimiter : RateLimiter
 {
     private static readonly TimeSpan s_reservationLifetime = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan s_minRedisBackoff = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan s_maxRedisBackoff = TimeSpan.FromSeconds(5);
 
     // KEYS: bucket   ARGV: now ms, permits per second, burst, wanted
     // Returns {granted, wait ms}. A pause (set after a throttled answer) holds every pod.
@@ -59,7 +57,7 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
     private DateTimeOffset _reservedUntil;
     private long _granted;
     private long _idleSince;
-    private TimeSpan _redisBackoff = s_minRedisBackoff;
+    private readonly RedisBackoff _redisBackoff = new();
 
     public RedisTokenBucketRateLimiter(IConnectionMultiplexer connection, string gatewayName, double permitsPerSecond, int burst, TimeProvider timeProvider)
     {
@@ -134,7 +132,7 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
                         _connection.GetDatabase(),
                         [_key],
                         [now.ToUnixTimeMilliseconds(), _permitsPerSecond, _burst, Math.Max(permitCount, _reserveBatch)]))!;
-                    _redisBackoff = s_minRedisBackoff;
+                    _redisBackoff.Reset();
                 }
                 catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
@@ -143,8 +141,7 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
 
                 if (result is null)
                 {
-                    wait = _redisBackoff;
-                    _redisBackoff = TimeSpan.FromTicks(Math.Min(_redisBackoff.Ticks * 2, s_maxRedisBackoff.Ticks));
+                    wait = _redisBackoff.Next();
                 }
                 else if ((int)result[0] >= permitCount)
                 {
