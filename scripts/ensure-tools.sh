@@ -5,6 +5,8 @@ set -euo pipefail
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# PostgreSQL server binaries (initdb, pg_ctl): Debian keeps them off PATH, in /usr/lib/postgresql/VERSION/bin.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 for extra in "$@"; do
   case "$extra" in
     promtool) command -v promtool >/dev/null 2>&1 || need+=(prometheus) ;;
@@ -27,3 +29,5 @@ echo "ensure-tools: installing ${need[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian's package may start a system redis on 6379; Cortex never uses it (every script starts its own on a free port).
+# Likewise Debian's postgresql package may create and start a system cluster on 5432; Cortex never uses it either
+# (tests and scripts/postgres.sh run their own cluster in a temp dir on a free port).

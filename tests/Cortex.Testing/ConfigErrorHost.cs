@@ -17,7 +17,14 @@ public static class ConfigErrorHost
     /// <see cref="CortexHost.RunAsync"/> and returns the exit code and what it wrote. A host that gets as far as running
     /// is stopped at once and fails the test.
     /// </summary>
-    public static async Task<(int ExitCode, string Output)> RunAsync(Action<IServiceCollection> register, Dictionary<string, string?> settings)
+    public static Task<(int ExitCode, string Output)> RunAsync(Action<IServiceCollection> register, Dictionary<string, string?> settings)
+    {
+        ArgumentNullException.ThrowIfNull(register);
+        return RunAsync((services, _) => register(services), settings);
+    }
+
+    /// <summary>As <see cref="RunAsync(Action{IServiceCollection}, Dictionary{string, string?})"/>, for registrations that read the configuration.</summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(Action<IServiceCollection, IConfiguration> register, Dictionary<string, string?> settings)
     {
         ArgumentNullException.ThrowIfNull(register);
         var builder = Host.CreateApplicationBuilder();
@@ -29,7 +36,7 @@ public static class ConfigErrorHost
             ["Cortex:Redis:Configuration"] = "127.0.0.1:1,connectTimeout=200",
         });
         builder.Configuration.AddInMemoryCollection(settings);
-        register(builder.Services);
+        register(builder.Services, builder.Configuration);
         using var host = builder.Build();
 
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();

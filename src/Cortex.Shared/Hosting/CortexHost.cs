@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -8,13 +9,56 @@ public static class CortexHost
 {
     public const int ConfigurationErrorExitCode = 78;
 
-    public static async Task<int> RunAsync(IHost host, TextWriter? error = null)
+    /// <summary>Runs the host until shutdown: 0, or 78 with the bad keys named.</summary>
+    public static Task<int> RunAsync(IHost host, TextWriter? error = null)
     {
         ArgumentNullException.ThrowIfNull(host);
+        return Guard(
+            async () =>
+            {
+                await host.RunAsync();
+                return 0;
+            },
+            error);
+    }
+
+    /// <summary>
+    /// Validates the configuration as a start would, then runs a one-shot <paramref name="command"/> (a migration, a CLI
+    /// verb) without starting the hosted services; Ctrl+C cancels it. 0 on success, 78 for bad configuration.
+    /// </summary>
+    public static Task<int> RunCommandAsync(IHost host, Func<IServiceProvider, CancellationToken, Task> command, TextWriter? error = null)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(command);
+        return Guard(
+            async () =>
+            {
+                host.Services.GetService<IStartupValidator>()?.Validate();
+                using var cancel = new CancellationTokenSource();
+                ConsoleCancelEventHandler onCancel = (_, e) =>
+                {
+                    e.Cancel = true;
+                    cancel.Cancel();
+                };
+                Console.CancelKeyPress += onCancel;
+                try
+                {
+                    await command(host.Services, cancel.Token);
+                    return 0;
+                }
+                finally
+                {
+                    Console.CancelKeyPress -= onCancel;
+                }
+            },
+            error);
+    }
+
+    private static async Task<int> Guard(Func<Task<int>> run, TextWriter? error)
+    {
         try
         {
-            await host.RunAsync();
-            return 0;
+            return await run();
         }
         catch (OptionsValidationException ex)
         {

@@ -1,0 +1,319 @@
+using System.Text.Json;
+using Cortex.Scheduler.Outbox;
+using Cortex.Scheduler.Scheduling;
+using Cortex.Scheduler.Templates;
+using Cortex.Shared.Client;
+using Cortex.Shared.Contract;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Quartz;
+
+namespace Cortex.Scheduler.Campaigns;
+
+/// <summary>What one campaign pass did.</summary>
+public sealed record CampaignRunResult(int RunsStarted, int Enqueued, int Skipped, int Invalid, int Published);
+
+/// <summary>
+/// Starts the campaign runs that are due (a one-shot campaign at run_at; a cron campaign at its latest fire time, once
+/// even after downtime) and fans each running run out in batches, in recipient id order (keyset pagination). Every batch
+/// commits its ledger rows together with the run's cursor, so a crash resumes after the last committed batch; pause and
+/// cancel are read before every batch. Keys are campaign:{campaignId}:{fireTime, Unix ms}:{recipientId}; priority low.
+/// </summary>
+public sealed class CampaignFanOut(
+    NpgsqlDataSource dataSource,
+    DispatchLedger ledger,
+    IOptions<SchedulerOptions> options,
+    TimeProvider timeProvider,
+    ILogger<CampaignFanOut> logger)
+{
+    public const string Kind = "campaign";
+
+    /// <summary>Starts due runs and fans out every running one until it completes, is paused or cancelled.</summary>
+    public async Task<CampaignRunResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        var started = await StartDueRunsAsync(settings, cancellationToken);
+        var templates = await TemplateCatalog.LoadAsync(dataSource, cancellationToken);
+        var quiet = new QuietHours(settings.QuietHours, settings.Zone);
+        var totals = new Totals();
+        foreach (var (campaignId, fireTime) in await RunningAsync(cancellationToken))
+        {
+            while (await FanOutBatchAsync(campaignId, fireTime, templates, quiet, settings, totals, cancellationToken))
+            {
+                totals.Published += await ledger.PublishPendingAsync(settings.BatchSize, cancellationToken);
+            }
+        }
+
+        totals.Published += await ledger.PublishPendingAsync(settings.BatchSize, cancellationToken);
+        return new CampaignRunResult(started, totals.Enqueued, totals.Skipped, totals.Invalid, totals.Published);
+    }
+
+    private async Task<int> StartDueRunsAsync(SchedulerOptions settings, CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        var due = new List<(long Id, DateTimeOffset FireTime)>();
+        await using (var command = dataSource.CreateCommand(
+            """
+            SELECT c.id, c.run_at, c.cron, greatest(c.created_at, (SELECT max(fire_time) FROM cortex.campaign_runs r WHERE r.campaign_id = c.id))
+            FROM cortex.campaigns c
+            WHERE c.status = 'active'
+              AND (c.cron IS NOT NULL OR (c.run_at <= @now AND NOT EXISTS (SELECT 1 FROM cortex.campaign_runs r WHERE r.campaign_id = c.id)))
+            """))
+        {
+            command.Parameters.AddWithValue("now", now.UtcDateTime);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var id = reader.GetInt64(0);
+                if (!reader.IsDBNull(1))
+                {
+                    due.Add((id, new DateTimeOffset(reader.GetDateTime(1), TimeSpan.Zero)));
+                }
+                else if (LatestFireTime(reader.GetString(2), settings.Zone, new DateTimeOffset(reader.GetDateTime(3), TimeSpan.Zero), now) is { } fire)
+                {
+                    due.Add((id, fire));
+                }
+            }
+        }
+
+        var started = 0;
+        foreach (var (id, fireTime) in due)
+        {
+            // The primary key (campaign, fire time) makes a run start once however many replicas see it due.
+            await using var insert = dataSource.CreateCommand(
+                """
+                INSERT INTO cortex.campaign_runs (campaign_id, fire_time, total)
+                SELECT @id, @fire, count(*) FROM cortex.campaign_recipients WHERE campaign_id = @id
+                ON CONFLICT DO NOTHING
+                """);
+            insert.Parameters.AddWithValue("id", id);
+            insert.Parameters.AddWithValue("fire", fireTime.UtcDateTime);
+            started += await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        return started;
+    }
+
+    /// <summary>The latest fire time of <paramref name="cron"/> after <paramref name="since"/> and at or before <paramref name="now"/>: missed firings collapse into one.</summary>
+    internal static DateTimeOffset? LatestFireTime(string cron, TimeZoneInfo zone, DateTimeOffset since, DateTimeOffset now)
+    {
+        if (!CronExpression.TryParse(cron, out _))
+        {
+            return null;
+        }
+
+        var expression = new CronExpression(cron, zone);
+        DateTimeOffset? latest = null;
+        var next = expression.GetNextValidTimeAfter(since);
+        for (var i = 0; next is { } t && t <= now && i < 100_000; i++)
+        {
+            latest = t;
+            next = expression.GetNextValidTimeAfter(t);
+        }
+
+        return latest;
+    }
+
+    private async Task<List<(long CampaignId, DateTimeOffset FireTime)>> RunningAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            "SELECT campaign_id, fire_time FROM cortex.campaign_runs WHERE status = 'running' ORDER BY started_at, campaign_id");
+        var runs = new List<(long, DateTimeOffset)>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            runs.Add((reader.GetInt64(0), new DateTimeOffset(reader.GetDateTime(1), TimeSpan.Zero)));
+        }
+
+        return runs;
+    }
+
+    /// <summary>One batch in one transaction; false when the run is finished, paused, cancelled or another replica holds it.</summary>
+    private async Task<bool> FanOutBatchAsync(
+        long campaignId, DateTimeOffset fireTime, TemplateCatalog templates, QuietHours quiet, SchedulerOptions settings, Totals totals, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        RunState? run;
+        await using (var command = new NpgsqlCommand(
+            """
+            SELECT r.cursor, r.total, r.enqueued, r.skipped, c.status, c.tenant, c.template_key, c.run_at IS NOT NULL
+            FROM cortex.campaign_runs r JOIN cortex.campaigns c ON c.id = r.campaign_id
+            WHERE r.campaign_id = @id AND r.fire_time = @fire AND r.status = 'running'
+            FOR UPDATE OF r SKIP LOCKED
+            """,
+            connection))
+        {
+            command.Parameters.AddWithValue("id", campaignId);
+            command.Parameters.AddWithValue("fire", fireTime.UtcDateTime);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            run = await reader.ReadAsync(cancellationToken)
+                ? new RunState(reader.GetInt64(0), reader.GetInt32(1), reader.GetInt32(2), reader.GetInt32(3), reader.GetString(4), reader.GetString(5), reader.GetString(6), reader.GetBoolean(7))
+                : null;
+        }
+
+        if (run is null || run.CampaignStatus == "paused")
+        {
+            return false;
+        }
+
+        if (run.CampaignStatus is "cancelled" or "completed")
+        {
+            await FinishAsync(connection, campaignId, fireTime, "cancelled", run, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            Log.CampaignProgress(logger, campaignId, fireTime, run.Enqueued, run.Total, run.Skipped, "cancelled");
+            return false;
+        }
+
+        var renderer = templates.Get(run.Tenant, run.TemplateKey);
+        var now = timeProvider.GetUtcNow();
+        var sendAt = quiet.NextAllowed(now, run.Tenant, Kind);
+        var recipients = await ReadRecipientsAsync(connection, campaignId, run.Cursor, settings.BatchSize, cancellationToken);
+        var entries = new List<LedgerEntry>(recipients.Count);
+        var skipped = 0;
+        foreach (var r in recipients)
+        {
+            if (r.OptedOut)
+            {
+                skipped++;
+                continue;
+            }
+
+            var key = $"campaign:{campaignId}:{fireTime.ToUnixTimeMilliseconds()}:{r.Id}";
+            var envelope = renderer.Apply(
+                new Envelope
+                {
+                    Id = key,
+                    To = r.Phone,
+                    Kind = Kind,
+                    Tenant = run.Tenant.Length == 0 ? null : run.Tenant,
+                    Priority = Priority.Low,
+                    NotBefore = sendAt > now ? sendAt : null,
+                    ExpiresAt = sendAt + settings.ExpireAfter,
+                },
+                name => name == "name" ? r.Name : r.Variables?.GetValueOrDefault(name));
+            try
+            {
+                entries.Add(ledger.Prepare(envelope));
+            }
+            catch (InvalidEnvelopeException ex)
+            {
+                skipped++;
+                totals.Invalid++;
+                Log.InvalidRow(logger, key, ex.Error?.ToString() ?? ex.Message);
+            }
+        }
+
+        var inserted = await DispatchLedger.InsertAsync(connection, entries, cancellationToken);
+        var done = recipients.Count < settings.BatchSize;
+        var progressed = run with
+        {
+            Cursor = recipients.Count == 0 ? run.Cursor : recipients[^1].Id,
+            Enqueued = run.Enqueued + inserted,
+            Skipped = run.Skipped + skipped,
+        };
+        if (done)
+        {
+            await FinishAsync(connection, campaignId, fireTime, "completed", progressed, cancellationToken);
+        }
+        else
+        {
+            await using var update = new NpgsqlCommand(
+                "UPDATE cortex.campaign_runs SET cursor = @cursor, enqueued = @enqueued, skipped = @skipped, updated_at = now() WHERE campaign_id = @id AND fire_time = @fire",
+                connection);
+            AddProgress(update, campaignId, fireTime, progressed);
+            await update.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        totals.Enqueued += inserted;
+        totals.Skipped += skipped;
+        if (done)
+        {
+            Log.CampaignProgress(logger, campaignId, fireTime, progressed.Enqueued, progressed.Total, progressed.Skipped, "completed");
+        }
+
+        return !done;
+    }
+
+    private static async Task FinishAsync(NpgsqlConnection connection, long campaignId, DateTimeOffset fireTime, string status, RunState run, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            """
+            UPDATE cortex.campaign_runs SET cursor = @cursor, enqueued = @enqueued, skipped = @skipped, status = @status,
+                   updated_at = now(), finished_at = now()
+            WHERE campaign_id = @id AND fire_time = @fire;
+            UPDATE cortex.campaigns SET status = 'completed' WHERE id = @id AND status = 'active' AND run_at IS NOT NULL AND @status = 'completed';
+            """,
+            connection);
+        AddProgress(command, campaignId, fireTime, run);
+        command.Parameters.AddWithValue("status", status);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static void AddProgress(NpgsqlCommand command, long campaignId, DateTimeOffset fireTime, RunState run)
+    {
+        command.Parameters.AddWithValue("id", campaignId);
+        command.Parameters.AddWithValue("fire", fireTime.UtcDateTime);
+        command.Parameters.AddWithValue("cursor", run.Cursor);
+        command.Parameters.AddWithValue("enqueued", run.Enqueued);
+        command.Parameters.AddWithValue("skipped", run.Skipped);
+    }
+
+    private static async Task<List<Recipient>> ReadRecipientsAsync(NpgsqlConnection connection, long campaignId, long after, int batchSize, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT r.id, r.phone, r.name, r.variables::text,
+                   EXISTS (SELECT 1 FROM cortex.opt_outs o WHERE o.phone = r.phone AND o.tenant IN ('', c.tenant))
+            FROM cortex.campaign_recipients r JOIN cortex.campaigns c ON c.id = r.campaign_id
+            WHERE r.campaign_id = @id AND r.id > @after
+            ORDER BY r.id
+            LIMIT @batch
+            """,
+            connection);
+        command.Parameters.AddWithValue("id", campaignId);
+        command.Parameters.AddWithValue("after", after);
+        command.Parameters.AddWithValue("batch", batchSize);
+        var recipients = new List<Recipient>(batchSize);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            recipients.Add(new Recipient(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(3) ? null : ParseVariables(reader.GetString(3)), reader.GetBoolean(4)));
+        }
+
+        return recipients;
+    }
+
+    private static Dictionary<string, string>? ParseVariables(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+
+        var variables = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var property in document.RootElement.EnumerateObject())
+        {
+            variables[property.Name] = property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString()! : property.Value.GetRawText();
+        }
+
+        return variables;
+    }
+
+    private sealed record RunState(long Cursor, int Total, int Enqueued, int Skipped, string CampaignStatus, string Tenant, string TemplateKey, bool OneShot);
+
+    private sealed record Recipient(long Id, string Phone, string Name, Dictionary<string, string>? Variables, bool OptedOut);
+
+    private sealed class Totals
+    {
+        public int Enqueued { get; set; }
+
+        public int Skipped { get; set; }
+
+        public int Invalid { get; set; }
+
+        public int Published { get; set; }
+    }
+}

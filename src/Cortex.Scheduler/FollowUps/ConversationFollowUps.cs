@@ -1,0 +1,180 @@
+using Cortex.Scheduler.Outbox;
+using Cortex.Scheduler.Scheduling;
+using Cortex.Scheduler.Templates;
+using Cortex.Shared.Client;
+using Cortex.Shared.Contract;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Cortex.Scheduler.FollowUps;
+
+/// <summary>What one follow-up run did.</summary>
+public sealed record FollowUpRunResult(int FollowUps, int Closed, int Invalid, int Published);
+
+/// <summary>
+/// Follows up conversations where the agent spoke last and the customer has been silent for the idle time: the next
+/// follow-up (key followup:{conversationId}:{customer's last message, Unix ms}:{n}) up to the maximum, then, after one more
+/// idle period, the conversation is closed. The count restarts when the customer writes again. Inside WhatsApp's
+/// 24-hour window the follow-up is free text (followup.text); outside it, an approved template (followup.template).
+/// </summary>
+public sealed class ConversationFollowUps(
+    NpgsqlDataSource dataSource,
+    DispatchLedger ledger,
+    IOptions<SchedulerOptions> options,
+    TimeProvider timeProvider,
+    ILogger<ConversationFollowUps> logger)
+{
+    public const string Kind = "followup";
+
+    /// <summary>Sends the follow-ups due now and closes the conversations that ran out of them.</summary>
+    public async Task<FollowUpRunResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        var followUps = settings.FollowUps;
+        var quiet = new QuietHours(settings.QuietHours, settings.Zone);
+        var templates = await TemplateCatalog.LoadAsync(dataSource, cancellationToken);
+        int sent = 0, closed = 0, invalid = 0;
+        var after = long.MinValue;
+        while (true)
+        {
+            var now = timeProvider.GetUtcNow();
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            var page = await ReadPageAsync(connection, now - followUps.IdleTime, after, settings.BatchSize, cancellationToken);
+            var entries = new List<LedgerEntry>(page.Count);
+            var updates = new List<(long Id, int Sent, bool Close)>(page.Count);
+            foreach (var c in page)
+            {
+                if (c.Sent >= followUps.MaxFollowUps)
+                {
+                    updates.Add((c.Id, c.Sent, true));
+                    continue;
+                }
+
+                var n = c.Sent + 1;
+                var anchor = c.LastInboundAt?.ToUnixTimeMilliseconds() ?? 0;
+                var key = $"followup:{c.Id}:{anchor}:{n}";
+                var sendAt = quiet.NextAllowed(now, c.Tenant, Kind);
+                var windowEnd = c.LastInboundAt + followUps.ServiceWindow;
+                var insideWindow = windowEnd is { } end && sendAt < end;
+                var renderer = templates.Get(c.Tenant, insideWindow ? "followup.text" : "followup.template");
+                if (!insideWindow && !renderer.IsWhatsAppTemplate)
+                {
+                    throw new InvalidOperationException(
+                        $"cortex.message_templates row '{renderer.Key}' must name an approved WhatsApp template (wa_name, wa_language): outside the 24-hour window WhatsApp refuses free text");
+                }
+
+                var expiresAt = sendAt + settings.ExpireAfter;
+                if (insideWindow && windowEnd < expiresAt)
+                {
+                    // Free text after the window closes would be refused by WhatsApp: let it expire instead.
+                    expiresAt = windowEnd.Value;
+                }
+
+                var envelope = renderer.Apply(
+                    new Envelope
+                    {
+                        Id = key,
+                        To = c.Phone,
+                        Kind = Kind,
+                        Tenant = c.Tenant.Length == 0 ? null : c.Tenant,
+                        NotBefore = sendAt > now ? sendAt : null,
+                        ExpiresAt = expiresAt,
+                    },
+                    name => name switch
+                    {
+                        "name" => c.CustomerName,
+                        "followUp" => n.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        _ => null,
+                    });
+                try
+                {
+                    entries.Add(ledger.Prepare(envelope));
+                    updates.Add((c.Id, n, false));
+                }
+                catch (InvalidEnvelopeException ex)
+                {
+                    invalid++;
+                    Log.InvalidRow(logger, key, ex.Error?.ToString() ?? ex.Message);
+                }
+            }
+
+            await DispatchLedger.InsertAsync(connection, entries, cancellationToken);
+            await UpdateAsync(connection, updates, now, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            sent += entries.Count;
+            closed += updates.Count(u => u.Close);
+            if (page.Count < settings.BatchSize)
+            {
+                break;
+            }
+
+            after = page[^1].Id;
+        }
+
+        var published = await ledger.PublishPendingAsync(settings.BatchSize, cancellationToken);
+        return new FollowUpRunResult(sent, closed, invalid, published);
+    }
+
+    private static async Task<List<Conversation>> ReadPageAsync(NpgsqlConnection connection, DateTimeOffset idleCutoff, long after, int batchSize, CancellationToken cancellationToken)
+    {
+        // Waiting on the customer (the agent or a follow-up spoke last) for longer than the idle time. Rows another
+        // replica is processing are skipped, and a follow-up count belongs to the customer's last message (anchor).
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT id, tenant, phone, customer_name, last_inbound_at,
+                   CASE WHEN follow_up_anchor IS NOT DISTINCT FROM last_inbound_at THEN follow_ups_sent ELSE 0 END
+            FROM cortex.conversations
+            WHERE status = 'open'
+              AND last_outbound_at <= @cutoff
+              AND (last_inbound_at IS NULL OR last_inbound_at < last_outbound_at)
+              AND (follow_up_anchor IS DISTINCT FROM last_inbound_at OR coalesce(last_follow_up_at, '-infinity') <= @cutoff)
+              AND id > @after
+            ORDER BY id
+            LIMIT @batch
+            FOR UPDATE SKIP LOCKED
+            """,
+            connection);
+        command.Parameters.AddWithValue("cutoff", idleCutoff.UtcDateTime);
+        command.Parameters.AddWithValue("after", after);
+        command.Parameters.AddWithValue("batch", batchSize);
+        var page = new List<Conversation>(batchSize);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            DateTimeOffset? lastInbound = reader.IsDBNull(4) ? null : new DateTimeOffset(reader.GetDateTime(4), TimeSpan.Zero);
+            page.Add(new Conversation(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), lastInbound, reader.GetInt32(5)));
+        }
+
+        return page;
+    }
+
+    private static async Task UpdateAsync(NpgsqlConnection connection, List<(long Id, int Sent, bool Close)> updates, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (updates.Count == 0)
+        {
+            return;
+        }
+
+        await using var command = new NpgsqlCommand(
+            """
+            UPDATE cortex.conversations c
+            SET follow_ups_sent = u.sent,
+                follow_up_anchor = c.last_inbound_at,
+                last_follow_up_at = CASE WHEN u.close THEN c.last_follow_up_at ELSE @now END,
+                status = CASE WHEN u.close THEN 'closed' ELSE c.status END,
+                closed_at = CASE WHEN u.close THEN @now ELSE c.closed_at END
+            FROM unnest(@ids, @sent, @close) AS u(id, sent, close)
+            WHERE c.id = u.id
+            """,
+            connection);
+        command.Parameters.AddWithValue("now", now.UtcDateTime);
+        command.Parameters.Add(new NpgsqlParameter<long[]>("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. updates.Select(u => u.Id)] });
+        command.Parameters.Add(new NpgsqlParameter<int[]>("sent", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = [.. updates.Select(u => u.Sent)] });
+        command.Parameters.Add(new NpgsqlParameter<bool[]>("close", NpgsqlDbType.Array | NpgsqlDbType.Boolean) { TypedValue = [.. updates.Select(u => u.Close)] });
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private sealed record Conversation(long Id, string Tenant, string Phone, string CustomerName, DateTimeOffset? LastInboundAt, int Sent);
+}

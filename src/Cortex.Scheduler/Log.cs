@@ -1,0 +1,29 @@
+namespace Cortex.Scheduler;
+
+/// <summary>The scheduler's log messages, source-generated with stable event ids. Never a phone number or a secret.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(2001, LogLevel.Warning, "Skipped {Key}: the source row does not make a valid message ({Reason})")]
+    public static partial void InvalidRow(ILogger logger, string key, string reason);
+
+    [LoggerMessage(2002, LogLevel.Information, "Billing reminders for {Today}: {Due} due, {New} new, {OptedOut} opted out, {Invalid} invalid, {Published} pushed to Redis")]
+    public static partial void BillingRun(ILogger logger, DateOnly today, int due, int @new, int optedOut, int invalid, int published);
+
+    [LoggerMessage(2003, LogLevel.Information, "Follow-ups: {Sent} sent, {Closed} conversations closed, {Published} pushed to Redis")]
+    public static partial void FollowUpRun(ILogger logger, int sent, int closed, int published);
+
+    [LoggerMessage(2004, LogLevel.Information, "Campaign {CampaignId} run {FireTime:O}: {Enqueued} of {Total} recipients fanned out, {Skipped} skipped, status {Status}")]
+    public static partial void CampaignProgress(ILogger logger, long campaignId, DateTimeOffset fireTime, int enqueued, int total, int skipped, string status);
+
+    [LoggerMessage(2005, LogLevel.Information, "Outbox repair pushed {Published} ledger rows that were committed but not pushed")]
+    public static partial void OutboxRepaired(ILogger logger, int published);
+
+    [LoggerMessage(2006, LogLevel.Error, "Job {Job} failed; committed ledger rows stay pending and are pushed by the next run")]
+    public static partial void JobFailed(ILogger logger, Exception exception, string job);
+
+    [LoggerMessage(2007, LogLevel.Information, "Applied migration {Version} {Name}")]
+    public static partial void MigrationApplied(ILogger logger, int version, string name);
+
+    [LoggerMessage(2008, LogLevel.Information, "Job {Job} stopped by shutdown; it resumes from its committed progress on the next run")]
+    public static partial void JobInterrupted(ILogger logger, string job);
+}

@@ -1,0 +1,74 @@
+using Cortex.Shared.Configuration;
+using Microsoft.Extensions.Options;
+using Quartz;
+
+namespace Cortex.Scheduler;
+
+internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOptions>
+{
+    private static readonly string[] s_kinds = ["billing", "followup", "campaign"];
+
+    public ValidateOptionsResult Validate(string? name, SchedulerOptions options)
+    {
+        var check = new OptionsCheck(SchedulerOptions.Section)
+            .Require(IsZone(options.TimeZone), nameof(options.TimeZone), $"must be an IANA time zone such as America/Sao_Paulo (was '{options.TimeZone}')")
+            .Range(nameof(options.BatchSize), options.BatchSize, 1, 50_000)
+            .Range(nameof(options.ExpireAfter), options.ExpireAfter, TimeSpan.FromMinutes(1), TimeSpan.FromDays(7))
+            .Require(IsCron(options.OutboxRepairCron), nameof(options.OutboxRepairCron), CronMessage(options.OutboxRepairCron))
+            .Require(!string.IsNullOrWhiteSpace(options.InstanceName), nameof(options.InstanceName), "must not be empty")
+            .Range(nameof(options.ClusterCheckinInterval), options.ClusterCheckinInterval, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5))
+            .Require(
+                options.ClusterCheckinMisfireThreshold >= options.ClusterCheckinInterval * 2,
+                nameof(options.ClusterCheckinMisfireThreshold),
+                $"must be at least twice {SchedulerOptions.Section}:ClusterCheckinInterval, or a live replica may be taken for dead")
+            .Range(nameof(options.MisfireThreshold), options.MisfireThreshold, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1))
+            .Require(IsCron(options.Billing.Cron), "Billing:Cron", CronMessage(options.Billing.Cron))
+            .Require(
+                BillingOptions.ParseOffsets(options.Billing.Offsets) is { } offsets && offsets.All(o => o is >= -60 and <= 365),
+                "Billing:Offsets",
+                $"must be comma-separated whole days from -60 to 365, e.g. -3,0,1,3,7 (was '{options.Billing.Offsets}')")
+            .Require(IsCron(options.FollowUps.Cron), "FollowUps:Cron", CronMessage(options.FollowUps.Cron))
+            .Range("FollowUps:IdleTime", options.FollowUps.IdleTime, TimeSpan.FromMinutes(1), TimeSpan.FromDays(30))
+            .Range("FollowUps:MaxFollowUps", options.FollowUps.MaxFollowUps, 1, 20)
+            .Range("FollowUps:ServiceWindow", options.FollowUps.ServiceWindow, TimeSpan.Zero, TimeSpan.FromHours(24))
+            .Require(IsCron(options.Campaigns.Cron), "Campaigns:Cron", CronMessage(options.Campaigns.Cron))
+            .Require(IsTimeOfDay(options.QuietHours.Start), "QuietHours:Start", "must be a time of day from 00:00 to 23:59")
+            .Require(IsTimeOfDay(options.QuietHours.End), "QuietHours:End", "must be a time of day from 00:00 to 23:59");
+        for (var i = 0; i < options.QuietHours.Overrides.Count; i++)
+        {
+            var rule = options.QuietHours.Overrides[i];
+            var key = $"QuietHours:Overrides:{i}";
+            check.Require(rule.Tenant is not null || rule.Kind is not null, key, "needs a Tenant, a Kind or both")
+                .Require(rule.Kind is null || s_kinds.Contains(rule.Kind), key + ":Kind", $"must be one of {string.Join(", ", s_kinds)} (was '{rule.Kind}')")
+                .Require(IsTimeOfDay(rule.Start), key + ":Start", "must be a time of day from 00:00 to 23:59")
+                .Require(IsTimeOfDay(rule.End), key + ":End", "must be a time of day from 00:00 to 23:59");
+        }
+
+        return check.ToResult();
+    }
+
+    private static bool IsCron(string? expression) => !string.IsNullOrWhiteSpace(expression) && CronExpression.TryParse(expression, out _);
+
+    private static string CronMessage(string? expression) =>
+        $"must be a Quartz cron expression with seconds, e.g. '0 0 9 * * ?' for 09:00 every day (was '{expression}')";
+
+    private static bool IsTimeOfDay(TimeSpan value) => value >= TimeSpan.Zero && value < TimeSpan.FromDays(1);
+
+    private static bool IsZone(string? id)
+    {
+        if (string.IsNullOrWhiteSpace(id))
+        {
+            return false;
+        }
+
+        try
+        {
+            TimeZoneInfo.FindSystemTimeZoneById(id);
+            return true;
+        }
+        catch (Exception ex) when (ex is TimeZoneNotFoundException or InvalidTimeZoneException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,60 @@
+using Microsoft.Extensions.Options;
+using Quartz;
+
+namespace Cortex.Scheduler.Scheduling;
+
+/// <summary>
+/// Brings the stored Quartz jobs and cron triggers in line with validated configuration before the scheduler starts:
+/// a trigger whose cron or time zone changed is replaced, an unchanged one is left alone (its next fire time and
+/// misfire state survive restarts), a disabled job's trigger is removed. Misfires fire once on recovery.
+/// </summary>
+public sealed class JobSchedule(ISchedulerFactory schedulerFactory, IOptions<SchedulerOptions> options) : IHostedService
+{
+    public const string Group = "cortex";
+
+    /// <summary>Every Cortex job: its stored definition, cron and whether it is enabled.</summary>
+    public static IReadOnlyList<(IJobDetail Job, string Cron, bool Enabled)> Jobs(SchedulerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return
+        [
+            (Define<BillingReminderJob>(BillingReminderJob.JobName), options.Billing.Cron, options.Billing.Enabled),
+            (Define<FollowUpJob>(FollowUpJob.JobName), options.FollowUps.Cron, options.FollowUps.Enabled),
+            (Define<CampaignJob>(CampaignJob.JobName), options.Campaigns.Cron, options.Campaigns.Enabled),
+            (Define<OutboxRepairJob>(OutboxRepairJob.JobName), options.OutboxRepairCron, true),
+        ];
+    }
+
+    private static IJobDetail Define<T>(string name)
+        where T : IJob => JobBuilder.Create<T>().WithIdentity(name, Group).StoreDurably().Build();
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        var scheduler = await schedulerFactory.GetScheduler(cancellationToken);
+        foreach (var (job, cron, enabled) in Jobs(settings))
+        {
+            var triggerKey = new TriggerKey(job.Key.Name, Group);
+            if (!enabled)
+            {
+                await scheduler.UnscheduleJob(triggerKey, cancellationToken);
+                continue;
+            }
+
+            var existing = await scheduler.GetTrigger(triggerKey, cancellationToken) as ICronTrigger;
+            if (existing is not null && existing.CronExpressionString == cron && existing.TimeZone.Id == settings.Zone.Id)
+            {
+                continue;
+            }
+
+            var trigger = TriggerBuilder.Create()
+                .WithIdentity(triggerKey)
+                .ForJob(job.Key)
+                .WithCronSchedule(cron, b => b.InTimeZone(settings.Zone).WithMisfireInstruction(CronTriggerMisfireInstruction.FireAndProceed))
+                .Build();
+            await scheduler.ScheduleJob(job, [trigger], ScheduleJobOptions.Replacing, cancellationToken);
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

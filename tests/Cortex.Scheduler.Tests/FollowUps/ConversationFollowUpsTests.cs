@@ -1,0 +1,156 @@
+using Cortex.Scheduler.Tests.Infrastructure;
+
+namespace Cortex.Scheduler.Tests.FollowUps;
+
+/// <summary>Conversation follow-ups against real PostgreSQL and Redis (idle 30 min, at most 2, 24-hour window).</summary>
+public sealed class ConversationFollowUpsTests(SchedulerFixture fixture) : IClassFixture<SchedulerFixture>
+{
+    // 09:00 in São Paulo.
+    private static readonly DateTimeOffset s_now = new(2026, 11, 20, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task RunAsync_CustomerSilentPastIdleInsideWindow_GetsTextThatExpiresWhenTheWindowCloses()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now);
+        var inbound = s_now.AddHours(-20);
+        await SeedAsync(h, 1, inbound: inbound, outbound: s_now.AddMinutes(-31), name: "Dora");
+
+        var result = await h.FollowUps.RunAsync(default);
+
+        var envelope = Assert.Single(await h.QueuedAsync()).Envelope;
+        Assert.Equal($"followup:1:{inbound.ToUnixTimeMilliseconds()}:1", envelope.Id);
+        Assert.Equal("Olá Dora, ainda podemos ajudar? É só responder esta mensagem.", envelope.Text);
+        Assert.Equal(inbound.AddHours(24), envelope.ExpiresAt);
+        Assert.Equal((1, 0), (result.FollowUps, result.Closed));
+    }
+
+    [Fact]
+    public async Task RunAsync_OutsideTheWindow_SendsTheApprovedTemplate()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now);
+        await SeedAsync(h, 1, inbound: s_now.AddHours(-30), outbound: s_now.AddHours(-29), name: "Edu");
+
+        await h.FollowUps.RunAsync(default);
+
+        var envelope = Assert.Single(await h.QueuedAsync()).Envelope;
+        Assert.Null(envelope.Text);
+        Assert.Equal("followup_reminder", envelope.Template!.Name);
+        Assert.Equal(["Edu"], envelope.Template.Parameters);
+    }
+
+    [Fact]
+    public async Task RunAsync_NotIdleLongEnoughOrCustomerSpokeLastOrClosed_NothingIsSent()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now);
+        await SeedAsync(h, 1, inbound: s_now.AddHours(-2), outbound: s_now.AddMinutes(-10));
+        await SeedAsync(h, 2, inbound: s_now.AddMinutes(-40), outbound: s_now.AddMinutes(-50));
+        await SeedAsync(h, 3, inbound: s_now.AddHours(-2), outbound: s_now.AddHours(-1), status: "closed");
+
+        var result = await h.FollowUps.RunAsync(default);
+
+        Assert.Empty(await h.QueuedAsync());
+        Assert.Equal((0, 0), (result.FollowUps, result.Closed));
+    }
+
+    [Fact]
+    public async Task RunAsync_EveryIdlePeriod_NextFollowUpUpToTheMaximumThenTheConversationCloses()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now);
+        var inbound = s_now.AddHours(-3);
+        await SeedAsync(h, 1, inbound: inbound, outbound: s_now.AddHours(-1));
+
+        var first = await h.FollowUps.RunAsync(default);
+        var sameMinute = await h.FollowUps.RunAsync(default);
+        h.Clock.Advance(TimeSpan.FromMinutes(31));
+        var second = await h.FollowUps.RunAsync(default);
+        h.Clock.Advance(TimeSpan.FromMinutes(31));
+        var third = await h.FollowUps.RunAsync(default);
+
+        Assert.Equal([1, 0, 1, 0], new[] { first.FollowUps, sameMinute.FollowUps, second.FollowUps, third.FollowUps });
+        Assert.Equal(1, third.Closed);
+        Assert.Equal("closed", await h.ScalarAsync<string>("SELECT status FROM cortex.conversations WHERE id = 1"));
+        var anchor = inbound.ToUnixTimeMilliseconds();
+        Assert.Equal([$"followup:1:{anchor}:1", $"followup:1:{anchor}:2"], (await h.QueuedAsync()).Select(m => m.Envelope.Id).Order());
+    }
+
+    [Fact]
+    public async Task RunAsync_CustomerWritesAgain_TheCountStartsOver()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now);
+        await SeedAsync(h, 1, inbound: s_now.AddHours(-3), outbound: s_now.AddHours(-1));
+        await h.FollowUps.RunAsync(default);
+        h.Clock.Advance(TimeSpan.FromMinutes(31));
+        await h.FollowUps.RunAsync(default);
+
+        // The customer answers, the agent replies, the customer goes quiet again.
+        var answered = s_now.AddMinutes(40);
+        await h.ExecuteAsync("UPDATE cortex.conversations SET last_inbound_at = @in, last_outbound_at = @out", ("in", answered.UtcDateTime), ("out", answered.AddMinutes(1).UtcDateTime));
+        h.Clock.Advance(TimeSpan.FromHours(1));
+        var result = await h.FollowUps.RunAsync(default);
+
+        Assert.Equal(1, result.FollowUps);
+        Assert.Contains(await h.QueuedAsync(), m => m.Envelope.Id == $"followup:1:{answered.ToUnixTimeMilliseconds()}:1");
+        Assert.Equal(3, (await h.QueuedAsync()).Count);
+    }
+
+    [Fact]
+    public async Task RunAsync_QuietHoursMoveTheSendPastTheWindow_TemplateIsUsedAlthoughTheWindowIsOpenNow()
+    {
+        // 23:30 in São Paulo; the customer wrote at 07:30 local, so the window closes at 07:30 tomorrow, before quiet hours end at 08:00.
+        var night = new DateTimeOffset(2026, 11, 21, 2, 30, 0, TimeSpan.Zero);
+        await using var h = await fixture.CreateHarnessAsync(night);
+        await SeedAsync(h, 1, inbound: night.AddHours(-16), outbound: night.AddHours(-15));
+
+        await h.FollowUps.RunAsync(default);
+
+        var queued = Assert.Single(await h.QueuedAsync());
+        Assert.Equal(new DateTimeOffset(2026, 11, 21, 11, 0, 0, TimeSpan.Zero), queued.DueAt);
+        Assert.Equal("followup_reminder", queued.Envelope.Template?.Name);
+    }
+
+    [Fact]
+    public async Task RunAsync_OutsideTheWindowWithoutAnApprovedTemplate_FailsNamingTheTemplateRow()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now);
+        await h.ExecuteAsync("UPDATE cortex.message_templates SET wa_name = NULL, wa_language = NULL WHERE key = 'followup.template'");
+        await SeedAsync(h, 1, inbound: s_now.AddHours(-30), outbound: s_now.AddHours(-29));
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => h.FollowUps.RunAsync(default));
+
+        Assert.Contains("'followup.template' must name an approved WhatsApp template", error.Message, StringComparison.Ordinal);
+        Assert.Empty(await h.QueuedAsync());
+        Assert.Equal(0, await h.ScalarAsync<int>("SELECT follow_ups_sent FROM cortex.conversations WHERE id = 1"));
+    }
+
+    [Fact]
+    public async Task RunAsync_TwoReplicasAtTheSameTime_EachConversationFollowedUpOnce()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, new() { ["Cortex:Scheduler:BatchSize"] = "50" });
+        await h.ExecuteAsync(
+            """
+            INSERT INTO cortex.conversations (id, phone, customer_name, last_inbound_at, last_outbound_at)
+            SELECT i, '+55119' || lpad(i::text, 8, '0'), 'C' || i, @in, @out FROM generate_series(1, 1000) AS i
+            """,
+            ("in", s_now.AddHours(-3).UtcDateTime),
+            ("out", s_now.AddHours(-1).UtcDateTime));
+        var replica = h.Replica();
+
+        var results = await Task.WhenAll(h.FollowUps.RunAsync(default), replica.FollowUps.RunAsync(default));
+
+        var ids = (await h.QueuedAsync()).Select(m => m.Envelope.Id).ToList();
+        Assert.Equal(1000, ids.Distinct().Count());
+        Assert.Equal(1000, ids.Count);
+        Assert.Equal(1000, results.Sum(r => r.FollowUps));
+        Assert.Equal(1000L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.conversations WHERE follow_ups_sent = 1"));
+    }
+
+    private static Task SeedAsync(SchedulerHarness h, long id, DateTimeOffset? inbound, DateTimeOffset outbound, string status = "open", string name = "Cliente") =>
+        h.ExecuteAsync(
+            "INSERT INTO cortex.conversations (id, phone, customer_name, status, last_inbound_at, last_outbound_at) VALUES (@id, @phone, @name, @status, @in, @out)",
+            ("id", id),
+            ("phone", $"+55119{id:D8}"),
+            ("name", name),
+            ("status", status),
+            ("in", (object?)inbound?.UtcDateTime ?? DBNull.Value),
+            ("out", outbound.UtcDateTime));
+}
