@@ -26,7 +26,8 @@ public sealed class SchedulerHarness : IAsyncDisposable
     private readonly ServiceProvider _services;
     private readonly List<SchedulerHarness> _replicas = [];
 
-    public SchedulerHarness(string connectionString, IConnectionMultiplexer redis, string queueName, FakeTimeProvider clock, Dictionary<string, string?>? settings)
+    public SchedulerHarness(
+        string connectionString, IConnectionMultiplexer redis, string queueName, FakeTimeProvider clock, Dictionary<string, string?>? settings, Func<int, Task>? beforePush = null)
     {
         ConnectionString = connectionString;
         Redis = redis;
@@ -51,6 +52,11 @@ public sealed class SchedulerHarness : IAsyncDisposable
         services.AddSingleton<TimeProvider>(clock);
         services.AddSingleton(redis);
         services.AddCortexScheduler(configuration);
+        if (beforePush is not null)
+        {
+            services.AddSingleton<IMessageQueue>(sp => new PushHookQueue(ActivatorUtilities.CreateInstance<RedisMessageQueue>(sp), beforePush));
+        }
+
         _services = services.BuildServiceProvider();
     }
 
@@ -81,10 +87,13 @@ public sealed class SchedulerHarness : IAsyncDisposable
     public T Get<T>()
         where T : notnull => _services.GetRequiredService<T>();
 
-    /// <summary>Another scheduler replica: its own services and PostgreSQL connections; the same database, Redis, queue and clock.</summary>
-    public SchedulerHarness Replica()
+    /// <summary>
+    /// Another scheduler replica: its own services and PostgreSQL connections; the same database, Redis, queue and clock.
+    /// <paramref name="beforePush"/> runs before each of its pushes to Redis (see <see cref="PushHookQueue"/>).
+    /// </summary>
+    public SchedulerHarness Replica(Func<int, Task>? beforePush = null)
     {
-        var replica = new SchedulerHarness(ConnectionString, Redis, QueueName, Clock, Settings);
+        var replica = new SchedulerHarness(ConnectionString, Redis, QueueName, Clock, Settings, beforePush);
         _replicas.Add(replica);
         return replica;
     }

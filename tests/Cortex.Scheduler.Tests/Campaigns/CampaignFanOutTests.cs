@@ -1,0 +1,183 @@
+using Cortex.Scheduler.Campaigns;
+using Cortex.Scheduler.Tests.Infrastructure;
+using Cortex.Shared.Contract;
+
+namespace Cortex.Scheduler.Tests.Campaigns;
+
+/// <summary>Campaign fan-out against real PostgreSQL and Redis, 100 recipients per batch.</summary>
+public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixture<SchedulerFixture>
+{
+    // 09:00:30 in São Paulo.
+    private static readonly DateTimeOffset s_now = new(2026, 11, 23, 12, 0, 30, TimeSpan.Zero);
+    private static readonly Dictionary<string, string?> s_smallBatches = new() { ["Cortex:Scheduler:BatchSize"] = "100" };
+    private static readonly TimeZoneInfo s_saoPaulo = TimeZoneInfo.FindSystemTimeZoneById("America/Sao_Paulo");
+
+    [Fact]
+    public async Task RunAsync_DueOneShotCampaign_EveryRecipientOnceAtLowPriorityExceptOptedOut()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 350, runAt: s_now.AddMinutes(-1));
+        await h.ExecuteAsync("INSERT INTO cortex.opt_outs (phone) VALUES ('+5511900000007')");
+
+        var result = await h.Campaigns.RunAsync(default);
+
+        var queued = await h.QueuedAsync();
+        Assert.Equal(349, queued.Count);
+        Assert.Equal(349, queued.Select(m => m.Envelope.Id).Distinct().Count());
+        Assert.All(queued, m => Assert.Equal(Priority.Low, m.Envelope.Priority));
+        Assert.DoesNotContain(queued, m => m.Envelope.To == "+5511900000007");
+        var fire = s_now.AddMinutes(-1).ToUnixTimeMilliseconds();
+        var first = Assert.Single(queued, m => m.Envelope.Id == $"campaign:{id}:{fire}:1").Envelope;
+        Assert.Equal("Oi Pessoa 1, promoção Black Friday!", first.Text);
+        Assert.Equal((1, 349, 1), (result.RunsStarted, result.Enqueued, result.Skipped));
+        Assert.Equal("completed|350|349|1", await RunStateAsync(h, id));
+        Assert.Equal("completed", await h.ScalarAsync<string>("SELECT status FROM cortex.campaigns WHERE id = @id", ("id", id)));
+    }
+
+    [Fact]
+    public async Task RunAsync_NotDueYet_NothingStarts()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        await SeedCampaignAsync(h, recipients: 10, runAt: s_now.AddMinutes(5));
+
+        var result = await h.Campaigns.RunAsync(default);
+
+        Assert.Equal(0, result.RunsStarted);
+        Assert.Empty(await h.QueuedAsync());
+    }
+
+    [Fact]
+    public async Task RunAsync_ProcessDiesMidFanOut_NextRunResumesFromTheCursorWithNoDuplicateAndNoGap()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 1000, runAt: s_now.AddMinutes(-1));
+
+        // Dies after committing its third batch to the ledger, before pushing it.
+        var crashing = h.Replica(push => push == 3 ? throw new IOException("process killed") : Task.CompletedTask);
+        await Assert.ThrowsAsync<IOException>(() => crashing.Campaigns.RunAsync(default));
+        Assert.Equal(200, (await h.QueuedAsync()).Count);
+        Assert.Equal("running|1000|300|0", await RunStateAsync(h, id));
+
+        var resumed = await h.Campaigns.RunAsync(default);
+
+        var ids = (await h.QueuedAsync()).Select(m => m.Envelope.Id).ToList();
+        Assert.Equal(1000, ids.Count);
+        Assert.Equal(1000, ids.Distinct().Count());
+        Assert.Equal(0, resumed.RunsStarted);
+        Assert.Equal("completed|1000|1000|0", await RunStateAsync(h, id));
+    }
+
+    [Fact]
+    public async Task RunAsync_PausedBetweenBatches_StopsThenResumeFinishesTheRest()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 500, runAt: s_now.AddMinutes(-1));
+        var pausing = h.Replica(async push =>
+        {
+            if (push == 2)
+            {
+                await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'paused' WHERE id = @id", ("id", id));
+            }
+        });
+
+        await pausing.Campaigns.RunAsync(default);
+        var whilePaused = await h.Campaigns.RunAsync(default);
+        Assert.Equal(200, (await h.QueuedAsync()).Count);
+        Assert.Equal(0, whilePaused.Enqueued);
+
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'active' WHERE id = @id", ("id", id));
+        await h.Campaigns.RunAsync(default);
+
+        Assert.Equal(500, (await h.QueuedAsync()).Select(m => m.Envelope.Id).Distinct().Count());
+        Assert.Equal("completed|500|500|0", await RunStateAsync(h, id));
+    }
+
+    [Fact]
+    public async Task RunAsync_CancelledBetweenBatches_RunEndsCancelledAndNothingMoreGoesOut()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 500, runAt: s_now.AddMinutes(-1));
+        var cancelling = h.Replica(async push =>
+        {
+            if (push == 1)
+            {
+                await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'cancelled' WHERE id = @id", ("id", id));
+            }
+        });
+
+        await cancelling.Campaigns.RunAsync(default);
+        await h.Campaigns.RunAsync(default);
+
+        Assert.Equal(100, (await h.QueuedAsync()).Count);
+        Assert.Equal("cancelled|500|100|0", await RunStateAsync(h, id));
+    }
+
+    [Fact]
+    public async Task RunAsync_TwoReplicasAtTheSameTime_EveryRecipientOnce()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 2000, runAt: s_now.AddMinutes(-1));
+        var replica = h.Replica();
+
+        await Task.WhenAll(h.Campaigns.RunAsync(default), replica.Campaigns.RunAsync(default));
+
+        var ids = (await h.QueuedAsync()).Select(m => m.Envelope.Id).ToList();
+        Assert.Equal(2000, ids.Count);
+        Assert.Equal(2000, ids.Distinct().Count());
+        Assert.Equal(1L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.campaign_runs WHERE campaign_id = @id", ("id", id)));
+        Assert.Equal("completed|2000|2000|0", await RunStateAsync(h, id));
+    }
+
+    [Fact]
+    public async Task RunAsync_CronCampaignAfterDowntime_FiresOnceForTheLatestMissedTime()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+
+        // Daily at 09:00, created three days ago: the scheduler was down for the firings of the 21st and 22nd.
+        var id = await SeedCampaignAsync(h, recipients: 5, cron: "0 0 9 * * ?", createdAt: s_now.AddDays(-3));
+
+        var first = await h.Campaigns.RunAsync(default);
+        var again = await h.Campaigns.RunAsync(default);
+        h.Clock.Advance(TimeSpan.FromDays(1));
+        var nextDay = await h.Campaigns.RunAsync(default);
+
+        Assert.Equal([1, 0, 1], new[] { first.RunsStarted, again.RunsStarted, nextDay.RunsStarted });
+        var fireTimes = await h.ScalarAsync<DateTime[]>("SELECT array_agg(fire_time ORDER BY fire_time) FROM cortex.campaign_runs WHERE campaign_id = @id", ("id", id));
+        Assert.Equal([new DateTime(2026, 11, 23, 12, 0, 0, DateTimeKind.Utc), new DateTime(2026, 11, 24, 12, 0, 0, DateTimeKind.Utc)], fireTimes);
+        Assert.Equal(10, (await h.QueuedAsync()).Count);
+    }
+
+    [Fact]
+    public void LatestFireTime_SeveralMissedFirings_CollapseIntoTheLatest()
+    {
+        var since = new DateTimeOffset(2026, 11, 20, 12, 0, 0, TimeSpan.Zero);
+
+        var latest = CampaignFanOut.LatestFireTime("0 0 9 * * ?", s_saoPaulo, since, since.AddDays(3).AddHours(2));
+        var none = CampaignFanOut.LatestFireTime("0 0 9 * * ?", s_saoPaulo, since, since.AddHours(23));
+
+        Assert.Equal(since.AddDays(3), latest);
+        Assert.Null(none);
+    }
+
+    private static async Task<long> SeedCampaignAsync(SchedulerHarness h, int recipients, DateTimeOffset? runAt = null, string? cron = null, DateTimeOffset? createdAt = null)
+    {
+        await h.ExecuteAsync("INSERT INTO cortex.message_templates (key, body) VALUES ('promo', 'Oi {name}, promoção {promo}!') ON CONFLICT DO NOTHING");
+        var id = await h.ScalarAsync<long>(
+            "INSERT INTO cortex.campaigns (name, template_key, run_at, cron, created_at) VALUES ('bf', 'promo', @runAt, @cron, @created) RETURNING id",
+            ("runAt", (object?)runAt?.UtcDateTime ?? DBNull.Value),
+            ("cron", (object?)cron ?? DBNull.Value),
+            ("created", (createdAt ?? s_now.AddDays(-1)).UtcDateTime));
+        await h.ExecuteAsync(
+            """
+            INSERT INTO cortex.campaign_recipients (campaign_id, id, phone, name, variables)
+            SELECT @id, i, '+55119' || lpad(i::text, 8, '0'), 'Pessoa ' || i, '{"promo": "Black Friday"}'::jsonb
+            FROM generate_series(1, @n) AS i
+            """,
+            ("id", id),
+            ("n", recipients));
+        return id;
+    }
+
+    private static Task<string> RunStateAsync(SchedulerHarness h, long id) =>
+        h.ScalarAsync<string>("SELECT status || '|' || total || '|' || enqueued || '|' || skipped FROM cortex.campaign_runs WHERE campaign_id = @id", ("id", id));
+}
