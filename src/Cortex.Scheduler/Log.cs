@@ -24,6 +24,12 @@ internal static partial class Log
     [LoggerMessage(2007, LogLevel.Information, "Applied migration {Version} {Name}")]
     public static partial void MigrationApplied(ILogger logger, int version, string name);
 
+    [LoggerMessage(2009, LogLevel.Debug, "Job {Job} fired for {ScheduledFireTime:O} on {InstanceId}")]
+    public static partial void JobFired(ILogger logger, string job, DateTimeOffset? scheduledFireTime, string instanceId);
+
+    [LoggerMessage(2010, LogLevel.Warning, "Campaign {CampaignId} has a cron expression Quartz cannot parse; it will not run until it is fixed")]
+    public static partial void BadCampaignCron(ILogger logger, long campaignId);
+
     [LoggerMessage(2008, LogLevel.Information, "Job {Job} stopped by shutdown; it resumes from its committed progress on the next run")]
     public static partial void JobInterrupted(ILogger logger, string job);
 }

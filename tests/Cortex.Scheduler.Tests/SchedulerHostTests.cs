@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Cortex.Scheduler.Tests;
 
-/// <summary>The scheduler host as Program.cs builds it: a bad shared configuration stops it at start with exit 78 naming the key.</summary>
+/// <summary>The scheduler host as Program.cs builds it: a bad configuration stops it at start with exit 78 naming the key.</summary>
 public class SchedulerHostTests
 {
     // Hang guard only: a host that starts despite a bad configuration is stopped through ApplicationStarted long before this.
@@ -44,7 +44,50 @@ public class SchedulerHostTests
         Assert.Contains("Cortex:Queue:MaxDeliveries must be 1 to 100 (was 0)", output, StringComparison.Ordinal);
     }
 
-    // As src/Cortex.Scheduler/Program.cs registers its services.
-    private static Task<(int ExitCode, string Output)> RunSchedulerHostAsync(Dictionary<string, string?> settings) =>
-        ConfigErrorHost.RunAsync(services => services.AddCortexQueue(), settings);
+    [Fact]
+    public async Task RunAsync_NoConnectionString_Exits78NamingTheKey()
+    {
+        var (exitCode, output) = await ConfigErrorHost.RunAsync((services, configuration) => services.AddCortexScheduler(configuration), []);
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains("Cortex:Postgres:ConnectionString is required", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RunAsync_BadSchedulerValues_Exits78NamingEveryKey()
+    {
+        var (exitCode, output) = await RunSchedulerHostAsync(new()
+        {
+            ["Cortex:Scheduler:TimeZone"] = "Brasilia",
+            ["Cortex:Scheduler:FollowUps:MaxFollowUps"] = "0",
+            ["Cortex:Scheduler:Billing:Crn"] = "0 0 9 * * ?",
+        });
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains("Cortex:Scheduler:TimeZone must be an IANA time zone such as America/Sao_Paulo (was 'Brasilia')", output, StringComparison.Ordinal);
+        Assert.Contains("Cortex:Scheduler:FollowUps:MaxFollowUps must be 1 to 20 (was 0)", output, StringComparison.Ordinal);
+        Assert.Contains("Cortex:Scheduler:Billing:Crn is not a setting (did you mean Cortex:Scheduler:Billing:Cron?)", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RunAsync_ConnectionStringWithUnknownKeyword_Exits78WithoutShowingThePassword()
+    {
+        var (exitCode, output) = await RunSchedulerHostAsync(new() { ["Cortex:Postgres:ConnectionString"] = "Host=db;Passwrd=hunter2" });
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains("Cortex:Postgres:ConnectionString is not a valid Npgsql connection string", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", output, StringComparison.Ordinal);
+    }
+
+    // As src/Cortex.Scheduler/Program.cs registers its services, with a connection string that parses (nothing listens there).
+    private static Task<(int ExitCode, string Output)> RunSchedulerHostAsync(Dictionary<string, string?> settings)
+    {
+        var all = new Dictionary<string, string?> { ["Cortex:Postgres:ConnectionString"] = "Host=127.0.0.1;Port=1;Username=nobody;Timeout=1" };
+        foreach (var (key, value) in settings)
+        {
+            all[key] = value;
+        }
+
+        return ConfigErrorHost.RunAsync((services, configuration) => services.AddCortexScheduler(configuration), all);
+    }
 }

@@ -69,6 +69,10 @@ public sealed class CampaignFanOut(
                 {
                     due.Add((id, new DateTimeOffset(reader.GetDateTime(1), TimeSpan.Zero)));
                 }
+                else if (!CronExpression.TryParse(reader.GetString(2), out _))
+                {
+                    Log.BadCampaignCron(logger, id);
+                }
                 else if (LatestFireTime(reader.GetString(2), settings.Zone, new DateTimeOffset(reader.GetDateTime(3), TimeSpan.Zero), now) is { } fire)
                 {
                     due.Add((id, fire));

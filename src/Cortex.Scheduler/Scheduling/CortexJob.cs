@@ -15,6 +15,7 @@ public abstract class CortexJob(ILogger logger) : IJob
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
+        Log.JobFired(logger, Name, context.ScheduledFireTimeUtc, context.Scheduler.SchedulerInstanceId);
         try
         {
             await RunAsync(cancellationToken);

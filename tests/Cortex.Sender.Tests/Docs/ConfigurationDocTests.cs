@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Reflection;
 using System.Text;
 using System.Text.RegularExpressions;
+using Cortex.Scheduler;
+using Cortex.Scheduler.Data;
 using Cortex.Sender.Gateways;
 using Cortex.Sender.RateLimiting;
 using Cortex.Sender.Resilience;
@@ -24,8 +26,8 @@ public partial class ConfigurationDocTests
 {
     private const string DocPath = "docs/configuration.md";
 
-    // The seven option classes the sender binds (Cortex.Scheduler binds the first two). Keep in step with
-    // AddCortexQueue, AddCortexGateway and AddCortexSender.
+    // The seven option classes the sender binds, then the scheduler's own two (it also binds the first two). Keep in
+    // step with AddCortexQueue, AddCortexGateway, AddCortexSender and AddCortexScheduler.
     private static readonly (string Section, Type Type, Func<IServiceProvider, object> Resolve)[] s_sections =
     [
         (RedisOptions.Section, typeof(RedisOptions), Resolve<RedisOptions>),
@@ -35,6 +37,8 @@ public partial class ConfigurationDocTests
         (RateLimitOptions.Section, typeof(RateLimitOptions), Resolve<RateLimitOptions>),
         (ResilienceOptions.Section, typeof(ResilienceOptions), Resolve<ResilienceOptions>),
         (RetryOptions.Section, typeof(RetryOptions), Resolve<RetryOptions>),
+        (PostgresOptions.Section, typeof(PostgresOptions), Resolve<PostgresOptions>),
+        (SchedulerOptions.Section, typeof(SchedulerOptions), Resolve<SchedulerOptions>),
     ];
 
     // Secrets never go into appsettings.json: the doc says they come from a Kubernetes Secret as environment variables.
@@ -43,6 +47,7 @@ public partial class ConfigurationDocTests
     {
         ["Cortex:Gateway:Evolution:ApiKey"] = "doc-test-api-key",
         ["Cortex:Gateway:Cloud:AccessToken"] = "doc-test-access-token",
+        ["Cortex:Postgres:ConnectionString"] = "Host=postgres;Database=cortex;Username=cortex;Password=doc-test",
     };
 
     // The doc shows these misspellings on purpose, to explain typo protection.
@@ -171,6 +176,7 @@ public partial class ConfigurationDocTests
         builder.Configuration.AddConfiguration(example);
         builder.Configuration.AddInMemoryCollection(s_secretsFromEnvironment);
         builder.Services.AddCortexSender();
+        builder.Services.AddCortexScheduler(builder.Configuration);
         using var host = builder.Build();
 
         var failures = new List<string>();
@@ -245,6 +251,7 @@ public partial class ConfigurationDocTests
         TimeSpan t => FormatTimeSpan(t),
         Enum e => e.ToString(),
         Uri u => u.OriginalString,
+        System.Collections.ICollection { Count: 0 } => "[]",
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => throw new InvalidOperationException($"no documented format for a default of type {value.GetType()}"),
     };

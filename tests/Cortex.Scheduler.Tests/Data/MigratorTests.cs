@@ -1,0 +1,58 @@
+using Cortex.Scheduler.Data;
+using Cortex.Scheduler.Tests.Infrastructure;
+using Npgsql;
+
+namespace Cortex.Scheduler.Tests.Data;
+
+/// <summary>Migrations against a real PostgreSQL.</summary>
+public sealed class MigratorTests(SchedulerFixture fixture) : IClassFixture<SchedulerFixture>
+{
+    [Fact]
+    public async Task MigrateAsync_FreshDatabase_CreatesCortexTablesAndQuartzs15()
+    {
+        await using var dataSource = NpgsqlDataSource.Create(await fixture.Postgres.CreateDatabaseAsync());
+
+        var applied = await new Migrator(dataSource).MigrateAsync();
+
+        Assert.Equal(["cortex_schema", "quartz_tables"], applied.Select(m => m.Name));
+        Assert.Equal(15L, await CountAsync(dataSource, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name LIKE 'qrtz%'"));
+        Assert.Equal(9L, await CountAsync(dataSource, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'cortex'"));
+    }
+
+    [Fact]
+    public async Task MigrateAsync_ThreeReplicasAtOnceThenAgain_EachMigrationAppliedOnce()
+    {
+        var database = await fixture.Postgres.CreateDatabaseAsync();
+        var sources = Enumerable.Range(0, 3).Select(_ => NpgsqlDataSource.Create(database)).ToList();
+        try
+        {
+            var results = await Task.WhenAll(sources.Select(s => new Migrator(s).MigrateAsync()));
+            var again = await new Migrator(sources[0]).MigrateAsync();
+
+            Assert.Equal(Migrator.All.Count, results.Sum(r => r.Count));
+            Assert.Empty(again);
+            Assert.Equal(Migrator.All.Select(m => m.Version), await new Migrator(sources[0]).AppliedAsync());
+        }
+        finally
+        {
+            foreach (var source in sources)
+            {
+                await source.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task AppliedAsync_EmptyDatabase_IsEmpty()
+    {
+        await using var dataSource = NpgsqlDataSource.Create(await fixture.Postgres.CreateDatabaseAsync());
+
+        Assert.Empty(await new Migrator(dataSource).AppliedAsync());
+    }
+
+    private static async Task<long> CountAsync(NpgsqlDataSource dataSource, string sql)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+}

@@ -1,0 +1,65 @@
+namespace Cortex.Scheduler.Tests;
+
+/// <summary>Each bad value is reported with its full key, so the process stops at start naming it.</summary>
+public class SchedulerOptionsValidatorTests
+{
+    [Fact]
+    public void Validate_Defaults_AreValid()
+    {
+        Assert.True(new SchedulerOptionsValidator().Validate(null, new SchedulerOptions()).Succeeded);
+    }
+
+    [Theory]
+    [InlineData("Cortex:Scheduler:TimeZone must be an IANA time zone", "TimeZone", "America/Sao_Paolo")]
+    [InlineData("Cortex:Scheduler:Billing:Cron must be a Quartz cron expression", "Billing:Cron", "0 9 * * *")]
+    [InlineData("Cortex:Scheduler:Billing:Offsets must be comma-separated whole days", "Billing:Offsets", "-3, D0")]
+    [InlineData("Cortex:Scheduler:Billing:Offsets must be comma-separated whole days", "Billing:Offsets", "400")]
+    [InlineData("Cortex:Scheduler:FollowUps:Cron must be a Quartz cron expression", "FollowUps:Cron", "")]
+    [InlineData("Cortex:Scheduler:OutboxRepairCron must be a Quartz cron expression", "OutboxRepairCron", "every minute")]
+    public void Validate_BadValue_NamesTheKey(string expected, string key, string value)
+    {
+        var options = new SchedulerOptions();
+        switch (key)
+        {
+            case "TimeZone": options.TimeZone = value; break;
+            case "Billing:Cron": options.Billing.Cron = value; break;
+            case "Billing:Offsets": options.Billing.Offsets = value; break;
+            case "FollowUps:Cron": options.FollowUps.Cron = value; break;
+            default: options.OutboxRepairCron = value; break;
+        }
+
+        var result = new SchedulerOptionsValidator().Validate(null, options);
+
+        Assert.Contains(result.Failures!, f => f.StartsWith(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_CheckinThresholdBelowTwiceTheInterval_IsRejected()
+    {
+        var options = new SchedulerOptions { ClusterCheckinInterval = TimeSpan.FromSeconds(10), ClusterCheckinMisfireThreshold = TimeSpan.FromSeconds(15) };
+
+        var result = new SchedulerOptionsValidator().Validate(null, options);
+
+        Assert.Contains(result.Failures!, f => f.StartsWith("Cortex:Scheduler:ClusterCheckinMisfireThreshold must be at least twice", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_QuietHoursOverrideWithUnknownKindOrNoTarget_NamesTheEntry()
+    {
+        var options = new SchedulerOptions();
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Kind = "billings", Start = new(20, 0, 0), End = new(8, 0, 0) });
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Start = new(20, 0, 0), End = new(25, 0, 0) });
+
+        var failures = new SchedulerOptionsValidator().Validate(null, options).Failures!.ToList();
+
+        Assert.Contains("Cortex:Scheduler:QuietHours:Overrides:0:Kind must be one of billing, followup, campaign (was 'billings')", failures);
+        Assert.Contains("Cortex:Scheduler:QuietHours:Overrides:1 needs a Tenant, a Kind or both", failures);
+        Assert.Contains("Cortex:Scheduler:QuietHours:Overrides:1:End must be a time of day from 00:00 to 23:59", failures);
+    }
+
+    [Fact]
+    public void Offsets_AreParsedSortedAndDeduplicated()
+    {
+        Assert.Equal([-3, 0, 7], new BillingOptions { Offsets = " 7, 0,-3,0 " }.ParsedOffsets);
+    }
+}

@@ -1,0 +1,145 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Cortex.Scheduler.Tests.Infrastructure;
+using Cortex.Testing;
+
+namespace Cortex.Scheduler.Tests.Scheduling;
+
+/// <summary>
+/// Real Cortex.Scheduler processes clustered through Quartz on one real PostgreSQL: each trigger fires on one node only,
+/// a killed node's work goes on on the other, and every reminder reaches Redis exactly once.
+/// </summary>
+public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IClassFixture<SchedulerFixture>
+{
+    private static readonly TimeSpan s_hangGuard = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task TwoProcesses_EachFiringRunsOnOneNode_AndEveryReminderIsEnqueuedOnce()
+    {
+        var database = await fixture.CreateMigratedDatabaseAsync();
+        var queue = RedisFixture.UniqueQueueName();
+        await using (var seed = new SchedulerHarness(database, fixture.Connection, queue, new FakeTimeProvider(TimeProvider.System.GetUtcNow()), null))
+        {
+            // Due today in the scheduler's zone, by the machine's real clock (the processes use it).
+            await Billing.BillingRemindersTests.SeedManyAsync(seed, count: 3000, dueDate: seed.Billing.Today().ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+        }
+
+        var environment = Environment(database, queue);
+        await using var a = SchedulerProcess.Start(environment);
+        await using var b = SchedulerProcess.Start(environment);
+
+        // Every 2 s; wait for six firings in all, then kill one node and wait for three more on the survivor.
+        await WaitUntilAsync(() => Firings(a, b).Count >= 6, a, b);
+        await a.KillAsync();
+        var beforeKill = Firings(a, b).Count;
+        await WaitUntilAsync(() => Firings(a, b).Count >= beforeKill + 3, b);
+        await b.StopAsync(s_hangGuard);
+
+        var firings = Firings(a, b);
+
+        // No scheduled time ran twice: not on one node, not across the two.
+        Assert.Equal(firings.Count, firings.Select(f => f.FireTime).Distinct().Count());
+        Assert.Contains(firings, f => f.Node == "b");
+        Assert.Equal(0, b.ExitCode);
+
+        await using var check = new SchedulerHarness(database, fixture.Connection, queue, new FakeTimeProvider(), null);
+        var ids = (await check.QueuedAsync()).Select(m => m.Envelope.Id).ToList();
+        Assert.Equal(3000, ids.Count);
+        Assert.Equal(3000, ids.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Start_BadCron_Exits78NamingTheKeyBeforeTouchingTheDatabase()
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["Cortex__Postgres__ConnectionString"] = "Host=127.0.0.1;Port=1;Username=nobody",
+            ["Cortex__Redis__Configuration"] = "127.0.0.1:1,connectTimeout=200",
+            ["Cortex__Scheduler__Billing__Cron"] = "0 0 25 * * ?",
+        };
+        await using var process = SchedulerProcess.Start(environment);
+
+        await process.WaitForExitAsync(s_hangGuard);
+
+        Assert.Equal(78, process.ExitCode);
+        Assert.Contains(process.Lines, l => l.Contains("Cortex:Scheduler:Billing:Cron must be a Quartz cron expression", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Migrate_FreshDatabase_AppliesBothMigrationsThenReportsUpToDate()
+    {
+        var database = await fixture.Postgres.CreateDatabaseAsync();
+        var environment = new Dictionary<string, string>
+        {
+            ["Cortex__Postgres__ConnectionString"] = database,
+            ["Cortex__Redis__Configuration"] = "127.0.0.1:1,connectTimeout=200",
+        };
+
+        await using var first = SchedulerProcess.Start(environment, "migrate");
+        await first.WaitForExitAsync(s_hangGuard);
+        await using var second = SchedulerProcess.Start(environment, "migrate");
+        await second.WaitForExitAsync(s_hangGuard);
+
+        Assert.Equal((0, 0), (first.ExitCode, second.ExitCode));
+        Assert.Contains("applied 0001_cortex_schema, 0002_quartz_tables", first.Lines);
+        Assert.Contains("database is up to date", second.Lines);
+    }
+
+    private Dictionary<string, string> Environment(string database, string queue) => new()
+    {
+        ["Cortex__Postgres__ConnectionString"] = database,
+        ["Cortex__Redis__Configuration"] = fixture.Redis.Configuration,
+        ["Cortex__Queue__Name"] = queue,
+        ["Cortex__Scheduler__Billing__Cron"] = "0/2 * * * * ?",
+        ["Cortex__Scheduler__Billing__Offsets"] = "0",
+        ["Cortex__Scheduler__FollowUps__Enabled"] = "false",
+        ["Cortex__Scheduler__Campaigns__Enabled"] = "false",
+        ["Cortex__Scheduler__QuietHours__Start"] = "00:00",
+        ["Cortex__Scheduler__QuietHours__End"] = "00:00",
+        ["Cortex__Scheduler__ClusterCheckinInterval"] = "00:00:01",
+        ["Cortex__Scheduler__ClusterCheckinMisfireThreshold"] = "00:00:03",
+        ["Logging__LogLevel__Cortex"] = "Debug",
+        ["Logging__Console__FormatterName"] = "simple",
+        ["Logging__Console__FormatterOptions__SingleLine"] = "true",
+    };
+
+    /// <summary>The billing firings each node logged: (node, scheduled fire time).</summary>
+    private static List<(string Node, string FireTime)> Firings(SchedulerProcess a, SchedulerProcess? b = null)
+    {
+        var firings = new List<(string, string)>();
+        foreach (var (node, process) in new[] { ("a", a), ("b", b) })
+        {
+            foreach (var line in process?.Lines ?? [])
+            {
+                if (FiredLine().Match(line) is { Success: true } match)
+                {
+                    firings.Add((node, match.Groups[1].Value));
+                }
+            }
+        }
+
+        return firings;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, params SchedulerProcess[] processes)
+    {
+        using var guard = new CancellationTokenSource(s_hangGuard);
+        while (!condition())
+        {
+            if (processes.FirstOrDefault(p => p.HasExited) is { } exited)
+            {
+                Assert.Fail($"a scheduler exited with {exited.ExitCode}: " + string.Join(System.Environment.NewLine, exited.Lines));
+            }
+
+            if (guard.IsCancellationRequested)
+            {
+                Assert.Fail("timed out; output: " + string.Join(System.Environment.NewLine, processes.SelectMany(p => p.Lines)));
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    [GeneratedRegex(@"Job billing-reminders fired for (\S+) on")]
+    private static partial Regex FiredLine();
+}

@@ -1,0 +1,53 @@
+using Cortex.Scheduler.Templates;
+
+namespace Cortex.Scheduler.Tests.Templates;
+
+public class MessageRendererTests
+{
+    private static string? Vars(string name) => name switch
+    {
+        "name" => "Ana",
+        "amount" => "R$ 10,00",
+        _ => null,
+    };
+
+    [Fact]
+    public void Render_KnownPlaceholders_AreReplaced()
+    {
+        Assert.Equal("Olá Ana, sua fatura de R$ 10,00.", MessageRenderer.Render("Olá {name}, sua fatura de {amount}.", Vars));
+    }
+
+    [Fact]
+    public void Render_UnknownPlaceholder_StaysVisibleRatherThanBlank()
+    {
+        Assert.Equal("Olá Ana, {nmae}", MessageRenderer.Render("Olá {name}, {nmae}", Vars));
+    }
+
+    [Theory]
+    [InlineData("sem variáveis", "sem variáveis")]
+    [InlineData("{", "{")]
+    [InlineData("a } b { c", "a } b { c")]
+    [InlineData("{name}{name}", "AnaAna")]
+    public void Render_EdgeCases_KeepTheText(string body, string expected)
+    {
+        Assert.Equal(expected, MessageRenderer.Render(body, Vars));
+    }
+
+    [Theory]
+    [InlineData("0", "R$ 0,00")]
+    [InlineData("0.5", "R$ 0,50")]
+    [InlineData("99.9", "R$ 99,90")]
+    [InlineData("1234.5", "R$ 1.234,50")]
+    [InlineData("1234567.891", "R$ 1.234.567,89")]
+    [InlineData("-12", "-R$ 12,00")]
+    public void Currency_FormatsReaisTheBrazilianWay(string amount, string expected)
+    {
+        Assert.Equal(expected, PtBr.Currency(decimal.Parse(amount, System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    [Fact]
+    public void Date_IsDayMonthYear()
+    {
+        Assert.Equal("05/03/2026", PtBr.Date(new DateOnly(2026, 3, 5)));
+    }
+}
