@@ -1,0 +1,81 @@
+using Cortex.Scheduler.Tests.Infrastructure;
+using Cortex.Testing;
+
+namespace Cortex.Scheduler.Tests.Scheduling;
+
+/// <summary>
+/// A real scheduler process stopped in the middle of a campaign fan-out: by SIGTERM (a Kubernetes scale-in or rollout,
+/// where Quartz cancels the running job through its token) or by SIGKILL (a crash). Either way the next run finishes the
+/// campaign with every recipient enqueued exactly once.
+/// </summary>
+public sealed class SchedulerShutdownTests(SchedulerFixture fixture) : IClassFixture<SchedulerFixture>
+{
+    private const int Recipients = 40_000;
+    private static readonly TimeSpan s_hangGuard = TimeSpan.FromSeconds(60);
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task StoppedMidCampaign_NextRunResumesAndEveryRecipientIsEnqueuedOnce(bool graceful)
+    {
+        var database = await fixture.CreateMigratedDatabaseAsync();
+        var queue = RedisFixture.UniqueQueueName();
+        await using var h = new SchedulerHarness(database, fixture.Connection, queue, new FakeTimeProvider(TimeProvider.System.GetUtcNow()), new()
+        {
+            ["Cortex:Scheduler:BatchSize"] = "100",
+            ["Cortex:Scheduler:QuietHours:Start"] = "00:00",
+            ["Cortex:Scheduler:QuietHours:End"] = "00:00",
+        });
+        await h.ExecuteAsync("INSERT INTO cortex.message_templates (key, body) VALUES ('promo', 'Oi {name}!')");
+        await h.ExecuteAsync("INSERT INTO cortex.campaigns (id, name, template_key, run_at) VALUES (1, 'big', 'promo', now() - interval '1 minute')");
+        await h.ExecuteAsync(
+            "INSERT INTO cortex.campaign_recipients (campaign_id, id, phone, name) SELECT 1, i, '+55119' || lpad(i::text, 8, '0'), 'P' || i FROM generate_series(1, @n) AS i",
+            ("n", Recipients));
+
+        await using var process = SchedulerProcess.Start(new Dictionary<string, string>
+        {
+            ["Cortex__Postgres__ConnectionString"] = database,
+            ["Cortex__Redis__Configuration"] = fixture.Redis.Configuration,
+            ["Cortex__Queue__Name"] = queue,
+            ["Cortex__Scheduler__BatchSize"] = "100",
+            ["Cortex__Scheduler__Campaigns__Cron"] = "* * * * * ?",
+            ["Cortex__Scheduler__Billing__Enabled"] = "false",
+            ["Cortex__Scheduler__FollowUps__Enabled"] = "false",
+            ["Cortex__Scheduler__QuietHours__Start"] = "00:00",
+            ["Cortex__Scheduler__QuietHours__End"] = "00:00",
+            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
+        });
+
+        // Stop it once some batches are committed, well before the 400 batches are done.
+        using (var guard = new CancellationTokenSource(s_hangGuard))
+        {
+            while (await h.ScalarAsync<int>("SELECT coalesce(max(enqueued), 0) FROM cortex.campaign_runs") < 1_000)
+            {
+                Assert.False(process.HasExited, string.Join(Environment.NewLine, process.Lines));
+                await Task.Delay(20, guard.Token);
+            }
+        }
+
+        if (graceful)
+        {
+            await process.StopAsync(s_hangGuard);
+            Assert.Equal(0, process.ExitCode);
+            Assert.Contains(process.Lines, l => l.Contains("Job campaigns stopped by shutdown", StringComparison.Ordinal));
+        }
+        else
+        {
+            await process.KillAsync();
+        }
+
+        var stoppedAt = await h.ScalarAsync<int>("SELECT enqueued FROM cortex.campaign_runs");
+        Assert.InRange(stoppedAt, 1_000, Recipients - 1);
+        Assert.Equal("running", await h.ScalarAsync<string>("SELECT status FROM cortex.campaign_runs"));
+
+        await h.Campaigns.RunAsync(default);
+
+        var ids = (await h.QueuedAsync()).Select(m => m.Envelope.Id).ToList();
+        Assert.Equal(Recipients, ids.Count);
+        Assert.Equal(Recipients, ids.Distinct().Count());
+        Assert.Equal($"completed|{Recipients}", await h.ScalarAsync<string>("SELECT status || '|' || enqueued FROM cortex.campaign_runs"));
+    }
+}
