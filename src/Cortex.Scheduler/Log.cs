@@ -6,11 +6,11 @@ internal static partial class Log
     [LoggerMessage(2001, LogLevel.Warning, "Skipped {Key}: the source row does not make a valid message ({Reason})")]
     public static partial void InvalidRow(ILogger logger, string key, string reason);
 
-    [LoggerMessage(2002, LogLevel.Information, "Billing reminders for {Today}: {Due} due, {New} new, {OptedOut} opted out, {Invalid} invalid, {Published} pushed to Redis")]
+    [LoggerMessage(2002, LogLevel.Information, "Billing reminders for {Today:yyyy-MM-dd}: {Due} due, {New} new, {OptedOut} opted out, {Invalid} invalid, {Published} pushed to Redis")]
     public static partial void BillingRun(ILogger logger, DateOnly today, int due, int @new, int optedOut, int invalid, int published);
 
-    [LoggerMessage(2003, LogLevel.Information, "Follow-ups: {Sent} sent, {Closed} conversations closed, {Published} pushed to Redis")]
-    public static partial void FollowUpRun(ILogger logger, int sent, int closed, int published);
+    [LoggerMessage(2003, LogLevel.Information, "Follow-ups: {Sent} sent, {Closed} conversations closed, {Invalid} invalid, {Published} pushed to Redis")]
+    public static partial void FollowUpRun(ILogger logger, int sent, int closed, int invalid, int published);
 
     [LoggerMessage(2004, LogLevel.Information, "Campaign {CampaignId} run {FireTime:O}: {Enqueued} of {Total} recipients fanned out, {Skipped} skipped, status {Status}")]
     public static partial void CampaignProgress(ILogger logger, long campaignId, DateTimeOffset fireTime, int enqueued, int total, int skipped, string status);
@@ -29,6 +29,9 @@ internal static partial class Log
 
     [LoggerMessage(2010, LogLevel.Warning, "Campaign {CampaignId} has a cron expression Quartz cannot parse; it will not run until it is fixed")]
     public static partial void BadCampaignCron(ILogger logger, long campaignId);
+
+    [LoggerMessage(2011, LogLevel.Error, "Campaign {CampaignId} cannot be fanned out: {Reason}; it resumes where it stopped once this is fixed")]
+    public static partial void CampaignBlocked(ILogger logger, long campaignId, string reason);
 
     [LoggerMessage(2008, LogLevel.Information, "Job {Job} stopped by shutdown; it resumes from its committed progress on the next run")]
     public static partial void JobInterrupted(ILogger logger, string job);

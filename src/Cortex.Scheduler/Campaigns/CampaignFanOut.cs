@@ -2,7 +2,6 @@ using System.Text.Json;
 using Cortex.Scheduler.Outbox;
 using Cortex.Scheduler.Scheduling;
 using Cortex.Scheduler.Templates;
-using Cortex.Shared.Client;
 using Cortex.Shared.Contract;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -38,9 +37,17 @@ public sealed class CampaignFanOut(
         var totals = new Totals();
         foreach (var (campaignId, fireTime) in await RunningAsync(cancellationToken))
         {
-            while (await FanOutBatchAsync(campaignId, fireTime, templates, quiet, settings, totals, cancellationToken))
+            try
             {
-                totals.Published += await ledger.PublishPendingAsync(settings.BatchSize, cancellationToken);
+                while (await FanOutBatchAsync(campaignId, fireTime, templates, quiet, settings, totals, cancellationToken))
+                {
+                    totals.Published += await ledger.PublishPendingAsync(settings.BatchSize, cancellationToken);
+                }
+            }
+            catch (MissingTemplateException ex)
+            {
+                // One campaign with a template typo must not hold up the others; it stays running and resumes once fixed.
+                Log.CampaignBlocked(logger, campaignId, ex.Message);
             }
         }
 
@@ -184,27 +191,26 @@ public sealed class CampaignFanOut(
             }
 
             var key = $"campaign:{campaignId}:{fireTime.ToUnixTimeMilliseconds()}:{r.Id}";
-            var envelope = renderer.Apply(
-                new Envelope
-                {
-                    Id = key,
-                    To = r.Phone,
-                    Kind = Kind,
-                    Tenant = run.Tenant.Length == 0 ? null : run.Tenant,
-                    Priority = Priority.Low,
-                    NotBefore = sendAt > now ? sendAt : null,
-                    ExpiresAt = sendAt + settings.ExpireAfter,
-                },
-                name => name == "name" ? r.Name : r.Variables?.GetValueOrDefault(name));
-            try
+            if (ledger.TryPrepare(logger, key, () => renderer.Apply(
+                    new Envelope
+                    {
+                        Id = key,
+                        To = r.Phone,
+                        Kind = Kind,
+                        Tenant = run.Tenant.Length == 0 ? null : run.Tenant,
+                        Priority = Priority.Low,
+                        NotBefore = sendAt > now ? sendAt : null,
+                        ExpiresAt = sendAt + settings.ExpireAfter,
+                    },
+                    name => name == "name" ? r.Name : r.Variables?.GetValueOrDefault(name)),
+                out var entry))
             {
-                entries.Add(ledger.Prepare(envelope));
+                entries.Add(entry);
             }
-            catch (InvalidEnvelopeException ex)
+            else
             {
                 skipped++;
                 totals.Invalid++;
-                Log.InvalidRow(logger, key, ex.Error?.ToString() ?? ex.Message);
             }
         }
 
@@ -269,7 +275,7 @@ public sealed class CampaignFanOut(
         await using var command = new NpgsqlCommand(
             """
             SELECT r.id, r.phone, r.name, r.variables::text,
-                   EXISTS (SELECT 1 FROM cortex.opt_outs o WHERE o.phone = r.phone AND o.tenant IN ('', c.tenant))
+                   EXISTS (SELECT 1 FROM cortex.opt_outs o WHERE o.phone = '+' || ltrim(r.phone, '+') AND o.tenant IN ('', c.tenant))
             FROM cortex.campaign_recipients r JOIN cortex.campaigns c ON c.id = r.campaign_id
             WHERE r.campaign_id = @id AND r.id > @after
             ORDER BY r.id
@@ -300,7 +306,11 @@ public sealed class CampaignFanOut(
         var variables = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var property in document.RootElement.EnumerateObject())
         {
-            variables[property.Name] = property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString()! : property.Value.GetRawText();
+            // A JSON null is a missing variable (the message is refused), not the text "null".
+            if (property.Value.ValueKind != JsonValueKind.Null)
+            {
+                variables[property.Name] = property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString()! : property.Value.GetRawText();
+            }
         }
 
         return variables;

@@ -1,7 +1,6 @@
 using Cortex.Scheduler.Outbox;
 using Cortex.Scheduler.Scheduling;
 using Cortex.Scheduler.Templates;
-using Cortex.Shared.Client;
 using Cortex.Shared.Contract;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -17,6 +16,7 @@ public sealed record FollowUpRunResult(int FollowUps, int Closed, int Invalid, i
 /// follow-up (key followup:{conversationId}:{customer's last message, Unix ms}:{n}) up to the maximum, then, after one more
 /// idle period, the conversation is closed. The count restarts when the customer writes again. Inside WhatsApp's
 /// 24-hour window the follow-up is free text (followup.text); outside it, an approved template (followup.template).
+/// An opted-out customer gets none.
 /// </summary>
 public sealed class ConversationFollowUps(
     NpgsqlDataSource dataSource,
@@ -58,45 +58,50 @@ public sealed class ConversationFollowUps(
                 var sendAt = quiet.NextAllowed(now, c.Tenant, Kind);
                 var windowEnd = c.LastInboundAt + followUps.ServiceWindow;
                 var insideWindow = windowEnd is { } end && sendAt < end;
-                var renderer = templates.Get(c.Tenant, insideWindow ? "followup.text" : "followup.template");
-                if (!insideWindow && !renderer.IsWhatsAppTemplate)
-                {
-                    throw new InvalidOperationException(
-                        $"cortex.message_templates row '{renderer.Key}' must name an approved WhatsApp template (wa_name, wa_language): outside the 24-hour window WhatsApp refuses free text");
-                }
 
+                // Free text after the window closes would be refused by WhatsApp: let it expire instead.
                 var expiresAt = sendAt + settings.ExpireAfter;
                 if (insideWindow && windowEnd < expiresAt)
                 {
-                    // Free text after the window closes would be refused by WhatsApp: let it expire instead.
                     expiresAt = windowEnd.Value;
                 }
 
-                var envelope = renderer.Apply(
-                    new Envelope
-                    {
-                        Id = key,
-                        To = c.Phone,
-                        Kind = Kind,
-                        Tenant = c.Tenant.Length == 0 ? null : c.Tenant,
-                        NotBefore = sendAt > now ? sendAt : null,
-                        ExpiresAt = expiresAt,
-                    },
-                    name => name switch
-                    {
-                        "name" => c.CustomerName,
-                        "followUp" => n.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                        _ => null,
-                    });
-                try
+                Envelope Build()
                 {
-                    entries.Add(ledger.Prepare(envelope));
+                    var renderer = templates.Get(c.Tenant, insideWindow ? "followup.text" : "followup.template");
+                    if (!insideWindow && !renderer.IsWhatsAppTemplate)
+                    {
+                        throw new TemplateException(
+                            $"cortex.message_templates row '{renderer.Key}' (tenant '{c.Tenant}' or '') must name an approved WhatsApp template (wa_name, wa_language): outside the 24-hour window WhatsApp refuses free text");
+                    }
+
+                    return renderer.Apply(
+                        new Envelope
+                        {
+                            Id = key,
+                            To = c.Phone,
+                            Kind = Kind,
+                            Tenant = c.Tenant.Length == 0 ? null : c.Tenant,
+                            NotBefore = sendAt > now ? sendAt : null,
+                            ExpiresAt = expiresAt,
+                        },
+                        name => name switch
+                        {
+                            "name" => c.CustomerName,
+                            "followUp" => n.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                            _ => null,
+                        });
+                }
+
+                if (ledger.TryPrepare(logger, key, Build, out var entry))
+                {
+                    entries.Add(entry);
                     updates.Add((c.Id, n, false));
                 }
-                catch (InvalidEnvelopeException ex)
+                else
                 {
+                    // The conversation keeps its count: once the template or the row is fixed, this follow-up goes out.
                     invalid++;
-                    Log.InvalidRow(logger, key, ex.Error?.ToString() ?? ex.Message);
                 }
             }
 
@@ -123,17 +128,18 @@ public sealed class ConversationFollowUps(
         // replica is processing are skipped, and a follow-up count belongs to the customer's last message (anchor).
         await using var command = new NpgsqlCommand(
             """
-            SELECT id, tenant, phone, customer_name, last_inbound_at,
-                   CASE WHEN follow_up_anchor IS NOT DISTINCT FROM last_inbound_at THEN follow_ups_sent ELSE 0 END
-            FROM cortex.conversations
-            WHERE status = 'open'
-              AND last_outbound_at <= @cutoff
-              AND (last_inbound_at IS NULL OR last_inbound_at < last_outbound_at)
-              AND (follow_up_anchor IS DISTINCT FROM last_inbound_at OR coalesce(last_follow_up_at, '-infinity') <= @cutoff)
-              AND id > @after
-            ORDER BY id
+            SELECT c.id, c.tenant, c.phone, c.customer_name, c.last_inbound_at,
+                   CASE WHEN c.follow_up_anchor IS NOT DISTINCT FROM c.last_inbound_at THEN c.follow_ups_sent ELSE 0 END
+            FROM cortex.conversations c
+            WHERE c.status = 'open'
+              AND c.last_outbound_at <= @cutoff
+              AND (c.last_inbound_at IS NULL OR c.last_inbound_at < c.last_outbound_at)
+              AND (c.follow_up_anchor IS DISTINCT FROM c.last_inbound_at OR coalesce(c.last_follow_up_at, '-infinity') <= @cutoff)
+              AND NOT EXISTS (SELECT 1 FROM cortex.opt_outs o WHERE o.phone = '+' || ltrim(c.phone, '+') AND o.tenant IN ('', c.tenant))
+              AND c.id > @after
+            ORDER BY c.id
             LIMIT @batch
-            FOR UPDATE SKIP LOCKED
+            FOR UPDATE OF c SKIP LOCKED
             """,
             connection);
         command.Parameters.AddWithValue("cutoff", idleCutoff.UtcDateTime);

@@ -33,7 +33,10 @@ public sealed class FollowUpJob(ConversationFollowUps followUps, ILogger<FollowU
     protected override async Task RunAsync(CancellationToken cancellationToken)
     {
         var r = await followUps.RunAsync(cancellationToken);
-        Log.FollowUpRun(logger, r.FollowUps, r.Closed, r.Published);
+        if (r.FollowUps + r.Closed + r.Invalid + r.Published > 0)
+        {
+            Log.FollowUpRun(logger, r.FollowUps, r.Closed, r.Invalid, r.Published);
+        }
     }
 }
 

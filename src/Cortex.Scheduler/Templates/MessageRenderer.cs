@@ -7,7 +7,8 @@ namespace Cortex.Scheduler.Templates;
 /// <summary>
 /// Renders one template with a message's variables: the body as WhatsApp text, or, when the template names an
 /// approved WhatsApp template, that template with the listed variables as its parameters.
-/// Placeholders are {variable}; an unknown one is left as written so a typo is visible, not silently blank.
+/// Placeholders are {variable}; a message whose template needs a variable its row lacks is refused, never sent with
+/// the placeholder or a blank in it.
 /// </summary>
 public sealed class MessageRenderer
 {
@@ -20,7 +21,10 @@ public sealed class MessageRenderer
 
     public string Key => _definition.Key;
 
-    /// <summary>Fills the text or template fields of <paramref name="envelope"/>.</summary>
+    /// <summary>
+    /// Fills the text or template fields of <paramref name="envelope"/>. Throws <see cref="UnrenderableMessageException"/>
+    /// when the template needs a variable this row does not have: a half-filled message is never sent.
+    /// </summary>
     public Envelope Apply(Envelope envelope, Func<string, string?> variables)
     {
         ArgumentNullException.ThrowIfNull(envelope);
@@ -30,16 +34,24 @@ public sealed class MessageRenderer
             var parameters = new string[_definition.WhatsAppParameters.Count];
             for (var i = 0; i < parameters.Length; i++)
             {
-                parameters[i] = variables(_definition.WhatsAppParameters[i]) ?? string.Empty;
+                var variable = _definition.WhatsAppParameters[i];
+                parameters[i] = variables(variable) ?? throw new UnrenderableMessageException(Key, variable);
             }
 
             return envelope with { Text = null, Template = new MessageTemplate(name, _definition.WhatsAppLanguage!, parameters) };
         }
 
-        return envelope with { Text = Render(_definition.Body, variables), Template = null };
+        string? missing = null;
+        var text = Render(_definition.Body, v =>
+        {
+            var value = variables(v);
+            missing ??= value is null ? v : null;
+            return value;
+        });
+        return missing is null ? envelope with { Text = text, Template = null } : throw new UnrenderableMessageException(Key, missing);
     }
 
-    /// <summary>Replaces each {variable} in <paramref name="body"/>.</summary>
+    /// <summary>Replaces each {variable} in <paramref name="body"/>; one <paramref name="variables"/> does not know is left as written.</summary>
     public static string Render(string body, Func<string, string?> variables)
     {
         ArgumentNullException.ThrowIfNull(body);
@@ -73,6 +85,13 @@ public sealed class MessageRenderer
         return text.ToString();
     }
 }
+
+/// <summary>A row's message cannot be built from its template; the row is skipped and logged, never sent half-right.</summary>
+public class TemplateException(string message) : InvalidOperationException(message);
+
+/// <summary>A template needs a variable the row does not have.</summary>
+public sealed class UnrenderableMessageException(string templateKey, string variable)
+    : TemplateException($"template '{templateKey}' needs {{{variable}}}, which this row does not have");
 
 /// <summary>Brazilian formats by hand: the process runs with invariant globalization, so there is no pt-BR culture to ask.</summary>
 public static class PtBr

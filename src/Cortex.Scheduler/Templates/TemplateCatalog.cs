@@ -44,4 +44,4 @@ public sealed class TemplateCatalog
 
 /// <summary>A job needs a template that cortex.message_templates does not have.</summary>
 public sealed class MissingTemplateException(string key, string tenant)
-    : InvalidOperationException($"cortex.message_templates has no row for key '{key}' (tenant '{tenant}' or the default tenant '')");
+    : TemplateException($"cortex.message_templates has no row for key '{key}' (tenant '{tenant}' or the default tenant '')");

@@ -148,6 +148,40 @@ public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task RunAsync_RecipientLackingATemplateVariable_IsSkippedNotSentHalfFilled()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 3, runAt: s_now.AddMinutes(-1));
+        await h.ExecuteAsync("UPDATE cortex.campaign_recipients SET variables = '{\"promo\": null}' WHERE id = 2");
+        await h.ExecuteAsync("UPDATE cortex.campaign_recipients SET variables = NULL WHERE id = 3");
+
+        var result = await h.Campaigns.RunAsync(default);
+
+        Assert.Equal("Oi Pessoa 1, promoção Black Friday!", Assert.Single(await h.QueuedAsync()).Envelope.Text);
+        Assert.Equal((1, 2, 2), (result.Enqueued, result.Skipped, result.Invalid));
+        Assert.Equal("completed|3|1|2", await RunStateAsync(h, id));
+    }
+
+    [Fact]
+    public async Task RunAsync_OneCampaignWithAMissingTemplate_DoesNotHoldUpTheOthers()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var broken = await SeedCampaignAsync(h, recipients: 5, runAt: s_now.AddMinutes(-2));
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET template_key = 'promo-typo' WHERE id = @id", ("id", broken));
+        var good = await SeedCampaignAsync(h, recipients: 5, runAt: s_now.AddMinutes(-1));
+
+        await h.Campaigns.RunAsync(default);
+        Assert.Equal(5, (await h.QueuedAsync()).Count);
+        Assert.Equal("running|5|0|0", await RunStateAsync(h, broken));
+
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET template_key = 'promo' WHERE id = @id", ("id", broken));
+        await h.Campaigns.RunAsync(default);
+
+        Assert.Equal(10, (await h.QueuedAsync()).Select(m => m.Envelope.Id).Distinct().Count());
+        Assert.Equal("completed|5|5|0", await RunStateAsync(h, good));
+    }
+
+    [Fact]
     public void LatestFireTime_SeveralMissedFirings_CollapseIntoTheLatest()
     {
         var since = new DateTimeOffset(2026, 11, 20, 12, 0, 0, TimeSpan.Zero);

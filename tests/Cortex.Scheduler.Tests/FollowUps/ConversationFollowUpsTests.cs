@@ -109,17 +109,34 @@ public sealed class ConversationFollowUpsTests(SchedulerFixture fixture) : IClas
     }
 
     [Fact]
-    public async Task RunAsync_OutsideTheWindowWithoutAnApprovedTemplate_FailsNamingTheTemplateRow()
+    public async Task RunAsync_OutsideTheWindowWithoutAnApprovedTemplate_SkipsThatConversationAndKeepsItsCount()
     {
         await using var h = await fixture.CreateHarnessAsync(s_now);
-        await h.ExecuteAsync("UPDATE cortex.message_templates SET wa_name = NULL, wa_language = NULL WHERE key = 'followup.template'");
-        await SeedAsync(h, 1, inbound: s_now.AddHours(-30), outbound: s_now.AddHours(-29));
+        await h.ExecuteAsync(
+            "INSERT INTO cortex.message_templates (tenant, key, body) VALUES ('clinic', 'followup.template', 'texto livre')");
+        await SeedAsync(h, 1, inbound: s_now.AddHours(-30), outbound: s_now.AddHours(-29), tenant: "clinic");
+        await SeedAsync(h, 2, inbound: s_now.AddHours(-30), outbound: s_now.AddHours(-29), tenant: "isp");
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => h.FollowUps.RunAsync(default));
+        var result = await h.FollowUps.RunAsync(default);
 
-        Assert.Contains("'followup.template' must name an approved WhatsApp template", error.Message, StringComparison.Ordinal);
-        Assert.Empty(await h.QueuedAsync());
+        // The clinic's override is not an approved template: its conversation waits, the other tenant's is followed up.
+        Assert.Equal((1, 1), (result.FollowUps, result.Invalid));
+        Assert.Equal("isp", Assert.Single(await h.QueuedAsync()).Envelope.Tenant);
         Assert.Equal(0, await h.ScalarAsync<int>("SELECT follow_ups_sent FROM cortex.conversations WHERE id = 1"));
+    }
+
+    [Fact]
+    public async Task RunAsync_OptedOutCustomer_GetsNoFollowUp()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now);
+        await SeedAsync(h, 1, inbound: s_now.AddHours(-3), outbound: s_now.AddHours(-1));
+        await SeedAsync(h, 2, inbound: s_now.AddHours(-3), outbound: s_now.AddHours(-1));
+        await h.ExecuteAsync("INSERT INTO cortex.opt_outs (phone) VALUES ('+5511900000001')");
+
+        var result = await h.FollowUps.RunAsync(default);
+
+        Assert.Equal(1, result.FollowUps);
+        Assert.Equal("+5511900000002", Assert.Single(await h.QueuedAsync()).Envelope.To);
     }
 
     [Fact]
@@ -144,10 +161,12 @@ public sealed class ConversationFollowUpsTests(SchedulerFixture fixture) : IClas
         Assert.Equal(1000L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.conversations WHERE follow_ups_sent = 1"));
     }
 
-    private static Task SeedAsync(SchedulerHarness h, long id, DateTimeOffset? inbound, DateTimeOffset outbound, string status = "open", string name = "Cliente") =>
+    private static Task SeedAsync(
+        SchedulerHarness h, long id, DateTimeOffset? inbound, DateTimeOffset outbound, string status = "open", string name = "Cliente", string tenant = "") =>
         h.ExecuteAsync(
-            "INSERT INTO cortex.conversations (id, phone, customer_name, status, last_inbound_at, last_outbound_at) VALUES (@id, @phone, @name, @status, @in, @out)",
+            "INSERT INTO cortex.conversations (id, tenant, phone, customer_name, status, last_inbound_at, last_outbound_at) VALUES (@id, @tenant, @phone, @name, @status, @in, @out)",
             ("id", id),
+            ("tenant", tenant),
             ("phone", $"+55119{id:D8}"),
             ("name", name),
             ("status", status),

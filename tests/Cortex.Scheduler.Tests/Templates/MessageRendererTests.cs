@@ -33,6 +33,31 @@ public class MessageRendererTests
         Assert.Equal(expected, MessageRenderer.Render(body, Vars));
     }
 
+    [Fact]
+    public void Apply_TemplateNeedsAVariableTheRowLacks_RefusesNamingIt()
+    {
+        var renderer = new MessageRenderer(new TemplateDefinition("", "promo", "Oi {name}, até {until}!", null, null, []));
+
+        var error = Assert.Throws<UnrenderableMessageException>(() => renderer.Apply(new Shared.Contract.Envelope { Id = "x", To = "+5511900000001" }, Vars));
+
+        Assert.Equal("template 'promo' needs {until}, which this row does not have", error.Message);
+    }
+
+    [Fact]
+    public void Apply_WhatsAppTemplate_ParametersInOrderAndAMissingOneIsRefused()
+    {
+        var renderer = new MessageRenderer(new TemplateDefinition("", "billing.due", "unused", "fatura", "pt_BR", ["amount", "name"]));
+        var missing = new MessageRenderer(new TemplateDefinition("", "billing.due", "unused", "fatura", "pt_BR", ["name", "dueDate"]));
+        var envelope = new Shared.Contract.Envelope { Id = "x", To = "+5511900000001" };
+
+        var applied = renderer.Apply(envelope, Vars);
+
+        Assert.Equal(("fatura", "pt_BR"), (applied.Template!.Name, applied.Template.Language));
+        Assert.Equal(["R$ 10,00", "Ana"], applied.Template.Parameters);
+        Assert.Null(applied.Text);
+        Assert.Throws<UnrenderableMessageException>(() => missing.Apply(envelope, Vars));
+    }
+
     [Theory]
     [InlineData("0", "R$ 0,00")]
     [InlineData("0.5", "R$ 0,50")]
