@@ -114,8 +114,17 @@ public sealed class CampaignFanOut(
         }
 
         var expression = new CronExpression(cron, zone);
+
+        // A cron that fires at least hourly is found in the last hour; only rarer ones, with few firings, are walked from
+        // `since`. Walking a per-second cron over a long downtime would take millions of steps.
+        var recent = now - TimeSpan.FromHours(1);
+        return (since < recent ? Latest(expression, recent, now) : null) ?? Latest(expression, since, now);
+    }
+
+    private static DateTimeOffset? Latest(CronExpression expression, DateTimeOffset after, DateTimeOffset now)
+    {
         DateTimeOffset? latest = null;
-        var next = expression.GetNextValidTimeAfter(since);
+        var next = expression.GetNextValidTimeAfter(after);
         for (var i = 0; next is { } t && t <= now && i < 100_000; i++)
         {
             latest = t;

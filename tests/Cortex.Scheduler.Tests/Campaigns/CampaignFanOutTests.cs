@@ -193,6 +193,14 @@ public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixtur
         Assert.Null(none);
     }
 
+    [Fact]
+    public void LatestFireTime_EverySecondAfterAMonthDown_IsTheLastSecond()
+    {
+        var now = new DateTimeOffset(2026, 11, 20, 12, 0, 0, 500, TimeSpan.Zero);
+
+        Assert.Equal(now.AddMilliseconds(-500), CampaignFanOut.LatestFireTime("* * * * * ?", s_saoPaulo, now.AddDays(-30), now));
+    }
+
     private static async Task<long> SeedCampaignAsync(SchedulerHarness h, int recipients, DateTimeOffset? runAt = null, string? cron = null, DateTimeOffset? createdAt = null)
     {
         await h.ExecuteAsync("INSERT INTO cortex.message_templates (key, body) VALUES ('promo', 'Oi {name}, promoção {promo}!') ON CONFLICT DO NOTHING");
