@@ -49,6 +49,30 @@ public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IC
     }
 
     [Fact]
+    public async Task EveryNodeDownOverSeveralFirings_FiresOnceOnRecoveryNotOncePerMissedFiring()
+    {
+        var environment = Environment(await fixture.CreateMigratedDatabaseAsync(), RedisFixture.UniqueQueueName());
+        environment["Cortex__Scheduler__MisfireThreshold"] = "00:00:01";
+        await using (var first = SchedulerProcess.Start(environment))
+        {
+            await WaitUntilAsync(() => Firings(first).Count >= 1, first);
+            await first.KillAsync();
+        }
+
+        // The outage under test: three or four 2-second firings pass with no node up.
+        await Task.Delay(TimeSpan.FromSeconds(7));
+        var restarted = TimeProvider.System.GetUtcNow();
+        await using var second = SchedulerProcess.Start(environment);
+        await WaitUntilAsync(() => Firings(second).Count >= 2, second);
+
+        // Fire once now: the three or four missed firings become one run at recovery (Quartz reports it under the first
+        // missed time), then the schedule proceeds. Replaying each missed firing would show several times before the restart.
+        var fireTimes = Firings(second).Select(f => DateTimeOffset.Parse(f.FireTime, CultureInfo.InvariantCulture)).ToList();
+        Assert.Single(fireTimes, t => t < restarted);
+        Assert.Contains(fireTimes, t => t > restarted);
+    }
+
+    [Fact]
     public async Task Start_BadCron_Exits78NamingTheKeyBeforeTouchingTheDatabase()
     {
         var environment = new Dictionary<string, string>
