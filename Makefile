@@ -5,9 +5,9 @@ SHELL := /bin/bash
 .PHONY: help build test demo perf clean
 
 help:
-	@echo "make demo   - start a local Redis, send 20,000 billing reminders through the sender to the fake gateway"
-	@echo "make test   - build with warnings as errors and run every test (starts its own redis-server processes)"
-	@echo "make perf   - measure engine and HTTP throughput (figures for docs/performance.md)"
+	@echo "make demo   - local Redis + PostgreSQL: seed a day of charges, run one scheduler pass, drain it through the sender"
+	@echo "make test   - build with warnings as errors and run every test (starts its own redis-server and PostgreSQL)"
+	@echo "make perf   - measure engine, HTTP and scheduler enqueue throughput (figures for docs/performance.md)"
 
 build:
 	dotnet build Cortex.sln -c Release -warnaserror -nologo

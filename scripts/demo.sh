@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make demo: 20,000 billing reminders through the real sender against the built-in fake gateway, on a throwaway
-# local Redis (installed with apt-get if missing) that is stopped and removed at the end.
+# make demo: seeds a throwaway PostgreSQL with a day of charges, conversations and a campaign, runs one scheduler
+# pass into a throwaway Redis, then drains it through the real sender against the built-in fake gateway. Both
+# servers are installed with apt-get if missing, started on free ports, and stopped and removed at the end.
 set -euo pipefail
 exec bash "$(dirname "$0")/harness.sh" "demo --messages ${MESSAGES:-20000}"

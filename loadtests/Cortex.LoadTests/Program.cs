@@ -1,15 +1,18 @@
 using Cortex.LoadTests;
 
-// Usage: Cortex.LoadTests demo|engine|http --redis host:port [--messages N] [--workers N (http: sender workers)]
+// Usage: Cortex.LoadTests demo|engine|http|scheduler --redis host:port --postgres "connection string" [--messages N]
+//        [--workers N (http: sender workers)]
 var command = args.Length > 0 ? args[0] : "help";
 var redis = Option("--redis") ?? "127.0.0.1:6379";
+var postgres = Option("--postgres") ?? "Host=127.0.0.1;Username=postgres;Database=postgres";
 var messages = int.TryParse(Option("--messages"), out var n) ? n : 20_000;
 
 return command switch
 {
-    "demo" => await DemoRun.RunAsync(redis, messages),
+    "demo" => await DemoRun.RunAsync(redis, postgres, messages),
     "engine" => await PerfRun.EngineAsync(redis, messages, SenderDll()),
     "http" => await PerfRun.HttpAsync(redis, messages, SenderDll(), int.TryParse(Option("--workers"), out var w) ? w : 64),
+    "scheduler" => await SchedulerPerfRun.RunAsync(redis, postgres, messages),
     _ => Usage(),
 };
 
@@ -23,6 +26,6 @@ string SenderDll() => Option("--sender") ?? Path.Combine(AppContext.BaseDirector
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Cortex.LoadTests demo|engine|http --redis host:port [--messages N]");
+    Console.Error.WriteLine("usage: Cortex.LoadTests demo|engine|http|scheduler --redis host:port --postgres \"connection string\" [--messages N]");
     return 2;
 }

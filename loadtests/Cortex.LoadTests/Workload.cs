@@ -52,6 +52,34 @@ internal static class Workload
         return list;
     }
 
+    /// <summary>
+    /// Reminders another system (a legacy ERP) pushes through the client hours late: each expired a minute ago, so the
+    /// sender must dead-letter it as expired instead of sending yesterday's news. Their numbers (+55 21) are not the demo's
+    /// PostgreSQL customers.
+    /// </summary>
+    public static List<Envelope> ExpiredReminders(int count, DateTimeOffset now)
+    {
+        var list = new List<Envelope>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var name = s_names[i % s_names.Length];
+            var amount = ((8990 + (i * 1000)) / 100m).ToString("C", s_real);
+            var due = now.AddDays(-1).ToString("dd/MM/yyyy", CultureInfo.InvariantCulture);
+            list.Add(new Envelope
+            {
+                Id = $"erp:boleto:{77_000 + i}:{now:yyyy-MM-dd}",
+                To = "+55219" + (80_000_000 + (i * 7919)).ToString(CultureInfo.InvariantCulture),
+                Text = $"{name}, seu boleto de {amount} venceu em {due}. Segunda via: https://pay.example/b/{77_000 + i}",
+                Kind = "billing_reminder",
+                Tenant = "erp-legado",
+                ExpiresAt = now.AddMinutes(-1),
+                TraceId = "erp-" + i.ToString("x6", CultureInfo.InvariantCulture),
+            });
+        }
+
+        return list;
+    }
+
     /// <summary>What careless producers push with a raw LPUSH: each must land in the dead-letter list with a reason.</summary>
     public static IEnumerable<byte[]> Malformed(int count)
     {

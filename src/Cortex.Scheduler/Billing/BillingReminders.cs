@@ -1,7 +1,8 @@
+using System.Runtime.ExceptionServices;
+using System.Threading.Channels;
 using Cortex.Scheduler.Outbox;
 using Cortex.Scheduler.Scheduling;
 using Cortex.Scheduler.Templates;
-using Cortex.Shared.Client;
 using Cortex.Shared.Contract;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -16,6 +17,18 @@ public sealed record BillingRunResult(DateOnly Today, int Due, int New, int Opte
 /// reminder with key billing:{chargeId}:{offset}:{dueDate}; paid, cancelled and opted-out charges get none. A rerun of
 /// the same day, or two replicas running at once, insert nothing twice (the key is the ledger's primary key).
 /// </summary>
+/// <remarks>
+/// A run is a pipeline of four stages (read, render, insert, publish), the database ones on a connection each, so that
+/// PostgreSQL and .NET work at the same time on different pages: page N+1 is read while page N is rendered, page N-1 is
+/// inserted into the ledger (committed) and page N-2 is claimed, pushed to Redis and marked enqueued
+/// (<see cref="DispatchLedger.PublishInsertedAsync"/>). What a failure leaves is what it left before the pipeline:
+/// <list type="bullet">
+/// <item>Redis (or the claim) fails: the day is still read and written to the ledger in full, pending, for the outbox
+/// repair to push once Redis is back; the run then throws the push's error.</item>
+/// <item>Reading, rendering or inserting fails: the pages before it are still inserted and pushed, the stages before it
+/// stop, and the run throws that error.</item>
+/// </list>
+/// </remarks>
 public sealed class BillingReminders(
     NpgsqlDataSource dataSource,
     DispatchLedger ledger,
@@ -34,72 +47,214 @@ public sealed class BillingReminders(
         var settings = options.Value;
         var quiet = new QuietHours(settings.QuietHours, settings.Zone);
         var templates = await TemplateCatalog.LoadAsync(dataSource, cancellationToken);
-        int due = 0, inserted = 0, optedOut = 0, invalid = 0;
+        var counts = new Counts();
+        var pages = Channel.CreateBounded<Page>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
+        var rendered = Channel.CreateBounded<List<PreparedMessage>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
+        var inserted = Channel.CreateBounded<List<PreparedMessage>>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true });
+        using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var stopRendering = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Exception? failure = null;
+
+        // A failed stage completes its output with the error (the next stage handles what it already has, then fails
+        // too) and cancels the stages before it. The first error recorded is the cause; the others follow from it.
+        // The publish stage never fails early (see PublishAsync), so nothing stops reading and inserting but PostgreSQL.
+        async Task Stage(Func<Task> body, Action<Exception?> complete, params CancellationTokenSource[] upstream)
+        {
+            try
+            {
+                await body();
+                complete(null);
+            }
+            catch (Exception ex)
+            {
+                Interlocked.CompareExchange(ref failure, ex, null);
+                complete(ex);
+                foreach (var stop in upstream)
+                {
+                    await stop.CancelAsync();
+                }
+            }
+        }
+
+        await Task.WhenAll(
+            Stage(() => ReadAsync(today, settings, pages.Writer, stopReading.Token), e => pages.Writer.TryComplete(e)),
+            Stage(() => RenderAsync(settings, quiet, templates, pages.Reader, rendered.Writer, counts, stopRendering.Token), e => rendered.Writer.TryComplete(e), stopReading),
+            Stage(() => InsertAsync(rendered.Reader, inserted.Writer, counts, cancellationToken), e => inserted.Writer.TryComplete(e), stopRendering, stopReading),
+            Stage(() => PublishAsync(inserted.Reader, counts, cancellationToken), _ => { }));
+        if (failure is not null)
+        {
+            ExceptionDispatchInfo.Throw(failure);
+        }
+
+        // Rows of pages that were only partly new, and rows left pending by an earlier crash, this job's or another's.
+        counts.Published += await ledger.PublishPendingAsync(settings.BatchSize, cancellationToken);
+        return new BillingRunResult(today, counts.Due, counts.New, counts.OptedOut, counts.Invalid, counts.Published);
+    }
+
+    /// <summary>Stage 1: the due charges of each offset, one page at a time in id order.</summary>
+    private async Task ReadAsync(DateOnly today, SchedulerOptions settings, ChannelWriter<Page> output, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         foreach (var offset in settings.Billing.ParsedOffsets)
         {
             var dueDate = today.AddDays(-offset);
-            var templateKey = offset < 0 ? "billing.before" : offset == 0 ? "billing.due" : "billing.overdue";
             var after = long.MinValue;
             while (true)
             {
-                await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-                var page = await ReadPageAsync(connection, dueDate, after, settings.BatchSize, cancellationToken);
-                var entries = new List<LedgerEntry>(page.Count);
-                var now = timeProvider.GetUtcNow();
-                foreach (var charge in page)
-                {
-                    due++;
-                    if (charge.OptedOut)
-                    {
-                        optedOut++;
-                        continue;
-                    }
-
-                    var key = $"billing:{charge.Id}:{offset}:{dueDate:yyyy-MM-dd}";
-                    var sendAt = quiet.NextAllowed(now, charge.Tenant, Kind);
-                    var renderer = templates.Get(charge.Tenant, templateKey);
-                    var envelope = renderer.Apply(
-                        new Envelope
-                        {
-                            Id = key,
-                            To = charge.Phone,
-                            Kind = Kind,
-                            Tenant = charge.Tenant.Length == 0 ? null : charge.Tenant,
-                            NotBefore = sendAt > now ? sendAt : null,
-                            ExpiresAt = sendAt + settings.ExpireAfter,
-                        },
-                        name => name switch
-                        {
-                            "name" => charge.CustomerName,
-                            "amount" => PtBr.Currency(charge.Amount),
-                            "dueDate" => PtBr.Date(dueDate),
-                            "days" => Math.Abs(offset).ToString(System.Globalization.CultureInfo.InvariantCulture),
-                            _ => null,
-                        });
-                    try
-                    {
-                        entries.Add(ledger.Prepare(envelope));
-                    }
-                    catch (InvalidEnvelopeException ex)
-                    {
-                        // Bad source data (a view may bypass the table's checks): skipped and named, never sent half-right.
-                        invalid++;
-                        Log.InvalidRow(logger, key, ex.Error?.ToString() ?? ex.Message);
-                    }
-                }
-
-                inserted += await DispatchLedger.InsertAsync(connection, entries, cancellationToken);
-                if (page.Count < settings.BatchSize)
+                var charges = await ReadPageAsync(connection, dueDate, after, settings.BatchSize, cancellationToken);
+                await output.WriteAsync(new Page(offset, dueDate, charges), cancellationToken);
+                if (charges.Count < settings.BatchSize)
                 {
                     break;
                 }
 
-                after = page[^1].Id;
+                after = charges[^1].Id;
+            }
+        }
+    }
+
+    /// <summary>Stage 2: renders each page into ledger rows (in memory; CPU only).</summary>
+    private async Task RenderAsync(
+        SchedulerOptions settings,
+        QuietHours quiet,
+        TemplateCatalog templates,
+        ChannelReader<Page> input,
+        ChannelWriter<List<PreparedMessage>> output,
+        Counts counts,
+        CancellationToken cancellationToken)
+    {
+        await foreach (var page in input.ReadAllAsync(cancellationToken))
+        {
+            await output.WriteAsync(Render(page, settings, quiet, templates, counts), cancellationToken);
+        }
+    }
+
+    /// <summary>Stage 3: inserts each page's ledger rows (committed); passes on the pages whose rows were all new.</summary>
+    private async Task InsertAsync(ChannelReader<List<PreparedMessage>> input, ChannelWriter<List<PreparedMessage>> output, Counts counts, CancellationToken cancellationToken)
+    {
+        NpgsqlConnection? connection = null;
+        try
+        {
+            await foreach (var messages in input.ReadAllAsync(cancellationToken))
+            {
+                connection ??= await dataSource.OpenConnectionAsync(cancellationToken);
+                var fresh = await DispatchLedger.InsertPreparedAsync(connection, messages, cancellationToken);
+                counts.New += fresh;
+
+                // A page only partly new (a rerun after a crash, a replica on the same day) is left to the final
+                // PublishPendingAsync, which pushes what the ledger holds: only a wholly new page is known to hold ours.
+                if (fresh > 0 && fresh == messages.Count)
+                {
+                    await output.WriteAsync(messages, cancellationToken);
+                }
+            }
+        }
+        finally
+        {
+            if (connection is not null)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stage 4: pushes each page of new rows to Redis and marks them enqueued. After a failure it pushes nothing more but
+    /// keeps taking pages, so the stages before it still write the whole day to the ledger, and throws at the end.
+    /// </summary>
+    private async Task PublishAsync(ChannelReader<List<PreparedMessage>> input, Counts counts, CancellationToken cancellationToken)
+    {
+        NpgsqlConnection? connection = null;
+        ExceptionDispatchInfo? failed = null;
+        try
+        {
+            await foreach (var batch in input.ReadAllAsync(cancellationToken))
+            {
+                if (failed is not null)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    connection ??= await dataSource.OpenConnectionAsync(cancellationToken);
+                    counts.Published += await ledger.PublishInsertedAsync(connection, batch, cancellationToken);
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // The batch's rows stay pending (its transaction rolled back); so do the next ones.
+                    failed = ExceptionDispatchInfo.Capture(ex);
+                }
+            }
+        }
+        finally
+        {
+            if (connection is not null)
+            {
+                await connection.DisposeAsync();
             }
         }
 
-        var published = await ledger.PublishPendingAsync(settings.BatchSize, cancellationToken);
-        return new BillingRunResult(today, due, inserted, optedOut, invalid, published);
+        failed?.Throw();
+    }
+
+    private List<PreparedMessage> Render(Page page, SchedulerOptions settings, QuietHours quiet, TemplateCatalog templates, Counts counts)
+    {
+        var (offset, dueDate, charges) = page;
+        var templateKey = offset < 0 ? "billing.before" : offset == 0 ? "billing.due" : "billing.overdue";
+        var messages = new List<PreparedMessage>(charges.Count);
+        var now = timeProvider.GetUtcNow();
+
+        // The same for every charge of the page, or of the page and tenant: worked out once.
+        var dueDateText = PtBr.Date(dueDate);
+        var daysText = Math.Abs(offset).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var sendAtByTenant = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        foreach (var charge in charges)
+        {
+            counts.Due++;
+            if (charge.OptedOut)
+            {
+                counts.OptedOut++;
+                continue;
+            }
+
+            if (!sendAtByTenant.TryGetValue(charge.Tenant, out var sendAt))
+            {
+                sendAt = quiet.NextAllowed(now, charge.Tenant, Kind);
+                sendAtByTenant[charge.Tenant] = sendAt;
+            }
+
+            var key = $"billing:{charge.Id}:{offset}:{dueDate:yyyy-MM-dd}";
+            Envelope Build() => templates.Get(charge.Tenant, templateKey).Apply(
+                new Envelope
+                {
+                    Id = key,
+                    To = charge.Phone,
+                    Kind = Kind,
+                    Tenant = charge.Tenant.Length == 0 ? null : charge.Tenant,
+                    NotBefore = sendAt > now ? sendAt : null,
+                    ExpiresAt = sendAt + settings.ExpireAfter,
+                },
+                name => name switch
+                {
+                    "name" => charge.CustomerName,
+                    "amount" => PtBr.Currency(charge.Amount),
+                    "dueDate" => dueDateText,
+                    "days" => daysText,
+                    _ => null,
+                });
+
+            if (RowPreparation.TryPrepare(logger, key, () => ledger.PrepareMessage(Build()), out var message))
+            {
+                messages.Add(message);
+            }
+            else
+            {
+                counts.Invalid++;
+            }
+        }
+
+        return messages;
     }
 
     private static async Task<List<DueCharge>> ReadPageAsync(NpgsqlConnection connection, DateOnly dueDate, long after, int batchSize, CancellationToken cancellationToken)
@@ -108,7 +263,7 @@ public sealed class BillingReminders(
         await using var command = new NpgsqlCommand(
             """
             SELECT c.id, c.tenant, c.customer_name, c.phone, c.amount,
-                   EXISTS (SELECT 1 FROM cortex.opt_outs o WHERE o.phone = c.phone AND o.tenant IN ('', c.tenant))
+                   EXISTS (SELECT 1 FROM cortex.opt_outs o WHERE o.phone = '+' || ltrim(c.phone, '+') AND o.tenant IN ('', c.tenant))
             FROM cortex.charges c
             WHERE c.status = 'open' AND c.due_date = @due AND c.id > @after
             ORDER BY c.id
@@ -129,4 +284,16 @@ public sealed class BillingReminders(
     }
 
     private sealed record DueCharge(long Id, string Tenant, string CustomerName, string Phone, decimal Amount, bool OptedOut);
+
+    private sealed record Page(int Offset, DateOnly DueDate, List<DueCharge> Charges);
+
+    /// <summary>Each field is written by one stage only and read after every stage has finished.</summary>
+    private sealed class Counts
+    {
+        public int Due;
+        public int New;
+        public int OptedOut;
+        public int Invalid;
+        public int Published;
+    }
 }

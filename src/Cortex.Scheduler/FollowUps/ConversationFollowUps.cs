@@ -16,7 +16,7 @@ public sealed record FollowUpRunResult(int FollowUps, int Closed, int Invalid, i
 /// follow-up (key followup:{conversationId}:{customer's last message, Unix ms}:{n}) up to the maximum, then, after one more
 /// idle period, the conversation is closed. The count restarts when the customer writes again. Inside WhatsApp's
 /// 24-hour window the follow-up is free text (followup.text); outside it, an approved template (followup.template).
-/// An opted-out customer gets none.
+/// An opted-out customer gets none. Follow-ups go at high priority.
 /// </summary>
 public sealed class ConversationFollowUps(
     NpgsqlDataSource dataSource,
@@ -82,6 +82,9 @@ public sealed class ConversationFollowUps(
                             To = c.Phone,
                             Kind = Kind,
                             Tenant = c.Tenant.Length == 0 ? null : c.Tenant,
+
+                            // A customer in a live conversation is waiting: ahead of reminders and campaigns.
+                            Priority = Priority.High,
                             NotBefore = sendAt > now ? sendAt : null,
                             ExpiresAt = expiresAt,
                         },

@@ -15,8 +15,17 @@ namespace Cortex.Scheduler.Outbox;
 /// </summary>
 public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue queue, TimeProvider timeProvider)
 {
+    private const int PushChunk = 1000;
+
     /// <summary>Builds the ledger row of a message: validated by the same rules the sender applies, with enqueuedAt stamped.</summary>
     public LedgerEntry Prepare(Envelope envelope)
+    {
+        var message = PrepareMessage(envelope);
+        return new LedgerEntry(message.Key, message.Kind, message.Tenant, message.Priority, message.NotBefore, Encoding.UTF8.GetString(message.Payload));
+    }
+
+    /// <summary><see cref="Prepare"/>, with the payload kept as the UTF-8 bytes that are stored and pushed (never decoded to a string).</summary>
+    internal PreparedMessage PrepareMessage(Envelope envelope)
     {
         ArgumentNullException.ThrowIfNull(envelope);
         var stamped = envelope with { EnqueuedAt = timeProvider.GetUtcNow() };
@@ -26,7 +35,7 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
             throw new InvalidEnvelopeException(error, -1, envelope.Id);
         }
 
-        return new LedgerEntry(envelope.Id, envelope.Kind ?? string.Empty, envelope.Tenant ?? string.Empty, envelope.Priority, envelope.NotBefore, Encoding.UTF8.GetString(payload));
+        return new PreparedMessage(envelope.Id, envelope.Kind ?? string.Empty, envelope.Tenant ?? string.Empty, envelope.Priority, envelope.NotBefore, payload);
     }
 
     /// <summary>Inserts the rows whose key is new, inside the caller's transaction; returns how many were new.</summary>
@@ -59,13 +68,129 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
             ON CONFLICT (key) DO NOTHING
             """,
             connection);
-        command.Parameters.Add(new NpgsqlParameter<string[]>("keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = keys });
-        command.Parameters.Add(new NpgsqlParameter<string[]>("kinds", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = kinds });
-        command.Parameters.Add(new NpgsqlParameter<string[]>("tenants", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = tenants });
-        command.Parameters.Add(new NpgsqlParameter<short[]>("priorities", NpgsqlDbType.Array | NpgsqlDbType.Smallint) { TypedValue = priorities });
-        command.Parameters.Add(new NpgsqlParameter<DateTime?[]>("not_before", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = notBefore });
+        AddColumns(command, keys, kinds, tenants, priorities, notBefore);
         command.Parameters.Add(new NpgsqlParameter<string[]>("payloads", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = payloads });
         return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// <see cref="InsertAsync"/> for prepared messages: the same rows, with the UTF-8 payloads sent as they are and turned
+    /// into text by PostgreSQL (which checks the encoding), instead of decoded to strings here and encoded again by Npgsql.
+    /// Autocommit when the caller has no transaction open; returns how many were new.
+    /// </summary>
+    internal static async Task<int> InsertPreparedAsync(NpgsqlConnection connection, IReadOnlyList<PreparedMessage> messages, CancellationToken cancellationToken)
+    {
+        if (messages.Count == 0)
+        {
+            return 0;
+        }
+
+        var keys = new string[messages.Count];
+        var kinds = new string[messages.Count];
+        var tenants = new string[messages.Count];
+        var priorities = new short[messages.Count];
+        var notBefore = new DateTime?[messages.Count];
+        var payloads = new byte[messages.Count][];
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var m = messages[i];
+            (keys[i], kinds[i], tenants[i], priorities[i], payloads[i]) = (m.Key, m.Kind, m.Tenant, (short)m.Priority, m.Payload);
+            notBefore[i] = m.NotBefore?.UtcDateTime;
+        }
+
+        await using var command = new NpgsqlCommand(
+            """
+            INSERT INTO cortex.dispatch_ledger (key, kind, tenant, priority, not_before, payload)
+            SELECT k, kd, t, p, nb, convert_from(pl, 'UTF8')
+            FROM unnest(@keys, @kinds, @tenants, @priorities, @not_before, @payloads) AS u(k, kd, t, p, nb, pl)
+            ON CONFLICT (key) DO NOTHING
+            """,
+            connection);
+        AddColumns(command, keys, kinds, tenants, priorities, notBefore);
+        command.Parameters.Add(new NpgsqlParameter<byte[][]>("payloads", NpgsqlDbType.Array | NpgsqlDbType.Bytea) { TypedValue = payloads });
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Pushes rows this process has just inserted, all of them new (<see cref="InsertPreparedAsync"/>
+    /// returned their count), in one transaction, and returns how many it pushed. The claim is <see cref="PublishPendingAsync"/>'s:
+    /// pending rows locked FOR UPDATE SKIP LOCKED, marked enqueued, committed only after Redis accepted the push. The rows are
+    /// found by key instead of by age, and their payloads are pushed from memory (they are the stored ones: this process inserted
+    /// every one of these keys) instead of read back. A row another publisher holds or has pushed already is skipped: it is that
+    /// publisher's to push.
+    /// </summary>
+    internal async Task<int> PublishInsertedAsync(NpgsqlConnection connection, IReadOnlyList<PreparedMessage> messages, CancellationToken cancellationToken)
+    {
+        if (messages.Count == 0)
+        {
+            return 0;
+        }
+
+        var keys = new string[messages.Count];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            keys[i] = messages[i].Key;
+        }
+
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(
+            """
+            UPDATE cortex.dispatch_ledger l SET status = 'enqueued', enqueued_at = now()
+            FROM (SELECT d.key, k.i FROM unnest(@keys) WITH ORDINALITY AS k(key, i)
+                  JOIN cortex.dispatch_ledger d ON d.key = k.key
+                  WHERE d.status = 'pending'
+                  FOR UPDATE OF d SKIP LOCKED) claimed
+            WHERE l.key = claimed.key
+            RETURNING claimed.i
+            """,
+            connection,
+            transaction);
+        command.Parameters.Add(new NpgsqlParameter<string[]>("keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = keys });
+        var claimed = new bool[messages.Count];
+        var count = 0;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                claimed[reader.GetInt64(0) - 1] = true;
+                count++;
+            }
+        }
+
+        if (count == 0)
+        {
+            return 0;
+        }
+
+        // Pushed in pieces: lists of this size stay off the large object heap, here and in the queue's own copies.
+        var pushes = new List<Task>();
+        var batch = new List<QueueMessage>(PushChunk);
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (!claimed[i])
+            {
+                continue;
+            }
+
+            var m = messages[i];
+            batch.Add(new QueueMessage(m.Payload, m.Priority, m.NotBefore));
+            if (batch.Count == PushChunk)
+            {
+                pushes.Add(queue.EnqueueAsync(batch, cancellationToken));
+                batch = new List<QueueMessage>(PushChunk);
+            }
+        }
+
+        if (batch.Count > 0)
+        {
+            pushes.Add(queue.EnqueueAsync(batch, cancellationToken));
+        }
+
+        await Task.WhenAll(pushes);
+
+        // Redis has the batch: commit even if cancellation arrives now, or the batch is pushed twice.
+        await transaction.CommitAsync(CancellationToken.None);
+        return count;
     }
 
     /// <summary>
@@ -114,6 +239,15 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
         }
     }
 
+    private static void AddColumns(NpgsqlCommand command, string[] keys, string[] kinds, string[] tenants, short[] priorities, DateTime?[] notBefore)
+    {
+        command.Parameters.Add(new NpgsqlParameter<string[]>("keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = keys });
+        command.Parameters.Add(new NpgsqlParameter<string[]>("kinds", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = kinds });
+        command.Parameters.Add(new NpgsqlParameter<string[]>("tenants", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = tenants });
+        command.Parameters.Add(new NpgsqlParameter<short[]>("priorities", NpgsqlDbType.Array | NpgsqlDbType.Smallint) { TypedValue = priorities });
+        command.Parameters.Add(new NpgsqlParameter<DateTime?[]>("not_before", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = notBefore });
+    }
+
     /// <summary>How many rows are committed but not yet pushed.</summary>
     public async Task<long> CountPendingAsync(CancellationToken cancellationToken)
     {
@@ -121,3 +255,6 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 }
+
+/// <summary>A ledger row as prepared, its payload the UTF-8 JSON envelope (a class: a page of them is a list of references, off the large object heap).</summary>
+internal sealed record PreparedMessage(string Key, string Kind, string Tenant, Priority Priority, DateTimeOffset? NotBefore, byte[] Payload);
