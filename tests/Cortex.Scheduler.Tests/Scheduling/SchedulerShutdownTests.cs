@@ -6,7 +6,7 @@ namespace Cortex.Scheduler.Tests.Scheduling;
 /// <summary>
 /// A real scheduler process stopped in the middle of a campaign fan-out: by SIGTERM (a Kubernetes scale-in or rollout,
 /// where Quartz cancels the running job through its token) or by SIGKILL (a crash). Either way the next run finishes the
-/// campaign with every recipient enqueued exactly once.
+/// campaign with every recipient enqueued; only a SIGKILL between a push and its commit can put one batch in twice.
 /// </summary>
 public sealed class SchedulerShutdownTests(SchedulerFixture fixture) : IClassFixture<SchedulerFixture>
 {
@@ -74,8 +74,11 @@ public sealed class SchedulerShutdownTests(SchedulerFixture fixture) : IClassFix
         await h.Campaigns.RunAsync(default);
 
         var ids = (await h.QueuedAsync()).Select(m => m.Envelope.Id).ToList();
-        Assert.Equal(Recipients, ids.Count);
         Assert.Equal(Recipients, ids.Distinct().Count());
+
+        // SIGTERM commits every push it made: no copy. SIGKILL between a push and its commit leaves that one batch pending,
+        // and it is pushed again: copies with the same message id, which the sender sends once. Never more than a batch.
+        Assert.InRange(ids.Count - Recipients, 0, graceful ? 0 : 100);
         Assert.Equal($"completed|{Recipients}", await h.ScalarAsync<string>("SELECT status || '|' || enqueued FROM cortex.campaign_runs"));
     }
 }
