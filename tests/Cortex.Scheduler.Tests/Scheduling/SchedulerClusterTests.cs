@@ -126,7 +126,9 @@ public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IC
         ["Cortex__Scheduler__QuietHours__Start"] = "00:00",
         ["Cortex__Scheduler__QuietHours__End"] = "00:00",
         ["Cortex__Scheduler__ClusterCheckinInterval"] = "00:00:01",
-        ["Cortex__Scheduler__ClusterCheckinMisfireThreshold"] = "00:00:03",
+        // Short enough for the survivor to release the killed node's acquired trigger within the test, long enough that a
+        // node slowed by a busy CI machine is not taken for dead (which would let a firing run twice).
+        ["Cortex__Scheduler__ClusterCheckinMisfireThreshold"] = "00:00:10",
         ["Logging__LogLevel__Cortex"] = "Debug",
         ["Logging__Console__FormatterName"] = "simple",
         ["Logging__Console__FormatterOptions__SingleLine"] = "true",
