@@ -376,7 +376,7 @@ internal static class SchedulerPerfRun
     }
 
     /// <summary>The real queue, with the time of the first push after <see cref="Restart"/> and the wall time with a push in flight.</summary>
-    private sealed class TimedQueue(IMessageQueue inner) : IMessageQueue
+    private sealed class TimedQueue(IMessageQueue inner) : DelegatingMessageQueue(inner)
     {
         private readonly Lock _lock = new();
         private readonly Stopwatch _sinceRestart = new();
@@ -384,8 +384,6 @@ internal static class SchedulerPerfRun
         private TimeSpan _inPush;
         private TimeSpan _busySince;
         private int _inFlight;
-
-        public QueueKeys Keys => inner.Keys;
 
         public TimeSpan FirstPush => _firstPush ?? TimeSpan.Zero;
 
@@ -400,7 +398,7 @@ internal static class SchedulerPerfRun
             }
         }
 
-        public async Task EnqueueAsync(IReadOnlyList<QueueMessage> messages, CancellationToken cancellationToken = default)
+        public override async Task EnqueueAsync(IReadOnlyList<QueueMessage> messages, CancellationToken cancellationToken = default)
         {
             lock (_lock)
             {
@@ -413,7 +411,7 @@ internal static class SchedulerPerfRun
 
             try
             {
-                await inner.EnqueueAsync(messages, cancellationToken);
+                await base.EnqueueAsync(messages, cancellationToken);
             }
             finally
             {
@@ -426,35 +424,5 @@ internal static class SchedulerPerfRun
                 }
             }
         }
-
-        public Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default) =>
-            inner.LeaseAsync(consumerId, max, requestToken, cancellationToken);
-
-        public Task<bool[]> AreSentAsync(IReadOnlyList<string> messageIds) => inner.AreSentAsync(messageIds);
-
-        public Task<ClaimResult[]> ClaimAsync(string consumerId, IReadOnlyList<AckItem> items) => inner.ClaimAsync(consumerId, items);
-
-        public Task<int> AckAsync(string consumerId, IReadOnlyList<AckItem> items) => inner.AckAsync(consumerId, items);
-
-        public Task<bool> ScheduleRetryAsync(string consumerId, LeasedMessage message, ReadOnlyMemory<byte> payload, DateTimeOffset dueAt) =>
-            inner.ScheduleRetryAsync(consumerId, message, payload, dueAt);
-
-        public Task<bool> DeferAsync(string consumerId, LeasedMessage message, DateTimeOffset dueAt) => inner.DeferAsync(consumerId, message, dueAt);
-
-        public Task<bool> DeadLetterAsync(string consumerId, LeasedMessage message, DeadLetterEntry entry) => inner.DeadLetterAsync(consumerId, message, entry);
-
-        public Task<int> ReturnAsync(string consumerId, IReadOnlyList<long>? leaseIds = null) => inner.ReturnAsync(consumerId, leaseIds);
-
-        public Task HeartbeatAsync(string consumerId) => inner.HeartbeatAsync(consumerId);
-
-        public Task<int> RemoveConsumerAsync(string consumerId) => inner.RemoveConsumerAsync(consumerId);
-
-        public Task<int> PromoteDueAsync(int limit = 1000) => inner.PromoteDueAsync(limit);
-
-        public Task<RecoveryResult> RecoverAsync() => inner.RecoverAsync();
-
-        public Task<QueueStats> GetStatsAsync() => inner.GetStatsAsync();
-
-        public Task<IReadOnlyList<DeadLetterEntry>> GetDeadLettersAsync(long start = 0, long count = 100) => inner.GetDeadLettersAsync(start, count);
     }
 }
