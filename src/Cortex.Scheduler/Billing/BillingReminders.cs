@@ -1,5 +1,6 @@
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
+using Cortex.Scheduler.Data;
 using Cortex.Scheduler.Outbox;
 using Cortex.Scheduler.Scheduling;
 using Cortex.Scheduler.Templates;
@@ -261,9 +262,9 @@ public sealed class BillingReminders(
     {
         // Keyset pagination on the partial index charges_open_due (due_date, id) WHERE status = 'open'.
         await using var command = new NpgsqlCommand(
-            """
+            $"""
             SELECT c.id, c.tenant, c.customer_name, c.phone, c.amount,
-                   EXISTS (SELECT 1 FROM cortex.opt_outs o WHERE o.phone = '+' || ltrim(c.phone, '+') AND o.tenant IN ('', c.tenant))
+                   {OptOutSql.Exists("c.phone", "c.tenant")}
             FROM cortex.charges c
             WHERE c.status = 'open' AND c.due_date = @due AND c.id > @after
             ORDER BY c.id

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Cortex.Scheduler.Data;
 using Cortex.Scheduler.Outbox;
 using Cortex.Scheduler.Scheduling;
 using Cortex.Scheduler.Templates;
@@ -282,9 +283,9 @@ public sealed class CampaignFanOut(
     private static async Task<List<Recipient>> ReadRecipientsAsync(NpgsqlConnection connection, long campaignId, long after, int batchSize, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(
-            """
+            $"""
             SELECT r.id, r.phone, r.name, r.variables::text,
-                   EXISTS (SELECT 1 FROM cortex.opt_outs o WHERE o.phone = '+' || ltrim(r.phone, '+') AND o.tenant IN ('', c.tenant))
+                   {OptOutSql.Exists("r.phone", "c.tenant")}
             FROM cortex.campaign_recipients r JOIN cortex.campaigns c ON c.id = r.campaign_id
             WHERE r.campaign_id = @id AND r.id > @after
             ORDER BY r.id

@@ -1,3 +1,4 @@
+using Cortex.Scheduler.Data;
 using Cortex.Scheduler.Outbox;
 using Cortex.Scheduler.Scheduling;
 using Cortex.Scheduler.Templates;
@@ -130,7 +131,7 @@ public sealed class ConversationFollowUps(
         // Waiting on the customer (the agent or a follow-up spoke last) for longer than the idle time. Rows another
         // replica is processing are skipped, and a follow-up count belongs to the customer's last message (anchor).
         await using var command = new NpgsqlCommand(
-            """
+            $"""
             SELECT c.id, c.tenant, c.phone, c.customer_name, c.last_inbound_at,
                    CASE WHEN c.follow_up_anchor IS NOT DISTINCT FROM c.last_inbound_at THEN c.follow_ups_sent ELSE 0 END
             FROM cortex.conversations c
@@ -138,7 +139,7 @@ public sealed class ConversationFollowUps(
               AND c.last_outbound_at <= @cutoff
               AND (c.last_inbound_at IS NULL OR c.last_inbound_at < c.last_outbound_at)
               AND (c.follow_up_anchor IS DISTINCT FROM c.last_inbound_at OR coalesce(c.last_follow_up_at, '-infinity') <= @cutoff)
-              AND NOT EXISTS (SELECT 1 FROM cortex.opt_outs o WHERE o.phone = '+' || ltrim(c.phone, '+') AND o.tenant IN ('', c.tenant))
+              AND NOT {OptOutSql.Exists("c.phone", "c.tenant")}
               AND c.id > @after
             ORDER BY c.id
             LIMIT @batch
