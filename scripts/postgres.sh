@@ -24,14 +24,8 @@ as_pg() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# A port nothing listens on (bash's /dev/tcp connects only if something does); start retries on a race.
-free_port() {
-  local port
-  while true; do
-    port=$(( 20000 + RANDOM % 40000 ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-}
+# shellcheck source=free-port.sh
+source "$(dirname "$0")/free-port.sh"
 
 case "$cmd" in
   start)

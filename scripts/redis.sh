@@ -6,14 +6,8 @@ set -euo pipefail
 cmd=${1:?usage: redis.sh start|stop DIR}
 dir=${2:?usage: redis.sh start|stop DIR}
 
-# A port nothing listens on (bash's /dev/tcp connects only if something does); start retries on a race.
-free_port() {
-  local port
-  while true; do
-    port=$(( 20000 + RANDOM % 40000 ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-}
+# shellcheck source=free-port.sh
+source "$(dirname "$0")/free-port.sh"
 
 case "$cmd" in
   start)
