@@ -87,6 +87,7 @@ internal static class PerfRun
         info.Environment["Cortex__Queue__Name"] = queueName;
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Logging__Console__FormatterName"] = "simple";
+        info.Environment["Cortex__Observability__Port"] = "0";
         foreach (var (key, value) in environment)
         {
             info.Environment[key] = value;

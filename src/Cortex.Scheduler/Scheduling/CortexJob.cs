@@ -1,3 +1,4 @@
+using Cortex.Scheduler.Metrics;
 using Quartz;
 
 namespace Cortex.Scheduler.Scheduling;
@@ -7,7 +8,7 @@ namespace Cortex.Scheduler.Scheduling;
 /// cluster); a shutdown cancels the run through its token (the work resumes from committed progress next time); a
 /// failure is logged and left for the next firing rather than refired at once into the same fault.
 /// </summary>
-public abstract class CortexJob(ILogger logger) : IJob
+public abstract class CortexJob(SchedulerMetrics metrics, TimeProvider timeProvider, ILogger logger) : IJob
 {
     /// <summary>The job's name in Quartz and in logs.</summary>
     protected abstract string Name { get; }
@@ -16,21 +17,25 @@ public abstract class CortexJob(ILogger logger) : IJob
     {
         ArgumentNullException.ThrowIfNull(context);
         Log.JobFired(logger, Name, context.ScheduledFireTimeUtc, context.Scheduler.SchedulerInstanceId);
+        var started = timeProvider.GetTimestamp();
         try
         {
-            await RunAsync(cancellationToken);
+            var pushed = await RunAsync(cancellationToken);
+            metrics.JobRun(Name, succeeded: true, timeProvider.GetElapsedTime(started), pushed);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            // Shutdown, not a fault: the next firing resumes from committed progress, so no failure is counted.
             Log.JobInterrupted(logger, Name);
         }
         catch (Exception ex)
         {
+            metrics.JobRun(Name, succeeded: false, timeProvider.GetElapsedTime(started), 0);
             Log.JobFailed(logger, ex, Name);
             throw new JobExecutionException(ex) { RefireImmediately = false };
         }
     }
 
-    /// <summary>The job's work.</summary>
-    protected abstract Task RunAsync(CancellationToken cancellationToken);
+    /// <summary>The job's work; returns how many messages it pushed to Redis.</summary>
+    protected abstract Task<int> RunAsync(CancellationToken cancellationToken);
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Cortex.Shared.Metrics;
 
 namespace Cortex.Sender.Metrics;
 
@@ -8,7 +9,10 @@ public sealed class SenderMetrics
 {
     public const string MeterName = "Cortex.Sender";
 
+    private readonly Meter _meter;
+    private readonly BoundedLabel _kinds = new(32);
     private readonly Counter<long> _sent;
+    private readonly Counter<long> _failed;
     private readonly Counter<long> _retries;
     private readonly Counter<long> _deadLettered;
     private readonly Counter<long> _duplicatesSkipped;
@@ -24,10 +28,11 @@ public sealed class SenderMetrics
     public SenderMetrics(IMeterFactory meterFactory)
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
-        var meter = meterFactory.Create(MeterName);
-        _sent = meter.CreateCounter<long>("cortex.sender.sent", "{message}", "Messages accepted by the gateway.");
-        _retries = meter.CreateCounter<long>("cortex.sender.retries", "{message}", "Failed sends scheduled for a later attempt.");
-        _deadLettered = meter.CreateCounter<long>("cortex.sender.dead_lettered", "{message}", "Messages moved to the dead-letter list, by reason.");
+        var meter = _meter = meterFactory.Create(MeterName);
+        _sent = meter.CreateCounter<long>("cortex.sender.sent", "{message}", "Messages accepted by the gateway, by kind.");
+        _failed = meter.CreateCounter<long>("cortex.sender.failed", "{attempt}", "Gateway calls that did not deliver, by kind and reason (retryable, throttled, permanent, configuration_error).");
+        _retries = meter.CreateCounter<long>("cortex.sender.retries", "{message}", "Failed sends scheduled for a later attempt, by kind.");
+        _deadLettered = meter.CreateCounter<long>("cortex.sender.dead_lettered", "{message}", "Messages moved to the dead-letter list, by kind and reason.");
         _duplicatesSkipped = meter.CreateCounter<long>("cortex.sender.duplicates_skipped", "{message}", "Messages not sent because their id was already sent.");
         _redeliveredSends = meter.CreateCounter<long>("cortex.sender.redelivered_sends", "{message}", "Sends of messages whose earlier consumer died mid-flight: possible duplicates.");
         _throttled = meter.CreateCounter<long>("cortex.sender.throttled", "{answer}", "Gateway answers asking to slow down.");
@@ -35,26 +40,63 @@ public sealed class SenderMetrics
         _deferred = meter.CreateCounter<long>("cortex.sender.deferred", "{message}", "Messages moved to the delayed set without an attempt (notBefore ahead, repeated throttling).");
         _leasesRecovered = meter.CreateCounter<long>("cortex.queue.leases_recovered", "{message}", "Leases of dead consumers returned to ready.");
         _sendDuration = meter.CreateHistogram<double>("cortex.sender.send.duration", "s", "Time of one gateway call, retries included.");
-        _endToEnd = meter.CreateHistogram<double>("cortex.sender.end_to_end.duration", "s", "From enqueuedAt to the gateway accepting the message.");
+        _endToEnd = meter.CreateHistogram<double>("cortex.sender.end_to_end.duration", "s", "From enqueuedAt to the gateway accepting the message, by kind.");
         _rateLimitWait = meter.CreateHistogram<double>("cortex.sender.rate_limit.wait", "s", "Time spent waiting for a rate-limit permit.");
     }
 
-    public void Sent(TimeSpan? endToEnd)
+    /// <summary>
+    /// Gauges read from the engine at each scrape: prefetch channel occupancy, busy workers and the circuit state
+    /// (0 closed, 1 open, 2 half-open, 3 isolated — Polly's <c>CircuitState</c> values).
+    /// </summary>
+    public void ObserveEngine(Func<int> channelItems, int channelCapacity, Func<int> busyWorkers, int workers, Func<int> circuitState, string gateway)
     {
-        _sent.Add(1);
-        if (endToEnd is { } e && _endToEnd.Enabled)
+        _meter.CreateObservableGauge("cortex.sender.channel.items", channelItems, "{message}", "Leased messages waiting in the prefetch channel for a worker.");
+        _meter.CreateObservableGauge("cortex.sender.channel.capacity", () => channelCapacity, "{message}", "Size of the prefetch channel (Cortex:Sender:Prefetch).");
+        _meter.CreateObservableGauge("cortex.sender.workers.busy", busyWorkers, "{worker}", "Workers in the middle of a send.");
+        _meter.CreateObservableGauge("cortex.sender.workers", () => workers, "{worker}", "Configured workers (Cortex:Sender:Workers).");
+        _meter.CreateObservableGauge(
+            "cortex.sender.circuit.state",
+            () => new Measurement<int>(circuitState(), new KeyValuePair<string, object?>("gateway", gateway)),
+            "{state}",
+            "Gateway circuit breaker: 0 closed, 1 open, 2 half-open, 3 isolated.");
+    }
+
+    public void Sent(string? kind, TimeSpan? endToEnd)
+    {
+        if (!_sent.Enabled && !_endToEnd.Enabled)
         {
-            _endToEnd.Record(Math.Max(0, e.TotalSeconds));
+            return;
+        }
+
+        var tags = new TagList { { "kind", _kinds[kind] } };
+        _sent.Add(1, tags);
+        if (endToEnd is { } e)
+        {
+            _endToEnd.Record(Math.Max(0, e.TotalSeconds), tags);
         }
     }
 
-    public void RetryScheduled() => _retries.Add(1);
+    public void Failed(string? kind, string reason)
+    {
+        if (_failed.Enabled)
+        {
+            _failed.Add(1, new TagList { { "kind", _kinds[kind] }, { "reason", reason } });
+        }
+    }
 
-    public void DeadLettered(string reason, int count = 1)
+    public void RetryScheduled(string? kind)
+    {
+        if (_retries.Enabled)
+        {
+            _retries.Add(1, new TagList { { "kind", _kinds[kind] } });
+        }
+    }
+
+    public void DeadLettered(string reason, string? kind, int count = 1)
     {
         if (_deadLettered.Enabled)
         {
-            _deadLettered.Add(count, new TagList { { "reason", reason } });
+            _deadLettered.Add(count, new TagList { { "kind", _kinds[kind] }, { "reason", reason } });
         }
     }
 

@@ -83,6 +83,7 @@ internal sealed class SenderEngine : BackgroundService
             SingleWriter = true,
             SingleReader = false,
         });
+        metrics.ObserveEngine(() => _channel.Reader.Count, _options.Prefetch, () => BusyWorkers, _options.Workers, () => (int)gate.CircuitState.CircuitState, gateway.Name);
     }
 
     public string ConsumerId { get; }
@@ -245,7 +246,7 @@ internal sealed class SenderEngine : BackgroundService
                 if (claims[i] == ClaimResult.AlreadySent)
                 {
                     _metrics.DuplicateSkipped();
-                    SenderLog.DuplicateSkipped(_logger, envelope.Id);
+                    SenderLog.DuplicateSkipped(_logger, envelope.Id, envelope.TraceId);
                     _acker!.Add(items[i]);
                     admitted.RemoveAt(i);
                 }
@@ -275,6 +276,7 @@ internal sealed class SenderEngine : BackgroundService
             while (!_draining && reader.TryRead(out var item))
             {
                 Interlocked.Increment(ref _busyWorkers);
+                using var scope = _logger.BeginScope(new MessageLogScope(item.Envelope));
                 try
                 {
                     await ProcessAsync(item, _sendsCancelled.Token);
@@ -288,7 +290,7 @@ internal sealed class SenderEngine : BackgroundService
                 {
                     // A bug or an unforeseen fault costs the message an attempt, never a worker: a message that always
                     // faults reaches the dead-letter list after MaxAttempts instead of bouncing forever.
-                    SenderLog.WorkerFault(_logger, item.Envelope.Id, ex);
+                    SenderLog.WorkerFault(_logger, item.Envelope.Id, item.Envelope.TraceId, ex);
                     await FailAfterFaultAsync(item, ex);
                 }
                 finally
@@ -325,7 +327,7 @@ internal sealed class SenderEngine : BackgroundService
             }
             catch (BrokenCircuitException)
             {
-                SenderLog.CircuitOpenReturned(_logger, envelope.Id);
+                SenderLog.CircuitOpenReturned(_logger, envelope.Id, envelope.TraceId);
                 await ReturnAsync(lease, cancellationToken);
                 return;
             }
@@ -343,12 +345,18 @@ internal sealed class SenderEngine : BackgroundService
                 result = GatewayResult.Retryable("unexpected error: " + ex.GetType().Name);
             }
 
-            _metrics.SendDuration(_time.GetElapsedTime(sendStart), OutcomeLabel(result.Outcome));
+            var outcome = OutcomeLabel(result.Outcome);
+            _metrics.SendDuration(_time.GetElapsedTime(sendStart), outcome);
+            if (result.Outcome != GatewayOutcome.Accepted)
+            {
+                _metrics.Failed(envelope.Kind, outcome);
+            }
+
             switch (result.Outcome)
             {
                 case GatewayOutcome.Accepted:
                     _acker!.Add(new AckItem(lease.LeaseId, envelope.Id));
-                    _metrics.Sent(envelope.EnqueuedAt is { } enqueuedAt ? _time.GetUtcNow() - enqueuedAt : null);
+                    _metrics.Sent(envelope.Kind, envelope.EnqueuedAt is { } enqueuedAt ? _time.GetUtcNow() - enqueuedAt : null);
                     return;
 
                 case GatewayOutcome.Throttled:
@@ -395,7 +403,7 @@ internal sealed class SenderEngine : BackgroundService
 
         var payload = EnvelopeCodec.Serialize(envelope with { Attempt = failedAttempts, LastError = error });
         await PersistAsync(() => _queue.ScheduleRetryAsync(ConsumerId, lease, payload, _time.GetUtcNow() + delay), "schedule retry", cancellationToken);
-        _metrics.RetryScheduled();
+        _metrics.RetryScheduled(envelope.Kind);
         SenderLog.RetryScheduled(_logger, envelope.Id, envelope.TraceId, failedAttempts, delay, error);
     }
 
@@ -409,8 +417,8 @@ internal sealed class SenderEngine : BackgroundService
             Deliveries = lease.PreviousDeliveries + 1,
             LastError = lastError,
         };
-        _metrics.DeadLettered(reason);
-        SenderLog.DeadLettered(_logger, envelope?.Id, PhoneMask.Mask(envelope?.To), reason, detail);
+        _metrics.DeadLettered(reason, envelope?.Kind);
+        SenderLog.DeadLettered(_logger, envelope?.Id, envelope?.TraceId, PhoneMask.Mask(envelope?.To), reason, detail);
         return PersistAsync(() => _queue.DeadLetterAsync(ConsumerId, lease, entry), "dead-letter", cancellationToken);
     }
 
@@ -479,7 +487,7 @@ internal sealed class SenderEngine : BackgroundService
 
                     if (recovery.Poisoned > 0)
                     {
-                        _metrics.DeadLettered(DeadLetterReasons.Poison, recovery.Poisoned);
+                        _metrics.DeadLettered(DeadLetterReasons.Poison, null, recovery.Poisoned);
                     }
                 }
                 catch (RedisException ex)

@@ -15,8 +15,8 @@ internal static partial class SenderLog
     [LoggerMessage(1003, LogLevel.Warning, "Redis unavailable during {Operation}; retrying in {Delay}")]
     public static partial void RedisUnavailable(ILogger logger, string operation, TimeSpan delay, Exception exception);
 
-    [LoggerMessage(1004, LogLevel.Warning, "Dead-lettered message {MessageId} to {To}: {Reason}: {Detail}")]
-    public static partial void DeadLettered(ILogger logger, string? messageId, string to, string reason, string detail);
+    [LoggerMessage(1004, LogLevel.Warning, "Dead-lettered message {MessageId} (trace {TraceId}) to {To}: {Reason}: {Detail}")]
+    public static partial void DeadLettered(ILogger logger, string? messageId, string? traceId, string to, string reason, string detail);
 
     [LoggerMessage(1005, LogLevel.Information, "Retrying message {MessageId} (trace {TraceId}) after attempt {Attempt} in {Delay}: {Error}")]
     public static partial void RetryScheduled(ILogger logger, string messageId, string? traceId, int attempt, TimeSpan delay, string? error);
@@ -36,12 +36,12 @@ internal static partial class SenderLog
     [LoggerMessage(1010, LogLevel.Warning, "Ack of {Count} messages found their leases already recovered by another consumer; those sends may repeat")]
     public static partial void LeasesLost(ILogger logger, int count);
 
-    [LoggerMessage(1011, LogLevel.Debug, "Message {MessageId} already sent; skipped")]
-    public static partial void DuplicateSkipped(ILogger logger, string messageId);
+    [LoggerMessage(1011, LogLevel.Debug, "Message {MessageId} (trace {TraceId}) already sent; skipped")]
+    public static partial void DuplicateSkipped(ILogger logger, string messageId, string? traceId);
 
-    [LoggerMessage(1013, LogLevel.Error, "Worker fault on message {MessageId}; counted as a failed attempt, worker continues")]
-    public static partial void WorkerFault(ILogger logger, string messageId, Exception exception);
+    [LoggerMessage(1013, LogLevel.Error, "Worker fault on message {MessageId} (trace {TraceId}); counted as a failed attempt, worker continues")]
+    public static partial void WorkerFault(ILogger logger, string messageId, string? traceId, Exception exception);
 
-    [LoggerMessage(1012, LogLevel.Warning, "Circuit open: message {MessageId} returned to ready unsent")]
-    public static partial void CircuitOpenReturned(ILogger logger, string messageId);
+    [LoggerMessage(1012, LogLevel.Warning, "Circuit open: message {MessageId} (trace {TraceId}) returned to ready unsent")]
+    public static partial void CircuitOpenReturned(ILogger logger, string messageId, string? traceId);
 }

@@ -49,7 +49,7 @@ internal sealed class KnownKeysValidator<TOptions>(IConfiguration configuration,
 /// <summary>The sections under "Cortex" that some Cortex service reads; one shared config may serve every service.</summary>
 internal static class KnownSections
 {
-    public static readonly IReadOnlyList<string> All = ["Redis", "Queue", "Sender", "Gateway", "RateLimit", "Resilience", "Retry", "Postgres", "Scheduler"];
+    public static readonly IReadOnlyList<string> All = ["Redis", "Queue", "Sender", "Gateway", "RateLimit", "Resilience", "Retry", "Postgres", "Scheduler", "Observability"];
 
     /// <summary>A marker validated at start: every child of "Cortex" must be a known section.</summary>
     internal sealed class Check;

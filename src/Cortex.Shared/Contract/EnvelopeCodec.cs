@@ -63,6 +63,40 @@ public static class EnvelopeCodec
         return doc is null ? Fail("$", "envelope must be a JSON object, not null") : Validate(doc);
     }
 
+    /// <summary>
+    /// Reads only the top-level <c>enqueuedAt</c> of a payload, without validating the rest (queue-age metrics read one
+    /// message per list on every scrape). Null when absent, not a date, or the payload is not a JSON object.
+    /// </summary>
+    public static DateTimeOffset? TryReadEnqueuedAt(ReadOnlySpan<byte> utf8Json)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(utf8Json);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isEnqueuedAt = reader.ValueTextEquals("enqueuedAt"u8);
+                reader.Read();
+                if (isEnqueuedAt)
+                {
+                    return reader.TokenType == JsonTokenType.String && reader.TryGetDateTimeOffset(out var at) ? at : null;
+                }
+
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+            // A malformed payload has no age to report; the sender dead-letters it with the reason.
+        }
+
+        return null;
+    }
+
     /// <summary>Writes an envelope as UTF-8 JSON in the public v1 shape, engine fields included.</summary>
     public static byte[] Serialize(Envelope envelope)
     {

@@ -55,7 +55,11 @@ public interface IMessageQueue
     /// <summary>Returns the leases of consumers whose heartbeat expired to ready (or to the DLQ as poison).</summary>
     Task<RecoveryResult> RecoverAsync();
 
+    /// <summary>Counts by state; <see cref="QueueStats.Consumers"/> counts consumers whose heartbeat is fresh.</summary>
     Task<QueueStats> GetStatsAsync();
+
+    /// <summary>When the oldest ready message was enqueued (its envelope's enqueuedAt); null when nothing is ready or it is not stamped.</summary>
+    Task<DateTimeOffset?> GetOldestReadyEnqueuedAtAsync();
 
     /// <summary>Reads dead letters, newest first, without removing them.</summary>
     Task<IReadOnlyList<DeadLetterEntry>> GetDeadLettersAsync(long start = 0, long count = 100);

@@ -214,7 +214,14 @@ internal static class QueueScripts
         for _, owner in ipairs(owners) do
           leased = leased + redis.call('HLEN', ARGV[1] .. owner)
         end
+        -- Live consumers only: a crashed pod stays in the set until a sender's recovery sweep, and with no sender
+        -- running that never happens, so counting the whole set would hide "nobody is consuming".
         return {redis.call('LLEN', KEYS[1]), redis.call('LLEN', KEYS[2]), redis.call('LLEN', KEYS[3]),
-                redis.call('ZCARD', KEYS[4]), leased, redis.call('LLEN', KEYS[5]), #owners}
+                redis.call('ZCARD', KEYS[4]), leased, redis.call('LLEN', KEYS[5]), redis.call('ZCOUNT', KEYS[6], ARGV[2], '+inf')}
+        """);
+
+    /// <summary>The next message to lease from each ready list (the tail): high, normal, low; nil when empty.</summary>
+    public static readonly RedisScript OldestReady = new("""
+        return {redis.call('LINDEX', KEYS[1], -1), redis.call('LINDEX', KEYS[2], -1), redis.call('LINDEX', KEYS[3], -1)}
         """);
 }

@@ -273,9 +273,32 @@ public sealed class RedisMessageQueue : IMessageQueue
             _connection,
             Db,
             [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow, Keys.Delayed, Keys.Dead, Keys.Consumers],
-            [Keys.LeasesPrefix]))!;
+            [Keys.LeasesPrefix, LiveConsumerDeadline()]))!;
         return new QueueStats((long)r[0], (long)r[1], (long)r[2], (long)r[3], (long)r[4], (long)r[5], (long)r[6]);
     }
+
+    public async Task<DateTimeOffset?> GetOldestReadyEnqueuedAtAsync()
+    {
+        var tails = (RedisResult[])(await QueueScripts.OldestReady.EvaluateAsync(
+            _connection,
+            Db,
+            [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow],
+            []))!;
+        DateTimeOffset? oldest = null;
+        foreach (var tail in tails)
+        {
+            var raw = (byte[]?)tail;
+            if (raw is not null && EnvelopeCodec.TryReadEnqueuedAt(Unwrap(0, Priority.Normal, raw).Payload.Span) is { } at && (oldest is null || at < oldest))
+            {
+                oldest = at;
+            }
+        }
+
+        return oldest;
+    }
+
+    private long LiveConsumerDeadline() =>
+        _time.GetUtcNow().ToUnixTimeMilliseconds() - (long)_options.ConsumerTimeout.TotalMilliseconds;
 
     public async Task<IReadOnlyList<DeadLetterEntry>> GetDeadLettersAsync(long start = 0, long count = 100)
     {

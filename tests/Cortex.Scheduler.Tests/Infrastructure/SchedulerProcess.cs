@@ -29,6 +29,9 @@ public sealed class SchedulerProcess : IAsyncDisposable
         }
 
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";
+
+        // Several nodes run side by side here: each takes a free port for /metrics and /health instead of 8080.
+        info.Environment["Cortex__Observability__Port"] = "0";
         foreach (var (key, value) in environment)
         {
             info.Environment[key] = value;

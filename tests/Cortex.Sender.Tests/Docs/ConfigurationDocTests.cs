@@ -9,6 +9,8 @@ using Cortex.Sender.Gateways;
 using Cortex.Sender.RateLimiting;
 using Cortex.Sender.Resilience;
 using Cortex.Sender.Retry;
+using Cortex.Shared.Configuration;
+using Cortex.Shared.Hosting;
 using Cortex.Shared.Queue;
 using Cortex.Shared.Redis;
 using Microsoft.Extensions.Configuration;
@@ -26,7 +28,8 @@ public partial class ConfigurationDocTests
 {
     private const string DocPath = "docs/configuration.md";
 
-    // The seven option classes the sender binds, then the scheduler's own two (it also binds the first two). Keep in
+    // The seven option classes the sender binds, then the scheduler's own two (it also binds the first two), then the
+    // operations endpoint's, which both services bind (AddCortexOperations). Keep in
     // step with AddCortexQueue, AddCortexGateway, AddCortexSender and AddCortexScheduler.
     private static readonly (string Section, Type Type, Func<IServiceProvider, object> Resolve)[] s_sections =
     [
@@ -39,6 +42,7 @@ public partial class ConfigurationDocTests
         (RetryOptions.Section, typeof(RetryOptions), Resolve<RetryOptions>),
         (PostgresOptions.Section, typeof(PostgresOptions), Resolve<PostgresOptions>),
         (SchedulerOptions.Section, typeof(SchedulerOptions), Resolve<SchedulerOptions>),
+        (ObservabilityOptions.Section, typeof(ObservabilityOptions), Resolve<ObservabilityOptions>),
     ];
 
     // Secrets never go into appsettings.json: the doc says they come from a Kubernetes Secret as environment variables.
@@ -177,6 +181,7 @@ public partial class ConfigurationDocTests
         builder.Configuration.AddInMemoryCollection(s_secretsFromEnvironment);
         builder.Services.AddCortexSender();
         builder.Services.AddCortexScheduler(builder.Configuration);
+        builder.Services.AddCortexOptions<ObservabilityOptions, ObservabilityOptionsValidator>(ObservabilityOptions.Section);
         using var host = builder.Build();
 
         var failures = new List<string>();

@@ -1,0 +1,104 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Cortex.Scheduler.Outbox;
+using Cortex.Shared.Metrics;
+using Npgsql;
+
+namespace Cortex.Scheduler.Metrics;
+
+/// <summary>
+/// The scheduler's instruments (meter "Cortex.Scheduler"): job runs, durations and messages pushed, plus the outbox
+/// backlog and the progress of running campaigns, read from PostgreSQL before each scrape.
+/// </summary>
+public sealed class SchedulerMetrics : IMetricsSource
+{
+    public const string MeterName = "Cortex.Scheduler";
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly DispatchLedger _ledger;
+    private readonly TimeProvider _time;
+    private readonly Counter<long> _runs;
+    private readonly Histogram<double> _duration;
+    private readonly Counter<long> _enqueued;
+    private readonly ConcurrentDictionary<string, double> _lastSuccess = new(StringComparer.Ordinal);
+    private volatile Snapshot? _last;
+
+    public SchedulerMetrics(IMeterFactory meterFactory, NpgsqlDataSource dataSource, DispatchLedger ledger, TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        _dataSource = dataSource;
+        _ledger = ledger;
+        _time = timeProvider;
+        var meter = meterFactory.Create(MeterName);
+        _runs = meter.CreateCounter<long>("cortex.scheduler.job.runs", "{run}", "Job executions on this node, by job and outcome (success, failure).");
+        _duration = meter.CreateHistogram<double>("cortex.scheduler.job.duration", "s", "Time of one job execution, by job.");
+        _enqueued = meter.CreateCounter<long>("cortex.scheduler.enqueued", "{message}", "Messages pushed to Redis, by job.");
+        meter.CreateObservableGauge("cortex.scheduler.job.last_success.timestamp", ObserveLastSuccess, "s", "Unix time this node last finished each job without error.");
+        meter.CreateObservableGauge("cortex.scheduler.outbox.pending", ObservePending, "{message}", "Ledger rows committed but not yet pushed to Redis.");
+        meter.CreateObservableGauge("cortex.scheduler.campaign.recipients", ObserveCampaigns, "{recipient}", "Recipients of running campaign runs, by campaign and state (total, enqueued, skipped).");
+    }
+
+    /// <summary>Records one finished run; <paramref name="enqueued"/> is what it pushed to Redis.</summary>
+    public void JobRun(string job, bool succeeded, TimeSpan elapsed, int enqueued)
+    {
+        var jobTag = new KeyValuePair<string, object?>("job", job);
+        _runs.Add(1, jobTag, new("outcome", succeeded ? "success" : "failure"));
+        _duration.Record(elapsed.TotalSeconds, jobTag);
+        if (enqueued > 0)
+        {
+            _enqueued.Add(enqueued, jobTag);
+        }
+
+        if (succeeded)
+        {
+            _lastSuccess[job] = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
+        }
+    }
+
+    public async Task CollectAsync(CancellationToken cancellationToken)
+    {
+        _last = null;
+        var pending = await _ledger.CountPendingAsync(cancellationToken);
+        var campaigns = new List<(long Campaign, int Total, int Enqueued, int Skipped)>();
+
+        // Running runs only: a campaign's series leave when its run completes, so the label set stays small.
+        await using var command = _dataSource.CreateCommand(
+            "SELECT campaign_id, sum(total)::int, sum(enqueued)::int, sum(skipped)::int FROM cortex.campaign_runs WHERE status = 'running' GROUP BY campaign_id");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            campaigns.Add((reader.GetInt64(0), reader.GetInt32(1), reader.GetInt32(2), reader.GetInt32(3)));
+        }
+
+        _last = new Snapshot(pending, campaigns);
+    }
+
+    private IEnumerable<Measurement<double>> ObserveLastSuccess() =>
+        _lastSuccess.Select(p => new Measurement<double>(p.Value, new KeyValuePair<string, object?>("job", p.Key)));
+
+    private IEnumerable<Measurement<long>> ObservePending()
+    {
+        if (_last is { } last)
+        {
+            yield return new(last.OutboxPending);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveCampaigns()
+    {
+        if (_last is not { } last)
+        {
+            yield break;
+        }
+
+        foreach (var (campaign, total, enqueued, skipped) in last.Campaigns)
+        {
+            var id = new KeyValuePair<string, object?>("campaign", campaign);
+            yield return new(total, id, new("state", "total"));
+            yield return new(enqueued, id, new("state", "enqueued"));
+            yield return new(skipped, id, new("state", "skipped"));
+        }
+    }
+
+    private sealed record Snapshot(long OutboxPending, List<(long Campaign, int Total, int Enqueued, int Skipped)> Campaigns);
+}

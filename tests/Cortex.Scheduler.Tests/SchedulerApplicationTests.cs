@@ -1,0 +1,115 @@
+using System.Net;
+using Cortex.Scheduler.Outbox;
+using Cortex.Scheduler.Scheduling;
+using Cortex.Scheduler.Tests.Infrastructure;
+using Cortex.Shared.Contract;
+using Cortex.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Quartz;
+
+namespace Cortex.Scheduler.Tests;
+
+/// <summary>The scheduler as Program.cs runs it: jobs plus /metrics and /health, against real PostgreSQL and Redis.</summary>
+public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture<SchedulerFixture>
+{
+    [Fact]
+    public async Task Metrics_OutboxAndCampaignsBeforeAJob_ThenItsRunPushesAndQueueDepth_WithNoSenderRunning()
+    {
+        await using var app = await StartAsync(await fixture.CreateMigratedDatabaseAsync());
+        await SeedAsync(app.Services);
+        using var client = new OperationsClient(app);
+        var queue = app.Services.GetRequiredService<Cortex.Shared.Queue.IMessageQueue>().Keys.Name;
+
+        var before = await client.ScrapeAsync();
+        Assert.Equal(2, before.Value("cortex_scheduler_outbox_pending"));
+        Assert.Equal(10, before.Value("cortex_scheduler_campaign_recipients", ("state", "total")));
+        Assert.Equal(4, before.Value("cortex_scheduler_campaign_recipients", ("state", "enqueued")));
+        Assert.Equal(1, before.Value("cortex_scheduler_campaign_recipients", ("state", "skipped")));
+        Assert.Equal(0, before.Value("cortex_queue_depth", ("queue", queue), ("state", "ready"), ("priority", "normal")));
+        Assert.Empty(before.Find("cortex_scheduler_job_runs_total"));
+
+        var scheduler = await app.Services.GetRequiredService<ISchedulerFactory>().GetScheduler();
+        await scheduler.TriggerJob(new JobKey(OutboxRepairJob.JobName, JobSchedule.Group));
+        IReadOnlyList<PrometheusText.Sample> after = [];
+        await WaitForAsync(async () => (after = await client.ScrapeAsync()).Value("cortex_scheduler_job_runs_total", ("job", OutboxRepairJob.JobName), ("outcome", "success")) == 1);
+
+        Assert.Equal(2, after.Value("cortex_scheduler_enqueued_total", ("job", OutboxRepairJob.JobName)));
+        Assert.Equal(1, after.Value("cortex_scheduler_job_duration_seconds_count", ("job", OutboxRepairJob.JobName)));
+        Assert.NotNull(after.Value("cortex_scheduler_job_last_success_timestamp_seconds", ("job", OutboxRepairJob.JobName)));
+        Assert.Equal(0, after.Value("cortex_scheduler_outbox_pending"));
+
+        // The depth a KEDA scaler or an alert needs while zero senders run comes from the scheduler.
+        Assert.Equal(2, after.Value("cortex_queue_depth", ("queue", queue), ("state", "ready"), ("priority", "normal")));
+        Assert.NotNull(after.Value("cortex_queue_oldest_ready_timestamp_seconds", ("queue", queue)));
+    }
+
+    [Fact]
+    public async Task Health_PostgresStops_ReadyIs503NamingPostgresAndLiveStays200()
+    {
+        await using var postgres = await PostgresServer.StartAsync();
+        var database = await postgres.CreateDatabaseAsync();
+        await using var app = await StartAsync(database);
+        using var client = new OperationsClient(app);
+        var (upStatus, up) = await client.HealthAsync("/health/ready");
+        Assert.Equal(HttpStatusCode.OK, upStatus);
+        Assert.Equal("Healthy", up.GetProperty("checks").GetProperty("postgres").GetProperty("status").GetString());
+
+        await postgres.StopAsync();
+
+        var (status, body) = await client.HealthAsync("/health/ready");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        var check = body.GetProperty("checks").GetProperty("postgres");
+        Assert.Equal("Unhealthy", check.GetProperty("status").GetString());
+        Assert.StartsWith("PostgreSQL unreachable", check.GetProperty("description").GetString(), StringComparison.Ordinal);
+        Assert.Equal("Healthy", body.GetProperty("checks").GetProperty("redis").GetProperty("status").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await client.HealthAsync("/health/live")).Status);
+    }
+
+    // Two ledger rows committed but not pushed (as after a crash between commit and push), and a campaign mid-run.
+    private static async Task SeedAsync(IServiceProvider services)
+    {
+        var ledger = services.GetRequiredService<DispatchLedger>();
+        await using var connection = await services.GetRequiredService<NpgsqlDataSource>().OpenConnectionAsync();
+        var entries = Enumerable.Range(1, 2).Select(i => ledger.Prepare(new Envelope { Id = $"repair-{i}", To = "+5511987654321", Text = "oi", Kind = "billing" })).ToList();
+        await DispatchLedger.InsertAsync(connection, entries, CancellationToken.None);
+        await using var command = new NpgsqlCommand(
+            """
+            WITH c AS (INSERT INTO cortex.campaigns (name, template_key, run_at) VALUES ('bf', 'promo', now()) RETURNING id)
+            INSERT INTO cortex.campaign_runs (campaign_id, fire_time, total, enqueued, skipped) SELECT id, now(), 10, 4, 1 FROM c
+            """,
+            connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task<WebApplication> StartAsync(string database)
+    {
+        var app = SchedulerApplication.Build([], builder => builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Cortex:Postgres:ConnectionString"] = database,
+            ["Cortex:Redis:Configuration"] = fixture.Redis.Configuration,
+            ["Cortex:Queue:Name"] = RedisFixture.UniqueQueueName(),
+            ["Cortex:Observability:Port"] = "0",
+            ["Cortex:Scheduler:InstanceName"] = "t" + Guid.NewGuid().ToString("N")[..8],
+            ["Cortex:Scheduler:Billing:Enabled"] = "false",
+            ["Cortex:Scheduler:FollowUps:Enabled"] = "false",
+            ["Cortex:Scheduler:Campaigns:Enabled"] = "false",
+
+            // Only the trigger below runs it: a firing of its own would make the counts racy.
+            ["Cortex:Scheduler:OutboxRepairCron"] = "0 0 0 1 1 ? 2099",
+        }));
+        await app.StartAsync();
+        return app;
+    }
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (!await condition())
+        {
+            await Task.Delay(20, timeout.Token);
+        }
+    }
+}
