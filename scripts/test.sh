@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/ensure-tools.sh
+bash scripts/ensure-tools.sh promtool
 dotnet build Cortex.sln -c Release -warnaserror -nologo -clp:ErrorsOnly
 
 log=$(mktemp)

@@ -29,16 +29,17 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
         Assert.Equal(4, before.Value("cortex_scheduler_campaign_recipients", ("state", "enqueued")));
         Assert.Equal(1, before.Value("cortex_scheduler_campaign_recipients", ("state", "skipped")));
         Assert.Equal(0, before.Value("cortex_queue_depth", ("queue", queue), ("state", "ready"), ("priority", "normal")));
-        Assert.Empty(before.Find("cortex_scheduler_job_runs_total"));
+        Assert.Equal(0, before.Value("cortex_scheduler_job_runs_total", ("quartz_job", OutboxRepairJob.JobName), ("outcome", "failure")));
+        Assert.Equal(0, before.Value("cortex_scheduler_job_runs_total", ("quartz_job", OutboxRepairJob.JobName), ("outcome", "success")));
 
         var scheduler = await app.Services.GetRequiredService<ISchedulerFactory>().GetScheduler();
         await scheduler.TriggerJob(new JobKey(OutboxRepairJob.JobName, JobSchedule.Group));
         IReadOnlyList<PrometheusText.Sample> after = [];
-        await WaitForAsync(async () => (after = await client.ScrapeAsync()).Value("cortex_scheduler_job_runs_total", ("job", OutboxRepairJob.JobName), ("outcome", "success")) == 1);
+        await WaitForAsync(async () => (after = await client.ScrapeAsync()).Value("cortex_scheduler_job_runs_total", ("quartz_job", OutboxRepairJob.JobName), ("outcome", "success")) == 1);
 
-        Assert.Equal(2, after.Value("cortex_scheduler_enqueued_total", ("job", OutboxRepairJob.JobName)));
-        Assert.Equal(1, after.Value("cortex_scheduler_job_duration_seconds_count", ("job", OutboxRepairJob.JobName)));
-        Assert.NotNull(after.Value("cortex_scheduler_job_last_success_timestamp_seconds", ("job", OutboxRepairJob.JobName)));
+        Assert.Equal(2, after.Value("cortex_scheduler_enqueued_total", ("quartz_job", OutboxRepairJob.JobName)));
+        Assert.Equal(1, after.Value("cortex_scheduler_job_duration_seconds_count", ("quartz_job", OutboxRepairJob.JobName)));
+        Assert.NotNull(after.Value("cortex_scheduler_job_last_success_timestamp_seconds", ("quartz_job", OutboxRepairJob.JobName)));
         Assert.Equal(0, after.Value("cortex_scheduler_outbox_pending"));
 
         // The depth a KEDA scaler or an alert needs while zero senders run comes from the scheduler.

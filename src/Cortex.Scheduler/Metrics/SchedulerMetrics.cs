@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Cortex.Scheduler.Outbox;
+using Cortex.Scheduler.Scheduling;
 using Cortex.Shared.Metrics;
 using Npgsql;
 
@@ -13,6 +14,11 @@ namespace Cortex.Scheduler.Metrics;
 public sealed class SchedulerMetrics : IMetricsSource
 {
     public const string MeterName = "Cortex.Scheduler";
+
+    // Not "job": Prometheus owns that label (the scrape target) and would rename ours to exported_job.
+    private const string JobLabel = "quartz_job";
+
+    private static readonly string[] s_jobs = [BillingReminderJob.JobName, FollowUpJob.JobName, CampaignJob.JobName, OutboxRepairJob.JobName];
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly DispatchLedger _ledger;
@@ -30,18 +36,25 @@ public sealed class SchedulerMetrics : IMetricsSource
         _ledger = ledger;
         _time = timeProvider;
         var meter = meterFactory.Create(MeterName);
-        _runs = meter.CreateCounter<long>("cortex.scheduler.job.runs", "{run}", "Job executions on this node, by job and outcome (success, failure).");
+        _runs = meter.CreateCounter<long>("cortex.scheduler.job.runs", "{run}", "Job executions on this node, by Quartz job and outcome (success, failure).");
         _duration = meter.CreateHistogram<double>("cortex.scheduler.job.duration", "s", "Time of one job execution, by job.");
         _enqueued = meter.CreateCounter<long>("cortex.scheduler.enqueued", "{message}", "Messages pushed to Redis, by job.");
         meter.CreateObservableGauge("cortex.scheduler.job.last_success.timestamp", ObserveLastSuccess, "s", "Unix time this node last finished each job without error.");
         meter.CreateObservableGauge("cortex.scheduler.outbox.pending", ObservePending, "{message}", "Ledger rows committed but not yet pushed to Redis.");
         meter.CreateObservableGauge("cortex.scheduler.campaign.recipients", ObserveCampaigns, "{recipient}", "Recipients of running campaign runs, by campaign and state (total, enqueued, skipped).");
+
+        // Zero series from the start: increase() cannot see the first failure of a series that did not exist before it.
+        foreach (var job in s_jobs)
+        {
+            _runs.Add(0, new(JobLabel, job), new("outcome", "success"));
+            _runs.Add(0, new(JobLabel, job), new("outcome", "failure"));
+        }
     }
 
     /// <summary>Records one finished run; <paramref name="enqueued"/> is what it pushed to Redis.</summary>
     public void JobRun(string job, bool succeeded, TimeSpan elapsed, int enqueued)
     {
-        var jobTag = new KeyValuePair<string, object?>("job", job);
+        var jobTag = new KeyValuePair<string, object?>(JobLabel, job);
         _runs.Add(1, jobTag, new("outcome", succeeded ? "success" : "failure"));
         _duration.Record(elapsed.TotalSeconds, jobTag);
         if (enqueued > 0)
@@ -74,7 +87,7 @@ public sealed class SchedulerMetrics : IMetricsSource
     }
 
     private IEnumerable<Measurement<double>> ObserveLastSuccess() =>
-        _lastSuccess.Select(p => new Measurement<double>(p.Value, new KeyValuePair<string, object?>("job", p.Key)));
+        _lastSuccess.Select(p => new Measurement<double>(p.Value, new KeyValuePair<string, object?>(JobLabel, p.Key)));
 
     private IEnumerable<Measurement<long>> ObservePending()
     {

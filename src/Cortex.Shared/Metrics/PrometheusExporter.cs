@@ -81,6 +81,20 @@ public sealed class PrometheusExporter : IDisposable
         }
     }
 
+    /// <summary>
+    /// Every sample name this exporter can write, with or without samples yet (histograms as _bucket, _sum, _count):
+    /// what alert rules and dashboards may reference.
+    /// </summary>
+    internal IReadOnlySet<string> SampleNames()
+    {
+        lock (_instrumentsLock)
+        {
+            return _instruments
+                .SelectMany(i => i.Type == PrometheusNaming.Histogram ? [i.Name + "_bucket", i.Name + "_sum", i.Name + "_count"] : new[] { i.Name })
+                .ToHashSet(StringComparer.Ordinal);
+        }
+    }
+
     public void Dispose()
     {
         lock (_scrapeLock)
