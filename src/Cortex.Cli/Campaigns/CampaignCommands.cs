@@ -1,0 +1,244 @@
+using System.CommandLine;
+using System.Globalization;
+using Cortex.Cli.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using NpgsqlTypes;
+using Quartz;
+
+namespace Cortex.Cli.Campaigns;
+
+/// <summary>cortex campaign create | pause | resume | status: the rows of cortex.campaigns the scheduler's campaign job reads.</summary>
+internal static class CampaignCommands
+{
+    private const string StatusHelp = """
+        --json prints an array of campaigns: id, name, tenant, templateKey, status (active, paused, cancelled,
+        completed), runAt or cron, createdAt, recipients, and runs (newest first): fireTime, status (running,
+        completed, cancelled), total, enqueued, skipped, progressPercent ((enqueued + skipped) / total, null when
+        total is 0), startedAt, finishedAt.
+        """;
+
+    private static readonly System.Buffers.SearchValues<char> s_tenantChars = System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyz0123456789_.-");
+
+    public static Command Create(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)
+    {
+        var campaign = new Command("campaign", "Create, pause, resume and follow campaigns");
+        campaign.Add(CreateCommand(console, global, epilogues));
+        campaign.Add(ChangeStatus(console, global, "pause", "Pause an active campaign: its running fan-out stops before the next batch", from: "active", to: "paused"));
+        campaign.Add(ChangeStatus(console, global, "resume", "Resume a paused campaign: its fan-out continues where it stopped", from: "paused", to: "active"));
+        campaign.Add(Status(console, global, epilogues));
+        return campaign;
+    }
+
+    private static Command CreateCommand(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)
+    {
+        var name = new Option<string>("--name") { Description = "Campaign name, for people", Required = true };
+        var template = new Option<string>("--template") { Description = "Key in cortex.message_templates (tenant's, else the default '')", Required = true, HelpName = "key" };
+        var runAt = new Option<string?>("--run-at") { Description = "One-shot: when to send, ISO-8601 with offset", HelpName = "iso" };
+        var cron = new Option<string?>("--cron") { Description = "Recurring: Quartz cron with seconds, in the scheduler's time zone, e.g. \"0 0 10 1 * ?\"", HelpName = "expr" };
+        var tenant = new Option<string?>("--tenant") { Description = "Tenant (a-z 0-9 _ . -); default none" };
+        var recipients = new Option<string?>("--recipients") { Description = "CSV of recipients: phone,name[,variables-json]", HelpName = "file.csv" };
+        var command = new Command("create", "Create a campaign (and its recipients, in one transaction); prints its id") { name, template, runAt, cron, tenant, recipients };
+        epilogues[command] = RecipientsFile.Help;
+        command.SetAction((parse, ct) =>
+        {
+            var at = Input.Instant(parse.GetValue(runAt), "--run-at");
+            var expression = parse.GetValue(cron);
+            if ((at is null) == (expression is null))
+            {
+                throw CliException.Usage("give exactly one of --run-at (one-shot) and --cron (recurring)");
+            }
+
+            if (expression is not null && !CronExpression.TryParse(expression, out _))
+            {
+                throw CliException.Usage($"--cron: '{expression}' is not a Quartz cron expression (with seconds: \"0 0 10 1 * ?\" is 10:00 on the 1st)");
+            }
+
+            var tenantName = parse.GetValue(tenant) ?? string.Empty;
+            if (tenantName.Length > 64 || tenantName.AsSpan().ContainsAnyExcept(s_tenantChars))
+            {
+                throw CliException.Usage("--tenant: must be 1 to 64 characters of a-z, 0-9, '_', '.', '-'");
+            }
+
+            var campaignName = parse.GetRequiredValue(name);
+            var templateKey = parse.GetRequiredValue(template);
+            var path = parse.GetValue(recipients);
+            return CliHost.RunAsync(
+                global.Context(console, parse),
+                Needs.Postgres,
+                async (services, token) =>
+                {
+                    var list = path is null ? [] : await ReadRecipientsAsync(path, token);
+                    var dataSource = services.GetRequiredService<NpgsqlDataSource>();
+                    await WarnIfNoTemplateAsync(console, dataSource, tenantName, templateKey, token);
+                    var id = await InsertAsync(dataSource, campaignName, templateKey, tenantName, at, expression, list, token);
+                    await console.Out.WriteLineAsync(id.ToString(CultureInfo.InvariantCulture));
+                    await console.Error.WriteLineAsync($"created campaign {id} '{campaignName}' with {list.Count} recipient(s), {(at is { } a ? "one-shot at " + a.ToString("O", CultureInfo.InvariantCulture) : "cron " + expression)}, active");
+                    return ExitCodes.Success;
+                },
+                ct);
+        });
+        return command;
+    }
+
+    private static async Task<List<Recipient>> ReadRecipientsAsync(string path, CancellationToken cancellationToken)
+    {
+        StreamReader reader;
+        try
+        {
+            reader = new StreamReader(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw CliException.Usage($"cannot read '{path}': {ex.Message}");
+        }
+
+        using (reader)
+        {
+            return await RecipientsFile.ReadAsync(reader, cancellationToken);
+        }
+    }
+
+    private static async Task WarnIfNoTemplateAsync(CliConsole console, NpgsqlDataSource dataSource, string tenant, string key, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("SELECT 1 FROM cortex.message_templates WHERE key = @key AND tenant IN ('', @tenant)");
+        command.Parameters.AddWithValue("key", key);
+        command.Parameters.AddWithValue("tenant", tenant);
+        if (await command.ExecuteScalarAsync(cancellationToken) is null)
+        {
+            await console.Error.WriteLineAsync(
+                $"warning: cortex.message_templates has no '{key}' for tenant '{tenant}' nor the default tenant '': the campaign will wait at its first batch (error 2011) until the template is added");
+        }
+    }
+
+    private static async Task<long> InsertAsync(
+        NpgsqlDataSource dataSource, string name, string templateKey, string tenant, DateTimeOffset? runAt, string? cron, List<Recipient> recipients, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        long id;
+        await using (var insert = new NpgsqlCommand(
+            "INSERT INTO cortex.campaigns (tenant, name, template_key, run_at, cron) VALUES (@tenant, @name, @key, @runAt, @cron) RETURNING id",
+            connection,
+            transaction))
+        {
+            insert.Parameters.AddWithValue("tenant", tenant);
+            insert.Parameters.AddWithValue("name", name);
+            insert.Parameters.AddWithValue("key", templateKey);
+            insert.Parameters.Add(new NpgsqlParameter<DateTime?>("runAt", NpgsqlDbType.TimestampTz) { TypedValue = runAt?.UtcDateTime });
+            insert.Parameters.Add(new NpgsqlParameter<string?>("cron", NpgsqlDbType.Text) { TypedValue = cron });
+            id = (long)(await insert.ExecuteScalarAsync(cancellationToken))!;
+        }
+
+        // The campaign and all its recipients commit together: the campaign job never sees it half-filled.
+        await using (var copy = await connection.BeginBinaryImportAsync(
+            "COPY cortex.campaign_recipients (campaign_id, id, phone, name, variables) FROM STDIN (FORMAT BINARY)", cancellationToken))
+        {
+            foreach (var r in recipients)
+            {
+                await copy.StartRowAsync(cancellationToken);
+                await copy.WriteAsync(id, NpgsqlDbType.Bigint, cancellationToken);
+                await copy.WriteAsync(r.Id, NpgsqlDbType.Bigint, cancellationToken);
+                await copy.WriteAsync(r.Phone, NpgsqlDbType.Text, cancellationToken);
+                await copy.WriteAsync(r.Name, NpgsqlDbType.Text, cancellationToken);
+                if (r.VariablesJson is null)
+                {
+                    await copy.WriteNullAsync(cancellationToken);
+                }
+                else
+                {
+                    await copy.WriteAsync(r.VariablesJson, NpgsqlDbType.Jsonb, cancellationToken);
+                }
+            }
+
+            await copy.CompleteAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return id;
+    }
+
+    private static Command ChangeStatus(CliConsole console, GlobalOptions global, string verb, string description, string from, string to)
+    {
+        var id = new Argument<long>("id") { Description = "Campaign id" };
+        var command = new Command(verb, description) { id };
+        command.SetAction((parse, ct) => CliHost.RunAsync(
+            global.Context(console, parse),
+            Needs.Postgres,
+            async (services, token) =>
+            {
+                var campaignId = parse.GetRequiredValue(id);
+                await using var update = services.GetRequiredService<NpgsqlDataSource>().CreateCommand(
+                    """
+                    WITH before AS (SELECT status FROM cortex.campaigns WHERE id = @id FOR UPDATE)
+                    UPDATE cortex.campaigns c SET status = CASE WHEN before.status = @from THEN @to ELSE c.status END
+                    FROM before WHERE c.id = @id
+                    RETURNING before.status
+                    """);
+                update.Parameters.AddWithValue("id", campaignId);
+                update.Parameters.AddWithValue("from", from);
+                update.Parameters.AddWithValue("to", to);
+                var before = (string?)await update.ExecuteScalarAsync(token);
+                if (before is null)
+                {
+                    await console.Error.WriteLineAsync($"no campaign {campaignId}");
+                    return ExitCodes.Partial;
+                }
+
+                if (before == to)
+                {
+                    await console.Out.WriteLineAsync($"campaign {campaignId} is already {to}");
+                    return ExitCodes.Success;
+                }
+
+                if (before != from)
+                {
+                    await console.Error.WriteLineAsync($"campaign {campaignId} is {before}: only {(from == "active" ? "an active" : "a paused")} campaign can be {(verb == "pause" ? "paused" : "resumed")}");
+                    return ExitCodes.Partial;
+                }
+
+                await console.Out.WriteLineAsync($"campaign {campaignId}: {from} → {to}");
+                return ExitCodes.Success;
+            },
+            ct));
+        return command;
+    }
+
+    private static Command Status(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)
+    {
+        var id = new Argument<long?>("id") { Description = "One campaign (default: all)", Arity = ArgumentArity.ZeroOrOne };
+        var json = new Option<bool>("--json") { Description = "Print a JSON array" };
+        var command = new Command("status", "Status, schedule, recipients and per-run progress of one campaign or all") { id, json };
+        epilogues[command] = StatusHelp;
+        command.SetAction((parse, ct) => CliHost.RunAsync(
+            global.Context(console, parse),
+            Needs.Postgres,
+            async (services, token) =>
+            {
+                var campaignId = parse.GetValue(id);
+                var campaigns = await CampaignStatus.ReadAsync(services.GetRequiredService<NpgsqlDataSource>(), campaignId, token);
+                if (campaignId is { } one && campaigns.Count == 0)
+                {
+                    await console.Error.WriteLineAsync($"no campaign {one}");
+                    return ExitCodes.Partial;
+                }
+
+                if (parse.GetValue(json))
+                {
+                    CampaignStatus.WriteJson(console, campaigns);
+                }
+                else if (campaigns.Count == 0)
+                {
+                    await console.Out.WriteLineAsync("no campaigns");
+                }
+                else
+                {
+                    CampaignStatus.WriteTables(console, campaigns);
+                }
+
+                return ExitCodes.Success;
+            },
+            ct));
+        return command;
+    }
+}

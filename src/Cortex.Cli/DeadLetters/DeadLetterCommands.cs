@@ -1,0 +1,425 @@
+using System.CommandLine;
+using System.Text.Json;
+using Cortex.Cli.Hosting;
+using Cortex.Cli.Output;
+using Cortex.Shared.Contract;
+using Cortex.Shared.Queue;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Cortex.Cli.DeadLetters;
+
+/// <summary>cortex dlq list | show | requeue | purge: read the dead-letter list and act on its entries.</summary>
+internal static class DeadLetterCommands
+{
+    private const string ListHelp = """
+        Newest first. --json prints an array of objects: index (0 = newest), deadAt, reason, kind, attempts,
+        deliveries, messageId, to (masked), detail, lastError. Reasons: invalid_envelope, expired,
+        permanent_failure, retries_exhausted, poison.
+        """;
+
+    private const string RequeueHelp = """
+        Each entry moves atomically: it is removed from the dead-letter list by its exact bytes and, only then, its
+        original payload is pushed (LPUSH, as a producer would) to the ready list of the payload's priority. An entry
+        someone else requeued or purged meanwhile is skipped. The payload is not changed: its attempt count stays, so a
+        message that exhausted its retries gets one more attempt. The sender's send claim left by the failed attempt
+        does not stop it; only an id already sent within the idempotency window is skipped (with a warning).
+        Invalid envelopes and messages whose expiresAt has passed are requeued too, with a warning: the sender
+        dead-letters them again.
+        """;
+
+    private const string PurgeHelp = """
+        Asks for confirmation on a terminal; elsewhere --yes is required (exit 2 without it).
+        """;
+
+    public static Command Create(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)
+    {
+        var dlq = new Command("dlq", "Inspect, requeue and purge dead letters");
+        dlq.Add(List(console, global, epilogues));
+        dlq.Add(Show(console, global));
+        dlq.Add(Requeue(console, global, epilogues));
+        dlq.Add(Purge(console, global, epilogues));
+        return dlq;
+    }
+
+    private static Command List(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)
+    {
+        var filters = new Filters();
+        var limit = new Option<int>("--limit") { Description = "Show at most this many", DefaultValueFactory = _ => 50 };
+        var json = new Option<bool>("--json") { Description = "Print a JSON array" };
+        var command = new Command("list", "List dead letters, newest first, with reason, kind, attempts, message id and masked phone");
+        filters.AddTo(command);
+        command.Add(limit);
+        command.Add(json);
+        epilogues[command] = ListHelp;
+        command.SetAction((parse, ct) =>
+        {
+            var match = filters.Matcher(parse, console.TimeProvider);
+            var max = parse.GetValue(limit);
+            if (max < 1)
+            {
+                throw CliException.Usage($"--limit must be at least 1 (was {max})");
+            }
+
+            return CliHost.RunAsync(
+                global.Context(console, parse),
+                Needs.Redis,
+                async (services, token) =>
+                {
+                    var admin = services.GetRequiredService<DeadLetterAdmin>();
+                    var views = new List<DeadLetterView>();
+                    await foreach (var record in admin.ReadNewestFirstAsync(cancellationToken: token))
+                    {
+                        if (match(record))
+                        {
+                            views.Add(DeadLetterView.From(record));
+                            if (views.Count == max)
+                            {
+                                break;
+                            }
+                        }
+                    }
+
+                    if (parse.GetValue(json))
+                    {
+                        Terminal.WriteJson(console, w =>
+                        {
+                            w.WriteStartArray();
+                            foreach (var view in views)
+                            {
+                                WriteJson(w, view);
+                            }
+
+                            w.WriteEndArray();
+                        });
+                    }
+                    else if (views.Count == 0)
+                    {
+                        await console.Out.WriteLineAsync($"no dead letters{(filters.Any(parse) ? " match" : string.Empty)} (total {await admin.CountAsync()})");
+                    }
+                    else
+                    {
+                        Terminal.Out(console).Write(Table(views));
+                        await console.Out.WriteLineAsync($"{views.Count} shown{(views.Count == max ? $" (--limit {max})" : string.Empty)}; {await admin.CountAsync()} in the dead-letter list");
+                    }
+
+                    return ExitCodes.Success;
+                },
+                ct);
+        });
+        return command;
+    }
+
+    private static Command Show(CliConsole console, GlobalOptions global)
+    {
+        var id = new Argument<string>("message-id") { Description = "The envelope id of the dead letter" };
+        var reveal = new Option<bool>("--reveal") { Description = "Show the full phone number (personal data: LGPD)" };
+        var command = new Command("show", "Show every dead letter of one message id in full, payload pretty-printed (phone masked unless --reveal)") { id, reveal };
+        command.SetAction((parse, ct) => CliHost.RunAsync(
+            global.Context(console, parse),
+            Needs.Redis,
+            async (services, token) =>
+            {
+                var messageId = parse.GetRequiredValue(id);
+                var admin = services.GetRequiredService<DeadLetterAdmin>();
+                var found = 0;
+                await foreach (var record in admin.ReadNewestFirstAsync(cancellationToken: token))
+                {
+                    if (record.Entry?.MessageId == messageId)
+                    {
+                        if (found++ > 0)
+                        {
+                            await console.Out.WriteLineAsync();
+                        }
+
+                        await WriteFullAsync(console, DeadLetterView.From(record), parse.GetValue(reveal));
+                    }
+                }
+
+                if (found == 0)
+                {
+                    await console.Error.WriteLineAsync($"no dead letter has message id '{messageId}'");
+                    return ExitCodes.Partial;
+                }
+
+                return ExitCodes.Success;
+            },
+            ct));
+        return command;
+    }
+
+    private static Command Requeue(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)
+    {
+        var selection = new Selection();
+        var dryRun = new Option<bool>("--dry-run") { Description = "Show what would be requeued; change nothing" };
+        var command = new Command("requeue", "Move dead letters back to the ready list of their priority: one message id, --all, or those matching filters");
+        selection.AddTo(command);
+        command.Add(dryRun);
+        epilogues[command] = RequeueHelp;
+        command.SetAction((parse, ct) =>
+        {
+            var match = selection.Matcher(parse, console.TimeProvider);
+            return CliHost.RunAsync(
+                global.Context(console, parse),
+                Needs.Redis,
+                async (services, token) =>
+                {
+                    var admin = services.GetRequiredService<DeadLetterAdmin>();
+                    var records = await admin.FindOldestFirstAsync(match, cancellationToken: token);
+                    if (records.Count == 0)
+                    {
+                        return await NothingMatchedAsync(console, selection, parse, "requeue");
+                    }
+
+                    var views = records.Select(DeadLetterView.From).ToList();
+                    await WarnAsync(console, services.GetRequiredService<IMessageQueue>(), views);
+                    if (parse.GetValue(dryRun))
+                    {
+                        Terminal.Out(console).Write(Table(views.AsEnumerable().Reverse().ToList()));
+                        await console.Out.WriteLineAsync($"would requeue {views.Count(v => v.Record.Payload().Length > 0)} (dry run: nothing changed)");
+                        return ExitCodes.Success;
+                    }
+
+                    var moved = await admin.RequeueAsync(records, token);
+                    var byPriority = views.Where((_, i) => moved[i])
+                        .GroupBy(v => DeadLetterAdmin.PriorityOf(v.Record.Payload()))
+                        .ToDictionary(g => g.Key, g => g.Count());
+                    var requeued = moved.Count(m => m);
+                    var noPayload = views.Count(v => v.Record.Payload().Length == 0);
+                    var gone = views.Count - requeued - noPayload;
+                    await console.Out.WriteLineAsync(
+                        $"requeued: {requeued} (high {byPriority.GetValueOrDefault(Priority.High)}, normal {byPriority.GetValueOrDefault(Priority.Normal)}, low {byPriority.GetValueOrDefault(Priority.Low)})");
+                    if (gone > 0)
+                    {
+                        await console.Error.WriteLineAsync($"{gone} entr{(gone == 1 ? "y was" : "ies were")} no longer in the dead-letter list (requeued or purged meanwhile): skipped");
+                    }
+
+                    if (noPayload > 0)
+                    {
+                        await console.Error.WriteLineAsync($"{noPayload} entr{(noPayload == 1 ? "y has" : "ies have")} no payload to requeue (unreadable entry): left in place");
+                    }
+
+                    return requeued == views.Count ? ExitCodes.Success : ExitCodes.Partial;
+                },
+                ct);
+        });
+        return command;
+    }
+
+    private static Command Purge(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)
+    {
+        var selection = new Selection();
+        var yes = new Option<bool>("--yes") { Description = "Do not ask for confirmation (required when stdin is not a terminal)" };
+        var command = new Command("purge", "Delete dead letters for good: one message id, --all, or those matching filters");
+        selection.AddTo(command);
+        command.Add(yes);
+        epilogues[command] = PurgeHelp;
+        command.SetAction((parse, ct) =>
+        {
+            var match = selection.Matcher(parse, console.TimeProvider);
+            return CliHost.RunAsync(
+                global.Context(console, parse),
+                Needs.Redis,
+                async (services, token) =>
+                {
+                    var admin = services.GetRequiredService<DeadLetterAdmin>();
+                    var records = await admin.FindOldestFirstAsync(match, cancellationToken: token);
+                    if (records.Count == 0)
+                    {
+                        return await NothingMatchedAsync(console, selection, parse, "purge");
+                    }
+
+                    if (!parse.GetValue(yes))
+                    {
+                        if (!console.IsInputTerminal)
+                        {
+                            throw CliException.Usage($"refusing to purge {records.Count} dead letter(s) without --yes: stdin is not a terminal, so nobody can confirm");
+                        }
+
+                        await console.Error.WriteAsync($"Purge {records.Count} dead letter(s) for good? This cannot be undone. [y/N] ");
+                        var answer = (await console.In.ReadLineAsync(token))?.Trim();
+                        if (answer is not ("y" or "Y" or "yes" or "YES" or "Yes"))
+                        {
+                            await console.Error.WriteLineAsync("aborted: nothing purged");
+                            return ExitCodes.Partial;
+                        }
+                    }
+
+                    var removed = (await admin.PurgeAsync(records, token)).Count(r => r);
+                    await console.Out.WriteLineAsync($"purged: {removed}");
+                    if (removed < records.Count)
+                    {
+                        await console.Error.WriteLineAsync($"{records.Count - removed} were no longer in the dead-letter list (requeued or purged meanwhile)");
+                    }
+
+                    return ExitCodes.Success;
+                },
+                ct);
+        });
+        return command;
+    }
+
+    private static async Task<int> NothingMatchedAsync(CliConsole console, Selection selection, ParseResult parse, string verb)
+    {
+        if (selection.MessageId(parse) is { } id)
+        {
+            await console.Error.WriteLineAsync($"no dead letter has message id '{id}': nothing to {verb}");
+            return ExitCodes.Partial;
+        }
+
+        await console.Out.WriteLineAsync($"no dead letters match: nothing to {verb}");
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Says which of these the sender will not simply send: invalid, expired, or an id it already sent.</summary>
+    private static async Task WarnAsync(CliConsole console, IMessageQueue queue, List<DeadLetterView> views)
+    {
+        var invalid = views.Count(v => v.Envelope is null && v.Record.Payload().Length > 0);
+        if (invalid > 0)
+        {
+            await console.Error.WriteLineAsync($"warning: {invalid} payload(s) are not valid envelopes: the sender will dead-letter them again as invalid_envelope (unless it now accepts them, e.g. after an upgrade)");
+        }
+
+        var now = console.TimeProvider.GetUtcNow();
+        var expired = views.Count(v => v.Envelope?.ExpiresAt is { } at && at <= now);
+        if (expired > 0)
+        {
+            await console.Error.WriteLineAsync($"warning: {expired} message(s) are past their expiresAt: the sender will dead-letter them again as expired");
+        }
+
+        var ids = views.Select(v => v.Envelope?.Id).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        if (ids.Count > 0)
+        {
+            var sent = await queue.AreSentAsync(ids);
+            var already = sent.Count(s => s);
+            if (already > 0)
+            {
+                await console.Error.WriteLineAsync($"warning: {already} message id(s) were already sent within the idempotency window: the sender will acknowledge them without sending");
+            }
+        }
+    }
+
+    private static Spectre.Console.Table Table(List<DeadLetterView> views)
+    {
+        var table = Terminal.Table("#", "Dead at", "Reason", "Kind", "Attempts", "Message id", "To", "Detail").NoWrap(0, 5, 6);
+        foreach (var v in views)
+        {
+            table.Row(
+                v.Record.Index.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                Terminal.Time(v.Entry?.DeadAt),
+                v.Reason,
+                v.Entry?.Kind ?? "–",
+                (v.Entry?.Attempts ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                v.Entry?.MessageId ?? "–",
+                v.To is null ? "–" : v.MaskedTo,
+                v.Detail);
+        }
+
+        return table;
+    }
+
+    private static void WriteJson(Utf8JsonWriter w, DeadLetterView v)
+    {
+        w.WriteStartObject();
+        w.WriteNumber("index", v.Record.Index);
+        w.WriteTime("deadAt", v.Entry?.DeadAt);
+        w.WriteString("reason", v.Reason);
+        w.WriteString("kind", v.Entry?.Kind);
+        w.WriteNumber("attempts", v.Entry?.Attempts ?? 0);
+        w.WriteNumber("deliveries", v.Entry?.Deliveries ?? 0);
+        w.WriteString("messageId", v.Entry?.MessageId);
+        w.WriteString("to", v.To is null ? null : v.MaskedTo);
+        w.WriteString("detail", v.Detail);
+        w.WriteString("lastError", Terminal.MaskPhones(v.Entry?.LastError));
+        w.WriteEndObject();
+    }
+
+    private static async Task WriteFullAsync(CliConsole console, DeadLetterView v, bool reveal)
+    {
+        var e = v.Entry;
+        var lines = new (string Name, string? Value)[]
+        {
+            ("message id", e?.MessageId),
+            ("reason", v.Reason),
+            ("detail", reveal ? e?.Detail : v.Detail),
+            ("kind", e?.Kind),
+            ("to", reveal ? v.To : v.To is null ? null : v.MaskedTo),
+            ("attempts", e?.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            ("deliveries", e?.Deliveries.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            ("last error", reveal ? e?.LastError : Terminal.MaskPhones(e?.LastError)),
+            ("dead at", e is null ? null : e.DeadAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture)),
+            ("list index", v.Record.Index.ToString(System.Globalization.CultureInfo.InvariantCulture) + " (0 = newest)"),
+        };
+        foreach (var (name, value) in lines)
+        {
+            await console.Out.WriteLineAsync($"{name,-11} {value ?? "–"}");
+        }
+
+        await console.Out.WriteLineAsync("payload:");
+        await console.Out.WriteLineAsync(v.PayloadText(reveal));
+    }
+
+    /// <summary>--reason, --kind, --older-than: every given filter must match.</summary>
+    private sealed class Filters
+    {
+        public Option<string?> Reason { get; } = new("--reason") { Description = "Only this reason (invalid_envelope, expired, permanent_failure, retries_exhausted, poison)" };
+
+        public Option<string?> Kind { get; } = new("--kind") { Description = "Only this message kind" };
+
+        public Option<string?> OlderThan { get; } = new("--older-than") { Description = "Only dead for longer than this: 30m, 1h, 2d", HelpName = "age" };
+
+        public void AddTo(Command command)
+        {
+            command.Add(Reason);
+            command.Add(Kind);
+            command.Add(OlderThan);
+        }
+
+        public bool Any(ParseResult parse) =>
+            parse.GetValue(Reason) is not null || parse.GetValue(Kind) is not null || parse.GetValue(OlderThan) is not null;
+
+        public Func<DeadLetterRecord, bool> Matcher(ParseResult parse, TimeProvider time)
+        {
+            var reason = parse.GetValue(Reason);
+            var kind = parse.GetValue(Kind);
+            var cutoff = Input.Duration(parse.GetValue(OlderThan), "--older-than") is { } age ? time.GetUtcNow() - age : (DateTimeOffset?)null;
+            return r =>
+                (reason is null || string.Equals(r.Entry?.Reason ?? "unreadable", reason, StringComparison.Ordinal))
+                && (kind is null || string.Equals(r.Entry?.Kind, kind, StringComparison.Ordinal))
+                && (cutoff is null || (r.Entry is { } e && e.DeadAt <= cutoff));
+        }
+    }
+
+    /// <summary>What requeue and purge act on: exactly one of a message id, --all, or filters.</summary>
+    private sealed class Selection
+    {
+        private readonly Filters _filters = new();
+
+        public Argument<string?> Id { get; } = new("message-id") { Description = "Every dead letter of this message id", Arity = ArgumentArity.ZeroOrOne };
+
+        public Option<bool> All { get; } = new("--all") { Description = "Every dead letter" };
+
+        public void AddTo(Command command)
+        {
+            command.Add(Id);
+            command.Add(All);
+            _filters.AddTo(command);
+        }
+
+        public string? MessageId(ParseResult parse) => parse.GetValue(Id);
+
+        public Func<DeadLetterRecord, bool> Matcher(ParseResult parse, TimeProvider time)
+        {
+            var id = parse.GetValue(Id);
+            var all = parse.GetValue(All);
+            var filtered = _filters.Any(parse);
+            if ((id is not null ? 1 : 0) + (all ? 1 : 0) + (filtered ? 1 : 0) != 1)
+            {
+                throw CliException.Usage("say which dead letters: a message id, --all, or filters (--reason, --kind, --older-than), and only one of these");
+            }
+
+            return id is not null ? r => string.Equals(r.Entry?.MessageId, id, StringComparison.Ordinal)
+                : all ? _ => true
+                : _filters.Matcher(parse, time);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Cortex.Cli.Output;
+using Cortex.Shared.Contract;
+using Cortex.Shared.Privacy;
+using Cortex.Shared.Queue;
+
+namespace Cortex.Cli.DeadLetters;
+
+/// <summary>A dead letter as the CLI shows it: the entry's fields, plus what its payload says (recipient, expiry).</summary>
+internal sealed class DeadLetterView
+{
+    private static readonly JsonSerializerOptions s_pretty = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private DeadLetterView(DeadLetterRecord record)
+    {
+        Record = record;
+        var entry = record.Entry;
+        var payload = record.Payload();
+        Envelope = payload.Length > 0 ? EnvelopeCodec.Parse(payload).Envelope : null;
+        To = Envelope?.To ?? ReadTo(entry?.Payload);
+    }
+
+    public DeadLetterRecord Record { get; }
+
+    public DeadLetterEntry? Entry => Record.Entry;
+
+    /// <summary>The payload as a valid envelope; null for invalid envelopes and unreadable entries.</summary>
+    public Envelope? Envelope { get; }
+
+    /// <summary>The recipient, unmasked: only <see cref="MaskedTo"/> is ever printed, except by show --reveal.</summary>
+    public string? To { get; }
+
+    public string MaskedTo => PhoneMask.Mask(To);
+
+    public string Reason => Entry?.Reason ?? "unreadable";
+
+    public string Detail => Terminal.MaskPhones(Entry?.Detail) ?? "the stored entry is not a dead-letter JSON object";
+
+    public static DeadLetterView From(DeadLetterRecord record) => new(record);
+
+    /// <summary>The payload for show: pretty JSON with the recipient masked unless <paramref name="reveal"/>.</summary>
+    public string PayloadText(bool reveal)
+    {
+        if (Entry is null)
+        {
+            var raw = System.Text.Encoding.UTF8.GetString(Record.Raw.Span);
+            return reveal ? raw : Terminal.MaskPhones(raw)!;
+        }
+
+        if (Entry.Payload is null)
+        {
+            return Entry.PayloadBase64 is { } b64 ? $"(not UTF-8; base64) {b64}" : "(no payload)";
+        }
+
+        try
+        {
+            var node = JsonNode.Parse(Entry.Payload);
+            if (node is JsonObject obj)
+            {
+                if (!reveal && obj["to"] is JsonValue to && to.TryGetValue<string>(out var phone))
+                {
+                    obj["to"] = PhoneMask.Mask(phone);
+                }
+
+                return obj.ToJsonString(s_pretty);
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON (an invalid envelope pushed raw): shown as stored, numbers masked.
+        }
+
+        return reveal ? Entry.Payload : Terminal.MaskPhones(Entry.Payload)!;
+    }
+
+    private static string? ReadTo(string? payload)
+    {
+        if (payload is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonNode.Parse(payload) is JsonObject obj && obj["to"] is JsonValue to && to.TryGetValue<string>(out var phone) ? phone : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}

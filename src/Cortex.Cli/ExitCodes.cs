@@ -1,0 +1,37 @@
+namespace Cortex.Cli;
+
+/// <summary>The cortex exit codes (documented in --help and the README).</summary>
+public static class ExitCodes
+{
+    /// <summary>Everything asked for was done.</summary>
+    public const int Success = 0;
+
+    /// <summary>Done in part or not at all, for a reason stated on stderr: rejected lines (skip mode), nothing matched, a refused change.</summary>
+    public const int Partial = 1;
+
+    /// <summary>Usage error: a bad option or argument, an invalid message, a destructive verb without --yes off a terminal.</summary>
+    public const int Usage = 2;
+
+    /// <summary>Stopped on bad input (enqueue --on-error stop, campaign recipients): nothing after the bad line was written.</summary>
+    public const int StoppedOnBadInput = 3;
+
+    /// <summary>EX_UNAVAILABLE: Redis or PostgreSQL could not be reached.</summary>
+    public const int Unavailable = 69;
+
+    /// <summary>EX_CONFIG: bad configuration; the message names the key.</summary>
+    public const int Configuration = 78;
+
+    /// <summary>Interrupted with Ctrl+C.</summary>
+    public const int Cancelled = 130;
+
+    public const string HelpText = """
+        Exit codes:
+          0   done
+          1   done in part or not at all (lines rejected in skip mode, nothing matched, a change refused); see stderr
+          2   usage error (bad option or argument, invalid message, purge off a terminal without --yes, unknown job)
+          3   stopped on bad input (enqueue --on-error stop, campaign recipients): nothing after the bad line was written
+          69  Redis or PostgreSQL unreachable
+          78  bad configuration (the message names the key)
+          130 interrupted (Ctrl+C)
+        """;
+}

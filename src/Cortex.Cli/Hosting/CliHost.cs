@@ -1,0 +1,213 @@
+using System.Net;
+using Cortex.Shared.Hosting;
+using Cortex.Shared.Queue;
+using Cortex.Shared.Redis;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using StackExchange.Redis;
+
+namespace Cortex.Cli.Hosting;
+
+/// <summary>What a verb needs: each builds a host with only those services.</summary>
+[Flags]
+internal enum Needs
+{
+    Redis = 1,
+    Postgres = 2,
+}
+
+/// <summary>
+/// Builds a host per invocation from the services' own configuration keys (environment, then --redis/--queue/--postgres),
+/// validates it as a service start would (bad config: exit 78 naming the key) and runs one verb without starting any
+/// hosted service. Unreachable servers become exit 69 with the endpoint named, never the password.
+/// </summary>
+internal static class CliHost
+{
+    public static async Task<int> RunAsync(CliContext context, Needs needs, Func<IServiceProvider, CancellationToken, Task<int>> verb, CancellationToken cancellationToken)
+    {
+        var console = context.Console;
+        using var host = Build(context, needs);
+        var code = ExitCodes.Success;
+        try
+        {
+            var result = await CortexHost.RunCommandAsync(
+                host,
+                async (services, hostToken) =>
+                {
+                    using var linked = CancellationTokenSource.CreateLinkedTokenSource(hostToken, cancellationToken);
+                    if (needs.HasFlag(Needs.Redis))
+                    {
+                        EnsureRedis(services);
+                    }
+
+                    code = await verb(services, linked.Token);
+                },
+                console.Error);
+            return result != ExitCodes.Success ? result : code;
+        }
+        catch (CliException ex)
+        {
+            await console.Error.WriteLineAsync(ex.Message);
+            return ex.ExitCode;
+        }
+        catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException)
+        {
+            await console.Error.WriteLineAsync($"Redis is unreachable at {RedisEndpoints(host.Services)}: {ex.Message}");
+            return ExitCodes.Unavailable;
+        }
+        catch (Exception ex) when (Inner<PostgresException>(ex) is { } postgres)
+        {
+            // Quartz wraps the store's errors (JobPersistenceException): the PostgreSQL error inside says what is wrong.
+            if (postgres.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
+            {
+                await console.Error.WriteLineAsync($"PostgreSQL: {postgres.MessageText}. Is the database migrated? Run 'cortex migrate'.");
+                return ExitCodes.Partial;
+            }
+
+            await console.Error.WriteLineAsync($"PostgreSQL refused: {postgres.MessageText} ({postgres.SqlState})");
+            return postgres.SqlState.StartsWith("08", StringComparison.Ordinal)
+                || postgres.SqlState is PostgresErrorCodes.InvalidCatalogName or PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification or PostgresErrorCodes.CannotConnectNow
+                ? ExitCodes.Unavailable
+                : ExitCodes.Partial;
+        }
+        catch (Exception ex) when (Inner<NpgsqlException>(ex) is { } npgsql)
+        {
+            await console.Error.WriteLineAsync($"PostgreSQL is unreachable at {PostgresEndpoint(host.Services)}: {npgsql.InnerException?.Message ?? npgsql.Message}");
+            return ExitCodes.Unavailable;
+        }
+        catch (OperationCanceledException)
+        {
+            // Ctrl+C: CortexHost cancels the verb's token.
+            await console.Error.WriteLineAsync("interrupted");
+            return ExitCodes.Cancelled;
+        }
+        finally
+        {
+            host.Services.GetService<RedisConnection>()?.Close();
+        }
+    }
+
+    private static T? Inner<T>(Exception? exception)
+        where T : Exception
+    {
+        for (; exception is not null; exception = exception.InnerException)
+        {
+            if (exception is T found)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
+
+    private static IHost Build(CliContext context, Needs needs)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        if (context.Console.Environment is { } environment)
+        {
+            builder.Configuration.AddInMemoryCollection(environment.Select(e => KeyValuePair.Create(e.Key.Replace("__", ":", StringComparison.Ordinal), (string?)e.Value)));
+        }
+        else
+        {
+            builder.Configuration.AddEnvironmentVariables();
+        }
+
+        builder.Configuration.AddInMemoryCollection(context.Overrides);
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddProvider(new TextWriterLoggerProvider(context.Console.Error));
+
+        var services = builder.Services;
+        services.AddSingleton(context.Console.TimeProvider);
+
+        // Registered before AddCortexQueue (TryAdd): the services' settings, named for this tool in CLIENT LIST. Connected
+        // only when a verb resolves it, so migrate, jobs and campaign never touch Redis.
+        services.AddSingleton<RedisConnection>();
+        services.AddSingleton<IConnectionMultiplexer>(sp => sp.GetRequiredService<RedisConnection>().Multiplexer);
+        services.AddCortexQueue();
+        services.AddSingleton(sp => new DeadLetterAdmin(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<IMessageQueue>().Keys));
+
+        if (needs.HasFlag(Needs.Postgres))
+        {
+            services.AddCortexScheduler(builder.Configuration);
+        }
+
+        return builder.Build();
+    }
+
+    private static void EnsureRedis(IServiceProvider services)
+    {
+        // abortConnect=false: Connect returns after its connect timeout either way; a multiplexer still not connected then
+        // means nothing will work, so say so at once instead of failing each command after its timeout.
+        if (!services.GetRequiredService<IConnectionMultiplexer>().IsConnected)
+        {
+            throw CliException.Unavailable($"Redis is unreachable at {RedisEndpoints(services)} (Cortex:Redis:Configuration; --redis)");
+        }
+    }
+
+    private static string RedisEndpoints(IServiceProvider services)
+    {
+        try
+        {
+            var options = ConfigurationOptions.Parse(services.GetRequiredService<IOptions<RedisOptions>>().Value.Configuration);
+            return string.Join(", ", options.EndPoints.Select(Describe));
+        }
+        catch (ArgumentException)
+        {
+            return "(unparsable configuration)";
+        }
+    }
+
+    private static string PostgresEndpoint(IServiceProvider services)
+    {
+        try
+        {
+            var builder = new NpgsqlConnectionStringBuilder(services.GetRequiredService<IConfiguration>()["Cortex:Postgres:ConnectionString"]);
+            return $"{builder.Host}:{builder.Port}/{builder.Database}";
+        }
+        catch (ArgumentException)
+        {
+            return "(unparsable connection string)";
+        }
+    }
+
+    private static string Describe(EndPoint endpoint) => endpoint switch
+    {
+        DnsEndPoint dns => $"{dns.Host}:{dns.Port}",
+        IPEndPoint ip => ip.ToString(),
+        _ => endpoint.ToString() ?? string.Empty,
+    };
+}
+
+/// <summary>
+/// The CLI's one Redis connection, made on first use. Closed without QUIT when the verb is done: every command was
+/// awaited, and StackExchange.Redis 1.2.6's graceful close sometimes waits a whole sync timeout for the QUIT reply.
+/// </summary>
+internal sealed class RedisConnection(IOptions<RedisOptions> options)
+{
+    private readonly Lazy<ConnectionMultiplexer> _multiplexer = new(() =>
+    {
+        var configuration = ConfigurationOptions.Parse(options.Value.Configuration);
+        configuration.AbortOnConnectFail = false;
+        configuration.ClientName ??= "cortex-cli";
+        return ConnectionMultiplexer.Connect(configuration);
+    });
+
+    public IConnectionMultiplexer Multiplexer => _multiplexer.Value;
+
+    public void Close()
+    {
+        if (_multiplexer.IsValueCreated)
+        {
+            _multiplexer.Value.Close(allowCommandsToComplete: false);
+        }
+    }
+}
+
+/// <summary>One invocation: its console and the configuration the global options override.</summary>
+internal sealed record CliContext(CliConsole Console, IReadOnlyDictionary<string, string?> Overrides);

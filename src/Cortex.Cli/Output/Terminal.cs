@@ -1,0 +1,117 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Cortex.Shared.Privacy;
+using Spectre.Console;
+
+namespace Cortex.Cli.Output;
+
+/// <summary>Tables, JSON and the small formats every verb shares; phone numbers only ever leave here masked.</summary>
+internal static partial class Terminal
+{
+    // Redirected output is read by scripts and people alike: wide enough that a table row stays on one line.
+    private const int RedirectedWidth = 200;
+
+    private static readonly JsonWriterOptions s_json = new() { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>A Spectre console over standard output: colour and the terminal's width on a terminal, plain text otherwise.</summary>
+    public static IAnsiConsole Out(CliConsole console) => Create(console.Out, console.IsOutputTerminal);
+
+    /// <summary>A Spectre console over standard error (progress bars).</summary>
+    public static IAnsiConsole Error(CliConsole console) => Create(console.Error, console.IsErrorTerminal);
+
+    private static IAnsiConsole Create(TextWriter writer, bool terminal)
+    {
+        var ansi = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = terminal ? InteractionSupport.Yes : InteractionSupport.No,
+            Out = new AnsiConsoleOutput(writer),
+        });
+        if (!terminal)
+        {
+            ansi.Profile.Width = RedirectedWidth;
+        }
+
+        return ansi;
+    }
+
+    public static Table Table(params string[] columns)
+    {
+        var table = new Table().Border(TableBorder.Rounded);
+        foreach (var column in columns)
+        {
+            table.AddColumn(new TableColumn(Markup.Escape(column)));
+        }
+
+        return table;
+    }
+
+    /// <summary>Keeps these columns on one line (ids, masked phones): on a narrow terminal the others wrap instead.</summary>
+    public static Table NoWrap(this Table table, params int[] columns)
+    {
+        foreach (var i in columns)
+        {
+            table.Columns[i].NoWrap();
+        }
+
+        return table;
+    }
+
+    /// <summary>Adds a row of plain text cells (no markup is interpreted in them).</summary>
+    public static void Row(this Table table, params string?[] cells) =>
+        table.AddRow(cells.Select(c => (Spectre.Console.Rendering.IRenderable)new Text(c ?? string.Empty)).ToArray());
+
+    /// <summary>Writes one JSON document built by <paramref name="write"/>, indented, followed by a newline.</summary>
+    public static void WriteJson(CliConsole console, Action<Utf8JsonWriter> write)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, s_json))
+        {
+            write(writer);
+        }
+
+        console.Out.WriteLine(Encoding.UTF8.GetString(buffer.ToArray()));
+    }
+
+    public static void WriteTime(this Utf8JsonWriter writer, string name, DateTimeOffset? value)
+    {
+        if (value is { } v)
+        {
+            writer.WriteString(name, v);
+        }
+        else
+        {
+            writer.WriteNull(name);
+        }
+    }
+
+    /// <summary>An instant for a table: UTC to the second, e.g. 2026-11-22 09:00:01Z.</summary>
+    public static string Time(DateTimeOffset? value) =>
+        value is { } v ? v.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : "–";
+
+    /// <summary>A duration for people: 45s, 3m 20s, 2h 5m, 4d 3h.</summary>
+    public static string Age(TimeSpan age)
+    {
+        if (age < TimeSpan.Zero)
+        {
+            age = TimeSpan.Zero;
+        }
+
+        return age.TotalMinutes < 1 ? $"{(int)age.TotalSeconds}s"
+            : age.TotalHours < 1 ? $"{age.Minutes}m {age.Seconds}s"
+            : age.TotalDays < 1 ? $"{(int)age.TotalHours}h {age.Minutes}m"
+            : $"{(int)age.TotalDays}d {age.Hours}h";
+    }
+
+    /// <summary>Masks every phone-like number in free text (gateway errors sometimes quote the recipient): LGPD.</summary>
+    public static string? MaskPhones(string? text) =>
+        text is null ? null : PhoneLike().Replace(text, m => PhoneMask.Mask(m.Value));
+
+    // An optional '+', then 8 to 15 digits not starting with 0, not part of a longer run of digits or of a word.
+    [GeneratedRegex(@"(?<![\w+])\+?[1-9][0-9]{7,14}(?![0-9])")]
+    private static partial Regex PhoneLike();
+}

@@ -1,0 +1,1 @@
+return await Cortex.Cli.Cli.RunAsync(args, Cortex.Cli.CliConsole.System());

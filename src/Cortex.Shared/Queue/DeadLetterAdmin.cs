@@ -1,0 +1,227 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Cortex.Shared.Contract;
+using Cortex.Shared.Redis;
+using StackExchange.Redis;
+
+namespace Cortex.Shared.Queue;
+
+/// <summary>One dead letter as read from the list: its position, its exact stored bytes and the parsed entry (null when unreadable).</summary>
+/// <param name="Index">Position counted from the newest entry (0) when it was read; it shifts as senders dead-letter more.</param>
+/// <param name="Raw">The entry exactly as stored: requeue and purge remove this value and nothing else.</param>
+/// <param name="Entry">The parsed entry, or null when the stored value is not a dead-letter JSON object.</param>
+public sealed record DeadLetterRecord(long Index, ReadOnlyMemory<byte> Raw, DeadLetterEntry? Entry)
+{
+    /// <summary>The payload to push back: the original bytes, or empty when the entry carries none (or is unreadable).</summary>
+    public byte[] Payload() => Entry is { Payload: not null } or { PayloadBase64: not null } ? Entry.PayloadBytes() : [];
+}
+
+/// <summary>
+/// Operator actions on the dead-letter list: read it page by page, requeue entries to the ready list their payload names,
+/// purge them. Each entry moves atomically (one script removes exactly its stored bytes and, only if that removed
+/// something, pushes the payload), so an entry requeued or purged by someone else meanwhile is skipped, never doubled.
+/// </summary>
+public sealed class DeadLetterAdmin
+{
+    private const int ScriptChunk = 100;
+
+    // Entries are removed from the tail end (LREM count -1): callers work oldest first, so each removal finds its entry
+    // near where it looks first instead of walking the whole list. The payload goes where producers push (LPUSH), so a
+    // requeued message waits behind what is already ready, exactly as a fresh enqueue would.
+    // KEYS: dead, ready high, normal, low   ARGV: (priority index, entry, payload) per entry
+    private static readonly RedisScript s_requeue = new("""
+        local out = {}
+        for i = 1, #ARGV, 3 do
+          local moved = 0
+          if redis.call('LREM', KEYS[1], -1, ARGV[i + 1]) > 0 then
+            redis.call('LPUSH', KEYS[2 + tonumber(ARGV[i])], ARGV[i + 2])
+            moved = 1
+          end
+          out[#out + 1] = moved
+        end
+        return out
+        """);
+
+    // KEYS: dead   ARGV: entries
+    private static readonly RedisScript s_purge = new("""
+        local out = {}
+        for i = 1, #ARGV do
+          out[i] = redis.call('LREM', KEYS[1], -1, ARGV[i])
+        end
+        return out
+        """);
+
+    private readonly IConnectionMultiplexer _connection;
+
+    public DeadLetterAdmin(IConnectionMultiplexer connection, QueueKeys keys)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(keys);
+        _connection = connection;
+        Keys = keys;
+    }
+
+    public QueueKeys Keys { get; }
+
+    private IDatabase Db => _connection.GetDatabase();
+
+    /// <summary>How many entries the dead-letter list holds.</summary>
+    public Task<long> CountAsync() => Db.ListLengthAsync(Keys.Dead);
+
+    /// <summary>Reads the list newest first, <paramref name="pageSize"/> entries per round trip, without changing it.</summary>
+    public async IAsyncEnumerable<DeadLetterRecord> ReadNewestFirstAsync(int pageSize = 500, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        for (long start = 0; ; start += pageSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var page = await Db.ListRangeAsync(Keys.Dead, start, start + pageSize - 1);
+            for (var i = 0; i < page.Length; i++)
+            {
+                yield return Read(start + i, page[i]);
+            }
+
+            if (page.Length < pageSize)
+            {
+                yield break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Every entry that <paramref name="match"/> accepts, oldest first. Read from the tail: senders push new dead letters
+    /// at the head, so they do not shift what is still to read.
+    /// </summary>
+    public async Task<IReadOnlyList<DeadLetterRecord>> FindOldestFirstAsync(Func<DeadLetterRecord, bool> match, int pageSize = 500, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        var length = await CountAsync();
+        var found = new List<DeadLetterRecord>();
+        long read = 0;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+
+            // LRANGE returns the page head to tail; walk it backwards, oldest first.
+            var page = await Db.ListRangeAsync(Keys.Dead, -(read + pageSize), -(read + 1));
+            for (var i = page.Length - 1; i >= 0; i--, read++)
+            {
+                var record = Read(length - 1 - read, page[i]);
+                if (match(record))
+                {
+                    found.Add(record);
+                }
+            }
+
+            if (page.Length < pageSize)
+            {
+                return found;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Moves each entry's payload back to the ready list of its priority, atomically per entry. Returns, per record, whether
+    /// it moved: false when the entry was no longer in the list (requeued or purged meanwhile) or carries no payload.
+    /// </summary>
+    public async Task<bool[]> RequeueAsync(IReadOnlyList<DeadLetterRecord> records, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        var moved = new bool[records.Count];
+        var candidates = Enumerable.Range(0, records.Count).Where(i => records[i].Payload().Length > 0).ToArray();
+        foreach (var chunk in candidates.Chunk(ScriptChunk))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var args = new RedisValue[chunk.Length * 3];
+            for (var j = 0; j < chunk.Length; j++)
+            {
+                var record = records[chunk[j]];
+                var payload = record.Payload();
+                args[3 * j] = (int)PriorityOf(payload);
+                args[(3 * j) + 1] = record.Raw.ToArray();
+                args[(3 * j) + 2] = payload;
+            }
+
+            var result = (RedisResult[])(await s_requeue.EvaluateAsync(_connection, Db, [Keys.Dead, Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow], args))!;
+            for (var j = 0; j < chunk.Length; j++)
+            {
+                moved[chunk[j]] = (int)result[j] == 1;
+            }
+        }
+
+        return moved;
+    }
+
+    /// <summary>Removes each entry for good. Returns, per record, whether it was still there to remove.</summary>
+    public async Task<bool[]> PurgeAsync(IReadOnlyList<DeadLetterRecord> records, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        var removed = new bool[records.Count];
+        for (var offset = 0; offset < records.Count; offset += ScriptChunk)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var count = Math.Min(ScriptChunk, records.Count - offset);
+            var args = new RedisValue[count];
+            for (var j = 0; j < count; j++)
+            {
+                args[j] = records[offset + j].Raw.ToArray();
+            }
+
+            var result = (RedisResult[])(await s_purge.EvaluateAsync(_connection, Db, [Keys.Dead], args))!;
+            for (var j = 0; j < count; j++)
+            {
+                removed[offset + j] = (int)result[j] > 0;
+            }
+        }
+
+        return removed;
+    }
+
+    /// <summary>
+    /// The ready list a payload belongs in, as producers choose it: the envelope's priority. A payload that is not a valid
+    /// envelope still names its priority when that field can be read; otherwise normal, where a raw LPUSH usually goes.
+    /// </summary>
+    public static Priority PriorityOf(ReadOnlySpan<byte> payload)
+    {
+        if (EnvelopeCodec.Parse(payload).Envelope is { } envelope)
+        {
+            return envelope.Priority;
+        }
+
+        try
+        {
+            var reader = new Utf8JsonReader(payload);
+            if (reader.Read() && reader.TokenType == JsonTokenType.StartObject)
+            {
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    var isPriority = reader.ValueTextEquals("priority"u8);
+                    reader.Read();
+                    if (isPriority)
+                    {
+                        return reader.TokenType == JsonTokenType.String && PriorityNames.TryParse(reader.GetString(), out var priority) ? priority : Priority.Normal;
+                    }
+
+                    reader.Skip();
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON at all: it was pushed raw, most likely to the normal list.
+        }
+        catch (InvalidOperationException)
+        {
+            // Not UTF-8 text: the same.
+        }
+
+        return Priority.Normal;
+    }
+
+    private static DeadLetterRecord Read(long index, RedisValue value)
+    {
+        var raw = (byte[])value!;
+        return new DeadLetterRecord(index, raw, DeadLetterEntry.FromJson(raw));
+    }
+}

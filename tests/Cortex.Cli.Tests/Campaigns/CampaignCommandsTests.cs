@@ -1,0 +1,179 @@
+using System.Globalization;
+using System.Text.Json;
+using Cortex.Cli.Tests.Infrastructure;
+
+namespace Cortex.Cli.Tests.Campaigns;
+
+[Collection(DatabaseCollection.Name)]
+public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cortex-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Create_OneShotWithRecipients_InsertsTheCampaignAndEveryRecipientAndPrintsTheId()
+    {
+        var cli = await fixture.DatabaseAsync();
+        var file = Write("phone,name,variables\n+5511900000001,Ana,\"{\"\"promo\"\": \"\"30% off\"\"}\"\n5521900000002,\"Bruno, o filho\"\n+5531900000003,\n");
+
+        var result = await cli.RunAsync("campaign", "create", "--name", "Black Friday", "--template", "billing.due", "--tenant", "isp", "--run-at", "2026-11-27T10:00:00-03:00", "--recipients", file);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var id = long.Parse(result.Out.Trim(), CultureInfo.InvariantCulture);
+        Assert.Equal("Black Friday|billing.due|isp|active", await cli.ScalarAsync<string>(
+            "SELECT name || '|' || template_key || '|' || tenant || '|' || status FROM cortex.campaigns WHERE id = @id", ("id", id)));
+        Assert.Equal(new DateTime(2026, 11, 27, 13, 0, 0, DateTimeKind.Utc), await cli.ScalarAsync<DateTime>("SELECT run_at FROM cortex.campaigns WHERE id = @id", ("id", id)));
+        Assert.Null(await cli.ScalarAsync<string>("SELECT cron FROM cortex.campaigns WHERE id = @id", ("id", id)));
+        Assert.Equal(
+            "1|+5511900000001|Ana|{\"promo\": \"30% off\"};2|+5521900000002|Bruno, o filho|;3|+5531900000003||",
+            await cli.ScalarAsync<string>(
+                "SELECT string_agg(id || '|' || phone || '|' || name || '|' || coalesce(variables::text, ''), ';' ORDER BY id) FROM cortex.campaign_recipients WHERE campaign_id = @id", ("id", id)));
+        Assert.DoesNotContain("warning", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Create_Cron_StoresTheCronAndWarnsWhenTheTemplateIsMissing()
+    {
+        var cli = await fixture.DatabaseAsync();
+
+        var result = await cli.RunAsync("campaign", "create", "--name", "Mensal", "--template", "promo.monthly", "--cron", "0 0 10 1 * ?");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("warning: cortex.message_templates has no 'promo.monthly'", result.Error, StringComparison.Ordinal);
+        Assert.Equal("0 0 10 1 * ?", await cli.ScalarAsync<string>("SELECT cron FROM cortex.campaigns"));
+        Assert.Equal(0L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaign_recipients"));
+    }
+
+    [Theory]
+    [InlineData("+5511900000001,Ana\n+5511900000002,Bruno\n+551190,Carla\n", "line 3: phone: ")]
+    [InlineData("+5511900000001,Ana\n+5511900000002,Bruno,\"[1,2]\"\n", "line 2: variables: must be a JSON object")]
+    [InlineData("+5511900000001,Ana\n+5511900000002,Bruno,{not json}\n", "line 2: variables: invalid JSON")]
+    [InlineData("+5511900000001,Ana,{},extra\n", "line 1: expected phone,name[,variables] but the row has 4 cells")]
+    [InlineData("+5511900000001,\"Ana\n", "line 1: a quoted field is never closed")]
+    public async Task Create_BadRecipientLine_ExitsThreeAndInsertsNothing(string csv, string expected)
+    {
+        var cli = await fixture.DatabaseAsync();
+
+        var result = await cli.RunAsync("campaign", "create", "--name", "X", "--template", "billing.due", "--run-at", "2026-11-27T10:00:00Z", "--recipients", Write(csv));
+
+        Assert.True(result.ExitCode == 3, result.ToString());
+        Assert.Contains(expected, result.Error, StringComparison.Ordinal);
+        Assert.Contains("nothing was inserted", result.Error, StringComparison.Ordinal);
+        Assert.Empty(result.Out);
+        Assert.Equal(0L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaigns"));
+    }
+
+    [Theory]
+    [InlineData("exactly one of --run-at (one-shot) and --cron", "--run-at", "2026-11-27T10:00:00Z", "--cron", "0 0 10 1 * ?")]
+    [InlineData("exactly one of --run-at (one-shot) and --cron")]
+    [InlineData("--cron: '0 0 25 * * ?' is not a Quartz cron expression", "--cron", "0 0 25 * * ?")]
+    [InlineData("--run-at: '2026-11-27 10:00' is not an ISO-8601 instant with an offset", "--run-at", "2026-11-27 10:00")]
+    [InlineData("--tenant: must be 1 to 64 characters", "--tenant", "ISP Sul", "--cron", "0 0 10 1 * ?")]
+    public async Task Create_BadOptions_ExitsTwoAndInsertsNothing(string expected, params string[] options)
+    {
+        var cli = await fixture.DatabaseAsync();
+
+        var result = await cli.RunAsync(["campaign", "create", "--name", "X", "--template", "billing.due", .. options]);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains(expected, result.Error, StringComparison.Ordinal);
+        Assert.Equal(0L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaigns"));
+    }
+
+    [Fact]
+    public async Task PauseResume_ChangeTheStatusTheFanOutReads()
+    {
+        var cli = await fixture.DatabaseAsync();
+        var id = await CreateAsync(cli);
+
+        var paused = await cli.RunAsync("campaign", "pause", id);
+        var statusPaused = await cli.ScalarAsync<string>("SELECT status FROM cortex.campaigns");
+        var pausedAgain = await cli.RunAsync("campaign", "pause", id);
+        var resumed = await cli.RunAsync("campaign", "resume", id);
+
+        Assert.True(paused.ExitCode == 0, paused.ToString());
+        Assert.Equal($"campaign {id}: active → paused" + Environment.NewLine, paused.Out);
+        Assert.Equal("paused", statusPaused);
+        Assert.Equal(0, pausedAgain.ExitCode);
+        Assert.Contains("already paused", pausedAgain.Out, StringComparison.Ordinal);
+        Assert.Equal(0, resumed.ExitCode);
+        Assert.Equal("active", await cli.ScalarAsync<string>("SELECT status FROM cortex.campaigns"));
+    }
+
+    [Fact]
+    public async Task PauseResume_FinishedOrMissingCampaign_ExitsOneAndChangesNothing()
+    {
+        var cli = await fixture.DatabaseAsync();
+        var id = await CreateAsync(cli);
+        await cli.ExecuteAsync("UPDATE cortex.campaigns SET status = 'completed'");
+
+        var resume = await cli.RunAsync("campaign", "resume", id);
+        var pause = await cli.RunAsync("campaign", "pause", id);
+        var missing = await cli.RunAsync("campaign", "pause", "999");
+
+        Assert.Equal(1, resume.ExitCode);
+        Assert.Contains($"campaign {id} is completed: only a paused campaign can be resumed", resume.Error, StringComparison.Ordinal);
+        Assert.Equal(1, pause.ExitCode);
+        Assert.Equal("completed", await cli.ScalarAsync<string>("SELECT status FROM cortex.campaigns"));
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("no campaign 999", missing.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Status_ShowsScheduleRecipientsAndPerRunProgress()
+    {
+        var cli = await fixture.DatabaseAsync();
+        var id = await CreateAsync(cli, "+5511900000001,Ana\n+5511900000002,Bruno\n");
+        await cli.ExecuteAsync(
+            """
+            INSERT INTO cortex.campaign_runs (campaign_id, fire_time, status, total, enqueued, skipped, finished_at) VALUES
+                (@id, '2026-11-01 13:00Z', 'completed', 200, 190, 10, '2026-11-01 13:05Z'),
+                (@id, '2026-12-01 13:00Z', 'running', 200, 50, 10, NULL)
+            """,
+            ("id", long.Parse(id, CultureInfo.InvariantCulture)));
+
+        var table = await cli.RunAsync("campaign", "status");
+        var json = await cli.RunAsync("campaign", "status", id, "--json");
+
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains("running 30.0%", table.Out, StringComparison.Ordinal);
+        Assert.Contains("100.0%", table.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("5511900000001", table.Out, StringComparison.Ordinal);
+        using var document = JsonDocument.Parse(json.Out);
+        var campaign = Assert.Single(document.RootElement.EnumerateArray());
+        Assert.Equal("active", campaign.GetProperty("status").GetString());
+        Assert.Equal(2, campaign.GetProperty("recipients").GetInt64());
+        Assert.Equal(new DateTimeOffset(2026, 11, 27, 13, 0, 0, TimeSpan.Zero), campaign.GetProperty("runAt").GetDateTimeOffset());
+        var runs = campaign.GetProperty("runs").EnumerateArray().ToList();
+        Assert.Equal(["running", "completed"], runs.Select(r => r.GetProperty("status").GetString()));
+        Assert.Equal((200, 50, 10, 30.0), (runs[0].GetProperty("total").GetInt32(), runs[0].GetProperty("enqueued").GetInt32(), runs[0].GetProperty("skipped").GetInt32(), runs[0].GetProperty("progressPercent").GetDouble()));
+        Assert.Equal(JsonValueKind.Null, runs[0].GetProperty("finishedAt").ValueKind);
+    }
+
+    [Fact]
+    public async Task Status_UnknownId_ExitsOne()
+    {
+        var cli = await fixture.DatabaseAsync();
+
+        var result = await cli.RunAsync("campaign", "status", "42");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("no campaign 42", result.Error, StringComparison.Ordinal);
+    }
+
+    private async Task<string> CreateAsync(CliDriver cli, string? recipients = null)
+    {
+        string[] args = ["campaign", "create", "--name", "Promo", "--template", "billing.due", "--run-at", "2026-11-27T10:00:00-03:00"];
+        var result = await cli.RunAsync(recipients is null ? args : [.. args, "--recipients", Write(recipients)]);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        return result.Out.Trim();
+    }
+
+    private string Write(string content)
+    {
+        var path = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".csv");
+        File.WriteAllText(path, content);
+        return path;
+    }
+}

@@ -1,0 +1,130 @@
+using Cortex.Cli.Tests.Infrastructure;
+using Cortex.Testing;
+
+namespace Cortex.Cli.Tests;
+
+/// <summary>The command line itself: help, version, usage errors, configuration and unreachable servers.</summary>
+[Collection(QueueCollection.Name)]
+public sealed class CliTests(CliFixture fixture)
+{
+    [Fact]
+    public async Task Help_Root_ListsEveryVerbTheConfigurationAndTheExitCodes()
+    {
+        var result = await new CliDriver(new FakeTimeProvider()).RunAsync("--help");
+
+        Assert.Equal(0, result.ExitCode);
+        foreach (var verb in new[] { "enqueue", "stats", "dlq", "migrate", "jobs", "campaign" })
+        {
+            Assert.Contains("  " + verb + " ", result.Out, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("Cortex__Redis__Configuration", result.Out, StringComparison.Ordinal);
+        Assert.Contains("69  Redis or PostgreSQL unreachable", result.Out, StringComparison.Ordinal);
+        Assert.Contains("78  bad configuration", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Help_Subcommand_ShowsItsOptionsAndNotes()
+    {
+        var result = await new CliDriver(new FakeTimeProvider()).RunAsync("dlq", "requeue", "--help");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("--older-than <age>", result.Out, StringComparison.Ordinal);
+        Assert.Contains("--dry-run", result.Out, StringComparison.Ordinal);
+        Assert.Contains("Each entry moves atomically", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Version_PrintsTheVersion()
+    {
+        var result = await new CliDriver(new FakeTimeProvider()).RunAsync("--version");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.StartsWith("1.0.0", result.Out, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("frobnicate")]
+    [InlineData("dlq")]
+    [InlineData("stats", "--jsn")]
+    [InlineData("enqueue", "--priority", "urgent", "--to", "+5511987654321", "--text", "x")]
+    public async Task Parse_UsageError_ExitsTwoWithTheErrorAndWhereToLook(params string[] args)
+    {
+        var result = await new CliDriver(new FakeTimeProvider()).RunAsync(args);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("error: ", result.Error, StringComparison.Ordinal);
+        Assert.Contains("--help'", result.Error, StringComparison.Ordinal);
+        Assert.Empty(result.Out);
+    }
+
+    [Fact]
+    public async Task Stats_BadQueueName_Exits78NamingTheKey()
+    {
+        var cli = new CliDriver(new FakeTimeProvider()) { Redis = fixture.Redis.Configuration, QueueName = "bad name" };
+
+        var result = await cli.RunAsync("stats");
+
+        Assert.Equal(78, result.ExitCode);
+        Assert.Contains("Cortex:Queue:Name", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stats_MisspeltKeyInTheEnvironment_Exits78WithTheNearestKey()
+    {
+        var cli = new CliDriver(new FakeTimeProvider()) { Redis = fixture.Redis.Configuration };
+        cli.Environment["Cortex__Queue__Nmae"] = "cortex";
+
+        var result = await cli.RunAsync("stats");
+
+        Assert.Equal(78, result.ExitCode);
+        Assert.Contains("Cortex:Queue:Nmae is not a setting (did you mean Cortex:Queue:Name?)", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stats_ConfigurationFromTheEnvironment_IsUsedWithoutOptions()
+    {
+        var queue = RedisFixture.UniqueQueueName();
+        var cli = new CliDriver(new FakeTimeProvider());
+        cli.Environment["Cortex__Redis__Configuration"] = fixture.Redis.Configuration;
+        cli.Environment["Cortex__Queue__Name"] = queue;
+
+        var result = await cli.RunAsync("stats", "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains($"\"queue\": \"{queue}\"", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stats_RedisUnreachable_Exits69NamingTheEndpointNotThePassword()
+    {
+        var cli = new CliDriver(new FakeTimeProvider()) { Redis = "127.0.0.1:1,password=s3cret,connectTimeout=200" };
+
+        var result = await cli.RunAsync("stats");
+
+        Assert.Equal(69, result.ExitCode);
+        Assert.Contains("Redis is unreachable at 127.0.0.1:1", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Migrate_NoConnectionString_Exits78NamingTheKey()
+    {
+        var result = await new CliDriver(new FakeTimeProvider()).RunAsync("migrate");
+
+        Assert.Equal(78, result.ExitCode);
+        Assert.Contains("Cortex:Postgres:ConnectionString is required", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Migrate_PostgresUnreachable_Exits69()
+    {
+        var cli = new CliDriver(new FakeTimeProvider()) { Postgres = "Host=127.0.0.1;Port=1;Username=postgres;Password=s3cret;Timeout=2" };
+
+        var result = await cli.RunAsync("migrate");
+
+        Assert.Equal(69, result.ExitCode);
+        Assert.Contains("PostgreSQL is unreachable at 127.0.0.1:1", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret", result.Error, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,70 @@
+using Cortex.Cli.Tests.Infrastructure;
+using Cortex.Shared.Contract;
+using Cortex.Shared.Queue;
+
+namespace Cortex.Cli.Tests.DeadLetters;
+
+/// <summary>The Redis side of requeue and purge (Cortex.Shared/Queue/DeadLetterAdmin), without the CLI around it.</summary>
+[Collection(QueueCollection.Name)]
+public sealed class DeadLetterAdminTests(CliFixture fixture)
+{
+    [Fact]
+    public async Task RequeueAsync_EntryGoneMeanwhile_PushesNothingForIt()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        var kept = await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Expired, Queues.Payload("a"), cli.Time.GetUtcNow(), "a");
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Expired, Queues.Payload("b"), cli.Time.GetUtcNow(), "b");
+        var admin = new DeadLetterAdmin(fixture.Connection, cli.Keys);
+        var records = await admin.FindOldestFirstAsync(_ => true);
+
+        // Another operator purges "a" between our read and our requeue.
+        await fixture.Connection.GetDatabase().ListRemoveAsync(cli.Keys.Dead, kept);
+        var moved = await admin.RequeueAsync(records);
+
+        Assert.Equal([false, true], moved);
+        Assert.Equal(["b"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal)).Select(m => m.Id));
+        Assert.Equal(0, await admin.CountAsync());
+    }
+
+    [Fact]
+    public async Task RequeueAsync_SameRecordsTwice_MovesEachOnce()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Poison, Queues.Payload("p", priority: Priority.High), cli.Time.GetUtcNow(), "p");
+        var admin = new DeadLetterAdmin(fixture.Connection, cli.Keys);
+        var records = await admin.FindOldestFirstAsync(_ => true);
+
+        var first = await admin.RequeueAsync(records);
+        var second = await admin.RequeueAsync(records);
+
+        Assert.Equal([true], first);
+        Assert.Equal([false], second);
+        Assert.Equal(1, await fixture.Connection.LengthAsync(cli.Keys.ReadyHigh));
+    }
+
+    [Fact]
+    public async Task PurgeAsync_IdenticalEntries_RemovesOnePerRecord()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        var payload = Queues.Payload("twin");
+        var now = cli.Time.GetUtcNow();
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Expired, payload, now, "twin");
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Expired, payload, now, "twin");
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Expired, Queues.Payload("other"), now, "other");
+        var admin = new DeadLetterAdmin(fixture.Connection, cli.Keys);
+
+        var twins = await admin.FindOldestFirstAsync(r => r.Entry?.MessageId == "twin");
+        var removed = await admin.PurgeAsync(twins);
+
+        Assert.Equal([true, true], removed);
+        Assert.Equal(1, await admin.CountAsync());
+    }
+
+    [Theory]
+    [InlineData("""{"version":1,"id":"x","to":"+5511987654321","text":"hi","priority":"low"}""", Priority.Low)]
+    [InlineData("""{"version":2,"id":"x","priority":"high"}""", Priority.High)]
+    [InlineData("""{"version":1,"txt":"hi"}""", Priority.Normal)]
+    [InlineData("not json", Priority.Normal)]
+    public void PriorityOf_ReadsThePayloadsOwnPriorityEvenWhenInvalid(string payload, Priority expected) =>
+        Assert.Equal(expected, DeadLetterAdmin.PriorityOf(System.Text.Encoding.UTF8.GetBytes(payload)));
+}

@@ -1,0 +1,301 @@
+using System.Text;
+using System.Text.Json;
+using Cortex.Cli.Tests.Infrastructure;
+using Cortex.Shared.Contract;
+using Cortex.Shared.Queue;
+using StackExchange.Redis;
+
+namespace Cortex.Cli.Tests.DeadLetters;
+
+[Collection(QueueCollection.Name)]
+public sealed class DeadLetterCommandsTests(CliFixture fixture)
+{
+    private const string PhoneA = "+5511900000001";
+    private const string PhoneB = "+5521900000002";
+    private const string PhoneC = "+5531900000003";
+    private const string PhoneD = "+5541900000004";
+
+    // The invalid envelope has no message id: its row is found by its reason.
+    private static readonly string[] s_newestFirst = ["invalid_envelope", "camp:1:7", "bill:2:due", "bill:1:due"];
+
+    private IDatabase Db => fixture.Connection.GetDatabase();
+
+    [Fact]
+    public async Task List_NewestFirst_ShowsReasonKindAttemptsIdAndMaskedPhoneOnly()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var result = await cli.RunAsync("dlq", "list");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var order = s_newestFirst.Select(text => result.Out.IndexOf(text, StringComparison.Ordinal)).ToList();
+        Assert.All(order, i => Assert.True(i > 0, result.Out));
+        Assert.Equal(order.Order(), order);
+        Assert.Contains("retries_exhausted", result.Out, StringComparison.Ordinal);
+        Assert.Contains("+55*******0001", result.Out, StringComparison.Ordinal);
+        Assert.Contains("+55*******0004", result.Out, StringComparison.Ordinal);
+        Assert.Contains("4 shown; 4 in the dead-letter list", result.Out, StringComparison.Ordinal);
+        AssertNoFullPhone(result.Out + result.Error);
+    }
+
+    [Fact]
+    public async Task ListJson_Filters_SelectByReasonKindAndAge()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var expired = await ListJsonAsync(cli, "--reason", "expired");
+        var oldBilling = await ListJsonAsync(cli, "--kind", "billing_reminder", "--older-than", "1d");
+        var lastHour = await ListJsonAsync(cli, "--older-than", "1h");
+        var newestTwo = await ListJsonAsync(cli, "--limit", "2");
+
+        Assert.Equal(["bill:2:due"], expired.Select(e => e.GetProperty("messageId").GetString()));
+        Assert.Equal(["bill:1:due"], oldBilling.Select(e => e.GetProperty("messageId").GetString()));
+        Assert.Equal(["bill:2:due", "bill:1:due"], lastHour.Select(e => e.GetProperty("messageId").GetString()));
+        Assert.Equal([0L, 1L], newestTwo.Select(e => e.GetProperty("index").GetInt64()));
+        var first = oldBilling[0];
+        Assert.Equal("retries_exhausted", first.GetProperty("reason").GetString());
+        Assert.Equal(4, first.GetProperty("attempts").GetInt32());
+        Assert.Equal("+55*******0001", first.GetProperty("to").GetString());
+        Assert.Equal("HTTP 503 for +55*******0001", first.GetProperty("lastError").GetString());
+        Assert.Equal(cli.Time.GetUtcNow().AddDays(-3), first.GetProperty("deadAt").GetDateTimeOffset());
+    }
+
+    [Fact]
+    public async Task Show_MessageId_PrintsTheWholeEntryWithThePhoneMaskedUnlessRevealed()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var masked = await cli.RunAsync("dlq", "show", "bill:1:due");
+        var revealed = await cli.RunAsync("dlq", "show", "bill:1:due", "--reveal");
+        var missing = await cli.RunAsync("dlq", "show", "nope");
+
+        Assert.True(masked.ExitCode == 0, masked.ToString());
+        Assert.Contains("retries_exhausted", masked.Out, StringComparison.Ordinal);
+        Assert.Contains("\"to\": \"+55*******0001\"", masked.Out, StringComparison.Ordinal);
+        Assert.Contains("\"attempt\": 3", masked.Out, StringComparison.Ordinal);
+        AssertNoFullPhone(masked.Out);
+        Assert.Contains($"\"to\": \"{PhoneA}\"", revealed.Out, StringComparison.Ordinal);
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("no dead letter has message id 'nope'", missing.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequeueOne_AfterARealFailedSend_GoesBackToItsReadyListAndTheSenderSendsItAgain()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        var sender = Queues.Sender(fixture.Connection, cli);
+        var payload = Queues.Payload("otp:9", priority: Priority.Low, kind: "otp");
+        await sender.EnqueueAsync([new QueueMessage(payload, Priority.Low)]);
+
+        // The sender leases and claims the id, the gateway refuses it for good, the sender dead-letters it.
+        var (lease, claim) = await Queues.LeaseAndClaimAsync(sender, "pod-a");
+        Assert.Equal(ClaimResult.Claimed, claim);
+        var entry = DeadLetterEntry.Create(DeadLetterReasons.Permanent, "number not on WhatsApp", lease.Payload.Span, cli.Time.GetUtcNow()) with { MessageId = "otp:9", Kind = "otp", Attempts = 1, Deliveries = 1 };
+        Assert.True(await sender.DeadLetterAsync("pod-a", lease, entry));
+        Assert.Equal($"pod-a|{lease.LeaseId}", (string?)await Db.StringGetAsync(cli.Keys.Sent("otp:9")));
+
+        var result = await cli.RunAsync("dlq", "requeue", "otp:9");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("requeued: 1 (high 0, normal 0, low 1)" + Environment.NewLine, result.Out);
+        Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.Dead));
+        Assert.Equal(payload, (byte[])(await Db.ListRangeAsync(cli.Keys.ReadyLow)).Single()!);
+
+        // The stale claim of the dead-lettered attempt does not block it: the next sender claims it and sends it.
+        var (again, reclaim) = await Queues.LeaseAndClaimAsync(sender, "pod-b");
+        Assert.Equal(ClaimResult.Claimed, reclaim);
+        Assert.Equal(payload, again.Payload.ToArray());
+    }
+
+    [Fact]
+    public async Task Requeue_IdAlreadySent_WarnsThatTheSenderWillSkipIt()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Expired, Queues.Payload("dup:1"), cli.Time.GetUtcNow(), "dup:1");
+        await Db.StringSetAsync(cli.Keys.Sent("dup:1"), "1");
+
+        var result = await cli.RunAsync("dlq", "requeue", "dup:1");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("1 message id(s) were already sent within the idempotency window", result.Error, StringComparison.Ordinal);
+        Assert.Equal(1, await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal));
+    }
+
+    [Fact]
+    public async Task RequeueFiltered_MovesOnlyTheMatchesAndWarnsAboutPassedExpiry()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var result = await cli.RunAsync("dlq", "requeue", "--reason", "expired");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("requeued: 1 (high 1, normal 0, low 0)", result.Out, StringComparison.Ordinal);
+        Assert.Contains("1 message(s) are past their expiresAt", result.Error, StringComparison.Ordinal);
+        Assert.Equal(["bill:2:due"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.High)).Select(m => m.Id));
+        var left = await ListJsonAsync(cli);
+        Assert.Equal(["(none)", "camp:1:7", "bill:1:due"], left.Select(e => e.GetProperty("messageId").GetString() ?? "(none)"));
+    }
+
+    [Fact]
+    public async Task RequeueAll_EveryEntryLeavesAndEachPayloadGoesToItsPriority()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var result = await cli.RunAsync("dlq", "requeue", "--all");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("requeued: 4 (high 1, normal 2, low 1)", result.Out, StringComparison.Ordinal);
+        Assert.Contains("1 payload(s) are not valid envelopes", result.Error, StringComparison.Ordinal);
+        Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.Dead));
+        Assert.Equal(1, await fixture.Connection.LengthAsync(cli.Keys.ReadyHigh));
+        Assert.Equal(1, await fixture.Connection.LengthAsync(cli.Keys.ReadyLow));
+        var normal = (await Db.ListRangeAsync(cli.Keys.ReadyNormal)).Select(v => Encoding.UTF8.GetString((byte[])v!)).ToList();
+        Assert.Equal(2, normal.Count);
+        Assert.Contains(normal, p => p.Contains("\"txt\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task RequeueAll_MoreThanAPage_MovesEveryOneOldestFirst()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        var batch = Db.CreateBatch();
+        var pushes = Enumerable.Range(0, 1234).Select(i =>
+        {
+            var payload = Queues.Payload("bulk:" + i);
+            var entry = DeadLetterEntry.Create(DeadLetterReasons.RetriesExhausted, "gave up", payload, cli.Time.GetUtcNow().AddSeconds(i)) with { MessageId = "bulk:" + i };
+            return batch.ListLeftPushAsync(cli.Keys.Dead, entry.ToJson());
+        }).ToList();
+        batch.Execute();
+        await Task.WhenAll(pushes);
+
+        var result = await cli.RunAsync("dlq", "requeue", "--all");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.Dead));
+        var ready = await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal);
+        Assert.Equal(Enumerable.Range(0, 1234).Select(i => "bulk:" + i), ready.Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task RequeueDryRun_ListsWhatWouldMoveAndChangesNothing()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var result = await cli.RunAsync("dlq", "requeue", "--kind", "billing_reminder", "--dry-run");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("would requeue 2 (dry run: nothing changed)", result.Out, StringComparison.Ordinal);
+        Assert.Contains("bill:1:due", result.Out, StringComparison.Ordinal);
+        AssertNoFullPhone(result.Out);
+        Assert.Equal(4, await fixture.Connection.LengthAsync(cli.Keys.Dead));
+        Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal));
+    }
+
+    [Theory]
+    [InlineData("dlq", "requeue")]
+    [InlineData("dlq", "requeue", "bill:1:due", "--all")]
+    [InlineData("dlq", "requeue", "--all", "--reason", "expired")]
+    [InlineData("dlq", "purge", "--yes")]
+    [InlineData("dlq", "list", "--older-than", "3 days")]
+    public async Task RequeueOrPurge_AmbiguousSelection_ExitsTwoAndChangesNothing(params string[] args)
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var result = await cli.RunAsync(args);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Equal(4, await fixture.Connection.LengthAsync(cli.Keys.Dead));
+    }
+
+    [Fact]
+    public async Task RequeueUnknownId_ExitsOne()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var result = await cli.RunAsync("dlq", "requeue", "nope");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("no dead letter has message id 'nope'", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PurgeWithYes_RemovesOnlyTheMatches()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var result = await cli.RunAsync("dlq", "purge", "--reason", "invalid_envelope", "--yes");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("purged: 1" + Environment.NewLine, result.Out);
+        Assert.Equal(["camp:1:7", "bill:2:due", "bill:1:due"], (await ListJsonAsync(cli)).Select(e => e.GetProperty("messageId").GetString()));
+        Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal));
+    }
+
+    [Fact]
+    public async Task PurgeWithoutYes_OffATerminal_RefusesWithExitTwo()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var result = await cli.RunAsync("dlq", "purge", "--all");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("refusing to purge 4 dead letter(s) without --yes", result.Error, StringComparison.Ordinal);
+        Assert.Equal(4, await fixture.Connection.LengthAsync(cli.Keys.Dead));
+    }
+
+    [Fact]
+    public async Task PurgeOnATerminal_AsksAndOnlyYesPurges()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var declined = await cli.RunTypingAsync("n\n", "dlq", "purge", "--all");
+        var accepted = await cli.RunTypingAsync("y\n", "dlq", "purge", "--all");
+
+        Assert.Equal(1, declined.ExitCode);
+        Assert.Contains("Purge 4 dead letter(s) for good?", declined.Error, StringComparison.Ordinal);
+        Assert.Contains("aborted: nothing purged", declined.Error, StringComparison.Ordinal);
+        Assert.Equal(0, accepted.ExitCode);
+        Assert.Equal("purged: 4" + Environment.NewLine, accepted.Out);
+        Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.Dead));
+    }
+
+    /// <summary>
+    /// Four dead letters, oldest first: bill:1:due (retries exhausted, 3 days ago, normal), bill:2:due (expired, 2 h ago,
+    /// high), camp:1:7 (permanent failure, 10 min ago, low) and an invalid envelope without an id (now).
+    /// </summary>
+    private async Task SeedFourAsync(CliDriver cli)
+    {
+        var now = cli.Time.GetUtcNow();
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.RetriesExhausted, Queues.Payload("bill:1:due", PhoneA, kind: "billing_reminder", attempt: 3), now.AddDays(-3), "bill:1:due", "billing_reminder", 4, "HTTP 503 for " + PhoneA[1..]);
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Expired, Queues.Payload("bill:2:due", PhoneB, Priority.High, "billing_reminder", now.AddHours(-3)), now.AddHours(-2), "bill:2:due", "billing_reminder");
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Permanent, Queues.Payload("camp:1:7", PhoneC, Priority.Low, "campaign"), now.AddMinutes(-10), "camp:1:7", "campaign", 1, "number not on WhatsApp");
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.InvalidEnvelope, Encoding.UTF8.GetBytes($$"""{"version":1,"id":"bad:1","to":"{{PhoneD}}","txt":"hi"}"""), now);
+    }
+
+    private static async Task<List<JsonElement>> ListJsonAsync(CliDriver cli, params string[] filters)
+    {
+        var result = await cli.RunAsync(["dlq", "list", "--json", .. filters]);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var json = JsonDocument.Parse(result.Out);
+        return json.RootElement.EnumerateArray().Select(e => e.Clone()).ToList();
+    }
+
+    private static void AssertNoFullPhone(string output)
+    {
+        foreach (var phone in new[] { PhoneA, PhoneB, PhoneC, PhoneD })
+        {
+            Assert.DoesNotContain(phone[1..], output, StringComparison.Ordinal);
+        }
+    }
+}

@@ -1,0 +1,226 @@
+using Cortex.Cli.Tests.Infrastructure;
+using Cortex.Shared.Contract;
+using StackExchange.Redis;
+
+namespace Cortex.Cli.Tests.Queue;
+
+[Collection(QueueCollection.Name)]
+public sealed class EnqueueCommandTests(CliFixture fixture) : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cortex-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Enqueue_OneMessage_LandsInItsReadyListStampedAndPrintsTheId()
+    {
+        var cli = fixture.Queue();
+
+        var result = await cli.RunAsync("enqueue", "--to", "5511987654321", "--text", "Olá, Ana", "--id", "charge-1:due", "--priority", "high", "--kind", "billing_reminder", "--tenant", "isp", "--trace-id", "t-1");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("charge-1:due" + Environment.NewLine, result.Out);
+        var message = Assert.Single(await fixture.Connection.ReadyAsync(cli.Keys, Priority.High));
+        Assert.Equal("charge-1:due", message.Id);
+        Assert.Equal("+5511987654321", message.To);
+        Assert.Equal("Olá, Ana", message.Text);
+        Assert.Equal(("billing_reminder", "isp", "t-1"), (message.Kind, message.Tenant, message.TraceId));
+        Assert.Equal(cli.Time.GetUtcNow(), message.EnqueuedAt);
+        Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal));
+    }
+
+    [Fact]
+    public async Task Enqueue_WithoutId_PrintsTheNewIdOfWhatItEnqueued()
+    {
+        var cli = fixture.Queue();
+
+        var result = await cli.RunAsync("enqueue", "--to", "+5511987654321", "--text", "Oi");
+
+        Assert.Equal(0, result.ExitCode);
+        var message = Assert.Single(await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal));
+        Assert.StartsWith("cli:", message.Id, StringComparison.Ordinal);
+        Assert.Equal(message.Id + Environment.NewLine, result.Out);
+    }
+
+    [Fact]
+    public async Task Enqueue_Template_CarriesNameLanguageAndParametersInOrder()
+    {
+        var cli = fixture.Queue();
+
+        var result = await cli.RunAsync("enqueue", "--to", "+5511987654321", "--template", "bill_due_3d", "--param", "Ana", "--param", "R$ 99,90", "--id", "t-1", "--priority", "low");
+
+        Assert.Equal(0, result.ExitCode);
+        var message = Assert.Single(await fixture.Connection.ReadyAsync(cli.Keys, Priority.Low));
+        Assert.Equal(new MessageTemplate("bill_due_3d", "pt_BR", ["Ana", "R$ 99,90"]).Name, message.Template!.Name);
+        Assert.Equal("pt_BR", message.Template.Language);
+        Assert.Equal(["Ana", "R$ 99,90"], message.Template.Parameters);
+        Assert.Null(message.Text);
+    }
+
+    [Fact]
+    public async Task Enqueue_NotBeforeAhead_WaitsInTheDelayedSetUntilThen()
+    {
+        var cli = fixture.Queue();
+        var due = cli.Time.GetUtcNow().AddHours(2);
+
+        var result = await cli.RunAsync("enqueue", "--to", "+5511987654321", "--text", "Manutenção", "--id", "n-1", "--not-before", due.ToString("O"), "--expires-at", due.AddHours(1).ToString("O"));
+
+        Assert.Equal(0, result.ExitCode);
+        var delayed = Assert.Single(await fixture.Connection.GetDatabase().SortedSetRangeByRankWithScoresAsync(cli.Keys.Delayed));
+        Assert.Equal(due.ToUnixTimeMilliseconds(), (long)delayed.Score);
+        Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal));
+    }
+
+    [Theory]
+    [InlineData("--to: must be an E.164 number", "enqueue", "--to", "011987", "--text", "x")]
+    [InlineData("--kind: must be 1 to 64 characters", "enqueue", "--to", "+5511987654321", "--text", "x", "--kind", "Billing Reminder")]
+    [InlineData("--not-before: must be an ISO-8601 instant with an offset", "enqueue", "--to", "+5511987654321", "--text", "x", "--not-before", "2026-11-23T09:00:00")]
+    [InlineData("give exactly one of --text and --template", "enqueue", "--to", "+5511987654321", "--text", "x", "--template", "promo")]
+    [InlineData("--to is required", "enqueue", "--text", "x")]
+    [InlineData("--file takes every field from the file; drop --to", "enqueue", "--file", "x.jsonl", "--to", "+5511987654321")]
+    public async Task Enqueue_InvalidMessage_ExitsTwoNamingTheOptionAndEnqueuesNothing(string expected, params string[] args)
+    {
+        var cli = fixture.Queue();
+
+        var result = await cli.RunAsync(args);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains(expected, result.Error, StringComparison.Ordinal);
+        Assert.False(await fixture.Connection.GetDatabase().KeyExistsAsync(cli.Keys.ReadyNormal));
+    }
+
+    [Fact]
+    public async Task EnqueueFile_JsonLinesWithBadLinesSkipped_EnqueuesTheRestAndExitsOne()
+    {
+        var cli = fixture.Queue();
+        var file = Write("batch.jsonl", JsonLines);
+
+        var result = await cli.RunAsync("enqueue", "--file", file);
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Equal("enqueued: 4, skipped: 2" + Environment.NewLine, result.Out);
+        Assert.Contains("line 3: txt: unknown field (check its spelling; fields are camelCase)", result.Error, StringComparison.Ordinal);
+        Assert.Matches("line 6: (to: )?invalid JSON", result.Error);
+        Assert.Equal(["m1", "m2", "m5", "m7"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal)).Select(m => m.Id));
+        Assert.All(await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal), m => Assert.Equal(cli.Time.GetUtcNow(), m.EnqueuedAt));
+        Assert.DoesNotContain("5511900000003", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EnqueueFile_JsonLinesStopOnError_EnqueuesOnlyWhatCameBeforeTheBadLineAndExitsThree()
+    {
+        var cli = fixture.Queue();
+        var file = Write("batch.jsonl", JsonLines);
+
+        var result = await cli.RunAsync("enqueue", "--file", file, "--on-error", "stop");
+
+        Assert.True(result.ExitCode == 3, result.ToString());
+        Assert.Equal("enqueued: 2, skipped: 1, stopped at line: 3" + Environment.NewLine, result.Out);
+        Assert.Contains("line 3: txt: unknown field", result.Error, StringComparison.Ordinal);
+        Assert.Contains("stopped at line 3: nothing from that line on was enqueued; 2 message(s) before it were", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("line 6", result.Error, StringComparison.Ordinal);
+        Assert.Equal(["m1", "m2"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal)).Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task EnqueueFile_StopAfterSeveralBatches_KeepsEveryEarlierBatchAndNothingAfter()
+    {
+        var cli = fixture.Queue();
+        var lines = Enumerable.Range(1, 9).Select(i => Line("b" + i)).ToList();
+        lines.Insert(7, """{"version":1,"id":"bad","to":"+5511987654321"}""");
+        var file = Write("many.jsonl", string.Join('\n', lines));
+
+        var result = await cli.RunAsync("enqueue", "--file", file, "--on-error", "stop", "--batch-size", "3");
+
+        Assert.Equal(3, result.ExitCode);
+        Assert.Contains("line 8: text: set either text or template", result.Error, StringComparison.Ordinal);
+        Assert.Equal(["b1", "b2", "b3", "b4", "b5", "b6", "b7"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal)).Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task EnqueueFile_Csv_ReadsQuotedCellsTemplatesAndPrioritiesAndReportsBadRows()
+    {
+        var cli = fixture.Queue();
+        var file = Write("batch.csv", """
+            id,to,text,template,language,param1,param2,kind,priority,not_before
+            c1,+5511900000001,"Olá, Ana: sua fatura ""vence"" hoje",,,,,billing_reminder,high,
+            c2,5511900000002,,bill_due,pt_BR,Bruno,"R$ 10,00",billing_reminder,,
+            c3,+5511900000003,"duas
+            linhas",,,,,,low,
+            c4,+5511900000004,x,,,,,,urgent,
+            c5,+5511900000005,later,,,,,,,2099-01-01T09:00:00-03:00
+
+            """);
+
+        var result = await cli.RunAsync("enqueue", "--file", file);
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Equal("enqueued: 4, skipped: 1" + Environment.NewLine, result.Out);
+        Assert.Contains("line 6: priority: must be one of high, normal, low", result.Error, StringComparison.Ordinal);
+        var high = Assert.Single(await fixture.Connection.ReadyAsync(cli.Keys, Priority.High));
+        Assert.Equal(("c1", "Olá, Ana: sua fatura \"vence\" hoje", "billing_reminder"), (high.Id, high.Text, high.Kind));
+        var normal = Assert.Single(await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal));
+        Assert.Equal(("c2", "+5511900000002", "bill_due"), (normal.Id, normal.To, normal.Template!.Name));
+        Assert.Equal(["Bruno", "R$ 10,00"], normal.Template.Parameters);
+        var low = Assert.Single(await fixture.Connection.ReadyAsync(cli.Keys, Priority.Low));
+        Assert.Equal("duas\nlinhas", low.Text);
+        Assert.Equal(1, await fixture.Connection.GetDatabase().SortedSetLengthAsync(cli.Keys.Delayed));
+    }
+
+    [Theory]
+    [InlineData("id,to,txt\nx,+5511987654321,hi\n", "line 1: header: unknown column 'txt'")]
+    [InlineData("+5511987654321,hi\n", "line 1: header: unknown column '+55*******4321'")]
+    [InlineData("id,to,param2\nx,+5511987654321,hi\n", "line 1: header: template parameter columns must be param1, param2, ... without gaps")]
+    public async Task EnqueueFile_CsvBadHeader_ExitsThreeAndEnqueuesNothing(string csv, string expected)
+    {
+        var cli = fixture.Queue();
+
+        var result = await cli.RunAsync("enqueue", "--file", Write("bad.csv", csv));
+
+        Assert.Equal(3, result.ExitCode);
+        Assert.Contains(expected, result.Error, StringComparison.Ordinal);
+        Assert.False(await fixture.Connection.GetDatabase().KeyExistsAsync(cli.Keys.ReadyNormal));
+    }
+
+    [Fact]
+    public async Task EnqueueFile_Missing_ExitsTwo()
+    {
+        var result = await fixture.Queue().RunAsync("enqueue", "--file", Path.Combine(_dir, "nope.jsonl"));
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("cannot read", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EnqueueFile_UnknownExtension_AsksForTheFormat()
+    {
+        var file = Write("batch.txt", Line("x1"));
+        var cli = fixture.Queue();
+
+        var guessed = await cli.RunAsync("enqueue", "--file", file);
+        var told = await cli.RunAsync("enqueue", "--file", file, "--format", "jsonl");
+
+        Assert.Equal(2, guessed.ExitCode);
+        Assert.Contains("--format jsonl or --format csv", guessed.Error, StringComparison.Ordinal);
+        Assert.Equal(0, told.ExitCode);
+        Assert.Equal(1, await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal));
+    }
+
+    private static string JsonLines => string.Join('\n',
+        Line("m1"),
+        Line("m2"),
+        """{"version":1,"id":"m3","to":"+5511900000003","txt":"hi"}""",
+        "   ",
+        Line("m5"),
+        """{"version":1,"id":"m6","to":"+55119""",
+        Line("m7"));
+
+    private static string Line(string id) => $$"""{"version":1,"id":"{{id}}","to":"+5511987654321","text":"Olá {{id}}"}""";
+
+    private string Write(string name, string content)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, content);
+        return path;
+    }
+}

@@ -1,0 +1,76 @@
+using System.Text.Json;
+using Cortex.Cli.Tests.Infrastructure;
+using Cortex.Shared.Queue;
+
+namespace Cortex.Cli.Tests.Queue;
+
+[Collection(QueueCollection.Name)]
+public sealed class StatsCommandTests(CliFixture fixture)
+{
+    [Fact]
+    public async Task StatsJson_AfterRealOperations_CountsEveryStateAndTheOldestReadyAge()
+    {
+        var cli = fixture.Queue();
+        await Enqueue(cli, "h1", "high");
+        await Enqueue(cli, "h2", "high");
+        await Enqueue(cli, "n1", "normal");
+        await Enqueue(cli, "l1", "low");
+        await Enqueue(cli, "d1", "normal", "--not-before", cli.Time.GetUtcNow().AddHours(1).ToString("O"));
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Expired, Queues.Payload("x1"), cli.Time.GetUtcNow(), "x1");
+        cli.Time.Advance(TimeSpan.FromSeconds(90));
+
+        // A sender leases one message (high goes first) and stays alive.
+        var sender = Queues.Sender(fixture.Connection, cli);
+        Assert.Single(await sender.LeaseAsync("pod-a", 1));
+
+        var result = await cli.RunAsync("stats", "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var json = JsonDocument.Parse(result.Out);
+        var root = json.RootElement;
+        Assert.Equal(cli.QueueName, root.GetProperty("queue").GetString());
+        var ready = root.GetProperty("ready");
+        Assert.Equal((1, 1, 1, 3), (ready.GetProperty("high").GetInt64(), ready.GetProperty("normal").GetInt64(), ready.GetProperty("low").GetInt64(), ready.GetProperty("total").GetInt64()));
+        Assert.Equal(1, root.GetProperty("delayed").GetInt64());
+        Assert.Equal(1, root.GetProperty("leased").GetInt64());
+        Assert.Equal(1, root.GetProperty("dead").GetInt64());
+        Assert.Equal(5, root.GetProperty("pending").GetInt64());
+        Assert.Equal(1, root.GetProperty("consumers").GetInt64());
+        Assert.Equal(90.0, root.GetProperty("oldestReadyAgeSeconds").GetDouble());
+        Assert.Equal(cli.Time.GetUtcNow().AddSeconds(-90), root.GetProperty("oldestReadyEnqueuedAt").GetDateTimeOffset());
+    }
+
+    [Fact]
+    public async Task StatsJson_EmptyQueue_ZeroesAndNullAge()
+    {
+        var result = await fixture.Queue().RunAsync("stats", "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        using var json = JsonDocument.Parse(result.Out);
+        Assert.Equal(0, json.RootElement.GetProperty("ready").GetProperty("total").GetInt64());
+        Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("oldestReadyAgeSeconds").ValueKind);
+        Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("oldestReadyEnqueuedAt").ValueKind);
+    }
+
+    [Fact]
+    public async Task Stats_Table_ShowsEachStateAndNoPhoneNumber()
+    {
+        var cli = fixture.Queue();
+        await Enqueue(cli, "n1", "normal");
+        cli.Time.Advance(TimeSpan.FromMinutes(3) + TimeSpan.FromSeconds(20));
+
+        var result = await cli.RunAsync("stats");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("ready: normal", result.Out, StringComparison.Ordinal);
+        Assert.Contains("consumers (live)", result.Out, StringComparison.Ordinal);
+        Assert.Contains("3m 20s", result.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("5511987654321", result.Out, StringComparison.Ordinal);
+    }
+
+    private static async Task Enqueue(CliDriver cli, string id, string priority, params string[] more)
+    {
+        var result = await cli.RunAsync(["enqueue", "--to", "+5511987654321", "--text", "x", "--id", id, "--priority", priority, .. more]);
+        Assert.True(result.ExitCode == 0, result.ToString());
+    }
+}
