@@ -37,6 +37,8 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
         IReadOnlyList<PrometheusText.Sample> after = [];
         await WaitForAsync(async () => (after = await client.ScrapeAsync()).Value("cortex_scheduler_job_runs_total", ("quartz_job", OutboxRepairJob.JobName), ("outcome", "success")) == 1);
 
+        var lint = await Promtool.CheckMetricsAsync(await client.ScrapeTextAsync());
+        Assert.True(lint.ExitCode == 0 && lint.Output.Length == 0, $"promtool check metrics on a real scheduler scrape: {lint}");
         Assert.Equal(2, after.Value("cortex_scheduler_enqueued_total", ("quartz_job", OutboxRepairJob.JobName)));
         Assert.Equal(1, after.Value("cortex_scheduler_job_duration_seconds_count", ("quartz_job", OutboxRepairJob.JobName)));
         Assert.NotNull(after.Value("cortex_scheduler_job_last_success_timestamp_seconds", ("quartz_job", OutboxRepairJob.JobName)));

@@ -18,7 +18,7 @@ namespace Cortex.Sender.Tests;
 public class SenderApplicationTests(RedisFixture redis) : IClassFixture<RedisFixture>
 {
     [Fact]
-    public async Task Metrics_AfterRealSends_CountSentByKindLatencyDeadLettersAndEngineGauges()
+    public async Task Metrics_AfterRealSends_CountSentByKindLatencyDeadLettersAndEngineGauges_AndPassPromtool()
     {
         var gateway = "g" + Guid.NewGuid().ToString("N")[..8];
         await using var app = await StartAsync(("Cortex:Gateway:Name", gateway));
@@ -35,8 +35,11 @@ public class SenderApplicationTests(RedisFixture redis) : IClassFixture<RedisFix
         await redis.Connection.GetDatabase().ListLeftPushAsync(queue.Keys.ReadyNormal, "{not json");
         await SenderTestHost.WaitForAsync(async () => await queue.GetStatsAsync() is { Pending: 0, Dead: 1 }, "sent and dead-lettered");
 
-        var samples = await client.ScrapeAsync();
+        var scrape = await client.ScrapeTextAsync();
+        var samples = PrometheusText.Parse(scrape);
+        var lint = await Promtool.CheckMetricsAsync(scrape);
 
+        Assert.True(lint.ExitCode == 0 && lint.Output.Length == 0, $"promtool check metrics on a real sender scrape: {lint}");
         Assert.Equal(5, samples.Value("cortex_sender_sent_total", ("kind", "billing_reminder")));
         Assert.Equal(1, samples.Value("cortex_sender_sent_total", ("kind", "none")));
         Assert.Equal(5, samples.Value("cortex_sender_end_to_end_duration_seconds_count", ("kind", "billing_reminder")));

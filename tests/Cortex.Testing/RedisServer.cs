@@ -27,9 +27,21 @@ public sealed class RedisServer : IAsyncDisposable
     public static async Task<RedisServer> StartAsync(params string[] extraArgs)
     {
         var dir = Directory.CreateTempSubdirectory("cortex-redis-").FullName;
-        var server = new RedisServer(dir, FreePort(), extraArgs);
-        await server.StartProcessAsync();
-        return server;
+        for (var attempt = 1; ; attempt++)
+        {
+            var server = new RedisServer(dir, FreePort(), extraArgs);
+            try
+            {
+                await server.StartProcessAsync();
+                return server;
+            }
+            catch (InvalidOperationException) when (attempt < 3)
+            {
+                // Between FreePort releasing the port and redis-server binding it, a parallel test (a Kestrel on
+                // port 0, another server) can take it: redis-server then exits at once. Another port, not a failure.
+                server._process?.Dispose();
+            }
+        }
     }
 
     public async Task<ConnectionMultiplexer> ConnectAsync() => await ConnectionMultiplexer.ConnectAsync(Configuration);

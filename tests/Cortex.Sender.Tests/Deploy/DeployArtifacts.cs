@@ -243,75 +243,8 @@ internal static partial class DeployArtifacts
 
     // ------------------------------------------------------------------------------------------------ promtool
 
-    public sealed record ProcessResult(int ExitCode, string Output)
-    {
-        public override string ToString() => $"exit code {ExitCode}\n{Output}";
-    }
-
-    /// <summary>
-    /// Runs promtool with the repository root as working directory. Fails the test, never skips it, when promtool is
-    /// not installed: the rules would otherwise go untested.
-    /// </summary>
-    public static async Task<ProcessResult> RunPromtoolAsync(params string[] arguments)
-    {
-        var promtool = FindOnPath("promtool")
-            ?? throw new Xunit.Sdk.XunitException(
-                "promtool is not on PATH, so the alert rules cannot be checked. Install it with "
-                + "`apt-get install prometheus` (Debian's package ships promtool; `make test` installs it through "
-                + "scripts/ensure-tools.sh promtool).");
-
-        var start = new ProcessStartInfo(promtool)
-        {
-            WorkingDirectory = RepoRoot,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = new Process { StartInfo = start };
-        try
-        {
-            process.Start();
-        }
-        catch (Win32Exception e)
-        {
-            throw new Xunit.Sdk.XunitException($"could not start {promtool}: {e.Message}");
-        }
-
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        // A guard against a hung process only; promtool takes well under a second here.
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new Xunit.Sdk.XunitException(
-                $"promtool {string.Join(' ', arguments)} did not finish within 2 minutes:\n{await stdout}\n{await stderr}");
-        }
-
-        var output = new StringBuilder()
-            .Append("$ promtool ").AppendLine(string.Join(' ', arguments))
-            .AppendLine(await stdout)
-            .AppendLine(await stderr)
-            .ToString();
-        return new ProcessResult(process.ExitCode, output);
-    }
-
-    private static string? FindOnPath(string executable)
-    {
-        var path = Environment.GetEnvironmentVariable("PATH") ?? "";
-        return path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Select(dir => Path.Combine(dir, executable))
-            .FirstOrDefault(File.Exists);
-    }
+    /// <summary>Runs promtool with the repository root as working directory, so rule files are named as in the repo.</summary>
+    public static Task<Promtool.Result> RunPromtoolAsync(params string[] arguments) => Promtool.RunAsync(arguments, RepoRoot);
 
     // ------------------------------------------------------------------------------------------------ line reading
 

@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Cortex.Shared.Metrics;
+using Cortex.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Cortex.Shared.Tests.Metrics;
@@ -45,51 +45,11 @@ public class PromtoolLintTests
         }
 
         var scrape = exporter.Scrape();
-        var (exitCode, output) = await PromtoolCheckMetricsAsync(scrape);
+        var (exitCode, output) = await Promtool.CheckMetricsAsync(scrape);
 
         Assert.Contains("\ncortex_sender_send_duration_seconds_bucket{outcome=\"ok\",le=\"+Inf\"} 2\n", scrape, StringComparison.Ordinal);
         Assert.Contains("# TYPE dotnet_gc_collections_total counter\n", scrape, StringComparison.Ordinal);
         Assert.Contains("dotnet_exceptions_total{error_type=\"InvalidOperationException\"}", scrape, StringComparison.Ordinal);
         Assert.True(exitCode == 0 && output.Length == 0, $"promtool check metrics exited {exitCode}:\n{output}\n--- scrape ---\n{scrape}");
-    }
-
-    private static async Task<(int ExitCode, string Output)> PromtoolCheckMetricsAsync(string scrape)
-    {
-        var promtool = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Append("/usr/bin")
-            .Select(directory => Path.Combine(directory, "promtool"))
-            .FirstOrDefault(File.Exists);
-        if (promtool is null)
-        {
-            Assert.Fail("promtool not found: apt-get install prometheus (make test installs it)");
-        }
-
-        var file = Path.GetTempFileName();
-        try
-        {
-            await File.WriteAllTextAsync(file, scrape);
-            var start = new ProcessStartInfo(promtool)
-            {
-                ArgumentList = { "check", "metrics" },
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            using var process = Process.Start(start)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            await using (var input = File.OpenRead(file))
-            {
-                await input.CopyToAsync(process.StandardInput.BaseStream);
-            }
-
-            process.StandardInput.Close();
-            await process.WaitForExitAsync();
-            return (process.ExitCode, (await stdout + await stderr).Trim());
-        }
-        finally
-        {
-            File.Delete(file);
-        }
     }
 }
