@@ -127,8 +127,9 @@ public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IC
         ["Cortex__Scheduler__QuietHours__End"] = "00:00",
         ["Cortex__Scheduler__ClusterCheckinInterval"] = "00:00:01",
         // Short enough for the survivor to release the killed node's acquired trigger within the test, long enough that a
-        // node slowed by a busy CI machine is not taken for dead (which would let a firing run twice).
-        ["Cortex__Scheduler__ClusterCheckinMisfireThreshold"] = "00:00:10",
+        // node slowed by a busy CI machine is not taken for dead (which would let a firing run twice). 10 s proved too
+        // short once, with the four test assemblies and both nodes sharing two cores.
+        ["Cortex__Scheduler__ClusterCheckinMisfireThreshold"] = "00:00:20",
         ["Logging__LogLevel__Cortex"] = "Debug",
         ["Logging__Console__FormatterName"] = "simple",
         ["Logging__Console__FormatterOptions__SingleLine"] = "true",
