@@ -38,7 +38,8 @@ public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IC
         var firings = Firings(a, b);
 
         // No scheduled time ran twice: not on one node, not across the two.
-        Assert.Equal(firings.Count, firings.Select(f => f.FireTime).Distinct().Count());
+        var repeated = firings.GroupBy(f => f.FireTime).Where(g => g.Count() > 1).Select(g => $"{g.Key} on {string.Join(" and ", g.Select(f => f.Node))}").ToList();
+        Assert.True(repeated.Count == 0, $"fired twice: {string.Join("; ", repeated)}; node a said:{System.Environment.NewLine}{string.Join(System.Environment.NewLine, a.Lines.TakeLast(30))}{System.Environment.NewLine}node b said:{System.Environment.NewLine}{string.Join(System.Environment.NewLine, b.Lines.Take(60))}");
         Assert.Contains(firings, f => f.Node == "b");
         Assert.Equal(0, b.ExitCode);
 
