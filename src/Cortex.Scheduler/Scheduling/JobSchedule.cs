@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Npgsql;
 using Quartz;
 
 namespace Cortex.Scheduler.Scheduling;
@@ -8,9 +9,12 @@ namespace Cortex.Scheduler.Scheduling;
 /// a trigger whose cron or time zone changed is replaced, an unchanged one is left alone (its next fire time and
 /// misfire state survive restarts), a disabled job's trigger is removed. Misfires fire once on recovery.
 /// </summary>
-public sealed class JobSchedule(ISchedulerFactory schedulerFactory, IOptions<SchedulerOptions> options) : IHostedService
+public sealed class JobSchedule(ISchedulerFactory schedulerFactory, NpgsqlDataSource dataSource, IOptions<SchedulerOptions> options) : IHostedService
 {
     public const string Group = "cortex";
+
+    // Differs from the migrations' lock (0x436F72746578); any fixed number does.
+    private const long SyncLockKey = 0x436F72746579;
 
     /// <summary>Every Cortex job: its stored definition, cron and whether it is enabled.</summary>
     public static IReadOnlyList<(IJobDetail Job, string Cron, bool Enabled)> Jobs(SchedulerOptions options)
@@ -32,6 +36,31 @@ public sealed class JobSchedule(ISchedulerFactory schedulerFactory, IOptions<Sch
     {
         var settings = options.Value;
         var scheduler = await schedulerFactory.GetScheduler(cancellationToken);
+
+        // Replicas starting together must not each see "no trigger yet" and each replace it: the second replacement,
+        // built a moment before the first replica's Quartz fired, would schedule that same fire time again.
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await LockAsync(connection, "SELECT pg_advisory_lock(@key)", cancellationToken);
+        try
+        {
+            await SyncAsync(scheduler, settings, cancellationToken);
+        }
+        finally
+        {
+            // Explicitly: a pooled connection's session, and its lock, outlive Close until the pool reuses it.
+            await LockAsync(connection, "SELECT pg_advisory_unlock(@key)", CancellationToken.None);
+        }
+    }
+
+    private static async Task LockAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.AddWithValue("key", SyncLockKey);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task SyncAsync(IScheduler scheduler, SchedulerOptions settings, CancellationToken cancellationToken)
+    {
         foreach (var (job, cron, enabled) in Jobs(settings))
         {
             var triggerKey = new TriggerKey(job.Key.Name, Group);
