@@ -150,8 +150,11 @@ public sealed class JobsCommandsTests(CliFixture fixture)
         var result = await cli.RunAsync("jobs", "trigger", "campaigns");
 
         Assert.True(result.ExitCode == 0, result.ToString());
+        // The run is marked completed in the transaction that writes the last ledger rows; the push to Redis follows it
+        // (transactional outbox), so wait for the rows to be enqueued, not for the run's status.
         await Eventually.TrueAsync(
-            async () => await cli.ScalarAsync<string>("SELECT status FROM cortex.campaign_runs") == "completed",
+            async () => await cli.ScalarAsync<string>("SELECT status FROM cortex.campaign_runs") == "completed"
+                && await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger WHERE status = 'enqueued'") == 2,
             TimeSpan.FromSeconds(60),
             () => "the campaign never ran: " + node.Output);
         Assert.Equal(["+5511900000001", "+5511900000002"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Low)).Select(m => m.To).Order());
