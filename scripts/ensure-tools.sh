@@ -10,6 +10,14 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 for extra in "$@"; do
   case "$extra" in
     promtool) command -v promtool >/dev/null 2>&1 || need+=(prometheus) ;;
+    node) command -v npm >/dev/null 2>&1 || need+=(nodejs npm) ;;
+    kubectl)
+      # `kubectl kustomize` renders k8s/ offline. The machine image ships kubectl (with kustomize v5); Debian's own
+      # kubernetes-client is 1.20, whose kustomize predates components, so it is no substitute.
+      if ! command -v kubectl >/dev/null 2>&1; then
+        echo "ensure-tools: kubectl (1.27 or newer, for kustomize components) is not on PATH; install it to validate k8s/" >&2
+        exit 1
+      fi ;;
     *) echo "ensure-tools: unknown tool '$extra'" >&2; exit 2 ;;
   esac
 done

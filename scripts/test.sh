@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/ensure-tools.sh promtool
+bash scripts/ensure-tools.sh promtool node kubectl
+# The offline Kubernetes validator's packages (k8s/validate/package-lock.json), for the manifest tests.
+npm ci --prefix k8s/validate --no-audit --no-fund --loglevel=error
 dotnet build Cortex.sln -c Release -warnaserror -nologo -clp:ErrorsOnly
 
 log=$(mktemp)

@@ -107,7 +107,8 @@ public sealed class RedisServer : IAsyncDisposable
                 await stream.WriteAsync("PING\r\n"u8.ToArray());
                 var buffer = new byte[16];
                 var read = await stream.ReadAsync(buffer);
-                if (read > 0 && buffer[0] == (byte)'+')
+                // "-NOAUTH": a server whose default user needs a password (an ACL file) is up too.
+                if (read > 0 && (buffer[0] == (byte)'+' || buffer.AsSpan(0, read).StartsWith("-NOAUTH"u8)))
                 {
                     return;
                 }
