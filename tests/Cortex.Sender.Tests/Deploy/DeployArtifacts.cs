@@ -20,6 +20,7 @@ internal static partial class DeployArtifacts
     public const string RuleTestsPath = "deploy/prometheus/cortex-alerts.test.yml";
     public const string DashboardPath = "deploy/grafana/cortex-dashboard.json";
     public const string RunbookPath = "docs/operations.md";
+    public const string AdapterValuesPath = "k8s/components/prometheus-adapter-hpa/prometheus-adapter-values.yaml";
 
     /// <summary>The folder holding Cortex.sln, found upwards from the test binaries.</summary>
     public static string RepoRoot => MarkdownDoc.RepoRoot();
@@ -29,14 +30,14 @@ internal static partial class DeployArtifacts
     public static string[] ReadLines(string relativePath) => File.ReadAllLines(FullPath(relativePath));
 
     /// <summary>
-    /// Every metric name (<c>cortex_*</c>, <c>dotnet_*</c>) referenced by an alert rule's expression or by a dashboard
-    /// query (panel targets and template variables), histogram suffixes <c>_bucket</c>/<c>_sum</c>/<c>_count</c>
+    /// Every metric name (<c>cortex_*</c>, <c>dotnet_*</c>) referenced by an alert rule's expression, a dashboard
+    /// query (panel targets and template variables) or the prometheus-adapter rule of k8s/, histogram suffixes <c>_bucket</c>/<c>_sum</c>/<c>_count</c>
     /// kept as written. Annotations and comments are not read.
     /// </summary>
     public static IReadOnlySet<string> ReferencedMetricNames()
     {
         var names = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var expr in AlertRules().Select(r => r.Expr).Concat(DashboardQueries()))
+        foreach (var expr in AlertRules().Select(r => r.Expr).Concat(DashboardQueries()).Concat(AdapterQueries()))
         {
             foreach (Match m in MetricNameRegex().Matches(expr))
             {
@@ -46,6 +47,10 @@ internal static partial class DeployArtifacts
 
         return names;
     }
+
+    /// <summary>The series and metrics queries of the prometheus-adapter rules the HPA alternative of k8s/ relies on.</summary>
+    public static IEnumerable<string> AdapterQueries() =>
+        ReadLines(AdapterValuesPath).Select(l => l.Trim().TrimStart('-', ' ')).Where(l => l.StartsWith("seriesQuery:", StringComparison.Ordinal) || l.StartsWith("metricsQuery:", StringComparison.Ordinal));
 
     /// <summary>The metric names a PromQL expression references (same rule as <see cref="ReferencedMetricNames"/>).</summary>
     public static IEnumerable<string> MetricNamesIn(string expr) => MetricNameRegex().Matches(expr).Select(m => m.Value);

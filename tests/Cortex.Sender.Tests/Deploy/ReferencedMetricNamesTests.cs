@@ -56,4 +56,14 @@ public partial class ReferencedMetricNamesTests
 
     [GeneratedRegex(@"^(cortex|dotnet)_[a-z0-9]+(_[a-z0-9]+)*$")]
     private static partial Regex SnakeRegex();
+
+    [Fact]
+    public void AdapterQueries_HpaAlternative_BothQueriesAreRead()
+    {
+        // The HPA of k8s/overlays/prod-hpa scales on what these queries serve: their names are checked against /metrics.
+        var queries = DeployArtifacts.AdapterQueries().ToList();
+
+        Assert.Equal(2, queries.Count);
+        Assert.Equal(["cortex_queue_depth"], queries.SelectMany(DeployArtifacts.MetricNamesIn)); // metricsQuery says <<.Series>>
+    }
 }
