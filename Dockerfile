@@ -31,6 +31,8 @@ RUN dotnet publish src/Cortex.Sender/Cortex.Sender.csproj -c Release --no-restor
 # the -alpine and -noble-chiseled variants do not (-noble-chiseled-extra does).
 # USER $APP_UID is the image's numeric uid 1654 ('app'), so Kubernetes' runAsNonRoot can verify it.
 # Exec-form ENTRYPOINT: dotnet is PID 1 and receives SIGTERM itself, so the host's graceful shutdown runs.
+# The services bind Cortex:Observability:Port themselves; the image's ASPNETCORE_HTTP_PORTS=8080 is emptied, or Kestrel
+# would log a warning at every start that it overrides it.
 
 # The operator CLI, for `kubectl run ... -- stats`; it serves nothing.
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS cli
@@ -42,6 +44,7 @@ ENTRYPOINT ["dotnet", "cortex.dll"]
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS scheduler
 WORKDIR /app
 COPY --from=build /app/scheduler ./
+ENV ASPNETCORE_HTTP_PORTS=
 USER $APP_UID
 EXPOSE 8080
 # `docker run cortex-scheduler migrate` applies the database migrations and exits.
@@ -51,6 +54,7 @@ ENTRYPOINT ["dotnet", "Cortex.Scheduler.dll"]
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS sender
 WORKDIR /app
 COPY --from=build /app/sender ./
+ENV ASPNETCORE_HTTP_PORTS=
 USER $APP_UID
 # Cortex:Observability:Port: GET /metrics, /health/live, /health/ready.
 EXPOSE 8080
