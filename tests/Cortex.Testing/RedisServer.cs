@@ -89,45 +89,42 @@ public sealed class RedisServer : IAsyncDisposable
             info.ArgumentList.Add(a);
         }
 
-        _process = Process.Start(info) ?? throw new InvalidOperationException("could not start redis-server");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
+        // Readiness is this process's own "Ready to accept connections" line, never a PING on the port: when a parallel
+        // test process holds the port, our server exits on the bind error while a PING would be answered by theirs,
+        // and this test would then share (and see killed or restarted) another test's Redis.
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        DataReceivedEventHandler onLine = (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+
+            output.Enqueue(e.Data);
+            if (e.Data.Contains("Ready to accept connections", StringComparison.Ordinal))
+            {
+                ready.TrySetResult();
+            }
+        };
+        _process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        _process.OutputDataReceived += onLine;
+        _process.ErrorDataReceived += onLine;
+        _process.Exited += (_, _) => ready.TrySetException(new InvalidOperationException($"redis-server exited on port {Port}: {string.Join(" | ", output.TakeLast(3))}"));
+        if (!_process.Start())
+        {
+            throw new InvalidOperationException("could not start redis-server");
+        }
+
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-
-        // Readiness: the server accepts a TCP connection and answers PING. Bounded, not a fixed sleep.
-        var deadline = Stopwatch.StartNew();
-        while (true)
+        try
         {
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, Port);
-                var stream = client.GetStream();
-                await stream.WriteAsync("PING\r\n"u8.ToArray());
-                var buffer = new byte[16];
-                var read = await stream.ReadAsync(buffer);
-                // "-NOAUTH": a server whose default user needs a password (an ACL file) is up too.
-                if (read > 0 && (buffer[0] == (byte)'+' || buffer.AsSpan(0, read).StartsWith("-NOAUTH"u8)))
-                {
-                    return;
-                }
-            }
-            catch (SocketException) when (deadline.Elapsed < TimeSpan.FromSeconds(10) && !_process.HasExited)
-            {
-            }
-
-            if (_process.HasExited)
-            {
-                throw new InvalidOperationException($"redis-server exited with code {_process.ExitCode} on port {Port}");
-            }
-
-            if (deadline.Elapsed > TimeSpan.FromSeconds(10))
-            {
-                throw new TimeoutException($"redis-server did not answer PING on port {Port} within 10 s");
-            }
-
-            await Task.Delay(20);
+            await ready.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"redis-server on port {Port} was not ready within 10 s: {string.Join(" | ", output.TakeLast(3))}");
         }
     }
 
