@@ -16,6 +16,45 @@ namespace Cortex.Scheduler.Tests;
 public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture<SchedulerFixture>
 {
     [Fact]
+    public async Task Migrate_PostgresUnreachable_Exits69NamingTheEndpointNotThePassword()
+    {
+        await using var app = SchedulerApplication.Build([], b => b.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Cortex:Postgres:ConnectionString"] = "Host=127.0.0.1;Port=1;Database=cortex;Username=cortex;Password=s3cret-pw;Timeout=2",
+            ["Cortex:Observability:Port"] = "0",
+        }));
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+
+        var exitCode = await SchedulerApplication.MigrateAsync(app, output, error);
+
+        Assert.True(exitCode == SchedulerApplication.UnavailableExitCode, $"exit {exitCode}: {error}");
+        Assert.StartsWith("PostgreSQL is unreachable at 127.0.0.1:1/cortex (Cortex:Postgres:ConnectionString): ", error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret-pw", error.ToString(), StringComparison.Ordinal);
+        Assert.Empty(output.ToString());
+    }
+
+    [Fact]
+    public async Task Migrate_TwiceOnAnEmptyDatabase_AppliesThenSaysUpToDate()
+    {
+        var database = await fixture.Postgres.CreateDatabaseAsync();
+        async Task<(int, string)> MigrateOnceAsync()
+        {
+            await using var app = SchedulerApplication.Build([], b => b.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Cortex:Postgres:ConnectionString"] = database,
+                ["Cortex:Observability:Port"] = "0",
+            }));
+            using var output = new StringWriter();
+            var exitCode = await SchedulerApplication.MigrateAsync(app, output, TextWriter.Null);
+            return (exitCode, output.ToString().Trim());
+        }
+
+        Assert.Equal((0, "applied 0001_cortex_schema, 0002_quartz_tables"), await MigrateOnceAsync());
+        Assert.Equal((0, "database is up to date"), await MigrateOnceAsync());
+    }
+
+    [Fact]
     public async Task Metrics_OutboxAndCampaignsBeforeAJob_ThenItsRunPushesAndQueueDepth_WithNoSenderRunning()
     {
         await using var app = await StartAsync(await fixture.CreateMigratedDatabaseAsync());
