@@ -77,7 +77,7 @@ internal static class ScaleOutRun
                     var result = await DrainAsync(context, profile, processes);
                     results.TryAdd((profile, processes), []);
                     results[(profile, processes)].Add(result);
-                    Progress($"  {result.Throughput:N0} msg/s; cores busy {result.Cores}; CPU per message {result.CpuPerMessage}; split {result.Split}");
+                    Progress($"  {result.Throughput:N0} msg/s; cores busy {result.Cores} (machine {result.Machine}); CPU per message {result.CpuPerMessage}; split {result.Split}");
                 }
             }
         }
@@ -98,7 +98,7 @@ internal static class ScaleOutRun
                 // The CPU and split columns come from the run that gave the median.
                 var typical = runs.OrderBy(x => x.Throughput).ElementAt(runs.Count / 2);
                 var ceiling = profile.Latency > TimeSpan.Zero ? $"{processes * profile.Workers / profile.Latency.TotalSeconds:N0}" : "—";
-                Console.WriteLine($"| {profile.Label} | {profile.Workers} | {profile.Messages:N0} | {processes} | **{median:N0}** | {string.Join(" · ", runs.Select(x => x.Throughput.ToString("N0", CultureInfo.InvariantCulture)))} | {median / one:N2} | {ceiling} | {typical.Cores} | {typical.CpuPerMessage} | {typical.Split} | {runs.Sum(x => x.Check.Lost)} · {runs.Sum(x => x.Check.Duplicates)} · {runs.Sum(x => x.Check.Dead)} |");
+                Console.WriteLine($"| {profile.Label} | {profile.Workers} | {profile.Messages:N0} | {processes} | **{median:N0}** | {string.Join(" · ", runs.Select(x => x.Throughput.ToString("N0", CultureInfo.InvariantCulture)))} | {median / one:N2} | {ceiling} | {typical.Cores} | {typical.Machine} | {typical.CpuPerMessage} | {typical.Split} | {runs.Sum(x => x.Check.Lost)} · {runs.Sum(x => x.Check.Duplicates)} · {runs.Sum(x => x.Check.Dead)} |");
             }
         }
     }
@@ -124,7 +124,7 @@ internal static class ScaleOutRun
         var exits = await fleet.StopAllAsync();
         Require(check.Clean && exits.All(e => e.ExitCode == 0), $"unclean run: {check}; exits {string.Join(", ", exits)}");
         var split = string.Join(" / ", fleet.All.Select(p => $"{100.0 * gateway.AcceptedFrom(p.Name) / messages:N0}%"));
-        return new DrainResult((end.Sent - start.Sent) / end.Since(start), end.CoresSince(start), end.CpuPerMessageSince(start), split, check);
+        return new DrainResult((end.Sent - start.Sent) / end.Since(start), end.CoresSince(start), end.MachineSince(start), end.CpuPerMessageSince(start), split, check);
     }
 
     // (b) One backlog; processes added one by one while it drains (scale-out), then stopped by SIGTERM (scale-in).
@@ -141,13 +141,15 @@ internal static class ScaleOutRun
         Console.WriteLine();
         Console.WriteLine($"### (b) HPA-like run: {messages:N0} messages, {Workers} workers per process, 40 ms gateway");
         Console.WriteLine();
-        Console.WriteLine("| phase | processes | what happened at its start | sent in the phase (median) | seconds (median) | msg/s, median | runs |");
-        Console.WriteLine("| --- | ---: | --- | ---: | ---: | ---: | --- |");
+        Console.WriteLine("| phase | processes | what happened at its start | sent in the phase (median) | seconds (median) | msg/s, median | runs | × ceiling (processes × Workers / latency) | cores busy: senders + gateway and harness + Redis = ours | whole machine | CPU per message: senders + gateway + Redis |");
+        Console.WriteLine("| --- | ---: | --- | ---: | ---: | ---: | --- | ---: | --- | ---: | --- |");
         for (var i = 0; i < s_hpaPlan.Length; i++)
         {
             var phases = runs.Select(x => x.Phases[i]).ToList();
             var p = phases[0];
-            Console.WriteLine($"| {i + 1}: {p.From:P0} → {p.To:P0} of the backlog | {p.Processes} | {p.Action} | {Median(phases.Select(x => (double)x.Sent)):N0} | {Median(phases.Select(x => x.Seconds)):N1} | **{Median(phases.Select(x => x.Throughput)):N0}** | {string.Join(" · ", phases.Select(x => x.Throughput.ToString("N0", CultureInfo.InvariantCulture)))} |");
+            var median = Median(phases.Select(x => x.Throughput));
+            var typical = phases.OrderBy(x => x.Throughput).ElementAt(phases.Count / 2);
+            Console.WriteLine($"| {i + 1}: {p.From:P0} → {p.To:P0} of the backlog | {p.Processes} | {p.Action} | {Median(phases.Select(x => (double)x.Sent)):N0} | {Median(phases.Select(x => x.Seconds)):N1} | **{median:N0}** | {string.Join(" · ", phases.Select(x => x.Throughput.ToString("N0", CultureInfo.InvariantCulture)))} | {median / (p.Processes * Workers / s_latency.TotalSeconds):P0} | {typical.Cores} | {typical.Machine} | {typical.CpuPerMessage} |");
         }
 
         Console.WriteLine();
@@ -165,13 +167,15 @@ internal static class ScaleOutRun
         await using var gateway = await FakeHttpGateway.StartAsync(s_latency, record: true);
         var backlog = await Backlog.EnqueueAsync(context.Connection, messages);
         await using var fleet = new Fleet(context, backlog.Queue.Keys.Name, gateway, Workers, globalLimit: 0);
-        var boundaries = new List<(long At, long Sent, string Action)>();
+        var boundaries = new List<(CpuSample Sample, string Action)>();
         var started = Stopwatch.GetTimestamp();
         foreach (var (at, processes) in s_hpaPlan)
         {
             var threshold = (long)(at * messages);
             await WaitAsync(() => Task.FromResult(fleet.Observe() && gateway.Requests >= threshold), gateway, $"{at:P0} sent");
-            var sent = gateway.Requests;
+
+            // Sampled before acting: a process started now has its whole start-up counted in the phase it starts.
+            var sample = await CpuSample.TakeAsync(context.Connection, fleet, gateway);
             var actions = new List<string>();
             while (fleet.Live.Count < processes)
             {
@@ -186,11 +190,11 @@ internal static class ScaleOutRun
                 actions.Add("SIGTERM " + pod.Name);
             }
 
-            boundaries.Add((Stopwatch.GetTimestamp(), sent, string.Join(", ", actions)));
+            boundaries.Add((sample, string.Join(", ", actions)));
         }
 
         await WaitDrainedAsync(backlog, gateway, fleet);
-        var end = (At: Stopwatch.GetTimestamp(), Sent: gateway.Requests);
+        var end = await CpuSample.TakeAsync(context.Connection, fleet, gateway);
         var check = await CheckAsync(backlog, gateway);
         var stops = fleet.Terminated.ToList();
         var exits = await fleet.StopAllAsync();
@@ -199,10 +203,11 @@ internal static class ScaleOutRun
         var phases = new List<HpaPhase>();
         for (var i = 0; i < boundaries.Count; i++)
         {
-            var (at, sent, action) = boundaries[i];
-            var (nextAt, nextSent) = i + 1 < boundaries.Count ? (boundaries[i + 1].At, boundaries[i + 1].Sent) : end;
-            var seconds = Stopwatch.GetElapsedTime(at, nextAt).TotalSeconds;
-            phases.Add(new HpaPhase(s_hpaPlan[i].At, i + 1 < s_hpaPlan.Length ? s_hpaPlan[i + 1].At : 1, s_hpaPlan[i].Processes, action, nextSent - sent, seconds, (nextSent - sent) / seconds));
+            var (from, action) = boundaries[i];
+            var to = i + 1 < boundaries.Count ? boundaries[i + 1].Sample : end;
+            var seconds = to.Since(from);
+            phases.Add(new HpaPhase(
+                s_hpaPlan[i].At, i + 1 < s_hpaPlan.Length ? s_hpaPlan[i + 1].At : 1, s_hpaPlan[i].Processes, action, to.Sent - from.Sent, seconds, (to.Sent - from.Sent) / seconds, to.CoresSince(from), to.MachineSince(from), to.CpuPerMessageSince(from)));
         }
 
         var firstSends = string.Join(", ", fleet.All.Select(p => $"{p.Name} {fleet.FirstSendAfterLaunch(p)?.TotalSeconds:N1} s"));
@@ -315,17 +320,18 @@ internal static class ScaleOutRun
             reasons);
     }
 
+    // Every 100 ms: asking Redis for the queue's counts a hundred times a second would show in its CPU at 400 msg/s.
     private static async Task WaitDrainedAsync(Backlog backlog, FakeHttpGateway gateway, Fleet? fleet = null) =>
-        await WaitAsync(async () => (fleet?.Observe() ?? true) && await backlog.Queue.GetStatsAsync() is { Pending: 0 }, gateway, "the backlog drained");
+        await WaitAsync(async () => (fleet?.Observe() ?? true) && await backlog.Queue.GetStatsAsync() is { Pending: 0 }, gateway, "the backlog drained", TimeSpan.FromMilliseconds(100));
 
     /// <summary>Polls a condition; fails when the gateway has seen no new request for 30 s, so a stuck run stops by itself.</summary>
-    private static async Task WaitAsync(Func<Task<bool>> condition, FakeHttpGateway gateway, string what)
+    private static async Task WaitAsync(Func<Task<bool>> condition, FakeHttpGateway gateway, string what, TimeSpan? every = null)
     {
         var lastSent = gateway.Requests;
         var lastProgress = Stopwatch.GetTimestamp();
         while (!await condition())
         {
-            await Task.Delay(10);
+            await Task.Delay(every ?? TimeSpan.FromMilliseconds(10));
             if (gateway.Requests != lastSent)
             {
                 (lastSent, lastProgress) = (gateway.Requests, Stopwatch.GetTimestamp());
@@ -360,9 +366,9 @@ internal static class ScaleOutRun
         public override string ToString() => $"{Label}, {Workers} workers, {Messages:N0} messages";
     }
 
-    private sealed record DrainResult(double Throughput, string Cores, string CpuPerMessage, string Split, Check Check);
+    private sealed record DrainResult(double Throughput, string Cores, string Machine, string CpuPerMessage, string Split, Check Check);
 
-    private sealed record HpaPhase(double From, double To, int Processes, string Action, long Sent, double Seconds, double Throughput);
+    private sealed record HpaPhase(double From, double To, int Processes, string Action, long Sent, double Seconds, double Throughput, string Cores, string Machine, string CpuPerMessage);
 
     private sealed record HpaResult(List<HpaPhase> Phases, double Seconds, Check Check, string FirstSends, string Stops);
 
@@ -414,8 +420,11 @@ internal static class ScaleOutRun
             var senders = (Senders - start.Senders) / seconds;
             var own = (Own - start.Own) / seconds;
             var redis = (Redis - start.Redis) / seconds;
-            return $"{senders:N2} + {own:N2} + {redis:N2} = {senders + own + redis:N2} | {(Machine - start.Machine) / seconds:N2}";
+            return $"{senders:N2} + {own:N2} + {redis:N2} = {senders + own + redis:N2}";
         }
+
+        /// <summary>The whole machine's busy cores from /proc/stat: well above ours means other work shared the box.</summary>
+        public string MachineSince(CpuSample start) => $"{(Machine - start.Machine) / Since(start):N2}";
 
         public string CpuPerMessageSince(CpuSample start)
         {
