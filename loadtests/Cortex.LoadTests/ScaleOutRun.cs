@@ -44,9 +44,15 @@ internal static class ScaleOutRun
 
     public static async Task<int> RunAsync(string redis, string senderDll, string scenario, int repeat, int hpaMessages)
     {
+        if (scenario is not ("all" or "processes" or "hpa" or "rate") || repeat < 1)
+        {
+            Console.Error.WriteLine("usage: Cortex.LoadTests scaleout --redis host:port [--scenario all|processes|hpa|rate] [--repeat N ≥ 1] [--messages N (the HPA backlog)]");
+            return 2;
+        }
+
         using var connection = await ConnectionMultiplexer.ConnectAsync(redis);
         var context = new RunContext(connection, redis, senderDll);
-        Console.WriteLine($"Machine: {Environment.ProcessorCount} cores; each figure is the median of {repeat} runs (all runs in brackets).");
+        Console.WriteLine($"Machine: {Environment.ProcessorCount} cores; each figure is the median of {repeat} runs, every run listed.");
         if (scenario is "all" or "processes")
         {
             await ThroughputAsync(context, repeat);
