@@ -2,12 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help build test demo perf clean
+.PHONY: help build test demo perf scaleout clean
 
 help:
-	@echo "make demo   - local Redis + PostgreSQL: seed a day of charges, run one scheduler pass, drain it through the sender"
-	@echo "make test   - build with warnings as errors and run every test (starts its own redis-server and PostgreSQL)"
-	@echo "make perf   - measure engine, HTTP and scheduler enqueue throughput (figures for docs/performance.md)"
+	@echo "make demo     - local Redis + PostgreSQL: seed a day of charges, run one scheduler pass, drain it through the sender"
+	@echo "make test     - build with warnings as errors and run every test (starts its own redis-server and PostgreSQL)"
+	@echo "make perf     - measure engine, HTTP and scheduler enqueue throughput (figures for docs/performance.md)"
+	@echo "make scaleout - several sender processes on one queue: throughput per process count, scale-out and SIGTERM scale-in mid-run, global rate (docs/performance.md)"
 
 build:
 	dotnet build Cortex.sln -c Release -warnaserror -nologo
@@ -20,6 +21,9 @@ demo:
 
 perf:
 	bash scripts/perf.sh
+
+scaleout:
+	bash scripts/scaleout.sh
 
 clean:
 	dotnet clean Cortex.sln -nologo -v q

@@ -1,40 +1,63 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
+using System.Text.Json;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace Cortex.LoadTests;
 
-/// <summary>An instant Evolution API stand-in on loopback: reads each sendText body and answers 201 with a message key.</summary>
+/// <summary>
+/// An Evolution API stand-in on loopback: reads each sendText body and answers 201 with a message key, at once or after
+/// a fixed latency (a real provider's round trip, which bounds a pod at Workers / latency). When asked to, it records
+/// every number it accepted, which instance (the path segment) sent it, and when it arrived, so a run can count losses
+/// and duplicates exactly, split the work by process and measure the rate the provider saw.
+/// </summary>
 internal sealed class FakeHttpGateway : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly TimeSpan _latency;
+    private readonly bool _record;
+    private readonly ConcurrentDictionary<string, int> _acceptedByNumber = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _acceptedByInstance = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<long> _arrivals = new();
     private long _requests;
 
-    private FakeHttpGateway(WebApplication app) => _app = app;
+    private FakeHttpGateway(WebApplication app, TimeSpan latency, bool record)
+    {
+        _app = app;
+        _latency = latency;
+        _record = record;
+    }
 
     public Uri BaseUrl { get; private set; } = null!;
 
     public long Requests => Interlocked.Read(ref _requests);
 
-    public static async Task<FakeHttpGateway> StartAsync()
+    /// <summary>How many times each number was accepted (recording runs only): a duplicate shows as 2.</summary>
+    public IReadOnlyDictionary<string, int> AcceptedByNumber => _acceptedByNumber;
+
+    public int AcceptedFrom(string instance) => _acceptedByInstance.GetValueOrDefault(instance);
+
+    /// <summary>Arrival times (<see cref="Stopwatch.GetTimestamp"/>) of every accepted request so far, in order (recording runs only).</summary>
+    public long[] Arrivals()
+    {
+        var arrivals = _arrivals.ToArray();
+        Array.Sort(arrivals);
+        return arrivals;
+    }
+
+    /// <param name="latency">Time between reading a request and answering it; zero answers at once.</param>
+    /// <param name="record">Keep every accepted number, its instance and its arrival time (costs memory per message).</param>
+    public static async Task<FakeHttpGateway> StartAsync(TimeSpan latency = default, bool record = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         var app = builder.Build();
-        var gateway = new FakeHttpGateway(app);
-        RequestDelegate answer = async context =>
-        {
-            // Read the whole body as a real gateway must, then answer like Evolution v2 does.
-            using var body = new MemoryStream();
-            await context.Request.Body.CopyToAsync(body, context.RequestAborted);
-            var id = Interlocked.Increment(ref gateway._requests);
-            context.Response.StatusCode = (int)HttpStatusCode.Created;
-            context.Response.ContentType = "application/json";
-            await context.Response.WriteAsync($$"""{"key":{"remoteJid":"x@s.whatsapp.net","fromMe":true,"id":"FAKE{{id}}"},"status":"PENDING"}""", context.RequestAborted);
-        };
-        app.MapPost("/message/sendText/{instance}", answer);
-        app.MapPost("/message/sendTemplate/{instance}", answer);
+        var gateway = new FakeHttpGateway(app, latency, record);
+        app.MapPost("/message/sendText/{instance}", gateway.AnswerAsync);
+        app.MapPost("/message/sendTemplate/{instance}", gateway.AnswerAsync);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         gateway.BaseUrl = new Uri(address);
@@ -45,5 +68,32 @@ internal sealed class FakeHttpGateway : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+    }
+
+    private async Task AnswerAsync(HttpContext context, string instance)
+    {
+        // Read the whole body as a real gateway must, then answer like Evolution v2 does.
+        using var body = new MemoryStream();
+        await context.Request.Body.CopyToAsync(body, context.RequestAborted);
+        if (_record)
+        {
+            // A message counts as accepted once its request arrived in full, as with a real provider: a client that
+            // gives up while waiting for the answer has not un-sent it.
+            _arrivals.Enqueue(Stopwatch.GetTimestamp());
+            using var json = JsonDocument.Parse(body.GetBuffer().AsMemory(0, (int)body.Length));
+            var number = json.RootElement.GetProperty("number").GetString() ?? string.Empty;
+            _acceptedByNumber.AddOrUpdate(number, 1, (_, n) => n + 1);
+            _acceptedByInstance.AddOrUpdate(instance, 1, (_, n) => n + 1);
+        }
+
+        var id = Interlocked.Increment(ref _requests);
+        if (_latency > TimeSpan.Zero)
+        {
+            await Task.Delay(_latency, context.RequestAborted);
+        }
+
+        context.Response.StatusCode = (int)HttpStatusCode.Created;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync($$"""{"key":{"remoteJid":"x@s.whatsapp.net","fromMe":true,"id":"FAKE{{id}}"},"status":"PENDING"}""", context.RequestAborted);
     }
 }

@@ -118,7 +118,7 @@ internal static class PerfRun
                 throw new InvalidOperationException($"sender exited with {sender.ExitCode}; its log: {logPath}");
             }
 
-            peakRss = Math.Max(peakRss, RssMb(sender.Id));
+            peakRss = Math.Max(peakRss, CpuProbes.RssMb(sender.Id));
             var stats = await queue.GetStatsAsync();
             if (stats.Pending < lastPending)
             {
@@ -137,7 +137,7 @@ internal static class PerfRun
                 startPending = stats.Pending;
                 sender.Refresh();
                 senderCpuStart = sender.TotalProcessorTime;
-                redisCpuStart = await RedisCpuSecondsAsync(connection);
+                redisCpuStart = await CpuProbes.RedisCpuSecondsAsync(connection.GetDatabase());
             }
 
             if (clock is not null && stats.Pending == 0)
@@ -145,7 +145,7 @@ internal static class PerfRun
                 clock.Stop();
                 sender.Refresh();
                 senderCpu = sender.TotalProcessorTime - senderCpuStart;
-                redisCpu = await RedisCpuSecondsAsync(connection) - redisCpuStart;
+                redisCpu = await CpuProbes.RedisCpuSecondsAsync(connection.GetDatabase()) - redisCpuStart;
                 break;
             }
         }
@@ -161,26 +161,5 @@ internal static class PerfRun
         }
 
         return (startPending / clock.Elapsed.TotalSeconds, peakRss, senderCpu.TotalMicroseconds / startPending, redisCpu * 1e6 / startPending);
-    }
-
-    private static async Task<double> RedisCpuSecondsAsync(ConnectionMultiplexer connection)
-    {
-        var info = (string?)await connection.GetDatabase().ScriptEvaluateAsync("return redis.call('INFO', 'cpu')") ?? string.Empty;
-        double Field(string name) => info.Split('\n').Where(l => l.StartsWith(name + ":", StringComparison.Ordinal))
-            .Select(l => double.Parse(l[(name.Length + 1)..].Trim(), CultureInfo.InvariantCulture)).FirstOrDefault();
-        return Field("used_cpu_user") + Field("used_cpu_sys");
-    }
-
-    private static double RssMb(int pid)
-    {
-        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-        {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-            {
-                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
-            }
-        }
-
-        return 0;
     }
 }

@@ -96,7 +96,7 @@ internal static class SchedulerPerfRun
         var postgresPid = await PostmasterPidAsync(dataSource);
         var vacuumsBefore = await LedgerVacuumsAsync(dataSource);
         var walBefore = await WalBytesAsync(dataSource);
-        var cpuBefore = (Self: OwnCpu(), Postgres: PostgresCpuSeconds(postgresPid), Redis: await RedisCpuSecondsAsync(db), Machine: MachineBusySeconds());
+        var cpuBefore = (Self: CpuProbes.OwnCpu(), Postgres: PostgresCpuSeconds(postgresPid), Redis: await CpuProbes.RedisCpuSecondsAsync(db), Machine: CpuProbes.MachineBusySeconds());
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         var gcsBefore = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
         queue.Restart();
@@ -105,7 +105,7 @@ internal static class SchedulerPerfRun
         clock.Stop();
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         var gcs = (GC.CollectionCount(0) - gcsBefore.Item1, GC.CollectionCount(1) - gcsBefore.Item2, GC.CollectionCount(2) - gcsBefore.Item3);
-        var cpuAfter = (Self: OwnCpu(), Postgres: PostgresCpuSeconds(postgresPid), Redis: await RedisCpuSecondsAsync(db), Machine: MachineBusySeconds());
+        var cpuAfter = (Self: CpuProbes.OwnCpu(), Postgres: PostgresCpuSeconds(postgresPid), Redis: await CpuProbes.RedisCpuSecondsAsync(db), Machine: CpuProbes.MachineBusySeconds());
 
         var vacuumsAfter = await LedgerVacuumsAsync(dataSource);
         var wal = await WalBytesAsync(dataSource) - walBefore;
@@ -221,28 +221,6 @@ internal static class SchedulerPerfRun
         await command.ExecuteNonQueryAsync();
     }
 
-    /// <summary>CPU seconds the whole machine spent busy (not idle, not waiting for I/O), from the first line of /proc/stat.</summary>
-    private static double MachineBusySeconds()
-    {
-        const double TicksPerSecond = 100; // USER_HZ on Linux
-        var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
-
-        // cpu user nice system idle iowait irq softirq steal: busy = all but idle (4) and iowait (5).
-        var busy = 0L;
-        for (var i = 1; i <= 8 && i < fields.Length; i++)
-        {
-            busy += i is 4 or 5 ? 0 : long.Parse(fields[i], CultureInfo.InvariantCulture);
-        }
-
-        return busy / TicksPerSecond;
-    }
-
-    private static TimeSpan OwnCpu()
-    {
-        using var self = Process.GetCurrentProcess();
-        return self.TotalProcessorTime;
-    }
-
     /// <summary>
     /// Autovacuum and autoanalyze runs of the ledger finished so far, and whether one is under way. A ledger just truncated
     /// is vacuumed after 1,000 inserts, at autovacuum's next look (once a minute): some runs share the two cores with it.
@@ -348,14 +326,6 @@ internal static class SchedulerPerfRun
         return ticks / TicksPerSecond;
 
         static long Field(string[] fields, int number) => long.Parse(fields[number - 3], CultureInfo.InvariantCulture);
-    }
-
-    private static async Task<double> RedisCpuSecondsAsync(IDatabase db)
-    {
-        var info = (string?)await db.ScriptEvaluateAsync("return redis.call('INFO', 'cpu')") ?? string.Empty;
-        double Field(string name) => info.Split('\n').Where(l => l.StartsWith(name + ":", StringComparison.Ordinal))
-            .Select(l => double.Parse(l[(name.Length + 1)..].Trim(), CultureInfo.InvariantCulture)).FirstOrDefault();
-        return Field("used_cpu_user") + Field("used_cpu_sys");
     }
 
     /// <summary>The scheduler's clock moved to 09:00 of today in São Paulo, the billing job's firing time (outside the quiet hours).</summary>

@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Cortex.LoadTests;
+
+/// <summary>
+/// One real Cortex.Sender process, a "pod": <c>dotnet Cortex.Sender.dll</c> configured by <c>Cortex__...</c> environment
+/// variables, its output in a log file, stopped with SIGTERM as Kubernetes does on scale-in.
+/// </summary>
+internal sealed partial class SenderProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StreamWriter _log;
+    private TimeSpan _lastCpu;
+    private (int Returned, int Cancelled)? _stopped;
+    private bool _closed;
+    private long _exitedAt;
+
+    private SenderProcess(string name, Process process, string logPath, StreamWriter log)
+    {
+        Name = name;
+        _process = process;
+        LogPath = logPath;
+        _log = log;
+        StartedAt = Stopwatch.GetTimestamp();
+    }
+
+    public string Name { get; }
+
+    public string LogPath { get; }
+
+    /// <summary>When the process was launched (<see cref="Stopwatch.GetTimestamp"/>).</summary>
+    public long StartedAt { get; }
+
+    /// <summary>When SIGTERM was sent, if it was.</summary>
+    public long? TerminatedAt { get; private set; }
+
+    public bool HasExited => _process.HasExited;
+
+    public static SenderProcess Start(string senderDll, string name, IReadOnlyDictionary<string, string> environment)
+    {
+        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(senderDll);
+        info.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        info.Environment["Cortex__Observability__Port"] = "0";
+        info.Environment["Logging__LogLevel__Default"] = "Warning";
+
+        // The engine's start, stopping and stopped lines (with how many messages it returned) are Information.
+        info.Environment["Logging__LogLevel__Cortex.Sender.Pipeline"] = "Information";
+        info.Environment["Logging__Console__FormatterName"] = "simple";
+        info.Environment["Logging__Console__FormatterOptions__SingleLine"] = "true";
+        foreach (var (key, value) in environment)
+        {
+            info.Environment[key] = value;
+        }
+
+        var process = Process.Start(info) ?? throw new InvalidOperationException("could not start the sender");
+        var logPath = Path.Combine(Path.GetTempPath(), $"cortex-scaleout-{name}-{process.Id}.log");
+        var sender = new SenderProcess(name, process, logPath, new StreamWriter(logPath) { AutoFlush = true });
+        process.Exited += (_, _) => Interlocked.CompareExchange(ref sender._exitedAt, Stopwatch.GetTimestamp(), 0);
+        process.EnableRaisingEvents = true;
+        process.OutputDataReceived += (_, e) => sender.Add(e.Data);
+        process.ErrorDataReceived += (_, e) => sender.Add(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return sender;
+    }
+
+    /// <summary>CPU time used so far; after the exit, the last reading taken while it ran.</summary>
+    public TimeSpan Cpu()
+    {
+        try
+        {
+            _process.Refresh();
+            if (!_process.HasExited)
+            {
+                _lastCpu = _process.TotalProcessorTime;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Exited between the check and the read.
+        }
+
+        return _lastCpu;
+    }
+
+    /// <summary>SIGTERM, as Kubernetes stops a pod; does not wait for the exit.</summary>
+    public async Task TerminateAsync()
+    {
+        Cpu();
+        TerminatedAt = Stopwatch.GetTimestamp();
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+    }
+
+    /// <summary>Waits for the exit; the exit code and how long after SIGTERM it came, or null on a hang (the process is then killed).</summary>
+    public async Task<(int ExitCode, TimeSpan AfterTerm)?> WaitForExitAsync(TimeSpan timeout)
+    {
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+            return null;
+        }
+
+        // The exit time from the Exited event: the caller may wait long after the process went.
+        var exitedAt = Interlocked.Read(ref _exitedAt) is > 0 and var at ? at : Stopwatch.GetTimestamp();
+        var after = TerminatedAt is { } t ? Stopwatch.GetElapsedTime(t, exitedAt) : TimeSpan.Zero;
+        return (_process.ExitCode, after);
+    }
+
+    /// <summary>From the engine's "stopped" line, once written: messages returned to ready unsent, and sends cancelled at the deadline.</summary>
+    public (int Returned, int Cancelled)? Stopped
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _stopped;
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+        lock (_log)
+        {
+            _closed = true;
+            _log.Dispose();
+        }
+    }
+
+    private void Add(string? line)
+    {
+        lock (_log)
+        {
+            if (line is null || _closed)
+            {
+                return;
+            }
+
+            _log.WriteLine(line);
+            if (StoppedLine().Match(line) is { Success: true } match)
+            {
+                _stopped = (int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture));
+            }
+        }
+    }
+
+    [GeneratedRegex(@"stopped: (\d+) unsent messages returned to ready, (\d+) sends cancelled")]
+    private static partial Regex StoppedLine();
+}

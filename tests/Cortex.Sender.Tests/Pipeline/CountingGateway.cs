@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Cortex.Sender.Tests.Pipeline;
+
+/// <summary>
+/// An Evolution API stand-in on loopback (Kestrel) shared by several sender processes: it records which instance sent
+/// which number, so a test counts every message the provider took and which process sent it. A message counts as taken
+/// once its request has arrived in full, as with a real provider: a client that gives up afterwards does not un-send it.
+/// After <see cref="HoldAfter"/> messages it holds every further answer until <see cref="Release"/>, so a test can act
+/// (start a process, send SIGTERM) while work is still queued and sends are in flight.
+/// </summary>
+internal sealed class CountingGateway : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ConcurrentDictionary<string, int> _acceptedByNumber = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _acceptedByInstance = new(StringComparer.Ordinal);
+    private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _accepted;
+
+    private CountingGateway(WebApplication app)
+    {
+        _app = app;
+        app.MapPost("/message/sendText/{instance}", HandleAsync);
+    }
+
+    public Uri BaseUrl { get; private set; } = null!;
+
+    /// <summary>Answers are held once more than this many messages were taken; <see cref="long.MaxValue"/> never holds.</summary>
+    public long HoldAfter { get; init; } = long.MaxValue;
+
+    public long Accepted => Interlocked.Read(ref _accepted);
+
+    /// <summary>How many times the provider took each number (a duplicate shows as 2).</summary>
+    public IReadOnlyDictionary<string, int> AcceptedByNumber => _acceptedByNumber;
+
+    public int AcceptedFrom(string instance) => _acceptedByInstance.GetValueOrDefault(instance);
+
+    public static async Task<CountingGateway> StartAsync(long holdAfter = long.MaxValue)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var gateway = new CountingGateway(builder.Build()) { HoldAfter = holdAfter };
+        await gateway._app.StartAsync();
+        gateway.BaseUrl = new Uri(gateway._app.Urls.Single());
+        return gateway;
+    }
+
+    public void Release() => _released.TrySetResult();
+
+    public async ValueTask DisposeAsync()
+    {
+        Release();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    private async Task HandleAsync(HttpContext context, string instance)
+    {
+        using var body = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+        var number = body.RootElement.GetProperty("number").GetString()!;
+        _acceptedByNumber.AddOrUpdate(number, 1, (_, n) => n + 1);
+        _acceptedByInstance.AddOrUpdate(instance, 1, (_, n) => n + 1);
+        var id = Interlocked.Increment(ref _accepted);
+        if (id > HoldAfter)
+        {
+            await _released.Task.WaitAsync(context.RequestAborted);
+        }
+
+        context.Response.StatusCode = StatusCodes.Status201Created;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync($$"""{"key":{"remoteJid":"{{number}}@s.whatsapp.net","fromMe":true,"id":"SCALE{{id}}"},"status":"PENDING"}""", context.RequestAborted);
+    }
+}
