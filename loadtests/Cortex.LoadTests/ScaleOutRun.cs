@@ -141,6 +141,7 @@ internal static class ScaleOutRun
         var check = await CheckAsync(backlog, gateway);
         var exits = await fleet.StopAllAsync();
         Require(check.Clean && exits.All(e => e.ExitCode == 0), $"unclean run: {check}; exits {string.Join(", ", exits)}");
+        fleet.Passed = true;
         return new DrainResult((end.Sent - start.Sent) / end.Since(start), end.CoresSince(start), end.MachineSince(start), end.CpuPerMessageSince(start), split, check);
     }
 
@@ -217,6 +218,7 @@ internal static class ScaleOutRun
         var exits = await fleet.StopAllAsync();
         var stopped = exits.Where(e => stops.Any(p => p.Name == e.Name)).ToList();
         Require(check.Clean && exits.All(e => e.ExitCode == 0), $"unclean run: {check}; exits {string.Join(", ", exits)}");
+        fleet.Passed = true;
         var phases = new List<HpaPhase>();
         for (var i = 0; i < boundaries.Count; i++)
         {
@@ -295,6 +297,7 @@ internal static class ScaleOutRun
         var exits = await fleet.StopAllAsync();
         var check = await CheckAsync(backlog, gateway, requireDrained: false);
         Require(check.Clean && exits.All(e => e.ExitCode == 0), $"unclean run: {check}; exits {string.Join(", ", exits)}");
+        fleet.Passed = true;
         return new RateResult(arrivals.Length / s_rateWindow.TotalSeconds, busiest, check);
     }
 
@@ -475,6 +478,9 @@ internal static class ScaleOutRun
 
         public IReadOnlyList<SenderProcess> Terminated => _terminated;
 
+        /// <summary>Set once the run's checks passed: the processes' logs are then deleted, otherwise kept for reading.</summary>
+        public bool Passed { get; set; }
+
         public SenderProcess Add()
         {
             var name = $"pod-{_all.Count + 1}";
@@ -545,6 +551,10 @@ internal static class ScaleOutRun
             foreach (var pod in _all)
             {
                 await pod.DisposeAsync();
+                if (Passed)
+                {
+                    File.Delete(pod.LogPath);
+                }
             }
         }
     }
