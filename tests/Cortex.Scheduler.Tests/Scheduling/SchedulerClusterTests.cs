@@ -25,8 +25,8 @@ public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IC
         }
 
         var environment = Environment(database, queue);
-        await using var a = SchedulerProcess.Start(environment);
-        await using var b = SchedulerProcess.Start(environment);
+        await using var a = ServiceProcess.Start("Cortex.Scheduler.dll", environment);
+        await using var b = ServiceProcess.Start("Cortex.Scheduler.dll", environment);
 
         // Every 2 s; wait for six firings in all, then kill one node and wait for three more on the survivor.
         await WaitUntilAsync(() => Firings(a, b).Count >= 6, a, b);
@@ -59,7 +59,7 @@ public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IC
     {
         var environment = Environment(await fixture.CreateMigratedDatabaseAsync(), RedisFixture.UniqueQueueName());
         environment["Cortex__Scheduler__MisfireThreshold"] = "00:00:01";
-        await using (var first = SchedulerProcess.Start(environment))
+        await using (var first = ServiceProcess.Start("Cortex.Scheduler.dll", environment))
         {
             await WaitUntilAsync(() => Firings(first).Count >= 1, first);
             await first.KillAsync();
@@ -68,7 +68,7 @@ public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IC
         // The outage under test: three or four 2-second firings pass with no node up.
         await Task.Delay(TimeSpan.FromSeconds(7));
         var restarted = TimeProvider.System.GetUtcNow();
-        await using var second = SchedulerProcess.Start(environment);
+        await using var second = ServiceProcess.Start("Cortex.Scheduler.dll", environment);
         await WaitUntilAsync(() => Firings(second).Count >= 2, second);
 
         // Fire once now: the three or four missed firings become one run at recovery (Quartz reports it under the first
@@ -87,7 +87,7 @@ public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IC
             ["Cortex__Redis__Configuration"] = "127.0.0.1:1,connectTimeout=200",
             ["Cortex__Scheduler__Billing__Cron"] = "0 0 25 * * ?",
         };
-        await using var process = SchedulerProcess.Start(environment);
+        await using var process = ServiceProcess.Start("Cortex.Scheduler.dll", environment);
 
         await process.WaitForExitAsync(s_hangGuard);
 
@@ -105,9 +105,9 @@ public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IC
             ["Cortex__Redis__Configuration"] = "127.0.0.1:1,connectTimeout=200",
         };
 
-        await using var first = SchedulerProcess.Start(environment, "migrate");
+        await using var first = ServiceProcess.Start("Cortex.Scheduler.dll", environment, "migrate");
         await first.WaitForExitAsync(s_hangGuard);
-        await using var second = SchedulerProcess.Start(environment, "migrate");
+        await using var second = ServiceProcess.Start("Cortex.Scheduler.dll", environment, "migrate");
         await second.WaitForExitAsync(s_hangGuard);
 
         Assert.Equal((0, 0), (first.ExitCode, second.ExitCode));
@@ -137,7 +137,7 @@ public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IC
     };
 
     /// <summary>The billing firings each node logged: (node, scheduled fire time).</summary>
-    private static List<(string Node, string FireTime)> Firings(SchedulerProcess a, SchedulerProcess? b = null)
+    private static List<(string Node, string FireTime)> Firings(ServiceProcess a, ServiceProcess? b = null)
     {
         var firings = new List<(string, string)>();
         foreach (var (node, process) in new[] { ("a", a), ("b", b) })
@@ -154,7 +154,7 @@ public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IC
         return firings;
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, params SchedulerProcess[] processes)
+    private static async Task WaitUntilAsync(Func<bool> condition, params ServiceProcess[] processes)
     {
         using var guard = new CancellationTokenSource(s_hangGuard);
         while (!condition())

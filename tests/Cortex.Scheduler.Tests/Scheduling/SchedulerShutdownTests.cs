@@ -32,7 +32,7 @@ public sealed class SchedulerShutdownTests(SchedulerFixture fixture) : IClassFix
             "INSERT INTO cortex.campaign_recipients (campaign_id, id, phone, name) SELECT 1, i, '+55119' || lpad(i::text, 8, '0'), 'P' || i FROM generate_series(1, @n) AS i",
             ("n", Recipients));
 
-        await using var process = SchedulerProcess.Start(new Dictionary<string, string>
+        await using var process = ServiceProcess.Start("Cortex.Scheduler.dll", new Dictionary<string, string>
         {
             ["Cortex__Postgres__ConnectionString"] = database,
             ["Cortex__Redis__Configuration"] = fixture.Redis.Configuration,

@@ -35,14 +35,14 @@ public class ScaleOutTests(RedisFixture redis) : IClassFixture<RedisFixture>
         // starts, and the SIGTERM lands while the first process has sends in flight and unstarted messages buffered.
         await using var gateway = await CountingGateway.StartAsync(holdAfter: Messages / 3);
         var gatewayName = "g" + Guid.NewGuid().ToString("N")[..10];
-        await using var pod1 = SenderProcess.Start(Pod("pod-1"));
-        await using var pod2 = SenderProcess.Start(Pod("pod-2"));
-        SenderProcess? pod3 = null;
+        await using var pod1 = ServiceProcess.Start("Cortex.Sender.dll", Pod("pod-1"));
+        await using var pod2 = ServiceProcess.Start("Cortex.Sender.dll", Pod("pod-2"));
+        ServiceProcess? pod3 = null;
         await WaitAsync(
             () => Task.FromResult(gateway.Accepted > Messages / 3 && gateway.AcceptedFrom("pod-1") > 0 && gateway.AcceptedFrom("pod-2") > 0),
             "both first processes sending, and the gateway holding");
 
-        await using (pod3 = SenderProcess.Start(Pod("pod-3")))
+        await using (pod3 = ServiceProcess.Start("Cortex.Sender.dll", Pod("pod-3")))
         {
             await WaitAsync(() => Task.FromResult(gateway.AcceptedFrom("pod-3") > 0), "the added process sending");
 
@@ -106,6 +106,8 @@ public class ScaleOutTests(RedisFixture redis) : IClassFixture<RedisFixture>
 
             // A held answer must not time out: a timed-out send is retried minutes later, which is not what is tested here.
             ["Cortex__Gateway__Timeout"] = "00:02:00",
+            ["Logging__Console__FormatterName"] = "simple",
+            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
             ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__LogLevel__Cortex.Sender.Pipeline"] = "Information",
         };
