@@ -13,10 +13,22 @@ public static class CortexHost
     public static Task<int> RunAsync(IHost host, TextWriter? error = null)
     {
         ArgumentNullException.ThrowIfNull(host);
+        var stopping = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         return Guard(
             async () =>
             {
-                await host.RunAsync();
+                try
+                {
+                    await host.RunAsync();
+                }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+                {
+                    // SIGTERM before start-up completed (a pod deleted while starting): the host cancels the hosted
+                    // services still starting. A stop that was asked for, not a crash with a stack trace; a lease taken
+                    // in that window is recovered by another sender as after any stop that did not return it.
+                    await (error ?? Console.Error).WriteLineAsync("Cortex: stopped before start-up completed");
+                }
+
                 return 0;
             },
             error);
