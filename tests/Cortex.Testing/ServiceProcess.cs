@@ -5,13 +5,16 @@ using System.Globalization;
 namespace Cortex.Testing;
 
 /// <summary>
-/// A real Cortex service process (a built dll next to the test binaries, run with <c>dotnet</c>), configured through
-/// environment variables as a container is, with everything it writes captured. Killed on dispose.
+/// A real process the tests drive: a Cortex service (a built dll next to the test binaries, run with <c>dotnet</c>,
+/// configured through environment variables as a container is), or any command. Everything it writes is captured;
+/// it is killed on dispose.
 /// </summary>
 public sealed class ServiceProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _lines = new();
+    private readonly TaskCompletionSource _outputClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _openStreams = 2;
 
     private ServiceProcess(Process process) => _process = process;
 
@@ -29,7 +32,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     public static ServiceProcess Start(string dll, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         ArgumentNullException.ThrowIfNull(environment);
-        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo("dotnet");
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
         foreach (var arg in args)
         {
@@ -46,12 +49,22 @@ public sealed class ServiceProcess : IAsyncDisposable
             info.Environment[key] = value;
         }
 
-        var process = Process.Start(info) ?? throw new InvalidOperationException("could not start " + dll);
-        var service = new ServiceProcess(process);
-        process.OutputDataReceived += (_, e) => service.Add(e.Data);
-        process.ErrorDataReceived += (_, e) => service.Add(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        return Start(info);
+    }
+
+    /// <summary>Starts <paramref name="info"/> as given, with its standard output and error captured.</summary>
+    public static ServiceProcess Start(ProcessStartInfo info)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        info.UseShellExecute = false;
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        var service = new ServiceProcess(new Process { StartInfo = info });
+        service._process.OutputDataReceived += (_, e) => service.Add(e.Data);
+        service._process.ErrorDataReceived += (_, e) => service.Add(e.Data);
+        service._process.Start();
+        service._process.BeginOutputReadLine();
+        service._process.BeginErrorReadLine();
         return service;
     }
 
@@ -85,7 +98,21 @@ public sealed class ServiceProcess : IAsyncDisposable
         await WaitForExitAsync(timeout);
     }
 
-    public Task WaitForExitAsync(TimeSpan timeout) => _process.WaitForExitAsync().WaitAsync(timeout);
+    /// <summary>The exit code, once the process has exited and its last line has been read.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"{_process.StartInfo.FileName} {string.Join(' ', _process.StartInfo.ArgumentList)} did not exit within {timeout}:\n{string.Join('\n', _lines.TakeLast(60))}");
+        }
+
+        await _outputClosed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        return _process.ExitCode;
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -98,6 +125,10 @@ public sealed class ServiceProcess : IAsyncDisposable
         if (line is not null)
         {
             _lines.Enqueue(line);
+        }
+        else if (Interlocked.Decrement(ref _openStreams) == 0)
+        {
+            _outputClosed.TrySetResult();
         }
     }
 }

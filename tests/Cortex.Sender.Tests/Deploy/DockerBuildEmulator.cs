@@ -1,7 +1,6 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.RegularExpressions;
+using Cortex.Testing;
 
 namespace Cortex.Sender.Tests.Deploy;
 
@@ -81,7 +80,7 @@ internal sealed partial class DockerBuildEmulator : IDisposable
     /// Starts the stage's ENTRYPOINT as `docker run IMAGE args` would: in its WORKDIR, with the image's environment over
     /// this process's (minus what the test host sets for itself), then <paramref name="environment"/> (`docker run -e`).
     /// </summary>
-    public EmulatedContainer Run(DockerStage stage, IReadOnlyDictionary<string, string> environment, params string[] args)
+    public ServiceProcess Run(DockerStage stage, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var entrypoint = stage.Entrypoint ?? throw new InvalidOperationException($"stage {stage.Name} has no ENTRYPOINT");
         if (!stage.EntrypointIsExecForm)
@@ -90,20 +89,14 @@ internal sealed partial class DockerBuildEmulator : IDisposable
             throw new NotSupportedException($"stage {stage.Name}: only an exec-form ENTRYPOINT is started");
         }
 
-        var info = new ProcessStartInfo(entrypoint[0])
-        {
-            WorkingDirectory = Map(stage, stage.Workdir),
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
+        var info = new ProcessStartInfo(entrypoint[0]) { WorkingDirectory = Map(stage, stage.Workdir) };
         foreach (var word in entrypoint.Skip(1).Concat(args))
         {
             info.ArgumentList.Add(word.StartsWith('/') && _roots.Contains(word.Split('/')[1]) ? Map(stage, word) : word);
         }
 
         SetEnvironment(info, stage.Environment, environment);
-        return EmulatedContainer.Start(info);
+        return ServiceProcess.Start(info);
     }
 
     public void Dispose()
@@ -211,13 +204,7 @@ internal sealed partial class DockerBuildEmulator : IDisposable
 
     private async Task RunAsync(DockerStage stage, RunStep run)
     {
-        var info = new ProcessStartInfo("nice")
-        {
-            WorkingDirectory = Map(stage, run.Workdir),
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
+        var info = new ProcessStartInfo("nice") { WorkingDirectory = Map(stage, run.Workdir) };
 
         // Niced: test assemblies run in parallel, and some of them time things.
         foreach (var argument in new[] { "-n", "10", "bash", "-c", MapCommand(stage, run) })
@@ -233,7 +220,7 @@ internal sealed partial class DockerBuildEmulator : IDisposable
         });
 
         var started = Stopwatch.StartNew();
-        using var container = EmulatedContainer.Start(info);
+        await using var container = ServiceProcess.Start(info);
         var exit = await container.WaitForExitAsync(TimeSpan.FromMinutes(15));
         RunTimes[run.Line] = started.Elapsed;
         if (exit != 0)
@@ -290,77 +277,4 @@ internal sealed partial class DockerBuildEmulator : IDisposable
     // An absolute path starts a word, or follows '=' or a quote: "-o /app/sender", "--output=/app", '"/src"'.
     [GeneratedRegex(@"(?<=^|[\s='""])/[^\s'""]+")]
     private static partial Regex AbsolutePathRegex();
-}
-
-/// <summary>A process started by the emulator, its stdout and stderr lines collected as they come.</summary>
-internal sealed class EmulatedContainer : IDisposable
-{
-    private readonly Process _process;
-    private readonly ConcurrentQueue<string> _lines = new();
-    private readonly TaskCompletionSource _outputClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _openStreams = 2;
-
-    private EmulatedContainer(Process process) => _process = process;
-
-    public IReadOnlyCollection<string> Lines => _lines;
-
-    public bool HasExited => _process.HasExited;
-
-    public static EmulatedContainer Start(ProcessStartInfo info)
-    {
-        var process = new Process { StartInfo = info };
-        var container = new EmulatedContainer(process);
-        process.OutputDataReceived += (_, e) => container.Add(e.Data);
-        process.ErrorDataReceived += (_, e) => container.Add(e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return container;
-    }
-
-    /// <summary>The exit code; the process is killed if it has not exited within <paramref name="timeout"/>.</summary>
-    public async Task<int> WaitForExitAsync(TimeSpan timeout)
-    {
-        try
-        {
-            await _process.WaitForExitAsync().WaitAsync(timeout);
-            await _outputClosed.Task.WaitAsync(TimeSpan.FromSeconds(10));
-            return _process.ExitCode;
-        }
-        catch (TimeoutException)
-        {
-            _process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{_process.StartInfo.FileName} {string.Join(' ', _process.StartInfo.ArgumentList)} did not exit within {timeout}:\n{string.Join('\n', _lines.TakeLast(60))}");
-        }
-    }
-
-    /// <summary>SIGTERM, as `docker stop` and Kubernetes send to PID 1.</summary>
-    public async Task TerminateAsync()
-    {
-        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]);
-        await kill.WaitForExitAsync();
-    }
-
-    public void Dispose()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            _process.WaitForExit();
-        }
-
-        _process.Dispose();
-    }
-
-    private void Add(string? line)
-    {
-        if (line is not null)
-        {
-            _lines.Enqueue(line);
-        }
-        else if (Interlocked.Decrement(ref _openStreams) == 0)
-        {
-            _outputClosed.TrySetResult();
-        }
-    }
 }

@@ -246,7 +246,7 @@ public sealed partial class DockerfileTests(DockerBuildFixture docker, RedisFixt
             ["Cortex__Observability__Port"] = "0",
         };
 
-        using var container = build.Run(Dockerfile.Stage(target), environment);
+        await using var container = build.Run(Dockerfile.Stage(target), environment);
         var port = await WaitForAsync(container, () => container.Lines.Select(l => ListeningRegex().Match(l)).FirstOrDefault(m => m.Success)?.Groups[1].Value, "Now listening on");
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(5) };
         await WaitForAsync(container, async () =>
@@ -273,7 +273,7 @@ public sealed partial class DockerfileTests(DockerBuildFixture docker, RedisFixt
             .Select(Path.GetFileNameWithoutExtension)
             .Order(StringComparer.Ordinal));
 
-        using var container = build.Run(
+        await using var container = build.Run(
             Dockerfile.Stage(target),
             new Dictionary<string, string> { ["Cortex__Postgres__ConnectionString"] = await postgres.CreateDatabaseAsync() },
             "migrate");
@@ -314,10 +314,10 @@ public sealed partial class DockerfileTests(DockerBuildFixture docker, RedisFixt
         }
     }
 
-    private static async Task<string> WaitForAsync(EmulatedContainer container, Func<string?> probe, string what) =>
+    private static async Task<string> WaitForAsync(ServiceProcess container, Func<string?> probe, string what) =>
         await WaitForAsync(container, () => Task.FromResult(probe()), what);
 
-    private static async Task<string> WaitForAsync(EmulatedContainer container, Func<Task<string?>> probe, string what)
+    private static async Task<string> WaitForAsync(ServiceProcess container, Func<Task<string?>> probe, string what)
     {
         // A hang guard only: the services are ready in a second or two here.
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
