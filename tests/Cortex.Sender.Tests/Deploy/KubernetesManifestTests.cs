@@ -59,13 +59,16 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
     }
 
     [Fact]
-    public void BuildService_MisspeltKeyInTheConfigMap_StopsAtStartNamingIt()
+    public async Task BuildService_MisspeltKeyInTheConfigMap_StopsAtStartNamingIt()
     {
         // The check above can fail: the services reject what the manifests would give them.
         var environment = k8s.Environment("prod", SenderName);
         environment["Cortex__Sender__Wrokers"] = "64";
 
-        var error = Assert.ThrowsAny<Exception>(() => BuildService(SenderName, environment).DisposeAsync().AsTask().GetAwaiter().GetResult());
+        var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await using var app = BuildService(SenderName, environment);
+        });
 
         Assert.Contains("Cortex:Sender:Wrokers", error.ToString(), StringComparison.Ordinal);
     }

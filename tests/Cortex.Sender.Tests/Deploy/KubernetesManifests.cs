@@ -15,23 +15,30 @@ namespace Cortex.Sender.Tests.Deploy;
 /// against the Kubernetes, KEDA and Prometheus Operator schemas, unknown fields included, by k8s/validate/validate.mjs
 /// (run once per test class). The tests read the rendered objects as JSON.
 /// </summary>
-public sealed class KubernetesManifests
+public sealed class KubernetesManifests : IAsyncLifetime
 {
     public const string SenderName = "cortex-sender";
     public const string SchedulerName = "cortex-scheduler";
     public const string SecretsExample = "secrets/cortex-secrets.example.yaml";
     public const string AdapterValues = "components/prometheus-adapter-hpa/prometheus-adapter-values.yaml";
 
-    private readonly JsonDocument _document;
+    private JsonDocument? _document;
 
-    public KubernetesManifests()
+    public ExternalTool.Result Result { get; private set; } = null!;
+
+    public IReadOnlyList<string> Errors { get; private set; } = [];
+
+    public IReadOnlyDictionary<string, IReadOnlyList<JsonElement>> Overlays { get; private set; } = new Dictionary<string, IReadOnlyList<JsonElement>>();
+
+    public IReadOnlyDictionary<string, JsonElement> Files { get; private set; } = new Dictionary<string, JsonElement>();
+
+    public async Task InitializeAsync()
     {
-        var validator = DeployArtifacts.FullPath("k8s/validate/validate.mjs");
-        Result = ExternalTool.RunAsync(
+        Result = await ExternalTool.RunAsync(
             "node",
-            [validator],
+            [DeployArtifacts.FullPath("k8s/validate/validate.mjs")],
             "Node.js ships with this machine image; `make test` installs the validator's packages with npm ci.",
-            DeployArtifacts.RepoRoot).GetAwaiter().GetResult();
+            DeployArtifacts.RepoRoot);
         if (!Result.Output.StartsWith('{'))
         {
             throw new InvalidOperationException($"k8s/validate/validate.mjs printed no report (npm ci --prefix k8s/validate?): {Result}");
@@ -44,13 +51,11 @@ public sealed class KubernetesManifests
         Files = _document.RootElement.GetProperty("files").EnumerateObject().ToDictionary(f => f.Name, f => f.Value, StringComparer.Ordinal);
     }
 
-    public ExternalTool.Result Result { get; }
-
-    public IReadOnlyList<string> Errors { get; }
-
-    public IReadOnlyDictionary<string, IReadOnlyList<JsonElement>> Overlays { get; }
-
-    public IReadOnlyDictionary<string, JsonElement> Files { get; }
+    public Task DisposeAsync()
+    {
+        _document?.Dispose();
+        return Task.CompletedTask;
+    }
 
     /// <summary>Every folder of k8s/overlays, for theories: a new overlay is checked without touching the tests.</summary>
     public static TheoryData<string> OverlayNames() =>
