@@ -81,25 +81,13 @@ internal static class PerfRun
         }
 
         reminders.Clear();
-        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(senderDll);
-        info.Environment["Cortex__Redis__Configuration"] = redis;
-        info.Environment["Cortex__Queue__Name"] = queueName;
-        info.Environment["Logging__LogLevel__Default"] = "Warning";
-        info.Environment["Logging__Console__FormatterName"] = "simple";
-        info.Environment["Cortex__Observability__Port"] = "0";
-        foreach (var (key, value) in environment)
+        var settings = new Dictionary<string, string>(environment)
         {
-            info.Environment[key] = value;
-        }
-
-        using var sender = Process.Start(info) ?? throw new InvalidOperationException("could not start the sender");
-        var logPath = Path.Combine(Path.GetTempPath(), $"cortex-perf-sender-{sender.Id}.log");
-        var log = new StreamWriter(logPath) { AutoFlush = true };
-        sender.OutputDataReceived += (_, e) => { lock (log) { log.WriteLine(e.Data); } };
-        sender.ErrorDataReceived += (_, e) => { lock (log) { log.WriteLine(e.Data); } };
-        sender.BeginOutputReadLine();
-        sender.BeginErrorReadLine();
+            ["Cortex__Redis__Configuration"] = redis,
+            ["Cortex__Queue__Name"] = queueName,
+        };
+        await using var sender = SenderProcess.Start(senderDll, "perf", settings, "cortex-perf-sender");
+        var logPath = sender.LogPath;
 
         // Throughput is timed from the moment 10% of the backlog is done to the last ack: start-up and JIT
         // warm-up are not counted, as the bare loop's warm-up run is not counted either.
@@ -127,7 +115,6 @@ internal static class PerfRun
             }
             else if (lastProgress.Elapsed > TimeSpan.FromSeconds(30))
             {
-                sender.Kill(entireProcessTree: true);
                 throw new InvalidOperationException($"no progress for 30 s with {stats.Pending} pending ({stats.Ready} ready, {stats.Leased} leased, {stats.Delayed} delayed); sender log: {logPath}");
             }
 
@@ -135,25 +122,20 @@ internal static class PerfRun
             {
                 clock = Stopwatch.StartNew();
                 startPending = stats.Pending;
-                sender.Refresh();
-                senderCpuStart = sender.TotalProcessorTime;
+                senderCpuStart = sender.Cpu();
                 redisCpuStart = await CpuProbes.RedisCpuSecondsAsync(connection.GetDatabase());
             }
 
             if (clock is not null && stats.Pending == 0)
             {
                 clock.Stop();
-                sender.Refresh();
-                senderCpu = sender.TotalProcessorTime - senderCpuStart;
+                senderCpu = sender.Cpu() - senderCpuStart;
                 redisCpu = await CpuProbes.RedisCpuSecondsAsync(connection.GetDatabase()) - redisCpuStart;
                 break;
             }
         }
 
         var dead = (await queue.GetStatsAsync()).Dead;
-        sender.Kill(entireProcessTree: true);
-        await sender.WaitForExitAsync();
-        await log.DisposeAsync();
         await connection.GetDatabase().KeyDeleteAsync([queue.Keys.ReadyHigh, queue.Keys.ReadyNormal, queue.Keys.ReadyLow, queue.Keys.Dead, queue.Keys.Delayed]);
         if (dead != 0)
         {

@@ -38,7 +38,12 @@ internal sealed partial class SenderProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static SenderProcess Start(string senderDll, string name, IReadOnlyDictionary<string, string> environment)
+    public int Id => _process.Id;
+
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Starts the sender; its output goes to /tmp/{logPrefix}-{name}-{pid}.log.</summary>
+    public static SenderProcess Start(string senderDll, string name, IReadOnlyDictionary<string, string> environment, string logPrefix = "cortex-scaleout")
     {
         var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add(senderDll);
@@ -56,7 +61,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
         }
 
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start the sender");
-        var logPath = Path.Combine(Path.GetTempPath(), $"cortex-scaleout-{name}-{process.Id}.log");
+        var logPath = Path.Combine(Path.GetTempPath(), $"{logPrefix}-{name}-{process.Id}.log");
         var sender = new SenderProcess(name, process, logPath, new StreamWriter(logPath) { AutoFlush = true });
         process.Exited += (_, _) => Interlocked.CompareExchange(ref sender._exitedAt, Stopwatch.GetTimestamp(), 0);
         process.EnableRaisingEvents = true;
