@@ -13,11 +13,11 @@ internal static class HtmlReport
         header.pass{border-color:#16a34a;background:#f0fdf4}header.fail{border-color:#dc2626;background:#fef2f2}
         h1{margin:4px 0}dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px;margin:8px 0}dt{color:#6b7280}dd{margin:0}
         table{border-collapse:collapse;margin:8px 0 16px}th,td{border:1px solid #e5e7eb;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f9fafb}
-        .verdict{font-weight:700}.pass .verdict,td.pass,span.pass{color:#15803d}.fail .verdict,td.fail,span.fail{color:#b91c1c}
-        tr.pass{background:#f0fdf4}tr.fail{background:#fef2f2}
+        .pass{color:#15803d}.fail{color:#b91c1c}.verdict{font-weight:700}
+        tr.pass{background:#f0fdf4}tr.fail{background:#fef2f2}header.pass,header.fail,tr.pass,tr.fail,section.pass,section.fail{color:inherit}
         ul.checks{margin:0;padding-left:16px}
         section{border-top:1px solid #e5e7eb;margin-top:24px}
-        .badge{font-size:.6em;padding:2px 8px;border-radius:4px;color:#fff;vertical-align:middle}.badge.pass{background:#16a34a}.badge.fail{background:#dc2626}
+        .badge{font-size:.6em;padding:2px 8px;border-radius:4px;color:#fff;vertical-align:middle}.badge.pass{background:#16a34a;color:#fff}.badge.fail{background:#dc2626;color:#fff}
         .meta{color:#6b7280}.description{white-space:pre-line}
         .error{background:#fef2f2;border:1px solid #dc2626;padding:8px;white-space:pre-wrap;font-family:ui-monospace,monospace}
         .figures{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0}.figure{border:1px solid #e5e7eb;border-radius:6px;padding:6px 12px}
@@ -43,7 +43,7 @@ internal static class HtmlReport
             </head>
             <body>
             <header class="{Css(run.Passed)}">
-            <h1>Cortex load test: <span class="verdict">{verdict}</span></h1>
+            <h1>Cortex load test: <span class="verdict {Css(run.Passed)}">{verdict}</span></h1>
             <dl>
             <dt>profile</dt><dd>{E(run.Profile)}</dd>
             <dt>started</dt><dd>{run.StartedAt.ToString("yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture)}</dd>
@@ -60,7 +60,7 @@ internal static class HtmlReport
         for (var i = 0; i < run.Scenarios.Count; i++)
         {
             var scenario = run.Scenarios[i];
-            html.Append(CultureInfo.InvariantCulture, $"""<tr class="{Css(scenario.Passed)}"><td><a href="#{Anchor(i, scenario)}">{E(scenario.Title)}</a></td><td>{E(scenario.Model)}</td><td class="verdict">{Verdict(scenario.Passed)}</td><td><ul class="checks">""");
+            html.Append(CultureInfo.InvariantCulture, $"""<tr class="{Css(scenario.Passed)}"><td><a href="#{Anchor(i, scenario)}">{E(scenario.Title)}</a></td><td>{E(scenario.Model)}</td><td class="verdict {Css(scenario.Passed)}">{Verdict(scenario.Passed)}</td><td><ul class="checks">""");
             if (scenario.Error is not null)
             {
                 html.Append(CultureInfo.InvariantCulture, $"""<li><span class="fail">error</span>: {E(FirstLine(scenario.Error))}</li>""");
@@ -120,7 +120,7 @@ internal static class HtmlReport
             html.Append("<table class=\"checks\"><thead><tr><th>check</th><th>target</th><th>measured</th><th>verdict</th></tr></thead><tbody>\n");
             foreach (var check in scenario.Checks)
             {
-                html.Append(CultureInfo.InvariantCulture, $"""<tr class="{Css(check.Passed)}"><td>{E(check.Name)}</td><td>{E(check.Target)}</td><td>{E(check.Measured)}</td><td class="verdict">{Verdict(check.Passed)}</td></tr>""");
+                html.Append(CultureInfo.InvariantCulture, $"""<tr class="{Css(check.Passed)}"><td>{E(check.Name)}</td><td>{E(check.Target)}</td><td>{E(check.Measured)}</td><td class="verdict {Css(check.Passed)}">{Verdict(check.Passed)}</td></tr>""");
                 html.Append('\n');
             }
 

@@ -31,7 +31,7 @@ internal static class MarkdownSummary
         {
             if (scenario.Error is not null)
             {
-                md.Append(CultureInfo.InvariantCulture, $"| {Text(scenario.Title)} | error | — | {Text(scenario.Error)} | {Verdict(false)} |\n");
+                md.Append(CultureInfo.InvariantCulture, $"| {Text(scenario.Title)} | error | — | {Text(FirstLine(scenario.Error))} | {Verdict(false)} |\n");
             }
 
             foreach (var check in scenario.Checks)
@@ -66,13 +66,18 @@ internal static class MarkdownSummary
     /// <summary>
     /// Text safe in a table cell or a one-line item: a line break would end the row and an unescaped | would
     /// start a new cell. Backslashes are doubled first, or "a\|" would turn the escape back into a separator.
+    /// A &lt; becomes an entity so "&lt;open&gt;" is shown, not taken for an HTML tag and dropped by GitHub.
     /// </summary>
     internal static string Text(string? text) => (text ?? string.Empty)
         .Replace("\\", "\\\\", StringComparison.Ordinal)
         .Replace("|", "\\|", StringComparison.Ordinal)
+        .Replace("<", "&lt;", StringComparison.Ordinal)
         .Replace("\r\n", " ", StringComparison.Ordinal)
         .Replace('\n', ' ')
         .Replace('\r', ' ');
+
+    // The stack trace is in the HTML report; a table row gets the message.
+    private static string FirstLine(string text) => text.Split('\n', 2)[0].TrimEnd('\r');
 
     // A code span shows a command verbatim; its fence is longer than any run of backticks inside it.
     private static string CodeSpan(string text)

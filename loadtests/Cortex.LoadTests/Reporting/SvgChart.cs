@@ -52,7 +52,7 @@ internal static class SvgChart
 
         svg.Append(CultureInfo.InvariantCulture, $"""<line x1="{Left}" x2="{Width - Right}" y1="{Top + plotHeight}" y2="{Top + plotHeight}" stroke="#6b7280"/>""");
         svg.Append(CultureInfo.InvariantCulture, $"""<text x="{Left + (plotWidth / 2)}" y="{Height - 4}" text-anchor="middle" fill="#6b7280">time (s)</text>""");
-        svg.Append(CultureInfo.InvariantCulture, $"""<text x="{Left - 6}" y="{Top - 12}" text-anchor="end" fill="#6b7280">{Html.Escape(unit)}</text>""");
+        svg.Append(CultureInfo.InvariantCulture, $"""<text x="4" y="{Top - 12}" fill="#6b7280">{Html.Escape(unit)}</text>""");
 
         foreach (var line in series)
         {
