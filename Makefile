@@ -2,12 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help build test demo perf scaleout clean
+.PHONY: help build test demo perf scaleout loadtest clean
 
 help:
 	@echo "make demo     - local Redis + PostgreSQL: seed a day of charges, run one scheduler pass, drain it through the sender"
 	@echo "make test     - build with warnings as errors and run every test (starts its own redis-server and PostgreSQL)"
 	@echo "make perf     - measure engine, HTTP and scheduler enqueue throughput (figures for docs/performance.md)"
+	@echo "make loadtest - the load scenarios (burst, steady rate, rate limit, gateway faults, scheduler, ceilings) with pass/fail against the targets; HTML report in loadtests/results/; FULL=1 adds the 1,000,000 burst"
 	@echo "make scaleout - several sender processes on one queue: throughput per process count, scale-out and SIGTERM scale-in mid-run, global rate (docs/performance.md)"
 
 build:
@@ -24,6 +25,9 @@ perf:
 
 scaleout:
 	bash scripts/scaleout.sh
+
+loadtest:
+	bash scripts/loadtest.sh
 
 clean:
 	dotnet clean Cortex.sln -nologo -v q

@@ -17,22 +17,40 @@ internal static class PerfRun
 
     public static async Task<int> EngineAsync(string redis, int count, string senderDll)
     {
-        var result = await DrainWithSenderAsync(redis, count, senderDll, new Dictionary<string, string>
-        {
-            ["Cortex__Gateway__Type"] = "Fake",
-            ["Cortex__Gateway__Fake__TrackAcceptedIds"] = "false",
-            ["Cortex__Sender__Workers"] = Concurrency.ToString(CultureInfo.InvariantCulture),
-        });
+        var result = await EngineDrainAsync(redis, count, senderDll);
         Console.WriteLine($"| engine, instant in-process gateway | {count:N0} | {result.Throughput:N0} msg/s | {result.PeakRssMb:N0} MB | {result.SenderCpuUs:N1} µs + {result.RedisCpuUs:N1} µs |");
         return 0;
     }
 
     public static async Task<int> HttpAsync(string redis, int count, string senderDll, int workers = Concurrency)
     {
-        await using var gateway = await FakeHttpGateway.StartAsync();
+        var (bare, bareAgain, cortex) = await HttpCeilingAsync(redis, count, senderDll, workers, TimeSpan.Zero);
+        var ceiling = Math.Max(bare, bareAgain);
+        Console.WriteLine($"| bare HttpClient loop, {workers} concurrent (before / after) | {count:N0} | {bare:N0} / {bareAgain:N0} msg/s | | |");
+        Console.WriteLine($"| Cortex sender over HTTP (Evolution adapter), {workers} workers | {count:N0} | {cortex.Throughput:N0} msg/s = {cortex.Throughput / ceiling:P0} of the best bare run | {cortex.PeakRssMb:N0} MB | {cortex.SenderCpuUs:N1} µs + {cortex.RedisCpuUs:N1} µs |");
+        return 0;
+    }
+
+    /// <summary>A separate sender process with the built-in instant gateway drains <paramref name="count"/> messages: the engine's own ceiling.</summary>
+    public static Task<DrainResult> EngineDrainAsync(string redis, int count, string senderDll) =>
+        DrainWithSenderAsync(redis, count, senderDll, new Dictionary<string, string>
+        {
+            ["Cortex__Gateway__Type"] = "Fake",
+            ["Cortex__Gateway__Fake__TrackAcceptedIds"] = "false",
+            ["Cortex__Sender__Workers"] = Concurrency.ToString(CultureInfo.InvariantCulture),
+        });
+
+    /// <summary>
+    /// Against one Evolution stand-in answering after <paramref name="latency"/>: a bare HttpClient loop with as many
+    /// concurrent requests as the sender has workers (one unmeasured warm-up run, then one before and one after), and the
+    /// sender draining <paramref name="count"/> messages with <paramref name="workers"/> workers.
+    /// </summary>
+    public static async Task<(double Bare, double BareAgain, DrainResult Cortex)> HttpCeilingAsync(string redis, int count, string senderDll, int workers, TimeSpan latency)
+    {
+        await using var gateway = await FakeHttpGateway.StartAsync(latency);
         // Tiered JIT with PGO and the thread pool's ramp-up need seconds of load: one full unmeasured run.
-        await BareHttpClientAsync(gateway.BaseUrl, count);
-        var bare = await BareHttpClientAsync(gateway.BaseUrl, count);
+        await BareHttpClientAsync(gateway.BaseUrl, count, workers);
+        var bare = await BareHttpClientAsync(gateway.BaseUrl, count, workers);
         var cortex = await DrainWithSenderAsync(redis, count, senderDll, new Dictionary<string, string>
         {
             ["Cortex__Gateway__Type"] = "Evolution",
@@ -41,19 +59,16 @@ internal static class PerfRun
             ["Cortex__Gateway__Evolution__ApiKey"] = "perf-key",
             ["Cortex__Sender__Workers"] = workers.ToString(CultureInfo.InvariantCulture),
         });
-        var bareAgain = await BareHttpClientAsync(gateway.BaseUrl, count);
-        var ceiling = Math.Max(bare, bareAgain);
-        Console.WriteLine($"| bare HttpClient loop, {Concurrency} concurrent (before / after) | {count:N0} | {bare:N0} / {bareAgain:N0} msg/s | | |");
-        Console.WriteLine($"| Cortex sender over HTTP (Evolution adapter), {workers} workers | {count:N0} | {cortex.Throughput:N0} msg/s = {cortex.Throughput / ceiling:P0} of the best bare run | {cortex.PeakRssMb:N0} MB | {cortex.SenderCpuUs:N1} µs + {cortex.RedisCpuUs:N1} µs |");
-        return 0;
+        var bareAgain = await BareHttpClientAsync(gateway.BaseUrl, count, workers);
+        return (bare, bareAgain, cortex);
     }
 
-    private static async Task<double> BareHttpClientAsync(Uri baseUrl, int count)
+    private static async Task<double> BareHttpClientAsync(Uri baseUrl, int count, int concurrency)
     {
         using var client = new HttpClient { BaseAddress = baseUrl };
         var next = -1;
         var clock = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(async _ =>
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
         {
             while (Interlocked.Increment(ref next) < count)
             {
@@ -68,7 +83,7 @@ internal static class PerfRun
         return count / clock.Elapsed.TotalSeconds;
     }
 
-    private static async Task<(double Throughput, double PeakRssMb, double SenderCpuUs, double RedisCpuUs)> DrainWithSenderAsync(string redis, int count, string senderDll, Dictionary<string, string> environment)
+    private static async Task<DrainResult> DrainWithSenderAsync(string redis, int count, string senderDll, Dictionary<string, string> environment)
     {
         var queueName = "perf" + Guid.NewGuid().ToString("N")[..8];
         using var connection = await ConnectionMultiplexer.ConnectAsync(redis);
@@ -142,6 +157,9 @@ internal static class PerfRun
             throw new InvalidOperationException($"{dead} messages were dead-lettered during a clean perf run");
         }
 
-        return (startPending / clock.Elapsed.TotalSeconds, peakRss, senderCpu.TotalMicroseconds / startPending, redisCpu * 1e6 / startPending);
+        return new DrainResult(startPending / clock.Elapsed.TotalSeconds, peakRss, senderCpu.TotalMicroseconds / startPending, redisCpu * 1e6 / startPending);
     }
 }
+
+/// <summary>A timed drain by one sender process: msg/s from 10% done to the last ack, peak RSS, CPU per message of the sender and Redis.</summary>
+internal sealed record DrainResult(double Throughput, double PeakRssMb, double SenderCpuUs, double RedisCpuUs);

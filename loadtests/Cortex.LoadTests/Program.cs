@@ -1,7 +1,9 @@
 using Cortex.LoadTests;
+using Cortex.LoadTests.Load;
 
 // Usage: Cortex.LoadTests demo|engine|http|scheduler|scaleout --redis host:port --postgres "connection string" [--messages N]
 //        [--workers N (http: sender workers)] [--scenario all|processes|hpa|rate --repeat N (scaleout; --messages: the HPA backlog)]
+//        loadtest [--profile short|full|smoke] [--scenarios 1,2,3,4,5,6] [--out DIR]
 var command = args.Length > 0 ? args[0] : "help";
 var redis = Option("--redis") ?? "127.0.0.1:6379";
 var postgres = Option("--postgres") ?? "Host=127.0.0.1;Username=postgres;Database=postgres";
@@ -13,6 +15,7 @@ return command switch
     "engine" => await PerfRun.EngineAsync(redis, messages, SenderDll()),
     "http" => await PerfRun.HttpAsync(redis, messages, SenderDll(), int.TryParse(Option("--workers"), out var w) ? w : 64),
     "scheduler" => await SchedulerPerfRun.RunAsync(redis, postgres, messages),
+    "loadtest" => await LoadRun.MainAsync(redis, postgres, SenderDll(), Option("--profile") ?? "short", Option("--scenarios") ?? LoadRun.AllScenarios, Option("--out") ?? "loadtests/results/latest"),
     "scaleout" => await ScaleOutRun.RunAsync(redis, SenderDll(), Option("--scenario") ?? "all", int.TryParse(Option("--repeat"), out var r) ? r : 3, Option("--messages") is null ? 60_000 : messages),
     _ => Usage(),
 };
@@ -27,6 +30,6 @@ string SenderDll() => Option("--sender") ?? Path.Combine(AppContext.BaseDirector
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Cortex.LoadTests demo|engine|http|scheduler|scaleout --redis host:port --postgres \"connection string\" [--messages N]");
+    Console.Error.WriteLine("usage: Cortex.LoadTests demo|engine|http|scheduler|scaleout|loadtest --redis host:port --postgres \"connection string\" [--messages N]");
     return 2;
 }

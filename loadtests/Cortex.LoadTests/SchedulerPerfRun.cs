@@ -25,13 +25,43 @@ internal static class SchedulerPerfRun
 
     public static async Task<int> RunAsync(string redis, string postgres, int count)
     {
+        await using var main = await PrepareAsync(redis, postgres, count);
+        var (median, _, expected) = await MeasureRunsAsync(main, count, Runs, Console.Out);
+        Console.WriteLine($"| **batch {DefaultBatch:N0}, median of {Runs}** | {count:N0} → {expected:N0} | | **{median:N0} msg/s** | | | | | | |");
+
+        foreach (var batch in new[] { 1000, 20_000 })
+        {
+            await using var variant = Build(redis, postgres, batch);
+            await MeasureAsync(variant, main.GetRequiredService<BillingReminders>().Today(), count, expected, $"batch {batch:N0}", Console.Out);
+        }
+
+        return 0;
+    }
+
+    /// <summary>
+    /// The billing job's enqueue of a day with <paramref name="count"/> charges, <paramref name="runs"/> times: the
+    /// median throughput, every run's, and the reminders each run pushed. Throws if a run pushed anything but exactly the
+    /// expected reminders. Each run's table row goes to <paramref name="rows"/>.
+    /// </summary>
+    public static async Task<(double Median, IReadOnlyList<double> Runs, long Reminders)> MeasureAsync(string redis, string postgres, int count, int runs, TextWriter rows)
+    {
+        await using var main = await PrepareAsync(redis, postgres, count);
+        return await MeasureRunsAsync(main, count, runs, rows);
+    }
+
+    private static async Task<ServiceProvider> PrepareAsync(string redis, string postgres, int count)
+    {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 100);
         await using (var setup = Build(redis, postgres, DefaultBatch))
         {
             await setup.GetRequiredService<Migrator>().MigrateAsync();
         }
 
-        await using var main = Build(redis, postgres, DefaultBatch);
+        return Build(redis, postgres, DefaultBatch);
+    }
+
+    private static async Task<(double Median, IReadOnlyList<double> Runs, long Reminders)> MeasureRunsAsync(ServiceProvider main, int count, int runs, TextWriter rows)
+    {
         var dataSource = main.GetRequiredService<NpgsqlDataSource>();
         var today = main.GetRequiredService<BillingReminders>().Today();
         var seedClock = Stopwatch.StartNew();
@@ -41,26 +71,18 @@ internal static class SchedulerPerfRun
         Console.Error.WriteLine(
             $"Seeded {count * 7L / 2:N0} charges, {count:N0} of them due on {today:yyyy-MM-dd} or its offsets ({expected:N0} reminders due), in {seedClock.Elapsed.TotalSeconds:N1} s");
 
-        Console.WriteLine();
-        Console.WriteLine("| scheduler run (charges → ledger → Redis) | charges → reminders | wall time | throughput | until first push / in Redis pushes | CPU per reminder: scheduler + postgres + redis-server | cores busy: these three / whole machine | PostgreSQL WAL per reminder | scheduler allocations per reminder (GCs gen0/1/2) | autovacuum of the ledger during the run |");
-        Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+        rows.WriteLine();
+        rows.WriteLine("| scheduler run (charges → ledger → Redis) | charges → reminders | wall time | throughput | until first push / in Redis pushes | CPU per reminder: scheduler + postgres + redis-server | cores busy: these three / whole machine | PostgreSQL WAL per reminder | scheduler allocations per reminder (GCs gen0/1/2) | autovacuum of the ledger during the run |");
+        rows.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
         var throughputs = new List<double>();
-        for (var run = 1; run <= Runs; run++)
+        for (var run = 1; run <= runs; run++)
         {
             var label = $"batch {DefaultBatch:N0}, run {run}" + (run == 1 ? " (first in the process: JIT)" : string.Empty);
-            throughputs.Add(await MeasureAsync(main, today, count, expected, label));
+            throughputs.Add(await MeasureAsync(main, today, count, expected, label, rows));
         }
 
-        throughputs.Sort();
-        Console.WriteLine($"| **batch {DefaultBatch:N0}, median of {Runs}** | {count:N0} → {expected:N0} | | **{throughputs[Runs / 2]:N0} msg/s** | | | | | | |");
-
-        foreach (var batch in new[] { 1000, 20_000 })
-        {
-            await using var variant = Build(redis, postgres, batch);
-            await MeasureAsync(variant, today, count, expected, $"batch {batch:N0}");
-        }
-
-        return 0;
+        var sorted = throughputs.Order().ToArray();
+        return (sorted[sorted.Length / 2], throughputs, expected);
     }
 
     private static ServiceProvider Build(string redis, string postgres, int batchSize)
@@ -85,7 +107,7 @@ internal static class SchedulerPerfRun
         return services.BuildServiceProvider();
     }
 
-    private static async Task<double> MeasureAsync(ServiceProvider services, DateOnly today, int count, long expected, string label)
+    private static async Task<double> MeasureAsync(ServiceProvider services, DateOnly today, int count, long expected, string label, TextWriter rows)
     {
         var dataSource = services.GetRequiredService<NpgsqlDataSource>();
         var billing = services.GetRequiredService<BillingReminders>();
@@ -122,7 +144,7 @@ internal static class SchedulerPerfRun
         var perMessage = 1e6 / result.Published;
         var (self, postgresCpu, redisCpu) = ((cpuAfter.Self - cpuBefore.Self).TotalSeconds, cpuAfter.Postgres - cpuBefore.Postgres, cpuAfter.Redis - cpuBefore.Redis);
         var postgresPerMessage = postgresPid is null ? "n/a" : $"{postgresCpu * perMessage:N1} µs";
-        Console.WriteLine(
+        rows.WriteLine(
             $"| {label} | {count:N0} → {result.Published:N0} | {seconds:N2} s | {throughput:N0} msg/s | {queue.FirstPush.TotalSeconds:N2} s / {queue.InPush.TotalSeconds:N2} s "
             + $"| {self * perMessage:N1} µs + {postgresPerMessage} + {redisCpu * perMessage:N1} µs "
             + $"| {(self + postgresCpu + redisCpu) / seconds:N2} / {(cpuAfter.Machine - cpuBefore.Machine) / seconds:N2} of {Environment.ProcessorCount} "

@@ -25,31 +25,56 @@ internal static class Workload
         var list = new List<Envelope>(count);
         for (var i = 0; i < count; i++)
         {
-            var name = s_names[random.Next(s_names.Length)];
-            var amount = (random.Next(4990, 39990) / 100m).ToString("C", s_real);
-            var offset = (i % 3) switch { 0 => -3, 1 => 0, _ => 2 };
-            var due = now.AddDays(-offset).ToString("dd/MM/yyyy", CultureInfo.InvariantCulture);
-            var phone = "+55" + (11 + (i % 89)).ToString(CultureInfo.InvariantCulture) + "9" + (10_000_000 + i).ToString(CultureInfo.InvariantCulture);
-            var isCampaign = i % 20 == 19;
-            list.Add(new Envelope
-            {
-                Id = isCampaign ? $"campaign:black-friday:{i}" : $"billing:{100_000 + i}:D{(offset >= 0 ? "+" : string.Empty)}{offset}:{now:yyyy-MM-dd}",
-                To = phone,
-                Text = i % 10 == 3 ? null : offset switch
-                {
-                    -3 => $"Olá {name}, sua fatura de {amount} vence em {due}. Pague pelo link https://pay.example/f/{i}",
-                    0 => $"Olá {name}, sua fatura de {amount} vence hoje ({due}). Evite a suspensão: https://pay.example/f/{i}",
-                    _ => $"{name}, sua fatura de {amount} venceu em {due}. Regularize em https://pay.example/f/{i}",
-                },
-                Template = i % 10 == 3 ? new MessageTemplate("lembrete_fatura", "pt_BR", [name, amount, due]) : null,
-                Kind = isCampaign ? "campaign" : "billing_reminder",
-                Tenant = "isp-demo",
-                Priority = isCampaign ? Priority.Low : offset >= 0 ? Priority.High : Priority.Normal,
-                TraceId = "trace-" + i.ToString("x8", CultureInfo.InvariantCulture),
-            });
+            list.Add(BillingReminder(i, now, random));
         }
 
         return list;
+    }
+
+    /// <summary>
+    /// Reminder number <paramref name="i"/> of the workload. Its phone number ends in 10,000,000 + i, so a gateway can
+    /// tell which message it got from the number alone (<see cref="IndexOfNumber"/>); <paramref name="id"/> replaces the
+    /// workload's own id when given.
+    /// </summary>
+    public static Envelope BillingReminder(int i, DateTimeOffset now, Random random, string? id = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(i, MaxIndex);
+        var name = s_names[random.Next(s_names.Length)];
+        var amount = (random.Next(4990, 39990) / 100m).ToString("C", s_real);
+        var offset = (i % 3) switch { 0 => -3, 1 => 0, _ => 2 };
+        var due = now.AddDays(-offset).ToString("dd/MM/yyyy", CultureInfo.InvariantCulture);
+        var phone = "+55" + (11 + (i % 89)).ToString(CultureInfo.InvariantCulture) + "9" + (10_000_000 + i).ToString(CultureInfo.InvariantCulture);
+        var isCampaign = i % 20 == 19;
+        return new Envelope
+        {
+            Id = id ?? (isCampaign ? $"campaign:black-friday:{i}" : $"billing:{100_000 + i}:D{(offset >= 0 ? "+" : string.Empty)}{offset}:{now:yyyy-MM-dd}"),
+            To = phone,
+            Text = i % 10 == 3 ? null : offset switch
+            {
+                -3 => $"Olá {name}, sua fatura de {amount} vence em {due}. Pague pelo link https://pay.example/f/{i}",
+                0 => $"Olá {name}, sua fatura de {amount} vence hoje ({due}). Evite a suspensão: https://pay.example/f/{i}",
+                _ => $"{name}, sua fatura de {amount} venceu em {due}. Regularize em https://pay.example/f/{i}",
+            },
+            Template = i % 10 == 3 ? new MessageTemplate("lembrete_fatura", "pt_BR", [name, amount, due]) : null,
+            Kind = isCampaign ? "campaign" : "billing_reminder",
+            Tenant = "isp-demo",
+            Priority = isCampaign ? Priority.Low : offset >= 0 ? Priority.High : Priority.Normal,
+            TraceId = "trace-" + i.ToString("x8", CultureInfo.InvariantCulture),
+        };
+    }
+
+    /// <summary>The largest index <see cref="BillingReminder"/> can encode in a phone number.</summary>
+    public const int MaxIndex = 89_999_999;
+
+    /// <summary>The workload index a reminder's number encodes (its last eight digits minus 10,000,000), or -1.</summary>
+    public static int IndexOfNumber(ReadOnlySpan<char> digits)
+    {
+        if (digits.Length < 8 || !int.TryParse(digits[^8..], NumberStyles.None, CultureInfo.InvariantCulture, out var tail) || tail < 10_000_000)
+        {
+            return -1;
+        }
+
+        return tail - 10_000_000;
     }
 
     /// <summary>

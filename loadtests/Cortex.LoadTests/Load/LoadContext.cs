@@ -1,0 +1,153 @@
+using System.Globalization;
+using Cortex.LoadTests.Reporting;
+using Cortex.Shared.Client;
+using Cortex.Shared.Queue;
+using StackExchange.Redis;
+
+namespace Cortex.LoadTests.Load;
+
+/// <summary>What every scenario needs: the Redis and PostgreSQL of the run, the sender to start, the profile, and a progress writer.</summary>
+internal sealed class LoadContext : IAsyncDisposable
+{
+    // A sender that accepts nothing for this long has stalled: the scenario fails instead of hanging.
+    private static readonly TimeSpan s_noProgress = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan s_exitBudget = TimeSpan.FromSeconds(40);
+    private readonly ConnectionMultiplexer _connection;
+    private readonly string _run = Guid.NewGuid().ToString("N")[..6];
+
+    private LoadContext(ConnectionMultiplexer connection, string redis, string postgres, string senderDll, LoadProfile profile, TextWriter progress)
+    {
+        _connection = connection;
+        Redis = redis;
+        Postgres = postgres;
+        SenderDll = senderDll;
+        Profile = profile;
+        Progress = progress;
+    }
+
+    public string Redis { get; }
+
+    public string Postgres { get; }
+
+    public string SenderDll { get; }
+
+    public LoadProfile Profile { get; }
+
+    public TextWriter Progress { get; }
+
+    public static async Task<LoadContext> ConnectAsync(string redis, string postgres, string senderDll, LoadProfile profile, TextWriter progress) =>
+        new(await ConnectionMultiplexer.ConnectAsync(redis), redis, postgres, senderDll, profile, progress);
+
+    /// <summary>A fresh queue for one scenario (its own keys, so runs never see each other's messages or sent markers) and a client on it.</summary>
+    public (RedisMessageQueue Queue, CortexClient Client) NewQueue(string scenario)
+    {
+        var queue = new RedisMessageQueue(_connection, Microsoft.Extensions.Options.Options.Create(new QueueOptions { Name = $"load-{_run}-{scenario}" }), TimeProvider.System);
+        return (queue, new CortexClient(queue, TimeProvider.System));
+    }
+
+    /// <summary>A sender process ("pod") sending through the Evolution adapter to <paramref name="gateway"/>, configured as a pod is: by environment.</summary>
+    public SenderProcess StartSender(string pod, RedisMessageQueue queue, LoadGateway gateway, int workers, IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["Cortex__Redis__Configuration"] = Redis,
+            ["Cortex__Queue__Name"] = queue.Keys.Name,
+            ["Cortex__Sender__ConsumerId"] = $"{queue.Keys.Name}-{pod}",
+            ["Cortex__Sender__Workers"] = workers.ToString(CultureInfo.InvariantCulture),
+            ["Cortex__Gateway__Type"] = "Evolution",
+            ["Cortex__Gateway__Name"] = queue.Keys.Name,
+            ["Cortex__Gateway__Evolution__BaseUrl"] = gateway.BaseUrl.ToString(),
+            ["Cortex__Gateway__Evolution__Instance"] = pod,
+            ["Cortex__Gateway__Evolution__ApiKey"] = "load-key",
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+
+        return SenderProcess.Start(SenderDll, pod, environment, "cortex-load");
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="target"/> distinct messages of the ledger were accepted. Fails if a sender exits, or
+    /// if nothing new is accepted for a minute (a stall must end the run, not hang it).
+    /// </summary>
+    public static async Task WaitForAcceptedAsync(MessageLedger ledger, int target, IReadOnlyList<SenderProcess> senders)
+    {
+        var done = ledger.WhenDistinct(target);
+        var last = ledger.AcceptedTotal;
+        var lastProgress = TimeProvider.System.GetTimestamp();
+        while (!done.IsCompleted)
+        {
+            await Task.WhenAny(done, Task.Delay(TimeSpan.FromSeconds(1)));
+            if (senders.FirstOrDefault(s => s.HasExited) is { } gone)
+            {
+                throw new InvalidOperationException($"sender {gone.Name} exited with {gone.ExitCode}; its log: {gone.LogPath}");
+            }
+
+            if (ledger.AcceptedTotal != last)
+            {
+                (last, lastProgress) = (ledger.AcceptedTotal, TimeProvider.System.GetTimestamp());
+            }
+            else if (!done.IsCompleted && TimeProvider.System.GetElapsedTime(lastProgress) > s_noProgress)
+            {
+                throw new InvalidOperationException(
+                    $"no message accepted for {s_noProgress.TotalSeconds:N0} s with {ledger.Distinct:N0} of {target:N0} accepted; logs: {string.Join(", ", senders.Select(s => s.LogPath))}");
+            }
+        }
+    }
+
+    /// <summary>SIGTERM to every sender, as a scale-in does; the check that each exited 0 within the grace period.</summary>
+    public static async Task<Check> StopAsync(IReadOnlyList<SenderProcess> senders)
+    {
+        foreach (var sender in senders)
+        {
+            await sender.TerminateAsync();
+        }
+
+        var codes = new List<string>();
+        foreach (var sender in senders)
+        {
+            codes.Add(await sender.WaitForExitAsync(s_exitBudget) is { } exit ? exit.ExitCode.ToString(CultureInfo.InvariantCulture) : "hung");
+        }
+
+        return new Check("senders exit 0 on SIGTERM", "0", string.Join(" · ", codes), codes.All(c => c == "0"));
+    }
+
+    /// <summary>
+    /// The no-loss check of a scenario: every message of [from, to) accepted exactly once, or dead-lettered, and nothing
+    /// left in the queue. With <paramref name="deadAllowed"/> false a dead letter is a failure too.
+    /// </summary>
+    public static async Task<List<Check>> AuditAsync(MessageLedger ledger, int from, int to, RedisMessageQueue queue, LoadGateway gateway, bool deadAllowed = false)
+    {
+        var (missing, duplicates) = ledger.Audit(from, to);
+        var stats = await queue.GetStatsAsync();
+        var deadIds = new HashSet<int>();
+        foreach (var entry in await queue.GetDeadLettersAsync(0, Math.Max(1, stats.Dead)))
+        {
+            if (entry.MessageId?.LastIndexOf(':') is { } colon and >= 0 && int.TryParse(entry.MessageId.AsSpan(colon + 1), CultureInfo.InvariantCulture, out var index))
+            {
+                deadIds.Add(index);
+            }
+        }
+
+        var unaccounted = missing.Count(i => !deadIds.Contains(i));
+        var total = to - from;
+        return
+        [
+            new Check(
+                "every message accepted once or dead-lettered",
+                "lost 0 · duplicates 0",
+                $"{total - missing.Count:N0} accepted · {stats.Dead:N0} dead · lost {unaccounted:N0} · duplicates {duplicates:N0}",
+                unaccounted == 0 && duplicates == 0 && (deadAllowed || stats.Dead == 0)),
+            new Check("nothing left in Redis", "0 ready · 0 delayed · 0 leased", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased", stats.Pending == 0),
+            new Check("gateway saw only this run's messages", "0 unknown", $"{gateway.Unknown:N0} unknown", gateway.Unknown == 0),
+        ];
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _connection.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

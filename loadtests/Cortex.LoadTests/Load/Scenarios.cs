@@ -1,0 +1,345 @@
+using System.Diagnostics;
+using System.Globalization;
+using Cortex.LoadTests.Reporting;
+
+namespace Cortex.LoadTests.Load;
+
+/// <summary>
+/// The scenarios an operator asks about, each a <see cref="ScenarioReport"/> with pass/fail checks: correctness checks
+/// (nothing lost, nothing twice, clean exits) in every profile, speed targets only where the profile measures them.
+/// Every message goes in through the public contract (<see cref="Shared.Client.CortexClient"/>) and out through a real
+/// Cortex.Sender process to an HTTP stand-in on loopback that counts it.
+/// </summary>
+internal static class Scenarios
+{
+    private const int HttpWorkers = 64;
+    private const double SteadyP99TargetMs = 25;
+    private const double RssTargetMb = 150;
+    private const double EngineTarget = 25_000;
+    private const double HttpRatioTarget = 0.85;
+    private const double SchedulerTarget = 40_000;
+    private static readonly double[] s_quantiles = [0.50, 0.95, 0.99, 1.0];
+
+    /// <summary>
+    /// 1. Burst drain (closed model): a warm sender, then <paramref name="burst"/> messages pushed as fast as Redis takes
+    /// them while it drains. Gives the capacity the steady scenario runs at half of.
+    /// </summary>
+    public static async Task<(ScenarioReport Report, double Throughput)> BurstAsync(LoadContext context, int burst)
+    {
+        var verdicts = new Verdicts(context.Profile);
+        var warm = Math.Clamp(burst / 10, 200, 10_000);
+        var ledger = new MessageLedger(warm + burst);
+        await using var gateway = await LoadGateway.StartAsync(ledger);
+        var (queue, client) = context.NewQueue($"burst{burst}");
+        var producer = new Producer(client, ledger, queue.Keys.Name + ":");
+        await using var sender = context.StartSender("burst", queue, gateway, HttpWorkers);
+        SenderProcess[] senders = [sender];
+
+        context.Progress.WriteLine($"  warming the sender with {warm:N0} messages");
+        await producer.BurstAsync(0, warm);
+        await LoadContext.WaitForAcceptedAsync(ledger, warm, senders);
+
+        List<Sample> samples;
+        double pushRate, peakRss, rssGrowth;
+        TimeSpan cpu;
+        long peakDepth;
+        await using (var sampler = new Sampler(queue, () => senders))
+        {
+            var cpuStart = sender.Cpu();
+            context.Progress.WriteLine($"  pushing {burst:N0} messages");
+            pushRate = await producer.BurstAsync(warm, burst);
+            await LoadContext.WaitForAcceptedAsync(ledger, warm + burst, senders);
+            cpu = sender.Cpu() - cpuStart;
+            samples = sampler.Samples(ledger, warm, warm + burst);
+            peakRss = sampler.PeakRssMb;
+            peakDepth = sampler.PeakDepth;
+            var times = ledger.AcceptanceTimes(warm, warm + burst);
+            var (firstQuarter, lastQuarter) = (sampler.RssBetween(times[0], times[times.Length / 4]), sampler.RssBetween(times[times.Length * 3 / 4], times[^1]));
+            rssGrowth = firstQuarter.Length > 0 && lastQuarter.Length > 0 ? (Median(lastQuarter) / Median(firstQuarter)) - 1 : 0;
+        }
+
+        verdicts.Correct(await LoadContext.StopAsync(senders));
+        verdicts.Correct(await LoadContext.AuditAsync(ledger, warm, warm + burst, queue, gateway));
+
+        var throughput = Rate(ledger.AcceptanceTimes(warm, warm + burst));
+        var latencies = ledger.LatenciesMs(warm, warm + burst);
+        verdicts.Figure("pushed by the producer", $"{burst:N0} messages at {pushRate:N0} msg/s");
+        verdicts.Figure("drain throughput (10% → 90% accepted)", $"{throughput:N0} msg/s");
+        verdicts.Figure("enqueue→accepted p50 · p95 · p99 · max", Percentiles(latencies));
+        verdicts.Figure("highest queue depth", $"{peakDepth:N0}");
+        verdicts.Figure("sender CPU per message", $"{cpu.TotalMicroseconds / burst:N1} µs");
+        verdicts.Target("sender peak RSS", $"≤ {RssTargetMb:N0} MB", $"{peakRss:N0} MB", peakRss <= RssTargetMb);
+        verdicts.Target("sender RSS flat during the drain (last quarter against first)", "≤ +15%", $"{rssGrowth:+0%;-0%;0%}", rssGrowth <= 0.15);
+        var report = new ScenarioReport(
+            burst >= 1_000_000 ? "1b" : "1",
+            $"Burst drain: {burst:N0} messages",
+            "closed (burst)",
+            $"A warm sender ({HttpWorkers} workers, Evolution adapter over HTTP) drains {burst:N0} billing reminders pushed through CortexClient as fast as Redis takes them; the stand-in gateway answers at once. Latency is from the producer's push to the gateway's acceptance, so it includes the time spent waiting in the backlog.",
+            verdicts.Figures, verdicts.Checks, samples);
+        return (report, throughput);
+    }
+
+    /// <summary>2. Steady rate (open model): half the measured capacity for the profile's duration; p99 latency is the target.</summary>
+    public static async Task<ScenarioReport> SteadyAsync(LoadContext context, double capacity)
+    {
+        var verdicts = new Verdicts(context.Profile);
+        var rate = context.Profile.SteadyRate ?? Math.Round(capacity / 2);
+
+        // A fresh process needs seconds of full-speed work before the JIT's tiers settle: about 5 s of this rate, at once.
+        var warm = (int)Math.Clamp(rate * 5, 2_000, 50_000);
+        var total = (int)(rate * context.Profile.SteadyDuration.TotalSeconds);
+        var ledger = new MessageLedger(warm + total);
+        await using var gateway = await LoadGateway.StartAsync(ledger);
+        var (queue, client) = context.NewQueue("steady");
+        var producer = new Producer(client, ledger, queue.Keys.Name + ":");
+        await using var sender = context.StartSender("steady", queue, gateway, HttpWorkers);
+        SenderProcess[] senders = [sender];
+        await producer.BurstAsync(0, warm);
+        await LoadContext.WaitForAcceptedAsync(ledger, warm, senders);
+
+        List<Sample> samples;
+        (int Count, double Rate) offered;
+        await using (var sampler = new Sampler(queue, () => senders))
+        {
+            context.Progress.WriteLine($"  {rate:N0} msg/s for {context.Profile.SteadyDuration.TotalSeconds:N0} s");
+            offered = await producer.PacedAsync(warm, rate, context.Profile.SteadyDuration);
+            await LoadContext.WaitForAcceptedAsync(ledger, warm + offered.Count, senders);
+            samples = sampler.Samples(ledger, warm, warm + offered.Count);
+        }
+
+        verdicts.Correct(await LoadContext.StopAsync(senders));
+        verdicts.Correct(await LoadContext.AuditAsync(ledger, warm, warm + offered.Count, queue, gateway));
+        var latencies = ledger.LatenciesMs(warm, warm + offered.Count);
+        var p99 = MessageLedger.Quantile(latencies, 0.99) ?? double.NaN;
+        verdicts.Figure("offered rate", $"{rate:N0} msg/s" + (context.Profile.SteadyRate is null ? $" (50% of the {capacity:N0} msg/s measured in the burst)" : string.Empty));
+        verdicts.Figure("achieved by the producer", $"{offered.Count:N0} messages at {offered.Rate:N0} msg/s");
+        verdicts.Figure("enqueue→accepted p50 · p95 · p99 · max", Percentiles(latencies));
+        verdicts.Target("p99 enqueue→accepted at half capacity", $"≤ {SteadyP99TargetMs:N0} ms", $"{p99:N1} ms", p99 <= SteadyP99TargetMs);
+        return new ScenarioReport(
+            "2",
+            "Steady rate at half capacity",
+            "open (rate-driven)",
+            $"The producer pushes at a fixed rate whatever the sender does (every 5 ms, what is due by then), for {context.Profile.SteadyDuration.TotalSeconds:N0} s; one warm sender with {HttpWorkers} workers sends to the instant stand-in over HTTP.",
+            verdicts.Figures, verdicts.Checks, samples);
+    }
+
+    /// <summary>3. Rate-limited: four sender processes share one global token bucket; the gateway's count over time is the rate.</summary>
+    public static async Task<ScenarioReport> RateLimitedAsync(LoadContext context)
+    {
+        const int Processes = 4;
+        var verdicts = new Verdicts(context.Profile);
+        var limit = context.Profile.GlobalRate;
+        var total = context.Profile.RateLimitedMessages;
+        var ledger = new MessageLedger(total);
+        await using var gateway = await LoadGateway.StartAsync(ledger);
+        var (queue, client) = context.NewQueue("rate");
+        await new Producer(client, ledger, queue.Keys.Name + ":").BurstAsync(0, total);
+        var limited = new Dictionary<string, string> { ["Cortex__RateLimit__GlobalPermitsPerSecond"] = limit.ToString(CultureInfo.InvariantCulture) };
+        var senders = new List<SenderProcess>();
+        List<Sample> samples;
+        await using (var sampler = new Sampler(queue, () => senders))
+        {
+            for (var i = 1; i <= Processes; i++)
+            {
+                senders.Add(context.StartSender($"pod-{i}", queue, gateway, 8, limited));
+            }
+
+            context.Progress.WriteLine($"  {total:N0} messages through {Processes} processes limited to {limit:N0} msg/s together (about {total / limit:N0} s)");
+            await LoadContext.WaitForAcceptedAsync(ledger, total, senders);
+            samples = sampler.Samples(ledger, 0, total);
+        }
+
+        try
+        {
+            verdicts.Correct(await LoadContext.StopAsync(senders));
+            verdicts.Correct(await LoadContext.AuditAsync(ledger, 0, total, queue, gateway));
+            var rate = Rate(ledger.AcceptanceTimes(0, total));
+            var error = (rate - limit) / limit;
+            verdicts.Figure("messages", $"{total:N0}");
+            verdicts.Figure("share of sends per process", string.Join(" / ", Enumerable.Range(1, Processes).Select(i => $"{gateway.AcceptedByInstance.GetValueOrDefault($"pod-{i}") / (double)total:P0}")));
+            verdicts.Target("rate at the gateway (10% → 90% accepted)", $"{limit:N0} msg/s ± 2%", $"{rate:N2} msg/s ({error:+0.0%;-0.0%;0.0%})", Math.Abs(error) <= 0.02);
+        }
+        finally
+        {
+            foreach (var sender in senders)
+            {
+                await sender.DisposeAsync();
+            }
+        }
+
+        return new ScenarioReport(
+            "3",
+            $"Rate-limited: {limit:N0} msg/s across {Processes} processes",
+            "closed (burst)",
+            $"A backlog of {total:N0} messages, {Processes} sender processes with 8 workers each and Cortex:RateLimit:GlobalPermitsPerSecond = {limit:N0} (the Cloud API's default per number), sharing the token bucket in Redis. The rate is the gateway's count of acceptances from 10% to 90% of the backlog.",
+            verdicts.Figures, verdicts.Checks, samples);
+    }
+
+    /// <summary>
+    /// 4. Gateway faults (open model): clean, then 10% 500s, 5% timeouts and 2 s storms of 429 every 10 s, then clean
+    /// again. Everything must be accounted for, retries must stay few, and the rate must come back.
+    /// </summary>
+    public static async Task<ScenarioReport> FaultsAsync(LoadContext context)
+    {
+        var verdicts = new Verdicts(context.Profile);
+        var profile = context.Profile;
+        var rate = profile.FaultRate;
+        var duration = profile.FaultClean + profile.FaultPhase + profile.FaultRecovery;
+        var warm = 1_000;
+        var total = (int)(rate * duration.TotalSeconds);
+        var ledger = new MessageLedger(warm + total);
+        await using var gateway = await LoadGateway.StartAsync(ledger);
+        var (queue, client) = context.NewQueue("faults");
+        var producer = new Producer(client, ledger, queue.Keys.Name + ":");
+        var resilient = new Dictionary<string, string>
+        {
+            ["Cortex__Gateway__Timeout"] = "00:00:01",
+            ["Cortex__Retry__BaseDelay"] = "00:00:01",
+            ["Cortex__Retry__Factor"] = "2",
+            ["Cortex__Retry__MaxDelay"] = "00:00:08",
+            ["Cortex__Retry__MaxAttempts"] = "8",
+        };
+        await using var sender = context.StartSender("faults", queue, gateway, HttpWorkers, resilient);
+        SenderProcess[] senders = [sender];
+        await producer.BurstAsync(0, warm);
+        await LoadContext.WaitForAcceptedAsync(ledger, warm, senders);
+
+        List<Sample> samples;
+        long requestsBefore = gateway.Requests, faultStart, faultEnd, end;
+        int offered;
+        await using (var sampler = new Sampler(queue, () => senders))
+        {
+            context.Progress.WriteLine($"  {rate:N0} msg/s: {profile.FaultClean.TotalSeconds:N0} s clean, {profile.FaultPhase.TotalSeconds:N0} s of faults, {profile.FaultRecovery.TotalSeconds:N0} s clean");
+            var producing = producer.PacedAsync(warm, rate, duration);
+            await Task.Delay(profile.FaultClean);
+            faultStart = Stopwatch.GetTimestamp();
+            var faults = new FaultPlan(ServerErrorShare: 0.10, TimeoutShare: 0.05);
+            gateway.Faults = faults;
+            while (Stopwatch.GetElapsedTime(faultStart) < profile.FaultPhase)
+            {
+                // A 429 storm of 2 s in every 10 s of the fault phase, starting 2 s in.
+                var into = Stopwatch.GetElapsedTime(faultStart).TotalSeconds % 10;
+                gateway.Faults = into is >= 2 and < 4 ? faults with { Throttle = true } : faults;
+                await Task.Delay(TimeSpan.FromMilliseconds(100));
+            }
+
+            gateway.Faults = FaultPlan.None;
+            faultEnd = Stopwatch.GetTimestamp();
+            offered = (await producing).Count;
+            end = Stopwatch.GetTimestamp();
+            context.Progress.WriteLine("  faults stopped; waiting for the retries to drain");
+            await LoadContext.WaitForAcceptedAsync(ledger, warm + offered, senders);
+            samples = sampler.Samples(ledger, warm, warm + offered);
+        }
+
+        verdicts.Correct(await LoadContext.StopAsync(senders));
+        verdicts.Correct(await LoadContext.AuditAsync(ledger, warm, warm + offered, queue, gateway, deadAllowed: true));
+        var attempts = (gateway.Requests - requestsBefore) / (double)offered;
+        verdicts.Correct(new Check("no tight retry loop: gateway requests per message", "≤ 1.5", $"{attempts:N2}", attempts <= 1.5));
+        var recoveryFrom = faultEnd + (long)(Math.Min(5, profile.FaultRecovery.TotalSeconds / 2) * Stopwatch.Frequency);
+        var recovered = ledger.AcceptanceTimes(warm, warm + offered).Count(t => t >= recoveryFrom && t <= end) / Stopwatch.GetElapsedTime(recoveryFrom, end).TotalSeconds;
+        verdicts.Figure("offered", $"{offered:N0} messages at {rate:N0} msg/s");
+        verdicts.Figure("injected", $"{gateway.ServerErrors:N0} × 500 · {gateway.Timeouts:N0} timeouts · {gateway.Throttled:N0} × 429 in {Math.Ceiling((profile.FaultPhase.TotalSeconds - 2) / 10):N0} storms");
+        verdicts.Target("throughput after the faults stop", $"≥ 95% of {rate:N0} msg/s", $"{recovered:N0} msg/s ({recovered / rate:P0})", recovered >= rate * 0.95);
+        return new ScenarioReport(
+            "4",
+            "Gateway faults: 500s, timeouts and 429 storms",
+            "open (rate-driven)",
+            $"One sender ({HttpWorkers} workers, 1 s gateway timeout, retries from 1 s doubling to 8 s, 8 attempts) at {rate:N0} msg/s: {profile.FaultClean.TotalSeconds:N0} s clean, {profile.FaultPhase.TotalSeconds:N0} s with 10% of requests answered 500, 5% held past the timeout and a 2 s storm of 429 (Retry-After: 1) in every 10 s, then {profile.FaultRecovery.TotalSeconds:N0} s clean. A timed-out request is not delivered.",
+            verdicts.Figures, verdicts.Checks, samples);
+    }
+
+    /// <summary>5. Scheduler enqueue: due charges in PostgreSQL into Redis through the ledger, as the 09:00 billing job runs.</summary>
+    public static async Task<ScenarioReport> SchedulerAsync(LoadContext context)
+    {
+        var verdicts = new Verdicts(context.Profile);
+        var charges = context.Profile.SchedulerCharges;
+        var (median, runs, reminders) = await SchedulerPerfRun.MeasureAsync(context.Redis, context.Postgres, charges, context.Profile.SchedulerRuns, context.Progress);
+        verdicts.Figure("reminders pushed per run (equal to an independent count, or the scenario fails)", $"{reminders:N0}");
+        verdicts.Figure("runs", string.Join(" · ", runs.Select(r => $"{r:N0} msg/s")));
+        verdicts.Target("enqueue throughput, median", $"≥ {SchedulerTarget:N0} msg/s", $"{median:N0} msg/s", median >= SchedulerTarget);
+        return new ScenarioReport(
+            "5",
+            $"Scheduler enqueue: {charges:N0} charges",
+            "closed (burst)",
+            $"A day of {charges:N0} charges due (plus paid, cancelled and opted-out ones) in PostgreSQL; the billing job reads, renders, writes the dispatch ledger and pushes to Redis, {context.Profile.SchedulerRuns} time(s). A run that pushes anything but exactly the expected reminders fails the scenario.",
+            verdicts.Figures, verdicts.Checks, []);
+    }
+
+    /// <summary>6. Ceilings: the engine with the built-in instant gateway, and Cortex over HTTP as a share of a bare HttpClient loop.</summary>
+    public static async Task<ScenarioReport> CeilingsAsync(LoadContext context)
+    {
+        var verdicts = new Verdicts(context.Profile);
+        var n = context.Profile.CeilingMessages;
+        context.Progress.WriteLine($"  engine: {n:N0} messages, built-in instant gateway");
+        var engine = await PerfRun.EngineDrainAsync(context.Redis, n, context.SenderDll);
+        verdicts.Target("engine throughput, instant in-process gateway", $"≥ {EngineTarget:N0} msg/s", $"{engine.Throughput:N0} msg/s", engine.Throughput >= EngineTarget);
+        verdicts.Figure("engine CPU per message: sender + Redis", $"{engine.SenderCpuUs:N1} µs + {engine.RedisCpuUs:N1} µs, {engine.PeakRssMb:N0} MB peak RSS");
+        foreach (var (latency, messages) in new[] { (TimeSpan.Zero, n), (TimeSpan.FromMilliseconds(20), Math.Max(1_000, n / 5)) })
+        {
+            var label = latency == TimeSpan.Zero ? "instant stand-in" : $"stand-in answering after {latency.TotalMilliseconds:N0} ms";
+            context.Progress.WriteLine($"  HTTP, {label}: bare HttpClient loop and Cortex, {messages:N0} messages each");
+            var (bare, bareAgain, cortex) = await PerfRun.HttpCeilingAsync(context.Redis, messages, context.SenderDll, HttpWorkers, latency);
+            var ceiling = Math.Max(bare, bareAgain);
+            verdicts.Figure($"bare HttpClient loop, {HttpWorkers} concurrent, {label} (before / after)", $"{bare:N0} / {bareAgain:N0} msg/s");
+            verdicts.Figure($"Cortex over HTTP, {label}", $"{cortex.Throughput:N0} msg/s; {cortex.SenderCpuUs:N1} µs + {cortex.RedisCpuUs:N1} µs CPU per message; {cortex.PeakRssMb:N0} MB");
+            verdicts.Target($"Cortex ÷ best bare loop, {label}", $"≥ {HttpRatioTarget:P0}", $"{cortex.Throughput / ceiling:P0}", cortex.Throughput >= HttpRatioTarget * ceiling);
+        }
+
+        return new ScenarioReport(
+            "6",
+            "Ceilings: engine, and Cortex against a bare HttpClient loop",
+            "baseline",
+            $"A fresh sender process drains {n:N0} messages with the built-in instant gateway (the engine's own overhead). Then, against one Evolution stand-in in this process, a bare HttpClient loop with {HttpWorkers} concurrent requests (a warm-up run, then before and after) and the sender with {HttpWorkers} workers, once with an instant stand-in (all of it shares this machine's cores) and once with a 20 ms answer (a provider's round trip).",
+            verdicts.Figures, verdicts.Checks, []);
+    }
+
+    /// <summary>Msg/s between the 10th and 90th percentile of sorted acceptance times.</summary>
+    private static double Rate(long[] sorted)
+    {
+        if (sorted.Length < 10)
+        {
+            return double.NaN;
+        }
+
+        var (from, to) = (sorted.Length / 10, sorted.Length * 9 / 10);
+        return (to - from) / Stopwatch.GetElapsedTime(sorted[from], sorted[to]).TotalSeconds;
+    }
+
+    private static string Percentiles(double[] sorted) =>
+        sorted.Length == 0
+            ? "no data"
+            : string.Join(" · ", s_quantiles.Select(q => $"{MessageLedger.Quantile(sorted, q):N1}")) + " ms";
+
+    private static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[sorted.Length / 2];
+    }
+
+    /// <summary>Checks and figures of one scenario; a speed target is a figure, not a check, in a profile that does not measure speed.</summary>
+    private sealed class Verdicts(LoadProfile profile)
+    {
+        public List<Check> Checks { get; } = [];
+
+        public List<Figure> Figures { get; } = [];
+
+        public void Figure(string name, string value) => Figures.Add(new Figure(name, value));
+
+        public void Correct(Check check) => Checks.Add(check);
+
+        public void Correct(IEnumerable<Check> checks) => Checks.AddRange(checks);
+
+        public void Target(string name, string target, string measured, bool passed)
+        {
+            if (profile.CheckTargets)
+            {
+                Checks.Add(new Check(name, target, measured, passed));
+            }
+            else
+            {
+                Figures.Add(new Figure($"{name} (target {target}, not checked in the {profile.Name} profile)", measured));
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using Cortex.LoadTests.Load;
+using Cortex.Shared.Contract;
+using Cortex.Shared.Queue;
+using Cortex.Testing;
+
+namespace Cortex.LoadTests.Tests.Load;
+
+/// <summary>The harness's own accounting: a run that lost or duplicated a message must fail, and dead letters are matched to their messages.</summary>
+public class LoadContextTests(RedisFixture redis) : IClassFixture<RedisFixture>
+{
+    [Fact]
+    public async Task Audit_OneLostAndOneDuplicated_FailsNamingBoth()
+    {
+        await using var context = await LoadContext.ConnectAsync(redis.Server.Configuration, string.Empty, string.Empty, LoadProfile.Smoke, TextWriter.Null);
+        var (queue, _) = context.NewQueue("audit");
+        var ledger = new MessageLedger(3);
+        await using var gateway = await LoadGateway.StartAsync(ledger);
+        ledger.Accept(0, Stopwatch.GetTimestamp());
+        ledger.Accept(0, Stopwatch.GetTimestamp());
+        ledger.Accept(2, Stopwatch.GetTimestamp());
+
+        var checks = await LoadContext.AuditAsync(ledger, 0, 3, queue, gateway);
+
+        var delivery = checks.Single(c => c.Name == "every message accepted once or dead-lettered");
+        Assert.False(delivery.Passed);
+        Assert.Contains("lost 1 · duplicates 1", delivery.Measured, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Audit_MissingMessageInTheDeadLetterList_IsAccountedForOnlyWhenDeadLettersAreAllowed()
+    {
+        await using var context = await LoadContext.ConnectAsync(redis.Server.Configuration, string.Empty, string.Empty, LoadProfile.Smoke, TextWriter.Null);
+        var (queue, client) = context.NewQueue("dead");
+        var ledger = new MessageLedger(2);
+        await using var gateway = await LoadGateway.StartAsync(ledger);
+        var envelope = Workload.BillingReminder(1, TimeProvider.System.GetUtcNow(), new Random(1), queue.Keys.Name + ":1");
+        await client.EnqueueAsync(envelope);
+        var leased = await queue.LeaseAsync("c1", 1);
+        await queue.DeadLetterAsync("c1", leased[0], DeadLetterEntry.Create(DeadLetterReasons.RetriesExhausted, "gave up", leased[0].Payload.Span, TimeProvider.System.GetUtcNow()) with { MessageId = envelope.Id });
+        ledger.Accept(0, Stopwatch.GetTimestamp());
+
+        var strict = await LoadContext.AuditAsync(ledger, 0, 2, queue, gateway);
+        var lenient = await LoadContext.AuditAsync(ledger, 0, 2, queue, gateway, deadAllowed: true);
+
+        Assert.False(strict.Single(c => c.Name == "every message accepted once or dead-lettered").Passed);
+        var accounted = lenient.Single(c => c.Name == "every message accepted once or dead-lettered");
+        Assert.True(accounted.Passed, accounted.Measured);
+        Assert.Contains("1 dead · lost 0", accounted.Measured, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void IndexOfNumber_WorkloadNumber_GivesItsIndexBack()
+    {
+        var now = TimeProvider.System.GetUtcNow();
+        foreach (var i in new[] { 0, 7, 999_999, Workload.MaxIndex })
+        {
+            var digits = Workload.BillingReminder(i, now, new Random(1)).To.TrimStart('+');
+            Assert.Equal(i, Workload.IndexOfNumber(digits));
+        }
+
+        Assert.Equal(-1, Workload.IndexOfNumber("5511987"));
+    }
+}

@@ -1,0 +1,36 @@
+using Cortex.LoadTests.Load;
+using Cortex.Testing;
+
+namespace Cortex.LoadTests.Tests.Load;
+
+/// <summary>
+/// The load harness's smoke profile, as <c>make loadtest</c> runs it but tiny: real Cortex.Sender processes, a real
+/// redis-server and PostgreSQL, every scenario. It asserts correctness only (nothing lost, nothing sent twice, clean
+/// exits, the scheduler's exact count), never speed: the speed targets are measured by <c>make loadtest</c>.
+/// </summary>
+public class LoadSmokeTests(RedisFixture redis, PostgresFixture postgres) : IClassFixture<RedisFixture>, IClassFixture<PostgresFixture>
+{
+    [Fact]
+    public async Task SmokeProfile_EveryScenario_LosesNothingAndSendsNothingTwice()
+    {
+        var database = await postgres.CreateDatabaseAsync();
+        var senderDll = Path.Combine(AppContext.BaseDirectory, "Cortex.Sender.dll");
+
+        var run = await LoadRun.RunAsync(redis.Server.Configuration, database, senderDll, LoadProfile.Smoke, new HashSet<int> { 1, 2, 3, 4, 5, 6 }, "test", TextWriter.Null);
+
+        Assert.Equal(["1", "2", "3", "4", "5", "6"], run.Scenarios.Select(s => s.Id));
+        var failures = run.Scenarios.SelectMany(s => s.Error is { } error
+            ? [$"scenario {s.Id} threw: {error}"]
+            : s.Checks.Where(c => !c.Passed).Select(c => $"scenario {s.Id}: {c.Name}: {c.Measured} (expected {c.Target})"));
+        Assert.Empty(failures);
+        foreach (var sending in run.Scenarios.Where(s => s.Id is "1" or "2" or "3" or "4"))
+        {
+            Assert.Contains(sending.Checks, c => c.Name == "every message accepted once or dead-lettered");
+            Assert.Contains(sending.Checks, c => c.Name == "senders exit 0 on SIGTERM");
+        }
+
+        // Speed is never a check on a shared test machine: the targets appear as figures only.
+        Assert.DoesNotContain(run.Scenarios.SelectMany(s => s.Checks), c => c.Target.Contains("msg/s", StringComparison.Ordinal) || c.Target.EndsWith(" ms", StringComparison.Ordinal));
+        Assert.Contains(run.Scenarios.Single(s => s.Id == "2").Figures, f => f.Name.StartsWith("p99 enqueue→accepted", StringComparison.Ordinal));
+    }
+}
