@@ -2,6 +2,7 @@ using Cortex.LoadTests;
 
 // Usage: Cortex.LoadTests demo|engine|http|scheduler|scaleout --redis host:port --postgres "connection string" [--messages N]
 //        [--workers N (http: sender workers)] [--scenario all|processes|hpa|rate --repeat N (scaleout; --messages: the HPA backlog)]
+//        [--profile 40ms-16|40ms-32|instant-32 --processes N (scaleout processes: one gateway profile, 1..N processes)] [--sender path/Cortex.Sender.dll]
 var command = args.Length > 0 ? args[0] : "help";
 var redis = Option("--redis") ?? "127.0.0.1:6379";
 var postgres = Option("--postgres") ?? "Host=127.0.0.1;Username=postgres;Database=postgres";
@@ -13,7 +14,7 @@ return command switch
     "engine" => await PerfRun.EngineAsync(redis, messages, SenderDll()),
     "http" => await PerfRun.HttpAsync(redis, messages, SenderDll(), int.TryParse(Option("--workers"), out var w) ? w : 64),
     "scheduler" => await SchedulerPerfRun.RunAsync(redis, postgres, messages),
-    "scaleout" => await ScaleOutRun.RunAsync(redis, SenderDll(), Option("--scenario") ?? "all", int.TryParse(Option("--repeat"), out var r) ? r : 3, Option("--messages") is null ? 60_000 : messages),
+    "scaleout" => await ScaleOutRun.RunAsync(redis, SenderDll(), Option("--scenario") ?? "all", int.TryParse(Option("--repeat"), out var r) ? r : 3, Option("--messages") is null ? 60_000 : messages, Option("--profile") ?? "all", int.TryParse(Option("--processes"), out var np) ? np : 4),
     _ => Usage(),
 };
 
