@@ -38,6 +38,14 @@ internal static class CpuProbes
         return Field("used_cpu_user") + Field("used_cpu_sys");
     }
 
+    /// <summary>EVALSHA calls redis-server has answered so far (<c>INFO commandstats</c>): the senders' lease, claim, ack and maintenance scripts.</summary>
+    public static async Task<long> RedisScriptCallsAsync(IDatabase db)
+    {
+        var info = (string?)await db.ScriptEvaluateAsync("return redis.call('INFO', 'commandstats')") ?? string.Empty;
+        var line = info.Split('\n').FirstOrDefault(l => l.StartsWith("cmdstat_evalsha:calls=", StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line["cmdstat_evalsha:calls=".Length..line.IndexOf(',', StringComparison.Ordinal)], CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Resident set size of a process in MB, from /proc; 0 once it has gone.</summary>
     public static double RssMb(int pid)
     {

@@ -34,19 +34,20 @@ internal static class ScaleOutRun
     // The warm-up is about 5 s of work per process (less for the instant gateway), done before the measured backlog.
     private static readonly GatewayProfile[] s_profiles =
     [
-        new("40 ms gateway", s_latency, Workers, 8_000, 2_000),
-        new("40 ms gateway", s_latency, 2 * Workers, 16_000, 4_000),
-        new("instant gateway", TimeSpan.Zero, 2 * Workers, 60_000, 10_000),
+        new("40 ms gateway", s_latency, Workers, 8_000, 2_000, "40ms-16"),
+        new("40 ms gateway", s_latency, 2 * Workers, 16_000, 4_000, "40ms-32"),
+        new("instant gateway", TimeSpan.Zero, 2 * Workers, 60_000, 10_000, "instant-32"),
     ];
 
     // HPA-like plan: at this share of the backlog sent, run this many processes.
     private static readonly (double At, int Processes)[] s_hpaPlan = [(0, 1), (0.10, 2), (0.25, 3), (0.45, 4), (0.70, 2), (0.85, 1)];
 
-    public static async Task<int> RunAsync(string redis, string senderDll, string scenario, int repeat, int hpaMessages)
+    // profile and maxProcesses narrow (a) to one gateway profile (40ms-16, 40ms-32, instant-32) and 1..N processes.
+    public static async Task<int> RunAsync(string redis, string senderDll, string scenario, int repeat, int hpaMessages, string profile = "all", int maxProcesses = 4)
     {
-        if (scenario is not ("all" or "processes" or "hpa" or "rate") || repeat < 1)
+        if (scenario is not ("all" or "processes" or "hpa" or "rate") || repeat < 1 || maxProcesses is < 1 or > 4 || (profile != "all" && !s_profiles.Any(p => p.Key == profile)))
         {
-            Console.Error.WriteLine("usage: Cortex.LoadTests scaleout --redis host:port [--scenario all|processes|hpa|rate] [--repeat N ≥ 1] [--messages N (the HPA backlog)]");
+            Console.Error.WriteLine("usage: Cortex.LoadTests scaleout --redis host:port [--scenario all|processes|hpa|rate] [--repeat N ≥ 1] [--messages N (the HPA backlog)] [--profile all|40ms-16|40ms-32|instant-32 --processes 1..4 (processes only)]");
             return 2;
         }
 
@@ -55,7 +56,7 @@ internal static class ScaleOutRun
         Console.WriteLine($"Machine: {Environment.ProcessorCount} cores; each figure is the median of {repeat} runs, every run listed.");
         if (scenario is "all" or "processes")
         {
-            await ThroughputAsync(context, repeat);
+            await ThroughputAsync(context, repeat, [.. s_profiles.Where(p => profile == "all" || p.Key == profile)], maxProcesses);
         }
 
         if (scenario is "all" or "hpa")
@@ -72,20 +73,20 @@ internal static class ScaleOutRun
     }
 
     // (a) The same backlog drained by 1, 2, 3 and 4 processes, for each gateway profile.
-    private static async Task ThroughputAsync(RunContext context, int repeat)
+    private static async Task ThroughputAsync(RunContext context, int repeat, GatewayProfile[] profiles, int maxProcesses)
     {
         var results = new Dictionary<(GatewayProfile, int), List<DrainResult>>();
         for (var r = 1; r <= repeat; r++)
         {
-            foreach (var profile in s_profiles)
+            foreach (var profile in profiles)
             {
-                for (var processes = 1; processes <= 4; processes++)
+                for (var processes = 1; processes <= maxProcesses; processes++)
                 {
                     Progress($"throughput run {r}/{repeat}: {profile}, {processes} process(es)");
                     var result = await DrainAsync(context, profile, processes);
                     results.TryAdd((profile, processes), []);
                     results[(profile, processes)].Add(result);
-                    Progress($"  {result.Throughput:N0} msg/s; cores busy {result.Cores} (machine {result.Machine}); CPU per message {result.CpuPerMessage}; split {result.Split}");
+                    Progress($"  {result.Throughput:N0} msg/s; cores busy {result.Cores} (machine {result.Machine}); CPU per message {result.CpuPerMessage}; Redis scripts per message {result.ScriptsPerMessage:N3}; split {result.Split}");
                 }
             }
         }
@@ -95,10 +96,10 @@ internal static class ScaleOutRun
         Console.WriteLine();
         Console.WriteLine("| gateway | workers per process | warm-up per process, then measured backlog | processes | msg/s, median | runs | × 1 process | ceiling Workers / latency | cores busy: senders + gateway and harness + Redis = ours | whole machine | CPU per message: senders + gateway + Redis | share of sends per process | lost · duplicates · dead |");
         Console.WriteLine("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | --- | --- | --- |");
-        foreach (var profile in s_profiles)
+        foreach (var profile in profiles)
         {
             var one = Median(results[(profile, 1)].Select(x => x.Throughput));
-            for (var processes = 1; processes <= 4; processes++)
+            for (var processes = 1; processes <= maxProcesses; processes++)
             {
                 var runs = results[(profile, processes)];
                 var median = Median(runs.Select(x => x.Throughput));
@@ -142,7 +143,7 @@ internal static class ScaleOutRun
         var exits = await fleet.StopAllAsync();
         Require(check.Clean && exits.All(e => e.ExitCode == 0), $"unclean run: {check}; exits {string.Join(", ", exits)}");
         fleet.Passed = true;
-        return new DrainResult((end.Sent - start.Sent) / end.Since(start), end.CoresSince(start), end.MachineSince(start), end.CpuPerMessageSince(start), split, check);
+        return new DrainResult((end.Sent - start.Sent) / end.Since(start), end.CoresSince(start), end.MachineSince(start), end.CpuPerMessageSince(start), split, check, (end.RedisScripts - start.RedisScripts) / (double)(end.Sent - start.Sent));
     }
 
     // (b) One backlog; processes added one by one while it drains (scale-out), then stopped by SIGTERM (scale-in).
@@ -381,12 +382,12 @@ internal static class ScaleOutRun
 
     private sealed record RunContext(ConnectionMultiplexer Connection, string Redis, string SenderDll);
 
-    private sealed record GatewayProfile(string Label, TimeSpan Latency, int Workers, int Messages, int WarmUpPerProcess)
+    private sealed record GatewayProfile(string Label, TimeSpan Latency, int Workers, int Messages, int WarmUpPerProcess, string Key)
     {
         public override string ToString() => $"{Label}, {Workers} workers, {Messages:N0} messages after {WarmUpPerProcess:N0} per process to warm up";
     }
 
-    private sealed record DrainResult(double Throughput, string Cores, string Machine, string CpuPerMessage, string Split, Check Check);
+    private sealed record DrainResult(double Throughput, string Cores, string Machine, string CpuPerMessage, string Split, Check Check, double ScriptsPerMessage);
 
     private sealed record HpaPhase(double From, double To, int Processes, string Action, long Sent, double Seconds, double Throughput, string Cores, string Machine, string CpuPerMessage);
 
@@ -433,7 +434,7 @@ internal static class ScaleOutRun
     }
 
     /// <summary>CPU used so far by the senders, this process (the gateway and the harness), redis-server and the machine.</summary>
-    private sealed record CpuSample(long At, long Sent, double Senders, double Own, double Redis, double Machine)
+    private sealed record CpuSample(long At, long Sent, double Senders, double Own, double Redis, double Machine, long RedisScripts)
     {
         public static async Task<CpuSample> TakeAsync(ConnectionMultiplexer connection, Fleet fleet, FakeHttpGateway gateway) => new(
             Stopwatch.GetTimestamp(),
@@ -441,7 +442,8 @@ internal static class ScaleOutRun
             fleet.All.Sum(p => p.Cpu().TotalSeconds),
             CpuProbes.OwnCpu().TotalSeconds,
             await CpuProbes.RedisCpuSecondsAsync(connection.GetDatabase()),
-            CpuProbes.MachineBusySeconds());
+            CpuProbes.MachineBusySeconds(),
+            await CpuProbes.RedisScriptCallsAsync(connection.GetDatabase()));
 
         public double Since(CpuSample start) => Stopwatch.GetElapsedTime(start.At, At).TotalSeconds;
 

@@ -43,6 +43,7 @@ internal sealed class SenderEngine : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<SenderEngine> _logger;
     private readonly Channel<WorkItem> _channel;
+    private readonly RefillSignal _refill;
     private readonly CancellationTokenSource _sendsCancelled = new();
     private readonly CancellationTokenSource _hardStop = new();
     private AckBatcher? _acker;
@@ -83,6 +84,7 @@ internal sealed class SenderEngine : BackgroundService
             SingleWriter = true,
             SingleReader = false,
         });
+        _refill = new RefillSignal(_channel.Reader, _options.Prefetch, _options.Workers, _options.LeaseBatchSize);
         metrics.ObserveEngine(() => _channel.Reader.Count, _options.Prefetch, () => BusyWorkers, _options.Workers, () => (int)gate.CircuitState.CircuitState, gateway.Name);
     }
 
@@ -181,6 +183,14 @@ internal sealed class SenderEngine : BackgroundService
                 continue;
             }
 
+            if (!_gate.IsProbing && _refill.IsAbove)
+            {
+                // Enough buffered for the workers: wait until a whole batch fits rather than lease a few at a time.
+                // Then look at the gate and the circuit again, which may have changed meanwhile.
+                await _refill.WaitAsync(stoppingToken);
+                continue;
+            }
+
             var room = _options.Prefetch - _channel.Reader.Count;
             var max = _gate.IsProbing ? 1 : Math.Min(_options.LeaseBatchSize, Math.Max(1, room));
             // One token for every retry of this request: if Redis ran a lease whose reply was lost, the retry gets that batch.
@@ -275,6 +285,7 @@ internal sealed class SenderEngine : BackgroundService
         {
             while (!_draining && reader.TryRead(out var item))
             {
+                _refill.OnRead();
                 Interlocked.Increment(ref _busyWorkers);
                 using var scope = _logger.BeginScope(new MessageLogScope(item.Envelope));
                 try

@@ -54,10 +54,11 @@ internal sealed class SenderTestHost : IAsyncDisposable
 
     public long Counter(string name) => _counters.TryGetValue(name, out var v) ? v : 0;
 
-    public static SenderTestHost Create(RedisFixture redis, IWhatsAppGateway? gateway = null, IDictionary<string, string?>? overrides = null, ILoggerProvider? logs = null) =>
-        Create(redis.Server, gateway, overrides, logs);
+    public static SenderTestHost Create(RedisFixture redis, IWhatsAppGateway? gateway = null, IDictionary<string, string?>? overrides = null, ILoggerProvider? logs = null, Func<IMessageQueue, IMessageQueue>? decorateQueue = null) =>
+        Create(redis.Server, gateway, overrides, logs, decorateQueue);
 
-    public static SenderTestHost Create(RedisServer redis, IWhatsAppGateway? gateway = null, IDictionary<string, string?>? overrides = null, ILoggerProvider? logs = null)
+    /// <param name="decorateQueue">Wraps the real Redis queue the sender uses, e.g. to count its calls.</param>
+    public static SenderTestHost Create(RedisServer redis, IWhatsAppGateway? gateway = null, IDictionary<string, string?>? overrides = null, ILoggerProvider? logs = null, Func<IMessageQueue, IMessageQueue>? decorateQueue = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -93,6 +94,12 @@ internal sealed class SenderTestHost : IAsyncDisposable
         if (gateway is not null)
         {
             builder.Services.AddSingleton(gateway);
+        }
+
+        if (decorateQueue is not null)
+        {
+            // Registered before AddCortexSender, whose TryAdd then keeps this one.
+            builder.Services.AddSingleton(sp => decorateQueue(ActivatorUtilities.CreateInstance<RedisMessageQueue>(sp)));
         }
 
         builder.Services.AddCortexSender();

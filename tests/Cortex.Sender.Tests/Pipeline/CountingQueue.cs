@@ -1,0 +1,30 @@
+using System.Collections.Concurrent;
+using Cortex.Shared.Queue;
+
+namespace Cortex.Sender.Tests.Pipeline;
+
+/// <summary>The real queue, with every lease and ack batch the sender asked for recorded in order.</summary>
+internal sealed class CountingQueue(IMessageQueue inner) : DelegatingMessageQueue(inner)
+{
+    private readonly ConcurrentQueue<(int Max, int Leased)> _leases = new();
+    private readonly ConcurrentQueue<int> _acks = new();
+
+    /// <summary>Each lease call: how many messages the sender asked for, and how many it got.</summary>
+    public IReadOnlyCollection<(int Max, int Leased)> Leases => _leases;
+
+    /// <summary>The size of each ack batch written.</summary>
+    public IReadOnlyCollection<int> Acks => _acks;
+
+    public override async Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default)
+    {
+        var leased = await base.LeaseAsync(consumerId, max, requestToken, cancellationToken);
+        _leases.Enqueue((max, leased.Count));
+        return leased;
+    }
+
+    public override Task<int> AckAsync(string consumerId, IReadOnlyList<AckItem> items)
+    {
+        _acks.Enqueue(items.Count);
+        return base.AckAsync(consumerId, items);
+    }
+}
