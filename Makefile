@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help build test demo perf scaleout clean
+.PHONY: help build test demo perf scaleout bench clean
 
 help:
 	@echo "make demo     - local Redis + PostgreSQL: seed a day of charges, run one scheduler pass, drain it through the sender"
 	@echo "make test     - build with warnings as errors and run every test (starts its own redis-server and PostgreSQL)"
 	@echo "make perf     - measure engine, HTTP and scheduler enqueue throughput (figures for docs/performance.md)"
 	@echo "make scaleout - several sender processes on one queue: throughput per process count, scale-out and SIGTERM scale-in mid-run, global rate (docs/performance.md)"
+	@echo "make bench    - BenchmarkDotNet micro-benchmarks of the hot paths (ns and bytes per message) into bench/results/; FILTER='*Envelope*' picks some"
 
 build:
 	dotnet build Cortex.sln -c Release -warnaserror -nologo
@@ -24,6 +25,9 @@ perf:
 
 scaleout:
 	bash scripts/scaleout.sh
+
+bench:
+	bash scripts/bench.sh
 
 clean:
 	dotnet clean Cortex.sln -nologo -v q
