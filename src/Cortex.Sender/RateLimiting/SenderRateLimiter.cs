@@ -57,11 +57,11 @@ public sealed class SenderRateLimiter : IDisposable
         // 83/s), so take the fewest tokens per period whose whole-millisecond period gives the rate within 0.5%:
         // 2 every 25 ms for 80/s, 250 every 10 ms for 25,000/s. A period of 100 ms or more always qualifies.
         var tokensPerPeriod = Math.Max(1, (int)Math.Ceiling(permitsPerSecond / 100));
-        var periodMs = Math.Max(10, Math.Round(tokensPerPeriod * 1000 / permitsPerSecond));
-        while (Math.Abs((tokensPerPeriod * 1000 / periodMs) - permitsPerSecond) > permitsPerSecond * 0.005)
+        var periodMs = Math.Max(10, Math.Round(tokensPerPeriod * 1000d / permitsPerSecond));
+        while (Math.Abs((tokensPerPeriod * 1000d / periodMs) - permitsPerSecond) > permitsPerSecond * 0.005)
         {
             tokensPerPeriod++;
-            periodMs = Math.Max(10, Math.Round(tokensPerPeriod * 1000 / permitsPerSecond));
+            periodMs = Math.Max(10, Math.Round(tokensPerPeriod * 1000d / permitsPerSecond));
         }
 
         return new TokenBucketRateLimiterOptions

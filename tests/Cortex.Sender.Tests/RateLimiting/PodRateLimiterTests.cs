@@ -36,6 +36,18 @@ public class PodRateLimiterTests
     }
 
     [Theory]
+    [InlineData(250_000_000)]
+    [InlineData(1e9)]
+    public void PodBucket_RateBeyondTheIntRangeOfTokensTimesAThousand_ReturnsTheRateWithinHalfAPercent(double rate)
+    {
+        // tokens × 1000 once overflowed int above about 214 million/s and the search never ended.
+        var options = SenderRateLimiter.PodBucket(rate, burst: 1, autoReplenishment: false);
+
+        var granted = options.TokensPerPeriod / options.ReplenishmentPeriod.TotalSeconds;
+        Assert.InRange(granted, rate * 0.995, rate * 1.005);
+    }
+
+    [Theory]
     [InlineData(80, 10, 800)]
     [InlineData(0.5, 60, 30)]
     [InlineData(150, 10, 1_500)]
