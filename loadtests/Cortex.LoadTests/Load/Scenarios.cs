@@ -238,8 +238,13 @@ internal static class Scenarios
         verdicts.Correct(new Check("no tight retry loop: gateway requests per message", "≤ 1.5", $"{attempts:N2}", attempts <= 1.5));
         var recoveryFrom = faultEnd + (long)(Math.Min(5, profile.FaultRecovery.TotalSeconds / 2) * Stopwatch.Frequency);
         var recovered = ledger.AcceptanceTimes(warm, warm + offered).Count(t => t >= recoveryFrom && t <= end) / Stopwatch.GetElapsedTime(recoveryFrom, end).TotalSeconds;
+        // Each storm lasts 2 s; a sender that kept sending through it would collect rate × 2 s of 429s. One that pauses for
+        // the Retry-After collects about one per worker in flight, once per pause.
+        var storms = (int)Math.Ceiling((profile.FaultPhase.TotalSeconds - 2) / 10);
+        var perStorm = storms == 0 ? 0 : gateway.Throttled / (double)storms;
+        verdicts.Correct(new Check("429 storms: the sender pauses instead of hammering (429 answers per 2 s storm)", $"≤ {3 * HttpWorkers} (3 × workers; {2 * rate:N0} without a pause)", $"{perStorm:N0}", perStorm <= 3 * HttpWorkers));
         verdicts.Figure("offered", $"{offered:N0} messages at {rate:N0} msg/s");
-        verdicts.Figure("injected", $"{gateway.ServerErrors:N0} × 500 · {gateway.Timeouts:N0} timeouts · {gateway.Throttled:N0} × 429 in {Math.Ceiling((profile.FaultPhase.TotalSeconds - 2) / 10):N0} storms");
+        verdicts.Figure("injected", $"{gateway.ServerErrors:N0} × 500 · {gateway.Timeouts:N0} timeouts · {gateway.Throttled:N0} × 429 in {storms:N0} storm(s)");
         verdicts.Target("throughput after the faults stop", $"≥ 95% of {rate:N0} msg/s", $"{recovered:N0} msg/s ({recovered / rate:P0})", recovered >= rate * 0.95);
         return new ScenarioReport(
             "4",
