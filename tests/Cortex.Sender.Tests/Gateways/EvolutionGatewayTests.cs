@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using Cortex.Sender.Gateways;
 using Cortex.Sender.Gateways.Evolution;
@@ -286,71 +285,6 @@ public sealed class EvolutionGatewayTests : IClassFixture<GatewayStubFixture>, I
 
         Assert.Equal(GatewayOutcome.Retryable, result.Outcome);
         Assert.StartsWith("timeout", result.Error, StringComparison.Ordinal);
-    }
-
-    public static TheoryData<string, string?> RecordBodies => new()
-    {
-        // body, the id the fast path may return (null: it must leave the body to the DOM path)
-        { Record, "3EB0C431C26A1916E07E" },
-        { """ {"status":"pending", "key" : {"id":"A\u0042C","fromMe":true}} """, "ABC" },
-        { StatusError, null },
-        { """{"key":{"id":"X"},"status":"error"}""", null },
-        { """{"key":{"id":"X"},"status":"\u0045RROR"}""", null },
-        { """{"key":{"id":"X"},"status":400}""", null },
-        { """{"key":{"id":"X"},"error":"boom"}""", null },
-        { """{"key":{"id":"X"},"error_data":{}}""", null },
-        { """{"key":{"id":"X"},"response":{"message":"x"}}""", null },
-        { """{"key":{"id":"X"},"code":131047}""", null },
-        { MetaWrapped131047, null },
-        { MetaPassthrough131026, null },
-        { """{"status":"PENDING"}""", null },
-        { """{"key":{"remoteJid":"x"}}""", null },
-        { """{"key":{"id":""}}""", null },
-        { """{"key":{"id":42}}""", null },
-        { """{"key":"3EB0"}""", null },
-        { """{"key":{"id":"X"},"key":{"id":"Y"}}""", null },
-        { """{"key":{"id":"X","id":"Y"}}""", null },
-        { """[{"key":{"id":"X"}}]""", null },
-        { """{"key":{"id":"X"}} trailing""", null },
-        { """{"key":{"id":"X"}""", null },
-        { """{"key":{"id":"X"},}""", null },
-        { "OK", null },
-        { "", null },
-        { NotOnWhatsApp, null },
-    };
-
-    [Theory]
-    [MemberData(nameof(RecordBodies))]
-    public void TryReadRecordId_Body_IdOnlyForAPlainRecord(string body, string? expected)
-    {
-        var found = EvolutionGateway.TryReadRecordId(Encoding.UTF8.GetBytes(body), out var id);
-
-        Assert.Equal(expected is not null, found);
-        Assert.Equal(expected, id);
-    }
-
-    [Fact]
-    public void TryReadRecordId_InvalidUtf8InId_LeftToTheDomPath()
-    {
-        byte[] body = [.. """{"key":{"id":"A"""u8, 0xC3, 0x28, .. "\"}}"u8];
-
-        Assert.False(EvolutionGateway.TryReadRecordId(body, out _));
-    }
-
-    [Theory]
-    [MemberData(nameof(Answers))]
-    public void TryReadRecordId_EveryScriptedAnswer_AgreesWithTheFullClassification(string scenario, int status, string? body, string contentType, GatewayOutcome expected, string? idOrError)
-    {
-        // Wherever the fast path answers, SendAsync_ScriptedAnswer_ClassifiedPerReference expects the same id.
-        var found = status is >= 200 and <= 299 && body is not null && EvolutionGateway.TryReadRecordId(Encoding.UTF8.GetBytes(body), out var id)
-            ? id
-            : null;
-
-        if (found is not null)
-        {
-            Assert.True(expected == GatewayOutcome.Accepted, $"{scenario} ({contentType}) is {expected}, yet the fast path accepted it");
-            Assert.Equal(idOrError, found);
-        }
     }
 
     [Fact]

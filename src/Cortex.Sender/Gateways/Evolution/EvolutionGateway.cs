@@ -1,5 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
-using System.Text;
 using System.Text.Json;
 using Cortex.Sender.Gateways.Cloud;
 using Cortex.Shared.Contract;
@@ -94,12 +92,6 @@ public sealed class EvolutionGateway : IWhatsAppGateway
     /// </remarks>
     private static GatewayResult Classify(int status, byte[]? body, string? secret)
     {
-        // Nearly every answer is a plain message record: read its key.id without building a DOM. Anything else takes the full path.
-        if (status is >= 200 and <= 299 && TryReadRecordId(body, out var recordId))
-        {
-            return GatewayResult.Accepted(recordId);
-        }
-
         using var document = GatewayHttp.TryParse(body);
         var root = document?.RootElement;
         if (status is >= 200 and <= 299)
@@ -138,101 +130,6 @@ public sealed class EvolutionGateway : IWhatsAppGateway
         return root is { ValueKind: JsonValueKind.Object } error
             ? FromErrorBody(status, error, body!, secret)
             : GatewayHttp.ByStatus(status, GatewayHttp.NotJson(body));
-    }
-
-    /// <summary>
-    /// key.id of a 2xx body that is certainly a message record: one JSON object, key.id a non-empty string, and none of the
-    /// properties <see cref="LooksLikeError"/> looks at except a status that is a string other than "ERROR". False means
-    /// "not certain", never "not accepted": the caller then classifies with the DOM, exactly as before.
-    /// </summary>
-    internal static bool TryReadRecordId(ReadOnlySpan<byte> body, [NotNullWhen(true)] out string? providerId)
-    {
-        providerId = null;
-        var reader = new Utf8JsonReader(body);
-        try
-        {
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return false;
-            }
-
-            string? id = null;
-            var seenKey = false;
-            var seenStatus = false;
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                if (reader.ValueTextEquals("key"u8))
-                {
-                    // A repeated name is left to the DOM, whose lookup decides which one counts.
-                    if (seenKey || !reader.Read() || reader.TokenType != JsonTokenType.StartObject || !TryReadId(ref reader, out id))
-                    {
-                        return false;
-                    }
-
-                    seenKey = true;
-                    continue;
-                }
-
-                if (reader.ValueTextEquals("status"u8))
-                {
-                    // Escaped or non-ASCII text is left to the DOM's case-insensitive comparison.
-                    if (seenStatus || !reader.Read() || reader.TokenType != JsonTokenType.String || reader.ValueIsEscaped
-                        || !Ascii.IsValid(reader.ValueSpan) || Ascii.EqualsIgnoreCase(reader.ValueSpan, "ERROR"u8))
-                    {
-                        return false;
-                    }
-
-                    seenStatus = true;
-                    continue;
-                }
-
-                if (reader.ValueTextEquals("error"u8) || reader.ValueTextEquals("error_data"u8)
-                    || reader.ValueTextEquals("code"u8) || reader.ValueTextEquals("response"u8))
-                {
-                    return false;
-                }
-
-                reader.Skip();
-            }
-
-            // The object must close and nothing but whitespace may follow, or the DOM would not have parsed the body either.
-            if (reader.TokenType != JsonTokenType.EndObject || reader.Read() || id is not { Length: > 0 })
-            {
-                return false;
-            }
-
-            providerId = id;
-            return true;
-        }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
-        {
-            // Malformed JSON, or a string that is not valid UTF-8: the DOM path decides, as it always did.
-            return false;
-        }
-
-        static bool TryReadId(ref Utf8JsonReader reader, out string? id)
-        {
-            id = null;
-            var seen = false;
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                if (!reader.ValueTextEquals("id"u8))
-                {
-                    reader.Skip();
-                    continue;
-                }
-
-                if (seen || !reader.Read() || reader.TokenType != JsonTokenType.String)
-                {
-                    return false;
-                }
-
-                seen = true;
-                id = reader.GetString();
-            }
-
-            return reader.TokenType == JsonTokenType.EndObject;
-        }
     }
 
     private static GatewayResult FromErrorBody(int status, JsonElement root, byte[] body, string? secret)
