@@ -31,21 +31,25 @@ internal static class PerfRun
         return 0;
     }
 
-    /// <summary>A separate sender process with the built-in instant gateway drains <paramref name="count"/> messages: the engine's own ceiling.</summary>
-    public static Task<DrainResult> EngineDrainAsync(string redis, int count, string senderDll) =>
+    /// <summary>
+    /// A separate sender process with the built-in instant gateway drains <paramref name="count"/> messages: the engine's
+    /// own ceiling. With <paramref name="warmUp"/> it first drains that many, and the measured backlog finds it warm.
+    /// </summary>
+    public static Task<DrainResult> EngineDrainAsync(string redis, int count, string senderDll, int warmUp = 0) =>
         DrainWithSenderAsync(redis, count, senderDll, new Dictionary<string, string>
         {
             ["Cortex__Gateway__Type"] = "Fake",
             ["Cortex__Gateway__Fake__TrackAcceptedIds"] = "false",
             ["Cortex__Sender__Workers"] = Concurrency.ToString(CultureInfo.InvariantCulture),
-        });
+        }, warmUp);
 
     /// <summary>
     /// Against one Evolution stand-in answering after <paramref name="latency"/>: a bare HttpClient loop with as many
     /// concurrent requests as the sender has workers (one unmeasured warm-up run, then one before and one after), and the
-    /// sender draining <paramref name="count"/> messages with <paramref name="workers"/> workers.
+    /// sender draining <paramref name="count"/> messages with <paramref name="workers"/> workers, after
+    /// <paramref name="warmUp"/> unmeasured ones in the same process.
     /// </summary>
-    public static async Task<(double Bare, double BareAgain, DrainResult Cortex)> HttpCeilingAsync(string redis, int count, string senderDll, int workers, TimeSpan latency)
+    public static async Task<(double Bare, double BareAgain, DrainResult Cortex)> HttpCeilingAsync(string redis, int count, string senderDll, int workers, TimeSpan latency, int warmUp = 0)
     {
         await using var gateway = await FakeHttpGateway.StartAsync(latency);
         // Tiered JIT with PGO and the thread pool's ramp-up need seconds of load: one full unmeasured run.
@@ -58,7 +62,7 @@ internal static class PerfRun
             ["Cortex__Gateway__Evolution__Instance"] = "perf",
             ["Cortex__Gateway__Evolution__ApiKey"] = "perf-key",
             ["Cortex__Sender__Workers"] = workers.ToString(CultureInfo.InvariantCulture),
-        });
+        }, warmUp);
         var bareAgain = await BareHttpClientAsync(gateway.BaseUrl, count, workers);
         return (bare, bareAgain, cortex);
     }
@@ -83,19 +87,25 @@ internal static class PerfRun
         return count / clock.Elapsed.TotalSeconds;
     }
 
-    private static async Task<DrainResult> DrainWithSenderAsync(string redis, int count, string senderDll, Dictionary<string, string> environment)
+    private static async Task<DrainResult> DrainWithSenderAsync(string redis, int count, string senderDll, Dictionary<string, string> environment, int warmUp)
     {
         var queueName = "perf" + Guid.NewGuid().ToString("N")[..8];
         using var connection = await ConnectionMultiplexer.ConnectAsync(redis);
         var queue = new RedisMessageQueue(connection, Microsoft.Extensions.Options.Options.Create(new QueueOptions { Name = queueName }), TimeProvider.System);
         var client = new CortexClient(queue, TimeProvider.System);
-        var reminders = Workload.BillingReminders(count, TimeProvider.System.GetUtcNow());
-        foreach (var chunk in reminders.Chunk(10_000))
+        var now = TimeProvider.System.GetUtcNow();
+        var random = new Random(7);
+        async Task EnqueueAsync(int n, string idPrefix)
         {
-            await client.EnqueueBatchAsync(chunk);
+            // Ids of their own: a warm-up id sent already would make the measured copy a skipped duplicate.
+            for (var start = 0; start < n; start += 10_000)
+            {
+                await client.EnqueueBatchAsync(Enumerable.Range(start, Math.Min(10_000, n - start))
+                    .Select(i => Workload.BillingReminder(i, now, random, idPrefix + i.ToString(CultureInfo.InvariantCulture))).ToList());
+            }
         }
 
-        reminders.Clear();
+        await EnqueueAsync(warmUp > 0 ? warmUp : count, warmUp > 0 ? "warm:" : "run:");
         var settings = new Dictionary<string, string>(environment)
         {
             ["Cortex__Redis__Configuration"] = redis,
@@ -103,9 +113,32 @@ internal static class PerfRun
         };
         await using var sender = SenderProcess.Start(senderDll, "perf", settings, "cortex-perf-sender");
         var logPath = sender.LogPath;
+        if (warmUp > 0)
+        {
+            // A warm process: the warm-up backlog drained, its JIT tiers settled, then the measured backlog at once.
+            var lastLeft = long.MaxValue;
+            var stalled = Stopwatch.StartNew();
+            while ((await queue.GetStatsAsync()).Pending is var left and > 0)
+            {
+                if (left < lastLeft)
+                {
+                    lastLeft = left;
+                    stalled.Restart();
+                }
 
-        // Throughput is timed from the moment 10% of the backlog is done to the last ack: start-up and JIT
-        // warm-up are not counted, as the bare loop's warm-up run is not counted either.
+                if (sender.HasExited || stalled.Elapsed > TimeSpan.FromSeconds(30))
+                {
+                    throw new InvalidOperationException($"the warm-up drain stopped with {left} pending; sender log: {logPath}");
+                }
+
+                await Task.Delay(50);
+            }
+
+            await EnqueueAsync(count, "run:");
+        }
+
+        // A cold process is timed from the moment 10% of the backlog is done to the last ack, so start-up is not counted;
+        // a warm one from the moment the whole backlog is in Redis. The bare loop's warm-up run is not counted either.
         Stopwatch? clock = null;
         long startPending = 0;
         double peakRss = 0;
@@ -133,7 +166,7 @@ internal static class PerfRun
                 throw new InvalidOperationException($"no progress for 30 s with {stats.Pending} pending ({stats.Ready} ready, {stats.Leased} leased, {stats.Delayed} delayed); sender log: {logPath}");
             }
 
-            if (clock is null && stats.Pending <= count * 9 / 10)
+            if (clock is null && (warmUp > 0 || stats.Pending <= count * 9 / 10))
             {
                 clock = Stopwatch.StartNew();
                 startPending = stats.Pending;

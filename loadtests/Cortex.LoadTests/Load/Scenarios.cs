@@ -277,14 +277,14 @@ internal static class Scenarios
         var verdicts = new Verdicts(context.Profile);
         var n = context.Profile.CeilingMessages;
         context.Progress.WriteLine($"  engine: {n:N0} messages, built-in instant gateway");
-        var engine = await PerfRun.EngineDrainAsync(context.Redis, n, context.SenderDll);
+        var engine = await PerfRun.EngineDrainAsync(context.Redis, n, context.SenderDll, warmUp: n);
         verdicts.Target("engine throughput, instant in-process gateway", $"≥ {EngineTarget:N0} msg/s", $"{engine.Throughput:N0} msg/s", engine.Throughput >= EngineTarget);
         verdicts.Figure("engine CPU per message: sender + Redis", $"{engine.SenderCpuUs:N1} µs + {engine.RedisCpuUs:N1} µs, {engine.PeakRssMb:N0} MB peak RSS");
         foreach (var (latency, messages) in new[] { (TimeSpan.Zero, n), (TimeSpan.FromMilliseconds(20), Math.Max(1_000, n / 5)) })
         {
             var label = latency == TimeSpan.Zero ? "instant stand-in" : $"stand-in answering after {latency.TotalMilliseconds:N0} ms";
             context.Progress.WriteLine($"  HTTP, {label}: bare HttpClient loop and Cortex, {messages:N0} messages each");
-            var (bare, bareAgain, cortex) = await PerfRun.HttpCeilingAsync(context.Redis, messages, context.SenderDll, HttpWorkers, latency);
+            var (bare, bareAgain, cortex) = await PerfRun.HttpCeilingAsync(context.Redis, messages, context.SenderDll, HttpWorkers, latency, warmUp: messages);
             var ceiling = Math.Max(bare, bareAgain);
             verdicts.Figure($"bare HttpClient loop, {HttpWorkers} concurrent, {label} (before / after)", $"{bare:N0} / {bareAgain:N0} msg/s");
             verdicts.Figure($"Cortex over HTTP, {label}", $"{cortex.Throughput:N0} msg/s; {cortex.SenderCpuUs:N1} µs + {cortex.RedisCpuUs:N1} µs CPU per message; {cortex.PeakRssMb:N0} MB");
@@ -295,7 +295,7 @@ internal static class Scenarios
             "6",
             "Ceilings: engine, and Cortex against a bare HttpClient loop",
             "baseline",
-            $"A fresh sender process drains {n:N0} messages with the built-in instant gateway (the engine's own overhead). Then, against one Evolution stand-in in this process, a bare HttpClient loop with {HttpWorkers} concurrent requests (a warm-up run, then before and after) and the sender with {HttpWorkers} workers, once with an instant stand-in (all of it shares this machine's cores) and once with a 20 ms answer (a provider's round trip).",
+            $"Steady-state ceilings, every process warm: a sender process drains {n:N0} messages, then {n:N0} more are pushed at once and timed, with the built-in instant gateway (the engine's own overhead). Then, against one Evolution stand-in in this process, a bare HttpClient loop with {HttpWorkers} concurrent requests (a warm-up run, then one before and one after) and a sender with {HttpWorkers} workers warmed the same way, once with an instant stand-in (sender, stand-in and Redis share this machine's two cores) and once answering after 20 ms (a provider's round trip). A drain that dead-letters anything or stalls fails the scenario.",
             verdicts.Figures, verdicts.Checks, []);
     }
 
