@@ -2,8 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace Cortex.LoadTests;
 
@@ -15,7 +13,7 @@ namespace Cortex.LoadTests;
 /// </summary>
 internal sealed class FakeHttpGateway : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private WebApplication _app = null!;
     private readonly TimeSpan _latency;
     private readonly bool _record;
     private readonly ConcurrentDictionary<string, int> _acceptedByNumber = new(StringComparer.Ordinal);
@@ -23,9 +21,8 @@ internal sealed class FakeHttpGateway : IAsyncDisposable
     private readonly ConcurrentQueue<long> _arrivals = new();
     private long _requests;
 
-    private FakeHttpGateway(WebApplication app, TimeSpan latency, bool record)
+    private FakeHttpGateway(TimeSpan latency, bool record)
     {
-        _app = app;
         _latency = latency;
         _record = record;
     }
@@ -51,16 +48,12 @@ internal sealed class FakeHttpGateway : IAsyncDisposable
     /// <param name="record">Keep every accepted number, its instance and its arrival time (costs memory per message).</param>
     public static async Task<FakeHttpGateway> StartAsync(TimeSpan latency = default, bool record = false)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        var gateway = new FakeHttpGateway(app, latency, record);
-        app.MapPost("/message/sendText/{instance}", gateway.AnswerAsync);
-        app.MapPost("/message/sendTemplate/{instance}", gateway.AnswerAsync);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        gateway.BaseUrl = new Uri(address);
+        var gateway = new FakeHttpGateway(latency, record);
+        (gateway._app, gateway.BaseUrl) = await LoopbackServer.StartAsync(app =>
+        {
+            app.MapPost("/message/sendText/{instance}", gateway.AnswerAsync);
+            app.MapPost("/message/sendTemplate/{instance}", gateway.AnswerAsync);
+        });
         return gateway;
     }
 

@@ -2,8 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace Cortex.LoadTests.Load;
 
@@ -27,7 +25,7 @@ internal sealed record FaultPlan(double ServerErrorShare = 0, double TimeoutShar
 /// </summary>
 internal sealed class LoadGateway : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private WebApplication _app = null!;
     private readonly TimeSpan _latency;
     private readonly ConcurrentDictionary<string, int> _byInstance = new(StringComparer.Ordinal);
     private long _requests;
@@ -36,9 +34,8 @@ internal sealed class LoadGateway : IAsyncDisposable
     private long _throttled;
     private long _unknown;
 
-    private LoadGateway(WebApplication app, MessageLedger ledger, TimeSpan latency)
+    private LoadGateway(MessageLedger ledger, TimeSpan latency)
     {
-        _app = app;
         Ledger = ledger;
         _latency = latency;
     }
@@ -66,15 +63,12 @@ internal sealed class LoadGateway : IAsyncDisposable
 
     public static async Task<LoadGateway> StartAsync(MessageLedger ledger, TimeSpan latency = default)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        var gateway = new LoadGateway(app, ledger, latency);
-        app.MapPost("/message/sendText/{instance}", gateway.AnswerAsync);
-        app.MapPost("/message/sendTemplate/{instance}", gateway.AnswerAsync);
-        await app.StartAsync();
-        gateway.BaseUrl = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        var gateway = new LoadGateway(ledger, latency);
+        (gateway._app, gateway.BaseUrl) = await LoopbackServer.StartAsync(app =>
+        {
+            app.MapPost("/message/sendText/{instance}", gateway.AnswerAsync);
+            app.MapPost("/message/sendTemplate/{instance}", gateway.AnswerAsync);
+        });
         return gateway;
     }
 
