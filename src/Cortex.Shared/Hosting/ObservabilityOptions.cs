@@ -1,28 +1,69 @@
+using System.Net;
 using Cortex.Shared.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace Cortex.Shared.Hosting;
 
-/// <summary>The operations endpoint: GET /metrics, /health/live and /health/ready (section Cortex:Observability).</summary>
+/// <summary>The operations endpoint: GET /metrics, /health/*, POST /admin/* (section Cortex:Observability).</summary>
 public sealed class ObservabilityOptions
 {
     public const string Section = "Cortex:Observability";
 
-    /// <summary>TCP port of the operations endpoint on every interface; 0 picks a free one (tests).</summary>
+    /// <summary>The value of <see cref="BindAddress"/> that listens on every interface.</summary>
+    public const string AnyAddress = "*";
+
+    /// <summary>TCP port of the operations endpoint; 0 picks a free one (tests).</summary>
     public int Port { get; set; } = 8080;
+
+    /// <summary>The IP address the operations endpoint listens on: loopback unless told otherwise; "*" or 0.0.0.0 for every interface.</summary>
+    public string BindAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>Bearer token of the POST /admin endpoints; empty disables them. A secret: never logged.</summary>
+    public string AdminToken { get; set; } = string.Empty;
 
     /// <summary>How long a scrape waits for Redis and PostgreSQL figures before answering without them.</summary>
     public TimeSpan ScrapeTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long a readiness probe waits for Redis or PostgreSQL to answer.</summary>
     public TimeSpan HealthCheckTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>The address to listen on, or null for every interface (dual-stack where the machine has IPv6).</summary>
+    internal static bool TryParseBindAddress(string? value, out IPAddress? address)
+    {
+        address = null;
+        if (value is AnyAddress or "0.0.0.0" or "::")
+        {
+            return true;
+        }
+
+        // IPv4 only in its dotted-quad form: TryParse also accepts "10.0.0" (10.0.0.0) and octal "010.0.0.1" (8.0.0.1).
+        return !string.IsNullOrWhiteSpace(value)
+            && IPAddress.TryParse(value, out address)
+            && (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || address.ToString() == value);
+    }
 }
 
 internal sealed class ObservabilityOptionsValidator : IValidateOptions<ObservabilityOptions>
 {
+    // 128 bits as hex or base64 is 22 to 32 characters: a shorter token can be guessed online.
+    internal const int MinimumAdminTokenLength = 16;
+
     public ValidateOptionsResult Validate(string? name, ObservabilityOptions options) =>
         new OptionsCheck(ObservabilityOptions.Section)
             .Range(nameof(options.Port), options.Port, 0, 65535)
+            .Require(
+                ObservabilityOptions.TryParseBindAddress(options.BindAddress, out _),
+                nameof(options.BindAddress),
+                $"must be an IP address (127.0.0.1, ::1, 10.0.0.5) or * for every interface (was '{options.BindAddress}')")
+            // The value itself is never repeated: it is a secret, and this message is printed at start.
+            .Require(
+                options.AdminToken.Length == 0 || options.AdminToken.Length >= MinimumAdminTokenLength,
+                nameof(options.AdminToken),
+                $"must be empty (admin endpoints disabled) or at least {MinimumAdminTokenLength} characters (it has {options.AdminToken.Length})")
+            .Require(
+                !options.AdminToken.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)),
+                nameof(options.AdminToken),
+                "must not contain spaces or control characters (a trailing newline from a secret file?)")
             .Range(nameof(options.ScrapeTimeout), options.ScrapeTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1))
             .Range(nameof(options.HealthCheckTimeout), options.HealthCheckTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1))
             .ToResult();

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Cortex.Shared.Configuration;
 using Cortex.Shared.Metrics;
+using Cortex.Shared.Queue;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
@@ -38,6 +39,7 @@ public static partial class OperationsEndpoints
         services.AddCortexOptions<ObservabilityOptions, ObservabilityOptionsValidator>(ObservabilityOptions.Section);
         services.TryAddSingleton(sp => new PrometheusExporter(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddSingleton<QueueMetrics>();
+        services.TryAddSingleton(sp => new DeadLetterAdmin(sp.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>(), sp.GetRequiredService<IMessageQueue>().Keys));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IMetricsSource, QueueMetrics>(sp => sp.GetRequiredService<QueueMetrics>()));
         services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: [ReadyTag]);
         services.AddOptions<HealthCheckServiceOptions>().Configure<IOptions<ObservabilityOptions>>((health, observability) =>
@@ -55,7 +57,15 @@ public static partial class OperationsEndpoints
         {
             if (ValidOrNull(observability) is { } valid)
             {
-                kestrel.ListenAnyIP(valid.Port);
+                // Loopback unless configured otherwise: the admin endpoints change the queue, and /metrics names it.
+                if (!ObservabilityOptions.TryParseBindAddress(valid.BindAddress, out var address) || address is null)
+                {
+                    kestrel.ListenAnyIP(valid.Port);
+                }
+                else
+                {
+                    kestrel.Listen(address, valid.Port);
+                }
             }
         });
         return builder;
@@ -76,7 +86,10 @@ public static partial class OperationsEndpoints
         }
     }
 
-    /// <summary>Maps GET /metrics, /health/live (the process serves requests) and /health/ready (every "ready" check passes).</summary>
+    /// <summary>
+    /// Maps GET /metrics, /health/live (the process serves requests), /health/ready (every "ready" check passes) and the
+    /// dead-letter admin endpoints, POST /admin/dead-letters/requeue and /purge, which need Cortex:Observability:AdminToken.
+    /// </summary>
     public static WebApplication MapCortexOperations(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
@@ -86,6 +99,7 @@ public static partial class OperationsEndpoints
         app.MapGet("/metrics", ScrapeAsync);
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealthAsync });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag), ResponseWriter = WriteHealthAsync });
+        app.MapDeadLetterAdmin();
         return app;
     }
 

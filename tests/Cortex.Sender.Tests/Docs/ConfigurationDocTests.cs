@@ -52,6 +52,7 @@ public partial class ConfigurationDocTests
         ["Cortex:Gateway:Evolution:ApiKey"] = "doc-test-api-key",
         ["Cortex:Gateway:Cloud:AccessToken"] = "doc-test-access-token",
         ["Cortex:Postgres:ConnectionString"] = "Host=postgres;Database=cortex;Username=cortex;Password=doc-test",
+        ["Cortex:Observability:AdminToken"] = "doc-test-admin-token-0123456789",
     };
 
     // The doc shows these misspellings on purpose, to explain typo protection.

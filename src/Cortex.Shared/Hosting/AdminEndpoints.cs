@@ -1,0 +1,178 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Cortex.Shared.Queue;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Cortex.Shared.Hosting;
+
+/// <summary>
+/// The mutating operations endpoints: POST only, each behind the bearer token Cortex:Observability:AdminToken. Without a
+/// token configured they answer 403 and do nothing; the GET endpoints stay open.
+/// </summary>
+public static partial class AdminEndpoints
+{
+    private const string Realm = "Bearer realm=\"cortex-admin\"";
+
+    /// <summary>Maps POST <paramref name="pattern"/> to <paramref name="handler"/>, run only for a request with the admin token.</summary>
+    public static IEndpointConventionBuilder MapCortexAdmin(this IEndpointRouteBuilder endpoints, string pattern, RequestDelegate handler)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        ArgumentNullException.ThrowIfNull(handler);
+        return endpoints.MapPost(pattern, async context =>
+        {
+            if (await AuthorizeAsync(context))
+            {
+                await handler(context);
+            }
+        });
+    }
+
+    /// <summary>POST /admin/dead-letters/requeue and /admin/dead-letters/purge, with the selection of `cortex dlq`.</summary>
+    internal static IEndpointRouteBuilder MapDeadLetterAdmin(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapCortexAdmin("/admin/dead-letters/requeue", RequeueAsync);
+        endpoints.MapCortexAdmin("/admin/dead-letters/purge", PurgeAsync);
+        return endpoints;
+    }
+
+    private static async Task<bool> AuthorizeAsync(HttpContext context)
+    {
+        var token = context.RequestServices.GetRequiredService<IOptions<ObservabilityOptions>>().Value.AdminToken;
+        var logger = Logger(context);
+        if (token.Length == 0)
+        {
+            Log.Disabled(logger, context.Request.Path.Value ?? string.Empty);
+            await WriteErrorAsync(context, StatusCodes.Status403Forbidden, "admin endpoints are disabled: set Cortex:Observability:AdminToken");
+            return false;
+        }
+
+        var (sent, valid) = Check(context.Request.Headers.Authorization.ToString(), token);
+        if (!valid)
+        {
+            // Whether a token was sent, never any part of it.
+            Log.Refused(logger, context.Request.Path.Value ?? string.Empty, sent ? "wrong token" : "no bearer token");
+            context.Response.Headers.WWWAuthenticate = sent ? Realm + ", error=\"invalid_token\"" : Realm;
+            await WriteErrorAsync(context, StatusCodes.Status401Unauthorized, "a bearer token is required: Authorization: Bearer <Cortex:Observability:AdminToken>");
+            return false;
+        }
+
+        return true;
+    }
+
+    private static (bool Sent, bool Valid) Check(string header, string token)
+    {
+        var given = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header.AsSpan(7).Trim() : [];
+        return given.IsEmpty ? (false, false) : (true, TokenEquals(given, token));
+    }
+
+    // Hashing first makes the comparison independent of the lengths too: FixedTimeEquals returns at once on a length
+    // mismatch, which would tell a caller how long the token is.
+    private static bool TokenEquals(ReadOnlySpan<char> given, string expected) =>
+        CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given.ToArray())), SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
+
+    private static async Task RequeueAsync(HttpContext context)
+    {
+        if (await SelectAsync(context) is not { } records)
+        {
+            return;
+        }
+
+        var admin = context.RequestServices.GetRequiredService<DeadLetterAdmin>();
+        var moved = await admin.RequeueAsync(records, context.RequestAborted);
+        var requeued = moved.Count(m => m);
+        Log.Requeued(Logger(context), requeued, records.Count);
+        await WriteResultAsync(context, "requeued", records.Count, requeued);
+    }
+
+    private static async Task PurgeAsync(HttpContext context)
+    {
+        if (await SelectAsync(context) is not { } records)
+        {
+            return;
+        }
+
+        var admin = context.RequestServices.GetRequiredService<DeadLetterAdmin>();
+        var removed = await admin.PurgeAsync(records, context.RequestAborted);
+        var purged = removed.Count(r => r);
+        Log.Purged(Logger(context), purged, records.Count);
+        await WriteResultAsync(context, "purged", records.Count, purged);
+    }
+
+    // As `cortex dlq requeue|purge`: exactly one of ?messageId=, ?all=true, or filters (?reason=, ?kind=), so an empty
+    // POST never acts on the whole list by accident.
+    private static async Task<IReadOnlyList<DeadLetterRecord>?> SelectAsync(HttpContext context)
+    {
+        var query = context.Request.Query;
+        var id = Single(query, "messageId");
+        var reason = Single(query, "reason");
+        var kind = Single(query, "kind");
+        var all = string.Equals(Single(query, "all"), "true", StringComparison.OrdinalIgnoreCase);
+        var filtered = reason is not null || kind is not null;
+        if ((id is not null ? 1 : 0) + (all ? 1 : 0) + (filtered ? 1 : 0) != 1)
+        {
+            await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "say which dead letters: ?messageId=, ?all=true, or filters (?reason=, ?kind=), and only one of these");
+            return null;
+        }
+
+        Func<DeadLetterRecord, bool> match = id is not null
+            ? r => string.Equals(r.Entry?.MessageId, id, StringComparison.Ordinal)
+            : all
+                ? _ => true
+                : r => (reason is null || string.Equals(r.Entry?.Reason ?? "unreadable", reason, StringComparison.Ordinal))
+                    && (kind is null || string.Equals(r.Entry?.Kind, kind, StringComparison.Ordinal));
+        var admin = context.RequestServices.GetRequiredService<DeadLetterAdmin>();
+        return await admin.FindOldestFirstAsync(match, cancellationToken: context.RequestAborted);
+    }
+
+    private static string? Single(IQueryCollection query, string key) =>
+        query.TryGetValue(key, out var values) && values.Count > 0 && !string.IsNullOrEmpty(values[0]) ? values[0] : null;
+
+    private static async Task WriteResultAsync(HttpContext context, string action, int matched, int done)
+    {
+        context.Response.ContentType = "application/json; charset=utf-8";
+        await using var writer = new Utf8JsonWriter(context.Response.Body);
+        writer.WriteStartObject();
+        writer.WriteNumber("matched", matched);
+        writer.WriteNumber(action, done);
+
+        // Requeued or purged by someone else meanwhile, or (requeue) an unreadable entry without a payload.
+        writer.WriteNumber("skipped", matched - done);
+        writer.WriteEndObject();
+        await writer.FlushAsync(context.RequestAborted);
+    }
+
+    private static async Task WriteErrorAsync(HttpContext context, int status, string error)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json; charset=utf-8";
+        await using var writer = new Utf8JsonWriter(context.Response.Body);
+        writer.WriteStartObject();
+        writer.WriteString("error", error);
+        writer.WriteEndObject();
+        await writer.FlushAsync(context.RequestAborted);
+    }
+
+    private static ILogger Logger(HttpContext context) =>
+        context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(AdminEndpoints).FullName!);
+
+    private static partial class Log
+    {
+        [LoggerMessage(3101, LogLevel.Warning, "Admin request to {Path} refused: {Reason}")]
+        public static partial void Refused(ILogger logger, string path, string reason);
+
+        [LoggerMessage(3102, LogLevel.Warning, "Admin request to {Path} refused: admin endpoints are disabled (Cortex:Observability:AdminToken is empty)")]
+        public static partial void Disabled(ILogger logger, string path);
+
+        [LoggerMessage(3103, LogLevel.Information, "Requeued {Requeued} of {Matched} matching dead letters through the admin endpoint")]
+        public static partial void Requeued(ILogger logger, int requeued, int matched);
+
+        [LoggerMessage(3104, LogLevel.Information, "Purged {Purged} of {Matched} matching dead letters through the admin endpoint")]
+        public static partial void Purged(ILogger logger, int purged, int matched);
+    }
+}

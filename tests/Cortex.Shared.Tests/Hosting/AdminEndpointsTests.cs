@@ -1,0 +1,302 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using System.Text.Json;
+using Cortex.Shared.Client;
+using Cortex.Shared.Contract;
+using Cortex.Shared.Hosting;
+using Cortex.Shared.Queue;
+using Cortex.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Cortex.Shared.Tests.Hosting;
+
+public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<RedisFixture>
+{
+    private const string Token = "s3cr3t-admin-token-0123456789abcdef";
+
+    [Fact]
+    public async Task Start_Defaults_ListensOnLoopbackOnly()
+    {
+        await using var app = await StartAsync();
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        var port = new Uri(addresses.Single()).Port;
+
+        Assert.Equal($"http://127.0.0.1:{port}", addresses.Single());
+
+        // Where the machine has another address, the port is closed there: a pod IP or a LAN neighbour cannot reach it.
+        foreach (var address in NonLoopbackAddresses())
+        {
+            using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            var error = await Assert.ThrowsAsync<SocketException>(async () => await socket.ConnectAsync(address, port));
+            Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
+        }
+    }
+
+    [Fact]
+    public async Task Start_BindAddressStar_ListensOnEveryInterface()
+    {
+        await using var app = await StartAsync(("Cortex:Observability:BindAddress", "*"));
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+
+        Assert.Matches(@"^http://(\[::\]|0\.0\.0\.0):\d+$", address);
+    }
+
+    [Theory]
+    [InlineData("localhost")]
+    [InlineData("10.0.0")] // IPAddress.TryParse reads this as 10.0.0.0; an operator almost certainly meant something else
+    [InlineData("010.0.0.1")] // and this as 8.0.0.1
+    [InlineData("")]
+    public async Task Start_InvalidBindAddress_ExitsWithConfigurationErrorNamingTheKey(string value)
+    {
+        await using var app = Build(("Cortex:Observability:BindAddress", value));
+        using var error = new StringWriter();
+
+        var exit = await CortexHost.RunAsync(app, error);
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exit);
+        Assert.Contains($"Cortex:Observability:BindAddress must be an IP address (127.0.0.1, ::1, 10.0.0.5) or * for every interface (was '{value}')", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Start_ShortAdminToken_ExitsWithConfigurationErrorWithoutPrintingIt()
+    {
+        await using var app = Build(("Cortex:Observability:AdminToken", "short-secret"));
+        using var error = new StringWriter();
+
+        var exit = await CortexHost.RunAsync(app, error);
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exit);
+        Assert.Contains("Cortex:Observability:AdminToken must be empty (admin endpoints disabled) or at least 16 characters (it has 12)", error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("short-secret", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("Bearer not-the-token-0123456789abcdef")]
+    [InlineData("Bearer s3cr3t-admin-token-0123456789abcde")] // a prefix of the token
+    [InlineData("Basic czNjcjN0LWFkbWluLXRva2Vu")]
+    public async Task Admin_WithoutTheToken_Is401WithBearerChallengeAndChangesNothing(string? authorization)
+    {
+        await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
+        await DeadLetterAsync(app, "m-1");
+        using var http = Http(app);
+
+        foreach (var path in new[] { "admin/dead-letters/requeue?all=true", "admin/dead-letters/purge?all=true" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, path);
+            if (authorization is not null)
+            {
+                request.Headers.TryAddWithoutValidation("Authorization", authorization);
+            }
+
+            using var response = await http.SendAsync(request);
+
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
+        }
+
+        Assert.Equal(1, await app.Services.GetRequiredService<DeadLetterAdmin>().CountAsync());
+    }
+
+    [Fact]
+    public async Task Requeue_WithTheToken_MovesTheDeadLetterBackToItsReadyList()
+    {
+        await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
+        await DeadLetterAsync(app, "m-1");
+        using var http = Http(app, Token);
+
+        using var response = await http.PostAsync(new Uri("admin/dead-letters/requeue?messageId=m-1", UriKind.Relative), null);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, body.GetProperty("requeued").GetInt32());
+        var admin = app.Services.GetRequiredService<DeadLetterAdmin>();
+        Assert.Equal(0, await admin.CountAsync());
+        var ready = await redis.Connection.GetDatabase().ListRangeAsync(admin.Keys.ReadyNormal);
+        Assert.Equal("m-1", EnvelopeCodec.Parse((byte[])ready.Single()!).Envelope!.Id);
+    }
+
+    [Fact]
+    public async Task Purge_WithTheToken_EmptiesTheDeadLetterList()
+    {
+        await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
+        await DeadLetterAsync(app, "m-1");
+        await DeadLetterAsync(app, "m-2");
+        using var http = Http(app, Token);
+
+        using var response = await http.PostAsync(new Uri("admin/dead-letters/purge?all=true", UriKind.Relative), null);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, body.GetProperty("purged").GetInt32());
+        Assert.Equal(0, await app.Services.GetRequiredService<DeadLetterAdmin>().CountAsync());
+    }
+
+    [Theory]
+    [InlineData("admin/dead-letters/purge")]
+    [InlineData("admin/dead-letters/purge?all=true&reason=poison")]
+    public async Task Purge_WithoutExactlyOneSelection_Is400AndChangesNothing(string path)
+    {
+        await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
+        await DeadLetterAsync(app, "m-1");
+        using var http = Http(app, Token);
+
+        using var response = await http.PostAsync(new Uri(path, UriKind.Relative), null);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(1, await app.Services.GetRequiredService<DeadLetterAdmin>().CountAsync());
+    }
+
+    [Fact]
+    public async Task Admin_NoTokenConfigured_Is403EvenWithABearerTokenAndChangesNothing()
+    {
+        await using var app = await StartAsync();
+        await DeadLetterAsync(app, "m-1");
+        using var http = Http(app, Token);
+
+        using var response = await http.PostAsync(new Uri("admin/dead-letters/purge?all=true", UriKind.Relative), null);
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Contains("Cortex:Observability:AdminToken", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(1, await app.Services.GetRequiredService<DeadLetterAdmin>().CountAsync());
+    }
+
+    [Fact]
+    public async Task ReadOnlyEndpoints_WithATokenConfigured_StayOpenWithoutOne()
+    {
+        await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
+        using var client = new OperationsClient(app);
+
+        Assert.NotEmpty((await client.ScrapeAsync()).Find("cortex_queue_depth"));
+        Assert.Equal(HttpStatusCode.OK, (await client.HealthAsync("/health/live")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await client.HealthAsync("/health/ready")).Status);
+    }
+
+    [Theory]
+    [InlineData(null)] // the levels a deployment runs with (Microsoft.AspNetCore at Warning)
+    [InlineData("Trace")] // everything ASP.NET Core and Kestrel can say
+    public async Task Admin_Requests_NeverLogTheToken(string? level)
+    {
+        var logs = new CapturedLogs();
+        var overrides = new List<(string, string)> { ("Cortex:Observability:AdminToken", Token) };
+        if (level is not null)
+        {
+            overrides.Add(("Logging:LogLevel:Default", level));
+            overrides.Add(("Logging:LogLevel:Microsoft", level));
+            overrides.Add(("Logging:LogLevel:Microsoft.AspNetCore", level));
+        }
+
+        await using var app = await StartAsync(logs, [.. overrides]);
+        await DeadLetterAsync(app, "m-1");
+        using (var good = Http(app, Token))
+        using (var wrong = Http(app, Token + "x"))
+        {
+            (await good.PostAsync(new Uri("admin/dead-letters/requeue?all=true", UriKind.Relative), null)).Dispose();
+            (await wrong.PostAsync(new Uri("admin/dead-letters/purge?all=true", UriKind.Relative), null)).Dispose();
+        }
+
+        await app.StopAsync();
+
+        Assert.Contains(logs.Lines, l => l.Contains("refused: wrong token", StringComparison.Ordinal)); // the capture works
+        Assert.DoesNotContain(logs.Lines, l => l.Contains(Token[..12], StringComparison.Ordinal));
+    }
+
+    private static async Task DeadLetterAsync(WebApplication app, string id)
+    {
+        var queue = app.Services.GetRequiredService<IMessageQueue>();
+        await app.Services.GetRequiredService<CortexClient>().EnqueueAsync(
+            new Envelope { Id = id, To = "+5511987654321", Text = "hello", Priority = Priority.Normal, EnqueuedAt = TimeProvider.System.GetUtcNow() });
+        var leased = await queue.LeaseAsync("consumer-a", 1);
+        await queue.DeadLetterAsync("consumer-a", leased[0], DeadLetterEntry.Create(DeadLetterReasons.Permanent, "test", leased[0].Payload.Span, TimeProvider.System.GetUtcNow()) with { MessageId = id });
+    }
+
+    private static IEnumerable<IPAddress> NonLoopbackAddresses() =>
+        NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == OperationalStatus.Up)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .Where(a => !IPAddress.IsLoopback(a) && a.AddressFamily == AddressFamily.InterNetwork);
+
+    private static HttpClient Http(WebApplication app, string? token = null)
+    {
+        var http = new HttpClient { BaseAddress = new Uri(app.Urls.First() + "/") };
+        if (token is not null)
+        {
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        return http;
+    }
+
+    private Task<WebApplication> StartAsync(params (string Key, string Value)[] overrides) => StartAsync(null, overrides);
+
+    private async Task<WebApplication> StartAsync(CapturedLogs? logs, params (string Key, string Value)[] overrides)
+    {
+        var app = Build(logs, overrides);
+        await app.StartAsync();
+        return app;
+    }
+
+    private WebApplication Build(params (string Key, string Value)[] overrides) => Build(null, overrides);
+
+    private WebApplication Build(CapturedLogs? logs, params (string Key, string Value)[] overrides)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Cortex:Redis:Configuration"] = redis.Server.Configuration,
+            ["Cortex:Queue:Name"] = RedisFixture.UniqueQueueName(),
+            ["Cortex:Observability:Port"] = "0",
+        });
+        builder.Configuration.AddInMemoryCollection(overrides.Select(o => new KeyValuePair<string, string?>(o.Key, o.Value)));
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+        }
+
+        builder.AddCortexOperations();
+        var app = builder.Build();
+        app.MapCortexOperations();
+        return app;
+    }
+
+    /// <summary>Every log line the host writes, formatted, with its structured values and scopes.</summary>
+    private sealed class CapturedLogs : ILoggerProvider
+    {
+        private readonly ConcurrentQueue<string> _lines = new();
+
+        public IReadOnlyCollection<string> Lines => _lines;
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(CapturedLogs owner, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull
+            {
+                owner._lines.Enqueue($"scope {category}: {state}");
+                return null;
+            }
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                var values = state is IEnumerable<KeyValuePair<string, object?>> pairs ? string.Join(", ", pairs.Select(p => $"{p.Key}={p.Value}")) : string.Empty;
+                owner._lines.Enqueue($"{logLevel} {category}[{eventId.Id}] {formatter(state, exception)} | {values} | {exception}");
+            }
+        }
+    }
+}
