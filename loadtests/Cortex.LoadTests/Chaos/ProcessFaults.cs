@@ -38,33 +38,32 @@ internal static class ProcessFaults
         var clock = Stopwatch.StartNew();
         List<Sample> samples;
         Check exit;
-        await using (var sampler = new Sampler(queue, () => senders.Where(s => !s.HasExited).ToList()))
+        // The sampler reads the processes until it is disposed, so they are disposed after it.
+        try
         {
-            try
+            await using var sampler = new Sampler(queue, () => Live(senders));
+            var current = Start(context, profile, queue, gateway, senders, "k1-0");
+            for (var kill = 1; kill <= profile.Kills && ledger.Distinct < n; kill++)
             {
-                var current = Start(context, profile, queue, gateway, senders, "k1-0");
-                for (var kill = 1; kill <= profile.Kills && ledger.Distinct < n; kill++)
-                {
-                    await SendingForAsync(current, gateway, profile.KillInterval);
-                    var consumer = ConsumerId(queue, current);
-                    await current.KillAsync();
-                    var killedAt = Stopwatch.GetTimestamp();
-                    var held = await context.Database.HashLengthAsync(queue.Keys.Leases(consumer));
-                    context.Progress.WriteLine($"  [{clock.Elapsed:mm\\:ss}] kill {kill}: SIGKILL {current.Name} holding {held:N0} leases, {ledger.Distinct:N0} of {n:N0} accepted");
-                    recoveries.Add(WatchRecoveryAsync(context.Database, queue.Keys, consumer, killedAt, held));
-                    current = Start(context, profile, queue, gateway, senders, $"k1-{kill}");
-                }
-
-                await LoadContext.WaitForAcceptedAsync(ledger, n, [current]);
-                samples = sampler.Samples(ledger, 0, n);
-                exit = await LoadContext.StopAsync([current]);
+                await SendingForAsync(current, gateway, profile.KillInterval);
+                var consumer = ConsumerId(queue, current);
+                await current.KillAsync();
+                var killedAt = Stopwatch.GetTimestamp();
+                var held = await context.Database.HashLengthAsync(queue.Keys.Leases(consumer));
+                context.Progress.WriteLine($"  [{clock.Elapsed:mm\\:ss}] kill {kill}: SIGKILL {current.Name} holding {held:N0} leases, {ledger.Distinct:N0} of {n:N0} accepted");
+                recoveries.Add(WatchRecoveryAsync(context.Database, queue.Keys, consumer, killedAt, held));
+                current = Start(context, profile, queue, gateway, senders, $"k1-{kill}");
             }
-            finally
+
+            await LoadContext.WaitForAcceptedAsync(ledger, n, [current]);
+            samples = sampler.Samples(ledger, 0, n);
+            exit = await LoadContext.StopAsync([current]);
+        }
+        finally
+        {
+            foreach (var sender in senders)
             {
-                foreach (var sender in senders)
-                {
-                    await sender.DisposeAsync();
-                }
+                await sender.DisposeAsync();
             }
         }
 
@@ -124,34 +123,33 @@ internal static class ProcessFaults
         var clock = Stopwatch.StartNew();
         List<Sample> samples;
         Check last;
-        await using (var sampler = new Sampler(queue, () => senders.Where(s => !s.HasExited).ToList()))
+        // The sampler reads the processes until it is disposed, so they are disposed after it.
+        try
         {
-            try
+            await using var sampler = new Sampler(queue, () => Live(senders));
+            var current = Start(context, profile, queue, gateway, senders, "k2-0");
+            for (var stop = 1; stop <= profile.Stops && ledger.Distinct < n; stop++)
             {
-                var current = Start(context, profile, queue, gateway, senders, "k2-0");
-                for (var stop = 1; stop <= profile.Stops && ledger.Distinct < n; stop++)
-                {
-                    await SendingForAsync(current, gateway, profile.StopInterval);
-                    var old = current;
-                    current = Start(context, profile, queue, gateway, senders, $"k2-{stop}");
-                    await old.TerminateAsync();
-                    var exit = await old.WaitForExitAsync(TimeSpan.FromSeconds(40));
-                    exits.Add(exit is { } e ? e.ExitCode.ToString(CultureInfo.InvariantCulture) : "hung");
-                    returned.Add(old.Stopped?.Returned ?? -1);
-                    leftBehind += await context.Database.HashLengthAsync(queue.Keys.Leases(ConsumerId(queue, old)));
-                    context.Progress.WriteLine($"  [{clock.Elapsed:mm\\:ss}] stop {stop}: SIGTERM {old.Name}, exit {exits[^1]} after {exit?.AfterTerm.TotalSeconds:N1} s, {returned[^1]:N0} returned, {ledger.Distinct:N0} of {n:N0} accepted");
-                }
-
-                await LoadContext.WaitForAcceptedAsync(ledger, n, [current]);
-                samples = sampler.Samples(ledger, 0, n);
-                last = await LoadContext.StopAsync([current]);
+                await SendingForAsync(current, gateway, profile.StopInterval);
+                var old = current;
+                current = Start(context, profile, queue, gateway, senders, $"k2-{stop}");
+                await old.TerminateAsync();
+                var exit = await old.WaitForExitAsync(TimeSpan.FromSeconds(40));
+                exits.Add(exit is { } e ? e.ExitCode.ToString(CultureInfo.InvariantCulture) : "hung");
+                returned.Add(old.Stopped?.Returned ?? -1);
+                leftBehind += await context.Database.HashLengthAsync(queue.Keys.Leases(ConsumerId(queue, old)));
+                context.Progress.WriteLine($"  [{clock.Elapsed:mm\\:ss}] stop {stop}: SIGTERM {old.Name}, exit {exits[^1]} after {exit?.AfterTerm.TotalSeconds:N1} s, {returned[^1]:N0} returned, {ledger.Distinct:N0} of {n:N0} accepted");
             }
-            finally
+
+            await LoadContext.WaitForAcceptedAsync(ledger, n, [current]);
+            samples = sampler.Samples(ledger, 0, n);
+            last = await LoadContext.StopAsync([current]);
+        }
+        finally
+        {
+            foreach (var sender in senders)
             {
-                foreach (var sender in senders)
-                {
-                    await sender.DisposeAsync();
-                }
+                await sender.DisposeAsync();
             }
         }
 
@@ -184,8 +182,21 @@ internal static class ProcessFaults
         }
 
         var sender = context.StartSender(pod, queue, gateway, profile.Workers, extra);
-        senders.Add(sender);
+        lock (senders)
+        {
+            senders.Add(sender);
+        }
+
         return sender;
+    }
+
+    // The sampler reads the list on its own timer while a fault adds to it.
+    private static List<SenderProcess> Live(List<SenderProcess> senders)
+    {
+        lock (senders)
+        {
+            return senders.Where(s => !s.HasExited).ToList();
+        }
     }
 
     private static string ConsumerId(RedisMessageQueue queue, SenderProcess sender) => $"{queue.Keys.Name}-{sender.Name}";
