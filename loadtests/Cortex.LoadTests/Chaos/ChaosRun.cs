@@ -5,22 +5,26 @@ using Cortex.LoadTests.Reporting;
 namespace Cortex.LoadTests.Chaos;
 
 /// <summary>
-/// make chaos: the fault scenarios of issue #7 in order against one Redis, each with its own queue and fresh sender
+/// make chaos: the fault scenarios of issue #7 in order, the process faults against the given Redis, each with its own queue and fresh sender
 /// processes, written as the load test's report (HTML, Markdown summary, JSON). A scenario that throws is reported as
 /// failed with its error, and the others still run.
 /// </summary>
 internal static class ChaosRun
 {
-    /// <summary>The command line: <c>chaos --profile short|smoke [--out DIR]</c>; exit 0 only if every check passed.</summary>
-    public static async Task<int> MainAsync(string redis, string senderDll, string profileName, string output)
+    public const string AllScenarios = "K1,K2,K3,K4";
+
+    /// <summary>The command line: <c>chaos --profile short|smoke [--scenarios K1,K2,K3,K4] [--out DIR]</c>; exit 0 only if every check passed.</summary>
+    public static async Task<int> MainAsync(string redis, string senderDll, string profileName, string scenarios, string output)
     {
-        if (ChaosProfile.Named(profileName) is not { } profile)
+        var selected = scenarios.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0 || !selected.IsSubsetOf(AllScenarios.Split(',')))
         {
-            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--out DIR]");
+            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4] [--out DIR]");
             return 2;
         }
 
-        var run = await RunAsync(redis, senderDll, profile, profile == ChaosProfile.Short ? "make chaos" : $"make chaos PROFILE={profile.Name}", Console.Error);
+        var command = "make chaos" + (profile == ChaosProfile.Short ? string.Empty : $" PROFILE={profile.Name}") + (selected.SetEquals(AllScenarios.Split(',')) ? string.Empty : $" SCENARIOS={scenarios}");
+        var run = await RunAsync(redis, senderDll, profile, selected, command, Console.Error);
         foreach (var path in ReportFiles.Write(run, output))
         {
             Console.WriteLine($"wrote {path}");
@@ -30,7 +34,7 @@ internal static class ChaosRun
         return run.Passed ? 0 : 1;
     }
 
-    public static async Task<RunReport> RunAsync(string redis, string senderDll, ChaosProfile profile, string command, TextWriter progress)
+    public static async Task<RunReport> RunAsync(string redis, string senderDll, ChaosProfile profile, IReadOnlySet<string> scenarios, string command, TextWriter progress)
     {
         var started = TimeProvider.System.GetUtcNow();
         var clock = Stopwatch.StartNew();
@@ -41,6 +45,11 @@ internal static class ChaosRun
 
         async Task Run(string id, string title, Func<Task<ScenarioReport>> scenario)
         {
+            if (!scenarios.Contains(id))
+            {
+                return;
+            }
+
             progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] {id}: {title}");
             ScenarioReport report;
             try
@@ -58,6 +67,10 @@ internal static class ChaosRun
 
         await Run("K1", "sender killed with SIGKILL, restarted", () => ProcessFaults.KillAsync(context, profile));
         await Run("K2", "sender stopped with SIGTERM, replaced", () => ProcessFaults.StopAsync(context, profile));
+
+        // The Redis faults need a redis-server this run can crash and restart, whatever --redis points at.
+        await Run("K3", "Redis crashed and restarted on its AOF", () => RedisFaults.OutageAsync(senderDll, profile, progress, crash: true));
+        await Run("K4", $"Redis away for {profile.Outage.TotalSeconds:N0} s", () => RedisFaults.OutageAsync(senderDll, profile, progress, crash: false));
 
         var machine = $"{Environment.ProcessorCount} vCPU, {Environment.OSVersion.VersionString}, .NET {Environment.Version}";
         return new RunReport($"chaos-{profile.Name}", started, clock.Elapsed, machine, command, reports);
