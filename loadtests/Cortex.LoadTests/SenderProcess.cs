@@ -100,6 +100,17 @@ internal sealed partial class SenderProcess : IAsyncDisposable
         await kill.WaitForExitAsync();
     }
 
+    /// <summary>
+    /// SIGKILL, as the OOM killer or a node failure ends a pod: no shutdown path runs, leases and unwritten acks stay
+    /// behind. Waits until the process is gone.
+    /// </summary>
+    public async Task KillAsync()
+    {
+        Cpu();
+        _process.Kill(entireProcessTree: false);
+        await _process.WaitForExitAsync();
+    }
+
     /// <summary>Waits for the exit; the exit code and how long after SIGTERM it came, or null on a hang (the process is then killed).</summary>
     public async Task<(int ExitCode, TimeSpan AfterTerm)?> WaitForExitAsync(TimeSpan timeout)
     {

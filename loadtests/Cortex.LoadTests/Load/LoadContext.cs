@@ -35,6 +35,9 @@ internal sealed class LoadContext : IAsyncDisposable
 
     public TextWriter Progress { get; }
 
+    /// <summary>The run's Redis, for scenarios that watch queue keys directly (a dead consumer's lease hash).</summary>
+    public IDatabase Database => _connection.GetDatabase();
+
     public static async Task<LoadContext> ConnectAsync(string redis, string postgres, string senderDll, LoadProfile profile, TextWriter progress) =>
         new(await ConnectionMultiplexer.ConnectAsync(redis), redis, postgres, senderDll, profile, progress);
 

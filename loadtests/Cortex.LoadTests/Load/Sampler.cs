@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Cortex.Shared.Queue;
+using StackExchange.Redis;
 
 namespace Cortex.LoadTests.Load;
 
@@ -121,7 +122,17 @@ internal sealed class Sampler : IAsyncDisposable
         {
             do
             {
-                var stats = await _queue.GetStatsAsync();
+                QueueStats stats;
+                try
+                {
+                    stats = await _queue.GetStatsAsync();
+                }
+                catch (RedisException)
+                {
+                    // The chaos run takes Redis away on purpose: a missed sample is a gap in the chart, not a failure.
+                    continue;
+                }
+
                 double rss = 0, cpu = 0;
                 foreach (var sender in _senders())
                 {

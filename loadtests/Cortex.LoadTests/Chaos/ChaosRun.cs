@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using Cortex.LoadTests.Load;
+using Cortex.LoadTests.Reporting;
+
+namespace Cortex.LoadTests.Chaos;
+
+/// <summary>
+/// make chaos: the fault scenarios of issue #7 in order, the process faults against the given Redis, each with its own queue and fresh sender
+/// processes, written as the load test's report (HTML, Markdown summary, JSON). A scenario that throws is reported as
+/// failed with its error, and the others still run.
+/// </summary>
+internal static class ChaosRun
+{
+    public const string AllScenarios = "K1,K2,K3,K4";
+
+    /// <summary>The command line: <c>chaos --profile short|smoke [--scenarios K1,K2,K3,K4] [--out DIR]</c>; exit 0 only if every check passed.</summary>
+    public static async Task<int> MainAsync(string redis, string senderDll, string profileName, string scenarios, string output)
+    {
+        var selected = scenarios.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0 || !selected.IsSubsetOf(AllScenarios.Split(',')))
+        {
+            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4] [--out DIR]");
+            return 2;
+        }
+
+        var command = "make chaos" + (profile == ChaosProfile.Short ? string.Empty : $" PROFILE={profile.Name}") + (selected.SetEquals(AllScenarios.Split(',')) ? string.Empty : $" SCENARIOS={scenarios}");
+        var run = await RunAsync(redis, senderDll, profile, selected, command, Console.Error);
+        foreach (var path in ReportFiles.Write(run, output))
+        {
+            Console.WriteLine($"wrote {path}");
+        }
+
+        Console.WriteLine(run.Passed ? "chaos: PASS" : $"chaos: FAIL ({string.Join(", ", run.Scenarios.Where(s => !s.Passed).Select(s => s.Id))})");
+        return run.Passed ? 0 : 1;
+    }
+
+    public static async Task<RunReport> RunAsync(string redis, string senderDll, ChaosProfile profile, IReadOnlySet<string> scenarios, string command, TextWriter progress)
+    {
+        var started = TimeProvider.System.GetUtcNow();
+        var clock = Stopwatch.StartNew();
+
+        // PostgreSQL plays no part in these faults; the load profile only fills the context's required slot.
+        await using var context = await LoadContext.ConnectAsync(redis, string.Empty, senderDll, LoadProfile.Smoke, progress);
+        var reports = new List<ScenarioReport>();
+
+        async Task Run(string id, string title, Func<Task<ScenarioReport>> scenario)
+        {
+            if (!scenarios.Contains(id))
+            {
+                return;
+            }
+
+            progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] {id}: {title}");
+            ScenarioReport report;
+            try
+            {
+                report = await scenario();
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or StackExchange.Redis.RedisException or HttpRequestException or TimeoutException)
+            {
+                report = new ScenarioReport(id, title, string.Empty, string.Empty, [], [], [], ex.Message);
+            }
+
+            reports.Add(report);
+            progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] {report.Id}: {(report.Passed ? "pass" : "FAIL" + (report.Error is null ? string.Empty : ": " + report.Error))}");
+        }
+
+        await Run("K1", "sender killed with SIGKILL, restarted", () => ProcessFaults.KillAsync(context, profile));
+        await Run("K2", "sender stopped with SIGTERM, replaced", () => ProcessFaults.StopAsync(context, profile));
+
+        // The Redis faults need a redis-server this run can crash and restart, whatever --redis points at.
+        await Run("K3", "Redis crashed and restarted on its AOF", () => RedisFaults.OutageAsync(senderDll, profile, progress, crash: true));
+        await Run("K4", $"Redis away for {profile.Outage.TotalSeconds:N0} s", () => RedisFaults.OutageAsync(senderDll, profile, progress, crash: false));
+
+        var machine = $"{Environment.ProcessorCount} vCPU, {Environment.OSVersion.VersionString}, .NET {Environment.Version}";
+        return new RunReport($"chaos-{profile.Name}", started, clock.Elapsed, machine, command, reports);
+    }
+}

@@ -1,0 +1,283 @@
+using System.Diagnostics;
+using System.Globalization;
+using Cortex.LoadTests.Load;
+using Cortex.LoadTests.Reporting;
+using Cortex.Shared.Queue;
+using StackExchange.Redis;
+
+namespace Cortex.LoadTests.Chaos;
+
+/// <summary>
+/// The process faults of issue #7 against a real backlog: sender processes killed with SIGKILL (K1) or stopped with
+/// SIGTERM as a scale-in does (K2), each replaced by a new process with a new consumer id, as a restarted pod gets.
+/// Every message goes through a stand-in gateway that counts each acceptance, so lost and duplicated sends are exact.
+/// </summary>
+internal static class ProcessFaults
+{
+    private static readonly TimeSpan s_poll = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan s_firstSendBudget = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan s_recoveryBudget = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan s_settle = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// K1: SIGKILL the only sender every <see cref="ChaosProfile.KillInterval"/> of sending, <see cref="ChaosProfile.Kills"/>
+    /// times, a new process each time. Nothing may be lost; duplicates are only the sends a killed process had made
+    /// and not yet acked, so at most Workers per kill; each dead consumer's leases are recovered within 15 s.
+    /// </summary>
+    public static async Task<ScenarioReport> KillAsync(LoadContext context, ChaosProfile profile)
+    {
+        var n = profile.KillMessages;
+        var ledger = new MessageLedger(n);
+        await using var gateway = await LoadGateway.StartAsync(ledger, profile.GatewayLatency);
+        var (queue, client) = context.NewQueue("kill");
+        var producer = new Producer(client, ledger, queue.Keys.Name + ":");
+        context.Progress.WriteLine($"  pushing {n:N0} messages");
+        await producer.BurstAsync(0, n);
+
+        var recoveries = new List<Task<Recovery>>();
+        var sentNotAcked = new HashSet<int>();
+        var senders = new List<SenderProcess>();
+        var clock = Stopwatch.StartNew();
+        List<Sample> samples;
+        Check exit;
+        // The sampler reads the processes until it is disposed, so they are disposed after it.
+        try
+        {
+            await using var sampler = new Sampler(queue, () => Live(senders));
+            var current = Start(context, profile, queue, gateway, senders, "k1-0");
+            for (var kill = 1; kill <= profile.Kills && ledger.Distinct < n; kill++)
+            {
+                await SendingForAsync(current, gateway, profile.KillInterval);
+                var consumer = ConsumerId(queue, current);
+                await current.KillAsync();
+                var killedAt = Stopwatch.GetTimestamp();
+                var leased = LeasedIndices(await context.Database.HashValuesAsync(queue.Keys.Leases(consumer)), queue.Keys.Name + ":");
+
+                // The sends that may repeat: leased by the dead process and already accepted by the gateway, i.e. acks it
+                // never wrote. Read once requests cut by the kill have been aborted; recovery is seconds away.
+                await Task.Delay(s_settle);
+                var unacked = leased.Where(i => ledger.AcceptCount(i) > 0).ToList();
+                sentNotAcked.UnionWith(unacked);
+                context.Progress.WriteLine($"  [{clock.Elapsed:mm\\:ss}] kill {kill}: SIGKILL {current.Name} holding {leased.Count:N0} leases ({unacked.Count:N0} sent, not acked), {ledger.Distinct:N0} of {n:N0} accepted");
+                recoveries.Add(WatchRecoveryAsync(context.Database, queue.Keys, consumer, killedAt, leased.Count, unacked.Count));
+                current = Start(context, profile, queue, gateway, senders, $"k1-{kill}");
+            }
+
+            await LoadContext.WaitForAcceptedAsync(ledger, n, [current]);
+            samples = sampler.Samples(ledger, 0, n);
+            exit = await LoadContext.StopAsync([current]);
+        }
+        finally
+        {
+            foreach (var sender in senders)
+            {
+                await sender.DisposeAsync();
+            }
+        }
+
+        var recovered = await Task.WhenAll(recoveries);
+        var (missing, duplicates) = ledger.Audit(0, n);
+        var stats = await queue.GetStatsAsync();
+        var workersBound = profile.Workers * recovered.Length;
+        var outside = Enumerable.Range(0, n).Count(i => ledger.AcceptCount(i) > 1 && !sentNotAcked.Contains(i));
+        var times = recovered.Where(r => r.After is not null).Select(r => r.After!.Value).Order().ToArray();
+        var slowest = times.Length > 0 ? times[^1] : TimeSpan.Zero;
+        var unrecovered = recovered.Count(r => r.After is null);
+
+        List<Check> checks =
+        [
+            new("messages lost", "0", $"{missing.Count:N0} of {n:N0}", missing.Count == 0),
+            new("duplicates: only sends accepted and not yet acked at a kill", $"≤ {sentNotAcked.Count:N0}, none outside them", $"{duplicates:N0}, {outside:N0} outside", duplicates <= sentNotAcked.Count && outside == 0),
+            new("killed sender's leases recovered", $"each within {ChaosProfile.RecoveryTarget.TotalSeconds:N0} s", unrecovered > 0 ? $"{unrecovered} never recovered" : $"slowest {slowest.TotalSeconds:N1} s", unrecovered == 0 && slowest <= ChaosProfile.RecoveryTarget),
+            new("nothing left in Redis", "0 ready · 0 delayed · 0 leased · 0 dead", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased · {stats.Dead:N0} dead", stats.Pending == 0 && stats.Dead == 0),
+            new("gateway saw only this run's messages", "0 unknown", $"{gateway.Unknown:N0} unknown", gateway.Unknown == 0),
+            exit,
+        ];
+        List<Figure> figures =
+        [
+            new("load", $"{n:N0} messages backlog, {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms"),
+            new("faults injected", $"{recovered.Length} × SIGKILL, {profile.KillInterval.TotalSeconds:N1} s of sending apart; a new process (new consumer id) after each"),
+            new("leases held at each kill", string.Join(" · ", recovered.Select(r => r.HeldAtKill.ToString("N0", CultureInfo.InvariantCulture)))),
+            new("of them sent, ack not yet written (may repeat)", string.Join(" · ", recovered.Select(r => r.SentNotAcked.ToString("N0", CultureInfo.InvariantCulture)))),
+            new($"duplicates against Workers × kills ({profile.Workers} × {recovered.Length})", $"{duplicates:N0} of {workersBound:N0}: acks are written in batches behind the sends, so a kill can also catch a batch of acks in flight"),
+            new("kill → leases back in ready, each kill (s)", string.Join(" · ", recovered.Select(r => r.After is { } t ? t.TotalSeconds.ToString("N1", CultureInfo.InvariantCulture) : "never"))),
+            new("duplicates", $"{duplicates:N0} ({(recovered.Length == 0 ? 0 : (double)duplicates / recovered.Length):N1} per kill)"),
+            new("consumer timeout", (profile.ConsumerTimeout ?? TimeSpan.FromSeconds(10)).TotalSeconds.ToString("N0", CultureInfo.InvariantCulture) + " s"),
+            new("drain time, kills included", $"{clock.Elapsed.TotalSeconds:N0} s"),
+        ];
+        return new ScenarioReport(
+            "K1",
+            $"kill -9: {recovered.Length} SIGKILLs during a {n:N0}-message drain",
+            "closed (backlog)",
+            $"{n:N0} billing reminders are pushed, then one sender ({profile.Workers} workers) drains them through a stand-in answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms, so sends are in flight. After {profile.KillInterval.TotalSeconds:N1} s of sending it is killed with SIGKILL and a new process with a new consumer id starts at once; the dead consumer's leases wait for its heartbeat to age past the consumer timeout, then the new process's maintenance puts them back in ready. A send the gateway accepted but whose ack was not yet written is sent again: those are the only duplicates allowed. The dead process's lease hash is read right after each kill: the leases whose message the gateway had already accepted are the sends that may repeat, and every duplicate must be one of them. Recovery time is from the kill until the dead consumer's lease hash is empty and it left the live set, polled every 100 ms.",
+            figures, checks, samples);
+    }
+
+    /// <summary>
+    /// K2: a rolling replacement, as Kubernetes does on scale-in or a deploy: a new sender starts, the old one gets SIGTERM
+    /// and must finish its sends, flush its acks and return what it still holds. Zero lost, zero duplicates.
+    /// </summary>
+    public static async Task<ScenarioReport> StopAsync(LoadContext context, ChaosProfile profile)
+    {
+        var n = profile.StopMessages;
+        var ledger = new MessageLedger(n);
+        await using var gateway = await LoadGateway.StartAsync(ledger, profile.GatewayLatency);
+        var (queue, client) = context.NewQueue("term");
+        var producer = new Producer(client, ledger, queue.Keys.Name + ":");
+        context.Progress.WriteLine($"  pushing {n:N0} messages");
+        await producer.BurstAsync(0, n);
+
+        var senders = new List<SenderProcess>();
+        var exits = new List<string>();
+        var returned = new List<int>();
+        var leftBehind = 0L;
+        var clock = Stopwatch.StartNew();
+        List<Sample> samples;
+        Check last;
+        // The sampler reads the processes until it is disposed, so they are disposed after it.
+        try
+        {
+            await using var sampler = new Sampler(queue, () => Live(senders));
+            var current = Start(context, profile, queue, gateway, senders, "k2-0");
+            for (var stop = 1; stop <= profile.Stops && ledger.Distinct < n; stop++)
+            {
+                await SendingForAsync(current, gateway, profile.StopInterval);
+                var old = current;
+                current = Start(context, profile, queue, gateway, senders, $"k2-{stop}");
+                await old.TerminateAsync();
+                var exit = await old.WaitForExitAsync(TimeSpan.FromSeconds(40));
+                exits.Add(exit is { } e ? e.ExitCode.ToString(CultureInfo.InvariantCulture) : "hung");
+                returned.Add(old.Stopped?.Returned ?? -1);
+                leftBehind += await context.Database.HashLengthAsync(queue.Keys.Leases(ConsumerId(queue, old)));
+                context.Progress.WriteLine($"  [{clock.Elapsed:mm\\:ss}] stop {stop}: SIGTERM {old.Name}, exit {exits[^1]} after {exit?.AfterTerm.TotalSeconds:N1} s, {returned[^1]:N0} returned, {ledger.Distinct:N0} of {n:N0} accepted");
+            }
+
+            await LoadContext.WaitForAcceptedAsync(ledger, n, [current]);
+            samples = sampler.Samples(ledger, 0, n);
+            last = await LoadContext.StopAsync([current]);
+        }
+        finally
+        {
+            foreach (var sender in senders)
+            {
+                await sender.DisposeAsync();
+            }
+        }
+
+        var checks = await LoadContext.AuditAsync(ledger, 0, n, queue, gateway);
+        checks.Add(new Check("stopped senders exit 0 on SIGTERM", "0", string.Join(" · ", exits), exits.All(e => e == "0")));
+        checks.Add(new Check("stopped senders leave no lease behind", "0", $"{leftBehind:N0}", leftBehind == 0));
+        checks.Add(last);
+        List<Figure> figures =
+        [
+            new("load", $"{n:N0} messages backlog, {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms"),
+            new("faults injected", $"{exits.Count} × SIGTERM, {profile.StopInterval.TotalSeconds:N1} s of sending apart; the replacement starts first, as a rolling update does"),
+            new("messages returned to ready by each stopped sender", string.Join(" · ", returned.Select(r => r < 0 ? "?" : r.ToString("N0", CultureInfo.InvariantCulture)))),
+            new("drain time, stops included", $"{clock.Elapsed.TotalSeconds:N0} s"),
+        ];
+        return new ScenarioReport(
+            "K2",
+            $"SIGTERM: {exits.Count} graceful stops during a {n:N0}-message drain",
+            "closed (backlog)",
+            $"{n:N0} billing reminders are pushed and drained by one sender ({profile.Workers} workers, stand-in answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms). After {profile.StopInterval.TotalSeconds:N1} s of sending a replacement process starts and the old one gets SIGTERM: it stops fetching, finishes its sends, flushes its acks and returns the rest to ready. Nothing may be lost or sent twice.",
+            figures, checks, samples);
+    }
+
+    private static SenderProcess Start(LoadContext context, ChaosProfile profile, RedisMessageQueue queue, LoadGateway gateway, List<SenderProcess> senders, string pod)
+    {
+        var extra = new Dictionary<string, string>();
+        if (profile.ConsumerTimeout is { } timeout)
+        {
+            extra["Cortex__Queue__ConsumerTimeout"] = timeout.ToString("c", CultureInfo.InvariantCulture);
+            extra["Cortex__Queue__HeartbeatInterval"] = (timeout / 4).ToString("c", CultureInfo.InvariantCulture);
+        }
+
+        var sender = context.StartSender(pod, queue, gateway, profile.Workers, extra);
+        lock (senders)
+        {
+            senders.Add(sender);
+        }
+
+        return sender;
+    }
+
+    // The sampler reads the list on its own timer while a fault adds to it.
+    private static List<SenderProcess> Live(List<SenderProcess> senders)
+    {
+        lock (senders)
+        {
+            return senders.Where(s => !s.HasExited).ToList();
+        }
+    }
+
+    private static string ConsumerId(RedisMessageQueue queue, SenderProcess sender) => $"{queue.Keys.Name}-{sender.Name}";
+
+    /// <summary>Waits until <paramref name="sender"/> had its first message accepted, then <paramref name="interval"/> more, so the fault hits a process mid-send.</summary>
+    private static async Task SendingForAsync(SenderProcess sender, LoadGateway gateway, TimeSpan interval)
+    {
+        var started = Stopwatch.GetTimestamp();
+        while (!gateway.AcceptedByInstance.ContainsKey(sender.Name))
+        {
+            if (sender.HasExited)
+            {
+                throw new InvalidOperationException($"sender {sender.Name} exited with {sender.ExitCode}; its log: {sender.LogPath}");
+            }
+
+            if (Stopwatch.GetElapsedTime(started) > s_firstSendBudget)
+            {
+                throw new InvalidOperationException($"sender {sender.Name} sent nothing in {s_firstSendBudget.TotalSeconds:N0} s; its log: {sender.LogPath}");
+            }
+
+            await Task.Delay(s_poll);
+        }
+
+        await Task.Delay(interval);
+    }
+
+    /// <summary>Polls until the dead consumer left the live set with an empty lease hash: its leases are back in ready (or dead-lettered as poison).</summary>
+    private static async Task<Recovery> WatchRecoveryAsync(IDatabase redis, QueueKeys keys, string consumer, long killedAt, int held, int sentNotAcked)
+    {
+        while (Stopwatch.GetElapsedTime(killedAt) < s_recoveryBudget)
+        {
+            if (await redis.SortedSetScoreAsync(keys.Consumers, consumer) is null && await redis.HashLengthAsync(keys.Leases(consumer)) == 0)
+            {
+                return new Recovery(held, sentNotAcked, Stopwatch.GetElapsedTime(killedAt));
+            }
+
+            await Task.Delay(s_poll);
+        }
+
+        return new Recovery(held, sentNotAcked, null);
+    }
+
+    /// <summary>Workload indices of leased envelopes, read from their ids ("{queue}:{index}").</summary>
+    private static List<int> LeasedIndices(RedisValue[] leases, string idPrefix)
+    {
+        var indices = new List<int>(leases.Length);
+        foreach (var lease in leases)
+        {
+            var text = (string?)lease ?? string.Empty;
+            var at = text.IndexOf(idPrefix, StringComparison.Ordinal);
+            if (at < 0)
+            {
+                continue;
+            }
+
+            var digits = text.AsSpan(at + idPrefix.Length);
+            var end = 0;
+            while (end < digits.Length && char.IsAsciiDigit(digits[end]))
+            {
+                end++;
+            }
+
+            if (int.TryParse(digits[..end], CultureInfo.InvariantCulture, out var index))
+            {
+                indices.Add(index);
+            }
+        }
+
+        return indices;
+    }
+
+    private sealed record Recovery(int HeldAtKill, int SentNotAcked, TimeSpan? After);
+}

@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using Cortex.LoadTests.Load;
+using Cortex.LoadTests.Reporting;
+
+namespace Cortex.LoadTests.Chaos;
+
+/// <summary>
+/// The Redis faults of issue #7, on a redis-server this run owns (AOF, <c>appendfsync everysec</c>): a crash and restart
+/// mid-drain (K3), and Redis away for <see cref="ChaosProfile.Outage"/> (K4). The same sender process must ride both
+/// out by itself, without a restart and without spinning.
+/// </summary>
+internal static class RedisFaults
+{
+    /// <summary>appendfsync everysec: a crash loses at most about this much of Redis's acknowledged writes.</summary>
+    private static readonly TimeSpan s_fsyncWindow = TimeSpan.FromSeconds(1);
+
+    /// <summary>A sender waiting out an outage with capped backoff uses a sliver of a core; a reconnect loop uses a whole one.</summary>
+    private const double IdleCpuCeiling = 0.25;
+
+    /// <summary>K3: SIGKILL redis-server mid-drain and restart it on its AOF a second later; K4 when <paramref name="crash"/> is false: a clean stop for the profile's outage.</summary>
+    public static async Task<ScenarioReport> OutageAsync(string senderDll, ChaosProfile profile, TextWriter progress, bool crash)
+    {
+        var down = crash ? TimeSpan.FromSeconds(1) : profile.Outage;
+        var id = crash ? "K3" : "K4";
+        await using var redis = await RedisProcess.StartAsync();
+        await using var context = await LoadContext.ConnectAsync(redis.Configuration, string.Empty, senderDll, LoadProfile.Smoke, progress);
+        var n = profile.RedisMessages;
+        var ledger = new MessageLedger(n);
+        await using var gateway = await LoadGateway.StartAsync(ledger, profile.GatewayLatency);
+        var (queue, client) = context.NewQueue(crash ? "crash" : "outage");
+        var producer = new Producer(client, ledger, queue.Keys.Name + ":");
+        progress.WriteLine($"  pushing {n:N0} messages");
+        await producer.BurstAsync(0, n);
+
+        // Everything pushed is on disk before the fault: what the fault may cost is the sender's own acked work.
+        await Task.Delay(s_fsyncWindow * 2);
+        var sender = context.StartSender(crash ? "k3" : "k4", queue, gateway, profile.Workers);
+        List<Sample> samples;
+        Check exit;
+        bool survived;
+        int acceptedInWindow, before;
+        double outageCpu;
+        TimeSpan pause;
+        try
+        {
+            await using var sampler = new Sampler(queue, () => sender.HasExited ? [] : [sender]);
+            while (ledger.Distinct < n / 5)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100));
+                if (sender.HasExited)
+                {
+                    throw new InvalidOperationException($"sender exited with {sender.ExitCode} before the fault; its log: {sender.LogPath}");
+                }
+            }
+
+            var faultAt = Stopwatch.GetTimestamp();
+            before = ledger.Distinct;
+            acceptedInWindow = ledger.AcceptanceTimes(0, n).Count(t => t >= faultAt - (long)(s_fsyncWindow.TotalSeconds * Stopwatch.Frequency));
+            if (crash)
+            {
+                await redis.KillAsync();
+            }
+            else
+            {
+                await redis.StopAsync();
+            }
+
+            progress.WriteLine($"  Redis {(crash ? "killed (SIGKILL)" : "stopped")} with {before:N0} of {n:N0} accepted; back in {down.TotalSeconds:N0} s");
+            // CPU is read once the sends in flight at the fault have finished and failed their acks: what is left is
+            // the waiting itself, which must be backoff, not a reconnect loop.
+            var settle = down / 4;
+            await Task.Delay(settle);
+            var cpuBefore = sender.Cpu();
+            await Task.Delay(down - settle);
+            outageCpu = (sender.Cpu() - cpuBefore).TotalSeconds / (down - settle).TotalSeconds;
+            await redis.RestartAsync();
+            var restartedAt = Stopwatch.GetTimestamp();
+            await LoadContext.WaitForAcceptedAsync(ledger, n, [sender]);
+            survived = !sender.HasExited;
+            var resumed = ledger.AcceptanceTimes(0, n).FirstOrDefault(t => t > restartedAt);
+            pause = resumed > 0 ? Stopwatch.GetElapsedTime(restartedAt, resumed) : TimeSpan.MaxValue;
+            samples = sampler.Samples(ledger, 0, n);
+            exit = await LoadContext.StopAsync([sender]);
+        }
+        finally
+        {
+            await sender.DisposeAsync();
+        }
+
+        var (missing, duplicates) = ledger.Audit(0, n);
+        var stats = await queue.GetStatsAsync();
+        var dead = stats.Dead;
+        List<Check> checks =
+        [
+            new("messages lost", "0", $"{missing.Count:N0} of {n:N0} ({dead:N0} dead-lettered)", missing.Count == 0 && dead == 0),
+            new("the same sender process rode it out", "no restart", survived ? "no restart" : "exited", survived),
+            exit,
+        ];
+        if (crash)
+        {
+            checks.Add(new("duplicates: only work acked inside the fsync window", $"≤ {acceptedInWindow:N0} (accepted in the last {s_fsyncWindow.TotalSeconds:N0} s before the crash)", $"{duplicates:N0}", duplicates <= acceptedInWindow));
+        }
+        else
+        {
+            checks.Add(new("duplicates", "0", $"{duplicates:N0}", duplicates == 0));
+            var cpu = new Check("sender CPU while Redis is away (no tight reconnect loop)", $"≤ {IdleCpuCeiling:N2} cores", $"{outageCpu:N3} cores", outageCpu <= IdleCpuCeiling);
+            if (profile.CheckCpu)
+            {
+                checks.Add(cpu);
+            }
+        }
+
+        List<Figure> figures =
+        [
+            new("load", $"{n:N0} messages backlog, {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms; Redis with appendonly yes, appendfsync everysec"),
+            new("faults injected", crash ? "redis-server SIGKILLed once mid-drain, restarted on its AOF 1 s later" : $"redis-server stopped mid-drain for {down.TotalSeconds:N0} s, then started on its AOF"),
+            new("sending resumed after Redis was back", pause == TimeSpan.MaxValue ? "never" : $"{pause.TotalSeconds:N1} s"),
+            new("sender CPU while Redis was away (after its first quarter)", $"{outageCpu:N3} cores"),
+            new("duplicates", $"{duplicates:N0}"),
+            new("left in Redis after the drain and the SIGTERM", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased"),
+        ];
+        return new ScenarioReport(
+            id,
+            crash ? $"Redis crash and AOF restart during a {n:N0}-message drain" : $"Redis away for {down.TotalSeconds:N0} s during a {n:N0}-message drain",
+            "closed (backlog)",
+            crash
+                ? $"A sender drains {n:N0} messages from a redis-server with AOF (appendfsync everysec). A fifth of the way through, redis-server is killed with SIGKILL and started again on the same port and data 1 s later; the sender is left alone. Writes Redis acknowledged in the last second before the crash may be gone, so acks of messages already sent can be lost: those messages may be sent again, which is the bound on duplicates."
+                : $"A sender drains {n:N0} messages; a fifth of the way through, redis-server is stopped (it fsyncs its AOF) for {down.TotalSeconds:N0} s, then started again on the same port and data. The sender must stay up, wait with backoff rather than spin, and go on by itself; nothing may be lost or sent twice.",
+            figures, checks, samples);
+    }
+}

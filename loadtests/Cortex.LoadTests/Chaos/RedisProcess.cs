@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Cortex.LoadTests.Chaos;
+
+/// <summary>
+/// A redis-server the chaos run owns, so it can crash and restart it: AOF on with <c>appendfsync everysec</c> (the
+/// production setting), its own temp dir and loopback port, the same port and data after a restart.
+/// </summary>
+internal sealed class RedisProcess : IAsyncDisposable
+{
+    private static readonly TimeSpan s_readyBudget = TimeSpan.FromSeconds(10);
+    private readonly string _dir = Directory.CreateTempSubdirectory("cortex-chaos-redis-").FullName;
+    private Process? _process;
+
+    private RedisProcess(int port) => Port = port;
+
+    public int Port { get; }
+
+    /// <summary>For clients that must ride out the outages: they keep retrying instead of failing the first connect.</summary>
+    public string Configuration => $"127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)},abortConnect=false,connectTimeout=2000,syncTimeout=5000";
+
+    public static async Task<RedisProcess> StartAsync()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        var redis = new RedisProcess(port);
+        await redis.StartProcessAsync();
+        return redis;
+    }
+
+    /// <summary>SIGKILL, as a crash or an OOM kill: writes since the last fsync (at most about a second) are gone.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false } p)
+        {
+            p.Kill();
+            await p.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>SHUTDOWN by signal (SIGTERM): redis-server fsyncs the AOF and exits, as on a planned restart.</summary>
+    public async Task StopAsync()
+    {
+        if (_process is { HasExited: false } p)
+        {
+            using var term = Process.Start("kill", ["-TERM", p.Id.ToString(CultureInfo.InvariantCulture)]);
+            await term.WaitForExitAsync();
+            await p.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Starts it again on the same port with the same data directory, so it replays the AOF.</summary>
+    public Task RestartAsync() => StartProcessAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process?.Dispose();
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A temp dir left behind is harmless.
+        }
+    }
+
+    private async Task StartProcessAsync()
+    {
+        _process?.Dispose();
+        var info = new ProcessStartInfo("redis-server") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[]
+        {
+            "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", _dir, "--save", string.Empty,
+            "--appendonly", "yes", "--appendfsync", "everysec", "--daemonize", "no",
+        })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data?.Contains("Ready to accept connections", StringComparison.Ordinal) == true)
+            {
+                ready.TrySetResult();
+            }
+        };
+        process.Exited += (_, _) => ready.TrySetException(new InvalidOperationException($"redis-server exited on port {Port}; data in {_dir}"));
+        if (!process.Start())
+        {
+            throw new InvalidOperationException("could not start redis-server");
+        }
+
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+        await ready.Task.WaitAsync(s_readyBudget);
+    }
+}

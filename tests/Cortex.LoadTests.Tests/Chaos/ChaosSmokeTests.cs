@@ -1,0 +1,44 @@
+using Cortex.LoadTests.Chaos;
+using Cortex.Testing;
+
+namespace Cortex.LoadTests.Tests.Chaos;
+
+/// <summary>
+/// The fault suite's smoke profile, as <c>make chaos</c> runs it but tiny: real Cortex.Sender processes killed with
+/// SIGKILL and stopped with SIGTERM mid-drain against a real redis-server, then redis-server itself crashed and restarted
+/// on its AOF, and stopped for a few seconds. It asserts correctness only (nothing lost, duplicates only within the
+/// in-flight bound after a kill and none after a graceful stop, every dead consumer's leases recovered, the sender
+/// riding out Redis faults without a restart), never speed.
+/// </summary>
+public class ChaosSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
+{
+    [Fact]
+    public async Task SmokeProfile_KillAndTerm_LoseNothingAndRecoverEveryLease()
+    {
+        var senderDll = Path.Combine(AppContext.BaseDirectory, "Cortex.Sender.dll");
+
+        var run = await ChaosRun.RunAsync(redis.Server.Configuration, senderDll, ChaosProfile.Smoke, ChaosRun.AllScenarios.Split(',').ToHashSet(), "test", TextWriter.Null);
+
+        Assert.Equal(["K1", "K2", "K3", "K4"], run.Scenarios.Select(s => s.Id));
+        var failures = run.Scenarios.SelectMany(s => s.Error is { } error
+            ? [$"{s.Id} threw: {error}"]
+            : s.Checks.Where(c => !c.Passed).Select(c => $"{s.Id}: {c.Name}: {c.Measured} (expected {c.Target})"));
+        Assert.Empty(failures);
+
+        var kill = run.Scenarios.Single(s => s.Id == "K1");
+        Assert.Equal("0 of 3,000", kill.Checks.Single(c => c.Name == "messages lost").Measured);
+        Assert.EndsWith(", 0 outside", kill.Checks.Single(c => c.Name == "duplicates: only sends accepted and not yet acked at a kill").Measured, StringComparison.Ordinal);
+        Assert.DoesNotContain("never", kill.Figures.Single(f => f.Name.StartsWith("kill → leases back in ready", StringComparison.Ordinal)).Value, StringComparison.Ordinal);
+
+        var term = run.Scenarios.Single(s => s.Id == "K2");
+        Assert.Contains(term.Checks, c => c.Name == "every message accepted once or dead-lettered" && c.Measured.EndsWith("duplicates 0", StringComparison.Ordinal));
+        Assert.Equal("0 · 0", term.Checks.Single(c => c.Name == "stopped senders exit 0 on SIGTERM").Measured);
+
+        foreach (var outage in run.Scenarios.Where(s => s.Id is "K3" or "K4"))
+        {
+            Assert.Equal("no restart", outage.Checks.Single(c => c.Name == "the same sender process rode it out").Measured);
+        }
+
+        Assert.Equal("0", run.Scenarios.Single(s => s.Id == "K4").Checks.Single(c => c.Name == "duplicates").Measured);
+    }
+}
