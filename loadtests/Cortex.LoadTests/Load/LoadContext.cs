@@ -35,6 +35,9 @@ internal sealed class LoadContext : IAsyncDisposable
 
     public TextWriter Progress { get; }
 
+    /// <summary>The run's Redis as any other system sees it, for raw pushes through the public contract (LPUSH).</summary>
+    public IDatabase Database => _connection.GetDatabase();
+
     public static async Task<LoadContext> ConnectAsync(string redis, string postgres, string senderDll, LoadProfile profile, TextWriter progress) =>
         new(await ConnectionMultiplexer.ConnectAsync(redis), redis, postgres, senderDll, profile, progress);
 

@@ -102,7 +102,7 @@ internal static class MalformedEnvelopes
 
         // Cut anywhere after the id's closing quote, up to the last byte: the marker survives, the document does not.
         var keep = random.Next(whole.IndexOf(marker, StringComparison.Ordinal) + marker.Length + 1, whole.Length);
-        return Json(whole[..keep], "invalid JSON: ");
+        return Json(whole[..keep], "invalid JSON: the document ends before it is complete (truncated?)");
     }
 
     private static (byte[], string) WrongType(string marker, Random random) => random.Next(7) switch
@@ -186,7 +186,7 @@ internal static class MalformedEnvelopes
         return random.Next(3) switch
         {
             // A raw control character inside a string: JSON itself forbids it.
-            0 => Json($$"""{"id":"{{marker}}",{{Members(text: "line one" + c + "line two")}}""" + "}", "invalid JSON: "),
+            0 => Json($$"""{"id":"{{marker}}",{{Members(text: "line one" + c + "line two")}}""" + "}", "is invalid within a JSON string. The string should be correctly escaped."),
 
             // Escaped, it is valid JSON, but ids and trace ids refuse control characters.
             1 => Json($$"""{"id":"{{marker}}\u{{(int)c:x4}}",{{Members()}}""" + "}", "id: must not contain spaces or control characters"),
