@@ -7,4 +7,4 @@ profile=short
 if [ "${FULL:-0}" = "1" ]; then profile=full; fi
 profile=${PROFILE:-$profile}
 exec bash "$(dirname "$0")/harness.sh" \
-  "loadtest --profile $profile --scenarios ${SCENARIOS:-1,2,3,4,5,6} --out loadtests/results/$profile"
+  "loadtest --profile $profile --scenarios ${SCENARIOS:-1,2,3,4,5,6,7} --out loadtests/results/$profile"

@@ -35,7 +35,7 @@ internal sealed class LoadContext : IAsyncDisposable
 
     public TextWriter Progress { get; }
 
-    /// <summary>The run's Redis, for scenarios that watch queue keys directly (a dead consumer's lease hash).</summary>
+    /// <summary>The run's Redis: raw pushes through the public contract (LPUSH), and queue keys watched directly (a dead consumer's lease hash).</summary>
     public IDatabase Database => _connection.GetDatabase();
 
     public static async Task<LoadContext> ConnectAsync(string redis, string postgres, string senderDll, LoadProfile profile, TextWriter progress) =>

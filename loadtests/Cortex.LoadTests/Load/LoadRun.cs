@@ -11,14 +11,14 @@ namespace Cortex.LoadTests.Load;
 /// </summary>
 internal static class LoadRun
 {
-    public const string AllScenarios = "1,2,3,4,5,6";
+    public const string AllScenarios = "1,2,3,4,5,6,7";
 
     /// <summary>The command line: <c>loadtest --profile short|full|smoke [--scenarios 1,2,...] [--out DIR]</c>; exit 0 only if every check passed.</summary>
     public static async Task<int> MainAsync(string redis, string postgres, string senderDll, string profileName, string scenarios, string output)
     {
         if (LoadProfile.Named(profileName) is not { } profile || Parse(scenarios) is not { } selected)
         {
-            Console.Error.WriteLine("usage: Cortex.LoadTests loadtest --redis host:port --postgres \"connection string\" [--profile short|full|smoke] [--scenarios 1,2,3,4,5,6] [--out DIR]");
+            Console.Error.WriteLine("usage: Cortex.LoadTests loadtest --redis host:port --postgres \"connection string\" [--profile short|full|smoke] [--scenarios 1,2,3,4,5,6,7] [--out DIR]");
             return 2;
         }
 
@@ -87,6 +87,7 @@ internal static class LoadRun
         await Run(4, "gateway faults", () => Scenarios.FaultsAsync(context));
         await Run(5, "scheduler enqueue", () => Scenarios.SchedulerAsync(context));
         await Run(6, "ceilings and the bare HttpClient baseline", () => Scenarios.CeilingsAsync(context));
+        await Run(7, "bad input among valid traffic", () => Scenarios.BadInputAsync(context));
 
         var machine = $"{Environment.ProcessorCount} vCPU, {Environment.OSVersion.VersionString}, .NET {Environment.Version}";
         return new RunReport(profile.Name, started, clock.Elapsed, machine, command, reports);
@@ -97,7 +98,7 @@ internal static class LoadRun
         var ids = new HashSet<int>();
         foreach (var part in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (!int.TryParse(part, CultureInfo.InvariantCulture, out var id) || id is < 1 or > 6)
+            if (!int.TryParse(part, CultureInfo.InvariantCulture, out var id) || id is < 1 or > 7)
             {
                 return null;
             }

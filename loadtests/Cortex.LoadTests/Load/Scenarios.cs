@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using Cortex.LoadTests.Reporting;
+using Cortex.Shared.Contract;
+using Cortex.Shared.Queue;
+using StackExchange.Redis;
 
 namespace Cortex.LoadTests.Load;
 
@@ -297,6 +300,149 @@ internal static class Scenarios
             "baseline",
             $"Steady-state ceilings, every process warm: a sender process drains {n:N0} messages, then {n:N0} more are pushed at once and timed, with the built-in instant gateway (the engine's own overhead). Then, against one Evolution stand-in in this process, a bare HttpClient loop with {HttpWorkers} concurrent requests (a warm-up run, then one before and one after) and a sender with {HttpWorkers} workers warmed the same way, once with an instant stand-in (sender, stand-in and Redis share this machine's two cores) and once answering after 20 ms (a provider's round trip). A drain that dead-letters anything or stalls fails the scenario.",
             verdicts.Figures, verdicts.Checks, []);
+    }
+
+    /// <summary>
+    /// 7. Bad input: a warm sender drains valid billing reminders alone, then the same number again with malformed
+    /// payloads pushed between them by raw LPUSH and copies of valid ones under the same id. Every valid message must be
+    /// sent once, every malformed one dead-lettered with its category's detail, and good traffic must keep its speed.
+    /// </summary>
+    public static async Task<ScenarioReport> BadInputAsync(LoadContext context)
+    {
+        const int Slices = 20;
+        var verdicts = new Verdicts(context.Profile);
+        var (valid, bad, megabytes) = (context.Profile.BadInputValid, context.Profile.BadInputMalformed, context.Profile.BadInputMegabytes);
+        // Warmed with a backlog as large as each measured run, so the clean run is steady state rather than tiered JIT.
+        var warm = valid;
+        var ledger = new MessageLedger(warm + (2 * valid));
+        await using var gateway = await LoadGateway.StartAsync(ledger);
+        var (queue, client) = context.NewQueue("badinput");
+        var prefix = queue.Keys.Name + ":";
+        var producer = new Producer(client, ledger, prefix);
+        var malformed = MalformedEnvelopes.Generate(bad, megabytes, seed: 7);
+        await using var sender = context.StartSender("bad-input", queue, gateway, HttpWorkers);
+        SenderProcess[] senders = [sender];
+        await producer.BurstAsync(0, warm);
+        await LoadContext.WaitForAcceptedAsync(ledger, warm, senders);
+
+        context.Progress.WriteLine($"  clean: {valid:N0} valid messages");
+        var clean = (From: warm, To: warm + valid);
+        await producer.BurstAsync(clean.From, valid);
+        await LoadContext.WaitForAcceptedAsync(ledger, clean.To, senders);
+
+        context.Progress.WriteLine($"  mixed: {valid:N0} valid messages, {bad:N0} malformed payloads and duplicate ids between them");
+        var mixed = (From: clean.To, To: clean.To + valid);
+        var database = context.Database;
+        var now = TimeProvider.System.GetUtcNow();
+        var copies = new Random(11);
+        var duplicates = 0;
+        double peakRss;
+        List<Sample> samples;
+        await using (var sampler = new Sampler(queue, () => senders))
+        {
+            for (var slice = 0; slice < Slices; slice++)
+            {
+                var (from, to) = (mixed.From + (valid * slice / Slices), mixed.From + (valid * (slice + 1) / Slices));
+                await producer.BurstAsync(from, to - from);
+
+                // Another system's LPUSH, spread over the three lists; a copy of a valid message under its id is not malformed,
+                // it must be skipped as already sent.
+                foreach (var group in malformed.Skip(bad * slice / Slices).Take((bad * (slice + 1) / Slices) - (bad * slice / Slices)).GroupBy(m => m.Number % 3))
+                {
+                    var list = group.Key switch { 0 => queue.Keys.ReadyHigh, 1 => queue.Keys.ReadyNormal, _ => queue.Keys.ReadyLow };
+                    await database.ListLeftPushAsync(list, [.. group.Select(m => (RedisValue)m.Payload)]);
+                }
+
+                var copyOf = Enumerable.Range(from, to - from).Where(i => i % 20 == 0)
+                    .Select(i => Workload.BillingReminder(i, now, copies, prefix + i.ToString(CultureInfo.InvariantCulture)))
+                    .ToList();
+                foreach (var group in copyOf.GroupBy(e => e.Priority))
+                {
+                    await database.ListLeftPushAsync(queue.Keys.Ready(group.Key), [.. group.Select(e => (RedisValue)EnvelopeCodec.Serialize(e))]);
+                }
+
+                duplicates += copyOf.Count;
+            }
+
+            await LoadContext.WaitForAcceptedAsync(ledger, mixed.To, senders);
+            await WaitForSettledAsync(queue, bad);
+            samples = sampler.Samples(ledger, mixed.From, mixed.To);
+            peakRss = sampler.PeakRssMb;
+        }
+
+        verdicts.Correct(await LoadContext.StopAsync(senders));
+        var (missing, twice) = ledger.Audit(warm, mixed.To);
+        verdicts.Correct(new Check(
+            "every valid message sent exactly once (duplicate ids included)",
+            "lost 0 · duplicates 0",
+            $"{(2 * valid) - missing.Count:N0} of {2 * valid:N0} sent · {duplicates:N0} copies under a sent id · lost {missing.Count:N0} · sent twice {twice:N0}",
+            missing.Count == 0 && twice == 0));
+        verdicts.Correct((await LoadContext.AuditAsync(ledger, warm, mixed.To, queue, gateway, deadAllowed: true)).Where(c => c.Name != "every message accepted once or dead-lettered"));
+        await DeadLettersAsync(queue, malformed, verdicts);
+
+        var (cleanRate, mixedRate) = (Rate(ledger.AcceptanceTimes(clean.From, clean.To)), Rate(ledger.AcceptanceTimes(mixed.From, mixed.To)));
+        var change = (mixedRate / cleanRate) - 1;
+        verdicts.Figure("good traffic alone (10% → 90% accepted)", $"{cleanRate:N0} msg/s");
+        verdicts.Figure("good traffic among the bad input", $"{mixedRate:N0} msg/s");
+        verdicts.Figure("sender peak RSS during the bad input", $"{peakRss:N0} MB");
+        verdicts.Target("good traffic throughput with bad input against without", "≥ -10%", $"{change:+0.0%;-0.0%;0.0%}", change >= -0.10);
+        return new ScenarioReport(
+            "7",
+            $"Bad input: {bad:N0} malformed payloads among {valid:N0} valid messages",
+            "closed (burst)",
+            $"One sender ({HttpWorkers} workers), warmed by a backlog of {valid:N0}, drains {valid:N0} billing reminders pushed through CortexClient, then {valid:N0} more with {bad:N0} malformed payloads ({string.Join(", ", MalformedEnvelopes.Categories)}; {megabytes:N0} of 1 MB) pushed between them by raw LPUSH onto the three ready lists, and {duplicates:N0} copies of valid messages under the same id. The good traffic's drain rate is compared between the two runs.",
+            verdicts.Figures, verdicts.Checks, samples);
+    }
+
+    // Copies under an id being sent wait 5 s in the delayed set, and dead letters are written after the last acceptance.
+    private static async Task WaitForSettledAsync(RedisMessageQueue queue, int dead)
+    {
+        var started = Stopwatch.GetTimestamp();
+        while (await queue.GetStatsAsync() is { } stats && (stats.Pending > 0 || stats.Dead < dead) && Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(60))
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(200));
+        }
+    }
+
+    // Matches every dead letter to the payload it came from by the marker inside, and checks its reason and detail.
+    private static async Task DeadLettersAsync(RedisMessageQueue queue, List<MalformedEnvelope> malformed, Verdicts verdicts)
+    {
+        const int Page = 500;
+        var seen = new int[malformed.Count];
+        var (wrongReason, vague, strangers) = (0, 0, 0);
+        var examples = new Dictionary<string, string>();
+        var dead = (await queue.GetStatsAsync()).Dead;
+        for (long start = 0; start < dead; start += Page)
+        {
+            foreach (var entry in await queue.GetDeadLettersAsync(start, Page))
+            {
+                var number = MalformedEnvelopes.NumberOf(entry.PayloadBytes());
+                if (number < 0 || number >= malformed.Count)
+                {
+                    strangers++;
+                    continue;
+                }
+
+                var expected = malformed[number];
+                seen[number]++;
+                wrongReason += entry.Reason == DeadLetterReasons.InvalidEnvelope ? 0 : 1;
+                vague += entry.Detail.Contains(expected.ExpectedDetail, StringComparison.Ordinal) ? 0 : 1;
+                examples.TryAdd(expected.Category, entry.Detail.Length > 120 ? entry.Detail[..120] + "…" : entry.Detail);
+            }
+        }
+
+        var missing = seen.Count(s => s == 0);
+        var repeated = seen.Count(s => s > 1);
+        verdicts.Correct(new Check(
+            "every malformed payload dead-lettered once as invalid_envelope, its detail naming the problem",
+            $"{malformed.Count:N0} · 0 missing · 0 twice · 0 other reason · 0 vague · 0 valid ones dead",
+            $"{malformed.Count - missing:N0} · {missing:N0} missing · {repeated:N0} twice · {wrongReason:N0} other reason · {vague:N0} vague · {strangers:N0} valid ones dead",
+            missing == 0 && repeated == 0 && wrongReason == 0 && vague == 0 && strangers == 0));
+        foreach (var category in MalformedEnvelopes.Categories)
+        {
+            var count = malformed.Count(m => m.Category == category);
+            verdicts.Figure($"{category}: {count:N0} → dead letters, invalid_envelope", examples.GetValueOrDefault(category, "none seen"));
+        }
     }
 
     /// <summary>Msg/s between the 10th and 90th percentile of sorted acceptance times.</summary>

@@ -52,7 +52,7 @@ public static class EnvelopeCodec
         }
         catch (JsonException ex)
         {
-            return Fail(FieldOf(ex.Path), DescribeJsonError(ex));
+            return Fail(FieldOf(ex.Path), DescribeJsonError(ex, utf8Json));
         }
         catch (InvalidOperationException ex)
         {
@@ -424,7 +424,7 @@ public static class EnvelopeCodec
         return field.Length == 0 ? "$" : field;
     }
 
-    private static string DescribeJsonError(JsonException ex)
+    private static string DescribeJsonError(JsonException ex, ReadOnlySpan<byte> utf8Json)
     {
         var field = FieldOf(ex.Path);
         if (ex.Message.Contains("maximum configured depth", StringComparison.Ordinal))
@@ -458,6 +458,12 @@ public static class EnvelopeCodec
             };
         }
 
+        // A document cut right after a number reads as "'1' is an invalid end of a number": say what happened instead.
+        if (EndsEarly(utf8Json))
+        {
+            return "invalid JSON: the document ends before it is complete (truncated?)";
+        }
+
         // The reader's own message says what and where (line and byte), e.g. an unterminated string or invalid UTF-8.
         var message = ex.Message;
         var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
@@ -467,6 +473,25 @@ public static class EnvelopeCodec
         }
 
         return string.Create(CultureInfo.InvariantCulture, $"invalid JSON: {message}");
+    }
+
+    // True when every byte is a correct start of a JSON document and only more bytes are missing: read as a
+    // non-final block, the reader stops asking for data instead of failing.
+    private static bool EndsEarly(ReadOnlySpan<byte> utf8Json)
+    {
+        var reader = new Utf8JsonReader(utf8Json, isFinalBlock: false, state: default);
+        try
+        {
+            while (reader.Read())
+            {
+            }
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+
+        return reader.CurrentDepth > 0 || reader.BytesConsumed < utf8Json.Length;
     }
 
     private static int InvalidUtf8Offset(ReadOnlySpan<byte> utf8)

@@ -16,9 +16,9 @@ public class LoadSmokeTests(RedisFixture redis, PostgresFixture postgres) : ICla
         var database = await postgres.CreateDatabaseAsync();
         var senderDll = Path.Combine(AppContext.BaseDirectory, "Cortex.Sender.dll");
 
-        var run = await LoadRun.RunAsync(redis.Server.Configuration, database, senderDll, LoadProfile.Smoke, new HashSet<int> { 1, 2, 3, 4, 5, 6 }, "test", TextWriter.Null);
+        var run = await LoadRun.RunAsync(redis.Server.Configuration, database, senderDll, LoadProfile.Smoke, new HashSet<int> { 1, 2, 3, 4, 5, 6, 7 }, "test", TextWriter.Null);
 
-        Assert.Equal(["1", "2", "3", "4", "5", "6"], run.Scenarios.Select(s => s.Id));
+        Assert.Equal(["1", "2", "3", "4", "5", "6", "7"], run.Scenarios.Select(s => s.Id));
         var failures = run.Scenarios.SelectMany(s => s.Error is { } error
             ? [$"scenario {s.Id} threw: {error}"]
             : s.Checks.Where(c => !c.Passed).Select(c => $"scenario {s.Id}: {c.Name}: {c.Measured} (expected {c.Target})"));
@@ -28,6 +28,13 @@ public class LoadSmokeTests(RedisFixture redis, PostgresFixture postgres) : ICla
             Assert.Contains(sending.Checks, c => c.Name == "every message accepted once or dead-lettered");
             Assert.Contains(sending.Checks, c => c.Name == "senders exit 0 on SIGTERM");
         }
+
+        // Bad input: every malformed payload matched to its dead letter with a precise detail, every valid one sent once.
+        var badInput = run.Scenarios.Single(s => s.Id == "7");
+        Assert.Contains(badInput.Checks, c => c.Name == "every valid message sent exactly once (duplicate ids included)");
+        Assert.Contains(badInput.Checks, c => c.Name.StartsWith("every malformed payload dead-lettered once as invalid_envelope", StringComparison.Ordinal));
+        Assert.Contains(badInput.Checks, c => c.Name == "senders exit 0 on SIGTERM");
+        Assert.Contains(badInput.Figures, f => f.Name.StartsWith("good traffic throughput with bad input against without", StringComparison.Ordinal));
 
         // Speed is never a check on a shared test machine: the targets appear as figures only.
         Assert.DoesNotContain(run.Scenarios.SelectMany(s => s.Checks), c => c.Target.Contains("msg/s", StringComparison.Ordinal) || c.Target.EndsWith(" ms", StringComparison.Ordinal));

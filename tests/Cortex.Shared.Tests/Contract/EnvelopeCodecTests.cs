@@ -26,6 +26,8 @@ public class EnvelopeCodecTests
         // The document itself
         Add("truncated", "{" + Minimal, "$", "invalid JSON");
         Add("truncated inside a string", """{"version":1,"id":"char""", "id", "invalid JSON");
+        Add("truncated after a number", """{"id":"charge-1","version":1""", "version", "the document ends before it is complete (truncated?)");
+        Add("truncated after a nested number", """{"id":"charge-1","version":1,"attempt":12""", "attempt", "the document ends before it is complete (truncated?)");
         Add("string instead of object", "\"hello\"", "$", "must be a JSON object");
         Add("number instead of object", "42", "$", "must be a JSON object");
         Add("array of envelopes", "[{" + Minimal + "}]", "$", "must be a JSON object");
