@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace Cortex.Sender.Tests.Pipeline;
+namespace Cortex.Testing;
 
 /// <summary>Captures every log line a host writes, formatted, with its exception text and scopes' values.</summary>
-internal sealed class CapturedLogs : ILoggerProvider
+public sealed class CapturedLogs : ILoggerProvider
 {
     private readonly ConcurrentQueue<string> _lines = new();
 
