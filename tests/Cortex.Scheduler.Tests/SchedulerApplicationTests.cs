@@ -110,6 +110,28 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
         Assert.Equal(HttpStatusCode.OK, (await client.HealthAsync("/health/live")).Status);
     }
 
+    [Fact]
+    public async Task Health_RedisAway_ReadyIs503NamingRedisThenReadyAgainByItself()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var database = await fixture.Postgres.CreateDatabaseAsync();
+        await using var app = await StartAsync(database, redis.Configuration);
+        using var client = new OperationsClient(app);
+        Assert.Equal(HttpStatusCode.OK, (await client.HealthAsync("/health/ready")).Status);
+
+        await redis.KillAsync();
+
+        // Not ready (Kubernetes takes the pod out of rotation), but alive: no restart for an outage it can wait out.
+        var (status, body) = await client.HealthAsync("/health/ready");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.StartsWith("Redis unreachable", body.GetProperty("checks").GetProperty("redis").GetProperty("description").GetString(), StringComparison.Ordinal);
+        Assert.Equal("Healthy", body.GetProperty("checks").GetProperty("postgres").GetProperty("status").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await client.HealthAsync("/health/live")).Status);
+
+        await redis.RestartAsync();
+        await WaitForAsync(async () => (await client.HealthAsync("/health/ready")).Status == HttpStatusCode.OK);
+    }
+
     // Two ledger rows committed but not pushed (as after a crash between commit and push), and a campaign mid-run.
     private static async Task SeedAsync(IServiceProvider services)
     {
@@ -126,12 +148,12 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
         await command.ExecuteNonQueryAsync();
     }
 
-    private async Task<WebApplication> StartAsync(string database)
+    private async Task<WebApplication> StartAsync(string database, string? redis = null)
     {
         var app = SchedulerApplication.Build([], builder => builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Cortex:Postgres:ConnectionString"] = database,
-            ["Cortex:Redis:Configuration"] = fixture.Redis.Configuration,
+            ["Cortex:Redis:Configuration"] = redis ?? fixture.Redis.Configuration,
             ["Cortex:Queue:Name"] = RedisFixture.UniqueQueueName(),
             ["Cortex:Observability:Port"] = "0",
             ["Cortex:Scheduler:InstanceName"] = "t" + Guid.NewGuid().ToString("N")[..8],

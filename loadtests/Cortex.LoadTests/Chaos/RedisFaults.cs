@@ -34,13 +34,19 @@ internal static class RedisFaults
 
         // Everything pushed is on disk before the fault: what the fault may cost is the sender's own acked work.
         await Task.Delay(s_fsyncWindow * 2);
-        var sender = context.StartSender(crash ? "k3" : "k4", queue, gateway, profile.Workers);
+        await using var probe = ReadinessProbe.OnFreePort();
+        var sender = context.StartSender(crash ? "k3" : "k4", queue, gateway, profile.Workers, new Dictionary<string, string>
+        {
+            ["Cortex__Observability__Port"] = probe.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
         List<Sample> samples;
         Check exit;
         bool survived;
         int acceptedInWindow, before;
         double outageCpu;
         TimeSpan pause;
+        TimeSpan? notReadyAfter, readyAgainAfter;
+        bool readyDuringOutage;
         try
         {
             await using var sampler = new Sampler(queue, () => sender.HasExited ? [] : [sender]);
@@ -73,9 +79,15 @@ internal static class RedisFaults
             var cpuBefore = sender.Cpu();
             await Task.Delay(down - settle);
             outageCpu = (sender.Cpu() - cpuBefore).TotalSeconds / (down - settle).TotalSeconds;
+            var backAt = Stopwatch.GetTimestamp();
             await redis.RestartAsync();
             var restartedAt = Stopwatch.GetTimestamp();
             await LoadContext.WaitForAcceptedAsync(ledger, n, [sender]);
+            notReadyAfter = probe.FirstAfter(faultAt, ready: false);
+            readyAgainAfter = probe.FirstAfter(restartedAt, ready: true);
+
+            // From the first not-ready answer until Redis was started again, no probe may have said ready.
+            readyDuringOutage = notReadyAfter is { } n0 && probe.AnyReadyBetween(faultAt + (long)(n0.TotalSeconds * Stopwatch.Frequency), backAt);
             survived = !sender.HasExited;
             var resumed = ledger.AcceptanceTimes(0, n).FirstOrDefault(t => t > restartedAt);
             pause = resumed > 0 ? Stopwatch.GetElapsedTime(restartedAt, resumed) : TimeSpan.MaxValue;
@@ -103,6 +115,11 @@ internal static class RedisFaults
         else
         {
             checks.Add(new("duplicates", "0", $"{duplicates:N0}", duplicates == 0));
+            checks.Add(new(
+                "/health/ready: not ready while Redis is away, ready again after",
+                "503 within 5 s of the fault and until Redis is back · 200 after",
+                $"{Seconds(notReadyAfter)} after the fault{(readyDuringOutage ? ", but ready again during the outage" : string.Empty)} · ready {Seconds(readyAgainAfter)} after Redis was back",
+                notReadyAfter <= TimeSpan.FromSeconds(5) && !readyDuringOutage && readyAgainAfter is not null));
             var cpu = new Check("sender CPU while Redis is away (no tight reconnect loop)", $"≤ {IdleCpuCeiling:N2} cores", $"{outageCpu:N3} cores", outageCpu <= IdleCpuCeiling);
             if (profile.CheckCpu)
             {
@@ -116,6 +133,7 @@ internal static class RedisFaults
             new("faults injected", crash ? "redis-server SIGKILLed once mid-drain, restarted on its AOF 1 s later" : $"redis-server stopped mid-drain for {down.TotalSeconds:N0} s, then started on its AOF"),
             new("sending resumed after Redis was back", pause == TimeSpan.MaxValue ? "never" : $"{pause.TotalSeconds:N1} s"),
             new("sender CPU while Redis was away (after its first quarter)", $"{outageCpu:N3} cores"),
+            new("/health/ready → 503 after the fault · → 200 after Redis was back", $"{Seconds(notReadyAfter)} · {Seconds(readyAgainAfter)}"),
             new("duplicates", $"{duplicates:N0}"),
             new("left in Redis after the drain and the SIGTERM", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased"),
         ];
@@ -128,4 +146,6 @@ internal static class RedisFaults
                 : $"A sender drains {n:N0} messages; a fifth of the way through, redis-server is stopped (it fsyncs its AOF) for {down.TotalSeconds:N0} s, then started again on the same port and data. The sender must stay up, wait with backoff rather than spin, and go on by itself; nothing may be lost or sent twice.",
             figures, checks, samples);
     }
+
+    private static string Seconds(TimeSpan? span) => span is { } s ? $"{s.TotalSeconds:N1} s" : "never";
 }

@@ -220,17 +220,18 @@ internal sealed class SenderEngine : BackgroundService
         var now = _time.GetUtcNow();
         var admitted = new List<WorkItem>(leased.Count);
         List<Task>? sideTrips = null;
+        List<DeadLetterItem>? dead = null;
         foreach (var message in leased)
         {
             var parsed = EnvelopeCodec.Parse(message.Payload.Span);
             if (parsed.Envelope is not { } envelope)
             {
-                (sideTrips ??= []).Add(DeadLetterAsync(message, null, DeadLetterReasons.InvalidEnvelope, parsed.Error!.ToString(), null, null, cancellationToken));
+                (dead ??= []).Add(DeadLetter(message, null, DeadLetterReasons.InvalidEnvelope, parsed.Error!.ToString(), null, null));
             }
             else if (envelope.ExpiresAt is { } expiresAt && expiresAt <= now)
             {
                 var detail = string.Create(CultureInfo.InvariantCulture, $"expired at {expiresAt:O} before it could be sent");
-                (sideTrips ??= []).Add(DeadLetterAsync(message, envelope, DeadLetterReasons.Expired, detail, envelope.LastError, null, cancellationToken));
+                (dead ??= []).Add(DeadLetter(message, envelope, DeadLetterReasons.Expired, detail, envelope.LastError, null));
             }
             else if (envelope.NotBefore is { } notBefore && notBefore > now)
             {
@@ -241,6 +242,12 @@ internal sealed class SenderEngine : BackgroundService
             {
                 admitted.Add(new WorkItem(message, envelope));
             }
+        }
+
+        if (dead is not null)
+        {
+            // A batch's dead letters in one call, written while the claim below is in flight.
+            (sideTrips ??= []).Add(PersistAsync(() => _queue.DeadLetterAsync(ConsumerId, dead), "dead-letter", cancellationToken));
         }
 
         if (admitted.Count > 0)
@@ -420,6 +427,13 @@ internal sealed class SenderEngine : BackgroundService
 
     private Task DeadLetterAsync(LeasedMessage lease, Envelope? envelope, string reason, string detail, string? lastError, int? attempts, CancellationToken cancellationToken)
     {
+        var item = DeadLetter(lease, envelope, reason, detail, lastError, attempts);
+        return PersistAsync(() => _queue.DeadLetterAsync(ConsumerId, item.Message, item.Entry), "dead-letter", cancellationToken);
+    }
+
+    // The entry for a message about to be dead-lettered, counted and logged (phone number masked).
+    private DeadLetterItem DeadLetter(LeasedMessage lease, Envelope? envelope, string reason, string detail, string? lastError, int? attempts)
+    {
         var entry = DeadLetterEntry.Create(reason, detail, lease.Payload.Span, _time.GetUtcNow()) with
         {
             MessageId = envelope?.Id,
@@ -430,7 +444,7 @@ internal sealed class SenderEngine : BackgroundService
         };
         _metrics.DeadLettered(reason, envelope?.Kind);
         SenderLog.DeadLettered(_logger, envelope?.Id, envelope?.TraceId, PhoneMask.Mask(envelope?.To), reason, detail);
-        return PersistAsync(() => _queue.DeadLetterAsync(ConsumerId, lease, entry), "dead-letter", cancellationToken);
+        return new DeadLetterItem(lease, entry);
     }
 
     private async Task FailAfterFaultAsync(WorkItem item, Exception fault)

@@ -41,8 +41,6 @@ public sealed record DeadLetterEntry
     /// <summary>The payload's bytes when they are not valid UTF-8, so nothing is lost.</summary>
     public string? PayloadBase64 { get; init; }
 
-    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
     /// <summary>Builds an entry keeping the payload byte-exact.</summary>
     public static DeadLetterEntry Create(string reason, string detail, ReadOnlySpan<byte> payload, DateTimeOffset deadAt) =>
         TryDecode(payload, out var text)
@@ -73,18 +71,17 @@ public sealed record DeadLetterEntry
         }
     }
 
+    // Checked before decoding: a payload that is not UTF-8 is common in bad input, and a decoder exception costs more than the check.
     private static bool TryDecode(ReadOnlySpan<byte> bytes, out string text)
     {
-        try
-        {
-            text = s_strictUtf8.GetString(bytes);
-            return true;
-        }
-        catch (DecoderFallbackException)
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
         {
             text = string.Empty;
             return false;
         }
+
+        text = Encoding.UTF8.GetString(bytes);
+        return true;
     }
 }
 

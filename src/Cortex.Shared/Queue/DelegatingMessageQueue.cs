@@ -27,6 +27,8 @@ public abstract class DelegatingMessageQueue(IMessageQueue inner) : IMessageQueu
 
     public virtual Task<bool> DeadLetterAsync(string consumerId, LeasedMessage message, DeadLetterEntry entry) => inner.DeadLetterAsync(consumerId, message, entry);
 
+    public virtual Task<int> DeadLetterAsync(string consumerId, IReadOnlyList<DeadLetterItem> items) => inner.DeadLetterAsync(consumerId, items);
+
     public virtual Task<int> ReturnAsync(string consumerId, IReadOnlyList<long>? leaseIds = null) => inner.ReturnAsync(consumerId, leaseIds);
 
     public virtual Task HeartbeatAsync(string consumerId) => inner.HeartbeatAsync(consumerId);

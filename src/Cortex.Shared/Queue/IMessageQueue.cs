@@ -40,6 +40,9 @@ public interface IMessageQueue
     /// <summary>Releases the lease and appends the entry to the dead-letter list; false when the lease was lost.</summary>
     Task<bool> DeadLetterAsync(string consumerId, LeasedMessage message, DeadLetterEntry entry);
 
+    /// <summary>Dead-letters a batch in one atomic call, in order; returns how many were moved (a lost lease writes no entry).</summary>
+    Task<int> DeadLetterAsync(string consumerId, IReadOnlyList<DeadLetterItem> items);
+
     /// <summary>Puts leased messages back at the front of their ready list without counting a delivery; none given = all of the consumer's.</summary>
     Task<int> ReturnAsync(string consumerId, IReadOnlyList<long>? leaseIds = null);
 

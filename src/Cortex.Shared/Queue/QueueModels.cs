@@ -15,6 +15,9 @@ public sealed record LeasedMessage(long LeaseId, Priority Priority, ReadOnlyMemo
 /// <summary>An ack: the lease to release and the message id to mark as sent for idempotency.</summary>
 public readonly record struct AckItem(long LeaseId, string MessageId);
 
+/// <summary>A leased message and the dead letter that replaces it.</summary>
+public readonly record struct DeadLetterItem(LeasedMessage Message, DeadLetterEntry Entry);
+
 /// <summary>The answer to a send claim on a message id.</summary>
 public enum ClaimResult
 {

@@ -9,7 +9,7 @@ namespace Cortex.Shared.Queue;
 internal static class QueueScripts
 {
     // KEYS: ready high, normal, low, leases:<owner>, lease-seq, consumers, last-lease:<owner>
-    // ARGV: owner, now ms, quota high, quota normal, quota low, request token
+    // ARGV: owner, now ms, quota high, quota normal, quota low, request token, byte budget
     // Returns {leaseId1, p1, item1, leaseId2, p2, item2, ...} or {}.
     // Idempotent per request token: if the reply of a lease was lost (connection cut after Redis ran it), the caller
     // retries with the same token and gets the same batch back, instead of leaving it orphaned in its own lease hash.
@@ -39,14 +39,18 @@ internal static class QueueScripts
         local max = quota[1] + quota[2] + quota[3]
         local popped = {}
         local n = 0
+        -- A byte budget bounds what one lease carries to the client, whatever a producer pushed: 100 payloads of
+        -- 1 MB come one per call, not 100 MB at once. One item is always taken, so nothing is stuck.
+        local budget = tonumber(ARGV[7])
+        local bytes = 0
         local function take(i, count)
-          if count <= 0 then return end
-          local items = redis.call('RPOP', KEYS[i], count)
-          if items then
-            for _, item in ipairs(items) do
-              n = n + 1
-              popped[n] = {i - 1, item}
-            end
+          while count > 0 and (n == 0 or bytes < budget) do
+            local item = redis.call('RPOP', KEYS[i])
+            if not item then return end
+            n = n + 1
+            popped[n] = {i - 1, item}
+            bytes = bytes + #item
+            count = count - 1
           end
         end
         for i = 1, 3 do take(i, quota[i]) end
@@ -114,11 +118,18 @@ internal static class QueueScripts
         return 1
         """);
 
-    // KEYS: leases:<owner>, dead   ARGV: leaseId ('' when the message was never leased), entry json
+    // One call for a whole batch of dead letters (a leased batch full of malformed payloads costs one round trip).
+    // KEYS: leases:<owner>, dead   ARGV: leaseId1, entry json1, leaseId2, entry json2, ... (leaseId '' = never leased)
+    // Returns how many were moved; a lease already gone (recovered elsewhere) writes no entry.
     public static readonly RedisScript DeadLetter = new("""
-        if ARGV[1] ~= '' and redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-        redis.call('LPUSH', KEYS[2], ARGV[2])
-        return 1
+        local moved = 0
+        for i = 1, #ARGV, 2 do
+          if ARGV[i] == '' or redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
+            redis.call('LPUSH', KEYS[2], ARGV[i + 1])
+            moved = moved + 1
+          end
+        end
+        return moved
         """);
 
     // Puts leased messages back at the consuming end of their ready list, in their original order, without

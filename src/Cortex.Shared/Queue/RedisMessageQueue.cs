@@ -10,6 +10,13 @@ public sealed class RedisMessageQueue : IMessageQueue
 {
     private const byte RedeliveryMark = 30;
     private const int MaxLeaseBatch = 1000;
+
+    /// <summary>
+    /// What one lease call may carry, in payload bytes (at least one message is always leased): a hostile producer's
+    /// huge payloads reach a consumer one at a time instead of a batch at once. Valid envelopes are at most
+    /// <see cref="Contract.EnvelopeLimits.MaxEnvelopeBytes"/>, so with ordinary traffic the batch size is what limits.
+    /// </summary>
+    public const int MaxLeaseBytes = 1 << 20;
     private const int EnqueueChunk = 1000;
     private static readonly RedisValue s_sentMarker = "1";
 
@@ -97,7 +104,7 @@ public sealed class RedisMessageQueue : IMessageQueue
             _connection,
             Db,
             [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow, Keys.Leases(consumerId), Keys.LeaseSequence, Keys.Consumers, Keys.LastLease(consumerId)],
-            [consumerId, NowMs, high, normal, low, requestToken ?? Guid.NewGuid().ToString("N")]))!;
+            [consumerId, NowMs, high, normal, low, requestToken ?? Guid.NewGuid().ToString("N"), MaxLeaseBytes]))!;
         if (result.Length == 0)
         {
             return [];
@@ -211,14 +218,29 @@ public sealed class RedisMessageQueue : IMessageQueue
         return (int)moved == 1;
     }
 
-    public async Task<bool> DeadLetterAsync(string consumerId, LeasedMessage message, DeadLetterEntry entry)
+    public async Task<bool> DeadLetterAsync(string consumerId, LeasedMessage message, DeadLetterEntry entry) =>
+        await DeadLetterAsync(consumerId, [new DeadLetterItem(message, entry)]) == 1;
+
+    public async Task<int> DeadLetterAsync(string consumerId, IReadOnlyList<DeadLetterItem> items)
     {
         ArgumentException.ThrowIfNullOrEmpty(consumerId);
-        ArgumentNullException.ThrowIfNull(message);
-        ArgumentNullException.ThrowIfNull(entry);
-        var moved = await QueueScripts.DeadLetter.EvaluateAsync(
-            _connection, Db, [Keys.Leases(consumerId), Keys.Dead], [message.LeaseId, entry.ToJson()]);
-        return (int)moved == 1;
+        ArgumentNullException.ThrowIfNull(items);
+        if (items.Count == 0)
+        {
+            return 0;
+        }
+
+        var args = new RedisValue[2 * items.Count];
+        for (var i = 0; i < items.Count; i++)
+        {
+            var (message, entry) = items[i];
+            ArgumentNullException.ThrowIfNull(message);
+            ArgumentNullException.ThrowIfNull(entry);
+            args[2 * i] = message.LeaseId;
+            args[(2 * i) + 1] = entry.ToJson();
+        }
+
+        return (int)await QueueScripts.DeadLetter.EvaluateAsync(_connection, Db, [Keys.Leases(consumerId), Keys.Dead], args);
     }
 
     public async Task<int> ReturnAsync(string consumerId, IReadOnlyList<long>? leaseIds = null)

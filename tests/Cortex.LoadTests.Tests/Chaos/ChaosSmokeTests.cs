@@ -40,5 +40,8 @@ public class ChaosSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
         }
 
         Assert.Equal("0", run.Scenarios.Single(s => s.Id == "K4").Checks.Single(c => c.Name == "duplicates").Measured);
+
+        // Redis away: the sender's readiness probe said 503 during the outage and 200 after, with no restart.
+        Assert.Contains(run.Scenarios.Single(s => s.Id == "K4").Checks, c => c.Name.StartsWith("/health/ready: not ready while Redis is away", StringComparison.Ordinal) && c.Passed);
     }
 }

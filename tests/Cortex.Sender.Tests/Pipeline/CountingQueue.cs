@@ -8,12 +8,16 @@ internal sealed class CountingQueue(IMessageQueue inner) : DelegatingMessageQueu
 {
     private readonly ConcurrentQueue<(int Max, int Leased)> _leases = new();
     private readonly ConcurrentQueue<int> _acks = new();
+    private readonly ConcurrentQueue<int> _deadLetters = new();
 
     /// <summary>Each lease call: how many messages the sender asked for, and how many it got.</summary>
     public IReadOnlyCollection<(int Max, int Leased)> Leases => _leases;
 
     /// <summary>The size of each ack batch written.</summary>
     public IReadOnlyCollection<int> Acks => _acks;
+
+    /// <summary>The size of each dead-letter write, one per call.</summary>
+    public IReadOnlyCollection<int> DeadLetters => _deadLetters;
 
     public override async Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default)
     {
@@ -26,5 +30,17 @@ internal sealed class CountingQueue(IMessageQueue inner) : DelegatingMessageQueu
     {
         _acks.Enqueue(items.Count);
         return base.AckAsync(consumerId, items);
+    }
+
+    public override Task<bool> DeadLetterAsync(string consumerId, LeasedMessage message, DeadLetterEntry entry)
+    {
+        _deadLetters.Enqueue(1);
+        return base.DeadLetterAsync(consumerId, message, entry);
+    }
+
+    public override Task<int> DeadLetterAsync(string consumerId, IReadOnlyList<DeadLetterItem> items)
+    {
+        _deadLetters.Enqueue(items.Count);
+        return base.DeadLetterAsync(consumerId, items);
     }
 }

@@ -1,5 +1,6 @@
 using Cortex.Sender.Gateways;
 using Cortex.Testing;
+using StackExchange.Redis;
 
 namespace Cortex.Sender.Tests.Pipeline;
 
@@ -79,5 +80,29 @@ public sealed class SenderEngineBatchingTests(RedisFixture redis) : IClassFixtur
         Assert.Contains(queue!.Leases, l => l.Leased == 1);
         release.SetResult();
         await host.WaitUntilDrainedAsync();
+    }
+
+    [Fact]
+    public async Task Admit_LeasedBatchOfMalformedPayloads_DeadLettersTheBatchInOneWrite()
+    {
+        // A producer pushing garbage must not cost a Redis round trip per payload: a batch's dead letters are one write.
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        CountingQueue? queue = null;
+        await using var host = SenderTestHost.Create(
+            redis,
+            gateway,
+            new Dictionary<string, string?> { ["Cortex:Sender:LeaseBatchSize"] = "50", ["Cortex:Sender:Prefetch"] = "50" },
+            decorateQueue: inner => queue = new CountingQueue(inner));
+        var payloads = Enumerable.Range(0, 100).Select(i => (RedisValue)(i % 2 == 0 ? $"{{\"version\":1,\"id\":\"bad{i}\"" : "not json " + i)).ToArray();
+        await redis.Connection.GetDatabase().ListLeftPushAsync(host.Queue.Keys.ReadyNormal, payloads);
+        await host.Client.EnqueueAsync(SenderTestHost.Message("good"));
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Equal(100, (await host.Queue.GetStatsAsync()).Dead);
+        Assert.Equal(1, gateway.AcceptedFor("good"));
+        Assert.Equal(100, queue!.DeadLetters.Sum());
+        Assert.True(queue.DeadLetters.Count <= 3, $"{queue.DeadLetters.Count} dead-letter writes for 100 payloads leased 50 at a time");
     }
 }

@@ -551,6 +551,63 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
         await AssertStats(queue, normal: 500, leased: 1000, consumers: 1);
     }
 
+    [Fact]
+    public async Task DeadLetterAsync_Batch_WritesEveryEntryInOneCallInOrderAndSkipsALostLease()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1"), Message("m2"), Message("m3")]);
+        var stalled = Assert.Single(await queue.LeaseAsync("a", 1));
+        _time.Advance(s_consumerTimeout);
+        await queue.RecoverAsync();
+        var leased = await queue.LeaseAsync("b", 3);
+        Assert.Equal(["m1", "m2", "m3"], leased.Select(Text));
+
+        // Consumer a's lease on m1 is gone (recovered, now b's): its entry must not be written.
+        var items = leased.Take(2).Select(m => new DeadLetterItem(m, DeadLetterEntry.Create(DeadLetterReasons.InvalidEnvelope, "bad " + Text(m), m.Payload.Span, _time.GetUtcNow())))
+            .Prepend(new DeadLetterItem(stalled, DeadLetterEntry.Create(DeadLetterReasons.InvalidEnvelope, "stale", stalled.Payload.Span, _time.GetUtcNow())))
+            .ToList();
+        Assert.Equal(2, await queue.DeadLetterAsync("b", items));
+
+        Assert.Equal(["bad m2", "bad m1"], (await queue.GetDeadLettersAsync()).Select(d => d.Detail));
+        await AssertStats(queue, leased: 1, dead: 2, consumers: 1);
+
+        // A retry of the same call (its reply lost to a connection cut) writes nothing twice.
+        Assert.Equal(0, await queue.DeadLetterAsync("b", items));
+        await AssertStats(queue, leased: 1, dead: 2, consumers: 1);
+    }
+
+    [Fact]
+    public async Task LeaseAsync_HugePayloads_ComeOnePerCallWithinTheByteBudget()
+    {
+        var queue = CreateQueue();
+        var huge = new byte[RedisMessageQueue.MaxLeaseBytes / 2];
+        huge.AsSpan().Fill((byte)'x');
+        await queue.EnqueueAsync([.. Enumerable.Range(0, 6).Select(_ => new QueueMessage(huge, Priority.Normal)), Message("small")]);
+
+        // A hostile producer's megabytes reach a consumer a bounded slice at a time, never the whole batch at once.
+        var sizes = new List<int>();
+        while (await queue.LeaseAsync("a", 100) is { Count: > 0 } leased)
+        {
+            Assert.True(leased.Sum(m => m.Payload.Length) <= RedisMessageQueue.MaxLeaseBytes + huge.Length, "a lease went over the budget by more than one message");
+            sizes.Add(leased.Count);
+            await queue.AckAsync("a", leased.Select((m, i) => new AckItem(m.LeaseId, $"x{sizes.Count}-{i}")).ToList());
+        }
+
+        Assert.Equal([2, 2, 2, 1], sizes);
+        await AssertStats(queue, consumers: 1);
+    }
+
+    [Fact]
+    public async Task LeaseAsync_OneMessageOverTheBudget_IsStillLeasedAlone()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([new QueueMessage(new byte[RedisMessageQueue.MaxLeaseBytes + 1], Priority.High), Message("m1")]);
+
+        var first = Assert.Single(await queue.LeaseAsync("a", 100));
+        Assert.Equal(RedisMessageQueue.MaxLeaseBytes + 1, first.Payload.Length);
+        Assert.Equal("m1", Text(Assert.Single(await queue.LeaseAsync("a", 100))));
+    }
+
     private RedisMessageQueue CreateQueue(Action<QueueOptions>? configure = null)
     {
         var options = new QueueOptions { Name = RedisFixture.UniqueQueueName(), ConsumerTimeout = s_consumerTimeout };
