@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Cortex.LoadTests.Load;
 using Cortex.LoadTests.Reporting;
+using Cortex.Shared.Queue;
 
 namespace Cortex.LoadTests.Chaos;
 
@@ -25,7 +26,11 @@ internal static class RedisFaults
         await using var redis = await RedisProcess.StartAsync();
         await using var context = await LoadContext.ConnectAsync(redis.Configuration, string.Empty, senderDll, LoadProfile.Smoke, progress);
         var n = profile.RedisMessages;
-        var ledger = new MessageLedger(n);
+
+        // Another system keeps pushing through the fault at a fiftieth of the backlog per second (1,000 msg/s for 50,000).
+        var liveRate = n / 50.0;
+        var liveCapacity = (int)(liveRate * (down.TotalSeconds + 60));
+        var ledger = new MessageLedger(n + liveCapacity);
         await using var gateway = await LoadGateway.StartAsync(ledger, profile.GatewayLatency);
         var (queue, client) = context.NewQueue(crash ? "crash" : "outage");
         var producer = new Producer(client, ledger, queue.Keys.Name + ":");
@@ -45,6 +50,8 @@ internal static class RedisFaults
         int acceptedInWindow, before;
         double outageCpu;
         TimeSpan pause;
+        int produced, failedPushes, ackedInWindow;
+        List<int> lostPushes, lostOutsideWindow;
         TimeSpan? notReadyAfter, readyAgainAfter;
         bool readyDuringOutage;
         try
@@ -59,9 +66,12 @@ internal static class RedisFaults
                 }
             }
 
+            await using var live = new LiveProducer(client, ledger, queue.Keys.Name + ":", n, liveCapacity, liveRate);
+            await Task.Delay(s_fsyncWindow * 2);
             var faultAt = Stopwatch.GetTimestamp();
             before = ledger.Distinct;
-            acceptedInWindow = ledger.AcceptanceTimes(0, n).Count(t => t >= faultAt - (long)(s_fsyncWindow.TotalSeconds * Stopwatch.Frequency));
+            var windowStart = faultAt - (long)(s_fsyncWindow.TotalSeconds * Stopwatch.Frequency);
+            acceptedInWindow = ledger.AcceptanceTimes(0, n + liveCapacity).Count(t => t >= windowStart);
             if (crash)
             {
                 await redis.KillAsync();
@@ -82,14 +92,22 @@ internal static class RedisFaults
             var backAt = Stopwatch.GetTimestamp();
             await redis.RestartAsync();
             var restartedAt = Stopwatch.GetTimestamp();
-            await LoadContext.WaitForAcceptedAsync(ledger, n, [sender]);
+            await Task.Delay(s_fsyncWindow * 2);
+            produced = await live.StopAsync();
+            failedPushes = live.FailedPushes;
+            await WaitForDrainAsync(ledger, n + produced, queue, sender);
+
+            // A push Redis acknowledged in the last second before a crash may not have reached the AOF's disk yet.
+            lostPushes = ledger.Audit(n, n + produced).Missing;
+            ackedInWindow = Enumerable.Range(n, produced).Count(i => live.AckedAt(i) >= windowStart && live.AckedAt(i) <= faultAt);
+            lostOutsideWindow = crash ? [.. lostPushes.Where(i => live.AckedAt(i) < windowStart || live.AckedAt(i) > faultAt)] : lostPushes;
             notReadyAfter = probe.FirstAfter(faultAt, ready: false);
             readyAgainAfter = probe.FirstAfter(restartedAt, ready: true);
 
             // From the first not-ready answer until Redis was started again, no probe may have said ready.
             readyDuringOutage = notReadyAfter is { } n0 && probe.AnyReadyBetween(faultAt + (long)(n0.TotalSeconds * Stopwatch.Frequency), backAt);
             survived = !sender.HasExited;
-            var resumed = ledger.AcceptanceTimes(0, n).FirstOrDefault(t => t > restartedAt);
+            var resumed = ledger.AcceptanceTimes(0, n + produced).FirstOrDefault(t => t > restartedAt);
             pause = resumed > 0 ? Stopwatch.GetElapsedTime(restartedAt, resumed) : TimeSpan.MaxValue;
             samples = sampler.Samples(ledger, 0, n);
             exit = await LoadContext.StopAsync([sender]);
@@ -100,12 +118,18 @@ internal static class RedisFaults
         }
 
         var (missing, duplicates) = ledger.Audit(0, n);
+        duplicates += ledger.Audit(n, n + produced).Duplicates;
         var stats = await queue.GetStatsAsync();
         var dead = stats.Dead;
         List<Check> checks =
         [
             new("messages lost", "0", $"{missing.Count:N0} of {n:N0} ({dead:N0} dead-lettered)", missing.Count == 0 && dead == 0),
             new("the same sender process rode it out", "no restart", survived ? "no restart" : "exited", survived),
+            new(
+                "pushes acknowledged during the run and lost",
+                crash ? $"only pushes acknowledged in the last {s_fsyncWindow.TotalSeconds:N0} s before the crash (there were {ackedInWindow:N0})" : "0",
+                crash ? $"{lostPushes.Count:N0} of {produced:N0}, {lostOutsideWindow.Count:N0} outside the fsync window" : $"{lostPushes.Count:N0} of {produced:N0}",
+                lostOutsideWindow.Count == 0),
             exit,
         ];
         if (crash)
@@ -129,12 +153,13 @@ internal static class RedisFaults
 
         List<Figure> figures =
         [
-            new("load", $"{n:N0} messages backlog, {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms; Redis with appendonly yes, appendfsync everysec"),
+            new("load", $"{n:N0} messages backlog, {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms, and a producer pushing {liveRate:N0} msg/s through the fault; Redis with appendonly yes, appendfsync everysec"),
             new("faults injected", crash ? "redis-server SIGKILLed once mid-drain, restarted on its AOF 1 s later" : $"redis-server stopped mid-drain for {down.TotalSeconds:N0} s, then started on its AOF"),
             new("sending resumed after Redis was back", pause == TimeSpan.MaxValue ? "never" : $"{pause.TotalSeconds:N1} s"),
             new("sender CPU while Redis was away (after its first quarter)", $"{outageCpu:N3} cores"),
             new("/health/ready → 503 after the fault · → 200 after Redis was back", $"{Seconds(notReadyAfter)} · {Seconds(readyAgainAfter)}"),
             new("duplicates", $"{duplicates:N0}"),
+            new("a producer pushing through the fault", $"{produced:N0} messages at {liveRate:N0} msg/s, {failedPushes:N0} pushes refused while Redis was away and retried; {lostPushes.Count:N0} acknowledged pushes lost ({ackedInWindow:N0} were acknowledged in the last second before the fault)"),
             new("left in Redis after the drain and the SIGTERM", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased"),
         ];
         return new ScenarioReport(
@@ -142,9 +167,42 @@ internal static class RedisFaults
             crash ? $"Redis crash and AOF restart during a {n:N0}-message drain" : $"Redis away for {down.TotalSeconds:N0} s during a {n:N0}-message drain",
             "closed (backlog)",
             crash
-                ? $"A sender drains {n:N0} messages from a redis-server with AOF (appendfsync everysec). A fifth of the way through, redis-server is killed with SIGKILL and started again on the same port and data 1 s later; the sender is left alone. Writes Redis acknowledged in the last second before the crash may be gone, so acks of messages already sent can be lost: those messages may be sent again, which is the bound on duplicates."
-                : $"A sender drains {n:N0} messages; a fifth of the way through, redis-server is stopped (it fsyncs its AOF) for {down.TotalSeconds:N0} s, then started again on the same port and data. The sender must stay up, wait with backoff rather than spin, and go on by itself; nothing may be lost or sent twice.",
+                ? $"A sender drains {n:N0} messages from a redis-server with AOF (appendfsync everysec). A fifth of the way through, redis-server is killed with SIGKILL and started again on the same port and data 1 s later; the sender is left alone. Meanwhile another system pushes {liveRate:N0} msg/s through CortexClient, retrying a push that fails. Writes Redis acknowledged in the last second before the crash may be gone: pushes acknowledged then may be lost, and acks of messages already sent may be lost, so those may be sent again, which is the bound on duplicates."
+                : $"A sender drains {n:N0} messages; a fifth of the way through, redis-server is stopped (it fsyncs its AOF) for {down.TotalSeconds:N0} s, then started again on the same port and data, while another system pushes {liveRate:N0} msg/s through CortexClient, retrying a push that fails. The sender must stay up, go not-ready, wait with backoff rather than spin, and go on by itself; nothing may be lost or sent twice.",
             figures, checks, samples);
+    }
+
+    // Until every pushed message was accepted, or nothing is left in Redis to send (a push the crash lost is never
+    // accepted) and nothing was accepted for 5 s. A minute without progress with work still in Redis is a stall.
+    private static async Task WaitForDrainAsync(MessageLedger ledger, int target, RedisMessageQueue queue, SenderProcess sender)
+    {
+        var last = ledger.AcceptedTotal;
+        var lastProgress = Stopwatch.GetTimestamp();
+        while (ledger.Distinct < target)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(200));
+            if (sender.HasExited)
+            {
+                throw new InvalidOperationException($"sender exited with {sender.ExitCode}; its log: {sender.LogPath}");
+            }
+
+            if (ledger.AcceptedTotal != last)
+            {
+                (last, lastProgress) = (ledger.AcceptedTotal, Stopwatch.GetTimestamp());
+                continue;
+            }
+
+            var idle = Stopwatch.GetElapsedTime(lastProgress);
+            if (idle > TimeSpan.FromSeconds(5) && (await queue.GetStatsAsync()).Pending == 0)
+            {
+                return;
+            }
+
+            if (idle > TimeSpan.FromMinutes(1))
+            {
+                throw new InvalidOperationException($"no message accepted for a minute with {ledger.Distinct:N0} of {target:N0} accepted; log: {sender.LogPath}");
+            }
+        }
     }
 
     private static string Seconds(TimeSpan? span) => span is { } s ? $"{s.TotalSeconds:N1} s" : "never";
