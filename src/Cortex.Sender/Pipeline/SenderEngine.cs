@@ -51,6 +51,9 @@ internal sealed class SenderEngine : BackgroundService
     private int _busyWorkers;
     private int _cancelledSends;
 
+    // Unix ms of the last Redis call that failed (long.MinValue: none yet); crash recovery waits after an outage.
+    private long _lastRedisFailureMs = long.MinValue;
+
     public SenderEngine(
         IMessageQueue queue,
         GatewayPipeline pipeline,
@@ -478,8 +481,9 @@ internal sealed class SenderEngine : BackgroundService
                 {
                     await _queue.HeartbeatAsync(ConsumerId);
                 }
-                catch (RedisException ex)
+                catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
+                    RedisFailed();
                     SenderLog.RedisUnavailable(_logger, "heartbeat", _queueOptions.HeartbeatInterval, ex);
                 }
             }
@@ -503,6 +507,15 @@ internal sealed class SenderEngine : BackgroundService
                         // A large backlog of due messages: keep promoting in bounded steps.
                     }
 
+                    // After an outage every consumer's heartbeat is stale, this one's and other live pods' alike: recovering
+                    // now would take live leases back and send their in-flight messages twice. Every live consumer
+                    // heartbeats again within a heartbeat interval of Redis coming back; the consumer timeout is the wait.
+                    var sinceFailure = _time.GetUtcNow().ToUnixTimeMilliseconds() - Interlocked.Read(ref _lastRedisFailureMs);
+                    if (sinceFailure < _queueOptions.ConsumerTimeout.TotalMilliseconds)
+                    {
+                        continue;
+                    }
+
                     var recovery = await _queue.RecoverAsync();
                     if (recovery.DeadConsumers > 0)
                     {
@@ -515,8 +528,9 @@ internal sealed class SenderEngine : BackgroundService
                         _metrics.DeadLettered(DeadLetterReasons.Poison, null, recovery.Poisoned);
                     }
                 }
-                catch (RedisException ex)
+                catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
+                    RedisFailed();
                     SenderLog.RedisUnavailable(_logger, "maintenance", _queueOptions.MaintenanceInterval, ex);
                 }
             }
@@ -539,12 +553,15 @@ internal sealed class SenderEngine : BackgroundService
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
+                RedisFailed();
                 var delay = backoff.Next();
                 SenderLog.RedisUnavailable(_logger, name, delay, ex);
                 await Task.Delay(delay, _time, cancellationToken);
             }
         }
     }
+
+    private void RedisFailed() => Interlocked.Exchange(ref _lastRedisFailureMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
 
     private static string OutcomeLabel(GatewayOutcome outcome) => outcome switch
     {
