@@ -1,4 +1,3 @@
-using System.Net;
 using Cortex.Shared.Hosting;
 using Cortex.Shared.Queue;
 using Cortex.Shared.Redis;
@@ -154,8 +153,7 @@ internal static class CliHost
     {
         try
         {
-            var options = ConfigurationOptions.Parse(services.GetRequiredService<IOptions<RedisOptions>>().Value.Configuration);
-            return string.Join(", ", options.EndPoints.Select(Describe));
+            return RedisConnectionFactory.DescribeEndpoints(ConfigurationOptions.Parse(services.GetRequiredService<IOptions<RedisOptions>>().Value.Configuration));
         }
         catch (ArgumentException)
         {
@@ -175,13 +173,6 @@ internal static class CliHost
             return "(unparsable connection string)";
         }
     }
-
-    private static string Describe(EndPoint endpoint) => endpoint switch
-    {
-        DnsEndPoint dns => $"{dns.Host}:{dns.Port}",
-        IPEndPoint ip => ip.ToString(),
-        _ => endpoint.ToString() ?? string.Empty,
-    };
 }
 
 /// <summary>
@@ -190,13 +181,8 @@ internal static class CliHost
 /// </summary>
 internal sealed class RedisConnection(IOptions<RedisOptions> options)
 {
-    private readonly Lazy<ConnectionMultiplexer> _multiplexer = new(() =>
-    {
-        var configuration = ConfigurationOptions.Parse(options.Value.Configuration);
-        configuration.AbortOnConnectFail = false;
-        configuration.ClientName ??= "cortex-cli";
-        return ConnectionMultiplexer.Connect(configuration);
-    });
+    // The services' own factory: the same password, CA file and start-up refusal (exit 78 naming the key).
+    private readonly Lazy<ConnectionMultiplexer> _multiplexer = new(() => RedisConnectionFactory.Connect(options.Value, "cortex-cli"));
 
     public IConnectionMultiplexer Multiplexer => _multiplexer.Value;
 
