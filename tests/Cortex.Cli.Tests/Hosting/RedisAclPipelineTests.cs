@@ -110,6 +110,31 @@ public sealed class RedisAclPipelineTests(CliFixture fixture) : IAsyncLifetime
         Assert.DoesNotContain(WrongPassword, node.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Cli_AclWithoutACommandCortexUses_Exits78SayingSoWithoutAStackTrace()
+    {
+        // An operator's ACL that forgot the list commands: the stats script's LLEN is refused inside Lua.
+        var narrow = Path.Combine(Path.GetTempPath(), $"cortex-narrow-{Guid.NewGuid():N}.acl");
+        await File.WriteAllTextAsync(narrow, $"user default on >{SendersPassword} ~{{cortex}}:* -@all +auth +ping +echo +info +client|setname +evalsha +script|load +zcard +zcount +zrange +hlen +get\n");
+        try
+        {
+            await using var redis = await RedisServer.StartAsync(new RedisSecurity { AclFile = narrow, Password = SendersPassword });
+            var cli = new CliDriver(new FakeTimeProvider()) { Redis = redis.Configuration, QueueName = "cortex" };
+            cli.Environment["Cortex__Redis__Password"] = SendersPassword;
+
+            var result = await cli.RunAsync("stats");
+
+            Assert.Equal(CortexHost.ConfigurationErrorExitCode, result.ExitCode);
+            Assert.Contains("refused a command: ERR The user executing the script can't run this command", result.Error, StringComparison.Ordinal);
+            Assert.Contains("lacks a permission Cortex needs", result.Error, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(narrow);
+        }
+    }
+
     private async Task<CliDriver> CliAsync(string password)
     {
         var cli = new CliDriver(new FakeTimeProvider(TimeProvider.System.GetUtcNow()))
