@@ -11,6 +11,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
+using Xunit.Abstractions;
 
 namespace Cortex.Sender.Tests.Pipeline;
 
@@ -20,13 +21,13 @@ namespace Cortex.Sender.Tests.Pipeline;
 /// that quotes the key and the full number back in its 400, 500 and 401 bodies. Then every captured line, exception
 /// text, the /metrics scrape and every dead letter is searched for each secret and for the full numbers.
 /// </summary>
-public sealed class SecretsFullRunTests
+public sealed class SecretsFullRunTests(ITestOutputHelper output)
 {
     private const string EvolutionKey = "evo-key-5d2c81f0a9e3";
     private const string CloudToken = "EAAGcloud-token-7f3e91b2c4d8a6";
     private const string RedisPassword = "redis-secret-4b8e0c1d77";
     private const string AdminToken = "admin-token-9c7d2e5f1a3b8e4d6f";
-    private static readonly string[] s_phones = ["+5511987651234", "+5521976540001", "+5531965430002", "+5541954320003"];
+    private static readonly string[] s_phones = ["+5511987651234", "+5521976540001", "+5531965430002", "+5541954320003", "+5551943210004", "+5561932100005"];
 
     [Theory]
     [InlineData("Evolution")]
@@ -82,6 +83,7 @@ public sealed class SecretsFullRunTests
             // every other field: reason, detail, lastError.
             ["dead letters"] = string.Join('\n', dead.Select(WithoutPayload)),
         };
+        output.WriteLine($"{adapter}: {stub.Requests.Count} gateway requests; scanned {logs.Lines.Count} log lines ({logs.All.Length:N0} characters, {logs.Lines.Count(l => l.Contains("Exception", StringComparison.Ordinal))} with an exception), a /metrics scrape of {scrape.Length:N0} characters, {dead.Count} dead letters");
         foreach (var (place, text) in places)
         {
             foreach (var secret in new[] { key, RedisPassword, AdminToken })
