@@ -18,7 +18,7 @@ public static class QueueServiceCollectionExtensions
         services.AddCortexOptions<RedisOptions, RedisOptionsValidator>(RedisOptions.Section);
         services.AddCortexOptions<QueueOptions, QueueOptionsValidator>(QueueOptions.Section);
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IConnectionMultiplexer>(sp => RedisConnectionFactory.Connect(sp.GetRequiredService<IOptions<RedisOptions>>()));
+        services.TryAddSingleton<IConnectionMultiplexer>(sp => RedisConnectionFactory.Connect(sp.GetRequiredService<IOptions<RedisOptions>>().Value, "cortex-" + Environment.MachineName));
         services.TryAddSingleton<IMessageQueue, RedisMessageQueue>();
         services.TryAddSingleton<CortexClient>();
         return services;

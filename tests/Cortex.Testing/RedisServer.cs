@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using StackExchange.Redis;
 
 namespace Cortex.Testing;
@@ -10,26 +11,40 @@ public sealed class RedisServer : IAsyncDisposable
 {
     private readonly string _dir;
     private readonly string[] _extraArgs;
+    private readonly RedisSecurity _security;
     private Process? _process;
 
-    private RedisServer(string dir, int port, string[] extraArgs)
+    private RedisServer(string dir, int port, string[] extraArgs, RedisSecurity security)
     {
         _dir = dir;
         Port = port;
         _extraArgs = extraArgs;
+        _security = security;
     }
 
     public int Port { get; }
 
-    /// <summary>StackExchange.Redis configuration string for this server.</summary>
-    public string Configuration => $"127.0.0.1:{Port},abortConnect=false,connectTimeout=2000,syncTimeout=5000";
+    /// <summary>StackExchange.Redis configuration string for this server: with ssl=true when it speaks TLS, never with the password.</summary>
+    public string Configuration => $"127.0.0.1:{Port},abortConnect=false,connectTimeout=2000,syncTimeout=5000{(_security.Tls ? ",ssl=true" : string.Empty)}";
 
-    public static async Task<RedisServer> StartAsync(params string[] extraArgs)
+    /// <summary>The PEM file of the throwaway CA that signed this server's TLS certificate; null without TLS.</summary>
+    public string? TlsCaCertificateFile => _security.Tls ? Path.Combine(_dir, "tls", "ca.crt") : null;
+
+    public static Task<RedisServer> StartAsync(params string[] extraArgs) => StartAsync(new RedisSecurity(), extraArgs);
+
+    /// <summary>A server that asks for a password, loads an ACL file, or speaks TLS only (a throwaway CA made in its dir).</summary>
+    public static async Task<RedisServer> StartAsync(RedisSecurity security, params string[] extraArgs)
     {
+        ArgumentNullException.ThrowIfNull(security);
         var dir = Directory.CreateTempSubdirectory("cortex-redis-").FullName;
+        if (security.Tls)
+        {
+            TestCertificates.WriteServerCertificate(Path.Combine(dir, "tls"), "localhost", IPAddress.Loopback);
+        }
+
         for (var attempt = 1; ; attempt++)
         {
-            var server = new RedisServer(dir, FreePort(), extraArgs);
+            var server = new RedisServer(dir, FreePort(), extraArgs, security);
             try
             {
                 await server.StartProcessAsync();
@@ -44,7 +59,19 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
-    public async Task<ConnectionMultiplexer> ConnectAsync() => await ConnectionMultiplexer.ConnectAsync(Configuration);
+    /// <summary>A connection as the test's own admin: with the password and, for TLS, trusting the server's CA.</summary>
+    public async Task<ConnectionMultiplexer> ConnectAsync()
+    {
+        var options = ConfigurationOptions.Parse(Configuration);
+        options.Password = _security.Password;
+        if (TlsCaCertificateFile is { } ca)
+        {
+            var authority = X509Certificate2.CreateFromPemFile(ca);
+            options.CertificateValidation += (_, certificate, _, errors) => TestCertificates.ChainsTo(certificate, authority, errors);
+        }
+
+        return await ConnectionMultiplexer.ConnectAsync(options);
+    }
 
     /// <summary>Kills the process with SIGKILL, as a crash would (data since the last AOF fsync is lost).</summary>
     public async Task KillAsync()
@@ -76,7 +103,27 @@ public sealed class RedisServer : IAsyncDisposable
     private async Task StartProcessAsync()
     {
         var path = FindRedisServer();
-        var args = new List<string> { "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", _dir, "--save", "", "--daemonize", "no" };
+        var port = Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var args = new List<string> { "--bind", "127.0.0.1", "--dir", _dir, "--save", "", "--daemonize", "no" };
+        if (_security.Tls)
+        {
+            var tls = Path.Combine(_dir, "tls");
+            args.AddRange(["--port", "0", "--tls-port", port, "--tls-cert-file", Path.Combine(tls, "server.crt"), "--tls-key-file", Path.Combine(tls, "server.key"), "--tls-auth-clients", "no"]);
+        }
+        else
+        {
+            args.AddRange(["--port", port]);
+        }
+
+        if (_security.AclFile is { } aclFile)
+        {
+            args.AddRange(["--aclfile", aclFile]);
+        }
+        else if (_security.Password is { } password)
+        {
+            args.AddRange(["--requirepass", password]);
+        }
+
         if (!_extraArgs.Contains("--appendonly"))
         {
             args.AddRange(["--appendonly", "no"]);
@@ -147,4 +194,17 @@ public sealed class RedisServer : IAsyncDisposable
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+}
+
+/// <summary>What a redis-server asks of its clients. The defaults are the plain, open server most tests use.</summary>
+public sealed record RedisSecurity
+{
+    /// <summary>The default user's password: --requirepass unless <see cref="AclFile"/> defines the users; <see cref="RedisServer.ConnectAsync"/> uses it.</summary>
+    public string? Password { get; init; }
+
+    /// <summary>An ACL file loaded with --aclfile.</summary>
+    public string? AclFile { get; init; }
+
+    /// <summary>TLS only (--port 0 --tls-port): a certificate for localhost and 127.0.0.1 signed by a throwaway CA.</summary>
+    public bool Tls { get; init; }
 }

@@ -1,4 +1,3 @@
-using System.Net;
 using Cortex.Shared.Hosting;
 using Cortex.Shared.Queue;
 using Cortex.Shared.Redis;
@@ -53,6 +52,13 @@ internal static class CliHost
         {
             await console.Error.WriteLineAsync(ex.Message);
             return ex.ExitCode;
+        }
+        catch (RedisServerException ex) when (ex.Message.StartsWith("NOPERM", StringComparison.Ordinal) || ex.Message.Contains("The user executing the script can't", StringComparison.Ordinal))
+        {
+            // An ACL that lacks a command or key Cortex uses (inside a script Redis 7 words it "ERR The user executing the
+            // script can't..."): a setup error on the Redis side, not a crash with a stack trace.
+            await console.Error.WriteLineAsync($"Redis at {RedisEndpoints(host.Services)} refused a command: {ex.Message}. The Redis user Cortex authenticates as lacks a permission Cortex needs (see the ACL in k8s/redis/users.acl)");
+            return ExitCodes.Configuration;
         }
         catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException)
         {
@@ -154,8 +160,7 @@ internal static class CliHost
     {
         try
         {
-            var options = ConfigurationOptions.Parse(services.GetRequiredService<IOptions<RedisOptions>>().Value.Configuration);
-            return string.Join(", ", options.EndPoints.Select(Describe));
+            return RedisConnectionFactory.DescribeEndpoints(ConfigurationOptions.Parse(services.GetRequiredService<IOptions<RedisOptions>>().Value.Configuration));
         }
         catch (ArgumentException)
         {
@@ -175,13 +180,6 @@ internal static class CliHost
             return "(unparsable connection string)";
         }
     }
-
-    private static string Describe(EndPoint endpoint) => endpoint switch
-    {
-        DnsEndPoint dns => $"{dns.Host}:{dns.Port}",
-        IPEndPoint ip => ip.ToString(),
-        _ => endpoint.ToString() ?? string.Empty,
-    };
 }
 
 /// <summary>
@@ -190,13 +188,8 @@ internal static class CliHost
 /// </summary>
 internal sealed class RedisConnection(IOptions<RedisOptions> options)
 {
-    private readonly Lazy<ConnectionMultiplexer> _multiplexer = new(() =>
-    {
-        var configuration = ConfigurationOptions.Parse(options.Value.Configuration);
-        configuration.AbortOnConnectFail = false;
-        configuration.ClientName ??= "cortex-cli";
-        return ConnectionMultiplexer.Connect(configuration);
-    });
+    // The services' own factory: the same password, CA file and start-up refusal (exit 78 naming the key).
+    private readonly Lazy<ConnectionMultiplexer> _multiplexer = new(() => RedisConnectionFactory.Connect(options.Value, "cortex-cli"));
 
     public IConnectionMultiplexer Multiplexer => _multiplexer.Value;
 

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Cortex.Shared.Configuration;
 using Microsoft.Extensions.Options;
 
@@ -39,7 +40,28 @@ public sealed class ObservabilityOptions
         // IPv4 only in its dotted-quad form: TryParse also accepts "10.0.0" (10.0.0.0) and octal "010.0.0.1" (8.0.0.1).
         return !string.IsNullOrWhiteSpace(value)
             && IPAddress.TryParse(value, out address)
-            && (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || address.ToString() == value);
+            && (address.AddressFamily != AddressFamily.InterNetwork || address.ToString() == value);
+    }
+
+    /// <summary>
+    /// Whether this machine can listen on <paramref name="address"/>: a well-formed address of another machine
+    /// (10.255.255.1) would otherwise reach Kestrel and fail the start with a socket exception instead of naming the key.
+    /// </summary>
+    internal static bool IsLocal(IPAddress address)
+    {
+        // A bind to port 0 is what Kestrel will do, minus the port: it asks the kernel, which knows every address the
+        // machine has (secondary addresses, IPv6 scopes) better than a list of interfaces read beforehand.
+        using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(new IPEndPoint(address, 0));
+            return true;
+        }
+        catch (SocketException)
+        {
+            // EADDRNOTAVAIL for an address of another machine; EAFNOSUPPORT for IPv6 where the kernel has none.
+            return false;
+        }
     }
 }
 
@@ -48,13 +70,19 @@ internal sealed class ObservabilityOptionsValidator : IValidateOptions<Observabi
     // 128 bits as hex or base64 is 22 to 32 characters: a shorter token can be guessed online.
     internal const int MinimumAdminTokenLength = 16;
 
-    public ValidateOptionsResult Validate(string? name, ObservabilityOptions options) =>
-        new OptionsCheck(ObservabilityOptions.Section)
+    public ValidateOptionsResult Validate(string? name, ObservabilityOptions options)
+    {
+        var parsed = ObservabilityOptions.TryParseBindAddress(options.BindAddress, out var address);
+        return new OptionsCheck(ObservabilityOptions.Section)
             .Range(nameof(options.Port), options.Port, 0, 65535)
             .Require(
-                ObservabilityOptions.TryParseBindAddress(options.BindAddress, out _),
+                parsed,
                 nameof(options.BindAddress),
                 $"must be an IP address (127.0.0.1, ::1, 10.0.0.5) or * for every interface (was '{options.BindAddress}')")
+            .Require(
+                !parsed || address is null || ObservabilityOptions.IsLocal(address),
+                nameof(options.BindAddress),
+                $"is not an address of this machine (was '{options.BindAddress}'): use 127.0.0.1, * for every interface, or one of this machine's own addresses")
             // The value itself is never repeated: it is a secret, and this message is printed at start.
             .Require(
                 options.AdminToken.Length == 0 || options.AdminToken.Length >= MinimumAdminTokenLength,
@@ -67,4 +95,5 @@ internal sealed class ObservabilityOptionsValidator : IValidateOptions<Observabi
             .Range(nameof(options.ScrapeTimeout), options.ScrapeTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1))
             .Range(nameof(options.HealthCheckTimeout), options.HealthCheckTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1))
             .ToResult();
+    }
 }

@@ -35,6 +35,7 @@ public static partial class OperationsEndpoints
 
         var services = builder.Services;
         services.AddCortexQueue();
+        Redis.RedisAccessCheck.Register(services);
         services.AddMetrics();
         services.AddCortexOptions<ObservabilityOptions, ObservabilityOptionsValidator>(ObservabilityOptions.Section);
         services.TryAddSingleton(sp => new PrometheusExporter(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));

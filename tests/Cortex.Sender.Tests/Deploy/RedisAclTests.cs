@@ -78,6 +78,34 @@ public sealed class RedisAclTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SendersUser_OverTlsWithThePrivateCa_SendsEveryMessage()
+    {
+        // The production shape of k8s/redis/redis.conf: TLS only, the ACL file, the password from its own setting.
+        await using var tls = await RedisServer.StartAsync(new RedisSecurity { Tls = true, AclFile = _aclFile, Password = SendersPassword });
+        await using var app = SenderApplication.Build([], builder => builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Cortex:Redis:Configuration"] = tls.Configuration,
+            ["Cortex:Redis:Password"] = SendersPassword,
+            ["Cortex:Redis:TlsCaCertificateFile"] = tls.TlsCaCertificateFile,
+            ["Cortex:Observability:Port"] = "0",
+            ["Cortex:Gateway:Type"] = "Fake",
+            ["Cortex:RateLimit:GlobalPermitsPerSecond"] = "100000",
+            ["Cortex:Sender:IdlePollMax"] = "00:00:00.020",
+        }));
+        await app.StartAsync();
+        var queue = app.Services.GetRequiredService<IMessageQueue>();
+        var gateway = app.Services.GetRequiredService<FakeGateway>();
+
+        await app.Services.GetRequiredService<CortexClient>().EnqueueBatchAsync(Enumerable.Range(0, 50).Select(i => new Envelope { Id = $"tls-{i}", To = "+5511987654321", Text = "oi" }));
+        await SenderTestHost.WaitForAsync(async () => await queue.GetStatsAsync() is { Pending: 0 }, "every message sent over TLS");
+        await app.StopAsync();
+
+        Assert.Equal(50, gateway.AcceptedCount);
+        Assert.Equal(0, gateway.DuplicateCount());
+        Assert.Equal(0, (await queue.GetStatsAsync()).Dead);
+    }
+
+    [Fact]
     public async Task KedaUser_ReadsTheReadyListLengthsAndNothingElse()
     {
         await RedisCli(s_sendersUser, "LPUSH", "{cortex}:ready:normal", "a", "b");
