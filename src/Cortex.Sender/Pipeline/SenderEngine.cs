@@ -153,6 +153,10 @@ internal sealed class SenderEngine : BackgroundService
         {
             // Acks first: a sent message still leased would otherwise be returned and sent twice.
             await _acker!.CompleteAsync();
+
+            // Heartbeats stop before the consumer is removed: one landing after the removal would register it again,
+            // a ghost that looks alive for a consumer timeout.
+            await StopAsync(maintenanceStop, heartbeat, maintenance);
             await PersistAsync(async () => returned = await _queue.RemoveConsumerAsync(ConsumerId), "return leases", _hardStop.Token);
             _metrics.Returned(returned);
         }
@@ -161,9 +165,14 @@ internal sealed class SenderEngine : BackgroundService
             // Redis stayed away past the deadline: our leases stay in Redis and another consumer recovers them.
         }
 
+        await StopAsync(maintenanceStop, heartbeat, maintenance);
+        SenderLog.Stopped(_logger, ConsumerId, returned, _cancelledSends);
+    }
+
+    private static async Task StopAsync(CancellationTokenSource maintenanceStop, Task heartbeat, Task maintenance)
+    {
         await maintenanceStop.CancelAsync();
         await Task.WhenAll(heartbeat, maintenance);
-        SenderLog.Stopped(_logger, ConsumerId, returned, _cancelledSends);
     }
 
     private async Task FetchLoopAsync(CancellationToken stoppingToken)
