@@ -7,7 +7,7 @@ public sealed class CsvReaderTests
     [Fact]
     public async Task ReadAsync_QuotesCommasDoubledQuotesAndLineBreaks_ReadAsOneRecordEachWithItsStartLine()
     {
-        var csv = new CsvReader(new StringReader("a,\"b, c\",\"say \"\"hi\"\"\"\n\nx,\"two\nlines\",\n,,\n"));
+        var csv = await ReaderAsync("a,\"b, c\",\"say \"\"hi\"\"\"\n\nx,\"two\nlines\",\n,,\n");
 
         var first = await csv.ReadAsync(default);
         var second = await csv.ReadAsync(default);
@@ -26,7 +26,7 @@ public sealed class CsvReaderTests
     [Fact]
     public async Task ReadAsync_QuoteNeverClosed_ReportsItOnTheLineItStarts()
     {
-        var csv = new CsvReader(new StringReader("ok,1\n\"open,2\nmore\n"));
+        var csv = await ReaderAsync("ok,1\n\"open,2\nmore\n");
 
         await csv.ReadAsync(default);
         var bad = await csv.ReadAsync(default);
@@ -34,4 +34,7 @@ public sealed class CsvReaderTests
         Assert.Equal(2, bad!.Line);
         Assert.Contains("never closed", bad.Error, StringComparison.Ordinal);
     }
+
+    private static async Task<CsvReader> ReaderAsync(string text) =>
+        new(await InputFile.OpenAsync("test.csv", new MemoryStream(System.Text.Encoding.UTF8.GetBytes(text)), long.MaxValue, default));
 }
