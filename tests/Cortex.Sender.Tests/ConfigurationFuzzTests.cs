@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Reflection;
 using Cortex.Scheduler;
 using Cortex.Shared.Hosting;
@@ -7,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Xunit.Abstractions;
 
 namespace Cortex.Sender.Tests;
 
@@ -14,101 +14,10 @@ namespace Cortex.Sender.Tests;
 /// Issue #7, bad input, configuration: every key the sender and the scheduler read, listed from their options classes, with
 /// bad values of its type (empty, wrong type, out of range, NaN, unknown enum names) and of its meaning (malformed
 /// connection strings, URLs, cron, zones). Each must stop the real application builder at start with exit 78 naming the
-/// key, never start with a default, never print a secret. A key without a row in <see cref="s_meaning"/> fails the test.
+/// key, never start with a default, never print a secret. A key without a row in <see cref="ConfigurationCases.Meaning"/> fails the test.
 /// </summary>
-public sealed class ConfigurationFuzzTests
+public sealed class ConfigurationFuzzTests(ITestOutputHelper output)
 {
-    private const string Secret = "Sekr3t-Marker-0042";
-
-    /// <summary>Bad values by meaning, per key; the type's own bad values (<see cref="ByType"/>) are added to each.</summary>
-    private static readonly Dictionary<string, string[]> s_meaning = new(StringComparer.Ordinal)
-    {
-        ["Cortex:Redis:Configuration"] = ["", " ", ",", "127.0.0.1:6379,bogus=1", $"127.0.0.1:6379,password={Secret},nosuchoption=1", "127.0.0.1:6379,connectTimeout=abc", $"password={Secret}"],
-        ["Cortex:Queue:Name"] = ["", " ", "a b", "{x}", "q\n"],
-        ["Cortex:Queue:ConsumerTimeout"] = ["00:00:00", "02:00:00"],
-        ["Cortex:Queue:HeartbeatInterval"] = ["00:00:00", "00:00:09"],
-        ["Cortex:Queue:MaintenanceInterval"] = ["00:00:00", "00:02:00"],
-        ["Cortex:Queue:MaxDeliveries"] = ["0", "-1", "101"],
-        ["Cortex:Queue:IdempotencyWindow"] = ["00:00:00", "31.00:00:00"],
-        ["Cortex:Queue:HighWeight"] = ["0", "101"],
-        ["Cortex:Queue:NormalWeight"] = ["0", "101"],
-        ["Cortex:Queue:LowWeight"] = ["0", "-5"],
-        ["Cortex:Sender:Workers"] = ["0", "-1", "4097"],
-        ["Cortex:Sender:Prefetch"] = ["0", "100001"],
-        ["Cortex:Sender:LeaseBatchSize"] = ["0", "1001"],
-        ["Cortex:Sender:AckBatchSize"] = ["0", "5001"],
-        ["Cortex:Sender:IdlePollMin"] = ["00:00:00", "00:00:11"],
-        ["Cortex:Sender:IdlePollMax"] = ["00:00:00", "00:01:01"],
-        ["Cortex:Sender:ShutdownTimeout"] = ["00:10:01"],
-        ["Cortex:Sender:ConfigurationErrorPause"] = ["00:00:00", "01:00:01"],
-        ["Cortex:Sender:MaxThrottleRetries"] = ["-1", "101"],
-        ["Cortex:Sender:ConsumerId"] = ["", "pod 1", "a|b", new string('c', 129)],
-        ["Cortex:Gateway:Type"] = ["Whatsapp", "Fake,Cloud", "1", "-1"],
-        ["Cortex:Gateway:Name"] = ["", "Main", "a b", new string('n', 65)],
-        ["Cortex:Gateway:Timeout"] = ["00:00:00", "00:05:01"],
-        ["Cortex:Gateway:Evolution:BaseUrl"] = ["", "not a url", "ftp://x", "http://x?q=1", "/relative"],
-        ["Cortex:Gateway:Evolution:Instance"] = ["", " "],
-        ["Cortex:Gateway:Evolution:ApiKey"] = ["", Secret + "\n", Secret + " x"],
-        ["Cortex:Gateway:Cloud:BaseUrl"] = ["", "graph.facebook.com", "file:///etc/passwd", "https://x#f"],
-        ["Cortex:Gateway:Cloud:ApiVersion"] = ["", "21.0", "v", "vX"],
-        ["Cortex:Gateway:Cloud:PhoneNumberId"] = ["", "+5511987654321", "abc"],
-        ["Cortex:Gateway:Cloud:AccessToken"] = ["", Secret + "\n", "Bearer " + Secret],
-        ["Cortex:Gateway:Fake:Latency"] = ["00:01:01"],
-        ["Cortex:Gateway:Fake:RetryableFailureRate"] = ["-0.1", "1.5"],
-        ["Cortex:Gateway:Fake:PermanentFailureRate"] = ["-0.1", "2"],
-        ["Cortex:Gateway:Fake:ThrottleRate"] = ["-0.1", "1.01"],
-        ["Cortex:Gateway:Fake:TrackAcceptedIds"] = [],
-        ["Cortex:Gateway:Fake:Seed"] = [],
-        ["Cortex:RateLimit:PodPermitsPerSecond"] = ["-1", "1000001"],
-        ["Cortex:RateLimit:PodBurst"] = ["0", "1000001"],
-        ["Cortex:RateLimit:GlobalPermitsPerSecond"] = ["-0.5", "1000001"],
-        ["Cortex:RateLimit:GlobalBurst"] = ["0"],
-        ["Cortex:RateLimit:ThrottlePause"] = ["00:00:00", "00:10:01"],
-        ["Cortex:Resilience:ShortRetries"] = ["-1", "11"],
-        ["Cortex:Resilience:ShortRetryDelay"] = ["00:01:01"],
-        ["Cortex:Resilience:FailureRatio"] = ["0", "1.5"],
-        ["Cortex:Resilience:SamplingDuration"] = ["00:00:00", "1.00:00:01"],
-        ["Cortex:Resilience:MinimumThroughput"] = ["1", "100001"],
-        ["Cortex:Resilience:BreakDuration"] = ["00:00:00", "1.00:00:01"],
-        ["Cortex:Retry:BaseDelay"] = ["00:00:00", "1.00:00:01"],
-        ["Cortex:Retry:Factor"] = ["0.5", "101"],
-        ["Cortex:Retry:MaxDelay"] = ["00:00:00", "7.00:00:01"],
-        ["Cortex:Retry:MaxAttempts"] = ["0", "101"],
-        ["Cortex:Retry:Jitter"] = ["-0.1", "0.95"],
-        ["Cortex:Observability:Port"] = ["-1", "65536"],
-        ["Cortex:Observability:BindAddress"] = ["", "localhost", "10.0.0", "010.0.0.1", "999.1.1.1"],
-        ["Cortex:Observability:AdminToken"] = ["short-" + "x", Secret + " " + Secret, Secret + "\n"],
-        ["Cortex:Observability:ScrapeTimeout"] = ["00:00:00", "00:01:01"],
-        ["Cortex:Observability:HealthCheckTimeout"] = ["00:00:00", "00:01:01"],
-        ["Cortex:Postgres:ConnectionString"] = ["", " ", "Host=", $"Host=h;Password={Secret};Bogus=1", "Host=h;Port=abc", $"Host=h;Password={Secret};Port=-5", "garbage"],
-        ["Cortex:Postgres:CommandTimeout"] = ["00:00:00", "02:00:00"],
-        ["Cortex:Scheduler:TimeZone"] = ["", "Mars/Olympus", "UTC+3", "../../etc/passwd"],
-        ["Cortex:Scheduler:ApplyMigrations"] = [],
-        ["Cortex:Scheduler:BatchSize"] = ["0", "50001"],
-        ["Cortex:Scheduler:ExpireAfter"] = ["00:00:00", "8.00:00:00"],
-        ["Cortex:Scheduler:OutboxRepairCron"] = ["", "* * * *", "0 0 25 * * ?", "every minute"],
-        ["Cortex:Scheduler:InstanceName"] = ["", " "],
-        ["Cortex:Scheduler:ClusterCheckinInterval"] = ["00:00:00", "00:05:01"],
-        ["Cortex:Scheduler:ClusterCheckinMisfireThreshold"] = ["00:00:01"],
-        ["Cortex:Scheduler:MisfireThreshold"] = ["00:00:00", "01:00:01"],
-        ["Cortex:Scheduler:Billing:Enabled"] = [],
-        ["Cortex:Scheduler:Billing:Cron"] = ["", "0 0 9 * *", "61 * * * * ?"],
-        ["Cortex:Scheduler:Billing:Offsets"] = ["", "a,b", "-3;0", "1000", "-61"],
-        ["Cortex:Scheduler:FollowUps:Enabled"] = [],
-        ["Cortex:Scheduler:FollowUps:Cron"] = ["", "x"],
-        ["Cortex:Scheduler:FollowUps:IdleTime"] = ["00:00:00", "31.00:00:00"],
-        ["Cortex:Scheduler:FollowUps:MaxFollowUps"] = ["0", "21"],
-        ["Cortex:Scheduler:FollowUps:ServiceWindow"] = ["1.00:00:01"],
-        ["Cortex:Scheduler:Campaigns:Enabled"] = [],
-        ["Cortex:Scheduler:Campaigns:Cron"] = ["", "0 0 10 32 * ?"],
-        ["Cortex:Scheduler:QuietHours:Start"] = ["1.00:00:00", "24:00"],
-        ["Cortex:Scheduler:QuietHours:End"] = ["1.00:00:00"],
-        ["Cortex:Scheduler:QuietHours:Overrides:0:Tenant"] = [],
-        ["Cortex:Scheduler:QuietHours:Overrides:0:Kind"] = ["sms", "Billing"],
-        ["Cortex:Scheduler:QuietHours:Overrides:0:Start"] = ["1.00:00:00"],
-        ["Cortex:Scheduler:QuietHours:Overrides:0:End"] = ["2.00:00:00"],
-    };
-
     /// <summary>What a key needs around it to be read at all: the gateway's own keys only count for that gateway type.</summary>
     private static readonly (string Prefix, Dictionary<string, string?> Settings)[] s_contexts =
     [
@@ -125,7 +34,7 @@ public sealed class ConfigurationFuzzTests
     {
         var keys = Keys(process).Select(k => k.Key).ToList();
 
-        var missing = keys.Where(k => !s_meaning.ContainsKey(k)).ToList();
+        var missing = keys.Where(k => !ConfigurationCases.Meaning.ContainsKey(k)).ToList();
         Assert.True(missing.Count == 0, "keys without bad-value cases: " + string.Join(", ", missing));
         Assert.True(keys.Count > 10, string.Join(", ", keys));
     }
@@ -138,13 +47,13 @@ public sealed class ConfigurationFuzzTests
         var cases = 0;
         foreach (var (key, type) in Keys(process))
         {
-            foreach (var value in ByType(type).Concat(s_meaning[key]).Distinct())
+            foreach (var value in ConfigurationCases.ByType(type).Concat(ConfigurationCases.Meaning[key]).Distinct())
             {
                 cases++;
                 var settings = Context(key);
                 settings[key] = value;
                 var (code, output) = await RunAsync(process, settings);
-                if (code != CortexHost.ConfigurationErrorExitCode || !Names(output, key) || output.Contains(Secret, StringComparison.Ordinal)
+                if (code != CortexHost.ConfigurationErrorExitCode || !Names(output, key) || output.Contains(ConfigurationCases.Secret, StringComparison.Ordinal)
                     || output.Contains("   at ", StringComparison.Ordinal))
                 {
                     failures.Add($"{key}='{value.ReplaceLineEndings("\\n")}': exit {code}: {output.Trim()}");
@@ -152,6 +61,7 @@ public sealed class ConfigurationFuzzTests
             }
         }
 
+        output.WriteLine($"{process}: {Keys(process).Count} keys, {cases} bad values");
         Assert.True(failures.Count == 0, $"{failures.Count} of {cases} cases:\n" + string.Join('\n', failures.Take(40)));
     }
 
@@ -170,11 +80,11 @@ public sealed class ConfigurationFuzzTests
     [Theory]
     [InlineData("Cortex.Sender.dll", "Cortex__Sender__Workers", "0")]
     [InlineData("Cortex.Sender.dll", "Cortex__Gateway__Type", "Fake,Cloud")]
-    [InlineData("Cortex.Sender.dll", "Cortex__Redis__Configuration", "127.0.0.1:6379,password=" + Secret + ",nosuchoption=1")]
+    [InlineData("Cortex.Sender.dll", "Cortex__Redis__Configuration", "127.0.0.1:6379,password=" + ConfigurationCases.Secret + ",nosuchoption=1")]
     [InlineData("Cortex.Sender.dll", "Cortex__Retry__Factor", "NaN")]
     [InlineData("Cortex.Sender.dll", "Cortex__Queue__MaxDeliveries", "")]
     [InlineData("Cortex.Scheduler.dll", "Cortex__Scheduler__OutboxRepairCron", "every minute")]
-    [InlineData("Cortex.Scheduler.dll", "Cortex__Postgres__ConnectionString", "Host=h;Password=" + Secret + ";Bogus=1")]
+    [InlineData("Cortex.Scheduler.dll", "Cortex__Postgres__ConnectionString", "Host=h;Password=" + ConfigurationCases.Secret + ";Bogus=1")]
     [InlineData("Cortex.Scheduler.dll", "Cortex__Scheduler__TimeZone", "Mars/Olympus")]
     public async Task RealProcess_BadValue_Exits78NamingTheKeyWithoutItsSecret(string dll, string variable, string value)
     {
@@ -191,7 +101,7 @@ public sealed class ConfigurationFuzzTests
 
         Assert.True(code == CortexHost.ConfigurationErrorExitCode, process.Output);
         Assert.Contains(variable.Replace("__", ":", StringComparison.Ordinal), process.Output, StringComparison.Ordinal);
-        Assert.DoesNotContain(Secret, process.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(ConfigurationCases.Secret, process.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", process.Output, StringComparison.Ordinal);
     }
 
@@ -200,39 +110,6 @@ public sealed class ConfigurationFuzzTests
         output.Contains(": " + key + " ", StringComparison.OrdinalIgnoreCase)
         || output.Contains("; " + key + " ", StringComparison.OrdinalIgnoreCase)
         || output.Contains("'" + key + "'", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>Values no key of the type accepts.</summary>
-    private static IEnumerable<string> ByType(Type type)
-    {
-        var t = Nullable.GetUnderlyingType(type) ?? type;
-        if (t == typeof(int))
-        {
-            // Not "0x10": .NET's converter reads it as 16, a notation, not a wrong value.
-            return ["", " ", "abc", "1.5", "2147483648", "-2147483649", "NaN", "1e3"];
-        }
-
-        if (t == typeof(double))
-        {
-            return ["", "abc", "NaN", "Infinity", "-Infinity", "1e400", "1,5"];
-        }
-
-        if (t == typeof(TimeSpan))
-        {
-            return ["", "abc", "20s", "-00:00:01", "99999999.00:00:00", "25:61:61"];
-        }
-
-        if (t == typeof(bool))
-        {
-            return ["", "yes", "2", "on"];
-        }
-
-        if (t.IsEnum)
-        {
-            return ["", "Unknown", "99"];
-        }
-
-        return [];
-    }
 
     private static Dictionary<string, string?> Context(string key)
     {
@@ -271,9 +148,9 @@ public sealed class ConfigurationFuzzTests
         }
 
         using var _ = app;
-        using var output = new StringWriter();
-        var code = await CortexHost.RunCommandAsync(app, (_, _) => Task.CompletedTask, output);
-        return (code, output.ToString());
+        using var writer = new StringWriter();
+        var code = await CortexHost.RunCommandAsync(app, (_, _) => Task.CompletedTask, writer);
+        return (code, writer.ToString());
     }
 
     /// <summary>Every leaf key the process binds, from its options classes (found through its registered validators).</summary>
@@ -298,30 +175,9 @@ public sealed class ConfigurationFuzzTests
         var keys = new List<(string, Type)>();
         foreach (var type in types)
         {
-            Leaves((string)type.GetField("Section")!.GetValue(null)!, type, keys);
+            ConfigurationCases.Leaves((string)type.GetField("Section")!.GetValue(null)!, type, keys);
         }
 
         return keys;
-    }
-
-    private static void Leaves(string path, Type type, List<(string, Type)> keys)
-    {
-        foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
-        {
-            var t = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
-            var key = path + ":" + property.Name;
-            if (t.IsPrimitive || t.IsEnum || t == typeof(string) || t == typeof(TimeSpan) || t == typeof(Uri) || t == typeof(decimal))
-            {
-                keys.Add((key, t));
-            }
-            else if (typeof(IEnumerable).IsAssignableFrom(t) && t.IsGenericType)
-            {
-                Leaves(key + ":0", t.GetGenericArguments()[0], keys);
-            }
-            else
-            {
-                Leaves(key, t, keys);
-            }
-        }
     }
 }
