@@ -18,10 +18,12 @@ internal static class EnqueueCommand
                       prints the message id (a new one unless --id is given; the same id is sent once).
         From a file:  cortex enqueue --file reminders.jsonl [--on-error skip|stop] [--batch-size 500]
                       lines are validated with the sender's rules and enqueued in batches. A rejected line is
-                      reported on stderr as 'line N: field: reason'. skip (default) enqueues the others and
+                      reported on stderr as 'FILE: line N: field: reason'. skip (default) enqueues the others and
                       exits 1; stop enqueues what came before the bad line, nothing from it on, and exits 3.
                       The summary 'enqueued: N, skipped: M' goes to stdout. Rerunning a file is safe: ids
                       already sent within the idempotency window (24 h) are not sent again.
+                      The file must be UTF-8 text (a BOM is fine), lines up to 256 KiB, at most 8 GiB; a file that
+                      is not (UTF-16, binary, too large), is empty or has a bad CSV header enqueues nothing, exit 3.
         """;
 
     public static Command Create(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)

@@ -98,6 +98,24 @@ public sealed class InputFileFuzzTests
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ReadJsonLinesAsync_Latin1Text_IsRejectedInsteadOfSentWithAReplacementCharacter()
+    {
+        // Regression: the line went through a StreamReader, which turned 0xE3 into U+FFFD, and "Jo�o" was enqueued.
+        byte[] bytes = [.. "{\"version\":1,\"id\":\"a-1\",\"to\":\"+5511987654321\",\"text\":\"Jo"u8, 0xE3, .. "o\"}\n"u8];
+        await using var file = await InputFile.OpenAsync("l.jsonl", new MemoryStream(bytes), long.MaxValue, default);
+
+        var lines = new List<FileLine>();
+        await foreach (var line in EnvelopeFile.ReadJsonLinesAsync(file, default))
+        {
+            lines.Add(line);
+        }
+
+        var only = Assert.Single(lines);
+        Assert.Null(only.Envelope);
+        Assert.Contains("not valid UTF-8", only.Error, StringComparison.Ordinal);
+    }
+
     internal static async Task<string?> CheckAsync(InputCase input)
     {
         var accepted = new List<string>();
