@@ -176,7 +176,7 @@ internal static class EnqueueCommand
         {
             await RunWithProgressAsync();
         }
-        catch (CliException)
+        catch (CliException) when (run.Enqueued > 0)
         {
             // The file passed its size limit part way (a pipe has no size to check up front).
             await console.Error.WriteLineAsync($"{run.Enqueued} message(s) were enqueued before it. Rerunning the file is safe: ids already sent are not sent again.");
