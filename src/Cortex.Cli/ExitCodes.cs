@@ -12,7 +12,7 @@ public static class ExitCodes
     /// <summary>Usage error: a bad option or argument, an invalid message, a destructive verb without --yes off a terminal.</summary>
     public const int Usage = 2;
 
-    /// <summary>Stopped on bad input (enqueue --on-error stop, campaign recipients): nothing after the bad line was written.</summary>
+    /// <summary>Stopped on bad input (enqueue --on-error stop, campaign recipients, a file refused whole): nothing from the bad line on was written.</summary>
     public const int StoppedOnBadInput = 3;
 
     /// <summary>EX_UNAVAILABLE: Redis or PostgreSQL could not be reached.</summary>
@@ -29,7 +29,8 @@ public static class ExitCodes
           0   done
           1   done in part or not at all (lines rejected in skip mode, nothing matched, a change refused); see stderr
           2   usage error (bad option or argument, invalid message, purge off a terminal without --yes, unknown job)
-          3   stopped on bad input (enqueue --on-error stop, campaign recipients): nothing after the bad line was written
+          3   stopped on bad input (enqueue --on-error stop, campaign recipients, a file refused whole: not UTF-8
+              text, too large, empty, a bad CSV header): nothing from the bad line on was written
           69  Redis or PostgreSQL unreachable
           78  bad configuration (the message names the key)
           130 interrupted (Ctrl+C)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Cortex.Cli.Files;
 using Cortex.Cli.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
@@ -83,20 +84,8 @@ internal static class CampaignCommands
 
     private static async Task<List<Recipient>> ReadRecipientsAsync(string path, CancellationToken cancellationToken)
     {
-        StreamReader reader;
-        try
-        {
-            reader = new StreamReader(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw CliException.Usage($"cannot read '{path}': {ex.Message}");
-        }
-
-        using (reader)
-        {
-            return await RecipientsFile.ReadAsync(reader, cancellationToken);
-        }
+        await using var file = await InputFile.OpenAsync(path, InputLimits.MaxRecipientsFileBytes, cancellationToken);
+        return await RecipientsFile.ReadAsync(file, cancellationToken);
     }
 
     private static async Task WarnIfNoTemplateAsync(CliConsole console, NpgsqlDataSource dataSource, string tenant, string key, CancellationToken cancellationToken)

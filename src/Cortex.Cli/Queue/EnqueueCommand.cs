@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Cortex.Cli.Files;
 using Cortex.Cli.Hosting;
 using Cortex.Cli.Output;
 using Cortex.Shared.Client;
@@ -17,10 +18,12 @@ internal static class EnqueueCommand
                       prints the message id (a new one unless --id is given; the same id is sent once).
         From a file:  cortex enqueue --file reminders.jsonl [--on-error skip|stop] [--batch-size 500]
                       lines are validated with the sender's rules and enqueued in batches. A rejected line is
-                      reported on stderr as 'line N: field: reason'. skip (default) enqueues the others and
+                      reported on stderr as 'FILE: line N: field: reason'. skip (default) enqueues the others and
                       exits 1; stop enqueues what came before the bad line, nothing from it on, and exits 3.
                       The summary 'enqueued: N, skipped: M' goes to stdout. Rerunning a file is safe: ids
                       already sent within the idempotency window (24 h) are not sent again.
+                      The file must be UTF-8 text (a BOM is fine), lines up to 256 KiB, at most 8 GiB; a file that
+                      is not (UTF-16, binary, too large), is empty or has a bad CSV header enqueues nothing, exit 3.
         """;
 
     public static Command Create(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)
@@ -126,27 +129,18 @@ internal static class EnqueueCommand
 
     private static async Task<int> EnqueueFileAsync(CliConsole console, IServiceProvider services, string path, string format, int batchSize, bool stopOnError, CancellationToken cancellationToken)
     {
-        FileStream stream;
-        try
-        {
-            stream = File.OpenRead(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw CliException.Usage($"cannot read '{path}': {ex.Message}");
-        }
-
-        await using var _ = stream;
-        using var reader = new StreamReader(stream);
+        // Opening checks what can be checked up front (size, encoding, binary): such a file enqueues nothing.
+        await using var file = await InputFile.OpenAsync(path, InputLimits.MaxEnqueueFileBytes, cancellationToken);
         var client = services.GetRequiredService<CortexClient>();
         var run = new FileRun();
-        var lines = format == "csv" ? EnvelopeFile.ReadCsvAsync(reader, cancellationToken) : EnvelopeFile.ReadJsonLinesAsync(reader, cancellationToken);
+        var lines = format == "csv" ? EnvelopeFile.ReadCsvAsync(file, cancellationToken) : EnvelopeFile.ReadJsonLinesAsync(file, cancellationToken);
 
         async Task Run(Action<long> report, Func<string, Task> reject)
         {
             var batch = new List<Envelope>(batchSize);
             await foreach (var line in lines)
             {
+                run.Lines++;
                 if (line.Envelope is { } envelope)
                 {
                     batch.Add(envelope);
@@ -154,15 +148,15 @@ internal static class EnqueueCommand
                     {
                         run.Enqueued += await client.EnqueueBatchAsync(batch, cancellationToken);
                         batch.Clear();
-                        report(stream.Position);
+                        report(file.Position);
                     }
 
                     continue;
                 }
 
-                await reject($"line {line.Line}: {Terminal.MaskPhones(line.Error)}");
+                await reject($"{path}: line {line.Line}: {Terminal.MaskPhones(line.Error)}");
                 run.Skipped++;
-                if (stopOnError)
+                if (stopOnError || line.Fatal)
                 {
                     run.StoppedAt = line.Line;
                     break;
@@ -175,12 +169,18 @@ internal static class EnqueueCommand
                 run.Enqueued += await client.EnqueueBatchAsync(batch, cancellationToken);
             }
 
-            report(stream.Length);
+            report(file.Position);
         }
 
         try
         {
             await RunWithProgressAsync();
+        }
+        catch (CliException) when (run.Enqueued > 0)
+        {
+            // The file passed its size limit part way (a pipe has no size to check up front).
+            await console.Error.WriteLineAsync($"{run.Enqueued} message(s) were enqueued before it. Rerunning the file is safe: ids already sent are not sent again.");
+            throw;
         }
         catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException)
         {
@@ -198,9 +198,9 @@ internal static class EnqueueCommand
                     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                     .StartAsync(async ctx =>
                     {
-                        var task = ctx.AddTask(Markup.Escape(Path.GetFileName(path)), maxValue: Math.Max(1, stream.Length));
+                        var task = ctx.AddTask(Markup.Escape(Path.GetFileName(path)), maxValue: Math.Max(1, file.Length ?? 1));
                         await Run(
-                            position => task.Value = position,
+                            position => task.Value = file.Length is null ? 0 : position,
                             text =>
                             {
                                 terminal.Write(new Text(text + Environment.NewLine));
@@ -212,6 +212,11 @@ internal static class EnqueueCommand
             {
                 await Run(_ => { }, text => console.Error.WriteLineAsync(text));
             }
+        }
+
+        if (run.Lines == 0)
+        {
+            throw new CliException(ExitCodes.StoppedOnBadInput, $"{path}: no messages in the file (it is empty, blank or only a header); nothing was enqueued");
         }
 
         if (run.StoppedAt is { } stoppedAt)
@@ -233,5 +238,7 @@ internal static class EnqueueCommand
         public int Skipped { get; set; }
 
         public int? StoppedAt { get; set; }
+
+        public long Lines { get; set; }
     }
 }

@@ -1,4 +1,3 @@
-using System.Text;
 using Cortex.Cli.Files;
 using Cortex.Cli.Output;
 using Cortex.Shared.Contract;
@@ -6,7 +5,7 @@ using Cortex.Shared.Contract;
 namespace Cortex.Cli.Queue;
 
 /// <summary>One line of an input file: an envelope ready to enqueue, or why that line was rejected.</summary>
-internal readonly record struct FileLine(int Line, Envelope? Envelope, string? Error);
+internal readonly record struct FileLine(int Line, Envelope? Envelope, string? Error, bool Fatal = false);
 
 /// <summary>
 /// Reads envelopes from a file, one at a time, so a file of any size streams through. JSON lines: each non-blank line is
@@ -26,68 +25,84 @@ internal static class EnvelopeFile
     private static readonly string[] s_csvColumns =
         ["id", "to", "text", "template", "language", "kind", "tenant", "priority", "not_before", "expires_at", "trace_id"];
 
-    public static async IAsyncEnumerable<FileLine> ReadJsonLinesAsync(TextReader reader, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    public static async IAsyncEnumerable<FileLine> ReadJsonLinesAsync(InputFile file, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var line = 0;
-        while (await reader.ReadLineAsync(cancellationToken) is { } text)
+        while (await file.ReadLineAsync(cancellationToken) is { } line)
         {
-            line++;
-            if (string.IsNullOrWhiteSpace(text))
+            if (line.Error is not null)
+            {
+                yield return new FileLine(line.Number, null, line.Error);
+                continue;
+            }
+
+            // The raw bytes, not a decoded string: the codec reports bad UTF-8 where a reader would have replaced it.
+            var bytes = line.Bytes.Span;
+            if (bytes.Trim(" \t\r"u8).IsEmpty)
             {
                 continue;
             }
 
-            var parsed = EnvelopeCodec.Parse(Encoding.UTF8.GetBytes(text));
-            yield return new FileLine(line, parsed.Envelope, parsed.Error?.ToString());
+            var parsed = EnvelopeCodec.Parse(bytes);
+            yield return new FileLine(line.Number, parsed.Envelope, parsed.Error?.ToString());
         }
     }
 
-    public static async IAsyncEnumerable<FileLine> ReadCsvAsync(TextReader reader, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    public static async IAsyncEnumerable<FileLine> ReadCsvAsync(InputFile file, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var csv = new CsvReader(reader);
+        var csv = new CsvReader(file);
         var header = await csv.ReadAsync(cancellationToken);
         if (header is null)
         {
             yield break;
         }
 
-        var columns = Columns(header);
+        var columns = Columns(file.Path, header);
         while (await csv.ReadAsync(cancellationToken) is { } record)
         {
             if (record.Error is not null)
             {
-                yield return new FileLine(record.Line, null, record.Error);
-                yield break;
+                yield return new FileLine(record.Line, null, record.Error, record.Fatal);
+                if (record.Fatal)
+                {
+                    yield break;
+                }
+
+                continue;
             }
 
             yield return Row(record, columns);
         }
     }
 
-    private static Dictionary<string, int> Columns(CsvRecord header)
+    private static Dictionary<string, int> Columns(string path, CsvRecord header)
     {
+        if (header.Error is not null)
+        {
+            throw new CliException(ExitCodes.StoppedOnBadInput, $"{path}: line {header.Line}: header: {header.Error}; nothing was enqueued");
+        }
+
         var columns = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < header.Fields.Count; i++)
         {
             var name = Normalize(header.Fields[i]);
             var known = s_csvColumns.FirstOrDefault(c => Normalize(c) == name)
                 ?? (IsParameter(name, out _) ? name : null)
-                ?? throw new CliException(ExitCodes.StoppedOnBadInput, $"line {header.Line}: header: unknown column '{Terminal.MaskPhones(header.Fields[i])}' (columns: {string.Join(", ", s_csvColumns)}, param1..param32)");
+                ?? throw new CliException(ExitCodes.StoppedOnBadInput, $"{path}: line {header.Line}: header: unknown column '{Terminal.MaskPhones(Shorten(header.Fields[i]))}'{SeparatorHint(header.Fields[i])} (columns: {string.Join(", ", s_csvColumns)}, param1..param32); nothing was enqueued");
             if (!columns.TryAdd(Normalize(known), i))
             {
-                throw new CliException(ExitCodes.StoppedOnBadInput, $"line {header.Line}: header: column '{header.Fields[i]}' appears twice");
+                throw new CliException(ExitCodes.StoppedOnBadInput, $"{path}: line {header.Line}: header: column '{header.Fields[i]}' appears twice; nothing was enqueued");
             }
         }
 
         var parameters = columns.Keys.Count(k => IsParameter(k, out _));
         if (Enumerable.Range(1, parameters).Any(n => !columns.ContainsKey("param" + n.ToString(System.Globalization.CultureInfo.InvariantCulture))))
         {
-            throw new CliException(ExitCodes.StoppedOnBadInput, $"line {header.Line}: header: template parameter columns must be param1, param2, ... without gaps");
+            throw new CliException(ExitCodes.StoppedOnBadInput, $"{path}: line {header.Line}: header: template parameter columns must be param1, param2, ... without gaps; nothing was enqueued");
         }
 
         if (!columns.ContainsKey("id") || !columns.ContainsKey("to"))
         {
-            throw new CliException(ExitCodes.StoppedOnBadInput, $"line {header.Line}: header: needs at least the columns id and to (is the header row missing?)");
+            throw new CliException(ExitCodes.StoppedOnBadInput, $"{path}: line {header.Line}: header: needs at least the columns id and to (is the header row missing?); nothing was enqueued");
         }
 
         return columns;
@@ -137,6 +152,15 @@ internal static class EnvelopeFile
         var (envelope, error) = fields.Build(FieldNames.Csv);
         return new FileLine(record.Line, envelope, error);
     }
+
+    /// <summary>A cell as quoted back in an error: at most 64 characters.</summary>
+    internal static string Shorten(string cell) => cell.Length <= 64 ? cell : string.Concat(cell.AsSpan(0, 61), "...");
+
+    /// <summary>A hint when a single cell holds the separator of another CSV dialect (Excel in pt-BR writes ';').</summary>
+    internal static string SeparatorHint(string cell) =>
+        cell.Contains(';', StringComparison.Ordinal) ? ": is the file separated by ';'? cortex reads commas"
+        : cell.Contains('\t', StringComparison.Ordinal) ? ": is the file separated by tabs? cortex reads commas"
+        : string.Empty;
 
     private static string Normalize(string column) => column.Trim().Replace("_", string.Empty, StringComparison.Ordinal).ToLowerInvariant();
 

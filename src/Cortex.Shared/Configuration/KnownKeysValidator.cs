@@ -1,4 +1,5 @@
 using System.Collections;
+using System.ComponentModel;
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
@@ -32,12 +33,66 @@ internal sealed class KnownKeysValidator<TOptions>(IConfiguration configuration,
                 var nearest = KnownSections.Nearest(child.Key, properties.Keys);
                 failures.Add($"{child.Path} is not a setting{(nearest is null ? string.Empty : $" (did you mean {node.Path}:{nearest}?)")}");
             }
-            else if (!IsLeaf(property.PropertyType) && !typeof(IEnumerable).IsAssignableFrom(property.PropertyType))
+            else if (IsLeaf(property.PropertyType))
+            {
+                CheckValue(child, property.PropertyType, failures);
+            }
+            else if (!typeof(IEnumerable).IsAssignableFrom(property.PropertyType))
             {
                 Check(child, property.PropertyType, failures);
             }
+            else if (property.PropertyType.IsGenericType && property.PropertyType.GetGenericArguments() is [var element] && !IsLeaf(element))
+            {
+                // The binder drops a list item it cannot convert without a word (a quiet-hours rule would just vanish).
+                foreach (var item in child.GetChildren())
+                {
+                    Check(item, element, failures);
+                }
+            }
         }
     }
+
+    /// <summary>
+    /// A value the binder would refuse, or take for something else: an empty or unconvertible number or duration (in a list
+    /// the binder skips it silently), an enum given as a number or as a flags combination ("Fake,Cloud" binds as Cloud).
+    /// Only non-string values are quoted back, so no secret is.
+    /// </summary>
+    private static void CheckValue(IConfigurationSection node, Type type, List<string> failures)
+    {
+        var t = Nullable.GetUnderlyingType(type) ?? type;
+        if (node.Value is not { } value || t == typeof(string) || t == typeof(Uri))
+        {
+            return;
+        }
+
+        if (t.IsEnum)
+        {
+            if (!Enum.GetNames(t).Contains(value.Trim(), StringComparer.OrdinalIgnoreCase))
+            {
+                failures.Add($"{node.Path} must be one of {string.Join(", ", Enum.GetNames(t))} (was '{value}')");
+            }
+
+            return;
+        }
+
+        try
+        {
+            if (value.Trim().Length == 0 || TypeDescriptor.GetConverter(t).ConvertFromInvariantString(value) is null)
+            {
+                failures.Add($"{node.Path} is empty: give a {Describe(t)} or remove the key for the default");
+            }
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or OverflowException or NotSupportedException)
+        {
+            failures.Add($"{node.Path} is not a {Describe(t)} (was '{value}')");
+        }
+    }
+
+    private static string Describe(Type t) =>
+        t == typeof(TimeSpan) ? "duration (hh:mm:ss, d.hh:mm:ss)"
+        : t == typeof(bool) ? "boolean (true or false)"
+        : t == typeof(double) || t == typeof(decimal) ? "number"
+        : "whole number";
 
     private static bool IsLeaf(Type type)
     {

@@ -19,6 +19,9 @@ public static class CortexHost
             {
                 try
                 {
+                    // Validated before the host starts: a bad configuration is then one line and exit 78, not also the
+                    // host's own "Hosting failed to start" log with its stack trace.
+                    host.Services.GetService<IStartupValidator>()?.Validate();
                     await host.RunAsync();
                 }
                 catch (OperationCanceledException) when (stopping.IsCancellationRequested)

@@ -81,8 +81,9 @@ public static partial class OperationsEndpoints
         {
             return options.Value;
         }
-        catch (OptionsValidationException)
+        catch (Exception ex) when (ex is OptionsValidationException or InvalidOperationException)
         {
+            // InvalidOperationException: the binder's, for a value of the wrong type ("Port=abc").
             return null;
         }
     }

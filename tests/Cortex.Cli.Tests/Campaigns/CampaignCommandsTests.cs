@@ -51,6 +51,8 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     [InlineData("+5511900000001,Ana\n+5511900000002,Bruno,{not json}\n", "line 2: variables: invalid JSON")]
     [InlineData("+5511900000001,Ana,{},extra\n", "line 1: expected phone,name[,variables] but the row has 4 cells")]
     [InlineData("+5511900000001,\"Ana\n", "line 1: a quoted field is never closed")]
+    [InlineData("+5511900000001,Ana\n5511900000001,Ana de novo\n", "line 2: phone: +55*******0001 is already on line 1; it would get the campaign twice")]
+    [InlineData("", "no recipients in the file")]
     public async Task Create_BadRecipientLine_ExitsThreeAndInsertsNothing(string csv, string expected)
     {
         var cli = await fixture.DatabaseAsync();

@@ -7,7 +7,7 @@ public sealed class CsvReaderTests
     [Fact]
     public async Task ReadAsync_QuotesCommasDoubledQuotesAndLineBreaks_ReadAsOneRecordEachWithItsStartLine()
     {
-        var csv = new CsvReader(new StringReader("a,\"b, c\",\"say \"\"hi\"\"\"\n\nx,\"two\nlines\",\n,,\n"));
+        var csv = await ReaderAsync("a,\"b, c\",\"say \"\"hi\"\"\"\n\nx,\"two\nlines\",\n,,\n");
 
         var first = await csv.ReadAsync(default);
         var second = await csv.ReadAsync(default);
@@ -26,7 +26,7 @@ public sealed class CsvReaderTests
     [Fact]
     public async Task ReadAsync_QuoteNeverClosed_ReportsItOnTheLineItStarts()
     {
-        var csv = new CsvReader(new StringReader("ok,1\n\"open,2\nmore\n"));
+        var csv = await ReaderAsync("ok,1\n\"open,2\nmore\n");
 
         await csv.ReadAsync(default);
         var bad = await csv.ReadAsync(default);
@@ -34,4 +34,33 @@ public sealed class CsvReaderTests
         Assert.Equal(2, bad!.Line);
         Assert.Contains("never closed", bad.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task ReadAsync_QuoteInsideAQuotedCellNotDoubled_IsAnErrorNamingTheColumn()
+    {
+        // Read leniently, "Mãe "Lu"" became the cell Mãe Lu" without a word.
+        var csv = await ReaderAsync("+5511900000001,\"Mãe \"Lu\"\"\n");
+
+        var bad = await csv.ReadAsync(default);
+
+        Assert.Equal("column 22: a quote inside a quoted cell must be doubled (\"\")", bad!.Error);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { (byte)'J', (byte)'o', 0xE3, (byte)'o' }, "byte 18: not valid UTF-8 (0xE3; a Latin-1 or Windows-1252 file? save it as UTF-8)")]
+    [InlineData(new byte[] { (byte)'a', 0x07, (byte)'b' }, "column 17: control character U+0007 is not allowed in a CSV cell")]
+    public async Task ReadAsync_BytesThatAreNotCsvText_AreAnErrorNamingWhere(byte[] cell, string expected)
+    {
+        // Regression: a StreamReader replaced invalid UTF-8 with U+FFFD, so "João" saved as Latin-1 was sent as "Jo�o".
+        var csv = new CsvReader(await InputFile.OpenAsync("r.csv", new MemoryStream([.. "+5511900000001,"u8, .. cell, (byte)'\n', .. "+5511900000002,Ana\n"u8]), long.MaxValue, default));
+
+        var bad = await csv.ReadAsync(default);
+        var next = await csv.ReadAsync(default);
+
+        Assert.Equal(expected, bad!.Error);
+        Assert.Equal(["+5511900000002", "Ana"], next!.Fields);
+    }
+
+    private static async Task<CsvReader> ReaderAsync(string text) =>
+        new(await InputFile.OpenAsync("test.csv", new MemoryStream(System.Text.Encoding.UTF8.GetBytes(text)), long.MaxValue, default));
 }
