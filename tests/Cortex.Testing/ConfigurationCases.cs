@@ -15,6 +15,8 @@ public static class ConfigurationCases
     public static readonly IReadOnlyDictionary<string, string[]> Meaning = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {
         ["Cortex:Redis:Configuration"] = ["", " ", ",", "127.0.0.1:6379,bogus=1", $"127.0.0.1:6379,password={Secret},nosuchoption=1", "127.0.0.1:6379,connectTimeout=abc", $"password={Secret}"],
+        ["Cortex:Redis:Password"] = [Secret + "\n", " " + Secret, Secret + "\u0000"],
+        ["Cortex:Redis:TlsCaCertificateFile"] = ["/no/such/ca.pem", "/dev/null"],
         ["Cortex:Queue:Name"] = ["", " ", "a b", "{x}", "q\n"],
         ["Cortex:Queue:ConsumerTimeout"] = ["00:00:00", "02:00:00"],
         ["Cortex:Queue:HeartbeatInterval"] = ["00:00:00", "00:00:09"],

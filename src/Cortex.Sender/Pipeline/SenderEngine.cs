@@ -519,8 +519,8 @@ internal sealed class SenderEngine : BackgroundService
                     // After an outage every consumer's heartbeat is stale, this one's and other live pods' alike: recovering
                     // now would take live leases back and send their in-flight messages twice. Every live consumer
                     // heartbeats again within a heartbeat interval of Redis coming back; the consumer timeout is the wait.
-                    var sinceFailure = _time.GetUtcNow().ToUnixTimeMilliseconds() - Interlocked.Read(ref _lastRedisFailureMs);
-                    if (sinceFailure < _queueOptions.ConsumerTimeout.TotalMilliseconds)
+                    var lastFailure = Interlocked.Read(ref _lastRedisFailureMs);
+                    if (lastFailure != long.MinValue && _time.GetUtcNow().ToUnixTimeMilliseconds() - lastFailure < _queueOptions.ConsumerTimeout.TotalMilliseconds)
                     {
                         continue;
                     }
