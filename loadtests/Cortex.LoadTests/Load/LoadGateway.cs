@@ -16,6 +16,9 @@ internal sealed record FaultPlan(double ServerErrorShare = 0, double TimeoutShar
 
     /// <summary>How long a "timeout" is held: longer than the sender's gateway timeout in these runs (1 s).</summary>
     public static readonly TimeSpan TimeoutHold = TimeSpan.FromSeconds(3);
+
+    /// <summary>How long <see cref="GatewayFault.Slow"/> holds each answer: three times the 2 s timeout K5 gives the sender for it.</summary>
+    public static readonly TimeSpan SlowHold = TimeSpan.FromSeconds(6);
 }
 
 /// <summary>A whole-gateway fault: every request gets it while it is in force.</summary>
@@ -310,7 +313,7 @@ internal sealed class LoadGateway : IAsyncDisposable
                 var index = accepted ? Record(instance, body) : -1;
                 try
                 {
-                    await Task.Delay(FaultPlan.TimeoutHold, context.RequestAborted);
+                    await Task.Delay(FaultPlan.SlowHold, context.RequestAborted);
                 }
                 catch (OperationCanceledException)
                 {

@@ -102,7 +102,7 @@ public sealed class SendGate(TimeProvider timeProvider)
         }
     }
 
-    /// <summary>The gateway answered something other than a configuration error: our key and instance work again.</summary>
+    /// <summary>The gateway itself answered (accepted, permanent or throttled): our key and instance work again.</summary>
     public void ConfigurationConfirmed()
     {
         if (_configurationUnconfirmed)
