@@ -64,7 +64,7 @@ public class PrometheusScrapeBenchmarks
         _exporter = _services.GetRequiredService<PrometheusExporter>();
 
         var sender = new SenderMetrics(meterFactory);
-        sender.ObserveEngine(() => 180, 256, () => 29, 32, () => 0, "main");
+        sender.ObserveEngine(() => 180, 256, () => 29, 32, () => 0, () => 0, "main");
         var random = new Random(6);
         foreach (var kind in s_kinds)
         {

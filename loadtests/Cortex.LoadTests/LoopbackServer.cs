@@ -6,12 +6,12 @@ namespace Cortex.LoadTests;
 /// <summary>A slim Kestrel app on a free loopback port, without logging: the gateway stand-ins of the harness.</summary>
 internal static class LoopbackServer
 {
-    /// <summary>Builds the app, lets <paramref name="map"/> add its routes, starts it; returns it and its base URL.</summary>
-    public static async Task<(WebApplication App, Uri BaseUrl)> StartAsync(Action<WebApplication> map)
+    /// <summary>Builds the app, lets <paramref name="map"/> add its routes, starts it on <paramref name="url"/> (a free port if null); returns it and its base URL.</summary>
+    public static async Task<(WebApplication App, Uri BaseUrl)> StartAsync(Action<WebApplication> map, Uri? url = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.WebHost.UseUrls(url?.GetLeftPart(UriPartial.Authority) ?? "http://127.0.0.1:0");
         var app = builder.Build();
         map(app);
         await app.StartAsync();

@@ -28,7 +28,7 @@ public static class SenderApplication
     private sealed class CircuitHealthCheck(SendGate gate) : IHealthCheck
     {
         public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-            Task.FromResult(gate.CircuitState.CircuitState switch
+            Task.FromResult(gate.Circuit switch
             {
                 CircuitState.Closed => HealthCheckResult.Healthy("circuit closed"),
                 CircuitState.HalfOpen => HealthCheckResult.Degraded("circuit half-open: probing the gateway"),

@@ -11,15 +11,15 @@ namespace Cortex.LoadTests.Chaos;
 /// </summary>
 internal static class ChaosRun
 {
-    public const string AllScenarios = "K1,K2,K3,K4";
+    public const string AllScenarios = "K1,K2,K3,K4,K5";
 
-    /// <summary>The command line: <c>chaos --profile short|smoke [--scenarios K1,K2,K3,K4] [--out DIR]</c>; exit 0 only if every check passed.</summary>
+    /// <summary>The command line: <c>chaos --profile short|smoke [--scenarios K1,K2,K3,K4,K5] [--out DIR]</c>; exit 0 only if every check passed.</summary>
     public static async Task<int> MainAsync(string redis, string senderDll, string profileName, string scenarios, string output)
     {
         var selected = scenarios.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
         if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0 || !selected.IsSubsetOf(AllScenarios.Split(',')))
         {
-            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4] [--out DIR]");
+            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5] [--out DIR]");
             return 2;
         }
 
@@ -43,9 +43,10 @@ internal static class ChaosRun
         await using var context = await LoadContext.ConnectAsync(redis, string.Empty, senderDll, LoadProfile.Smoke, progress);
         var reports = new List<ScenarioReport>();
 
-        async Task Run(string id, string title, Func<Task<ScenarioReport>> scenario)
+        // group: the id a row is selected by when several rows belong to one scenario (K5a..K5f are K5).
+        async Task Run(string id, string title, Func<Task<ScenarioReport>> scenario, string? group = null)
         {
-            if (!scenarios.Contains(id))
+            if (!scenarios.Contains(group ?? id))
             {
                 return;
             }
@@ -71,6 +72,12 @@ internal static class ChaosRun
         // The Redis faults need a redis-server this run can crash and restart, whatever --redis points at.
         await Run("K3", "Redis crashed and restarted on its AOF", () => RedisFaults.OutageAsync(senderDll, profile, progress, crash: true));
         await Run("K4", $"Redis away for {profile.Outage.TotalSeconds:N0} s", () => RedisFaults.OutageAsync(senderDll, profile, progress, crash: false));
+
+        // The gateway faults, one row each, against the run's Redis.
+        foreach (var fault in GatewayFaults.Cases(profile))
+        {
+            await Run(fault.Id, fault.Title, () => GatewayFaults.RunAsync(context, profile, fault), GatewayFaults.Group);
+        }
 
         var machine = $"{Environment.ProcessorCount} vCPU, {Environment.OSVersion.VersionString}, .NET {Environment.Version}";
         return new RunReport($"chaos-{profile.Name}", started, clock.Elapsed, machine, command, reports);

@@ -7,14 +7,44 @@ namespace Cortex.LoadTests.Load;
 
 /// <summary>
 /// What the stand-in does to each request while the plan is in force: answer 500, hold it past the sender's timeout, or
-/// answer 429 with Retry-After to all of them. Shares are drawn per request.
+/// answer 429 with Retry-After to all of them. Shares are drawn per request. A <see cref="Mode"/> other than
+/// <see cref="GatewayFault.None"/> answers every request that way instead (the outages of chaos scenario K5).
 /// </summary>
-internal sealed record FaultPlan(double ServerErrorShare = 0, double TimeoutShare = 0, bool Throttle = false)
+internal sealed record FaultPlan(double ServerErrorShare = 0, double TimeoutShare = 0, bool Throttle = false, GatewayFault Mode = GatewayFault.None)
 {
     public static readonly FaultPlan None = new();
 
     /// <summary>How long a "timeout" is held: longer than the sender's gateway timeout in these runs (1 s).</summary>
     public static readonly TimeSpan TimeoutHold = TimeSpan.FromSeconds(3);
+
+    /// <summary>How long <see cref="GatewayFault.Slow"/> holds each answer: three times the 2 s timeout K5 gives the sender for it.</summary>
+    public static readonly TimeSpan SlowHold = TimeSpan.FromSeconds(6);
+}
+
+/// <summary>A whole-gateway fault: every request gets it while it is in force.</summary>
+internal enum GatewayFault
+{
+    None,
+
+    /// <summary>500 with Evolution's JSON error body: the gateway is down.</summary>
+    ServerError,
+
+    /// <summary>401 with Evolution's body: the apikey was revoked or is wrong.</summary>
+    Unauthorized,
+
+    /// <summary>
+    /// Bodies that are not the API's JSON, in turn: 200 with an HTML page (a proxy or web server in front answered; the
+    /// message never reached the gateway), 502 with nginx's HTML page (not taken), and 201 whose JSON is cut short
+    /// (taken: the ledger counts it).
+    /// </summary>
+    NotJson,
+
+    /// <summary>
+    /// Every answer held past the sender's timeout, in turn: accepted first and answered late (the sender gives up on a
+    /// message the gateway has: a resend is a duplicate, counted in <see cref="LoadGateway.LateAccepted"/>), or never
+    /// accepted.
+    /// </summary>
+    Slow,
 }
 
 /// <summary>
@@ -33,6 +63,15 @@ internal sealed class LoadGateway : IAsyncDisposable
     private long _timeouts;
     private long _throttled;
     private long _unknown;
+    private long _unauthorized;
+    private long _htmlOk;
+    private long _htmlBadGateway;
+    private long _truncated;
+    private long _lateAccepted;
+    private long _dropped;
+    private long _inFlight;
+    private volatile bool _closing;
+    private readonly ConcurrentDictionary<int, int> _lateByIndex = new();
 
     private LoadGateway(MessageLedger ledger, TimeSpan latency)
     {
@@ -58,32 +97,124 @@ internal sealed class LoadGateway : IAsyncDisposable
     /// <summary>Requests whose number is not one of the ledger's messages: always a failure of the run.</summary>
     public long Unknown => Interlocked.Read(ref _unknown);
 
+    public long Unauthorized => Interlocked.Read(ref _unauthorized);
+
+    /// <summary>200 answers with an HTML page: the message was not taken.</summary>
+    public long HtmlOk => Interlocked.Read(ref _htmlOk);
+
+    /// <summary>502 answers with an HTML page: the message was not taken.</summary>
+    public long HtmlBadGateway => Interlocked.Read(ref _htmlBadGateway);
+
+    /// <summary>201 answers with JSON cut short: the message was taken.</summary>
+    public long Truncated => Interlocked.Read(ref _truncated);
+
+    /// <summary>Slow answers the gateway had accepted when the sender gave up on them: each one may be sent again.</summary>
+    public long LateAccepted => Interlocked.Read(ref _lateAccepted);
+
+    /// <summary>Slow answers held and dropped without accepting the message.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Workload indices accepted at least once by an answer the sender gave up on, and how many times.</summary>
+    public IReadOnlyDictionary<int, int> LateByIndex => _lateByIndex;
+
+    /// <summary>True while the listener is closed (<see cref="CloseAsync"/>): connections are refused.</summary>
+    public bool IsClosed { get; private set; }
+
     /// <summary>Messages accepted from each instance (the path segment: one per sender process).</summary>
     public IReadOnlyDictionary<string, int> AcceptedByInstance => _byInstance;
 
     public static async Task<LoadGateway> StartAsync(MessageLedger ledger, TimeSpan latency = default)
     {
         var gateway = new LoadGateway(ledger, latency);
-        (gateway._app, gateway.BaseUrl) = await LoopbackServer.StartAsync(app =>
-        {
-            app.MapPost("/message/sendText/{instance}", gateway.AnswerAsync);
-            app.MapPost("/message/sendTemplate/{instance}", gateway.AnswerAsync);
-        });
+        (gateway._app, gateway.BaseUrl) = await LoopbackServer.StartAsync(gateway.Map);
         return gateway;
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// Stops listening: from now on connections to <see cref="BaseUrl"/> are refused, as when the gateway's process is down.
+    /// Requests already being answered finish first and new ones are cut unanswered and untaken, so the fault is a
+    /// refusal only: a gateway dying mid-answer is the kill of K1, whose at-least-once cost is measured there.
+    /// </summary>
+    public async Task CloseAsync()
     {
+        _closing = true;
+        var deadline = Stopwatch.GetTimestamp() + (5 * Stopwatch.Frequency);
+        while (Interlocked.Read(ref _inFlight) > 0 && Stopwatch.GetTimestamp() < deadline)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(5));
+        }
+
+        IsClosed = true;
         await _app.StopAsync();
         await _app.DisposeAsync();
     }
 
+    /// <summary>Listens again on the same port after <see cref="CloseAsync"/>.</summary>
+    public async Task OpenAsync()
+    {
+        // The port was ours a moment ago; a bind can still fail briefly while the old listener's socket closes.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                (_app, _) = await LoopbackServer.StartAsync(Map, BaseUrl);
+                IsClosed = false;
+                _closing = false;
+                return;
+            }
+            catch (IOException) when (attempt < 50)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100));
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!IsClosed)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+
+    private void Map(WebApplication app)
+    {
+        app.MapPost("/message/sendText/{instance}", AnswerAsync);
+        app.MapPost("/message/sendTemplate/{instance}", AnswerAsync);
+    }
+
     private async Task AnswerAsync(HttpContext context, string instance)
+    {
+        if (_closing)
+        {
+            context.Abort();
+            return;
+        }
+
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            await AnswerInFlightAsync(context, instance);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
+
+    private async Task AnswerInFlightAsync(HttpContext context, string instance)
     {
         using var body = new MemoryStream();
         await context.Request.Body.CopyToAsync(body, context.RequestAborted);
         var id = Interlocked.Increment(ref _requests);
         var plan = Faults;
+        if (plan.Mode != GatewayFault.None)
+        {
+            await AnswerFaultAsync(context, instance, plan.Mode, id, body);
+            return;
+        }
+
         if (plan.Throttle)
         {
             Interlocked.Increment(ref _throttled);
@@ -132,6 +263,99 @@ internal sealed class LoadGateway : IAsyncDisposable
         context.Response.StatusCode = (int)HttpStatusCode.Created;
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync($$"""{"key":{"remoteJid":"x@s.whatsapp.net","fromMe":true,"id":"LOAD{{id}}"},"status":"PENDING"}""", context.RequestAborted);
+    }
+
+    private async Task AnswerFaultAsync(HttpContext context, string instance, GatewayFault mode, long id, MemoryStream body)
+    {
+        var response = context.Response;
+        switch (mode)
+        {
+            case GatewayFault.ServerError:
+                Interlocked.Increment(ref _serverErrors);
+                response.StatusCode = (int)HttpStatusCode.InternalServerError;
+                response.ContentType = "application/json";
+                await response.WriteAsync("""{"status":500,"error":"Internal Server Error","response":{"message":["injected fault"]}}""", context.RequestAborted);
+                return;
+
+            case GatewayFault.Unauthorized:
+                Interlocked.Increment(ref _unauthorized);
+                response.StatusCode = (int)HttpStatusCode.Unauthorized;
+                response.ContentType = "application/json";
+                await response.WriteAsync("""{"status":401,"error":"Unauthorized","response":{"message":"Unauthorized"}}""", context.RequestAborted);
+                return;
+
+            case GatewayFault.NotJson:
+                switch (id % 3)
+                {
+                    case 0:
+                        Interlocked.Increment(ref _htmlOk);
+                        response.StatusCode = (int)HttpStatusCode.OK;
+                        response.ContentType = "text/html";
+                        await response.WriteAsync("<!DOCTYPE html><html><head><title>Welcome</title></head><body><h1>It works!</h1></body></html>", context.RequestAborted);
+                        return;
+                    case 1:
+                        Interlocked.Increment(ref _htmlBadGateway);
+                        response.StatusCode = (int)HttpStatusCode.BadGateway;
+                        response.ContentType = "text/html";
+                        await response.WriteAsync("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>", context.RequestAborted);
+                        return;
+                    default:
+                        Interlocked.Increment(ref _truncated);
+                        Record(instance, body);
+                        response.StatusCode = (int)HttpStatusCode.Created;
+                        response.ContentType = "application/json";
+                        await response.WriteAsync($$"""{"key":{"remoteJid":"x@s.whatsapp.net","fromMe":true,"id":"LOAD{{id}}"},"stat""", context.RequestAborted);
+                        return;
+                }
+
+            case GatewayFault.Slow:
+                var accepted = id % 2 == 0;
+                var index = accepted ? Record(instance, body) : -1;
+                try
+                {
+                    await Task.Delay(FaultPlan.SlowHold, context.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The sender gave up first.
+                    if (accepted)
+                    {
+                        Interlocked.Increment(ref _lateAccepted);
+                        _lateByIndex.AddOrUpdate(index, 1, static (_, n) => n + 1);
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref _dropped);
+                    }
+
+                    return;
+                }
+
+                if (!accepted)
+                {
+                    Interlocked.Increment(ref _dropped);
+                    context.Abort();
+                    return;
+                }
+
+                response.StatusCode = (int)HttpStatusCode.Created;
+                response.ContentType = "application/json";
+                await response.WriteAsync($$"""{"key":{"remoteJid":"x@s.whatsapp.net","fromMe":true,"id":"LOAD{{id}}"},"status":"PENDING"}""", context.RequestAborted);
+                return;
+        }
+    }
+
+    /// <summary>Counts an acceptance in the ledger; the workload index, or -1 for a number not in it.</summary>
+    private int Record(string instance, MemoryStream body)
+    {
+        var index = NumberIndex(body);
+        if (!Ledger.Accept(index, Stopwatch.GetTimestamp()))
+        {
+            Interlocked.Increment(ref _unknown);
+        }
+
+        _byInstance.AddOrUpdate(instance, 1, static (_, n) => n + 1);
+        return index;
     }
 
     private static int NumberIndex(MemoryStream body)

@@ -160,6 +160,13 @@ internal static class GatewayHttp
         _ => "body is not JSON",
     };
 
+    /// <summary>True when the body is an HTML page (its first non-blank character is '&lt;'): a web server's answer, never an API's.</summary>
+    public static bool IsHtml(byte[]? body)
+    {
+        var text = body.AsSpan().TrimStart(" \t\r\n"u8);
+        return !text.IsEmpty && text[0] == (byte)'<';
+    }
+
     public static JsonDocument? TryParse(byte[]? body)
     {
         if (body is null || body.Length == 0)

@@ -46,9 +46,10 @@ public sealed class SenderMetrics
 
     /// <summary>
     /// Gauges read from the engine at each scrape: prefetch channel occupancy, busy workers and the circuit state
-    /// (0 closed, 1 open, 2 half-open, 3 isolated — Polly's <c>CircuitState</c> values).
+    /// (0 closed, 1 open, 2 half-open, 3 isolated — Polly's <c>CircuitState</c> values), and 1 while sending is paused
+    /// because the gateway rejected the configuration (a 401 pauses without opening the circuit).
     /// </summary>
-    public void ObserveEngine(Func<int> channelItems, int channelCapacity, Func<int> busyWorkers, int workers, Func<int> circuitState, string gateway)
+    public void ObserveEngine(Func<int> channelItems, int channelCapacity, Func<int> busyWorkers, int workers, Func<int> circuitState, Func<int> configurationPaused, string gateway)
     {
         _meter.CreateObservableGauge("cortex.sender.channel.items", channelItems, "{message}", "Leased messages waiting in the prefetch channel for a worker.");
         _meter.CreateObservableGauge("cortex.sender.channel.capacity", () => channelCapacity, "{message}", "Size of the prefetch channel (Cortex:Sender:Prefetch).");
@@ -59,6 +60,11 @@ public sealed class SenderMetrics
             () => new Measurement<int>(circuitState(), new KeyValuePair<string, object?>("gateway", gateway)),
             "{state}",
             "Gateway circuit breaker: 0 closed, 1 open, 2 half-open, 3 isolated.");
+        _meter.CreateObservableGauge(
+            "cortex.sender.configuration_paused",
+            () => new Measurement<int>(configurationPaused(), new KeyValuePair<string, object?>("gateway", gateway)),
+            "{state}",
+            "1 while sending is paused because the gateway rejected our configuration (401/403 key, unknown instance); messages wait in Redis.");
     }
 
     public void Sent(string? kind, TimeSpan? endToEnd)

@@ -12,15 +12,55 @@ public sealed class SendGate(TimeProvider timeProvider)
     private readonly Lock _lock = new();
     private DateTimeOffset _pausedUntil;
     private DateTimeOffset _probeAt;
+    private DateTimeOffset _configurationPausedUntil;
     private string? _pauseReason;
+    private volatile bool _configurationUnconfirmed;
 
-    /// <summary>Filled by the resilience pipeline; reports the circuit breaker's state.</summary>
+    /// <summary>Filled by the resilience pipeline; reports the failure-ratio circuit breaker's state.</summary>
     public CircuitBreakerStateProvider CircuitState { get; } = new();
 
-    /// <summary>True unless the circuit is closed: the fetcher then leases a single probe message at a time.</summary>
-    public bool IsProbing => CircuitState.CircuitState != Polly.CircuitBreaker.CircuitState.Closed;
+    /// <summary>Filled by the resilience pipeline; reports the outage breaker's state (every call failing).</summary>
+    public CircuitBreakerStateProvider OutageCircuitState { get; } = new();
 
-    public bool IsCircuitOpen => CircuitState.CircuitState is Polly.CircuitBreaker.CircuitState.Open or Polly.CircuitBreaker.CircuitState.Isolated;
+    /// <summary>The gateway's circuit as one state: open if either breaker is open, half-open if either probes.</summary>
+    public Polly.CircuitBreaker.CircuitState Circuit => Combine(CircuitState.CircuitState, OutageCircuitState.CircuitState);
+
+    /// <summary>
+    /// True unless the circuit is closed, or while a configuration error has not been answered otherwise since: the
+    /// fetcher then leases a single probe message at a time, so a key still wrong after the pause costs one 401, not a batch.
+    /// </summary>
+    public bool IsProbing => _configurationUnconfirmed || Circuit != Polly.CircuitBreaker.CircuitState.Closed;
+
+    public bool IsCircuitOpen => Circuit is Polly.CircuitBreaker.CircuitState.Open or Polly.CircuitBreaker.CircuitState.Isolated;
+
+    /// <summary>True while sending is paused because the gateway rejected our configuration (401, unknown instance).</summary>
+    public bool IsConfigurationPaused
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _configurationPausedUntil > timeProvider.GetUtcNow();
+            }
+        }
+    }
+
+    /// <summary>
+    /// True while nothing will be sent for a while: the circuit is open and its probe is not yet due, or a configuration
+    /// pause is in force. A worker then hands its message back to Redis rather than hold the lease through the wait, so
+    /// leasing really pauses (other pods can take the messages) and the backlog stays visible as ready.
+    /// </summary>
+    public bool IsHoldingBack
+    {
+        get
+        {
+            var now = timeProvider.GetUtcNow();
+            lock (_lock)
+            {
+                return _configurationPausedUntil > now || (IsCircuitOpen && _probeAt > now);
+            }
+        }
+    }
 
     public (DateTimeOffset Until, string? Reason) Pause
     {
@@ -44,6 +84,30 @@ public sealed class SendGate(TimeProvider timeProvider)
                 _pausedUntil = until;
                 _pauseReason = reason;
             }
+        }
+    }
+
+    /// <summary>Pauses sending after the gateway rejected our configuration; <see cref="IsConfigurationPaused"/> shows it until the pause ends.</summary>
+    public void PauseForConfigurationError(TimeSpan duration, string reason)
+    {
+        _configurationUnconfirmed = true;
+        PauseFor(duration, reason);
+        var until = timeProvider.GetUtcNow() + duration;
+        lock (_lock)
+        {
+            if (until > _configurationPausedUntil)
+            {
+                _configurationPausedUntil = until;
+            }
+        }
+    }
+
+    /// <summary>The gateway itself answered (accepted, permanent or throttled): our key and instance work again.</summary>
+    public void ConfigurationConfirmed()
+    {
+        if (_configurationUnconfirmed)
+        {
+            _configurationUnconfirmed = false;
         }
     }
 
@@ -80,4 +144,10 @@ public sealed class SendGate(TimeProvider timeProvider)
             await Task.Delay(wait, timeProvider, cancellationToken);
         }
     }
+
+    private static Polly.CircuitBreaker.CircuitState Combine(Polly.CircuitBreaker.CircuitState a, Polly.CircuitBreaker.CircuitState b) =>
+        a is Polly.CircuitBreaker.CircuitState.Open or Polly.CircuitBreaker.CircuitState.Isolated ? a
+        : b is Polly.CircuitBreaker.CircuitState.Open or Polly.CircuitBreaker.CircuitState.Isolated ? b
+        : a == Polly.CircuitBreaker.CircuitState.HalfOpen ? a
+        : b;
 }

@@ -88,7 +88,7 @@ internal sealed class SenderEngine : BackgroundService
             SingleReader = false,
         });
         _refill = new RefillSignal(_channel.Reader, _options.Prefetch, _options.Workers, _options.LeaseBatchSize);
-        metrics.ObserveEngine(() => _channel.Reader.Count, _options.Prefetch, () => BusyWorkers, _options.Workers, () => (int)gate.CircuitState.CircuitState, gateway.Name);
+        metrics.ObserveEngine(() => _channel.Reader.Count, _options.Prefetch, () => BusyWorkers, _options.Workers, () => (int)gate.Circuit, () => gate.IsConfigurationPaused ? 1 : 0, gateway.Name);
     }
 
     public string ConsumerId { get; }
@@ -341,6 +341,13 @@ internal sealed class SenderEngine : BackgroundService
 
         for (var throttles = 0; ; throttles++)
         {
+            if (throttles == 0 && _gate.IsHoldingBack)
+            {
+                // Leased before the circuit opened or the gateway refused our key: back to ready, no attempt spent.
+                await ReturnAsync(lease, cancellationToken);
+                return;
+            }
+
             await _gate.WaitUntilOpenAsync(cancellationToken);
             var waitStart = _time.GetTimestamp();
             await _limiter.AcquireAsync(cancellationToken);
@@ -373,6 +380,12 @@ internal sealed class SenderEngine : BackgroundService
             {
                 SenderLog.UnexpectedSendError(_logger, envelope.Id, envelope.TraceId, ex);
                 result = GatewayResult.Retryable("unexpected error: " + ex.GetType().Name);
+            }
+
+            if (result.Outcome is GatewayOutcome.Accepted or GatewayOutcome.Permanent or GatewayOutcome.Throttled)
+            {
+                // The gateway itself answered (a 5xx or a timeout may come from anything in between): the key works.
+                _gate.ConfigurationConfirmed();
             }
 
             var outcome = OutcomeLabel(result.Outcome);
@@ -410,7 +423,7 @@ internal sealed class SenderEngine : BackgroundService
 
                 case GatewayOutcome.ConfigurationError:
                     SenderLog.ConfigurationRejected(_logger, result.Error, _options.ConfigurationErrorPause);
-                    _gate.PauseFor(_options.ConfigurationErrorPause, result.Error ?? "configuration error");
+                    _gate.PauseForConfigurationError(_options.ConfigurationErrorPause, result.Error ?? "configuration error");
                     await ReturnAsync(lease, cancellationToken);
                     return;
 

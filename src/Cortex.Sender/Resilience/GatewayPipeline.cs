@@ -10,10 +10,15 @@ using Polly.Timeout;
 namespace Cortex.Sender.Resilience;
 
 /// <summary>
-/// One Polly pipeline for the gateway, built once: short retries of transient faults, a circuit breaker that
-/// shuts the <see cref="SendGate"/> while open, and a timeout per attempt. Throttled, permanent and configuration
+/// One Polly pipeline for the gateway, built once: short retries of transient faults, two circuit breakers that
+/// shut the <see cref="SendGate"/> while open, and a timeout per attempt. Throttled, permanent and configuration
 /// answers pass straight through: they are not faults to retry here.
 /// </summary>
+/// <remarks>
+/// The ratio breaker (FailureRatio over SamplingDuration) catches a degraded gateway, but after a busy spell its window
+/// is full of successes: a gateway that goes down completely keeps it closed until those age out, up to 30 s during
+/// which every send burns an attempt. The outage breaker opens as soon as every call of a short window failed.
+/// </remarks>
 public sealed class GatewayPipeline
 {
     private readonly ResiliencePipeline<GatewayResult> _pipeline;
@@ -44,24 +49,29 @@ public sealed class GatewayPipeline
             });
         }
 
+        // Each breaker ignores the other's BrokenCircuitException: only transient answers count as failures.
         _pipeline = builder
-            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<GatewayResult>
-            {
-                ShouldHandle = transient,
-                FailureRatio = o.FailureRatio,
-                SamplingDuration = o.SamplingDuration,
-                MinimumThroughput = o.MinimumThroughput,
-                BreakDuration = o.BreakDuration,
-                StateProvider = gate.CircuitState,
-                OnOpened = args =>
-                {
-                    gate.OnCircuitOpened(args.BreakDuration);
-                    return ValueTask.CompletedTask;
-                },
-            })
+            .AddCircuitBreaker(Breaker(transient, o.FailureRatio, o.SamplingDuration, o, gate.CircuitState, gate))
+            .AddCircuitBreaker(Breaker(transient, 1.0, o.OutageSamplingDuration, o, gate.OutageCircuitState, gate))
             .AddTimeout(gatewayOptions.Value.Timeout)
             .Build();
     }
+
+    private static CircuitBreakerStrategyOptions<GatewayResult> Breaker(
+        PredicateBuilder<GatewayResult> transient, double ratio, TimeSpan sampling, ResilienceOptions o, CircuitBreakerStateProvider state, SendGate gate) => new()
+    {
+        ShouldHandle = transient,
+        FailureRatio = ratio,
+        SamplingDuration = sampling,
+        MinimumThroughput = o.MinimumThroughput,
+        BreakDuration = o.BreakDuration,
+        StateProvider = state,
+        OnOpened = args =>
+        {
+            gate.OnCircuitOpened(args.BreakDuration);
+            return ValueTask.CompletedTask;
+        },
+    };
 
     /// <summary>Sends through the pipeline. Throws <see cref="BrokenCircuitException"/> while the circuit is open.</summary>
     public ValueTask<GatewayResult> SendAsync(Envelope message, CancellationToken cancellationToken) =>

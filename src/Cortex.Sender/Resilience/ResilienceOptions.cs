@@ -18,6 +18,13 @@ public sealed class ResilienceOptions
     /// <summary>Calls needed in the sampling window before the ratio counts.</summary>
     public int MinimumThroughput { get; set; } = 20;
 
+    /// <summary>
+    /// Window of the outage breaker: when every call in it failed, and at least <see cref="MinimumThroughput"/> of them,
+    /// the circuit opens at once, whatever the successes before the outage (which hold the ratio breaker closed for up to
+    /// <see cref="SamplingDuration"/> while every send in flight spends an attempt).
+    /// </summary>
+    public TimeSpan OutageSamplingDuration { get; set; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>How long the circuit stays open (no leasing) before one probe message is tried.</summary>
     public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(30);
 }

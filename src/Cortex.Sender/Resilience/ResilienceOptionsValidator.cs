@@ -13,6 +13,7 @@ internal sealed class ResilienceOptionsValidator : IValidateOptions<ResilienceOp
             .Range(nameof(options.FailureRatio), options.FailureRatio, 0.01, 1)
             .Range(nameof(options.SamplingDuration), options.SamplingDuration, TimeSpan.FromMilliseconds(500), TimeSpan.FromDays(1))
             .Range(nameof(options.MinimumThroughput), options.MinimumThroughput, 2, 100_000)
+            .Range(nameof(options.OutageSamplingDuration), options.OutageSamplingDuration, TimeSpan.FromMilliseconds(500), TimeSpan.FromDays(1))
             .Range(nameof(options.BreakDuration), options.BreakDuration, TimeSpan.FromMilliseconds(500), TimeSpan.FromDays(1))
             .ToResult();
 }

@@ -56,6 +56,7 @@ public sealed class CloudApiGatewayTests : IClassFixture<GatewayStubFixture>, ID
         { "403 without body", 403, null, "application/json", GatewayOutcome.ConfigurationError, "HTTP 403" },
         { "404 without body", 404, null, "application/json", GatewayOutcome.ConfigurationError, "HTTP 404" },
         { "200 not JSON", 200, "ok", "text/plain", GatewayOutcome.Accepted, null },
+        { "200 HTML page from a proxy in front", 200, "<html><body>Please log in</body></html>", "text/html", GatewayOutcome.ConfigurationError, "HTML page" },
         { "200 without messages", 200, """{"messaging_product":"whatsapp"}""", "application/json", GatewayOutcome.Accepted, null },
         { "200 with an error object", 200, Error(131047, "Re-engagement message"), "application/json", GatewayOutcome.Permanent, "24 h window" },
     };

@@ -53,6 +53,10 @@ public sealed class EvolutionGatewayTests : IClassFixture<GatewayStubFixture>, I
         { "201 record whose text mentions rate-overlimit", 201, Record.Replace("Olá", "rate-overlimit?", StringComparison.Ordinal), "application/json", GatewayOutcome.Accepted, "3EB0C431C26A1916E07E" },
         { "201 JSON without key", 201, """{"status":"PENDING"}""", "application/json", GatewayOutcome.Accepted, null },
         { "201 not JSON", 201, "OK", "text/plain", GatewayOutcome.Accepted, null },
+        { "201 JSON cut short", 201, Record[..60], "application/json", GatewayOutcome.Accepted, null },
+
+        // A web server or proxy answering in Evolution's place never sent anything: acking it would lose the message.
+        { "200 HTML page from a web server in front", 200, "\n<!DOCTYPE html><html><head><title>Welcome</title></head><body>It works!</body></html>", "text/html", GatewayOutcome.ConfigurationError, "HTML page" },
         { "400 exists false", 400, NotOnWhatsApp, "application/json", GatewayOutcome.Permanent, "number not on WhatsApp" },
         { "400 Connection Closed", 400, ConnectionClosed400, "application/json", GatewayOutcome.Retryable, "disconnected" },
         { "500 Connection Closed", 500, ConnectionClosed500, "application/json", GatewayOutcome.Retryable, "disconnected" },

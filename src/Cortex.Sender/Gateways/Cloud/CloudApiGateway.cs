@@ -86,6 +86,12 @@ public sealed class CloudApiGateway : IWhatsAppGateway
 
         if (status is >= 200 and <= 299)
         {
+            // An HTML page is a proxy or web server answering in the Graph API's place: nothing was sent.
+            if (parsed is null && GatewayHttp.IsHtml(body))
+            {
+                return GatewayResult.ConfigurationError($"HTTP {status} with an HTML page, not the Cloud API's JSON: check BaseUrl and any proxy in front");
+            }
+
             // Without a readable id the message was still taken; resending could deliver it twice.
             return parsed is null
                 ? new GatewayResult(GatewayOutcome.Accepted, null, "accepted; unreadable body")

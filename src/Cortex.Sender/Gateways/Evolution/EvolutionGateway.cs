@@ -86,7 +86,7 @@ public sealed class EvolutionGateway : IWhatsAppGateway
     /// <summary>Classifies one Evolution answer; <paramref name="secret"/> is cut out of any text.</summary>
     /// <remarks>
     /// 2xx with key.id: accepted. 2xx with an error in the body (Meta error object, status ERROR): classified from the body.
-    /// 2xx that is not JSON: accepted without id (resending could duplicate). 401/403/404: configuration (key, instance).
+    /// 2xx that is not JSON: accepted without id (resending could duplicate), unless it is an HTML page: configuration. 401/403/404: configuration (key, instance).
     /// "rate-overlimit" anywhere in an error body, or 429: throttled. 400 with exists:false: permanent (not on WhatsApp).
     /// "Connection Closed" and friends, 408, any 5xx: retryable. Other 4xx: permanent. Non-JSON error bodies: by status.
     /// </remarks>
@@ -98,6 +98,13 @@ public sealed class EvolutionGateway : IWhatsAppGateway
         {
             if (root is not { ValueKind: JsonValueKind.Object } success)
             {
+                // An HTML page is a web server or proxy answering in Evolution's place (a wrong BaseUrl, an SPA fallback,
+                // a login page): nothing was sent, and acking it would lose the message. Stop and alert, keep it queued.
+                if (GatewayHttp.IsHtml(body))
+                {
+                    return GatewayResult.ConfigurationError($"HTTP {status} with an HTML page, not Evolution API's JSON: check BaseUrl and any proxy in front");
+                }
+
                 // The provider took the message; resending could deliver it twice, so accept without an id.
                 return new GatewayResult(GatewayOutcome.Accepted, null, "accepted; unreadable body");
             }

@@ -1,0 +1,55 @@
+using Cortex.LoadTests.Chaos;
+using Cortex.Testing;
+
+namespace Cortex.LoadTests.Tests.Chaos;
+
+/// <summary>
+/// Chaos scenario K5 on the smoke profile, as <c>make chaos SCENARIOS=K5</c> runs it but with faults of a few seconds: a
+/// real Cortex.Sender process with the Evolution adapter drains a backlog through the stand-in gateway while it answers
+/// 5xx, 429, too slowly, not at all, 401, or bodies that are not JSON. It asserts correctness only: nothing lost, no
+/// duplicate except the sends the gateway accepted after the sender gave up (counted exactly), no attempt spent while
+/// the circuit is open, leasing paused, the alert visible on /metrics, and sending resumed after each fault.
+/// </summary>
+public class GatewayFaultsSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
+{
+    [Fact]
+    public async Task SmokeProfile_GatewayFaults_LoseNothingSpendNoAttemptWhileOpenAndResume()
+    {
+        var senderDll = Path.Combine(AppContext.BaseDirectory, "Cortex.Sender.dll");
+
+        var run = await ChaosRun.RunAsync(redis.Server.Configuration, senderDll, ChaosProfile.Smoke, new HashSet<string> { "K5" }, "test", TextWriter.Null);
+
+        Assert.Equal(["K5a", "K5b", "K5c", "K5d", "K5e", "K5f"], run.Scenarios.Select(s => s.Id));
+        var failures = run.Scenarios.SelectMany(s => s.Error is { } error
+            ? [$"{s.Id} threw: {error}"]
+            : s.Checks.Where(c => !c.Passed).Select(c => $"{s.Id}: {c.Name}: {c.Measured} (expected {c.Target})"));
+        Assert.Empty(failures);
+
+        foreach (var fault in run.Scenarios)
+        {
+            Assert.Equal("0 of 1,500 (0 dead-lettered)", fault.Checks.Single(c => c.Name == "messages lost").Measured);
+        }
+
+        foreach (var fault in run.Scenarios.Where(s => s.Id is not "K5c"))
+        {
+            Assert.Equal("0", fault.Checks.Single(c => c.Name == "duplicates").Measured);
+        }
+
+        // Slow answers: every duplicate is a send the gateway took after the sender's timeout, and there is one for each.
+        Assert.EndsWith(", 0 elsewhere", run.Scenarios.Single(s => s.Id == "K5c").Checks.Single(c => c.Name.StartsWith("duplicates: exactly", StringComparison.Ordinal)).Measured, StringComparison.Ordinal);
+
+        // 429 and 401 never spend an attempt; the circuit faults spend none while it is open.
+        foreach (var id in new[] { "K5b", "K5e" })
+        {
+            Assert.Equal("0", run.Scenarios.Single(s => s.Id == id).Checks.Single(c => c.Name.StartsWith("attempts burned", StringComparison.Ordinal)).Measured.Split(',')[0]);
+        }
+
+        foreach (var id in new[] { "K5a", "K5c", "K5d" })
+        {
+            Assert.EndsWith("0 while the circuit was open", run.Scenarios.Single(s => s.Id == id).Checks.Single(c => c.Name.StartsWith("attempts burned", StringComparison.Ordinal)).Measured, StringComparison.Ordinal);
+            Assert.Contains("circuit_state seen 0/1", run.Scenarios.Single(s => s.Id == id).Checks.Single(c => c.Name.StartsWith("alert metric", StringComparison.Ordinal)).Measured, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("configuration_paused max 1", run.Scenarios.Single(s => s.Id == "K5e").Checks.Single(c => c.Name.StartsWith("alert metric", StringComparison.Ordinal)).Measured, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,110 @@
+using Cortex.Sender.Gateways;
+using Cortex.Testing;
+
+namespace Cortex.Sender.Tests.Pipeline;
+
+/// <summary>
+/// Regression tests for what chaos scenario K5 (gateway faults) found: a gateway that goes down after a busy spell,
+/// leases held through an open circuit or a 401 pause, and a batch of 401s after each pause.
+/// </summary>
+public sealed class GatewayOutageTests(RedisFixture redis) : IClassFixture<RedisFixture>
+{
+    [Fact]
+    public async Task Send_GatewayDownAfterBusySpell_CircuitOpensBeforeTheSuccessesAgeOutOfTheRatioWindow()
+    {
+        // 300 sends accepted, then every call fails after 20 ms, as a gateway that went down does. The ratio breaker's
+        // 30 s window still holds the 300 successes: alone it would stay closed until about 300 failures, each an attempt.
+        const int busy = 300;
+        var calls = 0;
+        var gateway = new ScriptedGateway(async (_, _, ct) =>
+        {
+            if (Interlocked.Increment(ref calls) <= busy)
+            {
+                return GatewayResult.Accepted("ok");
+            }
+
+            await Task.Delay(20, ct);
+            return GatewayResult.Retryable("HTTP 500");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Resilience:MinimumThroughput"] = "5",
+            ["Cortex:Resilience:BreakDuration"] = "00:01:00",
+            ["Cortex:Retry:MaxAttempts"] = "50",
+            ["Cortex:Retry:BaseDelay"] = "01:00:00",
+            ["Cortex:Retry:MaxDelay"] = "01:00:00",
+            ["Cortex:Sender:Workers"] = "4",
+        });
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 1_000).Select(i => SenderTestHost.Message($"b{i}")));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Gate.IsCircuitOpen), "circuit open");
+        await host.StopAsync();
+
+        // Each failed send spent an attempt (no short retries here): at most the 0.5 s outage window of failures (4
+        // workers × 50 calls/s), far fewer than the ratio breaker alone needs to outweigh the successes in its window.
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal(busy, gateway.TotalAccepted);
+        Assert.InRange(stats.Delayed, 1, busy / 2);
+        Assert.Equal(1_000 - busy, stats.Ready + stats.Delayed);
+    }
+
+    [Fact]
+    public async Task Send_CircuitOpen_BufferedLeasesGoBackToReadyUntilTheProbe()
+    {
+        var gateway = new ScriptedGateway(_ => GatewayResult.Retryable("HTTP 502"));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Resilience:MinimumThroughput"] = "5",
+            ["Cortex:Resilience:BreakDuration"] = "00:01:00",
+            ["Cortex:Retry:MaxAttempts"] = "50",
+            ["Cortex:Retry:BaseDelay"] = "01:00:00",
+            ["Cortex:Retry:MaxDelay"] = "01:00:00",
+            ["Cortex:Sender:Workers"] = "2",
+            ["Cortex:Sender:Prefetch"] = "64",
+        });
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 200).Select(i => SenderTestHost.Message($"h{i}")));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Gate.IsCircuitOpen), "circuit open");
+
+        // The prefetch buffer was full when the circuit opened; for the minute of the break it must not stay leased.
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Leased == 0, "no message leased while the circuit is open");
+        Assert.True(host.Gate.IsCircuitOpen);
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal(200, stats.Ready + stats.Delayed);
+        Assert.Equal(stats.Delayed, gateway.TotalCalls);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task Send_ConfigurationErrorPersists_EachPauseEndsWithOneProbeAndNothingStaysLeased()
+    {
+        var gateway = new ScriptedGateway(_ => GatewayResult.ConfigurationError("HTTP 401: apikey rejected"));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Sender:Workers"] = "4",
+            ["Cortex:Sender:Prefetch"] = "32",
+            ["Cortex:Sender:ConfigurationErrorPause"] = "00:00:01",
+        });
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 100).Select(i => SenderTestHost.Message($"c{i}")));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Gate.IsConfigurationPaused), "paused by the 401");
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Leased == 0 && host.Gate.IsConfigurationPaused, "paused with nothing leased");
+        var (calls0, returned0) = (gateway.TotalCalls, host.Counter("cortex.sender.returned"));
+
+        // Three more pauses run out, each ending in a probe that gets the 401 again.
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.TotalCalls >= calls0 + 3), "three probes after pauses");
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Leased == 0 && host.Gate.IsConfigurationPaused, "paused with nothing leased");
+        var (calls1, returned1) = (gateway.TotalCalls, host.Counter("cortex.sender.returned"));
+        await host.StopAsync();
+
+        // A pause ends with one message leased as a probe, not a batch leased and handed back unsent (the prefetch room is 32).
+        Assert.InRange(calls0, 1, 4);
+        Assert.InRange(returned1 - returned0, calls1 - calls0, calls1 - calls0 + 4);
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal((100, 0, 0, 0), (stats.Ready, stats.Leased, stats.Delayed, stats.Dead));
+        Assert.All(gateway.Log, call => Assert.Equal(0, call.Attempt));
+    }
+}
