@@ -63,6 +63,7 @@ public static class ConfigurationCases
         ["Cortex:Resilience:SamplingDuration"] = ["00:00:00", "1.00:00:01"],
         ["Cortex:Resilience:MinimumThroughput"] = ["1", "100001"],
         ["Cortex:Resilience:BreakDuration"] = ["00:00:00", "1.00:00:01"],
+        ["Cortex:Resilience:OutageSamplingDuration"] = ["00:00:00.100", "1.00:00:01"],
         ["Cortex:Retry:BaseDelay"] = ["00:00:00", "1.00:00:01"],
         ["Cortex:Retry:Factor"] = ["0.5", "101"],
         ["Cortex:Retry:MaxDelay"] = ["00:00:00", "7.00:00:01"],
