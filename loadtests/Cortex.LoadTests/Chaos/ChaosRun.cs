@@ -11,15 +11,15 @@ namespace Cortex.LoadTests.Chaos;
 /// </summary>
 internal static class ChaosRun
 {
-    public const string AllScenarios = "K1,K2,K3,K4";
+    public const string AllScenarios = "K1,K2,K3,K4,K6";
 
-    /// <summary>The command line: <c>chaos --profile short|smoke [--scenarios K1,K2,K3,K4] [--out DIR]</c>; exit 0 only if every check passed.</summary>
+    /// <summary>The command line: <c>chaos --profile short|smoke [--scenarios K1,K2,K3,K4,K6] [--out DIR]</c>; exit 0 only if every check passed.</summary>
     public static async Task<int> MainAsync(string redis, string senderDll, string profileName, string scenarios, string output)
     {
         var selected = scenarios.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
         if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0 || !selected.IsSubsetOf(AllScenarios.Split(',')))
         {
-            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4] [--out DIR]");
+            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K6] [--out DIR]");
             return 2;
         }
 
@@ -56,7 +56,7 @@ internal static class ChaosRun
             {
                 report = await scenario();
             }
-            catch (Exception ex) when (ex is InvalidOperationException or StackExchange.Redis.RedisException or HttpRequestException or TimeoutException)
+            catch (Exception ex) when (ex is InvalidOperationException or StackExchange.Redis.RedisException or HttpRequestException or TimeoutException or Npgsql.NpgsqlException)
             {
                 report = new ScenarioReport(id, title, string.Empty, string.Empty, [], [], [], ex.Message);
             }
@@ -71,6 +71,12 @@ internal static class ChaosRun
         // The Redis faults need a redis-server this run can crash and restart, whatever --redis points at.
         await Run("K3", "Redis crashed and restarted on its AOF", () => RedisFaults.OutageAsync(senderDll, profile, progress, crash: true));
         await Run("K4", $"Redis away for {profile.Outage.TotalSeconds:N0} s", () => RedisFaults.OutageAsync(senderDll, profile, progress, crash: false));
+
+        // The scheduler faults need a PostgreSQL and a redis-server this run can crash, and real scheduler processes.
+        var schedulerDll = Path.Combine(Path.GetDirectoryName(senderDll) ?? ".", "Cortex.Scheduler.dll");
+        await Run("K6", "PostgreSQL crashed during a billing run", () => SchedulerFaults.PostgresCrashAsync(schedulerDll, profile, progress));
+        await Run("K6", "three schedulers racing on the same firings", () => SchedulerFaults.RaceAsync(schedulerDll, profile, progress));
+        await Run("K6", "scheduler SIGKILLed mid-campaign, restarted", () => SchedulerFaults.KillMidCampaignAsync(schedulerDll, profile, progress));
 
         var machine = $"{Environment.ProcessorCount} vCPU, {Environment.OSVersion.VersionString}, .NET {Environment.Version}";
         return new RunReport($"chaos-{profile.Name}", started, clock.Elapsed, machine, command, reports);
