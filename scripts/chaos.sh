@@ -6,4 +6,4 @@
 set -euo pipefail
 profile=${PROFILE:-short}
 exec bash "$(dirname "$0")/harness.sh" \
-  "chaos --profile $profile --scenarios ${SCENARIOS:-K1,K2,K3,K4} --out ${OUT:-loadtests/results/chaos}"
+  "chaos --profile $profile --scenarios ${SCENARIOS:-K1,K2,K3,K4,K6,K7} --out ${OUT:-loadtests/results/chaos}"

@@ -11,15 +11,15 @@ namespace Cortex.LoadTests.Chaos;
 /// </summary>
 internal static class ChaosRun
 {
-    public const string AllScenarios = "K1,K2,K3,K4,K6";
+    public const string AllScenarios = "K1,K2,K3,K4,K6,K7";
 
-    /// <summary>The command line: <c>chaos --profile short|smoke [--scenarios K1,K2,K3,K4,K6] [--out DIR]</c>; exit 0 only if every check passed.</summary>
+    /// <summary>The command line: <c>chaos --profile short|smoke [--scenarios K1,K2,K3,K4,K6,K7] [--out DIR]</c>; exit 0 only if every check passed.</summary>
     public static async Task<int> MainAsync(string redis, string senderDll, string profileName, string scenarios, string output)
     {
         var selected = scenarios.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
         if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0 || !selected.IsSubsetOf(AllScenarios.Split(',')))
         {
-            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K6] [--out DIR]");
+            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K6,K7] [--out DIR]");
             return 2;
         }
 
@@ -77,6 +77,7 @@ internal static class ChaosRun
         await Run("K6", "PostgreSQL crashed during a billing run", () => SchedulerFaults.PostgresCrashAsync(schedulerDll, profile, progress));
         await Run("K6", "three schedulers racing on the same firings", () => SchedulerFaults.RaceAsync(schedulerDll, profile, progress));
         await Run("K6", "scheduler SIGKILLed mid-campaign, restarted", () => SchedulerFaults.KillMidCampaignAsync(schedulerDll, profile, progress));
+        await Run("K7", "poison message that kills its sender", () => PoisonMessages.CrashingMessageAsync(context, profile));
 
         var machine = $"{Environment.ProcessorCount} vCPU, {Environment.OSVersion.VersionString}, .NET {Environment.Version}";
         return new RunReport($"chaos-{profile.Name}", started, clock.Elapsed, machine, command, reports);
