@@ -41,9 +41,14 @@ internal static partial class SchedulerFaults
         var (n, _, batch, outage) = Load(profile);
         await using var rig = await Rig.StartAsync(schedulerDll, "k6a", batch);
         await rig.SeedChargesAsync(n);
-        progress.WriteLine($"  {n:N0} charges due today; one scheduler, billing every 5 s");
+        progress.WriteLine($"  {n:N0} charges due today; one scheduler, billing once a day, a few seconds from now");
+        // The product's shape: billing fires once a day. Here at one moment a few seconds ahead, so no later firing
+        // finishes the day for it: only the job itself can, once PostgreSQL is back.
+        var zone = TimeZoneInfo.FindSystemTimeZoneById("America/Sao_Paulo");
+        var fireAt = TimeZoneInfo.ConvertTime(TimeProvider.System.GetUtcNow() + TimeSpan.FromSeconds(10), zone);
+        var daily = fireAt.ToString("s m H", CultureInfo.InvariantCulture) + " * * ?";
         var restarts = 0;
-        var current = rig.StartScheduler("k6a-0", "cortex", billing: true, campaigns: false);
+        var current = rig.StartScheduler("k6a-0", "cortex", billing: true, campaigns: false, daily);
         await rig.WaitUntilAsync(async () => await rig.InRedisAsync() >= n / 5, $"{n / 5:N0} reminders in Redis");
 
         var atKill = await rig.InRedisAsync();
@@ -63,7 +68,7 @@ internal static partial class SchedulerFaults
                 if (current.HasExited)
                 {
                     restarts++;
-                    current = rig.StartScheduler($"k6a-{restarts}", "cortex", billing: true, campaigns: false);
+                    current = rig.StartScheduler($"k6a-{restarts}", "cortex", billing: true, campaigns: false, daily);
                 }
 
                 if (resumedAt == 0 && await rig.InRedisAsync() > atRestart)
@@ -90,7 +95,7 @@ internal static partial class SchedulerFaults
         ];
         List<Figure> figures =
         [
-            new("load", $"{n:N0} billing reminders due today (one offset), batch {batch:N0}, billing cron every 5 s, one scheduler process"),
+            new("load", $"{n:N0} billing reminders due today (one offset), batch {batch:N0}, billing cron once a day ({daily}), one scheduler process"),
             new("faults injected", $"PostgreSQL crashed once (pg_ctl stop -m immediate: no checkpoint, crash recovery on restart) with {atKill:N0} of {n:N0} in Redis, down {outage.TotalSeconds:N0} s"),
             new("pushing resumed after PostgreSQL was back", resumedAt == 0 ? "never" : $"{Stopwatch.GetElapsedTime(restartedAt, resumedAt).TotalSeconds:N1} s"),
             new("PostgreSQL back → every reminder in Redis", $"{recovered.TotalSeconds:N1} s"),
@@ -102,7 +107,7 @@ internal static partial class SchedulerFaults
             "K6a",
             $"PostgreSQL crash during a {n:N0}-reminder billing run",
             "closed (one billing day)",
-            $"{n:N0} open charges are due today in a PostgreSQL this run owns. A real Cortex.Scheduler process (Quartz clustered on that PostgreSQL) fires the billing job every 5 s: the first firing reads, renders, writes the dispatch ledger and pushes to Redis, later ones find nothing new and push what is pending. A fifth of the way into the first run PostgreSQL crashes (every process quits at once, as on a node loss), and is started on the same data {outage.TotalSeconds:N0} s later. Afterwards every reminder id is counted in Redis (ready lists and delayed set): none may be missing; a copy is allowed only for a batch pushed whose commit the crash cut, which the sender's idempotency absorbs.",
+            $"{n:N0} open charges are due today in a PostgreSQL this run owns. A real Cortex.Scheduler process (Quartz clustered on that PostgreSQL) fires the billing job once, as the daily 09:00 job does: it reads, renders, writes the dispatch ledger and pushes to Redis; no later firing comes to finish the day. A fifth of the way into the first run PostgreSQL crashes (every process quits at once, as on a node loss), and is started on the same data {outage.TotalSeconds:N0} s later. Afterwards every reminder id is counted in Redis (ready lists and delayed set): none may be missing; a copy is allowed only for a batch pushed whose commit the crash cut, which the sender's idempotency absorbs.",
             figures, checks, []);
     }
 
@@ -319,7 +324,7 @@ internal static partial class SchedulerFaults
                 ("m", m));
         }
 
-        public SenderProcess StartScheduler(string node, string instanceName, bool billing, bool campaigns)
+        public SenderProcess StartScheduler(string node, string instanceName, bool billing, bool campaigns, string billingCron = Cron)
         {
             var environment = new Dictionary<string, string>
             {
@@ -330,7 +335,7 @@ internal static partial class SchedulerFaults
                 ["Cortex__Scheduler__ApplyMigrations"] = "false",
                 ["Cortex__Scheduler__BatchSize"] = _batch.ToString(CultureInfo.InvariantCulture),
                 ["Cortex__Scheduler__Billing__Enabled"] = billing ? "true" : "false",
-                ["Cortex__Scheduler__Billing__Cron"] = Cron,
+                ["Cortex__Scheduler__Billing__Cron"] = billingCron,
                 ["Cortex__Scheduler__Billing__Offsets"] = "0",
                 ["Cortex__Scheduler__Campaigns__Enabled"] = campaigns ? "true" : "false",
                 ["Cortex__Scheduler__Campaigns__Cron"] = Cron,

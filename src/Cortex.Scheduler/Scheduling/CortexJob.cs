@@ -13,6 +13,9 @@ public abstract class CortexJob(SchedulerMetrics metrics, TimeProvider timeProvi
     /// <summary>The job's name in Quartz and in logs.</summary>
     protected abstract string Name { get; }
 
+    /// <summary>The injected clock, for jobs that wait (a retry's backoff).</summary>
+    protected TimeProvider Clock => timeProvider;
+
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
