@@ -6,7 +6,7 @@ namespace Cortex.LoadTests.Chaos;
 
 /// <summary>
 /// make chaos: the fault scenarios of issue #7 in order, the process faults against the given Redis, each with its own queue and fresh sender
-/// processes, written as the load test's report (HTML, Markdown summary, JSON). A scenario that throws is reported as
+/// processes (the Redis and scheduler faults on servers of their own, which they crash), written as the load test's report (HTML, Markdown summary, JSON). A scenario that throws is reported as
 /// failed with its error, and the others still run.
 /// </summary>
 internal static class ChaosRun
@@ -77,6 +77,7 @@ internal static class ChaosRun
         await Run("K6", "PostgreSQL crashed during a billing run", () => SchedulerFaults.PostgresCrashAsync(schedulerDll, profile, progress));
         await Run("K6", "three schedulers racing on the same firings", () => SchedulerFaults.RaceAsync(schedulerDll, profile, progress));
         await Run("K6", "scheduler SIGKILLed mid-campaign, restarted", () => SchedulerFaults.KillMidCampaignAsync(schedulerDll, profile, progress));
+        await Run("K6", "scheduler SIGKILLed mid billing run, restarted", () => SchedulerFaults.KillMidBillingAsync(schedulerDll, profile, progress));
         await Run("K7", "poison message that kills its sender", () => PoisonMessages.CrashingMessageAsync(context, profile));
 
         var machine = $"{Environment.ProcessorCount} vCPU, {Environment.OSVersion.VersionString}, .NET {Environment.Version}";

@@ -44,9 +44,7 @@ internal static partial class SchedulerFaults
         progress.WriteLine($"  {n:N0} charges due today; one scheduler, billing once a day, a few seconds from now");
         // The product's shape: billing fires once a day. Here at one moment a few seconds ahead, so no later firing
         // finishes the day for it: only the job itself can, once PostgreSQL is back.
-        var zone = TimeZoneInfo.FindSystemTimeZoneById("America/Sao_Paulo");
-        var fireAt = TimeZoneInfo.ConvertTime(TimeProvider.System.GetUtcNow() + TimeSpan.FromSeconds(10), zone);
-        var daily = fireAt.ToString("s m H", CultureInfo.InvariantCulture) + " * * ?";
+        var daily = DailyCronSoon();
         var restarts = 0;
         var current = rig.StartScheduler("k6a-0", "cortex", billing: true, campaigns: false, daily);
         await rig.WaitUntilAsync(async () => await rig.InRedisAsync() >= n / 5, $"{n / 5:N0} reminders in Redis");
@@ -231,6 +229,75 @@ internal static partial class SchedulerFaults
             "closed (one campaign run)",
             $"A one-shot campaign of {m:N0} recipients is due. A real Cortex.Scheduler process fans it out in batches of {batch:N0}, each committing its ledger rows with the run's cursor, then pushing them. A third of the way through it is killed with SIGKILL and a new process starts at once, as a restarted pod. The dead node's campaign job stays blocked until Quartz's cluster check declares the node dead; then the fan-out resumes after the last committed batch. Every recipient must be in Redis; a batch pushed whose commit the kill cut is pushed again (same ids, absorbed by the sender).",
             figures, checks, []);
+    }
+
+    /// <summary>
+    /// K6d: the daily billing run's scheduler SIGKILLed a fifth of the way in, and a new process started at once. No
+    /// later firing comes today: Quartz must run the cut firing again on the new node once the dead one's check-in is stale.
+    /// </summary>
+    public static async Task<ScenarioReport> KillMidBillingAsync(string schedulerDll, ChaosProfile profile, TextWriter progress)
+    {
+        var (n, _, batch, _) = Load(profile);
+        await using var rig = await Rig.StartAsync(schedulerDll, "k6d", batch);
+        await rig.SeedChargesAsync(n);
+        var daily = DailyCronSoon();
+        progress.WriteLine($"  {n:N0} charges due today; billing once a day ({daily})");
+        var first = rig.StartScheduler("k6d-0", "cortex", billing: true, campaigns: false, daily);
+        await rig.WaitUntilAsync(async () => await rig.InRedisAsync() >= n / 5, $"{n / 5:N0} reminders in Redis");
+        await first.KillAsync();
+        var killedAt = Stopwatch.GetTimestamp();
+        var atKill = await rig.InRedisAsync();
+        progress.WriteLine($"  SIGKILL k6d-0 with {atKill:N0} of {n:N0} in Redis; k6d-1 started at once");
+        rig.StartScheduler("k6d-1", "cortex", billing: true, campaigns: false, daily);
+        long resumedAt = 0;
+        await rig.WaitUntilAsync(
+            async () =>
+            {
+                if (resumedAt == 0 && await rig.InRedisAsync() > atKill)
+                {
+                    resumedAt = Stopwatch.GetTimestamp();
+                }
+
+                var (rows, pending) = await rig.LedgerAsync();
+                return rows == n && pending == 0 && await rig.InRedisAsync() >= n;
+            },
+            "every reminder of the day in the ledger and pushed");
+        var recovered = Stopwatch.GetElapsedTime(killedAt);
+        var exit = await rig.StopAllAsync();
+        var (missing, duplicates) = Audit(await rig.CountByIdAsync(n, BillingIndex));
+
+        List<Check> checks =
+        [
+            new("reminders missing from Redis", "0", $"{missing:N0} of {n:N0}", missing == 0),
+            new("duplicate pushes: only a batch pushed and not committed at the kill", $"≤ {2 * batch:N0} (2 open publish transactions × batch {batch:N0})", $"{duplicates:N0}", duplicates <= 2 * batch),
+            exit,
+        ];
+        List<Figure> figures =
+        [
+            new("load", $"{n:N0} billing reminders due today, batch {batch:N0}, billing cron once a day ({daily})"),
+            new("faults injected", $"the scheduler SIGKILLed with {atKill:N0} of {n:N0} in Redis; a new process (new Quartz instance id) started at once"),
+            new("kill → pushing resumed", resumedAt == 0 ? "never" : $"{Stopwatch.GetElapsedTime(killedAt, resumedAt).TotalSeconds:N1} s (Quartz recovers the dead node's firing once its check-in is older than the 20 s threshold)"),
+            new("kill → every reminder in Redis", $"{recovered.TotalSeconds:N1} s"),
+            new("duplicates in Redis (same id twice; the sender sends an id once)", $"{duplicates:N0}"),
+            new("billing firings per scheduler process (a recovery is logged as a firing)", rig.Firings("billing-reminders")),
+        ];
+        return new ScenarioReport(
+            "K6d",
+            $"Scheduler SIGKILLed mid billing run ({n:N0} reminders), restarted",
+            "closed (one billing day)",
+            $"{n:N0} open charges are due today and the billing job fires once, as the daily 09:00 job does. A fifth of the way into the run the scheduler is killed with SIGKILL and a new process starts at once. No later firing comes today: the job is stored with RequestRecovery, so once Quartz's cluster check declares the dead node gone, the new node runs the cut firing again; the ledger skips what was written. Every reminder must be in Redis; a batch pushed whose commit the kill cut is pushed again (same ids, absorbed by the sender).",
+            figures, checks, []);
+    }
+
+    /// <summary>
+    /// A once-a-day cron firing 30 s from now in the scheduler's zone: no second firing comes to finish the day. A process that
+    /// starts after that moment would wait for tomorrow, so the lead leaves room for a slow start on a busy machine.
+    /// </summary>
+    private static string DailyCronSoon()
+    {
+        var zone = TimeZoneInfo.FindSystemTimeZoneById("America/Sao_Paulo");
+        var fireAt = TimeZoneInfo.ConvertTime(TimeProvider.System.GetUtcNow() + TimeSpan.FromSeconds(30), zone);
+        return fireAt.ToString("s m H", CultureInfo.InvariantCulture) + " * * ?";
     }
 
     private static (int Missing, int Duplicates) Audit(int[] counts) => (counts.Count(c => c == 0), counts.Sum(c => Math.Max(0, c - 1)));
