@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make chaos: the fault scenarios of issue #7 - K1 sender SIGKILLed, K2 sender SIGTERMed (against the harness's throwaway
-# Redis), K3 Redis crashed and restarted on its AOF, K4 Redis away for 30 s (each on a redis-server of its own) - with an
+# Redis), K3 Redis crashed and restarted on its AOF, K4 Redis away for 30 s (each on a redis-server of its own), K6
+# scheduler faults (PostgreSQL crashed mid-run, schedulers racing, a scheduler killed mid-campaign, on a PostgreSQL and a
+# redis-server of their own), K7 a poison message that kills its sender - with an
 # HTML report, a Markdown summary and the run's JSON in loadtests/results/chaos/ (OUT=DIR elsewhere). PROFILE=smoke runs
 # the tiny profile of make test; SCENARIOS=K3,K4 runs a subset. Exits 1 if any check failed (the report says which).
 set -euo pipefail

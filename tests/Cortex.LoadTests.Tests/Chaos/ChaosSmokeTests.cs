@@ -17,7 +17,7 @@ public class ChaosSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
     {
         var senderDll = Path.Combine(AppContext.BaseDirectory, "Cortex.Sender.dll");
 
-        var run = await ChaosRun.RunAsync(redis.Server.Configuration, senderDll, ChaosProfile.Smoke, ChaosRun.AllScenarios.Split(',').ToHashSet(), "test", TextWriter.Null);
+        var run = await ChaosRun.RunAsync(redis.Server.Configuration, senderDll, ChaosProfile.Smoke, new HashSet<string> { "K1", "K2", "K3", "K4" }, "test", TextWriter.Null);
 
         Assert.Equal(["K1", "K2", "K3", "K4"], run.Scenarios.Select(s => s.Id));
         var failures = run.Scenarios.SelectMany(s => s.Error is { } error
