@@ -19,7 +19,16 @@ public abstract class CortexJob(SchedulerMetrics metrics, TimeProvider timeProvi
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        Log.JobFired(logger, Name, context.ScheduledFireTimeUtc, context.Scheduler.SchedulerInstanceId);
+        if (context.Recovering)
+        {
+            // The firing of a node that died mid-run, run again here (the jobs request recovery): not a new firing.
+            Log.JobRecovering(logger, Name, context.ScheduledFireTimeUtc, context.Scheduler.SchedulerInstanceId);
+        }
+        else
+        {
+            Log.JobFired(logger, Name, context.ScheduledFireTimeUtc, context.Scheduler.SchedulerInstanceId);
+        }
+
         var started = timeProvider.GetTimestamp();
         try
         {
