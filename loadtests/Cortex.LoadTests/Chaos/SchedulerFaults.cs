@@ -13,8 +13,9 @@ namespace Cortex.LoadTests.Chaos;
 /// <summary>
 /// K6, the scheduler faults of issue #7, on a PostgreSQL and a redis-server this run owns and real Cortex.Scheduler
 /// processes (Quartz clustered on that PostgreSQL): PostgreSQL crashed in the middle of a large billing run (K6a), three
-/// schedulers racing on the same firings (K6b), a scheduler SIGKILLed mid-campaign and restarted (K6c). Every reminder is
-/// counted by its id in Redis afterwards, so missing and duplicated pushes are exact.
+/// schedulers racing on the same firings (K6b), a scheduler SIGKILLed mid-campaign (K6c) and mid billing run (K6d), a new
+/// process started each time. Every message is counted by its id in Redis afterwards, so missing and duplicated pushes
+/// are exact. The scheduler processes are started with <see cref="SenderProcess"/>, which runs any Cortex service dll.
 /// </summary>
 internal static partial class SchedulerFaults
 {
@@ -31,10 +32,10 @@ internal static partial class SchedulerFaults
         profile == ChaosProfile.Smoke ? (10_000, 10_000, 250, TimeSpan.FromSeconds(3)) : (100_000, 100_000, 5_000, TimeSpan.FromSeconds(10));
 
     /// <summary>
-    /// K6a: PostgreSQL crashed (every process quits at once, no checkpoint) a fifth of the way into a billing run of
-    /// <see cref="Load"/> reminders, started again after the outage. The scheduler must survive (or is restarted), and
-    /// once the next firings have run every reminder is in Redis; the only copies allowed are the pushes whose commit the
-    /// crash cut (at most a batch per open publish transaction).
+    /// K6a: PostgreSQL crashed (every process quits at once, no checkpoint) a fifth of the way into the day's only billing
+    /// run of <see cref="Load"/> reminders, started again after the outage. The scheduler must survive (or is restarted),
+    /// and the job itself must finish the day: every reminder in Redis; the only copies allowed are the pushes whose commit
+    /// the crash cut (at most a batch per open publish transaction).
     /// </summary>
     public static async Task<ScenarioReport> PostgresCrashAsync(string schedulerDll, ChaosProfile profile, TextWriter progress)
     {
