@@ -6,7 +6,7 @@ using Cortex.LoadTests.Load;
 //        [--workers N (http: sender workers)] [--scenario all|processes|hpa|rate --repeat N (scaleout; --messages: the HPA backlog)]
 //        [--profile 40ms-16|40ms-32|instant-32 --processes N (scaleout processes: one gateway profile, 1..N processes)] [--sender path/Cortex.Sender.dll]
 //        loadtest [--profile short|full|smoke] [--scenarios 1,2,3,4,5,6,7] [--out DIR]
-//        chaos [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5] [--out DIR]
+//        chaos [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7] [--out DIR]
 var command = args.Length > 0 ? args[0] : "help";
 var redis = Option("--redis") ?? "127.0.0.1:6379";
 var postgres = Option("--postgres") ?? "Host=127.0.0.1;Username=postgres;Database=postgres";

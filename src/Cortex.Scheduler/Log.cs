@@ -35,4 +35,10 @@ internal static partial class Log
 
     [LoggerMessage(2008, LogLevel.Information, "Job {Job} stopped by shutdown; it resumes from its committed progress on the next run")]
     public static partial void JobInterrupted(ILogger logger, string job);
+
+    [LoggerMessage(2012, LogLevel.Warning, "Billing reminders for {Today:yyyy-MM-dd} failed on a transient fault; the same day is run again in {Delay}")]
+    public static partial void BillingRunRetrying(ILogger logger, Exception exception, DateOnly today, TimeSpan delay);
+
+    [LoggerMessage(2013, LogLevel.Information, "Job {Job} recovering the firing of {ScheduledFireTime:O} cut by the death of its node, on {InstanceId}")]
+    public static partial void JobRecovering(ILogger logger, string job, DateTimeOffset? scheduledFireTime, string instanceId);
 }

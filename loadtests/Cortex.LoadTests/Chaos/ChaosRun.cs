@@ -6,20 +6,20 @@ namespace Cortex.LoadTests.Chaos;
 
 /// <summary>
 /// make chaos: the fault scenarios of issue #7 in order, the process faults against the given Redis, each with its own queue and fresh sender
-/// processes, written as the load test's report (HTML, Markdown summary, JSON). A scenario that throws is reported as
+/// processes (the Redis and scheduler faults on servers of their own, which they crash), written as the load test's report (HTML, Markdown summary, JSON). A scenario that throws is reported as
 /// failed with its error, and the others still run.
 /// </summary>
 internal static class ChaosRun
 {
-    public const string AllScenarios = "K1,K2,K3,K4,K5";
+    public const string AllScenarios = "K1,K2,K3,K4,K5,K6,K7";
 
-    /// <summary>The command line: <c>chaos --profile short|smoke [--scenarios K1,K2,K3,K4,K5] [--out DIR]</c>; exit 0 only if every check passed.</summary>
+    /// <summary>The command line: <c>chaos --profile short|smoke [--scenarios K1,K2,K3,K4,K5,K6,K7] [--out DIR]</c>; exit 0 only if every check passed.</summary>
     public static async Task<int> MainAsync(string redis, string senderDll, string profileName, string scenarios, string output)
     {
         var selected = scenarios.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
         if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0 || !selected.IsSubsetOf(AllScenarios.Split(',')))
         {
-            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5] [--out DIR]");
+            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7] [--out DIR]");
             return 2;
         }
 
@@ -57,7 +57,7 @@ internal static class ChaosRun
             {
                 report = await scenario();
             }
-            catch (Exception ex) when (ex is InvalidOperationException or StackExchange.Redis.RedisException or HttpRequestException or TimeoutException)
+            catch (Exception ex) when (ex is InvalidOperationException or StackExchange.Redis.RedisException or HttpRequestException or TimeoutException or Npgsql.NpgsqlException)
             {
                 report = new ScenarioReport(id, title, string.Empty, string.Empty, [], [], [], ex.Message);
             }
@@ -78,6 +78,14 @@ internal static class ChaosRun
         {
             await Run(fault.Id, fault.Title, () => GatewayFaults.RunAsync(context, profile, fault), GatewayFaults.Group);
         }
+
+        // The scheduler faults need a PostgreSQL and a redis-server this run can crash, and real scheduler processes.
+        var schedulerDll = Path.Combine(Path.GetDirectoryName(senderDll) ?? ".", "Cortex.Scheduler.dll");
+        await Run("K6", "PostgreSQL crashed during a billing run", () => SchedulerFaults.PostgresCrashAsync(schedulerDll, profile, progress));
+        await Run("K6", "three schedulers racing on the same firings", () => SchedulerFaults.RaceAsync(schedulerDll, profile, progress));
+        await Run("K6", "scheduler SIGKILLed mid-campaign, restarted", () => SchedulerFaults.KillMidCampaignAsync(schedulerDll, profile, progress));
+        await Run("K6", "scheduler SIGKILLed mid billing run, restarted", () => SchedulerFaults.KillMidBillingAsync(schedulerDll, profile, progress));
+        await Run("K7", "poison message that kills its sender", () => PoisonMessages.CrashingMessageAsync(context, profile));
 
         var machine = $"{Environment.ProcessorCount} vCPU, {Environment.OSVersion.VersionString}, .NET {Environment.Version}";
         return new RunReport($"chaos-{profile.Name}", started, clock.Elapsed, machine, command, reports);

@@ -251,7 +251,7 @@ internal static class ProcessFaults
     }
 
     /// <summary>Workload indices of leased envelopes, read from their ids ("{queue}:{index}").</summary>
-    private static List<int> LeasedIndices(RedisValue[] leases, string idPrefix)
+    internal static List<int> LeasedIndices(RedisValue[] leases, string idPrefix)
     {
         var indices = new List<int>(leases.Length);
         foreach (var lease in leases)

@@ -13,10 +13,22 @@ public abstract class CortexJob(SchedulerMetrics metrics, TimeProvider timeProvi
     /// <summary>The job's name in Quartz and in logs.</summary>
     protected abstract string Name { get; }
 
+    /// <summary>The injected clock, for jobs that wait (a retry's backoff).</summary>
+    protected TimeProvider Clock => timeProvider;
+
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        Log.JobFired(logger, Name, context.ScheduledFireTimeUtc, context.Scheduler.SchedulerInstanceId);
+        if (context.Recovering)
+        {
+            // The firing of a node that died mid-run, run again here (the jobs request recovery): not a new firing.
+            Log.JobRecovering(logger, Name, context.ScheduledFireTimeUtc, context.Scheduler.SchedulerInstanceId);
+        }
+        else
+        {
+            Log.JobFired(logger, Name, context.ScheduledFireTimeUtc, context.Scheduler.SchedulerInstanceId);
+        }
+
         var started = timeProvider.GetTimestamp();
         try
         {

@@ -29,8 +29,10 @@ public sealed class JobSchedule(ISchedulerFactory schedulerFactory, NpgsqlDataSo
         ];
     }
 
+    // RequestRecovery: a firing cut by its node's death (SIGKILL, OOM, node loss) is run again on a live node once the
+    // cluster check declares the dead one gone. Without it the daily billing run would wait for tomorrow's firing.
     private static IJobDetail Define<T>(string name)
-        where T : IJob => JobBuilder.Create<T>().WithIdentity(name, Group).StoreDurably().Build();
+        where T : IJob => JobBuilder.Create<T>().WithIdentity(name, Group).StoreDurably().RequestRecovery().Build();
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -70,6 +72,8 @@ public sealed class JobSchedule(ISchedulerFactory schedulerFactory, NpgsqlDataSo
                 continue;
             }
 
+            // The stored definition too, not only the trigger: one stored by an older version lacks RequestRecovery.
+            await scheduler.AddJob(job, AddJobOptions.Replacing, cancellationToken);
             var existing = await scheduler.GetTrigger(triggerKey, cancellationToken) as ICronTrigger;
             if (existing is not null && existing.CronExpressionString == cron && existing.TimeZone.Id == settings.Zone.Id)
             {

@@ -217,11 +217,55 @@ internal sealed class SenderEngine : BackgroundService
             }
 
             idle = _options.IdlePollMin;
+            var isolated = leased.FirstOrDefault(l => l.PreviousDeliveries >= IsolateFrom);
+            if (isolated is not null)
+            {
+                leased = await IsolateAsync(leased, isolated, stoppingToken);
+            }
+
             foreach (var item in await AdmitAsync(leased, stoppingToken))
             {
                 // Room was reserved above and this is the only writer, so this does not wait.
                 await writer.WriteAsync(item, stoppingToken);
             }
+
+            if (isolated is not null)
+            {
+                // Nothing more is leased until it is done: if it kills the process again, it alone is blamed.
+                await WhileBusyAsync(stoppingToken);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Deliveries after which a message is handled alone. A crash recovery counts a delivery against every message the
+    /// dead process held, not only the one that killed it, so the innocent messages leased with a poison one would
+    /// travel with it from pod to pod and reach MaxDeliveries together. One crash proves nothing (a kill, an OOM from
+    /// something else); a message whose holders died twice is sent with nothing else leased or in flight, so the
+    /// innocent ones go through and only the culprit keeps counting.
+    /// </summary>
+    private int IsolateFrom => Math.Clamp(_queueOptions.MaxDeliveries - 1, 1, 2);
+
+    /// <summary>Returns every lease but <paramref name="suspect"/> to ready and waits until nothing else is buffered or in flight.</summary>
+    private async Task<IReadOnlyList<LeasedMessage>> IsolateAsync(IReadOnlyList<LeasedMessage> leased, LeasedMessage suspect, CancellationToken cancellationToken)
+    {
+        var others = leased.Where(l => l.LeaseId != suspect.LeaseId).Select(l => l.LeaseId).ToArray();
+        if (others.Length > 0)
+        {
+            // Back to the consuming end in their order, with their delivery counts unchanged: the next leases take them.
+            await PersistAsync(() => _queue.ReturnAsync(ConsumerId, others), "return", cancellationToken);
+        }
+
+        SenderLog.IsolatedRedelivery(_logger, suspect.LeaseId, suspect.PreviousDeliveries);
+        await WhileBusyAsync(cancellationToken);
+        return [suspect];
+    }
+
+    private async Task WhileBusyAsync(CancellationToken cancellationToken)
+    {
+        while (_channel.Reader.Count > 0 || BusyWorkers > 0)
+        {
+            await Task.Delay(s_probePoll, _time, cancellationToken);
         }
     }
 

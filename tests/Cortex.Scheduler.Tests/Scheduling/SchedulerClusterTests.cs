@@ -71,11 +71,13 @@ public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IC
         await using var second = ServiceProcess.Start("Cortex.Scheduler.dll", environment);
         await WaitUntilAsync(() => Firings(second).Count >= 2, second);
 
-        // Fire once now: the three or four missed firings become one run at recovery (Quartz reports it under the first
-        // missed time), then the schedule proceeds. Replaying each missed firing would show several times before the restart.
+        // Fire once now: the three or four missed firings become one run at recovery, then the schedule proceeds. Quartz
+        // reports that run under the first missed time, or under the moment it fired when the recovery of the killed
+        // node's cut firing (the jobs request recovery) ran first and held the trigger past the misfire threshold.
+        // Replaying each missed firing would show several times before the restart.
         var fireTimes = Firings(second).Select(f => DateTimeOffset.Parse(f.FireTime, CultureInfo.InvariantCulture)).ToList();
-        Assert.Single(fireTimes, t => t < restarted);
-        Assert.Contains(fireTimes, t => t > restarted);
+        Assert.Single(fireTimes, t => t < restarted || t.Millisecond != 0 || t.Second % 2 != 0);
+        Assert.Contains(fireTimes, t => t > restarted && t.Millisecond == 0 && t.Second % 2 == 0);
     }
 
     [Fact]

@@ -444,4 +444,55 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         await host.WaitUntilDrainedAsync();
         Assert.Equal(1, gateway.AcceptedFor("after"));
     }
+
+    [Fact]
+    public async Task Lease_MessageWhoseHoldersDiedTwice_IsSentAloneAndTheMessagesLeasedWithItStillGoOut()
+    {
+        // Issue #7, K7: a message that kills its process came back from every crash with the messages leased beside it,
+        // and all of them reached MaxDeliveries together: 60 healthy messages were dead-lettered as poison with it.
+        var inFlight = 0;
+        var suspectInFlight = 0;
+        var overlapping = 0;
+        var gateway = new ScriptedGateway(async (e, _, ct) =>
+        {
+            var now = Interlocked.Increment(ref inFlight);
+            if (e.Id == "suspect")
+            {
+                Volatile.Write(ref suspectInFlight, 1);
+                if (now > 1)
+                {
+                    Interlocked.Increment(ref overlapping);
+                }
+            }
+            else if (Volatile.Read(ref suspectInFlight) == 1)
+            {
+                Interlocked.Increment(ref overlapping);
+            }
+
+            await Task.Delay(30, ct);
+            if (e.Id == "suspect")
+            {
+                Volatile.Write(ref suspectInFlight, 0);
+            }
+
+            Interlocked.Decrement(ref inFlight);
+            return GatewayResult.Accepted("ok");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Sender:Workers"] = "4" });
+
+        // As the Recover script leaves it: two deliveries, each to a consumer that died. Oldest in the list, so the
+        // first lease takes it together with the twenty behind it.
+        var suspect = EnvelopeCodec.Serialize(SenderTestHost.Message("suspect"));
+        byte[] recovered = [.. "\u001e2\u001e"u8, .. suspect];
+        await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, recovered);
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 20).Select(i => SenderTestHost.Message($"beside{i}")));
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Equal(0, Volatile.Read(ref overlapping));
+        Assert.Equal(1, gateway.AcceptedFor("suspect"));
+        Assert.All(Enumerable.Range(0, 20), i => Assert.Equal(1, gateway.AcceptedFor($"beside{i}")));
+        Assert.Empty(await host.Queue.GetDeadLettersAsync());
+    }
 }

@@ -1,0 +1,46 @@
+using Cortex.LoadTests.Chaos;
+using Cortex.Testing;
+
+namespace Cortex.LoadTests.Tests.Chaos;
+
+/// <summary>
+/// K6 of the fault suite on the smoke profile, as <c>make chaos SCENARIOS=K6</c> runs it but small: real Cortex.Scheduler
+/// processes on a PostgreSQL and a redis-server the scenario owns. PostgreSQL crashed mid billing run, three schedulers
+/// racing on the same firings, a scheduler SIGKILLed mid-campaign and mid billing run: every reminder ends up in Redis, and only a batch
+/// whose commit a fault cut may be there twice. Correctness only, never speed.
+/// </summary>
+public class SchedulerFaultsSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
+{
+    [Fact]
+    public async Task SmokeProfile_PostgresCrashRaceAndKills_EveryReminderInRedis()
+    {
+        var senderDll = Path.Combine(AppContext.BaseDirectory, "Cortex.Sender.dll");
+
+        var run = await ChaosRun.RunAsync(redis.Server.Configuration, senderDll, ChaosProfile.Smoke, new HashSet<string> { "K6" }, "test", TextWriter.Null);
+
+        Assert.Equal(["K6a", "K6b", "K6c", "K6d"], run.Scenarios.Select(s => s.Id));
+        var failures = run.Scenarios.SelectMany(s => s.Error is { } error
+            ? [$"{s.Id} threw: {error}"]
+            : s.Checks.Where(c => !c.Passed).Select(c => $"{s.Id}: {c.Name}: {c.Measured} (expected {c.Target})"));
+        Assert.Empty(failures);
+
+        var crash = run.Scenarios.Single(s => s.Id == "K6a");
+        Assert.Equal("0 of 10,000", crash.Checks.Single(c => c.Name == "reminders missing from Redis after recovery").Measured);
+        Assert.Equal("no restart", crash.Checks.Single(c => c.Name == "the scheduler process rode out the outage").Measured);
+
+        // The fault must land mid-run, or the scenario proves nothing.
+        Assert.DoesNotContain("10,000 of 10,000 in Redis", crash.Figures.Single(f => f.Name == "faults injected").Value, StringComparison.Ordinal);
+
+        var race = run.Scenarios.Single(s => s.Id == "K6b");
+        Assert.Equal("0", race.Checks.Single(c => c.Name == "reminders pushed twice").Measured);
+        Assert.NotEqual("0", race.Checks.Single(c => c.Name == "firings raced by the other instance").Measured);
+
+        var kill = run.Scenarios.Single(s => s.Id == "K6c");
+        Assert.Equal("0 of 10,000", kill.Checks.Single(c => c.Name == "campaign messages missing from Redis").Measured);
+        Assert.DoesNotContain("never", kill.Figures.Single(f => f.Name == "kill → pushing resumed").Value, StringComparison.Ordinal);
+
+        // The daily billing run cut by a SIGKILL is run again by the new node: no second firing comes today.
+        var billingKill = run.Scenarios.Single(s => s.Id == "K6d");
+        Assert.Equal("0 of 10,000", billingKill.Checks.Single(c => c.Name == "reminders missing from Redis").Measured);
+    }
+}
