@@ -33,12 +33,60 @@ public static partial class AdminEndpoints
         });
     }
 
-    /// <summary>POST /admin/dead-letters/requeue and /admin/dead-letters/purge, with the selection of `cortex dlq`.</summary>
-    internal static IEndpointRouteBuilder MapDeadLetterAdmin(this IEndpointRouteBuilder endpoints)
+    /// <summary>
+    /// POST /admin/dead-letters/requeue and /admin/dead-letters/purge, with the selection of `cortex dlq`; POST
+    /// /admin/pause[?reason=] and /admin/resume for every consumer of the queue.
+    /// </summary>
+    internal static IEndpointRouteBuilder MapAdminEndpoints(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapCortexAdmin("/admin/dead-letters/requeue", RequeueAsync);
         endpoints.MapCortexAdmin("/admin/dead-letters/purge", PurgeAsync);
+        endpoints.MapCortexAdmin("/admin/pause", PauseAsync);
+        endpoints.MapCortexAdmin("/admin/resume", ResumeAsync);
         return endpoints;
+    }
+
+    /// <summary>The longest pause reason kept: it is shown on every scrape of the state and in the log.</summary>
+    public const int MaxPauseReasonLength = 200;
+
+    // Every sender of the queue, on every pod, stops leasing within its idle poll; sends in flight finish. Producers and
+    // the scheduler keep enqueueing: the backlog waits in Redis, visible on the queue depth.
+    private static async Task PauseAsync(HttpContext context)
+    {
+        var reason = Single(context.Request.Query, "reason") ?? "paused by an operator";
+        if (reason.Length > MaxPauseReasonLength || reason.Any(char.IsControl))
+        {
+            await WriteErrorAsync(context, StatusCodes.Status400BadRequest, $"reason: at most {MaxPauseReasonLength} characters, no control characters");
+            return;
+        }
+
+        var queue = context.RequestServices.GetRequiredService<IMessageQueue>();
+        await queue.SetPausedAsync(reason);
+        Log.Paused(Logger(context), queue.Keys.Name, reason);
+        await WritePauseAsync(context, reason);
+    }
+
+    private static async Task ResumeAsync(HttpContext context)
+    {
+        var queue = context.RequestServices.GetRequiredService<IMessageQueue>();
+        await queue.SetPausedAsync(null);
+        Log.Resumed(Logger(context), queue.Keys.Name);
+        await WritePauseAsync(context, null);
+    }
+
+    private static async Task WritePauseAsync(HttpContext context, string? reason)
+    {
+        context.Response.ContentType = "application/json; charset=utf-8";
+        await using var writer = new Utf8JsonWriter(context.Response.Body);
+        writer.WriteStartObject();
+        writer.WriteBoolean("paused", reason is not null);
+        if (reason is not null)
+        {
+            writer.WriteString("reason", reason);
+        }
+
+        writer.WriteEndObject();
+        await writer.FlushAsync(context.RequestAborted);
     }
 
     private static async Task<bool> AuthorizeAsync(HttpContext context)
@@ -174,5 +222,11 @@ public static partial class AdminEndpoints
 
         [LoggerMessage(3104, LogLevel.Information, "Purged {Purged} of {Matched} matching dead letters through the admin endpoint")]
         public static partial void Purged(ILogger logger, int purged, int matched);
+
+        [LoggerMessage(3105, LogLevel.Warning, "Queue {Queue} paused through the admin endpoint: {Reason}; no consumer leases until POST /admin/resume")]
+        public static partial void Paused(ILogger logger, string queue, string reason);
+
+        [LoggerMessage(3106, LogLevel.Information, "Queue {Queue} resumed through the admin endpoint")]
+        public static partial void Resumed(ILogger logger, string queue);
     }
 }

@@ -101,7 +101,7 @@ public static partial class OperationsEndpoints
         app.MapGet("/metrics", ScrapeAsync);
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealthAsync });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag), ResponseWriter = WriteHealthAsync });
-        app.MapDeadLetterAdmin();
+        app.MapAdminEndpoints();
         return app;
     }
 

@@ -23,6 +23,7 @@ public sealed class QueueMetrics : IMetricsSource
         meter.CreateObservableGauge("cortex.queue.depth", ObserveDepth, "{message}", "Messages in the queue by state (ready by priority, delayed, leased, dead).");
         meter.CreateObservableGauge("cortex.queue.consumers", ObserveConsumers, "{consumer}", "Sender consumers whose heartbeat is fresh.");
         meter.CreateObservableGauge("cortex.queue.oldest_ready.timestamp", ObserveOldest, "s", "Unix time the oldest ready message was enqueued; absent when nothing is ready.");
+        meter.CreateObservableGauge("cortex.queue.paused", ObservePaused, "{state}", "1 while an operator has paused the queue (POST /admin/pause): consumers lease nothing.");
     }
 
     public async Task CollectAsync(CancellationToken cancellationToken)
@@ -30,8 +31,9 @@ public sealed class QueueMetrics : IMetricsSource
         _last = null;
         var stats = _queue.GetStatsAsync();
         var oldest = _queue.GetOldestReadyEnqueuedAtAsync();
-        await Task.WhenAll(stats, oldest).WaitAsync(cancellationToken);
-        _last = new Snapshot(await stats, await oldest);
+        var paused = _queue.GetPausedAsync();
+        await Task.WhenAll(stats, oldest, paused).WaitAsync(cancellationToken);
+        _last = new Snapshot(await stats, await oldest, await paused is not null);
     }
 
     private IEnumerable<Measurement<long>> ObserveDepth()
@@ -66,5 +68,13 @@ public sealed class QueueMetrics : IMetricsSource
         }
     }
 
-    private sealed record Snapshot(QueueStats Stats, DateTimeOffset? OldestReady);
+    private IEnumerable<Measurement<int>> ObservePaused()
+    {
+        if (_last is { } last)
+        {
+            yield return new(last.Paused ? 1 : 0, new KeyValuePair<string, object?>("queue", _queue.Keys.Name));
+        }
+    }
+
+    private sealed record Snapshot(QueueStats Stats, DateTimeOffset? OldestReady, bool Paused);
 }

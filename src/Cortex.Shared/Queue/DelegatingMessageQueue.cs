@@ -29,6 +29,10 @@ public abstract class DelegatingMessageQueue(IMessageQueue inner) : IMessageQueu
 
     public virtual Task<int> DeadLetterAsync(string consumerId, IReadOnlyList<DeadLetterItem> items) => inner.DeadLetterAsync(consumerId, items);
 
+    public virtual Task SetPausedAsync(string? reason) => inner.SetPausedAsync(reason);
+
+    public virtual Task<string?> GetPausedAsync() => inner.GetPausedAsync();
+
     public virtual Task<int> ReturnAsync(string consumerId, IReadOnlyList<long>? leaseIds = null) => inner.ReturnAsync(consumerId, leaseIds);
 
     public virtual Task HeartbeatAsync(string consumerId) => inner.HeartbeatAsync(consumerId);

@@ -19,6 +19,15 @@ public interface IMessageQueue
     /// </summary>
     Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Pauses every consumer of the queue with a reason (they stay alive and lease nothing; sends in flight finish), or
+    /// resumes them when <paramref name="reason"/> is null. Producers keep enqueueing meanwhile.
+    /// </summary>
+    Task SetPausedAsync(string? reason);
+
+    /// <summary>The reason the queue is paused, or null when it is not.</summary>
+    Task<string?> GetPausedAsync();
+
     /// <summary>For each id, whether it was already sent within the idempotency window.</summary>
     Task<bool[]> AreSentAsync(IReadOnlyList<string> messageIds);
 

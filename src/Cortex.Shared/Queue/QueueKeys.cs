@@ -20,6 +20,7 @@ public sealed class QueueKeys
         LeaseSequence = Prefix + "lease-seq";
         LeasesPrefix = Prefix + "leases:";
         SentPrefix = Prefix + "sent:";
+        Paused = Prefix + "paused";
     }
 
     public string Name { get; }
@@ -42,6 +43,9 @@ public sealed class QueueKeys
     public RedisKey Consumers { get; }
 
     public RedisKey LeaseSequence { get; }
+
+    /// <summary>Set by an operator (POST /admin/pause): while it exists no consumer leases anything; its value is the reason.</summary>
+    public RedisKey Paused { get; }
 
     public string LeasesPrefix { get; }
 

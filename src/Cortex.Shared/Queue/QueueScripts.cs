@@ -8,7 +8,7 @@ namespace Cortex.Shared.Queue;
 // header "\30<deliveries>\30" in front of the payload so the poison count travels with the message.
 internal static class QueueScripts
 {
-    // KEYS: ready high, normal, low, leases:<owner>, lease-seq, consumers, last-lease:<owner>
+    // KEYS: ready high, normal, low, leases:<owner>, lease-seq, consumers, last-lease:<owner>, paused
     // ARGV: owner, now ms, quota high, quota normal, quota low, request token, byte budget
     // Returns {leaseId1, p1, item1, leaseId2, p2, item2, ...} or {}.
     // Idempotent per request token: if the reply of a lease was lost (connection cut after Redis ran it), the caller
@@ -35,6 +35,8 @@ internal static class QueueScripts
             return out
           end
         end
+        -- Paused by an operator: the consumer stays alive (heartbeat above) and leases nothing until resumed.
+        if redis.call('GET', KEYS[8]) then return {} end
         local quota = {tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])}
         local max = quota[1] + quota[2] + quota[3]
         local popped = {}

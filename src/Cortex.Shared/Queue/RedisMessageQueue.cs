@@ -103,7 +103,7 @@ public sealed class RedisMessageQueue : IMessageQueue
         var result = (RedisResult[])(await QueueScripts.Lease.EvaluateAsync(
             _connection,
             Db,
-            [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow, Keys.Leases(consumerId), Keys.LeaseSequence, Keys.Consumers, Keys.LastLease(consumerId)],
+            [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow, Keys.Leases(consumerId), Keys.LeaseSequence, Keys.Consumers, Keys.LastLease(consumerId), Keys.Paused],
             [consumerId, NowMs, high, normal, low, requestToken ?? Guid.NewGuid().ToString("N"), MaxLeaseBytes]))!;
         if (result.Length == 0)
         {
@@ -121,6 +121,11 @@ public sealed class RedisMessageQueue : IMessageQueue
 
         return leased;
     }
+
+    public Task SetPausedAsync(string? reason) =>
+        reason is null ? Db.KeyDeleteAsync(Keys.Paused) : Db.StringSetAsync(Keys.Paused, reason.Length == 0 ? "paused" : reason);
+
+    public async Task<string?> GetPausedAsync() => await Db.StringGetAsync(Keys.Paused) is { IsNull: false } reason ? (string?)reason : null;
 
     public async Task<bool[]> AreSentAsync(IReadOnlyList<string> messageIds)
     {

@@ -30,7 +30,7 @@ internal static class RedisConnectionFactory
         }
 
         var multiplexer = ConnectionMultiplexer.Connect(configuration);
-        if (!multiplexer.IsConnected && RefusalAfterRetries(multiplexer, options, configuration, validation) is { } refusal)
+        if (!multiplexer.IsConnected && Refusal(multiplexer, options, configuration, validation) is { } refusal)
         {
             multiplexer.Close(allowCommandsToComplete: false);
             multiplexer.Dispose();
@@ -47,37 +47,6 @@ internal static class RedisConnectionFactory
             DnsEndPoint dns => $"{dns.Host}:{dns.Port}",
             _ => endpoint.ToString() ?? string.Empty,
         }));
-
-    // On a loaded machine the first attempt can end on the connect timeout before Redis answered the AUTH, which reads
-    // as unreachable: a wrong password then started a service that stayed unready forever. The client keeps
-    // reconnecting in the background; each failed reconnect is looked at again, up to three more (at most 1.5 s).
-    private static string? RefusalAfterRetries(ConnectionMultiplexer multiplexer, RedisOptions options, ConfigurationOptions configuration, RedisCertificateValidation? validation)
-    {
-        using var reconnectFailed = new SemaphoreSlim(0);
-        void OnFailed(object? sender, ConnectionFailedEventArgs e) => reconnectFailed.Release();
-        multiplexer.ConnectionFailed += OnFailed;
-        try
-        {
-            for (var attempt = 1; ; attempt++)
-            {
-                if (Refusal(multiplexer, options, configuration, validation) is { } refusal)
-                {
-                    return refusal;
-                }
-
-                if (multiplexer.IsConnected || attempt == 4)
-                {
-                    return null;
-                }
-
-                reconnectFailed.Wait(TimeSpan.FromMilliseconds(500));
-            }
-        }
-        finally
-        {
-            multiplexer.ConnectionFailed -= OnFailed;
-        }
-    }
 
     // StackExchange.Redis 1.2.6 keeps the last connection failure as the inner exception of "No connection is available":
     // AuthenticationFailure wraps the server's NOAUTH (the AUTH was refused) or SslStream's AuthenticationException.

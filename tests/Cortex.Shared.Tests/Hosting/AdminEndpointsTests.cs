@@ -113,7 +113,7 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
         await DeadLetterAsync(app, "m-1");
         using var http = Http(app);
 
-        foreach (var path in new[] { "admin/dead-letters/requeue?all=true", "admin/dead-letters/purge?all=true" })
+        foreach (var path in new[] { "admin/dead-letters/requeue?all=true", "admin/dead-letters/purge?all=true", "admin/pause", "admin/resume" })
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, path);
             if (authorization is not null)
@@ -128,6 +128,44 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
         }
 
         Assert.Equal(1, await app.Services.GetRequiredService<DeadLetterAdmin>().CountAsync());
+        Assert.Null(await app.Services.GetRequiredService<IMessageQueue>().GetPausedAsync());
+    }
+
+    [Fact]
+    public async Task PauseThenResume_WithTheToken_StopsEveryConsumerLeasingThenLetsThemGoOn()
+    {
+        await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
+        var queue = app.Services.GetRequiredService<IMessageQueue>();
+        await new CortexClient(queue, TimeProvider.System).EnqueueAsync(new Envelope { Id = "p-1", To = "+5511987654321", Text = "oi" });
+        using var http = Http(app, Token);
+
+        using var paused = await http.PostAsync(new Uri("admin/pause?reason=gateway%20migration", UriKind.Relative), null);
+        Assert.Equal(HttpStatusCode.OK, paused.StatusCode);
+        Assert.Equal("gateway migration", JsonDocument.Parse(await paused.Content.ReadAsStringAsync()).RootElement.GetProperty("reason").GetString());
+        Assert.Empty(await queue.LeaseAsync("pod-a", 10));
+        Assert.Equal(1, (await queue.GetStatsAsync()).Consumers); // alive, heartbeating, just not leasing
+        var scrape = PrometheusText.Parse(await http.GetStringAsync(new Uri("metrics", UriKind.Relative)));
+        Assert.Equal(1, scrape.Value("cortex_queue_paused", ("queue", queue.Keys.Name)));
+
+        using var resumed = await http.PostAsync(new Uri("admin/resume", UriKind.Relative), null);
+        Assert.Equal(HttpStatusCode.OK, resumed.StatusCode);
+        Assert.Equal("p-1", EnvelopeCodec.Parse(Assert.Single(await queue.LeaseAsync("pod-a", 10)).Payload.Span).Envelope!.Id);
+        scrape = PrometheusText.Parse(await http.GetStringAsync(new Uri("metrics", UriKind.Relative)));
+        Assert.Equal(0, scrape.Value("cortex_queue_paused", ("queue", queue.Keys.Name)));
+    }
+
+    [Theory]
+    [InlineData("admin/pause?reason=%0Aforged%20log%20line")]
+    [InlineData("admin/pause?reason=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")] // 201 characters
+    public async Task Pause_ReasonWithControlCharactersOrTooLong_Is400AndDoesNotPause(string path)
+    {
+        await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
+        using var http = Http(app, Token);
+
+        using var response = await http.PostAsync(new Uri(path, UriKind.Relative), null);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Null(await app.Services.GetRequiredService<IMessageQueue>().GetPausedAsync());
     }
 
     [Fact]

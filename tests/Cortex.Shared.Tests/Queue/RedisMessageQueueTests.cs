@@ -608,6 +608,24 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
         Assert.Equal("m1", Text(Assert.Single(await queue.LeaseAsync("a", 100))));
     }
 
+    [Fact]
+    public async Task LeaseAsync_WhilePaused_LeasesNothingButKeepsTheConsumerAliveAndResumesInOrder()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1"), Message("m2")]);
+
+        await queue.SetPausedAsync("maintenance");
+
+        Assert.Equal("maintenance", await queue.GetPausedAsync());
+        Assert.Empty(await queue.LeaseAsync("a", 10));
+        await AssertStats(queue, normal: 2, consumers: 1);
+
+        await queue.SetPausedAsync(null);
+
+        Assert.Null(await queue.GetPausedAsync());
+        Assert.Equal(["m1", "m2"], (await queue.LeaseAsync("a", 10)).Select(Text));
+    }
+
     private RedisMessageQueue CreateQueue(Action<QueueOptions>? configure = null)
     {
         var options = new QueueOptions { Name = RedisFixture.UniqueQueueName(), ConsumerTimeout = s_consumerTimeout };
