@@ -43,6 +43,7 @@ public static partial class OperationsEndpoints
         services.TryAddSingleton(sp => new DeadLetterAdmin(sp.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>(), sp.GetRequiredService<IMessageQueue>().Keys));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IMetricsSource, QueueMetrics>(sp => sp.GetRequiredService<QueueMetrics>()));
         services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: [ReadyTag]);
+        services.TryAddSingleton<HealthTransitions>();
         services.AddOptions<HealthCheckServiceOptions>().Configure<IOptions<ObservabilityOptions>>((health, observability) =>
         {
             if (ValidOrNull(observability) is { } valid)
@@ -113,6 +114,10 @@ public static partial class OperationsEndpoints
         {
             // A scrape every 15 s must not log two lines each.
             ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+
+            // It logs every failing probe (one error line every few seconds through a Redis outage); HealthTransitions
+            // logs each check once when its status changes instead.
+            ["Logging:LogLevel:Microsoft.Extensions.Diagnostics.HealthChecks"] = "Critical",
         };
         if (inContainer)
         {
@@ -160,6 +165,7 @@ public static partial class OperationsEndpoints
 
     private static Task WriteHealthAsync(HttpContext context, HealthReport report)
     {
+        context.RequestServices.GetRequiredService<HealthTransitions>().Observe(report);
         context.Response.ContentType = "application/json; charset=utf-8";
         var body = new HealthBody(
             report.Status.ToString(),

@@ -7,6 +7,7 @@ using Cortex.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Cortex.Shared.Tests.Hosting;
 
@@ -112,6 +113,36 @@ public class OperationsEndpointsTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task RedisAway_ReadinessChangeIsLoggedOnceEachWay_NotOncePerProbe()
+    {
+        await using var server = await RedisServer.StartAsync();
+        var logs = new CapturedLogs();
+        await using var app = Build(server, logs);
+        await app.StartAsync();
+        using var client = new OperationsClient(app);
+        Assert.Equal(HttpStatusCode.OK, (await client.HealthAsync("/health/ready")).Status);
+
+        await server.KillAsync();
+        for (var probe = 0; probe < 3; probe++)
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.HealthAsync("/health/ready")).Status);
+        }
+
+        await server.RestartAsync();
+        var waiting = System.Diagnostics.Stopwatch.StartNew();
+        while ((await client.HealthAsync("/health/ready")).Status != HttpStatusCode.OK)
+        {
+            Assert.True(waiting.Elapsed < TimeSpan.FromSeconds(30), "the sender did not reconnect to the restarted Redis within 30 s");
+            await Task.Delay(TimeSpan.FromMilliseconds(100));
+        }
+
+        var health = logs.Lines.Where(l => !l.StartsWith("scope ", StringComparison.Ordinal) && l.Contains("Health", StringComparison.Ordinal)).ToList();
+        Assert.Single(health, l => l.StartsWith("Warning", StringComparison.Ordinal) && l.Contains("Health check redis is Unhealthy: Redis unreachable", StringComparison.Ordinal));
+        Assert.Single(health, l => l.StartsWith("Information", StringComparison.Ordinal) && l.Contains("Health check redis passes again (was Unhealthy)", StringComparison.Ordinal));
+        Assert.True(health.Count == 2, string.Join("\n", health)); // the health-check service's own line per failing probe is off
+    }
+
+    [Fact]
     public async Task Start_PortOutOfRange_ExitsWithConfigurationErrorNamingTheKey()
     {
         await using var app = Build(redis.Server, ("Cortex:Observability:Port", "70000"));
@@ -144,9 +175,16 @@ public class OperationsEndpointsTests(RedisFixture redis) : IClassFixture<RedisF
         return app;
     }
 
-    private static WebApplication Build(RedisServer server, params (string Key, string Value)[] overrides)
+    private static WebApplication Build(RedisServer server, params (string Key, string Value)[] overrides) => Build(server, null, overrides);
+
+    private static WebApplication Build(RedisServer server, CapturedLogs? logs, params (string Key, string Value)[] overrides)
     {
         var builder = WebApplication.CreateSlimBuilder();
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+        }
+
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Cortex:Redis:Configuration"] = server.Configuration,
