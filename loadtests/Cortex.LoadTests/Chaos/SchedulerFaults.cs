@@ -177,79 +177,42 @@ internal static partial class SchedulerFaults
     /// a new process started at once. Quartz recovers the dead node's blocked job once its check-in is stale; the fan-out
     /// resumes after the last committed batch. Every recipient is in Redis; a copy only for a batch pushed and not committed.
     /// </summary>
-    public static async Task<ScenarioReport> KillMidCampaignAsync(string schedulerDll, ChaosProfile profile, TextWriter progress)
-    {
-        var (_, m, batch, _) = Load(profile);
-        await using var rig = await Rig.StartAsync(schedulerDll, "k6c", batch);
-        await rig.SeedCampaignAsync(m);
-        progress.WriteLine($"  a one-shot campaign of {m:N0} recipients, due now; campaign job every 5 s");
-        var first = rig.StartScheduler("k6c-0", "cortex", billing: false, campaigns: true);
-        await rig.WaitUntilAsync(async () => await rig.InRedisAsync() >= m / 3, $"{m / 3:N0} campaign messages in Redis");
-        await first.KillAsync();
-        var killedAt = Stopwatch.GetTimestamp();
-        var atKill = await rig.InRedisAsync();
-        progress.WriteLine($"  SIGKILL k6c-0 with {atKill:N0} of {m:N0} in Redis; k6c-1 started at once");
-        rig.StartScheduler("k6c-1", "cortex", billing: false, campaigns: true);
-        long resumedAt = 0;
-        await rig.WaitUntilAsync(
-            async () =>
-            {
-                if (resumedAt == 0 && await rig.InRedisAsync() > atKill)
-                {
-                    resumedAt = Stopwatch.GetTimestamp();
-                }
-
-                var (rows, pending) = await rig.LedgerAsync();
-                // The restarted process must have run the job itself: the resumption is what is under test.
-                return rows == m && pending == 0 && await rig.CampaignCompletedAsync() && await rig.InRedisAsync() >= m
-                    && rig.FiringsByNode("campaigns").GetValueOrDefault("k6c-1") >= 1;
-            },
-            "the campaign completed by the restarted scheduler and every message pushed");
-        var recovered = Stopwatch.GetElapsedTime(killedAt);
-        var exit = await rig.StopAllAsync();
-        var (missing, duplicates) = Audit(await rig.CountByIdAsync(m, CampaignIndex));
-
-        List<Check> checks =
-        [
-            new("campaign messages missing from Redis", "0", $"{missing:N0} of {m:N0}", missing == 0),
-            new("duplicate pushes: only a batch pushed and not committed at the kill", $"≤ {batch:N0} (one batch)", $"{duplicates:N0}", duplicates <= batch),
-            exit,
-        ];
-        List<Figure> figures =
-        [
-            new("load", $"one-shot campaign, {m:N0} recipients, batch {batch:N0}, campaign cron every 5 s"),
-            new("faults injected", $"the scheduler SIGKILLed with {atKill:N0} of {m:N0} in Redis; a new process (new Quartz instance id) started at once"),
-            new("kill → pushing resumed", resumedAt == 0 ? "never" : $"{Stopwatch.GetElapsedTime(killedAt, resumedAt).TotalSeconds:N1} s (Quartz releases the dead node's job once its check-in is older than the 20 s threshold)"),
-            new("kill → campaign completed, every message in Redis", $"{recovered.TotalSeconds:N1} s"),
-            new("duplicates in Redis (same id twice; the sender sends an id once)", $"{duplicates:N0}"),
-            new("campaign firings per scheduler process", rig.Firings("campaigns")),
-        ];
-        return new ScenarioReport(
-            "K6c",
-            $"Scheduler SIGKILLed mid-campaign ({m:N0} recipients), restarted",
-            "closed (one campaign run)",
-            $"A one-shot campaign of {m:N0} recipients is due. A real Cortex.Scheduler process fans it out in batches of {batch:N0}, each committing its ledger rows with the run's cursor, then pushing them. A third of the way through it is killed with SIGKILL and a new process starts at once, as a restarted pod. The dead node's campaign job stays blocked until Quartz's cluster check declares the node dead; then the fan-out resumes after the last committed batch. Every recipient must be in Redis; a batch pushed whose commit the kill cut is pushed again (same ids, absorbed by the sender).",
-            figures, checks, []);
-    }
+    public static Task<ScenarioReport> KillMidCampaignAsync(string schedulerDll, ChaosProfile profile, TextWriter progress) =>
+        KillMidRunAsync(schedulerDll, profile, progress, campaign: true);
 
     /// <summary>
     /// K6d: the daily billing run's scheduler SIGKILLed a fifth of the way in, and a new process started at once. No
     /// later firing comes today: Quartz must run the cut firing again on the new node once the dead one's check-in is stale.
     /// </summary>
-    public static async Task<ScenarioReport> KillMidBillingAsync(string schedulerDll, ChaosProfile profile, TextWriter progress)
+    public static Task<ScenarioReport> KillMidBillingAsync(string schedulerDll, ChaosProfile profile, TextWriter progress) =>
+        KillMidRunAsync(schedulerDll, profile, progress, campaign: false);
+
+    private static async Task<ScenarioReport> KillMidRunAsync(string schedulerDll, ChaosProfile profile, TextWriter progress, bool campaign)
     {
-        var (n, _, batch, _) = Load(profile);
-        await using var rig = await Rig.StartAsync(schedulerDll, "k6d", batch);
-        await rig.SeedChargesAsync(n);
-        var daily = DailyCronSoon();
-        progress.WriteLine($"  {n:N0} charges due today; billing once a day ({daily})");
-        var first = rig.StartScheduler("k6d-0", "cortex", billing: true, campaigns: false, daily);
-        await rig.WaitUntilAsync(async () => await rig.InRedisAsync() >= n / 5, $"{n / 5:N0} reminders in Redis");
+        var (reminders, recipients, batch, _) = Load(profile);
+        var (id, n, job, what) = campaign ? ("k6c", recipients, "campaigns", "campaign messages") : ("k6d", reminders, "billing-reminders", "reminders");
+        await using var rig = await Rig.StartAsync(schedulerDll, id, batch);
+        var cron = Cron;
+        if (campaign)
+        {
+            await rig.SeedCampaignAsync(n);
+            progress.WriteLine($"  a one-shot campaign of {n:N0} recipients, due now; campaign job every 5 s");
+        }
+        else
+        {
+            await rig.SeedChargesAsync(n);
+            cron = DailyCronSoon();
+            progress.WriteLine($"  {n:N0} charges due today; billing once a day ({cron})");
+        }
+
+        var first = rig.StartScheduler($"{id}-0", "cortex", billing: !campaign, campaigns: campaign, cron);
+        var cut = campaign ? n / 3 : n / 5;
+        await rig.WaitUntilAsync(async () => await rig.InRedisAsync() >= cut, $"{cut:N0} {what} in Redis");
         await first.KillAsync();
         var killedAt = Stopwatch.GetTimestamp();
         var atKill = await rig.InRedisAsync();
-        progress.WriteLine($"  SIGKILL k6d-0 with {atKill:N0} of {n:N0} in Redis; k6d-1 started at once");
-        rig.StartScheduler("k6d-1", "cortex", billing: true, campaigns: false, daily);
+        progress.WriteLine($"  SIGKILL {id}-0 with {atKill:N0} of {n:N0} in Redis; {id}-1 started at once");
+        rig.StartScheduler($"{id}-1", "cortex", billing: !campaign, campaigns: campaign, cron);
         long resumedAt = 0;
         await rig.WaitUntilAsync(
             async () =>
@@ -260,34 +223,47 @@ internal static partial class SchedulerFaults
                 }
 
                 var (rows, pending) = await rig.LedgerAsync();
-                return rows == n && pending == 0 && await rig.InRedisAsync() >= n;
+                var done = rows == n && pending == 0 && await rig.InRedisAsync() >= n;
+
+                // The restarted process must have run the campaign job itself: the resumption is what is under test.
+                return campaign ? done && await rig.CampaignCompletedAsync() && rig.FiringsByNode(job).GetValueOrDefault($"{id}-1") >= 1 : done;
             },
-            "every reminder of the day in the ledger and pushed");
+            campaign ? "the campaign completed by the restarted scheduler and every message pushed" : "every reminder of the day in the ledger and pushed");
         var recovered = Stopwatch.GetElapsedTime(killedAt);
         var exit = await rig.StopAllAsync();
-        var (missing, duplicates) = Audit(await rig.CountByIdAsync(n, BillingIndex));
+        var (missing, duplicates) = Audit(await rig.CountByIdAsync(n, campaign ? CampaignIndex : BillingIndex));
 
+        // A campaign commits one batch at a time; a billing run has two publish transactions open.
+        var (bound, boundText) = campaign ? (batch, $"≤ {batch:N0} (one batch)") : (2 * batch, $"≤ {2 * batch:N0} (2 open publish transactions × batch {batch:N0})");
         List<Check> checks =
         [
-            new("reminders missing from Redis", "0", $"{missing:N0} of {n:N0}", missing == 0),
-            new("duplicate pushes: only a batch pushed and not committed at the kill", $"≤ {2 * batch:N0} (2 open publish transactions × batch {batch:N0})", $"{duplicates:N0}", duplicates <= 2 * batch),
+            new($"{what} missing from Redis", "0", $"{missing:N0} of {n:N0}", missing == 0),
+            new("duplicate pushes: only a batch pushed and not committed at the kill", boundText, $"{duplicates:N0}", duplicates <= bound),
             exit,
         ];
+        var recovery = campaign ? "Quartz releases the dead node's job" : "Quartz recovers the dead node's firing";
         List<Figure> figures =
         [
-            new("load", $"{n:N0} billing reminders due today, batch {batch:N0}, billing cron once a day ({daily})"),
+            new("load", campaign ? $"one-shot campaign, {n:N0} recipients, batch {batch:N0}, campaign cron every 5 s" : $"{n:N0} billing reminders due today, batch {batch:N0}, billing cron once a day ({cron})"),
             new("faults injected", $"the scheduler SIGKILLed with {atKill:N0} of {n:N0} in Redis; a new process (new Quartz instance id) started at once"),
-            new("kill → pushing resumed", resumedAt == 0 ? "never" : $"{Stopwatch.GetElapsedTime(killedAt, resumedAt).TotalSeconds:N1} s (Quartz recovers the dead node's firing once its check-in is older than the 20 s threshold)"),
-            new("kill → every reminder in Redis", $"{recovered.TotalSeconds:N1} s"),
+            new("kill → pushing resumed", resumedAt == 0 ? "never" : $"{Stopwatch.GetElapsedTime(killedAt, resumedAt).TotalSeconds:N1} s ({recovery} once its check-in is older than the 20 s threshold)"),
+            new(campaign ? "kill → campaign completed, every message in Redis" : "kill → every reminder in Redis", $"{recovered.TotalSeconds:N1} s"),
             new("duplicates in Redis (same id twice; the sender sends an id once)", $"{duplicates:N0}"),
-            new("billing firings per scheduler process (the recovery of the cut one included)", rig.Firings("billing-reminders")),
+            new(campaign ? "campaign firings per scheduler process" : "billing firings per scheduler process (the recovery of the cut one included)", rig.Firings(job)),
         ];
-        return new ScenarioReport(
-            "K6d",
-            $"Scheduler SIGKILLed mid billing run ({n:N0} reminders), restarted",
-            "closed (one billing day)",
-            $"{n:N0} open charges are due today and the billing job fires once, as the daily 09:00 job does. A fifth of the way into the run the scheduler is killed with SIGKILL and a new process starts at once. No later firing comes today: the job is stored with RequestRecovery, so once Quartz's cluster check declares the dead node gone, the new node runs the cut firing again; the ledger skips what was written. Every reminder must be in Redis; a batch pushed whose commit the kill cut is pushed again (same ids, absorbed by the sender).",
-            figures, checks, []);
+        return campaign
+            ? new ScenarioReport(
+                "K6c",
+                $"Scheduler SIGKILLed mid-campaign ({n:N0} recipients), restarted",
+                "closed (one campaign run)",
+                $"A one-shot campaign of {n:N0} recipients is due. A real Cortex.Scheduler process fans it out in batches of {batch:N0}, each committing its ledger rows with the run's cursor, then pushing them. A third of the way through it is killed with SIGKILL and a new process starts at once, as a restarted pod. The dead node's campaign job stays blocked until Quartz's cluster check declares the node dead; then the fan-out resumes after the last committed batch. Every recipient must be in Redis; a batch pushed whose commit the kill cut is pushed again (same ids, absorbed by the sender).",
+                figures, checks, [])
+            : new ScenarioReport(
+                "K6d",
+                $"Scheduler SIGKILLed mid billing run ({n:N0} reminders), restarted",
+                "closed (one billing day)",
+                $"{n:N0} open charges are due today and the billing job fires once, as the daily 09:00 job does. A fifth of the way into the run the scheduler is killed with SIGKILL and a new process starts at once. No later firing comes today: the job is stored with RequestRecovery, so once Quartz's cluster check declares the dead node gone, the new node runs the cut firing again; the ledger skips what was written. Every reminder must be in Redis; a batch pushed whose commit the kill cut is pushed again (same ids, absorbed by the sender).",
+                figures, checks, []);
     }
 
     /// <summary>
