@@ -3,7 +3,6 @@
 // `Cortex.Scheduler migrate` applies the database migrations and exits.
 // Configuration: environment variables (Cortex__Postgres__ConnectionString=...), appsettings.json, the command line.
 using Cortex.Scheduler;
-using Cortex.Shared.Hosting;
 
 using var app = SchedulerApplication.Build(args.Where(a => a != "migrate").ToArray());
 if (args.Contains("migrate"))
@@ -11,4 +10,4 @@ if (args.Contains("migrate"))
     return await SchedulerApplication.MigrateAsync(app, Console.Out, Console.Error);
 }
 
-return await CortexHost.RunAsync(app);
+return await SchedulerApplication.RunAsync(app);

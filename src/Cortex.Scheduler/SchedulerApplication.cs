@@ -29,17 +29,70 @@ public static class SchedulerApplication
         return app;
     }
 
-    /// <summary>Exit code of <see cref="MigrateAsync"/> when PostgreSQL cannot be reached or refuses us (EX_UNAVAILABLE).</summary>
+    /// <summary>Exit code of <see cref="MigrateAsync"/> and <see cref="RunAsync"/> when PostgreSQL cannot be reached or refuses us (EX_UNAVAILABLE).</summary>
     public const int UnavailableExitCode = 69;
 
     /// <summary>
     /// <c>Cortex.Scheduler migrate</c>: applies pending migrations and says which. 0; 69 with one line naming the
-    /// endpoint (never the password) when PostgreSQL is unreachable, so a Job or init container retries; 78 for bad
-    /// configuration.
+    /// endpoint (never the password) when PostgreSQL is unreachable or refuses the login, so a Job or init container
+    /// retries; 78 for bad configuration.
     /// </summary>
-    public static async Task<int> MigrateAsync(WebApplication app, TextWriter output, TextWriter error)
+    public static Task<int> MigrateAsync(WebApplication app, TextWriter output, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        return WithPostgresAsync(
+            app,
+            async (services, ct) =>
+            {
+                var applied = await services.GetRequiredService<Migrator>().MigrateAsync(ct);
+                await output.WriteLineAsync(applied.Count == 0 ? "database is up to date" : $"applied {string.Join(", ", applied.Select(m => $"{m.Version:D4}_{m.Name}"))}");
+            },
+            error);
+    }
+
+    /// <summary>
+    /// Runs the scheduler until shutdown (<see cref="CortexHost.RunAsync"/>): 0; 78 for bad configuration; 69 with the
+    /// line <see cref="MigrateAsync"/> writes when PostgreSQL is unreachable or refuses the login at start.
+    /// </summary>
+    /// <remarks>
+    /// Every hosted service needs PostgreSQL at start (migrations, the job schedule, Quartz). Without the check first,
+    /// a wrong password was an unhandled exception: exit 134 and the same stack trace three times (Npgsql's trace, the
+    /// host's "Hosting failed to start", the runtime's), none of it saying which setting to fix.
+    /// </remarks>
+    public static async Task<int> RunAsync(WebApplication app, TextWriter? error = null)
     {
         ArgumentNullException.ThrowIfNull(app);
+        error ??= Console.Error;
+        var checkExitCode = await WithPostgresAsync(
+            app,
+            async (services, ct) =>
+            {
+                await using var connection = await services.GetRequiredService<NpgsqlDataSource>().OpenConnectionAsync(ct);
+            },
+            error);
+        if (checkExitCode != 0)
+        {
+            return checkExitCode;
+        }
+
+        var started = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted;
+        try
+        {
+            return await CortexHost.RunAsync(app, error);
+        }
+        catch (NpgsqlException ex) when (!started.IsCancellationRequested)
+        {
+            // PostgreSQL went away (or the password was rotated) between the check and the start.
+            await error.WriteLineAsync(Unavailable(app.Services, ex));
+            return UnavailableExitCode;
+        }
+    }
+
+    // A one-shot command against PostgreSQL: 0, 78 for bad configuration, 69 with one line when PostgreSQL fails us.
+    private static async Task<int> WithPostgresAsync(WebApplication app, Func<IServiceProvider, CancellationToken, Task> command, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        ArgumentNullException.ThrowIfNull(error);
         var unavailable = false;
         var exitCode = await CortexHost.RunCommandAsync(
             app,
@@ -47,19 +100,29 @@ public static class SchedulerApplication
             {
                 try
                 {
-                    var applied = await services.GetRequiredService<Migrator>().MigrateAsync(ct);
-                    await output.WriteLineAsync(applied.Count == 0 ? "database is up to date" : $"applied {string.Join(", ", applied.Select(m => $"{m.Version:D4}_{m.Name}"))}");
+                    await command(services, ct);
                 }
                 catch (NpgsqlException ex)
                 {
-                    var endpoint = new NpgsqlConnectionStringBuilder(services.GetRequiredService<IOptions<PostgresOptions>>().Value.ConnectionString);
-                    var reason = ex is PostgresException pg ? $"{pg.MessageText} ({pg.SqlState})" : ex.InnerException?.Message ?? ex.Message;
-                    await error.WriteLineAsync($"PostgreSQL is unreachable at {endpoint.Host}:{endpoint.Port}/{endpoint.Database} (Cortex:Postgres:ConnectionString): {reason}");
+                    await error.WriteLineAsync(Unavailable(services, ex));
                     unavailable = true;
                 }
             },
             error);
         return exitCode == 0 && unavailable ? UnavailableExitCode : exitCode;
+    }
+
+    // The endpoint and PostgreSQL's own reason, never the connection string: it holds the password.
+    private static string Unavailable(IServiceProvider services, NpgsqlException ex)
+    {
+        var endpoint = new NpgsqlConnectionStringBuilder(services.GetRequiredService<IOptions<PostgresOptions>>().Value.ConnectionString);
+        var at = $"{endpoint.Host}:{endpoint.Port}/{endpoint.Database}";
+        var reason = ex is PostgresException pg ? $"{pg.MessageText} ({pg.SqlState})" : ex.InnerException?.Message ?? ex.Message;
+
+        // SQLSTATE class 28 (invalid authorization): the server answered, the secret is what to fix.
+        return ex is PostgresException { SqlState: [ '2', '8', .. ] }
+            ? $"PostgreSQL at {at} refused the login (Cortex:Postgres:ConnectionString): {reason}"
+            : $"PostgreSQL is unreachable at {at} (Cortex:Postgres:ConnectionString): {reason}";
     }
 
     /// <summary>Ready only while PostgreSQL answers: every job and Quartz's cluster state live there.</summary>

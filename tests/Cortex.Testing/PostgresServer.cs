@@ -17,11 +17,13 @@ public sealed class PostgresServer : IAsyncDisposable
 
     private readonly string _dir;
     private readonly string _binDir;
+    private readonly string? _password;
 
-    private PostgresServer(string dir, string binDir, int port)
+    private PostgresServer(string dir, string binDir, int port, string? password)
     {
         _dir = dir;
         _binDir = binDir;
+        _password = password;
         Port = port;
     }
 
@@ -29,21 +31,40 @@ public sealed class PostgresServer : IAsyncDisposable
 
     private string DataDir => Path.Combine(_dir, "data");
 
-    /// <summary>Creates a cluster in a fresh temp dir and starts it; returns once a connection succeeds.</summary>
-    public static async Task<PostgresServer> StartAsync()
+    /// <summary>
+    /// Creates a cluster in a fresh temp dir and starts it; returns once a connection succeeds. Without a
+    /// <paramref name="password"/> every connection is trusted; with one, the postgres user has it and every connection
+    /// (TCP and socket) must give it (scram-sha-256), as a production server asks.
+    /// </summary>
+    public static async Task<PostgresServer> StartAsync(string? password = null)
     {
+        if (password is not null && (password.Length == 0 || password.IndexOfAny([';', '\'', '"', '\n', '\r']) >= 0))
+        {
+            throw new ArgumentException("a test password is non-empty, with no ';', quote or line break (it goes into a connection string as is)", nameof(password));
+        }
+
         var binDir = FindBinDir();
         var dir = Directory.CreateTempSubdirectory("cortex-pg-").FullName;
-        var server = new PostgresServer(dir, binDir, FreePort());
+        var server = new PostgresServer(dir, binDir, FreePort(), password);
         try
         {
+            string[] auth = ["-A", "trust"];
+            if (password is not null)
+            {
+                // initdb reads the superuser's password from a file: never on a command line, where ps would show it.
+                var passwordFile = Path.Combine(dir, "pwfile");
+                await File.WriteAllTextAsync(passwordFile, password + "\n");
+                auth = ["-A", "scram-sha-256", "--pwfile=" + passwordFile];
+            }
+
             if (Environment.IsPrivilegedProcess)
             {
-                // PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
+                // PostgreSQL refuses to run as root: the cluster (and the password file initdb reads) belong to the postgres user.
                 await RunAsync("chown", ["-R", "postgres", dir], dir);
             }
 
-            await server.RunPgAsync("initdb", ["-D", server.DataDir, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]);
+            await server.RunPgAsync("initdb", ["-D", server.DataDir, .. auth, "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]);
+            File.Delete(Path.Combine(dir, "pwfile"));
             await server.StartProcessAsync();
             return server;
         }
@@ -54,9 +75,10 @@ public sealed class PostgresServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Npgsql connection string for <paramref name="database"/> on this server.</summary>
+    /// <summary>Npgsql connection string for <paramref name="database"/> on this server, with the password when it asks for one.</summary>
     public string ConnectionString(string database = "postgres") =>
-        $"Host=127.0.0.1;Port={Port.ToString(CultureInfo.InvariantCulture)};Username=postgres;Database={database};Include Error Detail=true";
+        $"Host=127.0.0.1;Port={Port.ToString(CultureInfo.InvariantCulture)};Username=postgres;Database={database};Include Error Detail=true"
+        + (_password is null ? string.Empty : ";Password=" + _password);
 
     /// <summary>
     /// Creates a database (a unique name when <paramref name="name"/> is null), empty or as a copy of <paramref name="template"/>
