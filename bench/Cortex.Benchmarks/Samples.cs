@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using Cortex.Shared.Contract;
 
 namespace Cortex.Benchmarks;
@@ -43,4 +44,16 @@ internal static class Samples
 
     /// <summary>Well-formed JSON that breaks a field rule: the recipient is not an E.164 number.</summary>
     public static byte[] Invalid() => EnvelopeCodec.Serialize(Text("billing:4711:D-3:2026-11-25") with { To = "011 98765-4321" });
+
+    /// <summary>Well-formed JSON with the version as a string instead of a number.</summary>
+    public static byte[] WrongType() => Replace(EnvelopeCodec.Serialize(Text("billing:4711:D-3:2026-11-25")), "\"version\":1", "\"version\":\"1\"");
+
+    /// <summary>Well-formed JSON that names the recipient twice, at the end.</summary>
+    public static byte[] Duplicate() => Replace(EnvelopeCodec.Serialize(Text("billing:4711:D-3:2026-11-25")), "\"attributes\"", "\"to\":\"+5521998765432\",\"attributes\"");
+
+    /// <summary>Not JSON: a raw line break inside the text.</summary>
+    public static byte[] SyntaxError() => Replace(EnvelopeCodec.Serialize(Text("billing:4711:D-3:2026-11-25")), "Pague", "\nPague");
+
+    private static byte[] Replace(byte[] json, string from, string to) =>
+        Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(json).Replace(from, to, StringComparison.Ordinal));
 }

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -8,7 +7,7 @@ using System.Text.Unicode;
 
 namespace Cortex.Shared.Contract;
 
-/// <summary>Parses, validates and writes the public JSON envelope (UTF-8, System.Text.Json source-generated).</summary>
+/// <summary>Parses, validates and writes the public JSON envelope (UTF-8; read by <see cref="EnvelopeReader"/>, written by System.Text.Json source-generated).</summary>
 public static class EnvelopeCodec
 {
     private static readonly SearchValues<char> s_idForbidden = SearchValues.Create(
@@ -45,22 +44,7 @@ public static class EnvelopeCodec
             return Fail("$", $"invalid JSON: not valid UTF-8 (bad byte at offset {InvalidUtf8Offset(utf8Json)})");
         }
 
-        EnvelopeDocument? doc;
-        try
-        {
-            doc = JsonSerializer.Deserialize(utf8Json, EnvelopeJsonContext.Default.EnvelopeDocument);
-        }
-        catch (JsonException ex)
-        {
-            return Fail(FieldOf(ex.Path), DescribeJsonError(ex, utf8Json));
-        }
-        catch (InvalidOperationException ex)
-        {
-            // Thrown for invalid UTF-8 and similar reader faults that are not JsonExceptions.
-            return Fail("$", "invalid JSON: " + ex.Message);
-        }
-
-        return doc is null ? Fail("$", "envelope must be a JSON object, not null") : Validate(doc);
+        return EnvelopeReader.TryRead(utf8Json, out var doc, out var error) ? Validate(doc) : new EnvelopeParseResult(null, error);
     }
 
     /// <summary>
@@ -131,11 +115,11 @@ public static class EnvelopeCodec
         return result.Error;
     }
 
-    private static EnvelopeParseResult Validate(EnvelopeDocument doc)
+    internal static EnvelopeParseResult Validate(EnvelopeDocument doc)
     {
-        if (doc.Unknown is { Count: > 0 } unknown)
+        if (doc.UnknownField is { } unknown)
         {
-            return Fail(unknown.Keys.First(), "unknown field (check its spelling; fields are camelCase)");
+            return Fail(unknown, "unknown field (check its spelling; fields are camelCase)");
         }
 
         if (doc.Version is null)
@@ -276,9 +260,9 @@ public static class EnvelopeCodec
 
     private static EnvelopeError? ValidateTemplate(TemplateDocument t)
     {
-        if (t.Unknown is { Count: > 0 } unknown)
+        if (t.UnknownField is { } unknown)
         {
-            return new("template." + unknown.Keys.First(), "unknown field (template has name, language, parameters)");
+            return new("template." + unknown, "unknown field (template has name, language, parameters)");
         }
 
         if (string.IsNullOrEmpty(t.Name))
@@ -411,87 +395,6 @@ public static class EnvelopeCodec
         }
 
         return count;
-    }
-
-    private static string FieldOf(string? jsonPath)
-    {
-        if (string.IsNullOrEmpty(jsonPath) || jsonPath == "$")
-        {
-            return "$";
-        }
-
-        var field = jsonPath.StartsWith("$.", StringComparison.Ordinal) ? jsonPath[2..] : jsonPath.TrimStart('$');
-        return field.Length == 0 ? "$" : field;
-    }
-
-    private static string DescribeJsonError(JsonException ex, ReadOnlySpan<byte> utf8Json)
-    {
-        var field = FieldOf(ex.Path);
-        if (ex.Message.Contains("maximum configured depth", StringComparison.Ordinal))
-        {
-            return $"invalid JSON: nested deeper than {EnvelopeLimits.MaxJsonDepth} levels";
-        }
-
-        if (ex.Message.Contains("Expected depth to be zero", StringComparison.Ordinal) || ex.Message.Contains("end of data", StringComparison.OrdinalIgnoreCase))
-        {
-            return "invalid JSON: the document ends before it is complete (truncated?)";
-        }
-
-        if (ex.Message.Contains("Duplicate", StringComparison.OrdinalIgnoreCase))
-        {
-            return "invalid JSON: a property appears twice";
-        }
-
-        // A token of the wrong type: the serializer's message names .NET types, so say what the contract expects instead.
-        if (ex.LineNumber is not null && ex.Message.Contains("could not be converted", StringComparison.Ordinal))
-        {
-            return field switch
-            {
-                "$" => "envelope must be a JSON object",
-                "version" or "attempt" => "must be a whole number",
-                "notBefore" or "expiresAt" or "enqueuedAt" => "must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00",
-                "template" => "must be an object with name, language and parameters",
-                "attributes" => "must be an object of string values",
-                var f when f.StartsWith("template.parameters", StringComparison.Ordinal) => "must be an array of strings",
-                var f when f.StartsWith("attributes", StringComparison.Ordinal) => "attribute values must be strings",
-                _ => "must be a string",
-            };
-        }
-
-        // A document cut right after a number reads as "'1' is an invalid end of a number": say what happened instead.
-        if (EndsEarly(utf8Json))
-        {
-            return "invalid JSON: the document ends before it is complete (truncated?)";
-        }
-
-        // The reader's own message says what and where (line and byte), e.g. an unterminated string or invalid UTF-8.
-        var message = ex.Message;
-        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
-        if (cut > 0)
-        {
-            message = message[..cut];
-        }
-
-        return string.Create(CultureInfo.InvariantCulture, $"invalid JSON: {message}");
-    }
-
-    // True when every byte is a correct start of a JSON document and only more bytes are missing: read as a
-    // non-final block, the reader stops asking for data instead of failing.
-    private static bool EndsEarly(ReadOnlySpan<byte> utf8Json)
-    {
-        var reader = new Utf8JsonReader(utf8Json, isFinalBlock: false, state: default);
-        try
-        {
-            while (reader.Read())
-            {
-            }
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-
-        return reader.CurrentDepth > 0 || reader.BytesConsumed < utf8Json.Length;
     }
 
     private static int InvalidUtf8Offset(ReadOnlySpan<byte> utf8)

@@ -1,9 +1,9 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Cortex.Shared.Contract;
 
-// The wire shape: every field optional so that validation, not the deserializer, names what is wrong.
+// The wire shape: every field optional so that validation, not the reader, names what is wrong. EnvelopeReader fills
+// it from the wire; the source-generated serializer writes it.
 internal sealed class EnvelopeDocument
 {
     public int? Version { get; set; }
@@ -22,8 +22,9 @@ internal sealed class EnvelopeDocument
     public DateTimeOffset? EnqueuedAt { get; set; }
     public string? LastError { get; set; }
 
-    [JsonExtensionData]
-    public Dictionary<string, JsonElement>? Unknown { get; set; }
+    // The first member the contract does not know, reported after the rest reads without error; never written.
+    [JsonIgnore]
+    public string? UnknownField { get; set; }
 }
 
 internal sealed class TemplateDocument
@@ -32,14 +33,13 @@ internal sealed class TemplateDocument
     public string? Language { get; set; }
     public List<string>? Parameters { get; set; }
 
-    [JsonExtensionData]
-    public Dictionary<string, JsonElement>? Unknown { get; set; }
+    [JsonIgnore]
+    public string? UnknownField { get; set; }
 }
 
+// Writing only: reading is EnvelopeReader's, which enforces the duplicate and depth rules itself.
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    AllowDuplicateProperties = false,
-    MaxDepth = EnvelopeLimits.MaxJsonDepth)]
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(EnvelopeDocument))]
 internal sealed partial class EnvelopeJsonContext : JsonSerializerContext;

@@ -2,6 +2,7 @@ using System.Reflection;
 using BenchmarkDotNet.Attributes;
 using Cortex.Benchmarks;
 using Cortex.Sender.RateLimiting;
+using Cortex.Shared.Contract;
 using Cortex.Shared.Queue;
 using Cortex.Testing;
 
@@ -42,8 +43,11 @@ public sealed class BenchmarkWiringTests(RedisFixture redis) : IClassFixture<Red
         var invalid = bench.ParseInvalid();
         Assert.Null(invalid.Envelope);
         Assert.Equal("to", invalid.Error?.Field);
-        Assert.Equal("billing:4711:D-3:2026-11-25", Cortex.Shared.Contract.EnvelopeCodec.Parse(bench.SerializeText()).Envelope?.Id);
-        Assert.Equal("pt_BR", Cortex.Shared.Contract.EnvelopeCodec.Parse(bench.SerializeTemplate()).Envelope?.Template?.Language);
+        Assert.Equal(new EnvelopeError("version", "must be a whole number"), bench.ParseWrongType().Error);
+        Assert.Equal(new EnvelopeError("to", "invalid JSON: a property appears twice"), bench.ParseDuplicate().Error);
+        Assert.Contains("is invalid within a JSON string", bench.ParseSyntaxError().Error?.Message, StringComparison.Ordinal);
+        Assert.Equal("billing:4711:D-3:2026-11-25", EnvelopeCodec.Parse(bench.SerializeText()).Envelope?.Id);
+        Assert.Equal("pt_BR", EnvelopeCodec.Parse(bench.SerializeTemplate()).Envelope?.Template?.Language);
     }
 
     [Theory]
