@@ -72,6 +72,7 @@ internal static class ChaosRun
         // The Redis faults need a redis-server this run can crash and restart, whatever --redis points at.
         await Run("K3", "Redis crashed and restarted on its AOF", () => RedisFaults.OutageAsync(senderDll, profile, progress, crash: true));
         await Run("K4", $"Redis away for {profile.Outage.TotalSeconds:N0} s", () => RedisFaults.OutageAsync(senderDll, profile, progress, crash: false));
+        await Run("K4b", "Redis away under three senders", () => RedisFaults.OutageSeveralSendersAsync(senderDll, profile, progress), group: "K4");
 
         // The gateway faults, one row each, against the run's Redis.
         foreach (var fault in GatewayFaults.Cases(profile))

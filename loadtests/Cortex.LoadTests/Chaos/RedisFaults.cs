@@ -95,7 +95,7 @@ internal static class RedisFaults
             await Task.Delay(s_fsyncWindow * 2);
             produced = await live.StopAsync();
             failedPushes = live.FailedPushes;
-            await WaitForDrainAsync(ledger, n + produced, queue, sender);
+            await WaitForDrainAsync(ledger, n + produced, queue, [sender]);
 
             // A push Redis acknowledged in the last second before a crash may not have reached the AOF's disk yet.
             lostPushes = ledger.Audit(n, n + produced).Missing;
@@ -172,18 +172,107 @@ internal static class RedisFaults
             figures, checks, samples);
     }
 
+    /// <summary>
+    /// K4b: Redis away for longer than the consumer timeout while three senders drain one queue, as three pods do. When
+    /// Redis is back every consumer's heartbeat is stale; a sender that took the others' leases for a dead consumer's
+    /// would send them a second time. Nothing may be lost or sent twice, and every sender rides it out.
+    /// </summary>
+    public static async Task<ScenarioReport> OutageSeveralSendersAsync(string senderDll, ChaosProfile profile, TextWriter progress)
+    {
+        const int Pods = 3;
+        var consumerTimeout = profile.ConsumerTimeout ?? TimeSpan.FromSeconds(10);
+        var down = TimeSpan.FromTicks(Math.Max(profile.Outage.Ticks, consumerTimeout.Ticks * 3 / 2));
+        await using var redis = await RedisProcess.StartAsync();
+        await using var context = await LoadContext.ConnectAsync(redis.Configuration, string.Empty, senderDll, LoadProfile.Smoke, progress);
+        var n = profile.RedisMessages;
+        var ledger = new MessageLedger(n);
+        await using var gateway = await LoadGateway.StartAsync(ledger, profile.GatewayLatency);
+        var (queue, client) = context.NewQueue("outage-pods");
+        progress.WriteLine($"  pushing {n:N0} messages; {Pods} senders");
+        await new Producer(client, ledger, queue.Keys.Name + ":").BurstAsync(0, n);
+        await Task.Delay(s_fsyncWindow * 2);
+        var environment = new Dictionary<string, string>();
+        if (profile.ConsumerTimeout is { } timeout)
+        {
+            environment["Cortex__Queue__ConsumerTimeout"] = timeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture);
+            environment["Cortex__Queue__HeartbeatInterval"] = (timeout / 4).ToString("c", System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        var senders = Enumerable.Range(0, Pods).Select(i => context.StartSender($"k4b-{i}", queue, gateway, profile.Workers, environment)).ToList();
+        Check exit;
+        bool survived;
+        int before;
+        long leasedAtFault;
+        TimeSpan pause;
+        try
+        {
+            while (ledger.Distinct < n / 5)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100));
+                if (senders.FirstOrDefault(s => s.HasExited) is { } gone)
+                {
+                    throw new InvalidOperationException($"sender {gone.Name} exited with {gone.ExitCode} before the fault; its log: {gone.LogPath}");
+                }
+            }
+
+            leasedAtFault = (await queue.GetStatsAsync()).Leased;
+            before = ledger.Distinct;
+            await redis.StopAsync();
+            progress.WriteLine($"  Redis stopped with {before:N0} of {n:N0} accepted and {leasedAtFault:N0} leased; back in {down.TotalSeconds:N0} s (consumer timeout {consumerTimeout.TotalSeconds:N0} s)");
+            await Task.Delay(down);
+            await redis.RestartAsync();
+            var restartedAt = Stopwatch.GetTimestamp();
+            await WaitForDrainAsync(ledger, n, queue, senders);
+            survived = senders.All(s => !s.HasExited);
+            var resumed = ledger.AcceptanceTimes(0, n).FirstOrDefault(t => t > restartedAt);
+            pause = resumed > 0 ? Stopwatch.GetElapsedTime(restartedAt, resumed) : TimeSpan.MaxValue;
+            exit = await LoadContext.StopAsync(senders);
+        }
+        finally
+        {
+            foreach (var sender in senders)
+            {
+                await sender.DisposeAsync();
+            }
+        }
+
+        var (missing, duplicates) = ledger.Audit(0, n);
+        var stats = await queue.GetStatsAsync();
+        List<Check> checks =
+        [
+            new("messages lost", "0", $"{missing.Count:N0} of {n:N0} ({stats.Dead:N0} dead-lettered)", missing.Count == 0 && stats.Dead == 0),
+            new("duplicates: no sender took a live sender's leases", "0", $"{duplicates:N0}", duplicates == 0),
+            new("every sender rode it out", "no restart", survived ? "no restart" : "one exited", survived),
+            new("nothing left in Redis", "0 ready · 0 delayed · 0 leased", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased", stats.Pending == 0),
+            exit,
+        ];
+        List<Figure> figures =
+        [
+            new("load", $"{n:N0} messages backlog, {Pods} senders × {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms"),
+            new("faults injected", $"redis-server stopped with {before:N0} accepted and {leasedAtFault:N0} leased, for {down.TotalSeconds:N0} s: longer than the {consumerTimeout.TotalSeconds:N0} s consumer timeout, so every heartbeat was stale when it came back"),
+            new("sending resumed after Redis was back", pause == TimeSpan.MaxValue ? "never" : $"{pause.TotalSeconds:N1} s"),
+            new("duplicates", $"{duplicates:N0}"),
+        ];
+        return new ScenarioReport(
+            "K4b",
+            $"Redis away for {down.TotalSeconds:N0} s under {Pods} senders",
+            "closed (backlog)",
+            $"{Pods} sender processes drain {n:N0} messages from one queue, as {Pods} pods do. A fifth of the way through, redis-server is stopped for {down.TotalSeconds:N0} s, longer than the consumer timeout, then started again on the same port and data. When it is back every consumer's heartbeat is stale, and a sender that recovered the others' leases as a dead consumer's would send them again: nothing may be lost or sent twice, and every sender must ride it out.",
+            figures, checks, []);
+    }
+
     // Until every pushed message was accepted, or nothing is left in Redis to send (a push the crash lost is never
     // accepted) and nothing was accepted for 5 s. A minute without progress with work still in Redis is a stall.
-    private static async Task WaitForDrainAsync(MessageLedger ledger, int target, RedisMessageQueue queue, SenderProcess sender)
+    private static async Task WaitForDrainAsync(MessageLedger ledger, int target, RedisMessageQueue queue, IReadOnlyList<SenderProcess> senders)
     {
         var last = ledger.AcceptedTotal;
         var lastProgress = Stopwatch.GetTimestamp();
         while (ledger.Distinct < target)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(200));
-            if (sender.HasExited)
+            if (senders.FirstOrDefault(s => s.HasExited) is { } gone)
             {
-                throw new InvalidOperationException($"sender exited with {sender.ExitCode}; its log: {sender.LogPath}");
+                throw new InvalidOperationException($"sender {gone.Name} exited with {gone.ExitCode}; its log: {gone.LogPath}");
             }
 
             if (ledger.AcceptedTotal != last)
@@ -200,7 +289,7 @@ internal static class RedisFaults
 
             if (idle > TimeSpan.FromMinutes(1))
             {
-                throw new InvalidOperationException($"no message accepted for a minute with {ledger.Distinct:N0} of {target:N0} accepted; log: {sender.LogPath}");
+                throw new InvalidOperationException($"no message accepted for a minute with {ledger.Distinct:N0} of {target:N0} accepted; logs: {string.Join(", ", senders.Select(s => s.LogPath))}");
             }
         }
     }

@@ -19,7 +19,7 @@ public class ChaosSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
 
         var run = await ChaosRun.RunAsync(redis.Server.Configuration, senderDll, ChaosProfile.Smoke, new HashSet<string> { "K1", "K2", "K3", "K4" }, "test", TextWriter.Null);
 
-        Assert.Equal(["K1", "K2", "K3", "K4"], run.Scenarios.Select(s => s.Id));
+        Assert.Equal(["K1", "K2", "K3", "K4", "K4b"], run.Scenarios.Select(s => s.Id));
         var failures = run.Scenarios.SelectMany(s => s.Error is { } error
             ? [$"{s.Id} threw: {error}"]
             : s.Checks.Where(c => !c.Passed).Select(c => $"{s.Id}: {c.Name}: {c.Measured} (expected {c.Target})"));
@@ -44,5 +44,11 @@ public class ChaosSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
 
         // Redis away: the sender's readiness probe said 503 during the outage and 200 after, with no restart.
         Assert.Contains(run.Scenarios.Single(s => s.Id == "K4").Checks, c => c.Name.StartsWith("/health/ready: not ready while Redis is away", StringComparison.Ordinal) && c.Passed);
+
+        // Three senders, Redis away past the consumer timeout: none took another's leases, none restarted.
+        var pods = run.Scenarios.Single(s => s.Id == "K4b");
+        Assert.Equal("0", pods.Checks.Single(c => c.Name == "duplicates: no sender took a live sender's leases").Measured);
+        Assert.Equal("no restart", pods.Checks.Single(c => c.Name == "every sender rode it out").Measured);
+        Assert.DoesNotContain(" 0 leased", pods.Figures.Single(f => f.Name == "faults injected").Value, StringComparison.Ordinal);
     }
 }
