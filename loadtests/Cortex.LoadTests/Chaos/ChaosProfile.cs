@@ -34,6 +34,15 @@ internal sealed record ChaosProfile(
         "short", 200_000, 10, TimeSpan.FromSeconds(5), 50_000, 4, TimeSpan.FromSeconds(5), 64, TimeSpan.FromMilliseconds(40), null,
         50_000, TimeSpan.FromSeconds(30), CheckCpu: true);
 
+    /// <summary>A sender's environment for <see cref="ConsumerTimeout"/>: the timeout, and heartbeats at a quarter of it (validation wants at most a third).</summary>
+    public Dictionary<string, string> SenderTimings() => ConsumerTimeout is { } timeout
+        ? new()
+        {
+            ["Cortex__Queue__ConsumerTimeout"] = timeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+            ["Cortex__Queue__HeartbeatInterval"] = (timeout / 4).ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+        }
+        : [];
+
     public static ChaosProfile? Named(string name) => name switch
     {
         "smoke" => Smoke,

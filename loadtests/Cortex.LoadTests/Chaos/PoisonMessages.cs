@@ -147,10 +147,9 @@ internal static class PoisonMessages
             ["Cortex__Gateway__Evolution__Instance"] = pod,
             ["Cortex__Gateway__Evolution__ApiKey"] = "load-key",
         };
-        if (profile.ConsumerTimeout is { } timeout)
+        foreach (var (key, value) in profile.SenderTimings())
         {
-            environment["Cortex__Queue__ConsumerTimeout"] = timeout.ToString("c", CultureInfo.InvariantCulture);
-            environment["Cortex__Queue__HeartbeatInterval"] = (timeout / 4).ToString("c", CultureInfo.InvariantCulture);
+            environment[key] = value;
         }
 
         var sender = SenderProcess.Start(context.SenderDll, pod, environment, "cortex-load");

@@ -185,14 +185,7 @@ internal static class ProcessFaults
 
     private static SenderProcess Start(LoadContext context, ChaosProfile profile, RedisMessageQueue queue, LoadGateway gateway, List<SenderProcess> senders, string pod)
     {
-        var extra = new Dictionary<string, string>();
-        if (profile.ConsumerTimeout is { } timeout)
-        {
-            extra["Cortex__Queue__ConsumerTimeout"] = timeout.ToString("c", CultureInfo.InvariantCulture);
-            extra["Cortex__Queue__HeartbeatInterval"] = (timeout / 4).ToString("c", CultureInfo.InvariantCulture);
-        }
-
-        var sender = context.StartSender(pod, queue, gateway, profile.Workers, extra);
+        var sender = context.StartSender(pod, queue, gateway, profile.Workers, profile.SenderTimings());
         lock (senders)
         {
             senders.Add(sender);

@@ -191,14 +191,7 @@ internal static class RedisFaults
         progress.WriteLine($"  pushing {n:N0} messages; {Pods} senders");
         await new Producer(client, ledger, queue.Keys.Name + ":").BurstAsync(0, n);
         await Task.Delay(s_fsyncWindow * 2);
-        var environment = new Dictionary<string, string>();
-        if (profile.ConsumerTimeout is { } timeout)
-        {
-            environment["Cortex__Queue__ConsumerTimeout"] = timeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture);
-            environment["Cortex__Queue__HeartbeatInterval"] = (timeout / 4).ToString("c", System.Globalization.CultureInfo.InvariantCulture);
-        }
-
-        var senders = Enumerable.Range(0, Pods).Select(i => context.StartSender($"k4b-{i}", queue, gateway, profile.Workers, environment)).ToList();
+        var senders = Enumerable.Range(0, Pods).Select(i => context.StartSender($"k4b-{i}", queue, gateway, profile.Workers, profile.SenderTimings())).ToList();
         Check exit;
         bool survived;
         int before;
