@@ -147,12 +147,19 @@ internal ref struct EnvelopeReader
         return -1;
     }
 
-    private static bool FirstTime(ref int seen, int member)
+    // Whether this member was read before in the same object: known members (index ≥ 0) by a bit each, unknown ones
+    // (-1) by name.
+    private static bool SecondTime(ref int seen, ref HashSet<string>? unknown, int member, string name)
     {
+        if (member < 0)
+        {
+            return !(unknown ??= new(StringComparer.Ordinal)).Add(name);
+        }
+
         var bit = 1 << member;
-        var first = (seen & bit) == 0;
+        var repeated = (seen & bit) != 0;
         seen |= bit;
-        return first;
+        return repeated;
     }
 
     private bool TryReadFirstToken(out EnvelopeError? error)
@@ -243,18 +250,14 @@ internal ref struct EnvelopeReader
             }
 
             // Checked after the value, as the deserializer did: a wrong type in the second copy is reported as that.
-            if (member == Member.Unknown)
-            {
-                if (!(unknown ??= new(StringComparer.Ordinal)).Add(_member))
-                {
-                    return Duplicate();
-                }
-
-                doc.UnknownField ??= _member;
-            }
-            else if (!FirstTime(ref seen, (int)member))
+            if (SecondTime(ref seen, ref unknown, (int)member, _member))
             {
                 return Duplicate();
+            }
+
+            if (member == Member.Unknown)
+            {
+                doc.UnknownField ??= _member;
             }
         }
     }
@@ -393,18 +396,14 @@ internal ref struct EnvelopeReader
                 return error;
             }
 
-            if (member == TemplateMember.Unknown)
-            {
-                if (!(unknown ??= new(StringComparer.Ordinal)).Add(_templateMember))
-                {
-                    return Duplicate();
-                }
-
-                doc.UnknownField ??= _templateMember;
-            }
-            else if (!FirstTime(ref seen, (int)member))
+            if (SecondTime(ref seen, ref unknown, (int)member, _templateMember))
             {
                 return Duplicate();
+            }
+
+            if (member == TemplateMember.Unknown)
+            {
+                doc.UnknownField ??= _templateMember;
             }
         }
     }
