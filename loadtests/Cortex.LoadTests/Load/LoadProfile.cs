@@ -22,18 +22,19 @@ internal sealed record LoadProfile(
     int CeilingMessages,
     int BadInputValid,
     int BadInputMalformed,
-    int BadInputMegabytes)
+    int BadInputMegabytes,
+    int BadInputRounds)
 {
     /// <summary>The Cloud API's default rate per phone number, the rate-limited scenario.</summary>
     public const double CloudApiRate = 80;
 
     public static readonly LoadProfile Smoke = new(
         "smoke", false, [2_000], TimeSpan.FromSeconds(3), 300, 600, 300, 300,
-        TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(2), 1_000, 1, 2_000, 400, 300, 2);
+        TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(2), 1_000, 1, 2_000, 400, 300, 2, 1);
 
     public static readonly LoadProfile Short = new(
         "short", true, [100_000], TimeSpan.FromSeconds(60), null, 2_800, CloudApiRate, 500,
-        TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(20), 200_000, 3, 100_000, 50_000, 10_000, 20);
+        TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(20), 200_000, 3, 100_000, 50_000, 10_000, 20, 5);
 
     public static readonly LoadProfile Full = Short with { Name = "full", Bursts = [100_000, 1_000_000], CeilingMessages = 200_000 };
 
