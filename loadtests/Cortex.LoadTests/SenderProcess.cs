@@ -12,6 +12,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StreamWriter _log;
+    private readonly TaskCompletionSource _hostStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TimeSpan _lastCpu;
     private (int Returned, int Cancelled)? _stopped;
     private bool _closed;
@@ -63,7 +64,11 @@ internal sealed partial class SenderProcess : IAsyncDisposable
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start the sender");
         var logPath = Path.Combine(Path.GetTempPath(), $"{logPrefix}-{name}-{process.Id}.log");
         var sender = new SenderProcess(name, process, logPath, new StreamWriter(logPath) { AutoFlush = true });
-        process.Exited += (_, _) => Interlocked.CompareExchange(ref sender._exitedAt, Stopwatch.GetTimestamp(), 0);
+        process.Exited += (_, _) =>
+        {
+            Interlocked.CompareExchange(ref sender._exitedAt, Stopwatch.GetTimestamp(), 0);
+            sender._hostStarted.TrySetResult();
+        };
         process.EnableRaisingEvents = true;
         process.OutputDataReceived += (_, e) => sender.Add(e.Data);
         process.ErrorDataReceived += (_, e) => sender.Add(e.Data);
@@ -131,6 +136,12 @@ internal sealed partial class SenderProcess : IAsyncDisposable
         return (_process.ExitCode, after);
     }
 
+    /// <summary>
+    /// Completes once the .NET host logged "Application started" (Microsoft.Hosting.Lifetime at Information; its SIGTERM
+    /// handling is in place from then on), or the process exited.
+    /// </summary>
+    public Task HostStarted => _hostStarted.Task;
+
     /// <summary>From the engine's "stopped" line, once written: messages returned to ready unsent, and sends cancelled at the deadline.</summary>
     public (int Returned, int Cancelled)? Stopped
     {
@@ -169,6 +180,11 @@ internal sealed partial class SenderProcess : IAsyncDisposable
             }
 
             _log.WriteLine(line);
+            if (line.Contains("Application started.", StringComparison.Ordinal))
+            {
+                _hostStarted.TrySetResult();
+            }
+
             if (StoppedLine().Match(line) is { Success: true } match)
             {
                 _stopped = (int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture));
