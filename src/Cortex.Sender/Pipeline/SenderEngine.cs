@@ -206,11 +206,19 @@ internal sealed class SenderEngine : BackgroundService
             var room = _options.Prefetch - _channel.Reader.Count;
             var max = _gate.IsProbing ? 1 : Math.Min(_options.LeaseBatchSize, Math.Max(1, room));
             // One token for every retry of this request: if Redis ran a lease whose reply was lost, the retry gets that batch.
-            IReadOnlyList<LeasedMessage> leased = [];
+            var batch = LeaseBatch.Empty;
             var token = Guid.NewGuid().ToString("N");
-            await PersistAsync(async () => leased = await _queue.LeaseAsync(ConsumerId, max, token, stoppingToken), "lease", stoppingToken);
+            await PersistAsync(async () => batch = await _queue.LeaseAsync(ConsumerId, max, token, stoppingToken), "lease", stoppingToken);
+            CountOversized(batch.Oversized);
+            IReadOnlyList<LeasedMessage> leased = batch;
             if (leased.Count == 0)
             {
+                if (batch.Oversized.Count > 0)
+                {
+                    // Only oversized payloads, already dead-lettered: what follows them may be ready now.
+                    continue;
+                }
+
                 await Task.Delay(idle, _time, stoppingToken);
                 idle = TimeSpan.FromTicks(Math.Min(idle.Ticks * 2, _options.IdlePollMax.Ticks));
                 continue;
@@ -514,6 +522,22 @@ internal sealed class SenderEngine : BackgroundService
         _metrics.DeadLettered(reason, envelope?.Kind);
         SenderLog.DeadLettered(_logger, envelope?.Id, envelope?.TraceId, PhoneMask.Mask(envelope?.To), reason, detail);
         return new DeadLetterItem(lease, entry);
+    }
+
+    // Payloads the lease dead-lettered inside Redis for being over the envelope limit: counted and logged like the
+    // dead letters written here (they have no id, kind or number to show).
+    private void CountOversized(IReadOnlyList<int> sizes)
+    {
+        if (sizes.Count == 0)
+        {
+            return;
+        }
+
+        _metrics.DeadLettered(DeadLetterReasons.InvalidEnvelope, null, sizes.Count);
+        foreach (var size in sizes)
+        {
+            SenderLog.DeadLettered(_logger, null, null, PhoneMask.Mask(null), DeadLetterReasons.InvalidEnvelope, EnvelopeLimits.OversizedDetail(size));
+        }
     }
 
     private async Task FailAfterFaultAsync(WorkItem item, Exception fault)

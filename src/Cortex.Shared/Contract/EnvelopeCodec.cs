@@ -30,7 +30,7 @@ public static class EnvelopeCodec
     {
         if (utf8Json.Length > EnvelopeLimits.MaxEnvelopeBytes)
         {
-            return Fail("$", $"envelope is {utf8Json.Length} bytes, over the {EnvelopeLimits.MaxEnvelopeBytes}-byte limit");
+            return Fail("$", EnvelopeLimits.OversizedDetail(utf8Json.Length));
         }
 
         if (utf8Json.IsEmpty)

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Cortex.Shared.Contract;
 
 /// <summary>Size and format limits of the public envelope; anything beyond them is dead-lettered with a reason.</summary>
@@ -18,4 +20,8 @@ public static class EnvelopeLimits
     public const int MaxJsonDepth = 8;
     public const int MinPhoneDigits = 8;
     public const int MaxPhoneDigits = 15;
+
+    /// <summary>Why a payload over <see cref="MaxEnvelopeBytes"/> is refused; the lease script writes the same words in Redis.</summary>
+    public static string OversizedDetail(long bytes) =>
+        string.Create(CultureInfo.InvariantCulture, $"envelope is {bytes} bytes, over the {MaxEnvelopeBytes}-byte limit");
 }

@@ -59,7 +59,25 @@ public sealed record DeadLetterEntry
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     }.GetTypeInfo(typeof(DeadLetterEntry));
 
-    public static DeadLetterEntry? FromJson(ReadOnlySpan<byte> json)
+    /// <summary>
+    /// Reads a stored entry: one JSON object, or, for a payload over the envelope limit (dead-lettered inside Redis by
+    /// the lease, see <see cref="LeaseBatch.Oversized"/>), a JSON object without the payload, a newline, then the
+    /// payload's raw bytes. Cortex writes JSON on one line, so the first newline can only be that separator. Null when
+    /// the stored value is neither.
+    /// </summary>
+    public static DeadLetterEntry? FromJson(ReadOnlySpan<byte> stored)
+    {
+        var newline = stored.IndexOf((byte)'\n');
+        if (newline > 0 && newline < stored.Length - 1 && Deserialize(stored[..newline]) is { Payload: null, PayloadBase64: null } header)
+        {
+            var payload = stored[(newline + 1)..];
+            return TryDecode(payload, out var text) ? header with { Payload = text } : header with { PayloadBase64 = Convert.ToBase64String(payload) };
+        }
+
+        return Deserialize(stored);
+    }
+
+    private static DeadLetterEntry? Deserialize(ReadOnlySpan<byte> json)
     {
         try
         {

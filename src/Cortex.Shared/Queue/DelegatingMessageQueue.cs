@@ -11,7 +11,7 @@ public abstract class DelegatingMessageQueue(IMessageQueue inner) : IMessageQueu
     public virtual Task EnqueueAsync(IReadOnlyList<QueueMessage> messages, CancellationToken cancellationToken = default) =>
         inner.EnqueueAsync(messages, cancellationToken);
 
-    public virtual Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default) =>
+    public virtual Task<LeaseBatch> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default) =>
         inner.LeaseAsync(consumerId, max, requestToken, cancellationToken);
 
     public virtual Task<bool[]> AreSentAsync(IReadOnlyList<string> messageIds) => inner.AreSentAsync(messageIds);

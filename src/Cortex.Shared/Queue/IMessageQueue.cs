@@ -15,9 +15,10 @@ public interface IMessageQueue
     /// <summary>
     /// Atomically moves up to <paramref name="max"/> ready messages into the consumer's lease hash. Retrying with the
     /// same <paramref name="requestToken"/> after a failed call returns the batch that call leased, if it ran, so a
-    /// reply lost to a connection cut never strands messages; null makes a fresh request.
+    /// reply lost to a connection cut never strands messages; null makes a fresh request. A payload over the envelope
+    /// size limit is dead-lettered on the way instead of leased (<see cref="LeaseBatch.Oversized"/>).
     /// </summary>
-    Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default);
+    Task<LeaseBatch> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Pauses every consumer of the queue with a reason (they stay alive and lease nothing; sends in flight finish), or

@@ -36,7 +36,7 @@ public sealed class QueueKeys
     /// <summary>Sorted set of messages waiting for notBefore or a retry; score = due time in Unix ms.</summary>
     public RedisKey Delayed { get; }
 
-    /// <summary>Dead-letter list: JSON entries with reason, attempts, last error and the original payload.</summary>
+    /// <summary>Dead-letter list: JSON entries with reason, attempts, last error and the original payload (see <see cref="DeadLetterEntry.FromJson"/>).</summary>
     public RedisKey Dead { get; }
 
     /// <summary>Sorted set of live consumers; score = last heartbeat in Unix ms.</summary>

@@ -12,6 +12,27 @@ public sealed record LeasedMessage(long LeaseId, Priority Priority, ReadOnlyMemo
     public bool IsRedelivery => PreviousDeliveries > 0;
 }
 
+/// <summary>
+/// What one lease call took from the ready lists: the messages now leased to the consumer, and the size of each payload
+/// that was over <see cref="EnvelopeLimits.MaxEnvelopeBytes"/> and so was dead-lettered inside Redis instead
+/// (as <c>invalid_envelope</c>, the payload kept byte for byte), never carried to the consumer.
+/// </summary>
+public sealed class LeaseBatch(IReadOnlyList<LeasedMessage> messages, IReadOnlyList<int> oversized) : IReadOnlyList<LeasedMessage>
+{
+    public static LeaseBatch Empty { get; } = new([], []);
+
+    /// <summary>The size in bytes of each payload dead-lettered for being over the envelope limit, in the order taken.</summary>
+    public IReadOnlyList<int> Oversized => oversized;
+
+    public int Count => messages.Count;
+
+    public LeasedMessage this[int index] => messages[index];
+
+    public IEnumerator<LeasedMessage> GetEnumerator() => messages.GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}
+
 /// <summary>An ack: the lease to release and the message id to mark as sent for idempotency.</summary>
 public readonly record struct AckItem(long LeaseId, string MessageId);
 

@@ -8,21 +8,27 @@ namespace Cortex.Shared.Queue;
 // header "\30<deliveries>\30" in front of the payload so the poison count travels with the message.
 internal static class QueueScripts
 {
-    // KEYS: ready high, normal, low, leases:<owner>, lease-seq, consumers, last-lease:<owner>, paused
-    // ARGV: owner, now ms, quota high, quota normal, quota low, request token, byte budget
-    // Returns {leaseId1, p1, item1, leaseId2, p2, item2, ...} or {}.
+    // KEYS: ready high, normal, low, leases:<owner>, lease-seq, consumers, last-lease:<owner>, paused, dead
+    // ARGV: owner, now ms, quota high, quota normal, quota low, request token, byte budget, envelope byte limit, dead-at ISO time
+    // Returns {{size of each payload dead-lettered here}, leaseId1, p1, item1, leaseId2, p2, item2, ...} or {}.
     // Idempotent per request token: if the reply of a lease was lost (connection cut after Redis ran it), the caller
     // retries with the same token and gets the same batch back, instead of leaving it orphaned in its own lease hash.
+    // A payload over the envelope limit can never be sent, so it is dead-lettered here instead of being leased: its
+    // bytes are not carried to the consumer and back. The entry is its JSON line, a newline, then the payload's raw
+    // bytes (escaping a megabyte in Lua costs more than carrying it), and DeadLetterEntry.FromJson reads both forms.
     public static readonly RedisScript Lease = new("""
         redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
         local last = redis.call('GET', KEYS[7])
         if last then
           local a = string.find(last, '|', 1, true)
           local b = string.find(last, '|', a + 1, true)
+          local c = string.find(last, '|', b + 1, true) or (#last + 1)
           if string.sub(last, 1, a - 1) == ARGV[6] then
             local first = tonumber(string.sub(last, a + 1, b - 1))
-            local n = tonumber(string.sub(last, b + 1))
-            local out = {}
+            local n = tonumber(string.sub(last, b + 1, c - 1))
+            local dead = {}
+            for size in string.gmatch(string.sub(last, c + 1), '%d+') do dead[#dead + 1] = tonumber(size) end
+            local out = {dead}
             for j = 0, n - 1 do
               -- A lease already gone (reaped after a long outage) is back in ready: skip it.
               local v = redis.call('HGET', KEYS[4], first + j)
@@ -39,41 +45,61 @@ internal static class QueueScripts
         if redis.call('GET', KEYS[8]) then return {} end
         local quota = {tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])}
         local max = quota[1] + quota[2] + quota[3]
+        local limit = tonumber(ARGV[8])
         local popped = {}
+        local dead = {}
         local n = 0
-        -- A byte budget bounds what one lease carries to the client, whatever a producer pushed: 100 payloads of
-        -- 1 MB come one per call, not 100 MB at once. One item is always taken, so nothing is stuck.
+        -- A byte budget bounds what one call carries to the client and dead-letters here, whatever a producer pushed:
+        -- 100 payloads of 60 KB come a slice per call, not 6 MB at once. One item is always taken, so nothing is stuck.
         local budget = tonumber(ARGV[7])
         local bytes = 0
         local function take(i, count)
-          while count > 0 and (n == 0 or bytes < budget) do
+          while count > 0 and (n + #dead == 0 or bytes < budget) do
             local item = redis.call('RPOP', KEYS[i])
             if not item then return end
-            n = n + 1
-            popped[n] = {i - 1, item}
             bytes = bytes + #item
             count = count - 1
+            local payload, deliveries = item, 0
+            if string.byte(item, 1) == 30 then
+              local e = string.find(item, '\30', 2, true)
+              if e then
+                deliveries = tonumber(string.sub(item, 2, e - 1)) or 0
+                payload = string.sub(item, e + 1)
+              end
+            end
+            if #payload > limit then
+              dead[#dead + 1] = #payload
+              redis.call('LPUSH', KEYS[9], '{"reason":"invalid_envelope","detail":"envelope is ' .. #payload ..
+                ' bytes, over the ' .. limit .. '-byte limit","attempts":0,"deliveries":' .. (deliveries + 1) ..
+                ',"deadAt":"' .. ARGV[9] .. '"}\n' .. payload)
+            else
+              n = n + 1
+              popped[n] = {i - 1, item}
+            end
           end
         end
         for i = 1, 3 do take(i, quota[i]) end
         for i = 1, 3 do
-          if n >= max then break end
-          take(i, max - n)
+          if n + #dead >= max then break end
+          take(i, max - n - #dead)
         end
-        if n == 0 then return {} end
-        local first = redis.call('INCRBY', KEYS[5], n) - n + 1
-        local fields = {}
-        local out = {}
-        for j = 1, n do
-          local p, item = popped[j][1], popped[j][2]
-          fields[2 * j - 1] = first + j - 1
-          fields[2 * j] = p .. item
-          out[3 * j - 2] = first + j - 1
-          out[3 * j - 1] = p
-          out[3 * j] = item
+        if n + #dead == 0 then return {} end
+        local first = 0
+        local out = {dead}
+        if n > 0 then
+          first = redis.call('INCRBY', KEYS[5], n) - n + 1
+          local fields = {}
+          for j = 1, n do
+            local p, item = popped[j][1], popped[j][2]
+            fields[2 * j - 1] = first + j - 1
+            fields[2 * j] = p .. item
+            out[3 * j - 1] = first + j - 1
+            out[3 * j] = p
+            out[3 * j + 1] = item
+          end
+          redis.call('HSET', KEYS[4], unpack(fields))
         end
-        redis.call('HSET', KEYS[4], unpack(fields))
-        redis.call('SET', KEYS[7], ARGV[6] .. '|' .. first .. '|' .. n, 'PX', 600000)
+        redis.call('SET', KEYS[7], ARGV[6] .. '|' .. first .. '|' .. n .. '|' .. table.concat(dead, ','), 'PX', 600000)
         return out
         """);
 

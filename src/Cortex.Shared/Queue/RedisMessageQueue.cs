@@ -94,7 +94,7 @@ public sealed class RedisMessageQueue : IMessageQueue
         await Task.WhenAll(pending);
     }
 
-    public async Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default)
+    public async Task<LeaseBatch> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(consumerId);
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
@@ -103,23 +103,24 @@ public sealed class RedisMessageQueue : IMessageQueue
         var result = (RedisResult[])(await QueueScripts.Lease.EvaluateAsync(
             _connection,
             Db,
-            [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow, Keys.Leases(consumerId), Keys.LeaseSequence, Keys.Consumers, Keys.LastLease(consumerId), Keys.Paused],
-            [consumerId, NowMs, high, normal, low, requestToken ?? Guid.NewGuid().ToString("N"), MaxLeaseBytes]))!;
+            [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow, Keys.Leases(consumerId), Keys.LeaseSequence, Keys.Consumers, Keys.LastLease(consumerId), Keys.Paused, Keys.Dead],
+            [consumerId, NowMs, high, normal, low, requestToken ?? Guid.NewGuid().ToString("N"), MaxLeaseBytes, EnvelopeLimits.MaxEnvelopeBytes, _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture)]))!;
         if (result.Length == 0)
         {
-            return [];
+            return LeaseBatch.Empty;
         }
 
-        var leased = new LeasedMessage[result.Length / 3];
+        var oversized = Array.ConvertAll((RedisResult[])result[0]!, size => (int)size);
+        var leased = new LeasedMessage[(result.Length - 1) / 3];
         for (var i = 0; i < leased.Length; i++)
         {
-            var leaseId = (long)result[3 * i];
-            var priority = (Priority)(int)result[(3 * i) + 1];
-            var raw = (byte[])result[(3 * i) + 2]!;
+            var leaseId = (long)result[(3 * i) + 1];
+            var priority = (Priority)(int)result[(3 * i) + 2];
+            var raw = (byte[])result[(3 * i) + 3]!;
             leased[i] = Unwrap(leaseId, priority, raw);
         }
 
-        return leased;
+        return new LeaseBatch(leased, oversized);
     }
 
     public Task SetPausedAsync(string? reason) =>

@@ -19,7 +19,7 @@ internal sealed class CountingQueue(IMessageQueue inner) : DelegatingMessageQueu
     /// <summary>The size of each dead-letter write, one per call.</summary>
     public IReadOnlyCollection<int> DeadLetters => _deadLetters;
 
-    public override async Task<IReadOnlyList<LeasedMessage>> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default)
+    public override async Task<LeaseBatch> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default)
     {
         var leased = await base.LeaseAsync(consumerId, max, requestToken, cancellationToken);
         _leases.Enqueue((max, leased.Count));

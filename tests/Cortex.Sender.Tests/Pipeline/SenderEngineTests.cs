@@ -44,13 +44,17 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     public async Task Send_MalformedEnvelopesPushedRaw_DeadLetteredWithPreciseReasonAndGoodOnesSent()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
-        await using var host = SenderTestHost.Create(redis, gateway);
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, logs: logs);
         string[] bad =
         [
             """{"version":1,"id":"a","to":"+55 11 9999","text":"oi"}""",
             """{"version":1,"id":"b","to":"+5511999990000","txt":"oi"}""",
             """{"version":1,"id":"c","to":"+5511999990000"}""",
             """{"version":1,"id":"d","to":""",
+
+            // Over the size limit: dead-lettered inside Redis by the lease, never carried to the sender, still counted and logged.
+            "{\"version\":1,\"id\":\"e\",\"to\":\"+5511999990000\",\"text\":\"" + new string('e', EnvelopeLimits.MaxEnvelopeBytes) + "\"}",
         ];
         await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, bad.Select(b => (RedisValue)b).ToArray());
         await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, Encoding.UTF8.GetBytes("""{"version":1,"id":"good","to":"5511999990000","text":"oi"}"""));
@@ -59,12 +63,16 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         await host.WaitUntilDrainedAsync();
 
         var dead = (await host.Queue.GetDeadLettersAsync(0, 100)).ToDictionary(d => d.Payload!);
-        Assert.Equal(4, dead.Count);
+        Assert.Equal(5, dead.Count);
         Assert.All(dead.Values, d => Assert.Equal(DeadLetterReasons.InvalidEnvelope, d.Reason));
         Assert.StartsWith("to: must be an E.164 number", dead[bad[0]].Detail, StringComparison.Ordinal);
         Assert.StartsWith("txt: unknown field", dead[bad[1]].Detail, StringComparison.Ordinal);
         Assert.Equal("text: set either text or template", dead[bad[2]].Detail);
         Assert.Contains("invalid JSON", dead[bad[3]].Detail, StringComparison.Ordinal);
+        var oversized = $"envelope is {bad[4].Length} bytes, over the {EnvelopeLimits.MaxEnvelopeBytes}-byte limit";
+        Assert.Equal(oversized, dead[bad[4]].Detail);
+        Assert.Equal(5, host.Counter("cortex.sender.dead_lettered"));
+        Assert.Contains(logs.Lines, l => l.Contains(oversized, StringComparison.Ordinal));
         Assert.Equal(1, gateway.AcceptedFor("good"));
         Assert.Equal(1, gateway.TotalCalls);
     }

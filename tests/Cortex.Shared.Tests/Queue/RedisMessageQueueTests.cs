@@ -577,35 +577,99 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     [Fact]
-    public async Task LeaseAsync_HugePayloads_ComeOnePerCallWithinTheByteBudget()
+    public async Task LeaseAsync_PayloadsAtTheEnvelopeLimit_ComeASlicePerCallWithinTheByteBudget()
     {
         var queue = CreateQueue();
-        var huge = new byte[RedisMessageQueue.MaxLeaseBytes / 2];
-        huge.AsSpan().Fill((byte)'x');
-        await queue.EnqueueAsync([.. Enumerable.Range(0, 6).Select(_ => new QueueMessage(huge, Priority.Normal)), Message("small")]);
+        var largest = new byte[EnvelopeLimits.MaxEnvelopeBytes];
+        largest.AsSpan().Fill((byte)'x');
+        await queue.EnqueueAsync([.. Enumerable.Range(0, 40).Select(_ => new QueueMessage(largest, Priority.Normal)), Message("small")]);
 
-        // A hostile producer's megabytes reach a consumer a bounded slice at a time, never the whole batch at once.
+        // A producer's largest valid payloads reach a consumer a bounded slice at a time, never a whole batch at once.
         var sizes = new List<int>();
         while (await queue.LeaseAsync("a", 100) is { Count: > 0 } leased)
         {
-            Assert.True(leased.Sum(m => m.Payload.Length) <= RedisMessageQueue.MaxLeaseBytes + huge.Length, "a lease went over the budget by more than one message");
+            Assert.Empty(leased.Oversized);
+            Assert.True(leased.Sum(m => m.Payload.Length) <= RedisMessageQueue.MaxLeaseBytes + largest.Length, "a lease went over the budget by more than one message");
             sizes.Add(leased.Count);
             await queue.AckAsync("a", leased.Select((m, i) => new AckItem(m.LeaseId, $"x{sizes.Count}-{i}")).ToList());
         }
 
-        Assert.Equal([2, 2, 2, 1], sizes);
+        var perCall = RedisMessageQueue.MaxLeaseBytes / EnvelopeLimits.MaxEnvelopeBytes;
+        Assert.Equal([perCall, perCall, 40 - (2 * perCall) + 1], sizes);
         await AssertStats(queue, consumers: 1);
     }
 
     [Fact]
-    public async Task LeaseAsync_OneMessageOverTheBudget_IsStillLeasedAlone()
+    public async Task LeaseAsync_PayloadsOverTheEnvelopeLimit_AreDeadLetteredInRedisByteForByteAndNeverLeased()
     {
         var queue = CreateQueue();
-        await queue.EnqueueAsync([new QueueMessage(new byte[RedisMessageQueue.MaxLeaseBytes + 1], Priority.High), Message("m1")]);
+        var megabyte = Encoding.UTF8.GetBytes("{\"id\":\"big-1\",\"text\":\"" + new string('m', 1024 * 1024) + "\"}");
+        var notUtf8 = new byte[EnvelopeLimits.MaxEnvelopeBytes + 1];
+        notUtf8.AsSpan().Fill(0xFF);
+        await queue.EnqueueAsync([new QueueMessage(megabyte, Priority.Normal), new QueueMessage(notUtf8, Priority.Normal), Message("m1")]);
 
-        var first = Assert.Single(await queue.LeaseAsync("a", 100));
-        Assert.Equal(RedisMessageQueue.MaxLeaseBytes + 1, first.Payload.Length);
-        Assert.Equal("m1", Text(Assert.Single(await queue.LeaseAsync("a", 100))));
+        // The megabyte uses up one call's byte budget (it bounds Redis's work too); the next call takes the rest. Only the
+        // sendable message reaches the consumer; the others are in the dead-letter list already.
+        var first = await queue.LeaseAsync("a", 10);
+        var second = await queue.LeaseAsync("a", 10);
+
+        Assert.Empty(first);
+        Assert.Equal([megabyte.Length], first.Oversized);
+        Assert.Equal("m1", Text(Assert.Single(second)));
+        Assert.Equal([notUtf8.Length], second.Oversized);
+        await AssertStats(queue, leased: 1, dead: 2, consumers: 1);
+        var dead = await queue.GetDeadLettersAsync();
+        foreach (var (entry, payload) in dead.Zip([notUtf8, megabyte]))
+        {
+            Assert.Equal(DeadLetterReasons.InvalidEnvelope, entry.Reason);
+            Assert.Equal(EnvelopeCodec.Parse(payload).Error!.ToString(), entry.Detail);
+            Assert.Equal(payload, entry.PayloadBytes());
+            Assert.Equal(1, entry.Deliveries);
+            Assert.Equal(_time.GetUtcNow(), entry.DeadAt);
+        }
+
+        Assert.NotNull(dead[0].PayloadBase64);
+        Assert.NotNull(dead[1].Payload);
+
+        // Nothing is lost: requeued, each goes back exactly as it was pushed.
+        var admin = new DeadLetterAdmin(redis.Connection, queue.Keys);
+        var requeued = await admin.RequeueAsync(await admin.FindOldestFirstAsync(_ => true));
+        Assert.Equal([true, true], requeued);
+        var ready = await redis.Connection.GetDatabase().ListRangeAsync(queue.Keys.ReadyNormal);
+        Assert.Equal([notUtf8, megabyte], ready.Select(v => (byte[])v!));
+    }
+
+    [Fact]
+    public async Task LeaseAsync_OversizedPayloadWhoseHolderDied_KeepsItsDeliveryCountWithoutTheHeader()
+    {
+        var queue = CreateQueue();
+        var oversized = Encoding.UTF8.GetBytes(new string('x', EnvelopeLimits.MaxEnvelopeBytes + 10));
+
+        // As recovery puts a message back after its consumer died twice: the count in front of the payload.
+        await redis.Connection.GetDatabase().ListLeftPushAsync(queue.Keys.ReadyHigh, "\u001e2\u001e"u8.ToArray().Concat(oversized).ToArray());
+
+        var batch = await queue.LeaseAsync("a", 10);
+
+        Assert.Empty(batch);
+        Assert.Equal([oversized.Length], batch.Oversized);
+        var entry = Assert.Single(await queue.GetDeadLettersAsync());
+        Assert.Equal(3, entry.Deliveries);
+        Assert.Equal(oversized, entry.PayloadBytes());
+    }
+
+    [Fact]
+    public async Task LeaseAsync_RetriedAfterALostReply_ReportsTheSameDeadLettersWithoutWritingThemTwice()
+    {
+        var queue = CreateQueue();
+        var oversized = new byte[EnvelopeLimits.MaxEnvelopeBytes + 1];
+        await queue.EnqueueAsync([new QueueMessage(oversized, Priority.Normal), Message("m1")]);
+
+        var first = await queue.LeaseAsync("a", 10, "request-1");
+        var retried = await queue.LeaseAsync("a", 10, "request-1");
+
+        Assert.Equal([oversized.Length], retried.Oversized);
+        Assert.Equal(first.Select(m => m.LeaseId), retried.Select(m => m.LeaseId));
+        await AssertStats(queue, leased: 1, dead: 1, consumers: 1);
     }
 
     [Fact]
