@@ -40,6 +40,10 @@ public static class SchedulerServiceCollectionExtensions
             var postgres = sp.GetRequiredService<IOptions<PostgresOptions>>().Value;
             var builder = new NpgsqlDataSourceBuilder(postgres.ConnectionString);
             builder.ConnectionStringBuilder.CommandTimeout = (int)postgres.CommandTimeout.TotalSeconds;
+
+            // Whatever the connection string says: PostgreSQL's detail quotes a failing row whole (a ledger payload, a
+            // recipient), full phone numbers included, and the exception text that carries it is logged.
+            builder.ConnectionStringBuilder.IncludeErrorDetail = false;
             builder.UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>());
             return builder.Build();
         });

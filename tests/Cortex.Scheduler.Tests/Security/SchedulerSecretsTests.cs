@@ -126,6 +126,53 @@ public sealed class SchedulerSecretsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task LedgerWriteRefused_ConnectionStringAsksForErrorDetail_ErrorLoggedWithoutTheRowsFullNumbers()
+    {
+        var postgresStarting = PostgresServer.StartAsync(PostgresPassword);
+        await using var redis = await RedisServer.StartAsync(new RedisSecurity { Password = RedisPassword });
+        await using var postgres = await postgresStarting;
+        var database = await postgres.CreateDatabaseAsync();
+
+        // The test cluster's connection strings ask for PostgreSQL's detail, which quotes a failing row whole.
+        Assert.Contains("Include Error Detail=true", database, StringComparison.Ordinal);
+        var logs = new CapturedLogs();
+        var clock = new FakeTimeProvider(s_morning);
+        var queueName = RedisFixture.UniqueQueueName();
+        var settings = Settings(database, redis, queueName);
+        await using (var migrate = Build(settings, logs, clock))
+        {
+            Assert.Equal(0, await SchedulerApplication.MigrateAsync(migrate, TextWriter.Null, TextWriter.Null));
+        }
+
+        using var connection = await redis.ConnectAsync();
+        await using var h = new SchedulerHarness(database, connection, queueName, clock, settings);
+        await SeedAsync(h);
+
+        // A constraint an operator added that every ledger row breaks: each write of the billing run is refused.
+        await h.ExecuteAsync("ALTER TABLE cortex.dispatch_ledger ADD CONSTRAINT refuse_every_row CHECK (false)");
+        await using var app = Build(settings, logs, clock);
+        await app.StartAsync();
+        var scheduler = await app.Services.GetRequiredService<ISchedulerFactory>().GetScheduler();
+        await scheduler.TriggerJob(new JobKey(BillingReminderJob.JobName, JobSchedule.Group));
+        using var client = new OperationsClient(app);
+        using (var guard = new CancellationTokenSource(s_hangGuard))
+        {
+            while (PrometheusText.Parse(await client.ScrapeTextAsync()).Value("cortex_scheduler_job_runs_total", ("quartz_job", BillingReminderJob.JobName), ("outcome", "failure")) < 1)
+            {
+                await Task.Delay(50, guard.Token);
+            }
+        }
+
+        await app.StopAsync();
+
+        // The operator still reads what went wrong, and which constraint; not the rows' numbers.
+        output.WriteLine(string.Join('\n', logs.Lines.Where(l => l.Contains("refuse_every_row", StringComparison.Ordinal))));
+        Assert.Contains(logs.Lines, l => l.Contains("23514", StringComparison.Ordinal) && l.Contains("refuse_every_row", StringComparison.Ordinal));
+        AssertNoFullNumber("log lines and exceptions", logs.All, s_chargePhones);
+        AssertNoSecret("log lines and exceptions", logs.All);
+    }
+
+    [Fact]
     public async Task Migrate_WrongPostgresPassword_Exits69SayingTheLoginWasRefused_NeitherPassword()
     {
         await using var postgres = await PostgresServer.StartAsync(PostgresPassword);
