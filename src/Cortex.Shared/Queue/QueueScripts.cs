@@ -8,6 +8,18 @@ namespace Cortex.Shared.Queue;
 // header "\30<deliveries>\30" in front of the payload so the poison count travels with the message.
 internal static class QueueScripts
 {
+    // The redelivery header, read in one place: returns the payload without it and the deliveries it counts (0 if none).
+    private const string Unwrap = """
+        local function unwrap(item)
+          if string.byte(item, 1) == 30 then
+            local e = string.find(item, '\30', 2, true)
+            if e then return string.sub(item, e + 1), tonumber(string.sub(item, 2, e - 1)) or 0 end
+          end
+          return item, 0
+        end
+
+        """;
+
     // KEYS: ready high, normal, low, leases:<owner>, lease-seq, consumers, last-lease:<owner>, paused, dead
     // ARGV: owner, now ms, quota high, quota normal, quota low, request token, byte budget, envelope byte limit, dead-at ISO time
     // Returns {{size of each payload dead-lettered here}, leaseId1, p1, item1, leaseId2, p2, item2, ...} or {}.
@@ -16,7 +28,7 @@ internal static class QueueScripts
     // A payload over the envelope limit can never be sent, so it is dead-lettered here instead of being leased: its
     // bytes are not carried to the consumer and back. The entry is its JSON line, a newline, then the payload's raw
     // bytes (escaping a megabyte in Lua costs more than carrying it), and DeadLetterEntry.FromJson reads both forms.
-    public static readonly RedisScript Lease = new("""
+    public static readonly RedisScript Lease = new(Unwrap + """
         redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
         local last = redis.call('GET', KEYS[7])
         if last then
@@ -59,14 +71,7 @@ internal static class QueueScripts
             if not item then return end
             bytes = bytes + #item
             count = count - 1
-            local payload, deliveries = item, 0
-            if string.byte(item, 1) == 30 then
-              local e = string.find(item, '\30', 2, true)
-              if e then
-                deliveries = tonumber(string.sub(item, 2, e - 1)) or 0
-                payload = string.sub(item, e + 1)
-              end
-            end
+            local payload, deliveries = unwrap(item)
             if #payload > limit then
               dead[#dead + 1] = #payload
               redis.call('LPUSH', KEYS[9], '{"reason":"invalid_envelope","detail":"envelope is ' .. #payload ..
@@ -196,7 +201,7 @@ internal static class QueueScripts
     // KEYS: consumers, ready high, normal, low, dead
     // ARGV: heartbeat deadline ms, max deliveries, leases key prefix, dead-at ISO time, owner limit
     // Returns {recovered, poisoned, consumers reaped}.
-    public static readonly RedisScript Recover = new("""
+    public static readonly RedisScript Recover = new(Unwrap + """
         local owners = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[5]))
         local max = tonumber(ARGV[2])
         local recovered, poisoned = 0, 0
@@ -206,15 +211,7 @@ internal static class QueueScripts
           for i = 1, #entries, 2 do
             local v = entries[i + 1]
             local p = tonumber(string.sub(v, 1, 1))
-            local payload = string.sub(v, 2)
-            local deliveries = 0
-            if string.byte(payload, 1) == 30 then
-              local e = string.find(payload, '\30', 2, true)
-              if e then
-                deliveries = tonumber(string.sub(payload, 2, e - 1)) or 0
-                payload = string.sub(payload, e + 1)
-              end
-            end
+            local payload, deliveries = unwrap(string.sub(v, 2))
             deliveries = deliveries + 1
             if deliveries >= max then
               -- Rare path: read the id and kind so an operator can find the message; a payload that is not JSON has neither.
