@@ -315,18 +315,19 @@ internal static class Scenarios
         var verdicts = new Verdicts(context.Profile);
         var (valid, bad, megabytes) = (context.Profile.BadInputValid, context.Profile.BadInputMalformed, context.Profile.BadInputMegabytes);
         var malformed = MalformedEnvelopes.Generate(bad, megabytes, seed: 7);
+        var (instantRounds, providerRounds) = (context.Profile.BadInputRounds, Math.Min(3, context.Profile.BadInputRounds));
 
         // Warmed with a backlog as large as each measured run, so the clean run is steady state rather than tiered JIT.
         context.Progress.WriteLine("  instant stand-in");
-        var (samples, duplicates, peakRss) = await BadInputRunAsync(context, malformed, valid, warm: valid, context.Profile.BadInputRounds, TimeSpan.Zero, "instant stand-in", verdicts, categories: true);
+        var (samples, duplicates, peakRss) = await BadInputRunAsync(context, malformed, valid, warm: valid, instantRounds, TimeSpan.Zero, "instant stand-in", verdicts, categories: true);
         context.Progress.WriteLine($"  stand-in answering after {s_providerRoundTrip.TotalMilliseconds:N0} ms");
-        await BadInputRunAsync(context, malformed, valid, warm: valid / 5, Math.Min(3, context.Profile.BadInputRounds), s_providerRoundTrip, $"stand-in answering after {s_providerRoundTrip.TotalMilliseconds:N0} ms", verdicts, categories: false);
+        await BadInputRunAsync(context, malformed, valid, warm: valid / 5, providerRounds, s_providerRoundTrip, $"stand-in answering after {s_providerRoundTrip.TotalMilliseconds:N0} ms", verdicts, categories: false);
         verdicts.Figure("sender peak RSS during the bad input (instant stand-in)", $"{peakRss:N0} MB");
         return new ScenarioReport(
             "7",
             $"Bad input: {bad:N0} malformed payloads among {valid:N0} valid messages",
             "closed (burst)",
-            $"One sender ({HttpWorkers} workers), warmed by a backlog, drains {valid:N0} billing reminders pushed through CortexClient, then {valid:N0} more with {bad:N0} malformed payloads ({string.Join(", ", MalformedEnvelopes.Categories)}; {megabytes:N0} of 1 MB) pushed between them by raw LPUSH onto the three ready lists, and {duplicates:N0} copies of valid messages under the same id. Each backlog is pushed while leasing is paused (POST /admin/pause's Redis key) and drained after, so the harness's pushes do not share the cores with the measured drain. The good traffic's drain rate is compared between the clean and the mixed backlog, against an instant stand-in (the sender's CPU, sharing two cores with Redis and the stand-in, is the limit) in {context.Profile.BadInputRounds:N0} rounds of both, and against a stand-in answering after {s_providerRoundTrip.TotalMilliseconds:N0} ms (the gateway is the limit, as with a real provider) in {Math.Min(3, context.Profile.BadInputRounds):N0}; each target takes the median round. Charts: the last instant round.",
+            $"One sender ({HttpWorkers} workers), warmed by a backlog, drains {valid:N0} billing reminders pushed through CortexClient, then {valid:N0} more with {bad:N0} malformed payloads ({string.Join(", ", MalformedEnvelopes.Categories)}; {megabytes:N0} of 1 MB) pushed between them by raw LPUSH onto the three ready lists, and {duplicates:N0} copies of valid messages under the same id. Each backlog is pushed while leasing is paused (POST /admin/pause's Redis key) and drained after, so the harness's pushes do not share the cores with the measured drain. The good traffic's drain rate is compared between the clean and the mixed backlog, against an instant stand-in (the sender's CPU, sharing two cores with Redis and the stand-in, is the limit) in {instantRounds:N0} rounds of both, and against a stand-in answering after {s_providerRoundTrip.TotalMilliseconds:N0} ms (the gateway is the limit, as with a real provider) in {providerRounds:N0}; each target takes the median round. Charts: the last instant round.",
             verdicts.Figures, verdicts.Checks, samples);
     }
 
@@ -399,7 +400,7 @@ internal static class Scenarios
         verdicts.Correct((await LoadContext.AuditAsync(ledger, warm, end, queue, gateway, deadAllowed: true))
             .Where(c => c.Name != "every message accepted once or dead-lettered")
             .Select(c => c with { Name = c.Name + label }));
-        deadLetters.Report(malformed, verdicts, label, categories, rounds);
+        deadLetters.Report(malformed, verdicts, label, categories);
 
         var median = changes.Order().ElementAt(changes.Count / 2);
         var perRound = string.Join(" · ", changes.Select(c => c.ToString("+0.0%;-0.0%;0.0%", CultureInfo.InvariantCulture)));
@@ -420,6 +421,8 @@ internal static class Scenarios
     private readonly record struct Cost(TimeSpan Sender, TimeSpan Redis)
     {
         public static Cost operator +(Cost a, Cost b) => new(a.Sender + b.Sender, a.Redis + b.Redis);
+
+        public static Cost operator -(Cost a, Cost b) => new(a.Sender - b.Sender, a.Redis - b.Redis);
     }
 
     // Loads a backlog while leasing is paused (the operator pause, a Redis key every sender's lease checks), then drains
@@ -432,7 +435,7 @@ internal static class Scenarios
         var before = new Cost(sender.Cpu(), await RedisCpuAsync(context));
         await queue.SetPausedAsync(null);
         await drained();
-        return new Cost(sender.Cpu(), await RedisCpuAsync(context)) + new Cost(-before.Sender, -before.Redis);
+        return new Cost(sender.Cpu(), await RedisCpuAsync(context)) - before;
     }
 
     private static async Task<TimeSpan> RedisCpuAsync(LoadContext context) => TimeSpan.FromSeconds(await CpuProbes.RedisCpuSecondsAsync(context.Database));
@@ -518,12 +521,12 @@ internal static class Scenarios
             }
         }
 
-        public void Report(List<MalformedEnvelope> malformed, Verdicts verdicts, string label, bool categories, int rounds)
+        public void Report(List<MalformedEnvelope> malformed, Verdicts verdicts, string label, bool categories)
         {
             // Each round pushes every malformed payload once: each must be dead-lettered once per round.
             var missing = _seen.Count(s => s < _rounds);
             var repeated = _seen.Count(s => s > _rounds);
-            var times = rounds == 1 ? string.Empty : $" in each of {rounds} rounds";
+            var times = _rounds == 1 ? string.Empty : $" in each of {_rounds} rounds";
             verdicts.Correct(new Check(
                 $"every malformed payload dead-lettered once{times} as invalid_envelope, its detail naming the problem{label}",
                 $"{malformed.Count:N0} · 0 missing · 0 twice · 0 other reason · 0 vague · 0 valid ones dead",
