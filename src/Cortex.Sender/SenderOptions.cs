@@ -31,6 +31,12 @@ public sealed class SenderOptions
     /// <summary>Throttled answers re-sent in process before the message is deferred through the delayed set.</summary>
     public int MaxThrottleRetries { get; set; } = 5;
 
+    /// <summary>
+    /// Dead-letter log lines written per second at most; past it, the rest of the second's dead letters are summed up in
+    /// one line. Every dead letter is still in the dead-letter list and counted in the metrics.
+    /// </summary>
+    public int DeadLetterLogLimit { get; set; } = 20;
+
     /// <summary>Consumer id in Redis; defaults to host name + random suffix (the pod name on Kubernetes).</summary>
     public string? ConsumerId { get; set; }
 }

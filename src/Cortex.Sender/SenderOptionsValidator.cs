@@ -18,6 +18,7 @@ internal sealed class SenderOptionsValidator : IValidateOptions<SenderOptions>
             .Range(nameof(options.ShutdownTimeout), options.ShutdownTimeout, TimeSpan.Zero, TimeSpan.FromMinutes(10))
             .Range(nameof(options.ConfigurationErrorPause), options.ConfigurationErrorPause, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1))
             .Range(nameof(options.MaxThrottleRetries), options.MaxThrottleRetries, 0, 100)
+            .Range(nameof(options.DeadLetterLogLimit), options.DeadLetterLogLimit, 1, 100_000)
             .Require(
                 options.ConsumerId is null || (options.ConsumerId.Length is > 0 and <= 128 && !options.ConsumerId.Any(c => char.IsWhiteSpace(c) || c == '|')),
                 nameof(options.ConsumerId),

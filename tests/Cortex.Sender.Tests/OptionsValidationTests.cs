@@ -44,6 +44,8 @@ public class OptionsValidationTests
     [InlineData("ConfigurationErrorPause", "01:00:01", "must be")]
     [InlineData("MaxThrottleRetries", "-1", "must be 0 to 100 (was -1)")]
     [InlineData("MaxThrottleRetries", "101", "must be 0 to 100 (was 101)")]
+    [InlineData("DeadLetterLogLimit", "0", "must be 1 to 100000 (was 0)")]
+    [InlineData("DeadLetterLogLimit", "100001", "must be 1 to 100000 (was 100001)")]
     [InlineData("ConsumerId", "pod 1", "must be 1 to 128 characters without spaces")]
     [InlineData("ConsumerId", "", "must be 1 to 128 characters without spaces")]
     public void SenderOptionsValidator_BadValue_FailsNamingTheFullKey(string key, string value, string phrase) =>

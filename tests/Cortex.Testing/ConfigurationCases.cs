@@ -35,6 +35,7 @@ public static class ConfigurationCases
         ["Cortex:Sender:ShutdownTimeout"] = ["00:10:01"],
         ["Cortex:Sender:ConfigurationErrorPause"] = ["00:00:00", "01:00:01"],
         ["Cortex:Sender:MaxThrottleRetries"] = ["-1", "101"],
+        ["Cortex:Sender:DeadLetterLogLimit"] = ["0", "100001"],
         ["Cortex:Sender:ConsumerId"] = ["", "pod 1", "a|b", new string('c', 129)],
         ["Cortex:Gateway:Type"] = ["Whatsapp", "Fake,Cloud", "1", "-1"],
         ["Cortex:Gateway:Name"] = ["", "Main", "a b", new string('n', 65)],

@@ -42,6 +42,7 @@ internal sealed class SenderEngine : BackgroundService
     private readonly SenderMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger<SenderEngine> _logger;
+    private readonly DeadLetterLog _deadLetterLog;
     private readonly Channel<WorkItem> _channel;
     private readonly RefillSignal _refill;
     private readonly CancellationTokenSource _sendsCancelled = new();
@@ -78,6 +79,7 @@ internal sealed class SenderEngine : BackgroundService
         _metrics = metrics;
         _time = timeProvider;
         _logger = logger;
+        _deadLetterLog = new DeadLetterLog(logger, timeProvider, _options.DeadLetterLogLimit);
         ConsumerId = _options.ConsumerId ?? $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
 
         // FullMode is stated: the fetcher waits for room instead of leasing more than the pool can take.
@@ -166,6 +168,7 @@ internal sealed class SenderEngine : BackgroundService
         }
 
         await StopAsync(maintenanceStop, heartbeat, maintenance);
+        _deadLetterLog.Flush(final: true);
         SenderLog.Stopped(_logger, ConsumerId, returned, _cancelledSends);
     }
 
@@ -520,7 +523,7 @@ internal sealed class SenderEngine : BackgroundService
             LastError = lastError,
         };
         _metrics.DeadLettered(reason, envelope?.Kind);
-        SenderLog.DeadLettered(_logger, envelope?.Id, envelope?.TraceId, PhoneMask.Mask(envelope?.To), reason, detail);
+        _deadLetterLog.Write(envelope?.Id, envelope?.TraceId, PhoneMask.Mask(envelope?.To), reason, detail);
         return new DeadLetterItem(lease, entry);
     }
 
@@ -536,7 +539,7 @@ internal sealed class SenderEngine : BackgroundService
         _metrics.DeadLettered(DeadLetterReasons.InvalidEnvelope, null, sizes.Count);
         foreach (var size in sizes)
         {
-            SenderLog.DeadLettered(_logger, null, null, PhoneMask.Mask(null), DeadLetterReasons.InvalidEnvelope, EnvelopeLimits.OversizedDetail(size));
+            _deadLetterLog.Write(null, null, PhoneMask.Mask(null), DeadLetterReasons.InvalidEnvelope, EnvelopeLimits.OversizedDetail(size));
         }
     }
 
@@ -590,6 +593,8 @@ internal sealed class SenderEngine : BackgroundService
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
+                // A second whose dead letters went over the log limit is summed up even when no more come.
+                _deadLetterLog.Flush();
                 try
                 {
                     while (await _queue.PromoteDueAsync() == 1000 && !cancellationToken.IsCancellationRequested)

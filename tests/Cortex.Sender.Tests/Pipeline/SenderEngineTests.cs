@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Cortex.Sender.Gateways;
 using Cortex.Sender.Gateways.Fake;
@@ -75,6 +76,30 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         Assert.Contains(logs.Lines, l => l.Contains(oversized, StringComparison.Ordinal));
         Assert.Equal(1, gateway.AcceptedFor("good"));
         Assert.Equal(1, gateway.TotalCalls);
+    }
+
+    [Fact]
+    public async Task Send_FloodOfMalformedEnvelopes_LogsAtMostTheLimitAndSumsUpTheRestWhileTheListKeepsEveryOne()
+    {
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Sender:DeadLetterLogLimit"] = "5" }, logs);
+        var bad = Enumerable.Range(0, 30).Select(i => (RedisValue)$$"""{"version":1,"id":"flood-{{i}}","to":"+55119","text":"oi"}""").ToArray();
+        await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, bad);
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+        await host.StopAsync();
+
+        // One leased batch: its 30 dead letters come within the same second, so 5 get a line and the stop sums up the rest.
+        Assert.Equal(30, (await host.Queue.GetStatsAsync()).Dead);
+        Assert.Equal(30, host.Counter("cortex.sender.dead_lettered"));
+        var lines = logs.Lines.Where(l => l.Contains("[1004]", StringComparison.Ordinal)).ToList();
+        var summed = logs.Lines.Where(l => l.Contains("[1015]", StringComparison.Ordinal))
+            .Sum(l => int.Parse(l[(l.IndexOf("Count=", StringComparison.Ordinal) + 6)..].Split(',')[0], CultureInfo.InvariantCulture));
+        Assert.Equal(5, lines.Count);
+        Assert.Equal(25, summed);
+        Assert.All(lines, l => Assert.Contains("to: must be an E.164 number", l, StringComparison.Ordinal));
     }
 
     [Fact]
