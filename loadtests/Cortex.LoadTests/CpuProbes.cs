@@ -7,21 +7,33 @@ namespace Cortex.LoadTests;
 /// <summary>CPU and memory readings of this process, redis-server, another process and the whole machine, for per-message costs.</summary>
 internal static class CpuProbes
 {
-    /// <summary>CPU seconds the whole machine spent busy (not idle, not waiting for I/O), from the first line of /proc/stat.</summary>
+    /// <summary>
+    /// CPU seconds the whole machine spent busy (not idle, not waiting for I/O, not stolen by the hypervisor for other
+    /// guests), from the first line of /proc/stat.
+    /// </summary>
     public static double MachineBusySeconds()
     {
-        const double TicksPerSecond = 100; // USER_HZ on Linux
-        var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
-
-        // cpu user nice system idle iowait irq softirq steal: busy = all but idle (4) and iowait (5).
+        // cpu user nice system idle iowait irq softirq steal: busy = user through softirq but idle (4) and iowait (5).
+        var fields = CpuLine();
         var busy = 0L;
-        for (var i = 1; i <= 8 && i < fields.Length; i++)
+        for (var i = 1; i <= 7 && i < fields.Length; i++)
         {
             busy += i is 4 or 5 ? 0 : long.Parse(fields[i], CultureInfo.InvariantCulture);
         }
 
         return busy / TicksPerSecond;
     }
+
+    /// <summary>CPU seconds the hypervisor gave to other guests while this machine wanted them (steal), from /proc/stat.</summary>
+    public static double MachineStolenSeconds()
+    {
+        var fields = CpuLine();
+        return fields.Length > 8 ? long.Parse(fields[8], CultureInfo.InvariantCulture) / TicksPerSecond : 0;
+    }
+
+    private const double TicksPerSecond = 100; // USER_HZ on Linux
+
+    private static string[] CpuLine() => File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
     public static TimeSpan OwnCpu()
     {
