@@ -466,10 +466,9 @@ internal static class Scenarios
         Stopwatch.GetElapsedTime(0)); // wall clock since the timestamps' origin: only differences are used
 
     // Deletes the sent markers of a drained backlog, once nothing of it can come back (copies of its ids have settled).
-    // Left in place they would pile up round after round, and Redis doubles its key table as it grows: a drain that
-    // crossed 131,072, 262,144 or 524,288 keys paid for that rehash, which fell on the clean or the mixed side by the
-    // round's number (the fifth round's mixed drain crossed 524,288 and was the slowest in four runs of four). Each
-    // drain now starts from the same keys.
+    // Left in place they would pile up round after round, and Redis doubles its key table as it grows: which side of a
+    // round crossed 131,072, 262,144 or 524,288 keys went by the round's number (in eight runs, the fifth round, whose
+    // mixed drain crosses 524,288, was the worst or next-worst in seven). Each drain now starts from the same keys.
     private static async Task ForgetSentAsync(LoadContext context, RedisMessageQueue queue, int from, int to)
     {
         var prefix = queue.Keys.Name + ":";
