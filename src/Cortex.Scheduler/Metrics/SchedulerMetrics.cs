@@ -55,7 +55,6 @@ public sealed class SchedulerMetrics : IMetricsSource
     public void JobRun(string job, bool succeeded, TimeSpan elapsed, int enqueued)
     {
         var jobTag = new KeyValuePair<string, object?>(JobLabel, job);
-        _runs.Add(1, jobTag, new("outcome", succeeded ? "success" : "failure"));
         _duration.Record(elapsed.TotalSeconds, jobTag);
         if (enqueued > 0)
         {
@@ -66,6 +65,9 @@ public sealed class SchedulerMetrics : IMetricsSource
         {
             _lastSuccess[job] = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
         }
+
+        // Counted last: a scrape that sees the run also sees its duration, its pushes and its success time.
+        _runs.Add(1, jobTag, new("outcome", succeeded ? "success" : "failure"));
     }
 
     public async Task CollectAsync(CancellationToken cancellationToken)
