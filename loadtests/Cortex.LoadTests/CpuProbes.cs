@@ -11,29 +11,27 @@ internal static class CpuProbes
     /// CPU seconds the whole machine spent busy (not idle, not waiting for I/O, not stolen by the hypervisor for other
     /// guests), from the first line of /proc/stat.
     /// </summary>
-    public static double MachineBusySeconds()
+    public static double MachineBusySeconds() => MachineSeconds().Busy;
+
+    /// <summary>
+    /// One reading of /proc/stat's first line: the CPU seconds the machine spent busy (as <see cref="MachineBusySeconds"/>),
+    /// and those the hypervisor gave to other guests while this machine wanted them (steal).
+    /// </summary>
+    public static (double Busy, double Stolen) MachineSeconds()
     {
+        const double TicksPerSecond = 100; // USER_HZ on Linux
+        var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+
         // cpu user nice system idle iowait irq softirq steal: busy = user through softirq but idle (4) and iowait (5).
-        var fields = CpuLine();
         var busy = 0L;
         for (var i = 1; i <= 7 && i < fields.Length; i++)
         {
             busy += i is 4 or 5 ? 0 : long.Parse(fields[i], CultureInfo.InvariantCulture);
         }
 
-        return busy / TicksPerSecond;
+        var stolen = fields.Length > 8 ? long.Parse(fields[8], CultureInfo.InvariantCulture) : 0;
+        return (busy / TicksPerSecond, stolen / TicksPerSecond);
     }
-
-    /// <summary>CPU seconds the hypervisor gave to other guests while this machine wanted them (steal), from /proc/stat.</summary>
-    public static double MachineStolenSeconds()
-    {
-        var fields = CpuLine();
-        return fields.Length > 8 ? long.Parse(fields[8], CultureInfo.InvariantCulture) / TicksPerSecond : 0;
-    }
-
-    private const double TicksPerSecond = 100; // USER_HZ on Linux
-
-    private static string[] CpuLine() => File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
     public static TimeSpan OwnCpu()
     {

@@ -457,13 +457,18 @@ internal static class Scenarios
         return await CostSoFarAsync(context, sender) - before;
     }
 
-    private static async Task<Cost> CostSoFarAsync(LoadContext context, SenderProcess sender) => new(
-        sender.Cpu(),
-        TimeSpan.FromSeconds(await CpuProbes.RedisCpuSecondsAsync(context.Database)),
-        CpuProbes.OwnCpu(),
-        TimeSpan.FromSeconds(CpuProbes.MachineBusySeconds()),
-        TimeSpan.FromSeconds(CpuProbes.MachineStolenSeconds()),
-        Stopwatch.GetElapsedTime(0)); // wall clock since the timestamps' origin: only differences are used
+    private static async Task<Cost> CostSoFarAsync(LoadContext context, SenderProcess sender)
+    {
+        var redis = await CpuProbes.RedisCpuSecondsAsync(context.Database);
+        var (busy, stolen) = CpuProbes.MachineSeconds();
+        return new(
+            sender.Cpu(),
+            TimeSpan.FromSeconds(redis),
+            CpuProbes.OwnCpu(),
+            TimeSpan.FromSeconds(busy),
+            TimeSpan.FromSeconds(stolen),
+            Stopwatch.GetElapsedTime(0)); // wall clock since the timestamps' origin: only differences are used
+    }
 
     // Deletes the sent markers of a drained backlog, once nothing of it can come back (copies of its ids have settled).
     // Left in place they would pile up round after round, and Redis doubles its key table as it grows: which side of a

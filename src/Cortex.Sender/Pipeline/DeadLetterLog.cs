@@ -58,7 +58,8 @@ internal sealed class DeadLetterLog(ILogger logger, TimeProvider time, int limit
     // Starts a new second once the current one is over, returning what the last one left unlogged.
     private Summary? Roll(bool force)
     {
-        var elapsed = time.GetElapsedTime(_windowStart);
+        var now = time.GetTimestamp();
+        var elapsed = time.GetElapsedTime(_windowStart, now);
         if (!force && elapsed < s_window)
         {
             return null;
@@ -67,7 +68,7 @@ internal sealed class DeadLetterLog(ILogger logger, TimeProvider time, int limit
         Summary? summary = _unlogged.Count == 0 ? null : new Summary(_unlogged.Values.Sum(), [.. _unlogged], elapsed);
         _unlogged.Clear();
         _logged = 0;
-        _windowStart = time.GetTimestamp();
+        _windowStart = now;
         return summary;
     }
 
