@@ -234,11 +234,15 @@ internal sealed class SenderEngine : BackgroundService
                 leased = await IsolateAsync(leased, isolated, stoppingToken);
             }
 
-            foreach (var item in await AdmitAsync(leased, stoppingToken))
+            var (admitted, sideTrips) = await AdmitAsync(leased, stoppingToken);
+            foreach (var item in admitted)
             {
                 // Room was reserved above and this is the only writer, so this does not wait.
                 await writer.WriteAsync(item, stoppingToken);
             }
+
+            // The batch's dead letters and deferrals finish while the workers send; one batch's writes at a time.
+            await sideTrips;
 
             if (isolated is not null)
             {
@@ -281,29 +285,30 @@ internal sealed class SenderEngine : BackgroundService
     }
 
     // Parses and screens a leased batch: bad envelopes and expired messages go to the DLQ, early ones to the
-    // delayed set, ids already sent are acked without sending. The rest is returned for the workers.
-    private async Task<List<WorkItem>> AdmitAsync(IReadOnlyList<LeasedMessage> leased, CancellationToken cancellationToken)
+    // delayed set, ids already sent are acked without sending. Returns the rest, for the workers, as soon as the claim
+    // answers, and the writes still going (dead letters, deferrals). The claim goes to Redis first: bad input leased
+    // with good messages (its entries built, its bytes written) does not hold the good ones back.
+    private async Task<(List<WorkItem> Admitted, Task SideTrips)> AdmitAsync(IReadOnlyList<LeasedMessage> leased, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
         var admitted = new List<WorkItem>(leased.Count);
-        List<Task>? sideTrips = null;
-        List<DeadLetterItem>? dead = null;
+        var sideTrips = new List<Task>();
+        List<(LeasedMessage Message, Envelope? Envelope, string Reason, string Detail)>? dead = null;
         foreach (var message in leased)
         {
             var parsed = EnvelopeCodec.Parse(message.Payload.Span);
             if (parsed.Envelope is not { } envelope)
             {
-                (dead ??= []).Add(DeadLetter(message, null, DeadLetterReasons.InvalidEnvelope, parsed.Error!.ToString(), null, null));
+                (dead ??= []).Add((message, null, DeadLetterReasons.InvalidEnvelope, parsed.Error!.ToString()));
             }
             else if (envelope.ExpiresAt is { } expiresAt && expiresAt <= now)
             {
-                var detail = string.Create(CultureInfo.InvariantCulture, $"expired at {expiresAt:O} before it could be sent");
-                (dead ??= []).Add(DeadLetter(message, envelope, DeadLetterReasons.Expired, detail, envelope.LastError, null));
+                (dead ??= []).Add((message, envelope, DeadLetterReasons.Expired, string.Create(CultureInfo.InvariantCulture, $"expired at {expiresAt:O} before it could be sent")));
             }
             else if (envelope.NotBefore is { } notBefore && notBefore > now)
             {
                 _metrics.Deferred();
-                (sideTrips ??= []).Add(PersistAsync(() => _queue.DeferAsync(ConsumerId, message, notBefore), "defer", cancellationToken));
+                sideTrips.Add(PersistAsync(() => _queue.DeferAsync(ConsumerId, message, notBefore), "defer", cancellationToken));
             }
             else
             {
@@ -311,44 +316,38 @@ internal sealed class SenderEngine : BackgroundService
             }
         }
 
+        // One atomic claim per batch: ids already sent are acked unsent; an id another live lease is sending
+        // (a producer pushed it twice, on this pod or another) waits, so it never reaches the gateway twice.
+        ClaimResult[] claims = [];
+        var items = admitted.Select(w => new AckItem(w.Lease.LeaseId, w.Envelope.Id)).ToArray();
+        var claim = admitted.Count == 0 ? Task.CompletedTask : PersistAsync(async () => claims = await _queue.ClaimAsync(ConsumerId, items), "claim", cancellationToken);
         if (dead is not null)
         {
-            // A batch's dead letters in one call, written while the claim below is in flight.
-            (sideTrips ??= []).Add(PersistAsync(() => _queue.DeadLetterAsync(ConsumerId, dead), "dead-letter", cancellationToken));
+            // A batch's dead letters in one call.
+            var entries = dead.ConvertAll(d => DeadLetter(d.Message, d.Envelope, d.Reason, d.Detail, d.Envelope?.LastError, null));
+            sideTrips.Add(PersistAsync(() => _queue.DeadLetterAsync(ConsumerId, entries), "dead-letter", cancellationToken));
         }
 
-        if (admitted.Count > 0)
+        await claim;
+        for (var i = admitted.Count - 1; i >= 0; i--)
         {
-            // One atomic claim per batch: ids already sent are acked unsent; an id another live lease is sending
-            // (a producer pushed it twice, on this pod or another) waits, so it never reaches the gateway twice.
-            ClaimResult[] claims = [];
-            var items = admitted.Select(w => new AckItem(w.Lease.LeaseId, w.Envelope.Id)).ToArray();
-            await PersistAsync(async () => claims = await _queue.ClaimAsync(ConsumerId, items), "claim", cancellationToken);
-            for (var i = admitted.Count - 1; i >= 0; i--)
+            var (lease, envelope) = admitted[i];
+            if (claims[i] == ClaimResult.AlreadySent)
             {
-                var (lease, envelope) = admitted[i];
-                if (claims[i] == ClaimResult.AlreadySent)
-                {
-                    _metrics.DuplicateSkipped();
-                    SenderLog.DuplicateSkipped(_logger, envelope.Id, envelope.TraceId);
-                    _acker!.Add(items[i]);
-                    admitted.RemoveAt(i);
-                }
-                else if (claims[i] == ClaimResult.InFlightElsewhere)
-                {
-                    _metrics.Deferred();
-                    (sideTrips ??= []).Add(PersistAsync(() => _queue.DeferAsync(ConsumerId, lease, now + s_inFlightDuplicateDelay), "defer", cancellationToken));
-                    admitted.RemoveAt(i);
-                }
+                _metrics.DuplicateSkipped();
+                SenderLog.DuplicateSkipped(_logger, envelope.Id, envelope.TraceId);
+                _acker!.Add(items[i]);
+                admitted.RemoveAt(i);
+            }
+            else if (claims[i] == ClaimResult.InFlightElsewhere)
+            {
+                _metrics.Deferred();
+                sideTrips.Add(PersistAsync(() => _queue.DeferAsync(ConsumerId, lease, now + s_inFlightDuplicateDelay), "defer", cancellationToken));
+                admitted.RemoveAt(i);
             }
         }
 
-        if (sideTrips is not null)
-        {
-            await Task.WhenAll(sideTrips);
-        }
-
-        return admitted;
+        return (admitted, Task.WhenAll(sideTrips));
     }
 
     private async Task RunWorkerAsync()

@@ -103,6 +103,30 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_DeadLetterWriteHeld_GoodMessageLeasedWithTheBadOneIsSentMeanwhile()
+    {
+        // The dead-letter write of the batch waits until the good message reaches the gateway: on a sender that hands its
+        // workers nothing before that write is done, neither ever happens and the drain times out.
+        var sent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gateway = new ScriptedGateway(_ =>
+        {
+            sent.TrySetResult();
+            return GatewayResult.Accepted("ok");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, decorateQueue: inner => new DeadLettersAfter(inner, sent.Task));
+        await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, "{\"id\":\"broken\",\"version\":1,");
+        await host.Client.EnqueueAsync(SenderTestHost.Message("good"));
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Equal(1, gateway.AcceptedFor("good"));
+        var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
+        Assert.Equal(DeadLetterReasons.InvalidEnvelope, dead.Reason);
+        Assert.StartsWith("{\"id\":\"broken\"", dead.Payload, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Send_ExpiredMessage_DeadLetteredAsExpiredAndNeverSent()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
@@ -527,5 +551,15 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         Assert.Equal(1, gateway.AcceptedFor("suspect"));
         Assert.All(Enumerable.Range(0, 20), i => Assert.Equal(1, gateway.AcceptedFor($"beside{i}")));
         Assert.Empty(await host.Queue.GetDeadLettersAsync());
+    }
+
+    /// <summary>The real queue, whose dead-letter writes start only once <paramref name="release"/> completes.</summary>
+    private sealed class DeadLettersAfter(IMessageQueue inner, Task release) : DelegatingMessageQueue(inner)
+    {
+        public override async Task<int> DeadLetterAsync(string consumerId, IReadOnlyList<DeadLetterItem> items)
+        {
+            await release;
+            return await base.DeadLetterAsync(consumerId, items);
+        }
     }
 }
