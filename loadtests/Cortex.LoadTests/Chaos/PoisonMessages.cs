@@ -25,7 +25,6 @@ namespace Cortex.LoadTests.Chaos;
 internal static class PoisonMessages
 {
     private static readonly TimeSpan s_poll = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan s_settle = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan s_budget = TimeSpan.FromMinutes(4);
 
     /// <summary>Normal traffic around the poison message: a minute of sending in the short profile.</summary>
@@ -44,8 +43,7 @@ internal static class PoisonMessages
         await producer.BurstAsync(0, n);
 
         var senders = new List<SenderProcess>();
-        var sentNotAcked = new HashSet<int>();
-        var kills = new List<(int Held, int Unacked, TimeSpan At)>();
+        var kills = new List<(string Instance, List<int> Leased, TimeSpan At)>();
         var clock = Stopwatch.StartNew();
         List<Sample> samples;
         Check exit;
@@ -59,14 +57,11 @@ internal static class PoisonMessages
             {
                 if (current.HasExited)
                 {
-                    // Killed by the stand-in: what it held and had sent but not acked may be sent again.
+                    // Killed by the stand-in: what it held and had sent but not acked may be sent again (counted after the run).
                     var consumer = $"{queue.Keys.Name}-{current.Name}";
                     var leased = ProcessFaults.LeasedIndices(await context.Database.HashValuesAsync(queue.Keys.Leases(consumer)), queue.Keys.Name + ":");
-                    await Task.Delay(s_settle);
-                    var unacked = leased.Where(i => i != poison && ledger.AcceptCount(i) > 0).ToList();
-                    sentNotAcked.UnionWith(unacked);
-                    kills.Add((leased.Count, unacked.Count, clock.Elapsed));
-                    context.Progress.WriteLine($"  [{clock.Elapsed:mm\\:ss}] kill {kills.Count}: {current.Name} died sending #{poison:N0}, holding {leased.Count:N0} leases ({unacked.Count:N0} sent, not acked); {ledger.Distinct:N0} of {n:N0} accepted");
+                    kills.Add((current.Name, leased, clock.Elapsed));
+                    context.Progress.WriteLine($"  [{clock.Elapsed:mm\\:ss}] kill {kills.Count}: {current.Name} died sending #{poison:N0}, holding {leased.Count:N0} leases; {ledger.Distinct:N0} of {n:N0} accepted");
                     current = Start(context, profile, queue, gateway, senders, $"k7-{kills.Count}");
                 }
 
@@ -97,9 +92,11 @@ internal static class PoisonMessages
 
         var (missing, duplicates) = ledger.Audit(0, n);
         var lost = missing.Count(i => i != poison);
-        var outside = Enumerable.Range(0, n).Count(i => ledger.AcceptCount(i) > 1 && !sentNotAcked.Contains(i));
+        // As in K1: the killed process's leases that the stand-in accepted from it, read after the run, may repeat.
+        var sentNotAcked = kills.ConvertAll(k => k.Leased.Where(i => i != poison && gateway.AcceptedBy(i, k.Instance) > 0).ToList());
+        var outside = ProcessFaults.RepeatsOutside(ledger, n, sentNotAcked);
         var stats = await queue.GetStatsAsync();
-        var cutSends = kills.Sum(k => k.Unacked);
+        var cutSends = sentNotAcked.Sum(s => s.Count);
         List<Check> checks =
         [
             new("poison message dead-lettered as poison", $"reason poison after {maxDeliveries} deliveries", dead is null ? "not dead-lettered" : $"{dead.Reason} after {dead.Deliveries} deliveries", dead is { Reason: DeadLetterReasons.Poison } && dead.Deliveries == maxDeliveries),
@@ -116,8 +113,8 @@ internal static class PoisonMessages
             new("load", $"{n:N0} messages backlog, {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms; message #{poison:N0} kills its sender"),
             new("faults injected", $"{kills.Count} × SIGKILL by the stand-in on receiving the poison message; a new sender (new consumer id) after each"),
             new("kills at (mm:ss)", string.Join(" · ", kills.Select(k => k.At.ToString(@"mm\:ss", CultureInfo.InvariantCulture)))),
-            new("leases held at each kill", string.Join(" · ", kills.Select(k => k.Held.ToString("N0", CultureInfo.InvariantCulture)))),
-            new("of them sent, ack not yet written (may repeat)", string.Join(" · ", kills.Select(k => k.Unacked.ToString("N0", CultureInfo.InvariantCulture)))),
+            new("leases held at each kill", string.Join(" · ", kills.Select(k => k.Leased.Count.ToString("N0", CultureInfo.InvariantCulture)))),
+            new("of them sent by the killed process, ack not yet written (may repeat)", string.Join(" · ", sentNotAcked.Select(s => s.Count.ToString("N0", CultureInfo.InvariantCulture)))),
             new("duplicates", $"{duplicates:N0}"),
             new("dead letter", dead is null ? "none" : $"{dead.Reason}: {dead.Detail} (deliveries {dead.Deliveries})"),
             new("start → poison dead-lettered", deadAfter is { } t ? $"{t.TotalSeconds:N0} s" : "never"),
@@ -128,7 +125,7 @@ internal static class PoisonMessages
             "K7",
             $"Poison message: one that kills its sender, among {n:N0}",
             "closed (backlog)",
-            $"{n:N0} billing reminders are pushed; one of them (#{poison:N0}) stands for a message whose handling crashes the process (a native crash, an OOM): whenever the stand-in gateway receives it, it SIGKILLs the sender that sent it and leaves the request unanswered. The harness starts a new sender each time, as Kubernetes restarts the pod. The dead consumer's leases come back after the consumer timeout with their delivery count; at Cortex:Queue:MaxDeliveries ({maxDeliveries}) the message is dead-lettered as poison instead of killing pods forever. Every other message must be sent; a repeat is allowed only for a send the gateway had accepted and the killed sender had not acked, read from its lease hash right after each kill.",
+            $"{n:N0} billing reminders are pushed; one of them (#{poison:N0}) stands for a message whose handling crashes the process (a native crash, an OOM): whenever the stand-in gateway receives it, it SIGKILLs the sender that sent it and leaves the request unanswered. The harness starts a new sender each time, as Kubernetes restarts the pod. The dead consumer's leases come back after the consumer timeout with their delivery count; at Cortex:Queue:MaxDeliveries ({maxDeliveries}) the message is dead-lettered as poison instead of killing pods forever. Every other message must be sent; a repeat is allowed only for a send the gateway accepted from the killed sender (each sender is its own instance) and that sender had not acked, read from its lease hash right after each kill.",
             figures, checks, samples);
     }
 
@@ -181,6 +178,7 @@ internal static class PoisonMessages
         private readonly TimeSpan _latency;
         private readonly ConcurrentDictionary<string, SenderProcess> _senders = new(StringComparer.Ordinal);
         private WebApplication _app = null!;
+        private readonly ConcurrentDictionary<(int Index, string Instance), int> _byIndexAndInstance = new();
         private int _poisonDeliveries;
         private long _unknown;
 
@@ -194,6 +192,9 @@ internal static class PoisonMessages
         public long Unknown => Interlocked.Read(ref _unknown);
 
         public Uri BaseUrl { get; private set; } = null!;
+
+        /// <summary>How many times the message at <paramref name="index"/> was accepted from <paramref name="instance"/> (one per sender process).</summary>
+        public int AcceptedBy(int index, string instance) => _byIndexAndInstance.GetValueOrDefault((index, instance));
 
         public static async Task<CrashingGateway> StartAsync(MessageLedger ledger, int poison, TimeSpan latency)
         {
@@ -240,6 +241,8 @@ internal static class PoisonMessages
             {
                 Interlocked.Increment(ref _unknown);
             }
+
+            _byIndexAndInstance.AddOrUpdate((index, instance), 1, static (_, n) => n + 1);
 
             context.Response.StatusCode = (int)HttpStatusCode.Created;
             context.Response.ContentType = "application/json";

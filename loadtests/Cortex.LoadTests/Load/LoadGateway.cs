@@ -72,6 +72,7 @@ internal sealed class LoadGateway : IAsyncDisposable
     private long _inFlight;
     private volatile bool _closing;
     private readonly ConcurrentDictionary<int, int> _lateByIndex = new();
+    private readonly ConcurrentDictionary<(int Index, string Instance), int> _byIndexAndInstance = new();
 
     private LoadGateway(MessageLedger ledger, TimeSpan latency)
     {
@@ -116,6 +117,23 @@ internal sealed class LoadGateway : IAsyncDisposable
 
     /// <summary>Workload indices accepted at least once by an answer the sender gave up on, and how many times.</summary>
     public IReadOnlyDictionary<int, int> LateByIndex => _lateByIndex;
+
+    /// <summary>
+    /// Whether each acceptance is also recorded with its instance, for <see cref="AcceptedBy"/>. Off by default: a
+    /// million-message run would keep an entry per message, in the process that measures the others.
+    /// </summary>
+    public bool RecordsSenders { get; set; }
+
+    /// <summary>How many times the message at <paramref name="index"/> was accepted from <paramref name="instance"/> (one per sender process); needs <see cref="RecordsSenders"/>.</summary>
+    public int AcceptedBy(int index, string instance)
+    {
+        if (!RecordsSenders)
+        {
+            throw new InvalidOperationException("acceptances are recorded by instance only with RecordsSenders set");
+        }
+
+        return _byIndexAndInstance.GetValueOrDefault((index, instance));
+    }
 
     /// <summary>True while the listener is closed (<see cref="CloseAsync"/>): connections are refused.</summary>
     public bool IsClosed { get; private set; }
@@ -254,12 +272,7 @@ internal sealed class LoadGateway : IAsyncDisposable
             await Task.Delay(_latency, context.RequestAborted);
         }
 
-        if (!Ledger.Accept(NumberIndex(body), Stopwatch.GetTimestamp()))
-        {
-            Interlocked.Increment(ref _unknown);
-        }
-
-        _byInstance.AddOrUpdate(instance, 1, static (_, n) => n + 1);
+        Record(instance, body);
         context.Response.StatusCode = (int)HttpStatusCode.Created;
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync($$"""{"key":{"remoteJid":"x@s.whatsapp.net","fromMe":true,"id":"LOAD{{id}}"},"status":"PENDING"}""", context.RequestAborted);
@@ -355,6 +368,11 @@ internal sealed class LoadGateway : IAsyncDisposable
         }
 
         _byInstance.AddOrUpdate(instance, 1, static (_, n) => n + 1);
+        if (RecordsSenders && index >= 0)
+        {
+            _byIndexAndInstance.AddOrUpdate((index, instance), 1, static (_, n) => n + 1);
+        }
+
         return index;
     }
 

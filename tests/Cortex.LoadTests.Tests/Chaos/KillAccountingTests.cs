@@ -1,0 +1,61 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using Cortex.LoadTests;
+using Cortex.LoadTests.Chaos;
+using Cortex.LoadTests.Load;
+
+namespace Cortex.LoadTests.Tests.Chaos;
+
+/// <summary>
+/// How K1 and K7 tell a repeat a kill explains from a duplicate Cortex made: by which process the gateway accepted each
+/// copy from, read after the run, never by a settling time after the kill.
+/// </summary>
+public class KillAccountingTests
+{
+    [Fact]
+    public void RepeatsOutside_CopiesNoCutSendExplains_AreCounted()
+    {
+        var ledger = new MessageLedger(4);
+        Accept(ledger, 0, times: 1);
+        Accept(ledger, 1, times: 2);
+        Accept(ledger, 2, times: 3);
+        Accept(ledger, 3, times: 2);
+
+        // 1 was cut at one kill, 2 at two kills: their repeats are explained; 3 was never cut, so its second copy is not.
+        Assert.Equal(1, ProcessFaults.RepeatsOutside(ledger, 4, [[1, 2], [2]]));
+
+        // Cut at one kill only, 2's third copy is a duplicate too.
+        Assert.Equal(2, ProcessFaults.RepeatsOutside(ledger, 4, [[1, 2]]));
+    }
+
+    [Fact]
+    public async Task LoadGateway_RecordsSenders_TellsWhichInstanceEachAcceptanceCameFrom()
+    {
+        var ledger = new MessageLedger(10);
+        await using var gateway = await LoadGateway.StartAsync(ledger);
+        gateway.RecordsSenders = true;
+        using var http = new HttpClient { BaseAddress = gateway.BaseUrl };
+        var number = Workload.BillingReminder(5, TimeProvider.System.GetUtcNow(), new Random(1)).To.TrimStart('+');
+
+        foreach (var instance in new[] { "k1-0", "k1-1", "k1-1" })
+        {
+            using var response = await http.PostAsJsonAsync($"message/sendText/{instance}", new { number, text = "hello" });
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        }
+
+        Assert.Equal(3, ledger.AcceptCount(5));
+        Assert.Equal(1, gateway.AcceptedBy(5, "k1-0"));
+        Assert.Equal(2, gateway.AcceptedBy(5, "k1-1"));
+        Assert.Equal(0, gateway.AcceptedBy(5, "k1-2"));
+        Assert.Equal(0, gateway.AcceptedBy(4, "k1-0"));
+    }
+
+    private static void Accept(MessageLedger ledger, int index, int times)
+    {
+        for (var i = 0; i < times; i++)
+        {
+            ledger.Accept(index, Stopwatch.GetTimestamp());
+        }
+    }
+}
