@@ -45,6 +45,7 @@ internal sealed class SenderEngine : BackgroundService
     private readonly DeadLetterLog _deadLetterLog;
     private readonly Channel<WorkItem> _channel;
     private readonly RefillSignal _refill;
+    private readonly IdleSignal _idle;
     private readonly CancellationTokenSource _sendsCancelled = new();
     private readonly CancellationTokenSource _hardStop = new();
     private AckBatcher? _acker;
@@ -90,6 +91,7 @@ internal sealed class SenderEngine : BackgroundService
             SingleReader = false,
         });
         _refill = new RefillSignal(_channel.Reader, _options.Prefetch, _options.Workers, _options.LeaseBatchSize);
+        _idle = new IdleSignal(() => _channel.Reader.Count == 0 && BusyWorkers == 0);
         metrics.ObserveEngine(() => _channel.Reader.Count, _options.Prefetch, () => BusyWorkers, _options.Workers, () => (int)gate.Circuit, () => gate.IsConfigurationPaused ? 1 : 0, gateway.Name);
     }
 
@@ -276,13 +278,8 @@ internal sealed class SenderEngine : BackgroundService
         return [suspect];
     }
 
-    private async Task WhileBusyAsync(CancellationToken cancellationToken)
-    {
-        while (_channel.Reader.Count > 0 || BusyWorkers > 0)
-        {
-            await Task.Delay(s_probePoll, _time, cancellationToken);
-        }
-    }
+    /// <summary>Until nothing is buffered or in flight; the last worker to let go ends the wait (<see cref="IdleSignal"/>).</summary>
+    private Task WhileBusyAsync(CancellationToken cancellationToken) => _idle.WaitAsync(cancellationToken);
 
     // Parses and screens a leased batch: bad envelopes and expired messages go to the DLQ, early ones to the
     // delayed set, ids already sent are acked without sending. Returns the rest, for the workers, as soon as the claim
@@ -356,10 +353,18 @@ internal sealed class SenderEngine : BackgroundService
         var reader = _channel.Reader;
         while (!_draining && await reader.WaitToReadAsync())
         {
-            while (!_draining && reader.TryRead(out var item))
+            while (!_draining)
             {
-                _refill.OnRead();
+                // Busy before the read, so a message out of the buffer is always counted: an idle check reads the
+                // buffer, then the busy count, and cannot see neither while a worker is between the two.
                 Interlocked.Increment(ref _busyWorkers);
+                if (!reader.TryRead(out var item))
+                {
+                    Release();
+                    break;
+                }
+
+                _refill.OnRead();
                 using var scope = _logger.BeginScope(new MessageLogScope(item.Envelope));
                 try
                 {
@@ -379,9 +384,15 @@ internal sealed class SenderEngine : BackgroundService
                 }
                 finally
                 {
-                    Interlocked.Decrement(ref _busyWorkers);
+                    Release();
                 }
             }
+        }
+
+        void Release()
+        {
+            Interlocked.Decrement(ref _busyWorkers);
+            _idle.OnReleased();
         }
     }
 

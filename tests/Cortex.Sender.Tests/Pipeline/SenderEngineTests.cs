@@ -553,6 +553,55 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         Assert.Empty(await host.Queue.GetDeadLettersAsync());
     }
 
+    [Fact]
+    public async Task Lease_SeveralMessagesWhoseHoldersDiedTwice_GoOutOneAfterAnotherAsEachSendEnds()
+    {
+        // A crash loop leaves many messages recovered twice, each sent alone. The next one must follow as soon as the
+        // last send ends, not on a timer's tick: with a clock that never moves, a timed wait would never end.
+        var clock = new FakeTimeProvider();
+        var inFlight = 0;
+        var suspectInFlight = 0;
+        var overlapping = 0;
+        var gateway = new ScriptedGateway(async (e, _, ct) =>
+        {
+            var suspect = e.Id.StartsWith("suspect", StringComparison.Ordinal);
+            if ((Interlocked.Increment(ref inFlight) > 1 && suspect) || Volatile.Read(ref suspectInFlight) == 1)
+            {
+                Interlocked.Increment(ref overlapping);
+            }
+
+            if (suspect)
+            {
+                Volatile.Write(ref suspectInFlight, 1);
+            }
+
+            await Task.Delay(5, ct);
+            if (suspect)
+            {
+                Volatile.Write(ref suspectInFlight, 0);
+            }
+
+            Interlocked.Decrement(ref inFlight);
+            return GatewayResult.Accepted("ok");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Sender:Workers"] = "4" }, time: clock);
+        var suspects = Enumerable.Range(0, 5).Select(i => $"suspect{i}").ToArray();
+        foreach (var id in suspects)
+        {
+            byte[] recovered = [.. "\u001e2\u001e"u8, .. EnvelopeCodec.Serialize(SenderTestHost.Message(id))];
+            await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, recovered);
+        }
+
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 10).Select(i => SenderTestHost.Message($"beside{i}")));
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Equal(0, Volatile.Read(ref overlapping));
+        Assert.All(suspects, id => Assert.Equal(1, gateway.AcceptedFor(id)));
+        Assert.All(Enumerable.Range(0, 10), i => Assert.Equal(1, gateway.AcceptedFor($"beside{i}")));
+    }
+
     /// <summary>The real queue, whose dead-letter writes start only once <paramref name="release"/> completes.</summary>
     private sealed class DeadLettersAfter(IMessageQueue inner, Task release) : DelegatingMessageQueue(inner)
     {

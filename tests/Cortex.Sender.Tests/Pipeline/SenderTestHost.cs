@@ -54,11 +54,12 @@ internal sealed class SenderTestHost : IAsyncDisposable
 
     public long Counter(string name) => _counters.TryGetValue(name, out var v) ? v : 0;
 
-    public static SenderTestHost Create(RedisFixture redis, IWhatsAppGateway? gateway = null, IDictionary<string, string?>? overrides = null, ILoggerProvider? logs = null, Func<IMessageQueue, IMessageQueue>? decorateQueue = null) =>
-        Create(redis.Server, gateway, overrides, logs, decorateQueue);
+    public static SenderTestHost Create(RedisFixture redis, IWhatsAppGateway? gateway = null, IDictionary<string, string?>? overrides = null, ILoggerProvider? logs = null, Func<IMessageQueue, IMessageQueue>? decorateQueue = null, TimeProvider? time = null) =>
+        Create(redis.Server, gateway, overrides, logs, decorateQueue, time);
 
     /// <param name="decorateQueue">Wraps the real Redis queue the sender uses, e.g. to count its calls.</param>
-    public static SenderTestHost Create(RedisServer redis, IWhatsAppGateway? gateway = null, IDictionary<string, string?>? overrides = null, ILoggerProvider? logs = null, Func<IMessageQueue, IMessageQueue>? decorateQueue = null)
+    /// <param name="time">The sender's clock (the system clock when null).</param>
+    public static SenderTestHost Create(RedisServer redis, IWhatsAppGateway? gateway = null, IDictionary<string, string?>? overrides = null, ILoggerProvider? logs = null, Func<IMessageQueue, IMessageQueue>? decorateQueue = null, TimeProvider? time = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -94,6 +95,12 @@ internal sealed class SenderTestHost : IAsyncDisposable
         if (gateway is not null)
         {
             builder.Services.AddSingleton(gateway);
+        }
+
+        if (time is not null)
+        {
+            // Registered before AddCortexSender, whose TryAdd then keeps this one.
+            builder.Services.AddSingleton(time);
         }
 
         if (decorateQueue is not null)
