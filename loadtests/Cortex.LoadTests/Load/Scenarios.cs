@@ -339,8 +339,8 @@ internal static class Scenarios
     private static async Task<(List<Sample> Samples, int Duplicates, double PeakRss)> BadInputRunAsync(
         LoadContext context, List<MalformedEnvelope> malformed, int valid, int warm, int rounds, TimeSpan latency, string setting, Verdicts verdicts, bool categories)
     {
-        // Where speed is judged, a round 0 runs exactly as the measured ones and is not counted: the first drain after
-        // the warm-up was the slowest clean drain of its run in every run looked at, which flattered round 1's change.
+        // Where speed is judged, a round 0 runs exactly as the measured ones and is not counted: in the five runs before
+        // it, the first drain after the warm-up was the slowest clean drain of its run, which flattered round 1's change.
         var first = context.Profile.CheckTargets ? 0 : 1;
         var end = warm + (2 * valid * (rounds + 1 - first));
         var ledger = new MessageLedger(end);

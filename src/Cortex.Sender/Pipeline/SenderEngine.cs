@@ -91,7 +91,7 @@ internal sealed class SenderEngine : BackgroundService
             SingleReader = false,
         });
         _refill = new RefillSignal(_channel.Reader, _options.Prefetch, _options.Workers, _options.LeaseBatchSize);
-        _idle = new IdleSignal(() => _channel.Reader.Count == 0 && BusyWorkers == 0);
+        _idle = new IdleSignal(() => IsIdle);
         metrics.ObserveEngine(() => _channel.Reader.Count, _options.Prefetch, () => BusyWorkers, _options.Workers, () => (int)gate.Circuit, () => gate.IsConfigurationPaused ? 1 : 0, gateway.Name);
     }
 
@@ -101,6 +101,9 @@ internal sealed class SenderEngine : BackgroundService
     public int Buffered => _channel.Reader.Count;
 
     public int BusyWorkers => Volatile.Read(ref _busyWorkers);
+
+    // The buffer first, then the busy count: a worker counts itself busy before it reads, so no message is missed between.
+    private bool IsIdle => _channel.Reader.Count == 0 && BusyWorkers == 0;
 
     public override void Dispose()
     {
@@ -192,7 +195,7 @@ internal sealed class SenderEngine : BackgroundService
                 return;
             }
 
-            if (_gate.IsProbing && (_channel.Reader.Count > 0 || BusyWorkers > 0))
+            if (_gate.IsProbing && !IsIdle)
             {
                 // The circuit lets one probe through: lease the next only when nothing is in flight, or every extra
                 // message would bounce off the half-open circuit and back to Redis in a tight loop.
