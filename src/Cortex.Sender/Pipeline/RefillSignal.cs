@@ -6,12 +6,12 @@ namespace Cortex.Sender.Pipeline;
 /// The fetcher's low-water mark. A gateway-bound sender frees buffer slots one send at a time; leasing into every
 /// freed slot would cost Redis a lease, a claim and an ack round trip per handful of messages. The fetcher instead
 /// waits until the workers have taken the buffer down to <see cref="Level"/>, where a whole batch fits, and the
-/// worker whose read crosses it wakes the fetcher. No polling: the wait is a task the reader completes.
+/// worker whose read crosses it wakes the fetcher (<see cref="ConditionSignal"/>). No polling.
 /// </summary>
 internal sealed class RefillSignal
 {
     private readonly ChannelReader<WorkItem> _reader;
-    private TaskCompletionSource? _waiter;
+    private readonly ConditionSignal _crossed;
 
     public RefillSignal(ChannelReader<WorkItem> reader, int prefetch, int workers, int leaseBatchSize)
     {
@@ -22,6 +22,7 @@ internal sealed class RefillSignal
         // fetcher leases at once whatever fits, so no worker starves (with Prefetch = Workers that is every slot).
         var batch = Math.Min(leaseBatchSize, Math.Max(1, prefetch / 2));
         Level = Math.Clamp(Math.Max(prefetch - batch, workers - 1), 0, prefetch - 1);
+        _crossed = new ConditionSignal(() => !IsAbove);
     }
 
     /// <summary>Leasing starts when the buffer holds this many messages or fewer.</summary>
@@ -31,29 +32,8 @@ internal sealed class RefillSignal
     public bool IsAbove => _reader.Count > Level;
 
     /// <summary>Completes once the buffer is at or below the mark (at once if it already is), or when cancelled.</summary>
-    public Task WaitAsync(CancellationToken cancellationToken)
-    {
-        // The continuation must not run on the worker that crossed the mark: that worker is about to send.
-        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _waiter, waiter);
-
-        // Checked after publishing the waiter: a read that crossed the mark before it was visible is seen here, and
-        // every read after it sees the waiter (reads and Count go through the channel's lock).
-        if (!IsAbove)
-        {
-            Interlocked.Exchange(ref _waiter, null)?.TrySetResult();
-        }
-
-        return waiter.Task.WaitAsync(cancellationToken);
-    }
+    public Task WaitAsync(CancellationToken cancellationToken) => _crossed.WaitAsync(cancellationToken);
 
     /// <summary>Called by a worker after each read: wakes the fetcher if it waits and the buffer is at the mark.</summary>
-    public void OnRead()
-    {
-        // Only a volatile read per message while the fetcher is not waiting.
-        if (Volatile.Read(ref _waiter) is not null && !IsAbove)
-        {
-            Interlocked.Exchange(ref _waiter, null)?.TrySetResult();
-        }
-    }
+    public void OnRead() => _crossed.OnChanged();
 }

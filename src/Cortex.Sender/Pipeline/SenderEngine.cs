@@ -45,7 +45,7 @@ internal sealed class SenderEngine : BackgroundService
     private readonly DeadLetterLog _deadLetterLog;
     private readonly Channel<WorkItem> _channel;
     private readonly RefillSignal _refill;
-    private readonly IdleSignal _idle;
+    private readonly ConditionSignal _idle;
     private readonly CancellationTokenSource _sendsCancelled = new();
     private readonly CancellationTokenSource _hardStop = new();
     private AckBatcher? _acker;
@@ -91,7 +91,7 @@ internal sealed class SenderEngine : BackgroundService
             SingleReader = false,
         });
         _refill = new RefillSignal(_channel.Reader, _options.Prefetch, _options.Workers, _options.LeaseBatchSize);
-        _idle = new IdleSignal(() => IsIdle);
+        _idle = new ConditionSignal(() => IsIdle);
         metrics.ObserveEngine(() => _channel.Reader.Count, _options.Prefetch, () => BusyWorkers, _options.Workers, () => (int)gate.Circuit, () => gate.IsConfigurationPaused ? 1 : 0, gateway.Name);
     }
 
@@ -281,7 +281,7 @@ internal sealed class SenderEngine : BackgroundService
         return [suspect];
     }
 
-    /// <summary>Until nothing is buffered or in flight; the last worker to let go ends the wait (<see cref="IdleSignal"/>).</summary>
+    /// <summary>Until nothing is buffered or in flight; the last worker to let go ends the wait (<see cref="ConditionSignal"/>).</summary>
     private Task WhileBusyAsync(CancellationToken cancellationToken) => _idle.WaitAsync(cancellationToken);
 
     // Parses and screens a leased batch: bad envelopes and expired messages go to the DLQ, early ones to the
@@ -395,7 +395,7 @@ internal sealed class SenderEngine : BackgroundService
         void Release()
         {
             Interlocked.Decrement(ref _busyWorkers);
-            _idle.OnReleased();
+            _idle.OnChanged();
         }
     }
 
