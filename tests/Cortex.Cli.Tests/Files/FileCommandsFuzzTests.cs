@@ -111,7 +111,7 @@ public sealed class FileCommandsFuzzTests(CliFixture fixture) : IDisposable
         Assert.Contains(path + ": ", process.Output, StringComparison.Ordinal);
         Assert.Contains(expected, process.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", process.Output, StringComparison.Ordinal);
-        Assert.Empty(QueueKeys(cli));
+        Assert.Empty(await QueueKeysAsync(cli.QueueName!));
     }
 
     private async Task<CliResult> RunAsync(InputCase input, bool stop, Func<string[], Task<CliResult>> run)
@@ -182,7 +182,7 @@ public sealed class FileCommandsFuzzTests(CliFixture fixture) : IDisposable
 
         if (input.FileLevel)
         {
-            return result.ExitCode == ExitCodes.StoppedOnBadInput && QueueKeys("fz" + input.Seed).Count == 0 && result.Error.Contains(path + ": ", StringComparison.Ordinal)
+            return result.ExitCode == ExitCodes.StoppedOnBadInput && (await QueueKeysAsync("fz" + input.Seed)).Count == 0 && result.Error.Contains(path + ": ", StringComparison.Ordinal)
                 ? null
                 : $"expected exit 3 naming the file and nothing enqueued; enqueued [{string.Join(",", ids)}]";
         }
@@ -197,11 +197,5 @@ public sealed class FileCommandsFuzzTests(CliFixture fixture) : IDisposable
             : $"expected exit {expectedCode} naming '{named}{input.Expected}', ids [{string.Join(",", expectedIds)}]; got [{string.Join(",", ids)}]";
     }
 
-    private List<string> QueueKeys(CliDriver cli) => QueueKeys(cli.QueueName!);
-
-    private List<string> QueueKeys(string queue)
-    {
-        var server = fixture.Connection.GetServer(fixture.Connection.GetEndPoints()[0]);
-        return server.Keys(pattern: "{" + queue + "}*").Select(k => k.ToString()).ToList();
-    }
+    private Task<List<string>> QueueKeysAsync(string queue) => fixture.Connection.MatchingAsync("{" + queue + "}*");
 }
