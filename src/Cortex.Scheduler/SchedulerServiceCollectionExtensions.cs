@@ -7,7 +7,10 @@ using Cortex.Scheduler.Metrics;
 using Cortex.Scheduler.Outbox;
 using Cortex.Scheduler.Scheduling;
 using Cortex.Shared.Configuration;
+using Cortex.Shared.Hosting;
 using Cortex.Shared.Metrics;
+using Cortex.Shared.Queue;
+using Cortex.Shared.Redis;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -89,6 +92,12 @@ public static class SchedulerServiceCollectionExtensions
                 });
             });
         });
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IStartupCheck, RedisAclCheck>(sp =>
+        {
+            var queue = sp.GetRequiredService<IMessageQueue>();
+            return new RedisAclCheck("scheduler", queue.Keys, [queue.RefusedProducerCommandsAsync], sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisAclCheck>>());
+        }));
 
         // Order matters: hosted services start in registration order, and Quartz needs the migrated tables and the jobs.
         services.AddHostedService<MigrationService>();

@@ -1,5 +1,8 @@
 using Cortex.Sender;
 using Cortex.Shared.Configuration;
+using Cortex.Shared.Hosting;
+using Cortex.Shared.Queue;
+using Cortex.Shared.Redis;
 using Cortex.Sender.Metrics;
 using Cortex.Sender.Pipeline;
 using Cortex.Sender.RateLimiting;
@@ -32,6 +35,12 @@ public static class SenderServiceCollectionExtensions
         services.TryAddSingleton<RetrySchedule>(sp => new RetrySchedule(sp.GetRequiredService<IOptions<RetryOptions>>()));
         services.TryAddSingleton<GatewayPipeline>();
         services.TryAddSingleton<SenderEngine>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IStartupCheck, RedisAclCheck>(sp =>
+        {
+            var queue = sp.GetRequiredService<IMessageQueue>();
+            var limiter = sp.GetRequiredService<SenderRateLimiter>();
+            return new RedisAclCheck("sender", queue.Keys, [queue.RefusedConsumerCommandsAsync, limiter.RefusedCommandsAsync], sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisAclCheck>>());
+        }));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, SenderEngine>(sp => sp.GetRequiredService<SenderEngine>()));
 
         // The host must wait for the sender's own shutdown budget, plus time to flush acks and return leases.

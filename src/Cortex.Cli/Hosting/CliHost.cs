@@ -53,10 +53,9 @@ internal static class CliHost
             await console.Error.WriteLineAsync(ex.Message);
             return ex.ExitCode;
         }
-        catch (RedisServerException ex) when (ex.Message.StartsWith("NOPERM", StringComparison.Ordinal) || ex.Message.Contains("The user executing the script can't", StringComparison.Ordinal))
+        catch (RedisServerException ex) when (RedisAcl.IsRefusal(ex))
         {
-            // An ACL that lacks a command or key Cortex uses (inside a script Redis 7 words it "ERR The user executing the
-            // script can't..."): a setup error on the Redis side, not a crash with a stack trace.
+            // An ACL that lacks a command or key Cortex uses: a setup error on the Redis side, not a crash with a stack trace.
             await console.Error.WriteLineAsync($"Redis at {RedisEndpoints(host.Services)} refused a command: {ex.Message}. The Redis user Cortex authenticates as lacks a permission Cortex needs (see the ACL in k8s/redis/users.acl)");
             return ExitCodes.Configuration;
         }

@@ -663,7 +663,16 @@ internal sealed class SenderEngine : BackgroundService
             {
                 RedisFailed();
                 var delay = backoff.Next();
-                SenderLog.RedisUnavailable(_logger, name, delay, ex);
+                if (ex is RedisServerException refusal && RedisAcl.IsRefusal(refusal))
+                {
+                    // The ACL changed after the start checked it: named as what it is, not as an outage.
+                    SenderLog.RedisRefused(_logger, name, refusal.Message, delay);
+                }
+                else
+                {
+                    SenderLog.RedisUnavailable(_logger, name, delay, ex);
+                }
+
                 await Task.Delay(delay, _time, cancellationToken);
             }
         }

@@ -15,6 +15,9 @@ internal static partial class SenderLog
     [LoggerMessage(1003, LogLevel.Warning, "Redis unavailable during {Operation}; retrying in {Delay}")]
     public static partial void RedisUnavailable(ILogger logger, string operation, TimeSpan delay, Exception exception);
 
+    [LoggerMessage(1016, LogLevel.Error, "Redis refused {Operation}: {Refusal}. The Redis user Cortex authenticates as lacks a permission the sender needs (see k8s/redis/users.acl); retrying in {Delay}")]
+    public static partial void RedisRefused(ILogger logger, string operation, string refusal, TimeSpan delay);
+
     [LoggerMessage(1004, LogLevel.Warning, "Dead-lettered message {MessageId} (trace {TraceId}) to {To}: {Reason}: {Detail}")]
     public static partial void DeadLettered(ILogger logger, string? messageId, string? traceId, string to, string reason, string detail);
 

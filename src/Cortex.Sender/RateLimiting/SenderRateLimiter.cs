@@ -1,6 +1,7 @@
 using System.Threading.RateLimiting;
 using Cortex.Sender.Gateways;
 using Cortex.Sender.Pipeline;
+using Cortex.Shared.Redis;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
@@ -13,6 +14,7 @@ namespace Cortex.Sender.RateLimiting;
 public sealed class SenderRateLimiter : IDisposable
 {
     private readonly RateLimiter? _limiter;
+    private readonly IConnectionMultiplexer _connection;
     private readonly RedisTokenBucketRateLimiter? _global;
     private readonly TokenBucketRateLimiter? _pod;
     private readonly SendGate _gate;
@@ -23,6 +25,7 @@ public sealed class SenderRateLimiter : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(gateway);
         _options = options.Value;
+        _connection = connection;
         _gate = gate;
         if (_options.PodPermitsPerSecond > 0)
         {
@@ -74,6 +77,9 @@ public sealed class SenderRateLimiter : IDisposable
             AutoReplenishment = autoReplenishment,
         };
     }
+
+    /// <summary>What the Redis user may not run on the global bucket (see <see cref="RedisAcl"/>); empty when that limit is off.</summary>
+    public async Task<IReadOnlyList<string>?> RefusedCommandsAsync() => _global is null ? [] : await RedisAcl.RefusedAsync(_connection, _global.Needs);
 
     /// <summary>Waits for a permit; returns at once when no limit is configured.</summary>
     public async ValueTask AcquireAsync(CancellationToken cancellationToken)

@@ -9,7 +9,7 @@ public static class CortexHost
 {
     public const int ConfigurationErrorExitCode = 78;
 
-    /// <summary>Runs the host until shutdown: 0, or 78 with the bad keys named.</summary>
+    /// <summary>Runs the host until shutdown: 0, or 78 with the bad keys named (by the options or an <see cref="IStartupCheck"/>).</summary>
     public static Task<int> RunAsync(IHost host, TextWriter? error = null)
     {
         ArgumentNullException.ThrowIfNull(host);
@@ -22,6 +22,11 @@ public static class CortexHost
                     // Validated before the host starts: a bad configuration is then one line and exit 78, not also the
                     // host's own "Hosting failed to start" log with its stack trace.
                     host.Services.GetService<IStartupValidator>()?.Validate();
+                    foreach (var check in host.Services.GetServices<IStartupCheck>())
+                    {
+                        await check.CheckAsync(stopping);
+                    }
+
                     await host.RunAsync();
                 }
                 catch (OperationCanceledException) when (stopping.IsCancellationRequested)

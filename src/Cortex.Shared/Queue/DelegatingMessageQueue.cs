@@ -14,6 +14,10 @@ public abstract class DelegatingMessageQueue(IMessageQueue inner) : IMessageQueu
     public virtual Task<LeaseBatch> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default) =>
         inner.LeaseAsync(consumerId, max, requestToken, cancellationToken);
 
+    public virtual Task<IReadOnlyList<string>?> RefusedConsumerCommandsAsync() => inner.RefusedConsumerCommandsAsync();
+
+    public virtual Task<IReadOnlyList<string>?> RefusedProducerCommandsAsync() => inner.RefusedProducerCommandsAsync();
+
     public virtual Task<bool[]> AreSentAsync(IReadOnlyList<string> messageIds) => inner.AreSentAsync(messageIds);
 
     public virtual Task<ClaimResult[]> ClaimAsync(string consumerId, IReadOnlyList<AckItem> items) => inner.ClaimAsync(consumerId, items);

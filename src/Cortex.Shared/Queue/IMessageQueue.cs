@@ -29,6 +29,15 @@ public interface IMessageQueue
     /// <summary>The reason the queue is paused, or null when it is not.</summary>
     Task<string?> GetPausedAsync();
 
+    /// <summary>
+    /// What the Redis user may not run of the commands a consumer needs, as "COMMAND key", asked of Redis without running
+    /// any; empty when everything is allowed, null when this Redis cannot tell (before 7.0).
+    /// </summary>
+    Task<IReadOnlyList<string>?> RefusedConsumerCommandsAsync();
+
+    /// <summary>As <see cref="RefusedConsumerCommandsAsync"/>, for a producer: the pushes, and the reads of the queue metrics.</summary>
+    Task<IReadOnlyList<string>?> RefusedProducerCommandsAsync();
+
     /// <summary>For each id, whether it was already sent within the idempotency window.</summary>
     Task<bool[]> AreSentAsync(IReadOnlyList<string> messageIds);
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Cortex.Shared.Contract;
+using Cortex.Shared.Redis;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
@@ -261,6 +262,53 @@ public sealed class RedisMessageQueue : IMessageQueue
         return (int)await QueueScripts.Return.EvaluateAsync(
             _connection, Db, [Keys.Leases(consumerId), Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow], args);
     }
+
+    public Task<IReadOnlyList<string>?> RefusedConsumerCommandsAsync() => RedisAcl.RefusedAsync(_connection, ConsumerNeeds());
+
+    public Task<IReadOnlyList<string>?> RefusedProducerCommandsAsync() => RedisAcl.RefusedAsync(_connection, ProducerNeeds());
+
+    /// <summary>Every command a producer runs on this queue's keys: the pushes (ready, or delayed for a later notBefore) and the queue metrics' reads.</summary>
+    internal IEnumerable<RedisCommandNeed> ProducerNeeds()
+    {
+        (RedisKey Key, string Commands)[] needs =
+        [
+            (Keys.ReadyHigh, "LPUSH LLEN LINDEX"),
+            (Keys.ReadyNormal, "LPUSH LLEN LINDEX"),
+            (Keys.ReadyLow, "LPUSH LLEN LINDEX"),
+            (Keys.Delayed, "ZADD ZCARD"),
+            (Keys.Consumers, "ZRANGE ZCOUNT"),
+            (Keys.Leases("*"), "HLEN"),
+            (Keys.Dead, "LLEN"),
+        ];
+        return Expand(needs);
+    }
+
+    /// <summary>
+    /// Every command a consumer runs on this queue's keys, inside the scripts and outside them, with the queue metrics'
+    /// reads: leasing, claims, acks, retries, dead letters, returns, promotion, recovery of dead consumers and the
+    /// heartbeat. A "*" stands for any consumer or message id: to the check it is a key name like another.
+    /// </summary>
+    internal IEnumerable<RedisCommandNeed> ConsumerNeeds()
+    {
+        (RedisKey Key, string Commands)[] needs =
+        [
+            (Keys.ReadyHigh, "RPOP RPUSH LLEN LINDEX"),
+            (Keys.ReadyNormal, "RPOP RPUSH LLEN LINDEX"),
+            (Keys.ReadyLow, "RPOP RPUSH LLEN LINDEX"),
+            (Keys.Leases("*"), "HGET HSET HDEL HEXISTS HKEYS HGETALL HLEN DEL"),
+            (Keys.LeaseSequence, "INCRBY"),
+            (Keys.LastLease("*"), "GET SET DEL"),
+            (Keys.Consumers, "ZADD ZREM ZRANGE ZRANGEBYSCORE ZCOUNT"),
+            (Keys.Paused, "GET"),
+            (Keys.Delayed, "ZADD ZREM ZRANGEBYSCORE ZCARD"),
+            (Keys.Dead, "LPUSH LLEN"),
+            (Keys.Sent("*"), "GET SET"),
+        ];
+        return Expand(needs);
+    }
+
+    private static IEnumerable<RedisCommandNeed> Expand((RedisKey Key, string Commands)[] needs) =>
+        needs.SelectMany(n => n.Commands.Split(' ').Select(command => new RedisCommandNeed(command, n.Key)));
 
     public Task HeartbeatAsync(string consumerId)
     {

@@ -111,6 +111,23 @@ public sealed class RedisAclPipelineTests(CliFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Scheduler_QueueOutsideItsUsersKeys_StopsAtStartWith78NamingTheKeysBeforeAnyJobRuns()
+    {
+        // The file's patterns are {cortex}:*; a queue of another name would have every outbox push refused at run time.
+        var cli = await CliAsync(SendersPassword);
+        var environment = SchedulerEnvironment(cli, SendersPassword);
+        environment["Cortex__Queue__Name"] = "billing";
+        await using var node = SchedulerNode.Start(environment);
+
+        var exit = await node.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exit);
+        Assert.True(node.Wrote("may not run what the scheduler needs on queue 'billing' (Cortex:Queue:Name, keys {billing}:*): LPUSH {billing}:ready:high"), node.Output);
+        Assert.DoesNotContain(SendersPassword, node.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", node.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Cli_AclWithoutACommandCortexUses_Exits78SayingSoWithoutAStackTrace()
     {
         // An operator's ACL that forgot the list commands: the stats script's LLEN is refused inside Lua.

@@ -1,12 +1,14 @@
 using Cortex.Sender.Gateways.Fake;
 using Cortex.Shared.Client;
 using Cortex.Shared.Contract;
+using Cortex.Shared.Hosting;
 using Cortex.Shared.Queue;
 using Cortex.Sender.Tests.Pipeline;
 using Cortex.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Cortex.Sender.Tests.Deploy;
 
@@ -106,6 +108,89 @@ public sealed class RedisAclTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Sender_QueueOutsideItsUsersKeys_StopsAtStartWith78NamingTheKeysAndTheSetting()
+    {
+        var (exitCode, output) = await ConfigErrorHost.RunAsync(services => services.AddCortexSender(), new Dictionary<string, string?>
+        {
+            ["Cortex:Redis:Configuration"] = _server.Configuration,
+            ["Cortex:Redis:Password"] = SendersPassword,
+            ["Cortex:Queue:Name"] = "billing",
+            ["Cortex:Gateway:Type"] = "Fake",
+        });
+
+        Assert.True(exitCode == CortexHost.ConfigurationErrorExitCode, output);
+        Assert.Contains("may not run what the sender needs on queue 'billing' (Cortex:Queue:Name, keys {billing}:*)", output, StringComparison.Ordinal);
+        Assert.Contains("RPOP {billing}:ready:high", output, StringComparison.Ordinal);
+        Assert.DoesNotContain(SendersPassword, output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Sender_AclWithoutACommandTheLeaseRunsAfterItsPops_StopsAtStartAndTheMessagesStayReady()
+    {
+        // The sender's user of k8s/redis/users.acl without INCRBY: the lease script would pop the messages, then be refused
+        // the lease sequence, and what it popped would be gone.
+        var acl = await File.ReadAllTextAsync(_aclFile);
+        var narrowFile = Path.Combine(Path.GetTempPath(), $"cortex-no-incrby-{Guid.NewGuid():N}.acl");
+        await File.WriteAllTextAsync(narrowFile, acl.Replace(" +incrby", string.Empty, StringComparison.Ordinal));
+        try
+        {
+            await using var narrow = await RedisServer.StartAsync("--aclfile", narrowFile);
+            string[] user = ["-p", narrow.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-auth-warning", .. s_sendersUser];
+            await RunRedisCli([.. user, "LPUSH", "{cortex}:ready:normal", .. Enumerable.Range(0, 5).Select(i => $$"""{"version":1,"id":"n-{{i}}","to":"+5511987654321","text":"oi"}""")]);
+
+            var (exitCode, output) = await ConfigErrorHost.RunAsync(services => services.AddCortexSender(), new Dictionary<string, string?>
+            {
+                ["Cortex:Redis:Configuration"] = narrow.Configuration,
+                ["Cortex:Redis:Password"] = SendersPassword,
+                ["Cortex:Gateway:Type"] = "Fake",
+            });
+
+            Assert.True(exitCode == CortexHost.ConfigurationErrorExitCode, output);
+            Assert.Contains("INCRBY {cortex}:lease-seq", output, StringComparison.Ordinal);
+            Assert.Equal("5", await RunRedisCli([.. user, "LLEN", "{cortex}:ready:normal"]));
+        }
+        finally
+        {
+            File.Delete(narrowFile);
+        }
+    }
+
+    [Fact]
+    public async Task Sender_AclNarrowedWhileRunning_LogsTheRefusalNotAnOutageAndSendsOnceItIsRestored()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        string[] admin = ["-p", redis.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        var logs = new CapturedLogs();
+        await using var app = SenderApplication.Build([], builder =>
+        {
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Cortex:Redis:Configuration"] = redis.Configuration,
+                ["Cortex:Queue:HeartbeatInterval"] = "00:00:00.100",
+                ["Cortex:Observability:Port"] = "0",
+                ["Cortex:Gateway:Type"] = "Fake",
+                ["Cortex:Sender:IdlePollMax"] = "00:00:00.020",
+            });
+            builder.Logging.AddProvider(logs);
+        });
+        await app.StartAsync();
+        var gateway = app.Services.GetRequiredService<FakeGateway>();
+
+        // Every lease and heartbeat starts with a ZADD to the consumers set, so taking it away refuses them before anything moves.
+        await RunRedisCli([.. admin, "ACL", "SETUSER", "default", "-zadd"]);
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(logs.Lines.Any(l => l.Contains("[1016]", StringComparison.Ordinal))), "the refusal logged");
+        await app.Services.GetRequiredService<CortexClient>().EnqueueBatchAsync(Enumerable.Range(0, 10).Select(i => new Envelope { Id = $"acl-run-{i}", To = "+5511987654321", Text = "oi" }));
+        await RunRedisCli([.. admin, "ACL", "SETUSER", "default", "+zadd"]);
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.AcceptedCount == 10), "every message sent once the ACL is restored");
+        await app.StopAsync();
+
+        Assert.Equal(0, gateway.DuplicateCount());
+        Assert.Contains(logs.Lines, l => l.Contains("[1016] Redis refused", StringComparison.Ordinal) && l.Contains("lacks a permission the sender needs", StringComparison.Ordinal));
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("[1003]", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task KedaUser_ReadsTheReadyListLengthsAndNothingElse()
     {
         await RedisCli(s_sendersUser, "LPUSH", "{cortex}:ready:normal", "a", "b");
@@ -128,12 +213,12 @@ public sealed class RedisAclTests : IAsyncLifetime
         Assert.StartsWith("NOPERM", await RedisCli(s_sendersUser, "FLUSHALL"), StringComparison.Ordinal);
     }
 
-    private async Task<string> RedisCli(string[] user, params string[] command)
+    private Task<string> RedisCli(string[] user, params string[] command) =>
+        RunRedisCli(["-p", _server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-auth-warning", .. user, .. command]);
+
+    private static async Task<string> RunRedisCli(string[] args)
     {
-        var result = await ExternalTool.RunAsync(
-            "redis-cli",
-            ["-p", _server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-auth-warning", .. user, .. command],
-            "It comes with redis-server (`make test` installs it).");
+        var result = await ExternalTool.RunAsync("redis-cli", args, "It comes with redis-server (`make test` installs it).");
         Assert.True(result.ExitCode == 0, result.ToString());
         return result.Output;
     }
