@@ -2,12 +2,14 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Cortex.Shared.Queue;
+using Cortex.Shared.Redis;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using StackExchange.Redis;
 
 namespace Cortex.Shared.Hosting;
 
@@ -26,9 +28,29 @@ public static partial class AdminEndpoints
         ArgumentNullException.ThrowIfNull(handler);
         return endpoints.MapPost(pattern, async context =>
         {
-            if (await AuthorizeAsync(context))
+            if (!await AuthorizeAsync(context))
+            {
+                return;
+            }
+
+            try
             {
                 await handler(context);
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException && !context.Response.HasStarted)
+            {
+                // An answer the operator can act on, not a bare 500. A connection error's message can carry the endpoint
+                // and its password, so only a refusal's own text is shown.
+                var path = context.Request.Path.Value ?? string.Empty;
+                Log.RedisFailed(Logger(context), path, ex.GetType().Name);
+                if (ex is RedisServerException refusal && RedisAcl.IsRefusal(refusal))
+                {
+                    await WriteErrorAsync(context, StatusCodes.Status500InternalServerError, $"Redis refused it: {refusal.Message}. The Redis user Cortex authenticates as lacks a permission this endpoint needs (see k8s/redis/users.acl)");
+                }
+                else
+                {
+                    await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, $"Redis did not answer ({ex.GetType().Name}); the change may be made in part or not at all. Retrying is safe: pause and resume set a state, requeue and purge act on what is still dead-lettered");
+                }
             }
         });
     }
@@ -211,6 +233,9 @@ public static partial class AdminEndpoints
 
     private static partial class Log
     {
+        [LoggerMessage(3107, LogLevel.Error, "Admin request to {Path} failed on Redis ({Error}); answered with the error")]
+        public static partial void RedisFailed(ILogger logger, string path, string error);
+
         [LoggerMessage(3101, LogLevel.Warning, "Admin request to {Path} refused: {Reason}")]
         public static partial void Refused(ILogger logger, string path, string reason);
 

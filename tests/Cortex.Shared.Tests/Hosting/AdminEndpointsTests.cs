@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.NetworkInformation;
@@ -215,6 +216,42 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal(1, await app.Services.GetRequiredService<DeadLetterAdmin>().CountAsync());
+    }
+
+    [Fact]
+    public async Task Admin_RedisAway_Is503SayingRetryIsSafeWithoutTheEndpointOrPassword()
+    {
+        var own = await RedisServer.StartAsync(new RedisSecurity { Password = "admin-test-redis-pass" });
+        await using var app = await StartAsync(("Cortex:Redis:Configuration", own.Configuration), ("Cortex:Redis:Password", "admin-test-redis-pass"), ("Cortex:Observability:AdminToken", Token));
+        using var http = Http(app, Token);
+        await own.DisposeAsync();
+
+        using var response = await http.PostAsync(new Uri("admin/pause", UriKind.Relative), null);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString()!;
+        Assert.StartsWith("Redis did not answer (", error, StringComparison.Ordinal);
+        Assert.Contains("Retrying is safe", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("admin-test-redis-pass", error, StringComparison.Ordinal);
+        Assert.DoesNotContain(own.Port.ToString(CultureInfo.InvariantCulture), error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Admin_RedisAclRefusesTheChange_Is500NamingTheRefusal()
+    {
+        await using var own = await RedisServer.StartAsync();
+        await using var app = await StartAsync(("Cortex:Redis:Configuration", own.Configuration), ("Cortex:Observability:AdminToken", Token));
+        using var http = Http(app, Token);
+        var acl = await ExternalTool.RunAsync("redis-cli", ["-p", own.Port.ToString(CultureInfo.InvariantCulture), "ACL", "SETUSER", "default", "-set"], "It comes with redis-server.");
+        Assert.True(acl.ExitCode == 0, acl.ToString());
+
+        using var response = await http.PostAsync(new Uri("admin/pause", UriKind.Relative), null);
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString()!;
+        Assert.Contains("Redis refused it: NOPERM", error, StringComparison.Ordinal);
+        Assert.Contains("lacks a permission this endpoint needs", error, StringComparison.Ordinal);
+        Assert.Null(await app.Services.GetRequiredService<IMessageQueue>().GetPausedAsync());
     }
 
     [Fact]
