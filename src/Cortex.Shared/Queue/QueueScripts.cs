@@ -3,7 +3,8 @@ using Cortex.Shared.Redis;
 namespace Cortex.Shared.Queue;
 
 // Every state change of a message is one of these scripts, so it is atomic: a message is in exactly one of
-// ready, delayed, a consumer's lease hash, or dead. Lease hash values and delayed members carry the priority
+// ready, delayed, a consumer's lease hash, or dead. A script stopped by an error keeps the writes before it (an ACL
+// narrowed while running refuses a call), so each writes a message's new place before it removes the old one. Lease hash values and delayed members carry the priority
 // index as their first character ('0' high, '1' normal, '2' low). Items put back after a consumer died carry a
 // header "\30<deliveries>\30" in front of the payload so the poison count travels with the message.
 internal static class QueueScripts
@@ -55,6 +56,12 @@ internal static class QueueScripts
         end
         -- Paused by an operator: the consumer stays alive (heartbeat above) and leases nothing until resumed.
         if redis.call('GET', KEYS[8]) then return {} end
+        -- Redis keeps a script's writes up to a call its ACL refuses, so a refusal after the pops would lose what they
+        -- took: an ACL narrowed while running is found here first (Redis 7; before it there is no acl_check_cmd).
+        if redis.acl_check_cmd and not (redis.acl_check_cmd('INCRBY', KEYS[5], '1') and redis.acl_check_cmd('HSET', KEYS[4], '1', 'x')
+            and redis.acl_check_cmd('SET', KEYS[7], 'x') and redis.acl_check_cmd('LPUSH', KEYS[9], 'x')) then
+          return redis.error_reply('NOPERM this user may not run INCRBY, HSET, SET or LPUSH on the keys a lease writes')
+        end
         local quota = {tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])}
         local max = quota[1] + quota[2] + quota[3]
         local limit = tonumber(ARGV[8])
@@ -114,8 +121,8 @@ internal static class QueueScripts
     public static readonly RedisScript Ack = new("""
         local lost = 0
         for i = 2, #KEYS do
-          if redis.call('HDEL', KEYS[1], ARGV[i]) == 0 then lost = lost + 1 end
           redis.call('SET', KEYS[i], '1', 'PX', ARGV[1])
+          if redis.call('HDEL', KEYS[1], ARGV[i]) == 0 then lost = lost + 1 end
         end
         return lost
         """);
@@ -146,8 +153,9 @@ internal static class QueueScripts
 
     // KEYS: leases:<owner>, delayed   ARGV: leaseId, due ms, member (priority char + payload)
     public static readonly RedisScript Retry = new("""
-        if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
         redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+        redis.call('HDEL', KEYS[1], ARGV[1])
         return 1
         """);
 
@@ -157,8 +165,9 @@ internal static class QueueScripts
     public static readonly RedisScript DeadLetter = new("""
         local moved = 0
         for i = 1, #ARGV, 2 do
-          if ARGV[i] == '' or redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then
+          if ARGV[i] == '' or redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
             redis.call('LPUSH', KEYS[2], ARGV[i + 1])
+            if ARGV[i] ~= '' then redis.call('HDEL', KEYS[1], ARGV[i]) end
             moved = moved + 1
           end
         end
@@ -178,8 +187,8 @@ internal static class QueueScripts
         for i = #ids, 1, -1 do
           local v = redis.call('HGET', KEYS[1], ids[i])
           if v then
-            redis.call('HDEL', KEYS[1], ids[i])
             redis.call('RPUSH', KEYS[2 + tonumber(string.sub(v, 1, 1))], string.sub(v, 2))
+            redis.call('HDEL', KEYS[1], ids[i])
             n = n + 1
           end
         end

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Cortex.Shared.Contract;
 using Cortex.Shared.Queue;
+using Cortex.Shared.Redis;
 using Cortex.Testing;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -84,8 +85,38 @@ public sealed class ConsumerAclTests : IAsyncLifetime
         Assert.Equal(1, await _connection.GetDatabase().ListLengthAsync(queue.Keys.ReadyNormal));
     }
 
+    [Fact]
+    public async Task Scripts_RefusedByAnAclNarrowedAfterTheStart_LeaveEveryMessageWhereItWas()
+    {
+        var queue = CreateQueue();
+        var needs = queue.ConsumerNeeds().ToList();
+        await queue.EnqueueAsync([Message("m1"), Message("m2"), Message("m3")]);
+
+        // Without INCRBY the lease would have popped the messages, then been refused: they stay ready.
+        await RestrictToAsync(needs.Where(n => n.Command != "INCRBY"), queue.Keys);
+        Assert.True(RedisAcl.IsRefusal(await Assert.ThrowsAsync<RedisServerException>(() => queue.LeaseAsync("a", 10))));
+        Assert.Equal(new QueueStats(0, 3, 0, 0, 0, 0, 1), await queue.GetStatsAsync());
+
+        await RestrictToAsync(needs, queue.Keys);
+        var leased = (await queue.LeaseAsync("a", 10)).ToList();
+        Assert.Equal(3, leased.Count);
+
+        // Each of these removes the lease and writes the message elsewhere; refused the write, the lease stays.
+        await RestrictToAsync(needs.Where(n => !(n.Command == "ZADD" && n.Key == queue.Keys.Delayed)), queue.Keys);
+        await Assert.ThrowsAsync<RedisServerException>(() => queue.ScheduleRetryAsync("a", leased[0], leased[0].Payload, _time.GetUtcNow().AddMinutes(1)));
+        await RestrictToAsync(needs.Where(n => !(n.Command == "LPUSH" && n.Key == queue.Keys.Dead)), queue.Keys);
+        await Assert.ThrowsAsync<RedisServerException>(() => queue.DeadLetterAsync("a", [new DeadLetterItem(leased[1], DeadLetterEntry.Create("invalid_envelope", "test", leased[1].Payload.Span, _time.GetUtcNow()))]));
+        await RestrictToAsync(needs.Where(n => n.Command != "RPUSH"), queue.Keys);
+        await Assert.ThrowsAsync<RedisServerException>(() => queue.ReturnAsync("a"));
+        Assert.Equal(new QueueStats(0, 0, 0, 0, 3, 0, 1), await queue.GetStatsAsync());
+
+        await RestrictToAsync(needs, queue.Keys);
+        Assert.Equal(3, await queue.RemoveConsumerAsync("a"));
+        Assert.Equal(["m1", "m2", "m3"], (await queue.LeaseAsync("b", 10)).Select(Text));
+    }
+
     // The default user keeps its password and the client's handshake; its commands are exactly the needs, each on its key.
-    private Task RestrictToAsync(IEnumerable<Cortex.Shared.Redis.RedisCommandNeed> needs, QueueKeys keys)
+    private Task RestrictToAsync(IEnumerable<RedisCommandNeed> needs, QueueKeys keys)
     {
         var selectors = needs.GroupBy(n => (string)n.Key!).Select(g => $"({string.Join(' ', g.Select(n => "+" + n.Command.ToLowerInvariant()))} ~{g.Key})");
         // Scripts are checked against their declared keys first, then each call inside against the selectors.
