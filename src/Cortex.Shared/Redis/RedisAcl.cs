@@ -5,10 +5,7 @@ using StackExchange.Redis;
 namespace Cortex.Shared.Redis;
 
 /// <summary>One command a service runs on one key: what the Redis user it authenticates as must be allowed.</summary>
-internal readonly record struct RedisCommandNeed(string Command, RedisKey Key)
-{
-    public override string ToString() => $"{Command} {Key}";
-}
+internal readonly record struct RedisCommandNeed(string Command, RedisKey Key);
 
 /// <summary>
 /// Asks Redis whether the user Cortex authenticates as may run what a service needs (Redis 7's
