@@ -77,8 +77,9 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
     /// <summary>The Redis key of a gateway instance's bucket; its own hash tag, independent of any queue.</summary>
     public static RedisKey KeyFor(string gatewayName) => "cortex:ratelimit:{" + gatewayName + "}";
 
-    /// <summary>Every command the two scripts above run on the bucket.</summary>
-    public IEnumerable<RedisCommandNeed> Needs => "HGET HMGET HSET PEXPIRE".Split(' ').Select(command => new RedisCommandNeed(command, _key));
+    /// <summary>What the Redis user may not run of the commands the two scripts above run on the bucket (see <see cref="RedisAcl"/>).</summary>
+    public Task<IReadOnlyList<string>?> RefusedCommandsAsync() =>
+        RedisAcl.RefusedAsync(_connection, "HGET HMGET HSET PEXPIRE".Split(' ').Select(command => new RedisCommandNeed(command, _key)));
 
     public override TimeSpan? IdleDuration => _time.GetElapsedTime(Interlocked.Read(ref _idleSince));
 

@@ -14,7 +14,6 @@ namespace Cortex.Sender.RateLimiting;
 public sealed class SenderRateLimiter : IDisposable
 {
     private readonly RateLimiter? _limiter;
-    private readonly IConnectionMultiplexer _connection;
     private readonly RedisTokenBucketRateLimiter? _global;
     private readonly TokenBucketRateLimiter? _pod;
     private readonly SendGate _gate;
@@ -25,7 +24,6 @@ public sealed class SenderRateLimiter : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(gateway);
         _options = options.Value;
-        _connection = connection;
         _gate = gate;
         if (_options.PodPermitsPerSecond > 0)
         {
@@ -79,7 +77,7 @@ public sealed class SenderRateLimiter : IDisposable
     }
 
     /// <summary>What the Redis user may not run on the global bucket (see <see cref="RedisAcl"/>); empty when that limit is off.</summary>
-    public async Task<IReadOnlyList<string>?> RefusedCommandsAsync() => _global is null ? [] : await RedisAcl.RefusedAsync(_connection, _global.Needs);
+    public async Task<IReadOnlyList<string>?> RefusedCommandsAsync() => _global is null ? [] : await _global.RefusedCommandsAsync();
 
     /// <summary>Waits for a permit; returns at once when no limit is configured.</summary>
     public async ValueTask AcquireAsync(CancellationToken cancellationToken)

@@ -157,6 +157,34 @@ public sealed class RedisAclTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Sender_AclWithoutTheGlobalBucketsKeys_StopsAtStartNamingTheBucket()
+    {
+        var acl = await File.ReadAllTextAsync(_aclFile);
+        var narrowFile = Path.Combine(Path.GetTempPath(), $"cortex-no-bucket-{Guid.NewGuid():N}.acl");
+        await File.WriteAllTextAsync(narrowFile, acl.Replace(" ~cortex:ratelimit:*", string.Empty, StringComparison.Ordinal));
+        try
+        {
+            await using var narrow = await RedisServer.StartAsync("--aclfile", narrowFile);
+
+            var (exitCode, output) = await ConfigErrorHost.RunAsync(services => services.AddCortexSender(), new Dictionary<string, string?>
+            {
+                ["Cortex:Redis:Configuration"] = narrow.Configuration,
+                ["Cortex:Redis:Password"] = SendersPassword,
+                ["Cortex:Gateway:Type"] = "Fake",
+                ["Cortex:RateLimit:GlobalPermitsPerSecond"] = "80",
+            });
+
+            Assert.True(exitCode == CortexHost.ConfigurationErrorExitCode, output);
+            Assert.Contains("HMGET cortex:ratelimit:{", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("{cortex}:", output.Replace("keys {cortex}:*", string.Empty, StringComparison.Ordinal), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(narrowFile);
+        }
+    }
+
+    [Fact]
     public async Task Sender_AclNarrowedWhileRunning_LogsTheRefusalNotAnOutageAndSendsOnceItIsRestored()
     {
         await using var redis = await RedisServer.StartAsync();
