@@ -110,13 +110,7 @@ public sealed class RedisAclTests : IAsyncLifetime
     [Fact]
     public async Task Sender_QueueOutsideItsUsersKeys_StopsAtStartWith78NamingTheKeysAndTheSetting()
     {
-        var (exitCode, output) = await ConfigErrorHost.RunAsync(services => services.AddCortexSender(), new Dictionary<string, string?>
-        {
-            ["Cortex:Redis:Configuration"] = _server.Configuration,
-            ["Cortex:Redis:Password"] = SendersPassword,
-            ["Cortex:Queue:Name"] = "billing",
-            ["Cortex:Gateway:Type"] = "Fake",
-        });
+        var (exitCode, output) = await StartSenderAsync(_server, ("Cortex:Queue:Name", "billing"));
 
         Assert.True(exitCode == CortexHost.ConfigurationErrorExitCode, output);
         Assert.Contains("may not run what the sender needs on queue 'billing' (Cortex:Queue:Name, keys {billing}:*)", output, StringComparison.Ordinal);
@@ -130,58 +124,27 @@ public sealed class RedisAclTests : IAsyncLifetime
     {
         // The sender's user of k8s/redis/users.acl without INCRBY: the lease script would pop the messages, then be refused
         // the lease sequence, and what it popped would be gone.
-        var acl = await File.ReadAllTextAsync(_aclFile);
-        var narrowFile = Path.Combine(Path.GetTempPath(), $"cortex-no-incrby-{Guid.NewGuid():N}.acl");
-        await File.WriteAllTextAsync(narrowFile, acl.Replace(" +incrby", string.Empty, StringComparison.Ordinal));
-        try
-        {
-            await using var narrow = await RedisServer.StartAsync("--aclfile", narrowFile);
-            string[] user = ["-p", narrow.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-auth-warning", .. s_sendersUser];
-            await RunRedisCli([.. user, "LPUSH", "{cortex}:ready:normal", .. Enumerable.Range(0, 5).Select(i => $$"""{"version":1,"id":"n-{{i}}","to":"+5511987654321","text":"oi"}""")]);
+        await using var narrow = await StartWithShippedAclWithoutAsync(" +incrby");
+        string[] user = ["-p", narrow.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-auth-warning", .. s_sendersUser];
+        await RunRedisCli([.. user, "LPUSH", "{cortex}:ready:normal", .. Enumerable.Range(0, 5).Select(i => $$"""{"version":1,"id":"n-{{i}}","to":"+5511987654321","text":"oi"}""")]);
 
-            var (exitCode, output) = await ConfigErrorHost.RunAsync(services => services.AddCortexSender(), new Dictionary<string, string?>
-            {
-                ["Cortex:Redis:Configuration"] = narrow.Configuration,
-                ["Cortex:Redis:Password"] = SendersPassword,
-                ["Cortex:Gateway:Type"] = "Fake",
-            });
+        var (exitCode, output) = await StartSenderAsync(narrow);
 
-            Assert.True(exitCode == CortexHost.ConfigurationErrorExitCode, output);
-            Assert.Contains("INCRBY {cortex}:lease-seq", output, StringComparison.Ordinal);
-            Assert.Equal("5", await RunRedisCli([.. user, "LLEN", "{cortex}:ready:normal"]));
-        }
-        finally
-        {
-            File.Delete(narrowFile);
-        }
+        Assert.True(exitCode == CortexHost.ConfigurationErrorExitCode, output);
+        Assert.Contains("INCRBY {cortex}:lease-seq", output, StringComparison.Ordinal);
+        Assert.Equal("5", await RunRedisCli([.. user, "LLEN", "{cortex}:ready:normal"]));
     }
 
     [Fact]
     public async Task Sender_AclWithoutTheGlobalBucketsKeys_StopsAtStartNamingTheBucket()
     {
-        var acl = await File.ReadAllTextAsync(_aclFile);
-        var narrowFile = Path.Combine(Path.GetTempPath(), $"cortex-no-bucket-{Guid.NewGuid():N}.acl");
-        await File.WriteAllTextAsync(narrowFile, acl.Replace(" ~cortex:ratelimit:*", string.Empty, StringComparison.Ordinal));
-        try
-        {
-            await using var narrow = await RedisServer.StartAsync("--aclfile", narrowFile);
+        await using var narrow = await StartWithShippedAclWithoutAsync(" ~cortex:ratelimit:*");
 
-            var (exitCode, output) = await ConfigErrorHost.RunAsync(services => services.AddCortexSender(), new Dictionary<string, string?>
-            {
-                ["Cortex:Redis:Configuration"] = narrow.Configuration,
-                ["Cortex:Redis:Password"] = SendersPassword,
-                ["Cortex:Gateway:Type"] = "Fake",
-                ["Cortex:RateLimit:GlobalPermitsPerSecond"] = "80",
-            });
+        var (exitCode, output) = await StartSenderAsync(narrow, ("Cortex:RateLimit:GlobalPermitsPerSecond", "80"));
 
-            Assert.True(exitCode == CortexHost.ConfigurationErrorExitCode, output);
-            Assert.Contains("HMGET cortex:ratelimit:{", output, StringComparison.Ordinal);
-            Assert.DoesNotContain("{cortex}:", output.Replace("keys {cortex}:*", string.Empty, StringComparison.Ordinal), StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.Delete(narrowFile);
-        }
+        Assert.True(exitCode == CortexHost.ConfigurationErrorExitCode, output);
+        Assert.Contains("HMGET cortex:ratelimit:{", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("{cortex}:", output.Replace("keys {cortex}:*", string.Empty, StringComparison.Ordinal), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -240,6 +203,32 @@ public sealed class RedisAclTests : IAsyncLifetime
         Assert.StartsWith("NOPERM", await RedisCli(s_sendersUser, "SET", "billing:session:1", "x"), StringComparison.Ordinal);
         Assert.StartsWith("NOPERM", await RedisCli(s_sendersUser, "FLUSHALL"), StringComparison.Ordinal);
     }
+
+    // The shipped ACL with one rule or key pattern taken out; Redis reads the file once, at start.
+    private async Task<RedisServer> StartWithShippedAclWithoutAsync(string removed)
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"cortex-narrow-{Guid.NewGuid():N}.acl");
+        var acl = await File.ReadAllTextAsync(_aclFile);
+        Assert.Contains(removed, acl, StringComparison.Ordinal);
+        await File.WriteAllTextAsync(file, acl.Replace(removed, string.Empty, StringComparison.Ordinal));
+        try
+        {
+            return await RedisServer.StartAsync("--aclfile", file);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    // A sender started as Program.cs starts it, as the senders' user, expected to stop at start.
+    private static Task<(int ExitCode, string Output)> StartSenderAsync(RedisServer redis, params (string Key, string Value)[] settings) =>
+        ConfigErrorHost.RunAsync(services => services.AddCortexSender(), new Dictionary<string, string?>(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)))
+        {
+            ["Cortex:Redis:Configuration"] = redis.Configuration,
+            ["Cortex:Redis:Password"] = SendersPassword,
+            ["Cortex:Gateway:Type"] = "Fake",
+        });
 
     private Task<string> RedisCli(string[] user, params string[] command) =>
         RunRedisCli(["-p", _server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-auth-warning", .. user, .. command]);
