@@ -589,8 +589,7 @@ internal sealed class SenderEngine : BackgroundService
                 }
                 catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
-                    RedisFailed();
-                    SenderLog.RedisUnavailable(_logger, "heartbeat", _queueOptions.HeartbeatInterval, ex);
+                    RedisFailed("heartbeat", _queueOptions.HeartbeatInterval, ex);
                 }
             }
         }
@@ -638,8 +637,7 @@ internal sealed class SenderEngine : BackgroundService
                 }
                 catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
-                    RedisFailed();
-                    SenderLog.RedisUnavailable(_logger, "maintenance", _queueOptions.MaintenanceInterval, ex);
+                    RedisFailed("maintenance", _queueOptions.MaintenanceInterval, ex);
                 }
             }
         }
@@ -661,24 +659,26 @@ internal sealed class SenderEngine : BackgroundService
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
-                RedisFailed();
                 var delay = backoff.Next();
-                if (ex is RedisServerException refusal && RedisAcl.IsRefusal(refusal))
-                {
-                    // The ACL changed after the start checked it: named as what it is, not as an outage.
-                    SenderLog.RedisRefused(_logger, name, refusal.Message, delay);
-                }
-                else
-                {
-                    SenderLog.RedisUnavailable(_logger, name, delay, ex);
-                }
-
+                RedisFailed(name, delay, ex);
                 await Task.Delay(delay, _time, cancellationToken);
             }
         }
     }
 
-    private void RedisFailed() => Interlocked.Exchange(ref _lastRedisFailureMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
+    private void RedisFailed(string operation, TimeSpan retryIn, Exception ex)
+    {
+        Interlocked.Exchange(ref _lastRedisFailureMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
+        if (ex is RedisServerException refusal && RedisAcl.IsRefusal(refusal))
+        {
+            // The ACL changed after the start checked it: named as what it is, not as an outage.
+            SenderLog.RedisRefused(_logger, operation, refusal.Message, retryIn);
+        }
+        else
+        {
+            SenderLog.RedisUnavailable(_logger, operation, retryIn, ex);
+        }
+    }
 
     private static string OutcomeLabel(GatewayOutcome outcome) => outcome switch
     {

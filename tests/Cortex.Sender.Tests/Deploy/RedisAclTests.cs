@@ -170,7 +170,9 @@ public sealed class RedisAclTests : IAsyncLifetime
 
         // Every lease and heartbeat starts with a ZADD to the consumers set, so taking it away refuses them before anything moves.
         await RunRedisCli([.. admin, "ACL", "SETUSER", "default", "-zadd"]);
-        await SenderTestHost.WaitForAsync(() => Task.FromResult(logs.Lines.Any(l => l.Contains("[1016]", StringComparison.Ordinal))), "the refusal logged");
+        // The lease and the heartbeat are both refused while the ACL lacks ZADD; neither may read as an outage.
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(logs.Lines.Any(l => l.Contains("[1016] Redis refused lease", StringComparison.Ordinal))), "the lease's refusal logged");
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(logs.Lines.Any(l => l.Contains("[1016] Redis refused heartbeat", StringComparison.Ordinal))), "the heartbeat's refusal logged");
         await app.Services.GetRequiredService<CortexClient>().EnqueueBatchAsync(Enumerable.Range(0, 10).Select(i => new Envelope { Id = $"acl-run-{i}", To = "+5511987654321", Text = "oi" }));
         await RunRedisCli([.. admin, "ACL", "SETUSER", "default", "+zadd"]);
         await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.AcceptedCount == 10), "every message sent once the ACL is restored");
