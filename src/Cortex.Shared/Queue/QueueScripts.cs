@@ -4,9 +4,11 @@ namespace Cortex.Shared.Queue;
 
 // Every state change of a message is one of these scripts, so it is atomic: a message is in exactly one of
 // ready, delayed, a consumer's lease hash, or dead. A script stopped by an error keeps the writes before it (an ACL
-// narrowed while running refuses a call), so each writes a message's new place before it removes the old one. Lease hash values and delayed members carry the priority
-// index as their first character ('0' high, '1' normal, '2' low). Items put back after a consumer died carry a
-// header "\30<deliveries>\30" in front of the payload so the poison count travels with the message.
+// narrowed while running refuses a call), so each writes a message's new place before it removes the old one, and
+// the scripts that move many (lease, promotion, recovery) first ask whether every write they make is permitted.
+// Lease hash values and delayed members carry the priority index as their first character ('0' high, '1' normal,
+// '2' low). Items put back after a consumer died carry a header "\30<deliveries>\30" in front of the payload so the
+// poison count travels with the message.
 internal static class QueueScripts
 {
     // The redelivery header, read in one place: returns the payload without it and the deliveries it counts (0 if none).
@@ -21,6 +23,13 @@ internal static class QueueScripts
 
         """;
 
+    // Whether the script's user may run a call, asked without running it. Redis before 7.0 has no acl_check_cmd and
+    // cannot be asked: there every call passes, and a refusal stops a script halfway.
+    private const string Permitted = """
+        local permitted = redis.acl_check_cmd or function() return true end
+
+        """;
+
     // KEYS: ready high, normal, low, leases:<owner>, lease-seq, consumers, last-lease:<owner>, paused, dead
     // ARGV: owner, now ms, quota high, quota normal, quota low, request token, byte budget, envelope byte limit, dead-at ISO time
     // Returns {{size of each payload dead-lettered here}, leaseId1, p1, item1, leaseId2, p2, item2, ...} or {}.
@@ -29,7 +38,7 @@ internal static class QueueScripts
     // A payload over the envelope limit can never be sent, so it is dead-lettered here instead of being leased: its
     // bytes are not carried to the consumer and back. The entry is its JSON line, a newline, then the payload's raw
     // bytes (escaping a megabyte in Lua costs more than carrying it), and DeadLetterEntry.FromJson reads both forms.
-    public static readonly RedisScript Lease = new(Unwrap + """
+    public static readonly RedisScript Lease = new(Unwrap + Permitted + """
         redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
         local last = redis.call('GET', KEYS[7])
         if last then
@@ -56,10 +65,9 @@ internal static class QueueScripts
         end
         -- Paused by an operator: the consumer stays alive (heartbeat above) and leases nothing until resumed.
         if redis.call('GET', KEYS[8]) then return {} end
-        -- Redis keeps a script's writes up to a call its ACL refuses, so a refusal after the pops would lose what they
-        -- took: an ACL narrowed while running is found here first (Redis 7; before it there is no acl_check_cmd).
-        if redis.acl_check_cmd and not (redis.acl_check_cmd('INCRBY', KEYS[5], '1') and redis.acl_check_cmd('HSET', KEYS[4], '1', 'x')
-            and redis.acl_check_cmd('SET', KEYS[7], 'x') and redis.acl_check_cmd('LPUSH', KEYS[9], 'x')) then
+        -- A refusal after the pops would lose what they took.
+        if not (permitted('INCRBY', KEYS[5], '1') and permitted('HSET', KEYS[4], '1', 'x') and permitted('SET', KEYS[7], 'x')
+            and permitted('LPUSH', KEYS[9], 'x')) then
           return redis.error_reply('NOPERM this user may not run INCRBY, HSET, SET or LPUSH on the keys a lease writes')
         end
         local quota = {tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])}
@@ -197,8 +205,13 @@ internal static class QueueScripts
 
     // KEYS: delayed, ready high, normal, low   ARGV: now ms, limit
     // Due messages go to the consuming end of their ready list, earliest first.
-    public static readonly RedisScript Promote = new("""
+    // A refusal of the ZREM after the pushes would leave the messages in both places, pushed again every sweep.
+    public static readonly RedisScript Promote = new(Permitted + """
         local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+        if #due > 0 and not (permitted('RPUSH', KEYS[2], 'x') and permitted('RPUSH', KEYS[3], 'x') and permitted('RPUSH', KEYS[4], 'x')
+            and permitted('ZREM', KEYS[1], 'x')) then
+          return redis.error_reply('NOPERM this user may not run RPUSH or ZREM on the keys a promotion writes')
+        end
         for i = #due, 1, -1 do
           local m = due[i]
           redis.call('RPUSH', KEYS[2 + tonumber(string.sub(m, 1, 1))], string.sub(m, 2))
@@ -210,12 +223,18 @@ internal static class QueueScripts
     // KEYS: consumers, ready high, normal, low, dead
     // ARGV: heartbeat deadline ms, max deliveries, leases key prefix, dead-at ISO time, owner limit
     // Returns {recovered, poisoned, consumers reaped}.
-    public static readonly RedisScript Recover = new(Unwrap + """
+    // A refusal of the DEL after the pushes would leave the messages in both places, pushed again every sweep.
+    public static readonly RedisScript Recover = new(Unwrap + Permitted + """
         local owners = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[5]))
         local max = tonumber(ARGV[2])
         local recovered, poisoned = 0, 0
         for _, owner in ipairs(owners) do
           local key = ARGV[3] .. owner
+          if not (permitted('HGETALL', key) and permitted('RPUSH', KEYS[2], 'x') and permitted('RPUSH', KEYS[3], 'x')
+              and permitted('RPUSH', KEYS[4], 'x') and permitted('LPUSH', KEYS[5], 'x') and permitted('DEL', key)
+              and permitted('ZREM', KEYS[1], owner)) then
+            return redis.error_reply('NOPERM this user may not run HGETALL, RPUSH, LPUSH, DEL or ZREM on the keys a recovery writes')
+          end
           local entries = redis.call('HGETALL', key)
           for i = 1, #entries, 2 do
             local v = entries[i + 1]

@@ -115,6 +115,39 @@ public sealed class ConsumerAclTests : IAsyncLifetime
         Assert.Equal(["m1", "m2", "m3"], (await queue.LeaseAsync("b", 10)).Select(Text));
     }
 
+    [Fact]
+    public async Task MaintenanceRefusedByAnAclNarrowedAfterTheStart_MovesNothingAndRunsOnceRestored()
+    {
+        var queue = CreateQueue();
+        var needs = queue.ConsumerNeeds().ToList();
+        await queue.EnqueueAsync([Message("d1", Priority.Normal, _time.GetUtcNow().AddSeconds(1))]);
+        await queue.EnqueueAsync([Message("m1")]);
+        Assert.Equal("m1", Text(Assert.Single(await queue.LeaseAsync("b", 10))));
+        _time.Advance(TimeSpan.FromMinutes(1)); // d1 is due and b is dead
+
+        // A promotion that pushed before its refused ZREM would leave d1 both ready and delayed, pushed again each sweep;
+        // a recovery refused its DEL, the same for b's lease.
+        await RestrictToAsync(needs.Where(n => !(n.Command == "ZREM" && n.Key == queue.Keys.Delayed)), queue.Keys);
+        for (var sweep = 0; sweep < 2; sweep++)
+        {
+            Assert.True(RedisAcl.IsRefusal(await Assert.ThrowsAsync<RedisServerException>(() => queue.PromoteDueAsync())));
+        }
+
+        await RestrictToAsync(needs.Where(n => !(n.Command == "DEL" && n.Key == queue.Keys.Leases("*"))), queue.Keys);
+        for (var sweep = 0; sweep < 2; sweep++)
+        {
+            Assert.True(RedisAcl.IsRefusal(await Assert.ThrowsAsync<RedisServerException>(() => queue.RecoverAsync())));
+        }
+
+        Assert.Equal(new QueueStats(0, 0, 0, 1, 1, 0, 0), await queue.GetStatsAsync());
+
+        await RestrictToAsync(needs, queue.Keys);
+        Assert.Equal(1, await queue.PromoteDueAsync());
+        Assert.Equal(new RecoveryResult(1, 0, 1), await queue.RecoverAsync());
+        Assert.Equal(["d1", "m1"], (await queue.LeaseAsync("a", 10)).Select(Text).Order());
+        Assert.Equal(new QueueStats(0, 0, 0, 0, 2, 0, 1), await queue.GetStatsAsync());
+    }
+
     // The default user keeps its password and the client's handshake; its commands are exactly the needs, each on its key.
     private Task RestrictToAsync(IEnumerable<RedisCommandNeed> needs, QueueKeys keys)
     {
