@@ -39,6 +39,12 @@ internal static partial class Log
     [LoggerMessage(2012, LogLevel.Warning, "Billing reminders for {Today:yyyy-MM-dd} failed on a transient fault; the same day is run again in {Delay}")]
     public static partial void BillingRunRetrying(ILogger logger, Exception exception, DateOnly today, TimeSpan delay);
 
+    [LoggerMessage(2014, LogLevel.Error, "Billing reminders for {Today:yyyy-MM-dd}: Redis refused a push: {Refusal}. The Redis user Cortex authenticates as lacks a permission the scheduler needs (see k8s/redis/users.acl); the same day is run again in {Delay}")]
+    public static partial void BillingRunRefused(ILogger logger, DateOnly today, string refusal, TimeSpan delay);
+
+    [LoggerMessage(2015, LogLevel.Error, "Job {Job}: Redis refused a push: {Refusal}. The Redis user Cortex authenticates as lacks a permission the scheduler needs (see k8s/redis/users.acl); committed ledger rows stay pending and are pushed by the next run once it has it")]
+    public static partial void JobRefused(ILogger logger, string job, string refusal);
+
     [LoggerMessage(2013, LogLevel.Information, "Job {Job} recovering the firing of {ScheduledFireTime:O} cut by the death of its node, on {InstanceId}")]
     public static partial void JobRecovering(ILogger logger, string job, DateTimeOffset? scheduledFireTime, string instanceId);
 }

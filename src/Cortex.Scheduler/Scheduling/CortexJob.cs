@@ -1,5 +1,7 @@
 using Cortex.Scheduler.Metrics;
+using Cortex.Shared.Redis;
 using Quartz;
+using StackExchange.Redis;
 
 namespace Cortex.Scheduler.Scheduling;
 
@@ -43,7 +45,15 @@ public abstract class CortexJob(SchedulerMetrics metrics, TimeProvider timeProvi
         catch (Exception ex)
         {
             metrics.JobRun(Name, succeeded: false, timeProvider.GetElapsedTime(started), 0);
-            Log.JobFailed(logger, ex, Name);
+            if (ex is RedisServerException refusal && RedisAcl.IsRefusal(refusal))
+            {
+                Log.JobRefused(logger, Name, refusal.Message);
+            }
+            else
+            {
+                Log.JobFailed(logger, ex, Name);
+            }
+
             throw new JobExecutionException(ex) { RefireImmediately = false };
         }
     }

@@ -3,8 +3,10 @@ using Cortex.Scheduler.Campaigns;
 using Cortex.Scheduler.FollowUps;
 using Cortex.Scheduler.Metrics;
 using Cortex.Scheduler.Outbox;
+using Cortex.Shared.Redis;
 using Microsoft.Extensions.Options;
 using Quartz;
+using StackExchange.Redis;
 
 namespace Cortex.Scheduler.Scheduling;
 
@@ -44,16 +46,28 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
             }
             catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested && Clock.GetElapsedTime(started) + delay <= RetryFor)
             {
-                Log.BillingRunRetrying(logger, ex, today, delay);
+                if (ex is RedisServerException refusal && RedisAcl.IsRefusal(refusal))
+                {
+                    // An ACL narrowed while running: retried all the same, so the day is written once an operator restores it.
+                    Log.BillingRunRefused(logger, today, refusal.Message, delay);
+                }
+                else
+                {
+                    Log.BillingRunRetrying(logger, ex, today, delay);
+                }
+
                 await Task.Delay(delay, Clock, cancellationToken);
                 delay = delay * 2 < s_maxRetry ? delay * 2 : s_maxRetry;
             }
         }
     }
 
-    /// <summary>A server away or restarting; not a bug in a query, which would fail the same way every time.</summary>
+    /// <summary>
+    /// A server away or restarting, or a Redis ACL refusal an operator can lift; not a bug in a query, which would fail the
+    /// same way every time.
+    /// </summary>
     internal static bool IsTransient(Exception exception) =>
-        exception is Npgsql.NpgsqlException { IsTransient: true } or StackExchange.Redis.RedisException or TimeoutException;
+        exception is Npgsql.NpgsqlException { IsTransient: true } or RedisException or TimeoutException;
 }
 
 /// <summary>Conversation follow-ups (cron Cortex:Scheduler:FollowUps:Cron, default every minute).</summary>
