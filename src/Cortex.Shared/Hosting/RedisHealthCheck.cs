@@ -1,10 +1,16 @@
+using Cortex.Shared.Redis;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace Cortex.Shared.Hosting;
 
-/// <summary>Ready only while Redis answers a PING: without it a pod can neither lease nor enqueue.</summary>
-internal sealed class RedisHealthCheck(IConnectionMultiplexer connection) : IHealthCheck
+/// <summary>
+/// Ready only while Redis answers a PING: without it a pod can neither lease nor enqueue. When it does not, the readiness
+/// says whether Redis is away or refuses Cortex (a password rotated or a user disabled while the service ran: the open
+/// connection kept working, its reconnect is refused, and only a restart with the new password brings it back).
+/// </summary>
+internal sealed class RedisHealthCheck(IConnectionMultiplexer connection, IOptions<RedisOptions> options) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -16,6 +22,18 @@ internal sealed class RedisHealthCheck(IConnectionMultiplexer connection) : IHea
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
         {
+            // The client library reports a refused handshake as a connection failure: our own probe tells them apart.
+            if (ex is ObjectDisposedException)
+            {
+                return HealthCheckResult.Unhealthy("Redis connection closed: the service is stopping");
+            }
+
+            var (configuration, validation) = RedisConnectionFactory.Configure(options.Value, "cortex-probe");
+            if (await RedisRefusalProbe.RefusalAsync(options.Value, configuration, validation, cancellationToken) is { } refusal)
+            {
+                return HealthCheckResult.Unhealthy("Redis refuses this service: " + refusal + "; restart it with the configuration Redis takes");
+            }
+
             // The type only: a connection error's message can carry the endpoint and its password.
             return HealthCheckResult.Unhealthy("Redis unreachable: " + ex.GetType().Name);
         }

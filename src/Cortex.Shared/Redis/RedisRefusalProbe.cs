@@ -26,11 +26,18 @@ internal static class RedisRefusalProbe
     }
 
     /// <summary>Why Redis refuses this configuration, naming the key and never the password; null when it accepts it or does not answer.</summary>
-    public static string? Refusal(RedisOptions options, ConfigurationOptions configuration, RedisCertificateValidation? validation)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(Math.Max(configuration.ConnectTimeout, s_minimumDeadline.TotalMilliseconds)));
+    public static string? Refusal(RedisOptions options, ConfigurationOptions configuration, RedisCertificateValidation? validation) =>
         // Connect is synchronous (a DI factory, the CLI's Lazy), run where no synchronization context waits on it.
-        var answers = Task.WhenAll(configuration.EndPoints.Select(endpoint => AskAsync(endpoint, configuration, validation, timeout.Token))).GetAwaiter().GetResult();
+        RefusalAsync(options, configuration, validation, CancellationToken.None).GetAwaiter().GetResult();
+
+    /// <inheritdoc cref="Refusal"/>
+    public static async Task<string?> RefusalAsync(RedisOptions options, ConfigurationOptions configuration, RedisCertificateValidation? validation, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(configuration);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromMilliseconds(Math.Max(configuration.ConnectTimeout, s_minimumDeadline.TotalMilliseconds)));
+        var answers = await Task.WhenAll(configuration.EndPoints.Select(endpoint => AskAsync(endpoint, configuration, validation, timeout.Token)));
         var (answer, tlsError) = answers.FirstOrDefault(a => a.Answer != Answer.NotRefused);
         var at = RedisConnectionFactory.DescribeEndpoints(configuration);
         const string Section = RedisOptions.Section;

@@ -143,6 +143,40 @@ public class OperationsEndpointsTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task RedisPasswordRotatedWhileRunning_ReadySaysThePasswordIsRefused_NotThatRedisIsAway()
+    {
+        const string Before = "before-rotation-4c1e9a";
+        const string After = "after-rotation-7b20d5";
+        await using var server = await RedisServer.StartAsync(new RedisSecurity { Password = Before });
+        var logs = new CapturedLogs();
+        await using var app = Build(server, logs, ("Cortex:Redis:Password", Before));
+        await app.StartAsync();
+        using var client = new OperationsClient(app);
+        Assert.Equal(HttpStatusCode.OK, (await client.HealthAsync("/health/ready")).Status);
+
+        // The password changed in Redis and the service not restarted: its open connections keep working until they are
+        // cut, and then every reconnect is refused.
+        string[] admin = ["-p", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-auth-warning", "-a", Before];
+        await RedisCliAsync([.. admin, "CONFIG", "SET", "requirepass", After]);
+        await RedisCliAsync([.. admin[..^2], "-a", After, "CLIENT", "KILL", "TYPE", "normal"]);
+        var waiting = System.Diagnostics.Stopwatch.StartNew();
+        (HttpStatusCode Status, System.Text.Json.JsonElement Body) ready;
+        while ((ready = await client.HealthAsync("/health/ready")).Status == HttpStatusCode.OK)
+        {
+            Assert.True(waiting.Elapsed < TimeSpan.FromSeconds(30), "readiness still 200 30 s after the connections were cut");
+            await Task.Delay(TimeSpan.FromMilliseconds(100));
+        }
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.Status);
+        Assert.Equal(
+            $"Redis refuses this service: Cortex:Redis:Password was refused by Redis at 127.0.0.1:{server.Port} (wrong password, or its user is disabled); restart it with the configuration Redis takes",
+            ready.Body.GetProperty("checks").GetProperty("redis").GetProperty("description").GetString());
+        Assert.Single(logs.Lines, l => l.StartsWith("Warning", StringComparison.Ordinal) && l.Contains("Health check redis is Unhealthy: Redis refuses this service", StringComparison.Ordinal));
+        Assert.DoesNotContain(Before, logs.All + ready.Body, StringComparison.Ordinal);
+        Assert.DoesNotContain(After, logs.All + ready.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Start_PortOutOfRange_ExitsWithConfigurationErrorNamingTheKey()
     {
         await using var app = Build(redis.Server, ("Cortex:Observability:Port", "70000"));
@@ -167,6 +201,12 @@ public class OperationsEndpointsTests(RedisFixture redis) : IClassFixture<RedisF
 
     private static Envelope Text(string id, Priority priority, DateTimeOffset enqueuedAt) =>
         new() { Id = id, To = "+5511987654321", Text = "hello", Priority = priority, EnqueuedAt = enqueuedAt };
+
+    private static async Task RedisCliAsync(string[] arguments)
+    {
+        var result = await ExternalTool.RunAsync("redis-cli", arguments, "It comes with redis-server (`make test` installs it).");
+        Assert.True(result.ExitCode == 0 && !result.Output.Contains("ERR", StringComparison.Ordinal), result.ToString());
+    }
 
     private static async Task<WebApplication> StartAsync(RedisServer server)
     {
