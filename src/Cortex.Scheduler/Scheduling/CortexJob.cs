@@ -1,7 +1,6 @@
 using Cortex.Scheduler.Metrics;
 using Cortex.Shared.Redis;
 using Quartz;
-using StackExchange.Redis;
 
 namespace Cortex.Scheduler.Scheduling;
 
@@ -45,9 +44,9 @@ public abstract class CortexJob(SchedulerMetrics metrics, TimeProvider timeProvi
         catch (Exception ex)
         {
             metrics.JobRun(Name, succeeded: false, timeProvider.GetElapsedTime(started), 0);
-            if (ex is RedisServerException refusal && RedisAcl.IsRefusal(refusal))
+            if (RedisAcl.IsRefusal(ex))
             {
-                Log.JobRefused(logger, Name, refusal.Message);
+                Log.JobRefused(logger, Name, ex.Message);
             }
             else
             {

@@ -6,7 +6,6 @@ using Cortex.Scheduler.Outbox;
 using Cortex.Shared.Redis;
 using Microsoft.Extensions.Options;
 using Quartz;
-using StackExchange.Redis;
 
 namespace Cortex.Scheduler.Scheduling;
 
@@ -46,10 +45,10 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
             }
             catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested && Clock.GetElapsedTime(started) + delay <= RetryFor)
             {
-                if (ex is RedisServerException refusal && RedisAcl.IsRefusal(refusal))
+                if (RedisAcl.IsRefusal(ex))
                 {
                     // An ACL narrowed while running: retried all the same, so the day is written once an operator restores it.
-                    Log.BillingRunRefused(logger, today, refusal.Message, delay);
+                    Log.BillingRunRefused(logger, today, ex.Message, delay);
                 }
                 else
                 {
@@ -67,7 +66,7 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
     /// same way every time.
     /// </summary>
     internal static bool IsTransient(Exception exception) =>
-        exception is Npgsql.NpgsqlException { IsTransient: true } or RedisException or TimeoutException;
+        exception is Npgsql.NpgsqlException { IsTransient: true } or StackExchange.Redis.RedisException or TimeoutException;
 }
 
 /// <summary>Conversation follow-ups (cron Cortex:Scheduler:FollowUps:Cron, default every minute).</summary>

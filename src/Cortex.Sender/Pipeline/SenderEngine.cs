@@ -669,10 +669,10 @@ internal sealed class SenderEngine : BackgroundService
     private void RedisFailed(string operation, TimeSpan retryIn, Exception ex)
     {
         Interlocked.Exchange(ref _lastRedisFailureMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
-        if (ex is RedisServerException refusal && RedisAcl.IsRefusal(refusal))
+        if (RedisAcl.IsRefusal(ex))
         {
             // The ACL changed after the start checked it: named as what it is, not as an outage.
-            SenderLog.RedisRefused(_logger, operation, refusal.Message, retryIn);
+            SenderLog.RedisRefused(_logger, operation, ex.Message, retryIn);
         }
         else
         {

@@ -43,9 +43,9 @@ public static partial class AdminEndpoints
                 // and its password, so only a refusal's own text is shown.
                 var path = context.Request.Path.Value ?? string.Empty;
                 Log.RedisFailed(Logger(context), path, ex.GetType().Name);
-                if (ex is RedisServerException refusal && RedisAcl.IsRefusal(refusal))
+                if (RedisAcl.IsRefusal(ex))
                 {
-                    await WriteErrorAsync(context, StatusCodes.Status500InternalServerError, $"Redis refused it: {refusal.Message}. The Redis user Cortex authenticates as lacks a permission this endpoint needs (see k8s/redis/users.acl)");
+                    await WriteErrorAsync(context, StatusCodes.Status500InternalServerError, $"Redis refused it: {ex.Message}. The Redis user Cortex authenticates as lacks a permission this endpoint needs (see k8s/redis/users.acl)");
                 }
                 else
                 {

@@ -64,9 +64,7 @@ internal static class RedisAcl
     /// Whether Redis refused a command because of its ACL: "NOPERM ..." from a command, "ERR The user executing the
     /// script can't ..." from inside a script (Redis 7.0's wording). Waiting does not fix it; the ACL or the queue name does.
     /// </summary>
-    public static bool IsRefusal(RedisServerException ex)
-    {
-        ArgumentNullException.ThrowIfNull(ex);
-        return ex.Message.StartsWith("NOPERM", StringComparison.Ordinal) || ex.Message.Contains("The user executing the script can't", StringComparison.Ordinal);
-    }
+    public static bool IsRefusal(Exception ex) =>
+        ex is RedisServerException
+        && (ex.Message.StartsWith("NOPERM", StringComparison.Ordinal) || ex.Message.Contains("The user executing the script can't", StringComparison.Ordinal));
 }
