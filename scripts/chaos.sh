@@ -5,7 +5,7 @@
 # K6 scheduler faults (PostgreSQL crashed mid-run, schedulers racing, a scheduler killed mid-campaign or mid billing run, on
 # a PostgreSQL and a redis-server of their own), K7 a poison message that kills its sender - with an
 # HTML report, a Markdown summary and the run's JSON in loadtests/results/chaos/ (OUT=DIR elsewhere). PROFILE=smoke runs
-# the tiny profile of make test; SCENARIOS=K3,K4 runs a subset. Exits 1 if any check failed (the report says which).
+# the tiny profile of make test; SCENARIOS=K3,K4 runs a subset (K5g one row of K5). Exits 1 if any check failed (the report says which).
 set -euo pipefail
 profile=${PROFILE:-short}
 exec bash "$(dirname "$0")/harness.sh" \

@@ -17,9 +17,9 @@ internal static class ChaosRun
     public static async Task<int> MainAsync(string redis, string senderDll, string profileName, string scenarios, string output)
     {
         var selected = scenarios.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0 || !selected.IsSubsetOf(AllScenarios.Split(',')))
+        if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0 || !selected.IsSubsetOf([.. AllScenarios.Split(','), SharedThrottling.Id]))
         {
-            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7] [--out DIR]");
+            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7 (or K5g, one row of K5)] [--out DIR]");
             return 2;
         }
 
@@ -43,10 +43,10 @@ internal static class ChaosRun
         await using var context = await LoadContext.ConnectAsync(redis, string.Empty, senderDll, LoadProfile.Smoke, progress);
         var reports = new List<ScenarioReport>();
 
-        // group: the id a row is selected by when several rows belong to one scenario (K5a..K5f are K5).
+        // group: the id that selects every row of a scenario (K5 runs K5a..K5g); a row's own id selects it alone.
         async Task Run(string id, string title, Func<Task<ScenarioReport>> scenario, string? group = null)
         {
-            if (!scenarios.Contains(group ?? id))
+            if (!scenarios.Contains(id) && !(group is not null && scenarios.Contains(group)))
             {
                 return;
             }
@@ -79,6 +79,8 @@ internal static class ChaosRun
         {
             await Run(fault.Id, fault.Title, () => GatewayFaults.RunAsync(context, profile, fault), GatewayFaults.Group);
         }
+
+        await Run(SharedThrottling.Id, SharedThrottling.Title(profile), () => SharedThrottling.RunAsync(context, profile), GatewayFaults.Group);
 
         // The scheduler faults need a PostgreSQL and a redis-server this run can crash, and real scheduler processes.
         var schedulerDll = Path.Combine(Path.GetDirectoryName(senderDll) ?? ".", "Cortex.Scheduler.dll");

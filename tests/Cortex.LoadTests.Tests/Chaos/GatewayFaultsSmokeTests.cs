@@ -6,7 +6,8 @@ namespace Cortex.LoadTests.Tests.Chaos;
 /// <summary>
 /// Chaos scenario K5 on the smoke profile, as <c>make chaos SCENARIOS=K5</c> runs it but with faults of a few seconds: a
 /// real Cortex.Sender process with the Evolution adapter drains a backlog through the stand-in gateway while it answers
-/// 5xx, 429, too slowly, not at all, 401, or bodies that are not JSON. It asserts correctness only: nothing lost, no
+/// 5xx, 429, too slowly, not at all, 401, or bodies that are not JSON, and three senders of one number through a 429
+/// storm (K5g). It asserts correctness only: nothing lost, no
 /// duplicate except the sends the gateway accepted after the sender gave up (counted exactly), no attempt spent while
 /// the circuit is open, the alert visible on /metrics, and sending resumed after each fault. How fast leasing pauses and
 /// sending resumes depends on the machine: figures here, checks in make chaos.
@@ -20,20 +21,30 @@ public class GatewayFaultsSmokeTests(RedisFixture redis) : IClassFixture<RedisFi
 
         var run = await ChaosRun.RunAsync(redis.Server.Configuration, senderDll, ChaosProfile.Smoke, new HashSet<string> { "K5" }, "test", TextWriter.Null);
 
-        Assert.Equal(["K5a", "K5b", "K5c", "K5d", "K5e", "K5f"], run.Scenarios.Select(s => s.Id));
+        Assert.Equal(["K5a", "K5b", "K5c", "K5d", "K5e", "K5f", "K5g"], run.Scenarios.Select(s => s.Id));
         var failures = run.Scenarios.SelectMany(s => s.Error is { } error
             ? [$"{s.Id} threw: {error}"]
             : s.Checks.Where(c => !c.Passed).Select(c => $"{s.Id}: {c.Name}: {c.Measured} (expected {c.Target})"));
         Assert.Empty(failures);
 
-        foreach (var fault in run.Scenarios)
+        var oneSender = run.Scenarios.Where(s => s.Id is not "K5g").ToList();
+        foreach (var fault in oneSender)
         {
             Assert.Equal("0 of 1,500 (0 dead-lettered)", fault.Checks.Single(c => c.Name == "messages lost").Measured);
         }
 
-        foreach (var fault in run.Scenarios.Where(s => s.Id is not "K5c"))
+        foreach (var fault in oneSender.Where(s => s.Id is not "K5c"))
         {
             Assert.Equal("0", fault.Checks.Single(c => c.Name == "duplicates").Measured);
+        }
+
+        // Three senders of one number under a 429 storm, with and without the pause shared through Redis.
+        var threeSenders = run.Scenarios.Single(s => s.Id == "K5g");
+        foreach (var label in new[] { "without the global limit", "with the global limit" })
+        {
+            Assert.Equal("0 of 1,500 (0 dead-lettered)", threeSenders.Checks.Single(c => c.Name == "messages lost, " + label).Measured);
+            Assert.Equal("0", threeSenders.Checks.Single(c => c.Name == "duplicates, " + label).Measured);
+            Assert.Equal("0", threeSenders.Checks.Single(c => c.Name.StartsWith("attempts burned", StringComparison.Ordinal) && c.Name.EndsWith(label, StringComparison.Ordinal)).Measured);
         }
 
         // Slow answers: every duplicate is a send the gateway took after the sender's timeout, and there is one for each.
