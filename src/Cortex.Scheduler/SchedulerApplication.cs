@@ -136,6 +136,12 @@ public static class SchedulerApplication
                 await command.ExecuteScalarAsync(cancellationToken);
                 return HealthCheckResult.Healthy("SELECT 1 answered");
             }
+            catch (PostgresException ex) when (ex.SqlState.StartsWith("28", StringComparison.Ordinal))
+            {
+                // Invalid authorization: PostgreSQL answers and refuses the login, as after a password rotated while this
+                // service ran (its pooled connections worked until they were closed). Waiting will not fix it.
+                return HealthCheckResult.Unhealthy($"PostgreSQL refuses this service's login ({ex.SqlState}): the user or password of Cortex:Postgres:ConnectionString; restart it with the ones PostgreSQL takes");
+            }
             catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException)
             {
                 // The type and SQL state only: Npgsql messages can carry the host and user.

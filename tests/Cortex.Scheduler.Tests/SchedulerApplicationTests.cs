@@ -114,6 +114,40 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task Health_PostgresPasswordRotatedWhileRunning_ReadySaysTheLoginIsRefused_NotThatPostgresIsAway()
+    {
+        const string Before = "pg-before-rotation-58c2";
+        const string After = "pg-after-rotation-91d7";
+        await using var postgres = await PostgresServer.StartAsync(Before);
+        var database = await postgres.CreateDatabaseAsync();
+        await using var app = await StartAsync(database);
+        using var client = new OperationsClient(app);
+        Assert.Equal(HttpStatusCode.OK, (await client.HealthAsync("/health/ready")).Status);
+
+        // The password changed in PostgreSQL and the service not restarted: its pooled connections keep working until
+        // they are closed, and then every new login is refused.
+        await using (var admin = new NpgsqlConnection(database))
+        {
+            await admin.OpenAsync();
+            await using var rotate = new NpgsqlCommand($"ALTER USER postgres PASSWORD '{After}'; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'", admin);
+            await rotate.ExecuteNonQueryAsync();
+        }
+
+        string? description = null;
+        await WaitForAsync(async () =>
+        {
+            var (status, body) = await client.HealthAsync("/health/ready");
+            description = body.GetProperty("checks").GetProperty("postgres").GetProperty("description").GetString();
+            return status == HttpStatusCode.ServiceUnavailable && description!.StartsWith("PostgreSQL refuses", StringComparison.Ordinal);
+        });
+
+        Assert.Equal(
+            "PostgreSQL refuses this service's login (28P01): the user or password of Cortex:Postgres:ConnectionString; restart it with the ones PostgreSQL takes",
+            description);
+        Assert.Equal(HttpStatusCode.OK, (await client.HealthAsync("/health/live")).Status);
+    }
+
+    [Fact]
     public async Task Health_RedisAway_ReadyIs503NamingRedisThenReadyAgainByItself()
     {
         await using var redis = await RedisServer.StartAsync();
