@@ -86,7 +86,7 @@ public class RateLimiterBenchmarks
             GlobalPermitsPerSecond = global,
             GlobalBurst = MaxRate,
         };
-        var limiter = new SenderRateLimiter(Options.Create(options), Options.Create(gateway), redis, new SendGate(TimeProvider.System), TimeProvider.System);
+        var limiter = new SenderRateLimiter(Options.Create(options), Options.Create(gateway), redis, new SendGate(TimeProvider.System), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<SenderRateLimiter>.Instance);
         gateways.Add(gateway.Name);
         limiters.Add(limiter);
         return limiter;

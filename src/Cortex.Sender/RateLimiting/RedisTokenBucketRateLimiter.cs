@@ -1,5 +1,7 @@
 using System.Threading.RateLimiting;
+using Cortex.Sender.Pipeline;
 using Cortex.Shared.Redis;
+using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
 namespace Cortex.Sender.RateLimiting;
@@ -58,10 +60,12 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
     private long _granted;
     private long _idleSince;
     private readonly RedisBackoff _redisBackoff = new();
+    private readonly ILogger _logger;
 
-    public RedisTokenBucketRateLimiter(IConnectionMultiplexer connection, string gatewayName, double permitsPerSecond, int burst, TimeProvider timeProvider)
+    public RedisTokenBucketRateLimiter(IConnectionMultiplexer connection, string gatewayName, double permitsPerSecond, int burst, TimeProvider timeProvider, ILogger? logger = null)
     {
         _connection = connection;
+        _logger = logger ?? NullLogger.Instance;
         _key = KeyFor(gatewayName);
         _permitsPerSecond = permitsPerSecond;
         _burst = burst;
@@ -128,26 +132,13 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
                 }
 
                 var now = _time.GetUtcNow();
-                RedisResult[]? result = null;
-                try
-                {
-                    result = (RedisResult[])(await s_acquire.EvaluateAsync(
-                        _connection,
-                        _connection.GetDatabase(),
-                        [_key],
-                        [now.ToUnixTimeMilliseconds(), _permitsPerSecond, _burst, Math.Max(permitCount, _reserveBatch)]))!;
-                    _redisBackoff.Reset();
-                }
-                catch (Exception ex) when (ex is RedisException or TimeoutException)
-                {
-                    // Without the shared bucket no permit can be granted safely: wait for Redis, never send over the limit.
-                }
-
-                if (result is null)
-                {
-                    wait = _redisBackoff.Next();
-                }
-                else if ((int)result[0] >= permitCount)
+                var result = (RedisResult[])(await s_acquire.EvaluateAsync(
+                    _connection,
+                    _connection.GetDatabase(),
+                    [_key],
+                    [now.ToUnixTimeMilliseconds(), _permitsPerSecond, _burst, Math.Max(permitCount, _reserveBatch)]))!;
+                _redisBackoff.Reset();
+                if ((int)result[0] >= permitCount)
                 {
                     lock (_lock)
                     {
@@ -159,9 +150,21 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
                     Interlocked.Exchange(ref _idleSince, _time.GetTimestamp());
                     return Lease.Acquired;
                 }
+
+                wait = TimeSpan.FromMilliseconds((long)result[1]);
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // Without the shared bucket no permit can be granted safely: wait for Redis, never send over the limit.
+                // Every worker waits here, so the wait is said, as the queue's own waits are.
+                wait = _redisBackoff.Next();
+                if (RedisAcl.IsRefusal(ex))
+                {
+                    SenderLog.RedisRefused(_logger, "the global rate limit", ex.Message, wait);
+                }
                 else
                 {
-                    wait = TimeSpan.FromMilliseconds((long)result[1]);
+                    SenderLog.RedisUnavailable(_logger, "the global rate limit", wait, ex);
                 }
             }
             finally

@@ -19,7 +19,7 @@ public sealed class SenderRateLimiter : IDisposable
     private readonly SendGate _gate;
     private readonly RateLimitOptions _options;
 
-    public SenderRateLimiter(IOptions<RateLimitOptions> options, IOptions<GatewayOptions> gateway, IConnectionMultiplexer connection, SendGate gate, TimeProvider timeProvider)
+    public SenderRateLimiter(IOptions<RateLimitOptions> options, IOptions<GatewayOptions> gateway, IConnectionMultiplexer connection, SendGate gate, TimeProvider timeProvider, ILogger<SenderRateLimiter> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(gateway);
@@ -32,7 +32,7 @@ public sealed class SenderRateLimiter : IDisposable
 
         if (_options.GlobalPermitsPerSecond > 0)
         {
-            _global = new RedisTokenBucketRateLimiter(connection, gateway.Value.Name, _options.GlobalPermitsPerSecond, _options.GlobalBurst, timeProvider);
+            _global = new RedisTokenBucketRateLimiter(connection, gateway.Value.Name, _options.GlobalPermitsPerSecond, _options.GlobalBurst, timeProvider, logger);
         }
 
         _limiter = (_pod, _global) switch

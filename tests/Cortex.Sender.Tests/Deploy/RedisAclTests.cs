@@ -153,19 +153,7 @@ public sealed class RedisAclTests : IAsyncLifetime
         await using var redis = await RedisServer.StartAsync();
         string[] admin = ["-p", redis.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)];
         var logs = new CapturedLogs();
-        await using var app = SenderApplication.Build([], builder =>
-        {
-            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["Cortex:Redis:Configuration"] = redis.Configuration,
-                ["Cortex:Queue:HeartbeatInterval"] = "00:00:00.100",
-                ["Cortex:Observability:Port"] = "0",
-                ["Cortex:Gateway:Type"] = "Fake",
-                ["Cortex:Sender:IdlePollMax"] = "00:00:00.020",
-            });
-            builder.Logging.AddProvider(logs);
-        });
-        await app.StartAsync();
+        await using var app = await StartRunningSenderAsync(redis, logs, ("Cortex:Queue:HeartbeatInterval", "00:00:00.100"), ("Cortex:Sender:IdlePollMax", "00:00:00.020"));
         var gateway = app.Services.GetRequiredService<FakeGateway>();
 
         // Every lease and heartbeat starts with a ZADD to the consumers set, so taking it away refuses them before anything moves.
@@ -181,6 +169,30 @@ public sealed class RedisAclTests : IAsyncLifetime
         Assert.Equal(0, gateway.DuplicateCount());
         Assert.Contains(logs.Lines, l => l.Contains("[1016] Redis refused", StringComparison.Ordinal) && l.Contains("lacks a permission the sender needs", StringComparison.Ordinal));
         Assert.DoesNotContain(logs.Lines, l => l.Contains("[1003]", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Sender_AclNarrowedOnTheGlobalBucketWhileRunning_HoldsSendingAndSaysWhy_SendsOnceItIsRestored()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        string[] admin = ["-p", redis.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        var logs = new CapturedLogs();
+        await using var app = await StartRunningSenderAsync(redis, logs, ("Cortex:RateLimit:GlobalPermitsPerSecond", "80"));
+        var gateway = app.Services.GetRequiredService<FakeGateway>();
+
+        // HMGET is the bucket's alone among what the sender runs: the queue goes on leasing, and every worker waits for a
+        // permit it cannot get. Without a log line that wait was silent: a sender that leased and never sent.
+        await RunRedisCli([.. admin, "ACL", "SETUSER", "default", "-hmget"]);
+        await app.Services.GetRequiredService<CortexClient>().EnqueueBatchAsync(Enumerable.Range(0, 5).Select(i => new Envelope { Id = $"bucket-{i}", To = "+5511987654321", Text = "oi" }));
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(logs.Lines.Any(l => l.Contains("[1016] Redis refused the global rate limit", StringComparison.Ordinal))), "the bucket's refusal logged");
+        Assert.Equal(0, gateway.AcceptedCount);
+        await RunRedisCli([.. admin, "ACL", "SETUSER", "default", "+hmget"]);
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.AcceptedCount == 5), "every message sent once the ACL is restored");
+        await app.StopAsync();
+
+        Assert.Equal(0, gateway.DuplicateCount());
+        Assert.Contains(logs.Lines, l => l.StartsWith("Error", StringComparison.Ordinal) && l.Contains("[1016] Redis refused the global rate limit", StringComparison.Ordinal)
+            && l.Contains("lacks a permission the sender needs", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -231,6 +243,23 @@ public sealed class RedisAclTests : IAsyncLifetime
             ["Cortex:Redis:Password"] = SendersPassword,
             ["Cortex:Gateway:Type"] = "Fake",
         });
+
+    // A sender started in process with the fake gateway, on a Redis whose default user the test narrows while it runs.
+    private static async Task<WebApplication> StartRunningSenderAsync(RedisServer redis, CapturedLogs logs, params (string Key, string Value)[] settings)
+    {
+        var app = SenderApplication.Build([], builder =>
+        {
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)))
+            {
+                ["Cortex:Redis:Configuration"] = redis.Configuration,
+                ["Cortex:Observability:Port"] = "0",
+                ["Cortex:Gateway:Type"] = "Fake",
+            });
+            builder.Logging.AddProvider(logs);
+        });
+        await app.StartAsync();
+        return app;
+    }
 
     private Task<string> RedisCli(string[] user, params string[] command) =>
         RunRedisCli(["-p", _server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-auth-warning", .. user, .. command]);

@@ -113,5 +113,5 @@ public sealed class SenderRateLimiterTests(RedisFixture redis) : IClassFixture<R
     }
 
     private SenderRateLimiter Create(RateLimitOptions options, SendGate gate, TimeProvider time) =>
-        new(Options.Create(options), Options.Create(new GatewayOptions { Name = _gateway }), redis.Connection, gate, time);
+        new(Options.Create(options), Options.Create(new GatewayOptions { Name = _gateway }), redis.Connection, gate, time, Microsoft.Extensions.Logging.Abstractions.NullLogger<SenderRateLimiter>.Instance);
 }
