@@ -669,15 +669,7 @@ internal sealed class SenderEngine : BackgroundService
     private void RedisFailed(string operation, TimeSpan retryIn, Exception ex)
     {
         Interlocked.Exchange(ref _lastRedisFailureMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
-        if (RedisAcl.IsRefusal(ex))
-        {
-            // The ACL changed after the start checked it: named as what it is, not as an outage.
-            SenderLog.RedisRefused(_logger, operation, ex.Message, retryIn);
-        }
-        else
-        {
-            SenderLog.RedisUnavailable(_logger, operation, retryIn, ex);
-        }
+        SenderLog.RedisFailed(_logger, operation, retryIn, ex);
     }
 
     private static string OutcomeLabel(GatewayOutcome outcome) => outcome switch

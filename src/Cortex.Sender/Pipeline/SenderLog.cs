@@ -1,3 +1,5 @@
+using Cortex.Shared.Redis;
+
 namespace Cortex.Sender.Pipeline;
 
 // Stable EventIds 1000-1099. Phone numbers are masked by the caller; keys and tokens never reach these.
@@ -17,6 +19,19 @@ internal static partial class SenderLog
 
     [LoggerMessage(1016, LogLevel.Error, "Redis refused {Operation}: {Refusal}. The Redis user Cortex authenticates as lacks a permission the sender needs (see k8s/redis/users.acl); retrying in {Delay}")]
     public static partial void RedisRefused(ILogger logger, string operation, string refusal, TimeSpan delay);
+
+    /// <summary>A Redis call that failed and is retried in <paramref name="delay"/>: an ACL refusal (the ACL changed after the start checked it) named as one, anything else as an outage.</summary>
+    public static void RedisFailed(ILogger logger, string operation, TimeSpan delay, Exception exception)
+    {
+        if (RedisAcl.IsRefusal(exception))
+        {
+            RedisRefused(logger, operation, exception.Message, delay);
+        }
+        else
+        {
+            RedisUnavailable(logger, operation, delay, exception);
+        }
+    }
 
     [LoggerMessage(1004, LogLevel.Warning, "Dead-lettered message {MessageId} (trace {TraceId}) to {To}: {Reason}: {Detail}")]
     public static partial void DeadLettered(ILogger logger, string? messageId, string? traceId, string to, string reason, string detail);

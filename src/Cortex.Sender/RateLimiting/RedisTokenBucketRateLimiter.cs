@@ -158,14 +158,7 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
                 // Without the shared bucket no permit can be granted safely: wait for Redis, never send over the limit.
                 // Every worker waits here, so the wait is said, as the queue's own waits are.
                 wait = _redisBackoff.Next();
-                if (RedisAcl.IsRefusal(ex))
-                {
-                    SenderLog.RedisRefused(_logger, "the global rate limit", ex.Message, wait);
-                }
-                else
-                {
-                    SenderLog.RedisUnavailable(_logger, "the global rate limit", wait, ex);
-                }
+                SenderLog.RedisFailed(_logger, "the global rate limit", wait, ex);
             }
             finally
             {

@@ -22,12 +22,12 @@ internal sealed class RedisHealthCheck(IConnectionMultiplexer connection, IOptio
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
         {
-            // The client library reports a refused handshake as a connection failure: our own probe tells them apart.
             if (ex is ObjectDisposedException)
             {
                 return HealthCheckResult.Unhealthy("Redis connection closed: the service is stopping");
             }
 
+            // The client library reports a refused handshake as a connection failure: our own probe tells them apart.
             var (configuration, validation) = RedisConnectionFactory.Configure(options.Value, "cortex-probe");
             if (await RedisRefusalProbe.RefusalAsync(options.Value, configuration, validation, cancellationToken) is { } refusal)
             {
