@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
@@ -78,22 +79,25 @@ internal sealed partial class SenderProcess : IAsyncDisposable
     }
 
     /// <summary>CPU time used so far; after the exit, the last reading taken while it ran.</summary>
-    public TimeSpan Cpu()
+    public TimeSpan Cpu() => _lastCpu = ReadCpu(_process, _lastCpu);
+
+    /// <summary>
+    /// The CPU time of <paramref name="process"/>, or <paramref name="last"/> once it has exited: the chaos runs read it
+    /// while they kill and stop senders, so the exit can come at any point of the read.
+    /// </summary>
+    internal static TimeSpan ReadCpu(Process process, TimeSpan last)
     {
         try
         {
-            _process.Refresh();
-            if (!_process.HasExited)
-            {
-                _lastCpu = _process.TotalProcessorTime;
-            }
+            process.Refresh();
+            return process.HasExited ? last : process.TotalProcessorTime;
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or Win32Exception)
         {
-            // Exited between the check and the read.
+            // Exited between the check and the read: InvalidOperationException once .NET has seen the exit,
+            // Win32Exception when the exit was reaped (its /proc/<pid>/stat gone) before .NET recorded it.
+            return last;
         }
-
-        return _lastCpu;
     }
 
     /// <summary>SIGTERM, as Kubernetes stops a pod; does not wait for the exit.</summary>
