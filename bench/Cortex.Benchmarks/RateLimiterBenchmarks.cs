@@ -64,17 +64,17 @@ public class RateLimiterBenchmarks
     }
 
     [Benchmark(Baseline = true)]
-    public ValueTask NoLimit() => _none!.AcquireAsync(CancellationToken.None);
+    public ValueTask<string?> NoLimit() => _none!.AcquireAsync(CancellationToken.None);
 
     [Benchmark]
-    public ValueTask PodBucket() => _pod!.AcquireAsync(CancellationToken.None);
+    public ValueTask<string?> PodBucket() => _pod!.AcquireAsync(CancellationToken.None);
 
     /// <summary>25,000/s: 250 permits per round trip, the rest served from the pod's reservation.</summary>
     [Benchmark]
-    public ValueTask GlobalReserved250() => _globalReserved!.AcquireAsync(CancellationToken.None);
+    public ValueTask<string?> GlobalReserved250() => _globalReserved!.AcquireAsync(CancellationToken.None);
 
     [Benchmark]
-    public ValueTask PodAndGlobalChained() => _podAndGlobal!.AcquireAsync(CancellationToken.None);
+    public ValueTask<string?> PodAndGlobalChained() => _podAndGlobal!.AcquireAsync(CancellationToken.None);
 
     internal static SenderRateLimiter Create(IConnectionMultiplexer redis, double pod, double global, List<string> gateways, List<SenderRateLimiter> limiters)
     {
@@ -143,5 +143,5 @@ public class GlobalRoundTripBenchmarks
     }
 
     [Benchmark]
-    public ValueTask GlobalRoundTripPerPermit() => _limiter!.AcquireAsync(CancellationToken.None);
+    public ValueTask<string?> GlobalRoundTripPerPermit() => _limiter!.AcquireAsync(CancellationToken.None);
 }

@@ -213,9 +213,11 @@ internal static class GatewayFaults
         }
         else if (fault.Kind == Fault.Throttling)
         {
-            // A sender that kept sending through the storm would collect a 429 per request at wire speed.
-            var ceiling = workers * (Math.Ceiling(faultSeconds) + 1);
-            checks.Add(new("429 storm: the sender slows to the Retry-After (429 answers)", $"≤ {ceiling:N0} ({workers} workers × one per Retry-After second)", $"{gateway.Throttled:N0} in {faultSeconds:N1} s", gateway.Throttled <= ceiling));
+            // A sender that kept sending through the storm would collect a 429 per request at wire speed. Each worker has at
+            // most one request out when the storm starts (the gate shuts at the first 429), then each pause ends with one probe.
+            var pauses = Math.Ceiling(faultSeconds) + 1;
+            var ceiling = workers + pauses;
+            checks.Add(new("429 storm: one probe per Retry-After pause (429 answers)", $"≤ {ceiling:N0} ({workers} workers out at the start + {pauses:N0} pauses)", $"{gateway.Throttled:N0} in {faultSeconds:N1} s", gateway.Throttled <= ceiling));
         }
 
         var resumeTarget = (fault.Kind switch

@@ -15,6 +15,8 @@ public sealed class SendGate(TimeProvider timeProvider)
     private DateTimeOffset _configurationPausedUntil;
     private string? _pauseReason;
     private volatile bool _configurationUnconfirmed;
+    private bool _throttleUnconfirmed;
+    private TaskCompletionSource? _throttleProbe;
 
     /// <summary>Filled by the resilience pipeline; reports the failure-ratio circuit breaker's state.</summary>
     public CircuitBreakerStateProvider CircuitState { get; } = new();
@@ -85,6 +87,78 @@ public sealed class SendGate(TimeProvider timeProvider)
                 _pauseReason = reason;
             }
         }
+    }
+
+    /// <summary>
+    /// Pauses sending after a throttled answer. Until a send is answered otherwise, each pause ends with one send (the
+    /// probe) while the other workers wait for its answer, so a throttle that lasts costs one answer per pause, not one
+    /// per worker.
+    /// </summary>
+    public void Throttled(TimeSpan duration)
+    {
+        PauseFor(duration, "gateway throttling");
+        lock (_lock)
+        {
+            _throttleUnconfirmed = true;
+        }
+    }
+
+    /// <summary>
+    /// A worker's wait before a send: <see cref="WaitUntilOpenAsync"/>, then, after a throttled answer, the wait for the
+    /// probe's answer. True when this caller is the probe; it must then call <see cref="ThrottleProbeDone"/> once its send
+    /// is over, whatever became of it.
+    /// </summary>
+    public async Task<bool> WaitToSendAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await WaitUntilOpenAsync(cancellationToken);
+            Task probe;
+            lock (_lock)
+            {
+                if (!_throttleUnconfirmed)
+                {
+                    return false;
+                }
+
+                if (_throttleProbe is null)
+                {
+                    if (_pausedUntil > timeProvider.GetUtcNow())
+                    {
+                        // Throttled again between the wait and the lock.
+                        continue;
+                    }
+
+                    _throttleProbe = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    return true;
+                }
+
+                probe = _throttleProbe.Task;
+            }
+
+            await probe.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// The probe's send is over. <paramref name="throttleOver"/> (the gateway took it or refused it for good) lets every
+    /// worker go; otherwise (throttled again, no answer) the next send after the pause probes.
+    /// </summary>
+    public void ThrottleProbeDone(bool throttleOver)
+    {
+        TaskCompletionSource? probe;
+        lock (_lock)
+        {
+            if (throttleOver)
+            {
+                _throttleUnconfirmed = false;
+            }
+
+            probe = _throttleProbe;
+            _throttleProbe = null;
+        }
+
+        probe?.TrySetResult();
     }
 
     /// <summary>Pauses sending after the gateway rejected our configuration; <see cref="IsConfigurationPaused"/> shows it until the pause ends.</summary>

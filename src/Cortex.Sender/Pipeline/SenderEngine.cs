@@ -416,9 +416,63 @@ internal sealed class SenderEngine : BackgroundService
                 return;
             }
 
-            await _gate.WaitUntilOpenAsync(cancellationToken);
+            if (await SendOnceAsync(envelope, cancellationToken) is not { } result)
+            {
+                SenderLog.CircuitOpenReturned(_logger, envelope.Id, envelope.TraceId);
+                await ReturnAsync(lease, cancellationToken);
+                return;
+            }
+
+            switch (result.Outcome)
+            {
+                case GatewayOutcome.Accepted:
+                    _acker!.Add(new AckItem(lease.LeaseId, envelope.Id));
+                    _metrics.Sent(envelope.Kind, envelope.EnqueuedAt is { } enqueuedAt ? _time.GetUtcNow() - enqueuedAt : null);
+                    return;
+
+                case GatewayOutcome.Throttled:
+                    if (throttles < _options.MaxThrottleRetries)
+                    {
+                        continue;
+                    }
+
+                    // Still throttled: park it without spending an attempt, and free the worker.
+                    _metrics.Deferred();
+                    var dueAt = _gate.Pause.Until > _time.GetUtcNow() ? _gate.Pause.Until : _time.GetUtcNow() + TimeSpan.FromSeconds(1);
+                    await PersistAsync(() => _queue.DeferAsync(ConsumerId, lease, dueAt), "defer", cancellationToken);
+                    return;
+
+                case GatewayOutcome.Permanent:
+                    await DeadLetterAsync(lease, envelope, DeadLetterReasons.Permanent, result.Error ?? "permanent failure", result.Error, envelope.Attempt + 1, cancellationToken);
+                    return;
+
+                case GatewayOutcome.ConfigurationError:
+                    SenderLog.ConfigurationRejected(_logger, result.Error, _options.ConfigurationErrorPause);
+                    _gate.PauseForConfigurationError(_options.ConfigurationErrorPause, result.Error ?? "configuration error");
+                    await ReturnAsync(lease, cancellationToken);
+                    return;
+
+                default:
+                    await RetryOrDeadLetterAsync(lease, envelope, result.Error ?? "transient failure", cancellationToken);
+                    return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// One send through the gate, the rate limit and the resilience pipeline, counted; null when the circuit refused it.
+    /// After a throttled answer the first send is a probe, of this pod and, with a global limit, of every pod: the others
+    /// wait for its answer, which it reports here whatever becomes of the send.
+    /// </summary>
+    private async Task<GatewayResult?> SendOnceAsync(Envelope envelope, CancellationToken cancellationToken)
+    {
+        var podProbe = await _gate.WaitToSendAsync(cancellationToken);
+        string? globalProbe = null;
+        var throttleOver = false;
+        try
+        {
             var waitStart = _time.GetTimestamp();
-            await _limiter.AcquireAsync(cancellationToken);
+            globalProbe = await _limiter.AcquireAsync(cancellationToken);
             if (_limiter.IsEnabled)
             {
                 _metrics.RateLimitWait(_time.GetElapsedTime(waitStart));
@@ -432,9 +486,7 @@ internal sealed class SenderEngine : BackgroundService
             }
             catch (BrokenCircuitException)
             {
-                SenderLog.CircuitOpenReturned(_logger, envelope.Id, envelope.TraceId);
-                await ReturnAsync(lease, cancellationToken);
-                return;
+                return null;
             }
             catch (TimeoutRejectedException)
             {
@@ -463,41 +515,28 @@ internal sealed class SenderEngine : BackgroundService
                 _metrics.Failed(envelope.Kind, outcome);
             }
 
-            switch (result.Outcome)
+            if (result.Outcome == GatewayOutcome.Throttled)
             {
-                case GatewayOutcome.Accepted:
-                    _acker!.Add(new AckItem(lease.LeaseId, envelope.Id));
-                    _metrics.Sent(envelope.Kind, envelope.EnqueuedAt is { } enqueuedAt ? _time.GetUtcNow() - enqueuedAt : null);
-                    return;
+                // Paused before the probe reports, so the workers it wakes find the new pause.
+                _metrics.Throttled();
+                SenderLog.Throttled(_logger, result.RetryAfter ?? TimeSpan.Zero);
+                await _limiter.OnThrottledAsync(result.RetryAfter);
+            }
 
-                case GatewayOutcome.Throttled:
-                    _metrics.Throttled();
-                    SenderLog.Throttled(_logger, result.RetryAfter ?? TimeSpan.Zero);
-                    await _limiter.OnThrottledAsync(result.RetryAfter);
-                    if (throttles < _options.MaxThrottleRetries)
-                    {
-                        continue;
-                    }
+            // Taken or refused for good: the provider is sending again. Throttled, failed or no answer: probe again.
+            throttleOver = result.Outcome is GatewayOutcome.Accepted or GatewayOutcome.Permanent;
+            return result;
+        }
+        finally
+        {
+            if (podProbe)
+            {
+                _gate.ThrottleProbeDone(throttleOver);
+            }
 
-                    // Still throttled: park it without spending an attempt, and free the worker.
-                    _metrics.Deferred();
-                    var dueAt = _gate.Pause.Until > _time.GetUtcNow() ? _gate.Pause.Until : _time.GetUtcNow() + TimeSpan.FromSeconds(1);
-                    await PersistAsync(() => _queue.DeferAsync(ConsumerId, lease, dueAt), "defer", cancellationToken);
-                    return;
-
-                case GatewayOutcome.Permanent:
-                    await DeadLetterAsync(lease, envelope, DeadLetterReasons.Permanent, result.Error ?? "permanent failure", result.Error, envelope.Attempt + 1, cancellationToken);
-                    return;
-
-                case GatewayOutcome.ConfigurationError:
-                    SenderLog.ConfigurationRejected(_logger, result.Error, _options.ConfigurationErrorPause);
-                    _gate.PauseForConfigurationError(_options.ConfigurationErrorPause, result.Error ?? "configuration error");
-                    await ReturnAsync(lease, cancellationToken);
-                    return;
-
-                default:
-                    await RetryOrDeadLetterAsync(lease, envelope, result.Error ?? "transient failure", cancellationToken);
-                    return;
+            if (globalProbe is not null)
+            {
+                await _limiter.ProbeDoneAsync(globalProbe, throttleOver);
             }
         }
     }

@@ -15,18 +15,25 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
 {
     private static readonly TimeSpan s_reservationLifetime = TimeSpan.FromMilliseconds(100);
 
-    // KEYS: bucket   ARGV: now ms, permits per second, burst, wanted
-    // Returns {granted, wait ms}. A pause (set after a throttled answer) holds every pod.
+    // KEYS: bucket   ARGV: now ms, permits per second, burst, wanted, probe token, probe lease ms
+    // Returns {granted, wait ms, probe}. A pause (set after a throttled answer) holds every pod; after it, until a send
+    // is answered otherwise, one permit at a time is granted as the probe and every other pod waits for its answer.
     private static readonly RedisScript s_acquire = new("""
         local now = tonumber(ARGV[1])
         local rate = tonumber(ARGV[2])
         local burst = tonumber(ARGV[3])
         local want = tonumber(ARGV[4])
-        local s = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'paused')
+        local s = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'paused', 'throttled', 'probe_until')
         local tokens = tonumber(s[1]) or burst
         local ts = tonumber(s[2]) or now
         local paused = tonumber(s[3]) or 0
-        if paused > now then return {0, paused - now} end
+        if paused > now then return {0, paused - now, 0} end
+        local probing = s[4] == '1'
+        if probing then
+          local out = tonumber(s[5]) or 0
+          if out > now then return {0, math.min(out - now, 100), 0} end
+          want = 1
+        end
         if now > ts then
           tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
           ts = now
@@ -34,16 +41,33 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
         local grant = math.min(want, math.floor(tokens))
         if grant >= 1 then tokens = tokens - grant else grant = 0 end
         redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', ts)
+        if probing and grant == 1 then redis.call('HSET', KEYS[1], 'probe', ARGV[5], 'probe_until', now + tonumber(ARGV[6])) end
         redis.call('PEXPIRE', KEYS[1], 3600000)
-        if grant == 0 then return {0, math.max(1, math.ceil((1 - tokens) * 1000 / rate))} end
-        return {grant, 0}
+        if grant == 0 then return {0, math.max(1, math.ceil((1 - tokens) * 1000 / rate)), 0} end
+        return {grant, 0, probing and 1 or 0}
         """);
 
     // KEYS: bucket   ARGV: paused-until ms
+    // After the pause the bucket holds one token, the probe's, not the burst it would have saved (no burst into a
+    // provider that just throttled us), and it probes first.
     private static readonly RedisScript s_pause = new("""
         local cur = tonumber(redis.call('HGET', KEYS[1], 'paused')) or 0
-        if tonumber(ARGV[1]) > cur then redis.call('HSET', KEYS[1], 'paused', ARGV[1]) end
+        local untilMs = math.max(cur, tonumber(ARGV[1]))
+        redis.call('HSET', KEYS[1], 'paused', untilMs, 'tokens', '1', 'ts', untilMs, 'throttled', '1')
+        redis.call('HDEL', KEYS[1], 'probe', 'probe_until')
         redis.call('PEXPIRE', KEYS[1], 3600000)
+        return 1
+        """);
+
+    // KEYS: bucket   ARGV: probe token, 1 if the throttle is over
+    // Only the probe still out may end the probing: after a new pause its token is gone.
+    private static readonly RedisScript s_probeDone = new("""
+        if redis.call('HGET', KEYS[1], 'probe') ~= ARGV[1] then return 0 end
+        if ARGV[2] == '1' then
+          redis.call('HDEL', KEYS[1], 'probe', 'probe_until', 'throttled')
+        else
+          redis.call('HDEL', KEYS[1], 'probe', 'probe_until')
+        end
         return 1
         """);
 
@@ -53,17 +77,24 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
     private readonly int _burst;
     private readonly int _reserveBatch;
     private readonly TimeProvider _time;
+    private readonly long _probeLeaseMs;
     private readonly SemaphoreSlim _redisTurn = new(1, 1);
     private readonly Lock _lock = new();
     private int _reserved;
     private DateTimeOffset _reservedUntil;
     private long _granted;
     private long _idleSince;
+    private DateTimeOffset _heldUntil;
     private readonly RedisBackoff _redisBackoff = new();
     private readonly ILogger _logger;
 
-    public RedisTokenBucketRateLimiter(IConnectionMultiplexer connection, string gatewayName, double permitsPerSecond, int burst, TimeProvider timeProvider, ILogger? logger = null)
+    /// <summary>
+    /// One pod's view of the bucket of <paramref name="gatewayName"/>. <paramref name="probeLease"/>: how long the other
+    /// pods wait for a probe's answer before another pod probes, since the probe's pod may have died.
+    /// </summary>
+    public RedisTokenBucketRateLimiter(IConnectionMultiplexer connection, string gatewayName, double permitsPerSecond, int burst, TimeProvider timeProvider, TimeSpan probeLease, ILogger? logger = null)
     {
+        _probeLeaseMs = (long)probeLease.TotalMilliseconds;
         _connection = connection;
         _logger = logger ?? NullLogger.Instance;
         _key = KeyFor(gatewayName);
@@ -83,7 +114,7 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
 
     /// <summary>What the Redis user may not run of the commands the two scripts above run on the bucket (see <see cref="RedisAcl"/>).</summary>
     public Task<IReadOnlyList<string>?> RefusedCommandsAsync() =>
-        RedisAcl.RefusedAsync(_connection, "HGET HMGET HSET PEXPIRE".Split(' ').Select(command => new RedisCommandNeed(command, _key)));
+        RedisAcl.RefusedAsync(_connection, "HGET HMGET HSET HDEL PEXPIRE".Split(' ').Select(command => new RedisCommandNeed(command, _key)));
 
     public override TimeSpan? IdleDuration => _time.GetElapsedTime(Interlocked.Read(ref _idleSince));
 
@@ -94,7 +125,13 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
         TotalSuccessfulLeases = Interlocked.Read(ref _granted),
     };
 
-    /// <summary>Holds every pod's sending for <paramref name="duration"/> (the provider throttled us); best effort while Redis is away.</summary>
+    /// <summary>The name of the metadata a probe's lease carries: its token, for <see cref="ProbeDoneAsync"/>.</summary>
+    public static string ProbeMetadataName => "CORTEX_THROTTLE_PROBE";
+
+    /// <summary>
+    /// Holds every pod's sending for <paramref name="duration"/> (the provider throttled us), then lets one probe through
+    /// before the others; best effort while Redis is away.
+    /// </summary>
     public async Task PauseAsync(TimeSpan duration)
     {
         var until = (_time.GetUtcNow() + duration).ToUnixTimeMilliseconds();
@@ -105,6 +142,30 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             // This pod is already paused locally; the others will hear the provider's 429 themselves.
+        }
+    }
+
+    /// <summary>
+    /// The probe granted with <paramref name="token"/> is over: <paramref name="throttleOver"/> lets every pod go; otherwise
+    /// the next permit probes again. Best effort: a probe left open lapses after the probe lease.
+    /// </summary>
+    public async Task ProbeDoneAsync(string token, bool throttleOver)
+    {
+        if (throttleOver)
+        {
+            lock (_lock)
+            {
+                _heldUntil = default;
+            }
+        }
+
+        try
+        {
+            await s_probeDone.EvaluateAsync(_connection, _connection.GetDatabase(), [_key], [token, throttleOver ? 1 : 0]);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // The other pods wait out the probe lease, then probe themselves.
         }
     }
 
@@ -132,26 +193,21 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
                 }
 
                 var now = _time.GetUtcNow();
-                var result = (RedisResult[])(await s_acquire.EvaluateAsync(
-                    _connection,
-                    _connection.GetDatabase(),
-                    [_key],
-                    [now.ToUnixTimeMilliseconds(), _permitsPerSecond, _burst, Math.Max(permitCount, _reserveBatch)]))!;
-                _redisBackoff.Reset();
-                if ((int)result[0] >= permitCount)
+                lock (_lock)
                 {
-                    lock (_lock)
-                    {
-                        _reserved = (int)result[0] - permitCount;
-                        _reservedUntil = now + s_reservationLifetime;
-                    }
-
-                    Interlocked.Add(ref _granted, permitCount);
-                    Interlocked.Exchange(ref _idleSince, _time.GetTimestamp());
-                    return Lease.Acquired;
+                    // Redis told another waiter of this pod to wait until then (a pause, a probe out, the next token):
+                    // asking again before then would get the same answer.
+                    wait = _heldUntil - now;
                 }
 
-                wait = TimeSpan.FromMilliseconds((long)result[1]);
+                if (wait <= TimeSpan.Zero)
+                {
+                    (var lease, wait) = await AskRedisAsync(permitCount, now);
+                    if (lease is not null)
+                    {
+                        return lease;
+                    }
+                }
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
@@ -167,6 +223,46 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
 
             await Task.Delay(wait, _time, cancellationToken);
         }
+    }
+
+    // One acquire script: a lease, or how long this pod's waiters wait before asking again.
+    private async Task<(RateLimitLease? Lease, TimeSpan Wait)> AskRedisAsync(int permitCount, DateTimeOffset now)
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var result = (RedisResult[])(await s_acquire.EvaluateAsync(
+            _connection,
+            _connection.GetDatabase(),
+            [_key],
+            [now.ToUnixTimeMilliseconds(), _permitsPerSecond, _burst, Math.Max(permitCount, _reserveBatch), token, _probeLeaseMs]))!;
+        _redisBackoff.Reset();
+        if ((int)result[0] >= 1 && (int)result[2] == 1)
+        {
+            // The probe after a pause: one permit, whose answer decides for every pod.
+            Interlocked.Add(ref _granted, permitCount);
+            Interlocked.Exchange(ref _idleSince, _time.GetTimestamp());
+            return (new Lease(true, token), TimeSpan.Zero);
+        }
+
+        if ((int)result[0] >= permitCount)
+        {
+            lock (_lock)
+            {
+                _reserved = (int)result[0] - permitCount;
+                _reservedUntil = now + s_reservationLifetime;
+            }
+
+            Interlocked.Add(ref _granted, permitCount);
+            Interlocked.Exchange(ref _idleSince, _time.GetTimestamp());
+            return (Lease.Acquired, TimeSpan.Zero);
+        }
+
+        var wait = TimeSpan.FromMilliseconds((long)result[1]);
+        lock (_lock)
+        {
+            _heldUntil = now + wait;
+        }
+
+        return (null, wait);
     }
 
     protected override void Dispose(bool disposing)
@@ -194,19 +290,19 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
         }
     }
 
-    private sealed class Lease(bool acquired) : RateLimitLease
+    private sealed class Lease(bool acquired, string? probeToken = null) : RateLimitLease
     {
         public static readonly Lease Acquired = new(true);
         public static readonly Lease Failed = new(false);
 
         public override bool IsAcquired => acquired;
 
-        public override IEnumerable<string> MetadataNames => [];
+        public override IEnumerable<string> MetadataNames => probeToken is null ? [] : [ProbeMetadataName];
 
         public override bool TryGetMetadata(string metadataName, out object? metadata)
         {
-            metadata = null;
-            return false;
+            metadata = metadataName == ProbeMetadataName ? probeToken : null;
+            return metadata is not null;
         }
     }
 }

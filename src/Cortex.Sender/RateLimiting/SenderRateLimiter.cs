@@ -32,7 +32,8 @@ public sealed class SenderRateLimiter : IDisposable
 
         if (_options.GlobalPermitsPerSecond > 0)
         {
-            _global = new RedisTokenBucketRateLimiter(connection, gateway.Value.Name, _options.GlobalPermitsPerSecond, _options.GlobalBurst, timeProvider, logger);
+            // A probe's answer takes at most the gateway's timeout; a pod that died probing holds the others that long.
+            _global = new RedisTokenBucketRateLimiter(connection, gateway.Value.Name, _options.GlobalPermitsPerSecond, _options.GlobalBurst, timeProvider, gateway.Value.Timeout, logger);
         }
 
         _limiter = (_pod, _global) switch
@@ -79,12 +80,15 @@ public sealed class SenderRateLimiter : IDisposable
     /// <summary>What the Redis user may not run on the global bucket (see <see cref="RedisAcl"/>); empty when that limit is off.</summary>
     public async Task<IReadOnlyList<string>?> RefusedCommandsAsync() => _global is null ? [] : await _global.RefusedCommandsAsync();
 
-    /// <summary>Waits for a permit; returns at once when no limit is configured.</summary>
-    public async ValueTask AcquireAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for a permit; returns at once when no limit is configured. After a shared pause the permit may be every
+    /// pod's probe: then its token is returned, and its send's end must be told through <see cref="ProbeDoneAsync"/>.
+    /// </summary>
+    public async ValueTask<string?> AcquireAsync(CancellationToken cancellationToken)
     {
         if (_limiter is null)
         {
-            return;
+            return null;
         }
 
         using var lease = await _limiter.AcquireAsync(1, cancellationToken);
@@ -93,15 +97,20 @@ public sealed class SenderRateLimiter : IDisposable
             // Only a full wait queue refuses; honour its advice rather than sending over the limit.
             var retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromMilliseconds(10);
             await Task.Delay(retryAfter, cancellationToken);
-            await AcquireAsync(cancellationToken);
+            return await AcquireAsync(cancellationToken);
         }
+
+        return lease.TryGetMetadata(RedisTokenBucketRateLimiter.ProbeMetadataName, out var token) ? (string?)token : null;
     }
+
+    /// <summary>Every pod's probe (<paramref name="probeToken"/>) is over: <paramref name="throttleOver"/> lets them all go.</summary>
+    public Task ProbeDoneAsync(string probeToken, bool throttleOver) => _global?.ProbeDoneAsync(probeToken, throttleOver) ?? Task.CompletedTask;
 
     /// <summary>The gateway asked us to slow down: pause this pod now and every pod through the shared bucket.</summary>
     public async Task OnThrottledAsync(TimeSpan? retryAfter)
     {
         var pause = retryAfter is { } r && r > TimeSpan.Zero ? r : _options.ThrottlePause;
-        _gate.PauseFor(pause, "gateway throttling");
+        _gate.Throttled(pause);
         if (_global is not null)
         {
             await _global.PauseAsync(pause);

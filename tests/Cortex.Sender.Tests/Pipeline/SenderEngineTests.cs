@@ -234,6 +234,67 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_ThrottledUnderEightWorkers_EachPauseEndsWithOneProbeAndTheRestFollowItsAcceptance()
+    {
+        // The first 11 calls are throttled (Retry-After 300 ms), the rest accepted. Every call that starts after the first
+        // 429 and before the first acceptance is a probe: it must be alone at the gateway, where all 8 workers used to go
+        // at each pause's end and meet 8 more 429s.
+        const int ThrottledCalls = 11;
+        var sync = new Lock();
+        int calls = 0, probes = 0, probesInFlight = 0, mostProbesAtOnce = 0;
+        bool throttled = false, accepted = false;
+        var gateway = new ScriptedGateway(async (_, _, ct) =>
+        {
+            int call;
+            bool probe;
+            lock (sync)
+            {
+                call = ++calls;
+                probe = throttled && !accepted;
+                if (probe)
+                {
+                    probes++;
+                    mostProbesAtOnce = Math.Max(mostProbesAtOnce, ++probesInFlight);
+                }
+            }
+
+            try
+            {
+                // A provider's round trip, so sends that go together overlap at the gateway.
+                await Task.Delay(TimeSpan.FromMilliseconds(20), ct);
+                lock (sync)
+                {
+                    throttled |= call <= ThrottledCalls;
+                    accepted |= call > ThrottledCalls;
+                }
+
+                return call <= ThrottledCalls ? GatewayResult.Throttled("130429", TimeSpan.FromMilliseconds(300)) : GatewayResult.Accepted("ok");
+            }
+            finally
+            {
+                if (probe)
+                {
+                    lock (sync)
+                    {
+                        probesInFlight--;
+                    }
+                }
+            }
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Sender:Workers"] = "8" });
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 8).Select(i => SenderTestHost.Message($"storm-{i}")));
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.All(Enumerable.Range(0, 8), i => Assert.Equal(1, gateway.AcceptedFor($"storm-{i}")));
+        Assert.True(probes >= 4, $"the throttled calls after the first wave and the accepted one are probes; saw {probes}");
+        Assert.Equal(1, mostProbesAtOnce);
+        Assert.Equal(ThrottledCalls, host.Counter("cortex.sender.throttled"));
+        Assert.Empty(await host.Queue.GetDeadLettersAsync());
+    }
+
+    [Fact]
     public async Task Send_ConfigurationError_PausesSendingAndLeavesMessagesQueuedUntouched()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.ConfigurationError("401 unauthorized: check the API key"));

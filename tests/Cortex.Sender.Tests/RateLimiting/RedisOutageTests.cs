@@ -10,7 +10,7 @@ public sealed class RedisOutageTests
     {
         await using var server = await RedisServer.StartAsync();
         using var connection = await server.ConnectAsync();
-        using var limiter = new RedisTokenBucketRateLimiter(connection, "outage", permitsPerSecond: 1000, burst: 1, TimeProvider.System);
+        using var limiter = new RedisTokenBucketRateLimiter(connection, "outage", permitsPerSecond: 1000, burst: 1, TimeProvider.System, TimeSpan.FromSeconds(10));
         using (await limiter.AcquireAsync(1))
         {
         }
@@ -31,7 +31,7 @@ public sealed class RedisOutageTests
     {
         await using var server = await RedisServer.StartAsync();
         using var connection = await server.ConnectAsync();
-        using var limiter = new RedisTokenBucketRateLimiter(connection, "outage-pause", permitsPerSecond: 80, burst: 10, TimeProvider.System);
+        using var limiter = new RedisTokenBucketRateLimiter(connection, "outage-pause", permitsPerSecond: 80, burst: 10, TimeProvider.System, TimeSpan.FromSeconds(10));
         await server.KillAsync();
 
         await limiter.PauseAsync(TimeSpan.FromSeconds(1)).WaitAsync(TimeSpan.FromSeconds(30));

@@ -12,6 +12,7 @@ namespace Cortex.Sender.Tests.RateLimiting;
 /// </summary>
 public sealed class RedisTokenBucketRateLimiterTests(RedisFixture redis) : IClassFixture<RedisFixture>
 {
+    private static readonly TimeSpan s_probeLease = TimeSpan.FromSeconds(10);
     private readonly FakeTimeProvider _clock = new();
     private readonly string _gateway = RedisFixture.UniqueQueueName();
 
@@ -106,6 +107,7 @@ public sealed class RedisTokenBucketRateLimiterTests(RedisFixture redis) : IClas
         Assert.Equal(start + TimeSpan.FromSeconds(3), await AssertWaitingAsync(acquireA, viewA));
         Assert.Equal(start + TimeSpan.FromSeconds(3), await AssertWaitingAsync(acquireB, viewB));
         using var otherLease = await AssertAcquiredAtOnceAsync(other.AcquireAsync(1).AsTask(), viewOther);
+        Assert.Null(ProbeToken(otherLease));
 
         _clock.Advance(TimeSpan.FromSeconds(3) - TimeSpan.FromMilliseconds(1));
         Assert.False(acquireA.IsCompleted);
@@ -113,10 +115,102 @@ public sealed class RedisTokenBucketRateLimiterTests(RedisFixture redis) : IClas
 
         _clock.Advance(TimeSpan.FromMilliseconds(1));
 
-        using var leaseA = await acquireA.WaitAsync(TimeSpan.FromSeconds(10));
-        using var leaseB = await acquireB.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.True(leaseA.IsAcquired);
-        Assert.True(leaseB.IsAcquired);
+        // One of them sends first: every pod's probe.
+        var first = await Task.WhenAny(acquireA, acquireB).WaitAsync(TimeSpan.FromSeconds(10));
+        using var probe = await first;
+        Assert.True(probe.IsAcquired);
+        Assert.NotNull(ProbeToken(probe));
+    }
+
+    [Fact]
+    public async Task ProbeDoneAsync_ProbeAccepted_TheOtherPodWaitingForItGoesAtItsNextAsk()
+    {
+        using var a = Pod(_gateway, 80, 10, out var viewA);
+        using var b = Pod(_gateway, 80, 10, out var viewB);
+        await a.PauseAsync(TimeSpan.FromSeconds(3));
+        _clock.Advance(TimeSpan.FromSeconds(3));
+        using var probe = await AssertAcquiredAtOnceAsync(a.AcquireAsync(1).AsTask(), viewA);
+
+        // Pod b waits for the probe's answer, asking Redis again within 100 ms; it is not granted meanwhile.
+        var acquireB = b.AcquireAsync(1).AsTask();
+        var askAgainAt = await AssertWaitingAsync(acquireB, viewB);
+        Assert.InRange(askAgainAt - _clock.GetUtcNow(), TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(100));
+        _clock.Advance(askAgainAt - _clock.GetUtcNow());
+        askAgainAt = await AssertWaitingAsync(acquireB, viewB);
+
+        await a.ProbeDoneAsync(ProbeToken(probe)!, throttleOver: true);
+
+        _clock.Advance(askAgainAt - _clock.GetUtcNow());
+        using var lease = await acquireB.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(lease.IsAcquired);
+        Assert.Null(ProbeToken(lease));
+    }
+
+    [Fact]
+    public async Task ProbeDoneAsync_ProbeAccepted_TheBucketGoesOnAtTheRateWithoutTheBurstSavedDuringThePause()
+    {
+        using var limiter = Pod(_gateway, 80, 10, out var view);
+        await limiter.PauseAsync(TimeSpan.FromSeconds(3));
+        _clock.Advance(TimeSpan.FromSeconds(3));
+        using (var probe = await AssertAcquiredAtOnceAsync(limiter.AcquireAsync(1).AsTask(), view))
+        {
+            await limiter.ProbeDoneAsync(ProbeToken(probe)!, throttleOver: true);
+        }
+
+        var granted = await GreedyAsync(TimeSpan.FromSeconds(1), (limiter, view));
+
+        // The provider just throttled us: 80 in the next second, not the burst of 10 on top.
+        Assert.InRange(granted[0], 80 - 1, 80 + 1);
+    }
+
+    [Fact]
+    public async Task ProbeDoneAsync_ProbeThrottledAgain_TheNextPauseEndsWithAnotherSingleProbe()
+    {
+        using var a = Pod(_gateway, 80, 10, out var viewA);
+        using var b = Pod(_gateway, 80, 10, out var viewB);
+        await a.PauseAsync(TimeSpan.FromSeconds(1));
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        using var probe = await AssertAcquiredAtOnceAsync(a.AcquireAsync(1).AsTask(), viewA);
+
+        // The probe's answer is another 429: its pod pauses every pod again, then reports.
+        await a.PauseAsync(TimeSpan.FromSeconds(2));
+        await a.ProbeDoneAsync(ProbeToken(probe)!, throttleOver: false);
+
+        var start = _clock.GetUtcNow();
+        var acquireB = b.AcquireAsync(1).AsTask();
+        Assert.Equal(start + TimeSpan.FromSeconds(2), await AssertWaitingAsync(acquireB, viewB));
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        using var next = await acquireB.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.NotNull(ProbeToken(next));
+        Assert.NotEqual(ProbeToken(probe), ProbeToken(next));
+    }
+
+    [Fact]
+    public async Task AcquireAsync_ProbingPodDied_AnotherPodProbesOnceTheProbeLeaseRunsOut()
+    {
+        using var a = Pod(_gateway, 80, 10, out var viewA);
+        using var b = Pod(_gateway, 80, 10, out var viewB);
+        await a.PauseAsync(TimeSpan.FromSeconds(1));
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        using var lost = await AssertAcquiredAtOnceAsync(a.AcquireAsync(1).AsTask(), viewA);
+        var probedAt = _clock.GetUtcNow();
+
+        // Pod a never reports. Pod b asks again every 100 ms until the lease (s_probeLease) runs out.
+        var acquireB = b.AcquireAsync(1).AsTask();
+        while (true)
+        {
+            var done = await Task.WhenAny(acquireB, viewB.TimerCreatedAsync()).WaitAsync(TimeSpan.FromSeconds(10));
+            if (done == acquireB)
+            {
+                break;
+            }
+
+            _clock.Advance(viewB.TakeTimer() - _clock.GetUtcNow());
+        }
+
+        using var probe = await acquireB;
+        Assert.NotNull(ProbeToken(probe));
+        Assert.Equal(probedAt + s_probeLease, _clock.GetUtcNow());
     }
 
     [Fact]
@@ -222,8 +316,11 @@ public sealed class RedisTokenBucketRateLimiterTests(RedisFixture redis) : IClas
     private RedisTokenBucketRateLimiter Pod(string gateway, double permitsPerSecond, int burst, out ClockView view)
     {
         view = new ClockView(_clock);
-        return new RedisTokenBucketRateLimiter(redis.Connection, gateway, permitsPerSecond, burst, view);
+        return new RedisTokenBucketRateLimiter(redis.Connection, gateway, permitsPerSecond, burst, view, s_probeLease);
     }
+
+    internal static string? ProbeToken(RateLimitLease lease) =>
+        lease.TryGetMetadata(RedisTokenBucketRateLimiter.ProbeMetadataName, out var token) ? (string?)token : null;
 
     private static async Task DrainAsync(RateLimiter limiter, ClockView view, int permits)
     {
