@@ -20,6 +20,9 @@ internal static partial class SenderLog
     [LoggerMessage(1016, LogLevel.Error, "Redis refused {Operation}: {Refusal}. The Redis user Cortex authenticates as lacks a permission the sender needs (see k8s/redis/users.acl); retrying in {Delay}")]
     public static partial void RedisRefused(ILogger logger, string operation, string refusal, TimeSpan delay);
 
+    [LoggerMessage(1017, LogLevel.Error, "Redis refused {Operation}: {Refusal}. The Redis user Cortex authenticates as lacks a permission the sender needs (see k8s/redis/users.acl); not retried: {Consequence}")]
+    public static partial void RedisRefusedNotRetried(ILogger logger, string operation, string refusal, string consequence);
+
     /// <summary>A Redis call that failed and is retried in <paramref name="delay"/>: an ACL refusal (the ACL changed after the start checked it) named as one, anything else as an outage.</summary>
     public static void RedisFailed(ILogger logger, string operation, TimeSpan delay, Exception exception)
     {

@@ -53,8 +53,8 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
     private static readonly RedisScript s_pause = new("""
         local cur = tonumber(redis.call('HGET', KEYS[1], 'paused')) or 0
         local untilMs = math.max(cur, tonumber(ARGV[1]))
-        redis.call('HSET', KEYS[1], 'paused', untilMs, 'tokens', '1', 'ts', untilMs, 'throttled', '1')
         redis.call('HDEL', KEYS[1], 'probe', 'probe_until')
+        redis.call('HSET', KEYS[1], 'paused', untilMs, 'tokens', '1', 'ts', untilMs, 'throttled', '1')
         redis.call('PEXPIRE', KEYS[1], 3600000)
         return 1
         """);
@@ -112,7 +112,7 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
     /// <summary>The Redis key of a gateway instance's bucket; its own hash tag, independent of any queue.</summary>
     public static RedisKey KeyFor(string gatewayName) => "cortex:ratelimit:{" + gatewayName + "}";
 
-    /// <summary>What the Redis user may not run of the commands the two scripts above run on the bucket (see <see cref="RedisAcl"/>).</summary>
+    /// <summary>What the Redis user may not run of the commands the scripts above run on the bucket (see <see cref="RedisAcl"/>).</summary>
     public Task<IReadOnlyList<string>?> RefusedCommandsAsync() =>
         RedisAcl.RefusedAsync(_connection, "HGET HMGET HSET HDEL PEXPIRE".Split(' ').Select(command => new RedisCommandNeed(command, _key)));
 
@@ -141,7 +141,12 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            // This pod is already paused locally; the others will hear the provider's 429 themselves.
+            // This pod is already paused locally; the others will hear the provider's 429 themselves. An outage shows in
+            // the permits' waits; a refusal (only a command of this script taken away) would show nowhere else.
+            if (RedisAcl.IsRefusal(ex))
+            {
+                SenderLog.RedisRefusedNotRetried(_logger, "the shared throttle pause", ex.Message, "the other pods hear the provider's 429 themselves");
+            }
         }
     }
 
@@ -166,6 +171,10 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             // The other pods wait out the probe lease, then probe themselves.
+            if (RedisAcl.IsRefusal(ex))
+            {
+                SenderLog.RedisRefusedNotRetried(_logger, "the throttle probe's answer", ex.Message, "the other pods wait out the probe lease, then probe themselves");
+            }
         }
     }
 

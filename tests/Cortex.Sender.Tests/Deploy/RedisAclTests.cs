@@ -1,4 +1,5 @@
 using Cortex.Sender.Gateways.Fake;
+using Cortex.Sender.RateLimiting;
 using Cortex.Shared.Client;
 using Cortex.Shared.Contract;
 using Cortex.Shared.Hosting;
@@ -193,6 +194,30 @@ public sealed class RedisAclTests : IAsyncLifetime
         Assert.Equal(0, gateway.DuplicateCount());
         Assert.Contains(logs.Lines, l => l.StartsWith("Error", StringComparison.Ordinal) && l.Contains("[1016] Redis refused the global rate limit", StringComparison.Ordinal)
             && l.Contains("lacks a permission the sender needs", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task GlobalBucket_PauseRefusedByAnAclNarrowedWhileRunning_IsLoggedAndWritesNothing()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        string[] admin = ["-p", redis.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        using var connection = await redis.ConnectAsync();
+        var logs = new CapturedLogs();
+        using var limiter = new RedisTokenBucketRateLimiter(connection, "acl-pause", 80, 10, TimeProvider.System, TimeSpan.FromSeconds(10), logs.CreateLogger("bucket"));
+        using (await limiter.AcquireAsync(1))
+        {
+        }
+
+        // HDEL is the pause's alone: the permits go on, so nothing else would ever show the refusal. The pause was
+        // best effort and swallowed every error: the other pods silently went on into the provider's 429s.
+        await RunRedisCli([.. admin, "ACL", "SETUSER", "default", "-hdel"]);
+        await limiter.PauseAsync(TimeSpan.FromMinutes(1));
+
+        Assert.True(logs.Lines.Any(l => l.StartsWith("Error bucket[1017] Redis refused the shared throttle pause", StringComparison.Ordinal) && l.Contains("can't run this command", StringComparison.Ordinal)), logs.All);
+        var bucket = RedisTokenBucketRateLimiter.KeyFor("acl-pause");
+        Assert.False((await connection.GetDatabase().HashGetAsync(bucket, "paused")).HasValue, "a refused pause must write nothing");
+        using var lease = await limiter.AcquireAsync(1).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(lease.IsAcquired);
     }
 
     [Fact]
