@@ -53,6 +53,10 @@ internal sealed partial class SenderProcess : IAsyncDisposable
         info.Environment["Cortex__Observability__Port"] = "0";
         info.Environment["Logging__LogLevel__Default"] = "Warning";
 
+        // HostStarted waits for the host's "Application started." line. It is Information, and nothing else turns it on
+        // when the working directory has no appsettings.json (make chaos runs from the repository's root).
+        info.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
+
         // The engine's start, stopping and stopped lines (with how many messages it returned) are Information.
         info.Environment["Logging__LogLevel__Cortex.Sender.Pipeline"] = "Information";
         info.Environment["Logging__Console__FormatterName"] = "simple";

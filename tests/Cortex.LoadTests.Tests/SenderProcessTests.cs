@@ -1,10 +1,42 @@
 using System.Diagnostics;
+using Cortex.Testing;
 
 namespace Cortex.LoadTests.Tests;
 
-/// <summary>The chaos runs read each sender's CPU time while they kill and stop it: the exit can land inside the read.</summary>
-public class SenderProcessTests
+/// <summary>How the harness runs a Cortex service process ("pod"): what it reads of it while the chaos runs kill and stop it.</summary>
+public class SenderProcessTests(RedisFixture redis) : IClassFixture<RedisFixture>
 {
+    [Fact]
+    public async Task HostStarted_ContentRootWithoutAppsettings_CompletesOnceTheHostHasStarted()
+    {
+        // make chaos runs from the repository's root, which has no appsettings.json; the tests run where the sender's
+        // lies. The K6 rig waits for HostStarted before each SIGTERM, and without that file it waited in vain.
+        var empty = Directory.CreateTempSubdirectory("cortex-no-appsettings-");
+        try
+        {
+            await using var process = SenderProcess.Start(
+                Path.Combine(AppContext.BaseDirectory, "Cortex.Sender.dll"),
+                "content-root",
+                new Dictionary<string, string>
+                {
+                    ["DOTNET_CONTENTROOT"] = empty.FullName,
+                    ["Cortex__Redis__Configuration"] = redis.Server.Configuration,
+                    ["Cortex__Queue__Name"] = RedisFixture.UniqueQueueName(),
+                },
+                "cortex-test");
+
+            await process.HostStarted.WaitAsync(TimeSpan.FromSeconds(60));
+
+            Assert.False(process.HasExited, "HostStarted completed because the sender exited, not because it started");
+            await process.TerminateAsync();
+            Assert.Equal(0, (await process.WaitForExitAsync(TimeSpan.FromSeconds(30)))?.ExitCode);
+        }
+        finally
+        {
+            empty.Delete(recursive: true);
+        }
+    }
+
     [Fact]
     public void ReadCpu_OfProcessesExitingWhileRead_ReturnsTheLastReadingInsteadOfThrowing()
     {
