@@ -109,7 +109,18 @@ internal sealed partial class SenderProcess : IAsyncDisposable
     {
         Cpu();
         TerminatedAt = Stopwatch.GetTimestamp();
-        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]);
+        await SignalAsync("TERM");
+    }
+
+    /// <summary>SIGSTOP: the process stands still, mid-run, until <see cref="ContinueAsync"/>; it notices nothing.</summary>
+    public Task FreezeAsync() => SignalAsync("STOP");
+
+    /// <summary>SIGCONT after <see cref="FreezeAsync"/>.</summary>
+    public Task ContinueAsync() => SignalAsync("CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(CultureInfo.InvariantCulture)]) ?? throw new InvalidOperationException("could not start kill");
         await kill.WaitForExitAsync();
     }
 
