@@ -244,25 +244,24 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
             [_key],
             [now.ToUnixTimeMilliseconds(), _permitsPerSecond, _burst, Math.Max(permitCount, _reserveBatch), token, _probeLeaseMs]))!;
         _redisBackoff.Reset();
-        if ((int)result[0] >= 1 && (int)result[2] == 1)
-        {
-            // The probe after a pause: one permit, whose answer decides for every pod.
-            Interlocked.Add(ref _granted, permitCount);
-            Interlocked.Exchange(ref _idleSince, _time.GetTimestamp());
-            return (new Lease(true, token), TimeSpan.Zero);
-        }
 
-        if ((int)result[0] >= permitCount)
+        // The probe after a pause is one permit, whose answer decides for every pod; nothing is reserved beside it.
+        var granted = (int)result[0];
+        var probe = (int)result[2] == 1;
+        if (probe ? granted >= 1 : granted >= permitCount)
         {
-            lock (_lock)
+            if (!probe)
             {
-                _reserved = (int)result[0] - permitCount;
-                _reservedUntil = now + s_reservationLifetime;
+                lock (_lock)
+                {
+                    _reserved = granted - permitCount;
+                    _reservedUntil = now + s_reservationLifetime;
+                }
             }
 
             Interlocked.Add(ref _granted, permitCount);
             Interlocked.Exchange(ref _idleSince, _time.GetTimestamp());
-            return (Lease.Acquired, TimeSpan.Zero);
+            return (probe ? new Lease(true, token) : Lease.Acquired, TimeSpan.Zero);
         }
 
         var wait = TimeSpan.FromMilliseconds((long)result[1]);
