@@ -104,9 +104,14 @@ internal sealed partial class SenderProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>SIGTERM, as Kubernetes stops a pod; does not wait for the exit.</summary>
+    /// <summary>
+    /// SIGTERM, as Kubernetes stops a pod; does not wait for the exit. It is sent once the host is up (<see cref="HostStarted"/>):
+    /// a process signalled before its host handles SIGTERM dies of the signal (exit 143) with nothing done, and the checks
+    /// are about stopping a running service. A replacement started just before the work ran out is still starting.
+    /// </summary>
     public async Task TerminateAsync()
     {
+        await HostStarted.WaitAsync(TimeSpan.FromSeconds(60));
         Cpu();
         TerminatedAt = Stopwatch.GetTimestamp();
         await SignalAsync("TERM");

@@ -14,16 +14,7 @@ public class SenderProcessTests(RedisFixture redis) : IClassFixture<RedisFixture
         var empty = Directory.CreateTempSubdirectory("cortex-no-appsettings-");
         try
         {
-            await using var process = SenderProcess.Start(
-                Path.Combine(AppContext.BaseDirectory, "Cortex.Sender.dll"),
-                "content-root",
-                new Dictionary<string, string>
-                {
-                    ["DOTNET_CONTENTROOT"] = empty.FullName,
-                    ["Cortex__Redis__Configuration"] = redis.Server.Configuration,
-                    ["Cortex__Queue__Name"] = RedisFixture.UniqueQueueName(),
-                },
-                "cortex-test");
+            await using var process = StartSender("content-root", new Dictionary<string, string> { ["DOTNET_CONTENTROOT"] = empty.FullName });
 
             await process.HostStarted.WaitAsync(TimeSpan.FromSeconds(60));
 
@@ -35,6 +26,18 @@ public class SenderProcessTests(RedisFixture redis) : IClassFixture<RedisFixture
         {
             empty.Delete(recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task TerminateAsync_RightAfterStart_WaitsForTheHostSoTheSenderStopsGracefully()
+    {
+        // K2's last stop can come while the replacement is still starting, when the others already sent everything (a
+        // CI run failed "senders exit 0 on SIGTERM: 143"). Signalled before its host is up, a sender dies of SIGTERM.
+        await using var process = StartSender("term-at-start");
+
+        await process.TerminateAsync();
+
+        Assert.Equal(0, (await process.WaitForExitAsync(TimeSpan.FromSeconds(30)))?.ExitCode);
     }
 
     [Fact]
@@ -53,5 +56,13 @@ public class SenderProcessTests(RedisFixture redis) : IClassFixture<RedisFixture
 
             Assert.Equal(last, SenderProcess.ReadCpu(process, last));
         }
+    }
+
+    private SenderProcess StartSender(string name, Dictionary<string, string>? environment = null)
+    {
+        environment ??= [];
+        environment["Cortex__Redis__Configuration"] = redis.Server.Configuration;
+        environment["Cortex__Queue__Name"] = RedisFixture.UniqueQueueName();
+        return SenderProcess.Start(Path.Combine(AppContext.BaseDirectory, "Cortex.Sender.dll"), name, environment, "cortex-test");
     }
 }
