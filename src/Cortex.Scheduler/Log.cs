@@ -47,4 +47,10 @@ internal static partial class Log
 
     [LoggerMessage(2013, LogLevel.Information, "Job {Job} recovering the firing of {ScheduledFireTime:O} cut by the death of its node, on {InstanceId}")]
     public static partial void JobRecovering(ILogger logger, string job, DateTimeOffset? scheduledFireTime, string instanceId);
+
+    [LoggerMessage(2016, LogLevel.Information, "Billing reminders for {Day:yyyy-MM-dd}: resuming the day, which a run cut by a shutdown, a crash or a refused PostgreSQL login left unfinished")]
+    public static partial void BillingDayResumed(ILogger logger, DateOnly day);
+
+    [LoggerMessage(2017, LogLevel.Warning, "Billing reminders for {Day:yyyy-MM-dd} stay owed, since PostgreSQL could not be told otherwise ({Reason}): a scheduler node runs the day again once it can, and the ledger skips what is already written")]
+    public static partial void BillingDayStillOwed(ILogger logger, DateOnly day, string reason);
 }

@@ -26,7 +26,7 @@ internal static class JobsCommands
 
     private static Command List(CliConsole console, GlobalOptions global)
     {
-        var json = new Option<bool>("--json") { Description = "Print a JSON array: name, cron, timeZone, state, previousFireTime, nextFireTime, pendingManualTriggers" };
+        var json = new Option<bool>("--json") { Description = "Print a JSON array: name, cron, timeZone, state, previousFireTime, nextFireTime, pendingManualTriggers, unfinishedDays" };
         var command = new Command("list", "List every Cortex job with its cron, time zone, state and previous/next fire time") { json };
         command.SetAction((parse, ct) => CliHost.RunAsync(
             global.Context(console, parse),
@@ -50,6 +50,13 @@ internal static class JobsCommands
                             w.WriteTime("previousFireTime", r.Previous);
                             w.WriteTime("nextFireTime", r.Next);
                             w.WriteNumber("pendingManualTriggers", r.Manual);
+                            w.WriteStartArray("unfinishedDays");
+                            foreach (var day in r.Owed)
+                            {
+                                w.WriteStringValue(day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+                            }
+
+                            w.WriteEndArray();
                             w.WriteEndObject();
                         }
 
@@ -63,6 +70,11 @@ internal static class JobsCommands
                     {
                         var state = !r.Registered ? "not registered (no scheduler node has started)"
                             : r.Manual > 0 ? $"{r.State}, {r.Manual} manual firing(s) pending" : r.State;
+                        if (r.Owed.Count > 0)
+                        {
+                            state += $", unfinished day(s) {string.Join(", ", r.Owed.Select(d => d.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)))}: a running node resumes it";
+                        }
+
                         table.Row(r.Name, r.Cron ?? "–", r.TimeZone ?? "–", Local(r.Previous, r.Zone), Local(r.Next, r.Zone), state);
                     }
 
@@ -151,14 +163,15 @@ internal static class JobsCommands
         {
             if (!stored.Contains(key))
             {
-                rows.Add(new JobRow(key.Name, false, null, null, null, "–", null, null, 0));
+                rows.Add(new JobRow(key.Name, false, null, null, null, "–", null, null, 0, []));
                 continue;
             }
 
             var triggers = (await scheduler.QueryTriggers(new TriggerQuery { Job = key, Take = PagedQuery.All }, cancellationToken)).Items;
             var schedule = triggers.FirstOrDefault(t => t.TriggerType == "CRON");
             var cron = schedule is null ? null : await scheduler.GetTrigger(schedule.Key, cancellationToken) as ICronTrigger;
-            var manual = triggers.Count(t => t.TriggerType != "CRON");
+            var owed = triggers.Select(t => OwedDays.DayOf(t.Key)).OfType<DateOnly>().Distinct().Order().ToList();
+            var manual = triggers.Count(t => t.TriggerType != "CRON" && OwedDays.DayOf(t.Key) is null);
             rows.Add(new JobRow(
                 key.Name,
                 true,
@@ -168,7 +181,8 @@ internal static class JobsCommands
                 schedule is null ? "no schedule (disabled)" : schedule.State.ToString(),
                 schedule?.PreviousFireTimeUtc,
                 triggers.Select(t => t.NextFireTimeUtc).Where(t => t is not null).Min(),
-                manual));
+                manual,
+                owed));
         }
 
         return rows;
@@ -179,5 +193,5 @@ internal static class JobsCommands
         : zone is null ? Terminal.Time(t)
         : TimeZoneInfo.ConvertTime(t, zone).ToString("yyyy-MM-dd HH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture);
 
-    private sealed record JobRow(string Name, bool Registered, string? Cron, string? TimeZone, TimeZoneInfo? Zone, string State, DateTimeOffset? Previous, DateTimeOffset? Next, int Manual);
+    private sealed record JobRow(string Name, bool Registered, string? Cron, string? TimeZone, TimeZoneInfo? Zone, string State, DateTimeOffset? Previous, DateTimeOffset? Next, int Manual, List<DateOnly> Owed);
 }

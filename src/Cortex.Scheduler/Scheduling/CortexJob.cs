@@ -33,7 +33,7 @@ public abstract class CortexJob(SchedulerMetrics metrics, TimeProvider timeProvi
         var started = timeProvider.GetTimestamp();
         try
         {
-            var pushed = await RunAsync(cancellationToken);
+            var pushed = await RunAsync(context, cancellationToken);
             metrics.JobRun(Name, succeeded: true, timeProvider.GetElapsedTime(started), pushed);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -58,5 +58,5 @@ public abstract class CortexJob(SchedulerMetrics metrics, TimeProvider timeProvi
     }
 
     /// <summary>The job's work; returns how many messages it pushed to Redis.</summary>
-    protected abstract Task<int> RunAsync(CancellationToken cancellationToken);
+    protected abstract Task<int> RunAsync(IJobExecutionContext context, CancellationToken cancellationToken);
 }

@@ -7,7 +7,7 @@ namespace Cortex.Scheduler.Scheduling;
 /// <summary>
 /// Brings the stored Quartz jobs and cron triggers in line with validated configuration before the scheduler starts:
 /// a trigger whose cron or time zone changed is replaced, an unchanged one is left alone (its next fire time and
-/// misfire state survive restarts), a disabled job's trigger is removed. Misfires fire once on recovery.
+/// misfire state survive restarts), a disabled job's triggers are removed. Misfires fire once on recovery.
 /// </summary>
 public sealed class JobSchedule(ISchedulerFactory schedulerFactory, NpgsqlDataSource dataSource, IOptions<SchedulerOptions> options) : IHostedService
 {
@@ -68,7 +68,9 @@ public sealed class JobSchedule(ISchedulerFactory schedulerFactory, NpgsqlDataSo
             var triggerKey = new TriggerKey(job.Key.Name, Group);
             if (!enabled)
             {
-                await scheduler.UnscheduleJob(triggerKey, cancellationToken);
+                // Its owed days too (OwedDays): a disabled billing job runs no day, not even one an earlier run left unfinished.
+                var triggers = (await scheduler.GetTriggersOfJob(job.Key, cancellationToken)).Select(t => t.Key).Where(k => OwedDays.DayOf(k) is not null);
+                await scheduler.UnscheduleJobs([triggerKey, .. triggers], cancellationToken);
                 continue;
             }
 

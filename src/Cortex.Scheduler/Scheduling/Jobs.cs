@@ -1,3 +1,4 @@
+using System.Globalization;
 using Cortex.Scheduler.Billing;
 using Cortex.Scheduler.Campaigns;
 using Cortex.Scheduler.FollowUps;
@@ -11,10 +12,16 @@ namespace Cortex.Scheduler.Scheduling;
 
 /// <summary>Billing reminders for today (cron Cortex:Scheduler:Billing:Cron, default 09:00).</summary>
 /// <remarks>
-/// The job fires once a day, so a run cut by PostgreSQL or Redis going away would leave the rest of the day unwritten
-/// until tomorrow's firing, which reminds of other due dates: those reminders would never go out. A rerun of the same day
-/// is idempotent (ledger keys), so a transient failure is retried with backoff, for the same date, until the day is
-/// written or <see cref="RetryFor"/> has passed.
+/// The job fires once a day, so a run cut before the day is written would leave the rest of it unwritten until tomorrow's
+/// firing, which reminds of other due dates: those reminders would never go out. A rerun of the same day is idempotent
+/// (ledger keys), so:
+/// <list type="bullet">
+/// <item>a transient failure (PostgreSQL or Redis away) is retried with backoff, in the run, until the day is written or
+/// <see cref="RetryFor"/> has passed;</item>
+/// <item>the day is owed in Quartz's store from the start of the run to its end (<see cref="OwedDays"/>), so a run cut by
+/// a shutdown, a crash or a refused PostgreSQL login is run again by a scheduler node once one can, as long as the day
+/// lasts.</item>
+/// </list>
 /// </remarks>
 [DisallowConcurrentExecution]
 public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetrics metrics, TimeProvider timeProvider, ILogger<BillingReminderJob> logger)
@@ -30,18 +37,56 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
 
     protected override string Name => JobName;
 
-    protected override async Task<int> RunAsync(CancellationToken cancellationToken)
+    protected override async Task<int> RunAsync(IJobExecutionContext context, CancellationToken cancellationToken)
     {
         var today = reminders.Today();
+        if (OwedDays.DayOf(context) is { } owed)
+        {
+            if (owed != today)
+            {
+                // Its texts count the days to the due date from the day they were meant for, so a later day cannot send them.
+                await SettleAsync(context, owed);
+                throw new InvalidOperationException(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"billing reminders for {owed:yyyy-MM-dd} were left unfinished by a run cut short, and that day is over: not resumed, since their texts count days from it. The reminders already in the ledger go out; the rest of that day's do not."));
+            }
+
+            Log.BillingDayResumed(logger, owed);
+        }
+
+        BillingRunResult result;
+        try
+        {
+            result = await RunWithRetriesAsync(context, today, cancellationToken);
+        }
+        catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            // Reported, and not owed any more: it would fire again at once into the same fault. A shutdown leaves it owed.
+            await SettleAsync(context, today);
+            throw;
+        }
+
+        await SettleAsync(context, today);
+        Log.BillingRun(logger, result.Today, result.Due, result.New, result.OptedOut, result.Invalid, result.Published);
+        return result.Published;
+    }
+
+    private async Task<BillingRunResult> RunWithRetriesAsync(IJobExecutionContext context, DateOnly today, CancellationToken cancellationToken)
+    {
         var started = Clock.GetTimestamp();
         var delay = s_firstRetry;
+        var owed = false;
         while (true)
         {
             try
             {
-                var r = await reminders.RunAsync(today, cancellationToken);
-                Log.BillingRun(logger, r.Today, r.Due, r.New, r.OptedOut, r.Invalid, r.Published);
-                return r.Published;
+                if (!owed)
+                {
+                    await OwedDays.OweAsync(context, today, cancellationToken);
+                    owed = true;
+                }
+
+                return await reminders.RunAsync(today, cancellationToken);
             }
             catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested && Clock.GetElapsedTime(started) + delay <= RetryFor)
             {
@@ -61,12 +106,29 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
         }
     }
 
+    /// <summary>The day is no longer owed; if PostgreSQL cannot be told (away, or refusing the login), it stays owed.</summary>
+    private async Task SettleAsync(IJobExecutionContext context, DateOnly day)
+    {
+        try
+        {
+            await OwedDays.SettleAsync(context, day, CancellationToken.None);
+        }
+        catch (SchedulerException ex)
+        {
+            Log.BillingDayStillOwed(logger, day, (ex.InnerException ?? ex).Message);
+        }
+    }
+
     /// <summary>
     /// A server away or restarting, or a Redis ACL refusal an operator can lift; not a bug in a query, which would fail the
-    /// same way every time.
+    /// same way every time. Quartz wraps its store's failures (the owed day is written there).
     /// </summary>
-    internal static bool IsTransient(Exception exception) =>
-        exception is Npgsql.NpgsqlException { IsTransient: true } or StackExchange.Redis.RedisException or TimeoutException;
+    internal static bool IsTransient(Exception exception) => exception switch
+    {
+        Npgsql.NpgsqlException { IsTransient: true } or StackExchange.Redis.RedisException or TimeoutException => true,
+        SchedulerException { InnerException: { } inner } => IsTransient(inner),
+        _ => false,
+    };
 }
 
 /// <summary>Conversation follow-ups (cron Cortex:Scheduler:FollowUps:Cron, default every minute).</summary>
@@ -78,7 +140,7 @@ public sealed class FollowUpJob(ConversationFollowUps followUps, SchedulerMetric
 
     protected override string Name => JobName;
 
-    protected override async Task<int> RunAsync(CancellationToken cancellationToken)
+    protected override async Task<int> RunAsync(IJobExecutionContext context, CancellationToken cancellationToken)
     {
         var r = await followUps.RunAsync(cancellationToken);
         if (r.FollowUps + r.Closed + r.Invalid + r.Published > 0)
@@ -99,7 +161,7 @@ public sealed class CampaignJob(CampaignFanOut fanOut, SchedulerMetrics metrics,
 
     protected override string Name => JobName;
 
-    protected override async Task<int> RunAsync(CancellationToken cancellationToken) => (await fanOut.RunAsync(cancellationToken)).Published;
+    protected override async Task<int> RunAsync(IJobExecutionContext context, CancellationToken cancellationToken) => (await fanOut.RunAsync(cancellationToken)).Published;
 }
 
 /// <summary>Pushes ledger rows that were committed but never pushed (cron Cortex:Scheduler:OutboxRepairCron).</summary>
@@ -111,7 +173,7 @@ public sealed class OutboxRepairJob(DispatchLedger ledger, IOptions<SchedulerOpt
 
     protected override string Name => JobName;
 
-    protected override async Task<int> RunAsync(CancellationToken cancellationToken)
+    protected override async Task<int> RunAsync(IJobExecutionContext context, CancellationToken cancellationToken)
     {
         var published = await ledger.PublishPendingAsync(options.Value.BatchSize, cancellationToken);
         if (published > 0)

@@ -15,7 +15,7 @@ public static class SchedulerNode
     /// Stores the Cortex jobs and their cron triggers in the database, as a scheduler node does when it starts (JobSchedule),
     /// with an in-process Quartz scheduler that is never started and is shut down afterwards.
     /// </summary>
-    public static async Task RegisterJobsAsync(string connectionString)
+    public static async Task RegisterJobsAsync(string connectionString, Func<IScheduler, Task>? then = null)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -28,6 +28,11 @@ public static class SchedulerNode
         await using var provider = services.BuildServiceProvider();
         await provider.GetRequiredService<JobSchedule>().StartAsync(CancellationToken.None);
         var scheduler = await provider.GetRequiredService<ISchedulerFactory>().GetScheduler();
+        if (then is not null)
+        {
+            await then(scheduler);
+        }
+
         await scheduler.Shutdown(waitForJobsToComplete: false);
     }
 }

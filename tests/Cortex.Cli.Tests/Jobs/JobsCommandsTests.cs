@@ -1,7 +1,9 @@
 using System.Text.Json;
 using Cortex.Cli.Tests.Infrastructure;
+using Cortex.Scheduler.Scheduling;
 using Cortex.Shared.Contract;
 using Cortex.Testing;
+using Quartz;
 
 namespace Cortex.Cli.Tests.Jobs;
 
@@ -111,6 +113,24 @@ public sealed class JobsCommandsTests(CliFixture fixture)
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("no scheduler node has started", result.Error, StringComparison.Ordinal);
         Assert.Equal(0L, await cli.ScalarAsync<long>("SELECT count(*) FROM qrtz_triggers"));
+    }
+
+    [Fact]
+    public async Task List_BillingDayOwed_ShowsTheUnfinishedDayNotAManualFiring()
+    {
+        var cli = await fixture.DatabaseAsync();
+        var day = new DateOnly(2026, 12, 4);
+        await SchedulerNode.RegisterJobsAsync(cli.Postgres!, scheduler => scheduler.ScheduleJob(
+            OwedDays.Trigger(new JobKey("billing-reminders", JobSchedule.Group), day), new ScheduleJobOptions()).AsTask());
+
+        var table = await cli.RunAsync("jobs", "list");
+        var billing = (await ListJsonAsync(cli)).Single(j => j.GetProperty("name").GetString() == "billing-reminders");
+
+        // A run cut short left the day to a node: the operator sees which day, and that nothing needs triggering by hand.
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains("unfinished day(s) 2026-12-04: a running node resumes it", table.Out.ReplaceLineEndings(" "), StringComparison.Ordinal);
+        Assert.Equal(["2026-12-04"], billing.GetProperty("unfinishedDays").EnumerateArray().Select(d => d.GetString()));
+        Assert.Equal(0, billing.GetProperty("pendingManualTriggers").GetInt32());
     }
 
     [Fact]
