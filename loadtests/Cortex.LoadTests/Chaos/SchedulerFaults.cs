@@ -14,8 +14,8 @@ namespace Cortex.LoadTests.Chaos;
 /// K6, the scheduler faults of issue #7, on a PostgreSQL and a redis-server this run owns and real Cortex.Scheduler
 /// processes (Quartz clustered on that PostgreSQL): PostgreSQL crashed in the middle of a large billing run (K6a), three
 /// schedulers racing on the same firings (K6b), a scheduler SIGKILLed mid-campaign (K6c) and mid billing run (K6d), a new
-/// process started each time. Every message is counted by its id in Redis afterwards, so missing and duplicated pushes
-/// are exact. The scheduler processes are started with <see cref="SenderProcess"/>, which runs any Cortex service dll.
+/// process started each time, and one SIGTERMed mid billing run in a rolling update (K6e). Every message is counted by
+/// its id in Redis afterwards, so missing and duplicated pushes are exact. The scheduler processes are started with <see cref="SenderProcess"/>, which runs any Cortex service dll.
 /// </summary>
 internal static partial class SchedulerFaults
 {
@@ -192,10 +192,18 @@ internal static partial class SchedulerFaults
     public static Task<ScenarioReport> KillMidBillingAsync(string schedulerDll, ChaosProfile profile, TextWriter progress) =>
         KillMidRunAsync(schedulerDll, profile, progress, campaign: false);
 
-    private static async Task<ScenarioReport> KillMidRunAsync(string schedulerDll, ChaosProfile profile, TextWriter progress, bool campaign)
+    /// <summary>
+    /// K6e: a rolling update during the daily billing run: a new process starts, then the running one gets SIGTERM a fifth
+    /// of the way in. Quartz cancels the run and forgets the firing (no recovery for a graceful stop), so only the day the
+    /// run owes in Quartz's store (OwedDays) brings the rest, on the new node.
+    /// </summary>
+    public static Task<ScenarioReport> StopMidBillingAsync(string schedulerDll, ChaosProfile profile, TextWriter progress) =>
+        KillMidRunAsync(schedulerDll, profile, progress, campaign: false, graceful: true);
+
+    private static async Task<ScenarioReport> KillMidRunAsync(string schedulerDll, ChaosProfile profile, TextWriter progress, bool campaign, bool graceful = false)
     {
         var (reminders, recipients, batch, _) = Load(profile);
-        var (id, n, job, what) = campaign ? ("k6c", recipients, "campaigns", "campaign messages") : ("k6d", reminders, "billing-reminders", "reminders");
+        var (id, n, job, what) = campaign ? ("k6c", recipients, "campaigns", "campaign messages") : (graceful ? "k6e" : "k6d", reminders, "billing-reminders", "reminders");
         await using var rig = await Rig.StartAsync(schedulerDll, id, batch);
         var cron = Cron;
         if (campaign)
@@ -213,16 +221,40 @@ internal static partial class SchedulerFaults
         var first = rig.StartScheduler($"{id}-0", "cortex", billing: !campaign, campaigns: campaign, cron);
         var cut = campaign ? n / 3 : n / 5;
         await rig.WaitUntilAsync(async () => await rig.InRedisAsync() >= cut, $"{cut:N0} {what} in Redis");
-        await first.KillAsync();
+        Check? stopped = null;
+        if (graceful)
+        {
+            // As a rolling update: the replacement is up before the old pod is told to stop. The old one is held still
+            // meanwhile (SIGSTOP), or on a fast machine its run could end while the replacement starts.
+            await first.FreezeAsync();
+            await rig.StartScheduler($"{id}-1", "cortex", billing: true, campaigns: false, cron).HostStarted.WaitAsync(TimeSpan.FromSeconds(60));
+            await first.TerminateAsync();
+            await first.ContinueAsync();
+        }
+        else
+        {
+            await first.KillAsync();
+        }
+
         var killedAt = Stopwatch.GetTimestamp();
         var atKill = await rig.InRedisAsync();
-        progress.WriteLine($"  SIGKILL {id}-0 with {atKill:N0} of {n:N0} in Redis; {id}-1 started at once");
-        rig.StartScheduler($"{id}-1", "cortex", billing: !campaign, campaigns: campaign, cron);
+        if (graceful)
+        {
+            var firstExit = await first.WaitForExitAsync(TimeSpan.FromSeconds(40));
+            stopped = new Check("stopped scheduler exits 0 on SIGTERM", "0", firstExit is { } e ? $"{e.ExitCode} after {e.AfterTerm.TotalSeconds:N1} s" : "hung", firstExit?.ExitCode == 0);
+            progress.WriteLine($"  SIGTERM {id}-0 with {atKill:N0} of {n:N0} in Redis, {id}-1 already running; {stopped.Measured}");
+        }
+        else
+        {
+            progress.WriteLine($"  SIGKILL {id}-0 with {atKill:N0} of {n:N0} in Redis; {id}-1 started at once");
+            rig.StartScheduler($"{id}-1", "cortex", billing: !campaign, campaigns: campaign, cron);
+        }
         long resumedAt = 0;
         await rig.WaitUntilAsync(
             async () =>
             {
-                if (resumedAt == 0 && await rig.InRedisAsync() > atKill)
+                // After a SIGTERM the stopping run's last pushes still land: the new node's firing is the resumption.
+                if (resumedAt == 0 && (graceful ? rig.FiringsByNode(job).GetValueOrDefault($"{id}-1") >= 1 : await rig.InRedisAsync() > atKill))
                 {
                     resumedAt = Stopwatch.GetTimestamp();
                 }
@@ -238,24 +270,43 @@ internal static partial class SchedulerFaults
         var exit = await rig.StopAllAsync();
         var (missing, duplicates) = Audit(await rig.CountByIdAsync(n, campaign ? CampaignIndex : BillingIndex));
 
-        // A campaign commits one batch at a time; a billing run has two publish transactions open.
-        var (bound, boundText) = campaign ? (batch, $"≤ {batch:N0} (one batch)") : (2 * batch, $"≤ {2 * batch:N0} (2 open publish transactions × batch {batch:N0})");
+        // A campaign commits one batch at a time; a billing run has two publish transactions open. A graceful stop commits
+        // every push it made.
+        var (bound, boundText) = graceful ? (0, "0") : campaign ? (batch, $"≤ {batch:N0} (one batch)") : (2 * batch, $"≤ {2 * batch:N0} (2 open publish transactions × batch {batch:N0})");
         List<Check> checks =
         [
             new($"{what} missing from Redis", "0", $"{missing:N0} of {n:N0}", missing == 0),
-            new("duplicate pushes: only a batch pushed and not committed at the kill", boundText, $"{duplicates:N0}", duplicates <= bound),
+            graceful
+                ? new("duplicate pushes", "0", $"{duplicates:N0}", duplicates == 0)
+                : new("duplicate pushes: only a batch pushed and not committed at the kill", boundText, $"{duplicates:N0}", duplicates <= bound),
+            .. stopped is null ? Array.Empty<Check>() : [stopped],
             exit,
         ];
-        var recovery = campaign ? "Quartz releases the dead node's job" : "Quartz recovers the dead node's firing";
+        var recovery = graceful ? "the day owed in Quartz's store fires on the running node once the stopped run ends" : campaign ? "Quartz releases the dead node's job" : "Quartz recovers the dead node's firing";
+        var fault = graceful ? "SIGTERM" : "kill";
         List<Figure> figures =
         [
             new("load", campaign ? $"one-shot campaign, {n:N0} recipients, batch {batch:N0}, campaign cron every 5 s" : $"{n:N0} billing reminders due today, batch {batch:N0}, billing cron once a day ({cron})"),
-            new("faults injected", $"the scheduler SIGKILLed with {atKill:N0} of {n:N0} in Redis; a new process (new Quartz instance id) started at once"),
-            new("kill → pushing resumed", resumedAt == 0 ? "never" : $"{Stopwatch.GetElapsedTime(killedAt, resumedAt).TotalSeconds:N1} s ({recovery} once its check-in is older than the 20 s threshold)"),
-            new(campaign ? "kill → campaign completed, every message in Redis" : "kill → every reminder in Redis", $"{recovered.TotalSeconds:N1} s"),
+            new("faults injected", graceful
+                ? $"the scheduler SIGTERMed with {atKill:N0} of {n:N0} in Redis, once a new process (new Quartz instance id) had started"
+                : $"the scheduler SIGKILLed with {atKill:N0} of {n:N0} in Redis; a new process (new Quartz instance id) started at once"),
+            graceful
+                ? new("SIGTERM → the new node runs the owed day", resumedAt == 0 ? "never" : $"{Stopwatch.GetElapsedTime(killedAt, resumedAt).TotalSeconds:N1} s ({recovery})")
+                : new("kill → pushing resumed", resumedAt == 0 ? "never" : $"{Stopwatch.GetElapsedTime(killedAt, resumedAt).TotalSeconds:N1} s ({recovery} once its check-in is older than the 20 s threshold)"),
+            new(campaign ? "kill → campaign completed, every message in Redis" : $"{fault} → every reminder in Redis", $"{recovered.TotalSeconds:N1} s"),
             new("duplicates in Redis (same id twice; the sender sends an id once)", $"{duplicates:N0}"),
-            new(campaign ? "campaign firings per scheduler process" : "billing firings per scheduler process (the recovery of the cut one included)", rig.Firings(job)),
+            new(campaign ? "campaign firings per scheduler process" : graceful ? "billing firings per scheduler process (the owed day's included)" : "billing firings per scheduler process (the recovery of the cut one included)", rig.Firings(job)),
         ];
+        if (graceful)
+        {
+            return new ScenarioReport(
+                "K6e",
+                $"Scheduler SIGTERMed mid billing run ({n:N0} reminders), rolling update",
+                "closed (one billing day)",
+                $"{n:N0} open charges are due today and the billing job fires once, as the daily 09:00 job does. A fifth of the way into the run a new scheduler process starts and the running one gets SIGTERM, as a rolling update does: Quartz cancels the run through its token and, the stop being graceful, forgets the firing (no recovery). No later firing comes today. The run stored the day as owed in Quartz's store before its work, and the stop leaves it there: it fires on the new node once the cut run has ended. Every reminder must be in Redis, none twice (a graceful stop commits every push it made).",
+                figures, checks, []);
+        }
+
         return campaign
             ? new ScenarioReport(
                 "K6c",

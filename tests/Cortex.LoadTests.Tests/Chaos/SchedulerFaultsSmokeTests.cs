@@ -6,7 +6,7 @@ namespace Cortex.LoadTests.Tests.Chaos;
 /// <summary>
 /// K6 of the fault suite on the smoke profile, as <c>make chaos SCENARIOS=K6</c> runs it but small: real Cortex.Scheduler
 /// processes on a PostgreSQL and a redis-server the scenario owns. PostgreSQL crashed mid billing run, three schedulers
-/// racing on the same firings, a scheduler SIGKILLed mid-campaign and mid billing run: every reminder ends up in Redis, and only a batch
+/// racing on the same firings, a scheduler SIGKILLed mid-campaign and mid billing run, one SIGTERMed mid billing run: every reminder ends up in Redis, and only a batch
 /// whose commit a fault cut may be there twice. Correctness only, never speed.
 /// </summary>
 public class SchedulerFaultsSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
@@ -18,7 +18,7 @@ public class SchedulerFaultsSmokeTests(RedisFixture redis) : IClassFixture<Redis
 
         var run = await ChaosRun.RunAsync(redis.Server.Configuration, senderDll, ChaosProfile.Smoke, new HashSet<string> { "K6" }, "test", TextWriter.Null);
 
-        Assert.Equal(["K6a", "K6b", "K6c", "K6d"], run.Scenarios.Select(s => s.Id));
+        Assert.Equal(["K6a", "K6b", "K6c", "K6d", "K6e"], run.Scenarios.Select(s => s.Id));
         var failures = run.Scenarios.SelectMany(s => s.Error is { } error
             ? [$"{s.Id} threw: {error}"]
             : s.Checks.Where(c => !c.Passed).Select(c => $"{s.Id}: {c.Name}: {c.Measured} (expected {c.Target})"));
@@ -42,5 +42,12 @@ public class SchedulerFaultsSmokeTests(RedisFixture redis) : IClassFixture<Redis
         // The daily billing run cut by a SIGKILL is run again by the new node: no second firing comes today.
         var billingKill = run.Scenarios.Single(s => s.Id == "K6d");
         Assert.Equal("0 of 10,000", billingKill.Checks.Single(c => c.Name == "reminders missing from Redis").Measured);
+
+        // A rolling update mid billing run: Quartz forgets a gracefully stopped firing, the owed day brings the rest.
+        var billingStop = run.Scenarios.Single(s => s.Id == "K6e");
+        Assert.Equal("0 of 10,000", billingStop.Checks.Single(c => c.Name == "reminders missing from Redis").Measured);
+        Assert.Equal("0", billingStop.Checks.Single(c => c.Name == "duplicate pushes").Measured);
+        Assert.DoesNotContain("10,000 of 10,000 in Redis", billingStop.Figures.Single(f => f.Name == "faults injected").Value, StringComparison.Ordinal);
+        Assert.DoesNotContain("never", billingStop.Figures.Single(f => f.Name == "SIGTERM → the new node runs the owed day").Value, StringComparison.Ordinal);
     }
 }
