@@ -89,6 +89,7 @@ internal static class ChaosRun
         await Run("K6", "scheduler SIGKILLed mid-campaign, restarted", () => SchedulerFaults.KillMidCampaignAsync(schedulerDll, profile, progress));
         await Run("K6", "scheduler SIGKILLed mid billing run, restarted", () => SchedulerFaults.KillMidBillingAsync(schedulerDll, profile, progress));
         await Run("K6", "scheduler SIGTERMed mid billing run, rolling update", () => SchedulerFaults.StopMidBillingAsync(schedulerDll, profile, progress));
+        await Run("K6", "Redis crashed during a billing run", () => SchedulerFaults.RedisCrashAsync(schedulerDll, profile, progress));
         await Run("K7", "poison message that kills its sender", () => PoisonMessages.CrashingMessageAsync(context, profile));
 
         var machine = $"{Environment.ProcessorCount} vCPU, {Environment.OSVersion.VersionString}, .NET {Environment.Version}";

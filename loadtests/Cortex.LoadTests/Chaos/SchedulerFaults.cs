@@ -14,8 +14,9 @@ namespace Cortex.LoadTests.Chaos;
 /// K6, the scheduler faults of issue #7, on a PostgreSQL and a redis-server this run owns and real Cortex.Scheduler
 /// processes (Quartz clustered on that PostgreSQL): PostgreSQL crashed in the middle of a large billing run (K6a), three
 /// schedulers racing on the same firings (K6b), a scheduler SIGKILLed mid-campaign (K6c) and mid billing run (K6d), a new
-/// process started each time, and one SIGTERMed mid billing run in a rolling update (K6e). Every message is counted by
-/// its id in Redis afterwards, so missing and duplicated pushes are exact. The scheduler processes are started with <see cref="SenderProcess"/>, which runs any Cortex service dll.
+/// process started each time, one SIGTERMed mid billing run in a rolling update (K6e), and Redis crashed mid billing run
+/// (K6f). Every message is counted by its id in Redis afterwards, so missing and duplicated pushes are exact. The
+/// scheduler processes are started with <see cref="SenderProcess"/>, which runs any Cortex service dll.
 /// </summary>
 internal static partial class SchedulerFaults
 {
@@ -37,33 +38,47 @@ internal static partial class SchedulerFaults
     /// and the job itself must finish the day: every reminder in Redis; the only copies allowed are the pushes whose commit
     /// the crash cut (at most a batch per open publish transaction).
     /// </summary>
-    public static async Task<ScenarioReport> PostgresCrashAsync(string schedulerDll, ChaosProfile profile, TextWriter progress)
+    public static Task<ScenarioReport> PostgresCrashAsync(string schedulerDll, ChaosProfile profile, TextWriter progress) =>
+        CrashMidRunAsync(schedulerDll, profile, progress, redis: false);
+
+    /// <summary>
+    /// K6f: redis-server SIGKILLed a fifth of the way into the day's only billing run, restarted on its AOF (appendfsync
+    /// everysec) after the outage. A push Redis acknowledged is marked enqueued in the ledger and never pushed again, so
+    /// one the crash lost would be missing for good: the count of missing ids is that loss.
+    /// </summary>
+    public static Task<ScenarioReport> RedisCrashAsync(string schedulerDll, ChaosProfile profile, TextWriter progress) =>
+        CrashMidRunAsync(schedulerDll, profile, progress, redis: true);
+
+    private static async Task<ScenarioReport> CrashMidRunAsync(string schedulerDll, ChaosProfile profile, TextWriter progress, bool redis)
     {
         var (n, _, batch, outage) = Load(profile);
-        await using var rig = await Rig.StartAsync(schedulerDll, "k6a", batch);
+        var (id, server) = redis ? ("k6f", "redis-server") : ("k6a", "PostgreSQL");
+        var crash = redis ? "SIGKILL" : "pg_ctl stop -m immediate";
+        await using var rig = await Rig.StartAsync(schedulerDll, id, batch);
         await rig.SeedChargesAsync(n);
         progress.WriteLine($"  {n:N0} charges due today; one scheduler, billing once a day, a few seconds from now");
         // The product's shape: billing fires once a day. Here at one moment a few seconds ahead, so no later firing
-        // finishes the day for it: only the job itself can, once PostgreSQL is back.
+        // finishes the day for it: only the job itself can, once the server is back.
         var daily = DailyCronSoon();
         var restarts = 0;
-        var current = rig.StartScheduler("k6a-0", "cortex", billing: true, campaigns: false, daily);
+        var current = rig.StartScheduler($"{id}-0", "cortex", billing: true, campaigns: false, daily);
         await rig.WaitUntilAsync(async () => await rig.InRedisAsync() >= n / 5, $"{n / 5:N0} reminders in Redis");
 
         // The crash must land mid-run, and pg_ctl takes long enough to stop PostgreSQL on a loaded machine for the smoke
         // profile's small run to finish meanwhile (10,000 of 10,000 were in Redis once). So the scheduler stands still
-        // (SIGSTOP) while PostgreSQL goes, and finds it gone when it goes on.
+        // (SIGSTOP) while the server goes, and finds it gone when it goes on.
         await current.FreezeAsync();
         var atKill = await rig.InRedisAsync();
         var killedAt = Stopwatch.GetTimestamp();
-        await rig.Postgres.KillAsync();
+        await (redis ? rig.RedisServer.KillAsync() : rig.Postgres.KillAsync());
         await current.ContinueAsync();
-        progress.WriteLine($"  PostgreSQL crashed (pg_ctl stop -m immediate) with {atKill:N0} of {n:N0} in Redis; back in {outage.TotalSeconds:N0} s");
+        progress.WriteLine($"  {server} crashed ({crash}) with {atKill:N0} of {n:N0} in Redis; back in {outage.TotalSeconds:N0} s");
         await Task.Delay(outage);
         var survived = !current.HasExited;
-        await rig.Postgres.RestartAsync();
+        await (redis ? rig.RedisServer.RestartAsync() : rig.Postgres.RestartAsync());
         var restartedAt = Stopwatch.GetTimestamp();
-        var atRestart = await rig.InRedisAsync();
+        var atRestart = 0L;
+        await rig.WaitUntilAsync(async () => (atRestart = await rig.InRedisAsync()) >= 0, "Redis answering again", restartOnExit: true);
 
         long resumedAt = 0;
         await rig.WaitUntilAsync(
@@ -72,7 +87,7 @@ internal static partial class SchedulerFaults
                 if (current.HasExited)
                 {
                     restarts++;
-                    current = rig.StartScheduler($"k6a-{restarts}", "cortex", billing: true, campaigns: false, daily);
+                    current = rig.StartScheduler($"{id}-{restarts}", "cortex", billing: true, campaigns: false, daily);
                 }
 
                 if (resumedAt == 0 && await rig.InRedisAsync() > atRestart)
@@ -93,26 +108,36 @@ internal static partial class SchedulerFaults
         List<Check> checks =
         [
             new("reminders missing from Redis after recovery", "0", $"{missing:N0} of {n:N0}", missing == 0),
-            new("duplicate pushes: only a batch whose commit the crash cut", $"≤ {bound:N0} (2 open publish transactions × batch {batch:N0})", $"{duplicates:N0}", duplicates <= bound),
+            new(redis ? "duplicate pushes: only a batch whose push the crash cut" : "duplicate pushes: only a batch whose commit the crash cut", $"≤ {bound:N0} (2 open publish transactions × batch {batch:N0})", $"{duplicates:N0}", duplicates <= bound),
             new("the scheduler process rode out the outage", "no restart", survived ? "no restart" : $"exited, restarted {restarts}×", survived),
             exit,
         ];
         List<Figure> figures =
         [
             new("load", $"{n:N0} billing reminders due today (one offset), batch {batch:N0}, billing cron once a day ({daily}), one scheduler process"),
-            new("faults injected", $"PostgreSQL crashed once (pg_ctl stop -m immediate: no checkpoint, crash recovery on restart) with {atKill:N0} of {n:N0} in Redis, down {outage.TotalSeconds:N0} s"),
-            new("pushing resumed after PostgreSQL was back", resumedAt == 0 ? "never" : $"{Stopwatch.GetElapsedTime(restartedAt, resumedAt).TotalSeconds:N1} s"),
-            new("PostgreSQL back → every reminder in Redis", $"{recovered.TotalSeconds:N1} s"),
+            new("faults injected", redis
+                ? $"redis-server SIGKILLed once (AOF, appendfsync everysec) with {atKill:N0} of {n:N0} in Redis, restarted on its AOF {outage.TotalSeconds:N0} s later"
+                : $"PostgreSQL crashed once (pg_ctl stop -m immediate: no checkpoint, crash recovery on restart) with {atKill:N0} of {n:N0} in Redis, down {outage.TotalSeconds:N0} s"),
+            .. redis ? [new Figure("in Redis right after the restart (its AOF replayed)", $"{atRestart:N0} of the {atKill:N0} there at the crash")] : Array.Empty<Figure>(),
+            new($"pushing resumed after {server} was back", resumedAt == 0 ? "never" : $"{Stopwatch.GetElapsedTime(restartedAt, resumedAt).TotalSeconds:N1} s"),
+            new($"{server} back → every reminder in Redis", $"{recovered.TotalSeconds:N1} s"),
             new("crash → every reminder in Redis", $"{Stopwatch.GetElapsedTime(killedAt).TotalSeconds:N1} s"),
             new("duplicates in Redis (same id twice; the sender sends an id once)", $"{duplicates:N0}"),
             new("billing firings per scheduler process", rig.Firings("billing-reminders")),
         ];
-        return new ScenarioReport(
-            "K6a",
-            $"PostgreSQL crash during a {n:N0}-reminder billing run",
-            "closed (one billing day)",
-            $"{n:N0} open charges are due today in a PostgreSQL this run owns. A real Cortex.Scheduler process (Quartz clustered on that PostgreSQL) fires the billing job once, as the daily 09:00 job does: it reads, renders, writes the dispatch ledger and pushes to Redis; no later firing comes to finish the day. A fifth of the way into the first run PostgreSQL crashes (every process quits at once, as on a node loss; the scheduler is held still with SIGSTOP for the moment of the crash, so that it lands mid-run), and is started on the same data {outage.TotalSeconds:N0} s later. Afterwards every reminder id is counted in Redis (ready lists and delayed set): none may be missing; a copy is allowed only for a batch pushed whose commit the crash cut, which the sender's idempotency absorbs.",
-            figures, checks, []);
+        return redis
+            ? new ScenarioReport(
+                "K6f",
+                $"Redis crash during a {n:N0}-reminder billing run",
+                "closed (one billing day)",
+                $"{n:N0} open charges are due today. A real Cortex.Scheduler process fires the billing job once, as the daily 09:00 job does. A fifth of the way into the run redis-server is killed with SIGKILL (the scheduler held still with SIGSTOP for that moment, so the crash lands mid-run) and started again on its AOF (appendfsync everysec, the production setting) {outage.TotalSeconds:N0} s later. A push Redis acknowledged is marked enqueued in the ledger and never pushed again, so a missing id is a push the crash lost; a push the crash cut fails, leaves its rows pending, and is pushed again by the job's retry. Every reminder id is counted in Redis afterwards.",
+                figures, checks, [])
+            : new ScenarioReport(
+                "K6a",
+                $"PostgreSQL crash during a {n:N0}-reminder billing run",
+                "closed (one billing day)",
+                $"{n:N0} open charges are due today in a PostgreSQL this run owns. A real Cortex.Scheduler process (Quartz clustered on that PostgreSQL) fires the billing job once, as the daily 09:00 job does: it reads, renders, writes the dispatch ledger and pushes to Redis; no later firing comes to finish the day. A fifth of the way into the first run PostgreSQL crashes (every process quits at once, as on a node loss; the scheduler is held still with SIGSTOP for the moment of the crash, so that it lands mid-run), and is started on the same data {outage.TotalSeconds:N0} s later. Afterwards every reminder id is counted in Redis (ready lists and delayed set): none may be missing; a copy is allowed only for a batch pushed whose commit the crash cut, which the sender's idempotency absorbs.",
+                figures, checks, []);
     }
 
     /// <summary>
@@ -463,9 +488,9 @@ internal static partial class SchedulerFaults
                         return;
                     }
                 }
-                catch (NpgsqlException)
+                catch (Exception ex) when (ex is NpgsqlException or RedisException)
                 {
-                    // PostgreSQL is still starting up after a crash: ask again.
+                    // PostgreSQL or Redis is still starting up after a crash: ask again.
                 }
 
                 if (!restartOnExit && _schedulers.All(s => s.Process.HasExited))

@@ -6,7 +6,7 @@ namespace Cortex.LoadTests.Tests.Chaos;
 /// <summary>
 /// K6 of the fault suite on the smoke profile, as <c>make chaos SCENARIOS=K6</c> runs it but small: real Cortex.Scheduler
 /// processes on a PostgreSQL and a redis-server the scenario owns. PostgreSQL crashed mid billing run, three schedulers
-/// racing on the same firings, a scheduler SIGKILLed mid-campaign and mid billing run, one SIGTERMed mid billing run: every reminder ends up in Redis, and only a batch
+/// racing on the same firings, a scheduler SIGKILLed mid-campaign and mid billing run, one SIGTERMed mid billing run, Redis crashed mid billing run: every reminder ends up in Redis, and only a batch
 /// whose commit a fault cut may be there twice. Correctness only, never speed.
 /// </summary>
 public class SchedulerFaultsSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
@@ -18,7 +18,7 @@ public class SchedulerFaultsSmokeTests(RedisFixture redis) : IClassFixture<Redis
 
         var run = await ChaosRun.RunAsync(redis.Server.Configuration, senderDll, ChaosProfile.Smoke, new HashSet<string> { "K6" }, "test", TextWriter.Null);
 
-        Assert.Equal(["K6a", "K6b", "K6c", "K6d", "K6e"], run.Scenarios.Select(s => s.Id));
+        Assert.Equal(["K6a", "K6b", "K6c", "K6d", "K6e", "K6f"], run.Scenarios.Select(s => s.Id));
         var failures = run.Scenarios.SelectMany(s => s.Error is { } error
             ? [$"{s.Id} threw: {error}"]
             : s.Checks.Where(c => !c.Passed).Select(c => $"{s.Id}: {c.Name}: {c.Measured} (expected {c.Target})"));
@@ -49,5 +49,11 @@ public class SchedulerFaultsSmokeTests(RedisFixture redis) : IClassFixture<Redis
         Assert.Equal("0", billingStop.Checks.Single(c => c.Name == "duplicate pushes").Measured);
         Assert.DoesNotContain("10,000 of 10,000 in Redis", billingStop.Figures.Single(f => f.Name == "faults injected").Value, StringComparison.Ordinal);
         Assert.DoesNotContain("never", billingStop.Figures.Single(f => f.Name == "SIGTERM → the new node runs the owed day").Value, StringComparison.Ordinal);
+
+        // Redis SIGKILLed mid billing run: an acknowledged push is never pushed again, so one the crash lost stays missing.
+        var redisCrash = run.Scenarios.Single(s => s.Id == "K6f");
+        Assert.Equal("0 of 10,000", redisCrash.Checks.Single(c => c.Name == "reminders missing from Redis after recovery").Measured);
+        Assert.Equal("no restart", redisCrash.Checks.Single(c => c.Name == "the scheduler process rode out the outage").Measured);
+        Assert.DoesNotContain("10,000 of 10,000 in Redis", redisCrash.Figures.Single(f => f.Name == "faults injected").Value, StringComparison.Ordinal);
     }
 }
