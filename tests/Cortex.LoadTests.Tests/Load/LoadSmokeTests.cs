@@ -22,7 +22,8 @@ public class LoadSmokeTests(RedisFixture redis, PostgresFixture postgres) : ICla
         var failures = run.Scenarios.SelectMany(s => s.Error is { } error
             ? [$"scenario {s.Id} threw: {error}"]
             : s.Checks.Where(c => !c.Passed).Select(c => $"scenario {s.Id}: {c.Name}: {c.Measured} (expected {c.Target})"));
-        Assert.Empty(failures);
+        // In full: xUnit shortens a collection's items, and the measured figure is what explains a failure.
+        Assert.True(!failures.Any(), "failed checks:" + Environment.NewLine + string.Join(Environment.NewLine, failures));
         foreach (var sending in run.Scenarios.Where(s => s.Id is "1" or "2" or "3" or "4"))
         {
             Assert.Contains(sending.Checks, c => c.Name == "every message accepted once or dead-lettered");
