@@ -126,12 +126,7 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
 
         // The password changed in PostgreSQL and the service not restarted: its pooled connections keep working until
         // they are closed, and then every new login is refused.
-        await using (var admin = new NpgsqlConnection(database))
-        {
-            await admin.OpenAsync();
-            await using var rotate = new NpgsqlCommand($"ALTER USER postgres PASSWORD '{After}'; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'", admin);
-            await rotate.ExecuteNonQueryAsync();
-        }
+        await PostgresServer.RotatePasswordAsync(database, After);
 
         string? description = null;
         await WaitForAsync(async () =>

@@ -97,6 +97,23 @@ public sealed class PostgresServer : IAsyncDisposable
 
     private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
+    /// <summary>
+    /// Changes the postgres user's password on the server <paramref name="connectionString"/> points to and cuts every
+    /// other client connection, as a rotation under a running service does: its pooled connections are gone, and every new
+    /// login with the old password is refused (28P01). Returns the connection string with the new password.
+    /// </summary>
+    public static async Task<string> RotatePasswordAsync(string connectionString, string password)
+    {
+        await using (var admin = new NpgsqlConnection(connectionString))
+        {
+            await admin.OpenAsync();
+            await using var rotate = new NpgsqlCommand($"ALTER USER postgres PASSWORD '{password}'; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'", admin);
+            await rotate.ExecuteNonQueryAsync();
+        }
+
+        return new NpgsqlConnectionStringBuilder(connectionString) { Password = password }.ConnectionString;
+    }
+
     /// <summary>Stops the server cleanly (pg_ctl stop -m fast), as "PostgreSQL is down"; <see cref="StartAgainAsync"/> brings it back.</summary>
     public Task StopAsync() => RunPgAsync("pg_ctl", ["-D", DataDir, "stop", "-m", "fast", "-w"]);
 

@@ -76,14 +76,7 @@ public sealed class BillingResumeTests(SchedulerFixture fixture) : IClassFixture
         await WaitForAsync(h, n => n >= 1_000, first);
 
         // Rotated in PostgreSQL, not yet in the service: its connections are cut and every new login is refused (28P01).
-        await using (var admin = new NpgsqlConnection(database))
-        {
-            await admin.OpenAsync();
-            await using var rotate = new NpgsqlCommand($"ALTER USER postgres PASSWORD '{After}'; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'", admin);
-            await rotate.ExecuteNonQueryAsync();
-        }
-
-        var rotated = new NpgsqlConnectionStringBuilder(database) { Password = After }.ConnectionString;
+        var rotated = await PostgresServer.RotatePasswordAsync(database, After);
         await WaitUntilAsync(() => first.Lines.Any(l => l.Contains("stay owed", StringComparison.Ordinal)), "the day left owed", first);
         await first.StopAsync(s_hangGuard);
         var cut = (await h.QueuedAsync()).Select(m => m.Envelope.Id).Distinct().Count();
