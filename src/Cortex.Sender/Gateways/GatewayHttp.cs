@@ -66,12 +66,13 @@ internal static class GatewayHttp
         }
         catch (HttpRequestException ex)
         {
-            return new HttpExchange(0, null, null, null, GatewayResult.Retryable(ConnectionFailure(ex)));
+            var error = ConnectionFailure(ex);
+            return new HttpExchange(0, null, null, null, NeverSent(ex) ? GatewayResult.Retryable(error) : GatewayResult.NoAnswer(error));
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             // HttpClient.Timeout, a backstop behind the caller's per-attempt timeout: not our cancellation, so a transient fault.
-            return new HttpExchange(0, null, null, null, GatewayResult.Retryable("timeout: no answer within the HTTP client timeout"));
+            return new HttpExchange(0, null, null, null, GatewayResult.NoAnswer("timeout: no answer within the HTTP client timeout"));
         }
 
         using (response)
@@ -93,6 +94,14 @@ internal static class GatewayHttp
             return new HttpExchange(status, body, contentType, retryAfter, null);
         }
     }
+
+    /// <summary>
+    /// Whether the request cannot have left: no name, no TLS session or no connection (the socket error comes straight
+    /// from connecting). A fault once connected (reset, closed before the answer) may come after the gateway took it.
+    /// </summary>
+    private static bool NeverSent(HttpRequestException exception) =>
+        exception.HttpRequestError is HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError or HttpRequestError.ProxyTunnelError
+        || exception.InnerException is SocketException;
 
     /// <summary>"connection failed: ConnectionRefused": the socket error name, never the URL or exception text.</summary>
     public static string ConnectionFailure(HttpRequestException exception)

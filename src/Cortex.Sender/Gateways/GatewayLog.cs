@@ -11,4 +11,7 @@ internal static partial class GatewayLog
 
     [LoggerMessage(2002, LogLevel.Debug, "{Gateway} answered HTTP {StatusCode} ({ContentType}) for message {MessageId}: {Outcome} {Error}")]
     public static partial void Refused(ILogger logger, string gateway, string messageId, int statusCode, string? contentType, GatewayOutcome outcome, string? error);
+
+    [LoggerMessage(2003, LogLevel.Warning, "{Gateway} gave no answer for message {MessageId} ({Reason}): it may have been delivered, so sending it again may reach the customer twice")]
+    public static partial void Unanswered(ILogger logger, string gateway, string messageId, string? reason);
 }

@@ -19,16 +19,24 @@ public enum GatewayOutcome
     ConfigurationError,
 }
 
-/// <summary>The classified answer of a gateway; <see cref="Error"/> is a short text safe to log and to store in the DLQ.</summary>
+/// <summary>
+/// The classified answer of a gateway; <see cref="Error"/> is a short text safe to log and to store in the DLQ.
+/// <see cref="Unanswered"/> marks a retryable failure after the request may have reached the gateway (the connection
+/// dropped before the answer): the message may have been delivered, so a resend may duplicate it.
+/// </summary>
 public readonly record struct GatewayResult(
     GatewayOutcome Outcome,
     string? ProviderMessageId = null,
     string? Error = null,
-    TimeSpan? RetryAfter = null)
+    TimeSpan? RetryAfter = null,
+    bool Unanswered = false)
 {
     public static GatewayResult Accepted(string? providerMessageId) => new(GatewayOutcome.Accepted, providerMessageId);
 
     public static GatewayResult Retryable(string error, TimeSpan? retryAfter = null) => new(GatewayOutcome.Retryable, null, error, retryAfter);
+
+    /// <summary>Retryable, but the request may have reached the gateway before the exchange broke off.</summary>
+    public static GatewayResult NoAnswer(string error) => new(GatewayOutcome.Retryable, null, error, null, Unanswered: true);
 
     public static GatewayResult Throttled(string error, TimeSpan? retryAfter = null) => new(GatewayOutcome.Throttled, null, error, retryAfter);
 

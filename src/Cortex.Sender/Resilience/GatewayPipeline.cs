@@ -1,4 +1,6 @@
+using System.Globalization;
 using Cortex.Sender.Gateways;
+using Cortex.Sender.Metrics;
 using Cortex.Sender.Pipeline;
 using Cortex.Shared.Contract;
 using Microsoft.Extensions.Options;
@@ -18,18 +20,37 @@ namespace Cortex.Sender.Resilience;
 /// The ratio breaker (FailureRatio over SamplingDuration) catches a degraded gateway, but after a busy spell its window
 /// is full of successes: a gateway that goes down completely keeps it closed until those age out, up to 30 s during
 /// which every send burns an attempt. The outage breaker opens as soon as every call of a short window failed.
+/// <para>
+/// Every call that ends without an answer after its request may have reached the gateway (the timeout, the shutdown
+/// deadline, a connection dropped mid-exchange) is logged with the message id and counted in
+/// <c>cortex.sender.unanswered_sends</c>. The gateway may have delivered it, so the resend that follows, here or on
+/// the long schedule, may reach the customer twice: with a crash, the only way a message repeats.
+/// </para>
 /// </remarks>
 public sealed class GatewayPipeline
 {
     private readonly ResiliencePipeline<GatewayResult> _pipeline;
     private readonly IWhatsAppGateway _gateway;
+    private readonly SenderMetrics _metrics;
+    private readonly ILogger<GatewayPipeline> _logger;
+    private readonly string _timedOut;
 
-    public GatewayPipeline(IWhatsAppGateway gateway, SendGate gate, IOptions<ResilienceOptions> options, IOptions<GatewayOptions> gatewayOptions, TimeProvider timeProvider)
+    public GatewayPipeline(
+        IWhatsAppGateway gateway,
+        SendGate gate,
+        IOptions<ResilienceOptions> options,
+        IOptions<GatewayOptions> gatewayOptions,
+        TimeProvider timeProvider,
+        SenderMetrics metrics,
+        ILogger<GatewayPipeline> logger)
     {
         ArgumentNullException.ThrowIfNull(gate);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(gatewayOptions);
         _gateway = gateway;
+        _metrics = metrics;
+        _logger = logger;
+        _timedOut = string.Create(CultureInfo.InvariantCulture, $"timeout: no answer within {gatewayOptions.Value.Timeout.TotalSeconds:0.###} s");
         var o = options.Value;
         var transient = new PredicateBuilder<GatewayResult>()
             .HandleResult(r => r.Outcome == GatewayOutcome.Retryable)
@@ -76,7 +97,34 @@ public sealed class GatewayPipeline
     /// <summary>Sends through the pipeline. Throws <see cref="BrokenCircuitException"/> while the circuit is open.</summary>
     public ValueTask<GatewayResult> SendAsync(Envelope message, CancellationToken cancellationToken) =>
         _pipeline.ExecuteAsync(
-            static async (state, ct) => await state.Gateway.SendAsync(state.Message, ct),
-            (Gateway: _gateway, Message: message),
+            static async (state, ct) =>
+            {
+                ct.ThrowIfCancellationRequested();
+                GatewayResult result;
+                try
+                {
+                    result = await state.Self._gateway.SendAsync(state.Message, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The attempt's timeout or the shutdown deadline cut the call: whatever the gateway did is unknown.
+                    state.Self.Unanswered(state.Message, state.Outer.IsCancellationRequested ? "cancelled at the shutdown deadline" : state.Self._timedOut);
+                    throw;
+                }
+
+                if (result.Unanswered)
+                {
+                    state.Self.Unanswered(state.Message, result.Error);
+                }
+
+                return result;
+            },
+            (Self: this, Message: message, Outer: cancellationToken),
             cancellationToken);
+
+    private void Unanswered(Envelope message, string? reason)
+    {
+        _metrics.UnansweredSend();
+        GatewayLog.Unanswered(_logger, _gateway.Name, message.Id, reason);
+    }
 }

@@ -252,6 +252,23 @@ public sealed class EvolutionGatewayTests : IClassFixture<GatewayStubFixture>, I
 
         Assert.Equal(GatewayOutcome.Retryable, result.Outcome);
         Assert.Equal("connection failed: ConnectionRefused", result.Error);
+
+        // Never sent: a resend cannot be a duplicate.
+        Assert.False(result.Unanswered);
+    }
+
+    [Fact]
+    public async Task SendAsync_ConnectionDroppedAfterTheRequest_RetryableAndMarkedUnanswered()
+    {
+        _stub.Answer(new StubAnswer(201, Drop: true));
+
+        var result = await Gateway().SendAsync(Text(), CancellationToken.None);
+
+        // The gateway read the request: it may have delivered it, so its resend is a possible duplicate.
+        Assert.Single(_stub.Requests);
+        Assert.Equal(GatewayOutcome.Retryable, result.Outcome);
+        Assert.StartsWith("connection failed", result.Error, StringComparison.Ordinal);
+        Assert.True(result.Unanswered);
     }
 
     [Fact]
@@ -289,6 +306,7 @@ public sealed class EvolutionGatewayTests : IClassFixture<GatewayStubFixture>, I
 
         Assert.Equal(GatewayOutcome.Retryable, result.Outcome);
         Assert.StartsWith("timeout", result.Error, StringComparison.Ordinal);
+        Assert.True(result.Unanswered);
     }
 
     [Fact]

@@ -9,8 +9,11 @@ namespace Cortex.Sender.Tests.Gateways;
 /// <summary>One request as the stub saw it.</summary>
 public sealed record StubRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body, string? ContentType);
 
-/// <summary>What the stub answers: a status, a body, headers; <see cref="Hang"/> holds the request open until the client gives up.</summary>
-public sealed record StubAnswer(int Status, string? Body = null, string ContentType = "application/json", IReadOnlyDictionary<string, string>? Headers = null, bool Hang = false)
+/// <summary>
+/// What the stub answers: a status, a body, headers; <see cref="Hang"/> holds the request open until the client gives up,
+/// <see cref="Drop"/> closes the connection once the request is read, answering nothing.
+/// </summary>
+public sealed record StubAnswer(int Status, string? Body = null, string ContentType = "application/json", IReadOnlyDictionary<string, string>? Headers = null, bool Hang = false, bool Drop = false)
 {
     public static StubAnswer Json(int status, string body) => new(status, body);
 
@@ -103,6 +106,12 @@ public sealed class GatewayStub : IAsyncDisposable
             {
             }
 
+            return;
+        }
+
+        if (answer.Drop)
+        {
+            context.Abort();
             return;
         }
 

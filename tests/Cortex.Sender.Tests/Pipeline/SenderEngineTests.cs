@@ -452,12 +452,13 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
             await Task.Delay(Timeout.Infinite, ct);
             return GatewayResult.Accepted("never");
         });
+        using var logs = new CapturedLogs();
         await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
         {
             ["Cortex:Sender:Workers"] = "1",
             ["Cortex:Sender:ShutdownTimeout"] = "00:00:00.200",
             ["Cortex:Gateway:Timeout"] = "00:05:00",
-        });
+        }, logs);
         await host.Client.EnqueueAsync(SenderTestHost.Message("stuck"));
 
         await host.StartAsync();
@@ -466,6 +467,43 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
 
         var stats = await host.Queue.GetStatsAsync();
         Assert.Equal((1L, 0L, 0L), (stats.Ready, stats.Leased, stats.Dead));
+
+        // The gateway may have it, and the next pod sends it again: named, so a duplicate can be traced to it.
+        Assert.Equal(1, host.Counter("cortex.sender.unanswered_sends"));
+        Assert.Single(logs.Lines, l => l.Contains("[2003]", StringComparison.Ordinal) && l.Contains("message stuck (cancelled at the shutdown deadline)", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Send_GatewayHoldsTheAnswerPastTheTimeout_ResendLoggedAndCountedAsAPossibleDuplicate()
+    {
+        // "late" is held until the attempt's timeout cuts it (the gateway may have delivered it), then taken on the short
+        // retry; "prompt" is answered at once. Only the cut call may make a duplicate, and only it is named.
+        var gateway = new ScriptedGateway(async (e, call, ct) =>
+        {
+            if (e.Id == "late" && call == 1)
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+
+            return GatewayResult.Accepted("ok");
+        });
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Gateway:Timeout"] = "00:00:00.200",
+            ["Cortex:Resilience:ShortRetries"] = "1",
+            ["Cortex:Resilience:ShortRetryDelay"] = "00:00:00.010",
+        }, logs);
+        await host.Client.EnqueueBatchAsync([SenderTestHost.Message("late"), SenderTestHost.Message("prompt")]);
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Equal((2, 1, 1), (gateway.CallsFor("late"), gateway.AcceptedFor("late"), gateway.CallsFor("prompt")));
+        Assert.Equal(1, host.Counter("cortex.sender.unanswered_sends"));
+        var unanswered = Assert.Single(logs.Lines, l => l.Contains("[2003]", StringComparison.Ordinal));
+        Assert.StartsWith("Warning ", unanswered, StringComparison.Ordinal);
+        Assert.Contains("gave no answer for message late (timeout: no answer within 0.2 s)", unanswered, StringComparison.Ordinal);
     }
 
     [Fact]
