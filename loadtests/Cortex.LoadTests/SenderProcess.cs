@@ -14,6 +14,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StreamWriter _log;
     private readonly TaskCompletionSource _hostStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<string> _unanswered = [];
     private TimeSpan _lastCpu;
     private (int Returned, int Cancelled)? _stopped;
     private bool _closed;
@@ -178,6 +179,21 @@ internal sealed partial class SenderProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The ids of the messages whose gateway call this sender cut off before an answer (event 2003), once per call: the
+    /// only sends, with a hard kill, that may reach the gateway twice.
+    /// </summary>
+    public IReadOnlyList<string> Unanswered
+    {
+        get
+        {
+            lock (_log)
+            {
+                return [.. _unanswered];
+            }
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
@@ -213,9 +229,16 @@ internal sealed partial class SenderProcess : IAsyncDisposable
             {
                 _stopped = (int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture));
             }
+            else if (UnansweredLine().Match(line) is { Success: true } unanswered)
+            {
+                _unanswered.Add(unanswered.Groups[1].Value);
+            }
         }
     }
 
     [GeneratedRegex(@"stopped: (\d+) unsent messages returned to ready, (\d+) sends cancelled")]
     private static partial Regex StoppedLine();
+
+    [GeneratedRegex(@"\[2003\] .* gave no answer for message (\S+) \(")]
+    private static partial Regex UnansweredLine();
 }

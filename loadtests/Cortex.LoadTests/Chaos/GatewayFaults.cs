@@ -180,6 +180,12 @@ internal static class GatewayFaults
             // The at-least-once cost: the gateway had the message when the sender gave up on it, so the resend repeats it.
             var outside = Enumerable.Range(0, n).Count(i => ledger.AcceptCount(i) - 1 != (gateway.LateByIndex.TryGetValue(i, out var late) ? late : 0) && ledger.AcceptCount(i) > 0);
             checks.Add(new("duplicates: exactly the sends the gateway accepted after the sender gave up", $"= {gateway.LateAccepted:N0} late acceptances, none elsewhere", $"{duplicates:N0}, {outside:N0} elsewhere", duplicates == gateway.LateAccepted && outside == 0));
+
+            // The sender cannot know which of them the gateway took, but it must name each call it cut off, so an operator
+            // can trace a customer's duplicate to it.
+            var named = sender.Unanswered.ToHashSet(StringComparer.Ordinal);
+            var unnamed = gateway.LateByIndex.Keys.Count(i => !named.Contains(queue.Keys.Name + ":" + i.ToString(CultureInfo.InvariantCulture)));
+            checks.Add(new("every late-accepted message named by the sender as unanswered (event 2003)", "0 unnamed", $"{unnamed:N0} unnamed of {gateway.LateByIndex.Count:N0} · {named.Count:N0} named", unnamed == 0));
         }
         else
         {
