@@ -13,7 +13,7 @@ public partial class AlertRuleTests
     [
         "CortexBacklogHigh", "CortexBacklogGrowing", "CortexOldestMessageTooOld", "CortexDeadLettersGrowing",
         "CortexNoConsumers", "CortexSendErrorRatioHigh", "CortexCircuitOpen", "CortexQueueMetricsAbsent",
-        "CortexSchedulerJobFailing", "CortexOutboxStuck", "CortexGatewayRejectsConfiguration",
+        "CortexSchedulerJobFailing", "CortexOutboxStuck", "CortexGatewayRejectsConfiguration", "CortexSendsUnanswered",
     ];
 
     // Every pod of both services exports these with the same values: a plain sum would count them once per pod.
