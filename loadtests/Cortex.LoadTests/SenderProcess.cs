@@ -15,6 +15,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
     private readonly StreamWriter _log;
     private readonly TaskCompletionSource _hostStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<string> _unanswered = [];
+    private readonly List<string> _redelivered = [];
     private TimeSpan _lastCpu;
     private (int Returned, int Cancelled)? _stopped;
     private bool _closed;
@@ -194,6 +195,21 @@ internal sealed partial class SenderProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The ids of the messages this sender sent again after the consumer that held them died (event 1018), once per
+    /// send: with <see cref="Unanswered"/>, every send that may repeat one the customer already got.
+    /// </summary>
+    public IReadOnlyList<string> Redelivered
+    {
+        get
+        {
+            lock (_log)
+            {
+                return [.. _redelivered];
+            }
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
@@ -233,6 +249,10 @@ internal sealed partial class SenderProcess : IAsyncDisposable
             {
                 _unanswered.Add(unanswered.Groups[1].Value);
             }
+            else if (RedeliveredLine().Match(line) is { Success: true } redelivered)
+            {
+                _redelivered.Add(redelivered.Groups[1].Value);
+            }
         }
     }
 
@@ -241,4 +261,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
 
     [GeneratedRegex(@"\[2003\] .* gave no answer for message (\S+) \(")]
     private static partial Regex UnansweredLine();
+
+    [GeneratedRegex(@"\[1018\] Sending message (\S+) \(trace ")]
+    private static partial Regex RedeliveredLine();
 }

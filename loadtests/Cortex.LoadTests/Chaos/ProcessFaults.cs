@@ -85,10 +85,17 @@ internal static class ProcessFaults
         var slowest = times.Length > 0 ? times[^1] : TimeSpan.Zero;
         var unrecovered = recovered.Count(r => r.After is null);
 
+        // Whatever the gateway did, the sender must name each resend that may repeat a message (event 1018 after a crash,
+        // 2003 after a call cut off), so an operator can trace a customer's duplicate.
+        var named = senders.SelectMany(s => s.Redelivered.Concat(s.Unanswered)).Select(LoadContext.WorkloadIndex).OfType<int>().ToHashSet();
+        var repeated = Enumerable.Range(0, n).Where(i => ledger.AcceptCount(i) > 1).ToList();
+        var unnamed = repeated.Count(i => !named.Contains(i));
+
         List<Check> checks =
         [
             new("messages lost", "0", $"{missing.Count:N0} of {n:N0}", missing.Count == 0),
             new("duplicates: only sends accepted and not yet acked at a kill", $"≤ {cutSends:N0} (summed over the kills), none outside them", $"{duplicates:N0}, {outside:N0} outside", duplicates <= cutSends && outside == 0),
+            new("every repeated message named by the sender that resent it (event 1018 or 2003)", "0 unnamed", $"{unnamed:N0} unnamed of {repeated.Count:N0} repeated · {named.Count:N0} named", unnamed == 0),
             new("killed sender's leases recovered", $"each within {ChaosProfile.RecoveryTarget.TotalSeconds:N0} s", unrecovered > 0 ? $"{unrecovered} never recovered" : $"slowest {slowest.TotalSeconds:N1} s", unrecovered == 0 && slowest <= ChaosProfile.RecoveryTarget),
             new("nothing left in Redis", "0 ready · 0 delayed · 0 leased · 0 dead", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased · {stats.Dead:N0} dead", stats.Pending == 0 && stats.Dead == 0),
             new("gateway saw only this run's messages", "0 unknown", $"{gateway.Unknown:N0} unknown", gateway.Unknown == 0),

@@ -181,7 +181,7 @@ internal sealed class LoadContext : IAsyncDisposable
     }
 
     /// <summary>The workload index at the end of a message id ("queue:123"), or null for an id that is not one.</summary>
-    private static int? WorkloadIndex(string? messageId) =>
+    internal static int? WorkloadIndex(string? messageId) =>
         messageId?.LastIndexOf(':') is { } colon and >= 0 && int.TryParse(messageId.AsSpan(colon + 1), CultureInfo.InvariantCulture, out var index) ? index : null;
 
     public ValueTask DisposeAsync()

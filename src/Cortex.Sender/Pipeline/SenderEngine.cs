@@ -405,6 +405,7 @@ internal sealed class SenderEngine : BackgroundService
         if (lease.IsRedelivery)
         {
             _metrics.RedeliveredSend();
+            SenderLog.Redelivered(_logger, envelope.Id, envelope.TraceId, lease.PreviousDeliveries);
         }
 
         for (var throttles = 0; ; throttles++)

@@ -60,6 +60,9 @@ internal static partial class SenderLog
     [LoggerMessage(1011, LogLevel.Debug, "Message {MessageId} (trace {TraceId}) already sent; skipped")]
     public static partial void DuplicateSkipped(ILogger logger, string messageId, string? traceId);
 
+    [LoggerMessage(1018, LogLevel.Information, "Sending message {MessageId} (trace {TraceId}) again: the consumer that held it last died (deliveries before this one: {Deliveries}); had it sent the message, the customer gets it twice")]
+    public static partial void Redelivered(ILogger logger, string messageId, string? traceId, int deliveries);
+
     [LoggerMessage(1013, LogLevel.Error, "Worker fault on message {MessageId} (trace {TraceId}); counted as a failed attempt, worker continues")]
     public static partial void WorkerFault(ILogger logger, string messageId, string? traceId, Exception exception);
 

@@ -25,6 +25,8 @@ public class ChaosSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
         var kill = run.Scenarios.Single(s => s.Id == "K1");
         Assert.Equal("0 of 3,000", kill.Checks.Single(c => c.Name == "messages lost").Measured);
         Assert.EndsWith(", 0 outside", kill.Checks.Single(c => c.Name == "duplicates: only sends accepted and not yet acked at a kill").Measured, StringComparison.Ordinal);
+        // Every resend after a kill is named in the log (event 1018): the check covers each repeated message.
+        Assert.Matches("^0 unnamed of [0-9,]+ repeated · [1-9][0-9,]* named$", kill.Checks.Single(c => c.Name.StartsWith("every repeated message named", StringComparison.Ordinal)).Measured);
         Assert.DoesNotContain("never", kill.Figures.Single(f => f.Name.StartsWith("kill → leases back in ready", StringComparison.Ordinal)).Value, StringComparison.Ordinal);
 
         var term = run.Scenarios.Single(s => s.Id == "K2");

@@ -564,11 +564,13 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
-    public async Task Recover_ConsumerDiedHoldingLeases_LiveSenderSendsEachOnceAndCountsThem()
+    public async Task Recover_ConsumerDiedHoldingLeases_LiveSenderSendsEachOnceAndCountsAndNamesThem()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
-        await using var host = SenderTestHost.Create(redis, gateway);
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, logs: logs);
         await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 5).Select(i => SenderTestHost.Message($"r{i}")));
+        await host.Client.EnqueueAsync(SenderTestHost.Message("fresh"));
 
         // A pod leased these and was killed: its heartbeat stops, its leases stay in Redis.
         var orphaned = await host.Queue.LeaseAsync("killed-pod", 5);
@@ -580,6 +582,11 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         Assert.All(Enumerable.Range(0, 5), i => Assert.Equal(1, gateway.AcceptedFor($"r{i}")));
         await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Counter("cortex.sender.redelivered_sends") == 5), "redelivered sends counted");
         Assert.Equal(5, host.Counter("cortex.queue.leases_recovered"));
+
+        // Each possible duplicate is named, so a customer's complaint can be traced to the crash; a first send is not.
+        var named = logs.Lines.Where(l => l.Contains("[1018]", StringComparison.Ordinal)).ToList();
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"r{i}"), named.Select(l => l.Split("Sending message ")[1].Split(' ')[0]).Order());
+        Assert.All(named, l => Assert.Contains("(deliveries before this one: 1)", l, StringComparison.Ordinal));
     }
 
     [Fact]
