@@ -105,7 +105,7 @@ public sealed class GatewayPipeline
                 {
                     result = await state.Self._gateway.SendAsync(state.Message, ct);
                 }
-                catch (OperationCanceledException)
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
                     // The attempt's timeout or the shutdown deadline cut the call: whatever the gateway did is unknown.
                     state.Self.Unanswered(state.Message, state.Outer.IsCancellationRequested ? "cancelled at the shutdown deadline" : state.Self._timedOut);
