@@ -8,7 +8,8 @@ namespace Cortex.LoadTests.Tests.Chaos;
 /// real Cortex.Sender process with the Evolution adapter drains a backlog through the stand-in gateway while it answers
 /// 5xx, 429, too slowly, not at all, 401, or bodies that are not JSON, and three senders of one number through a 429
 /// storm (K5g). It asserts correctness only: nothing lost, no
-/// duplicate except the sends the gateway accepted after the sender gave up (counted exactly), no attempt spent while
+/// duplicate except the sends the gateway accepted after the sender gave up (counted by the stand-in, and named by the
+/// sender), no attempt spent while
 /// the circuit is open, the alert visible on /metrics, and sending resumed after each fault. How fast leasing pauses and
 /// sending resumes depends on the machine: figures here, checks in make chaos.
 /// </summary>

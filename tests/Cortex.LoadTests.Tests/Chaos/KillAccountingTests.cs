@@ -9,7 +9,8 @@ namespace Cortex.LoadTests.Tests.Chaos;
 
 /// <summary>
 /// How K1 and K7 tell a repeat a kill explains from a duplicate Cortex made: by which process the gateway accepted each
-/// copy from, read after the run, never by a settling time after the kill.
+/// copy from, read after the run, never by a settling time after the kill. And how K5c tells a late answer's repeat from
+/// one Cortex made.
 /// </summary>
 public class KillAccountingTests
 {
@@ -27,6 +28,26 @@ public class KillAccountingTests
 
         // Cut at one kill only, 2's third copy is a duplicate too.
         Assert.Equal(2, ProcessFaults.RepeatsOutside(ledger, 4, [[1, 2]]));
+    }
+
+    [Fact]
+    public void RepeatsElsewhere_RepeatBeyondTheLateOnes_ExplainedOnlyWhenTheSenderNamedIt()
+    {
+        // K5c: the stand-in saw 0 and 1 taken late once. A CI run also had repeats it could not see (an answer given in
+        // time that reached the starved sender after its timeout): allowed only for a message the sender named (2003).
+        var ledger = new MessageLedger(5);
+        Accept(ledger, 0, times: 2);
+        Accept(ledger, 1, times: 1);
+        Accept(ledger, 2, times: 2);
+        Accept(ledger, 3, times: 2);
+        Accept(ledger, 4, times: 1);
+        var late = new Dictionary<int, int> { [0] = 1, [1] = 1 };
+
+        // 1 was taken late but never resent; 3 repeated unnamed. 2 repeated named, 0 as seen, 4 once.
+        Assert.Equal(2, GatewayFaults.RepeatsElsewhere(ledger, 5, late, new HashSet<int> { 0, 1, 2 }));
+
+        // Named, 3's repeat is explained too; a message taken late must still repeat.
+        Assert.Equal(1, GatewayFaults.RepeatsElsewhere(ledger, 5, late, new HashSet<int> { 0, 1, 2, 3 }));
     }
 
     [Fact]
