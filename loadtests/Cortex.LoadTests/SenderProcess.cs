@@ -184,31 +184,13 @@ internal sealed partial class SenderProcess : IAsyncDisposable
     /// The ids of the messages whose gateway call this sender cut off before an answer (event 2003), once per call: the
     /// only sends, with a hard kill, that may reach the gateway twice.
     /// </summary>
-    public IReadOnlyList<string> Unanswered
-    {
-        get
-        {
-            lock (_log)
-            {
-                return [.. _unanswered];
-            }
-        }
-    }
+    public IReadOnlyList<string> Unanswered => Snapshot(_unanswered);
 
     /// <summary>
     /// The ids of the messages this sender sent again after the consumer that held them died (event 1018), once per
     /// send: with <see cref="Unanswered"/>, every send that may repeat one the customer already got.
     /// </summary>
-    public IReadOnlyList<string> Redelivered
-    {
-        get
-        {
-            lock (_log)
-            {
-                return [.. _redelivered];
-            }
-        }
-    }
+    public IReadOnlyList<string> Redelivered => Snapshot(_redelivered);
 
     public async ValueTask DisposeAsync()
     {
@@ -223,6 +205,15 @@ internal sealed partial class SenderProcess : IAsyncDisposable
         {
             _closed = true;
             _log.Dispose();
+        }
+    }
+
+    /// <summary>A copy of ids the output reader is still adding to.</summary>
+    private List<string> Snapshot(List<string> ids)
+    {
+        lock (_log)
+        {
+            return [.. ids];
         }
     }
 
