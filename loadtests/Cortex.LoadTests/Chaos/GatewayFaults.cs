@@ -181,7 +181,7 @@ internal static class GatewayFaults
             // The stand-in sees the sender hang up on a held answer. An answer it gave in time can still reach a starved
             // sender after its 2 s timeout (12 in one CI run): the stand-in cannot see that, but the sender names every
             // call it cut off (event 2003), so a repeat beyond the late ones is allowed only for a named message.
-            var named = sender.Unanswered.Select(LoadContext.WorkloadIndex).OfType<int>().ToHashSet();
+            var named = LoadContext.WorkloadIndices(sender.Unanswered);
             var elsewhere = RepeatsElsewhere(ledger, n, gateway.LateByIndex, named);
             checks.Add(new(
                 "duplicates: exactly the sends the gateway accepted after the sender gave up",

@@ -90,7 +90,7 @@ internal static class ProcessFaults
         // send, but by the console logger's own thread: a SIGKILL loses what that thread had not written yet, and on the
         // smoke profile's loaded machine it can lag a send by more than the stand-in's answer. So a check in make chaos,
         // a figure in the smoke profile.
-        var named = senders.SelectMany(s => s.Redelivered.Concat(s.Unanswered)).Select(LoadContext.WorkloadIndex).OfType<int>().ToHashSet();
+        var named = LoadContext.WorkloadIndices(senders.SelectMany(s => s.Redelivered.Concat(s.Unanswered)));
         var repeated = Enumerable.Range(0, n).Where(i => ledger.AcceptCount(i) > 1).ToList();
         var unnamed = repeated.Count(i => !named.Contains(i));
         var naming = new Check("every repeated message named by the sender that resent it (event 1018 or 2003)", "0 unnamed", $"{unnamed:N0} unnamed of {repeated.Count:N0} repeated · {named.Count:N0} named", unnamed == 0);

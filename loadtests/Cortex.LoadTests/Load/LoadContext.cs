@@ -155,14 +155,7 @@ internal sealed class LoadContext : IAsyncDisposable
 
     private static Check UnansweredCheck(MessageLedger ledger, int from, int to, IReadOnlyCollection<string> unanswered, string accounted, bool noLoss)
     {
-        var named = new HashSet<int>();
-        foreach (var id in unanswered)
-        {
-            if (WorkloadIndex(id) is { } index)
-            {
-                named.Add(index);
-            }
-        }
+        var named = WorkloadIndices(unanswered);
 
         var unexplained = 0;
         for (var i = from; i < to; i++)
@@ -181,6 +174,9 @@ internal sealed class LoadContext : IAsyncDisposable
     }
 
     /// <summary>The workload index at the end of a message id ("queue:123"), or null for an id that is not one.</summary>
+    /// <summary>The workload indices of <paramref name="messageIds"/>, leaving out ids that are not one.</summary>
+    internal static HashSet<int> WorkloadIndices(IEnumerable<string> messageIds) => messageIds.Select(WorkloadIndex).OfType<int>().ToHashSet();
+
     internal static int? WorkloadIndex(string? messageId) =>
         messageId?.LastIndexOf(':') is { } colon and >= 0 && int.TryParse(messageId.AsSpan(colon + 1), CultureInfo.InvariantCulture, out var index) ? index : null;
 
