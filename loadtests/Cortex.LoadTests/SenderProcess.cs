@@ -139,7 +139,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
     {
         Cpu();
         _process.Kill(entireProcessTree: false);
-        await _process.WaitForExitAsync();
+        await _process.WaitAfterKillAsync();
     }
 
     /// <summary>Waits for the exit; the exit code and how long after SIGTERM it came, or null on a hang (the process is then killed).</summary>
@@ -152,7 +152,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
         catch (TimeoutException)
         {
             _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
+            await _process.WaitAfterKillAsync();
             return null;
         }
 
@@ -197,7 +197,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
+            await _process.WaitAfterKillAsync();
         }
 
         _process.Dispose();

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
+using Cortex.LoadTests;
 using StackExchange.Redis;
 
 namespace Cortex.Testing;
@@ -79,7 +80,7 @@ public sealed class RedisServer : IAsyncDisposable
         if (_process is { HasExited: false } p)
         {
             p.Kill();
-            await p.WaitForExitAsync();
+            await p.WaitAfterKillAsync();
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using Cortex.LoadTests;
 
 namespace Cortex.Testing;
 
@@ -77,7 +78,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
+            await _process.WaitAfterKillAsync();
         }
     }
 

@@ -1,0 +1,34 @@
+using System.Diagnostics;
+
+namespace Cortex.LoadTests;
+
+/// <summary>
+/// Bounded waits for a process the harness ended. Also compiled into Cortex.Testing (linked), whose redis-server and
+/// service processes are killed the same way.
+/// </summary>
+internal static class ProcessExit
+{
+    private static readonly TimeSpan s_afterKill = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Waits, at most 30 s, for <paramref name="process"/> to be gone after a SIGKILL. .NET's WaitForExitAsync also waits
+    /// for the end of redirected output, which a child the process forked (redis-server's AOF rewrite) can hold open after
+    /// the process itself is gone: then the wait ends at the exit, not at the end of the output. A process still running
+    /// then is an error naming it, never a wait without end.
+    /// </summary>
+    public static async Task WaitAfterKillAsync(this Process process)
+    {
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(s_afterKill);
+        }
+        catch (TimeoutException) when (process.HasExited)
+        {
+            // Gone; only its output pipe is still open.
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{process.StartInfo.FileName} (pid {process.Id}) still running {s_afterKill.TotalSeconds:N0} s after SIGKILL", e);
+        }
+    }
+}
