@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -16,5 +18,17 @@ internal static class LoopbackServer
         map(app);
         await app.StartAsync();
         return (app, new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()));
+    }
+
+    /// <summary>
+    /// A loopback port free right now, for a process that must be told its port (a sender's operations port, a
+    /// redis-server, a PostgreSQL). Another process can take it before that one binds it: callers that start a server on
+    /// it retry on another.
+    /// </summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -27,7 +27,7 @@ public sealed class PostgresServer : IAsyncDisposable
         Port = port;
     }
 
-    public int Port { get; }
+    public int Port { get; private set; }
 
     private string DataDir => Path.Combine(_dir, "data");
 
@@ -65,8 +65,21 @@ public sealed class PostgresServer : IAsyncDisposable
 
             await server.RunPgAsync("initdb", ["-D", server.DataDir, .. auth, "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]);
             File.Delete(Path.Combine(dir, "pwfile"));
-            await server.StartProcessAsync();
-            return server;
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    await server.StartProcessAsync();
+                    return server;
+                }
+                catch (InvalidOperationException e) when (attempt < 3 && e.Message.Contains("Address already in use", StringComparison.Ordinal))
+                {
+                    // Between FreePort releasing the port and the postmaster binding it, another process can take it (a
+                    // parallel test's server, or a connection's ephemeral port: they come from the same range). Another
+                    // port, not a failure; a restart (StartAgainAsync) keeps the port the server got here.
+                    server.Port = FreePort();
+                }
+            }
         }
         catch
         {

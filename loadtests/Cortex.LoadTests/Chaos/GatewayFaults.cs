@@ -63,7 +63,7 @@ internal static class GatewayFaults
         context.Progress.WriteLine($"  pushing {n:N0} messages");
         await producer.BurstAsync(0, n);
 
-        var port = SenderScrape.FreePort();
+        var port = LoopbackServer.FreePort();
         var environment = new Dictionary<string, string>
         {
             ["Cortex__Observability__Port"] = port.ToString(CultureInfo.InvariantCulture),

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using Npgsql;
 
 namespace Cortex.LoadTests.Chaos;
@@ -23,20 +21,18 @@ internal sealed class PostgresProcess : IAsyncDisposable
         Port = port;
     }
 
-    public int Port { get; }
+    public int Port { get; private set; }
 
     /// <summary>For the scheduler processes: pooled, as in production, with a short connect timeout so an outage fails fast.</summary>
     public string ConnectionString => $"Host=127.0.0.1;Port={Port.ToString(CultureInfo.InvariantCulture)};Username=postgres;Database=postgres;Timeout=5";
 
     private string DataDir => Path.Combine(_dir, "data");
 
+    private string LogPath => Path.Combine(_dir, "log");
+
     public static async Task<PostgresProcess> StartAsync()
     {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        var server = new PostgresProcess(FindBinDir(), port);
+        var server = new PostgresProcess(FindBinDir(), LoopbackServer.FreePort());
         try
         {
             if (Environment.IsPrivilegedProcess)
@@ -45,8 +41,20 @@ internal sealed class PostgresProcess : IAsyncDisposable
             }
 
             await server.RunPgAsync("initdb", ["-D", server.DataDir, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]);
-            await server.StartProcessAsync();
-            return server;
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    await server.StartProcessAsync();
+                    return server;
+                }
+                catch (InvalidOperationException) when (attempt < 3 && server.LogSays("Address already in use"))
+                {
+                    // Between the probe releasing the port and the postmaster binding it, another process can take it
+                    // (a connection's ephemeral port comes from the same range). Another port; restarts keep this one.
+                    server.Port = LoopbackServer.FreePort();
+                }
+            }
         }
         catch
         {
@@ -88,12 +96,14 @@ internal sealed class PostgresProcess : IAsyncDisposable
         }
     }
 
+    private bool LogSays(string text) => File.Exists(LogPath) && File.ReadAllText(LogPath).Contains(text, StringComparison.Ordinal);
+
     private async Task StartProcessAsync()
     {
         var options = string.Join(' ', [
             "-p", Port.ToString(CultureInfo.InvariantCulture), "-k", _dir, "-c", "listen_addresses=127.0.0.1",
             "-c", "max_connections=200", "-c", "shared_buffers=128MB"]);
-        await RunPgAsync("pg_ctl", ["-D", DataDir, "-o", options, "-l", Path.Combine(_dir, "log"), "-w", "-t", "60", "start"]);
+        await RunPgAsync("pg_ctl", ["-D", DataDir, "-o", options, "-l", LogPath, "-w", "-t", "60", "start"]);
 
         // pg_ctl -w returns once the server accepts connections; one real connection proves it.
         var deadline = Stopwatch.StartNew();

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 
 namespace Cortex.LoadTests.Chaos;
 
@@ -24,13 +22,21 @@ internal sealed class RedisProcess : IAsyncDisposable
 
     public static async Task<RedisProcess> StartAsync()
     {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        var redis = new RedisProcess(port);
-        await redis.StartProcessAsync();
-        return redis;
+        for (var attempt = 1; ; attempt++)
+        {
+            var redis = new RedisProcess(LoopbackServer.FreePort());
+            try
+            {
+                await redis.StartProcessAsync();
+                return redis;
+            }
+            catch (InvalidOperationException) when (attempt < 3)
+            {
+                // Between the probe releasing the port and redis-server binding it, another process can take it (a
+                // connection's ephemeral port comes from the same range): redis-server exits at once. Another port.
+                await redis.DisposeAsync();
+            }
+        }
     }
 
     /// <summary>SIGKILL, as a crash or an OOM kill: writes since the last fsync (at most about a second) are gone.</summary>
@@ -39,7 +45,7 @@ internal sealed class RedisProcess : IAsyncDisposable
         if (_process is { HasExited: false } p)
         {
             p.Kill();
-            await p.WaitForExitAsync();
+            await p.WaitAfterKillAsync();
         }
     }
 
@@ -50,7 +56,14 @@ internal sealed class RedisProcess : IAsyncDisposable
         {
             using var term = Process.Start("kill", ["-TERM", p.Id.ToString(CultureInfo.InvariantCulture)]);
             await term.WaitForExitAsync();
-            await p.WaitForExitAsync();
+            try
+            {
+                await p.WaitForExitAsync().WaitAsync(s_readyBudget * 3);
+            }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException($"redis-server on port {Port} still running {(s_readyBudget * 3).TotalSeconds:N0} s after SIGTERM; data in {_dir}", e);
+            }
         }
     }
 

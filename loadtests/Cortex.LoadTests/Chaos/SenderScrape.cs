@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 
 namespace Cortex.LoadTests.Chaos;
 
@@ -20,14 +18,6 @@ internal sealed class SenderScrape : IDisposable
     }
 
     public int Port { get; }
-
-    /// <summary>A loopback port free right now, for a sender's Cortex:Observability:Port.</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     /// <summary>The exposition as (series with its labels, value), or null while the sender does not answer.</summary>
     public async Task<Metrics?> MetricsAsync()

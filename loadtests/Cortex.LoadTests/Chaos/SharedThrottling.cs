@@ -91,7 +91,7 @@ internal static class SharedThrottling
         var (queue, client) = context.NewQueue(name);
         context.Progress.WriteLine($"  {name}: pushing {n:N0} messages; {Pods} senders");
         await new Producer(client, ledger, queue.Keys.Name + ":").BurstAsync(0, n);
-        var ports = Enumerable.Range(0, Pods).Select(_ => SenderScrape.FreePort()).ToList();
+        var ports = Enumerable.Range(0, Pods).Select(_ => LoopbackServer.FreePort()).ToList();
         var senders = ports.Select((port, i) =>
         {
             var environment = new Dictionary<string, string> { ["Cortex__Observability__Port"] = port.ToString(CultureInfo.InvariantCulture) };
