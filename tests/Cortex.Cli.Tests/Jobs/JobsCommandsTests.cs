@@ -179,7 +179,12 @@ public sealed class JobsCommandsTests(CliFixture fixture)
             () => "the campaign never ran: " + node.Output);
         Assert.Equal(["+5511900000001", "+5511900000002"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Low)).Select(m => m.To).Order());
         Assert.Equal(1L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaign_runs"));
-        Assert.Equal(0L, await cli.ScalarAsync<long>("SELECT count(*) FROM qrtz_triggers WHERE job_name = 'campaigns' AND trigger_type <> 'CRON'"));
+
+        // Quartz deletes the one-shot trigger once the job has returned, after its last push: wait for that, not race it.
+        await Eventually.TrueAsync(
+            async () => await cli.ScalarAsync<long>("SELECT count(*) FROM qrtz_triggers WHERE job_name = 'campaigns' AND trigger_type <> 'CRON'") == 0,
+            TimeSpan.FromSeconds(30),
+            () => "the CLI's one-shot trigger was never removed: " + node.Output);
     }
 
     private static async Task<List<JsonElement>> ListJsonAsync(CliDriver cli)
