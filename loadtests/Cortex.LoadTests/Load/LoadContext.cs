@@ -173,10 +173,10 @@ internal sealed class LoadContext : IAsyncDisposable
             noLoss && unexplained == 0);
     }
 
-    /// <summary>The workload index at the end of a message id ("queue:123"), or null for an id that is not one.</summary>
     /// <summary>The workload indices of <paramref name="messageIds"/>, leaving out ids that are not one.</summary>
     internal static HashSet<int> WorkloadIndices(IEnumerable<string> messageIds) => messageIds.Select(WorkloadIndex).OfType<int>().ToHashSet();
 
+    /// <summary>The workload index at the end of a message id ("queue:123"), or null for an id that is not one.</summary>
     internal static int? WorkloadIndex(string? messageId) =>
         messageId?.LastIndexOf(':') is { } colon and >= 0 && int.TryParse(messageId.AsSpan(colon + 1), CultureInfo.InvariantCulture, out var index) ? index : null;
 
