@@ -34,10 +34,15 @@ internal static class GatewayFaults
     private static readonly TimeSpan s_gatewayTimeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan s_resumeSlack = TimeSpan.FromSeconds(5);
 
-    /// <summary>The six faults, in the order they run.</summary>
+    /// <summary>
+    /// The six faults through the Evolution adapter, then the four whose answers the Cloud API adapter reads in its own
+    /// way (the Graph API's error codes and success body), in the order they run. A slow, refused or cut connection is
+    /// the same for both: it is classified before any body is read.
+    /// </summary>
     public static IReadOnlyList<Case> Cases(ChaosProfile profile)
     {
         var s = Settings.For(profile);
+        const GatewayDialect Cloud = GatewayDialect.Cloud;
         return
         [
             new("K5a", $"gateway answers 5xx for {Seconds(s.Outage)}", Fault.ServerErrors, s.Outage),
@@ -46,6 +51,10 @@ internal static class GatewayFaults
             new("K5d", $"connection refused for {Seconds(s.Phase)}", Fault.Refused, s.Phase),
             new("K5e", $"apikey rejected (401) for {Seconds(s.Phase)}", Fault.Unauthorized, s.Phase),
             new("K5f", $"bodies that are not JSON for {Seconds(s.Phase)}", Fault.NotJson, s.Phase),
+            new("K5h", $"Cloud API: 5xx with error 131000 for {Seconds(s.Outage)}", Fault.ServerErrors, s.Outage, Cloud),
+            new("K5i", $"Cloud API: 429 storm with error 130429 for {Seconds(s.Phase)}", Fault.Throttling, s.Phase, Cloud),
+            new("K5j", $"Cloud API: access token rejected (401, error 190) for {Seconds(s.Phase)}", Fault.Unauthorized, s.Phase, Cloud),
+            new("K5k", $"Cloud API: bodies that are not JSON for {Seconds(s.Phase)}", Fault.NotJson, s.Phase, Cloud),
         ];
     }
 
@@ -57,7 +66,7 @@ internal static class GatewayFaults
         var breakDuration = s.BreakDuration ?? s_defaultBreak;
         var configurationPause = s.ConfigurationPause ?? s_defaultConfigurationPause;
         var ledger = new MessageLedger(n);
-        await using var gateway = await LoadGateway.StartAsync(ledger, profile.GatewayLatency);
+        await using var gateway = await LoadGateway.StartAsync(ledger, profile.GatewayLatency, fault.Dialect);
         var (queue, client) = context.NewQueue(fault.Id.ToLowerInvariant());
         var producer = new Producer(client, ledger, queue.Keys.Name + ":");
         context.Progress.WriteLine($"  pushing {n:N0} messages");
@@ -385,25 +394,28 @@ internal static class GatewayFaults
 
     private static string Injected(Case fault, LoadGateway gateway, double seconds) => fault.Kind switch
     {
-        Fault.ServerErrors => $"every request answered 500 (Evolution's JSON error) for {seconds:N1} s: {gateway.ServerErrors:N0} answers",
-        Fault.Throttling => $"every request answered 429, Retry-After: 1, for {seconds:N1} s: {gateway.Throttled:N0} answers",
+        Fault.ServerErrors => $"every request answered 500 ({(fault.Cloud ? "the Graph API's error 131000" : "Evolution's JSON error")}) for {seconds:N1} s: {gateway.ServerErrors:N0} answers",
+        Fault.Throttling => $"every request answered 429{(fault.Cloud ? " with error 130429" : string.Empty)}, Retry-After: 1, for {seconds:N1} s: {gateway.Throttled:N0} answers",
         Fault.Slow => $"every request held {FaultPlan.SlowHold.TotalSeconds:N0} s (past the {s_gatewayTimeout.TotalSeconds:N0} s timeout) for {seconds:N1} s: {gateway.LateAccepted:N0} accepted and answered late · {gateway.Dropped:N0} never accepted",
         Fault.Refused => $"listener closed for {seconds:N1} s: every connection refused",
-        Fault.Unauthorized => $"every request answered 401 (Evolution's body) for {seconds:N1} s: {gateway.Unauthorized:N0} answers",
-        _ => $"for {seconds:N1} s, in turn: {gateway.HtmlOk:N0} × 200 with an HTML page (not taken) · {gateway.HtmlBadGateway:N0} × 502 nginx HTML · {gateway.Truncated:N0} × 201 with JSON cut short (taken)",
+        Fault.Unauthorized => $"every request answered 401 ({(fault.Cloud ? "the Graph API's error 190" : "Evolution's body")}) for {seconds:N1} s: {gateway.Unauthorized:N0} answers",
+        _ => $"for {seconds:N1} s, in turn: {gateway.HtmlOk:N0} × 200 with an HTML page (not taken) · {gateway.HtmlBadGateway:N0} × 502 nginx HTML · {gateway.Truncated:N0} × {(fault.Cloud ? 200 : 201)} with JSON cut short (taken)",
     };
 
     private static string Description(Case fault, int n, int workers, TimeSpan latency, TimeSpan breakDuration, TimeSpan pause)
     {
-        var common = $"{n:N0} billing reminders are pushed and one sender ({workers} workers, Evolution adapter over HTTP, /metrics on) drains them through the stand-in answering after {latency.TotalMilliseconds:N0} ms. A fifth of the way through, the fault below is switched on for its duration, then off; /metrics, /health/ready and the queue's counts are read every {s_poll.TotalMilliseconds:N0} ms meanwhile. ";
+        var adapter = fault.Cloud
+            ? "Cloud API adapter over HTTP, answered in the Graph API's shapes: 200 with messages[0].id, errors as {\"error\":{\"code\"}}"
+            : "Evolution adapter over HTTP";
+        var common = $"{n:N0} billing reminders are pushed and one sender ({workers} workers, {adapter}, /metrics on) drains them through the stand-in answering after {latency.TotalMilliseconds:N0} ms. A fifth of the way through, the fault below is switched on for its duration, then off; /metrics, /health/ready and the queue's counts are read every {s_poll.TotalMilliseconds:N0} ms meanwhile. ";
         return common + fault.Kind switch
         {
             Fault.ServerErrors => $"Every request gets a 500. The circuit must open after its minimum throughput of failures, leasing stop (ready stays in Redis, one probe per {breakDuration.TotalSeconds:N0} s break), no attempt be spent while open, and sending resume at the first probe after the outage.",
-            Fault.Throttling => "Every request gets 429 with Retry-After: 1. The sender must pause for the Retry-After each time (a throttled answer spends no attempt: it is resent, or parked in the delayed set after repeated 429s) and pick up at once when the storm ends.",
+            Fault.Throttling => $"Every request gets 429{(fault.Cloud ? " with error 130429 (throughput exceeded)" : string.Empty)} with Retry-After: 1. The sender must pause for the Retry-After each time (a throttled answer spends no attempt: it is resent, or parked in the delayed set after repeated 429s) and pick up at once when the storm ends.",
             Fault.Slow => $"Every request is held {FaultPlan.SlowHold.TotalSeconds:N0} s, past the sender's {s_gatewayTimeout.TotalSeconds:N0} s timeout: every other one was accepted by the gateway before the sender gave up, the rest never. A resend of an accepted one is a duplicate the sender cannot prevent: the stand-in counts those exactly, and the sender must name each call it cut off (event 2003). They are the at-least-once cost; a repeat of any other message fails the check, except one the sender named whose answer, given in time, reached it after its timeout on a starved machine.",
             Fault.Refused => "The stand-in's listener is closed: every connection is refused at once. The circuit must open rather than let the workers spin on instant failures, and sending resume when the listener is back on the same port.",
-            Fault.Unauthorized => $"Every request gets 401, as after a revoked apikey. The sender must stop (pause {pause.TotalSeconds:N0} s between tries), hand its messages back unspent, show it on /metrics, and go on by itself once the key is accepted again.",
-            _ => "The answers are not the API's JSON, in turn: 200 with an HTML page (a web server or proxy answered in place of Evolution API; the message was never taken), 502 with nginx's HTML page, and 201 whose JSON is cut short (taken). Only the last may be acked; the HTML 200 must not be counted as sent.",
+            Fault.Unauthorized => $"Every request gets 401, as after a revoked {(fault.Cloud ? "access token (error 190)" : "apikey")}. The sender must stop (pause {pause.TotalSeconds:N0} s between tries), hand its messages back unspent, show it on /metrics, and go on by itself once the key is accepted again.",
+            _ => $"The answers are not the API's JSON, in turn: 200 with an HTML page (a web server or proxy answered in place of {(fault.Cloud ? "the Graph API" : "Evolution API")}; the message was never taken), 502 with nginx's HTML page, and {(fault.Cloud ? 200 : 201)} whose JSON is cut short (taken). Only the last may be acked; the HTML 200 must not be counted as sent.",
         };
     }
 
@@ -420,7 +432,10 @@ internal static class GatewayFaults
     }
 
     /// <summary>One row of K5: its id, title, the fault and how long it lasts.</summary>
-    internal sealed record Case(string Id, string Title, Fault Kind, TimeSpan Duration);
+    internal sealed record Case(string Id, string Title, Fault Kind, TimeSpan Duration, GatewayDialect Dialect = GatewayDialect.Evolution)
+    {
+        public bool Cloud => Dialect == GatewayDialect.Cloud;
+    }
 
     /// <summary>
     /// Sizes per profile. Short keeps the product's circuit break (30 s) and 401 pause (1 min), so the resume times are a

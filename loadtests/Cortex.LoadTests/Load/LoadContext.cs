@@ -48,7 +48,10 @@ internal sealed class LoadContext : IAsyncDisposable
         return (queue, new CortexClient(queue, TimeProvider.System));
     }
 
-    /// <summary>A sender process ("pod") sending through the Evolution adapter to <paramref name="gateway"/>, configured as a pod is: by environment.</summary>
+    /// <summary>
+    /// A sender process ("pod") sending to <paramref name="gateway"/> through the adapter of its dialect (Evolution, or the
+    /// Cloud API with <see cref="PhoneNumberId"/> of the pod), configured as a pod is: by environment.
+    /// </summary>
     public SenderProcess StartSender(string pod, RedisMessageQueue queue, LoadGateway gateway, int workers, IReadOnlyDictionary<string, string>? extra = null)
     {
         var environment = new Dictionary<string, string>
@@ -57,12 +60,23 @@ internal sealed class LoadContext : IAsyncDisposable
             ["Cortex__Queue__Name"] = queue.Keys.Name,
             ["Cortex__Sender__ConsumerId"] = $"{queue.Keys.Name}-{pod}",
             ["Cortex__Sender__Workers"] = workers.ToString(CultureInfo.InvariantCulture),
-            ["Cortex__Gateway__Type"] = "Evolution",
             ["Cortex__Gateway__Name"] = queue.Keys.Name,
-            ["Cortex__Gateway__Evolution__BaseUrl"] = gateway.BaseUrl.ToString(),
-            ["Cortex__Gateway__Evolution__Instance"] = pod,
-            ["Cortex__Gateway__Evolution__ApiKey"] = "load-key",
         };
+        if (gateway.Dialect == GatewayDialect.Cloud)
+        {
+            environment["Cortex__Gateway__Type"] = "Cloud";
+            environment["Cortex__Gateway__Cloud__BaseUrl"] = gateway.BaseUrl.ToString();
+            environment["Cortex__Gateway__Cloud__PhoneNumberId"] = PhoneNumberId(pod);
+            environment["Cortex__Gateway__Cloud__AccessToken"] = "load-token";
+        }
+        else
+        {
+            environment["Cortex__Gateway__Type"] = "Evolution";
+            environment["Cortex__Gateway__Evolution__BaseUrl"] = gateway.BaseUrl.ToString();
+            environment["Cortex__Gateway__Evolution__Instance"] = pod;
+            environment["Cortex__Gateway__Evolution__ApiKey"] = "load-key";
+        }
+
         foreach (var (key, value) in extra ?? new Dictionary<string, string>())
         {
             environment[key] = value;
@@ -70,6 +84,12 @@ internal sealed class LoadContext : IAsyncDisposable
 
         return SenderProcess.Start(SenderDll, pod, environment, "cortex-load");
     }
+
+    /// <summary>
+    /// The Cloud API phone number id a pod sends from, which is also the stand-in's instance for it: digits only, as Meta's
+    /// ids are (the sender refuses any other), three per character of the pod's name ("k5h" is 10107053104).
+    /// </summary>
+    public static string PhoneNumberId(string pod) => "10" + string.Concat(pod.Select(c => ((int)c).ToString("D3", CultureInfo.InvariantCulture)));
 
     /// <summary>
     /// Waits until <paramref name="target"/> distinct messages of the ledger were accepted. Fails if a sender exits, or

@@ -47,8 +47,18 @@ internal enum GatewayFault
     Slow,
 }
 
+/// <summary>Which provider's API the stand-in speaks: the paths, the success body and the error bodies.</summary>
+internal enum GatewayDialect
+{
+    /// <summary>Evolution API v2: POST /message/sendText/{instance}; 201 with the message record; errors as {"status","error","response"}.</summary>
+    Evolution,
+
+    /// <summary>The WhatsApp Cloud API: POST /{version}/{phone-number-id}/messages; 200 with messages[0].id; errors as {"error":{"code"}}.</summary>
+    Cloud,
+}
+
 /// <summary>
-/// An Evolution API stand-in on loopback for the load scenarios. It reads each body, finds the workload index in the
+/// An Evolution API (or, with <see cref="GatewayDialect.Cloud"/>, a WhatsApp Cloud API) stand-in on loopback for the load scenarios. It reads each body, finds the workload index in the
 /// number (<see cref="Workload.IndexOfNumber"/>) and records the acceptance in a <see cref="MessageLedger"/>, so a run of
 /// a million messages is counted exactly (lost, duplicated, enqueue→accepted latency) in two arrays. Faults are injected
 /// by swapping its <see cref="Faults"/> plan mid-run. Only a 201 counts as accepted.
@@ -74,11 +84,14 @@ internal sealed class LoadGateway : IAsyncDisposable
     private readonly ConcurrentDictionary<int, int> _lateByIndex = new();
     private readonly ConcurrentDictionary<(int Index, string Instance), int> _byIndexAndInstance = new();
 
-    private LoadGateway(MessageLedger ledger, TimeSpan latency)
+    private LoadGateway(MessageLedger ledger, TimeSpan latency, GatewayDialect dialect)
     {
         Ledger = ledger;
         _latency = latency;
+        Dialect = dialect;
     }
+
+    public GatewayDialect Dialect { get; }
 
     public Uri BaseUrl { get; private set; } = null!;
 
@@ -141,9 +154,9 @@ internal sealed class LoadGateway : IAsyncDisposable
     /// <summary>Messages accepted from each instance (the path segment: one per sender process).</summary>
     public IReadOnlyDictionary<string, int> AcceptedByInstance => _byInstance;
 
-    public static async Task<LoadGateway> StartAsync(MessageLedger ledger, TimeSpan latency = default)
+    public static async Task<LoadGateway> StartAsync(MessageLedger ledger, TimeSpan latency = default, GatewayDialect dialect = GatewayDialect.Evolution)
     {
-        var gateway = new LoadGateway(ledger, latency);
+        var gateway = new LoadGateway(ledger, latency, dialect);
         (gateway._app, gateway.BaseUrl) = await LoopbackServer.StartAsync(gateway.Map);
         return gateway;
     }
@@ -198,6 +211,13 @@ internal sealed class LoadGateway : IAsyncDisposable
 
     private void Map(WebApplication app)
     {
+        if (Dialect == GatewayDialect.Cloud)
+        {
+            // The phone number id stands in for Evolution's instance: one per sender.
+            app.MapPost("/{version}/{instance}/messages", AnswerAsync);
+            return;
+        }
+
         app.MapPost("/message/sendText/{instance}", AnswerAsync);
         app.MapPost("/message/sendTemplate/{instance}", AnswerAsync);
     }
@@ -236,8 +256,8 @@ internal sealed class LoadGateway : IAsyncDisposable
         if (plan.Throttle)
         {
             Interlocked.Increment(ref _throttled);
-            context.Response.StatusCode = (int)HttpStatusCode.TooManyRequests;
             context.Response.Headers.RetryAfter = "1";
+            await WriteJsonAsync(context, HttpStatusCode.TooManyRequests, Dialect == GatewayDialect.Cloud ? CloudError(130429, "Rate limit hit") : null);
             return;
         }
 
@@ -245,9 +265,7 @@ internal sealed class LoadGateway : IAsyncDisposable
         if (draw < plan.ServerErrorShare)
         {
             Interlocked.Increment(ref _serverErrors);
-            context.Response.StatusCode = (int)HttpStatusCode.InternalServerError;
-            context.Response.ContentType = "application/json";
-            await context.Response.WriteAsync("""{"status":500,"error":"Internal Server Error","response":{"message":["injected fault"]}}""", context.RequestAborted);
+            await WriteServerErrorAsync(context);
             return;
         }
 
@@ -273,9 +291,7 @@ internal sealed class LoadGateway : IAsyncDisposable
         }
 
         Record(instance, body);
-        context.Response.StatusCode = (int)HttpStatusCode.Created;
-        context.Response.ContentType = "application/json";
-        await context.Response.WriteAsync($$"""{"key":{"remoteJid":"x@s.whatsapp.net","fromMe":true,"id":"LOAD{{id}}"},"status":"PENDING"}""", context.RequestAborted);
+        await WriteAcceptedAsync(context, id);
     }
 
     private async Task AnswerFaultAsync(HttpContext context, string instance, GatewayFault mode, long id, MemoryStream body)
@@ -285,16 +301,15 @@ internal sealed class LoadGateway : IAsyncDisposable
         {
             case GatewayFault.ServerError:
                 Interlocked.Increment(ref _serverErrors);
-                response.StatusCode = (int)HttpStatusCode.InternalServerError;
-                response.ContentType = "application/json";
-                await response.WriteAsync("""{"status":500,"error":"Internal Server Error","response":{"message":["injected fault"]}}""", context.RequestAborted);
+                await WriteServerErrorAsync(context);
                 return;
 
             case GatewayFault.Unauthorized:
                 Interlocked.Increment(ref _unauthorized);
-                response.StatusCode = (int)HttpStatusCode.Unauthorized;
-                response.ContentType = "application/json";
-                await response.WriteAsync("""{"status":401,"error":"Unauthorized","response":{"message":"Unauthorized"}}""", context.RequestAborted);
+                await WriteJsonAsync(
+                    context,
+                    HttpStatusCode.Unauthorized,
+                    Dialect == GatewayDialect.Cloud ? CloudError(190, "Invalid OAuth access token") : """{"status":401,"error":"Unauthorized","response":{"message":"Unauthorized"}}""");
                 return;
 
             case GatewayFault.NotJson:
@@ -315,9 +330,7 @@ internal sealed class LoadGateway : IAsyncDisposable
                     default:
                         Interlocked.Increment(ref _truncated);
                         Record(instance, body);
-                        response.StatusCode = (int)HttpStatusCode.Created;
-                        response.ContentType = "application/json";
-                        await response.WriteAsync($$"""{"key":{"remoteJid":"x@s.whatsapp.net","fromMe":true,"id":"LOAD{{id}}"},"stat""", context.RequestAborted);
+                        await WriteAcceptedAsync(context, id, cutShort: true);
                         return;
                 }
 
@@ -351,12 +364,39 @@ internal sealed class LoadGateway : IAsyncDisposable
                     return;
                 }
 
-                response.StatusCode = (int)HttpStatusCode.Created;
-                response.ContentType = "application/json";
-                await response.WriteAsync($$"""{"key":{"remoteJid":"x@s.whatsapp.net","fromMe":true,"id":"LOAD{{id}}"},"status":"PENDING"}""", context.RequestAborted);
+                await WriteAcceptedAsync(context, id);
                 return;
         }
     }
+
+    /// <summary>The provider's success answer: Evolution's 201 with the message record, the Cloud API's 200 with the message id; <paramref name="cutShort"/> ends the JSON halfway.</summary>
+    private Task WriteAcceptedAsync(HttpContext context, long id, bool cutShort = false)
+    {
+        var (status, json) = Dialect == GatewayDialect.Cloud
+            ? (HttpStatusCode.OK, $$"""{"messaging_product":"whatsapp","contacts":[{"input":"x","wa_id":"x"}],"messages":[{"id":"wamid.LOAD{{id}}"}]}""")
+            : (HttpStatusCode.Created, $$"""{"key":{"remoteJid":"x@s.whatsapp.net","fromMe":true,"id":"LOAD{{id}}"},"status":"PENDING"}""");
+        return WriteJsonAsync(context, status, cutShort ? json[..(json.Length / 2)] : json);
+    }
+
+    private Task WriteServerErrorAsync(HttpContext context) => WriteJsonAsync(
+        context,
+        HttpStatusCode.InternalServerError,
+        Dialect == GatewayDialect.Cloud ? CloudError(131000, "Something went wrong") : """{"status":500,"error":"Internal Server Error","response":{"message":["injected fault"]}}""");
+
+    /// <summary>A status with a JSON body (none when <paramref name="json"/> is null).</summary>
+    private static async Task WriteJsonAsync(HttpContext context, HttpStatusCode status, string? json)
+    {
+        context.Response.StatusCode = (int)status;
+        if (json is not null)
+        {
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(json, context.RequestAborted);
+        }
+    }
+
+    /// <summary>The Graph API's error body: the code is what the Cloud adapter classifies by.</summary>
+    private static string CloudError(int code, string message) =>
+        $$$"""{"error":{"message":"(#{{{code}}}) {{{message}}}","type":"OAuthException","code":{{{code}}},"fbtrace_id":"LOAD"}}""";
 
     /// <summary>Counts an acceptance in the ledger; the workload index, or -1 for a number not in it.</summary>
     private int Record(string instance, MemoryStream body)
@@ -381,7 +421,8 @@ internal sealed class LoadGateway : IAsyncDisposable
         var reader = new Utf8JsonReader(body.GetBuffer().AsSpan(0, (int)body.Length));
         while (reader.Read())
         {
-            if (reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("number"u8) && reader.Read() && reader.TokenType == JsonTokenType.String)
+            // Evolution's "number", the Cloud API's "to".
+            if (reader.TokenType == JsonTokenType.PropertyName && (reader.ValueTextEquals("number"u8) || reader.ValueTextEquals("to"u8)) && reader.Read() && reader.TokenType == JsonTokenType.String)
             {
                 return Workload.IndexOfNumber(reader.GetString());
             }
