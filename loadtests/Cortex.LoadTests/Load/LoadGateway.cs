@@ -58,10 +58,11 @@ internal enum GatewayDialect
 }
 
 /// <summary>
-/// An Evolution API (or, with <see cref="GatewayDialect.Cloud"/>, a WhatsApp Cloud API) stand-in on loopback for the load scenarios. It reads each body, finds the workload index in the
-/// number (<see cref="Workload.IndexOfNumber"/>) and records the acceptance in a <see cref="MessageLedger"/>, so a run of
-/// a million messages is counted exactly (lost, duplicated, enqueue→accepted latency) in two arrays. Faults are injected
-/// by swapping its <see cref="Faults"/> plan mid-run. Only a 201 counts as accepted.
+/// An Evolution API stand-in (or, in <see cref="GatewayDialect.Cloud"/>, a WhatsApp Cloud API one) on loopback for the
+/// load scenarios. It reads each body, finds the workload index in the number (<see cref="Workload.IndexOfNumber"/>) and
+/// records the acceptance in a <see cref="MessageLedger"/>, so a run of a million messages is counted exactly (lost,
+/// duplicated, enqueue→accepted latency) in two arrays. Faults are injected by swapping its <see cref="Faults"/> plan
+/// mid-run. Only the success answer (Evolution's 201, the Cloud API's 200) counts as accepted.
 /// </summary>
 internal sealed class LoadGateway : IAsyncDisposable
 {
