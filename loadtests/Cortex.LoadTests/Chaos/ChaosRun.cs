@@ -17,9 +17,10 @@ internal static class ChaosRun
     public static async Task<int> MainAsync(string redis, string senderDll, string profileName, string scenarios, string output)
     {
         var selected = scenarios.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0 || !selected.IsSubsetOf([.. AllScenarios.Split(','), SharedThrottling.Id]))
+        if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0
+            || !selected.IsSubsetOf([.. AllScenarios.Split(','), .. GatewayFaults.Cases(profile).Select(c => c.Id), SharedThrottling.Id]))
         {
-            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7 (or K5g, one row of K5)] [--out DIR]");
+            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7 (or rows of K5: K5a..K5k)] [--out DIR]");
             return 2;
         }
 

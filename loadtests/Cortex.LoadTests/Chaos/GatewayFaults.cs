@@ -9,7 +9,8 @@ namespace Cortex.LoadTests.Chaos;
 /// K5, the gateway faults of issue #7: a real sender process (Evolution adapter over HTTP, operations port on) drains a
 /// backlog through the stand-in gateway, which is switched into one fault for a while and back: 5xx for a minute,
 /// a 429 storm, answers slower than the gateway timeout, connection refused, 401, bodies that are not JSON. Each fault
-/// is its own row (K5a..K5f) with a fresh queue, gateway and sender. The stand-in counts every acceptance by index, so
+/// is its own row (K5a..K5f; K5h..K5k the Cloud API adapter, in the Graph API's shapes) with a fresh queue, gateway and
+/// sender. The stand-in counts every acceptance by index, so
 /// lost and duplicated messages are exact; attempts burned, the circuit and the pause are read from the sender's own
 /// /metrics and /health/ready while the fault lasts, as an operator's Prometheus would.
 /// </summary>
