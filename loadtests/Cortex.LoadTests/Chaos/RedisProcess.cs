@@ -10,6 +10,7 @@ namespace Cortex.LoadTests.Chaos;
 internal sealed class RedisProcess : IAsyncDisposable
 {
     private static readonly TimeSpan s_readyBudget = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan s_stopBudget = TimeSpan.FromSeconds(30);
     private readonly string _dir = Directory.CreateTempSubdirectory("cortex-chaos-redis-").FullName;
     private Process? _process;
 
@@ -58,11 +59,11 @@ internal sealed class RedisProcess : IAsyncDisposable
             await term.WaitForExitAsync();
             try
             {
-                await p.WaitForExitAsync().WaitAsync(s_readyBudget * 3);
+                await p.WaitForExitAsync().WaitAsync(s_stopBudget);
             }
             catch (TimeoutException e)
             {
-                throw new TimeoutException($"redis-server on port {Port} still running {(s_readyBudget * 3).TotalSeconds:N0} s after SIGTERM; data in {_dir}", e);
+                throw new TimeoutException($"redis-server on port {Port} still running {s_stopBudget.TotalSeconds:N0} s after SIGTERM; data in {_dir}", e);
             }
         }
     }
