@@ -18,7 +18,7 @@ aborted=0
 # holding CI until its own limit: the runner names the test it was running and leaves a full dump of the test host and
 # its child processes in $results. Read one with dotnet-dump: `dotnet-dump analyze FILE`, then `dumpasync` (awaits)
 # or `clrstack -all` (threads).
-results=${CORTEX_TEST_RESULTS:-${TMPDIR:-/tmp}/cortex-test-results/$(date -u +%Y%m%dT%H%M%SZ)}
+results=${TMPDIR:-/tmp}/cortex-test-results/$(date -u +%Y%m%dT%H%M%SZ)
 dotnet test Cortex.sln -c Release --no-build --nologo \
   --blame-hang-timeout 15m --blame-hang-dump-type full --results-directory "$results" 2>&1 | tee "$log" || status=$?
 if grep -q "Test Run Aborted" "$log"; then

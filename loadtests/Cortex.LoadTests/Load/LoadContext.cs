@@ -89,7 +89,7 @@ internal sealed class LoadContext : IAsyncDisposable
     /// The Cloud API phone number id a pod sends from, which is also the stand-in's instance for it: digits only, as Meta's
     /// ids are (the sender refuses any other), three per character of the pod's name ("k5h" is 10107053104).
     /// </summary>
-    public static string PhoneNumberId(string pod) => "10" + string.Concat(pod.Select(c => ((int)c).ToString("D3", CultureInfo.InvariantCulture)));
+    private static string PhoneNumberId(string pod) => "10" + string.Concat(pod.Select(c => ((int)c).ToString("D3", CultureInfo.InvariantCulture)));
 
     /// <summary>
     /// Waits until <paramref name="target"/> distinct messages of the ledger were accepted. Fails if a sender exits, or
