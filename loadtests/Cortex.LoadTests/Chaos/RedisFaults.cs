@@ -175,10 +175,13 @@ internal static class RedisFaults
     /// <summary>
     /// K4b: Redis away for longer than the consumer timeout while three senders drain one queue, as three pods do. When
     /// Redis is back every consumer's heartbeat is stale; a sender that took the others' leases for a dead consumer's
-    /// would send them a second time. Nothing may be lost or sent twice, and every sender rides it out.
+    /// would send them a second time. Nothing may be lost or sent twice, and every sender rides it out. K4c when
+    /// <paramref name="silent"/>: the same, with redis-server stopped by SIGSTOP instead: no connection drops and no
+    /// call fails, they are answered late.
     /// </summary>
-    public static async Task<ScenarioReport> OutageSeveralSendersAsync(string senderDll, ChaosProfile profile, TextWriter progress)
+    public static async Task<ScenarioReport> OutageSeveralSendersAsync(string senderDll, ChaosProfile profile, TextWriter progress, bool silent)
     {
+        var id = silent ? "K4c" : "K4b";
         const int Pods = 3;
         var consumerTimeout = profile.ConsumerTimeout ?? TimeSpan.FromSeconds(10);
         var down = TimeSpan.FromTicks(Math.Max(profile.Outage.Ticks, consumerTimeout.Ticks * 3 / 2));
@@ -187,16 +190,29 @@ internal static class RedisFaults
         var n = profile.RedisMessages;
         var ledger = new MessageLedger(n);
         await using var gateway = await LoadGateway.StartAsync(ledger, profile.GatewayLatency);
-        var (queue, client) = context.NewQueue("outage-pods");
+        var (queue, client) = context.NewQueue(silent ? "silent-pods" : "outage-pods");
         progress.WriteLine($"  pushing {n:N0} messages; {Pods} senders");
         await new Producer(client, ledger, queue.Keys.Name + ":").BurstAsync(0, n);
         await Task.Delay(s_fsyncWindow * 2);
-        var senders = Enumerable.Range(0, Pods).Select(i => context.StartSender($"k4b-{i}", queue, gateway, profile.Workers, profile.SenderTimings())).ToList();
+
+        // The first pod's readiness is polled throughout.
+        await using var probe = ReadinessProbe.OnFreePort();
+        var senders = Enumerable.Range(0, Pods).Select(i =>
+        {
+            var environment = profile.SenderTimings();
+            if (i == 0)
+            {
+                environment["Cortex__Observability__Port"] = probe.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            return context.StartSender($"{id.ToLowerInvariant()}-{i}", queue, gateway, profile.Workers, environment);
+        }).ToList();
         Check exit;
         bool survived;
         int before;
         long leasedAtFault;
         TimeSpan pause;
+        TimeSpan? notReadyAfter, readyAgainAfter;
         try
         {
             while (ledger.Distinct < n / 5)
@@ -210,15 +226,34 @@ internal static class RedisFaults
 
             leasedAtFault = (await queue.GetStatsAsync()).Leased;
             before = ledger.Distinct;
-            await redis.StopAsync();
-            progress.WriteLine($"  Redis stopped with {before:N0} of {n:N0} accepted and {leasedAtFault:N0} leased; back in {down.TotalSeconds:N0} s (consumer timeout {consumerTimeout.TotalSeconds:N0} s)");
+            var faultAt = Stopwatch.GetTimestamp();
+            if (silent)
+            {
+                await redis.SignalAsync("STOP");
+            }
+            else
+            {
+                await redis.StopAsync();
+            }
+
+            progress.WriteLine($"  Redis {(silent ? "silenced (SIGSTOP)" : "stopped")} with {before:N0} of {n:N0} accepted and {leasedAtFault:N0} leased; back in {down.TotalSeconds:N0} s (consumer timeout {consumerTimeout.TotalSeconds:N0} s)");
             await Task.Delay(down);
-            await redis.RestartAsync();
+            if (silent)
+            {
+                await redis.SignalAsync("CONT");
+            }
+            else
+            {
+                await redis.RestartAsync();
+            }
+
             var restartedAt = Stopwatch.GetTimestamp();
             await WaitForDrainAsync(ledger, n, queue, senders);
             survived = senders.All(s => !s.HasExited);
             var resumed = ledger.AcceptanceTimes(0, n).FirstOrDefault(t => t > restartedAt);
             pause = resumed > 0 ? Stopwatch.GetElapsedTime(restartedAt, resumed) : TimeSpan.MaxValue;
+            notReadyAfter = probe.FirstAfter(faultAt, ready: false);
+            readyAgainAfter = probe.FirstAfter(restartedAt, ready: true);
             exit = await LoadContext.StopAsync(senders);
         }
         finally
@@ -237,20 +272,31 @@ internal static class RedisFaults
             new("duplicates: no sender took a live sender's leases", "0", $"{duplicates:N0}", duplicates == 0),
             new("every sender rode it out", "no restart", survived ? "no restart" : "one exited", survived),
             new("nothing left in Redis", "0 ready · 0 delayed · 0 leased", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased", stats.Pending == 0),
+            new(
+                "/health/ready of the first sender: not ready during the fault, ready after",
+                "503 within 5 s of the fault · 200 after",
+                $"{Seconds(notReadyAfter)} after the fault · ready {Seconds(readyAgainAfter)} after Redis was back",
+                notReadyAfter <= TimeSpan.FromSeconds(5) && readyAgainAfter is not null),
             exit,
         ];
+        var fault = silent
+            ? $"redis-server stopped with SIGSTOP (every connection open, nothing answered) with {before:N0} accepted and {leasedAtFault:N0} leased, for {down.TotalSeconds:N0} s, then resumed with SIGCONT"
+            : $"redis-server stopped with {before:N0} accepted and {leasedAtFault:N0} leased, for {down.TotalSeconds:N0} s, then started again";
         List<Figure> figures =
         [
             new("load", $"{n:N0} messages backlog, {Pods} senders × {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms"),
-            new("faults injected", $"redis-server stopped with {before:N0} accepted and {leasedAtFault:N0} leased, for {down.TotalSeconds:N0} s: longer than the {consumerTimeout.TotalSeconds:N0} s consumer timeout, so every heartbeat was stale when it came back"),
+            new("faults injected", $"{fault}: longer than the {consumerTimeout.TotalSeconds:N0} s consumer timeout, so every heartbeat was stale when it came back"),
             new("sending resumed after Redis was back", pause == TimeSpan.MaxValue ? "never" : $"{pause.TotalSeconds:N1} s"),
+            new("/health/ready of the first sender → 503 after the fault · → 200 after Redis was back", $"{Seconds(notReadyAfter)} · {Seconds(readyAgainAfter)}"),
             new("duplicates", $"{duplicates:N0}"),
         ];
         return new ScenarioReport(
-            "K4b",
-            $"Redis away for {down.TotalSeconds:N0} s under {Pods} senders",
+            id,
+            silent ? $"Redis silent for {down.TotalSeconds:N0} s under {Pods} senders" : $"Redis away for {down.TotalSeconds:N0} s under {Pods} senders",
             "closed (backlog)",
-            $"{Pods} sender processes drain {n:N0} messages from one queue, as {Pods} pods do. A fifth of the way through, redis-server is stopped for {down.TotalSeconds:N0} s, longer than the consumer timeout, then started again on the same port and data. When it is back every consumer's heartbeat is stale, and a sender that recovered the others' leases as a dead consumer's would send them again: nothing may be lost or sent twice, and every sender must ride it out.",
+            silent
+                ? $"{Pods} sender processes drain {n:N0} messages from one queue, as {Pods} pods do. A fifth of the way through, redis-server is stopped with SIGSTOP for {down.TotalSeconds:N0} s, longer than the consumer timeout, then resumed: as a network partition that heals or a host that hangs, no connection drops and no call fails; every call waits and is answered late. When it answers again every consumer's heartbeat is stale, and no sender saw a failure: nothing may be lost or sent twice, and every sender must ride it out."
+                : $"{Pods} sender processes drain {n:N0} messages from one queue, as {Pods} pods do. A fifth of the way through, redis-server is stopped for {down.TotalSeconds:N0} s, longer than the consumer timeout, then started again on the same port and data. When it is back every consumer's heartbeat is stale, and a sender that recovered the others' leases as a dead consumer's would send them again: nothing may be lost or sent twice, and every sender must ride it out.",
             figures, checks, []);
     }
 

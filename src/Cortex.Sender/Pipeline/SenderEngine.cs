@@ -53,8 +53,12 @@ internal sealed class SenderEngine : BackgroundService
     private int _busyWorkers;
     private int _cancelledSends;
 
-    // Unix ms of the last Redis call that failed (long.MinValue: none yet); crash recovery waits after an outage.
+    // Unix ms of the last Redis call that failed or answered a heartbeat late (long.MinValue: none yet); crash recovery
+    // waits after an outage.
     private long _lastRedisFailureMs = long.MinValue;
+
+    // Unix ms the heartbeat now awaiting Redis was sent (long.MinValue: none in flight).
+    private long _heartbeatSentMs = long.MinValue;
 
     public SenderEngine(
         IMessageQueue queue,
@@ -623,13 +627,27 @@ internal sealed class SenderEngine : BackgroundService
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
+                var sentMs = NowMs;
+                Interlocked.Exchange(ref _heartbeatSentMs, sentMs);
                 try
                 {
                     await _queue.HeartbeatAsync(ConsumerId);
+                    var answeredIn = TimeSpan.FromMilliseconds(NowMs - sentMs);
+                    if (answeredIn > _queueOptions.HeartbeatInterval)
+                    {
+                        // Redis was silent (hung, or a network that dropped packets without a reset): the connection
+                        // held, no call failed, and every consumer's heartbeat is as late as this one.
+                        Interlocked.Exchange(ref _lastRedisFailureMs, NowMs);
+                        SenderLog.RedisAnsweredLate(_logger, answeredIn, _queueOptions.ConsumerTimeout);
+                    }
                 }
                 catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
                     RedisFailed("heartbeat", _queueOptions.HeartbeatInterval, ex);
+                }
+                finally
+                {
+                    Interlocked.Exchange(ref _heartbeatSentMs, long.MinValue);
                 }
             }
         }
@@ -654,11 +672,7 @@ internal sealed class SenderEngine : BackgroundService
                         // A large backlog of due messages: keep promoting in bounded steps.
                     }
 
-                    // After an outage every consumer's heartbeat is stale, this one's and other live pods' alike: recovering
-                    // now would take live leases back and send their in-flight messages twice. Every live consumer
-                    // heartbeats again within a heartbeat interval of Redis coming back; the consumer timeout is the wait.
-                    var lastFailure = Interlocked.Read(ref _lastRedisFailureMs);
-                    if (lastFailure != long.MinValue && _time.GetUtcNow().ToUnixTimeMilliseconds() - lastFailure < _queueOptions.ConsumerTimeout.TotalMilliseconds)
+                    if (RecoveryMustWait())
                     {
                         continue;
                     }
@@ -706,9 +720,30 @@ internal sealed class SenderEngine : BackgroundService
         }
     }
 
+    // After an outage every consumer's heartbeat is stale, this one's and other live pods' alike: recovering then would
+    // take live leases back and send their in-flight messages twice. Every live consumer heartbeats again within a
+    // heartbeat interval of Redis coming back; the consumer timeout is the wait. An outage is a failed call, or Redis
+    // silent for longer than a heartbeat interval: this consumer's heartbeat answered that late, or still unanswered
+    // (its answer may have arrived with nobody to note it yet). A shorter silence leaves a live consumer's heartbeat at
+    // most three intervals old, within the consumer timeout.
+    private bool RecoveryMustWait()
+    {
+        var now = NowMs;
+        var lastFailure = Interlocked.Read(ref _lastRedisFailureMs);
+        if (lastFailure != long.MinValue && now - lastFailure < _queueOptions.ConsumerTimeout.TotalMilliseconds)
+        {
+            return true;
+        }
+
+        var heartbeatSent = Interlocked.Read(ref _heartbeatSentMs);
+        return heartbeatSent != long.MinValue && now - heartbeatSent > _queueOptions.HeartbeatInterval.TotalMilliseconds;
+    }
+
+    private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
     private void RedisFailed(string operation, TimeSpan retryIn, Exception ex)
     {
-        Interlocked.Exchange(ref _lastRedisFailureMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
+        Interlocked.Exchange(ref _lastRedisFailureMs, NowMs);
         SenderLog.RedisFailed(_logger, operation, retryIn, ex);
     }
 

@@ -23,6 +23,9 @@ internal static partial class SenderLog
     [LoggerMessage(1017, LogLevel.Error, "Redis refused {Operation}: {Refusal}. The Redis user Cortex authenticates as lacks a permission the sender needs (see k8s/redis/users.acl); not retried: {Consequence}")]
     public static partial void RedisRefusedNotRetried(ILogger logger, string operation, string refusal, string consequence);
 
+    [LoggerMessage(1019, LogLevel.Warning, "Redis answered a heartbeat after {AnsweredIn}: it was silent, so other consumers' heartbeats are as late; no leases are recovered for {Wait}")]
+    public static partial void RedisAnsweredLate(ILogger logger, TimeSpan answeredIn, TimeSpan wait);
+
     /// <summary>A Redis call that failed and is retried in <paramref name="delay"/>: an ACL refusal (the ACL changed after the start checked it) named as one, anything else as an outage.</summary>
     public static void RedisFailed(ILogger logger, string operation, TimeSpan delay, Exception exception)
     {

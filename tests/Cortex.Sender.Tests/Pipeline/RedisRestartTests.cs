@@ -79,4 +79,69 @@ public sealed class RedisRestartTests
         Assert.All(ids, id => Assert.Equal(1, gateway.AcceptedFor(id)));
         Assert.Equal(0, host.Counter("cortex.queue.leases_recovered"));
     }
+
+    [Fact]
+    public async Task Send_RedisSilentLongerThanTheConsumerTimeout_NoLiveConsumersLeasesAreRecoveredButADeadOnesStillAre()
+    {
+        // Silent, not gone: redis-server stopped with SIGSTOP keeps every connection open, so no call fails; they are
+        // answered late, as after a network partition that heals or a host that hung. The defect this guards against:
+        // afterwards every heartbeat was stale, and the sender's first recovery took a live pod's leases for a dead
+        // one's (and, when it won the race with its own heartbeat, its own), and their messages went out twice.
+        await using var redis = await RedisServer.StartAsync();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gateway = new ScriptedGateway(async (_, _, ct) =>
+        {
+            await release.Task.WaitAsync(ct);
+            return GatewayResult.Accepted("ok");
+        });
+        var consumerTimeout = TimeSpan.FromSeconds(3);
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Queue:ConsumerTimeout"] = "00:00:03",
+            ["Cortex:Queue:HeartbeatInterval"] = "00:00:00.500",
+            ["Cortex:Queue:MaintenanceInterval"] = "00:00:00.100",
+            ["Cortex:Sender:Workers"] = "4",
+        }, logs);
+
+        // Two other pods, played by the test: pod-b alive throughout, pod-c dead from the start, three leases each.
+        var podIds = Enumerable.Range(0, 3).Select(i => $"b{i}").ToList();
+        await host.Client.EnqueueBatchAsync(podIds.Select(id => SenderTestHost.Message(id)));
+        Assert.Equal(3, (await host.Queue.LeaseAsync("pod-b", 3)).Count);
+        await host.Queue.HeartbeatAsync("pod-b");
+        var deadIds = Enumerable.Range(0, 3).Select(i => $"c{i}").ToList();
+        await host.Client.EnqueueBatchAsync(deadIds.Select(id => SenderTestHost.Message(id)));
+        Assert.Equal(3, (await host.Queue.LeaseAsync("pod-c", 3)).Count);
+        await host.Queue.HeartbeatAsync("pod-c");
+        var ids = Enumerable.Range(0, 40).Select(i => $"s{i}").ToList();
+        await host.Client.EnqueueBatchAsync(ids.Select(id => SenderTestHost.Message(id)));
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.TotalCalls == 4), "four sends in flight");
+
+        await redis.SignalAsync("STOP");
+        await Task.Delay(consumerTimeout * 2); // the fault itself: Redis silent for twice the consumer timeout
+        await redis.SignalAsync("CONT");
+
+        // pod-b heartbeats as a live pod does, within its interval of Redis answering again, through two consumer
+        // timeouts; the sender's maintenance (every 100 ms) meanwhile gets many chances to recover it.
+        var beat = TimeSpan.FromMilliseconds(250);
+        using var alive = new PeriodicTimer(beat);
+        for (var beats = consumerTimeout * 2 / beat; beats > 0 && await alive.WaitForNextTickAsync(); beats--)
+        {
+            await host.Queue.HeartbeatAsync("pod-b");
+        }
+
+        // pod-b stops gracefully: every lease it took is still its own to hand back.
+        Assert.Equal(3, await host.Queue.RemoveConsumerAsync("pod-b"));
+
+        release.SetResult();
+        await host.WaitUntilDrainedAsync(timeoutSeconds: 60);
+        await host.StopAsync();
+
+        // Only the dead pod's leases were recovered, once the wait was over; nothing was sent twice.
+        Assert.All(ids.Concat(podIds).Concat(deadIds), id => Assert.Equal(1, gateway.AcceptedFor(id)));
+        Assert.Equal(3, host.Counter("cortex.queue.leases_recovered"));
+        // The operator is told why recovery waited.
+        Assert.Contains(logs.Lines, line => line.Contains("Redis answered a heartbeat after", StringComparison.Ordinal));
+    }
 }
