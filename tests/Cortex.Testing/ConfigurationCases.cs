@@ -17,6 +17,7 @@ public static class ConfigurationCases
         ["Cortex:Redis:Configuration"] = ["", " ", ",", "127.0.0.1:6379,bogus=1", $"127.0.0.1:6379,password={Secret},nosuchoption=1", "127.0.0.1:6379,connectTimeout=abc", $"password={Secret}"],
         ["Cortex:Redis:Password"] = [Secret + "\n", " " + Secret, Secret + "\u0000"],
         ["Cortex:Redis:TlsCaCertificateFile"] = ["/no/such/ca.pem", "/dev/null"],
+        ["Cortex:Redis:DeadConnectionTimeout"] = ["00:00:00", "00:00:00.500", "00:10:01"],
         ["Cortex:Queue:Name"] = ["", " ", "a b", "{x}", "q\n"],
         ["Cortex:Queue:ConsumerTimeout"] = ["00:00:00", "02:00:00"],
         ["Cortex:Queue:HeartbeatInterval"] = ["00:00:00", "00:00:09"],

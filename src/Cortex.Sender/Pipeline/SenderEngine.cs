@@ -631,7 +631,7 @@ internal sealed class SenderEngine : BackgroundService
                 Interlocked.Exchange(ref _heartbeatSentMs, sentMs);
                 try
                 {
-                    await _queue.HeartbeatAsync(ConsumerId);
+                    await _queue.HeartbeatAsync(ConsumerId).WaitAsync(cancellationToken);
                     var answeredIn = TimeSpan.FromMilliseconds(NowMs - sentMs);
                     if (answeredIn > _queueOptions.HeartbeatInterval)
                     {
@@ -667,7 +667,7 @@ internal sealed class SenderEngine : BackgroundService
                 _deadLetterLog.Flush();
                 try
                 {
-                    while (await _queue.PromoteDueAsync() == 1000 && !cancellationToken.IsCancellationRequested)
+                    while (await _queue.PromoteDueAsync().WaitAsync(cancellationToken) == 1000 && !cancellationToken.IsCancellationRequested)
                     {
                         // A large backlog of due messages: keep promoting in bounded steps.
                     }
@@ -677,7 +677,7 @@ internal sealed class SenderEngine : BackgroundService
                         continue;
                     }
 
-                    var recovery = await _queue.RecoverAsync();
+                    var recovery = await _queue.RecoverAsync().WaitAsync(cancellationToken);
                     if (recovery.DeadConsumers > 0)
                     {
                         _metrics.LeasesRecovered(recovery.Recovered);
@@ -700,7 +700,10 @@ internal sealed class SenderEngine : BackgroundService
         }
     }
 
-    // Redis outages are waited out with capped exponential backoff (no tight reconnect loop); only the token ends it.
+    // Redis outages are waited out with capped exponential backoff (no tight reconnect loop); only the token ends it. It
+    // also ends the wait for an answer: StackExchange.Redis 1.2.6 puts no timeout on async calls, and on a connection that
+    // went silent without failing a stop would otherwise wait until the host gave up on it. A call given up on may still
+    // run in Redis: what it leased stays this consumer's, and the stop returns it, or another pod recovers it.
     private async Task PersistAsync(Func<Task> operation, string name, CancellationToken cancellationToken)
     {
         var backoff = new RedisBackoff();
@@ -708,7 +711,7 @@ internal sealed class SenderEngine : BackgroundService
         {
             try
             {
-                await operation();
+                await operation().WaitAsync(cancellationToken);
                 return;
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)

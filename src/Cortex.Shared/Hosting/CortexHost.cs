@@ -9,7 +9,10 @@ public static class CortexHost
 {
     public const int ConfigurationErrorExitCode = 78;
 
-    /// <summary>Runs the host until shutdown: 0, or 78 with the bad keys named (by the options or an <see cref="IStartupCheck"/>).</summary>
+    /// <summary>EX_TEMPFAIL: the process stopped itself because its Redis connection was dead (<see cref="RedisConnectionWatchdog"/>); a restart fixes it.</summary>
+    public const int RedisConnectionDeadExitCode = 75;
+
+    /// <summary>Runs the host until shutdown: 0, 78 with the bad keys named (by the options or an <see cref="IStartupCheck"/>), or 75 after a dead Redis connection.</summary>
     public static Task<int> RunAsync(IHost host, TextWriter? error = null)
     {
         ArgumentNullException.ThrowIfNull(host);
@@ -27,7 +30,13 @@ public static class CortexHost
                         await check.CheckAsync(stopping);
                     }
 
+                    // Resolved first: RunAsync disposes the host's services.
+                    var watchdog = host.Services.GetService<RedisConnectionWatchdog>();
                     await host.RunAsync();
+                    if (watchdog is { ConnectionDead: true })
+                    {
+                        return RedisConnectionDeadExitCode;
+                    }
                 }
                 catch (OperationCanceledException) when (stopping.IsCancellationRequested)
                 {

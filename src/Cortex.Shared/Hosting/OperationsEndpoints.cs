@@ -25,8 +25,8 @@ public static partial class OperationsEndpoints
     public const string ReadyTag = "ready";
 
     /// <summary>
-    /// Registers the exporter, the queue figures, the Redis readiness check, the Kestrel port from Cortex:Observability
-    /// and the logging defaults. The caller adds its own <see cref="IMetricsSource"/>s and health checks.
+    /// Registers the exporter, the queue figures, the Redis readiness check and connection watchdog, the Kestrel port from
+    /// Cortex:Observability and the logging defaults. The caller adds its own <see cref="IMetricsSource"/>s and health checks.
     /// </summary>
     public static WebApplicationBuilder AddCortexOperations(this WebApplicationBuilder builder)
     {
@@ -43,6 +43,8 @@ public static partial class OperationsEndpoints
         services.TryAddSingleton(sp => new DeadLetterAdmin(sp.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>(), sp.GetRequiredService<IMessageQueue>().Keys));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IMetricsSource, QueueMetrics>(sp => sp.GetRequiredService<QueueMetrics>()));
         services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: [ReadyTag]);
+        services.TryAddSingleton<RedisConnectionWatchdog>();
+        services.AddHostedService(sp => sp.GetRequiredService<RedisConnectionWatchdog>());
         services.TryAddSingleton<HealthTransitions>();
         services.AddOptions<HealthCheckServiceOptions>().Configure<IOptions<ObservabilityOptions>>((health, observability) =>
         {

@@ -19,4 +19,10 @@ public sealed class RedisOptions
     /// certificate must chain to one of them and name the host. Empty: the machine's trust store decides. Needs ssl=true.
     /// </summary>
     public string TlsCaCertificateFile { get; set; } = string.Empty;
+
+    /// <summary>
+    /// How long the process's connection may leave a PING unanswered while Redis answers a new connection before the
+    /// process takes the connection for dead and stops, for a restart to connect again (see RedisConnectionWatchdog).
+    /// </summary>
+    public TimeSpan DeadConnectionTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

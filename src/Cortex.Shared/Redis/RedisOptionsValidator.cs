@@ -49,6 +49,7 @@ internal sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
             }
         }
 
+        check.Range(nameof(options.DeadConnectionTimeout), options.DeadConnectionTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10));
         return check.ToResult();
     }
 

@@ -10,7 +10,8 @@ namespace Cortex.Shared.Redis;
 
 /// <summary>
 /// Asks each Redis endpoint once, on a connection of its own, whether it takes Cortex's TLS and password: the start-up
-/// verdict "refused or just unreachable", independent of how the client library reports a handshake that failed.
+/// verdict "refused or just unreachable", independent of how the client library reports a handshake that failed. The
+/// same question tells whether Redis answers a new connection at all (<see cref="AnswersAsync"/>).
 /// </summary>
 internal static class RedisRefusalProbe
 {
@@ -20,6 +21,7 @@ internal static class RedisRefusalProbe
 
     private enum Answer
     {
+        NoAnswer,
         NotRefused,
         PasswordRefused,
         TlsRefused,
@@ -38,7 +40,7 @@ internal static class RedisRefusalProbe
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromMilliseconds(Math.Max(configuration.ConnectTimeout, s_minimumDeadline.TotalMilliseconds)));
         var answers = await Task.WhenAll(configuration.EndPoints.Select(endpoint => AskAsync(endpoint, configuration, validation, timeout.Token)));
-        var (answer, tlsError) = answers.FirstOrDefault(a => a.Answer != Answer.NotRefused);
+        var (answer, tlsError) = answers.FirstOrDefault(a => a.Answer is Answer.PasswordRefused or Answer.TlsRefused);
         var at = RedisConnectionFactory.DescribeEndpoints(configuration);
         const string Section = RedisOptions.Section;
         return answer switch
@@ -50,6 +52,16 @@ internal static class RedisRefusalProbe
             Answer.PasswordRefused => $"{Section}:{nameof(RedisOptions.Configuration)} holds a password= that Redis at {at} refused (wrong password, or its user is disabled)",
             _ => null,
         };
+    }
+
+    /// <summary>True when some endpoint answers a new connection within <paramref name="deadline"/>, whatever it answers (a refusal too: Redis is there).</summary>
+    public static async Task<bool> AnswersAsync(ConfigurationOptions configuration, RedisCertificateValidation? validation, TimeSpan deadline, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(deadline);
+        var answers = await Task.WhenAll(configuration.EndPoints.Select(endpoint => AskAsync(endpoint, configuration, validation, timeout.Token)));
+        return answers.Any(a => a.Answer != Answer.NoAnswer);
     }
 
     private static async Task<(Answer Answer, string? TlsError)> AskAsync(EndPoint endpoint, ConfigurationOptions configuration, RedisCertificateValidation? validation, CancellationToken cancellationToken)
@@ -83,7 +95,7 @@ internal static class RedisRefusalProbe
         catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
         {
             // Down, unreachable or too slow even for this deadline: not a configuration error.
-            return (Answer.NotRefused, null);
+            return (Answer.NoAnswer, null);
         }
     }
 
@@ -129,6 +141,6 @@ internal static class RedisRefusalProbe
             || line.StartsWith("-NOAUTH", StringComparison.Ordinal)
             || line.StartsWith("-ERR invalid password", StringComparison.Ordinal)
             ? Answer.PasswordRefused
-            : Answer.NotRefused;
+            : length == 0 ? Answer.NoAnswer : Answer.NotRefused;
     }
 }

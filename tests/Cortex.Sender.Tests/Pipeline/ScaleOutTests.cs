@@ -1,7 +1,5 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using Cortex.Shared.Client;
-using Cortex.Shared.Contract;
 using Cortex.Shared.Queue;
 using Cortex.Testing;
 
@@ -22,14 +20,7 @@ public class ScaleOutTests(RedisFixture redis) : IClassFixture<RedisFixture>
     {
         var queueName = RedisFixture.UniqueQueueName();
         var queue = new RedisMessageQueue(redis.Connection, Microsoft.Extensions.Options.Options.Create(new QueueOptions { Name = queueName }), TimeProvider.System);
-        var numbers = Enumerable.Range(0, Messages).Select(i => "55119" + i.ToString("D8", CultureInfo.InvariantCulture)).ToList();
-        await new CortexClient(queue, TimeProvider.System).EnqueueBatchAsync(numbers.Select(n => new Envelope
-        {
-            Id = "scale:" + n,
-            To = "+" + n,
-            Text = "Olá, sua fatura vence amanhã",
-            Kind = "billing_reminder",
-        }));
+        var numbers = await SenderPods.EnqueueRemindersAsync(queue, "scale:", Messages);
 
         // The gateway holds its answers after a third of the backlog: work is still queued when the third process
         // starts, and the SIGTERM lands while the first process has sends in flight and unstarted messages buffered.
@@ -88,28 +79,13 @@ public class ScaleOutTests(RedisFixture redis) : IClassFixture<RedisFixture>
             }
         }
 
-        Dictionary<string, string> Pod(string name) => new()
+        Dictionary<string, string> Pod(string name)
         {
-            ["Cortex__Redis__Configuration"] = redis.Server.Configuration,
-            ["Cortex__Queue__Name"] = queueName,
-            ["Cortex__Sender__ConsumerId"] = name,
-            ["Cortex__Sender__Workers"] = Workers.ToString(CultureInfo.InvariantCulture),
-            ["Cortex__Sender__Prefetch"] = "32",
-            ["Cortex__Sender__LeaseBatchSize"] = "16",
-            ["Cortex__Gateway__Type"] = "Evolution",
-            ["Cortex__Gateway__Name"] = gatewayName,
-            ["Cortex__Gateway__Evolution__BaseUrl"] = gateway.BaseUrl.ToString(),
-
-            // The instance in the URL tells the gateway which process sent each message.
-            ["Cortex__Gateway__Evolution__Instance"] = name,
-            ["Cortex__Gateway__Evolution__ApiKey"] = "scale-key",
+            var environment = SenderPods.Environment(name, redis.Server.Configuration, queueName, Workers, gatewayName, gateway.BaseUrl);
 
             // A held answer must not time out: a timed-out send is retried minutes later, which is not what is tested here.
-            ["Cortex__Gateway__Timeout"] = "00:02:00",
-            ["Logging__Console__FormatterName"] = "simple",
-            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
-            ["Logging__LogLevel__Default"] = "Warning",
-            ["Logging__LogLevel__Cortex.Sender.Pipeline"] = "Information",
-        };
+            environment["Cortex__Gateway__Timeout"] = "00:02:00";
+            return environment;
+        }
     }
 }
