@@ -1,14 +1,34 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace Cortex.LoadTests;
 
 /// <summary>
-/// Bounded waits for a process the harness ended. Also compiled into Cortex.Testing (linked), whose redis-server and
-/// service processes are killed the same way.
+/// Signals for the processes the harness runs, and bounded waits for one it ended. Also compiled into Cortex.Testing
+/// (linked), whose redis-server and service processes are signalled and killed the same way.
 /// </summary>
 internal static class ProcessExit
 {
     private static readonly TimeSpan s_afterKill = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Sends <paramref name="signal"/> (TERM, STOP, CONT…) with kill(1), which .NET has no API for. A process that has
+    /// already exited is left alone; a kill that fails on a running one is an error naming it.
+    /// </summary>
+    public static async Task SignalAsync(this Process process, string signal)
+    {
+        if (process.HasExited)
+        {
+            return;
+        }
+
+        using var kill = Process.Start("kill", ["-" + signal, process.Id.ToString(CultureInfo.InvariantCulture)]) ?? throw new InvalidOperationException("could not start kill");
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0 && !process.HasExited)
+        {
+            throw new InvalidOperationException($"kill -{signal} of {process.StartInfo.FileName} (pid {process.Id}) exited {kill.ExitCode}");
+        }
+    }
 
     /// <summary>
     /// Waits, at most 30 s, for <paramref name="process"/> to be gone after a SIGKILL. .NET's WaitForExitAsync also waits

@@ -125,11 +125,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
     /// <summary>SIGCONT after <see cref="FreezeAsync"/>.</summary>
     public Task ContinueAsync() => SignalAsync("CONT");
 
-    private async Task SignalAsync(string signal)
-    {
-        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(CultureInfo.InvariantCulture)]) ?? throw new InvalidOperationException("could not start kill");
-        await kill.WaitForExitAsync();
-    }
+    private Task SignalAsync(string signal) => _process.SignalAsync(signal);
 
     /// <summary>
     /// SIGKILL, as the OOM killer or a node failure ends a pod: no shutdown path runs, leases and unwritten acks stay

@@ -88,17 +88,7 @@ public sealed class RedisServer : IAsyncDisposable
     /// Stops the process with SIGSTOP (or resumes it with SIGCONT): its connections stay open and the kernel keeps
     /// accepting bytes, but nothing answers, as when a Redis host hangs or a network drops packets without a reset.
     /// </summary>
-    public async Task SignalAsync(string signal)
-    {
-        var p = _process ?? throw new InvalidOperationException("redis-server is not running");
-        using var kill = Process.Start("kill", ["-" + signal, p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])
-            ?? throw new InvalidOperationException("could not start kill");
-        await kill.WaitForExitAsync();
-        if (kill.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"kill -{signal} exited {kill.ExitCode}");
-        }
-    }
+    public Task SignalAsync(string signal) => (_process ?? throw new InvalidOperationException("redis-server is not running")).SignalAsync(signal);
 
     /// <summary>Starts the server again on the same port and data directory.</summary>
     public Task RestartAsync() => StartProcessAsync();

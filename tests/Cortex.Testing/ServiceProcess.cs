@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using Cortex.LoadTests;
 
 namespace Cortex.Testing;
@@ -83,14 +82,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     }
 
     /// <summary>SIGTERM, as Kubernetes stops a pod; does not wait for the exit.</summary>
-    public async Task TerminateAsync()
-    {
-        if (!_process.HasExited)
-        {
-            using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]);
-            await kill.WaitForExitAsync();
-        }
-    }
+    public Task TerminateAsync() => _process.SignalAsync("TERM");
 
     /// <summary>SIGTERM, then waits for the exit.</summary>
     public async Task StopAsync(TimeSpan timeout)

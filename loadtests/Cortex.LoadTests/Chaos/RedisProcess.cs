@@ -55,8 +55,7 @@ internal sealed class RedisProcess : IAsyncDisposable
     {
         if (_process is { HasExited: false } p)
         {
-            using var term = Process.Start("kill", ["-TERM", p.Id.ToString(CultureInfo.InvariantCulture)]);
-            await term.WaitForExitAsync();
+            await p.SignalAsync("TERM");
             try
             {
                 await p.WaitForExitAsync().WaitAsync(s_stopBudget);
@@ -72,16 +71,7 @@ internal sealed class RedisProcess : IAsyncDisposable
     /// SIGSTOP, or SIGCONT to end it: Redis silent, not gone. Its connections stay open and no call fails; they are
     /// answered when it resumes, as after a network partition that heals or a host that hung.
     /// </summary>
-    public async Task SignalAsync(string signal)
-    {
-        var p = _process ?? throw new InvalidOperationException("redis-server is not running");
-        using var kill = Process.Start("kill", ["-" + signal, p.Id.ToString(CultureInfo.InvariantCulture)]) ?? throw new InvalidOperationException("could not start kill");
-        await kill.WaitForExitAsync();
-        if (kill.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"kill -{signal} of redis-server on port {Port} exited {kill.ExitCode}");
-        }
-    }
+    public Task SignalAsync(string signal) => (_process ?? throw new InvalidOperationException("redis-server is not running")).SignalAsync(signal);
 
     /// <summary>Starts it again on the same port with the same data directory, so it replays the AOF.</summary>
     public Task RestartAsync() => StartProcessAsync();
