@@ -92,7 +92,10 @@ public sealed class RedisMessageQueue : IMessageQueue
         }
 
         batch.Execute();
-        await Task.WhenAll(pending);
+
+        // StackExchange.Redis 1.2.6 puts no timeout on async calls: on a connection that died without failing, only the
+        // token ends this wait (a scheduler job stopping, a producer giving up).
+        await Task.WhenAll(pending).WaitAsync(cancellationToken);
     }
 
     public async Task<LeaseBatch> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default)
