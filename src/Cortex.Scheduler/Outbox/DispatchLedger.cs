@@ -17,6 +17,9 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
 {
     private const int PushChunk = 1000;
 
+    /// <summary>How long a push already sent may still be answered after a stop before it is given up (<see cref="AwaitPushAsync"/>).</summary>
+    private static readonly TimeSpan s_pushAnswerAfterStop = TimeSpan.FromSeconds(5);
+
     /// <summary>Builds the ledger row of a message: validated by the same rules the sender applies, with enqueuedAt stamped.</summary>
     public LedgerEntry Prepare(Envelope envelope)
     {
@@ -186,11 +189,36 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
             pushes.Add(queue.EnqueueAsync(batch, cancellationToken));
         }
 
-        await Task.WhenAll(pushes);
+        await AwaitPushAsync(Task.WhenAll(pushes), cancellationToken);
 
         // Redis has the batch: commit even if cancellation arrives now, or the batch is pushed twice.
         await transaction.CommitAsync(CancellationToken.None);
         return count;
+    }
+
+    /// <summary>
+    /// Waits for Redis to answer a push. A stop does not end the wait at once: a push Redis answers within
+    /// <see cref="s_pushAnswerAfterStop"/> is committed, so a stop adds no copy. One it does not answer by then (a
+    /// connection that died without failing; StackExchange.Redis 1.2.6 puts no timeout on async calls) is given up:
+    /// the batch is not committed and is pushed again later under the same message ids.
+    /// </summary>
+    private static async Task AwaitPushAsync(Task push, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await push.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !push.IsCompleted)
+        {
+            try
+            {
+                await push.WaitAsync(s_pushAnswerAfterStop, CancellationToken.None);
+            }
+            catch (TimeoutException)
+            {
+                throw new OperationCanceledException("stopped while Redis did not answer a push", cancellationToken);
+            }
+        }
     }
 
     /// <summary>
@@ -231,7 +259,7 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
                 return total;
             }
 
-            await queue.EnqueueAsync(messages, cancellationToken);
+            await AwaitPushAsync(queue.EnqueueAsync(messages, cancellationToken), cancellationToken);
 
             // Redis has the batch: commit even if cancellation arrives now, or the batch is pushed twice.
             await transaction.CommitAsync(CancellationToken.None);

@@ -10,9 +10,8 @@ public interface IMessageQueue
     QueueKeys Keys { get; }
 
     /// <summary>
-    /// Adds messages to their ready list, or to the delayed set when notBefore is in the future (pipelined). Cancelling
-    /// ends the wait for Redis's answer, not the push: a push already sent may still land, so push again under the same
-    /// message ids (a copy of a sent id is not sent twice).
+    /// Adds messages to their ready list, or to the delayed set when notBefore is in the future (pipelined). The token is
+    /// checked before the push; once sent, the push waits for Redis's answer (StackExchange.Redis 1.2.6 takes no token).
     /// </summary>
     Task EnqueueAsync(IReadOnlyList<QueueMessage> messages, CancellationToken cancellationToken = default);
 

@@ -92,10 +92,7 @@ public sealed class RedisMessageQueue : IMessageQueue
         }
 
         batch.Execute();
-
-        // StackExchange.Redis 1.2.6 puts no timeout on async calls: on a connection that died without failing, only the
-        // token ends this wait (a scheduler job stopping, a producer giving up).
-        await Task.WhenAll(pending).WaitAsync(cancellationToken);
+        await Task.WhenAll(pending);
     }
 
     public async Task<LeaseBatch> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default)
