@@ -12,10 +12,10 @@ namespace Cortex.Shared.Hosting;
 /// then waits until the kernel gives up retransmitting, about 15 minutes with Linux's defaults, while a new connection
 /// would be answered at once. This sends a PING on the shared connection every sixth of
 /// <see cref="RedisOptions.DeadConnectionTimeout"/> (5 s of the default 30 s); when one has had no answer for the whole
-/// timeout, it asks Redis on a connection of its own. Answered there: Redis is fine
-/// and only this process's connection is dead, so the process stops (<see cref="CortexHost.RedisConnectionDeadExitCode"/>)
-/// for Kubernetes to start it again with a new one; its leases come back to the other pods as a dead consumer's. Not
-/// answered there either: Redis is silent for everyone (hung, or a partition), waiting is right, and the checks go on.
+/// timeout, it asks Redis on a connection of its own. Answered there: Redis is fine and only this process's connection is
+/// dead, so the process stops (<see cref="CortexHost.RedisConnectionDeadExitCode"/>) for Kubernetes to start it again
+/// with a new one; its leases come back to the other pods as a dead consumer's. Not answered there either: Redis is
+/// silent for everyone (hung, or a partition), waiting is right, and the checks go on.
 /// </summary>
 internal sealed partial class RedisConnectionWatchdog(
     IConnectionMultiplexer connection,
@@ -35,6 +35,7 @@ internal sealed partial class RedisConnectionWatchdog(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var silentAfter = options.Value.DeadConnectionTimeout;
+        var (configuration, validation) = RedisConnectionFactory.Configure(options.Value, "cortex-watchdog");
         using var timer = new PeriodicTimer(silentAfter / 6, s_time);
         var silent = false;
         while (await timer.WaitForNextTickAsync(stoppingToken))
@@ -58,7 +59,6 @@ internal sealed partial class RedisConnectionWatchdog(
                 _ = ping.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             }
 
-            var (configuration, validation) = RedisConnectionFactory.Configure(options.Value, "cortex-watchdog");
             if (await RedisRefusalProbe.AnswersAsync(configuration, validation, ProbeDeadline, stoppingToken))
             {
                 ConnectionDead = true;

@@ -51,7 +51,7 @@ public sealed class SchedulerShutdownTests(SchedulerFixture fixture) : IClassFix
         var queue = RedisFixture.UniqueQueueName();
         await using var h = Harness(database, queue);
         await SeedCampaignAsync(h);
-        await using var proxy = new SilencingProxy(fixture.Redis.Port);
+        await using var proxy = new LoopbackProxy(fixture.Redis.Port);
         var environment = Environment(database, $"127.0.0.1:{proxy.Port},abortConnect=false,connectTimeout=2000", queue);
         environment["Cortex__Redis__DeadConnectionTimeout"] = "00:00:02";
         await using var process = ServiceProcess.Start("Cortex.Scheduler.dll", environment);

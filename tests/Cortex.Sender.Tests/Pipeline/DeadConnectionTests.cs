@@ -19,7 +19,7 @@ public sealed class DeadConnectionTests
     public async Task Send_ConnectionSilentWhileRedisAnswersANewOne_SenderExits75AndAnotherPodSendsWhatItHeld()
     {
         await using var redis = await RedisServer.StartAsync();
-        await using var proxy = new SilencingProxy(redis.Port);
+        await using var proxy = new LoopbackProxy(redis.Port);
         using var connection = await redis.ConnectAsync();
         var queueName = RedisFixture.UniqueQueueName();
         var queue = new RedisMessageQueue(connection, Options.Create(new QueueOptions { Name = queueName }), TimeProvider.System);

@@ -22,7 +22,7 @@ public sealed class RedisConnectionWatchdogTests
     public async Task RunAsync_ConnectionSilentWhileRedisAnswersANewOne_StopsWithExitCode75SayingWhy()
     {
         await using var redis = await RedisServer.StartAsync();
-        await using var proxy = new SilencingProxy(redis.Port);
+        await using var proxy = new LoopbackProxy(redis.Port);
         var configuration = $"127.0.0.1:{proxy.Port},abortConnect=false,connectTimeout=2000";
         using var logs = new CapturedLogs();
         using var host = await BuildAsync(configuration, logs);

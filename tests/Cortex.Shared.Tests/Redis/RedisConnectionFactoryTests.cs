@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Cortex.Shared.Redis;
 using Cortex.Testing;
 using Microsoft.Extensions.Options;
@@ -22,7 +20,7 @@ public sealed class RedisConnectionFactoryTests
     public async Task Connect_WrongPasswordAndTheClientsHandshakeTimesOut_ThrowsNamingThePasswordKey()
     {
         await using var server = await RedisServer.StartAsync(new RedisSecurity { Password = Password });
-        await using var proxy = new SlowStartProxy(server.Port, TimeSpan.FromSeconds(3));
+        await using var proxy = new LoopbackProxy(server.Port, holdAnswers: TimeSpan.FromSeconds(3));
         var options = new RedisOptions { Configuration = $"127.0.0.1:{proxy.Port},connectTimeout=500", Password = "wrong-" + Password };
 
         var error = Assert.Throws<OptionsValidationException>(() => RedisConnectionFactory.Connect(options, "test").Dispose());
@@ -35,7 +33,7 @@ public sealed class RedisConnectionFactoryTests
     public async Task Connect_TlsOfAnotherCaAndTheClientsHandshakeTimesOut_ThrowsNamingTheCaFile()
     {
         await using var server = await RedisServer.StartAsync(new RedisSecurity { Tls = true });
-        await using var proxy = new SlowStartProxy(server.Port, TimeSpan.FromSeconds(3));
+        await using var proxy = new LoopbackProxy(server.Port, holdAnswers: TimeSpan.FromSeconds(3));
         var otherCa = Path.Combine(Path.GetTempPath(), $"cortex-other-ca-{Guid.NewGuid():N}.crt");
         TestCertificates.WriteUnrelatedAuthority(otherCa);
         try
@@ -56,7 +54,7 @@ public sealed class RedisConnectionFactoryTests
     public async Task Connect_RightPasswordAndTheClientsHandshakeTimesOut_StartsUnreadyAndConnectsLater()
     {
         await using var server = await RedisServer.StartAsync(new RedisSecurity { Password = Password });
-        await using var proxy = new SlowStartProxy(server.Port, TimeSpan.FromSeconds(3));
+        await using var proxy = new LoopbackProxy(server.Port, holdAnswers: TimeSpan.FromSeconds(3));
         var options = new RedisOptions { Configuration = $"127.0.0.1:{proxy.Port},connectTimeout=500", Password = Password };
 
         using var multiplexer = RedisConnectionFactory.Connect(options, "test");
@@ -68,65 +66,5 @@ public sealed class RedisConnectionFactoryTests
         }
 
         Assert.True(multiplexer.IsConnected, "never connected");
-    }
-
-    /// <summary>Relays TCP to a local port, holding back the server's first bytes: a Redis that answers, but late.</summary>
-    private sealed class SlowStartProxy : IAsyncDisposable
-    {
-        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _accepting;
-
-        public SlowStartProxy(int upstreamPort, TimeSpan delay)
-        {
-            _listener.Start();
-            _accepting = AcceptAsync(upstreamPort, delay);
-        }
-
-        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync();
-            _listener.Stop();
-            await _accepting;
-            _stop.Dispose();
-        }
-
-        private async Task AcceptAsync(int upstreamPort, TimeSpan delay)
-        {
-            var relays = new List<Task>();
-            try
-            {
-                while (true)
-                {
-                    relays.Add(RelayAsync(await _listener.AcceptTcpClientAsync(_stop.Token), upstreamPort, delay));
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                // Disposed.
-            }
-
-            await Task.WhenAll(relays);
-        }
-
-        private async Task RelayAsync(TcpClient client, int upstreamPort, TimeSpan delay)
-        {
-            using var downstream = client;
-            using var upstream = new TcpClient();
-            try
-            {
-                await upstream.ConnectAsync(IPAddress.Loopback, upstreamPort, _stop.Token);
-                var toServer = downstream.GetStream().CopyToAsync(upstream.GetStream(), _stop.Token);
-                await Task.Delay(delay, _stop.Token);
-                var toClient = upstream.GetStream().CopyToAsync(downstream.GetStream(), _stop.Token);
-                await Task.WhenAny(toServer, toClient);
-            }
-            catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException)
-            {
-                // Either side went away, or the proxy is disposed.
-            }
-        }
     }
 }

@@ -5,22 +5,26 @@ using System.Net.Sockets;
 namespace Cortex.Testing;
 
 /// <summary>
-/// A loopback TCP proxy in front of a server. <see cref="SilenceOpenConnections"/> stops relaying on every connection
-/// open at that moment while keeping its sockets open: the client's writes are accepted and never answered, as when the
-/// server's host is lost without a reset. Connections made afterwards are relayed as before, as to a server that came
-/// back elsewhere under the same address.
+/// A loopback TCP proxy in front of a server, for the network faults a test needs:
+/// <list type="bullet">
+/// <item><c>holdAnswers</c> holds back the server's first bytes on each connection, as a loaded machine or a slow
+/// network delays a handshake;</item>
+/// <item><see cref="SilenceOpenConnections"/> stops relaying on every connection open at that moment while keeping its
+/// sockets open: the client's writes are accepted and never answered, as when the server's host is lost without a reset.
+/// Connections made afterwards are relayed as before, as to a server that came back elsewhere under the same address.</item>
+/// </list>
 /// </summary>
-public sealed class SilencingProxy : IAsyncDisposable
+public sealed class LoopbackProxy : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<Relay, byte> _relays = new();
     private readonly Task _accepting;
 
-    public SilencingProxy(int upstreamPort)
+    public LoopbackProxy(int upstreamPort, TimeSpan holdAnswers = default)
     {
         _listener.Start();
-        _accepting = AcceptAsync(upstreamPort);
+        _accepting = AcceptAsync(upstreamPort, holdAnswers);
     }
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
@@ -47,7 +51,7 @@ public sealed class SilencingProxy : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private async Task AcceptAsync(int upstreamPort)
+    private async Task AcceptAsync(int upstreamPort, TimeSpan holdAnswers)
     {
         var relays = new List<Task>();
         try
@@ -57,7 +61,7 @@ public sealed class SilencingProxy : IAsyncDisposable
                 var client = await _listener.AcceptTcpClientAsync(_stop.Token);
                 var relay = new Relay(client, _stop.Token);
                 _relays[relay] = 0;
-                relays.Add(relay.RunAsync(upstreamPort));
+                relays.Add(relay.RunAsync(upstreamPort, holdAnswers));
             }
         }
         catch (OperationCanceledException)
@@ -74,12 +78,17 @@ public sealed class SilencingProxy : IAsyncDisposable
 
         public CancellationTokenSource Silence { get; } = CancellationTokenSource.CreateLinkedTokenSource(stop);
 
-        public async Task RunAsync(int upstreamPort)
+        public async Task RunAsync(int upstreamPort, TimeSpan holdAnswers)
         {
             try
             {
                 await _upstream.ConnectAsync(IPAddress.Loopback, upstreamPort, Silence.Token);
                 var toServer = downstream.GetStream().CopyToAsync(_upstream.GetStream(), Silence.Token);
+                if (holdAnswers > TimeSpan.Zero)
+                {
+                    await Task.Delay(holdAnswers, Silence.Token);
+                }
+
                 var toClient = _upstream.GetStream().CopyToAsync(downstream.GetStream(), Silence.Token);
                 await Task.WhenAll(toServer, toClient);
             }
