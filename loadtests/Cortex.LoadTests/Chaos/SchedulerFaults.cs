@@ -61,16 +61,17 @@ internal static partial class SchedulerFaults
         // finishes the day for it: only the job itself can, once the server is back.
         var daily = DailyCronSoon();
         var restarts = 0;
+        // The crash must land mid-run. The smoke profile's run is short enough to end between two polls of a loaded machine
+        // (10,000 of 10,000 were in Redis twice), so a gate stops it at three tenths, and the scheduler stands still (SIGSTOP)
+        // while the server goes, and finds it gone when it goes on.
+        await using var gate = await rig.HoldBillingAsync(3 * n / 10);
         var current = rig.StartScheduler($"{id}-0", "cortex", billing: true, campaigns: false, daily);
         await rig.WaitUntilAsync(async () => await rig.InRedisAsync() >= n / 5, $"{n / 5:N0} reminders in Redis");
-
-        // The crash must land mid-run, and pg_ctl takes long enough to stop PostgreSQL on a loaded machine for the smoke
-        // profile's small run to finish meanwhile (10,000 of 10,000 were in Redis once). So the scheduler stands still
-        // (SIGSTOP) while the server goes, and finds it gone when it goes on.
         await current.FreezeAsync();
         var atKill = await rig.InRedisAsync();
         var killedAt = Stopwatch.GetTimestamp();
         await (redis ? rig.RedisServer.KillAsync() : rig.Postgres.KillAsync());
+        await gate.DisposeAsync();
         await current.ContinueAsync();
         progress.WriteLine($"  {server} crashed ({crash}) with {atKill:N0} of {n:N0} in Redis; back in {outage.TotalSeconds:N0} s");
         await Task.Delay(outage);
@@ -130,13 +131,13 @@ internal static partial class SchedulerFaults
                 "K6f",
                 $"Redis crash during a {n:N0}-reminder billing run",
                 "closed (one billing day)",
-                $"{n:N0} open charges are due today. A real Cortex.Scheduler process fires the billing job once, as the daily 09:00 job does. A fifth of the way into the run redis-server is killed with SIGKILL (the scheduler held still with SIGSTOP for that moment, so the crash lands mid-run) and started again on its AOF (appendfsync everysec, the production setting) {outage.TotalSeconds:N0} s later. A push Redis acknowledged is marked enqueued in the ledger and never pushed again, so a missing id is a push the crash lost; a push the crash cut fails, leaves its rows pending, and is pushed again by the job's retry. Every reminder id is counted in Redis afterwards.",
+                $"{n:N0} open charges are due today. A real Cortex.Scheduler process fires the billing job once, as the daily 09:00 job does. A fifth of the way into the run redis-server is killed with SIGKILL (the scheduler held still with SIGSTOP for that moment, and the run held at three tenths by a ledger row an open transaction has inserted until then, so the crash lands mid-run) and started again on its AOF (appendfsync everysec, the production setting) {outage.TotalSeconds:N0} s later. A push Redis acknowledged is marked enqueued in the ledger and never pushed again, so a missing id is a push the crash lost; a push the crash cut fails, leaves its rows pending, and is pushed again by the job's retry. Every reminder id is counted in Redis afterwards.",
                 figures, checks, [])
             : new ScenarioReport(
                 "K6a",
                 $"PostgreSQL crash during a {n:N0}-reminder billing run",
                 "closed (one billing day)",
-                $"{n:N0} open charges are due today in a PostgreSQL this run owns. A real Cortex.Scheduler process (Quartz clustered on that PostgreSQL) fires the billing job once, as the daily 09:00 job does: it reads, renders, writes the dispatch ledger and pushes to Redis; no later firing comes to finish the day. A fifth of the way into the first run PostgreSQL crashes (every process quits at once, as on a node loss; the scheduler is held still with SIGSTOP for the moment of the crash, so that it lands mid-run), and is started on the same data {outage.TotalSeconds:N0} s later. Afterwards every reminder id is counted in Redis (ready lists and delayed set): none may be missing; a copy is allowed only for a batch pushed whose commit the crash cut, which the sender's idempotency absorbs.",
+                $"{n:N0} open charges are due today in a PostgreSQL this run owns. A real Cortex.Scheduler process (Quartz clustered on that PostgreSQL) fires the billing job once, as the daily 09:00 job does: it reads, renders, writes the dispatch ledger and pushes to Redis; no later firing comes to finish the day. A fifth of the way into the first run PostgreSQL crashes (every process quits at once, as on a node loss; the scheduler is held still with SIGSTOP for the moment of the crash, and the run held at three tenths by a ledger row an open transaction has inserted until then, so that it lands mid-run), and is started on the same data {outage.TotalSeconds:N0} s later. Afterwards every reminder id is counted in Redis (ready lists and delayed set): none may be missing; a copy is allowed only for a batch pushed whose commit the crash cut, which the sender's idempotency absorbs.",
                 figures, checks, []);
     }
 
@@ -243,6 +244,8 @@ internal static partial class SchedulerFaults
             progress.WriteLine($"  {n:N0} charges due today; billing once a day ({cron})");
         }
 
+        // A rolling update's stop must land mid-run: a gate stops the run at three tenths until the old process has exited.
+        await using var gate = graceful ? await rig.HoldBillingAsync(3 * n / 10) : null;
         var first = rig.StartScheduler($"{id}-0", "cortex", billing: !campaign, campaigns: campaign, cron);
         var cut = campaign ? n / 3 : n / 5;
         await rig.WaitUntilAsync(async () => await rig.InRedisAsync() >= cut, $"{cut:N0} {what} in Redis");
@@ -250,7 +253,7 @@ internal static partial class SchedulerFaults
         if (graceful)
         {
             // As a rolling update: the replacement is up before the old pod is told to stop. The old one is held still
-            // meanwhile (SIGSTOP), or on a fast machine its run could end while the replacement starts.
+            // meanwhile (SIGSTOP), so that it stops where it was when the replacement began.
             await first.FreezeAsync();
             await rig.StartScheduler($"{id}-1", "cortex", billing: true, campaigns: false, cron).HostStarted.WaitAsync(TimeSpan.FromSeconds(60));
             await first.TerminateAsync();
@@ -266,6 +269,7 @@ internal static partial class SchedulerFaults
         if (graceful)
         {
             var firstExit = await first.WaitForExitAsync(TimeSpan.FromSeconds(40));
+            await gate!.DisposeAsync();
             stopped = new Check("stopped scheduler exits 0 on SIGTERM", "0", firstExit is { } e ? $"{e.ExitCode} after {e.AfterTerm.TotalSeconds:N1} s" : "hung", firstExit?.ExitCode == 0);
             progress.WriteLine($"  SIGTERM {id}-0 with {atKill:N0} of {n:N0} in Redis, {id}-1 already running; {stopped.Measured}");
         }
@@ -328,7 +332,7 @@ internal static partial class SchedulerFaults
                 "K6e",
                 $"Scheduler SIGTERMed mid billing run ({n:N0} reminders), rolling update",
                 "closed (one billing day)",
-                $"{n:N0} open charges are due today and the billing job fires once, as the daily 09:00 job does. A fifth of the way into the run a new scheduler process starts and the running one gets SIGTERM, as a rolling update does: Quartz cancels the run through its token and, the stop being graceful, forgets the firing (no recovery). No later firing comes today. The run stored the day as owed in Quartz's store before its work, and the stop leaves it there: it fires on the new node once the cut run has ended. Every reminder must be in Redis, none twice (a graceful stop commits every push it made).",
+                $"{n:N0} open charges are due today and the billing job fires once, as the daily 09:00 job does. A fifth of the way into the run (held at three tenths by a ledger row an open transaction has inserted, until the old process has exited) a new scheduler process starts and the running one gets SIGTERM, as a rolling update does: Quartz cancels the run through its token and, the stop being graceful, forgets the firing (no recovery). No later firing comes today. The run stored the day as owed in Quartz's store before its work, and the stop leaves it there: it fires on the new node once the cut run has ended. Every reminder must be in Redis, none twice (a graceful stop commits every push it made).",
                 figures, checks, []);
         }
 
@@ -603,6 +607,26 @@ internal static partial class SchedulerFaults
             }
 
             return firings;
+        }
+
+        /// <summary>
+        /// Holds the billing run before charge <paramref name="chargeId"/>'s page until disposed: an open transaction has
+        /// inserted that charge's ledger row, so the run's insert of the page waits for it (ON CONFLICT waits for the
+        /// holder) while the pages before it are pushed. Disposing closes the connection, which rolls back, and the run
+        /// inserts the row itself; a crashed PostgreSQL has released it already.
+        /// </summary>
+        public async Task<IAsyncDisposable> HoldBillingAsync(int chargeId)
+        {
+            var connection = new NpgsqlConnection(Admin);
+            await connection.OpenAsync();
+            var transaction = await connection.BeginTransactionAsync();
+            await using (var command = new NpgsqlCommand("INSERT INTO cortex.dispatch_ledger (key, kind, priority, payload) VALUES (@key, 'billing', 0, '{}')", connection, transaction))
+            {
+                command.Parameters.AddWithValue("key", $"billing:{chargeId}:0:{Today():yyyy-MM-dd}");
+                await command.ExecuteNonQueryAsync();
+            }
+
+            return connection;
         }
 
         public Dictionary<string, int> FiringsByNode(string job) => FireTimes(job).GroupBy(f => f.Node).ToDictionary(g => g.Key, g => g.Count());
