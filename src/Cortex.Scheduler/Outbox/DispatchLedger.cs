@@ -165,7 +165,8 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
             return 0;
         }
 
-        // Pushed in pieces: lists of this size stay off the large object heap, here and in the queue's own copies.
+        // Pushed in pieces: lists of this size stay off the large object heap, here and in the queue's own copies. Every
+        // piece or none, whatever a stop does: one between two pieces would leave the first pushed and the batch uncommitted.
         var pushes = new List<Task>();
         var batch = new List<QueueMessage>(PushChunk);
         for (var i = 0; i < messages.Count; i++)
@@ -179,14 +180,14 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
             batch.Add(new QueueMessage(m.Payload, m.Priority, m.NotBefore));
             if (batch.Count == PushChunk)
             {
-                pushes.Add(queue.EnqueueAsync(batch, cancellationToken));
+                pushes.Add(queue.EnqueueAsync(batch, CancellationToken.None));
                 batch = new List<QueueMessage>(PushChunk);
             }
         }
 
         if (batch.Count > 0)
         {
-            pushes.Add(queue.EnqueueAsync(batch, cancellationToken));
+            pushes.Add(queue.EnqueueAsync(batch, CancellationToken.None));
         }
 
         await AwaitPushAsync(Task.WhenAll(pushes), cancellationToken);
@@ -200,15 +201,16 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     /// Waits for Redis to answer a push. A stop does not end the wait at once: a push Redis answers within
     /// <see cref="s_pushAnswerAfterStop"/> is committed, so a stop adds no copy. One it does not answer by then (a
     /// connection that died without failing; StackExchange.Redis 1.2.6 puts no timeout on async calls) is given up:
-    /// the batch is not committed and is pushed again later under the same message ids.
+    /// the batch is not committed and is pushed again later under the same message ids. A push answered between the
+    /// stop and this wait's noticing it counts as answered.
     /// </summary>
-    private static async Task AwaitPushAsync(Task push, CancellationToken cancellationToken)
+    internal static async Task AwaitPushAsync(Task push, CancellationToken cancellationToken)
     {
         try
         {
             await push.WaitAsync(cancellationToken);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !push.IsCompleted)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             try
             {
