@@ -6,6 +6,7 @@ using Cortex.Sender.RateLimiting;
 using Cortex.Sender.Resilience;
 using Cortex.Sender.Retry;
 using Cortex.Shared.Contract;
+using Cortex.Shared.Hosting;
 using Cortex.Shared.Privacy;
 using Cortex.Shared.Queue;
 using Cortex.Shared.Redis;
@@ -48,6 +49,7 @@ internal sealed class SenderEngine : BackgroundService
     private readonly ConditionSignal _idle;
     private readonly CancellationTokenSource _sendsCancelled = new();
     private readonly CancellationTokenSource _hardStop = new();
+    private readonly RedisConnectionWatchdog? _watchdog;
     private AckBatcher? _acker;
     private volatile bool _draining;
     private int _busyWorkers;
@@ -71,9 +73,11 @@ internal sealed class SenderEngine : BackgroundService
         IOptions<QueueOptions> queueOptions,
         SenderMetrics metrics,
         TimeProvider timeProvider,
-        ILogger<SenderEngine> logger)
+        ILogger<SenderEngine> logger,
+        RedisConnectionWatchdog? watchdog = null)
     {
         _queue = queue;
+        _watchdog = watchdog;
         _pipeline = pipeline;
         _gateway = gateway;
         _gate = gate;
@@ -157,7 +161,17 @@ internal sealed class SenderEngine : BackgroundService
         _draining = true;
         _channel.Writer.TryComplete();
         _sendsCancelled.CancelAfter(_options.ShutdownTimeout);
-        _hardStop.CancelAfter(_options.ShutdownTimeout + TimeSpan.FromSeconds(5));
+        if (_watchdog is { ConnectionDead: true })
+        {
+            // The stop is the watchdog's: the connection carries nothing more, and waiting on it for acks and returns would
+            // only hold back the restart. Sends in flight still finish; what this consumer holds is recovered by another.
+            SenderLog.StopOnDeadConnection(_logger, ConsumerId);
+            await _hardStop.CancelAsync();
+        }
+        else
+        {
+            _hardStop.CancelAfter(_options.ShutdownTimeout + TimeSpan.FromSeconds(5));
+        }
         await Task.WhenAll(workers);
         var returned = 0;
         try

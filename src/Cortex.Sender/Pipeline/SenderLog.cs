@@ -23,6 +23,9 @@ internal static partial class SenderLog
     [LoggerMessage(1017, LogLevel.Error, "Redis refused {Operation}: {Refusal}. The Redis user Cortex authenticates as lacks a permission the sender needs (see k8s/redis/users.acl); not retried: {Consequence}")]
     public static partial void RedisRefusedNotRetried(ILogger logger, string operation, string refusal, string consequence);
 
+    [LoggerMessage(1020, LogLevel.Warning, "Sender {ConsumerId} stopping on a dead Redis connection: it writes nothing more to Redis. Acks not yet written and leases it holds are left for another consumer to recover after the consumer timeout; those messages may be sent again")]
+    public static partial void StopOnDeadConnection(ILogger logger, string consumerId);
+
     [LoggerMessage(1019, LogLevel.Warning, "Redis answered a heartbeat after {AnsweredIn}: it was silent, so other consumers' heartbeats are as late; no leases are recovered for {Wait}")]
     public static partial void RedisAnsweredLate(ILogger logger, TimeSpan answeredIn, TimeSpan wait);
 
