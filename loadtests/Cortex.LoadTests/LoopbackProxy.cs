@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Cortex.Testing;
+namespace Cortex.LoadTests;
 
 /// <summary>
 /// A loopback TCP proxy in front of a server, for the network faults a test needs:
@@ -13,8 +13,9 @@ namespace Cortex.Testing;
 /// sockets open: the client's writes are accepted and never answered, as when the server's host is lost without a reset.
 /// Connections made afterwards are relayed as before, as to a server that came back elsewhere under the same address.</item>
 /// </list>
+/// Also compiled into Cortex.Testing (linked), for the tests' network faults.
 /// </summary>
-public sealed class LoopbackProxy : IAsyncDisposable
+internal sealed class LoopbackProxy : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly CancellationTokenSource _stop = new();

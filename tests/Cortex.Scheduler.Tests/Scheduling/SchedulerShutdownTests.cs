@@ -1,3 +1,4 @@
+using Cortex.LoadTests;
 using Cortex.Scheduler.Tests.Infrastructure;
 using Cortex.Shared.Hosting;
 using Cortex.Testing;

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Cortex.LoadTests;
 using Cortex.Shared.Hosting;
 using Cortex.Shared.Queue;
 using Cortex.Testing;
@@ -28,21 +30,29 @@ public sealed class DeadConnectionTests
         // The gateway holds its answers after a tenth of the backlog: pod-1 has sends in flight and messages leased when
         // its connection goes silent.
         await using var gateway = await CountingGateway.StartAsync(holdAfter: Messages / 10);
-        await using var pod1 = ServiceProcess.Start("Cortex.Sender.dll", Pod("pod-1", $"127.0.0.1:{proxy.Port},abortConnect=false,connectTimeout=2000"));
+        // A stop budget far longer than the whole fault: a stop that waited on the dead connection for its acks would
+        // exit only after it.
+        var pod1Environment = Pod("pod-1", $"127.0.0.1:{proxy.Port},abortConnect=false,connectTimeout=2000");
+        pod1Environment["Cortex__Sender__ShutdownTimeout"] = "00:01:00";
+        await using var pod1 = ServiceProcess.Start("Cortex.Sender.dll", pod1Environment);
         await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.Accepted >= Messages / 10), "pod-1 sending", timeoutSeconds: 60);
         var database = connection.GetDatabase();
         await SenderTestHost.WaitForAsync(async () => await database.HashLengthAsync(queue.Keys.Leases("pod-1")) > 0, "pod-1 holding leases");
 
+        var silencedAt = Stopwatch.GetTimestamp();
         proxy.SilenceOpenConnections();
         gateway.Release();
         var exitCode = await pod1.WaitForExitAsync(TimeSpan.FromMinutes(2));
+        var exitAfter = Stopwatch.GetElapsedTime(silencedAt);
 
         Assert.True(exitCode == CortexHost.RedisConnectionDeadExitCode, $"pod-1 exited with {exitCode}:{Environment.NewLine}{pod1.Output}");
         Assert.True(pod1.Wrote("[3301]"), "pod-1 said why it stopped:" + Environment.NewLine + pod1.Output);
 
-        // Its stop ran to its end, giving up at its deadline on what the dead connection could not carry, rather than
-        // waiting on it until the host's own shutdown limit cut the process short.
+        // Its stop ran to its end (rather than waiting on the connection until the host's own shutdown limit cut the
+        // process short), and gave up on the dead connection at once instead of waiting out its minute for the acks.
         Assert.True(pod1.Wrote("SenderEngine[1002]"), "pod-1's stop finished:" + Environment.NewLine + pod1.Output);
+        Assert.True(pod1.Wrote("SenderEngine[1020]"), "pod-1 said its stop wrote nothing more to Redis:" + Environment.NewLine + pod1.Output);
+        Assert.True(exitAfter < TimeSpan.FromSeconds(30), $"pod-1 exited {exitAfter.TotalSeconds:N1} s after the silence: its stop waited on the dead connection");
 
         // Another pod, with a connection of its own, takes pod-1 for dead and sends what it held.
         await using var pod2 = ServiceProcess.Start("Cortex.Sender.dll", Pod("pod-2", redis.Configuration));

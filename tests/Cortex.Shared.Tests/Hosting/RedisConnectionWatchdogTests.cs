@@ -1,3 +1,4 @@
+using Cortex.LoadTests;
 using Cortex.Shared.Hosting;
 using Cortex.Shared.Redis;
 using Cortex.Testing;
