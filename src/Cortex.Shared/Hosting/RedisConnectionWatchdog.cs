@@ -63,6 +63,10 @@ internal sealed partial class RedisConnectionWatchdog(
             {
                 ConnectionDead = true;
                 ConnectionIsDead(logger, silentAfter, RedisConnectionFactory.DescribeEndpoints(configuration));
+
+                // Once every service has stopped: disposing the connection afterwards would wait its syncTimeout for
+                // answers a dead connection never brings, holding back the restart.
+                lifetime.ApplicationStopped.Register(() => connection.Close(allowCommandsToComplete: false));
                 lifetime.StopApplication();
                 return;
             }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Cortex.LoadTests;
 using Cortex.Shared.Hosting;
 using Cortex.Shared.Redis;
@@ -24,7 +25,8 @@ public sealed class RedisConnectionWatchdogTests
     {
         await using var redis = await RedisServer.StartAsync();
         await using var proxy = new LoopbackProxy(redis.Port);
-        var configuration = $"127.0.0.1:{proxy.Port},abortConnect=false,connectTimeout=2000";
+        // A long syncTimeout: disposing a connection waits that long for the answers to its calls still open.
+        var configuration = $"127.0.0.1:{proxy.Port},abortConnect=false,connectTimeout=2000,syncTimeout=60000";
         using var logs = new CapturedLogs();
         using var host = await BuildAsync(configuration, logs);
         var db = host.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
@@ -33,10 +35,16 @@ public sealed class RedisConnectionWatchdogTests
 
         // The Redis host is lost without a reset and Redis is back elsewhere under the same address: the open
         // connection is silent for good, a new one is answered.
+        var silencedAt = Stopwatch.GetTimestamp();
         proxy.SilenceOpenConnections();
-        var exitCode = await run.WaitAsync(TimeSpan.FromMinutes(1));
+        var exitCode = await run.WaitAsync(TimeSpan.FromMinutes(2));
+        var exitAfter = Stopwatch.GetElapsedTime(silencedAt);
 
         Assert.Equal(CortexHost.RedisConnectionDeadExitCode, exitCode);
+
+        // The watchdog's unanswered PINGs did not hold the exit for the syncTimeout: the dead connection was closed
+        // without waiting for them.
+        Assert.True(exitAfter < TimeSpan.FromSeconds(30), $"exited {exitAfter.TotalSeconds:N1} s after the silence: disposing the dead connection waited for its calls");
         Assert.Contains(logs.Lines, line => line.Contains("[3301]", StringComparison.Ordinal) && line.Contains($"answers a new one at 127.0.0.1:{proxy.Port}", StringComparison.Ordinal));
     }
 
