@@ -5,7 +5,8 @@ namespace Cortex.LoadTests.Chaos;
 /// <see cref="Short"/> is <c>make chaos</c>, the load of issue #7 (a 200,000-message backlog, ten SIGKILLs, Redis away
 /// for 30 s).
 /// <see cref="ConsumerTimeout"/> null keeps the product default (10 s), so the recovery times measured are the ones a
-/// pod gets; the smoke profile shortens it to stay quick. <see cref="CheckCpu"/>: the sender's CPU during the outage is a
+/// pod gets; the smoke profile shortens it to stay quick, and <see cref="DeadConnectionTimeout"/> (null: the product's 30 s)
+/// likewise. <see cref="CheckCpu"/>: the sender's CPU during the outage is a
 /// check, not only a figure (never in the smoke profile, which checks correctness only).
 /// </summary>
 internal sealed record ChaosProfile(
@@ -21,6 +22,7 @@ internal sealed record ChaosProfile(
     TimeSpan? ConsumerTimeout,
     int RedisMessages,
     TimeSpan Outage,
+    TimeSpan? DeadConnectionTimeout,
     bool CheckCpu)
 {
     /// <summary>Issue #7: a killed sender's leases are back in ready within this long.</summary>
@@ -28,11 +30,11 @@ internal sealed record ChaosProfile(
 
     public static readonly ChaosProfile Smoke = new(
         "smoke", 3_000, 2, TimeSpan.FromSeconds(1.5), 2_000, 2, TimeSpan.FromSeconds(1), 16, TimeSpan.FromMilliseconds(40), TimeSpan.FromSeconds(4),
-        1_500, TimeSpan.FromSeconds(3), CheckCpu: false);
+        1_500, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(2), CheckCpu: false);
 
     public static readonly ChaosProfile Short = new(
         "short", 200_000, 10, TimeSpan.FromSeconds(5), 50_000, 4, TimeSpan.FromSeconds(5), 64, TimeSpan.FromMilliseconds(40), null,
-        50_000, TimeSpan.FromSeconds(30), CheckCpu: true);
+        50_000, TimeSpan.FromSeconds(30), null, CheckCpu: true);
 
     /// <summary>A sender's environment for <see cref="ConsumerTimeout"/>: the timeout, and heartbeats at a quarter of it (validation wants at most a third).</summary>
     public Dictionary<string, string> SenderTimings() => ConsumerTimeout is { } timeout

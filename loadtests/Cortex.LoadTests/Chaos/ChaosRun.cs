@@ -18,9 +18,9 @@ internal static class ChaosRun
     {
         var selected = scenarios.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
         if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0
-            || !selected.IsSubsetOf([.. AllScenarios.Split(','), "K4b", "K4c", .. GatewayFaults.Cases(profile).Select(c => c.Id), SharedThrottling.Id]))
+            || !selected.IsSubsetOf([.. AllScenarios.Split(','), "K4b", "K4c", "K4d", .. GatewayFaults.Cases(profile).Select(c => c.Id), SharedThrottling.Id]))
         {
-            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7 (or rows: K4b, K4c, K5a..K5k)] [--out DIR]");
+            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7 (or rows: K4b, K4c, K4d, K5a..K5k)] [--out DIR]");
             return 2;
         }
 
@@ -75,6 +75,7 @@ internal static class ChaosRun
         await Run("K4", $"Redis away for {profile.Outage.TotalSeconds:N0} s", () => RedisFaults.OutageAsync(senderDll, profile, progress, crash: false));
         await Run("K4b", "Redis away under three senders", () => RedisFaults.OutageSeveralSendersAsync(senderDll, profile, progress, silent: false), group: "K4");
         await Run("K4c", "Redis silent under three senders", () => RedisFaults.OutageSeveralSendersAsync(senderDll, profile, progress, silent: true), group: "K4");
+        await Run("K4d", "a sender's Redis connection dead without failing", () => RedisFaults.DeadConnectionAsync(senderDll, profile, progress), group: "K4");
 
         // The gateway faults, one row each, against the run's Redis.
         foreach (var fault in GatewayFaults.Cases(profile))

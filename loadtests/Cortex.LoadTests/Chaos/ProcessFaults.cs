@@ -258,7 +258,7 @@ internal static class ProcessFaults
     }
 
     /// <summary>Polls until the dead consumer left the live set with an empty lease hash: its leases are back in ready (or dead-lettered as poison).</summary>
-    private static async Task<Recovery> WatchRecoveryAsync(IDatabase redis, QueueKeys keys, string consumer, long killedAt, int held)
+    internal static async Task<Recovery> WatchRecoveryAsync(IDatabase redis, QueueKeys keys, string consumer, long killedAt, int held)
     {
         while (Stopwatch.GetElapsedTime(killedAt) < s_recoveryBudget)
         {
@@ -302,5 +302,5 @@ internal static class ProcessFaults
         return indices;
     }
 
-    private sealed record Recovery(int HeldAtKill, TimeSpan? After);
+    internal sealed record Recovery(int HeldAtKill, TimeSpan? After);
 }

@@ -300,6 +300,145 @@ internal static class RedisFaults
             figures, checks, []);
     }
 
+    /// <summary>
+    /// K4d: one sender's connection to Redis dies without failing while Redis answers new connections, and two other
+    /// senders drain the same queue. A proxy in front of that sender stops relaying and keeps its sockets open, as when the
+    /// Redis host is lost without a reset or a NAT entry is dropped: StackExchange.Redis 1.2.6 would wait on the
+    /// connection for about 15 minutes. The watchdog must stop the process (exit 75, event 3301) within the dead-connection
+    /// timeout and its probe, and it is started again, as Kubernetes does. Nothing may be lost; a repeat may only be a
+    /// message the silenced process sent.
+    /// </summary>
+    public static async Task<ScenarioReport> DeadConnectionAsync(string senderDll, ChaosProfile profile, TextWriter progress)
+    {
+        const int Pods = 3;
+        var deadAfter = profile.DeadConnectionTimeout ?? TimeSpan.FromSeconds(30);
+
+        // The timeout, the probe's 10 s, the stop's 5 s + 5 s, and a PING interval (a sixth of the timeout) of slack.
+        var exitBound = deadAfter + deadAfter / 6 + TimeSpan.FromSeconds(20);
+        await using var redis = await RedisProcess.StartAsync();
+        await using var proxy = new LoopbackProxy(redis.Port);
+        await using var context = await LoadContext.ConnectAsync(redis.Configuration, string.Empty, senderDll, LoadProfile.Smoke, progress);
+        var n = profile.RedisMessages;
+        var ledger = new MessageLedger(n);
+        await using var gateway = await LoadGateway.StartAsync(ledger, profile.GatewayLatency);
+        gateway.RecordsSenders = true;
+        var (queue, client) = context.NewQueue("dead-connection");
+        progress.WriteLine($"  pushing {n:N0} messages; {Pods} senders, k4d-0 through a proxy");
+        await new Producer(client, ledger, queue.Keys.Name + ":").BurstAsync(0, n);
+
+        Dictionary<string, string> Environment(bool proxied)
+        {
+            var environment = profile.SenderTimings();
+            if (proxied)
+            {
+                environment["Cortex__Redis__Configuration"] = $"127.0.0.1:{proxy.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)},abortConnect=false,connectTimeout=2000,syncTimeout=5000";
+            }
+
+            if (profile.DeadConnectionTimeout is { } timeout)
+            {
+                environment["Cortex__Redis__DeadConnectionTimeout"] = timeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            return environment;
+        }
+
+        var silenced = context.StartSender("k4d-0", queue, gateway, profile.Workers, Environment(proxied: true));
+        List<SenderProcess> senders = [silenced, .. Enumerable.Range(1, Pods - 1).Select(i => context.StartSender($"k4d-{i}", queue, gateway, profile.Workers, Environment(proxied: false)))];
+        Check exit;
+        int before, heldAtSilence;
+        (int ExitCode, TimeSpan AfterTerm)? stopped;
+        TimeSpan silenceToExit;
+        TimeSpan? recovered;
+        bool explained, othersRodeItOut;
+        try
+        {
+            while (ledger.Distinct < n / 5)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100));
+                if (senders.FirstOrDefault(s => s.HasExited) is { } gone)
+                {
+                    throw new InvalidOperationException($"sender {gone.Name} exited with {gone.ExitCode} before the fault; its log: {gone.LogPath}");
+                }
+            }
+
+            heldAtSilence = (int)await context.Database.HashLengthAsync(queue.Keys.Leases($"{queue.Keys.Name}-k4d-0"));
+            before = ledger.Distinct;
+            var silencedAt = Stopwatch.GetTimestamp();
+            proxy.SilenceOpenConnections();
+            var recovery = ProcessFaults.WatchRecoveryAsync(context.Database, queue.Keys, $"{queue.Keys.Name}-k4d-0", silencedAt, heldAtSilence);
+            progress.WriteLine($"  k4d-0's connection silenced with {before:N0} of {n:N0} accepted and {heldAtSilence:N0} leased by it; dead-connection timeout {deadAfter.TotalSeconds:N0} s");
+
+            // Waited for past the bound, so a late exit is measured rather than cut off.
+            stopped = await silenced.WaitForExitAsync(exitBound * 2);
+            silenceToExit = Stopwatch.GetElapsedTime(silencedAt);
+            explained = File.ReadAllText(silenced.LogPath).Contains("[3301]", StringComparison.Ordinal);
+            progress.WriteLine($"  k4d-0 exited {(stopped is { } e ? e.ExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) : "never")} {silenceToExit.TotalSeconds:N1} s after the silence; started again as k4d-0r");
+
+            // Kubernetes restarts the container; the new process connects anew, and new connections are relayed.
+            var others = senders.Skip(1).ToList();
+            othersRodeItOut = others.All(s => !s.HasExited);
+            var restarted = context.StartSender("k4d-0r", queue, gateway, profile.Workers, Environment(proxied: true));
+            senders.Add(restarted);
+            List<SenderProcess> live = [.. others, restarted];
+            await WaitForDrainAsync(ledger, n, queue, live);
+
+            // Every message may have been accepted while the silenced sender's leases (sent, their acks never written) still
+            // wait for its heartbeat to age past the consumer timeout: the run ends once they are recovered and sent again.
+            using (var budget = new CancellationTokenSource(TimeSpan.FromMinutes(1)))
+            {
+                while ((await queue.GetStatsAsync()).Pending > 0)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), budget.Token);
+                }
+            }
+
+            recovered = (await recovery).After;
+            exit = await LoadContext.StopAsync(live);
+        }
+        finally
+        {
+            foreach (var sender in senders)
+            {
+                await sender.DisposeAsync();
+            }
+        }
+
+        var (missing, duplicates) = ledger.Audit(0, n);
+        var repeated = Enumerable.Range(0, n).Where(i => ledger.AcceptCount(i) > 1).ToList();
+        var outside = repeated.Count(i => gateway.AcceptedBy(i, "k4d-0") == 0);
+        var sentBySilenced = Enumerable.Range(0, n).Count(i => gateway.AcceptedBy(i, "k4d-0") > 0);
+        var stats = await queue.GetStatsAsync();
+        var exitedRight = stopped?.ExitCode == Cortex.Shared.Hosting.CortexHost.RedisConnectionDeadExitCode && explained && silenceToExit <= exitBound;
+        List<Check> checks =
+        [
+            new("messages lost", "0", $"{missing.Count:N0} of {n:N0} ({stats.Dead:N0} dead-lettered)", missing.Count == 0 && stats.Dead == 0),
+            new(
+                "the silenced sender stopped itself for a restart",
+                $"exit {Cortex.Shared.Hosting.CortexHost.RedisConnectionDeadExitCode} and event 3301 within {exitBound.TotalSeconds:N0} s of the silence",
+                $"{(stopped is { } s ? $"exit {s.ExitCode}" : "no exit")}{(explained ? ", 3301 logged" : ", no 3301")} after {silenceToExit.TotalSeconds:N1} s",
+                exitedRight),
+            new("repeats: only messages the silenced sender sent", "0 outside them", $"{duplicates:N0} repeats, {outside:N0} outside", outside == 0),
+            new("the other senders rode it out", "no restart", othersRodeItOut ? "no restart" : "one exited", othersRodeItOut),
+            new("nothing left in Redis", "0 ready · 0 delayed · 0 leased", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased", stats.Pending == 0),
+            exit,
+        ];
+        List<Figure> figures =
+        [
+            new("load", $"{n:N0} messages backlog, {Pods} senders × {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms"),
+            new("faults injected", $"k4d-0's connection silenced for good (the proxy keeps its sockets open and relays nothing) with {before:N0} of {n:N0} accepted and {heldAtSilence:N0} leased by it; new connections relayed"),
+            new("silence → exit of the silenced sender", $"{silenceToExit.TotalSeconds:N1} s (dead-connection timeout {deadAfter.TotalSeconds:N0} s)"),
+            new("silence → the silenced sender's leases back in ready (recovered by another as a dead consumer's)", $"{Seconds(recovered)} (consumer timeout {(profile.ConsumerTimeout ?? TimeSpan.FromSeconds(10)).TotalSeconds:N0} s)"),
+            new("sent by the silenced sender, in all", $"{sentBySilenced:N0}"),
+            new("duplicates", $"{duplicates:N0}: sends the silenced sender made after its connection went silent, their acks never written"),
+        ];
+        return new ScenarioReport(
+            "K4d",
+            $"A sender's Redis connection dead without failing, {Pods} senders",
+            "closed (backlog)",
+            $"{Pods} sender processes drain {n:N0} messages from one queue, the first through a loopback proxy. A fifth of the way through, the proxy stops relaying that sender's connections and keeps them open, as when the Redis host is lost without a reset or a NAT entry is dropped, while new connections reach Redis. Nothing fails on that connection; StackExchange.Redis 1.2.6 would wait on it for about 15 minutes. The sender's watchdog finds its PINGs unanswered for the dead-connection timeout, asks Redis on a new connection, and, answered there, stops the process with exit code 75; the run starts it again, as Kubernetes restarts the container, and the other senders recover what it held once its heartbeat is older than the consumer timeout. Nothing may be lost; a message may be sent twice only if the silenced sender sent it (its ack could not be written).",
+            figures, checks, []);
+    }
+
     // Until every pushed message was accepted, or nothing is left in Redis to send (a push the crash lost is never
     // accepted) and nothing was accepted for 5 s. A minute without progress with work still in Redis is a stall.
     private static async Task WaitForDrainAsync(MessageLedger ledger, int target, RedisMessageQueue queue, IReadOnlyList<SenderProcess> senders)

@@ -19,7 +19,7 @@ public class ChaosSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
 
         var run = await ChaosRun.RunAsync(redis.Server.Configuration, senderDll, ChaosProfile.Smoke, new HashSet<string> { "K1", "K2", "K3", "K4" }, "test", TextWriter.Null);
 
-        Assert.Equal(["K1", "K2", "K3", "K4", "K4b", "K4c"], run.Scenarios.Select(s => s.Id));
+        Assert.Equal(["K1", "K2", "K3", "K4", "K4b", "K4c", "K4d"], run.Scenarios.Select(s => s.Id));
         SmokeAssert.EveryCheckPassed(run);
 
         var kill = run.Scenarios.Single(s => s.Id == "K1");
@@ -52,5 +52,13 @@ public class ChaosSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
             Assert.Equal("no restart", pods.Checks.Single(c => c.Name == "every sender rode it out").Measured);
             Assert.DoesNotContain(" 0 leased", pods.Figures.Single(f => f.Name == "faults injected").Value, StringComparison.Ordinal);
         }
+
+        // One sender's connection dead without failing: that sender stopped itself with exit 75 for a restart, the others
+        // went on, and only what it sent may repeat.
+        var dead = run.Scenarios.Single(s => s.Id == "K4d");
+        Assert.Equal("0 of 1,500 (0 dead-lettered)", dead.Checks.Single(c => c.Name == "messages lost").Measured);
+        Assert.StartsWith("exit 75, 3301 logged", dead.Checks.Single(c => c.Name == "the silenced sender stopped itself for a restart").Measured, StringComparison.Ordinal);
+        Assert.EndsWith(", 0 outside", dead.Checks.Single(c => c.Name == "repeats: only messages the silenced sender sent").Measured, StringComparison.Ordinal);
+        Assert.DoesNotContain(" 0 leased by it", dead.Figures.Single(f => f.Name == "faults injected").Value, StringComparison.Ordinal);
     }
 }
