@@ -313,7 +313,7 @@ internal static class RedisFaults
         const int Pods = 3;
         var deadAfter = profile.DeadConnectionTimeout ?? TimeSpan.FromSeconds(30);
 
-        // The timeout, the probe's 10 s, the stop's 5 s + 5 s, and a PING interval (a sixth of the timeout) of slack.
+        // The timeout, a PING interval (a sixth of it), the probe's 10 s at most, and 10 s for the stop's sends in flight.
         var exitBound = deadAfter + deadAfter / 6 + TimeSpan.FromSeconds(20);
         await using var redis = await RedisProcess.StartAsync();
         await using var proxy = new LoopbackProxy(redis.Port);
