@@ -384,12 +384,15 @@ internal static class RedisFaults
 
             // Every message may have been accepted while the silenced sender's leases (sent, their acks never written) still
             // wait for its heartbeat to age past the consumer timeout: the run ends once they are recovered and sent again.
-            using (var budget = new CancellationTokenSource(TimeSpan.FromMinutes(1)))
+            var drained = Stopwatch.GetTimestamp();
+            while ((await queue.GetStatsAsync()).Pending > 0)
             {
-                while ((await queue.GetStatsAsync()).Pending > 0)
+                if (Stopwatch.GetElapsedTime(drained) > TimeSpan.FromMinutes(1))
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(200), budget.Token);
+                    throw new TimeoutException($"messages still in Redis a minute after every one was accepted; logs: {string.Join(", ", live.Select(s => s.LogPath))}");
                 }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(200));
             }
 
             recovered = (await recovery).After;
