@@ -57,14 +57,7 @@ internal static class RedisFaults
         try
         {
             await using var sampler = new Sampler(queue, () => sender.HasExited ? [] : [sender]);
-            while (ledger.Distinct < n / 5)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(100));
-                if (sender.HasExited)
-                {
-                    throw new InvalidOperationException($"sender exited with {sender.ExitCode} before the fault; its log: {sender.LogPath}");
-                }
-            }
+            await WaitForFaultPointAsync(ledger, n / 5, [sender]);
 
             await using var live = new LiveProducer(client, ledger, queue.Keys.Name + ":", n, liveCapacity, liveRate);
             await Task.Delay(s_fsyncWindow * 2);
@@ -215,14 +208,7 @@ internal static class RedisFaults
         TimeSpan? notReadyAfter, readyAgainAfter;
         try
         {
-            while (ledger.Distinct < n / 5)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(100));
-                if (senders.FirstOrDefault(s => s.HasExited) is { } gone)
-                {
-                    throw new InvalidOperationException($"sender {gone.Name} exited with {gone.ExitCode} before the fault; its log: {gone.LogPath}");
-                }
-            }
+            await WaitForFaultPointAsync(ledger, n / 5, senders);
 
             leasedAtFault = (await queue.GetStatsAsync()).Leased;
             before = ledger.Distinct;
@@ -352,14 +338,7 @@ internal static class RedisFaults
         bool explained, othersRodeItOut;
         try
         {
-            while (ledger.Distinct < n / 5)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(100));
-                if (senders.FirstOrDefault(s => s.HasExited) is { } gone)
-                {
-                    throw new InvalidOperationException($"sender {gone.Name} exited with {gone.ExitCode} before the fault; its log: {gone.LogPath}");
-                }
-            }
+            await WaitForFaultPointAsync(ledger, n / 5, senders);
 
             heldAtSilence = (int)await context.Database.HashLengthAsync(queue.Keys.Leases($"{queue.Keys.Name}-k4d-0"));
             before = ledger.Distinct;
@@ -440,6 +419,19 @@ internal static class RedisFaults
             "closed (backlog)",
             $"{Pods} sender processes drain {n:N0} messages from one queue, the first through a loopback proxy. A fifth of the way through, the proxy stops relaying that sender's connections and keeps them open, as when the Redis host is lost without a reset or a NAT entry is dropped, while new connections reach Redis. Nothing fails on that connection; StackExchange.Redis 1.2.6 would wait on it for about 15 minutes. The sender's watchdog finds its PINGs unanswered for the dead-connection timeout, asks Redis on a new connection, and, answered there, stops the process with exit code 75; the run starts it again, as Kubernetes restarts the container, and the other senders recover what it held once its heartbeat is older than the consumer timeout. Nothing may be lost; a message may be sent twice only if the silenced sender sent it (its ack could not be written).",
             figures, checks, []);
+    }
+
+    /// <summary>Until <paramref name="accepted"/> distinct messages were accepted: where a fault is injected. A sender that exits first fails the run.</summary>
+    private static async Task WaitForFaultPointAsync(MessageLedger ledger, int accepted, IReadOnlyList<SenderProcess> senders)
+    {
+        while (ledger.Distinct < accepted)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100));
+            if (senders.FirstOrDefault(s => s.HasExited) is { } gone)
+            {
+                throw new InvalidOperationException($"sender {gone.Name} exited with {gone.ExitCode} before the fault; its log: {gone.LogPath}");
+            }
+        }
     }
 
     // Until every pushed message was accepted, or nothing is left in Redis to send (a push the crash lost is never
