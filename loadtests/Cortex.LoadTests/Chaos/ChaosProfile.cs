@@ -36,6 +36,12 @@ internal sealed record ChaosProfile(
         "short", 200_000, 10, TimeSpan.FromSeconds(5), 50_000, 4, TimeSpan.FromSeconds(5), 64, TimeSpan.FromMilliseconds(40), null,
         50_000, TimeSpan.FromSeconds(30), null, CheckCpu: true);
 
+    /// <summary>The consumer timeout the senders run with: the profile's, or the product default.</summary>
+    public TimeSpan EffectiveConsumerTimeout => ConsumerTimeout ?? new Cortex.Shared.Queue.QueueOptions().ConsumerTimeout;
+
+    /// <summary>The dead-connection timeout the senders run with: the profile's, or the product default.</summary>
+    public TimeSpan EffectiveDeadConnectionTimeout => DeadConnectionTimeout ?? new Cortex.Shared.Redis.RedisOptions().DeadConnectionTimeout;
+
     /// <summary>A sender's environment for <see cref="ConsumerTimeout"/>: the timeout, and heartbeats at a quarter of it (validation wants at most a third).</summary>
     public Dictionary<string, string> SenderTimings() => ConsumerTimeout is { } timeout
         ? new()

@@ -118,7 +118,7 @@ internal static class PoisonMessages
             new("duplicates", $"{duplicates:N0}"),
             new("dead letter", dead is null ? "none" : $"{dead.Reason}: {dead.Detail} (deliveries {dead.Deliveries})"),
             new("start → poison dead-lettered", deadAfter is { } t ? $"{t.TotalSeconds:N0} s" : "never"),
-            new("consumer timeout", (profile.ConsumerTimeout ?? TimeSpan.FromSeconds(10)).TotalSeconds.ToString("N0", CultureInfo.InvariantCulture) + " s"),
+            new("consumer timeout", profile.EffectiveConsumerTimeout.TotalSeconds.ToString("N0", CultureInfo.InvariantCulture) + " s"),
             new("a worker that throws in-process", "not reachable through a gateway answer (every answer and fault becomes a result); covered by SenderEngineTests.Send_GatewayThrowsUnexpectedly_WorkersSurviveAndTheMessageIsRetriedThenDeadLettered"),
         ];
         return new ScenarioReport(

@@ -113,7 +113,7 @@ internal static class ProcessFaults
             new($"duplicates against Workers × kills ({profile.Workers} × {recovered.Length})", $"{duplicates:N0} of {workersBound:N0}: acks are written in batches behind the sends, so a kill can also catch a batch of acks in flight"),
             new("kill → leases back in ready, each kill (s)", string.Join(" · ", recovered.Select(r => r.After is { } t ? t.TotalSeconds.ToString("N1", CultureInfo.InvariantCulture) : "never"))),
             new("duplicates", $"{duplicates:N0} ({(recovered.Length == 0 ? 0 : (double)duplicates / recovered.Length):N1} per kill)"),
-            new("consumer timeout", (profile.ConsumerTimeout ?? TimeSpan.FromSeconds(10)).TotalSeconds.ToString("N0", CultureInfo.InvariantCulture) + " s"),
+            new("consumer timeout", profile.EffectiveConsumerTimeout.TotalSeconds.ToString("N0", CultureInfo.InvariantCulture) + " s"),
             new("drain time, kills included", $"{clock.Elapsed.TotalSeconds:N0} s"),
         ];
         if (profile == ChaosProfile.Smoke)

@@ -176,7 +176,7 @@ internal static class RedisFaults
     {
         var id = silent ? "K4c" : "K4b";
         const int Pods = 3;
-        var consumerTimeout = profile.ConsumerTimeout ?? TimeSpan.FromSeconds(10);
+        var consumerTimeout = profile.EffectiveConsumerTimeout;
         var down = TimeSpan.FromTicks(Math.Max(profile.Outage.Ticks, consumerTimeout.Ticks * 3 / 2));
         await using var redis = await RedisProcess.StartAsync();
         await using var context = await LoadContext.ConnectAsync(redis.Configuration, string.Empty, senderDll, LoadProfile.Smoke, progress);
@@ -297,7 +297,7 @@ internal static class RedisFaults
     public static async Task<ScenarioReport> DeadConnectionAsync(string senderDll, ChaosProfile profile, TextWriter progress)
     {
         const int Pods = 3;
-        var deadAfter = profile.DeadConnectionTimeout ?? TimeSpan.FromSeconds(30);
+        var deadAfter = profile.EffectiveDeadConnectionTimeout;
 
         // The timeout, a PING interval (a sixth of it), the probe's 10 s at most, and 10 s for the stop's sends in flight.
         var exitBound = deadAfter + deadAfter / 6 + TimeSpan.FromSeconds(20);
@@ -409,7 +409,7 @@ internal static class RedisFaults
             new("load", $"{n:N0} messages backlog, {Pods} senders × {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms"),
             new("faults injected", $"k4d-0's connection silenced for good (the proxy keeps its sockets open and relays nothing) with {before:N0} of {n:N0} accepted and {heldAtSilence:N0} leased by it; new connections relayed"),
             new("silence → exit of the silenced sender", $"{silenceToExit.TotalSeconds:N1} s (dead-connection timeout {deadAfter.TotalSeconds:N0} s)"),
-            new("silence → the silenced sender's leases back in ready (recovered by another as a dead consumer's)", $"{Seconds(recovered)} (consumer timeout {(profile.ConsumerTimeout ?? TimeSpan.FromSeconds(10)).TotalSeconds:N0} s)"),
+            new("silence → the silenced sender's leases back in ready (recovered by another as a dead consumer's)", $"{Seconds(recovered)} (consumer timeout {profile.EffectiveConsumerTimeout.TotalSeconds:N0} s)"),
             new("sent by the silenced sender, in all", $"{sentBySilenced:N0}"),
             new("duplicates", $"{duplicates:N0}: sends the silenced sender made after its connection went silent, their acks never written"),
         ];
