@@ -585,8 +585,12 @@ internal sealed class SenderEngine : BackgroundService
     // The entry for a message about to be dead-lettered, counted and logged (phone number masked).
     private DeadLetterItem DeadLetter(LeasedMessage lease, Envelope? envelope, string reason, string detail, string? lastError, int? attempts)
     {
-        var entry = DeadLetterEntry.Create(reason, detail, lease.Payload.Span, _time.GetUtcNow()) with
+        // The queue stores the leased payload byte for byte after this header: nothing to decode or escape here.
+        var entry = new DeadLetterEntry
         {
+            Reason = reason,
+            Detail = detail,
+            DeadAt = _time.GetUtcNow(),
             MessageId = envelope?.Id,
             Kind = envelope?.Kind,
             Attempts = attempts ?? envelope?.Attempt ?? 0,

@@ -59,7 +59,10 @@ public interface IMessageQueue
     /// <summary>Moves a leased message to the delayed set unchanged, without counting an attempt (notBefore not reached, throttling).</summary>
     Task<bool> DeferAsync(string consumerId, LeasedMessage message, DateTimeOffset dueAt);
 
-    /// <summary>Releases the lease and appends the entry to the dead-letter list; false when the lease was lost.</summary>
+    /// <summary>
+    /// Releases the lease and appends the entry to the dead-letter list, followed by the leased payload byte for byte
+    /// (<see cref="DeadLetterEntry.ToStored"/>; a payload set on the entry is not what is stored); false when the lease was lost.
+    /// </summary>
     Task<bool> DeadLetterAsync(string consumerId, LeasedMessage message, DeadLetterEntry entry);
 
     /// <summary>Dead-letters a batch in one atomic call, in order; returns how many were moved (a lost lease writes no entry).</summary>

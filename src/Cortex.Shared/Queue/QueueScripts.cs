@@ -8,7 +8,8 @@ namespace Cortex.Shared.Queue;
 // the scripts that move many (lease, promotion, recovery) first ask whether every write they make is permitted.
 // Lease hash values and delayed members carry the priority index as their first character ('0' high, '1' normal,
 // '2' low). Items put back after a consumer died carry a header "\30<deliveries>\30" in front of the payload so the
-// poison count travels with the message.
+// poison count travels with the message. A dead-letter entry is a JSON line without the payload, a newline, then the
+// payload's bytes as they were pushed (DeadLetterEntry.ToStored); every script that writes one writes that form.
 internal static class QueueScripts
 {
     // The redelivery header, read in one place: returns the payload without it and the deliveries it counts (0 if none).
@@ -37,7 +38,7 @@ internal static class QueueScripts
     // retries with the same token and gets the same batch back, instead of leaving it orphaned in its own lease hash.
     // A payload over the envelope limit can never be sent, so it is dead-lettered here instead of being leased: its
     // bytes are not carried to the consumer and back. The entry is its JSON line, a newline, then the payload's raw
-    // bytes (escaping a megabyte in Lua costs more than carrying it), and DeadLetterEntry.FromJson reads both forms.
+    // bytes, the form of every dead letter (escaping a megabyte in Lua would cost more than carrying it).
     public static readonly RedisScript Lease = new(Unwrap + Permitted + """
         redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
         local last = redis.call('GET', KEYS[7])
@@ -257,8 +258,7 @@ internal static class QueueScripts
                 kind = kind,
                 attempts = attempts,
                 deliveries = deliveries,
-                deadAt = ARGV[4],
-                payload = payload}))
+                deadAt = ARGV[4]}) .. '\n' .. payload)
               poisoned = poisoned + 1
             else
               redis.call('RPUSH', KEYS[2 + p], '\30' .. deliveries .. '\30' .. payload)

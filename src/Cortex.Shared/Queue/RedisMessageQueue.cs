@@ -244,7 +244,7 @@ public sealed class RedisMessageQueue : IMessageQueue
             ArgumentNullException.ThrowIfNull(message);
             ArgumentNullException.ThrowIfNull(entry);
             args[2 * i] = message.LeaseId;
-            args[(2 * i) + 1] = entry.ToJson();
+            args[(2 * i) + 1] = entry.ToStored(message.Payload.Span);
         }
 
         return (int)await QueueScripts.DeadLetter.EvaluateAsync(_connection, Db, [Keys.Leases(consumerId), Keys.Dead], args);

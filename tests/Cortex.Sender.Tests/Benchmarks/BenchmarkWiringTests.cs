@@ -26,7 +26,7 @@ public sealed class BenchmarkWiringTests(RedisFixture redis) : IClassFixture<Red
             .Where(t => t.GetMethods().Any(m => m.GetCustomAttribute<BenchmarkAttribute>() is not null))
             .ToList();
 
-        Assert.Equal(6, classes.Count);
+        Assert.Equal(7, classes.Count);
         Assert.All(classes, c => Assert.NotNull(c.GetCustomAttribute<MemoryDiagnoserAttribute>()));
     }
 
@@ -48,6 +48,24 @@ public sealed class BenchmarkWiringTests(RedisFixture redis) : IClassFixture<Red
         Assert.Contains("is invalid within a JSON string", bench.ParseSyntaxError().Error?.Message, StringComparison.Ordinal);
         Assert.Equal("billing:4711:D-3:2026-11-25", EnvelopeCodec.Parse(bench.SerializeText()).Envelope?.Id);
         Assert.Equal("pt_BR", EnvelopeCodec.Parse(bench.SerializeTemplate()).Envelope?.Template?.Language);
+    }
+
+    [Theory]
+    [InlineData("envelope")]
+    [InlineData("16k text")]
+    [InlineData("60k control")]
+    public void DeadLetterEntryBenchmarks_BothFormsHoldTheSameEntryAndPayload(string payload)
+    {
+        var bench = new DeadLetterEntryBenchmarks { Payload = payload };
+        bench.Setup();
+
+        var json = DeadLetterEntry.FromJson(bench.JsonForm());
+        var stored = DeadLetterEntry.FromJson(bench.StoredForm());
+
+        Assert.NotNull(json);
+        Assert.Equal(json, stored);
+        Assert.Equal(DeadLetterReasons.InvalidEnvelope, stored!.Reason);
+        Assert.True(stored.PayloadBytes().Length >= 100, "the benchmark dead-letters a real payload");
     }
 
     [Theory]

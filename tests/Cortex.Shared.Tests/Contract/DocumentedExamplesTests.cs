@@ -75,6 +75,17 @@ public partial class DocumentedExamplesTests
     }
 
     [Fact]
+    public void Doc_StoredEntryExample_IsWhatCortexWritesForTheFirstEntryShown()
+    {
+        var blocks = MarkdownDoc.FencedBlocks(s_doc.Value);
+        var stored = Encoding.UTF8.GetBytes(Assert.Single(blocks, b => b.Tag == "dlq-stored").Content);
+        var shown = DeadLetterEntry.FromJson(Encoding.UTF8.GetBytes(blocks.First(b => b.Language == "json" && b.Tag == "dlq").Content))!;
+
+        Assert.Equal(shown, DeadLetterEntry.FromJson(stored));
+        Assert.Equal(stored, shown.ToStored(shown.PayloadBytes()));
+    }
+
+    [Fact]
     public void Doc_InvalidEnvelopeDetails_AreWhatTheCodecSays()
     {
         // Rows of the reasons table: | `invalid_envelope` | ... | `field: reason` |

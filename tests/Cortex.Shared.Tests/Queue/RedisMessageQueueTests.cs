@@ -291,6 +291,30 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
         Assert.Equal(payload, dead.PayloadBytes());
     }
 
+    // A hostile producer's payload costs the dead-letter list its own size and a header, whatever bytes it holds. Stored as
+    // a JSON string, control characters took six bytes each (\u0001) and bytes that are not UTF-8 a third more (base64).
+    [Theory]
+    [InlineData(0x01)]
+    [InlineData(0xFF)]
+    public async Task DeadLetterAsync_PayloadOfBytesJsonWouldEscape_IsStoredAtItsOwnSizeByteForByte(byte fill)
+    {
+        var queue = CreateQueue();
+        var payload = new byte[60_000];
+        payload.AsSpan().Fill(fill);
+        await queue.EnqueueAsync([new QueueMessage(payload, Priority.Normal)]);
+        var leased = Assert.Single(await queue.LeaseAsync("a", 1));
+        var entry = DeadLetterEntry.Create(DeadLetterReasons.InvalidEnvelope, "invalid JSON", leased.Payload.Span, _time.GetUtcNow());
+
+        Assert.True(await queue.DeadLetterAsync("a", leased, entry));
+
+        var stored = (byte[])(await redis.Connection.GetDatabase().ListGetByIndexAsync(queue.Keys.Dead, 0))!;
+        Assert.InRange(stored.Length, payload.Length, payload.Length + 200);
+        Assert.Equal(payload, stored[^payload.Length..]);
+        var dead = Assert.Single(await queue.GetDeadLettersAsync());
+        Assert.Equal((DeadLetterReasons.InvalidEnvelope, "invalid JSON"), (dead.Reason, dead.Detail));
+        Assert.Equal(payload, dead.PayloadBytes());
+    }
+
     [Fact]
     public async Task GetDeadLettersAsync_SeveralEntries_NewestFirst()
     {
@@ -441,6 +465,22 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
 
         var dead = Assert.Single(await queue.GetDeadLettersAsync());
         Assert.Equal((DeadLetterReasons.Poison, null, payload), (dead.Reason, dead.MessageId, dead.Payload));
+    }
+
+    [Fact]
+    public async Task RecoverAsync_PoisonPayloadNotUtf8_KeepsItsBytes()
+    {
+        var queue = CreateQueue(o => o.MaxDeliveries = 1);
+        byte[] payload = [0x7B, 0xFF, 0x22, 0x0A, 0xC3, 0x28, 0x7D];
+        await queue.EnqueueAsync([new QueueMessage(payload, Priority.Normal)]);
+        Assert.Single(await queue.LeaseAsync("crashing", 10));
+        _time.Advance(s_consumerTimeout);
+
+        Assert.Equal(new RecoveryResult(0, 1, 1), await queue.RecoverAsync());
+
+        var dead = Assert.Single(await queue.GetDeadLettersAsync());
+        Assert.Equal((DeadLetterReasons.Poison, 1), (dead.Reason, dead.Deliveries));
+        Assert.Equal(payload, dead.PayloadBytes());
     }
 
     [Fact]
