@@ -40,6 +40,8 @@ public class SchedulerFaultsSmokeTests(RedisFixture redis) : IClassFixture<Redis
         // The daily billing run cut by a SIGKILL is run again by the new node: no second firing comes today.
         var billingKill = run.Scenarios.Single(s => s.Id == "K6d");
         Assert.Equal("0 of 10,000", billingKill.Checks.Single(c => c.Name == "reminders missing from Redis").Measured);
+        Assert.DoesNotContain("10,000 of 10,000 in Redis", billingKill.Figures.Single(f => f.Name == "faults injected").Value, StringComparison.Ordinal);
+        Assert.DoesNotContain("never", billingKill.Figures.Single(f => f.Name == "kill → pushing resumed").Value, StringComparison.Ordinal);
 
         // A rolling update mid billing run: Quartz forgets a gracefully stopped firing, the owed day brings the rest.
         var billingStop = run.Scenarios.Single(s => s.Id == "K6e");
