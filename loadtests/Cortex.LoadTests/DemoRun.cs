@@ -192,7 +192,7 @@ internal static class DemoRun
         {
             // The demo's Redis is removed at exit, so show what an operator would read with LRANGE '{cortex}:dead' 0 0.
             AnsiConsole.MarkupLine("One dead letter as stored in [bold]{cortex}:dead[/] (phone digits are the demo's fake numbers):");
-            AnsiConsole.WriteLine(Encoding.UTF8.GetString(sample.ToJson()));
+            AnsiConsole.WriteLine(Encoding.UTF8.GetString(sample.ToStored(sample.PayloadBytes())));
         }
 
         return 0;

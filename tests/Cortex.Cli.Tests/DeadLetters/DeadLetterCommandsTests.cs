@@ -167,6 +167,7 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
         var pushes = Enumerable.Range(0, 1234).Select(i =>
         {
             var payload = Queues.Payload("bulk:" + i);
+            // The one-object form Cortex wrote before 2026-12-05 (payload inside the JSON): entries of an older version requeue too.
             var entry = DeadLetterEntry.Create(DeadLetterReasons.RetriesExhausted, "gave up", payload, cli.Time.GetUtcNow().AddSeconds(i)) with { MessageId = "bulk:" + i };
             return batch.ListLeftPushAsync(cli.Keys.Dead, entry.ToJson());
         }).ToList();

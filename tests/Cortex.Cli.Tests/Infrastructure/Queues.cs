@@ -16,7 +16,7 @@ public static class Queues
     public static byte[] Payload(string id, string to = "+5511987654321", Priority priority = Priority.Normal, string? kind = null, DateTimeOffset? expiresAt = null, int attempt = 0) =>
         EnvelopeCodec.Serialize(new Envelope { Id = id, To = to, Text = "Olá " + id, Priority = priority, Kind = kind, ExpiresAt = expiresAt, Attempt = attempt });
 
-    /// <summary>Pushes a dead letter as the DeadLetter script does (LPUSH of the entry's JSON); returns the stored bytes.</summary>
+    /// <summary>Pushes a dead letter as the DeadLetter script does (LPUSH of the entry's header line and the payload's bytes); returns the stored bytes.</summary>
     public static async Task<byte[]> DeadLetterAsync(IConnectionMultiplexer redis, QueueKeys keys, string reason, byte[] payload, DateTimeOffset deadAt, string? id = null, string? kind = null, int attempts = 0, string? lastError = null)
     {
         var entry = DeadLetterEntry.Create(reason, reason == DeadLetterReasons.InvalidEnvelope ? "txt: unknown field (check its spelling; fields are camelCase)" : "detail of " + reason, payload, deadAt) with
@@ -27,9 +27,9 @@ public static class Queues
             Deliveries = 1,
             LastError = lastError,
         };
-        var json = entry.ToJson();
-        await redis.GetDatabase().ListLeftPushAsync(keys.Dead, json);
-        return json;
+        var stored = entry.ToStored(payload);
+        await redis.GetDatabase().ListLeftPushAsync(keys.Dead, stored);
+        return stored;
     }
 
     /// <summary>Takes a message the way a sender does: lease, then claim its id. Returns the lease and the claim's answer.</summary>
