@@ -441,8 +441,8 @@ internal static class GatewayFaults
     /// <summary>
     /// Sizes per profile. Short keeps the product's circuit break (30 s) and 401 pause (1 min), so the resume times are a
     /// pod's; smoke shortens both to stay quick.
-    /// Workers stay at or above the breaker's MinimumThroughput (20): fewer never fill the outage breaker's window with
-    /// timeouts, and only the ratio breaker would open, after its 30 s window.
+    /// Smoke runs 24 workers, above the breaker's MinimumThroughput (20), as a pod of the short profile does; a pod with
+    /// fewer opens the outage breaker on a failure per worker (GatewayOutageTests).
     /// </summary>
     private sealed record Settings(int Messages, int Workers, TimeSpan Outage, TimeSpan Phase, TimeSpan? BreakDuration, TimeSpan? ConfigurationPause)
     {

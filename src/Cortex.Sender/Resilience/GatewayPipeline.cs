@@ -40,6 +40,7 @@ public sealed class GatewayPipeline
         SendGate gate,
         IOptions<ResilienceOptions> options,
         IOptions<GatewayOptions> gatewayOptions,
+        IOptions<SenderOptions> senderOptions,
         TimeProvider timeProvider,
         SenderMetrics metrics,
         ILogger<GatewayPipeline> logger)
@@ -47,6 +48,7 @@ public sealed class GatewayPipeline
         ArgumentNullException.ThrowIfNull(gate);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(gatewayOptions);
+        ArgumentNullException.ThrowIfNull(senderOptions);
         _gateway = gateway;
         _metrics = metrics;
         _logger = logger;
@@ -71,20 +73,24 @@ public sealed class GatewayPipeline
         }
 
         // Each breaker ignores the other's BrokenCircuitException: only transient answers count as failures.
+        // A gateway that stops answering fails one call per worker per timeout, all at once: a pod with fewer workers
+        // than MinimumThroughput never sees that many in the outage window, so there a failure for every worker is
+        // enough. Never fewer than one message's attempts and one more: a single message's short retries are no outage.
+        var outageMinimum = Math.Min(o.MinimumThroughput, Math.Max(senderOptions.Value.Workers, o.ShortRetries + 2));
         _pipeline = builder
-            .AddCircuitBreaker(Breaker(transient, o.FailureRatio, o.SamplingDuration, o, gate.CircuitState, gate))
-            .AddCircuitBreaker(Breaker(transient, 1.0, o.OutageSamplingDuration, o, gate.OutageCircuitState, gate))
+            .AddCircuitBreaker(Breaker(transient, o.FailureRatio, o.SamplingDuration, o.MinimumThroughput, o, gate.CircuitState, gate))
+            .AddCircuitBreaker(Breaker(transient, 1.0, o.OutageSamplingDuration, outageMinimum, o, gate.OutageCircuitState, gate))
             .AddTimeout(gatewayOptions.Value.Timeout)
             .Build();
     }
 
     private static CircuitBreakerStrategyOptions<GatewayResult> Breaker(
-        PredicateBuilder<GatewayResult> transient, double ratio, TimeSpan sampling, ResilienceOptions o, CircuitBreakerStateProvider state, SendGate gate) => new()
+        PredicateBuilder<GatewayResult> transient, double ratio, TimeSpan sampling, int minimumThroughput, ResilienceOptions o, CircuitBreakerStateProvider state, SendGate gate) => new()
     {
         ShouldHandle = transient,
         FailureRatio = ratio,
         SamplingDuration = sampling,
-        MinimumThroughput = o.MinimumThroughput,
+        MinimumThroughput = minimumThroughput,
         BreakDuration = o.BreakDuration,
         StateProvider = state,
         OnOpened = args =>

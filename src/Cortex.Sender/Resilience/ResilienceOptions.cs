@@ -21,7 +21,9 @@ public sealed class ResilienceOptions
     /// <summary>
     /// Window of the outage breaker: when every call in it failed, and at least <see cref="MinimumThroughput"/> of them,
     /// the circuit opens at once, whatever the successes before the outage (which hold the ratio breaker closed for up to
-    /// <see cref="SamplingDuration"/> while every send in flight spends an attempt).
+    /// <see cref="SamplingDuration"/> while every send in flight spends an attempt). A pod with fewer workers than
+    /// <see cref="MinimumThroughput"/> needs a failure per worker instead (a gateway that stops answering times out one
+    /// call per worker at a time), and never fewer than <see cref="ShortRetries"/> + 2: one message's attempts are no outage.
     /// </summary>
     public TimeSpan OutageSamplingDuration { get; set; } = TimeSpan.FromMilliseconds(500);
 

@@ -50,6 +50,76 @@ public sealed class GatewayOutageTests(RedisFixture redis) : IClassFixture<Redis
     }
 
     [Fact]
+    public async Task Send_GatewayStopsAnsweringWithFewerWorkersThanMinimumThroughput_OutageBreakerStillOpens()
+    {
+        // 4 workers against the default MinimumThroughput of 20. A gateway that stops answering times out one call per
+        // worker per timeout, all together: 4 failures in the outage window, never 20. The ratio breaker alone stays
+        // closed until the 300 successes leave its 30 s window, and every timeout until then spends an attempt.
+        const int busy = 300;
+        var calls = 0;
+        var gateway = new ScriptedGateway(async (_, _, ct) =>
+        {
+            if (Interlocked.Increment(ref calls) <= busy)
+            {
+                return GatewayResult.Accepted("ok");
+            }
+
+            await Task.Delay(Timeout.InfiniteTimeSpan, ct);
+            return GatewayResult.Accepted("never");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            // Longer than the 0.5 s outage window, as the product's 10 s is: the first round of timeouts comes after the
+            // last successes have left the window.
+            ["Cortex:Gateway:Timeout"] = "00:00:01",
+            ["Cortex:Resilience:BreakDuration"] = "00:01:00",
+            ["Cortex:Retry:MaxAttempts"] = "50",
+            ["Cortex:Retry:BaseDelay"] = "01:00:00",
+            ["Cortex:Retry:MaxDelay"] = "01:00:00",
+            ["Cortex:Sender:Workers"] = "4",
+        });
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 1_000).Select(i => SenderTestHost.Message($"f{i}")));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Gate.IsCircuitOpen), "circuit open", timeoutSeconds: 120);
+        await host.StopAsync();
+
+        // Each timed-out send spent an attempt: the circuit must open at the first round of timeouts (4 here; a second
+        // round only if a loaded box spread the first over more than the window), not once the failures outweigh the
+        // successes (120 on the code before: 30 s of timeouts).
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal(busy, gateway.TotalAccepted);
+        Assert.InRange(stats.Delayed, 1, 2 * 4);
+        Assert.Equal(1_000 - busy, stats.Ready + stats.Delayed);
+    }
+
+    [Fact]
+    public async Task Send_OneMessageFailsAllItsShortRetriesOnASmallPod_CircuitStaysClosed()
+    {
+        // 2 workers: the outage breaker needs a failure per worker, but never fewer than one message's attempts and one
+        // more. One message failing its three attempts within the outage window is that message's problem, not an outage:
+        // an open circuit would hold every send of the pod for the 10-minute break.
+        var gateway = new ScriptedGateway((_, call, _) =>
+            Task.FromResult(call <= 3 ? GatewayResult.Retryable("HTTP 500") : GatewayResult.Accepted("ok")));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Resilience:ShortRetries"] = "2",
+            ["Cortex:Resilience:ShortRetryDelay"] = "00:00:00.010",
+            ["Cortex:Resilience:BreakDuration"] = "00:10:00",
+            ["Cortex:Sender:Workers"] = "2",
+        });
+        await host.Client.EnqueueBatchAsync([SenderTestHost.Message("lone")]);
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.TotalAccepted == 1), "the message accepted on its long retry");
+        await host.StopAsync();
+
+        Assert.Equal(4, gateway.CallsFor("lone"));
+        Assert.Equal(0, host.Counter("cortex.sender.returned"));
+        Assert.False(host.Gate.IsCircuitOpen);
+    }
+
+    [Fact]
     public async Task Send_CircuitOpen_BufferedLeasesGoBackToReadyUntilTheProbe()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Retryable("HTTP 502"));
