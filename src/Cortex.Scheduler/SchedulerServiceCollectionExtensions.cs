@@ -54,7 +54,10 @@ public static class SchedulerServiceCollectionExtensions
         services.TryAddSingleton<SchedulerMetrics>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IMetricsSource, SchedulerMetrics>(sp => sp.GetRequiredService<SchedulerMetrics>()));
         services.TryAddSingleton<Migrator>();
-        services.TryAddSingleton<DispatchLedger>();
+        services.TryAddSingleton(sp => new DispatchLedger(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<IMessageQueue>(), sp.GetRequiredService<TimeProvider>())
+        {
+            ConnectionDead = sp.GetService<RedisConnectionWatchdog>()?.ConnectionDeadToken ?? CancellationToken.None,
+        });
         services.TryAddSingleton<BillingReminders>();
         services.TryAddSingleton<ConversationFollowUps>();
         services.TryAddSingleton<CampaignFanOut>();

@@ -55,6 +55,21 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task Ledger_AsTheApplicationBuildsIt_ListensForTheWatchdogsVerdict()
+    {
+        // A push sent on a connection the watchdog found dead is given up at the stop, not after 5 s of grace
+        // (PushAtStopTests); that needs the ledger to be handed the watchdog's token, which None could never cancel.
+        await using var app = SchedulerApplication.Build([], b => b.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Cortex:Postgres:ConnectionString"] = "Host=127.0.0.1;Database=cortex;Username=cortex",
+            ["Cortex:Redis:Configuration"] = fixture.Redis.Configuration,
+            ["Cortex:Observability:Port"] = "0",
+        }));
+
+        Assert.True(app.Services.GetRequiredService<DispatchLedger>().ConnectionDead.CanBeCanceled);
+    }
+
+    [Fact]
     public async Task Metrics_OutboxAndCampaignsBeforeAJob_ThenItsRunPushesAndQueueDepth_WithNoSenderRunning()
     {
         await using var app = await StartAsync(await fixture.CreateMigratedDatabaseAsync());

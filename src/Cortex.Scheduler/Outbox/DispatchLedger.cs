@@ -20,6 +20,12 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     /// <summary>How long a push already sent may still be answered after a stop before it is given up (<see cref="AwaitPushAsync"/>).</summary>
     private static readonly TimeSpan s_pushAnswerAfterStop = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Cancelled when the Redis connection watchdog finds the shared connection dead: a push sent on it will never be
+    /// answered, so the stop does not give it <see cref="s_pushAnswerAfterStop"/>.
+    /// </summary>
+    internal CancellationToken ConnectionDead { get; init; }
+
     /// <summary>Builds the ledger row of a message: validated by the same rules the sender applies, with enqueuedAt stamped.</summary>
     public LedgerEntry Prepare(Envelope envelope)
     {
@@ -190,7 +196,7 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
             pushes.Add(queue.EnqueueAsync(batch, CancellationToken.None));
         }
 
-        await AwaitPushAsync(Task.WhenAll(pushes), cancellationToken);
+        await AwaitPushAsync(Task.WhenAll(pushes), TimeProvider.System, ConnectionDead, cancellationToken);
 
         // Redis has the batch: commit even if cancellation arrives now, or the batch is pushed twice.
         await transaction.CommitAsync(CancellationToken.None);
@@ -202,9 +208,11 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     /// <see cref="s_pushAnswerAfterStop"/> is committed, so a stop adds no copy. One it does not answer by then (a
     /// connection that died without failing; StackExchange.Redis 1.2.6 puts no timeout on async calls) is given up:
     /// the batch is not committed and is pushed again later under the same message ids. A push answered between the
-    /// stop and this wait's noticing it counts as answered.
+    /// stop and this wait's noticing it counts as answered. The grace runs on <paramref name="time"/> (real time outside
+    /// tests: it is about a network that does not answer), and ends once the connection is known dead
+    /// (<paramref name="connectionDead"/>): then the push is given up at the stop.
     /// </summary>
-    internal static async Task AwaitPushAsync(Task push, CancellationToken cancellationToken)
+    internal static async Task AwaitPushAsync(Task push, TimeProvider time, CancellationToken connectionDead, CancellationToken cancellationToken)
     {
         try
         {
@@ -214,9 +222,9 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
         {
             try
             {
-                await push.WaitAsync(s_pushAnswerAfterStop, CancellationToken.None);
+                await push.WaitAsync(s_pushAnswerAfterStop, time, connectionDead);
             }
-            catch (TimeoutException)
+            catch (Exception ex) when (ex is TimeoutException || (ex is OperationCanceledException && connectionDead.IsCancellationRequested))
             {
                 throw new OperationCanceledException("stopped while Redis did not answer a push", cancellationToken);
             }
@@ -261,7 +269,7 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
                 return total;
             }
 
-            await AwaitPushAsync(queue.EnqueueAsync(messages, cancellationToken), cancellationToken);
+            await AwaitPushAsync(queue.EnqueueAsync(messages, cancellationToken), TimeProvider.System, ConnectionDead, cancellationToken);
 
             // Redis has the batch: commit even if cancellation arrives now, or the batch is pushed twice.
             await transaction.CommitAsync(CancellationToken.None);

@@ -29,8 +29,22 @@ internal sealed partial class RedisConnectionWatchdog(
     /// <summary>How long the new connection's answer is waited for.</summary>
     public TimeSpan ProbeDeadline { get; init; } = TimeSpan.FromSeconds(10);
 
+    private readonly CancellationTokenSource _dead = new();
+
     /// <summary>True once this process stopped itself because its connection was dead.</summary>
     public bool ConnectionDead { get; private set; }
+
+    /// <summary>
+    /// Cancelled at the verdict, before the stop is asked for: a wait for an answer on the shared connection (a push
+    /// given a grace period after the stop) ends on it, as nothing will come.
+    /// </summary>
+    public CancellationToken ConnectionDeadToken => _dead.Token;
+
+    public override void Dispose()
+    {
+        _dead.Dispose();
+        base.Dispose();
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -63,6 +77,7 @@ internal sealed partial class RedisConnectionWatchdog(
             {
                 ConnectionDead = true;
                 ConnectionIsDead(logger, silentAfter, RedisConnectionFactory.DescribeEndpoints(configuration));
+                await _dead.CancelAsync();
 
                 // Once every service has stopped: disposing the connection afterwards would wait its syncTimeout for
                 // answers a dead connection never brings, holding back the restart.

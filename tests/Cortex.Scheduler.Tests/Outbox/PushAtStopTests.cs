@@ -1,4 +1,5 @@
 using Cortex.Scheduler.Outbox;
+using Cortex.Testing;
 
 namespace Cortex.Scheduler.Tests.Outbox;
 
@@ -16,7 +17,7 @@ public sealed class PushAtStopTests
         var context = new ManualContext();
         var push = new TaskCompletionSource();
         using var stop = new CancellationTokenSource();
-        var wait = context.Run(() => DispatchLedger.AwaitPushAsync(push.Task, stop.Token));
+        var wait = context.Run(() => DispatchLedger.AwaitPushAsync(push.Task, TimeProvider.System, CancellationToken.None, stop.Token));
 
         await stop.CancelAsync();
         push.SetResult();
@@ -32,13 +33,34 @@ public sealed class PushAtStopTests
         // A push Redis refused is not committed: its rows stay pending for the next run.
         var push = new TaskCompletionSource();
         using var stop = new CancellationTokenSource();
-        var wait = DispatchLedger.AwaitPushAsync(push.Task, stop.Token);
+        var wait = DispatchLedger.AwaitPushAsync(push.Task, TimeProvider.System, CancellationToken.None, stop.Token);
 
         await stop.CancelAsync();
         push.SetException(new InvalidOperationException("refused"));
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => wait);
         Assert.Equal("refused", error.Message);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AwaitPush_ConnectionFoundDead_GivesUpWithoutTheGrace(bool verdictBeforeStop)
+    {
+        // The watchdog found the shared connection dead: the push sent on it will never be answered, and its 5 s of grace
+        // after the stop would only hold back the restart. The clock never moves, so a grace wait would never end.
+        var push = new TaskCompletionSource();
+        using var stop = new CancellationTokenSource();
+        using var dead = new CancellationTokenSource();
+        var wait = DispatchLedger.AwaitPushAsync(push.Task, new FakeTimeProvider(), dead.Token, stop.Token);
+
+        // The watchdog's verdict asks for the stop; a SIGTERM can also come first, with the verdict during the grace.
+        await (verdictBeforeStop ? dead : stop).CancelAsync();
+        await (verdictBeforeStop ? stop : dead).CancelAsync();
+
+        // Not committed: the batch stays pending and the next run pushes it under the same message ids.
+        var error = await Assert.ThrowsAsync<OperationCanceledException>(() => wait.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(stop.Token, error.CancellationToken);
     }
 
     /// <summary>Holds what is posted to it until <see cref="RunPosted"/>.</summary>
