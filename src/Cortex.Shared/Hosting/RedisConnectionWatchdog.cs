@@ -26,13 +26,13 @@ internal sealed partial class RedisConnectionWatchdog(
     // Real time, whatever clock the host runs on: this is about a network that does not answer.
     private static readonly TimeProvider s_time = TimeProvider.System;
 
+    private readonly CancellationTokenSource _dead = new();
+
     /// <summary>How long the new connection's answer is waited for.</summary>
     public TimeSpan ProbeDeadline { get; init; } = TimeSpan.FromSeconds(10);
 
-    private readonly CancellationTokenSource _dead = new();
-
     /// <summary>True once this process stopped itself because its connection was dead.</summary>
-    public bool ConnectionDead { get; private set; }
+    public bool ConnectionDead => _dead.IsCancellationRequested;
 
     /// <summary>
     /// Cancelled at the verdict, before the stop is asked for: a wait for an answer on the shared connection (a push
@@ -75,9 +75,8 @@ internal sealed partial class RedisConnectionWatchdog(
 
             if (await RedisRefusalProbe.AnswersAsync(configuration, validation, ProbeDeadline, stoppingToken))
             {
-                ConnectionDead = true;
-                ConnectionIsDead(logger, silentAfter, RedisConnectionFactory.DescribeEndpoints(configuration));
                 await _dead.CancelAsync();
+                ConnectionIsDead(logger, silentAfter, RedisConnectionFactory.DescribeEndpoints(configuration));
 
                 // Once every service has stopped: disposing the connection afterwards would wait its syncTimeout for
                 // answers a dead connection never brings, holding back the restart.
