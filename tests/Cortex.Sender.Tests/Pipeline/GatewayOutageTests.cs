@@ -15,14 +15,8 @@ public sealed class GatewayOutageTests(RedisFixture redis) : IClassFixture<Redis
         // 300 sends accepted, then every call fails after 20 ms, as a gateway that went down does. The ratio breaker's
         // 30 s window still holds the 300 successes: alone it would stay closed until about 300 failures, each an attempt.
         const int busy = 300;
-        var calls = 0;
-        var gateway = new ScriptedGateway(async (_, _, ct) =>
+        var gateway = DownAfterBusySpell(busy, async ct =>
         {
-            if (Interlocked.Increment(ref calls) <= busy)
-            {
-                return GatewayResult.Accepted("ok");
-            }
-
             await Task.Delay(20, ct);
             return GatewayResult.Retryable("HTTP 500");
         });
@@ -56,14 +50,8 @@ public sealed class GatewayOutageTests(RedisFixture redis) : IClassFixture<Redis
         // worker per timeout, all together: 4 failures in the outage window, never 20. The ratio breaker alone stays
         // closed until the 300 successes leave its 30 s window, and every timeout until then spends an attempt.
         const int busy = 300;
-        var calls = 0;
-        var gateway = new ScriptedGateway(async (_, _, ct) =>
+        var gateway = DownAfterBusySpell(busy, async ct =>
         {
-            if (Interlocked.Increment(ref calls) <= busy)
-            {
-                return GatewayResult.Accepted("ok");
-            }
-
             await Task.Delay(Timeout.InfiniteTimeSpan, ct);
             return GatewayResult.Accepted("never");
         });
@@ -176,5 +164,13 @@ public sealed class GatewayOutageTests(RedisFixture redis) : IClassFixture<Redis
         var stats = await host.Queue.GetStatsAsync();
         Assert.Equal((100, 0, 0, 0), (stats.Ready, stats.Leased, stats.Delayed, stats.Dead));
         Assert.All(gateway.Log, call => Assert.Equal(0, call.Attempt));
+    }
+
+    // Accepts the first calls, then answers every call as the outage does: a gateway that went down after a busy spell.
+    private static ScriptedGateway DownAfterBusySpell(int busy, Func<CancellationToken, Task<GatewayResult>> outage)
+    {
+        var calls = 0;
+        return new ScriptedGateway((_, _, ct) =>
+            Interlocked.Increment(ref calls) <= busy ? Task.FromResult(GatewayResult.Accepted("ok")) : outage(ct));
     }
 }
