@@ -49,6 +49,10 @@ internal sealed class SenderEngine : BackgroundService
     private readonly ConditionSignal _idle;
     private readonly CancellationTokenSource _sendsCancelled = new();
     private readonly CancellationTokenSource _hardStop = new();
+
+    // Cancelled when the stop begins: a send held while Redis is silent is not made, and its message stays leased.
+    private readonly CancellationTokenSource _stopping = new();
+
     private readonly RedisConnectionWatchdog? _watchdog;
     private AckBatcher? _acker;
     private volatile bool _draining;
@@ -61,6 +65,15 @@ internal sealed class SenderEngine : BackgroundService
 
     // Unix ms the heartbeat now awaiting Redis was sent (long.MinValue: none in flight).
     private long _heartbeatSentMs = long.MinValue;
+
+    // Unix ms the ack write now awaiting Redis was sent (long.MinValue: none in flight).
+    private long _ackSentMs = long.MinValue;
+
+    // Completed, and replaced, each time a heartbeat or an ack write ends: wakes the sends held while Redis was silent.
+    private TaskCompletionSource _redisCallEnded = NewSignal();
+
+    // 1 while sends are held because Redis is silent (logged once when the hold begins and once when it ends).
+    private int _holdingSends;
 
     public SenderEngine(
         IMessageQueue queue,
@@ -115,6 +128,7 @@ internal sealed class SenderEngine : BackgroundService
 
     public override void Dispose()
     {
+        _stopping.Dispose();
         _sendsCancelled.Dispose();
         _hardStop.Dispose();
         base.Dispose();
@@ -131,7 +145,7 @@ internal sealed class SenderEngine : BackgroundService
         await PersistAsync(() => _queue.HeartbeatAsync(ConsumerId), "heartbeat", stoppingToken).ConfigureAwait(false);
         var heartbeat = RunHeartbeatAsync(maintenanceStop.Token);
         var maintenance = RunMaintenanceAsync(maintenanceStop.Token);
-        _acker = new AckBatcher(_queue, ConsumerId, _options.AckBatchSize, (op, name) => PersistAsync(op, name, _hardStop.Token), OnLeasesLost);
+        _acker = new AckBatcher(_queue, ConsumerId, _options.AckBatchSize, (op, name) => PersistAsync(() => AckWriteAsync(op), name, _hardStop.Token), OnLeasesLost);
         _acker.Start();
         var workers = new Task[_options.Workers];
         for (var i = 0; i < workers.Length; i++)
@@ -157,8 +171,10 @@ internal sealed class SenderEngine : BackgroundService
     {
         SenderLog.Stopping(_logger, ConsumerId, _options.ShutdownTimeout);
 
-        // Messages still in the channel are not started: they stay leased and go back below, in order.
+        // Messages still in the channel are not started: they stay leased and go back below, in order. So do those whose
+        // send was held while Redis was silent.
         _draining = true;
+        await _stopping.CancelAsync();
         _channel.Writer.TryComplete();
         _sendsCancelled.CancelAfter(_options.ShutdownTimeout);
         if (_watchdog is { ConnectionDead: true })
@@ -435,6 +451,12 @@ internal sealed class SenderEngine : BackgroundService
                 return;
             }
 
+            if (!await WhileRedisSilentAsync())
+            {
+                // The stop came while the send was held: not sent, still leased, returned by the stop or recovered.
+                return;
+            }
+
             if (await SendOnceAsync(envelope, cancellationToken) is not { } result)
             {
                 SenderLog.CircuitOpenReturned(_logger, envelope.Id, envelope.TraceId);
@@ -666,6 +688,7 @@ internal sealed class SenderEngine : BackgroundService
                 finally
                 {
                     Interlocked.Exchange(ref _heartbeatSentMs, long.MinValue);
+                    OnRedisCallEnded();
                 }
             }
         }
@@ -761,6 +784,77 @@ internal sealed class SenderEngine : BackgroundService
     }
 
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private void OnRedisCallEnded() => Interlocked.Exchange(ref _redisCallEnded, NewSignal()).TrySetResult();
+
+    // One attempt of an ack write, timed for RedisSilence: a write that fails ends the attempt (Redis away, not silent).
+    private async Task AckWriteAsync(Func<Task> write)
+    {
+        Interlocked.Exchange(ref _ackSentMs, NowMs);
+        try
+        {
+            await write();
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _ackSentMs, long.MinValue);
+            OnRedisCallEnded();
+        }
+    }
+
+    /// <summary>
+    /// How long Redis has left this pod's heartbeat or ack write unanswered, when that is longer than a heartbeat
+    /// interval (the silence <see cref="RecoveryMustWait"/> also goes by); null otherwise.
+    /// </summary>
+    private TimeSpan? RedisSilence()
+    {
+        static long OrNever(long sentMs) => sentMs == long.MinValue ? long.MaxValue : sentMs;
+        var since = Math.Min(OrNever(Interlocked.Read(ref _heartbeatSentMs)), OrNever(Interlocked.Read(ref _ackSentMs)));
+        var silence = since == long.MaxValue ? TimeSpan.Zero : TimeSpan.FromMilliseconds(NowMs - since);
+        return silence > _queueOptions.HeartbeatInterval ? silence : null;
+    }
+
+    /// <summary>
+    /// Holds a send while Redis is silent (<see cref="RedisSilence"/>): the connection may be dead without having failed,
+    /// and then nothing this pod sends can be acked. Another pod takes this one's leases once its heartbeat is a
+    /// consumer timeout old and sends them again, so every send made meanwhile would reach its customer twice; a gateway
+    /// that sets a slow pace (an Evolution instance sending a few messages a second) would go on for the watchdog's whole
+    /// timeout. Calls that fail are not silence: then Redis is away for every pod, and nobody recovers leases until it
+    /// is back. Returns false when the stop came first: the message was not sent and stays leased.
+    /// </summary>
+    private async Task<bool> WhileRedisSilentAsync()
+    {
+        while (true)
+        {
+            // Read before the check: a call that ends after the check completes this one.
+            var ended = Volatile.Read(ref _redisCallEnded).Task;
+            if (RedisSilence() is not { } silence)
+            {
+                if (Interlocked.Exchange(ref _holdingSends, 0) == 1)
+                {
+                    SenderLog.SendsResumed(_logger, ConsumerId);
+                }
+
+                return true;
+            }
+
+            if (Interlocked.Exchange(ref _holdingSends, 1) == 0)
+            {
+                SenderLog.SendsHeld(_logger, ConsumerId, silence, _queueOptions.ConsumerTimeout);
+            }
+
+            try
+            {
+                await ended.WaitAsync(_stopping.Token);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return false;
+            }
+        }
+    }
 
     private void RedisFailed(string operation, TimeSpan retryIn, Exception ex)
     {

@@ -78,6 +78,12 @@ internal static partial class SenderLog
     [LoggerMessage(1014, LogLevel.Warning, "Lease {LeaseId} was delivered {Deliveries} times before, each time to a consumer that died: sending it alone, with nothing else leased or in flight")]
     public static partial void IsolatedRedelivery(ILogger logger, long leaseId, int deliveries);
 
+    [LoggerMessage(1021, LogLevel.Warning, "Consumer {ConsumerId}: Redis has not answered for {Silence}; holding sends until it does. Another pod takes this one's leases once its heartbeat is {ConsumerTimeout} old and sends them again, so a send now could reach its customer twice")]
+    public static partial void SendsHeld(ILogger logger, string consumerId, TimeSpan silence, TimeSpan consumerTimeout);
+
+    [LoggerMessage(1022, LogLevel.Information, "Consumer {ConsumerId}: Redis answers again; sends resume")]
+    public static partial void SendsResumed(ILogger logger, string consumerId);
+
     [LoggerMessage(1015, LogLevel.Warning, "{Count} more dead letters in the last {Seconds} s were not logged one by one (at most {Limit} lines a second): {Reasons}. Each is in the dead-letter list and counted in cortex_sender_dead_lettered_total")]
     public static partial void DeadLettersNotLogged(ILogger logger, int count, string seconds, int limit, string reasons);
 }

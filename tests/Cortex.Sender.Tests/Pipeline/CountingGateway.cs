@@ -33,6 +33,9 @@ internal sealed class CountingGateway : IAsyncDisposable
     /// <summary>Answers are held once more than this many messages were taken; <see cref="long.MaxValue"/> never holds.</summary>
     public long HoldAfter { get; init; } = long.MaxValue;
 
+    /// <summary>How long each answer takes: a provider's pace. Zero answers at once.</summary>
+    public TimeSpan Delay { get; init; }
+
     public long Accepted => Interlocked.Read(ref _accepted);
 
     /// <summary>How many times the provider took each number (a duplicate shows as 2).</summary>
@@ -40,12 +43,12 @@ internal sealed class CountingGateway : IAsyncDisposable
 
     public int AcceptedFrom(string instance) => _acceptedByInstance.GetValueOrDefault(instance);
 
-    public static async Task<CountingGateway> StartAsync(long holdAfter = long.MaxValue)
+    public static async Task<CountingGateway> StartAsync(long holdAfter = long.MaxValue, TimeSpan delay = default)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var gateway = new CountingGateway(builder.Build()) { HoldAfter = holdAfter };
+        var gateway = new CountingGateway(builder.Build()) { HoldAfter = holdAfter, Delay = delay };
         await gateway._app.StartAsync();
         gateway.BaseUrl = new Uri(gateway._app.Urls.Single());
         return gateway;
@@ -70,6 +73,11 @@ internal sealed class CountingGateway : IAsyncDisposable
         if (id > HoldAfter)
         {
             await _released.Task.WaitAsync(context.RequestAborted);
+        }
+
+        if (Delay > TimeSpan.Zero)
+        {
+            await Task.Delay(Delay, context.RequestAborted);
         }
 
         context.Response.StatusCode = StatusCodes.Status201Created;

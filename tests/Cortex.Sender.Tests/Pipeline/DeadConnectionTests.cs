@@ -77,4 +77,53 @@ public sealed class DeadConnectionTests
             return environment;
         }
     }
+
+    [Fact]
+    public async Task Send_ConnectionSilentAtAProvidersPace_SendsAreHeldSoFewRepeat()
+    {
+        // An Evolution instance paced at a few messages a second (2 workers, answers after 500 ms): the buffered messages
+        // would take the watchdog's whole 10 s to send, and every one sent after the silence is sent again by the pod that
+        // recovers the leases. The sender holds its sends once Redis has left an ack or a heartbeat unanswered for a
+        // heartbeat interval (1 s here).
+        await using var redis = await RedisServer.StartAsync();
+        await using var proxy = new LoopbackProxy(redis.Port);
+        using var connection = await redis.ConnectAsync();
+        var queueName = RedisFixture.UniqueQueueName();
+        var queue = new RedisMessageQueue(connection, Options.Create(new QueueOptions { Name = queueName }), TimeProvider.System);
+        var numbers = await SenderPods.EnqueueRemindersAsync(queue, "paced:", 80);
+        await using var gateway = await CountingGateway.StartAsync(delay: TimeSpan.FromMilliseconds(500));
+        await using var pod1 = ServiceProcess.Start("Cortex.Sender.dll", Pod("pod-1", $"127.0.0.1:{proxy.Port},abortConnect=false,connectTimeout=2000"));
+        var database = connection.GetDatabase();
+        await SenderTestHost.WaitForAsync(async () => gateway.Accepted >= 6 && await database.HashLengthAsync(queue.Keys.Leases("pod-1")) >= 16, "pod-1 sending with a buffer", timeoutSeconds: 60);
+
+        proxy.SilenceOpenConnections();
+        var sentBefore = gateway.AcceptedFrom("pod-1");
+        Assert.Equal(CortexHost.RedisConnectionDeadExitCode, await pod1.WaitForExitAsync(TimeSpan.FromMinutes(2)));
+        var sentAfter = gateway.AcceptedFrom("pod-1") - sentBefore;
+
+        // Held about a second and a half after the silence, at 4 messages a second, with 2 in flight: a handful. Without
+        // the hold, pod-1 sent its whole buffer (16 to 32 messages) before the watchdog stopped it.
+        Assert.True(pod1.Wrote("SenderEngine[1021]"), "pod-1 said it held its sends:" + Environment.NewLine + pod1.Output);
+        Assert.InRange(sentAfter, 0, 12);
+
+        await using var pod2 = ServiceProcess.Start("Cortex.Sender.dll", Pod("pod-2", redis.Configuration));
+        await SenderTestHost.WaitForAsync(async () => await queue.GetStatsAsync() is { Pending: 0 }, "the backlog drained", timeoutSeconds: 60);
+        await pod2.StopAsync(TimeSpan.FromMinutes(1));
+
+        var lost = numbers.Where(n => !gateway.AcceptedByNumber.ContainsKey(n)).ToList();
+        Assert.True(lost.Count == 0, $"{lost.Count} messages never reached the gateway: {string.Join(", ", lost.Take(10))}");
+        // Repeats: what pod-1 sent after the silence, and the few it had sent just before it whose acks the dead
+        // connection swallowed (its 2 sends in flight, the ack write then on its way).
+        Assert.InRange(gateway.AcceptedByNumber.Values.Sum(count => count - 1), 0, sentAfter + 8);
+
+        Dictionary<string, string> Pod(string name, string redisConfiguration)
+        {
+            var environment = SenderPods.Environment(name, redisConfiguration, queueName, 2, "g" + queueName, gateway.BaseUrl);
+            environment["Cortex__Redis__DeadConnectionTimeout"] = "00:00:10";
+            environment["Cortex__Queue__ConsumerTimeout"] = "00:00:03";
+            environment["Cortex__Queue__HeartbeatInterval"] = "00:00:01";
+            environment["Cortex__Sender__ShutdownTimeout"] = "00:00:05";
+            return environment;
+        }
+    }
 }
