@@ -23,7 +23,8 @@ public sealed class ResilienceOptions
     /// the circuit opens at once, whatever the successes before the outage (which hold the ratio breaker closed for up to
     /// <see cref="SamplingDuration"/> while every send in flight spends an attempt). A pod with fewer workers than
     /// <see cref="MinimumThroughput"/> needs a failure per worker instead (a gateway that stops answering times out one
-    /// call per worker at a time), and never fewer than <see cref="ShortRetries"/> + 2: one message's attempts are no outage.
+    /// call per worker at a time), but never fewer than <see cref="ShortRetries"/> + 2 unless <see cref="MinimumThroughput"/> is
+    /// lower: one message's attempts are no outage.
     /// </summary>
     public TimeSpan OutageSamplingDuration { get; set; } = TimeSpan.FromMilliseconds(500);
 
