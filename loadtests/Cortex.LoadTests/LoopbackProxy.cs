@@ -12,6 +12,9 @@ namespace Cortex.LoadTests;
 /// <item><see cref="SilenceOpenConnections"/> stops relaying on every connection open at that moment while keeping its
 /// sockets open: the client's writes are accepted and never answered, as when the server's host is lost without a reset.
 /// Connections made afterwards are relayed as before, as to a server that came back elsewhere under the same address.</item>
+/// <item><see cref="PauseOpenConnections"/> holds back what either side sends on the connections open at that moment,
+/// and <see cref="ResumeConnections"/> delivers it, byte for byte: a network that drops every packet for a while and
+/// then carries them again (TCP retransmits), or a server paused and resumed.</item>
 /// </list>
 /// Also compiled into Cortex.Testing (linked), for the tests' network faults.
 /// </summary>
@@ -36,6 +39,24 @@ internal sealed class LoopbackProxy : IAsyncDisposable
         foreach (var relay in _relays.Keys)
         {
             relay.Silence.Cancel();
+        }
+    }
+
+    /// <summary>Holds back what is sent on the connections open now, in both directions, until <see cref="ResumeConnections"/>.</summary>
+    public void PauseOpenConnections()
+    {
+        foreach (var relay in _relays.Keys)
+        {
+            relay.Pause();
+        }
+    }
+
+    /// <summary>Delivers what the paused connections held back, and relays them again.</summary>
+    public void ResumeConnections()
+    {
+        foreach (var relay in _relays.Keys)
+        {
+            relay.Resume();
         }
     }
 
@@ -77,6 +98,9 @@ internal sealed class LoopbackProxy : IAsyncDisposable
     {
         private readonly TcpClient _upstream = new();
 
+        // Completed when the relay is not paused; a pending one while it is.
+        private TaskCompletionSource _running = Completed();
+
         public CancellationTokenSource Silence { get; } = CancellationTokenSource.CreateLinkedTokenSource(stop);
 
         public async Task RunAsync(int upstreamPort, TimeSpan holdAnswers)
@@ -84,19 +108,49 @@ internal sealed class LoopbackProxy : IAsyncDisposable
             try
             {
                 await _upstream.ConnectAsync(IPAddress.Loopback, upstreamPort, Silence.Token);
-                var toServer = downstream.GetStream().CopyToAsync(_upstream.GetStream(), Silence.Token);
+                var toServer = CopyAsync(downstream.GetStream(), _upstream.GetStream());
                 if (holdAnswers > TimeSpan.Zero)
                 {
                     await Task.Delay(holdAnswers, Silence.Token);
                 }
 
-                var toClient = _upstream.GetStream().CopyToAsync(downstream.GetStream(), Silence.Token);
+                var toClient = CopyAsync(_upstream.GetStream(), downstream.GetStream());
                 await Task.WhenAll(toServer, toClient);
             }
             catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException)
             {
                 // Either side went away, the relay was silenced (its sockets stay open until the proxy is disposed), or
                 // the proxy is disposed.
+            }
+        }
+
+        public void Pause()
+        {
+            var running = Volatile.Read(ref _running);
+            if (running.Task.IsCompleted)
+            {
+                Interlocked.CompareExchange(ref _running, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), running);
+            }
+        }
+
+        public void Resume() => Interlocked.Exchange(ref _running, Completed()).TrySetResult();
+
+        private static TaskCompletionSource Completed()
+        {
+            var completed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            completed.SetResult();
+            return completed;
+        }
+
+        // What was read while paused is written once resumed, so nothing is lost or reordered.
+        private async Task CopyAsync(NetworkStream from, NetworkStream to)
+        {
+            var buffer = new byte[81920];
+            int read;
+            while ((read = await from.ReadAsync(buffer, Silence.Token)) > 0)
+            {
+                await Volatile.Read(ref _running).Task.WaitAsync(Silence.Token);
+                await to.WriteAsync(buffer.AsMemory(0, read), Silence.Token);
             }
         }
 

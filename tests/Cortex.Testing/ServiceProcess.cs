@@ -84,6 +84,12 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>SIGTERM, as Kubernetes stops a pod; does not wait for the exit.</summary>
     public Task TerminateAsync() => _process.SignalAsync("TERM");
 
+    /// <summary>SIGSTOP: the process stands still (a VM frozen by its host, a long pause) until <see cref="ContinueAsync"/>; it notices nothing.</summary>
+    public Task FreezeAsync() => _process.SignalAsync("STOP");
+
+    /// <summary>SIGCONT after <see cref="FreezeAsync"/>.</summary>
+    public Task ContinueAsync() => _process.SignalAsync("CONT");
+
     /// <summary>SIGTERM, then waits for the exit.</summary>
     public async Task StopAsync(TimeSpan timeout)
     {
