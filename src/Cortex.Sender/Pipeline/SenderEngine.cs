@@ -53,6 +53,9 @@ internal sealed class SenderEngine : BackgroundService
     // Cancelled when the stop begins: a send held while Redis is silent is not made, and its message stays leased.
     private readonly CancellationTokenSource _stopping = new();
 
+    // Guards the two heartbeat times below, which are read together.
+    private readonly Lock _heartbeatWritten = new();
+
     private readonly RedisConnectionWatchdog? _watchdog;
     private AckBatcher? _acker;
     private volatile bool _draining;
@@ -74,6 +77,13 @@ internal sealed class SenderEngine : BackgroundService
 
     // 1 while sends are held because Redis is silent (logged once when the hold begins and once when it ends).
     private int _holdingSends;
+
+    // Unix ms the latest heartbeat Redis answered was sent: the age other pods may see this one's heartbeat at, at most.
+    private long _heartbeatWrittenMs;
+
+    // Unix ms of the heartbeat that ended the latest spell in which this one's heartbeat may have looked dead to other
+    // pods (long.MinValue: none): a lease issued before it may have been recovered and sent by another pod.
+    private long _leasesInDoubtBeforeMs = long.MinValue;
 
     public SenderEngine(
         IMessageQueue queue,
@@ -142,7 +152,9 @@ internal sealed class SenderEngine : BackgroundService
         // Synchronously on SIGTERM: a worker finishing a send must not pick up another buffered message.
         using var drainOnStop = stoppingToken.Register(() => _draining = true);
         using var maintenanceStop = new CancellationTokenSource();
+        var firstHeartbeatMs = NowMs;
         await PersistAsync(() => _queue.HeartbeatAsync(ConsumerId), "heartbeat", stoppingToken).ConfigureAwait(false);
+        HeartbeatWritten(firstHeartbeatMs);
         var heartbeat = RunHeartbeatAsync(maintenanceStop.Token);
         var maintenance = RunMaintenanceAsync(maintenanceStop.Token);
         _acker = new AckBatcher(_queue, ConsumerId, _options.AckBatchSize, (op, name) => PersistAsync(() => AckWriteAsync(op), name, _hardStop.Token), OnLeasesLost);
@@ -250,6 +262,7 @@ internal sealed class SenderEngine : BackgroundService
             // One token for every retry of this request: if Redis ran a lease whose reply was lost, the retry gets that batch.
             var batch = LeaseBatch.Empty;
             var token = Guid.NewGuid().ToString("N");
+            var leasedAtMs = NowMs;
             await PersistAsync(async () => batch = await _queue.LeaseAsync(ConsumerId, max, token, stoppingToken), "lease", stoppingToken);
             CountOversized(batch.Oversized);
             IReadOnlyList<LeasedMessage> leased = batch;
@@ -273,7 +286,7 @@ internal sealed class SenderEngine : BackgroundService
                 leased = await IsolateAsync(leased, isolated, stoppingToken);
             }
 
-            var (admitted, sideTrips) = await AdmitAsync(leased, stoppingToken);
+            var (admitted, sideTrips) = await AdmitAsync(leased, leasedAtMs, stoppingToken);
             foreach (var item in admitted)
             {
                 // Room was reserved above and this is the only writer, so this does not wait.
@@ -322,7 +335,7 @@ internal sealed class SenderEngine : BackgroundService
     // delayed set, ids already sent are acked without sending. Returns the rest, for the workers, as soon as the claim
     // answers, and the writes still going (dead letters, deferrals). The claim goes to Redis first: bad input leased
     // with good messages (its entries built, its bytes written) does not hold the good ones back.
-    private async Task<(List<WorkItem> Admitted, Task SideTrips)> AdmitAsync(IReadOnlyList<LeasedMessage> leased, CancellationToken cancellationToken)
+    private async Task<(List<WorkItem> Admitted, Task SideTrips)> AdmitAsync(IReadOnlyList<LeasedMessage> leased, long leasedAtMs, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
         var admitted = new List<WorkItem>(leased.Count);
@@ -346,7 +359,7 @@ internal sealed class SenderEngine : BackgroundService
             }
             else
             {
-                admitted.Add(new WorkItem(message, envelope));
+                admitted.Add(new WorkItem(message, envelope, leasedAtMs));
             }
         }
 
@@ -365,7 +378,7 @@ internal sealed class SenderEngine : BackgroundService
         await claim;
         for (var i = admitted.Count - 1; i >= 0; i--)
         {
-            var (lease, envelope) = admitted[i];
+            var (lease, envelope, _) = admitted[i];
             if (claims[i] == ClaimResult.AlreadySent)
             {
                 _metrics.DuplicateSkipped();
@@ -435,7 +448,7 @@ internal sealed class SenderEngine : BackgroundService
 
     private async Task ProcessAsync(WorkItem item, CancellationToken cancellationToken)
     {
-        var (lease, envelope) = item;
+        var (lease, envelope, leasedAtMs) = item;
         if (lease.IsRedelivery)
         {
             _metrics.RedeliveredSend();
@@ -455,6 +468,32 @@ internal sealed class SenderEngine : BackgroundService
             {
                 // The stop came while the send was held: not sent, still leased, returned by the stop or recovered.
                 return;
+            }
+
+            if (LeaseInDoubt(leasedAtMs))
+            {
+                var askedAtMs = NowMs;
+                var stillOurs = false;
+                try
+                {
+                    await PersistAsync(async () => stillOurs = await _queue.HoldsLeaseAsync(ConsumerId, lease.LeaseId), "lease check", _stopping.Token);
+                }
+                catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+                {
+                    // The stop came first: not sent, still leased (if it is still this pod's), returned by the stop.
+                    return;
+                }
+
+                HeartbeatWritten(askedAtMs);
+                if (!stillOurs)
+                {
+                    // Another pod took the lease while Redis did not hear from this one, and sends the message itself.
+                    SenderLog.LeaseTakenBeforeSend(_logger, envelope.Id, envelope.TraceId, lease.LeaseId);
+                    return;
+                }
+
+                // Held, and this pod's heartbeat renewed with the answer: safe to send for a consumer timeout.
+                leasedAtMs = askedAtMs;
             }
 
             if (await SendOnceAsync(envelope, cancellationToken) is not { } result)
@@ -672,6 +711,7 @@ internal sealed class SenderEngine : BackgroundService
                 try
                 {
                     await _queue.HeartbeatAsync(ConsumerId).WaitAsync(cancellationToken);
+                    HeartbeatWritten(sentMs);
                     var answeredIn = TimeSpan.FromMilliseconds(NowMs - sentMs);
                     if (answeredIn > _queueOptions.HeartbeatInterval)
                     {
@@ -814,6 +854,41 @@ internal sealed class SenderEngine : BackgroundService
         var since = Math.Min(OrNever(Interlocked.Read(ref _heartbeatSentMs)), OrNever(Interlocked.Read(ref _ackSentMs)));
         var silence = since == long.MaxValue ? TimeSpan.Zero : TimeSpan.FromMilliseconds(NowMs - since);
         return silence > _queueOptions.HeartbeatInterval ? silence : null;
+    }
+
+    // How old this pod's heartbeat may grow before another pod could take it for dead: a heartbeat interval short of the
+    // consumer timeout, for the clocks of the pods and the recovery sweep's own delay.
+    private long DoubtAfterMs => (long)(_queueOptions.ConsumerTimeout - _queueOptions.HeartbeatInterval).TotalMilliseconds;
+
+    // A heartbeat sent at sentMs was answered (a lease check writes one too). A gap since the one before it long enough
+    // for other pods to take this one for dead puts every lease issued before it in doubt.
+    private void HeartbeatWritten(long sentMs)
+    {
+        lock (_heartbeatWritten)
+        {
+            if (sentMs - _heartbeatWrittenMs >= DoubtAfterMs)
+            {
+                _leasesInDoubtBeforeMs = Math.Max(_leasesInDoubtBeforeMs, sentMs);
+            }
+
+            _heartbeatWrittenMs = Math.Max(_heartbeatWrittenMs, sentMs);
+        }
+    }
+
+    /// <summary>
+    /// Whether a message leased at <paramref name="leasedAtMs"/> may have been recovered by another pod since: this pod's
+    /// heartbeat has gone unwritten for long enough since then, or is now. Redis that stayed silent past the consumer
+    /// timeout and then answered again (a network that dropped packets for a while) leaves the sends it held, and the
+    /// messages buffered meanwhile, leased here in this pod's eyes only; so does a process that stood still as long (a VM
+    /// frozen by its host), or a pod cut off from Redis alone while the others reach it. Asked of Redis before such a
+    /// message is sent; when Redis was away for every pod, nobody recovered and the answer is yes.
+    /// </summary>
+    private bool LeaseInDoubt(long leasedAtMs)
+    {
+        lock (_heartbeatWritten)
+        {
+            return leasedAtMs < _leasesInDoubtBeforeMs || NowMs - _heartbeatWrittenMs >= DoubtAfterMs;
+        }
     }
 
     /// <summary>

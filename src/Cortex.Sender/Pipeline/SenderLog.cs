@@ -84,6 +84,9 @@ internal static partial class SenderLog
     [LoggerMessage(1022, LogLevel.Information, "Consumer {ConsumerId}: Redis answers again; sends resume")]
     public static partial void SendsResumed(ILogger logger, string consumerId);
 
+    [LoggerMessage(1023, LogLevel.Warning, "Message {MessageId} (trace {TraceId}) not sent here: Redis did not hear from this consumer for longer than the consumer timeout allows, and another consumer recovered lease {LeaseId} meanwhile and sends the message itself")]
+    public static partial void LeaseTakenBeforeSend(ILogger logger, string messageId, string? traceId, long leaseId);
+
     [LoggerMessage(1015, LogLevel.Warning, "{Count} more dead letters in the last {Seconds} s were not logged one by one (at most {Limit} lines a second): {Reasons}. Each is in the dead-letter list and counted in cortex_sender_dead_lettered_total")]
     public static partial void DeadLettersNotLogged(ILogger logger, int count, string seconds, int limit, string reasons);
 }

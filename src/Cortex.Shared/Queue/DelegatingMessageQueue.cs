@@ -41,6 +41,8 @@ public abstract class DelegatingMessageQueue(IMessageQueue inner) : IMessageQueu
 
     public virtual Task HeartbeatAsync(string consumerId) => inner.HeartbeatAsync(consumerId);
 
+    public virtual Task<bool> HoldsLeaseAsync(string consumerId, long leaseId) => inner.HoldsLeaseAsync(consumerId, leaseId);
+
     public virtual Task<int> RemoveConsumerAsync(string consumerId) => inner.RemoveConsumerAsync(consumerId);
 
     public virtual Task<int> PromoteDueAsync(int limit = 1000) => inner.PromoteDueAsync(limit);

@@ -74,6 +74,12 @@ public interface IMessageQueue
     /// <summary>Proves the consumer is alive; its leases are safe while heartbeats are younger than the consumer timeout.</summary>
     Task HeartbeatAsync(string consumerId);
 
+    /// <summary>
+    /// Renews the consumer's heartbeat, as <see cref="HeartbeatAsync"/> does, and tells whether it still holds the lease:
+    /// false once another consumer recovered it, after this one's heartbeat was older than the consumer timeout.
+    /// </summary>
+    Task<bool> HoldsLeaseAsync(string consumerId, long leaseId);
+
     /// <summary>Returns any leases the consumer still holds and removes it from the live set (graceful stop).</summary>
     Task<int> RemoveConsumerAsync(string consumerId);
 

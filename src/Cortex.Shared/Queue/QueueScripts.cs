@@ -160,6 +160,14 @@ internal static class QueueScripts
         return out
         """);
 
+    // A heartbeat that also asks whether one lease is still the consumer's: after a spell in which Redis did not hear
+    // from it, another consumer may have recovered its leases, and a message sent then would reach its customer twice.
+    // KEYS: consumers, leases:<owner>   ARGV: owner, now ms, leaseId   Returns 1 while the lease is held, 0 once it is gone.
+    public static readonly RedisScript HoldsLease = new("""
+        redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+        return redis.call('HEXISTS', KEYS[2], ARGV[3])
+        """);
+
     // KEYS: leases:<owner>, delayed   ARGV: leaseId, due ms, member (priority char + payload)
     public static readonly RedisScript Retry = new("""
         if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end

@@ -316,6 +316,13 @@ public sealed class RedisMessageQueue : IMessageQueue
         return Db.SortedSetAddAsync(Keys.Consumers, consumerId, NowMs);
     }
 
+    public async Task<bool> HoldsLeaseAsync(string consumerId, long leaseId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumerId);
+        return (int)await QueueScripts.HoldsLease.EvaluateAsync(
+            _connection, Db, [Keys.Consumers, Keys.Leases(consumerId)], [consumerId, NowMs, leaseId]) == 1;
+    }
+
     public async Task<int> RemoveConsumerAsync(string consumerId)
     {
         var returned = await ReturnAsync(consumerId);

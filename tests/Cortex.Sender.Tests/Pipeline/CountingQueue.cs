@@ -3,12 +3,13 @@ using Cortex.Shared.Queue;
 
 namespace Cortex.Sender.Tests.Pipeline;
 
-/// <summary>The real queue, with every lease and ack batch the sender asked for recorded in order.</summary>
+/// <summary>The real queue, with every lease and ack batch the sender asked for recorded in order, and its lease checks counted.</summary>
 internal sealed class CountingQueue(IMessageQueue inner) : DelegatingMessageQueue(inner)
 {
     private readonly ConcurrentQueue<(int Max, int Leased)> _leases = new();
     private readonly ConcurrentQueue<int> _acks = new();
     private readonly ConcurrentQueue<int> _deadLetters = new();
+    private int _leaseChecks;
 
     /// <summary>Each lease call: how many messages the sender asked for, and how many it got.</summary>
     public IReadOnlyCollection<(int Max, int Leased)> Leases => _leases;
@@ -19,11 +20,20 @@ internal sealed class CountingQueue(IMessageQueue inner) : DelegatingMessageQueu
     /// <summary>The size of each dead-letter write, one per call.</summary>
     public IReadOnlyCollection<int> DeadLetters => _deadLetters;
 
+    /// <summary>How many times the sender asked whether it still held a lease before sending.</summary>
+    public int LeaseChecks => Volatile.Read(ref _leaseChecks);
+
     public override async Task<LeaseBatch> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default)
     {
         var leased = await base.LeaseAsync(consumerId, max, requestToken, cancellationToken);
         _leases.Enqueue((max, leased.Count));
         return leased;
+    }
+
+    public override Task<bool> HoldsLeaseAsync(string consumerId, long leaseId)
+    {
+        Interlocked.Increment(ref _leaseChecks);
+        return base.HoldsLeaseAsync(consumerId, leaseId);
     }
 
     public override Task<int> AckAsync(string consumerId, IReadOnlyList<AckItem> items)

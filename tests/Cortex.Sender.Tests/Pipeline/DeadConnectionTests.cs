@@ -68,7 +68,7 @@ public sealed class DeadConnectionTests
         Assert.Equal(0, (await queue.GetStatsAsync()).Dead);
 
         Dictionary<string, string> Pod(string name, string redisConfiguration) =>
-            PodEnvironment(name, redisConfiguration, queueName, 4, gateway, deadConnectionTimeout: "00:00:02");
+            SenderPods.FastRecovery(name, redisConfiguration, queueName, 4, gateway, deadConnectionTimeout: "00:00:02");
     }
 
     [Fact]
@@ -110,18 +110,6 @@ public sealed class DeadConnectionTests
         Assert.InRange(gateway.AcceptedByNumber.Values.Sum(count => count - 1), 0, sentAfter + 8);
 
         Dictionary<string, string> Pod(string name, string redisConfiguration) =>
-            PodEnvironment(name, redisConfiguration, queueName, 2, gateway, deadConnectionTimeout: "00:00:10");
-    }
-
-    // A pod of these tests: consumer timeout 3 s and heartbeats every second, so another pod takes a silenced one's
-    // leases quickly; the watchdog's timeout is the test's.
-    private static Dictionary<string, string> PodEnvironment(string name, string redisConfiguration, string queueName, int workers, CountingGateway gateway, string deadConnectionTimeout)
-    {
-        var environment = SenderPods.Environment(name, redisConfiguration, queueName, workers, "g" + queueName, gateway.BaseUrl);
-        environment["Cortex__Redis__DeadConnectionTimeout"] = deadConnectionTimeout;
-        environment["Cortex__Queue__ConsumerTimeout"] = "00:00:03";
-        environment["Cortex__Queue__HeartbeatInterval"] = "00:00:01";
-        environment["Cortex__Sender__ShutdownTimeout"] = "00:00:05";
-        return environment;
+            SenderPods.FastRecovery(name, redisConfiguration, queueName, 2, gateway, deadConnectionTimeout: "00:00:10");
     }
 }

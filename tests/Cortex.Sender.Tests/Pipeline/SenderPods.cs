@@ -45,4 +45,18 @@ internal static class SenderPods
         ["Logging__LogLevel__Default"] = "Warning",
         ["Logging__LogLevel__Cortex.Sender.Pipeline"] = "Information",
     };
+
+    /// <summary>
+    /// <see cref="Environment"/> for tests of a pod that goes unheard: consumer timeout 3 s and heartbeats every second,
+    /// so another pod takes its leases quickly, a 5 s stop budget, and the test's own dead-connection timeout.
+    /// </summary>
+    public static Dictionary<string, string> FastRecovery(string pod, string redisConfiguration, string queueName, int workers, CountingGateway gateway, string deadConnectionTimeout)
+    {
+        var environment = Environment(pod, redisConfiguration, queueName, workers, "g" + queueName, gateway.BaseUrl);
+        environment["Cortex__Redis__DeadConnectionTimeout"] = deadConnectionTimeout;
+        environment["Cortex__Queue__ConsumerTimeout"] = "00:00:03";
+        environment["Cortex__Queue__HeartbeatInterval"] = "00:00:01";
+        environment["Cortex__Sender__ShutdownTimeout"] = "00:00:05";
+        return environment;
+    }
 }

@@ -404,6 +404,41 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     [Fact]
+    public async Task HoldsLeaseAsync_AfterAnotherConsumerRecoveredIt_FalseWhileOthersStayTrue()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1"), Message("m2")]);
+        var silenced = Assert.Single(await queue.LeaseAsync("a", 1));
+        var live = Assert.Single(await queue.LeaseAsync("b", 1));
+        Assert.True(await queue.HoldsLeaseAsync("a", silenced.LeaseId));
+
+        // a's heartbeat goes stale; b's ask renews b's.
+        _time.Advance(s_consumerTimeout + TimeSpan.FromMilliseconds(1));
+        Assert.True(await queue.HoldsLeaseAsync("b", live.LeaseId));
+        Assert.Equal(new RecoveryResult(1, 0, 1), await queue.RecoverAsync());
+
+        Assert.False(await queue.HoldsLeaseAsync("a", silenced.LeaseId));
+        Assert.False(await queue.HoldsLeaseAsync("b", silenced.LeaseId));
+        Assert.True(await queue.HoldsLeaseAsync("b", live.LeaseId));
+    }
+
+    [Fact]
+    public async Task HoldsLeaseAsync_AsksWithAStaleHeartbeat_RenewsItSoTheLeaseIsNotRecovered()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1")]);
+        var leased = Assert.Single(await queue.LeaseAsync("a", 1));
+
+        _time.Advance(s_consumerTimeout - TimeSpan.FromMilliseconds(1));
+        Assert.True(await queue.HoldsLeaseAsync("a", leased.LeaseId));
+        _time.Advance(s_consumerTimeout - TimeSpan.FromMilliseconds(1));
+
+        // Its answer is good for a consumer timeout: the send that follows it is not taken from under it.
+        Assert.Equal(new RecoveryResult(0, 0, 0), await queue.RecoverAsync());
+        await AssertStats(queue, leased: 1, consumers: 1);
+    }
+
+    [Fact]
     public async Task RecoverAsync_ConsumerKeepsHeartbeating_KeepsItsLeases()
     {
         var queue = CreateQueue();
