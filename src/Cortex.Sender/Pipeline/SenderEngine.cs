@@ -379,7 +379,10 @@ internal sealed class SenderEngine : BackgroundService
         for (var i = admitted.Count - 1; i >= 0; i--)
         {
             var (lease, envelope, _) = admitted[i];
-            if (claims[i] == ClaimResult.AlreadySent)
+
+            // Sent by this pod, its ack not yet written, and leased again: the pod that recovered this one's leases after
+            // a freeze or a silence put the message back in ready, and this pod took it before its own ack landed.
+            if (claims[i] == ClaimResult.AlreadySent || (claims[i] == ClaimResult.Claimed && _acker!.IsPending(envelope.Id)))
             {
                 _metrics.DuplicateSkipped();
                 SenderLog.DuplicateSkipped(_logger, envelope.Id, envelope.TraceId);
@@ -470,33 +473,14 @@ internal sealed class SenderEngine : BackgroundService
                 return;
             }
 
-            if (LeaseInDoubt(leasedAtMs))
+            var (sent, held) = await SendOnceAsync(lease, envelope, leasedAtMs, cancellationToken);
+            if (!held)
             {
-                var askedAtMs = NowMs;
-                var stillOurs = false;
-                try
-                {
-                    await PersistAsync(async () => stillOurs = await _queue.HoldsLeaseAsync(ConsumerId, lease.LeaseId), "lease check", _stopping.Token);
-                }
-                catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
-                {
-                    // The stop came first: not sent, still leased (if it is still this pod's), returned by the stop.
-                    return;
-                }
-
-                HeartbeatWritten(askedAtMs);
-                if (!stillOurs)
-                {
-                    // Another pod took the lease while Redis did not hear from this one, and sends the message itself.
-                    SenderLog.LeaseTakenBeforeSend(_logger, envelope.Id, envelope.TraceId, lease.LeaseId);
-                    return;
-                }
-
-                // Held, and this pod's heartbeat renewed with the answer: safe to send for a consumer timeout.
-                leasedAtMs = askedAtMs;
+                // Not sent: the lease went to another pod, or the stop came while this one asked.
+                return;
             }
 
-            if (await SendOnceAsync(envelope, cancellationToken) is not { } result)
+            if (sent is not { } result)
             {
                 SenderLog.CircuitOpenReturned(_logger, envelope.Id, envelope.TraceId);
                 await ReturnAsync(lease, cancellationToken);
@@ -541,10 +525,12 @@ internal sealed class SenderEngine : BackgroundService
 
     /// <summary>
     /// One send through the gate, the rate limit and the resilience pipeline, counted; null when the circuit refused it.
-    /// After a throttled answer the first send is a probe, of this pod and, with a global limit, of every pod: the others
-    /// wait for its answer, which it reports here whatever becomes of the send.
+    /// A lease in doubt (<see cref="LeaseInDoubt"/>) is checked last before the call, after any wait for the gate or a permit:
+    /// Held false means the message was not sent and no attempt is counted. After a throttled answer the first send is a probe, of this pod
+    /// and, with a global limit, of every pod: the others wait for its answer, which it reports here whatever becomes of
+    /// the send.
     /// </summary>
-    private async Task<GatewayResult?> SendOnceAsync(Envelope envelope, CancellationToken cancellationToken)
+    private async Task<(GatewayResult? Result, bool Held)> SendOnceAsync(LeasedMessage lease, Envelope envelope, long leasedAtMs, CancellationToken cancellationToken)
     {
         var podProbe = await _gate.WaitToSendAsync(cancellationToken);
         string? globalProbe = null;
@@ -558,15 +544,21 @@ internal sealed class SenderEngine : BackgroundService
                 _metrics.RateLimitWait(_time.GetElapsedTime(waitStart));
             }
 
+            if (LeaseInDoubt(leasedAtMs) && !await StillHeldAsync(lease, envelope))
+            {
+                return (null, false);
+            }
+
             var sendStart = _time.GetTimestamp();
             GatewayResult result;
             try
             {
-                result = await _pipeline.SendAsync(envelope, cancellationToken);
+                // A short retry repeats the send: not once its lease is in doubt (the retry schedule asks Redis first).
+                result = await _pipeline.SendAsync(envelope, () => !LeaseInDoubt(leasedAtMs), cancellationToken);
             }
             catch (BrokenCircuitException)
             {
-                return null;
+                return (null, true);
             }
             catch (TimeoutRejectedException)
             {
@@ -605,7 +597,7 @@ internal sealed class SenderEngine : BackgroundService
 
             // Taken or refused for good: the provider is sending again. Throttled, failed or no answer: probe again.
             throttleOver = result.Outcome is GatewayOutcome.Accepted or GatewayOutcome.Permanent;
-            return result;
+            return (result, true);
         }
         finally
         {
@@ -889,6 +881,34 @@ internal sealed class SenderEngine : BackgroundService
         {
             return leasedAtMs < _leasesInDoubtBeforeMs || NowMs - _heartbeatWrittenMs >= DoubtAfterMs;
         }
+    }
+
+    /// <summary>
+    /// Asks Redis whether a lease in doubt is still this pod's. False when it went to another pod (logged: that pod sends
+    /// the message) or the stop came while asking (it stays leased, and the stop returns it if it is still this pod's). A
+    /// lease found held is safe to send at once: the check renewed this pod's heartbeat.
+    /// </summary>
+    private async Task<bool> StillHeldAsync(LeasedMessage lease, Envelope envelope)
+    {
+        var askedAtMs = NowMs;
+        var held = false;
+        try
+        {
+            await PersistAsync(async () => held = await _queue.HoldsLeaseAsync(ConsumerId, lease.LeaseId), "lease check", _stopping.Token);
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        HeartbeatWritten(askedAtMs);
+        if (!held)
+        {
+            SenderLog.LeaseTakenBeforeSend(_logger, envelope.Id, envelope.TraceId, lease.LeaseId);
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>

@@ -29,6 +29,9 @@ namespace Cortex.Sender.Resilience;
 /// </remarks>
 public sealed class GatewayPipeline
 {
+    // Per send: whether a short retry may still go out. Asked before each retry.
+    private static readonly ResiliencePropertyKey<Func<bool>> s_mayRetry = new("cortex.may-retry");
+
     private readonly ResiliencePipeline<GatewayResult> _pipeline;
     private readonly IWhatsAppGateway _gateway;
     private readonly SenderMetrics _metrics;
@@ -62,9 +65,11 @@ public sealed class GatewayPipeline
         var builder = new ResiliencePipelineBuilder<GatewayResult> { TimeProvider = timeProvider };
         if (o.ShortRetries > 0)
         {
+            Func<RetryPredicateArguments<GatewayResult>, ValueTask<bool>> retryable = transient;
             builder.AddRetry(new RetryStrategyOptions<GatewayResult>
             {
-                ShouldHandle = transient,
+                // A send the caller no longer may repeat here (its lease in doubt) returns its failure instead.
+                ShouldHandle = args => args.Context.Properties.TryGetValue(s_mayRetry, out var mayRetry) && !mayRetry() ? PredicateResult.False() : retryable(args),
                 MaxRetryAttempts = o.ShortRetries,
                 Delay = o.ShortRetryDelay,
                 BackoffType = DelayBackoffType.Exponential,
@@ -100,33 +105,51 @@ public sealed class GatewayPipeline
         },
     };
 
-    /// <summary>Sends through the pipeline. Throws <see cref="BrokenCircuitException"/> while the circuit is open.</summary>
-    public ValueTask<GatewayResult> SendAsync(Envelope message, CancellationToken cancellationToken) =>
-        _pipeline.ExecuteAsync(
-            static async (state, ct) =>
-            {
-                ct.ThrowIfCancellationRequested();
-                GatewayResult result;
-                try
-                {
-                    result = await state.Self._gateway.SendAsync(state.Message, ct);
-                }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested)
-                {
-                    // The attempt's timeout or the shutdown deadline cut the call: whatever the gateway did is unknown.
-                    state.Self.Unanswered(state.Message, state.Outer.IsCancellationRequested ? "cancelled at the shutdown deadline" : state.Self._timedOut);
-                    throw;
-                }
+    /// <summary>
+    /// Sends through the pipeline. Throws <see cref="BrokenCircuitException"/> while the circuit is open. A short retry goes
+    /// out only while <paramref name="mayRetry"/> (when not null) says so: otherwise the failure is returned, or thrown, as it came.
+    /// </summary>
+    public async ValueTask<GatewayResult> SendAsync(Envelope message, Func<bool>? mayRetry, CancellationToken cancellationToken)
+    {
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        if (mayRetry is not null)
+        {
+            context.Properties.Set(s_mayRetry, mayRetry);
+        }
 
-                if (result.Unanswered)
-                {
-                    state.Self.Unanswered(state.Message, result.Error);
-                }
+        try
+        {
+            return await _pipeline.ExecuteAsync(static (context, state) => state.Self.AttemptAsync(state.Message, state.Outer, context.CancellationToken), context, (Self: this, Message: message, Outer: cancellationToken));
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
 
-                return result;
-            },
-            (Self: this, Message: message, Outer: cancellationToken),
-            cancellationToken);
+    // One attempt, inside the timeout: ct is the attempt's token, outer the caller's.
+    private async ValueTask<GatewayResult> AttemptAsync(Envelope message, CancellationToken outer, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        GatewayResult result;
+        try
+        {
+            result = await _gateway.SendAsync(message, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The attempt's timeout or the shutdown deadline cut the call: whatever the gateway did is unknown.
+            Unanswered(message, outer.IsCancellationRequested ? "cancelled at the shutdown deadline" : _timedOut);
+            throw;
+        }
+
+        if (result.Unanswered)
+        {
+            Unanswered(message, result.Error);
+        }
+
+        return result;
+    }
 
     private void Unanswered(Envelope message, string? reason)
     {

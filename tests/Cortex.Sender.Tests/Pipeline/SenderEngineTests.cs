@@ -127,6 +127,33 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_MessageRecoveredAndLeasedAgainBeforeItsAckIsWritten_NotSentTwice()
+    {
+        // A pod that stood still with an ack unwritten: another pod took it for dead and put its lease back in ready, and
+        // the pod leases the message again before its own ack lands. The claim cannot tell (the lease it names is gone, so
+        // the claim is taken over); the pod itself knows it sent the message.
+        var acks = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        await using var host = SenderTestHost.Create(redis, gateway, decorateQueue: inner => new AcksAfter(inner, acks.Task));
+        await host.Client.EnqueueAsync(SenderTestHost.Message("m1"));
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.AcceptedFor("m1") == 1), "m1 sent, its ack held");
+
+        // Another pod's recovery, its clock a minute ahead: this pod's heartbeat is older than the consumer timeout there.
+        var ahead = new FakeTimeProvider(TimeProvider.System.GetUtcNow().AddMinutes(1));
+        var other = new RedisMessageQueue(redis.Connection, Microsoft.Extensions.Options.Options.Create(new QueueOptions { Name = host.Queue.Keys.Name }), ahead);
+        Assert.Equal(1, (await other.RecoverAsync()).Recovered);
+
+        await SenderTestHost.WaitForAsync(
+            () => Task.FromResult(host.Counter("cortex.sender.duplicates_skipped") == 1 || gateway.AcceptedFor("m1") > 1), "m1 leased again and settled");
+        acks.SetResult();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Equal(1, gateway.AcceptedFor("m1"));
+        Assert.True(Assert.Single(await host.Queue.AreSentAsync(["m1"])));
+    }
+
+    [Fact]
     public async Task Send_ExpiredMessage_DeadLetteredAsExpiredAndNeverSent()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
@@ -710,6 +737,15 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     /// <summary>The real queue, whose dead-letter writes start only once <paramref name="release"/> completes.</summary>
+    private sealed class AcksAfter(IMessageQueue inner, Task release) : DelegatingMessageQueue(inner)
+    {
+        public override async Task<int> AckAsync(string consumerId, IReadOnlyList<AckItem> items)
+        {
+            await release;
+            return await base.AckAsync(consumerId, items);
+        }
+    }
+
     private sealed class DeadLettersAfter(IMessageQueue inner, Task release) : DelegatingMessageQueue(inner)
     {
         public override async Task<int> DeadLetterAsync(string consumerId, IReadOnlyList<DeadLetterItem> items)
