@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make chaos: the fault scenarios of issue #7 - K1 sender SIGKILLed, K2 sender SIGTERMed (against the harness's throwaway
+# make chaos: the fault scenarios of issue #7 - K1 sender SIGKILLed (K1b one of two frozen with SIGSTOP past the consumer
+# timeout, then continued), K2 sender SIGTERMed (against the harness's throwaway
 # Redis), K3 Redis crashed and restarted on its AOF, K4 Redis away for 30 s (K4b under three senders, K4c silent under
 # three: SIGSTOP, connections open; K4d one sender's connection dead without failing, through a proxy; each on a
 # redis-server of its own), K5 gateway
@@ -8,7 +9,7 @@
 # K6 scheduler faults (PostgreSQL crashed mid-run, schedulers racing, a scheduler killed mid-campaign or mid billing run, on
 # a PostgreSQL and a redis-server of their own), K7 a poison message that kills its sender - with an
 # HTML report, a Markdown summary and the run's JSON in loadtests/results/chaos/ (OUT=DIR elsewhere). PROFILE=smoke runs
-# the tiny profile of make test; SCENARIOS=K3,K4 runs a subset (K4c, K4d, K5e,K5j: single rows). Exits 1 if any check failed (the report says which).
+# the tiny profile of make test; SCENARIOS=K3,K4 runs a subset (K1b, K4c, K4d, K5e,K5j: single rows). Exits 1 if any check failed (the report says which).
 set -euo pipefail
 profile=${PROFILE:-short}
 exec bash "$(dirname "$0")/harness.sh" \

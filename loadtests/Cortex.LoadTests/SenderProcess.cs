@@ -16,6 +16,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
     private readonly TaskCompletionSource _hostStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<string> _unanswered = [];
     private readonly List<string> _redelivered = [];
+    private readonly List<string> _notSentTaken = [];
     private TimeSpan _lastCpu;
     private (int Returned, int Cancelled)? _stopped;
     private bool _closed;
@@ -188,6 +189,12 @@ internal sealed partial class SenderProcess : IAsyncDisposable
     /// </summary>
     public IReadOnlyList<string> Redelivered => Snapshot(_redelivered);
 
+    /// <summary>
+    /// The ids of the messages this sender did not send because another consumer had recovered their leases while Redis
+    /// did not hear from this one (event 1023).
+    /// </summary>
+    public IReadOnlyList<string> NotSentTaken => Snapshot(_notSentTaken);
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
@@ -240,6 +247,10 @@ internal sealed partial class SenderProcess : IAsyncDisposable
             {
                 _redelivered.Add(redelivered.Groups[1].Value);
             }
+            else if (NotSentTakenLine().Match(line) is { Success: true } taken)
+            {
+                _notSentTaken.Add(taken.Groups[1].Value);
+            }
         }
     }
 
@@ -251,4 +262,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
 
     [GeneratedRegex(@"\[1018\] Sending message (\S+) \(trace ")]
     private static partial Regex RedeliveredLine();
+
+    [GeneratedRegex(@"\[1023\] Message (\S+) \(trace .*\) not sent here")]
+    private static partial Regex NotSentTakenLine();
 }

@@ -18,9 +18,9 @@ internal static class ChaosRun
     {
         var selected = scenarios.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
         if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0
-            || !selected.IsSubsetOf([.. AllScenarios.Split(','), "K4b", "K4c", "K4d", .. GatewayFaults.Cases(profile).Select(c => c.Id), SharedThrottling.Id]))
+            || !selected.IsSubsetOf([.. AllScenarios.Split(','), "K1b", "K4b", "K4c", "K4d", .. GatewayFaults.Cases(profile).Select(c => c.Id), SharedThrottling.Id]))
         {
-            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7 (or rows: K4b, K4c, K4d, K5a..K5k)] [--out DIR]");
+            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7 (or rows: K1b, K4b, K4c, K4d, K5a..K5k)] [--out DIR]");
             return 2;
         }
 
@@ -68,6 +68,7 @@ internal static class ChaosRun
         }
 
         await Run("K1", "sender killed with SIGKILL, restarted", () => ProcessFaults.KillAsync(context, profile));
+        await Run("K1b", "sender frozen with SIGSTOP past the consumer timeout, continued", () => ProcessFaults.FreezeAsync(context, profile), group: "K1");
         await Run("K2", "sender stopped with SIGTERM, replaced", () => ProcessFaults.StopAsync(context, profile));
 
         // The Redis faults need a redis-server this run can crash and restart, whatever --redis points at.

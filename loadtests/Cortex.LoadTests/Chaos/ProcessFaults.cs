@@ -203,6 +203,112 @@ internal static class ProcessFaults
             figures, checks, samples);
     }
 
+    /// <summary>
+    /// K1b: one of two senders stands still (SIGSTOP: a VM frozen by its host, a long pause) until the other has recovered
+    /// its leases, then carries on (SIGCONT) unaware: its workers were mid-send and its buffer full of messages it no longer
+    /// holds. Nothing may be lost, and it must not send what was recovered from it: the only repeats allowed are sends it
+    /// had made before the freeze and not yet acked.
+    /// </summary>
+    public static async Task<ScenarioReport> FreezeAsync(LoadContext context, ChaosProfile profile)
+    {
+        var n = profile.RedisMessages;
+        var ledger = new MessageLedger(n);
+        await using var gateway = await LoadGateway.StartAsync(ledger, profile.GatewayLatency);
+        gateway.RecordsSenders = true;
+        var (queue, client) = context.NewQueue("freeze");
+        var prefix = queue.Keys.Name + ":";
+        context.Progress.WriteLine($"  pushing {n:N0} messages; 2 senders");
+        await new Producer(client, ledger, prefix).BurstAsync(0, n);
+
+        var senders = new List<SenderProcess>();
+        var clock = Stopwatch.StartNew();
+        List<Sample> samples;
+        Check exit;
+        List<int> held;
+        Dictionary<int, int> sentBeforeContinue;
+        Recovery recovery;
+        TimeSpan frozenFor;
+        SenderProcess frozen;
+        // The sampler reads the processes until it is disposed, so they are disposed after it.
+        try
+        {
+            await using var sampler = new Sampler(queue, () => Live(senders));
+            frozen = Start(context, profile, queue, gateway, senders, "k1b-0");
+            Start(context, profile, queue, gateway, senders, "k1b-1");
+            await SendingForAsync(frozen, gateway, profile.KillInterval);
+            var consumer = ConsumerId(queue, frozen);
+            await frozen.FreezeAsync();
+            var frozenAt = Stopwatch.GetTimestamp();
+            held = LeasedIndices(await context.Database.HashValuesAsync(queue.Keys.Leases(consumer)), prefix);
+            context.Progress.WriteLine($"  [{clock.Elapsed:mm\\:ss}] SIGSTOP {frozen.Name} holding {held.Count:N0} leases, {ledger.Distinct:N0} of {n:N0} accepted");
+            recovery = await WatchRecoveryAsync(context.Database, queue.Keys, consumer, frozenAt, held.Count);
+
+            // What it had sent of them by now it sent before the freeze (or the freeze cut the request mid-write).
+            sentBeforeContinue = held.ToDictionary(i => i, i => gateway.AcceptedBy(i, frozen.Name));
+            await frozen.ContinueAsync();
+            frozenFor = Stopwatch.GetElapsedTime(frozenAt);
+            context.Progress.WriteLine($"  [{clock.Elapsed:mm\\:ss}] SIGCONT {frozen.Name} after {frozenFor.TotalSeconds:N1} s, its leases recovered {Seconds(recovery.After)} after the freeze");
+            await LoadContext.WaitForAcceptedAsync(ledger, n, senders);
+            samples = sampler.Samples(ledger, 0, n);
+            exit = await LoadContext.StopAsync(senders);
+        }
+        finally
+        {
+            foreach (var sender in senders)
+            {
+                await sender.DisposeAsync();
+            }
+        }
+
+        var (missing, duplicates) = ledger.Audit(0, n);
+        var stats = await queue.GetStatsAsync();
+
+        // A repeat is allowed only among the messages it held and sent itself: counted after the run, as in K1, so a
+        // request the freeze cut and the gateway took late counts too. Whether it sent them before the freeze (their acks
+        // not yet written) or after it carried on (a duplicate it made) is the next check's.
+        var sentByIt = held.Where(i => gateway.AcceptedBy(i, frozen.Name) > 0).ToList();
+        var outside = RepeatsOutside(ledger, n, [sentByIt]);
+        var sentBeforeFreeze = held.Count(i => sentBeforeContinue[i] > 0);
+
+        // Repeats it made after it carried on: a message of its leases it sent then although the customer already had it
+        // (from the other sender, or from itself before the freeze). Only a request the freeze cut mid-write (at most one
+        // per worker) may land here.
+        var repeatedAfter = held.Count(i => gateway.AcceptedBy(i, frozen.Name) > sentBeforeContinue[i] && ledger.AcceptCount(i) > 1);
+        var notSent = LoadContext.WorkloadIndices(frozen.NotSentTaken);
+        List<Check> checks =
+        [
+            new("messages lost", "0", $"{missing.Count:N0} of {n:N0} ({stats.Dead:N0} dead-lettered)", missing.Count == 0 && stats.Dead == 0),
+            new("duplicates: only among the leases the frozen sender held and sent", $"≤ {sentByIt.Count:N0}, none outside them", $"{duplicates:N0}, {outside:N0} outside", outside == 0),
+            new(
+                "the frozen sender did not send again what was recovered from it",
+                $"≤ {profile.Workers} repeats after it carried on (a request the freeze cut mid-write)",
+                $"{repeatedAfter:N0} repeats after it carried on; {notSent.Count:N0} recovered messages not sent (event 1023)",
+                repeatedAfter <= profile.Workers),
+            new("frozen sender's leases recovered", $"within {ChaosProfile.RecoveryTarget.TotalSeconds:N0} s", recovery.After is { } after ? $"{after.TotalSeconds:N1} s" : "never", recovery.After is { } t && t <= ChaosProfile.RecoveryTarget),
+            new("nothing left in Redis", "0 ready · 0 delayed · 0 leased", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased", stats.Pending == 0),
+            new("gateway saw only this run's messages", "0 unknown", $"{gateway.Unknown:N0} unknown", gateway.Unknown == 0),
+            exit,
+        ];
+        List<Figure> figures =
+        [
+            new("load", $"{n:N0} messages backlog, 2 senders × {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms"),
+            new("faults injected", $"SIGSTOP of k1b-0 after {profile.KillInterval.TotalSeconds:N1} s of sending, holding {held.Count:N0} leases; SIGCONT {frozenFor.TotalSeconds:N1} s later, once the other sender had recovered them"),
+            new("freeze → its leases back in ready", $"{Seconds(recovery.After)} (consumer timeout {profile.EffectiveConsumerTimeout.TotalSeconds:N0} s)"),
+            new("of its leases, sent before the freeze, acks not yet written (may repeat)", $"{sentBeforeFreeze:N0}"),
+            new("recovered messages it did not send once it carried on (event 1023)", $"{notSent.Count:N0}"),
+            new("duplicates", $"{duplicates:N0}"),
+            new("drain time, freeze included", $"{clock.Elapsed.TotalSeconds:N0} s"),
+        ];
+        return new ScenarioReport(
+            "K1b",
+            $"frozen sender: SIGSTOP past the consumer timeout during a {n:N0}-message drain, then SIGCONT",
+            "closed (backlog)",
+            $"{n:N0} billing reminders are drained by two senders ({profile.Workers} workers each) through a stand-in answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms. After {profile.KillInterval.TotalSeconds:N1} s of sending the first is stopped with SIGSTOP, as a VM frozen by its host or a long pause stops a pod without killing it: its heartbeat ages past the consumer timeout and the other sender recovers its leases and sends them. Then it gets SIGCONT and carries on with sends in flight and a buffer of messages it no longer holds, unaware: its clock jumped, no call failed. It must ask Redis before it sends them, and send none. A send it had made before the freeze without writing its ack is sent again by the other sender: those are the only duplicates allowed. Its lease hash is read right after the freeze; recovery time is from the freeze until the lease hash is empty and it left the live set, polled every 100 ms.",
+            figures, checks, samples);
+    }
+
+    private static string Seconds(TimeSpan? time) => time is { } t ? $"{t.TotalSeconds.ToString("N1", CultureInfo.InvariantCulture)} s" : "never";
+
     private static SenderProcess Start(LoadContext context, ChaosProfile profile, RedisMessageQueue queue, LoadGateway gateway, List<SenderProcess> senders, string pod)
     {
         var sender = context.StartSender(pod, queue, gateway, profile.Workers, profile.SenderTimings());
