@@ -247,7 +247,7 @@ internal static class ProcessFaults
             sentBeforeContinue = held.ToDictionary(i => i, i => gateway.AcceptedBy(i, frozen.Name));
             await frozen.ContinueAsync();
             frozenFor = Stopwatch.GetElapsedTime(frozenAt);
-            context.Progress.WriteLine($"  [{clock.Elapsed:mm\\:ss}] SIGCONT {frozen.Name} after {frozenFor.TotalSeconds:N1} s, its leases recovered {Seconds(recovery.After)} after the freeze");
+            context.Progress.WriteLine($"  [{clock.Elapsed:mm\\:ss}] SIGCONT {frozen.Name} after {frozenFor.TotalSeconds:N1} s, its leases recovered {RedisFaults.Seconds(recovery.After)} after the freeze");
             await LoadContext.WaitForAcceptedAsync(ledger, n, senders);
             samples = sampler.Samples(ledger, 0, n);
             exit = await LoadContext.StopAsync(senders);
@@ -284,7 +284,7 @@ internal static class ProcessFaults
                 $"≤ {profile.Workers} repeats after it carried on (a request the freeze cut mid-write)",
                 $"{repeatedAfter:N0} repeats after it carried on; {notSent.Count:N0} recovered messages not sent (event 1023)",
                 repeatedAfter <= profile.Workers),
-            new("frozen sender's leases recovered", $"within {ChaosProfile.RecoveryTarget.TotalSeconds:N0} s", recovery.After is { } after ? $"{after.TotalSeconds:N1} s" : "never", recovery.After is { } t && t <= ChaosProfile.RecoveryTarget),
+            new("frozen sender's leases recovered", $"within {ChaosProfile.RecoveryTarget.TotalSeconds:N0} s", RedisFaults.Seconds(recovery.After), recovery.After is { } t && t <= ChaosProfile.RecoveryTarget),
             new("nothing left in Redis", "0 ready · 0 delayed · 0 leased", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased", stats.Pending == 0),
             new("gateway saw only this run's messages", "0 unknown", $"{gateway.Unknown:N0} unknown", gateway.Unknown == 0),
             exit,
@@ -293,7 +293,7 @@ internal static class ProcessFaults
         [
             new("load", $"{n:N0} messages backlog, 2 senders × {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms"),
             new("faults injected", $"SIGSTOP of k1b-0 after {profile.KillInterval.TotalSeconds:N1} s of sending, holding {held.Count:N0} leases; SIGCONT {frozenFor.TotalSeconds:N1} s later, once the other sender had recovered them"),
-            new("freeze → its leases back in ready", $"{Seconds(recovery.After)} (consumer timeout {profile.EffectiveConsumerTimeout.TotalSeconds:N0} s)"),
+            new("freeze → its leases back in ready", $"{RedisFaults.Seconds(recovery.After)} (consumer timeout {profile.EffectiveConsumerTimeout.TotalSeconds:N0} s)"),
             new("of its leases, sent before the freeze, acks not yet written (may repeat)", $"{sentBeforeFreeze:N0}"),
             new("recovered messages it did not send once it carried on (event 1023)", $"{notSent.Count:N0}"),
             new("duplicates", $"{duplicates:N0}"),
@@ -306,8 +306,6 @@ internal static class ProcessFaults
             $"{n:N0} billing reminders are drained by two senders ({profile.Workers} workers each) through a stand-in answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms. After {profile.KillInterval.TotalSeconds:N1} s of sending the first is stopped with SIGSTOP, as a VM frozen by its host or a long pause stops a pod without killing it: its heartbeat ages past the consumer timeout and the other sender recovers its leases and sends them. Then it gets SIGCONT and carries on with sends in flight and a buffer of messages it no longer holds, unaware: its clock jumped, no call failed. It must ask Redis before it sends them, and send none. A send it had made before the freeze without writing its ack is sent again by the other sender: those are the only duplicates allowed. Its lease hash is read right after the freeze; recovery time is from the freeze until the lease hash is empty and it left the live set, polled every 100 ms.",
             figures, checks, samples);
     }
-
-    private static string Seconds(TimeSpan? time) => time is { } t ? $"{t.TotalSeconds.ToString("N1", CultureInfo.InvariantCulture)} s" : "never";
 
     private static SenderProcess Start(LoadContext context, ChaosProfile profile, RedisMessageQueue queue, LoadGateway gateway, List<SenderProcess> senders, string pod)
     {

@@ -467,5 +467,6 @@ internal static class RedisFaults
         }
     }
 
-    private static string Seconds(TimeSpan? span) => span is { } s ? $"{s.TotalSeconds:N1} s" : "never";
+    /// <summary>A time span as the reports show it ("10.6 s"), or "never".</summary>
+    internal static string Seconds(TimeSpan? span) => span is { } s ? $"{s.TotalSeconds:N1} s" : "never";
 }
