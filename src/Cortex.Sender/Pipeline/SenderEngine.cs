@@ -381,8 +381,9 @@ internal sealed class SenderEngine : BackgroundService
             var (lease, envelope, _) = admitted[i];
 
             // Sent by this pod, its ack not yet written, and leased again: the pod that recovered this one's leases after
-            // a freeze or a silence put the message back in ready, and this pod took it before its own ack landed.
-            if (claims[i] == ClaimResult.AlreadySent || (claims[i] == ClaimResult.Claimed && _acker!.IsPending(envelope.Id)))
+            // a freeze or a silence put the message back in ready (a redelivery), and this pod took it before its ack landed.
+            var sentHere = claims[i] == ClaimResult.Claimed && lease.IsRedelivery && _acker!.IsPending(envelope.Id);
+            if (claims[i] == ClaimResult.AlreadySent || sentHere)
             {
                 _metrics.DuplicateSkipped();
                 SenderLog.DuplicateSkipped(_logger, envelope.Id, envelope.TraceId);
@@ -525,10 +526,10 @@ internal sealed class SenderEngine : BackgroundService
 
     /// <summary>
     /// One send through the gate, the rate limit and the resilience pipeline, counted; null when the circuit refused it.
-    /// A lease in doubt (<see cref="LeaseInDoubt"/>) is checked last before the call, after any wait for the gate or a permit:
-    /// Held false means the message was not sent and no attempt is counted. After a throttled answer the first send is a probe, of this pod
-    /// and, with a global limit, of every pod: the others wait for its answer, which it reports here whatever becomes of
-    /// the send.
+    /// A lease in doubt (<see cref="LeaseInDoubt"/>) is checked last before the call, after any wait for the gate or a
+    /// permit: Held false means the message was not sent and no attempt is counted. After a throttled answer the first
+    /// send is a probe, of this pod and, with a global limit, of every pod: the others wait for its answer, which it
+    /// reports here whatever becomes of the send.
     /// </summary>
     private async Task<(GatewayResult? Result, bool Held)> SendOnceAsync(LeasedMessage lease, Envelope envelope, long leasedAtMs, CancellationToken cancellationToken)
     {
