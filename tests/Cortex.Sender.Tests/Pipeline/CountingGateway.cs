@@ -43,6 +43,12 @@ internal sealed class CountingGateway : IAsyncDisposable
 
     public int AcceptedFrom(string instance) => _acceptedByInstance.GetValueOrDefault(instance);
 
+    /// <summary>Copies taken beyond the first of each number: the messages that reached a customer twice, counted.</summary>
+    public int Repeats => _acceptedByNumber.Values.Sum(count => count - 1);
+
+    /// <summary>The numbers of <paramref name="numbers"/> the provider never took: lost messages.</summary>
+    public List<string> NotAccepted(IEnumerable<string> numbers) => numbers.Where(n => !_acceptedByNumber.ContainsKey(n)).ToList();
+
     public static async Task<CountingGateway> StartAsync(long holdAfter = long.MaxValue, TimeSpan delay = default)
     {
         var builder = WebApplication.CreateSlimBuilder();

@@ -48,7 +48,7 @@ public class ScaleOutTests(RedisFixture redis) : IClassFixture<RedisFixture>
         }
 
         var stats = await queue.GetStatsAsync();
-        var lost = numbers.Where(n => !gateway.AcceptedByNumber.ContainsKey(n)).ToList();
+        var lost = gateway.NotAccepted(numbers);
         var duplicated = gateway.AcceptedByNumber.Where(kv => kv.Value > 1).Select(kv => kv.Key).ToList();
         var log = string.Join(Environment.NewLine, pod1.Lines);
         var stopped = Regex.Match(log, @"stopped: (\d+) unsent messages returned to ready, (\d+) sends cancelled");
