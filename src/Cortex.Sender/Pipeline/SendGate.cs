@@ -14,6 +14,7 @@ public sealed class SendGate(TimeProvider timeProvider)
     private DateTimeOffset _probeAt;
     private DateTimeOffset _configurationPausedUntil;
     private string? _pauseReason;
+    private Func<Polly.CircuitBreaker.CircuitState> _streakState = static () => Polly.CircuitBreaker.CircuitState.Closed;
     private volatile bool _configurationUnconfirmed;
     private bool _throttleUnconfirmed;
     private TaskCompletionSource? _throttleProbe;
@@ -24,8 +25,11 @@ public sealed class SendGate(TimeProvider timeProvider)
     /// <summary>Filled by the resilience pipeline; reports the outage breaker's state (every call failing).</summary>
     public CircuitBreakerStateProvider OutageCircuitState { get; } = new();
 
-    /// <summary>The gateway's circuit as one state: open if either breaker is open, half-open if either probes.</summary>
-    public Polly.CircuitBreaker.CircuitState Circuit => Combine(CircuitState.CircuitState, OutageCircuitState.CircuitState);
+    /// <summary>The gateway's circuit as one state: open if any breaker is open, half-open if any probes.</summary>
+    public Polly.CircuitBreaker.CircuitState Circuit => Combine(Combine(CircuitState.CircuitState, OutageCircuitState.CircuitState), _streakState());
+
+    /// <summary>Called by the resilience pipeline once: where the failure-streak breaker's state is read.</summary>
+    internal void ReadStreakStateFrom(Func<Polly.CircuitBreaker.CircuitState> state) => _streakState = state;
 
     /// <summary>
     /// True unless the circuit is closed, or while a configuration error has not been answered otherwise since: the

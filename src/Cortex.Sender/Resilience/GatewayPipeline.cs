@@ -12,14 +12,16 @@ using Polly.Timeout;
 namespace Cortex.Sender.Resilience;
 
 /// <summary>
-/// One Polly pipeline for the gateway, built once: short retries of transient faults, two circuit breakers that
+/// One Polly pipeline for the gateway, built once: short retries of transient faults, three circuit breakers that
 /// shut the <see cref="SendGate"/> while open, and a timeout per attempt. Throttled, permanent and configuration
 /// answers pass straight through: they are not faults to retry here.
 /// </summary>
 /// <remarks>
 /// The ratio breaker (FailureRatio over SamplingDuration) catches a degraded gateway, but after a busy spell its window
 /// is full of successes: a gateway that goes down completely keeps it closed until those age out, up to 30 s during
-/// which every send burns an attempt. The outage breaker opens as soon as every call of a short window failed.
+/// which every send burns an attempt. The outage breaker opens as soon as every call of a short window failed, and the
+/// <see cref="FailureStreakBreaker"/> once the last <c>MinimumThroughput</c> calls failed, for calls too far apart for
+/// that window.
 /// <para>
 /// Every call that ends without an answer after its request may have reached the gateway (the timeout, the shutdown
 /// deadline, a connection dropped mid-exchange) is logged with the message id and counted in
@@ -82,12 +84,17 @@ public sealed class GatewayPipeline
         // than MinimumThroughput never sees that many in the outage window, so there a failure for every worker is
         // enough. Never fewer than one message's attempts and one more: a single message's short retries are no outage.
         var outageMinimum = Math.Min(o.MinimumThroughput, Math.Max(senderOptions.Value.Workers, o.ShortRetries + 2));
+        // Calls that start spread out fail spread out too: the streak breaker counts them however far apart they are.
+        var streak = new FailureStreakBreaker(o.MinimumThroughput, o.BreakDuration, timeProvider, gate.OnCircuitOpened);
+        gate.ReadStreakStateFrom(() => streak.State);
         _pipeline = builder
             .AddCircuitBreaker(Breaker(transient, o.FailureRatio, o.SamplingDuration, o.MinimumThroughput, o, gate.CircuitState, gate))
             .AddCircuitBreaker(Breaker(transient, 1.0, o.OutageSamplingDuration, outageMinimum, o, gate.OutageCircuitState, gate))
+            .AddStrategy(_ => streak, new FailureStreakOptions())
             .AddTimeout(gatewayOptions.Value.Timeout)
             .Build();
     }
+
 
     private static CircuitBreakerStrategyOptions<GatewayResult> Breaker(
         PredicateBuilder<GatewayResult> transient, double ratio, TimeSpan sampling, int minimumThroughput, ResilienceOptions o, CircuitBreakerStateProvider state, SendGate gate) => new()

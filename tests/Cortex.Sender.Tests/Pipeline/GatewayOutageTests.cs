@@ -82,6 +82,46 @@ public sealed class GatewayOutageTests(RedisFixture redis) : IClassFixture<Redis
     }
 
     [Fact]
+    public async Task Send_GatewayStopsAnsweringAPodPacedFarBelowItsWorkers_CircuitOpensAfterMinimumThroughputFailuresInARow()
+    {
+        // 16 workers held to 10 sends a second by the pod's rate limit, as a pod set to its provider's limit is. When the
+        // gateway stops answering, the calls start 100 ms apart and time out 100 ms apart: 5 in any 0.5 s, never the 10
+        // the outage breaker needs. The ratio breaker alone stays closed until the failures match the 100 successes in
+        // its window, and every timeout until then spends an attempt.
+        const int busy = 100;
+        var gateway = DownAfterBusySpell(busy, async ct =>
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, ct);
+            return GatewayResult.Accepted("never");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Gateway:Timeout"] = "00:00:01",
+            ["Cortex:RateLimit:PodPermitsPerSecond"] = "10",
+            ["Cortex:RateLimit:PodBurst"] = "1",
+            ["Cortex:Resilience:MinimumThroughput"] = "10",
+            ["Cortex:Resilience:ShortRetries"] = "0",
+            ["Cortex:Resilience:BreakDuration"] = "00:01:00",
+            ["Cortex:Retry:MaxAttempts"] = "50",
+            ["Cortex:Retry:BaseDelay"] = "01:00:00",
+            ["Cortex:Retry:MaxDelay"] = "01:00:00",
+            ["Cortex:Sender:Workers"] = "16",
+        });
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 1_000).Select(i => SenderTestHost.Message($"p{i}")));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Gate.IsCircuitOpen), "circuit open", timeoutSeconds: 120);
+        await host.StopAsync();
+
+        // 10 timeouts in a row open the circuit; the calls still in flight then (about 10 at this pace) time out after it
+        // and spend theirs too. The ratio breaker alone let about 100 through.
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal(busy, gateway.TotalAccepted);
+        Assert.InRange(stats.Delayed, 10, 10 + 16);
+        Assert.Equal(1_000 - busy, stats.Ready + stats.Delayed);
+    }
+
+    [Fact]
     public async Task Send_OneMessageFailsAllItsShortRetriesOnASmallPod_CircuitStaysClosed()
     {
         // 2 workers: the outage breaker needs a failure per worker, but never fewer than one message's attempts and one

@@ -1,0 +1,123 @@
+using Cortex.Sender.Gateways;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+
+namespace Cortex.Sender.Resilience;
+
+/// <summary>
+/// The third breaker: opens once the last <c>threshold</c> calls all failed, however far apart they were. The outage
+/// breaker needs its failures inside one short window, and a pod whose calls start spread out never gives it that: a
+/// rate limit far below the workers, or one or two workers, against a gateway that stops answering (each call then
+/// times out on its own, one after the other). Only the ratio breaker opened there, once the successes from before the
+/// fault had left its window, and every send until then spent an attempt. With this one the attempts spent before the
+/// circuit opens are bounded by a count, not by the pace.
+/// </summary>
+/// <remarks>
+/// Break and probe as Polly's breakers do: open for the break (calls fail with <see cref="BrokenCircuitException"/>),
+/// then one call goes through; its success closes the circuit, its failure opens it again. A call cancelled by its
+/// caller (the shutdown) counts neither way, nor does a fault of ours.
+/// </remarks>
+internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
+{
+    private readonly Lock _lock = new();
+    private readonly int _threshold;
+    private readonly TimeSpan _breakDuration;
+    private readonly TimeProvider _time;
+    private readonly Action<TimeSpan> _onOpened;
+    private CircuitState _state = CircuitState.Closed;
+    private DateTimeOffset _openUntil;
+    private int _streak;
+
+    /// <summary>
+    /// A breaker that opens after <paramref name="threshold"/> failures in a row, for <paramref name="breakDuration"/>,
+    /// and calls <paramref name="onOpened"/> each time; <paramref name="time"/> is the clock.
+    /// </summary>
+    public FailureStreakBreaker(int threshold, TimeSpan breakDuration, TimeProvider time, Action<TimeSpan> onOpened)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threshold, 1);
+        _threshold = threshold;
+        _breakDuration = breakDuration;
+        _time = time;
+        _onOpened = onOpened;
+    }
+
+    public CircuitState State
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _state;
+            }
+        }
+    }
+
+    // A transient fault (the same as the other breakers count) fails, any answer of the gateway's own succeeds, and a
+    // cancellation or a fault of ours says nothing about the gateway.
+    private static bool? Failed(Outcome<GatewayResult> outcome) => outcome.Exception switch
+    {
+        null => outcome.Result!.Outcome == GatewayOutcome.Retryable,
+        TimeoutRejectedException or HttpRequestException => true,
+        _ => null,
+    };
+
+    protected override async ValueTask<Outcome<GatewayResult>> ExecuteCore<TState>(
+        Func<ResilienceContext, TState, ValueTask<Outcome<GatewayResult>>> callback, ResilienceContext context, TState state)
+    {
+        bool probe;
+        lock (_lock)
+        {
+            probe = _state != CircuitState.Closed;
+            if (probe)
+            {
+                if (_state == CircuitState.HalfOpen || _time.GetUtcNow() < _openUntil)
+                {
+                    return Outcome.FromException<GatewayResult>(new BrokenCircuitException("The circuit is now open and is not allowing calls: the gateway failed every one of the last calls."));
+                }
+
+                _state = CircuitState.HalfOpen;
+            }
+        }
+
+        var outcome = await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
+        var failed = Failed(outcome);
+        var opened = false;
+        lock (_lock)
+        {
+            if (probe)
+            {
+                // A probe cancelled by its caller leaves the circuit open with its break over: the next call probes.
+                opened = failed == true;
+                _state = failed == false ? CircuitState.Closed : CircuitState.Open;
+                _openUntil = opened ? _time.GetUtcNow() + _breakDuration : _time.GetUtcNow();
+                _streak = 0;
+            }
+            else if (_state == CircuitState.Closed && failed is { } f)
+            {
+                // A call that started before the circuit opened and ends after it counts neither way.
+                _streak = f ? _streak + 1 : 0;
+                if (_streak >= _threshold)
+                {
+                    opened = true;
+                    _state = CircuitState.Open;
+                    _openUntil = _time.GetUtcNow() + _breakDuration;
+                    _streak = 0;
+                }
+            }
+        }
+
+        if (opened)
+        {
+            _onOpened(_breakDuration);
+        }
+
+        return outcome;
+    }
+}
+
+/// <summary>Polly's builder asks every strategy for options; the breaker's own come through its constructor.</summary>
+internal sealed class FailureStreakOptions : ResilienceStrategyOptions
+{
+    public FailureStreakOptions() => Name = "FailureStreak";
+}
