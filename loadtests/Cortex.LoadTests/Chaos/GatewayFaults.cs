@@ -9,8 +9,8 @@ namespace Cortex.LoadTests.Chaos;
 /// K5, the gateway faults of issue #7: a real sender process (Evolution adapter over HTTP, operations port on) drains a
 /// backlog through the stand-in gateway, which is switched into one fault for a while and back: 5xx for a minute,
 /// a 429 storm, answers slower than the gateway timeout, connection refused, 401, bodies that are not JSON. Each fault
-/// is its own row (K5a..K5f; K5h..K5k the Cloud API adapter, in the Graph API's shapes) with a fresh queue, gateway and
-/// sender. The stand-in counts every acceptance by index, so
+/// is its own row (K5a..K5f; K5h..K5k the Cloud API adapter, in the Graph API's shapes; K5l the slow answers to a pod
+/// held by a rate limit far below its workers) with a fresh queue, gateway and sender. The stand-in counts every acceptance by index, so
 /// lost and duplicated messages are exact; attempts burned, the circuit and the pause are read from the sender's own
 /// /metrics and /health/ready while the fault lasts, as an operator's Prometheus would.
 /// </summary>
@@ -35,6 +35,13 @@ internal static class GatewayFaults
     private static readonly TimeSpan s_gatewayTimeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan s_resumeSlack = TimeSpan.FromSeconds(5);
 
+    // K5l's pace: at 10 sends a second the calls to a gateway that stopped answering time out at most 15 in any 0.5 s
+    // (each send's two short retries included), short of the outage breaker's 20. Only the breaker that counts failures
+    // in a row (the product's MinimumThroughput, 20) opens the circuit before the ratio breaker's failures outweigh the
+    // 200 successes of the 20 s before the fault (about 11 s into it).
+    private const int PacedPerSecond = 10;
+    private const int StreakThreshold = 20;
+
     /// <summary>
     /// The six faults through the Evolution adapter, then the four whose answers the Cloud API adapter reads in its own
     /// way (the Graph API's error codes and success body), in the order they run. A slow, refused or cut connection is
@@ -56,15 +63,21 @@ internal static class GatewayFaults
             new("K5i", $"Cloud API: 429 storm with error 130429 for {Seconds(s.Phase)}", Fault.Throttling, s.Phase, Cloud),
             new("K5j", $"Cloud API: access token rejected (401, error 190) for {Seconds(s.Phase)}", Fault.Unauthorized, s.Phase, Cloud),
             new("K5k", $"Cloud API: bodies that are not JSON for {Seconds(s.Phase)}", Fault.NotJson, s.Phase, Cloud),
+            new("K5l", $"a pod paced at {PacedPerSecond}/s: answers slower than the {Seconds(s_gatewayTimeout)} gateway timeout for {Seconds(s.PacedPhase)}", Fault.Slow, s.PacedPhase, Paced: true),
         ];
     }
 
     public static async Task<ScenarioReport> RunAsync(LoadContext context, ChaosProfile profile, Case fault)
     {
         var s = Settings.For(profile);
-        var n = s.Messages;
+        var n = fault.Paced ? s.PacedMessages : s.Messages;
         var workers = s.Workers;
-        var breakDuration = s.BreakDuration ?? s_defaultBreak;
+        var breakSetting = fault.Paced ? s.PacedBreak : s.BreakDuration;
+        var breakDuration = breakSetting ?? s_defaultBreak;
+
+        // A paced pod's calls in flight as the circuit opens end one by one over the next timeout (and the short retry
+        // that then finds the circuit open hands the message back): until then they hold their leases.
+        var settle = fault.Paced ? s_settle + s_gatewayTimeout : s_settle;
         var configurationPause = s.ConfigurationPause ?? s_defaultConfigurationPause;
         var ledger = new MessageLedger(n);
         await using var gateway = await LoadGateway.StartAsync(ledger, profile.GatewayLatency, fault.Dialect);
@@ -85,7 +98,13 @@ internal static class GatewayFaults
         };
         var timeout = fault.Kind == Fault.Slow ? s_gatewayTimeout : s_defaultTimeout;
         environment["Cortex__Gateway__Timeout"] = timeout.ToString("c", CultureInfo.InvariantCulture);
-        if (s.BreakDuration is { } b)
+        if (fault.Paced)
+        {
+            environment["Cortex__RateLimit__PodPermitsPerSecond"] = PacedPerSecond.ToString(CultureInfo.InvariantCulture);
+            environment["Cortex__RateLimit__PodBurst"] = "1";
+        }
+
+        if (breakSetting is { } b)
         {
             environment["Cortex__Resilience__BreakDuration"] = b.ToString("c", CultureInfo.InvariantCulture);
         }
@@ -175,7 +194,7 @@ internal static class GatewayFaults
         // A send already on its last try when the circuit opened fails after the scrape that first saw it open, and on a
         // loaded machine that can be a scrape or two later (1 in one CI run). So, as for leasing, what the circuit must
         // spend nothing on is counted from the settle after the alert: sends that began while it was open.
-        var burnedOnceSettled = watch.FirstAfterAlert(s_settle) is { } settled ? Burned(atHeal) - Burned(settled.Metrics) : burnedWhileOpen;
+        var burnedOnceSettled = watch.FirstAfterAlert(settle) is { } settled ? Burned(atHeal) - Burned(settled.Metrics) : burnedWhileOpen;
         var (missing, duplicates) = ledger.Audit(0, n);
         var stats = await queue.GetStatsAsync();
         var requestsDuring = requestsAtHeal - requestsAtFault;
@@ -211,6 +230,7 @@ internal static class GatewayFaults
 
         var (burnedTarget, burnedBound) = fault.Kind switch
         {
+            Fault.Slow when fault.Paced => ($"≤ {StreakThreshold} + {workers} (the calls in a row that open the circuit, and the sends in flight then), 0 while open (from {settle.TotalSeconds:N0} s after it showed)", (double)(StreakThreshold + workers)),
             Fault.ServerErrors or Fault.Slow or Fault.Refused => ($"≤ {workers} (the sends in flight as the circuit opened), 0 while open (from {s_settle.TotalSeconds:N0} s after it showed)", (double)workers),
             Fault.NotJson => ($"≤ {gateway.HtmlBadGateway / 3:N0} (each needs three 502s in a row)", gateway.HtmlBadGateway / 3),
             _ => ("0", 0d),
@@ -227,11 +247,18 @@ internal static class GatewayFaults
             _ => watch.ConfigurationPausedSeen && Counter(atHeal, "cortex_sender_failed_total", "reason=\"configuration_error\"") > Counter(before, "cortex_sender_failed_total", "reason=\"configuration_error\""),
         };
         checks.Add(new("alert metric seen on /metrics during the fault", AlertTarget(fault.Kind), watch.Describe(before, atHeal), alertSeen));
+        if (fault.Paced)
+        {
+            // The first calls time out after the timeout, and the first attempts alone fail 20 in a row at the pace.
+            var openBy = s_gatewayTimeout + TimeSpan.FromSeconds((double)StreakThreshold / PacedPerSecond) + s_settle;
+            var openedAfter = watch.FirstAlert is { } first ? Stopwatch.GetElapsedTime(faultAt, first.At) : (TimeSpan?)null;
+            Timed(new("circuit open after the failures in a row, not once the ratio outweighs the successes", $"≤ {openBy.TotalSeconds:N0} s after the fault began", openedAfter is { } o ? $"{o.TotalSeconds:N1} s" : "never", openedAfter is { } at && at <= openBy));
+        }
 
         // Not for the bodies that are not JSON: a third of them are acceptances, which rightly resume leasing in between.
         if (fault.Kind is not (Fault.Throttling or Fault.NotJson))
         {
-            var held = watch.MaxLeasedAfterAlert(s_settle);
+            var held = watch.MaxLeasedAfterAlert(settle);
             Timed(new("leasing paused: leased messages once the alert shows", "≤ 1 (a probe)", held is { } h ? $"max {h:N0} (ready {atFault.Ready:N0} → {atEnd.Ready:N0})" : "alert never showed", held is <= 1));
         }
         else if (fault.Kind == Fault.Throttling)
@@ -257,11 +284,11 @@ internal static class GatewayFaults
 
         figures.InsertRange(0,
         [
-            new("load", $"{n:N0} messages backlog, {workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms; gateway timeout {timeout.TotalSeconds:N0} s, circuit break {breakDuration.TotalSeconds:N0} s, 401 pause {configurationPause.TotalSeconds:N0} s"),
+            new("load", $"{n:N0} messages backlog, {workers} workers{(fault.Paced ? $" held to {PacedPerSecond} sends a second" : string.Empty)}, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms; gateway timeout {timeout.TotalSeconds:N0} s, circuit break {breakDuration.TotalSeconds:N0} s, 401 pause {configurationPause.TotalSeconds:N0} s"),
             new("fault injected", Injected(fault, gateway, faultSeconds)),
             new("requests that reached the gateway during the fault", $"{requestsDuring:N0} ({requestsDuring / Math.Max(faultSeconds, 0.001):N1}/s)"),
             new("attempts burned", $"{burned:N0} ({burnedWhileOpen:N0} after the alert showed)"),
-            new("leased messages during the fault", watch.LeasedSummary()),
+            new("leased messages during the fault", watch.LeasedSummary(settle)),
             new("ready messages at fault start → end", $"{atFault.Ready:N0} → {atEnd.Ready:N0} ({atEnd.Delayed:N0} delayed at the end)"),
             new("alert metrics seen", watch.Describe(before, atHeal)),
             new("time to first alert signal", watch.FirstAlert is { } f ? $"{Stopwatch.GetElapsedTime(faultAt, f.At).TotalSeconds:N1} s after the fault began" : "never"),
@@ -408,11 +435,13 @@ internal static class GatewayFaults
         var adapter = fault.Cloud
             ? "Cloud API adapter over HTTP, answered in the Graph API's shapes: 200 with messages[0].id, errors as {\"error\":{\"code\"}}"
             : "Evolution adapter over HTTP";
-        var common = $"{n:N0} billing reminders are pushed and one sender ({workers} workers, {adapter}, /metrics on) drains them through the stand-in answering after {latency.TotalMilliseconds:N0} ms. A fifth of the way through, the fault below is switched on for its duration, then off; /metrics, /health/ready and the queue's counts are read every {s_poll.TotalMilliseconds:N0} ms meanwhile. ";
+        var paced = fault.Paced ? $", held to {PacedPerSecond} sends a second by its pod rate limit" : string.Empty;
+        var common = $"{n:N0} billing reminders are pushed and one sender ({workers} workers{paced}, {adapter}, /metrics on) drains them through the stand-in answering after {latency.TotalMilliseconds:N0} ms. A fifth of the way through, the fault below is switched on for its duration, then off; /metrics, /health/ready and the queue's counts are read every {s_poll.TotalMilliseconds:N0} ms meanwhile. ";
         return common + fault.Kind switch
         {
             Fault.ServerErrors => $"Every request gets a 500. The circuit must open after its minimum throughput of failures, leasing stop (ready stays in Redis, one probe per {breakDuration.TotalSeconds:N0} s break), no attempt be spent while open, and sending resume at the first probe after the outage.",
             Fault.Throttling => $"Every request gets 429{(fault.Cloud ? " with error 130429 (throughput exceeded)" : string.Empty)} with Retry-After: 1. The sender must pause for the Retry-After each time (a throttled answer spends no attempt: it is resent, or parked in the delayed set after repeated 429s) and pick up at once when the storm ends.",
+            Fault.Slow when fault.Paced => $"Every request is held {FaultPlan.SlowHold.TotalSeconds:N0} s, past the sender's {s_gatewayTimeout.TotalSeconds:N0} s timeout, as in K5c, but the calls start at the pod's pace and so time out one by one, never the outage breaker's {StreakThreshold} in 0.5 s: the circuit must open after {StreakThreshold} failures in a row, before the successes of the last 30 s age out of the ratio breaker's window. The duplicates are accounted as in K5c.",
             Fault.Slow => $"Every request is held {FaultPlan.SlowHold.TotalSeconds:N0} s, past the sender's {s_gatewayTimeout.TotalSeconds:N0} s timeout: every other one was accepted by the gateway before the sender gave up, the rest never. A resend of an accepted one is a duplicate the sender cannot prevent: the stand-in counts those exactly, and the sender must name each call it cut off (event 2003). They are the at-least-once cost; a repeat of any other message fails the check, except one the sender named whose answer, given in time, reached it after its timeout on a starved machine.",
             Fault.Refused => "The stand-in's listener is closed: every connection is refused at once. The circuit must open rather than let the workers spin on instant failures, and sending resume when the listener is back on the same port.",
             Fault.Unauthorized => $"Every request gets 401, as after a revoked {(fault.Cloud ? "access token (error 190)" : "apikey")}. The sender must stop (pause {pause.TotalSeconds:N0} s between tries), hand its messages back unspent, show it on /metrics, and go on by itself once the key is accepted again.",
@@ -432,8 +461,8 @@ internal static class GatewayFaults
         NotJson,
     }
 
-    /// <summary>One row of K5: its id, title, the fault and how long it lasts.</summary>
-    internal sealed record Case(string Id, string Title, Fault Kind, TimeSpan Duration, GatewayDialect Dialect = GatewayDialect.Evolution)
+    /// <summary>One row of K5: its id, title, the fault and how long it lasts; <c>Paced</c>: the pod's rate limit holds it to <see cref="PacedPerSecond"/>.</summary>
+    internal sealed record Case(string Id, string Title, Fault Kind, TimeSpan Duration, GatewayDialect Dialect = GatewayDialect.Evolution, bool Paced = false)
     {
         public bool Cloud => Dialect == GatewayDialect.Cloud;
     }
@@ -443,12 +472,16 @@ internal static class GatewayFaults
     /// pod's; smoke shortens both to stay quick.
     /// Smoke runs 24 workers, above the breaker's MinimumThroughput (20), as a pod of the short profile does; a pod with
     /// fewer opens the outage breaker on a failure per worker (GatewayOutageTests).
+    /// A paced pod (K5l) drains a smaller backlog, a fifth of it before the fault at 10 a second. In the smoke profile its
+    /// fault outlasts the first timeouts (2 s), the failures in a row after them and the settle, and its break outlasts the
+    /// calls in flight as the circuit opens: a short retry of one of those after the break would be the probe, and a last
+    /// attempt that fails spends one.
     /// </summary>
-    private sealed record Settings(int Messages, int Workers, TimeSpan Outage, TimeSpan Phase, TimeSpan? BreakDuration, TimeSpan? ConfigurationPause)
+    private sealed record Settings(int Messages, int Workers, TimeSpan Outage, TimeSpan Phase, TimeSpan? BreakDuration, TimeSpan? ConfigurationPause, int PacedMessages, TimeSpan PacedPhase, TimeSpan? PacedBreak)
     {
         public static Settings For(ChaosProfile profile) => profile.Name == ChaosProfile.Short.Name
-            ? new(20_000, profile.Workers, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(20), null, null)
-            : new(1_500, 24, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+            ? new(20_000, profile.Workers, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(20), null, null, 1_000, TimeSpan.FromSeconds(20), null)
+            : new(1_500, 24, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), 200, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(3));
     }
 
     /// <summary>What was read during the fault, one point per poll.</summary>
@@ -485,9 +518,9 @@ internal static class GatewayFaults
         private IEnumerable<Point> AfterAlert(TimeSpan settle) =>
             FirstAlert is { } first ? _points.Where(p => Stopwatch.GetElapsedTime(first.At, p.At) >= settle) : [];
 
-        public string LeasedSummary() => _points.Count == 0
+        public string LeasedSummary(TimeSpan settle) => _points.Count == 0
             ? "no reading"
-            : $"max {_points.Max(p => p.Leased):N0} · after the alert {(MaxLeasedAfterAlert(s_settle) is { } m ? $"max {m:N0}" : "n/a")} · last {_points[^1].Leased:N0}";
+            : $"max {_points.Max(p => p.Leased):N0} · after the alert {(MaxLeasedAfterAlert(settle) is { } m ? $"max {m:N0}" : "n/a")} · last {_points[^1].Leased:N0}";
 
         public string Describe(SenderScrape.Metrics before, SenderScrape.Metrics atHeal)
         {
