@@ -1,7 +1,6 @@
 using Cortex.Sender.Gateways;
 using Polly;
 using Polly.CircuitBreaker;
-using Polly.Timeout;
 
 namespace Cortex.Sender.Resilience;
 
@@ -24,6 +23,7 @@ internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
     private readonly int _threshold;
     private readonly TimeSpan _breakDuration;
     private readonly TimeProvider _time;
+    private readonly Func<CircuitBreakerPredicateArguments<GatewayResult>, ValueTask<bool>> _shouldHandle;
     private readonly Action<TimeSpan> _onOpened;
     private CircuitState _state = CircuitState.Closed;
     private DateTimeOffset _openUntil;
@@ -31,14 +31,17 @@ internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
 
     /// <summary>
     /// A breaker that opens after <paramref name="threshold"/> failures in a row, for <paramref name="breakDuration"/>,
-    /// and calls <paramref name="onOpened"/> each time; <paramref name="time"/> is the clock.
+    /// and calls <paramref name="onOpened"/> each time; <paramref name="time"/> is the clock. A failure is what
+    /// <paramref name="shouldHandle"/> handles, as for the other breakers; any other answer of the gateway's is a
+    /// success, and any other exception (a cancellation, a fault of ours) says nothing about the gateway.
     /// </summary>
-    public FailureStreakBreaker(int threshold, TimeSpan breakDuration, TimeProvider time, Action<TimeSpan> onOpened)
+    public FailureStreakBreaker(int threshold, TimeSpan breakDuration, TimeProvider time, Func<CircuitBreakerPredicateArguments<GatewayResult>, ValueTask<bool>> shouldHandle, Action<TimeSpan> onOpened)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threshold, 1);
         _threshold = threshold;
         _breakDuration = breakDuration;
         _time = time;
+        _shouldHandle = shouldHandle;
         _onOpened = onOpened;
     }
 
@@ -52,15 +55,6 @@ internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
             }
         }
     }
-
-    // A transient fault (the same as the other breakers count) fails, any answer of the gateway's own succeeds, and a
-    // cancellation or a fault of ours says nothing about the gateway.
-    private static bool? Failed(Outcome<GatewayResult> outcome) => outcome.Exception switch
-    {
-        null => outcome.Result!.Outcome == GatewayOutcome.Retryable,
-        TimeoutRejectedException or HttpRequestException => true,
-        _ => null,
-    };
 
     protected override async ValueTask<Outcome<GatewayResult>> ExecuteCore<TState>(
         Func<ResilienceContext, TState, ValueTask<Outcome<GatewayResult>>> callback, ResilienceContext context, TState state)
@@ -81,7 +75,9 @@ internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
         }
 
         var outcome = await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
-        var failed = Failed(outcome);
+        bool? failed = await _shouldHandle(new(context, outcome)).ConfigureAwait(context.ContinueOnCapturedContext) ? true
+            : outcome.Exception is null ? false
+            : null;
         var opened = false;
         lock (_lock)
         {

@@ -31,6 +31,12 @@ namespace Cortex.Sender.Resilience;
 /// </remarks>
 public sealed class GatewayPipeline
 {
+    /// <summary>The faults the short retries repeat and the breakers count: a retryable answer, a timeout, a failed connection.</summary>
+    internal static readonly PredicateBuilder<GatewayResult> Transient = new PredicateBuilder<GatewayResult>()
+        .HandleResult(r => r.Outcome == GatewayOutcome.Retryable)
+        .Handle<TimeoutRejectedException>()
+        .Handle<HttpRequestException>();
+
     // Per send: whether a short retry may still go out. Asked before each retry.
     private static readonly ResiliencePropertyKey<Func<bool>> s_mayRetry = new("cortex.may-retry");
 
@@ -59,15 +65,11 @@ public sealed class GatewayPipeline
         _logger = logger;
         _timedOut = string.Create(CultureInfo.InvariantCulture, $"timeout: no answer within {gatewayOptions.Value.Timeout.TotalSeconds:0.###} s");
         var o = options.Value;
-        var transient = new PredicateBuilder<GatewayResult>()
-            .HandleResult(r => r.Outcome == GatewayOutcome.Retryable)
-            .Handle<TimeoutRejectedException>()
-            .Handle<HttpRequestException>();
 
         var builder = new ResiliencePipelineBuilder<GatewayResult> { TimeProvider = timeProvider };
         if (o.ShortRetries > 0)
         {
-            Func<RetryPredicateArguments<GatewayResult>, ValueTask<bool>> retryable = transient;
+            Func<RetryPredicateArguments<GatewayResult>, ValueTask<bool>> retryable = Transient;
             builder.AddRetry(new RetryStrategyOptions<GatewayResult>
             {
                 // A send the caller no longer may repeat here (its lease in doubt) returns its failure instead.
@@ -85,21 +87,20 @@ public sealed class GatewayPipeline
         // enough. Never fewer than one message's attempts and one more: a single message's short retries are no outage.
         var outageMinimum = Math.Min(o.MinimumThroughput, Math.Max(senderOptions.Value.Workers, o.ShortRetries + 2));
         // Calls that start spread out fail spread out too: the streak breaker counts them however far apart they are.
-        var streak = new FailureStreakBreaker(o.MinimumThroughput, o.BreakDuration, timeProvider, gate.OnCircuitOpened);
+        var streak = new FailureStreakBreaker(o.MinimumThroughput, o.BreakDuration, timeProvider, Transient, gate.OnCircuitOpened);
         gate.ReadStreakStateFrom(() => streak.State);
         _pipeline = builder
-            .AddCircuitBreaker(Breaker(transient, o.FailureRatio, o.SamplingDuration, o.MinimumThroughput, o, gate.CircuitState, gate))
-            .AddCircuitBreaker(Breaker(transient, 1.0, o.OutageSamplingDuration, outageMinimum, o, gate.OutageCircuitState, gate))
+            .AddCircuitBreaker(Breaker(o.FailureRatio, o.SamplingDuration, o.MinimumThroughput, o, gate.CircuitState, gate))
+            .AddCircuitBreaker(Breaker(1.0, o.OutageSamplingDuration, outageMinimum, o, gate.OutageCircuitState, gate))
             .AddStrategy(_ => streak, new FailureStreakOptions())
             .AddTimeout(gatewayOptions.Value.Timeout)
             .Build();
     }
 
-
     private static CircuitBreakerStrategyOptions<GatewayResult> Breaker(
-        PredicateBuilder<GatewayResult> transient, double ratio, TimeSpan sampling, int minimumThroughput, ResilienceOptions o, CircuitBreakerStateProvider state, SendGate gate) => new()
+        double ratio, TimeSpan sampling, int minimumThroughput, ResilienceOptions o, CircuitBreakerStateProvider state, SendGate gate) => new()
     {
-        ShouldHandle = transient,
+        ShouldHandle = Transient,
         FailureRatio = ratio,
         SamplingDuration = sampling,
         MinimumThroughput = minimumThroughput,

@@ -25,7 +25,7 @@ public sealed class FailureStreakBreakerTests
 
     public FailureStreakBreakerTests()
     {
-        _breaker = new FailureStreakBreaker(3, s_break, _clock, _opened.Add);
+        _breaker = new FailureStreakBreaker(3, s_break, _clock, GatewayPipeline.Transient, _opened.Add);
         _pipeline = new ResiliencePipelineBuilder<GatewayResult>().AddStrategy(_ => _breaker, new FailureStreakOptions()).Build();
     }
 
