@@ -10,8 +10,8 @@ namespace Cortex.LoadTests.Chaos;
 /// backlog through the stand-in gateway, which is switched into one fault for a while and back: 5xx for a minute,
 /// a 429 storm, answers slower than the gateway timeout, connection refused, 401, bodies that are not JSON. Each fault
 /// is its own row (K5a..K5f; K5h..K5k the Cloud API adapter, in the Graph API's shapes; K5l the slow answers to a pod
-/// held by a rate limit far below its workers) with a fresh queue, gateway and sender. The stand-in counts every acceptance by index, so
-/// lost and duplicated messages are exact; attempts burned, the circuit and the pause are read from the sender's own
+/// held by a rate limit far below its workers) with a fresh queue, gateway and sender. The stand-in counts every
+/// acceptance by index, so lost and duplicated messages are exact; attempts burned, the circuit and the pause are read from the sender's own
 /// /metrics and /health/ready while the fault lasts, as an operator's Prometheus would.
 /// </summary>
 internal static class GatewayFaults
@@ -249,7 +249,8 @@ internal static class GatewayFaults
         checks.Add(new("alert metric seen on /metrics during the fault", AlertTarget(fault.Kind), watch.Describe(before, atHeal), alertSeen));
         if (fault.Paced)
         {
-            // The first calls time out after the timeout, and the first attempts alone fail 20 in a row at the pace.
+            // The first calls time out after the timeout, the first attempts alone fail 20 in a row at the pace, and the
+            // settle is the slack for a loaded machine.
             var openBy = s_gatewayTimeout + TimeSpan.FromSeconds((double)StreakThreshold / PacedPerSecond) + s_settle;
             var openedAfter = watch.FirstAlert is { } first ? Stopwatch.GetElapsedTime(faultAt, first.At) : (TimeSpan?)null;
             Timed(new("circuit open after the failures in a row, not once the ratio outweighs the successes", $"≤ {openBy.TotalSeconds:N0} s after the fault began", openedAfter is { } o ? $"{o.TotalSeconds:N1} s" : "never", openedAfter is { } at && at <= openBy));
@@ -441,7 +442,7 @@ internal static class GatewayFaults
         {
             Fault.ServerErrors => $"Every request gets a 500. The circuit must open after its minimum throughput of failures, leasing stop (ready stays in Redis, one probe per {breakDuration.TotalSeconds:N0} s break), no attempt be spent while open, and sending resume at the first probe after the outage.",
             Fault.Throttling => $"Every request gets 429{(fault.Cloud ? " with error 130429 (throughput exceeded)" : string.Empty)} with Retry-After: 1. The sender must pause for the Retry-After each time (a throttled answer spends no attempt: it is resent, or parked in the delayed set after repeated 429s) and pick up at once when the storm ends.",
-            Fault.Slow when fault.Paced => $"Every request is held {FaultPlan.SlowHold.TotalSeconds:N0} s, past the sender's {s_gatewayTimeout.TotalSeconds:N0} s timeout, as in K5c, but the calls start at the pod's pace and so time out one by one, never the outage breaker's {StreakThreshold} in 0.5 s: the circuit must open after {StreakThreshold} failures in a row, before the successes of the last 30 s age out of the ratio breaker's window. The duplicates are accounted as in K5c.",
+            Fault.Slow when fault.Paced => $"Every request is held {FaultPlan.SlowHold.TotalSeconds:N0} s, past the sender's {s_gatewayTimeout.TotalSeconds:N0} s timeout, as in K5c, but the calls start at the pod's pace and so time out one by one, never the outage breaker's {StreakThreshold} in 0.5 s: the circuit must open after {StreakThreshold} failures in a row, not once the failures outweigh the successes in the ratio breaker's 30 s window. The duplicates are accounted as in K5c.",
             Fault.Slow => $"Every request is held {FaultPlan.SlowHold.TotalSeconds:N0} s, past the sender's {s_gatewayTimeout.TotalSeconds:N0} s timeout: every other one was accepted by the gateway before the sender gave up, the rest never. A resend of an accepted one is a duplicate the sender cannot prevent: the stand-in counts those exactly, and the sender must name each call it cut off (event 2003). They are the at-least-once cost; a repeat of any other message fails the check, except one the sender named whose answer, given in time, reached it after its timeout on a starved machine.",
             Fault.Refused => "The stand-in's listener is closed: every connection is refused at once. The circuit must open rather than let the workers spin on instant failures, and sending resume when the listener is back on the same port.",
             Fault.Unauthorized => $"Every request gets 401, as after a revoked {(fault.Cloud ? "access token (error 190)" : "apikey")}. The sender must stop (pause {pause.TotalSeconds:N0} s between tries), hand its messages back unspent, show it on /metrics, and go on by itself once the key is accepted again.",
