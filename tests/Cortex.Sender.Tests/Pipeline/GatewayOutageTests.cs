@@ -50,11 +50,7 @@ public sealed class GatewayOutageTests(RedisFixture redis) : IClassFixture<Redis
         // worker per timeout, all together: 4 failures in the outage window, never 20. The ratio breaker alone stays
         // closed until the 300 successes leave its 30 s window, and every timeout until then spends an attempt.
         const int busy = 300;
-        var gateway = DownAfterBusySpell(busy, async ct =>
-        {
-            await Task.Delay(Timeout.InfiniteTimeSpan, ct);
-            return GatewayResult.Accepted("never");
-        });
+        var gateway = DownAfterBusySpell(busy, NeverAnswersAsync);
         await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
         {
             // Longer than the 0.5 s outage window, as the product's 10 s is: the first round of timeouts comes after the
@@ -89,11 +85,7 @@ public sealed class GatewayOutageTests(RedisFixture redis) : IClassFixture<Redis
         // the outage breaker needs. The ratio breaker alone stays closed until the failures match the 100 successes in
         // its window, and every timeout until then spends an attempt.
         const int busy = 100;
-        var gateway = DownAfterBusySpell(busy, async ct =>
-        {
-            await Task.Delay(Timeout.InfiniteTimeSpan, ct);
-            return GatewayResult.Accepted("never");
-        });
+        var gateway = DownAfterBusySpell(busy, NeverAnswersAsync);
         await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
         {
             ["Cortex:Gateway:Timeout"] = "00:00:01",
@@ -207,6 +199,13 @@ public sealed class GatewayOutageTests(RedisFixture redis) : IClassFixture<Redis
     }
 
     // Accepts the first calls, then answers every call as the outage does: a gateway that went down after a busy spell.
+    // A gateway that stopped answering: the call ends only at the sender's timeout.
+    private static async Task<GatewayResult> NeverAnswersAsync(CancellationToken ct)
+    {
+        await Task.Delay(Timeout.InfiniteTimeSpan, ct);
+        return GatewayResult.Accepted("never");
+    }
+
     private static ScriptedGateway DownAfterBusySpell(int busy, Func<CancellationToken, Task<GatewayResult>> outage)
     {
         var calls = 0;
