@@ -81,7 +81,7 @@ public sealed class GatewayPipeline
             });
         }
 
-        // Each breaker ignores the other's BrokenCircuitException: only transient answers count as failures.
+        // Each breaker ignores the others' BrokenCircuitException: only transient answers count as failures.
         // A gateway that stops answering fails one call per worker per timeout, all at once: a pod with fewer workers
         // than MinimumThroughput never sees that many in the outage window, so there a failure for every worker is
         // enough. Never fewer than one message's attempts and one more: a single message's short retries are no outage.
