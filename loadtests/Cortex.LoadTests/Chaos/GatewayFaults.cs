@@ -242,7 +242,8 @@ internal static class GatewayFaults
 
         var alertSeen = fault.Kind switch
         {
-            Fault.ServerErrors or Fault.Slow or Fault.Refused => watch.CircuitOpenSeen && watch.NotReadySeen,
+            // Closed before: the circuit can open before the first reading of the fault, which then shows only the 1.
+            Fault.ServerErrors or Fault.Slow or Fault.Refused => Counter(before, "cortex_sender_circuit_state") == 0 && watch.CircuitOpenSeen && watch.NotReadySeen,
             Fault.Throttling => Counter(after, "cortex_sender_throttled_total") > Counter(before, "cortex_sender_throttled_total"),
             _ => watch.ConfigurationPausedSeen && Counter(atHeal, "cortex_sender_failed_total", "reason=\"configuration_error\"") > Counter(before, "cortex_sender_failed_total", "reason=\"configuration_error\""),
         };
@@ -416,7 +417,7 @@ internal static class GatewayFaults
 
     private static string AlertTarget(Fault kind) => kind switch
     {
-        Fault.ServerErrors or Fault.Slow or Fault.Refused => "cortex_sender_circuit_state 1 and /health/ready 503",
+        Fault.ServerErrors or Fault.Slow or Fault.Refused => "cortex_sender_circuit_state 0 before the fault and 1 during it, /health/ready 503",
         Fault.Throttling => "cortex_sender_throttled_total rising",
         _ => "cortex_sender_configuration_paused 1 and failed_total{reason=\"configuration_error\"} rising",
     };
@@ -529,7 +530,7 @@ internal static class GatewayFaults
             var paused = _points.Count == 0 ? 0 : _points.Max(p => p.ConfigurationPaused);
             var ready = string.Join("/", _points.Select(p => p.Ready).Distinct().Order());
             string Delta(string name, string? label = null) => (atHeal.Sum(name, label) - before.Sum(name, label)).ToString("N0", CultureInfo.InvariantCulture);
-            return $"circuit_state seen {circuit} · configuration_paused max {paused:N0} · /health/ready {ready} · during the fault: failed{{retryable}} +{Delta("cortex_sender_failed_total", "reason=\"retryable\"")}, failed{{configuration_error}} +{Delta("cortex_sender_failed_total", "reason=\"configuration_error\"")}, throttled +{Delta("cortex_sender_throttled_total")}, returned +{Delta("cortex_sender_returned_total")}";
+            return $"circuit_state {before.Sum("cortex_sender_circuit_state"):N0} before, seen {circuit} · configuration_paused max {paused:N0} · /health/ready {ready} · during the fault: failed{{retryable}} +{Delta("cortex_sender_failed_total", "reason=\"retryable\"")}, failed{{configuration_error}} +{Delta("cortex_sender_failed_total", "reason=\"configuration_error\"")}, throttled +{Delta("cortex_sender_throttled_total")}, returned +{Delta("cortex_sender_returned_total")}";
         }
 
         internal sealed record Point(long At, SenderScrape.Metrics Metrics, double Circuit, double ConfigurationPaused, int Ready, long Leased, bool Alert);

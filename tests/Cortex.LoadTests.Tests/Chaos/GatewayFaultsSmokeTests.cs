@@ -67,7 +67,9 @@ public class GatewayFaultsSmokeTests(RedisFixture redis) : IClassFixture<RedisFi
         foreach (var id in new[] { "K5a", "K5c", "K5d", "K5h", "K5l" })
         {
             Assert.EndsWith("0 while the circuit was open", run.Scenarios.Single(s => s.Id == id).Checks.Single(c => c.Name.StartsWith("attempts burned", StringComparison.Ordinal)).Measured, StringComparison.Ordinal);
-            Assert.Contains("circuit_state seen 0/1", run.Scenarios.Single(s => s.Id == id).Checks.Single(c => c.Name.StartsWith("alert metric", StringComparison.Ordinal)).Measured, StringComparison.Ordinal);
+            // Closed before the fault, open during it. The circuit may open before the fault's first reading (the streak
+            // breaker opens at the 20th failure in a row, within milliseconds at 24 workers), which then shows only the 1.
+            Assert.Matches("circuit_state 0 before, seen (0/)?1", run.Scenarios.Single(s => s.Id == id).Checks.Single(c => c.Name.StartsWith("alert metric", StringComparison.Ordinal)).Measured);
         }
 
         foreach (var id in new[] { "K5e", "K5j" })
