@@ -72,8 +72,12 @@ public sealed class GatewayPipeline
             Func<RetryPredicateArguments<GatewayResult>, ValueTask<bool>> retryable = Transient;
             builder.AddRetry(new RetryStrategyOptions<GatewayResult>
             {
-                // A send the caller no longer may repeat here (its lease in doubt) returns its failure instead.
-                ShouldHandle = args => args.Context.Properties.TryGetValue(s_mayRetry, out var mayRetry) && !mayRetry() ? PredicateResult.False() : retryable(args),
+                // A send the caller no longer may repeat here (its lease in doubt) returns its failure instead, and so
+                // does one whose failure opened the circuit (a failed probe among them): its retry would only meet the
+                // open circuit, and the caller hands the message back unspent.
+                ShouldHandle = args => gate.IsCircuitOpen || (args.Context.Properties.TryGetValue(s_mayRetry, out var mayRetry) && !mayRetry())
+                    ? PredicateResult.False()
+                    : retryable(args),
                 MaxRetryAttempts = o.ShortRetries,
                 Delay = o.ShortRetryDelay,
                 BackoffType = DelayBackoffType.Exponential,

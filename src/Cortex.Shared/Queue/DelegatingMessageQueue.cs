@@ -39,6 +39,8 @@ public abstract class DelegatingMessageQueue(IMessageQueue inner) : IMessageQueu
 
     public virtual Task<int> ReturnAsync(string consumerId, IReadOnlyList<long>? leaseIds = null) => inner.ReturnAsync(consumerId, leaseIds);
 
+    public virtual Task<bool> ReturnToBackAsync(string consumerId, long leaseId) => inner.ReturnToBackAsync(consumerId, leaseId);
+
     public virtual Task HeartbeatAsync(string consumerId) => inner.HeartbeatAsync(consumerId);
 
     public virtual Task<bool> HoldsLeaseAsync(string consumerId, long leaseId) => inner.HoldsLeaseAsync(consumerId, leaseId);

@@ -71,6 +71,13 @@ public interface IMessageQueue
     /// <summary>Puts leased messages back at the front of their ready list without counting a delivery; none given = all of the consumer's.</summary>
     Task<int> ReturnAsync(string consumerId, IReadOnlyList<long>? leaseIds = null);
 
+    /// <summary>
+    /// Puts one leased message back at the back of its ready list, behind everything waiting there, without counting a
+    /// delivery; false when the lease was lost. For a message whose send failed as the gateway's circuit opened: the next
+    /// probe is another message, so one the gateway always fails cannot keep the circuit open.
+    /// </summary>
+    Task<bool> ReturnToBackAsync(string consumerId, long leaseId);
+
     /// <summary>Proves the consumer is alive; its leases are safe while heartbeats are younger than the consumer timeout.</summary>
     Task HeartbeatAsync(string consumerId);
 

@@ -212,6 +212,17 @@ internal static class QueueScripts
         return n
         """);
 
+    // Puts one leased message back at the producing end of its ready list, behind everything waiting there, without
+    // counting a delivery: a message whose send failed as the circuit opened, so that the next probe is another one.
+    // KEYS: leases:<owner>, ready high, normal, low   ARGV: leaseId
+    public static readonly RedisScript ReturnToBack = new("""
+        local v = redis.call('HGET', KEYS[1], ARGV[1])
+        if not v then return 0 end
+        redis.call('LPUSH', KEYS[2 + tonumber(string.sub(v, 1, 1))], string.sub(v, 2))
+        redis.call('HDEL', KEYS[1], ARGV[1])
+        return 1
+        """);
+
     // KEYS: delayed, ready high, normal, low   ARGV: now ms, limit
     // Due messages go to the consuming end of their ready list, earliest first.
     // A refusal of the ZREM after the pushes would leave the messages in both places, pushed again every sweep.

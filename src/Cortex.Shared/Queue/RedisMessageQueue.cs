@@ -263,6 +263,13 @@ public sealed class RedisMessageQueue : IMessageQueue
             _connection, Db, [Keys.Leases(consumerId), Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow], args);
     }
 
+    public async Task<bool> ReturnToBackAsync(string consumerId, long leaseId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumerId);
+        return (int)await QueueScripts.ReturnToBack.EvaluateAsync(
+            _connection, Db, [Keys.Leases(consumerId), Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow], [leaseId]) == 1;
+    }
+
     public Task<IReadOnlyList<string>?> RefusedConsumerCommandsAsync() => RedisAcl.RefusedAsync(_connection, ConsumerNeeds());
 
     public Task<IReadOnlyList<string>?> RefusedProducerCommandsAsync() => RedisAcl.RefusedAsync(_connection, ProducerNeeds());
@@ -292,9 +299,9 @@ public sealed class RedisMessageQueue : IMessageQueue
     {
         (RedisKey Key, string Commands)[] needs =
         [
-            (Keys.ReadyHigh, "RPOP RPUSH LLEN LINDEX"),
-            (Keys.ReadyNormal, "RPOP RPUSH LLEN LINDEX"),
-            (Keys.ReadyLow, "RPOP RPUSH LLEN LINDEX"),
+            (Keys.ReadyHigh, "RPOP RPUSH LPUSH LLEN LINDEX"),
+            (Keys.ReadyNormal, "RPOP RPUSH LPUSH LLEN LINDEX"),
+            (Keys.ReadyLow, "RPOP RPUSH LPUSH LLEN LINDEX"),
             (Keys.Leases("*"), "HGET HSET HDEL HEXISTS HKEYS HGETALL HLEN DEL"),
             (Keys.LeaseSequence, "INCRBY"),
             (Keys.LastLease("*"), "GET SET DEL"),

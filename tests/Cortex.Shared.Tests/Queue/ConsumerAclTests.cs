@@ -60,6 +60,7 @@ public sealed class ConsumerAclTests : IAsyncLifetime
         Assert.True(await queue.ScheduleRetryAsync("a", byText["m3"], Encoding.UTF8.GetBytes("m3"), _time.GetUtcNow().AddMinutes(1)));
         Assert.Equal(1, await queue.DeadLetterAsync("a", [new DeadLetterItem(byText["m4"], DeadLetterEntry.Create("invalid_envelope", "test", byText["m4"].Payload.Span, _time.GetUtcNow()))]));
         Assert.Equal(1, await queue.ReturnAsync("a", [byText["m5"].LeaseId]));
+        Assert.True(await queue.ReturnToBackAsync("a", byText["m6"].LeaseId));
 
         // Consumer b leases the returned message and dies; a recovers it after the consumer timeout.
         Assert.Equal("m5", Text(Assert.Single(await queue.LeaseAsync("b", 1))));
@@ -68,7 +69,7 @@ public sealed class ConsumerAclTests : IAsyncLifetime
         Assert.Equal(new RecoveryResult(1, 0, 1), await queue.RecoverAsync());
         Assert.Equal(2, await queue.PromoteDueAsync());
         Assert.Null(await queue.GetOldestReadyEnqueuedAtAsync()); // read, not refused; these payloads carry no enqueue time
-        Assert.Equal(3, await queue.RemoveConsumerAsync("a"));
+        Assert.Equal(2, await queue.RemoveConsumerAsync("a"));
 
         // m1 and m2 sent; m4 and the oversized one dead; h1, l1 and m6 (returned by a), m3 (retried), d1 and m5 (recovered) ready.
         Assert.Equal(new QueueStats(1, 4, 1, 0, 0, 2, 0), await queue.GetStatsAsync());

@@ -361,6 +361,22 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     [Fact]
+    public async Task ReturnToBackAsync_OneLease_PutsItBehindEverythingWaitingWithoutCountingADelivery()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1"), Message("m2"), Message("m3")]);
+        var leased = await queue.LeaseAsync("a", 1);
+
+        Assert.True(await queue.ReturnToBackAsync("a", leased[0].LeaseId));
+
+        await AssertStats(queue, normal: 3, consumers: 1);
+        var again = await queue.LeaseAsync("b", 3);
+        Assert.Equal(["m2", "m3", "m1"], again.Select(Text));
+        Assert.All(again, m => Assert.False(m.IsRedelivery));
+        Assert.False(await queue.ReturnToBackAsync("a", leased[0].LeaseId));
+    }
+
+    [Fact]
     public async Task RemoveConsumerAsync_WithLeases_ReturnsThemAndForgetsTheConsumer()
     {
         var queue = CreateQueue();
