@@ -5,12 +5,13 @@ using Polly.CircuitBreaker;
 namespace Cortex.Sender.Resilience;
 
 /// <summary>
-/// The third breaker: opens once the last <c>threshold</c> calls all failed, however far apart they were. The outage
-/// breaker needs its failures inside one short window, and a pod whose calls start spread out never gives it that: a
-/// rate limit far below the workers, or one or two workers, against a gateway that stops answering (each call then
-/// times out on its own, one after the other). Only the ratio breaker opened there, once the successes from before the
-/// fault had left its window, and every send until then spent an attempt. With this one the attempts spent before the
-/// circuit opens are bounded by a count, not by the pace.
+/// The third breaker: opens once the last <c>threshold</c> calls all failed, however far apart they were, or once calls
+/// have failed in a row for <c>span</c>, at least <c>spanThreshold</c> of them. The outage breaker needs its failures
+/// inside one short window, and a pod whose calls start spread out never gives it that: a rate limit far below the
+/// workers, or one or two workers, against a gateway that stops answering (each call then times out on its own, one
+/// after the other). Only the ratio breaker opened there, once the successes from before the fault had left its window,
+/// and every send until then spent an attempt. With this one the attempts spent before the circuit opens are bounded by
+/// a count, and for the slowest pods (one worker waiting out a 10 s timeout per call) by the span too.
 /// </summary>
 /// <remarks>
 /// Break and probe as Polly's breakers do: open for the break (calls fail with <see cref="BrokenCircuitException"/>),
@@ -21,6 +22,8 @@ internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
 {
     private readonly Lock _lock = new();
     private readonly int _threshold;
+    private readonly int _spanThreshold;
+    private readonly TimeSpan _span;
     private readonly TimeSpan _breakDuration;
     private readonly TimeProvider _time;
     private readonly Func<CircuitBreakerPredicateArguments<GatewayResult>, ValueTask<bool>> _shouldHandle;
@@ -28,17 +31,22 @@ internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
     private CircuitState _state = CircuitState.Closed;
     private DateTimeOffset _openUntil;
     private int _streak;
+    private DateTimeOffset _streakSince;
 
     /// <summary>
-    /// A breaker that opens after <paramref name="threshold"/> failures in a row, for <paramref name="breakDuration"/>,
-    /// and calls <paramref name="onOpened"/> each time; <paramref name="time"/> is the clock. A failure is what
-    /// <paramref name="shouldHandle"/> handles, as for the other breakers; any other answer of the gateway's is a
-    /// success, and any other exception (a cancellation, a fault of ours) says nothing about the gateway.
+    /// A breaker that opens after <paramref name="threshold"/> failures in a row, or after failures in a row for
+    /// <paramref name="span"/> from the first to the last, at least <paramref name="spanThreshold"/> of them, for
+    /// <paramref name="breakDuration"/>, and calls <paramref name="onOpened"/> each time; <paramref name="time"/> is the
+    /// clock. A failure is what <paramref name="shouldHandle"/> handles, as for the other breakers; any other answer of
+    /// the gateway's is a success, and any other exception (a cancellation, a fault of ours) says nothing about the gateway.
     /// </summary>
-    public FailureStreakBreaker(int threshold, TimeSpan breakDuration, TimeProvider time, Func<CircuitBreakerPredicateArguments<GatewayResult>, ValueTask<bool>> shouldHandle, Action<TimeSpan> onOpened)
+    public FailureStreakBreaker(int threshold, int spanThreshold, TimeSpan span, TimeSpan breakDuration, TimeProvider time, Func<CircuitBreakerPredicateArguments<GatewayResult>, ValueTask<bool>> shouldHandle, Action<TimeSpan> onOpened)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threshold, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(spanThreshold, 1);
         _threshold = threshold;
+        _spanThreshold = spanThreshold;
+        _span = span;
         _breakDuration = breakDuration;
         _time = time;
         _shouldHandle = shouldHandle;
@@ -92,12 +100,21 @@ internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
             else if (_state == CircuitState.Closed && failed is { } f)
             {
                 // A call that started before the circuit opened and ends after it counts neither way.
-                _streak = f ? _streak + 1 : 0;
-                if (_streak >= _threshold)
+                var now = _time.GetUtcNow();
+                if (!f)
+                {
+                    _streak = 0;
+                }
+                else if (++_streak == 1)
+                {
+                    _streakSince = now;
+                }
+
+                if (_streak >= _threshold || (_streak >= _spanThreshold && now - _streakSince >= _span))
                 {
                     opened = true;
                     _state = CircuitState.Open;
-                    _openUntil = _time.GetUtcNow() + _breakDuration;
+                    _openUntil = now + _breakDuration;
                     _streak = 0;
                 }
             }

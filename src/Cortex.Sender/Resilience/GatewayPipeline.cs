@@ -90,8 +90,10 @@ public sealed class GatewayPipeline
         // than MinimumThroughput never sees that many in the outage window, so there a failure for every worker is
         // enough. Never fewer than one message's attempts and one more: a single message's short retries are no outage.
         var outageMinimum = Math.Min(o.MinimumThroughput, Math.Max(senderOptions.Value.Workers, o.ShortRetries + 2));
-        // Calls that start spread out fail spread out too: the streak breaker counts them however far apart they are.
-        var streak = new FailureStreakBreaker(o.MinimumThroughput, o.BreakDuration, timeProvider, Transient, gate.OnCircuitOpened);
+        // Calls that start spread out fail spread out too: the streak breaker counts them however far apart they are, and
+        // opens sooner once they have failed in a row for the ratio breaker's window, with more than one message's attempts.
+        var streak = new FailureStreakBreaker(
+            o.MinimumThroughput, Math.Min(o.MinimumThroughput, o.ShortRetries + 2), o.SamplingDuration, o.BreakDuration, timeProvider, Transient, gate.OnCircuitOpened);
         gate.ReadStreakStateFrom(() => streak.State);
         _pipeline = builder
             .AddCircuitBreaker(Breaker(o.FailureRatio, o.SamplingDuration, o.MinimumThroughput, o, gate.CircuitState, gate))

@@ -13,6 +13,10 @@ public sealed class ResilienceOptions
     /// <summary>Share of failed calls within <see cref="SamplingDuration"/> that opens the circuit.</summary>
     public double FailureRatio { get; set; } = 0.5;
 
+    /// <summary>
+    /// Window of the ratio breaker. Also how long calls failing in a row open the circuit, at least
+    /// <see cref="ShortRetries"/> + 2 of them, for a pod whose calls are too few for <see cref="MinimumThroughput"/> in a row.
+    /// </summary>
     public TimeSpan SamplingDuration { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Calls needed in the sampling window before the ratio counts.</summary>

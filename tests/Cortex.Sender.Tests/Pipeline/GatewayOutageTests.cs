@@ -115,6 +115,40 @@ public sealed class GatewayOutageTests(RedisFixture redis) : IClassFixture<Redis
     }
 
     [Fact]
+    public async Task Send_GatewayStopsAnsweringAOneWorkerPod_CircuitOpensOnceCallsFailedInARowForTheSamplingDuration()
+    {
+        // One worker waits out each timeout alone: a failure per timeout. The streak breaker's count (20 here) would
+        // take 20 timeouts, about 7 messages' three attempts each; failing in a row for SamplingDuration is enough once
+        // more than one message's attempts failed.
+        var gateway = DownAfterBusySpell(5, NeverAnswersAsync);
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Gateway:Timeout"] = "00:00:01",
+            ["Cortex:Resilience:ShortRetries"] = "2",
+            ["Cortex:Resilience:ShortRetryDelay"] = "00:00:00.010",
+            ["Cortex:Resilience:SamplingDuration"] = "00:00:03",
+            ["Cortex:Resilience:BreakDuration"] = "00:01:00",
+            ["Cortex:Retry:MaxAttempts"] = "50",
+            ["Cortex:Retry:BaseDelay"] = "01:00:00",
+            ["Cortex:Retry:MaxDelay"] = "01:00:00",
+            ["Cortex:Sender:Workers"] = "1",
+            ["Cortex:Sender:Prefetch"] = "1",
+            ["Cortex:Sender:LeaseBatchSize"] = "1",
+        });
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 50).Select(i => SenderTestHost.Message($"w{i}")));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Gate.IsCircuitOpen), "circuit open", timeoutSeconds: 120);
+        await host.StopAsync();
+
+        // w5 failed its three attempts (the first 3 s of timeouts) and spent one; w6's first timeout, 3 s after the first
+        // failure, opened the circuit and went back unspent. On the count alone: 6 spent, 20 timeouts.
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal(5 + 3 + 1, gateway.TotalCalls);
+        Assert.Equal((44, 1), (stats.Ready, stats.Delayed));
+    }
+
+    [Fact]
     public async Task Send_OneMessageFailsAllItsShortRetriesOnASmallPod_CircuitStaysClosed()
     {
         // 2 workers: the outage breaker needs a failure per worker, but never fewer than one message's attempts and one

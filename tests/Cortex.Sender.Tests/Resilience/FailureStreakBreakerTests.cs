@@ -25,7 +25,7 @@ public sealed class FailureStreakBreakerTests
 
     public FailureStreakBreakerTests()
     {
-        _breaker = new FailureStreakBreaker(3, s_break, _clock, GatewayPipeline.Transient, _opened.Add);
+        _breaker = new FailureStreakBreaker(3, 3, TimeSpan.FromMinutes(1), s_break, _clock, GatewayPipeline.Transient, _opened.Add);
         _pipeline = new ResiliencePipelineBuilder<GatewayResult>().AddStrategy(_ => _breaker, new FailureStreakOptions()).Build();
     }
 
@@ -47,6 +47,37 @@ public sealed class FailureStreakBreakerTests
         Assert.Equal([s_break], _opened);
         await Assert.ThrowsAsync<BrokenCircuitException>(() => CallAsync(s_success));
         Assert.Equal(6, _calls);
+    }
+
+    [Fact]
+    public async Task Execute_FailuresInARowForTheSpan_OpenBeforeTheirCountDoesButNotOnOneMessagesAttempts()
+    {
+        // A pod with one worker against a gateway that stopped answering fails a call per timeout: 10 in a row would take
+        // 10 timeouts. Failing in a row for the span opens it, given 4 failures: one message's three attempts are no outage.
+        var breaker = new FailureStreakBreaker(10, 4, TimeSpan.FromSeconds(30), s_break, _clock, GatewayPipeline.Transient, _opened.Add);
+        var pipeline = new ResiliencePipelineBuilder<GatewayResult>().AddStrategy(_ => breaker, new FailureStreakOptions()).Build();
+        async Task Call(GatewayResult result, TimeSpan after)
+        {
+            _clock.Advance(after);
+            await pipeline.ExecuteAsync(_ => ValueTask.FromResult(result));
+        }
+
+        await Call(s_failure, TimeSpan.Zero);
+        await Call(s_failure, TimeSpan.FromSeconds(20));
+        await Call(s_failure, TimeSpan.FromSeconds(20));
+        Assert.Equal(CircuitState.Closed, breaker.State);
+
+        await Call(s_success, TimeSpan.FromSeconds(10));
+        await Call(s_failure, TimeSpan.FromSeconds(10));
+        await Call(s_failure, TimeSpan.FromSeconds(10));
+        await Call(s_failure, TimeSpan.FromSeconds(10));
+        await Call(s_failure, TimeSpan.FromSeconds(9));
+        Assert.Equal(CircuitState.Closed, breaker.State);
+
+        await Call(s_failure, TimeSpan.FromSeconds(1));
+
+        Assert.Equal(CircuitState.Open, breaker.State);
+        Assert.Equal([s_break], _opened);
     }
 
     [Fact]
