@@ -12,6 +12,12 @@ public enum GatewayOutcome
     /// <summary>The provider asked us to slow down (429, 130429, rate-overlimit): pause the gateway, resend without counting an attempt.</summary>
     Throttled,
 
+    /// <summary>
+    /// The provider limits messages to this one recipient (Meta 131056, the pair rate limit): park the message for
+    /// RetryAfter without counting an attempt. Not a fault of the gateway, and no reason to slow the other recipients.
+    /// </summary>
+    RecipientThrottled,
+
     /// <summary>Will never succeed for this message (not on WhatsApp, bad template, policy block): dead-letter now.</summary>
     Permanent,
 
@@ -39,6 +45,8 @@ public readonly record struct GatewayResult(
     public static GatewayResult NoAnswer(string error) => new(GatewayOutcome.Retryable, null, error, null, Unanswered: true);
 
     public static GatewayResult Throttled(string error, TimeSpan? retryAfter = null) => new(GatewayOutcome.Throttled, null, error, retryAfter);
+
+    public static GatewayResult RecipientThrottled(string error, TimeSpan retryAfter) => new(GatewayOutcome.RecipientThrottled, null, error, retryAfter);
 
     public static GatewayResult Permanent(string error) => new(GatewayOutcome.Permanent, null, error);
 

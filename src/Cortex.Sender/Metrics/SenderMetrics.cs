@@ -38,8 +38,8 @@ public sealed class SenderMetrics
         _redeliveredSends = meter.CreateCounter<long>("cortex.sender.redelivered_sends", "{message}", "Sends of messages whose earlier consumer died mid-flight: possible duplicates.");
         _unansweredSends = meter.CreateCounter<long>("cortex.sender.unanswered_sends", "{attempt}", "Gateway calls cut off before an answer (timeout, dropped connection, shutdown deadline): the message may have been delivered, and its resend may be a duplicate.");
         _throttled = meter.CreateCounter<long>("cortex.sender.throttled", "{answer}", "Gateway answers asking to slow down.");
-        _returned = meter.CreateCounter<long>("cortex.sender.returned", "{message}", "Leased messages returned to ready unsent (open circuit, configuration error, shutdown).");
-        _deferred = meter.CreateCounter<long>("cortex.sender.deferred", "{message}", "Messages moved to the delayed set without an attempt (notBefore ahead, repeated throttling).");
+        _returned = meter.CreateCounter<long>("cortex.sender.returned", "{message}", "Leased messages returned to ready with no attempt spent (open circuit, a send that failed as it opened, configuration error, shutdown).");
+        _deferred = meter.CreateCounter<long>("cortex.sender.deferred", "{message}", "Messages moved to the delayed set without an attempt (notBefore ahead, repeated throttling, a recipient's pair rate limit).");
         _leasesRecovered = meter.CreateCounter<long>("cortex.queue.leases_recovered", "{message}", "Leases of dead consumers returned to ready.");
         _sendDuration = meter.CreateHistogram<double>("cortex.sender.send.duration", "s", "Time of one gateway call, retries included.");
         _endToEnd = meter.CreateHistogram<double>("cortex.sender.end_to_end.duration", "s", "From enqueuedAt to the gateway accepting the message, by kind.");

@@ -507,6 +507,15 @@ internal sealed class SenderEngine : BackgroundService
                     await PersistAsync(() => _queue.DeferAsync(ConsumerId, lease, dueAt), "defer", cancellationToken);
                     return;
 
+                case GatewayOutcome.RecipientThrottled:
+                    // Too many messages to this one recipient: park it for the provider's interval, no attempt spent.
+                    // Not a pause: the other recipients' messages carry on.
+                    _metrics.Throttled();
+                    _metrics.Deferred();
+                    SenderLog.RecipientThrottled(_logger, envelope.Id, envelope.TraceId, result.RetryAfter ?? TimeSpan.Zero);
+                    await PersistAsync(() => _queue.DeferAsync(ConsumerId, lease, _time.GetUtcNow() + (result.RetryAfter ?? TimeSpan.Zero)), "defer", cancellationToken);
+                    return;
+
                 case GatewayOutcome.Permanent:
                     await DeadLetterAsync(lease, envelope, DeadLetterReasons.Permanent, result.Error ?? "permanent failure", result.Error, envelope.Attempt + 1, cancellationToken);
                     return;
@@ -587,7 +596,7 @@ internal sealed class SenderEngine : BackgroundService
                 result = GatewayResult.Retryable("unexpected error: " + ex.GetType().Name);
             }
 
-            if (result.Outcome is GatewayOutcome.Accepted or GatewayOutcome.Permanent or GatewayOutcome.Throttled)
+            if (result.Outcome is GatewayOutcome.Accepted or GatewayOutcome.Permanent or GatewayOutcome.Throttled or GatewayOutcome.RecipientThrottled)
             {
                 // The gateway itself answered (a 5xx or a timeout may come from anything in between): the key works.
                 _gate.ConfigurationConfirmed();
@@ -974,7 +983,7 @@ internal sealed class SenderEngine : BackgroundService
     {
         GatewayOutcome.Accepted => "accepted",
         GatewayOutcome.Retryable => "retryable",
-        GatewayOutcome.Throttled => "throttled",
+        GatewayOutcome.Throttled or GatewayOutcome.RecipientThrottled => "throttled",
         GatewayOutcome.Permanent => "permanent",
         _ => "configuration_error",
     };

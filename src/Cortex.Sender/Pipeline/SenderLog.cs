@@ -78,6 +78,9 @@ internal static partial class SenderLog
     [LoggerMessage(1024, LogLevel.Warning, "Message {MessageId} (trace {TraceId}) failed ({Error}) as the gateway's circuit opened, or while it was open: returned to ready, no attempt spent")]
     public static partial void OutageReturned(ILogger logger, string messageId, string? traceId, string? error);
 
+    [LoggerMessage(1025, LogLevel.Information, "Message {MessageId} (trace {TraceId}) deferred {Delay}: the provider limits messages to its recipient; no attempt spent")]
+    public static partial void RecipientThrottled(ILogger logger, string messageId, string? traceId, TimeSpan delay);
+
     [LoggerMessage(1014, LogLevel.Warning, "Lease {LeaseId} was delivered {Deliveries} times before, each time to a consumer that died: sending it alone, with nothing else leased or in flight")]
     public static partial void IsolatedRedelivery(ILogger logger, long leaseId, int deliveries);
 

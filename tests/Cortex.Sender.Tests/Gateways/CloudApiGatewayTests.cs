@@ -28,7 +28,7 @@ public sealed class CloudApiGatewayTests : IClassFixture<GatewayStubFixture>, ID
         // scenario, HTTP status, body, content type, expected outcome, expected provider id (Accepted) or a fragment of the error
         { "200 success", 200, Success, "application/json", GatewayOutcome.Accepted, "wamid.HBgNNTUxMTk5OTk5OTk5ORUCABEYEjQ0" },
         { "130429 throughput", 400, Error(130429, "Rate limit hit"), "application/json", GatewayOutcome.Throttled, "code 130429" },
-        { "131056 pair rate limit", 400, Error(131056, "(Business Account, Consumer Account) pair rate limit hit"), "application/json", GatewayOutcome.Retryable, "pair rate limit" },
+        { "131056 pair rate limit", 400, Error(131056, "(Business Account, Consumer Account) pair rate limit hit"), "application/json", GatewayOutcome.RecipientThrottled, "pair rate limit" },
         { "4 app call rate", 400, Error(4, "(#4) Application request limit reached"), "application/json", GatewayOutcome.Retryable, "code 4" },
         { "80007 account rate", 400, Error(80007, "Rate limit issues"), "application/json", GatewayOutcome.Retryable, "code 80007" },
         { "131057 upgrading", 400, Error(131057, "Account in maintenance mode"), "application/json", GatewayOutcome.Retryable, "code 131057" },

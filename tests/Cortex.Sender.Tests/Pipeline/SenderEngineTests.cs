@@ -261,6 +261,57 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_RecipientPairRateLimited_ParkedWithoutAnAttemptWhileTheOthersGoOnAndTheCircuitStaysClosed()
+    {
+        // Ten bills for one customer at once, among 30 messages to others: the provider takes one message to that recipient,
+        // then answers the pair rate limit (Meta 131056) until 300 ms have passed. Before, each such answer was a transient
+        // fault: three calls, an attempt spent (with MaxAttempts 1 here, the bill dead-lettered), and every one counted
+        // by the circuit breakers, whose threshold here is 5 failures.
+        var sync = new Lock();
+        var lastAccepted = DateTimeOffset.MinValue;
+        var gateway = new ScriptedGateway(e =>
+        {
+            if (!e.Id.StartsWith("bill", StringComparison.Ordinal))
+            {
+                return GatewayResult.Accepted("ok");
+            }
+
+            lock (sync)
+            {
+                var now = TimeProvider.System.GetUtcNow();
+                if (now - lastAccepted < TimeSpan.FromMilliseconds(300))
+                {
+                    return GatewayResult.RecipientThrottled("pair rate limit (code 131056)", TimeSpan.FromMilliseconds(300));
+                }
+
+                lastAccepted = now;
+                return GatewayResult.Accepted("ok");
+            }
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Resilience:ShortRetries"] = "2",
+            ["Cortex:Resilience:ShortRetryDelay"] = "00:00:00.010",
+            ["Cortex:Resilience:MinimumThroughput"] = "5",
+            ["Cortex:Retry:MaxAttempts"] = "1",
+            ["Cortex:Sender:Workers"] = "4",
+        });
+        await host.Client.EnqueueBatchAsync([.. Enumerable.Range(0, 10).Select(i => SenderTestHost.Message($"bill{i}")), .. Enumerable.Range(0, 30).Select(i => SenderTestHost.Message($"other{i}"))]);
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Equal(40, gateway.TotalAccepted);
+        Assert.All(gateway.Log, call => Assert.Equal(0, call.Attempt));
+        Assert.Empty(await host.Queue.GetDeadLettersAsync());
+        var limited = gateway.TotalCalls - 40;
+        Assert.InRange(limited, 1, 1_000);
+        Assert.Equal(limited, host.Counter("cortex.sender.deferred"));
+        Assert.Equal(0, host.Counter("cortex.sender.returned"));
+        Assert.False(host.Gate.IsProbing);
+    }
+
+    [Fact]
     public async Task Send_ThrottledUnderEightWorkers_EachPauseEndsWithOneProbeAndTheRestFollowItsAcceptance()
     {
         // The first 11 calls are throttled (Retry-After 300 ms), the rest accepted. Every call that starts after the first

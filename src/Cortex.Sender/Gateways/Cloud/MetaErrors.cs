@@ -6,6 +6,9 @@ namespace Cortex.Sender.Gateways.Cloud;
 /// </summary>
 internal static class MetaErrors
 {
+    // The pair rate limit allows about one message every 6 s to the same recipient.
+    private static readonly TimeSpan PairRateInterval = TimeSpan.FromSeconds(6);
+
     public static GatewayResult Classify(MetaError error, int httpStatus, string? secret)
     {
         var code = error.Code ?? 0;
@@ -14,7 +17,7 @@ internal static class MetaErrors
         return code switch
         {
             130429 => GatewayResult.Throttled($"throughput limit reached {why}"),
-            131056 => GatewayResult.Retryable($"pair rate limit: too many messages to this recipient {why}"),
+            131056 => GatewayResult.RecipientThrottled($"pair rate limit: too many messages to this recipient {why}", PairRateInterval),
             4 or 80007 => GatewayResult.Retryable($"app or account call rate limit {why}"),
             131057 or 131016 or 131000 or 2 => GatewayResult.Retryable($"provider unavailable {why}"),
             131048 => GatewayResult.ConfigurationError($"spam rate limit: stop sending and alert {why}"),
