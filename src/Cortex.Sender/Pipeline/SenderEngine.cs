@@ -354,8 +354,7 @@ internal sealed class SenderEngine : BackgroundService
             }
             else if (envelope.NotBefore is { } notBefore && notBefore > now)
             {
-                _metrics.Deferred();
-                sideTrips.Add(PersistAsync(() => _queue.DeferAsync(ConsumerId, message, notBefore), "defer", cancellationToken));
+                sideTrips.Add(DeferAsync(message, notBefore, cancellationToken));
             }
             else
             {
@@ -392,8 +391,7 @@ internal sealed class SenderEngine : BackgroundService
             }
             else if (claims[i] == ClaimResult.InFlightElsewhere)
             {
-                _metrics.Deferred();
-                sideTrips.Add(PersistAsync(() => _queue.DeferAsync(ConsumerId, lease, now + s_inFlightDuplicateDelay), "defer", cancellationToken));
+                sideTrips.Add(DeferAsync(lease, now + s_inFlightDuplicateDelay, cancellationToken));
                 admitted.RemoveAt(i);
             }
         }
@@ -502,18 +500,16 @@ internal sealed class SenderEngine : BackgroundService
                     }
 
                     // Still throttled: park it without spending an attempt, and free the worker.
-                    _metrics.Deferred();
-                    var dueAt = _gate.Pause.Until > _time.GetUtcNow() ? _gate.Pause.Until : _time.GetUtcNow() + TimeSpan.FromSeconds(1);
-                    await PersistAsync(() => _queue.DeferAsync(ConsumerId, lease, dueAt), "defer", cancellationToken);
+                    await DeferAsync(lease, _gate.Pause.Until > _time.GetUtcNow() ? _gate.Pause.Until : _time.GetUtcNow() + TimeSpan.FromSeconds(1), cancellationToken);
                     return;
 
                 case GatewayOutcome.RecipientThrottled:
                     // Too many messages to this one recipient: park it for the provider's interval, no attempt spent.
                     // Not a pause: the other recipients' messages carry on.
+                    var wait = result.RetryAfter ?? TimeSpan.Zero;
                     _metrics.Throttled();
-                    _metrics.Deferred();
-                    SenderLog.RecipientThrottled(_logger, envelope.Id, envelope.TraceId, result.RetryAfter ?? TimeSpan.Zero);
-                    await PersistAsync(() => _queue.DeferAsync(ConsumerId, lease, _time.GetUtcNow() + (result.RetryAfter ?? TimeSpan.Zero)), "defer", cancellationToken);
+                    SenderLog.RecipientThrottled(_logger, envelope.Id, envelope.TraceId, wait);
+                    await DeferAsync(lease, _time.GetUtcNow() + wait, cancellationToken);
                     return;
 
                 case GatewayOutcome.Permanent:
@@ -703,6 +699,13 @@ internal sealed class SenderEngine : BackgroundService
         {
             // Shutting down with Redis away: the lease stays in Redis and is recovered by another consumer.
         }
+    }
+
+    // Parks a leased message in the delayed set until dueAt, no attempt spent.
+    private Task DeferAsync(LeasedMessage lease, DateTimeOffset dueAt, CancellationToken cancellationToken)
+    {
+        _metrics.Deferred();
+        return PersistAsync(() => _queue.DeferAsync(ConsumerId, lease, dueAt), "defer", cancellationToken);
     }
 
     private async Task ReturnAsync(LeasedMessage lease, CancellationToken cancellationToken)
