@@ -39,6 +39,12 @@ public sealed class SendGate(TimeProvider timeProvider)
 
     public bool IsCircuitOpen => Circuit is Polly.CircuitBreaker.CircuitState.Open or Polly.CircuitBreaker.CircuitState.Isolated;
 
+    /// <summary>
+    /// True while the gateway as a whole is failing us: the circuit is open, or a configuration pause is in force. A send
+    /// that fails then is no fault of its message, and goes back to ready without spending an attempt.
+    /// </summary>
+    public bool IsSendingHeld => IsCircuitOpen || IsConfigurationPaused;
+
     /// <summary>True while sending is paused because the gateway rejected our configuration (401, unknown instance).</summary>
     public bool IsConfigurationPaused
     {

@@ -75,7 +75,7 @@ internal static partial class SenderLog
     [LoggerMessage(1012, LogLevel.Warning, "Circuit open: message {MessageId} (trace {TraceId}) returned to ready unsent")]
     public static partial void CircuitOpenReturned(ILogger logger, string messageId, string? traceId);
 
-    [LoggerMessage(1024, LogLevel.Warning, "Message {MessageId} (trace {TraceId}) failed ({Error}) as the gateway's circuit opened, or while it was open: returned to ready, no attempt spent")]
+    [LoggerMessage(1024, LogLevel.Warning, "Message {MessageId} (trace {TraceId}) failed ({Error}) as the gateway's circuit opened, while it was open or during a configuration pause: returned to ready, no attempt spent")]
     public static partial void OutageReturned(ILogger logger, string messageId, string? traceId, string? error);
 
     [LoggerMessage(1025, LogLevel.Information, "Message {MessageId} (trace {TraceId}) deferred {Delay}: the provider limits messages to its recipient; no attempt spent")]

@@ -73,11 +73,12 @@ public sealed class GatewayPipeline
             builder.AddRetry(new RetryStrategyOptions<GatewayResult>
             {
                 // A send the caller no longer may repeat here (its lease in doubt) returns its failure instead, and so
-                // does one whose failure opened the circuit (a failed probe among them): its retry would only meet the
-                // open circuit, and the caller hands the message back unspent.
-                ShouldHandle = args => gate.IsCircuitOpen || (args.Context.Properties.TryGetValue(s_mayRetry, out var mayRetry) && !mayRetry())
-                    ? PredicateResult.False()
-                    : retryable(args),
+                // does one whose failure opened the circuit (a failed probe among them) or came during a configuration
+                // pause: its retry would only meet the open circuit or the pause, and the caller hands the message back
+                // unspent. The gate is asked only about a transient failure, not on every answer.
+                ShouldHandle = async args => await retryable(args)
+                    && !(args.Context.Properties.TryGetValue(s_mayRetry, out var mayRetry) && !mayRetry())
+                    && !gate.IsSendingHeld,
                 MaxRetryAttempts = o.ShortRetries,
                 Delay = o.ShortRetryDelay,
                 BackoffType = DelayBackoffType.Exponential,

@@ -1,4 +1,5 @@
 using Cortex.Sender.Gateways;
+using Cortex.Sender.Pipeline;
 using Cortex.Testing;
 
 namespace Cortex.Sender.Tests.Pipeline;
@@ -274,6 +275,50 @@ public sealed class GatewayOutageTests(RedisFixture redis) : IClassFixture<Redis
         Assert.Equal(1 + 3, gateway.CallsFor("stuck"));
         var stats = await host.Queue.GetStatsAsync();
         Assert.Equal((0, 2, 0), (stats.Ready, stats.Delayed, stats.Leased));
+    }
+
+    [Fact]
+    public async Task Send_TransientFailureDuringAConfigurationPause_GoesBackUnspent()
+    {
+        // Two sends in flight together: "key" gets a 401 and pauses the pod; "inflight" gets a 502 once the pause is on
+        // (a gateway breaking in more than one way, as K5f's rotating fault does). With MaxAttempts 1, a spent attempt
+        // would dead-letter "inflight": it did on the old code.
+        SendGate? gate = null;
+        var gateway = new ScriptedGateway(async (e, call, ct) =>
+        {
+            if (call > 1)
+            {
+                return GatewayResult.Accepted("ok");
+            }
+
+            if (e.Id == "key")
+            {
+                return GatewayResult.ConfigurationError("HTTP 401: apikey rejected");
+            }
+
+            while (gate is not { IsConfigurationPaused: true })
+            {
+                await Task.Delay(5, ct);
+            }
+
+            return GatewayResult.Retryable("HTTP 502");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Retry:MaxAttempts"] = "1",
+            ["Cortex:Sender:Workers"] = "2",
+            ["Cortex:Sender:Prefetch"] = "2",
+            ["Cortex:Sender:ConfigurationErrorPause"] = "00:00:01",
+        });
+        gate = host.Gate;
+        await host.Client.EnqueueBatchAsync([SenderTestHost.Message("inflight"), SenderTestHost.Message("key")]);
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Empty(await host.Queue.GetDeadLettersAsync());
+        Assert.Equal((1, 2), (gateway.AcceptedFor("inflight"), gateway.CallsFor("inflight")));
+        Assert.All(gateway.Log, call => Assert.Equal(0, call.Attempt));
     }
 
     [Fact]
