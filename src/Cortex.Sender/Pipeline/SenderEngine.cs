@@ -527,8 +527,8 @@ internal sealed class SenderEngine : BackgroundService
                     {
                         // Its failure opened the circuit, or came while it was open (the probe, a call in flight at the
                         // opening) or during a configuration pause: the gateway is out, no fault of this message, and it
-                        // waits in ready as the backlog does. Behind the backlog, not in front: the next probe is another message, so one the gateway
-                        // always fails cannot hold the circuit open once the gateway is back.
+                        // waits in ready as the backlog does. Behind the backlog, not in front: the next probe is another
+                        // message, so one the gateway always fails cannot hold the circuit open once the gateway is back.
                         SenderLog.OutageReturned(_logger, envelope.Id, envelope.TraceId, result.Error);
                         await PersistAsync(() => _queue.ReturnToBackAsync(ConsumerId, lease.LeaseId), "return", cancellationToken);
                         _metrics.Returned(1);
