@@ -90,11 +90,12 @@ public sealed class GatewayPipeline
         // A gateway that stops answering fails one call per worker per timeout, all at once: a pod with fewer workers
         // than MinimumThroughput never sees that many in the outage window, so there a failure for every worker is
         // enough. Never fewer than one message's attempts and one more: a single message's short retries are no outage.
-        var outageMinimum = Math.Min(o.MinimumThroughput, Math.Max(senderOptions.Value.Workers, o.ShortRetries + 2));
+        var moreThanOneMessage = o.ShortRetries + 2;
+        var outageMinimum = Math.Min(o.MinimumThroughput, Math.Max(senderOptions.Value.Workers, moreThanOneMessage));
         // Calls that start spread out fail spread out too: the streak breaker counts them however far apart they are, and
         // opens sooner once they have failed in a row for the ratio breaker's window, with more than one message's attempts.
         var streak = new FailureStreakBreaker(
-            o.MinimumThroughput, Math.Min(o.MinimumThroughput, o.ShortRetries + 2), o.SamplingDuration, o.BreakDuration, timeProvider, Transient, gate.OnCircuitOpened);
+            o.MinimumThroughput, Math.Min(o.MinimumThroughput, moreThanOneMessage), o.SamplingDuration, o.BreakDuration, timeProvider, Transient, gate.OnCircuitOpened);
         gate.ReadStreakStateFrom(() => streak.State);
         _pipeline = builder
             .AddCircuitBreaker(Breaker(o.FailureRatio, o.SamplingDuration, o.MinimumThroughput, o, gate.CircuitState, gate))
