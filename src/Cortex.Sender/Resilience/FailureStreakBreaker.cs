@@ -14,9 +14,15 @@ namespace Cortex.Sender.Resilience;
 /// a count, and for the slowest pods (one worker waiting out a 10 s timeout per call) by the span too.
 /// </summary>
 /// <remarks>
+/// The failures of one message alone, its attempts however far apart, never open it: otherwise a pod left with a message
+/// the gateway cannot take, back from the retry schedule minutes after its last attempt, opened the circuit on that
+/// message's own failures, then held it unspent after every failed probe, with nothing else to probe with: never
+/// dead-lettered, and the circuit open until other traffic came.
+/// <para>
 /// Break and probe as Polly's breakers do: open for the break (calls fail with <see cref="BrokenCircuitException"/>),
 /// then one call goes through; its success closes the circuit, its failure opens it again. A call cancelled by its
 /// caller (the shutdown) counts neither way, nor does a fault of ours.
+/// </para>
 /// </remarks>
 internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
 {
@@ -32,12 +38,17 @@ internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
     private DateTimeOffset _openUntil;
     private int _streak;
     private DateTimeOffset _streakSince;
+    private string? _streakMessage;
+    private bool _streakOfOneMessage;
+
+    /// <summary>The id of the message a call sends, set by the caller; a call without one counts as a message of its own.</summary>
+    internal static readonly ResiliencePropertyKey<string> MessageId = new("cortex.message-id");
 
     /// <summary>
     /// A breaker that opens after <paramref name="threshold"/> failures in a row, or after failures in a row for
-    /// <paramref name="span"/> from the first to the last, at least <paramref name="spanThreshold"/> of them, for
-    /// <paramref name="breakDuration"/>, and calls <paramref name="onOpened"/> each time; <paramref name="time"/> is the
-    /// clock. A failure is what <paramref name="shouldHandle"/> handles, as for the other breakers; any other answer of
+    /// <paramref name="span"/> from the first to the last, at least <paramref name="spanThreshold"/> of them, when they are
+    /// not all of one message (<see cref="MessageId"/>), for <paramref name="breakDuration"/>, and calls
+    /// <paramref name="onOpened"/> each time; <paramref name="time"/> is the clock. A failure is what <paramref name="shouldHandle"/> handles, as for the other breakers; any other answer of
     /// the gateway's is a success, and any other exception (a cancellation, a fault of ours) says nothing about the gateway.
     /// </summary>
     public FailureStreakBreaker(int threshold, int spanThreshold, TimeSpan span, TimeSpan breakDuration, TimeProvider time, Func<CircuitBreakerPredicateArguments<GatewayResult>, ValueTask<bool>> shouldHandle, Action<TimeSpan> onOpened)
@@ -105,12 +116,20 @@ internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
                 {
                     _streak = 0;
                 }
-                else if (++_streak == 1)
+                else
                 {
-                    _streakSince = now;
+                    context.Properties.TryGetValue(MessageId, out var message);
+                    if (++_streak == 1)
+                    {
+                        (_streakSince, _streakMessage, _streakOfOneMessage) = (now, message, message is not null);
+                    }
+                    else if (message is null || message != _streakMessage)
+                    {
+                        _streakOfOneMessage = false;
+                    }
                 }
 
-                if (_streak >= _threshold || (_streak >= _spanThreshold && now - _streakSince >= _span))
+                if (!_streakOfOneMessage && (_streak >= _threshold || (_streak >= _spanThreshold && now - _streakSince >= _span)))
                 {
                     opened = true;
                     _state = CircuitState.Open;

@@ -94,6 +94,7 @@ public sealed class GatewayPipeline
         var outageMinimum = Math.Min(o.MinimumThroughput, Math.Max(senderOptions.Value.Workers, moreThanOneMessage));
         // Calls that start spread out fail spread out too: the streak breaker counts them however far apart they are, and
         // opens sooner once they have failed in a row for the ratio breaker's window, with more than one message's attempts.
+        // One message's failures alone never open it.
         var streak = new FailureStreakBreaker(
             o.MinimumThroughput, Math.Min(o.MinimumThroughput, moreThanOneMessage), o.SamplingDuration, o.BreakDuration, timeProvider, Transient, gate.OnCircuitOpened);
         gate.ReadStreakStateFrom(() => streak.State);
@@ -128,6 +129,7 @@ public sealed class GatewayPipeline
     public async ValueTask<GatewayResult> SendAsync(Envelope message, Func<bool>? mayRetry, CancellationToken cancellationToken)
     {
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(FailureStreakBreaker.MessageId, message.Id);
         if (mayRetry is not null)
         {
             context.Properties.Set(s_mayRetry, mayRetry);

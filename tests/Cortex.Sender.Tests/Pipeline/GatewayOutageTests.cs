@@ -278,6 +278,36 @@ public sealed class GatewayOutageTests(RedisFixture redis) : IClassFixture<Redis
     }
 
     [Fact]
+    public async Task Send_OnlyMessageIsOneTheGatewayAlwaysFails_ItSpendsItsAttemptsAndTheCircuitStaysClosed()
+    {
+        // Nothing else to send, as at the end of a campaign or at night: a message the gateway cannot take comes back
+        // from the retry schedule, each attempt long after the last. Its failures counted as failures in a row for longer
+        // than the sampling duration, so its second attempt opened the circuit; held while it was open, it then went back
+        // unspent after every probe, the only message to probe with: never dead-lettered, and the circuit open for good.
+        var gateway = new ScriptedGateway(_ => GatewayResult.Retryable("HTTP 500"));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Resilience:ShortRetries"] = "2",
+            ["Cortex:Resilience:ShortRetryDelay"] = "00:00:00.010",
+            ["Cortex:Resilience:SamplingDuration"] = "00:00:00.500",
+            ["Cortex:Resilience:BreakDuration"] = "00:01:00",
+            ["Cortex:Retry:MaxAttempts"] = "3",
+            ["Cortex:Retry:BaseDelay"] = "00:00:00.700",
+            ["Cortex:Retry:MaxDelay"] = "00:00:00.700",
+            ["Cortex:Retry:Jitter"] = "0",
+        });
+        await host.Client.EnqueueBatchAsync([SenderTestHost.Message("alone")]);
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Dead == 1, "dead-lettered after its attempts");
+        await host.StopAsync();
+
+        Assert.Equal(3 * 3, gateway.CallsFor("alone"));
+        Assert.Equal(0, host.Counter("cortex.sender.returned"));
+        Assert.False(host.Gate.IsCircuitOpen);
+    }
+
+    [Fact]
     public async Task Send_TransientFailureDuringAConfigurationPause_GoesBackUnspent()
     {
         // Two sends in flight together: "key" gets a 401 and pauses the pod; "inflight" gets a 502 once the pause is on

@@ -81,6 +81,23 @@ public sealed class FailureStreakBreakerTests
     }
 
     [Fact]
+    public async Task Execute_FailuresOfOneMessageAlone_NeverOpenHoweverManyOrLong()
+    {
+        // A message the gateway cannot take fails all its attempts; on a pod with nothing else to send they are the only
+        // calls. That is the message's problem: the circuit would hold it unspent, never dead-lettered.
+        for (var i = 0; i < 6; i++)
+        {
+            await CallAsync(s_failure, "stuck", TimeSpan.FromSeconds(20));
+        }
+
+        Assert.Equal(CircuitState.Closed, _breaker.State);
+
+        await CallAsync(s_failure, "other", TimeSpan.FromSeconds(20));
+
+        Assert.Equal(CircuitState.Open, _breaker.State);
+    }
+
+    [Fact]
     public async Task Execute_BreakOver_OneProbeGoesAndItsSuccessClosesTheCircuit()
     {
         await OpenAsync();
@@ -154,4 +171,20 @@ public sealed class FailureStreakBreakerTests
             Interlocked.Increment(ref _calls);
             return ValueTask.FromResult(result);
         });
+
+    /// <summary>A call sending <paramref name="message"/>, <paramref name="after"/> the one before, as the gateway pipeline makes it.</summary>
+    private async Task CallAsync(GatewayResult result, string message, TimeSpan after)
+    {
+        _clock.Advance(after);
+        var context = ResilienceContextPool.Shared.Get();
+        context.Properties.Set(FailureStreakBreaker.MessageId, message);
+        try
+        {
+            await _pipeline.ExecuteAsync((_, r) => ValueTask.FromResult(r), context, result);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
 }
