@@ -5,7 +5,8 @@
 # three: SIGSTOP, connections open; K4d one sender's connection dead without failing, through a proxy; each on a
 # redis-server of its own), K5 gateway
 # faults (5xx for a minute, 429 storm, slow answers, connection refused, 401, bodies not JSON; rows K5a..K5f, K5h..K5k
-# through the Cloud API adapter, K5l slow answers to a pod paced by its rate limit, K5g three pods of one number),
+# through the Cloud API adapter, K5l slow answers to a pod paced by its rate limit, K5m the same to a one-worker pod,
+# K5g three pods of one number),
 # K6 scheduler faults (PostgreSQL crashed mid-run, schedulers racing, a scheduler killed mid-campaign or mid billing run, on
 # a PostgreSQL and a redis-server of their own), K7 a poison message that kills its sender - with an
 # HTML report, a Markdown summary and the run's JSON in loadtests/results/chaos/ (OUT=DIR elsewhere). PROFILE=smoke runs

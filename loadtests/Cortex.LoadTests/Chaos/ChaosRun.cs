@@ -20,7 +20,7 @@ internal static class ChaosRun
         if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0
             || !selected.IsSubsetOf([.. AllScenarios.Split(','), "K1b", "K4b", "K4c", "K4d", .. GatewayFaults.Cases(profile).Select(c => c.Id), SharedThrottling.Id]))
         {
-            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7 (or rows: K1b, K4b, K4c, K4d, K5a..K5l)] [--out DIR]");
+            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7 (or rows: K1b, K4b, K4c, K4d, K5a..K5m)] [--out DIR]");
             return 2;
         }
 

@@ -10,7 +10,7 @@ namespace Cortex.LoadTests.Chaos;
 /// backlog through the stand-in gateway, which is switched into one fault for a while and back: 5xx for a minute,
 /// a 429 storm, answers slower than the gateway timeout, connection refused, 401, bodies that are not JSON. Each fault
 /// is its own row (K5a..K5f; K5h..K5k the Cloud API adapter, in the Graph API's shapes; K5l the slow answers to a pod
-/// held by a rate limit far below its workers) with a fresh queue, gateway and sender. The stand-in counts every
+/// held by a rate limit far below its workers; K5m the same to a pod with one worker) with a fresh queue, gateway and sender. The stand-in counts every
 /// acceptance by index, so lost and duplicated messages are exact; attempts burned, the circuit and the pause are read from the sender's own
 /// /metrics and /health/ready while the fault lasts, as an operator's Prometheus would.
 /// </summary>
@@ -32,6 +32,7 @@ internal static class GatewayFaults
     // The product's gateway timeout everywhere but K5c, so a machine loaded by other test suites cannot turn a slow
     // 40 ms answer into a timeout and a duplicate; K5c's answers are held three times its own 2 s timeout.
     private static readonly TimeSpan s_defaultTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan s_defaultSampling = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan s_gatewayTimeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan s_resumeSlack = TimeSpan.FromSeconds(5);
 
@@ -41,6 +42,11 @@ internal static class GatewayFaults
     // 200 successes of the 20 s before the fault (about 11 s into it).
     private const int PacedPerSecond = 10;
     private const int StreakThreshold = 20;
+
+    // K5m: one worker waits out each timeout alone, so a gateway that stopped answering fails a call per timeout. The
+    // streak breaker opens once calls have failed in a row for the sampling duration, with more than one message's
+    // attempts: the first message's three calls, then the next message's first. The product's 2 short retries.
+    private const int CallsPerAttempt = 3;
 
     /// <summary>
     /// The six faults through the Evolution adapter, then the four whose answers the Cloud API adapter reads in its own
@@ -64,15 +70,16 @@ internal static class GatewayFaults
             new("K5j", $"Cloud API: access token rejected (401, error 190) for {Seconds(s.Phase)}", Fault.Unauthorized, s.Phase, Cloud),
             new("K5k", $"Cloud API: bodies that are not JSON for {Seconds(s.Phase)}", Fault.NotJson, s.Phase, Cloud),
             new("K5l", $"a pod paced at {PacedPerSecond}/s: answers slower than the {Seconds(s_gatewayTimeout)} gateway timeout for {Seconds(s.PacedPhase)}", Fault.Slow, s.PacedPhase, Paced: true),
+            new("K5m", $"a pod with one worker: answers slower than the {Seconds(s.OneWorkerTimeout)} gateway timeout for {Seconds(s.OneWorkerPhase)}", Fault.Slow, s.OneWorkerPhase, OneWorker: true),
         ];
     }
 
     public static async Task<ScenarioReport> RunAsync(LoadContext context, ChaosProfile profile, Case fault)
     {
         var s = Settings.For(profile);
-        var n = fault.Paced ? s.PacedMessages : s.Messages;
-        var workers = s.Workers;
-        var breakSetting = fault.Paced ? s.PacedBreak : s.BreakDuration;
+        var n = fault.OneWorker ? s.OneWorkerMessages : fault.Paced ? s.PacedMessages : s.Messages;
+        var workers = fault.OneWorker ? 1 : s.Workers;
+        var breakSetting = fault.Paced || fault.OneWorker ? s.PacedBreak : s.BreakDuration;
         var breakDuration = breakSetting ?? s_defaultBreak;
 
         // A paced pod's calls in flight as the circuit opens end one by one over the next timeout (and the short retry
@@ -96,8 +103,15 @@ internal static class GatewayFaults
             ["Cortex__Retry__Factor"] = "2",
             ["Cortex__Retry__MaxDelay"] = "00:00:08",
         };
-        var timeout = fault.Kind == Fault.Slow ? s_gatewayTimeout : s_defaultTimeout;
+        var timeout = fault.OneWorker ? s.OneWorkerTimeout : fault.Kind == Fault.Slow ? s_gatewayTimeout : s_defaultTimeout;
+        var hold = fault.OneWorker ? s.OneWorkerTimeout * 1.5 : FaultPlan.SlowHold;
+        var sampling = s.OneWorkerSampling ?? s_defaultSampling;
         environment["Cortex__Gateway__Timeout"] = timeout.ToString("c", CultureInfo.InvariantCulture);
+        if (fault.OneWorker && s.OneWorkerSampling is { } window)
+        {
+            environment["Cortex__Resilience__SamplingDuration"] = window.ToString("c", CultureInfo.InvariantCulture);
+        }
+
         if (fault.Paced)
         {
             environment["Cortex__RateLimit__PodPermitsPerSecond"] = PacedPerSecond.ToString(CultureInfo.InvariantCulture);
@@ -133,7 +147,7 @@ internal static class GatewayFaults
             requestsAtFault = gateway.Requests;
             var cpuBefore = sender.Cpu();
             faultAt = Stopwatch.GetTimestamp();
-            await InjectAsync(gateway, fault.Kind);
+            await InjectAsync(gateway, fault.Kind, hold);
             context.Progress.WriteLine($"  fault on: {fault.Title}, with {ledger.Distinct:N0} of {n:N0} accepted");
             while (Stopwatch.GetElapsedTime(faultAt) < fault.Duration)
             {
@@ -231,6 +245,7 @@ internal static class GatewayFaults
         var (burnedTarget, burnedBound) = fault.Kind switch
         {
             Fault.Slow when fault.Paced => ($"≤ {StreakThreshold} + {workers} (the calls in a row that open the circuit, and the sends in flight then), 0 while open (from {settle.TotalSeconds:N0} s after it showed)", (double)(StreakThreshold + workers)),
+            Fault.Slow when fault.OneWorker => ("≤ 1 (one message's attempts: the circuit opens at the next message's first failure), 0 while open", 1d),
             Fault.ServerErrors or Fault.Slow or Fault.Refused => ($"≤ {workers} (the sends in flight as the circuit opened), 0 while open (from {s_settle.TotalSeconds:N0} s after it showed)", (double)workers),
             Fault.NotJson => ($"≤ {gateway.HtmlBadGateway / 3:N0} (each needs three 502s in a row)", gateway.HtmlBadGateway / 3),
             _ => ("0", 0d),
@@ -255,6 +270,14 @@ internal static class GatewayFaults
             var openBy = s_gatewayTimeout + TimeSpan.FromSeconds((double)StreakThreshold / PacedPerSecond) + s_settle;
             var openedAfter = watch.FirstAlert is { } first ? Stopwatch.GetElapsedTime(faultAt, first.At) : (TimeSpan?)null;
             Timed(new("circuit open after the failures in a row, not once the ratio outweighs the successes", $"≤ {openBy.TotalSeconds:N0} s after the fault began", openedAfter is { } o ? $"{o.TotalSeconds:N1} s" : "never", openedAfter is { } at && at <= openBy));
+        }
+        else if (fault.OneWorker)
+        {
+            // The send under way times out, the failures in a row last the sampling duration, the next one opens the
+            // circuit; the settle is the slack for a loaded machine. On the count alone it took 20 timeouts.
+            var openBy = timeout + sampling + timeout + s_settle;
+            var openedAfter = watch.FirstAlert is { } first ? Stopwatch.GetElapsedTime(faultAt, first.At) : (TimeSpan?)null;
+            Timed(new($"circuit open after calls failed in a row for the {Seconds(sampling)} sampling duration, not after {StreakThreshold} timeouts", $"≤ {openBy.TotalSeconds:N0} s after the fault began", openedAfter is { } o ? $"{o.TotalSeconds:N1} s" : "never", openedAfter is { } at && at <= openBy));
         }
 
         // Not for the bodies that are not JSON: a third of them are acceptances, which rightly resume leasing in between.
@@ -286,8 +309,8 @@ internal static class GatewayFaults
 
         figures.InsertRange(0,
         [
-            new("load", $"{n:N0} messages backlog, {workers} workers{(fault.Paced ? $" held to {PacedPerSecond} sends a second" : string.Empty)}, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms; gateway timeout {timeout.TotalSeconds:N0} s, circuit break {breakDuration.TotalSeconds:N0} s, 401 pause {configurationPause.TotalSeconds:N0} s"),
-            new("fault injected", Injected(fault, gateway, faultSeconds)),
+            new("load", $"{n:N0} messages backlog, {workers} worker{(workers == 1 ? string.Empty : "s")}{(fault.Paced ? $" held to {PacedPerSecond} sends a second" : string.Empty)}, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms; gateway timeout {timeout.TotalSeconds:N0} s, circuit break {breakDuration.TotalSeconds:N0} s, 401 pause {configurationPause.TotalSeconds:N0} s"),
+            new("fault injected", Injected(fault, gateway, faultSeconds, hold, timeout)),
             new("requests that reached the gateway during the fault", $"{requestsDuring:N0} ({requestsDuring / Math.Max(faultSeconds, 0.001):N1}/s)"),
             new("attempts burned", $"{burned:N0} ({burnedWhileOpen:N0} after the alert showed)"),
             new("leased messages during the fault", watch.LeasedSummary(settle)),
@@ -299,13 +322,13 @@ internal static class GatewayFaults
         ]);
         if (fault.Kind == Fault.Slow)
         {
-            figures.Add(new("duplicates, the known at-least-once cost", $"{duplicates:N0}: each a send the gateway accepted and answered after the sender's {s_gatewayTimeout.TotalSeconds:N0} s timeout"));
+            figures.Add(new("duplicates, the known at-least-once cost", $"{duplicates:N0}: each a send the gateway accepted and answered after the sender's {timeout.TotalSeconds:N0} s timeout"));
         }
 
-        return new ScenarioReport(fault.Id, fault.Title, "closed (backlog)", Description(fault, n, workers, profile.GatewayLatency, breakDuration, configurationPause), figures, checks, samples);
+        return new ScenarioReport(fault.Id, fault.Title, "closed (backlog)", Description(fault, n, workers, profile.GatewayLatency, breakDuration, configurationPause, sampling), figures, checks, samples);
     }
 
-    private static async Task InjectAsync(LoadGateway gateway, Fault kind)
+    private static async Task InjectAsync(LoadGateway gateway, Fault kind, TimeSpan hold)
     {
         switch (kind)
         {
@@ -316,7 +339,7 @@ internal static class GatewayFaults
                 gateway.Faults = new FaultPlan(Throttle: true);
                 break;
             case Fault.Slow:
-                gateway.Faults = new FaultPlan(Mode: GatewayFault.Slow);
+                gateway.Faults = new FaultPlan(Mode: GatewayFault.Slow, Hold: hold);
                 break;
             case Fault.Refused:
                 await gateway.CloseAsync();
@@ -422,28 +445,29 @@ internal static class GatewayFaults
         _ => "cortex_sender_configuration_paused 1 and failed_total{reason=\"configuration_error\"} rising",
     };
 
-    private static string Injected(Case fault, LoadGateway gateway, double seconds) => fault.Kind switch
+    private static string Injected(Case fault, LoadGateway gateway, double seconds, TimeSpan hold, TimeSpan timeout) => fault.Kind switch
     {
         Fault.ServerErrors => $"every request answered 500 ({(fault.Cloud ? "the Graph API's error 131000" : "Evolution's JSON error")}) for {seconds:N1} s: {gateway.ServerErrors:N0} answers",
         Fault.Throttling => $"every request answered 429{(fault.Cloud ? " with error 130429" : string.Empty)}, Retry-After: 1, for {seconds:N1} s: {gateway.Throttled:N0} answers",
-        Fault.Slow => $"every request held {FaultPlan.SlowHold.TotalSeconds:N0} s (past the {s_gatewayTimeout.TotalSeconds:N0} s timeout) for {seconds:N1} s: {gateway.LateAccepted:N0} accepted and answered late · {gateway.Dropped:N0} never accepted",
+        Fault.Slow => $"every request held {hold.TotalSeconds:N1} s (past the {timeout.TotalSeconds:N0} s timeout) for {seconds:N1} s: {gateway.LateAccepted:N0} accepted and answered late · {gateway.Dropped:N0} never accepted",
         Fault.Refused => $"listener closed for {seconds:N1} s: every connection refused",
         Fault.Unauthorized => $"every request answered 401 ({(fault.Cloud ? "the Graph API's error 190" : "Evolution's body")}) for {seconds:N1} s: {gateway.Unauthorized:N0} answers",
         _ => $"for {seconds:N1} s, in turn: {gateway.HtmlOk:N0} × 200 with an HTML page (not taken) · {gateway.HtmlBadGateway:N0} × 502 nginx HTML · {gateway.Truncated:N0} × {(fault.Cloud ? 200 : 201)} with JSON cut short (taken)",
     };
 
-    private static string Description(Case fault, int n, int workers, TimeSpan latency, TimeSpan breakDuration, TimeSpan pause)
+    private static string Description(Case fault, int n, int workers, TimeSpan latency, TimeSpan breakDuration, TimeSpan pause, TimeSpan sampling)
     {
         var adapter = fault.Cloud
             ? "Cloud API adapter over HTTP, answered in the Graph API's shapes: 200 with messages[0].id, errors as {\"error\":{\"code\"}}"
             : "Evolution adapter over HTTP";
         var paced = fault.Paced ? $", held to {PacedPerSecond} sends a second by its pod rate limit" : string.Empty;
-        var common = $"{n:N0} billing reminders are pushed and one sender ({workers} workers{paced}, {adapter}, /metrics on) drains them through the stand-in answering after {latency.TotalMilliseconds:N0} ms. A fifth of the way through, the fault below is switched on for its duration, then off; /metrics, /health/ready and the queue's counts are read every {s_poll.TotalMilliseconds:N0} ms meanwhile. ";
+        var common = $"{n:N0} billing reminders are pushed and one sender ({workers} worker{(workers == 1 ? string.Empty : "s")}{paced}, {adapter}, /metrics on) drains them through the stand-in answering after {latency.TotalMilliseconds:N0} ms. A fifth of the way through, the fault below is switched on for its duration, then off; /metrics, /health/ready and the queue's counts are read every {s_poll.TotalMilliseconds:N0} ms meanwhile. ";
         return common + fault.Kind switch
         {
             Fault.ServerErrors => $"Every request gets a 500. The circuit must open after its minimum throughput of failures, leasing stop (ready stays in Redis, one probe per {breakDuration.TotalSeconds:N0} s break), no attempt be spent while open, and sending resume at the first probe after the outage.",
             Fault.Throttling => $"Every request gets 429{(fault.Cloud ? " with error 130429 (throughput exceeded)" : string.Empty)} with Retry-After: 1. The sender must pause for the Retry-After each time (a throttled answer spends no attempt: it is resent, or parked in the delayed set after repeated 429s) and pick up at once when the storm ends.",
             Fault.Slow when fault.Paced => $"Every request is held {FaultPlan.SlowHold.TotalSeconds:N0} s, past the sender's {s_gatewayTimeout.TotalSeconds:N0} s timeout, as in K5c, but the calls start at the pod's pace and so time out one by one, never the outage breaker's {StreakThreshold} in 0.5 s: the circuit must open after {StreakThreshold} failures in a row, not once the failures outweigh the successes in the ratio breaker's 30 s window. The duplicates are accounted as in K5c.",
+            Fault.Slow when fault.OneWorker => $"Every request is held past the sender's gateway timeout, as in K5c, but the pod has one worker, which waits out each timeout alone: a failure per timeout, never the outage breaker's failures in 0.5 s, and {StreakThreshold} in a row would take {StreakThreshold} timeouts. The circuit must open once calls have failed in a row for the {Seconds(sampling)} sampling duration, at the next message's first failure after the first message's {CallsPerAttempt} calls, with at most that one message's attempt spent. The duplicates are accounted as in K5c.",
             Fault.Slow => $"Every request is held {FaultPlan.SlowHold.TotalSeconds:N0} s, past the sender's {s_gatewayTimeout.TotalSeconds:N0} s timeout: every other one was accepted by the gateway before the sender gave up, the rest never. A resend of an accepted one is a duplicate the sender cannot prevent: the stand-in counts those exactly, and the sender must name each call it cut off (event 2003). They are the at-least-once cost; a repeat of any other message fails the check, except one the sender named whose answer, given in time, reached it after its timeout on a starved machine.",
             Fault.Refused => "The stand-in's listener is closed: every connection is refused at once. The circuit must open rather than let the workers spin on instant failures, and sending resume when the listener is back on the same port.",
             Fault.Unauthorized => $"Every request gets 401, as after a revoked {(fault.Cloud ? "access token (error 190)" : "apikey")}. The sender must stop (pause {pause.TotalSeconds:N0} s between tries), hand its messages back unspent, show it on /metrics, and go on by itself once the key is accepted again.",
@@ -463,8 +487,11 @@ internal static class GatewayFaults
         NotJson,
     }
 
-    /// <summary>One row of K5: its id, title, the fault and how long it lasts; <c>Paced</c>: the pod's rate limit holds it to <see cref="PacedPerSecond"/>.</summary>
-    internal sealed record Case(string Id, string Title, Fault Kind, TimeSpan Duration, GatewayDialect Dialect = GatewayDialect.Evolution, bool Paced = false)
+    /// <summary>
+    /// One row of K5: its id, title, the fault and how long it lasts; <c>Paced</c>: the pod's rate limit holds it to
+    /// <see cref="PacedPerSecond"/>; <c>OneWorker</c>: the pod has a single worker.
+    /// </summary>
+    internal sealed record Case(string Id, string Title, Fault Kind, TimeSpan Duration, GatewayDialect Dialect = GatewayDialect.Evolution, bool Paced = false, bool OneWorker = false)
     {
         public bool Cloud => Dialect == GatewayDialect.Cloud;
     }
@@ -477,13 +504,19 @@ internal static class GatewayFaults
     /// A paced pod (K5l) drains a smaller backlog, a fifth of it before the fault at 10 a second. In the smoke profile its
     /// fault outlasts the first timeouts (2 s), the failures in a row after them and the settle, and its break outlasts the
     /// calls in flight as the circuit opens: a short retry of one of those after the break would be the probe, and a last
-    /// attempt that fails spends one.
+    /// attempt that fails spends one. The one-worker pod (K5m) drains a smaller backlog still, with the paced pod's break;
+    /// short keeps the product's 10 s gateway timeout and 30 s sampling duration, smoke scales both down tenfold.
     /// </summary>
-    private sealed record Settings(int Messages, int Workers, TimeSpan Outage, TimeSpan Phase, TimeSpan? BreakDuration, TimeSpan? ConfigurationPause, int PacedMessages, TimeSpan PacedPhase, TimeSpan? PacedBreak)
+    private sealed record Settings(
+        int Messages, int Workers, TimeSpan Outage, TimeSpan Phase, TimeSpan? BreakDuration, TimeSpan? ConfigurationPause,
+        int PacedMessages, TimeSpan PacedPhase, TimeSpan? PacedBreak,
+        int OneWorkerMessages, TimeSpan OneWorkerPhase, TimeSpan OneWorkerTimeout, TimeSpan? OneWorkerSampling)
     {
         public static Settings For(ChaosProfile profile) => profile.Name == ChaosProfile.Short.Name
-            ? new(20_000, profile.Workers, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(20), null, null, 1_000, TimeSpan.FromSeconds(20), null)
-            : new(1_500, 24, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), 200, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(3));
+            ? new(20_000, profile.Workers, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(20), null, null, 1_000, TimeSpan.FromSeconds(20), null,
+                400, TimeSpan.FromSeconds(60), s_defaultTimeout, null)
+            : new(1_500, 24, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), 200, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(3),
+                100, TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3));
     }
 
     /// <summary>What was read during the fault, one point per poll.</summary>

@@ -10,14 +10,14 @@ namespace Cortex.LoadTests.Load;
 /// answer 429 with Retry-After to all of them. Shares are drawn per request. A <see cref="Mode"/> other than
 /// <see cref="GatewayFault.None"/> answers every request that way instead (the outages of chaos scenario K5).
 /// </summary>
-internal sealed record FaultPlan(double ServerErrorShare = 0, double TimeoutShare = 0, bool Throttle = false, GatewayFault Mode = GatewayFault.None)
+internal sealed record FaultPlan(double ServerErrorShare = 0, double TimeoutShare = 0, bool Throttle = false, GatewayFault Mode = GatewayFault.None, TimeSpan? Hold = null)
 {
     public static readonly FaultPlan None = new();
 
     /// <summary>How long a "timeout" is held: longer than the sender's gateway timeout in these runs (1 s).</summary>
     public static readonly TimeSpan TimeoutHold = TimeSpan.FromSeconds(3);
 
-    /// <summary>How long <see cref="GatewayFault.Slow"/> holds each answer: three times the 2 s timeout K5 gives the sender for it.</summary>
+    /// <summary>How long <see cref="GatewayFault.Slow"/> holds each answer unless <see cref="Hold"/> says otherwise: three times the 2 s timeout K5 gives the sender for it.</summary>
     public static readonly TimeSpan SlowHold = TimeSpan.FromSeconds(6);
 }
 
@@ -250,7 +250,7 @@ internal sealed class LoadGateway : IAsyncDisposable
         var plan = Faults;
         if (plan.Mode != GatewayFault.None)
         {
-            await AnswerFaultAsync(context, instance, plan.Mode, id, body);
+            await AnswerFaultAsync(context, instance, plan, id, body);
             return;
         }
 
@@ -295,10 +295,10 @@ internal sealed class LoadGateway : IAsyncDisposable
         await WriteAcceptedAsync(context, id);
     }
 
-    private async Task AnswerFaultAsync(HttpContext context, string instance, GatewayFault mode, long id, MemoryStream body)
+    private async Task AnswerFaultAsync(HttpContext context, string instance, FaultPlan plan, long id, MemoryStream body)
     {
         var response = context.Response;
-        switch (mode)
+        switch (plan.Mode)
         {
             case GatewayFault.ServerError:
                 Interlocked.Increment(ref _serverErrors);
@@ -340,7 +340,7 @@ internal sealed class LoadGateway : IAsyncDisposable
                 var index = accepted ? Record(instance, body) : -1;
                 try
                 {
-                    await Task.Delay(FaultPlan.SlowHold, context.RequestAborted);
+                    await Task.Delay(plan.Hold ?? FaultPlan.SlowHold, context.RequestAborted);
                 }
                 catch (OperationCanceledException)
                 {
