@@ -10,8 +10,8 @@ namespace Cortex.LoadTests.Chaos;
 /// backlog through the stand-in gateway, which is switched into one fault for a while and back: 5xx for a minute,
 /// a 429 storm, answers slower than the gateway timeout, connection refused, 401, bodies that are not JSON. Each fault
 /// is its own row (K5a..K5f; K5h..K5k the Cloud API adapter, in the Graph API's shapes; K5l the slow answers to a pod
-/// held by a rate limit far below its workers; K5m the same to a pod with one worker) with a fresh queue, gateway and sender. The stand-in counts every
-/// acceptance by index, so lost and duplicated messages are exact; attempts burned, the circuit and the pause are read from the sender's own
+/// held by a rate limit far below its workers; K5m the same to a pod with one worker) with a fresh queue, gateway and
+/// sender. The stand-in counts every acceptance by index, so lost and duplicated messages are exact; attempts burned, the circuit and the pause are read from the sender's own
 /// /metrics and /health/ready while the fault lasts, as an operator's Prometheus would.
 /// </summary>
 internal static class GatewayFaults
@@ -45,7 +45,7 @@ internal static class GatewayFaults
 
     // K5m: one worker waits out each timeout alone, so a gateway that stopped answering fails a call per timeout. The
     // streak breaker opens once calls have failed in a row for the sampling duration, with more than one message's
-    // attempts: the first message's three calls, then the next message's first. The product's 2 short retries.
+    // attempts: the first message's calls (a try and the product's 2 short retries), then the next message's first.
     private const int CallsPerAttempt = 3;
 
     /// <summary>
@@ -504,8 +504,9 @@ internal static class GatewayFaults
     /// A paced pod (K5l) drains a smaller backlog, a fifth of it before the fault at 10 a second. In the smoke profile its
     /// fault outlasts the first timeouts (2 s), the failures in a row after them and the settle, and its break outlasts the
     /// calls in flight as the circuit opens: a short retry of one of those after the break would be the probe, and a last
-    /// attempt that fails spends one. The one-worker pod (K5m) drains a smaller backlog still, with the paced pod's break;
-    /// short keeps the product's 10 s gateway timeout and 30 s sampling duration, smoke scales both down tenfold.
+    /// attempt that fails spends one. The one-worker pod (K5m) drains a smaller backlog still, with the paced pod's break
+    /// and answers held one and a half timeouts; short keeps the product's 10 s gateway timeout and 30 s sampling
+    /// duration, smoke scales both down tenfold.
     /// </summary>
     private sealed record Settings(
         int Messages, int Workers, TimeSpan Outage, TimeSpan Phase, TimeSpan? BreakDuration, TimeSpan? ConfigurationPause,

@@ -48,8 +48,9 @@ internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
     /// A breaker that opens after <paramref name="threshold"/> failures in a row, or after failures in a row for
     /// <paramref name="span"/> from the first to the last, at least <paramref name="spanThreshold"/> of them, when they are
     /// not all of one message (<see cref="MessageId"/>), for <paramref name="breakDuration"/>, and calls
-    /// <paramref name="onOpened"/> each time; <paramref name="time"/> is the clock. A failure is what <paramref name="shouldHandle"/> handles, as for the other breakers; any other answer of
-    /// the gateway's is a success, and any other exception (a cancellation, a fault of ours) says nothing about the gateway.
+    /// <paramref name="onOpened"/> each time; <paramref name="time"/> is the clock. A failure is what
+    /// <paramref name="shouldHandle"/> handles, as for the other breakers; any other answer of the gateway's is a success,
+    /// and any other exception (a cancellation, a fault of ours) says nothing about the gateway.
     /// </summary>
     public FailureStreakBreaker(int threshold, int spanThreshold, TimeSpan span, TimeSpan breakDuration, TimeProvider time, Func<CircuitBreakerPredicateArguments<GatewayResult>, ValueTask<bool>> shouldHandle, Action<TimeSpan> onOpened)
     {
