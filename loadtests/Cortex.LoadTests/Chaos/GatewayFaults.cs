@@ -263,21 +263,18 @@ internal static class GatewayFaults
             _ => watch.ConfigurationPausedSeen && Counter(atHeal, "cortex_sender_failed_total", "reason=\"configuration_error\"") > Counter(before, "cortex_sender_failed_total", "reason=\"configuration_error\""),
         };
         checks.Add(new("alert metric seen on /metrics during the fault", AlertTarget(fault.Kind), watch.Describe(before, atHeal), alertSeen));
-        if (fault.Paced)
-        {
-            // The first calls time out after the timeout, the first attempts alone fail 20 in a row at the pace, and the
-            // settle is the slack for a loaded machine.
-            var openBy = s_gatewayTimeout + TimeSpan.FromSeconds((double)StreakThreshold / PacedPerSecond) + s_settle;
-            var openedAfter = watch.FirstAlert is { } first ? Stopwatch.GetElapsedTime(faultAt, first.At) : (TimeSpan?)null;
-            Timed(new("circuit open after the failures in a row, not once the ratio outweighs the successes", $"≤ {openBy.TotalSeconds:N0} s after the fault began", openedAfter is { } o ? $"{o.TotalSeconds:N1} s" : "never", openedAfter is { } at && at <= openBy));
-        }
-        else if (fault.OneWorker)
-        {
+        // When the circuit of a pod whose calls start spread out must open; the settle is the slack for a loaded machine.
+        (string Name, TimeSpan By)? opening =
+            // The first calls time out after the timeout, then the first attempts alone fail 20 in a row at the pace.
+            fault.Paced ? ("circuit open after the failures in a row, not once the ratio outweighs the successes", s_gatewayTimeout + TimeSpan.FromSeconds((double)StreakThreshold / PacedPerSecond) + s_settle)
             // The send under way times out, the failures in a row last the sampling duration, the next one opens the
-            // circuit; the settle is the slack for a loaded machine. On the count alone it took 20 timeouts.
-            var openBy = timeout + sampling + timeout + s_settle;
+            // circuit. On the count alone it took 20 timeouts.
+            : fault.OneWorker ? ($"circuit open after calls failed in a row for the {Seconds(sampling)} sampling duration, not after {StreakThreshold} timeouts", timeout + sampling + timeout + s_settle)
+            : null;
+        if (opening is var (openingName, openBy))
+        {
             var openedAfter = watch.FirstAlert is { } first ? Stopwatch.GetElapsedTime(faultAt, first.At) : (TimeSpan?)null;
-            Timed(new($"circuit open after calls failed in a row for the {Seconds(sampling)} sampling duration, not after {StreakThreshold} timeouts", $"≤ {openBy.TotalSeconds:N0} s after the fault began", openedAfter is { } o ? $"{o.TotalSeconds:N1} s" : "never", openedAfter is { } at && at <= openBy));
+            Timed(new(openingName, $"≤ {openBy.TotalSeconds:N0} s after the fault began", openedAfter is { } o ? $"{o.TotalSeconds:N1} s" : "never", openedAfter is { } at && at <= openBy));
         }
 
         // Not for the bodies that are not JSON: a third of them are acceptances, which rightly resume leasing in between.

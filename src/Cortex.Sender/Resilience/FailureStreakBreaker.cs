@@ -38,8 +38,8 @@ internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
     private DateTimeOffset _openUntil;
     private int _streak;
     private DateTimeOffset _streakSince;
+    // The one message every failure of the streak sent; null once another message failed in it (or a call without one).
     private string? _streakMessage;
-    private bool _streakOfOneMessage;
 
     /// <summary>The id of the message a call sends, set by the caller; a call without one counts as a message of its own.</summary>
     internal static readonly ResiliencePropertyKey<string> MessageId = new("cortex.message-id");
@@ -122,15 +122,15 @@ internal sealed class FailureStreakBreaker : ResilienceStrategy<GatewayResult>
                     context.Properties.TryGetValue(MessageId, out var message);
                     if (++_streak == 1)
                     {
-                        (_streakSince, _streakMessage, _streakOfOneMessage) = (now, message, message is not null);
+                        (_streakSince, _streakMessage) = (now, message);
                     }
-                    else if (message is null || message != _streakMessage)
+                    else if (message != _streakMessage)
                     {
-                        _streakOfOneMessage = false;
+                        _streakMessage = null;
                     }
                 }
 
-                if (!_streakOfOneMessage && (_streak >= _threshold || (_streak >= _spanThreshold && now - _streakSince >= _span)))
+                if (_streakMessage is null && (_streak >= _threshold || (_streak >= _spanThreshold && now - _streakSince >= _span)))
                 {
                     opened = true;
                     _state = CircuitState.Open;
