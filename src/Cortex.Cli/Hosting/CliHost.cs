@@ -92,7 +92,10 @@ internal static class CliHost
         }
         finally
         {
-            host.Services.GetService<RedisConnection>()?.Close();
+            if (host.Services.GetService<RedisConnection>() is { } redis)
+            {
+                await redis.CloseAsync();
+            }
         }
     }
 
@@ -182,22 +185,49 @@ internal static class CliHost
 }
 
 /// <summary>
-/// The CLI's one Redis connection, made on first use. Closed without QUIT when the verb is done: every command was
-/// awaited, and StackExchange.Redis 1.2.6's graceful close sometimes waits a whole sync timeout for the QUIT reply.
+/// The CLI's one Redis connection, made on first use. Closed without QUIT, behind a PING, when the verb is done: every
+/// command was awaited, and StackExchange.Redis 1.2.6's graceful close sometimes waits a whole sync timeout for the QUIT
+/// reply.
 /// </summary>
 internal sealed class RedisConnection(IOptions<RedisOptions> options)
 {
+    // A fence PING that has not come back by then is left behind: the connection is failing and the verb is done.
+    private static readonly TimeSpan s_fenceTimeout = TimeSpan.FromSeconds(1);
+
     // The services' own factory: the same password, CA file and start-up refusal (exit 78 naming the key).
     private readonly Lazy<ConnectionMultiplexer> _multiplexer = new(() => RedisConnectionFactory.Connect(options.Value, "cortex-cli"));
 
     public IConnectionMultiplexer Multiplexer => _multiplexer.Value;
 
-    public void Close()
+    /// <summary>
+    /// Closes the connection once a PING sent after the verb's last command has come back. StackExchange.Redis 1.2.6
+    /// writes through a buffered stream that closing flushes once more. When the writer thread has sent the last command
+    /// but not yet emptied its buffer, as on a loaded machine, that flush sends the command again: a `cortex enqueue`
+    /// pushed its message twice (1 in 1,500 with both cores busy). Behind the PING, only the PING can be sent twice.
+    /// </summary>
+    public async Task CloseAsync()
     {
-        if (_multiplexer.IsValueCreated)
+        if (!_multiplexer.IsValueCreated)
         {
-            _multiplexer.Value.Close(allowCommandsToComplete: false);
+            return;
         }
+
+        var multiplexer = _multiplexer.Value;
+        if (multiplexer.IsConnected)
+        {
+            var ping = multiplexer.GetDatabase().PingAsync();
+            try
+            {
+                await ping.WaitAsync(s_fenceTimeout);
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // Redis failed or went silent after the verb: close anyway, observing the PING's end.
+                _ = ping.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            }
+        }
+
+        multiplexer.Close(allowCommandsToComplete: false);
     }
 }
 

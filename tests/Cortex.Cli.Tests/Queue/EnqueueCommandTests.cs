@@ -1,5 +1,8 @@
+using System.Globalization;
+using System.Text.Json;
 using Cortex.Cli.Tests.Infrastructure;
 using Cortex.Shared.Contract;
+using Cortex.Testing;
 using StackExchange.Redis;
 
 namespace Cortex.Cli.Tests.Queue;
@@ -204,6 +207,35 @@ public sealed class EnqueueCommandTests(CliFixture fixture) : IDisposable
         Assert.Contains("--format jsonl or --format csv", guessed.Error, StringComparison.Ordinal);
         Assert.Equal(0, told.ExitCode);
         Assert.Equal(1, await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal));
+    }
+
+    [Fact]
+    public async Task Enqueue_ClosesItsConnectionOnlyBehindAnAnsweredPing_SoClosingCannotSendThePushAgain()
+    {
+        // StackExchange.Redis 1.2.6 flushes its write buffer once more when a connection closes, and on a loaded machine
+        // that sent the last command again: one `cortex enqueue` in 1,500 pushed its message twice. The fence is a PING
+        // answered after the push. This server logs every command with the client's name, so the log must show the CLI's
+        // one push followed by its PING.
+        await using var redis = await RedisServer.StartAsync("--slowlog-log-slower-than", "0", "--slowlog-max-len", "1000");
+        var cli = new CliDriver(new FakeTimeProvider()) { Redis = redis.Configuration, QueueName = RedisFixture.UniqueQueueName() };
+
+        var result = await cli.RunAsync("enqueue", "--to", "+5511987654321", "--text", "Oi", "--id", "fence-1");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var slowlog = await ExternalTool.RunAsync("redis-cli", ["-p", redis.Port.ToString(CultureInfo.InvariantCulture), "--json", "SLOWLOG", "GET", "1000"], "It comes with redis-server (`make test` installs it).");
+        Assert.True(slowlog.ExitCode == 0, slowlog.ToString());
+
+        // An entry is [id, time, microseconds, [command, arguments...], client address, client name], newest first.
+        using var log = JsonDocument.Parse(slowlog.Output);
+        var commands = log.RootElement.EnumerateArray().Reverse()
+            .Where(entry => entry[5].GetString() == "cortex-cli")
+            .Select(entry => entry[3].EnumerateArray().Select(argument => argument.GetString()).ToArray())
+            .ToList();
+        var push = Assert.Single(commands, command => command[0] == "LPUSH");
+        Assert.Contains("\"fence-1\"", push[^1], StringComparison.Ordinal);
+        Assert.True(
+            commands.FindLastIndex(command => command[0] == "PING") > commands.IndexOf(push),
+            "no PING after the push: " + string.Join(" | ", commands.Select(command => command[0])));
     }
 
     private static string JsonLines => string.Join('\n',

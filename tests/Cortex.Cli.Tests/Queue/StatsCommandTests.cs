@@ -12,10 +12,8 @@ public sealed class StatsCommandTests(CliFixture fixture)
     [Fact]
     public async Task StatsJson_AfterRealOperations_CountsEveryStateAndTheOldestReadyAge()
     {
-        // A producer enqueues through the test's own connection. With a `cortex enqueue` per message (five more
-        // connections), one of them pushed its message twice in two CI runs (and once in 1,800 enqueues of a probe with
-        // both cores loaded; cause not found), and the counts below were one higher. Stats is what is tested here; the
-        // sender skips such a copy by its id.
+        // A producer enqueues through the test's own connection: stats is what is tested here, and `cortex enqueue` has
+        // tests of its own (EnqueueCommandTests, its close behind a PING included).
         var cli = fixture.Queue();
         var sender = Queues.Sender(fixture.Connection, cli);
         var producer = new CortexClient(sender, cli.Time);
