@@ -9,7 +9,7 @@ help:
 	@echo "make test     - build with warnings as errors and run every test (starts its own redis-server and PostgreSQL)"
 	@echo "make perf     - measure engine, HTTP and scheduler enqueue throughput (figures for docs/performance.md)"
 	@echo "make loadtest - the load scenarios (burst, steady rate, rate limit, gateway faults, scheduler, ceilings, bad input) with pass/fail against the targets; HTML report in loadtests/results/; FULL=1 adds the 1,000,000 burst"
-	@echo "make chaos    - fault injection (issue #7): sender SIGKILLed and SIGTERMed mid-drain, Redis crashed and away, gateway faults, PostgreSQL crashed under the scheduler, schedulers racing and killed, a poison message; lost, duplicates and recovery times against the targets; report in loadtests/results/chaos/"
+	@echo "make chaos    - fault injection (issue #7): sender SIGKILLed and SIGTERMed mid-drain, Redis crashed and away, gateway faults, PostgreSQL crashed under the scheduler, schedulers racing and killed, a poison message that kills its sender, messages the gateway always fails; lost, duplicates and recovery times against the targets; report in loadtests/results/chaos/"
 	@echo "make scaleout - several sender processes on one queue: throughput per process count, scale-out and SIGTERM scale-in mid-run, global rate (docs/performance.md)"
 	@echo "make bench    - BenchmarkDotNet micro-benchmarks of the hot paths (ns and bytes per message) into bench/results/; FILTER='*Envelope*' picks some"
 

@@ -8,9 +8,9 @@
 # through the Cloud API adapter, K5l slow answers to a pod paced by its rate limit, K5m the same to a one-worker pod,
 # K5g three pods of one number),
 # K6 scheduler faults (PostgreSQL crashed mid-run, schedulers racing, a scheduler killed mid-campaign or mid billing run, on
-# a PostgreSQL and a redis-server of their own), K7 a poison message that kills its sender - with an
+# a PostgreSQL and a redis-server of their own), K7 a poison message that kills its sender (K7b messages the gateway always fails) - with an
 # HTML report, a Markdown summary and the run's JSON in loadtests/results/chaos/ (OUT=DIR elsewhere). PROFILE=smoke runs
-# the tiny profile of make test; SCENARIOS=K3,K4 runs a subset (K1b, K4c, K4d, K5e,K5j: single rows). Exits 1 if any check failed (the report says which).
+# the tiny profile of make test; SCENARIOS=K3,K4 runs a subset (K1b, K4c, K4d, K5e,K5j, K7b: single rows). Exits 1 if any check failed (the report says which).
 set -euo pipefail
 profile=${PROFILE:-short}
 exec bash "$(dirname "$0")/harness.sh" \

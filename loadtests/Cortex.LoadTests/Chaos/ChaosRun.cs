@@ -18,9 +18,9 @@ internal static class ChaosRun
     {
         var selected = scenarios.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase);
         if (ChaosProfile.Named(profileName) is not { } profile || selected.Count == 0
-            || !selected.IsSubsetOf([.. AllScenarios.Split(','), "K1b", "K4b", "K4c", "K4d", .. GatewayFaults.Cases(profile).Select(c => c.Id), SharedThrottling.Id]))
+            || !selected.IsSubsetOf([.. AllScenarios.Split(','), "K1b", "K4b", "K4c", "K4d", RefusedMessages.Id, .. GatewayFaults.Cases(profile).Select(c => c.Id), SharedThrottling.Id]))
         {
-            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7 (or rows: K1b, K4b, K4c, K4d, K5a..K5m)] [--out DIR]");
+            Console.Error.WriteLine("usage: Cortex.LoadTests chaos --redis host:port [--profile short|smoke] [--scenarios K1,K2,K3,K4,K5,K6,K7 (or rows: K1b, K4b, K4c, K4d, K5a..K5m, K7b)] [--out DIR]");
             return 2;
         }
 
@@ -95,6 +95,7 @@ internal static class ChaosRun
         await Run("K6", "scheduler SIGTERMed mid billing run, rolling update", () => SchedulerFaults.StopMidBillingAsync(schedulerDll, profile, progress));
         await Run("K6", "Redis crashed during a billing run", () => SchedulerFaults.RedisCrashAsync(schedulerDll, profile, progress));
         await Run("K7", "poison message that kills its sender", () => PoisonMessages.CrashingMessageAsync(context, profile));
+        await Run(RefusedMessages.Id, RefusedMessages.Title, () => RefusedMessages.RunAsync(context, profile), group: "K7");
 
         var machine = $"{Environment.ProcessorCount} vCPU, {Environment.OSVersion.VersionString}, .NET {Environment.Version}";
         return new RunReport($"chaos-{profile.Name}", started, clock.Elapsed, machine, command, reports);

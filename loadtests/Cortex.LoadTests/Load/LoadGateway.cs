@@ -9,8 +9,11 @@ namespace Cortex.LoadTests.Load;
 /// What the stand-in does to each request while the plan is in force: answer 500, hold it past the sender's timeout, or
 /// answer 429 with Retry-After to all of them. Shares are drawn per request. A <see cref="Mode"/> other than
 /// <see cref="GatewayFault.None"/> answers every request that way instead (the outages of chaos scenario K5).
+/// <see cref="Refused"/>: workload indices answered 500 every time, whatever else is in force (the messages of chaos
+/// scenario K7b, which the gateway cannot take).
 /// </summary>
-internal sealed record FaultPlan(double ServerErrorShare = 0, double TimeoutShare = 0, bool Throttle = false, GatewayFault Mode = GatewayFault.None, TimeSpan? Hold = null)
+internal sealed record FaultPlan(
+    double ServerErrorShare = 0, double TimeoutShare = 0, bool Throttle = false, GatewayFault Mode = GatewayFault.None, TimeSpan? Hold = null, IReadOnlySet<int>? Refused = null)
 {
     public static readonly FaultPlan None = new();
 
@@ -83,6 +86,7 @@ internal sealed class LoadGateway : IAsyncDisposable
     private long _inFlight;
     private volatile bool _closing;
     private readonly ConcurrentDictionary<int, int> _lateByIndex = new();
+    private readonly ConcurrentDictionary<int, int> _refusedByIndex = new();
     private readonly ConcurrentDictionary<(int Index, string Instance), int> _byIndexAndInstance = new();
 
     private LoadGateway(MessageLedger ledger, TimeSpan latency, GatewayDialect dialect)
@@ -131,6 +135,9 @@ internal sealed class LoadGateway : IAsyncDisposable
 
     /// <summary>Workload indices accepted at least once by an answer the sender gave up on, and how many times.</summary>
     public IReadOnlyDictionary<int, int> LateByIndex => _lateByIndex;
+
+    /// <summary>How many requests for the message at <paramref name="index"/> were answered 500 because the plan refuses it.</summary>
+    public int RefusedCalls(int index) => _refusedByIndex.GetValueOrDefault(index);
 
     /// <summary>
     /// Whether each acceptance is also recorded with its instance, for <see cref="AcceptedBy"/>. Off by default: a
@@ -248,6 +255,14 @@ internal sealed class LoadGateway : IAsyncDisposable
         await context.Request.Body.CopyToAsync(body, context.RequestAborted);
         var id = Interlocked.Increment(ref _requests);
         var plan = Faults;
+        if (plan.Refused is { Count: > 0 } refused && NumberIndex(body) is var refusedIndex && refused.Contains(refusedIndex))
+        {
+            Interlocked.Increment(ref _serverErrors);
+            _refusedByIndex.AddOrUpdate(refusedIndex, 1, static (_, n) => n + 1);
+            await WriteServerErrorAsync(context);
+            return;
+        }
+
         if (plan.Mode != GatewayFault.None)
         {
             await AnswerFaultAsync(context, instance, plan, id, body);
