@@ -423,7 +423,8 @@ internal static class GatewayFaults
         }
     }
 
-    private static double Burned(SenderScrape.Metrics metrics) =>
+    /// <summary>Attempts spent so far: retries scheduled and dead letters, from the sender's counters.</summary>
+    internal static double Burned(SenderScrape.Metrics metrics) =>
         metrics.Sum("cortex_sender_retries_total") + metrics.Sum("cortex_sender_dead_lettered_total");
 
     private static double Counter(SenderScrape.Metrics metrics, string name, string? label = null) => metrics.Sum(name, label);

@@ -102,7 +102,7 @@ internal static class RefusedMessages
                 await readings.ForAsync(breakDuration * 2);
                 var after = await scrape.MetricsAsync() ?? throw new InvalidOperationException($"no /metrics; sender log: {sender.LogPath}");
                 heldOpen = Stopwatch.GetElapsedTime(openedAt);
-                spentWhileOpen = Spent(after) - Spent(before);
+                spentWhileOpen = GatewayFaults.Burned(after) - GatewayFaults.Burned(before);
                 probesWhileOpen = pair.Sum(gateway.RefusedCalls) - callsBefore;
                 context.Progress.WriteLine($"  the two alone opened the circuit after {pairOpenedAfter.Value.TotalSeconds:N1} s; held {heldOpen.TotalSeconds:N0} s: {probesWhileOpen} probes, {spentWhileOpen:N0} attempts spent");
             }
@@ -180,10 +180,6 @@ internal static class RefusedMessages
             $"{n:N0} billing reminders are pushed; the stand-in gateway answers 500 to every call for {inBacklog} of them, in the first fifth of the backlog, as for a request that breaks the gateway's handler. One sender ({profile.Workers} workers, /metrics on, the retry schedule and the breakers' sampling duration shortened to seconds) drains them; each refused message must spend its {maxAttempts} attempts ({callsPerAttempt} calls each with the short retries) and be dead-lettered as {DeadLetterReasons.RetriesExhausted}, with the circuit closed throughout: other messages get through. Then one refused message is pushed alone on the idle pod: its failures alone must not open the circuit. Then two are pushed alone: every call the pod makes fails, which the circuit cannot tell from an outage, so it may open; while open they must wait with no attempt spent, and once other traffic comes (a message every {s_trickle.TotalMilliseconds:N0} ms) be dead-lettered in their turn. /metrics and /health/ready are read every {s_poll.TotalMilliseconds:N0} ms.",
             figures, checks, samples);
     }
-
-    // Attempts spent: a retry scheduled or a dead letter, from the sender's counters.
-    private static double Spent(SenderScrape.Metrics metrics) =>
-        metrics.Sum("cortex_sender_retries_total") + metrics.Sum("cortex_sender_dead_lettered_total");
 
     private static async Task<Dictionary<int, DeadLetterEntry>> DeadLettersAsync(RedisMessageQueue queue)
     {
