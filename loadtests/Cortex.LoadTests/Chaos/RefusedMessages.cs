@@ -181,20 +181,8 @@ internal static class RefusedMessages
             figures, checks, samples);
     }
 
-    private static async Task<Dictionary<int, DeadLetterEntry>> DeadLettersAsync(RedisMessageQueue queue)
-    {
-        var stats = await queue.GetStatsAsync();
-        var dead = new Dictionary<int, DeadLetterEntry>();
-        foreach (var entry in await queue.GetDeadLettersAsync(0, Math.Max(1, stats.Dead)))
-        {
-            if (LoadContext.WorkloadIndex(entry.MessageId) is { } index)
-            {
-                dead[index] = entry;
-            }
-        }
-
-        return dead;
-    }
+    private static async Task<Dictionary<int, DeadLetterEntry>> DeadLettersAsync(RedisMessageQueue queue) =>
+        await LoadContext.DeadLettersByIndexAsync(queue, (await queue.GetStatsAsync()).Dead);
 
     private static string Seconds(TimeSpan t) => $"{t.TotalSeconds.ToString("0.##", CultureInfo.InvariantCulture)} s";
 

@@ -149,14 +149,7 @@ internal sealed class LoadContext : IAsyncDisposable
     {
         var (missing, duplicates) = ledger.Audit(from, to);
         var stats = await queue.GetStatsAsync();
-        var deadIds = new HashSet<int>();
-        foreach (var entry in await queue.GetDeadLettersAsync(0, Math.Max(1, stats.Dead)))
-        {
-            if (WorkloadIndex(entry.MessageId) is { } index)
-            {
-                deadIds.Add(index);
-            }
-        }
+        var deadIds = (await DeadLettersByIndexAsync(queue, stats.Dead)).Keys;
 
         var unaccounted = missing.Count(i => !deadIds.Contains(i));
         var total = to - from;
@@ -191,6 +184,21 @@ internal sealed class LoadContext : IAsyncDisposable
             "lost 0 · duplicates 0 beyond the messages the sender named unanswered (event 2003)",
             $"{accounted} ({unexplained:N0} of them unexplained; {unanswered.Count:N0} gateway calls named unanswered)",
             noLoss && unexplained == 0);
+    }
+
+    /// <summary>The first <paramref name="count"/> dead letters of <paramref name="queue"/> by workload index, leaving out entries whose id is not one.</summary>
+    internal static async Task<Dictionary<int, DeadLetterEntry>> DeadLettersByIndexAsync(RedisMessageQueue queue, long count)
+    {
+        var dead = new Dictionary<int, DeadLetterEntry>();
+        foreach (var entry in await queue.GetDeadLettersAsync(0, Math.Max(1, count)))
+        {
+            if (WorkloadIndex(entry.MessageId) is { } index)
+            {
+                dead[index] = entry;
+            }
+        }
+
+        return dead;
     }
 
     /// <summary>The workload indices of <paramref name="messageIds"/>, leaving out ids that are not one.</summary>
