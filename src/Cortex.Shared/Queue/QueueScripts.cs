@@ -32,7 +32,8 @@ internal static class QueueScripts
         """;
 
     // KEYS: ready high, normal, low, leases:<owner>, lease-seq, consumers, last-lease:<owner>, paused, dead
-    // ARGV: owner, now ms, quota high, quota normal, quota low, request token, byte budget, envelope byte limit, dead-at ISO time
+    // ARGV: owner, now ms, quota high, quota normal, quota low, request token, byte budget, envelope byte limit, dead-at ISO time,
+    //       highest lease id the caller's process has been given
     // Returns {{size of each payload dead-lettered here}, leaseId1, p1, item1, leaseId2, p2, item2, ...} or {}.
     // Idempotent per request token: if the reply of a lease was lost (connection cut after Redis ran it), the caller
     // retries with the same token and gets the same batch back, instead of leaving it orphaned in its own lease hash.
@@ -67,8 +68,8 @@ internal static class QueueScripts
         -- Paused by an operator: the consumer stays alive (heartbeat above) and leases nothing until resumed.
         if redis.call('GET', KEYS[8]) then return {} end
         -- A refusal after the pops would lose what they took.
-        if not (permitted('INCRBY', KEYS[5], '1') and permitted('HSET', KEYS[4], '1', 'x') and permitted('SET', KEYS[7], 'x')
-            and permitted('LPUSH', KEYS[9], 'x')) then
+        if not (permitted('INCRBY', KEYS[5], '1') and permitted('SET', KEYS[5], '1') and permitted('HSET', KEYS[4], '1', 'x')
+            and permitted('SET', KEYS[7], 'x') and permitted('LPUSH', KEYS[9], 'x')) then
           return redis.error_reply('NOPERM this user may not run INCRBY, HSET, SET or LPUSH on the keys a lease writes')
         end
         local quota = {tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])}
@@ -109,6 +110,13 @@ internal static class QueueScripts
         local out = {dead}
         if n > 0 then
           first = redis.call('INCRBY', KEYS[5], n) - n + 1
+          -- A Redis that lost its last writes (the AOF fsync window, a failover) hands out ids again that a live consumer
+          -- still holds; an ack of the old message would then remove the new one's lease. Ids only go up.
+          local floor = tonumber(ARGV[10])
+          if first <= floor then
+            first = floor + 1
+            redis.call('SET', KEYS[5], floor + n)
+          end
           local fields = {}
           for j = 1, n do
             local p, item = popped[j][1], popped[j][2]

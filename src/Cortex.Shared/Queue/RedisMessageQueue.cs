@@ -26,6 +26,11 @@ public sealed class RedisMessageQueue : IMessageQueue
     private readonly TimeProvider _time;
     private readonly PriorityScheduler _scheduler;
 
+    // The highest lease id this process has been given. Redis may lose its last writes (the AOF fsync window, a
+    // failover) and with them the sequence's last increments, while this process still holds those ids and acks them
+    // later; each lease asks for ids above this one, so an old ack never removes a new message's lease.
+    private long _highestLeaseId;
+
     public RedisMessageQueue(IConnectionMultiplexer connection, IOptions<QueueOptions> options, TimeProvider timeProvider)
     {
         ArgumentNullException.ThrowIfNull(connection);
@@ -105,7 +110,7 @@ public sealed class RedisMessageQueue : IMessageQueue
             _connection,
             Db,
             [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow, Keys.Leases(consumerId), Keys.LeaseSequence, Keys.Consumers, Keys.LastLease(consumerId), Keys.Paused, Keys.Dead],
-            [consumerId, NowMs, high, normal, low, requestToken ?? Guid.NewGuid().ToString("N"), MaxLeaseBytes, EnvelopeLimits.MaxEnvelopeBytes, _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture)]))!;
+            [consumerId, NowMs, high, normal, low, requestToken ?? Guid.NewGuid().ToString("N"), MaxLeaseBytes, EnvelopeLimits.MaxEnvelopeBytes, _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture), Interlocked.Read(ref _highestLeaseId)]))!;
         if (result.Length == 0)
         {
             return LeaseBatch.Empty;
@@ -121,7 +126,24 @@ public sealed class RedisMessageQueue : IMessageQueue
             leased[i] = Unwrap(leaseId, priority, raw);
         }
 
+        RaiseHighestLeaseId(leased.Length == 0 ? 0 : leased[^1].LeaseId);
+
         return new LeaseBatch(leased, oversized);
+    }
+
+    private void RaiseHighestLeaseId(long leaseId)
+    {
+        var seen = Interlocked.Read(ref _highestLeaseId);
+        while (leaseId > seen)
+        {
+            var before = Interlocked.CompareExchange(ref _highestLeaseId, leaseId, seen);
+            if (before == seen)
+            {
+                return;
+            }
+
+            seen = before;
+        }
     }
 
     public Task SetPausedAsync(string? reason) =>
@@ -303,7 +325,7 @@ public sealed class RedisMessageQueue : IMessageQueue
             (Keys.ReadyNormal, "RPOP RPUSH LPUSH LLEN LINDEX"),
             (Keys.ReadyLow, "RPOP RPUSH LPUSH LLEN LINDEX"),
             (Keys.Leases("*"), "HGET HSET HDEL HEXISTS HKEYS HGETALL HLEN DEL"),
-            (Keys.LeaseSequence, "INCRBY"),
+            (Keys.LeaseSequence, "INCRBY SET"),
             (Keys.LastLease("*"), "GET SET DEL"),
             (Keys.Consumers, "ZADD ZREM ZRANGE ZRANGEBYSCORE ZCOUNT"),
             (Keys.Paused, "GET"),

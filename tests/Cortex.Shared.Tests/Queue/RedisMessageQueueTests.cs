@@ -80,6 +80,28 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
         Assert.Equal(leased.Select(m => m.LeaseId).Order(), hash.Select(k => (long)k).Order());
     }
 
+    [Fact]
+    public async Task LeaseAsync_RedisLostItsLastWrites_NewLeasesGetIdsTheOldAcksCannotRemove()
+    {
+        var queue = CreateQueue();
+        var db = redis.Connection.GetDatabase();
+        await queue.EnqueueAsync([Message("m1"), Message("m2"), Message("m3"), Message("m4"), Message("m5")]);
+        var held = await queue.LeaseAsync("a", 2);
+
+        // Redis restarts without the last second of writes (appendfsync everysec): the sequence's increment and the lease
+        // are gone, and the messages are back in ready, while the consumer still holds those ids and will ack them.
+        await db.KeyDeleteAsync(queue.Keys.Leases("a"));
+        await db.StringSetAsync(queue.Keys.LeaseSequence, (long)held[0].LeaseId - 1);
+        var next = await queue.LeaseAsync("a", 3);
+
+        // The acks of the messages sent before the restart are written after it.
+        await queue.AckAsync("a", [.. held.Select(m => new AckItem(m.LeaseId, "m?"))]);
+
+        Assert.DoesNotContain(next, m => held.Any(h => h.LeaseId == m.LeaseId));
+        var hash = await db.HashKeysAsync(queue.Keys.Leases("a"));
+        Assert.Equal(next.Select(m => m.LeaseId).Order(), hash.Select(k => (long)k).Order());
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(7)]
