@@ -117,26 +117,23 @@ internal static class GatewayHttp
         return "connection failed: " + exception.HttpRequestError;
     }
 
-    /// <summary>Retry-After as a delay: seconds, or an HTTP date measured against the injected clock (never negative).</summary>
+    /// <summary>
+    /// The longest Retry-After honoured. A throttle pauses every pod for as long as the gateway asks; a proxy's mistake or a
+    /// date years ahead would stop sending for good (beyond 49 days Task.Delay throws, in every worker and the fetch loop).
+    /// After this long the next send asks the gateway again, and another 429 pauses again; no attempt is spent either way.
+    /// </summary>
+    public static readonly TimeSpan MaxRetryAfter = TimeSpan.FromMinutes(10);
+
+    /// <summary>Retry-After as a delay: seconds, or an HTTP date measured against the injected clock; 0 to <see cref="MaxRetryAfter"/>.</summary>
     public static TimeSpan? RetryAfter(RetryConditionHeaderValue? header, TimeProvider timeProvider)
     {
-        if (header is null)
+        var wait = header switch
         {
-            return null;
-        }
-
-        if (header.Delta is { } delta)
-        {
-            return delta < TimeSpan.Zero ? TimeSpan.Zero : delta;
-        }
-
-        if (header.Date is { } date)
-        {
-            var wait = date - timeProvider.GetUtcNow();
-            return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
-        }
-
-        return null;
+            { Delta: { } delta } => delta,
+            { Date: { } date } => date - timeProvider.GetUtcNow(),
+            _ => (TimeSpan?)null,
+        };
+        return wait is { } w ? TimeSpan.FromTicks(Math.Clamp(w.Ticks, 0, MaxRetryAfter.Ticks)) : null;
     }
 
     /// <summary>Classification from the status code alone, for answers whose body says nothing Cortex understands.</summary>

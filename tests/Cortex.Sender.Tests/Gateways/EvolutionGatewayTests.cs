@@ -221,6 +221,20 @@ public sealed class EvolutionGatewayTests : IClassFixture<GatewayStubFixture>, I
         Assert.Equal(TimeSpan.FromSeconds(90), result.RetryAfter);
     }
 
+    [Theory]
+    [InlineData("86400")]
+    [InlineData("Fri, 31 Dec 9999 23:59:59 GMT")]
+    public async Task SendAsync_RetryAfterADayOrYearsAhead_HeldToTenMinutes(string retryAfter)
+    {
+        // Unbounded, a date years ahead reached Task.Delay, which throws beyond 49 days, in every worker and the fetch loop.
+        _stub.Answer(new StubAnswer(429, null, Headers: new Dictionary<string, string> { ["Retry-After"] = retryAfter }));
+
+        var result = await Gateway(timeProvider: new FakeTimeProvider()).SendAsync(Text(), CancellationToken.None);
+
+        Assert.Equal(GatewayOutcome.Throttled, result.Outcome);
+        Assert.Equal(TimeSpan.FromMinutes(10), result.RetryAfter);
+    }
+
     [Fact]
     public async Task SendAsync_RetryAfterDateInThePast_Zero()
     {
