@@ -44,12 +44,12 @@ public sealed class ConversationFollowUps(
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
             var page = await ReadPageAsync(connection, now - followUps.IdleTime, after, settings.BatchSize, cancellationToken);
             var entries = new List<LedgerEntry>(page.Count);
-            var updates = new List<(long Id, int Sent, bool Close)>(page.Count);
+            var updates = new List<(long Id, int Sent, bool Close, DateTimeOffset At)>(page.Count);
             foreach (var c in page)
             {
                 if (c.Sent >= followUps.MaxFollowUps)
                 {
-                    updates.Add((c.Id, c.Sent, true));
+                    updates.Add((c.Id, c.Sent, true, now));
                     continue;
                 }
 
@@ -100,7 +100,9 @@ public sealed class ConversationFollowUps(
                 if (ledger.TryPrepare(logger, key, Build, out var entry))
                 {
                     entries.Add(entry);
-                    updates.Add((c.Id, n, false));
+                    // Its idle time counts from when it goes out: a follow-up held to the end of the quiet hours must not
+                    // let the next one be decided, and held with it, while the first waits.
+                    updates.Add((c.Id, n, false, sendAt));
                 }
                 else
                 {
@@ -160,7 +162,7 @@ public sealed class ConversationFollowUps(
         return page;
     }
 
-    private static async Task UpdateAsync(NpgsqlConnection connection, List<(long Id, int Sent, bool Close)> updates, DateTimeOffset now, CancellationToken cancellationToken)
+    private static async Task UpdateAsync(NpgsqlConnection connection, List<(long Id, int Sent, bool Close, DateTimeOffset At)> updates, DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (updates.Count == 0)
         {
@@ -172,10 +174,10 @@ public sealed class ConversationFollowUps(
             UPDATE cortex.conversations c
             SET follow_ups_sent = u.sent,
                 follow_up_anchor = c.last_inbound_at,
-                last_follow_up_at = CASE WHEN u.close THEN c.last_follow_up_at ELSE @now END,
+                last_follow_up_at = CASE WHEN u.close THEN c.last_follow_up_at ELSE u.at END,
                 status = CASE WHEN u.close THEN 'closed' ELSE c.status END,
                 closed_at = CASE WHEN u.close THEN @now ELSE c.closed_at END
-            FROM unnest(@ids, @sent, @close) AS u(id, sent, close)
+            FROM unnest(@ids, @sent, @close, @at) AS u(id, sent, close, at)
             WHERE c.id = u.id
             """,
             connection);
@@ -183,6 +185,7 @@ public sealed class ConversationFollowUps(
         command.Parameters.Add(new NpgsqlParameter<long[]>("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. updates.Select(u => u.Id)] });
         command.Parameters.Add(new NpgsqlParameter<int[]>("sent", NpgsqlDbType.Array | NpgsqlDbType.Integer) { TypedValue = [.. updates.Select(u => u.Sent)] });
         command.Parameters.Add(new NpgsqlParameter<bool[]>("close", NpgsqlDbType.Array | NpgsqlDbType.Boolean) { TypedValue = [.. updates.Select(u => u.Close)] });
+        command.Parameters.Add(new NpgsqlParameter<DateTime[]>("at", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = [.. updates.Select(u => u.At.UtcDateTime)] });
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 

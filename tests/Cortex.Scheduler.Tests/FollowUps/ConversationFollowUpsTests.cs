@@ -109,6 +109,35 @@ public sealed class ConversationFollowUpsTests(SchedulerFixture fixture) : IClas
     }
 
     [Fact]
+    public async Task RunAsync_IdleAcrossTheQuietHours_OneFollowUpAtTheirEndAndTheNextAnIdlePeriodAfterIt()
+    {
+        // 21:10 in São Paulo; the agent wrote at 20:40. Quiet hours run from 21:00 to 08:00.
+        var evening = new DateTimeOffset(2026, 11, 21, 0, 10, 0, TimeSpan.Zero);
+        var morning = new DateTimeOffset(2026, 11, 21, 11, 0, 0, TimeSpan.Zero);
+        await using var h = await fixture.CreateHarnessAsync(evening);
+        await SeedAsync(h, 1, inbound: evening.AddHours(-2), outbound: evening.AddMinutes(-30));
+
+        // Every idle period of the night: one follow-up, held to 08:00. Its idle time counts from 08:00, so the night
+        // adds no second one to go out with it, and the conversation is not closed before either was sent.
+        var (followUps, closed) = (0, 0);
+        for (; h.Clock.GetUtcNow() < morning; h.Clock.Advance(TimeSpan.FromMinutes(31)))
+        {
+            var run = await h.FollowUps.RunAsync(default);
+            (followUps, closed) = (followUps + run.FollowUps, closed + run.Closed);
+        }
+
+        var queued = Assert.Single(await h.QueuedAsync());
+        Assert.Equal(morning, queued.DueAt);
+        Assert.Equal((1, 0), (followUps, closed));
+
+        h.Clock.Advance(morning.AddMinutes(29) - h.Clock.GetUtcNow());
+        Assert.Equal(0, (await h.FollowUps.RunAsync(default)).FollowUps);
+        h.Clock.Advance(TimeSpan.FromMinutes(2));
+        Assert.Equal(1, (await h.FollowUps.RunAsync(default)).FollowUps);
+        Assert.Equal("open", await h.ScalarAsync<string>("SELECT status FROM cortex.conversations WHERE id = 1"));
+    }
+
+    [Fact]
     public async Task RunAsync_OutsideTheWindowWithoutAnApprovedTemplate_SkipsThatConversationAndKeepsItsCount()
     {
         await using var h = await fixture.CreateHarnessAsync(s_now);
