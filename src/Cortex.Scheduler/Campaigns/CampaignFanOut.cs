@@ -91,19 +91,62 @@ public sealed class CampaignFanOut(
         var started = 0;
         foreach (var (id, fireTime) in due)
         {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+
             // The primary key (campaign, fire time) makes a run start once however many replicas see it due.
-            await using var insert = dataSource.CreateCommand(
+            await using (var insert = new NpgsqlCommand(
                 """
                 INSERT INTO cortex.campaign_runs (campaign_id, fire_time, total)
                 SELECT @id, @fire, count(*) FROM cortex.campaign_recipients WHERE campaign_id = @id
                 ON CONFLICT DO NOTHING
-                """);
-            insert.Parameters.AddWithValue("id", id);
-            insert.Parameters.AddWithValue("fire", fireTime.UtcDateTime);
-            started += await insert.ExecuteNonQueryAsync(cancellationToken);
+                """,
+                connection))
+            {
+                insert.Parameters.AddWithValue("id", id);
+                insert.Parameters.AddWithValue("fire", fireTime.UtcDateTime);
+                if (await insert.ExecuteNonQueryAsync(cancellationToken) == 0)
+                {
+                    continue;
+                }
+            }
+
+            var superseded = await SupersedeAsync(connection, id, fireTime, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            started++;
+            foreach (var (oldFireTime, enqueued, total) in superseded)
+            {
+                Log.CampaignRunSuperseded(logger, id, oldFireTime, fireTime, enqueued, total);
+            }
         }
 
         return started;
+    }
+
+    // A run still going when a newer firing of its campaign starts (paused, or held by a missing template, across the
+    // next firing) ends there: fanned out beside the new run, every recipient after its cursor would get the campaign
+    // twice within a minute, under two message ids. The newer firing is the one that counts, as missed firings collapse
+    // into the latest. Waits for a batch another replica is fanning out of it to commit.
+    private static async Task<List<(DateTimeOffset FireTime, int Enqueued, int Total)>> SupersedeAsync(
+        NpgsqlConnection connection, long campaignId, DateTimeOffset fireTime, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            """
+            UPDATE cortex.campaign_runs SET status = 'cancelled', updated_at = now(), finished_at = now()
+            WHERE campaign_id = @id AND fire_time < @fire AND status = 'running'
+            RETURNING fire_time, enqueued, total
+            """,
+            connection);
+        command.Parameters.AddWithValue("id", campaignId);
+        command.Parameters.AddWithValue("fire", fireTime.UtcDateTime);
+        var superseded = new List<(DateTimeOffset, int, int)>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            superseded.Add((new DateTimeOffset(reader.GetDateTime(0), TimeSpan.Zero), reader.GetInt32(1), reader.GetInt32(2)));
+        }
+
+        return superseded;
     }
 
     /// <summary>The latest fire time of <paramref name="cron"/> after <paramref name="since"/> and at or before <paramref name="now"/>: missed firings collapse into one.</summary>

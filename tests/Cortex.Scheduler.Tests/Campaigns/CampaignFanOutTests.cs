@@ -148,6 +148,37 @@ public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task RunAsync_CronRunPausedAcrossItsNextFiring_EndsThereAndTheNewRunAloneReachesTheRest()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 500, cron: "0 0 9 * * ?", createdAt: s_now.AddDays(-1).AddMinutes(1));
+        var pausing = h.Replica(async push =>
+        {
+            if (push == 2)
+            {
+                await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'paused' WHERE id = @id", ("id", id));
+            }
+        });
+        await pausing.Campaigns.RunAsync(default);
+
+        // Resumed the next day, after its next firing.
+        h.Clock.Advance(TimeSpan.FromDays(1));
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'active' WHERE id = @id", ("id", id));
+        var resumed = await h.Campaigns.RunAsync(default);
+
+        // The first 200 recipients had the first run's message before the pause; each gets the next day's once, and
+        // no recipient gets two messages of one day.
+        var perRecipient = (await h.QueuedAsync()).GroupBy(m => m.Envelope.To).Select(g => g.Count()).ToList();
+        Assert.Equal((500, 200), (perRecipient.Count, perRecipient.Count(n => n == 2)));
+        Assert.Equal(1, resumed.RunsStarted);
+        Assert.Equal(
+            ["cancelled|500|200|0", "completed|500|500|0"],
+            await h.ScalarAsync<string[]>(
+                "SELECT array_agg(status || '|' || total || '|' || enqueued || '|' || skipped ORDER BY fire_time) FROM cortex.campaign_runs WHERE campaign_id = @id",
+                ("id", id)));
+    }
+
+    [Fact]
     public async Task RunAsync_RecipientLackingATemplateVariable_IsSkippedNotSentHalfFilled()
     {
         await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
