@@ -276,7 +276,10 @@ internal static class QueueScripts
               if ok and type(doc) == 'table' then
                 if type(doc.id) == 'string' then id = doc.id end
                 if type(doc.kind) == 'string' then kind = doc.kind end
-                if type(doc.attempt) == 'number' then attempts = doc.attempt end
+                -- As the envelope allows (0 to 1000): cjson reads 1e400 as infinity and nan as NaN, and would refuse to
+                -- write them back, stopping the script after the pushes before it, to be run again every sweep.
+                local a = doc.attempt
+                if type(a) == 'number' and a >= 0 and a <= 1000 then attempts = a end
               end
               redis.call('LPUSH', KEYS[5], cjson.encode({
                 reason = 'poison',

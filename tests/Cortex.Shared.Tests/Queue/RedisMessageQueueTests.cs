@@ -556,6 +556,30 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
         Assert.Equal(payload, dead.PayloadBytes());
     }
 
+    [Theory]
+    [InlineData("1e400")]
+    [InlineData("-1e400")]
+    [InlineData("nan")]
+    [InlineData("2500")]
+    public async Task RecoverAsync_PoisonPayloadWithAnAttemptNoEnvelopeHas_IsDeadLetteredOnceWithAttemptsZero(string attempt)
+    {
+        // Lua's cjson reads 1e400 as infinity and "nan" as NaN, and refuses to write either: the script stopped after
+        // the messages before it were pushed back, and every sweep pushed them again.
+        var queue = CreateQueue(o => o.MaxDeliveries = 1);
+        var payload = Encoding.UTF8.GetBytes("{\"version\":1,\"id\":\"p1\",\"attempt\":" + attempt + "}");
+        await queue.EnqueueAsync([Message("m1"), new QueueMessage(payload, Priority.Normal)]);
+        Assert.Equal(2, (await queue.LeaseAsync("crashing", 10)).Count);
+        _time.Advance(s_consumerTimeout);
+
+        Assert.Equal(new RecoveryResult(0, 2, 1), await queue.RecoverAsync());
+        Assert.Equal(new RecoveryResult(0, 0, 0), await queue.RecoverAsync());
+
+        var dead = (await queue.GetDeadLettersAsync()).Single(d => d.MessageId == "p1");
+        Assert.Equal((DeadLetterReasons.Poison, 0), (dead.Reason, dead.Attempts));
+        Assert.Equal(payload, dead.PayloadBytes());
+        await AssertStats(queue, dead: 2);
+    }
+
     [Fact]
     public async Task AckAsync_AfterTheLeaseWasRecovered_ReportsItLostAndDoesNotDuplicate()
     {
