@@ -44,6 +44,7 @@ internal sealed class SenderEngine : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<SenderEngine> _logger;
     private readonly DeadLetterLog _deadLetterLog;
+    private readonly ConfigurationRefusals _refusals;
     private readonly Channel<WorkItem> _channel;
     private readonly RefillSignal _refill;
     private readonly ConditionSignal _idle;
@@ -112,6 +113,7 @@ internal sealed class SenderEngine : BackgroundService
         _time = timeProvider;
         _logger = logger;
         _deadLetterLog = new DeadLetterLog(logger, timeProvider, _options.DeadLetterLogLimit);
+        _refusals = new ConfigurationRefusals(timeProvider);
         ConsumerId = _options.ConsumerId ?? $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
 
         // FullMode is stated: the fetcher waits for room instead of leasing more than the pool can take.
@@ -517,9 +519,30 @@ internal sealed class SenderEngine : BackgroundService
                     return;
 
                 case GatewayOutcome.ConfigurationError:
+                    switch (_refusals.Refused(envelope.Id))
+                    {
+                        case RefusalVerdict.Message:
+                            // The gateway answered other sends since it first refused this one so: the key works, this
+                            // request does not. It waits a pause's length on its own; the pod goes on, no attempt spent.
+                            SenderLog.MessageRefusedAsConfiguration(_logger, envelope.Id, envelope.TraceId, result.Error, _options.ConfigurationErrorPause);
+                            await DeferAsync(lease, _time.GetUtcNow() + _options.ConfigurationErrorPause, cancellationToken);
+                            return;
+
+                        case RefusalVerdict.MessageForTooLong:
+                            var detail = string.Create(
+                                CultureInfo.InvariantCulture,
+                                $"refused as a configuration error for over {ConfigurationRefusals.GiveUpAfter.TotalMinutes:0} minutes while the gateway took other messages: this request is refused, not the key");
+                            await DeadLetterAsync(lease, envelope, DeadLetterReasons.Permanent, detail, result.Error, envelope.Attempt + 1, cancellationToken);
+                            return;
+                    }
+
                     SenderLog.ConfigurationRejected(_logger, result.Error, _options.ConfigurationErrorPause);
                     _gate.PauseForConfigurationError(_options.ConfigurationErrorPause, result.Error ?? "configuration error");
-                    await ReturnAsync(lease, cancellationToken);
+
+                    // Behind the backlog, as after an outage: the pause's probe is another message, which tells a refused
+                    // key from a refused message. In front, a message refused for what it carries was every pause's probe.
+                    await PersistAsync(() => _queue.ReturnToBackAsync(ConsumerId, lease.LeaseId), "return", cancellationToken);
+                    _metrics.Returned(1);
                     return;
 
                 default:
@@ -596,6 +619,7 @@ internal sealed class SenderEngine : BackgroundService
             {
                 // The gateway itself answered (a 5xx or a timeout may come from anything in between): the key works.
                 _gate.ConfigurationConfirmed();
+                _refusals.Answered(sendStart);
             }
 
             var outcome = OutcomeLabel(result.Outcome);

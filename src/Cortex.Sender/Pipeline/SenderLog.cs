@@ -81,6 +81,9 @@ internal static partial class SenderLog
     [LoggerMessage(1025, LogLevel.Information, "Message {MessageId} (trace {TraceId}) deferred {Delay}: the provider limits messages to its recipient; no attempt spent")]
     public static partial void RecipientThrottled(ILogger logger, string messageId, string? traceId, TimeSpan delay);
 
+    [LoggerMessage(1026, LogLevel.Warning, "Message {MessageId} (trace {TraceId}) refused again as a configuration error ({Error}) though the gateway has taken other sends since its first refusal: this request is refused, not the key. It is tried again in {Delay}, no attempt spent, sending goes on")]
+    public static partial void MessageRefusedAsConfiguration(ILogger logger, string messageId, string? traceId, string? error, TimeSpan delay);
+
     [LoggerMessage(1014, LogLevel.Warning, "Lease {LeaseId} was delivered {Deliveries} times before, each time to a consumer that died: sending it alone, with nothing else leased or in flight")]
     public static partial void IsolatedRedelivery(ILogger logger, long leaseId, int deliveries);
 

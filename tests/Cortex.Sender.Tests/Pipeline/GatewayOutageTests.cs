@@ -1,5 +1,6 @@
 using Cortex.Sender.Gateways;
 using Cortex.Sender.Pipeline;
+using Cortex.Shared.Queue;
 using Cortex.Testing;
 
 namespace Cortex.Sender.Tests.Pipeline;
@@ -380,6 +381,40 @@ public sealed class GatewayOutageTests(RedisFixture redis) : IClassFixture<Redis
         var stats = await host.Queue.GetStatsAsync();
         Assert.Equal((100, 0, 0, 0), (stats.Ready, stats.Leased, stats.Delayed, stats.Dead));
         Assert.All(gateway.Log, call => Assert.Equal(0, call.Attempt));
+    }
+
+    [Fact]
+    public async Task Send_OneMessageRefusedAsAConfigurationError_PausesOnceThenWaitsAloneWhileTheOthersAreSent()
+    {
+        // A filter in front of the gateway refuses one body with a 403, as a revoked key would be refused. Put back in
+        // front of ready, "waf" was the probe after every pause: the pod paused for good and sent nothing more.
+        var gateway = new ScriptedGateway(e => e.Id == "waf"
+            ? GatewayResult.ConfigurationError("HTTP 403: forbidden")
+            : GatewayResult.Accepted("ok"));
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(
+            redis,
+            gateway,
+            new Dictionary<string, string?>
+            {
+                ["Cortex:Sender:Workers"] = "1",
+                ["Cortex:Sender:Prefetch"] = "1",
+                ["Cortex:Sender:LeaseBatchSize"] = "1",
+                ["Cortex:Sender:ConfigurationErrorPause"] = "00:00:01",
+            },
+            logs);
+        await host.Client.EnqueueBatchAsync([SenderTestHost.Message("waf"), .. Enumerable.Range(0, 20).Select(i => SenderTestHost.Message($"s{i}"))]);
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.TotalAccepted == 20 && gateway.CallsFor("waf") >= 3), "the others sent, waf refused twice more");
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Delayed == 1, "waf waiting");
+        await host.StopAsync();
+
+        // One pause, whose probe proved the key works; then waf waits on its own each time, its attempts unspent.
+        Assert.Single(logs.Lines, line => line.Contains("[1006]", StringComparison.Ordinal));
+        Assert.InRange(logs.Lines.Count(line => line.Contains("[1026]", StringComparison.Ordinal)), 2, gateway.CallsFor("waf") - 1);
+        Assert.All(gateway.Log, call => Assert.Equal(0, call.Attempt));
+        Assert.Empty(await host.Queue.GetDeadLettersAsync());
     }
 
     // Accepts the first calls, then answers every call as the outage does: a gateway that went down after a busy spell.
