@@ -541,8 +541,7 @@ internal sealed class SenderEngine : BackgroundService
 
                     // Behind the backlog, as after an outage: the pause's probe is another message, which tells a refused
                     // key from a refused message. In front, a message refused for what it carries was every pause's probe.
-                    await PersistAsync(() => _queue.ReturnToBackAsync(ConsumerId, lease.LeaseId), "return", cancellationToken);
-                    _metrics.Returned(1);
+                    await ReturnToBackAsync(lease, cancellationToken);
                     return;
 
                 default:
@@ -553,8 +552,7 @@ internal sealed class SenderEngine : BackgroundService
                         // waits in ready as the backlog does. Behind the backlog, not in front: the next probe is another
                         // message, so one the gateway always fails cannot hold the circuit open once the gateway is back.
                         SenderLog.OutageReturned(_logger, envelope.Id, envelope.TraceId, result.Error);
-                        await PersistAsync(() => _queue.ReturnToBackAsync(ConsumerId, lease.LeaseId), "return", cancellationToken);
-                        _metrics.Returned(1);
+                        await ReturnToBackAsync(lease, cancellationToken);
                         return;
                     }
 
@@ -735,6 +733,13 @@ internal sealed class SenderEngine : BackgroundService
     private async Task ReturnAsync(LeasedMessage lease, CancellationToken cancellationToken)
     {
         await PersistAsync(() => _queue.ReturnAsync(ConsumerId, [lease.LeaseId]), "return", cancellationToken);
+        _metrics.Returned(1);
+    }
+
+    // Behind the backlog: the next probe of the gateway is another message.
+    private async Task ReturnToBackAsync(LeasedMessage lease, CancellationToken cancellationToken)
+    {
+        await PersistAsync(() => _queue.ReturnToBackAsync(ConsumerId, lease.LeaseId), "return", cancellationToken);
         _metrics.Returned(1);
     }
 
