@@ -59,6 +59,12 @@ internal static class CliHost
             await console.Error.WriteLineAsync($"Redis at {RedisEndpoints(host.Services)} refused a command: {ex.Message}. The Redis user Cortex authenticates as lacks a permission Cortex needs (see the ACL in k8s/redis/users.acl)");
             return ExitCodes.Configuration;
         }
+        catch (RedisServerException ex) when (QueueScripts.IsMistypedKey(ex))
+        {
+            // A queue key written by another command than Cortex's (SET on a ready list): the scripts name it and move nothing.
+            await console.Error.WriteLineAsync($"Redis at {RedisEndpoints(host.Services)} holds a queue key of the wrong type: {ex.Message}. Something other than Cortex wrote it; rename it aside (docs/operations.md, CortexQueueMetricsAbsent)");
+            return ExitCodes.Partial;
+        }
         catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException)
         {
             await console.Error.WriteLineAsync($"Redis is unreachable at {RedisEndpoints(host.Services)}: {ex.Message}");

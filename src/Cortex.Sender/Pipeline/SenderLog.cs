@@ -1,3 +1,4 @@
+using Cortex.Shared.Queue;
 using Cortex.Shared.Redis;
 
 namespace Cortex.Sender.Pipeline;
@@ -29,12 +30,22 @@ internal static partial class SenderLog
     [LoggerMessage(1019, LogLevel.Warning, "Redis answered a heartbeat after {AnsweredIn}: it was silent, so other consumers' heartbeats are as late; no leases are recovered for {Wait}")]
     public static partial void RedisAnsweredLate(ILogger logger, TimeSpan answeredIn, TimeSpan wait);
 
-    /// <summary>A Redis call that failed and is retried in <paramref name="delay"/>: an ACL refusal (the ACL changed after the start checked it) named as one, anything else as an outage.</summary>
+    [LoggerMessage(1027, LogLevel.Error, "Redis refused {Operation}: {Refusal}. Something other than Cortex wrote a queue key with another command; nothing moved. Rename that key aside (docs/operations.md, CortexQueueMetricsAbsent); retrying in {Delay}")]
+    public static partial void QueueKeyMistyped(ILogger logger, string operation, string refusal, TimeSpan delay);
+
+    /// <summary>
+    /// A Redis call that failed and is retried in <paramref name="delay"/>: an ACL refusal (the ACL changed after the
+    /// start checked it) or a queue key of the wrong type named as such, anything else as an outage.
+    /// </summary>
     public static void RedisFailed(ILogger logger, string operation, TimeSpan delay, Exception exception)
     {
         if (RedisAcl.IsRefusal(exception))
         {
             RedisRefused(logger, operation, exception.Message, delay);
+        }
+        else if (QueueScripts.IsMistypedKey(exception))
+        {
+            QueueKeyMistyped(logger, operation, exception.Message, delay);
         }
         else
         {

@@ -47,6 +47,10 @@ public static partial class AdminEndpoints
                 {
                     await WriteErrorAsync(context, StatusCodes.Status500InternalServerError, $"Redis refused it: {ex.Message}. The Redis user Cortex authenticates as lacks a permission this endpoint needs (see k8s/redis/users.acl)");
                 }
+                else if (QueueScripts.IsMistypedKey(ex))
+                {
+                    await WriteErrorAsync(context, StatusCodes.Status409Conflict, $"Redis refused it: {ex.Message}. Something other than Cortex wrote that key; rename it aside (docs/operations.md, CortexQueueMetricsAbsent)");
+                }
                 else
                 {
                     await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, $"Redis did not answer ({ex.GetType().Name}); the change may be made in part or not at all. Retrying is safe: pause and resume set a state, requeue and purge act on what is still dead-lettered");

@@ -29,7 +29,14 @@ public sealed class DeadLetterAdmin
     // near where it looks first instead of walking the whole list. The payload goes where producers push (LPUSH), so a
     // requeued message waits behind what is already ready, exactly as a fresh enqueue would.
     // KEYS: dead, ready high, normal, low   ARGV: (priority index, entry, payload) per entry
-    private static readonly RedisScript s_requeue = new("""
+    // The push follows the removal, so a push refused (an ACL, a ready list written with SET) would lose the entry: both
+    // are asked before the first removal.
+    private static readonly RedisScript s_requeue = new(QueueScripts.Permitted + QueueScripts.Mistyped + """
+        if not (permitted('LPUSH', KEYS[2], 'x') and permitted('LPUSH', KEYS[3], 'x') and permitted('LPUSH', KEYS[4], 'x')) then
+          return redis.error_reply('NOPERM this user may not run LPUSH on the ready lists a requeue writes')
+        end
+        local mistake = mistyped('list', KEYS[2], KEYS[3], KEYS[4])
+        if mistake then return redis.error_reply('WRONGTYPE ' .. mistake .. '; nothing was requeued') end
         local out = {}
         for i = 1, #ARGV, 3 do
           local moved = 0

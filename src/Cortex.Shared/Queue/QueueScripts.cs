@@ -1,11 +1,13 @@
 using Cortex.Shared.Redis;
+using StackExchange.Redis;
 
 namespace Cortex.Shared.Queue;
 
 // Every state change of a message is one of these scripts, so it is atomic: a message is in exactly one of
 // ready, delayed, a consumer's lease hash, or dead. A script stopped by an error keeps the writes before it (an ACL
 // narrowed while running refuses a call), so each writes a message's new place before it removes the old one, and
-// the scripts that move many (lease, promotion, recovery) first ask whether every write they make is permitted.
+// the scripts that move many (lease, promotion, recovery) first ask whether every write they make is permitted and
+// every key they write holds the type they write there.
 // Lease hash values and delayed members carry the priority index as their first character ('0' high, '1' normal,
 // '2' low). Items put back after a consumer died carry a header "\30<deliveries>\30" in front of the payload so the
 // poison count travels with the message. A dead-letter entry is a JSON line without the payload, a newline, then the
@@ -24,9 +26,29 @@ internal static class QueueScripts
 
         """;
 
+    // The first key that holds another type than the script writes there, as "key is a T, not a W"; nil when none does.
+    // A producer that writes a queue key with the wrong command (SET where LPUSH belongs) would otherwise make a write
+    // fail with WRONGTYPE after the pops or pushes before it, which a script stopped by an error keeps.
+    internal const string Mistyped = """
+        local function mistyped(want, ...)
+          for _, key in ipairs({...}) do
+            local t = redis.call('TYPE', key)['ok']
+            if t ~= 'none' and t ~= want then return key .. ' is a ' .. t .. ', not a ' .. want end
+          end
+        end
+
+        """;
+
+    /// <summary>
+    /// Whether Redis refused a queue call because a key holds another type than Cortex writes there: the scripts name
+    /// the key and move nothing. Waiting does not fix it; moving the key aside does.
+    /// </summary>
+    public static bool IsMistypedKey(Exception ex) =>
+        ex is RedisServerException && ex.Message.StartsWith("WRONGTYPE", StringComparison.Ordinal);
+
     // Whether the script's user may run a call, asked without running it. Redis before 7.0 has no acl_check_cmd and
     // cannot be asked: there every call passes, and a refusal stops a script halfway.
-    private const string Permitted = """
+    internal const string Permitted = """
         local permitted = redis.acl_check_cmd or function() return true end
 
         """;
@@ -40,7 +62,7 @@ internal static class QueueScripts
     // A payload over the envelope limit can never be sent, so it is dead-lettered here instead of being leased: its
     // bytes are not carried to the consumer and back. The entry is its JSON line, a newline, then the payload's raw
     // bytes, the form of every dead letter (escaping a megabyte in Lua would cost more than carrying it).
-    public static readonly RedisScript Lease = new(Unwrap + Permitted + """
+    public static readonly RedisScript Lease = new(Unwrap + Permitted + Mistyped + """
         redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
         local last = redis.call('GET', KEYS[7])
         if last then
@@ -72,6 +94,13 @@ internal static class QueueScripts
             and permitted('SET', KEYS[7], 'x') and permitted('LPUSH', KEYS[9], 'x')) then
           return redis.error_reply('NOPERM this user may not run INCRBY, HSET, SET or LPUSH on the keys a lease writes')
         end
+        local mistake = mistyped('list', KEYS[1], KEYS[2], KEYS[3], KEYS[9]) or mistyped('hash', KEYS[4])
+          or mistyped('string', KEYS[5])
+        if not mistake then
+          local seq = redis.call('GET', KEYS[5])
+          if seq and not string.match(seq, '^%d+$') then mistake = KEYS[5] .. ' holds "' .. string.sub(seq, 1, 20) .. '", not a lease id' end
+        end
+        if mistake then return redis.error_reply('WRONGTYPE ' .. mistake .. '; nothing was leased') end
         local quota = {tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])}
         local max = quota[1] + quota[2] + quota[3]
         local limit = tonumber(ARGV[8])
@@ -234,17 +263,20 @@ internal static class QueueScripts
     // KEYS: delayed, ready high, normal, low   ARGV: now ms, limit
     // Due messages go to the consuming end of their ready list, earliest first.
     // A refusal of the ZREM after the pushes would leave the messages in both places, pushed again every sweep.
-    public static readonly RedisScript Promote = new(Permitted + """
+    public static readonly RedisScript Promote = new(Permitted + Mistyped + """
         local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-        if #due > 0 and not (permitted('RPUSH', KEYS[2], 'x') and permitted('RPUSH', KEYS[3], 'x') and permitted('RPUSH', KEYS[4], 'x')
+        if #due == 0 then return 0 end
+        if not (permitted('RPUSH', KEYS[2], 'x') and permitted('RPUSH', KEYS[3], 'x') and permitted('RPUSH', KEYS[4], 'x')
             and permitted('ZREM', KEYS[1], 'x')) then
           return redis.error_reply('NOPERM this user may not run RPUSH or ZREM on the keys a promotion writes')
         end
+        local mistake = mistyped('list', KEYS[2], KEYS[3], KEYS[4])
+        if mistake then return redis.error_reply('WRONGTYPE ' .. mistake .. '; nothing was promoted') end
         for i = #due, 1, -1 do
           local m = due[i]
           redis.call('RPUSH', KEYS[2 + tonumber(string.sub(m, 1, 1))], string.sub(m, 2))
         end
-        if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+        redis.call('ZREM', KEYS[1], unpack(due))
         return #due
         """);
 
@@ -252,8 +284,10 @@ internal static class QueueScripts
     // ARGV: heartbeat deadline ms, max deliveries, leases key prefix, dead-at ISO time, owner limit
     // Returns {recovered, poisoned, consumers reaped}.
     // A refusal of the DEL after the pushes would leave the messages in both places, pushed again every sweep.
-    public static readonly RedisScript Recover = new(Unwrap + Permitted + """
+    public static readonly RedisScript Recover = new(Unwrap + Permitted + Mistyped + """
         local owners = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[5]))
+        local mistake = #owners > 0 and mistyped('list', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+        if mistake then return redis.error_reply('WRONGTYPE ' .. mistake .. '; nothing was recovered') end
         local max = tonumber(ARGV[2])
         local recovered, poisoned = 0, 0
         for _, owner in ipairs(owners) do
@@ -263,6 +297,8 @@ internal static class QueueScripts
               and permitted('ZREM', KEYS[1], owner)) then
             return redis.error_reply('NOPERM this user may not run HGETALL, RPUSH, LPUSH, DEL or ZREM on the keys a recovery writes')
           end
+          mistake = mistyped('hash', key)
+          if mistake then return redis.error_reply('WRONGTYPE ' .. mistake .. '; recovery stopped there') end
           local entries = redis.call('HGETALL', key)
           for i = 1, #entries, 2 do
             local v = entries[i + 1]
@@ -302,16 +338,25 @@ internal static class QueueScripts
         """);
 
     // KEYS: ready high, normal, low, delayed, dead, consumers   ARGV: leases key prefix
+    // A key of the wrong type is named (stats are an operator's first look), without asking producers' users for TYPE.
     public static readonly RedisScript Stats = new("""
+        local function count(want, command, key, ...)
+          local n = redis.pcall(command, key, ...)
+          if type(n) == 'table' and n.err then
+            if string.sub(n.err, 1, 9) == 'WRONGTYPE' then n.err = 'WRONGTYPE ' .. key .. ' is not a ' .. want end
+            error(n)
+          end
+          return n
+        end
         local leased = 0
-        local owners = redis.call('ZRANGE', KEYS[6], 0, -1)
+        local owners = count('zset', 'ZRANGE', KEYS[6], 0, -1)
         for _, owner in ipairs(owners) do
-          leased = leased + redis.call('HLEN', ARGV[1] .. owner)
+          leased = leased + count('hash', 'HLEN', ARGV[1] .. owner)
         end
         -- Live consumers only: a crashed pod stays in the set until a sender's recovery sweep, and with no sender
         -- running that never happens, so counting the whole set would hide "nobody is consuming".
-        return {redis.call('LLEN', KEYS[1]), redis.call('LLEN', KEYS[2]), redis.call('LLEN', KEYS[3]),
-                redis.call('ZCARD', KEYS[4]), leased, redis.call('LLEN', KEYS[5]), redis.call('ZCOUNT', KEYS[6], ARGV[2], '+inf')}
+        return {count('list', 'LLEN', KEYS[1]), count('list', 'LLEN', KEYS[2]), count('list', 'LLEN', KEYS[3]),
+                count('zset', 'ZCARD', KEYS[4]), leased, count('list', 'LLEN', KEYS[5]), count('zset', 'ZCOUNT', KEYS[6], ARGV[2], '+inf')}
         """);
 
     /// <summary>The next message to lease from each ready list (the tail): high, normal, low; nil when empty.</summary>

@@ -321,16 +321,16 @@ public sealed class RedisMessageQueue : IMessageQueue
     {
         (RedisKey Key, string Commands)[] needs =
         [
-            (Keys.ReadyHigh, "RPOP RPUSH LPUSH LLEN LINDEX"),
-            (Keys.ReadyNormal, "RPOP RPUSH LPUSH LLEN LINDEX"),
-            (Keys.ReadyLow, "RPOP RPUSH LPUSH LLEN LINDEX"),
-            (Keys.Leases("*"), "HGET HSET HDEL HEXISTS HKEYS HGETALL HLEN DEL"),
-            (Keys.LeaseSequence, "INCRBY SET"),
+            (Keys.ReadyHigh, "RPOP RPUSH LPUSH LLEN LINDEX TYPE"),
+            (Keys.ReadyNormal, "RPOP RPUSH LPUSH LLEN LINDEX TYPE"),
+            (Keys.ReadyLow, "RPOP RPUSH LPUSH LLEN LINDEX TYPE"),
+            (Keys.Leases("*"), "HGET HSET HDEL HEXISTS HKEYS HGETALL HLEN DEL TYPE"),
+            (Keys.LeaseSequence, "INCRBY SET GET TYPE"),
             (Keys.LastLease("*"), "GET SET DEL"),
             (Keys.Consumers, "ZADD ZREM ZRANGE ZRANGEBYSCORE ZCOUNT"),
             (Keys.Paused, "GET"),
             (Keys.Delayed, "ZADD ZREM ZRANGEBYSCORE ZCARD"),
-            (Keys.Dead, "LPUSH LLEN"),
+            (Keys.Dead, "LPUSH LLEN TYPE"),
             (Keys.Sent("*"), "GET SET"),
         ];
         return Expand(needs);

@@ -27,6 +27,29 @@ public sealed class DeadLetterAdminTests(CliFixture fixture)
     }
 
     [Fact]
+    public async Task RequeueAsync_AReadyListOfTheWrongType_KeepsEveryEntryAndNamesTheKey()
+    {
+        // The push follows the removal from the dead-letter list: a ready list written with SET refused the push, and the
+        // entry removed before it was gone.
+        var cli = fixture.Queue(Queues.Clock());
+        var db = fixture.Connection.GetDatabase();
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Expired, Queues.Payload("n"), cli.Time.GetUtcNow(), "n");
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Expired, Queues.Payload("l", priority: Priority.Low), cli.Time.GetUtcNow(), "l");
+        await db.StringSetAsync(cli.Keys.ReadyLow, "set by mistake");
+        var admin = new DeadLetterAdmin(fixture.Connection, cli.Keys);
+        var records = await admin.FindOldestFirstAsync(_ => true);
+
+        var error = await Assert.ThrowsAsync<StackExchange.Redis.RedisServerException>(() => admin.RequeueAsync(records));
+
+        Assert.StartsWith($"WRONGTYPE {cli.Keys.ReadyLow} is a string, not a list", error.Message, StringComparison.Ordinal);
+        Assert.Equal(2, await admin.CountAsync());
+        await db.KeyRenameAsync(cli.Keys.ReadyLow, $"{cli.Keys.ReadyLow}:aside");
+        var moved = await admin.RequeueAsync(records);
+        Assert.Equal([true, true], moved);
+        Assert.Equal(["l"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Low)).Select(m => m.Id));
+    }
+
+    [Fact]
     public async Task RequeueAsync_SameRecordsTwice_MovesEachOnce()
     {
         var cli = fixture.Queue(Queues.Clock());

@@ -88,6 +88,20 @@ public sealed class StatsCommandTests(CliFixture fixture)
         Assert.DoesNotContain("5511987654321", result.Out, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Stats_AReadyListOfTheWrongType_NamesTheKeyWithoutAStackTrace()
+    {
+        // The runbook's first look when senders lease nothing because a producer wrote a ready list with SET.
+        var cli = fixture.Queue();
+        await fixture.Connection.GetDatabase().StringSetAsync(cli.Keys.ReadyLow, "set by mistake");
+
+        var result = await cli.RunAsync("stats");
+
+        Assert.True(result.ExitCode == ExitCodes.Partial, result.ToString());
+        Assert.Contains($"holds a queue key of the wrong type: WRONGTYPE {cli.Keys.ReadyLow} is not a list", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
+    }
+
     private static Envelope Message(string id, Priority priority) => new() { Id = id, To = "+5511987654321", Text = "x", Priority = priority };
 
     private static async Task Enqueue(CliDriver cli, string id, string priority, params string[] more)

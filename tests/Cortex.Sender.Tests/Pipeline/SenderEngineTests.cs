@@ -103,6 +103,30 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_AReadyListOfTheWrongType_LeasesNothingNamesTheKeyAndSendsOnceItIsMovedAside()
+    {
+        // A producer's SET where LPUSH belongs: the lease used to fail after its pops, losing what it took on every retry.
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, logs: logs);
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 5).Select(i => SenderTestHost.Message($"typed-{i}")));
+        await Db.StringSetAsync(host.Queue.Keys.ReadyLow, "set by mistake");
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(
+            () => Task.FromResult(logs.Lines.Any(l => l.Contains($"[1027] Redis refused lease: WRONGTYPE {host.Queue.Keys.ReadyLow} is a string, not a list", StringComparison.Ordinal))),
+            "the mistyped key named");
+        Assert.Equal(0, gateway.TotalCalls);
+        Assert.Equal(5, await Db.ListLengthAsync(host.Queue.Keys.ReadyNormal));
+
+        await Db.KeyRenameAsync(host.Queue.Keys.ReadyLow, $"{host.Queue.Keys.ReadyLow}:aside");
+        await host.WaitUntilDrainedAsync();
+
+        Assert.All(Enumerable.Range(0, 5), i => Assert.Equal(1, gateway.AcceptedFor($"typed-{i}")));
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("[1003]", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Send_DeadLetterWriteHeld_GoodMessageLeasedWithTheBadOneIsSentMeanwhile()
     {
         // The dead-letter write of the batch waits until the good message reaches the gateway: on a sender that hands its

@@ -255,6 +255,41 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
     }
 
     [Fact]
+    public async Task Requeue_RedisAclRefusesThePush_Is500AndTheDeadLetterStays()
+    {
+        // The requeue removes the entry, then pushes its payload: a refused push lost the entry.
+        await using var own = await RedisServer.StartAsync();
+        await using var app = await StartAsync(("Cortex:Redis:Configuration", own.Configuration), ("Cortex:Observability:AdminToken", Token));
+        await DeadLetterAsync(app, "m-1");
+        using var http = Http(app, Token);
+        var acl = await ExternalTool.RunAsync("redis-cli", ["-p", own.Port.ToString(CultureInfo.InvariantCulture), "ACL", "SETUSER", "default", "-lpush"], "It comes with redis-server.");
+        Assert.True(acl.ExitCode == 0, acl.ToString());
+
+        using var response = await http.PostAsync(new Uri("admin/dead-letters/requeue?messageId=m-1", UriKind.Relative), null);
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.Contains("Redis refused it: NOPERM", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(1, await app.Services.GetRequiredService<DeadLetterAdmin>().CountAsync());
+    }
+
+    [Fact]
+    public async Task Requeue_AReadyListOfTheWrongType_Is409NamingTheKeyAndTheDeadLetterStays()
+    {
+        await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
+        await DeadLetterAsync(app, "m-1");
+        var admin = app.Services.GetRequiredService<DeadLetterAdmin>();
+        await redis.Connection.GetDatabase().StringSetAsync(admin.Keys.ReadyNormal, "set by mistake");
+        using var http = Http(app, Token);
+
+        using var response = await http.PostAsync(new Uri("admin/dead-letters/requeue?messageId=m-1", UriKind.Relative), null);
+
+        Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString()!;
+        Assert.StartsWith($"Redis refused it: WRONGTYPE {admin.Keys.ReadyNormal} is a string, not a list", error, StringComparison.Ordinal);
+        Assert.Equal(1, await admin.CountAsync());
+    }
+
+    [Fact]
     public async Task Admin_NoTokenConfigured_Is403EvenWithABearerTokenAndChangesNothing()
     {
         await using var app = await StartAsync();

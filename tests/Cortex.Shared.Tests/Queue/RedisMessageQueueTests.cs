@@ -580,6 +580,95 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
         await AssertStats(queue, dead: 2);
     }
 
+    // A producer that writes a queue key with another command than Cortex's made the lease fail with WRONGTYPE after
+    // its pops, and Redis keeps a script's writes up to its error: what it popped was lost, on every retry.
+    [Theory]
+    [InlineData("ready low a string")]
+    [InlineData("dead a string")]
+    [InlineData("own leases a string")]
+    [InlineData("lease-seq a hash")]
+    [InlineData("lease-seq not a number")]
+    public async Task LeaseAsync_AQueueKeyOfTheWrongType_NamesItAndTakesNothing(string mistake)
+    {
+        var queue = CreateQueue();
+        var db = redis.Connection.GetDatabase();
+        await queue.EnqueueAsync([Message("h1", Priority.High), Message("n1"), Message("n2")]);
+        await db.ListLeftPushAsync(queue.Keys.ReadyNormal, new string('x', EnvelopeLimits.MaxEnvelopeBytes + 1));
+        RedisKey key = mistake switch
+        {
+            "ready low a string" => queue.Keys.ReadyLow,
+            "dead a string" => queue.Keys.Dead,
+            "own leases a string" => queue.Keys.Leases("a"),
+            _ => queue.Keys.LeaseSequence,
+        };
+        if (mistake == "lease-seq a hash")
+        {
+            await db.HashSetAsync(key, "f", "v");
+        }
+        else
+        {
+            await db.StringSetAsync(key, "set by mistake");
+        }
+
+        var error = await Assert.ThrowsAsync<RedisServerException>(() => queue.LeaseAsync("a", 10));
+
+        Assert.StartsWith($"WRONGTYPE {key}", error.Message, StringComparison.Ordinal);
+        Assert.Equal((1, 3), (await db.ListLengthAsync(queue.Keys.ReadyHigh), await db.ListLengthAsync(queue.Keys.ReadyNormal)));
+
+        // The operator moves the key aside: everything is leased (the oversized one dead-lettered), nothing was lost.
+        await db.KeyDeleteAsync(key);
+        var leased = await queue.LeaseAsync("a", 10);
+        Assert.Equal(["h1", "n1", "n2"], leased.Select(Text).Order());
+        Assert.Single(leased.Oversized);
+        await AssertStats(queue, leased: 3, dead: 1, consumers: 1);
+    }
+
+    [Fact]
+    public async Task PromoteDueAsync_AReadyListOfTheWrongType_NamesItAndPushesNothingTwice()
+    {
+        // Promotion pushed the due messages bound for the lists before the mistyped one, failed there and kept them in
+        // the delayed set too: every sweep pushed them again.
+        var queue = CreateQueue();
+        var db = redis.Connection.GetDatabase();
+        var due = _time.GetUtcNow().AddMinutes(1);
+        await queue.EnqueueAsync([Message("n1", Priority.Normal, due), Message("l1", Priority.Low, due.AddSeconds(1))]);
+        await db.StringSetAsync(queue.Keys.ReadyLow, "set by mistake");
+        _time.Advance(TimeSpan.FromMinutes(2));
+
+        for (var sweep = 0; sweep < 2; sweep++)
+        {
+            var error = await Assert.ThrowsAsync<RedisServerException>(() => queue.PromoteDueAsync());
+            Assert.StartsWith($"WRONGTYPE {queue.Keys.ReadyLow}", error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, await db.ListLengthAsync(queue.Keys.ReadyNormal));
+        await db.KeyDeleteAsync(queue.Keys.ReadyLow);
+        Assert.Equal(2, await queue.PromoteDueAsync());
+        await AssertStats(queue, normal: 1, low: 1);
+    }
+
+    [Fact]
+    public async Task RecoverAsync_AReadyListOfTheWrongType_NamesItAndPushesNothingTwice()
+    {
+        var queue = CreateQueue();
+        var db = redis.Connection.GetDatabase();
+        await queue.EnqueueAsync([Message("n1"), Message("l1", Priority.Low)]);
+        Assert.Equal(2, (await queue.LeaseAsync("crashing", 10)).Count);
+        await db.StringSetAsync(queue.Keys.ReadyLow, "set by mistake");
+        _time.Advance(s_consumerTimeout);
+
+        for (var sweep = 0; sweep < 2; sweep++)
+        {
+            var error = await Assert.ThrowsAsync<RedisServerException>(() => queue.RecoverAsync());
+            Assert.StartsWith($"WRONGTYPE {queue.Keys.ReadyLow}", error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, await db.ListLengthAsync(queue.Keys.ReadyNormal));
+        await db.KeyDeleteAsync(queue.Keys.ReadyLow);
+        Assert.Equal(new RecoveryResult(2, 0, 1), await queue.RecoverAsync());
+        await AssertStats(queue, normal: 1, low: 1);
+    }
+
     [Fact]
     public async Task AckAsync_AfterTheLeaseWasRecovered_ReportsItLostAndDoesNotDuplicate()
     {
