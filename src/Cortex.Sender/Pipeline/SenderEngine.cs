@@ -424,9 +424,11 @@ internal sealed class SenderEngine : BackgroundService
                 {
                     await ProcessAsync(item, _sendsCancelled.Token);
                 }
-                catch (OperationCanceledException) when (_sendsCancelled.IsCancellationRequested)
+                catch (Exception) when (_sendsCancelled.IsCancellationRequested)
                 {
-                    // Shutdown deadline: the message stays leased and is returned below; the gateway may have it.
+                    // Shutdown deadline: the message stays leased and is returned below; the gateway may have it. Whatever
+                    // the cut-short work threw, a cancellation or not, the worker ends normally: a fault here would skip
+                    // the stop's final acks and the return of every lease.
                     Interlocked.Increment(ref _cancelledSends);
                 }
                 catch (Exception ex) when (!_sendsCancelled.IsCancellationRequested)
@@ -720,6 +722,12 @@ internal sealed class SenderEngine : BackgroundService
         catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
         {
             // Shutting down with Redis away: the lease stays in Redis and is recovered by another consumer.
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Its retry or dead letter faulted too: it stays leased, returned by the stop (or recovered after a crash),
+            // and the worker goes on. Ending the worker would shrink the pool for the pod's life.
+            SenderLog.FaultNotRecorded(_logger, item.Envelope.Id, item.Envelope.TraceId, ex);
         }
     }
 

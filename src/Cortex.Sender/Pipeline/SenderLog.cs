@@ -83,6 +83,9 @@ internal static partial class SenderLog
     [LoggerMessage(1013, LogLevel.Error, "Worker fault on message {MessageId} (trace {TraceId}); counted as a failed attempt, worker continues")]
     public static partial void WorkerFault(ILogger logger, string messageId, string? traceId, Exception exception);
 
+    [LoggerMessage(1028, LogLevel.Error, "Worker fault on message {MessageId} (trace {TraceId}) while recording its earlier fault; it stays leased until this sender stops and returns it, worker continues")]
+    public static partial void FaultNotRecorded(ILogger logger, string messageId, string? traceId, Exception exception);
+
     [LoggerMessage(1012, LogLevel.Warning, "Circuit open: message {MessageId} (trace {TraceId}) returned to ready unsent")]
     public static partial void CircuitOpenReturned(ILogger logger, string messageId, string? traceId);
 

@@ -578,6 +578,66 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Stop_WorkFaultsAtTheDeadline_AcksAreWrittenAndEveryLeaseReturned()
+    {
+        // "slow" is answered only once the deadline cuts it, and its dead-letter write then faults with something other
+        // than a cancellation: the worker ended with that fault, and the stop skipped its final acks and the return of
+        // every lease, leaving them to another pod's recovery (and "fast" to be sent twice).
+        var gateway = new ScriptedGateway(async (e, _, ct) =>
+        {
+            if (e.Id == "slow")
+            {
+                await Task.Delay(Timeout.Infinite, ct).ContinueWith(_ => { }, TaskScheduler.Default);
+                return GatewayResult.Permanent("refused after the deadline");
+            }
+
+            return GatewayResult.Accepted("ok");
+        });
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Sender:Workers"] = "2",
+            ["Cortex:Sender:ShutdownTimeout"] = "00:00:00.200",
+            ["Cortex:Gateway:Timeout"] = "00:05:00",
+        }, logs, decorateQueue: inner => new FaultingWrites(inner, deadLetter: true));
+        await host.Client.EnqueueBatchAsync([SenderTestHost.Message("slow"), SenderTestHost.Message("fast")]);
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.CallsFor("slow") == 1 && gateway.AcceptedFor("fast") == 1), "both sends started");
+        await host.StopAsync();
+
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal((1L, 0L, 0L, 0L), (stats.Ready, stats.Leased, stats.Dead, stats.Consumers));
+        var sent = await host.Queue.AreSentAsync(["fast", "slow"]);
+        Assert.Equal([true, false], sent);
+        Assert.Contains(logs.Lines, l => l.Contains("[1002]", StringComparison.Ordinal) && l.Contains("1 unsent messages returned", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Send_RecordingAFaultFaultsToo_TheWorkerGoesOnAndTheStopReturnsTheMessage()
+    {
+        // One worker. "bad"'s retry write faults, and so does the retry of its fault: the worker ended, and "good",
+        // behind it, was never sent while the pod looked healthy.
+        var gateway = new ScriptedGateway(e => e.Id == "bad" ? GatewayResult.Retryable("HTTP 503") : GatewayResult.Accepted("ok"));
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Sender:Workers"] = "1",
+            ["Cortex:Resilience:ShortRetries"] = "0",
+        }, logs, decorateQueue: inner => new FaultingWrites(inner, retry: true));
+        await host.Client.EnqueueAsync(SenderTestHost.Message("bad"));
+        await host.Client.EnqueueAsync(SenderTestHost.Message("good"));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.AcceptedFor("good") == 1), "the message behind the faulting one sent");
+        await host.StopAsync();
+
+        Assert.Single(logs.Lines, l => l.Contains("[1028] Worker fault on message bad", StringComparison.Ordinal));
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal((1L, 0L, 0L), (stats.Ready, stats.Leased, stats.Dead));
+    }
+
+    [Fact]
     public async Task Send_GatewayHoldsTheAnswerPastTheTimeout_ResendLoggedAndCountedAsAPossibleDuplicate()
     {
         // "late" is held until the attempt's timeout cuts it (the gateway may have delivered it), then taken on the short
@@ -820,6 +880,16 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
             await release;
             return await base.AckAsync(consumerId, items);
         }
+    }
+
+    // A write of the queue that faults with something other than Redis's errors or a cancellation: a bug, an unforeseen fault.
+    private sealed class FaultingWrites(IMessageQueue inner, bool deadLetter = false, bool retry = false) : DelegatingMessageQueue(inner)
+    {
+        public override Task<bool> DeadLetterAsync(string consumerId, LeasedMessage message, DeadLetterEntry entry) =>
+            deadLetter ? throw new InvalidOperationException("dead-letter write fault") : base.DeadLetterAsync(consumerId, message, entry);
+
+        public override Task<bool> ScheduleRetryAsync(string consumerId, LeasedMessage message, ReadOnlyMemory<byte> payload, DateTimeOffset dueAt) =>
+            retry ? throw new InvalidOperationException("retry write fault") : base.ScheduleRetryAsync(consumerId, message, payload, dueAt);
     }
 
     private sealed class DeadLettersAfter(IMessageQueue inner, Task release) : DelegatingMessageQueue(inner)
