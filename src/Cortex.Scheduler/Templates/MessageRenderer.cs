@@ -7,8 +7,10 @@ namespace Cortex.Scheduler.Templates;
 /// <summary>
 /// Renders one template with a message's variables: the body as WhatsApp text, or, when the template names an
 /// approved WhatsApp template, that template with the listed variables as its parameters.
-/// Placeholders are {variable}; a message whose template needs a variable its row lacks is refused, never sent with
-/// the placeholder or a blank in it.
+/// Placeholders are {variable} or {variable|fallback}; the fallback stands in for a value the row lacks or has blank
+/// (a customer without a name: "Olá {name|cliente}"). Without one, a message whose template needs a variable its row
+/// lacks is refused, never sent with the placeholder in it; a blank value renders blank in a text, and is refused as
+/// a WhatsApp template parameter, which WhatsApp would refuse.
 /// </summary>
 public sealed class MessageRenderer
 {
@@ -34,22 +36,31 @@ public sealed class MessageRenderer
             var parameters = new string[_definition.WhatsAppParameters.Count];
             for (var i = 0; i < parameters.Length; i++)
             {
-                var variable = _definition.WhatsAppParameters[i];
-                parameters[i] = variables(variable) ?? throw new UnrenderableMessageException(Key, variable);
+                var (variable, fallback) = Placeholder(_definition.WhatsAppParameters[i]);
+                var value = Value(variables, variable, fallback) ?? throw new UnrenderableMessageException(Key, variable);
+                parameters[i] = !string.IsNullOrWhiteSpace(value) ? value : throw new UnrenderableMessageException(Key, variable, blank: true);
             }
 
             return envelope with { Text = null, Template = new MessageTemplate(name, _definition.WhatsAppLanguage!, parameters) };
         }
 
         string? missing = null;
-        var text = Render(_definition.Body, v =>
+        var text = Render(_definition.Body, placeholder =>
         {
-            var value = variables(v);
-            missing ??= value is null ? v : null;
+            var (variable, fallback) = Placeholder(placeholder);
+            var value = Value(variables, variable, fallback);
+            missing ??= value is null ? variable : null;
             return value;
         });
         return missing is null ? envelope with { Text = text, Template = null } : throw new UnrenderableMessageException(Key, missing);
     }
+
+    // "name|cliente" → ("name", "cliente"); "name" → ("name", null).
+    private static (string Variable, string? Fallback) Placeholder(string placeholder) =>
+        placeholder.IndexOf('|', StringComparison.Ordinal) is var bar and >= 0 ? (placeholder[..bar], placeholder[(bar + 1)..]) : (placeholder, null);
+
+    private static string? Value(Func<string, string?> variables, string variable, string? fallback) =>
+        variables(variable) is var value && string.IsNullOrWhiteSpace(value) && fallback is not null ? fallback : value;
 
     /// <summary>Replaces each {variable} in <paramref name="body"/>; one <paramref name="variables"/> does not know is left as written.</summary>
     public static string Render(string body, Func<string, string?> variables)
@@ -89,9 +100,11 @@ public sealed class MessageRenderer
 /// <summary>A row's message cannot be built from its template; the row is skipped and logged, never sent half-right.</summary>
 public class TemplateException(string message) : InvalidOperationException(message);
 
-/// <summary>A template needs a variable the row does not have.</summary>
-public sealed class UnrenderableMessageException(string templateKey, string variable)
-    : TemplateException($"template '{templateKey}' needs {{{variable}}}, which this row does not have");
+/// <summary>A template needs a variable the row does not have, or has blank where WhatsApp refuses a blank.</summary>
+public sealed class UnrenderableMessageException(string templateKey, string variable, bool blank = false)
+    : TemplateException(blank
+        ? $"template '{templateKey}' needs {{{variable}}} as a WhatsApp parameter, which this row has blank and WhatsApp refuses blank: give it a fallback in wa_parameters ('{variable}|...')"
+        : $"template '{templateKey}' needs {{{variable}}}, which this row does not have");
 
 /// <summary>Brazilian formats by hand: the process runs with invariant globalization, so there is no pt-BR culture to ask.</summary>
 public static class PtBr

@@ -303,6 +303,18 @@ public static class EnvelopeCodec
                 {
                     return new($"template.parameters[{i}]", $"is over {EnvelopeLimits.MaxTemplateParameterLength} characters");
                 }
+
+                // WhatsApp refuses the whole message for these (HTTP 400): caught here, the producer learns why, and the
+                // gateway's refusal cannot read as a configuration error that pauses sending.
+                if (string.IsNullOrWhiteSpace(parameters[i]))
+                {
+                    return new($"template.parameters[{i}]", "must not be empty or blank: WhatsApp refuses a template with an empty parameter");
+                }
+
+                if (parameters[i].AsSpan().IndexOfAny('\n', '\r', '\t') >= 0 || parameters[i].Contains("     ", StringComparison.Ordinal))
+                {
+                    return new($"template.parameters[{i}]", "must not hold a new line, a tab or more than 4 spaces in a row: WhatsApp refuses such a template parameter");
+                }
             }
         }
 

@@ -39,6 +39,22 @@ public sealed class ConversationFollowUpsTests(SchedulerFixture fixture) : IClas
     }
 
     [Fact]
+    public async Task RunAsync_CustomerWithoutAName_TheShippedTemplatesSayClienteInsteadOfABlank()
+    {
+        // customer_name defaults to ''. The approved template got an empty parameter, which WhatsApp refuses (HTTP 400,
+        // a dead letter: the customer never got the follow-up), and the text read "Olá , ainda podemos ajudar?".
+        await using var h = await fixture.CreateHarnessAsync(s_now);
+        await SeedAsync(h, 1, inbound: s_now.AddHours(-30), outbound: s_now.AddHours(-29), name: "");
+        await SeedAsync(h, 2, inbound: s_now.AddHours(-20), outbound: s_now.AddMinutes(-31), name: "");
+
+        await h.FollowUps.RunAsync(default);
+
+        var byId = (await h.QueuedAsync()).ToDictionary(m => m.Envelope.Id.Split(':')[1], m => m.Envelope);
+        Assert.Equal(["cliente"], byId["1"].Template!.Parameters);
+        Assert.Equal("Olá cliente, ainda podemos ajudar? É só responder esta mensagem.", byId["2"].Text);
+    }
+
+    [Fact]
     public async Task RunAsync_NotIdleLongEnoughOrCustomerSpokeLastOrClosed_NothingIsSent()
     {
         await using var h = await fixture.CreateHarnessAsync(s_now);

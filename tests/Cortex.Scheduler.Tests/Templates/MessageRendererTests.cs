@@ -59,6 +59,51 @@ public class MessageRendererTests
     }
 
     [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("  ")]
+    public void Apply_NoNameOrABlankOne_TheFallbackStandsInForText(string? name)
+    {
+        var renderer = new MessageRenderer(new TemplateDefinition("", "followup.text", "Olá {name|cliente}, ainda podemos ajudar?", null, null, []));
+
+        var applied = renderer.Apply(new Shared.Contract.Envelope { Id = "x", To = "+5511900000001" }, v => v == "name" ? name : null);
+
+        Assert.Equal("Olá cliente, ainda podemos ajudar?", applied.Text);
+    }
+
+    [Fact]
+    public void Apply_ANameAndAFallback_TheNameIsUsed()
+    {
+        var renderer = new MessageRenderer(new TemplateDefinition("", "followup.template", "unused", "followup_reminder", "pt_BR", ["name|cliente", "amount"]));
+
+        var applied = renderer.Apply(new Shared.Contract.Envelope { Id = "x", To = "+5511900000001" }, Vars);
+
+        Assert.Equal(["Ana", "R$ 10,00"], applied.Template!.Parameters);
+    }
+
+    [Fact]
+    public void Apply_WhatsAppParameterBlankWithoutAFallback_RefusedAsWhatsAppWouldRefuseIt()
+    {
+        // WhatsApp answers 400 to a template with an empty parameter: sent, it is a dead letter at best.
+        var renderer = new MessageRenderer(new TemplateDefinition("", "followup.template", "unused", "followup_reminder", "pt_BR", ["name"]));
+        var withFallback = new MessageRenderer(new TemplateDefinition("", "followup.template", "unused", "followup_reminder", "pt_BR", ["name|cliente"]));
+        var envelope = new Shared.Contract.Envelope { Id = "x", To = "+5511900000001" };
+
+        var error = Assert.Throws<UnrenderableMessageException>(() => renderer.Apply(envelope, _ => ""));
+
+        Assert.Contains("needs {name} as a WhatsApp parameter, which this row has blank", error.Message, StringComparison.Ordinal);
+        Assert.Equal(["cliente"], withFallback.Apply(envelope, _ => " ").Template!.Parameters);
+    }
+
+    [Fact]
+    public void Apply_TextWithABlankValueAndNoFallback_RendersItBlank()
+    {
+        var renderer = new MessageRenderer(new TemplateDefinition("", "promo", "Oi {name}!", null, null, []));
+
+        Assert.Equal("Oi !", renderer.Apply(new Shared.Contract.Envelope { Id = "x", To = "+5511900000001" }, _ => "").Text);
+    }
+
+    [Theory]
     [InlineData("0", "R$ 0,00")]
     [InlineData("0.5", "R$ 0,50")]
     [InlineData("99.9", "R$ 99,90")]

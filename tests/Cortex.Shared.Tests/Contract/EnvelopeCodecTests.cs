@@ -86,6 +86,11 @@ public class EnvelopeCodecTests
             "{" + TemplateMembers + $$$""","template":{"name":"bill_due","language":"pt_BR","parameters":["ok","{{{new string('p', 1025)}}}"]}}""",
             "template.parameters[1]",
             "is over 1024 characters");
+        Add("template parameter empty", "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"pt_BR","parameters":["Maria",""]}}""", "template.parameters[1]", "must not be empty or blank: WhatsApp refuses a template with an empty parameter");
+        Add("template parameter blank", "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"pt_BR","parameters":[" \u00a0 "]}}""", "template.parameters[0]", "must not be empty or blank: WhatsApp refuses a template with an empty parameter");
+        Add("template parameter with a new line", "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"pt_BR","parameters":["Maria\nSilva"]}}""", "template.parameters[0]", "must not hold a new line, a tab or more than 4 spaces in a row: WhatsApp refuses such a template parameter");
+        Add("template parameter with a tab", "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"pt_BR","parameters":["R$\t99"]}}""", "template.parameters[0]", "must not hold a new line, a tab or more than 4 spaces in a row: WhatsApp refuses such a template parameter");
+        Add("template parameter with 5 spaces in a row", "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"pt_BR","parameters":["a     b"]}}""", "template.parameters[0]", "must not hold a new line, a tab or more than 4 spaces in a row: WhatsApp refuses such a template parameter");
         Add("template parameter null", "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"pt_BR","parameters":[null]}}""", "template.parameters[0]", "must be a string, not null");
         Add("template parameter number", "{" + TemplateMembers + ""","template":{"name":"bill_due","language":"pt_BR","parameters":[1]}}""", "template.parameters[0]", "must be an array of strings");
         Add("template as string", "{" + TemplateMembers + ""","template":"bill_due"}""", "template", "must be an object");
