@@ -50,7 +50,7 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
             return (exitCode, output.ToString().Trim());
         }
 
-        Assert.Equal((0, "applied 0001_cortex_schema, 0002_quartz_tables, 0003_template_fallbacks"), await MigrateOnceAsync());
+        Assert.Equal((0, "applied 0001_cortex_schema, 0002_quartz_tables, 0003_template_fallbacks, 0004_withdrawn_messages"), await MigrateOnceAsync());
         Assert.Equal((0, "database is up to date"), await MigrateOnceAsync());
     }
 
@@ -104,6 +104,35 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
         // The depth a KEDA scaler or an alert needs while zero senders run comes from the scheduler.
         Assert.Equal(2, after.Value("cortex_queue_depth", ("queue", queue), ("state", "ready"), ("priority", "normal")));
         Assert.NotNull(after.Value("cortex_queue_oldest_ready_timestamp_seconds", ("queue", queue)));
+    }
+
+    [Fact]
+    public async Task OutboxRepair_AHeldMessageWhosePhoneOptedOut_IsWithdrawnAndCounted()
+    {
+        await using var app = await StartAsync(await fixture.CreateMigratedDatabaseAsync());
+        var ledger = app.Services.GetRequiredService<DispatchLedger>();
+        var dataSource = app.Services.GetRequiredService<NpgsqlDataSource>();
+        var queue = app.Services.GetRequiredService<Cortex.Shared.Queue.IMessageQueue>();
+        var held = ledger.Prepare(new Envelope { Id = "campaign:1:0:9", To = "+5511900000009", Text = "Oi!", Kind = "campaign", NotBefore = TimeProvider.System.GetUtcNow().AddMinutes(5) });
+        await using (var connection = await dataSource.OpenConnectionAsync())
+        {
+            await DispatchLedger.InsertAsync(connection, [held], default);
+        }
+
+        Assert.Equal(1, await ledger.PublishPendingAsync(10, default));
+        await using (var optOut = dataSource.CreateCommand("INSERT INTO cortex.opt_outs (phone) VALUES ('+5511900000009')"))
+        {
+            await optOut.ExecuteNonQueryAsync();
+        }
+
+        using var client = new OperationsClient(app);
+        var scheduler = await app.Services.GetRequiredService<ISchedulerFactory>().GetScheduler();
+        await scheduler.TriggerJob(new JobKey(OutboxRepairJob.JobName, JobSchedule.Group));
+        await WaitForAsync(async () => (await client.ScrapeAsync()).Value("cortex_scheduler_withdrawn_total", ("kind", "campaign"), ("reason", "opted out")) == 1);
+
+        Assert.Equal(0, (await queue.GetStatsAsync()).Delayed);
+        await using var status = dataSource.CreateCommand("SELECT status || '|' || withdrawn_reason FROM cortex.dispatch_ledger");
+        Assert.Equal("withdrawn|opted out", await status.ExecuteScalarAsync());
     }
 
     [Fact]

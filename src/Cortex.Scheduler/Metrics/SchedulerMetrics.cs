@@ -26,6 +26,7 @@ public sealed class SchedulerMetrics : IMetricsSource
     private readonly Counter<long> _runs;
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _enqueued;
+    private readonly Counter<long> _withdrawn;
     private readonly ConcurrentDictionary<string, double> _lastSuccess = new(StringComparer.Ordinal);
     private volatile Snapshot? _last;
 
@@ -39,6 +40,7 @@ public sealed class SchedulerMetrics : IMetricsSource
         _runs = meter.CreateCounter<long>("cortex.scheduler.job.runs", "{run}", "Job executions on this node, by Quartz job and outcome (success, failure).");
         _duration = meter.CreateHistogram<double>("cortex.scheduler.job.duration", "s", "Time of one job execution, by job.");
         _enqueued = meter.CreateCounter<long>("cortex.scheduler.enqueued", "{message}", "Messages pushed to Redis, by job.");
+        _withdrawn = meter.CreateCounter<long>("cortex.scheduler.withdrawn", "{message}", "Held messages taken out of the queue before their send time, by kind and reason.");
         meter.CreateObservableGauge("cortex.scheduler.job.last_success.timestamp", ObserveLastSuccess, "s", "Unix time this node last finished each job without error.");
         meter.CreateObservableGauge("cortex.scheduler.outbox.pending", ObservePending, "{message}", "Ledger rows committed but not yet pushed to Redis.");
         meter.CreateObservableGauge("cortex.scheduler.campaign.recipients", ObserveCampaigns, "{recipient}", "Recipients of running campaign runs, by campaign and state (total, enqueued, skipped).");
@@ -48,6 +50,16 @@ public sealed class SchedulerMetrics : IMetricsSource
         {
             _runs.Add(0, new(JobLabel, job), new("outcome", "success"));
             _runs.Add(0, new(JobLabel, job), new("outcome", "failure"));
+        }
+    }
+
+    /// <summary>Counts held messages withdrawn before their send time (<see cref="DispatchLedger.WithdrawUnwantedAsync"/>).</summary>
+    public void Withdrawn(IReadOnlyList<Withdrawal> withdrawn)
+    {
+        ArgumentNullException.ThrowIfNull(withdrawn);
+        foreach (var group in withdrawn.GroupBy(w => (w.Kind, w.Reason)))
+        {
+            _withdrawn.Add(group.Count(), new("kind", group.Key.Kind), new("reason", group.Key.Reason));
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Text;
+using Cortex.Scheduler.Data;
 using Cortex.Shared.Client;
 using Cortex.Shared.Contract;
 using Cortex.Shared.Queue;
@@ -16,6 +17,9 @@ namespace Cortex.Scheduler.Outbox;
 public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue queue, TimeProvider timeProvider)
 {
     private const int PushChunk = 1000;
+
+    /// <summary>How far either side of now a held message's send time may be for <see cref="WithdrawUnwantedAsync"/> to check it.</summary>
+    public static readonly TimeSpan HeldCheckWindow = TimeSpan.FromMinutes(10);
 
     /// <summary>How long a push already sent may still be answered after a stop before it is given up (<see cref="AwaitPushAsync"/>).</summary>
     private static readonly TimeSpan s_pushAnswerAfterStop = TimeSpan.FromSeconds(5);
@@ -277,6 +281,77 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
         }
     }
 
+    /// <summary>
+    /// Withdraws held messages whose reason to send is gone. A message held for quiet hours waits in the delayed set
+    /// until morning, and what happened meanwhile (an opt-out, the charge paid or cancelled, the customer writing, the
+    /// conversation closed, the campaign cancelled) would not stop it. Rows pushed with a send time within
+    /// <see cref="HeldCheckWindow"/> either side of now are checked against their sources; each one no longer wanted is
+    /// taken out of the delayed set and marked withdrawn with its reason. One already promoted is left: too late, it is
+    /// sent. Checked near their send time only, so a night's campaign is read a few times, not every minute.
+    /// </summary>
+    public async Task<IReadOnlyList<Withdrawal>> WithdrawUnwantedAsync(CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        var unwanted = new List<(Withdrawal Row, QueueMessage Message)>();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using (var command = new NpgsqlCommand(
+            $"""
+            SELECT key, kind, priority, payload, reason FROM (
+                SELECT l.key, l.kind, l.priority, l.payload, l.not_before, CASE
+                    WHEN {OptOutSql.Exists("(l.payload::jsonb ->> 'to')", "l.tenant")} THEN 'opted out'
+                    WHEN split_part(l.key, ':', 1) = 'billing' AND NOT EXISTS (
+                        SELECT 1 FROM cortex.charges c WHERE c.id = split_part(l.key, ':', 2)::bigint AND c.status = 'open')
+                        THEN 'charge no longer open'
+                    WHEN split_part(l.key, ':', 1) = 'followup' AND NOT EXISTS (
+                        SELECT 1 FROM cortex.conversations c WHERE c.id = split_part(l.key, ':', 2)::bigint AND c.status = 'open'
+                            AND coalesce(floor(extract(epoch FROM c.last_inbound_at) * 1000), 0) = split_part(l.key, ':', 3)::numeric)
+                        THEN 'conversation closed or the customer wrote'
+                    WHEN split_part(l.key, ':', 1) = 'campaign' AND EXISTS (
+                        SELECT 1 FROM cortex.campaigns c WHERE c.id = split_part(l.key, ':', 2)::bigint AND c.status = 'cancelled')
+                        THEN 'campaign cancelled'
+                END AS reason
+                FROM cortex.dispatch_ledger l
+                WHERE l.status = 'enqueued' AND l.not_before BETWEEN @from AND @to) held
+            WHERE reason IS NOT NULL
+            ORDER BY not_before
+            """,
+            connection))
+        {
+            command.Parameters.AddWithValue("from", (now - HeldCheckWindow).UtcDateTime);
+            command.Parameters.AddWithValue("to", (now + HeldCheckWindow).UtcDateTime);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var message = new QueueMessage(Encoding.UTF8.GetBytes(reader.GetString(3)), (Priority)reader.GetInt16(2));
+                unwanted.Add((new Withdrawal(reader.GetString(0), reader.GetString(1), reader.GetString(4)), message));
+            }
+        }
+
+        if (unwanted.Count == 0)
+        {
+            return [];
+        }
+
+        // Out of Redis first: a row marked withdrawn whose message is then sent would say the opposite of what happened.
+        var removed = await queue.WithdrawDelayedAsync([.. unwanted.Select(u => u.Message)]);
+        var withdrawn = unwanted.Where((_, i) => removed[i]).Select(u => u.Row).ToList();
+        if (withdrawn.Count > 0)
+        {
+            await using var update = new NpgsqlCommand(
+                """
+                UPDATE cortex.dispatch_ledger l SET status = 'withdrawn', withdrawn_reason = w.reason
+                FROM unnest(@keys, @reasons) AS w(key, reason)
+                WHERE l.key = w.key AND l.status = 'enqueued'
+                """,
+                connection);
+            update.Parameters.Add(new NpgsqlParameter<string[]>("keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = [.. withdrawn.Select(w => w.Key)] });
+            update.Parameters.Add(new NpgsqlParameter<string[]>("reasons", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = [.. withdrawn.Select(w => w.Reason)] });
+            await update.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+
+        return withdrawn;
+    }
+
     private static void AddColumns(NpgsqlCommand command, string[] keys, string[] kinds, string[] tenants, short[] priorities, DateTime?[] notBefore)
     {
         command.Parameters.Add(new NpgsqlParameter<string[]>("keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = keys });
@@ -293,6 +368,9 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 }
+
+/// <summary>A held message taken out of the queue before its send time: its ledger key, kind, and why.</summary>
+public sealed record Withdrawal(string Key, string Kind, string Reason);
 
 /// <summary>A ledger row as prepared, its payload the UTF-8 JSON envelope (a class: a page of them is a list of references, off the large object heap).</summary>
 internal sealed record PreparedMessage(string Key, string Kind, string Tenant, Priority Priority, DateTimeOffset? NotBefore, byte[] Payload);

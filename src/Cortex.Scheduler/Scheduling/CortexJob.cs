@@ -17,6 +17,9 @@ public abstract class CortexJob(SchedulerMetrics metrics, TimeProvider timeProvi
     /// <summary>The injected clock, for jobs that wait (a retry's backoff).</summary>
     protected TimeProvider Clock => timeProvider;
 
+    /// <summary>The scheduler's metrics, for what a job counts beyond its run.</summary>
+    protected SchedulerMetrics Metrics => metrics;
+
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);

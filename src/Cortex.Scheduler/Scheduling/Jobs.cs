@@ -164,7 +164,10 @@ public sealed class CampaignJob(CampaignFanOut fanOut, SchedulerMetrics metrics,
     protected override async Task<int> RunAsync(IJobExecutionContext context, CancellationToken cancellationToken) => (await fanOut.RunAsync(cancellationToken)).Published;
 }
 
-/// <summary>Pushes ledger rows that were committed but never pushed (cron Cortex:Scheduler:OutboxRepairCron).</summary>
+/// <summary>
+/// Pushes ledger rows that were committed but never pushed, and withdraws held messages no longer wanted shortly before
+/// their send time (cron Cortex:Scheduler:OutboxRepairCron).
+/// </summary>
 [DisallowConcurrentExecution]
 public sealed class OutboxRepairJob(DispatchLedger ledger, IOptions<SchedulerOptions> options, SchedulerMetrics metrics, TimeProvider timeProvider, ILogger<OutboxRepairJob> logger)
     : CortexJob(metrics, timeProvider, logger)
@@ -179,6 +182,14 @@ public sealed class OutboxRepairJob(DispatchLedger ledger, IOptions<SchedulerOpt
         if (published > 0)
         {
             Log.OutboxRepaired(logger, published);
+        }
+
+        var withdrawn = await ledger.WithdrawUnwantedAsync(cancellationToken);
+        if (withdrawn.Count > 0)
+        {
+            Metrics.Withdrawn(withdrawn);
+            var reasons = string.Join(", ", withdrawn.GroupBy(w => w.Reason).Select(g => $"{g.Key}: {g.Count()}"));
+            Log.Withdrawn(logger, withdrawn.Count, reasons);
         }
 
         return published;

@@ -49,6 +49,8 @@ public abstract class DelegatingMessageQueue(IMessageQueue inner) : IMessageQueu
 
     public virtual Task<int> PromoteDueAsync(int limit = 1000) => inner.PromoteDueAsync(limit);
 
+    public virtual Task<bool[]> WithdrawDelayedAsync(IReadOnlyList<QueueMessage> messages) => inner.WithdrawDelayedAsync(messages);
+
     public virtual Task<RecoveryResult> RecoverAsync() => inner.RecoverAsync();
 
     public virtual Task<QueueStats> GetStatsAsync() => inner.GetStatsAsync();

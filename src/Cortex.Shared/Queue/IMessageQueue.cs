@@ -93,6 +93,12 @@ public interface IMessageQueue
     /// <summary>Moves due delayed messages to ready; returns how many.</summary>
     Task<int> PromoteDueAsync(int limit = 1000);
 
+    /// <summary>
+    /// Takes messages out of the delayed set before they are due, each found by its priority and payload exactly as
+    /// enqueued. Returns, per message, whether it was still there: false once promoted (too late) or never delayed.
+    /// </summary>
+    Task<bool[]> WithdrawDelayedAsync(IReadOnlyList<QueueMessage> messages);
+
     /// <summary>Returns the leases of consumers whose heartbeat expired to ready (or to the DLQ as poison).</summary>
     Task<RecoveryResult> RecoverAsync();
 

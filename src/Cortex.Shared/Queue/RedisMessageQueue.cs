@@ -296,7 +296,10 @@ public sealed class RedisMessageQueue : IMessageQueue
 
     public Task<IReadOnlyList<string>?> RefusedProducerCommandsAsync() => RedisAcl.RefusedAsync(_connection, ProducerNeeds());
 
-    /// <summary>Every command a producer runs on this queue's keys: the pushes (ready, or delayed for a later notBefore) and the queue metrics' reads.</summary>
+    /// <summary>
+    /// Every command a producer runs on this queue's keys: the pushes (ready, or delayed for a later notBefore), the
+    /// scheduler's withdrawal of held messages no longer wanted, and the queue metrics' reads.
+    /// </summary>
     internal IEnumerable<RedisCommandNeed> ProducerNeeds()
     {
         (RedisKey Key, string Commands)[] needs =
@@ -304,7 +307,7 @@ public sealed class RedisMessageQueue : IMessageQueue
             (Keys.ReadyHigh, "LPUSH LLEN LINDEX"),
             (Keys.ReadyNormal, "LPUSH LLEN LINDEX"),
             (Keys.ReadyLow, "LPUSH LLEN LINDEX"),
-            (Keys.Delayed, "ZADD ZCARD"),
+            (Keys.Delayed, "ZADD ZCARD ZREM"),
             (Keys.Consumers, "ZRANGE ZCOUNT"),
             (Keys.Leases("*"), "HLEN"),
             (Keys.Dead, "LLEN"),
@@ -365,6 +368,25 @@ public sealed class RedisMessageQueue : IMessageQueue
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         return (int)await QueueScripts.Promote.EvaluateAsync(
             _connection, Db, [Keys.Delayed, Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow], [NowMs, Math.Min(limit, MaxLeaseBatch)]);
+    }
+
+    public async Task<bool[]> WithdrawDelayedAsync(IReadOnlyList<QueueMessage> messages)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        if (messages.Count == 0)
+        {
+            return [];
+        }
+
+        var batch = Db.CreateBatch();
+        var removals = new Task<bool>[messages.Count];
+        for (var i = 0; i < removals.Length; i++)
+        {
+            removals[i] = batch.SortedSetRemoveAsync(Keys.Delayed, DelayedMember(messages[i].Priority, messages[i].Payload.Span));
+        }
+
+        batch.Execute();
+        return await Task.WhenAll(removals);
     }
 
     public async Task<RecoveryResult> RecoverAsync()

@@ -1,0 +1,84 @@
+using Cortex.Scheduler.Outbox;
+using Cortex.Scheduler.Tests.Infrastructure;
+
+namespace Cortex.Scheduler.Tests.Outbox;
+
+/// <summary>
+/// Messages decided during quiet hours wait in Redis's delayed set until 08:00. What happens in the night (an opt-out, a
+/// payment, a reply, a cancelled campaign) must stop them: they used to go out in the morning regardless.
+/// </summary>
+public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<SchedulerFixture>
+{
+    // 22:00 in São Paulo (UTC-3): inside the default quiet hours (21:00–08:00), so everything decided now waits until 08:00.
+    private static readonly DateTimeOffset s_night = new(2026, 11, 20, 1, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset s_morning = new(2026, 11, 20, 11, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task WithdrawUnwanted_ChangesDuringTheNight_TakeThoseMessagesOutBeforeTheMorningAndLeaveTheRest()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_night);
+        await SeedAsync(h);
+        await h.Billing.RunAsync(new DateOnly(2026, 11, 19), default);
+        await h.FollowUps.RunAsync(default);
+        await h.Campaigns.RunAsync(default);
+        var held = await h.QueuedAsync();
+        Assert.Equal(7, held.Count);
+        Assert.All(held, m => Assert.Equal(s_morning, m.DueAt));
+
+        // In the night: charge 1 is paid, the customer of conversation 3 writes, recipient 1 of campaign A opts out,
+        // campaign B is cancelled.
+        h.Clock.Advance(TimeSpan.FromHours(1));
+        await h.ExecuteAsync("UPDATE cortex.charges SET status = 'paid' WHERE id = 1");
+        await h.ExecuteAsync("UPDATE cortex.conversations SET last_inbound_at = @at WHERE id = 3", ("at", h.Clock.GetUtcNow().UtcDateTime));
+        await h.ExecuteAsync("INSERT INTO cortex.opt_outs (phone, reason) VALUES ('+5511900000005', 'PARE')");
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'cancelled' WHERE name = 'B'");
+
+        // Hours before the send time nothing is read: a night's campaign is checked near its send time, not every minute.
+        Assert.Empty(await h.Ledger.WithdrawUnwantedAsync(default));
+        h.Clock.Advance(s_morning - DispatchLedger.HeldCheckWindow - h.Clock.GetUtcNow());
+        var withdrawn = await h.Ledger.WithdrawUnwantedAsync(default);
+        var campaignA = await h.ScalarAsync<long>("SELECT id FROM cortex.campaigns WHERE name = 'A'");
+
+        Assert.Equal(
+            [
+                ("billing:1", "charge no longer open"),
+                ("campaign:A:1", "opted out"),
+                ("campaign:B:1", "campaign cancelled"),
+                ("followup:3", "conversation closed or the customer wrote"),
+            ],
+            withdrawn.Select(w => (Name(w.Key, campaignA), w.Reason)).Order());
+        Assert.Equal(["billing:2", "campaign:A:2", "followup:4"], (await h.QueuedAsync()).Select(m => Name(m.Envelope.Id, campaignA)).Order());
+        Assert.Equal(4L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger WHERE status = 'withdrawn' AND withdrawn_reason IS NOT NULL"));
+        Assert.Empty(await h.Ledger.WithdrawUnwantedAsync(default));
+    }
+
+    // billing:1:0:2026-11-19 → billing:1; followup:3:<ms>:1 → followup:3; campaign:<id>:<ms>:2 → campaign:A:2.
+    private static string Name(string key, long campaignA)
+    {
+        var parts = key.Split(':');
+        return parts[0] == "campaign" ? $"campaign:{(parts[1] == campaignA.ToString(System.Globalization.CultureInfo.InvariantCulture) ? "A" : "B")}:{parts[3]}" : $"{parts[0]}:{parts[1]}";
+    }
+
+    private static async Task SeedAsync(SchedulerHarness h)
+    {
+        await h.ExecuteAsync(
+            """
+            INSERT INTO cortex.charges (id, customer_name, phone, amount, due_date) VALUES
+                (1, 'Ana', '+5511900000001', 99.90, '2026-11-19'), (2, 'Bia', '+5511900000002', 99.90, '2026-11-19');
+            INSERT INTO cortex.conversations (id, phone, customer_name, last_inbound_at, last_outbound_at) VALUES
+                (3, '+5511900000003', 'Caio', @in, @out), (4, '+5511900000004', 'Duda', @in, @out);
+            INSERT INTO cortex.message_templates (key, body) VALUES ('promo', 'Oi {name|cliente}!');
+            """,
+            ("in", s_night.AddHours(-3).UtcDateTime),
+            ("out", s_night.AddHours(-1).UtcDateTime));
+        await h.ExecuteAsync(
+            """
+            WITH a AS (INSERT INTO cortex.campaigns (name, template_key, run_at, created_at) VALUES ('A', 'promo', @run, @created) RETURNING id),
+                 b AS (INSERT INTO cortex.campaigns (name, template_key, run_at, created_at) VALUES ('B', 'promo', @run, @created) RETURNING id)
+            INSERT INTO cortex.campaign_recipients (campaign_id, id, phone)
+            SELECT id, 1, '+5511900000005' FROM a UNION ALL SELECT id, 2, '+5511900000006' FROM a UNION ALL SELECT id, 1, '+5511900000007' FROM b
+            """,
+            ("run", s_night.AddMinutes(-1).UtcDateTime),
+            ("created", s_night.AddDays(-1).UtcDateTime));
+    }
+}
