@@ -51,6 +51,10 @@ internal sealed class SenderEngine : BackgroundService
     private readonly CancellationTokenSource _sendsCancelled = new();
     private readonly CancellationTokenSource _hardStop = new();
 
+    // Ends a worker's wait before its send (the pod's gate, a permit): at the send deadline, or with the hard stop, which
+    // a stop on a dead connection cancels at once. A permit the global bucket in Redis would grant never comes then.
+    private readonly CancellationTokenSource _waitToSendEnds;
+
     // Cancelled when the stop begins: a send held while Redis is silent is not made, and its message stays leased.
     private readonly CancellationTokenSource _stopping = new();
 
@@ -114,6 +118,7 @@ internal sealed class SenderEngine : BackgroundService
         _logger = logger;
         _deadLetterLog = new DeadLetterLog(logger, timeProvider, _options.DeadLetterLogLimit);
         _refusals = new ConfigurationRefusals(timeProvider);
+        _waitToSendEnds = CancellationTokenSource.CreateLinkedTokenSource(_sendsCancelled.Token, _hardStop.Token);
         ConsumerId = _options.ConsumerId ?? $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
 
         // FullMode is stated: the fetcher waits for room instead of leasing more than the pool can take.
@@ -141,6 +146,7 @@ internal sealed class SenderEngine : BackgroundService
     public override void Dispose()
     {
         _stopping.Dispose();
+        _waitToSendEnds.Dispose();
         _sendsCancelled.Dispose();
         _hardStop.Dispose();
         base.Dispose();
@@ -424,14 +430,15 @@ internal sealed class SenderEngine : BackgroundService
                 {
                     await ProcessAsync(item, _sendsCancelled.Token);
                 }
-                catch (Exception) when (_sendsCancelled.IsCancellationRequested)
+                catch (Exception) when (_waitToSendEnds.IsCancellationRequested)
                 {
-                    // Shutdown deadline: the message stays leased and is returned below; the gateway may have it. Whatever
-                    // the cut-short work threw, a cancellation or not, the worker ends normally: a fault here would skip
-                    // the stop's final acks and the return of every lease.
+                    // Shutdown deadline (or a stop on a dead connection): the message stays leased and is returned below
+                    // (or recovered by another pod); the gateway may have it. Whatever the cut-short work threw, a
+                    // cancellation or not, the worker ends normally: a fault here would skip the stop's final acks and
+                    // the return of every lease.
                     Interlocked.Increment(ref _cancelledSends);
                 }
-                catch (Exception ex) when (!_sendsCancelled.IsCancellationRequested)
+                catch (Exception ex) when (!_waitToSendEnds.IsCancellationRequested)
                 {
                     // A bug or an unforeseen fault costs the message an attempt, never a worker: a message that always
                     // faults reaches the dead-letter list after MaxAttempts instead of bouncing forever.
@@ -573,13 +580,13 @@ internal sealed class SenderEngine : BackgroundService
     /// </summary>
     private async Task<(GatewayResult? Result, bool Held)> SendOnceAsync(LeasedMessage lease, Envelope envelope, long leasedAtMs, CancellationToken cancellationToken)
     {
-        var podProbe = await _gate.WaitToSendAsync(cancellationToken);
+        var podProbe = await _gate.WaitToSendAsync(_waitToSendEnds.Token);
         string? globalProbe = null;
         var throttleOver = false;
         try
         {
             var waitStart = _time.GetTimestamp();
-            globalProbe = await _limiter.AcquireAsync(cancellationToken);
+            globalProbe = await _limiter.AcquireAsync(_waitToSendEnds.Token);
             if (_limiter.IsEnabled)
             {
                 _metrics.RateLimitWait(_time.GetElapsedTime(waitStart));

@@ -211,7 +211,9 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
 
                 if (wait <= TimeSpan.Zero)
                 {
-                    (var lease, wait) = await AskRedisAsync(permitCount, now);
+                    // Given up with the caller's token: on a connection that died without failing, the answer never
+                    // comes (StackExchange.Redis 1.2.6 puts no timeout on async calls), and a stop would wait on it.
+                    (var lease, wait) = await AskRedisAsync(permitCount, now).WaitAsync(cancellationToken);
                     if (lease is not null)
                     {
                         return lease;

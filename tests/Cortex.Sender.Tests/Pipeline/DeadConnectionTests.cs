@@ -17,8 +17,12 @@ public sealed class DeadConnectionTests
 {
     private const int Messages = 400;
 
-    [Fact]
-    public async Task Send_ConnectionSilentWhileRedisAnswersANewOne_SenderExits75AndAnotherPodSendsWhatItHeld()
+    // With a global rate limit (100/s: one Redis call per permit), workers also wait on the limiter's call when the
+    // connection goes silent; the stop waited for it until the host's own limit cut the process short.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Send_ConnectionSilentWhileRedisAnswersANewOne_SenderExits75AndAnotherPodSendsWhatItHeld(bool globalLimit)
     {
         await using var redis = await RedisServer.StartAsync();
         await using var proxy = new LoopbackProxy(redis.Port);
@@ -34,6 +38,11 @@ public sealed class DeadConnectionTests
         // exit only after it.
         var pod1Environment = Pod("pod-1", $"127.0.0.1:{proxy.Port},abortConnect=false,connectTimeout=2000");
         pod1Environment["Cortex__Sender__ShutdownTimeout"] = "00:01:00";
+        if (globalLimit)
+        {
+            pod1Environment["Cortex__RateLimit__GlobalPermitsPerSecond"] = "100";
+        }
+
         await using var pod1 = ServiceProcess.Start("Cortex.Sender.dll", pod1Environment);
         await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.Accepted >= Messages / 10), "pod-1 sending", timeoutSeconds: 60);
         var database = connection.GetDatabase();
