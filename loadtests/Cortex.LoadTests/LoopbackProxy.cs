@@ -62,9 +62,18 @@ internal sealed class LoopbackProxy : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // The accept loop ends on the cancelled token, and only then is the listener stopped: stopped first, an accept
+        // that completed just before the cancel would be followed by one on a listener no longer listening, which throws.
         await _stop.CancelAsync();
-        _listener.Stop();
-        await _accepting;
+        try
+        {
+            await _accepting;
+        }
+        finally
+        {
+            _listener.Stop();
+        }
+
         foreach (var relay in _relays.Keys)
         {
             relay.Dispose();
