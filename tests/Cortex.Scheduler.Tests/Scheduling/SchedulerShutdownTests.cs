@@ -120,6 +120,11 @@ public sealed class SchedulerShutdownTests(SchedulerFixture fixture) : IClassFix
         Assert.InRange(stoppedAt, 1_000, Recipients - 1);
         Assert.Equal("running", await h.ScalarAsync<string>("SELECT status FROM cortex.campaign_runs"));
 
+        // A stopped process's PostgreSQL session ends when its backend notices the closed socket, which on a loaded
+        // machine can be after this point: its transaction's row locks would make the run skip the campaign (SKIP LOCKED,
+        // as for a run another replica holds), and CI once saw only the 1,400 pushed before the kill. The next scheduled
+        // run finds them released; this waits for PostgreSQL to end that transaction (the table locks conflict with its).
+        await h.ExecuteAsync("DO $$ BEGIN LOCK TABLE cortex.campaign_runs, cortex.dispatch_ledger IN EXCLUSIVE MODE; END $$");
         await h.Campaigns.RunAsync(default);
 
         var ids = (await h.QueuedAsync()).Select(m => m.Envelope.Id).ToList();
