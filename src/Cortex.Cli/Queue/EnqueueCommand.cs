@@ -4,6 +4,7 @@ using Cortex.Cli.Hosting;
 using Cortex.Cli.Output;
 using Cortex.Shared.Client;
 using Cortex.Shared.Contract;
+using Cortex.Shared.Queue;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 using StackExchange.Redis;
@@ -185,6 +186,11 @@ internal static class EnqueueCommand
         catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException)
         {
             await console.Error.WriteLineAsync($"{run.Enqueued} message(s) were enqueued before Redis failed (a batch in flight may have been too). Rerunning the file is safe: ids already sent are not sent again.");
+            throw;
+        }
+        catch (RedisServerException ex) when (QueueScripts.IsMistypedKey(ex))
+        {
+            await console.Error.WriteLineAsync($"{run.Enqueued} message(s) were enqueued before Redis refused a batch. Once the key is moved aside, rerunning the file is safe: ids already sent are not sent again.");
             throw;
         }
 

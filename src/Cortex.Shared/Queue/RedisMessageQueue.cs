@@ -76,7 +76,7 @@ public sealed class RedisMessageQueue : IMessageQueue
         }
 
         var batch = Db.CreateBatch();
-        var pending = new List<Task>();
+        var pushes = new List<Push>();
         for (var p = 0; p < 3; p++)
         {
             if (ready[p] is not { } values)
@@ -87,17 +87,57 @@ public sealed class RedisMessageQueue : IMessageQueue
             // LPUSH puts the first value furthest from the consuming (right) end, so order is kept.
             foreach (var chunk in values.Chunk(EnqueueChunk))
             {
-                pending.Add(batch.ListLeftPushAsync(Keys.Ready((Priority)p), chunk));
+                var key = Keys.Ready((Priority)p);
+                pushes.Add(new(key, "list", chunk.Length, batch.ListLeftPushAsync(key, chunk)));
             }
         }
 
         foreach (var chunk in delayed.Chunk(EnqueueChunk))
         {
-            pending.Add(batch.SortedSetAddAsync(Keys.Delayed, chunk));
+            pushes.Add(new(Keys.Delayed, "zset", chunk.Length, batch.SortedSetAddAsync(Keys.Delayed, chunk)));
         }
 
         batch.Execute();
-        await Task.WhenAll(pending);
+        try
+        {
+            await Task.WhenAll(pushes.Select(push => push.Task));
+        }
+        catch (RedisServerException ex) when (QueueScripts.IsMistypedKey(ex))
+        {
+            if (await NameMistypedKeyAsync(pushes, messages.Count) is { } named)
+            {
+                throw named;
+            }
+
+            throw;
+        }
+    }
+
+    private sealed record Push(RedisKey Key, string Type, int Count, Task Task);
+
+    // Redis's own WRONGTYPE text names no key, and the batch's other pushes went in: a producer's LPUSH onto a ready
+    // list another system wrote with SET would leave the operator guessing which key, and what went in. Redis words it
+    // (a script's error reply), so the refusal stays what Redis gave: StackExchange.Redis 1.2.6 lets no other code
+    // create one. Null when it cannot be asked (an ACL user without EVALSHA or TYPE, or Redis gone since).
+    private async Task<RedisServerException?> NameMistypedKeyAsync(List<Push> pushes, int total)
+    {
+        var refused = pushes.Where(push => push.Task.Exception?.InnerException is { } ex && QueueScripts.IsMistypedKey(ex)).ToList();
+        var notPushed = refused.Sum(push => push.Count);
+        var keys = string.Join(", ", refused.Select(push => push.Key.ToString()).Distinct());
+        var outcome = notPushed == total ? "nothing was pushed" : $"{notPushed} of the {total} messages were not pushed (bound for {keys}), the others were";
+        try
+        {
+            await QueueScripts.NameMistyped.EvaluateAsync(_connection, Db, [refused[0].Key], [refused[0].Type, outcome]);
+        }
+        catch (RedisServerException named) when (QueueScripts.IsMistypedKey(named))
+        {
+            return named;
+        }
+        catch (RedisException)
+        {
+        }
+
+        return null;
     }
 
     public async Task<LeaseBatch> LeaseAsync(string consumerId, int max, string? requestToken = null, CancellationToken cancellationToken = default)

@@ -33,6 +33,37 @@ public sealed class EnqueueCommandTests(CliFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Enqueue_OntoAReadyListOfTheWrongType_NamesTheKeyWithoutAStackTrace()
+    {
+        var cli = fixture.Queue();
+        await fixture.Connection.GetDatabase().StringSetAsync(cli.Keys.ReadyNormal, "set by mistake");
+
+        var result = await cli.RunAsync("enqueue", "--to", "+5511987654321", "--text", "Oi", "--id", "m1");
+
+        Assert.True(result.ExitCode == ExitCodes.Partial, result.ToString());
+        Assert.Contains($"holds a queue key of the wrong type: WRONGTYPE {cli.Keys.ReadyNormal} is a string, not a list; nothing was pushed", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
+        Assert.Equal("", result.Out);
+    }
+
+    [Fact]
+    public async Task EnqueueFile_AReadyListOfTheWrongTypeAfterTheFirstBatch_SaysHowManyWentIn()
+    {
+        var cli = fixture.Queue();
+        await fixture.Connection.GetDatabase().StringSetAsync(cli.Keys.ReadyLow, "set by mistake");
+        var lines = Enumerable.Range(1, 4).Select(i => Line("n" + i)).ToList();
+        lines.Add(Line("l1").Replace("\"version\":1", "\"version\":1,\"priority\":\"low\"", StringComparison.Ordinal));
+        var file = Write("mixed.jsonl", string.Join('\n', lines));
+
+        var result = await cli.RunAsync("enqueue", "--file", file, "--batch-size", "2");
+
+        Assert.True(result.ExitCode == ExitCodes.Partial, result.ToString());
+        Assert.Contains("4 message(s) were enqueued before Redis refused a batch", result.Error, StringComparison.Ordinal);
+        Assert.Contains($"WRONGTYPE {cli.Keys.ReadyLow} is a string, not a list; nothing was pushed", result.Error, StringComparison.Ordinal);
+        Assert.Equal(["n1", "n2", "n3", "n4"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal)).Select(m => m.Id));
+    }
+
+    [Fact]
     public async Task Enqueue_WithoutId_PrintsTheNewIdOfWhatItEnqueued()
     {
         var cli = fixture.Queue();

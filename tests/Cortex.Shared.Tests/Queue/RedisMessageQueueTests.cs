@@ -624,6 +624,28 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     [Fact]
+    public async Task EnqueueAsync_AReadyListOfTheWrongType_NamesItAndSaysWhatWentIn()
+    {
+        // Redis's own refusal of the LPUSH names no key, and the batch's other pushes go in regardless.
+        var queue = CreateQueue();
+        var db = redis.Connection.GetDatabase();
+        await db.StringSetAsync(queue.Keys.ReadyNormal, "set by mistake");
+        var later = _time.GetUtcNow().AddHours(1);
+
+        var error = await Assert.ThrowsAsync<RedisServerException>(
+            () => queue.EnqueueAsync([Message("h1", Priority.High), Message("n1"), Message("n2"), Message("d1", Priority.Normal, later)]));
+
+        Assert.Equal(
+            $"WRONGTYPE {queue.Keys.ReadyNormal} is a string, not a list; 2 of the 4 messages were not pushed (bound for {queue.Keys.ReadyNormal}), the others were",
+            error.Message);
+        Assert.True(QueueScripts.IsMistypedKey(error));
+        Assert.Equal((1L, 1L), (await db.ListLengthAsync(queue.Keys.ReadyHigh), await db.SortedSetLengthAsync(queue.Keys.Delayed)));
+
+        var alone = await Assert.ThrowsAsync<RedisServerException>(() => queue.EnqueueAsync([Message("n3")]));
+        Assert.Equal($"WRONGTYPE {queue.Keys.ReadyNormal} is a string, not a list; nothing was pushed", alone.Message);
+    }
+
+    [Fact]
     public async Task PromoteDueAsync_AReadyListOfTheWrongType_NamesItAndPushesNothingTwice()
     {
         // Promotion pushed the due messages bound for the lists before the mistyped one, failed there and kept them in
