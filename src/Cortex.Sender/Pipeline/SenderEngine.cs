@@ -160,6 +160,7 @@ internal sealed class SenderEngine : BackgroundService
         // Synchronously on SIGTERM: a worker finishing a send must not pick up another buffered message.
         using var drainOnStop = stoppingToken.Register(() => _draining = true);
         using var maintenanceStop = new CancellationTokenSource();
+        await RecoverPredecessorAsync(stoppingToken).ConfigureAwait(false);
         var firstHeartbeatMs = NowMs;
         await PersistAsync(() => _queue.HeartbeatAsync(ConsumerId), "heartbeat", stoppingToken).ConfigureAwait(false);
         HeartbeatWritten(firstHeartbeatMs);
@@ -184,6 +185,25 @@ internal sealed class SenderEngine : BackgroundService
         finally
         {
             await ShutdownAsync(workers, heartbeat, maintenance, maintenanceStop);
+        }
+    }
+
+    // Leases held under this process's own id are a predecessor's: a process restarted under a fixed ConsumerId (a
+    // StatefulSet's pod name) after a crash, within the consumer timeout. This process's heartbeat would keep them from
+    // ever being recovered, so they go back to the queue before it starts, a delivery counted as for any crash.
+    private async Task RecoverPredecessorAsync(CancellationToken stoppingToken)
+    {
+        var recovery = new RecoveryResult(0, 0, 0);
+        await PersistAsync(async () => recovery = await _queue.RecoverConsumerAsync(ConsumerId), "recover predecessor", stoppingToken);
+        if (recovery.Recovered + recovery.Poisoned > 0)
+        {
+            _metrics.LeasesRecovered(recovery.Recovered);
+            if (recovery.Poisoned > 0)
+            {
+                _metrics.DeadLettered(DeadLetterReasons.Poison, null, recovery.Poisoned);
+            }
+
+            SenderLog.PredecessorLeasesRecovered(_logger, ConsumerId, recovery.Recovered, recovery.Poisoned);
         }
     }
 

@@ -65,6 +65,9 @@ internal static partial class SenderLog
     [LoggerMessage(1007, LogLevel.Warning, "Recovered {Recovered} leases of {Consumers} dead consumers; {Poisoned} dead-lettered as poison")]
     public static partial void LeasesRecovered(ILogger logger, int recovered, int consumers, int poisoned);
 
+    [LoggerMessage(1029, LogLevel.Warning, "Consumer id {ConsumerId} held leases before this process started, left by one that stopped without returning them: {Recovered} returned to the queue, {Poisoned} dead-lettered as poison")]
+    public static partial void PredecessorLeasesRecovered(ILogger logger, string consumerId, int recovered, int poisoned);
+
     [LoggerMessage(1008, LogLevel.Warning, "Gateway throttled us: pausing for {Pause}")]
     public static partial void Throttled(ILogger logger, TimeSpan pause);
 

@@ -53,6 +53,8 @@ public abstract class DelegatingMessageQueue(IMessageQueue inner) : IMessageQueu
 
     public virtual Task<RecoveryResult> RecoverAsync() => inner.RecoverAsync();
 
+    public virtual Task<RecoveryResult> RecoverConsumerAsync(string consumerId) => inner.RecoverConsumerAsync(consumerId);
+
     public virtual Task<QueueStats> GetStatsAsync() => inner.GetStatsAsync();
 
     public virtual Task<DateTimeOffset?> GetOldestReadyEnqueuedAtAsync() => inner.GetOldestReadyEnqueuedAtAsync();

@@ -102,6 +102,12 @@ public interface IMessageQueue
     /// <summary>Returns the leases of consumers whose heartbeat expired to ready (or to the DLQ as poison).</summary>
     Task<RecoveryResult> RecoverAsync();
 
+    /// <summary>
+    /// Returns the leases held under a consumer id to ready (or to the DLQ as poison) whatever its heartbeat, and removes
+    /// it from the live set: for a process starting under the id of one that stopped without returning them.
+    /// </summary>
+    Task<RecoveryResult> RecoverConsumerAsync(string consumerId);
+
     /// <summary>Counts by state; <see cref="QueueStats.Consumers"/> counts consumers whose heartbeat is fresh.</summary>
     Task<QueueStats> GetStatsAsync();
 

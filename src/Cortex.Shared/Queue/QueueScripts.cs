@@ -281,11 +281,12 @@ internal static class QueueScripts
         """);
 
     // KEYS: consumers, ready high, normal, low, dead
-    // ARGV: heartbeat deadline ms, max deliveries, leases key prefix, dead-at ISO time, owner limit
-    // Returns {recovered, poisoned, consumers reaped}.
+    // ARGV: heartbeat deadline ms, max deliveries, leases key prefix, dead-at ISO time, owner limit[, owner]
+    // Returns {recovered, poisoned, consumers reaped}. With an owner, that consumer alone, whatever its heartbeat: a
+    // process starting under the id of one that stopped without returning its leases.
     // A refusal of the DEL after the pushes would leave the messages in both places, pushed again every sweep.
     public static readonly RedisScript Recover = new(Unwrap + Permitted + Mistyped + """
-        local owners = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[5]))
+        local owners = ARGV[6] and {ARGV[6]} or redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[5]))
         local mistake = #owners > 0 and mistyped('list', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
         if mistake then return redis.error_reply('WRONGTYPE ' .. mistake .. '; nothing was recovered') end
         local max = tonumber(ARGV[2])

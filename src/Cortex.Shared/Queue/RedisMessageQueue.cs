@@ -429,7 +429,15 @@ public sealed class RedisMessageQueue : IMessageQueue
         return await Task.WhenAll(removals);
     }
 
-    public async Task<RecoveryResult> RecoverAsync()
+    public Task<RecoveryResult> RecoverAsync() => RecoverAsync([]);
+
+    public Task<RecoveryResult> RecoverConsumerAsync(string consumerId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumerId);
+        return RecoverAsync([consumerId]);
+    }
+
+    private async Task<RecoveryResult> RecoverAsync(RedisValue[] owner)
     {
         var now = _time.GetUtcNow();
         var deadline = now.ToUnixTimeMilliseconds() - (long)_options.ConsumerTimeout.TotalMilliseconds;
@@ -437,7 +445,7 @@ public sealed class RedisMessageQueue : IMessageQueue
             _connection,
             Db,
             [Keys.Consumers, Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow, Keys.Dead],
-            [deadline, _options.MaxDeliveries, Keys.LeasesPrefix, now.ToString("O", CultureInfo.InvariantCulture), 16]))!;
+            [deadline, _options.MaxDeliveries, Keys.LeasesPrefix, now.ToString("O", CultureInfo.InvariantCulture), 16, .. owner]))!;
         return new RecoveryResult((int)result[0], (int)result[1], (int)result[2]);
     }
 

@@ -178,6 +178,26 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Start_UnderTheIdOfAProcessThatCrashedHoldingLeases_SendsThemWithoutWaitingForAHeartbeatToAge()
+    {
+        // A StatefulSet's pod restarted after a crash keeps its name, and a fixed ConsumerId is that name: the new
+        // process's heartbeat kept the dead one's leases alive, and nobody recovered them until it stopped.
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Sender:ConsumerId"] = "pod-0" }, logs);
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 5).Select(i => SenderTestHost.Message($"held-{i}")));
+        Assert.Equal(5, (await host.Queue.LeaseAsync("pod-0", 10)).Count); // the crashed process's last lease, its heartbeat fresh
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.All(Enumerable.Range(0, 5), i => Assert.Equal(1, gateway.AcceptedFor($"held-{i}")));
+        Assert.Single(logs.Lines, l => l.Contains("[1029] Consumer id pod-0 held leases before this process started", StringComparison.Ordinal)
+            && l.Contains(": 5 returned to the queue, 0 dead-lettered as poison |", StringComparison.Ordinal));
+        Assert.Equal(5, host.Counter("cortex.queue.leases_recovered"));
+    }
+
+    [Fact]
     public async Task Send_ExpiredMessage_DeadLetteredAsExpiredAndNeverSent()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));

@@ -624,6 +624,24 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     [Fact]
+    public async Task RecoverConsumerAsync_HeartbeatFresh_ReturnsThatConsumersLeasesAloneCountingADelivery()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("a1"), Message("a2"), Message("b1"), Message("c1", Priority.Low)]);
+        Assert.Equal(2, (await queue.LeaseAsync("a", 2)).Count);
+        Assert.Single(await queue.LeaseAsync("b", 1));
+
+        Assert.Equal(new RecoveryResult(2, 0, 1), await queue.RecoverConsumerAsync("a"));
+
+        await AssertStats(queue, normal: 2, low: 1, leased: 1, consumers: 1);
+        var again = await queue.LeaseAsync("a-restarted", 10);
+        Assert.Equal(["a1", "a2", "c1"], again.Select(Text).Order());
+        Assert.All(again.Where(m => Text(m) != "c1"), m => Assert.Equal(1, m.PreviousDeliveries));
+        var nobody = await queue.RecoverConsumerAsync("nobody");
+        Assert.Equal((0, 0), (nobody.Recovered, nobody.Poisoned));
+    }
+
+    [Fact]
     public async Task EnqueueAsync_AReadyListOfTheWrongType_NamesItAndSaysWhatWentIn()
     {
         // Redis's own refusal of the LPUSH names no key, and the batch's other pushes go in regardless.
