@@ -338,8 +338,6 @@ internal static class QueueScripts
         return {recovered, poisoned, #owners}
         """);
 
-    // KEYS: ready high, normal, low, delayed, dead, consumers   ARGV: leases key prefix
-    // A key of the wrong type is named (stats are an operator's first look), without asking producers' users for TYPE.
     // KEYS: the key a push was refused on; ARGV: the type Cortex writes there, what happened to the batch.
     // Redis's WRONGTYPE refusal of a plain push names no key: this says which key, what it holds and what went in, as
     // the scripts' own refusals do. Returns nil if the key holds the right type by now.
@@ -349,6 +347,8 @@ internal static class QueueScripts
         return false
         """);
 
+    // KEYS: ready high, normal, low, delayed, dead, consumers   ARGV: leases key prefix
+    // A key of the wrong type is named (stats are an operator's first look), without asking producers' users for TYPE.
     public static readonly RedisScript Stats = new("""
         local function count(want, command, key, ...)
           local n = redis.pcall(command, key, ...)

@@ -115,10 +115,9 @@ public sealed class RedisMessageQueue : IMessageQueue
 
     private sealed record Push(RedisKey Key, string Type, int Count, Task Task);
 
-    // Redis's own WRONGTYPE text names no key, and the batch's other pushes went in: a producer's LPUSH onto a ready
-    // list another system wrote with SET would leave the operator guessing which key, and what went in. Redis words it
-    // (a script's error reply), so the refusal stays what Redis gave: StackExchange.Redis 1.2.6 lets no other code
-    // create one. Null when it cannot be asked (an ACL user without EVALSHA or TYPE, or Redis gone since).
+    // The refusal that names the key and says what went in (QueueScripts.NameMistyped) is worded by Redis, so it stays a
+    // RedisServerException every caller already classifies: StackExchange.Redis 1.2.6 lets no other code create one.
+    // Null when Redis cannot be asked (an ACL user without EVALSHA or TYPE, or Redis gone since).
     private async Task<RedisServerException?> NameMistypedKeyAsync(List<Push> pushes, int total)
     {
         var refused = pushes.Where(push => push.Task.Exception?.InnerException is { } ex && QueueScripts.IsMistypedKey(ex)).ToList();
