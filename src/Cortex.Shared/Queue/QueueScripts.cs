@@ -286,7 +286,13 @@ internal static class QueueScripts
     // process starting under the id of one that stopped without returning its leases.
     // A refusal of the DEL after the pushes would leave the messages in both places, pushed again every sweep.
     public static readonly RedisScript Recover = new(Unwrap + Permitted + Mistyped + """
-        local owners = ARGV[6] and {ARGV[6]} or redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[5]))
+        local owners
+        if ARGV[6] then
+          -- Nothing held is nothing to recover: a key of the wrong type elsewhere is the lease's to name, not a start's.
+          owners = redis.call('TYPE', ARGV[3] .. ARGV[6])['ok'] == 'none' and {} or {ARGV[6]}
+        else
+          owners = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[5]))
+        end
         local mistake = #owners > 0 and mistyped('list', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
         if mistake then return redis.error_reply('WRONGTYPE ' .. mistake .. '; nothing was recovered') end
         local max = tonumber(ARGV[2])

@@ -637,8 +637,11 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
         var again = await queue.LeaseAsync("a-restarted", 10);
         Assert.Equal(["a1", "a2", "c1"], again.Select(Text).Order());
         Assert.All(again.Where(m => Text(m) != "c1"), m => Assert.Equal(1, m.PreviousDeliveries));
-        var nobody = await queue.RecoverConsumerAsync("nobody");
-        Assert.Equal((0, 0), (nobody.Recovered, nobody.Poisoned));
+        Assert.Equal(new RecoveryResult(0, 0, 0), await queue.RecoverConsumerAsync("nobody"));
+
+        // A consumer that holds nothing is not a recovery, even with a ready list of the wrong type to push to.
+        await redis.Connection.GetDatabase().StringSetAsync(queue.Keys.ReadyHigh, "set by mistake");
+        Assert.Equal(new RecoveryResult(0, 0, 0), await queue.RecoverConsumerAsync("a-restarted-again"));
     }
 
     [Fact]
