@@ -34,6 +34,11 @@ sum() { grep -Eo "$1: +[0-9]+" "$log" | awk '{ s += $2 } END { print s + 0 }'; }
 passed=$(sum Passed)
 # An aborted run reports its finished tests only: the one it was running counts as failed.
 failed=$(( $(sum Failed) + aborted ))
+# The names of the failed tests last, beside the summary: the end of the output is what a CI record keeps.
+if grep -Eq '^ +Failed [A-Za-z]' "$log"; then
+  echo "failed tests:"
+  grep -E '^ +Failed [A-Za-z]' "$log"
+fi
 echo "tests: $passed passed, $failed failed"
 if [ "$passed" -eq 0 ]; then
   echo "make test: no test ran" >&2
