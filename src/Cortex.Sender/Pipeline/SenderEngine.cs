@@ -197,13 +197,19 @@ internal sealed class SenderEngine : BackgroundService
         await PersistAsync(async () => recovery = await _queue.RecoverConsumerAsync(ConsumerId), "recover predecessor", stoppingToken);
         if (recovery.Recovered + recovery.Poisoned > 0)
         {
-            _metrics.LeasesRecovered(recovery.Recovered);
-            if (recovery.Poisoned > 0)
-            {
-                _metrics.DeadLettered(DeadLetterReasons.Poison, null, recovery.Poisoned);
-            }
-
+            CountRecovered(recovery);
             SenderLog.PredecessorLeasesRecovered(_logger, ConsumerId, recovery.Recovered, recovery.Poisoned);
+        }
+    }
+
+    // A recovery's counts, at start or in a sweep: the leases back in ready, and the poison dead-lettered on the way
+    // (only ever among a recovered consumer's leases).
+    private void CountRecovered(RecoveryResult recovery)
+    {
+        _metrics.LeasesRecovered(recovery.Recovered);
+        if (recovery.Poisoned > 0)
+        {
+            _metrics.DeadLettered(DeadLetterReasons.Poison, null, recovery.Poisoned);
         }
     }
 
@@ -842,13 +848,8 @@ internal sealed class SenderEngine : BackgroundService
                     var recovery = await _queue.RecoverAsync().WaitAsync(cancellationToken);
                     if (recovery.DeadConsumers > 0)
                     {
-                        _metrics.LeasesRecovered(recovery.Recovered);
+                        CountRecovered(recovery);
                         SenderLog.LeasesRecovered(_logger, recovery.Recovered, recovery.DeadConsumers, recovery.Poisoned);
-                    }
-
-                    if (recovery.Poisoned > 0)
-                    {
-                        _metrics.DeadLettered(DeadLetterReasons.Poison, null, recovery.Poisoned);
                     }
                 }
                 catch (Exception ex) when (ex is RedisException or TimeoutException)
