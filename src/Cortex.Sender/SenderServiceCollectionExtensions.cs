@@ -10,6 +10,7 @@ using Cortex.Sender.Resilience;
 using Cortex.Sender.Retry;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using StackExchange.Redis;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -20,6 +21,11 @@ public static class SenderServiceCollectionExtensions
     public static IServiceCollection AddCortexSender(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
+
+        // Pods compare what they date in Redis (heartbeats and their deadlines, retry times, the shared bucket's refills
+        // and pauses): dated by Redis's clock, a pod's own clock running behind or ahead does not matter.
+        services.TryAddSingleton<TimeProvider>(sp => new RedisClock(
+            sp.GetRequiredService<IConnectionMultiplexer>(), TimeProvider.System, sp.GetRequiredService<ILogger<RedisClock>>()));
         services.AddCortexQueue();
         services.AddCortexGateway();
         services.AddMetrics();
@@ -39,7 +45,14 @@ public static class SenderServiceCollectionExtensions
         {
             var queue = sp.GetRequiredService<IMessageQueue>();
             var limiter = sp.GetRequiredService<SenderRateLimiter>();
-            return new RedisAclCheck("sender", queue.Keys, [queue.RefusedConsumerCommandsAsync, limiter.RefusedCommandsAsync], sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisAclCheck>>());
+            var time = sp.GetRequiredService<TimeProvider>();
+            List<Func<Task<IReadOnlyList<string>?>>> asks = [queue.RefusedConsumerCommandsAsync, limiter.RefusedCommandsAsync];
+            if (time is RedisClock clock)
+            {
+                asks.Add(clock.RefusedCommandsAsync);
+            }
+
+            return new RedisAclCheck("sender", queue.Keys, asks, time, sp.GetRequiredService<ILogger<RedisAclCheck>>());
         }));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, SenderEngine>(sp => sp.GetRequiredService<SenderEngine>()));
 

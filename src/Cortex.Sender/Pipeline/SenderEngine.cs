@@ -160,6 +160,17 @@ internal sealed class SenderEngine : BackgroundService
         // Synchronously on SIGTERM: a worker finishing a send must not pick up another buffered message.
         using var drainOnStop = stoppingToken.Register(() => _draining = true);
         using var maintenanceStop = new CancellationTokenSource();
+        if (_time is RedisClock clock)
+        {
+            // No heartbeat dated by this pod's own clock: other pods would judge it by theirs.
+            await PersistAsync(() => clock.SyncAsync(stoppingToken), "clock reading", stoppingToken).ConfigureAwait(false);
+            if (Interlocked.Read(ref _lastRedisFailureMs) != long.MinValue)
+            {
+                // Redis was away at start, a failure dated by the clock before its reading: Redis answered just now.
+                Interlocked.Exchange(ref _lastRedisFailureMs, NowMs);
+            }
+        }
+
         await RecoverPredecessorAsync(stoppingToken).ConfigureAwait(false);
         var firstHeartbeatMs = NowMs;
         await PersistAsync(() => _queue.HeartbeatAsync(ConsumerId), "heartbeat", stoppingToken).ConfigureAwait(false);

@@ -4,7 +4,7 @@ using StackExchange.Redis;
 
 namespace Cortex.Shared.Redis;
 
-/// <summary>One command a service runs on one key: what the Redis user it authenticates as must be allowed.</summary>
+/// <summary>One command a service runs on one key (none for a command without one): what the Redis user it authenticates as must be allowed.</summary>
 internal readonly record struct RedisCommandNeed(string Command, RedisKey Key);
 
 /// <summary>
@@ -15,11 +15,15 @@ internal readonly record struct RedisCommandNeed(string Command, RedisKey Key);
 /// </summary>
 internal static class RedisAcl
 {
-    // ARGV: command1, key1, command2, key2, ...   Returns "COMMAND key" of each one refused.
+    // ARGV: command1, key1, command2, key2, ... (key '' for a command without one)   Returns "COMMAND key" of each refused.
     private static readonly RedisScript s_check = new("""
         local refused = {}
         for i = 1, #ARGV, 2 do
-          if not redis.acl_check_cmd(ARGV[i], ARGV[i + 1]) then refused[#refused + 1] = ARGV[i] .. ' ' .. ARGV[i + 1] end
+          if ARGV[i + 1] == '' then
+            if not redis.acl_check_cmd(ARGV[i]) then refused[#refused + 1] = ARGV[i] end
+          elseif not redis.acl_check_cmd(ARGV[i], ARGV[i + 1]) then
+            refused[#refused + 1] = ARGV[i] .. ' ' .. ARGV[i + 1]
+          end
         end
         return refused
         """);
@@ -33,7 +37,7 @@ internal static class RedisAcl
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(needs);
-        var args = needs.Distinct().SelectMany(n => new RedisValue[] { n.Command, (string?)n.Key }).ToArray();
+        var args = needs.Distinct().SelectMany(n => new RedisValue[] { n.Command, (string?)n.Key ?? string.Empty }).ToArray();
         try
         {
             var refused = (RedisResult[])(await s_check.EvaluateAsync(connection, connection.GetDatabase(), [], args))!;

@@ -1,0 +1,132 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Cortex.Shared.Redis;
+
+/// <summary>
+/// Redis's own clock (<c>TIME</c>), read at start and every minute and carried forward between readings by this
+/// process's monotonic clock: the wall clock a sender dates what pods compare in Redis by. Pods judge each other's
+/// heartbeats and share the rate limit's refills and pauses; dated by each pod's own clock, a pod whose clock ran a few
+/// seconds behind had its leases taken while it sent them, and a recovery counts a delivery. Timers and elapsed time
+/// stay the local clock's; until the first reading answers, so does the date.
+/// </summary>
+public sealed partial class RedisClock : TimeProvider
+{
+    private static readonly TimeSpan s_readEvery = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan s_retryAfter = TimeSpan.FromSeconds(5);
+
+    // An offset from the local clock worth telling the operator about: well within a heartbeat interval, yet more than
+    // NTP leaves between two machines.
+    private static readonly TimeSpan s_worthLogging = TimeSpan.FromSeconds(1);
+
+    private static readonly RedisScript s_time = new("return redis.call('TIME')");
+
+    private readonly IConnectionMultiplexer _connection;
+    private readonly TimeProvider _local;
+    private readonly ILogger<RedisClock> _logger;
+    private Reading? _reading;
+    private long _nextReadAt;
+    private int _readInProgress;
+    private readonly Lock _logged = new();
+    private TimeSpan? _loggedOffset;
+
+    /// <param name="connection">The connection whose Redis's clock is read.</param>
+    /// <param name="local">This process's clock: its timers, its elapsed time, and the date until Redis answers.</param>
+    /// <param name="logger">Where an offset worth fixing is reported.</param>
+    public RedisClock(IConnectionMultiplexer connection, TimeProvider local, ILogger<RedisClock> logger)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(local);
+        ArgumentNullException.ThrowIfNull(logger);
+        _connection = connection;
+        _local = local;
+        _logger = logger;
+        _nextReadAt = local.GetTimestamp();
+    }
+
+    /// <summary>Redis's clock minus this process's, as last read; null before Redis first answered.</summary>
+    public TimeSpan? Offset => Volatile.Read(ref _reading) is { } reading ? reading.Offset : null;
+
+    public override DateTimeOffset GetUtcNow()
+    {
+        var now = _local.GetTimestamp();
+        if (now >= Volatile.Read(ref _nextReadAt) && Interlocked.CompareExchange(ref _readInProgress, 1, 0) == 0)
+        {
+            _ = ReadInBackgroundAsync();
+        }
+
+        return Volatile.Read(ref _reading) is { } reading
+            ? reading.RedisTime + _local.GetElapsedTime(reading.Timestamp, now)
+            : _local.GetUtcNow();
+    }
+
+    public override long GetTimestamp() => _local.GetTimestamp();
+
+    public override long TimestampFrequency => _local.TimestampFrequency;
+
+    public override TimeZoneInfo LocalTimeZone => _local.LocalTimeZone;
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+        _local.CreateTimer(callback, state, dueTime, period);
+
+    /// <summary>
+    /// Reads Redis's clock now. A sender waits for this before its first heartbeat, so that no heartbeat is dated by its
+    /// own clock; throws what the call throws (Redis away, or its ACL without <c>TIME</c>).
+    /// </summary>
+    public async Task SyncAsync(CancellationToken cancellationToken = default)
+    {
+        var sent = _local.GetTimestamp();
+        var reply = (RedisResult[])(await s_time.EvaluateAsync(_connection, _connection.GetDatabase(), [], []).WaitAsync(cancellationToken))!;
+        var answered = _local.GetTimestamp();
+        var micros = (long.Parse((string)reply[0]!, CultureInfo.InvariantCulture) * 1_000_000) + long.Parse((string)reply[1]!, CultureInfo.InvariantCulture);
+
+        // Redis read its clock somewhere in the round trip; its middle is off by at most half of it.
+        var taken = sent + ((answered - sent) / 2);
+        var redisTime = DateTimeOffset.UnixEpoch.AddTicks(micros * (TimeSpan.TicksPerMillisecond / 1000));
+        var reading = new Reading(redisTime, taken, redisTime - _local.GetUtcNow() + _local.GetElapsedTime(taken, answered));
+        Volatile.Write(ref _reading, reading);
+        Volatile.Write(ref _nextReadAt, answered + (long)(s_readEvery.TotalSeconds * _local.TimestampFrequency));
+        bool worthLogging;
+        lock (_logged)
+        {
+            // Once per offset: a reading in the background may land beside one asked for.
+            worthLogging = reading.Offset.Duration() >= s_worthLogging
+                && (_loggedOffset is not { } logged || (reading.Offset - logged).Duration() >= s_worthLogging);
+            if (worthLogging)
+            {
+                _loggedOffset = reading.Offset;
+            }
+        }
+
+        if (worthLogging)
+        {
+            LocalClockOff(_logger, Math.Round(reading.Offset.Duration().TotalSeconds, 1), reading.Offset > TimeSpan.Zero ? "behind" : "ahead of");
+        }
+    }
+
+    /// <summary>Whether the Redis user may read the clock: "TIME" when refused, as <see cref="RedisAclCheck"/> reports it.</summary>
+    public Task<IReadOnlyList<string>?> RefusedCommandsAsync() => RedisAcl.RefusedAsync(_connection, [new RedisCommandNeed("TIME", default)]);
+
+    private async Task ReadInBackgroundAsync()
+    {
+        try
+        {
+            await SyncAsync();
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // Carried forward from the last reading meanwhile; Redis away shows in every other call of the service.
+            Volatile.Write(ref _nextReadAt, _local.GetTimestamp() + (long)(s_retryAfter.TotalSeconds * _local.TimestampFrequency));
+        }
+        finally
+        {
+            Volatile.Write(ref _readInProgress, 0);
+        }
+    }
+
+    private sealed record Reading(DateTimeOffset RedisTime, long Timestamp, TimeSpan Offset);
+
+    [LoggerMessage(3202, LogLevel.Warning, "This process's clock is {Seconds} s {Direction} Redis's. Heartbeats, retry times and the shared rate limit are dated by Redis's clock, so no pod takes this one's leases for it; the node's NTP is worth a look for the logs' times")]
+    private static partial void LocalClockOff(ILogger logger, double seconds, string direction);
+}

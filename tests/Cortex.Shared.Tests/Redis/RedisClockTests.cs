@@ -1,0 +1,113 @@
+using System.Globalization;
+using Cortex.Shared.Redis;
+using Cortex.Testing;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Cortex.Shared.Tests.Redis;
+
+/// <summary>
+/// The clock a sender dates heartbeats, retry times and the shared rate limit by: Redis's, whatever this machine's says,
+/// so that pods whose clocks disagree still agree on whose heartbeat is old.
+/// </summary>
+public sealed class RedisClockTests(RedisFixture redis) : IClassFixture<RedisFixture>
+{
+    [Fact]
+    public async Task GetUtcNow_LocalClockAnHourBehind_TellsRedisTimeOnceReadAndSaysHowFarOffTheLocalOneIs()
+    {
+        using var logs = new CapturedLogs();
+        var clock = new RedisClock(redis.Connection, new ShiftedClock(TimeSpan.FromHours(-1)), Logger(logs));
+
+        // Until Redis answers, the local clock is all there is.
+        Assert.InRange(clock.GetUtcNow() - TimeProvider.System.GetUtcNow(), TimeSpan.FromHours(-1) - TimeSpan.FromSeconds(1), TimeSpan.FromHours(-1) + TimeSpan.FromSeconds(1));
+
+        await clock.SyncAsync();
+
+        // This redis-server runs on this machine: its clock is the system clock.
+        var redisTime = await RedisTimeAsync();
+        Assert.InRange(clock.GetUtcNow() - redisTime, TimeSpan.FromSeconds(-1), TimeSpan.FromSeconds(1));
+        Assert.InRange(clock.Offset!.Value, TimeSpan.FromHours(1) - TimeSpan.FromSeconds(1), TimeSpan.FromHours(1) + TimeSpan.FromSeconds(1));
+        var line = Assert.Single(logs.Lines, l => l.Contains("[3202]", StringComparison.Ordinal));
+        Assert.StartsWith("Warning ", line, StringComparison.Ordinal);
+        Assert.Contains("clock is 3600 s behind Redis's", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GetUtcNow_LocalClockRight_LogsNothing()
+    {
+        using var logs = new CapturedLogs();
+        var clock = new RedisClock(redis.Connection, TimeProvider.System, Logger(logs));
+
+        await clock.SyncAsync();
+
+        Assert.InRange(clock.Offset!.Value, TimeSpan.FromSeconds(-1), TimeSpan.FromSeconds(1));
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("[3202]", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task GetUtcNow_BetweenReadings_GoesOnByTheLocalElapsedTimeAndReadsRedisAgainAfterAMinute()
+    {
+        // A local clock that stands still unless told: its own date is two weeks before the real one.
+        var local = new FakeTimeProvider();
+        var clock = new RedisClock(redis.Connection, local, Logger(new CapturedLogs()));
+        await clock.SyncAsync();
+        var read = clock.GetUtcNow();
+        var offset = clock.Offset!.Value;
+        Assert.InRange(read - TimeProvider.System.GetUtcNow(), TimeSpan.FromSeconds(-1), TimeSpan.FromSeconds(1));
+
+        local.Advance(TimeSpan.FromSeconds(59));
+        Assert.Equal(read + TimeSpan.FromSeconds(59), clock.GetUtcNow());
+        Assert.Equal(offset, clock.Offset);
+
+        // A minute on, the next use reads Redis again: its clock barely moved meanwhile, so the date goes back near it.
+        local.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(read + TimeSpan.FromSeconds(61), clock.GetUtcNow());
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (clock.Offset > offset - TimeSpan.FromSeconds(50))
+        {
+            await Task.Delay(10, timeout.Token);
+        }
+
+        Assert.InRange(clock.GetUtcNow() - TimeProvider.System.GetUtcNow(), TimeSpan.FromSeconds(-1), TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
+    public async Task RefusedCommands_UserWithoutTime_NamesIt()
+    {
+        const string password = "clock-acl-test";
+        await using var server = await RedisServer.StartAsync(new RedisSecurity { Password = password });
+        using var connection = await server.ConnectAsync();
+        var clock = new RedisClock(connection, TimeProvider.System, Logger(new CapturedLogs()));
+        Assert.Empty(await clock.RefusedCommandsAsync() ?? ["this Redis cannot check"]);
+
+        await SetDefaultUserAsync(server, password, "-time");
+
+        Assert.Equal(["TIME"], await clock.RefusedCommandsAsync());
+        await Assert.ThrowsAsync<RedisServerException>(() => clock.SyncAsync());
+        Assert.Null(clock.Offset);
+    }
+
+    private async Task<DateTimeOffset> RedisTimeAsync()
+    {
+        var reply = (RedisResult[])(await redis.Connection.GetDatabase().ScriptEvaluateAsync("return redis.call('TIME')"))!;
+        var micros = (long.Parse((string)reply[0]!, CultureInfo.InvariantCulture) * 1_000_000) + long.Parse((string)reply[1]!, CultureInfo.InvariantCulture);
+        return DateTimeOffset.UnixEpoch.AddTicks(micros * 10);
+    }
+
+    private static async Task SetDefaultUserAsync(RedisServer server, string password, string rule)
+    {
+        var result = await ExternalTool.RunAsync(
+            "redis-cli",
+            ["-p", server.Port.ToString(CultureInfo.InvariantCulture), "--no-auth-warning", "--user", "default", "--pass", password, "ACL", "SETUSER", "default", rule],
+            "It comes with redis-server (`make test` installs it).");
+        Assert.True(result.ExitCode == 0 && result.Output.Trim() == "OK", result.ToString());
+    }
+
+    private static ILogger<RedisClock> Logger(CapturedLogs logs) => new LoggerFactory([logs]).CreateLogger<RedisClock>();
+
+    /// <summary>The system clock, a fixed amount off: a node whose NTP is broken.</summary>
+    private sealed class ShiftedClock(TimeSpan by) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => TimeProvider.System.GetUtcNow() + by;
+    }
+}
