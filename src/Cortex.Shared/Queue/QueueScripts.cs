@@ -58,7 +58,9 @@ internal static class QueueScripts
     //       highest lease id the caller's process has been given
     // Returns {{size of each payload dead-lettered here}, leaseId1, p1, item1, leaseId2, p2, item2, ...} or {}.
     // Idempotent per request token: if the reply of a lease was lost (connection cut after Redis ran it), the caller
-    // retries with the same token and gets the same batch back, instead of leaving it orphaned in its own lease hash.
+    // retries with the same token and gets the same batch back, instead of leaving it orphaned in its own lease hash
+    // until the process stops. The record is kept a day, so a retry after hours of Redis away still finds it; one
+    // small key per consumer, removed with a consumer that stops.
     // A payload over the envelope limit can never be sent, so it is dead-lettered here instead of being leased: its
     // bytes are not carried to the consumer and back. The entry is its JSON line, a newline, then the payload's raw
     // bytes, the form of every dead letter (escaping a megabyte in Lua would cost more than carrying it).
@@ -157,7 +159,7 @@ internal static class QueueScripts
           end
           redis.call('HSET', KEYS[4], unpack(fields))
         end
-        redis.call('SET', KEYS[7], ARGV[6] .. '|' .. first .. '|' .. n .. '|' .. table.concat(dead, ','), 'PX', 600000)
+        redis.call('SET', KEYS[7], ARGV[6] .. '|' .. first .. '|' .. n .. '|' .. table.concat(dead, ','), 'PX', 86400000)
         return out
         """);
 

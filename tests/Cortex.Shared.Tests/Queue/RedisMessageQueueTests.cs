@@ -942,6 +942,20 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     [Fact]
+    public async Task LeaseAsync_ReplyLost_ItsBatchCanBeAskedForAgainForADay()
+    {
+        // A retry after Redis was away for hours (the caller retries until it answers) must still find the batch: kept
+        // 10 minutes, the record was gone and the batch stayed in the live consumer's hash, unsent, until it stopped.
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1")]);
+
+        await queue.LeaseAsync("a", 10, "request-1");
+
+        var kept = await redis.Connection.GetDatabase().KeyTimeToLiveAsync(queue.Keys.LastLease("a"));
+        Assert.InRange(kept!.Value, TimeSpan.FromHours(23), TimeSpan.FromHours(24));
+    }
+
+    [Fact]
     public async Task LeaseAsync_WhilePaused_LeasesNothingButKeepsTheConsumerAliveAndResumesInOrder()
     {
         var queue = CreateQueue();
