@@ -114,9 +114,10 @@ public sealed partial class RedisClock : TimeProvider
         {
             await SyncAsync();
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
         {
-            // Carried forward from the last reading meanwhile; Redis away shows in every other call of the service.
+            // Carried forward from the last reading meanwhile; Redis away shows in every other call of the service, and
+            // a connection disposed is a service stopping.
             Volatile.Write(ref _nextReadAt, _local.GetTimestamp() + (long)(s_retryAfter.TotalSeconds * _local.TimestampFrequency));
         }
         finally
