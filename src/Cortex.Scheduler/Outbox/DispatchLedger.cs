@@ -286,8 +286,9 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     /// until morning, and what happened meanwhile (an opt-out, the charge paid or cancelled, the customer writing, the
     /// conversation closed, the campaign cancelled) would not stop it. Rows pushed with a send time within
     /// <see cref="HeldCheckWindow"/> either side of now are checked against their sources; each one no longer wanted is
-    /// taken out of the delayed set and marked withdrawn with its reason. One already promoted is left: too late, it is
-    /// sent. Checked near their send time only, so a night's campaign is read a few times, not every minute.
+    /// withdrawn (<see cref="IMessageQueue.WithdrawAsync"/>: out of the delayed set, or, once promoted, skipped by the
+    /// sender) and marked withdrawn with its reason. One already sent, or being sent, is left: too late. Checked near
+    /// their send time only, so a night's campaign is read a few times, not every minute.
     /// </summary>
     public async Task<IReadOnlyList<Withdrawal>> WithdrawUnwantedAsync(CancellationToken cancellationToken)
     {
@@ -333,7 +334,8 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
         }
 
         // Out of Redis first: a row marked withdrawn whose message is then sent would say the opposite of what happened.
-        var removed = await queue.WithdrawDelayedAsync([.. unwanted.Select(u => u.Message)]);
+        // A run stopped before the update below leaves the row enqueued; the next run asks again and records it.
+        var removed = await queue.WithdrawAsync([.. unwanted.Select(u => new WithdrawItem(u.Row.Key, u.Message))]);
         var withdrawn = unwanted.Where((_, i) => removed[i]).Select(u => u.Row).ToList();
         if (withdrawn.Count > 0)
         {

@@ -16,6 +16,7 @@ public sealed class SenderMetrics
     private readonly Counter<long> _retries;
     private readonly Counter<long> _deadLettered;
     private readonly Counter<long> _duplicatesSkipped;
+    private readonly Counter<long> _withdrawnSkipped;
     private readonly Counter<long> _redeliveredSends;
     private readonly Counter<long> _unansweredSends;
     private readonly Counter<long> _throttled;
@@ -35,6 +36,7 @@ public sealed class SenderMetrics
         _retries = meter.CreateCounter<long>("cortex.sender.retries", "{message}", "Failed sends scheduled for a later attempt, by kind.");
         _deadLettered = meter.CreateCounter<long>("cortex.sender.dead_lettered", "{message}", "Messages moved to the dead-letter list, by kind and reason.");
         _duplicatesSkipped = meter.CreateCounter<long>("cortex.sender.duplicates_skipped", "{message}", "Messages not sent because their id was already sent.");
+        _withdrawnSkipped = meter.CreateCounter<long>("cortex.sender.withdrawn_skipped", "{message}", "Messages not sent because their producer withdrew them before the send.");
         _redeliveredSends = meter.CreateCounter<long>("cortex.sender.redelivered_sends", "{message}", "Sends of messages whose earlier consumer died mid-flight: possible duplicates.");
         _unansweredSends = meter.CreateCounter<long>("cortex.sender.unanswered_sends", "{attempt}", "Gateway calls cut off before an answer (timeout, dropped connection, shutdown deadline): the message may have been delivered, and its resend may be a duplicate.");
         _throttled = meter.CreateCounter<long>("cortex.sender.throttled", "{answer}", "Gateway answers asking to slow down.");
@@ -109,6 +111,8 @@ public sealed class SenderMetrics
     }
 
     public void DuplicateSkipped() => _duplicatesSkipped.Add(1);
+
+    public void WithdrawnSkipped() => _withdrawnSkipped.Add(1);
 
     public void RedeliveredSend() => _redeliveredSends.Add(1);
 

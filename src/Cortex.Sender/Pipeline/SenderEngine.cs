@@ -408,7 +408,8 @@ internal sealed class SenderEngine : BackgroundService
         }
 
         // One atomic claim per batch: ids already sent are acked unsent; an id another live lease is sending
-        // (a producer pushed it twice, on this pod or another) waits, so it never reaches the gateway twice.
+        // (a producer pushed it twice, on this pod or another) waits, so it never reaches the gateway twice; an id its
+        // producer withdrew is dropped.
         ClaimResult[] claims = [];
         var items = admitted.Select(w => new AckItem(w.Lease.LeaseId, w.Envelope.Id)).ToArray();
         var claim = admitted.Count == 0 ? Task.CompletedTask : PersistAsync(async () => claims = await _queue.ClaimAsync(ConsumerId, items), "claim", cancellationToken);
@@ -437,6 +438,13 @@ internal sealed class SenderEngine : BackgroundService
             else if (claims[i] == ClaimResult.InFlightElsewhere)
             {
                 sideTrips.Add(DeferAsync(lease, now + s_inFlightDuplicateDelay, cancellationToken));
+                admitted.RemoveAt(i);
+            }
+            else if (claims[i] == ClaimResult.Withdrawn)
+            {
+                // Its lease is released by the claim; nothing to ack.
+                _metrics.WithdrawnSkipped();
+                SenderLog.WithdrawnSkipped(_logger, envelope.Id, envelope.TraceId);
                 admitted.RemoveAt(i);
             }
         }

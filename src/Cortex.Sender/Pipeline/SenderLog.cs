@@ -80,6 +80,9 @@ internal static partial class SenderLog
     [LoggerMessage(1011, LogLevel.Debug, "Message {MessageId} (trace {TraceId}) already sent; skipped")]
     public static partial void DuplicateSkipped(ILogger logger, string messageId, string? traceId);
 
+    [LoggerMessage(1030, LogLevel.Information, "Message {MessageId} (trace {TraceId}) withdrawn by its producer before it was sent (the scheduler withdraws a message whose reason is gone); not sent")]
+    public static partial void WithdrawnSkipped(ILogger logger, string messageId, string? traceId);
+
     [LoggerMessage(1018, LogLevel.Information, "Sending message {MessageId} (trace {TraceId}) again: the consumer that held it last died (deliveries before this one: {Deliveries}); had it sent the message, the customer gets it twice")]
     public static partial void Redelivered(ILogger logger, string messageId, string? traceId, int deliveries);
 

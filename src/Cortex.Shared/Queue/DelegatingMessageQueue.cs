@@ -49,7 +49,7 @@ public abstract class DelegatingMessageQueue(IMessageQueue inner) : IMessageQueu
 
     public virtual Task<int> PromoteDueAsync(int limit = 1000) => inner.PromoteDueAsync(limit);
 
-    public virtual Task<bool[]> WithdrawDelayedAsync(IReadOnlyList<QueueMessage> messages) => inner.WithdrawDelayedAsync(messages);
+    public virtual Task<bool[]> WithdrawAsync(IReadOnlyList<WithdrawItem> items) => inner.WithdrawAsync(items);
 
     public virtual Task<RecoveryResult> RecoverAsync() => inner.RecoverAsync();
 

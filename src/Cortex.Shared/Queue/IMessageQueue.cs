@@ -94,10 +94,12 @@ public interface IMessageQueue
     Task<int> PromoteDueAsync(int limit = 1000);
 
     /// <summary>
-    /// Takes messages out of the delayed set before they are due, each found by its priority and payload exactly as
-    /// enqueued. Returns, per message, whether it was still there: false once promoted (too late) or never delayed.
+    /// Withdraws messages no longer wanted: out of the delayed set if they wait there (found by priority and payload
+    /// exactly as enqueued), and marked by id so that no consumer sends them wherever else they wait (promoted to ready,
+    /// retried, leased and not yet claimed). Returns, per message, true once it will not be sent, also when asked again;
+    /// false when too late: sent, or being sent.
     /// </summary>
-    Task<bool[]> WithdrawDelayedAsync(IReadOnlyList<QueueMessage> messages);
+    Task<bool[]> WithdrawAsync(IReadOnlyList<WithdrawItem> items);
 
     /// <summary>Returns the leases of consumers whose heartbeat expired to ready (or to the DLQ as poison).</summary>
     Task<RecoveryResult> RecoverAsync();

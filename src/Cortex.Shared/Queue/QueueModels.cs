@@ -50,7 +50,13 @@ public enum ClaimResult
 
     /// <summary>Another live lease (this pod or another) is sending the same id: try again later.</summary>
     InFlightElsewhere = 2,
+
+    /// <summary>Its producer withdrew it (<see cref="IMessageQueue.WithdrawAsync"/>): not sent; the claim released its lease.</summary>
+    Withdrawn = 3,
 }
+
+/// <summary>A message to withdraw: its id, and its priority and payload exactly as enqueued (as it waits in the delayed set).</summary>
+public sealed record WithdrawItem(string MessageId, QueueMessage Message);
 
 /// <summary>What one recovery sweep did.</summary>
 public readonly record struct RecoveryResult(int Recovered, int Poisoned, int DeadConsumers);

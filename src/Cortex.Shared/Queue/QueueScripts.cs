@@ -177,7 +177,8 @@ internal static class QueueScripts
 
     // Claims message ids before sending, so one id is never in flight twice, even across pods.
     // KEYS: sent:<id1>, sent:<id2>, ...   ARGV: marker ttl ms, leases key prefix, claim1, claim2, ... (claim = owner|leaseId)
-    // Per id: 0 = claimed, send it; 1 = already sent, skip it; 2 = a live lease elsewhere holds it, try later.
+    // Per id: 0 = claimed, send it; 1 = already sent, skip it; 2 = a live lease elsewhere holds it, try later;
+    // 3 = withdrawn by its producer (Withdraw below): its lease is released here, and the marker stays for the producer.
     // A claim whose lease no longer exists (its consumer died, or it was retried or returned) is stale and taken over.
     public static readonly RedisScript Claim = new("""
         local out = {}
@@ -187,6 +188,10 @@ internal static class QueueScripts
           local status = 0
           if current == '1' then
             status = 1
+          elseif current == 'withdrawn' then
+            status = 3
+            local sep = string.find(claim, '|', 1, true)
+            redis.call('HDEL', ARGV[2] .. string.sub(claim, 1, sep - 1), string.sub(claim, sep + 1))
           elseif current and current ~= claim then
             local sep = string.find(current, '|', 1, true)
             if sep and redis.call('HEXISTS', ARGV[2] .. string.sub(current, 1, sep - 1), string.sub(current, sep + 1)) == 1 then
@@ -195,6 +200,33 @@ internal static class QueueScripts
           end
           if status == 0 then redis.call('SET', KEYS[i], claim, 'PX', ARGV[1]) end
           out[i] = status
+        end
+        return out
+        """);
+
+    // Withdraws messages a producer no longer wants sent (the scheduler's held messages whose reason is gone): out of the
+    // delayed set, and their id marked so that a consumer's claim skips them wherever they wait (a ready list after
+    // promotion, a retry, a lease not yet claimed). Asked again for a message it withdrew (its caller stopped before
+    // recording it), it answers the same.
+    // KEYS: delayed, sent:<id1>, sent:<id2>, ...   ARGV: marker ttl ms, leases key prefix, member1, member2, ...
+    // (member = priority digit + payload, as in the delayed set). Per message: 1 = withdrawn; 0 = too late: sent, or a
+    // live lease is sending it now.
+    public static readonly RedisScript Withdraw = new("""
+        local out = {}
+        for i = 2, #KEYS do
+          redis.call('ZREM', KEYS[1], ARGV[i + 1])
+          local current = redis.call('GET', KEYS[i])
+          local sending = current == '1'
+          if current and not sending and current ~= 'withdrawn' then
+            local sep = string.find(current, '|', 1, true)
+            sending = sep ~= nil and redis.call('HEXISTS', ARGV[2] .. string.sub(current, 1, sep - 1), string.sub(current, sep + 1)) == 1
+          end
+          if sending then
+            out[i - 1] = 0
+          else
+            redis.call('SET', KEYS[i], 'withdrawn', 'PX', ARGV[1])
+            out[i - 1] = 1
+          end
         end
         return out
         """);

@@ -347,8 +347,9 @@ public sealed class RedisMessageQueue : IMessageQueue
             (Keys.ReadyNormal, "LPUSH LLEN LINDEX"),
             (Keys.ReadyLow, "LPUSH LLEN LINDEX"),
             (Keys.Delayed, "ZADD ZCARD ZREM"),
+            (Keys.Sent("*"), "GET SET"),
             (Keys.Consumers, "ZRANGE ZCOUNT"),
-            (Keys.Leases("*"), "HLEN"),
+            (Keys.Leases("*"), "HLEN HEXISTS"),
             (Keys.Dead, "LLEN"),
         ];
         return Expand(needs);
@@ -409,23 +410,28 @@ public sealed class RedisMessageQueue : IMessageQueue
             _connection, Db, [Keys.Delayed, Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow], [NowMs, Math.Min(limit, MaxLeaseBatch)]);
     }
 
-    public async Task<bool[]> WithdrawDelayedAsync(IReadOnlyList<QueueMessage> messages)
+    public async Task<bool[]> WithdrawAsync(IReadOnlyList<WithdrawItem> items)
     {
-        ArgumentNullException.ThrowIfNull(messages);
-        if (messages.Count == 0)
+        ArgumentNullException.ThrowIfNull(items);
+        if (items.Count == 0)
         {
             return [];
         }
 
-        var batch = Db.CreateBatch();
-        var removals = new Task<bool>[messages.Count];
-        for (var i = 0; i < removals.Length; i++)
+        var keys = new RedisKey[items.Count + 1];
+        var args = new RedisValue[items.Count + 2];
+        keys[0] = Keys.Delayed;
+        args[0] = (long)_options.IdempotencyWindow.TotalMilliseconds;
+        args[1] = Keys.LeasesPrefix;
+        for (var i = 0; i < items.Count; i++)
         {
-            removals[i] = batch.SortedSetRemoveAsync(Keys.Delayed, DelayedMember(messages[i].Priority, messages[i].Payload.Span));
+            var (id, message) = items[i];
+            keys[i + 1] = Keys.Sent(id);
+            args[i + 2] = DelayedMember(message.Priority, message.Payload.Span);
         }
 
-        batch.Execute();
-        return await Task.WhenAll(removals);
+        var result = (RedisResult[])(await QueueScripts.Withdraw.EvaluateAsync(_connection, Db, keys, args))!;
+        return [.. result.Select(r => (int)r == 1)];
     }
 
     public Task<RecoveryResult> RecoverAsync() => RecoverAsync([]);

@@ -1,5 +1,8 @@
+using System.Text;
 using Cortex.Scheduler.Outbox;
 using Cortex.Scheduler.Tests.Infrastructure;
+using Cortex.Shared.Contract;
+using Cortex.Shared.Queue;
 
 namespace Cortex.Scheduler.Tests.Outbox;
 
@@ -50,6 +53,36 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
         Assert.Equal(["billing:2", "campaign:A:2", "followup:4"], (await h.QueuedAsync()).Select(m => Name(m.Envelope.Id, campaignA)).Order());
         Assert.Equal(4L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger WHERE status = 'withdrawn' AND withdrawn_reason IS NOT NULL"));
         Assert.Empty(await h.Ledger.WithdrawUnwantedAsync(default));
+    }
+
+    [Fact]
+    public async Task WithdrawUnwanted_PromotedBeforeTheCheckOrAskedAgainAfterAStop_WithdrawnAndRecorded()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_night);
+        await SeedAsync(h);
+        await h.Billing.RunAsync(new DateOnly(2026, 11, 19), default);
+        await h.ExecuteAsync("UPDATE cortex.charges SET status = 'paid'");
+        var keys = (await h.QueuedAsync()).Select(m => m.Envelope.Id).Order().ToList();
+        Assert.Equal(2, keys.Count);
+
+        // Charge 2's message was taken out of Redis by a run that stopped before it wrote the ledger: the next run found
+        // it gone and left the row enqueued for good.
+        var payload = await h.ScalarAsync<string>("SELECT payload FROM cortex.dispatch_ledger WHERE key = @key", ("key", keys[1]));
+        var priority = await h.ScalarAsync<short>("SELECT priority FROM cortex.dispatch_ledger WHERE key = @key", ("key", keys[1]));
+        var message = new QueueMessage(Encoding.UTF8.GetBytes(payload), (Priority)priority);
+        Assert.True(Assert.Single(await h.Queue.WithdrawAsync([new WithdrawItem(keys[1], message)])));
+
+        // Charge 1's was promoted at 08:00 before the check ran: it waits in ready. It used to be "too late" and was sent.
+        h.Clock.Advance(s_morning + TimeSpan.FromMinutes(1) - h.Clock.GetUtcNow());
+        Assert.Equal(1, await h.Queue.PromoteDueAsync());
+
+        var withdrawn = await h.Ledger.WithdrawUnwantedAsync(default);
+
+        Assert.Equal(keys, withdrawn.Select(w => w.Key).Order());
+        Assert.All(withdrawn, w => Assert.Equal("charge no longer open", w.Reason));
+        Assert.Equal(2L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger WHERE status = 'withdrawn'"));
+        var leased = Assert.Single(await h.Queue.LeaseAsync("pod", 10));
+        Assert.Equal([ClaimResult.Withdrawn], await h.Queue.ClaimAsync("pod", [new AckItem(leased.LeaseId, keys[0])]));
     }
 
     // billing:1:0:2026-11-19 → billing:1; followup:3:<ms>:1 → followup:3; campaign:<id>:<ms>:2 → campaign:A:2.

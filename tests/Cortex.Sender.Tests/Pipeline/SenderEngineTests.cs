@@ -707,6 +707,27 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_MessageWithdrawnWhileWaitingInReady_IsNotSentAndLeavesNothingLeased()
+    {
+        // The scheduler withdraws a held message whose reason went away (an opt-out in the night) after its promotion:
+        // it waits in ready, and the sender must drop it at its claim.
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, logs: logs);
+        var unwanted = SenderTestHost.Message("unwanted");
+        await host.Client.EnqueueBatchAsync([unwanted, SenderTestHost.Message("wanted")]);
+        Assert.True(Assert.Single(await host.Queue.WithdrawAsync([new WithdrawItem("unwanted", new QueueMessage(EnvelopeCodec.Serialize(unwanted), Priority.Normal))])));
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Equal((0, 1), (gateway.CallsFor("unwanted"), gateway.AcceptedFor("wanted")));
+        Assert.Equal(1, host.Counter("cortex.sender.withdrawn_skipped"));
+        Assert.Equal(0, (await host.Queue.GetStatsAsync()).Leased);
+        Assert.Contains(logs.Lines, l => l.StartsWith("Information ", StringComparison.Ordinal) && l.Contains("[1030] Message unwanted", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Send_SameIdTwiceInOneBatch_ReachesGatewayOnce()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
