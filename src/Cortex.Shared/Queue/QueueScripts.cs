@@ -26,6 +26,16 @@ internal static class QueueScripts
 
         """;
 
+    // A send claim "owner|leaseId" (in sent:<id>) read in one place: the lease hash it names, under the leases key prefix,
+    // and the lease's field there; nil for a value that is no claim.
+    private const string ClaimedLease = """
+        local function claimedLease(claim, prefix)
+          local sep = string.find(claim, '|', 1, true)
+          if sep then return prefix .. string.sub(claim, 1, sep - 1), string.sub(claim, sep + 1) end
+        end
+
+        """;
+
     // The first key that holds another type than the script writes there, as "key is a T, not a W"; nil when none does.
     // A producer that writes a queue key with the wrong command (SET where LPUSH belongs) would otherwise make a write
     // fail with WRONGTYPE after the pops or pushes before it, which a script stopped by an error keeps.
@@ -180,7 +190,7 @@ internal static class QueueScripts
     // Per id: 0 = claimed, send it; 1 = already sent, skip it; 2 = a live lease elsewhere holds it, try later;
     // 3 = withdrawn by its producer (Withdraw below): its lease is released here, and the marker stays for the producer.
     // A claim whose lease no longer exists (its consumer died, or it was retried or returned) is stale and taken over.
-    public static readonly RedisScript Claim = new("""
+    public static readonly RedisScript Claim = new(ClaimedLease + """
         local out = {}
         for i = 1, #KEYS do
           local claim = ARGV[i + 2]
@@ -190,13 +200,10 @@ internal static class QueueScripts
             status = 1
           elseif current == 'withdrawn' then
             status = 3
-            local sep = string.find(claim, '|', 1, true)
-            redis.call('HDEL', ARGV[2] .. string.sub(claim, 1, sep - 1), string.sub(claim, sep + 1))
+            redis.call('HDEL', claimedLease(claim, ARGV[2]))
           elseif current and current ~= claim then
-            local sep = string.find(current, '|', 1, true)
-            if sep and redis.call('HEXISTS', ARGV[2] .. string.sub(current, 1, sep - 1), string.sub(current, sep + 1)) == 1 then
-              status = 2
-            end
+            local key, field = claimedLease(current, ARGV[2])
+            if key and redis.call('HEXISTS', key, field) == 1 then status = 2 end
           end
           if status == 0 then redis.call('SET', KEYS[i], claim, 'PX', ARGV[1]) end
           out[i] = status
@@ -211,15 +218,15 @@ internal static class QueueScripts
     // KEYS: delayed, sent:<id1>, sent:<id2>, ...   ARGV: marker ttl ms, leases key prefix, member1, member2, ...
     // (member = priority digit + payload, as in the delayed set). Per message: 1 = withdrawn; 0 = too late: sent, or a
     // live lease is sending it now.
-    public static readonly RedisScript Withdraw = new("""
+    public static readonly RedisScript Withdraw = new(ClaimedLease + """
         local out = {}
         for i = 2, #KEYS do
           redis.call('ZREM', KEYS[1], ARGV[i + 1])
           local current = redis.call('GET', KEYS[i])
           local sending = current == '1'
-          if current and not sending and current ~= 'withdrawn' then
-            local sep = string.find(current, '|', 1, true)
-            sending = sep ~= nil and redis.call('HEXISTS', ARGV[2] .. string.sub(current, 1, sep - 1), string.sub(current, sep + 1)) == 1
+          if current and not sending then
+            local key, field = claimedLease(current, ARGV[2])
+            sending = key ~= nil and redis.call('HEXISTS', key, field) == 1
           end
           if sending then
             out[i - 1] = 0
