@@ -79,29 +79,24 @@ public sealed partial class RedisClock : TimeProvider
         var sent = _local.GetTimestamp();
         var reply = (RedisResult[])(await s_time.EvaluateAsync(_connection, _connection.GetDatabase(), [], []).WaitAsync(cancellationToken))!;
         var answered = _local.GetTimestamp();
+        var answeredAt = _local.GetUtcNow();
         var micros = (long.Parse((string)reply[0]!, CultureInfo.InvariantCulture) * 1_000_000) + long.Parse((string)reply[1]!, CultureInfo.InvariantCulture);
 
         // Redis read its clock somewhere in the round trip; its middle is off by at most half of it.
         var taken = sent + ((answered - sent) / 2);
         var redisTime = DateTimeOffset.UnixEpoch.AddTicks(micros * (TimeSpan.TicksPerMillisecond / 1000));
-        var reading = new Reading(redisTime, taken, redisTime - _local.GetUtcNow() + _local.GetElapsedTime(taken, answered));
+        var reading = new Reading(redisTime, taken, redisTime - answeredAt + _local.GetElapsedTime(taken, answered));
         Volatile.Write(ref _reading, reading);
         Volatile.Write(ref _nextReadAt, answered + (long)(s_readEvery.TotalSeconds * _local.TimestampFrequency));
-        bool worthLogging;
         lock (_logged)
         {
-            // Once per offset: a reading in the background may land beside one asked for.
-            worthLogging = reading.Offset.Duration() >= s_worthLogging
-                && (_loggedOffset is not { } logged || (reading.Offset - logged).Duration() >= s_worthLogging);
-            if (worthLogging)
+            // Once per offset, and written before either returns: a reading in the background may land beside one asked for.
+            if (reading.Offset.Duration() >= s_worthLogging
+                && (_loggedOffset is not { } logged || (reading.Offset - logged).Duration() >= s_worthLogging))
             {
                 _loggedOffset = reading.Offset;
+                LocalClockOff(_logger, Math.Round(reading.Offset.Duration().TotalSeconds, 1), reading.Offset > TimeSpan.Zero ? "behind" : "ahead of");
             }
-        }
-
-        if (worthLogging)
-        {
-            LocalClockOff(_logger, Math.Round(reading.Offset.Duration().TotalSeconds, 1), reading.Offset > TimeSpan.Zero ? "behind" : "ahead of");
         }
     }
 

@@ -73,12 +73,6 @@ public sealed class ClockSkewTests(RedisFixture redis) : IClassFixture<RedisFixt
     private RedisClock NodeClock(int skewSeconds) =>
         new(redis.Connection, new ShiftedClock(TimeSpan.FromSeconds(skewSeconds)), NullLogger<RedisClock>.Instance);
 
-    /// <summary>The system clock, a fixed amount off: a node whose NTP is broken.</summary>
-    private sealed class ShiftedClock(TimeSpan by) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => TimeProvider.System.GetUtcNow() + by;
-    }
-
     /// <summary>Signals once the sender has swept for dead consumers <c>count</c> times.</summary>
     private sealed class SweepCounter(int count)
     {

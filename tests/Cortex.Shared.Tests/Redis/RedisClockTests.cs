@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Cortex.Shared.Redis;
 using Cortex.Testing;
 using Microsoft.Extensions.Logging;
@@ -29,7 +30,9 @@ public sealed class RedisClockTests(RedisFixture redis) : IClassFixture<RedisFix
         Assert.InRange(clock.Offset!.Value, TimeSpan.FromHours(1) - TimeSpan.FromSeconds(1), TimeSpan.FromHours(1) + TimeSpan.FromSeconds(1));
         var line = Assert.Single(logs.Lines, l => l.Contains("[3202]", StringComparison.Ordinal));
         Assert.StartsWith("Warning ", line, StringComparison.Ordinal);
-        Assert.Contains("clock is 3600 s behind Redis's", line, StringComparison.Ordinal);
+        var said = Regex.Match(line, @"clock is ([0-9.]+) s behind Redis's");
+        Assert.True(said.Success, line);
+        Assert.InRange(double.Parse(said.Groups[1].Value, CultureInfo.InvariantCulture), 3599, 3601);
     }
 
     [Fact]
@@ -104,10 +107,4 @@ public sealed class RedisClockTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     private static ILogger<RedisClock> Logger(CapturedLogs logs) => new LoggerFactory([logs]).CreateLogger<RedisClock>();
-
-    /// <summary>The system clock, a fixed amount off: a node whose NTP is broken.</summary>
-    private sealed class ShiftedClock(TimeSpan by) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => TimeProvider.System.GetUtcNow() + by;
-    }
 }
