@@ -36,16 +36,15 @@ public sealed class ClockSkewTests(RedisFixture redis) : IClassFixture<RedisFixt
         await SenderTestHost.WaitForAsync(() => Task.FromResult(holderGateway.TotalCalls == 4), "the four messages in flight on the holder");
 
         // A second pod on the same queue, with nothing to send: all it does is sweep for dead consumers, every 50 ms.
-        var sweeps = new SweepCounter(20);
         var sweeperGateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
         await using var sweeper = SenderTestHost.Create(
             redis,
             sweeperGateway,
             new Dictionary<string, string?> { ["Cortex:Queue:Name"] = holder.Queue.Keys.Name },
-            decorateQueue: inner => sweeps.Wrap(inner),
+            decorateQueue: inner => new SweepCounter(inner, 20),
             time: NodeClock(sweeperSkewSeconds));
         await sweeper.StartAsync();
-        await sweeps.Done.WaitAsync(TimeSpan.FromSeconds(30));
+        await ((SweepCounter)sweeper.Queue).Done.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(0, sweeper.Counter("cortex.queue.leases_recovered"));
         Assert.Equal(0, holder.Counter("cortex.queue.leases_recovered"));
@@ -73,29 +72,23 @@ public sealed class ClockSkewTests(RedisFixture redis) : IClassFixture<RedisFixt
     private RedisClock NodeClock(int skewSeconds) =>
         new(redis.Connection, new ShiftedClock(TimeSpan.FromSeconds(skewSeconds)), NullLogger<RedisClock>.Instance);
 
-    /// <summary>Signals once the sender has swept for dead consumers <c>count</c> times.</summary>
-    private sealed class SweepCounter(int count)
+    /// <summary>The real queue, signalling once the sender has swept for dead consumers <c>count</c> times.</summary>
+    private sealed class SweepCounter(IMessageQueue inner, int count) : DelegatingMessageQueue(inner)
     {
         private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly int _count = count;
         private int _sweeps;
 
         public Task Done => _done.Task;
 
-        public IMessageQueue Wrap(IMessageQueue inner) => new Counting(inner, this);
-
-        private sealed class Counting(IMessageQueue inner, SweepCounter owner) : DelegatingMessageQueue(inner)
+        public override async Task<RecoveryResult> RecoverAsync()
         {
-            public override async Task<RecoveryResult> RecoverAsync()
+            var result = await base.RecoverAsync();
+            if (Interlocked.Increment(ref _sweeps) == count)
             {
-                var result = await base.RecoverAsync();
-                if (Interlocked.Increment(ref owner._sweeps) == owner._count)
-                {
-                    owner._done.TrySetResult();
-                }
-
-                return result;
+                _done.TrySetResult();
             }
+
+            return result;
         }
     }
 }
