@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Cortex.Scheduler.Billing;
 using Cortex.Scheduler.Data;
+using Cortex.Scheduler.Outbox;
 using Cortex.Shared.Queue;
 using Npgsql;
 using StackExchange.Redis;
@@ -35,7 +36,72 @@ internal static class SchedulerPerfRun
             await MeasureAsync(variant, main.GetRequiredService<BillingReminders>().Today(), count, expected, $"batch {batch:N0}", Console.Out);
         }
 
+        await MeasureBacklogCheckAsync(main, expected);
         return 0;
+    }
+
+    /// <summary>
+    /// The outbox-repair run's check of a backlog waiting in Redis (<see cref="DispatchLedger.WithdrawUnwantedAsync"/>), on
+    /// the last run's reminders, all still in the ready list: once after 1% of them had their charge paid and 0.5% their
+    /// phone opted out, then again with nothing changed, as the next minute's run finds it (its 100,000 rows now reach
+    /// past the ones withdrawn). Throws unless every row it withdrew is one of those, and each one's message is marked
+    /// withdrawn in Redis.
+    /// </summary>
+    private static async Task MeasureBacklogCheckAsync(ServiceProvider services, long backlog)
+    {
+        var dataSource = services.GetRequiredService<NpgsqlDataSource>();
+        var ledger = services.GetRequiredService<DispatchLedger>();
+        var queue = services.GetRequiredService<TimedQueue>();
+        var db = services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
+        await ExecuteAsync(
+            dataSource,
+            """
+            UPDATE cortex.charges SET status = 'paid'
+            WHERE id IN (SELECT split_part(key, ':', 2)::bigint FROM cortex.dispatch_ledger WHERE status = 'enqueued' AND abs(hashtext(key)) % 100 = 0)
+            """);
+        await ExecuteAsync(
+            dataSource,
+            """
+            INSERT INTO cortex.opt_outs (phone, reason)
+            SELECT DISTINCT payload::jsonb ->> 'to', 'perf' FROM cortex.dispatch_ledger WHERE status = 'enqueued' AND abs(hashtext(key)) % 200 = 1
+            ON CONFLICT DO NOTHING
+            """);
+
+        Console.WriteLine();
+        Console.WriteLine($"| backlog check ({backlog:N0} reminders waiting in ready; {ledger.BacklogCheckLimit:N0} rows read at most) | withdrawn | wall time | CPU: scheduler + postgres + redis-server |");
+        Console.WriteLine("| --- | ---: | ---: | ---: |");
+        var postgresPid = await PostmasterPidAsync(dataSource);
+        foreach (var label in new[] { "after 1% paid and 0.5% opted out", "the next run: nothing changed but the rows withdrawn" })
+        {
+            var before = (Self: CpuProbes.OwnCpu(), Postgres: PostgresCpuSeconds(postgresPid), Redis: await CpuProbes.RedisCpuSecondsAsync(db));
+            var clock = Stopwatch.StartNew();
+            var withdrawn = await ledger.WithdrawUnwantedAsync(CancellationToken.None);
+            clock.Stop();
+            var after = (Self: CpuProbes.OwnCpu(), Postgres: PostgresCpuSeconds(postgresPid), Redis: await CpuProbes.RedisCpuSecondsAsync(db));
+            foreach (var w in withdrawn)
+            {
+                if ((string?)await db.StringGetAsync(queue.Keys.Sent(w.Key)) != "withdrawn")
+                {
+                    throw new InvalidOperationException($"backlog check: {w.Key} was reported withdrawn and is not marked so in Redis");
+                }
+            }
+
+            await using var wrong = dataSource.CreateCommand(
+                """
+                SELECT count(*) FROM cortex.dispatch_ledger l JOIN cortex.charges c ON c.id = split_part(l.key, ':', 2)::bigint
+                WHERE l.key = ANY(@keys) AND c.status = 'open'
+                  AND NOT EXISTS (SELECT 1 FROM cortex.opt_outs o WHERE o.phone = l.payload::jsonb ->> 'to' AND o.reason = 'perf')
+                """);
+            wrong.Parameters.AddWithValue("keys", withdrawn.Select(w => w.Key).ToArray());
+            if ((long)(await wrong.ExecuteScalarAsync())! != 0)
+            {
+                throw new InvalidOperationException("backlog check: it withdrew reminders whose charge is open and whose phone did not opt out");
+            }
+
+            var postgresCpu = postgresPid is null ? "n/a" : $"{after.Postgres - before.Postgres:N2} s";
+            Console.WriteLine(
+                $"| {label} | {withdrawn.Count:N0} | {clock.Elapsed.TotalSeconds:N2} s | {(after.Self - before.Self).TotalSeconds:N2} s + {postgresCpu} + {after.Redis - before.Redis:N2} s |");
+        }
     }
 
     /// <summary>

@@ -18,7 +18,7 @@ internal static partial class Log
     [LoggerMessage(2005, LogLevel.Information, "Outbox repair pushed {Published} ledger rows that were committed but not pushed")]
     public static partial void OutboxRepaired(ILogger logger, int published);
 
-    [LoggerMessage(2019, LogLevel.Information, "Withdrew {Count} held messages before their send time, no longer wanted ({Reasons}); their ledger rows say withdrawn")]
+    [LoggerMessage(2019, LogLevel.Information, "Withdrew {Count} messages before they were sent, no longer wanted ({Reasons}); their ledger rows say withdrawn")]
     public static partial void Withdrawn(ILogger logger, int count, string reasons);
 
     [LoggerMessage(2006, LogLevel.Error, "Job {Job} failed; committed ledger rows stay pending and are pushed by the next run")]

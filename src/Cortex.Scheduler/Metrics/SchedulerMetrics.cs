@@ -40,7 +40,7 @@ public sealed class SchedulerMetrics : IMetricsSource
         _runs = meter.CreateCounter<long>("cortex.scheduler.job.runs", "{run}", "Job executions on this node, by Quartz job and outcome (success, failure).");
         _duration = meter.CreateHistogram<double>("cortex.scheduler.job.duration", "s", "Time of one job execution, by job.");
         _enqueued = meter.CreateCounter<long>("cortex.scheduler.enqueued", "{message}", "Messages pushed to Redis, by job.");
-        _withdrawn = meter.CreateCounter<long>("cortex.scheduler.withdrawn", "{message}", "Held messages taken out of the queue before their send time, by kind and reason.");
+        _withdrawn = meter.CreateCounter<long>("cortex.scheduler.withdrawn", "{message}", "Messages taken out of the queue before they were sent (held for quiet hours, or waiting in a backlog), by kind and reason.");
         meter.CreateObservableGauge("cortex.scheduler.job.last_success.timestamp", ObserveLastSuccess, "s", "Unix time this node last finished each job without error.");
         meter.CreateObservableGauge("cortex.scheduler.outbox.pending", ObservePending, "{message}", "Ledger rows committed but not yet pushed to Redis.");
         meter.CreateObservableGauge("cortex.scheduler.campaign.recipients", ObserveCampaigns, "{recipient}", "Recipients of running campaign runs, by campaign and state (total, enqueued, skipped).");
@@ -53,7 +53,7 @@ public sealed class SchedulerMetrics : IMetricsSource
         }
     }
 
-    /// <summary>Counts held messages withdrawn before their send time (<see cref="DispatchLedger.WithdrawUnwantedAsync"/>).</summary>
+    /// <summary>Counts messages withdrawn before they were sent (<see cref="DispatchLedger.WithdrawUnwantedAsync"/>).</summary>
     public void Withdrawn(IReadOnlyList<Withdrawal> withdrawn)
     {
         ArgumentNullException.ThrowIfNull(withdrawn);

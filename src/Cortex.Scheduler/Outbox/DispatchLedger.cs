@@ -21,6 +21,14 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     /// <summary>How far either side of now a held message's send time may be for <see cref="WithdrawUnwantedAsync"/> to check it.</summary>
     public static readonly TimeSpan HeldCheckWindow = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// How far before the enqueue stamp of the oldest message waiting in a ready list <see cref="WithdrawUnwantedAsync"/>
+    /// starts reading the backlog's rows: a row's <c>enqueued_at</c> is PostgreSQL's time at the start of its push's
+    /// transaction, the stamp the scheduler's at its decision, and a publisher whose push waited on Redis can land behind a
+    /// later decision's.
+    /// </summary>
+    public static readonly TimeSpan BacklogCheckMargin = TimeSpan.FromMinutes(2);
+
     /// <summary>How long a push already sent may still be answered after a stop before it is given up (<see cref="AwaitPushAsync"/>).</summary>
     private static readonly TimeSpan s_pushAnswerAfterStop = TimeSpan.FromSeconds(5);
 
@@ -29,6 +37,12 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     /// answered, so the stop does not give it <see cref="s_pushAnswerAfterStop"/>.
     /// </summary>
     internal CancellationToken ConnectionDead { get; init; }
+
+    /// <summary>
+    /// At most this many rows of a waiting backlog are checked a run (<see cref="WithdrawUnwantedAsync"/>), the first
+    /// pushed first: those are sent next. A longer backlog's later rows are checked as it drains.
+    /// </summary>
+    public int BacklogCheckLimit { get; init; } = 100_000;
 
     /// <summary>Builds the ledger row of a message: validated by the same rules the sender applies, with enqueuedAt stamped.</summary>
     public LedgerEntry Prepare(Envelope envelope)
@@ -282,23 +296,27 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     }
 
     /// <summary>
-    /// Withdraws held messages whose reason to send is gone. A message held for quiet hours waits in the delayed set
-    /// until morning, and what happened meanwhile (an opt-out, the charge paid or cancelled, the customer writing, the
-    /// conversation closed, the campaign cancelled) would not stop it. Rows pushed with a send time within
-    /// <see cref="HeldCheckWindow"/> either side of now are checked against their sources; each one no longer wanted is
-    /// withdrawn (<see cref="IMessageQueue.WithdrawAsync"/>: out of the delayed set, or, once promoted, skipped by the
-    /// sender) and marked withdrawn with its reason. One already sent, or being sent, is left: too late. Checked near
-    /// their send time only, so a night's campaign is read a few times, not every minute.
+    /// Withdraws messages not yet sent whose reason to send is gone: an opt-out, the charge paid or cancelled, the customer
+    /// writing, the conversation closed, the campaign cancelled. Two sets of pushed rows are checked against their sources.
+    /// Held rows whose send time is within <see cref="HeldCheckWindow"/> either side of now: a message held for quiet hours
+    /// waits in the delayed set until morning, and is checked near its send time only, so a night's campaign is read a few
+    /// times, not every minute. And the rows of a backlog waiting in the ready lists: those pushed since the oldest message
+    /// waiting there (its enqueue stamp, less <see cref="BacklogCheckMargin"/>), at most <see cref="BacklogCheckLimit"/>
+    /// of them, the first pushed first. A campaign sent at the gateway's pace, or a morning's reminders, waits there for
+    /// minutes or hours. Each message no longer wanted is withdrawn (<see cref="IMessageQueue.WithdrawAsync"/>: out of the
+    /// delayed set, and its id marked so that the sender drops it wherever it waits) and its row marked withdrawn with
+    /// its reason. One already sent, or being sent, is left: too late.
     /// </summary>
     public async Task<IReadOnlyList<Withdrawal>> WithdrawUnwantedAsync(CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
+        var oldestReady = await queue.GetOldestReadyEnqueuedAtAsync();
         var unwanted = new List<(Withdrawal Row, QueueMessage Message)>();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using (var command = new NpgsqlCommand(
             $"""
             SELECT key, kind, priority, payload, reason FROM (
-                SELECT l.key, l.kind, l.priority, l.payload, l.not_before, CASE
+                SELECT l.key, l.kind, l.priority, l.payload, coalesce(l.not_before, l.enqueued_at) AS due, CASE
                     WHEN {OptOutSql.Exists("(l.payload::jsonb ->> 'to')", "l.tenant")} THEN 'opted out'
                     WHEN split_part(l.key, ':', 1) = 'billing' AND NOT EXISTS (
                         SELECT 1 FROM cortex.charges c WHERE c.id = split_part(l.key, ':', 2)::bigint AND c.status = 'open')
@@ -311,15 +329,22 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
                         SELECT 1 FROM cortex.campaigns c WHERE c.id = split_part(l.key, ':', 2)::bigint AND c.status = 'cancelled')
                         THEN 'campaign cancelled'
                 END AS reason
-                FROM cortex.dispatch_ledger l
-                WHERE l.status = 'enqueued' AND l.not_before BETWEEN @from AND @to) held
+                FROM (
+                    SELECT * FROM cortex.dispatch_ledger
+                    WHERE status = 'enqueued' AND not_before BETWEEN @from AND @to
+                    UNION ALL
+                    (SELECT * FROM cortex.dispatch_ledger
+                     WHERE status = 'enqueued' AND enqueued_at >= @backlog_since AND (not_before IS NULL OR not_before NOT BETWEEN @from AND @to)
+                     ORDER BY enqueued_at LIMIT @backlog_limit)) l) checked
             WHERE reason IS NOT NULL
-            ORDER BY not_before
+            ORDER BY due
             """,
             connection))
         {
             command.Parameters.AddWithValue("from", (now - HeldCheckWindow).UtcDateTime);
             command.Parameters.AddWithValue("to", (now + HeldCheckWindow).UtcDateTime);
+            command.Parameters.Add(new NpgsqlParameter<DateTime?>("backlog_since", NpgsqlDbType.TimestampTz) { TypedValue = (oldestReady - BacklogCheckMargin)?.UtcDateTime });
+            command.Parameters.AddWithValue("backlog_limit", BacklogCheckLimit);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
@@ -371,7 +396,7 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     }
 }
 
-/// <summary>A held message taken out of the queue before its send time: its ledger key, kind, and why.</summary>
+/// <summary>A message taken out of the queue before it was sent (held, or waiting in a backlog): its ledger key, kind, and why.</summary>
 public sealed record Withdrawal(string Key, string Kind, string Reason);
 
 /// <summary>A ledger row as prepared, its payload the UTF-8 JSON envelope (a class: a page of them is a list of references, off the large object heap).</summary>

@@ -165,8 +165,9 @@ public sealed class CampaignJob(CampaignFanOut fanOut, SchedulerMetrics metrics,
 }
 
 /// <summary>
-/// Pushes ledger rows that were committed but never pushed, and withdraws held messages no longer wanted shortly before
-/// their send time (cron Cortex:Scheduler:OutboxRepairCron).
+/// Pushes ledger rows that were committed but never pushed, and withdraws messages no longer wanted before they are sent:
+/// held ones shortly before their send time, and those of a backlog waiting in the ready lists (cron
+/// Cortex:Scheduler:OutboxRepairCron).
 /// </summary>
 [DisallowConcurrentExecution]
 public sealed class OutboxRepairJob(DispatchLedger ledger, IOptions<SchedulerOptions> options, SchedulerMetrics metrics, TimeProvider timeProvider, ILogger<OutboxRepairJob> logger)

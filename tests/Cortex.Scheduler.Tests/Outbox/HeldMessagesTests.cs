@@ -7,8 +7,9 @@ using Cortex.Shared.Queue;
 namespace Cortex.Scheduler.Tests.Outbox;
 
 /// <summary>
-/// Messages decided during quiet hours wait in Redis's delayed set until 08:00. What happens in the night (an opt-out, a
-/// payment, a reply, a cancelled campaign) must stop them: they used to go out in the morning regardless.
+/// Messages decided during quiet hours wait in Redis's delayed set until 08:00, and a backlog sent at the gateway's pace
+/// waits in the ready lists for minutes or hours. What happens meanwhile (an opt-out, a payment, a reply, a cancelled
+/// campaign) must stop them: they used to go out regardless.
 /// </summary>
 public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<SchedulerFixture>
 {
@@ -16,11 +17,14 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
     private static readonly DateTimeOffset s_night = new(2026, 11, 20, 1, 0, 0, TimeSpan.Zero);
     private static readonly DateTimeOffset s_morning = new(2026, 11, 20, 11, 0, 0, TimeSpan.Zero);
 
+    // 11:00 in São Paulo: outside the quiet hours, so everything decided now goes to the ready lists at once.
+    private static readonly DateTimeOffset s_day = new(2026, 11, 20, 14, 0, 0, TimeSpan.Zero);
+
     [Fact]
     public async Task WithdrawUnwanted_ChangesDuringTheNight_TakeThoseMessagesOutBeforeTheMorningAndLeaveTheRest()
     {
         await using var h = await fixture.CreateHarnessAsync(s_night);
-        await SeedAsync(h);
+        await SeedAsync(h, s_night);
         await h.Billing.RunAsync(new DateOnly(2026, 11, 19), default);
         await h.FollowUps.RunAsync(default);
         await h.Campaigns.RunAsync(default);
@@ -59,7 +63,7 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
     public async Task WithdrawUnwanted_PromotedBeforeTheCheckOrAskedAgainAfterAStop_WithdrawnAndRecorded()
     {
         await using var h = await fixture.CreateHarnessAsync(s_night);
-        await SeedAsync(h);
+        await SeedAsync(h, s_night);
         await h.Billing.RunAsync(new DateOnly(2026, 11, 19), default);
         await h.ExecuteAsync("UPDATE cortex.charges SET status = 'paid'");
         var keys = (await h.QueuedAsync()).Select(m => m.Envelope.Id).Order().ToList();
@@ -85,6 +89,82 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
         Assert.Equal([ClaimResult.Withdrawn], await h.Queue.ClaimAsync("pod", [new AckItem(leased.LeaseId, keys[0])]));
     }
 
+    [Fact]
+    public async Task WithdrawUnwanted_ChangesWhileABacklogWaitsInReady_ThoseMessagesAreDroppedAtTheClaimAndTheRestSent()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_day);
+        await SeedAsync(h, s_day);
+        await h.Billing.RunAsync(new DateOnly(2026, 11, 19), default);
+        await h.FollowUps.RunAsync(default);
+        await h.Campaigns.RunAsync(default);
+        var ready = await h.QueuedAsync();
+        Assert.Equal(7, ready.Count);
+        Assert.All(ready, m => Assert.Null(m.DueAt));
+
+        // While the backlog waits for the senders: charge 1 is paid, the customer of conversation 3 writes, recipient 1 of
+        // campaign A opts out, campaign B is cancelled.
+        h.Clock.Advance(TimeSpan.FromMinutes(5));
+        await h.ExecuteAsync("UPDATE cortex.charges SET status = 'paid' WHERE id = 1");
+        await h.ExecuteAsync("UPDATE cortex.conversations SET last_inbound_at = @at WHERE id = 3", ("at", h.Clock.GetUtcNow().UtcDateTime));
+        await h.ExecuteAsync("INSERT INTO cortex.opt_outs (phone, reason) VALUES ('+5511900000005', 'PARE')");
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'cancelled' WHERE name = 'B'");
+
+        var withdrawn = await h.Ledger.WithdrawUnwantedAsync(default);
+        var campaignA = await h.ScalarAsync<long>("SELECT id FROM cortex.campaigns WHERE name = 'A'");
+
+        Assert.Equal(
+            [
+                ("billing:1", "charge no longer open"),
+                ("campaign:A:1", "opted out"),
+                ("campaign:B:1", "campaign cancelled"),
+                ("followup:3", "conversation closed or the customer wrote"),
+            ],
+            withdrawn.Select(w => (Name(w.Key, campaignA), w.Reason)).Order());
+        Assert.Equal(4L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger WHERE status = 'withdrawn' AND withdrawn_reason IS NOT NULL"));
+
+        // A sender leasing the backlog drops the four and sends the rest.
+        var leased = await h.Queue.LeaseAsync("pod", 10);
+        Assert.Equal(7, leased.Count);
+        var ids = leased.Select(m => EnvelopeCodec.Parse(m.Payload.Span).Envelope!.Id).ToList();
+        var claims = await h.Queue.ClaimAsync("pod", [.. leased.Select((m, i) => new AckItem(m.LeaseId, ids[i]))]);
+        Assert.Equal(
+            ["billing:1", "campaign:A:1", "campaign:B:1", "followup:3"],
+            ids.Where((_, i) => claims[i] == ClaimResult.Withdrawn).Select(id => Name(id, campaignA)).Order());
+        Assert.Equal(
+            ["billing:2", "campaign:A:2", "followup:4"],
+            ids.Where((_, i) => claims[i] == ClaimResult.Claimed).Select(id => Name(id, campaignA)).Order());
+    }
+
+    [Fact]
+    public async Task WithdrawUnwanted_BacklogLongerThanARunChecks_TheFirstPushedAreCheckedFirstAndTooLateIsLeft()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_day);
+        await SeedAsync(h, s_day);
+        await h.Billing.RunAsync(new DateOnly(2026, 11, 19), default);
+        await h.Campaigns.RunAsync(default);
+        await h.ExecuteAsync("UPDATE cortex.charges SET status = 'paid'");
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'cancelled'");
+        var ledger = new DispatchLedger(h.DataSource, h.Queue, h.Clock) { BacklogCheckLimit = 2 };
+
+        // Two rows a run: the billing reminders, pushed first and so sent first, are read; the campaign's wait a later run.
+        var first = await ledger.WithdrawUnwantedAsync(default);
+        Assert.Equal(["billing:1", "billing:2"], first.Select(w => Name(w.Key, 0)).Order());
+
+        // One campaign message is sent before the next run (the pod's other leases go back): too late for it, its row stays
+        // enqueued; the others are withdrawn.
+        var campaignA = await h.ScalarAsync<long>("SELECT id FROM cortex.campaigns WHERE name = 'A'");
+        var sent = await h.ScalarAsync<string>("SELECT key FROM cortex.dispatch_ledger WHERE key LIKE 'campaign:' || @a || ':%:1'", ("a", campaignA.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var lease = await h.Queue.LeaseAsync("pod", 10);
+        var mine = lease.Single(m => EnvelopeCodec.Parse(m.Payload.Span).Envelope!.Id == sent);
+        Assert.Equal(ClaimResult.Claimed, Assert.Single(await h.Queue.ClaimAsync("pod", [new AckItem(mine.LeaseId, sent)])));
+        await h.Queue.AckAsync("pod", [new AckItem(mine.LeaseId, sent)]);
+        await h.Queue.RemoveConsumerAsync("pod");
+
+        var second = await h.Ledger.WithdrawUnwantedAsync(default);
+        Assert.Equal(["campaign:A:2", "campaign:B:1"], second.Select(w => Name(w.Key, campaignA)).Order());
+        Assert.Equal("enqueued", await h.ScalarAsync<string>("SELECT status FROM cortex.dispatch_ledger WHERE key = @key", ("key", sent)));
+    }
+
     // billing:1:0:2026-11-19 → billing:1; followup:3:<ms>:1 → followup:3; campaign:<id>:<ms>:2 → campaign:A:2.
     private static string Name(string key, long campaignA)
     {
@@ -92,7 +172,7 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
         return parts[0] == "campaign" ? $"campaign:{(parts[1] == campaignA.ToString(System.Globalization.CultureInfo.InvariantCulture) ? "A" : "B")}:{parts[3]}" : $"{parts[0]}:{parts[1]}";
     }
 
-    private static async Task SeedAsync(SchedulerHarness h)
+    private static async Task SeedAsync(SchedulerHarness h, DateTimeOffset now)
     {
         await h.ExecuteAsync(
             """
@@ -102,8 +182,8 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
                 (3, '+5511900000003', 'Caio', @in, @out), (4, '+5511900000004', 'Duda', @in, @out);
             INSERT INTO cortex.message_templates (key, body) VALUES ('promo', 'Oi {name|cliente}!');
             """,
-            ("in", s_night.AddHours(-3).UtcDateTime),
-            ("out", s_night.AddHours(-1).UtcDateTime));
+            ("in", now.AddHours(-3).UtcDateTime),
+            ("out", now.AddHours(-1).UtcDateTime));
         await h.ExecuteAsync(
             """
             WITH a AS (INSERT INTO cortex.campaigns (name, template_key, run_at, created_at) VALUES ('A', 'promo', @run, @created) RETURNING id),
@@ -111,7 +191,7 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
             INSERT INTO cortex.campaign_recipients (campaign_id, id, phone)
             SELECT id, 1, '+5511900000005' FROM a UNION ALL SELECT id, 2, '+5511900000006' FROM a UNION ALL SELECT id, 1, '+5511900000007' FROM b
             """,
-            ("run", s_night.AddMinutes(-1).UtcDateTime),
-            ("created", s_night.AddDays(-1).UtcDateTime));
+            ("run", now.AddMinutes(-1).UtcDateTime),
+            ("created", now.AddDays(-1).UtcDateTime));
     }
 }
