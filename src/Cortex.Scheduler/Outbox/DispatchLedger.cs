@@ -360,7 +360,14 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
 
         // Out of Redis first: a row marked withdrawn whose message is then sent would say the opposite of what happened.
         // A run stopped before the update below leaves the row enqueued; the next run asks again and records it.
-        var removed = await queue.WithdrawAsync([.. unwanted.Select(u => new WithdrawItem(u.Row.Key, u.Message))]);
+        // In pieces, as pushes are: a campaign cancelled while 100,000 of its messages wait is one script per piece, not one
+        // script holding Redis for all of them.
+        var removed = new List<bool>(unwanted.Count);
+        foreach (var piece in unwanted.Chunk(PushChunk))
+        {
+            removed.AddRange(await queue.WithdrawAsync([.. piece.Select(u => new WithdrawItem(u.Row.Key, u.Message))]));
+        }
+
         var withdrawn = unwanted.Where((_, i) => removed[i]).Select(u => u.Row).ToList();
         if (withdrawn.Count > 0)
         {
