@@ -130,7 +130,8 @@ public sealed class DeadLetterAdmin
 
     /// <summary>
     /// Moves each entry's payload back to the ready list of its priority, atomically per entry. Returns, per record, whether
-    /// it moved: false when the entry was no longer in the list (requeued or purged meanwhile) or carries no payload.
+    /// it moved: false when the entry was no longer in the list (requeued or purged meanwhile) or carries no payload. A
+    /// message starts over (<see cref="StartOver"/>): it gets the whole retry schedule again.
     /// </summary>
     public async Task<bool[]> RequeueAsync(IReadOnlyList<DeadLetterRecord> records, CancellationToken cancellationToken = default)
     {
@@ -144,7 +145,7 @@ public sealed class DeadLetterAdmin
             for (var j = 0; j < chunk.Length; j++)
             {
                 var record = records[chunk[j]];
-                var payload = record.Payload();
+                var payload = StartOver(record.Payload());
                 args[3 * j] = (int)PriorityOf(payload);
                 args[(3 * j) + 1] = record.Raw.ToArray();
                 args[(3 * j) + 2] = payload;
@@ -184,6 +185,16 @@ public sealed class DeadLetterAdmin
 
         return removed;
     }
+
+    /// <summary>
+    /// The payload a requeue pushes: the dead letter's, with its failed attempts forgotten (<c>attempt</c> 0), so that the
+    /// message gets the whole retry schedule again once its cause is fixed. Requeued with its count, a message that ran out
+    /// of retries in an outage had one try left, and went back to the dead-letter list on the first failure after it. Its
+    /// id, text, <c>enqueuedAt</c> and <c>lastError</c> are kept. A payload that is not a valid envelope, or has no failed
+    /// attempt, goes back byte for byte.
+    /// </summary>
+    public static byte[] StartOver(byte[] payload) =>
+        EnvelopeCodec.Parse(payload).Envelope is { Attempt: > 0 } envelope ? EnvelopeCodec.Serialize(envelope with { Attempt = 0 }) : payload;
 
     /// <summary>
     /// The ready list a payload belongs in, as producers choose it: the envelope's priority. A payload that is not a valid

@@ -111,6 +111,26 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
     }
 
     [Fact]
+    public async Task RequeueOne_RanOutOfRetries_StartsOverWithItsAttemptsForgottenAndTheRestKept()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        var envelope = new Envelope
+        {
+            Id = "bill:7:due", To = "+5511987654321", Text = "Sua fatura vence hoje.", Kind = "billing_reminder", Priority = Priority.High,
+            Attempt = 3, LastError = "HTTP 503: upstream unavailable", EnqueuedAt = cli.Time.GetUtcNow().AddHours(-3),
+        };
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.RetriesExhausted, EnvelopeCodec.Serialize(envelope), cli.Time.GetUtcNow(), envelope.Id, envelope.Kind, 4, envelope.LastError);
+
+        var result = await cli.RunAsync("dlq", "requeue", envelope.Id);
+
+        // With its count kept it had one try left: the first failure after the outage sent it back to the dead letters.
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var requeued = EnvelopeCodec.Parse((byte[])(await Db.ListRangeAsync(cli.Keys.ReadyHigh)).Single()!);
+        Assert.Null(requeued.Error);
+        Assert.Equal(envelope with { Attempt = 0 }, requeued.Envelope);
+    }
+
+    [Fact]
     public async Task Requeue_IdAlreadySent_WarnsThatTheSenderWillSkipIt()
     {
         var cli = fixture.Queue(Queues.Clock());
