@@ -20,9 +20,10 @@ internal static class DeadLetterCommands
     private const string RequeueHelp = """
         Each entry moves atomically: it is removed from the dead-letter list by its exact bytes and, only then, its
         original payload is pushed (LPUSH, as a producer would) to the ready list of the payload's priority. An entry
-        someone else requeued or purged meanwhile is skipped. The payload is not changed: its attempt count stays, so a
-        message that exhausted its retries gets one more attempt. The sender's send claim left by the failed attempt
-        does not stop it; only an id already sent within the idempotency window is skipped (with a warning).
+        someone else requeued or purged meanwhile is skipped. The message starts over: its attempt count is set back
+        to 0, so one that exhausted its retries gets the whole retry schedule again; the rest of the payload is kept
+        (one that is not a valid envelope byte for byte). The sender's send claim left by the failed attempt does not
+        stop it; only an id already sent within the idempotency window is skipped (with a warning).
         Invalid envelopes and messages whose expiresAt has passed are requeued too, with a warning: the sender
         dead-letters them again.
         """;
