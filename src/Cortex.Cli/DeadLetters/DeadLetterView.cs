@@ -39,7 +39,11 @@ internal sealed class DeadLetterView
 
     public static DeadLetterView From(DeadLetterRecord record) => new(record);
 
-    /// <summary>The payload for show: pretty JSON with the recipient masked unless <paramref name="reveal"/>.</summary>
+    /// <summary>
+    /// The payload for show: pretty JSON with the recipient masked unless <paramref name="reveal"/>, and every other run of
+    /// digits that could be a phone number too. The payloads dead-lettered are the ones that broke the contract: a number
+    /// where the text "to" belongs, or in a field of another name ("To", "phone").
+    /// </summary>
     public string PayloadText(bool reveal)
     {
         if (Entry is null)
@@ -63,7 +67,8 @@ internal sealed class DeadLetterView
                     obj["to"] = PhoneMask.Mask(phone);
                 }
 
-                return obj.ToJsonString(s_pretty);
+                var pretty = obj.ToJsonString(s_pretty);
+                return reveal ? pretty : Terminal.MaskPhones(pretty)!;
             }
         }
         catch (JsonException)

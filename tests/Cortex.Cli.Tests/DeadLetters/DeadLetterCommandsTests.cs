@@ -83,6 +83,23 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
     }
 
     [Fact]
+    public async Task Show_InvalidEnvelopeWithTheNumberAsANumberOrUnderAnotherName_MasksEveryNumberUnlessRevealed()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        var payload = $$"""{"version":1,"id":"bad:1","to":{{PhoneA[1..]}},"text":"oi","phone":"{{PhoneB}}"}""";
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.InvalidEnvelope, Encoding.UTF8.GetBytes(payload), cli.Time.GetUtcNow(), "bad:1");
+
+        var masked = await cli.RunAsync("dlq", "show", "bad:1");
+        var revealed = await cli.RunAsync("dlq", "show", "bad:1", "--reveal");
+
+        Assert.True(masked.ExitCode == 0, masked.ToString());
+        Assert.Contains("\"text\": \"oi\"", masked.Out, StringComparison.Ordinal);
+        AssertNoFullPhone(masked.Out);
+        Assert.Contains(PhoneA[1..], revealed.Out, StringComparison.Ordinal);
+        Assert.Contains(PhoneB, revealed.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task RequeueOne_AfterARealFailedSend_GoesBackToItsReadyListAndTheSenderSendsItAgain()
     {
         var cli = fixture.Queue(Queues.Clock());
