@@ -79,6 +79,11 @@ public static partial class AdminEndpoints
     // the scheduler keep enqueueing: the backlog waits in Redis, visible on the queue depth.
     private static async Task PauseAsync(HttpContext context)
     {
+        if (!await OnlyAsync(context, "reason"))
+        {
+            return;
+        }
+
         var reason = Single(context.Request.Query, "reason") ?? "paused by an operator";
         if (reason.Length > MaxPauseReasonLength || reason.Any(char.IsControl))
         {
@@ -94,6 +99,11 @@ public static partial class AdminEndpoints
 
     private static async Task ResumeAsync(HttpContext context)
     {
+        if (!await OnlyAsync(context))
+        {
+            return;
+        }
+
         var queue = context.RequestServices.GetRequiredService<IMessageQueue>();
         await queue.SetPausedAsync(null);
         Log.Resumed(Logger(context), queue.Keys.Name);
@@ -182,6 +192,11 @@ public static partial class AdminEndpoints
     // POST never acts on the whole list by accident.
     private static async Task<IReadOnlyList<DeadLetterRecord>?> SelectAsync(HttpContext context)
     {
+        if (!await OnlyAsync(context, "messageId", "reason", "kind", "all"))
+        {
+            return null;
+        }
+
         var query = context.Request.Query;
         var id = Single(query, "messageId");
         var reason = Single(query, "reason");
@@ -203,6 +218,29 @@ public static partial class AdminEndpoints
         var admin = context.RequestServices.GetRequiredService<DeadLetterAdmin>();
         return await admin.FindOldestFirstAsync(match, cancellationToken: context.RequestAborted);
     }
+
+    // A parameter this endpoint does not read, or one given twice, is refused before anything changes: ignored, the
+    // cortex dlq habits ?olderThan=7d or ?dryRun=true would purge or requeue more than was asked, for good.
+    private static async Task<bool> OnlyAsync(HttpContext context, params string[] known)
+    {
+        foreach (var (key, values) in context.Request.Query)
+        {
+            var error = !known.Contains(key, StringComparer.Ordinal)
+                ? $"unknown parameter '{Shown(key)}': this endpoint takes {(known.Length == 0 ? "none" : string.Join(", ", known))}; nothing was changed"
+                : values.Count > 1 ? $"parameter '{key}' is given {values.Count} times; give it once. Nothing was changed" : null;
+            if (error is not null)
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, error);
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    // A parameter name as the answer shows it: bounded, and without control characters.
+    private static string Shown(string key) =>
+        new([.. key.Take(64).Select(c => char.IsControl(c) ? '?' : c)]);
 
     private static string? Single(IQueryCollection query, string key) =>
         query.TryGetValue(key, out var values) && values.Count > 0 && !string.IsNullOrEmpty(values[0]) ? values[0] : null;

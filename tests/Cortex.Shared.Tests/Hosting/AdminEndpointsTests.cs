@@ -218,6 +218,29 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
         Assert.Equal(1, await app.Services.GetRequiredService<DeadLetterAdmin>().CountAsync());
     }
 
+    [Theory]
+    [InlineData("admin/dead-letters/purge?all=true&olderThan=7d", "unknown parameter 'olderThan'")]
+    [InlineData("admin/dead-letters/requeue?all=true&dryRun=true", "unknown parameter 'dryRun'")]
+    [InlineData("admin/dead-letters/purge?messageId=m-1&messageId=m-2", "parameter 'messageId' is given 2 times")]
+    [InlineData("admin/pause?reson=maintenance", "unknown parameter 'reson'")]
+    public async Task Admin_AParameterItDoesNotReadOrOneGivenTwice_Is400NamingItAndChangesNothing(string path, string error)
+    {
+        // Ignored, the CLI's habits (--older-than, --dry-run) would purge or requeue every dead letter, for good.
+        await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
+        await DeadLetterAsync(app, "m-1");
+        using var http = Http(app, Token);
+
+        using var response = await http.PostAsync(new Uri(path, UriKind.Relative), null);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains(error, body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var admin = app.Services.GetRequiredService<DeadLetterAdmin>();
+        Assert.Equal(1, await admin.CountAsync());
+        Assert.Equal(0, await redis.Connection.GetDatabase().ListLengthAsync(admin.Keys.ReadyNormal));
+        Assert.Null(await app.Services.GetRequiredService<IMessageQueue>().GetPausedAsync());
+    }
+
     [Fact]
     public async Task Admin_RedisAway_Is503SayingRetryIsSafeWithoutTheEndpointOrPassword()
     {
