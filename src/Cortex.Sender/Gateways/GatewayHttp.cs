@@ -54,7 +54,8 @@ internal static class GatewayHttp
     }
 
     /// <summary>
-    /// Sends and buffers the answer. A cancelled <paramref name="cancellationToken"/> always propagates; a network fault or
+    /// Sends and buffers the answer. A cancelled <paramref name="cancellationToken"/> propagates, unless a 2xx status had
+    /// arrived (the message was taken; its body is given up); a network fault or
     /// the HttpClient's own timeout comes back as <see cref="HttpExchange.Failure"/>. Never holds the URL, headers or body in a text.
     /// </summary>
     private static async Task<HttpExchange> SendAsync(HttpClient http, HttpRequestMessage request, TimeProvider timeProvider, CancellationToken cancellationToken)
@@ -85,9 +86,12 @@ internal static class GatewayHttp
             {
                 body = await response.Content.ReadAsByteArrayAsync(cancellationToken);
             }
-            catch (Exception ex) when ((ex is IOException or HttpRequestException || ex is OperationCanceledException) && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when ((ex is IOException or HttpRequestException || ex is OperationCanceledException)
+                && (!cancellationToken.IsCancellationRequested || response.IsSuccessStatusCode))
             {
-                // The status line arrived but the body did not: the caller classifies by status (a 2xx stays accepted).
+                // The status line arrived but the body did not: the caller classifies by status (a 2xx stays accepted). So
+                // does a 2xx whose body the caller stopped waiting for (the attempt's timeout, the shutdown deadline): the
+                // gateway took the message, and a cancellation would have it sent again.
                 body = null;
             }
 

@@ -299,6 +299,30 @@ public sealed class EvolutionGatewayTests : IClassFixture<GatewayStubFixture>, I
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => send);
     }
 
+    [Theory]
+    [InlineData(201, GatewayOutcome.Accepted)]
+    [InlineData(500, null)]
+    public async Task SendAsync_StatusArrivedThenTheCallerGaveUpOnTheBody_A2xxStaysAcceptedOthersThrow(int status, GatewayOutcome? expected)
+    {
+        // The attempt's timeout, or the shutdown deadline, fires while the body of an answer is still on its way. A 2xx means
+        // the gateway took the message: thrown as a cancellation, the send was retried and the customer got it twice.
+        _stub.Answer(new StubAnswer(status, HangAfterStatus: true));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+
+        var send = Gateway().SendAsync(Text(), cts.Token);
+
+        if (expected is { } outcome)
+        {
+            Assert.Equal(outcome, (await send).Outcome);
+        }
+        else
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => send);
+        }
+
+        Assert.Single(_stub.Requests);
+    }
+
     [Fact]
     public async Task SendAsync_TokenAlreadyCancelled_ThrowsWithoutSending()
     {

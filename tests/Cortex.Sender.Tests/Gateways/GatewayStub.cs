@@ -11,9 +11,10 @@ public sealed record StubRequest(string Method, string Path, IReadOnlyDictionary
 
 /// <summary>
 /// What the stub answers: a status, a body, headers; <see cref="Hang"/> holds the request open until the client gives up,
-/// <see cref="Drop"/> closes the connection once the request is read, answering nothing.
+/// <see cref="Drop"/> closes the connection once the request is read, answering nothing; <see cref="HangAfterStatus"/>
+/// sends the status line and headers, then holds the body back until the client gives up.
 /// </summary>
-public sealed record StubAnswer(int Status, string? Body = null, string ContentType = "application/json", IReadOnlyDictionary<string, string>? Headers = null, bool Hang = false, bool Drop = false)
+public sealed record StubAnswer(int Status, string? Body = null, string ContentType = "application/json", IReadOnlyDictionary<string, string>? Headers = null, bool Hang = false, bool Drop = false, bool HangAfterStatus = false)
 {
     public static StubAnswer Json(int status, string body) => new(status, body);
 
@@ -98,6 +99,23 @@ public sealed class GatewayStub : IAsyncDisposable
         if (answer.Hang)
         {
             // Holds the request until the client disconnects (its token was cancelled): no fixed delay.
+            try
+            {
+                await Task.Delay(Timeout.InfiniteTimeSpan, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            return;
+        }
+
+        if (answer.HangAfterStatus)
+        {
+            context.Response.StatusCode = answer.Status;
+            context.Response.ContentType = answer.ContentType;
+            await context.Response.StartAsync(context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
             try
             {
                 await Task.Delay(Timeout.InfiniteTimeSpan, context.RequestAborted);

@@ -42,6 +42,27 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_AcceptedAnswerThatCompletesAsTheAttemptTimesOut_IsSentAndNotSentAgain()
+    {
+        // The gateway adapter returns a 2xx whose body was still on its way when the attempt's timeout fired (GatewayHttp):
+        // the pipeline must keep that answer, not turn the timeout into a failure to retry.
+        var gateway = new ScriptedGateway(async (_, _, ct) =>
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, ct).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            return GatewayResult.Accepted("late");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Gateway:Timeout"] = "00:00:01" });
+        await host.Client.EnqueueAsync(SenderTestHost.Message("late-1"));
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Equal(1, gateway.CallsFor("late-1"));
+        Assert.Equal(1, host.Counter("cortex.sender.sent"));
+        Assert.Equal(new QueueStats(0, 0, 0, 0, 0, 0, 1), await host.Queue.GetStatsAsync());
+    }
+
+    [Fact]
     public async Task Send_MalformedEnvelopesPushedRaw_DeadLetteredWithPreciseReasonAndGoodOnesSent()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
