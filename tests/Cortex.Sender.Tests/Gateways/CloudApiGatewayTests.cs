@@ -40,6 +40,12 @@ public sealed class CloudApiGatewayTests : IClassFixture<GatewayStubFixture>, ID
         { "131026 undeliverable", 400, Error(131026, "Message Undeliverable."), "application/json", GatewayOutcome.Permanent, "not on WhatsApp" },
         { "131047 24 h window", 400, Error(131047, "Re-engagement message"), "application/json", GatewayOutcome.Permanent, "outside the 24 h window: send a template" },
         { "100 bad parameter", 400, Error(100, "Invalid parameter"), "application/json", GatewayOutcome.Permanent, "invalid parameter" },
+        {
+            // A phone number id mistyped, or one the token's system user is not assigned to: every message gets it.
+            "100/33 unknown phone number id", 400,
+            """{"error":{"message":"Unsupported post request. Object with ID '106540352242922' does not exist, cannot be loaded due to missing permissions, or does not support this operation.","type":"GraphMethodException","code":100,"error_subcode":33,"fbtrace_id":"AbCdEf"}}""",
+            "application/json", GatewayOutcome.ConfigurationError, "phone number id"
+        },
         { "132000 param count", 400, Error(132000, "Number of parameters does not match the expected number of params"), "application/json", GatewayOutcome.Permanent, "template mismatch" },
         { "132001 template missing", 404, Error(132001, "Template name does not exist in the translation"), "application/json", GatewayOutcome.Permanent, "template mismatch" },
         { "132999 template edge", 400, Error(132999, "Template"), "application/json", GatewayOutcome.Permanent, "template mismatch" },

@@ -25,6 +25,10 @@ internal static class MetaErrors
             131026 => GatewayResult.Permanent($"undeliverable: not on WhatsApp {why}"),
             131047 => GatewayResult.Permanent($"outside the 24 h window: send a template {why}"),
             190 or 10 => GatewayResult.ConfigurationError($"access token rejected or lacks permission {why}"),
+
+            // "Object with ID ... does not exist, cannot be loaded due to missing permissions": the phone number id, not the
+            // message. Every send gets it, so as Permanent it dead-lettered the whole queue at full speed.
+            100 when error.ErrorSubcode == 33 => GatewayResult.ConfigurationError($"phone number id unknown or not open to this token {why}"),
             100 => GatewayResult.Permanent($"invalid parameter {why}"),
             >= 132000 and <= 132999 => GatewayResult.Permanent($"template mismatch {why}"),
             _ => Unknown(httpStatus, why),
