@@ -65,6 +65,13 @@ internal static class CliHost
             await console.Error.WriteLineAsync($"Redis at {RedisEndpoints(host.Services)} holds a queue key of the wrong type: {ex.Message}. Something other than Cortex wrote it; rename it aside (docs/operations.md, CortexQueueMetricsAbsent)");
             return ExitCodes.Partial;
         }
+        catch (RedisServerException ex)
+        {
+            // Any other refusal Redis words itself (its text names no secret): full under noeviction, a replica, a disk it
+            // cannot write, a restart still loading its data. Said in one line, not a crash with a stack trace.
+            await console.Error.WriteLineAsync($"Redis at {RedisEndpoints(host.Services)} refused: {ex.Message.TrimEnd('.')}{RefusalHint(ex.Message)}");
+            return ExitCodes.Unavailable;
+        }
         catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException)
         {
             await console.Error.WriteLineAsync($"Redis is unreachable at {RedisEndpoints(host.Services)}: {ex.Message}");
@@ -104,6 +111,15 @@ internal static class CliHost
             }
         }
     }
+
+    private static string RefusalHint(string message) => message.Split(' ', 2)[0] switch
+    {
+        "OOM" => ". Redis is full (maxmemory, with the noeviction policy Cortex requires): let the senders drain the backlog, or raise maxmemory",
+        "READONLY" => ". Cortex:Redis:Configuration points at a replica; point it at the primary",
+        "MISCONF" => ". Redis cannot save its data to disk and refuses writes until it can: see its log",
+        "LOADING" => ". Redis is loading its data after a restart; try again in a moment",
+        _ => string.Empty,
+    };
 
     private static T? Inner<T>(Exception? exception)
         where T : Exception

@@ -112,7 +112,18 @@ internal static class EnqueueCommand
                 Needs.Redis,
                 async (services, token) =>
                 {
-                    await services.GetRequiredService<CortexClient>().EnqueueAsync(envelope, token);
+                    try
+                    {
+                        await services.GetRequiredService<CortexClient>().EnqueueAsync(envelope, token);
+                    }
+                    catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException)
+                    {
+                        // The push may have reached Redis before the connection failed. Rerun under a new id (the default
+                        // is a fresh one each run) and the customer could get both; under this id the sender sends it once.
+                        await console.Error.WriteLineAsync($"The message may have been enqueued as {envelope.Id} before Redis failed: to try again, rerun with --id {envelope.Id}, and it is sent once either way.");
+                        throw;
+                    }
+
                     await console.Out.WriteLineAsync(envelope.Id);
                     return ExitCodes.Success;
                 },
@@ -188,9 +199,11 @@ internal static class EnqueueCommand
             await console.Error.WriteLineAsync($"{run.Enqueued} message(s) were enqueued before Redis failed (a batch in flight may have been too). Rerunning the file is safe: ids already sent are not sent again.");
             throw;
         }
-        catch (RedisServerException ex) when (QueueScripts.IsMistypedKey(ex))
+        catch (RedisServerException ex)
         {
-            await console.Error.WriteLineAsync($"{run.Enqueued} message(s) were enqueued before Redis refused a batch. Once the key is moved aside, rerunning the file is safe: ids already sent are not sent again.");
+            // A key of the wrong type, or Redis full, read-only or unable to persist: the batches before went in.
+            var then = QueueScripts.IsMistypedKey(ex) ? "Once the key is moved aside" : "Once Redis takes writes again";
+            await console.Error.WriteLineAsync($"{run.Enqueued} message(s) were enqueued before Redis refused a batch. {then}, rerunning the file is safe: ids already sent are not sent again.");
             throw;
         }
 

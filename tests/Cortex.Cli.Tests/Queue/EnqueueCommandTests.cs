@@ -269,6 +269,56 @@ public sealed class EnqueueCommandTests(CliFixture fixture) : IDisposable
             "no PING after the push: " + string.Join(" | ", commands.Select(command => command[0])));
     }
 
+    [Fact]
+    public async Task EnqueueFile_RedisFullPartWay_SaysHowManyWentInAndWhyInOneLine()
+    {
+        // maxmemory with noeviction, as the manifests require: a file bigger than the room left fills Redis, which then
+        // answers OOM to the next push. That used to end in an unhandled exception, its stack trace, and no count.
+        await using var redis = await RedisServer.StartAsync("--maxmemory-policy", "noeviction");
+        var port = redis.Port.ToString(CultureInfo.InvariantCulture);
+        var info = await ExternalTool.RunAsync("redis-cli", ["-p", port, "INFO", "memory"], "It comes with redis-server (`make test` installs it).");
+        var used = long.Parse(info.Output.Split('\n').Single(l => l.StartsWith("used_memory:", StringComparison.Ordinal))[12..].Trim(), CultureInfo.InvariantCulture);
+        Assert.Equal(0, (await ExternalTool.RunAsync("redis-cli", ["-p", port, "CONFIG", "SET", "maxmemory", (used + 2_000_000).ToString(CultureInfo.InvariantCulture)], "")).ExitCode);
+        var cli = new CliDriver(new FakeTimeProvider()) { Redis = redis.Configuration, QueueName = RedisFixture.UniqueQueueName() };
+        var file = Write("big.jsonl", string.Join('\n', Enumerable.Range(1, 40_000).Select(i => Line("big" + i))));
+
+        var result = await cli.RunAsync("enqueue", "--file", file, "--batch-size", "500");
+
+        Assert.True(result.ExitCode == ExitCodes.Unavailable, result.ToString());
+        using var connection = await redis.ConnectAsync();
+        var enqueued = await connection.LengthAsync(cli.Keys.ReadyNormal);
+        Assert.True(enqueued is >= 500 and <= 39_500, $"{enqueued} enqueued; {result}");
+        Assert.Contains($"{enqueued} message(s) were enqueued before Redis refused a batch", result.Error, StringComparison.Ordinal);
+        Assert.Contains("refused: OOM", result.Error, StringComparison.Ordinal);
+        Assert.Contains("Redis is full (maxmemory", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Enqueue_ConnectionLostWithThePushUnanswered_NamesTheIdToRerunWith()
+    {
+        // Writes paused, the CLI's push waits in Redis unanswered; then its connection is cut. The push may have gone in
+        // (here it did not): rerun under a fresh id, the default, and a customer could get both.
+        await using var redis = await RedisServer.StartAsync();
+        var port = redis.Port.ToString(CultureInfo.InvariantCulture);
+        Assert.Equal(0, (await ExternalTool.RunAsync("redis-cli", ["-p", port, "CLIENT", "PAUSE", "60000", "WRITE"], "")).ExitCode);
+        var cli = new CliDriver(new FakeTimeProvider()) { Redis = redis.Configuration, QueueName = RedisFixture.UniqueQueueName() };
+
+        var run = cli.RunAsync("enqueue", "--to", "+5511987654321", "--text", "Oi");
+        await Eventually.TrueAsync(
+            async () => (await ExternalTool.RunAsync("redis-cli", ["-p", port, "CLIENT", "LIST"], "")).Output.Split('\n')
+                .Any(c => c.Contains("name=cortex-cli", StringComparison.Ordinal) && c.Contains("flags=b", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(30),
+            () => "the CLI's push never waited on the pause");
+        Assert.Equal(0, (await ExternalTool.RunAsync("redis-cli", ["-p", port, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"], "")).ExitCode);
+        var result = await run;
+
+        Assert.True(result.ExitCode == ExitCodes.Unavailable, result.ToString());
+        var named = System.Text.RegularExpressions.Regex.Match(result.Error, "rerun with --id (cli:[0-9a-f]{32})");
+        Assert.True(named.Success, result.ToString());
+        Assert.Contains($"may have been enqueued as {named.Groups[1].Value}", result.Error, StringComparison.Ordinal);
+    }
+
     private static string JsonLines => string.Join('\n',
         Line("m1"),
         Line("m2"),
