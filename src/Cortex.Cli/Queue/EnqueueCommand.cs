@@ -150,9 +150,13 @@ internal static class EnqueueCommand
         async Task Run(Action<long> report, Func<string, Task> reject)
         {
             var batch = new List<Envelope>(batchSize);
-            await foreach (var line in lines)
+            await foreach (var read in lines)
             {
                 run.Lines++;
+
+                // Valid as written can still be refused as it would be pushed (over the size limit once serialized): a line
+                // error here, instead of a refused batch that takes the valid lines around it down with it.
+                var line = read.Envelope is { } written && client.Check(written) is { } refused ? read with { Envelope = null, Error = refused.ToString() } : read;
                 if (line.Envelope is { } envelope)
                 {
                     batch.Add(envelope);

@@ -30,17 +30,33 @@ public sealed class CortexClient(IMessageQueue queue, TimeProvider timeProvider)
         return messages.Count;
     }
 
+    /// <summary>
+    /// Why <see cref="EnqueueAsync"/> would refuse this envelope, or null. It checks the payload that would be pushed:
+    /// stamped and serialized, which can be larger than the envelope as a producer wrote it (an emoji is written as
+    /// <c>\uD83D\uDE00</c>, 12 bytes for 4), so an envelope read from a file as valid can still be over the size limit.
+    /// </summary>
+    public EnvelopeError? Check(Envelope envelope)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        return Serialize(envelope).Error;
+    }
+
     private QueueMessage Prepare(Envelope envelope, int index)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        var stamped = envelope.EnqueuedAt is null ? envelope with { EnqueuedAt = timeProvider.GetUtcNow() } : envelope;
-        var payload = EnvelopeCodec.Serialize(stamped);
-        var parsed = EnvelopeCodec.Parse(payload);
-        if (parsed.Error is { } error)
+        var (stamped, payload, error) = Serialize(envelope);
+        if (error is not null)
         {
             throw new InvalidEnvelopeException(error, index, envelope.Id);
         }
 
         return new QueueMessage(payload, stamped.Priority, stamped.NotBefore);
+    }
+
+    private (Envelope Stamped, byte[] Payload, EnvelopeError? Error) Serialize(Envelope envelope)
+    {
+        var stamped = envelope.EnqueuedAt is null ? envelope with { EnqueuedAt = timeProvider.GetUtcNow() } : envelope;
+        var payload = EnvelopeCodec.Serialize(stamped);
+        return (stamped, payload, EnvelopeCodec.Parse(payload).Error);
     }
 }

@@ -319,6 +319,26 @@ public sealed class EnqueueCommandTests(CliFixture fixture) : IDisposable
         Assert.Contains($"may have been enqueued as {named.Groups[1].Value}", result.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task EnqueueFile_LineValidAsWrittenButOverTheLimitOnceSerialized_IsALineErrorAndTheRestGoIn()
+    {
+        // 6,400 emoji are 25.6 KB as the file writes them and 76.8 KB as the serializer writes them (each as \uD83D\uDE00):
+        // this refused the whole batch with an unhandled exception, the valid lines around it too.
+        var cli = fixture.Queue();
+        var parameters = string.Join(',', Enumerable.Repeat("\"" + string.Concat(Enumerable.Repeat("😀", 200)) + "\"", 32));
+        var emoji = $$$"""{"version":1,"id":"e1","to":"+5511987654321","template":{"name":"promo","language":"pt_BR","parameters":[{{{parameters}}}]}}""";
+        Assert.InRange(System.Text.Encoding.UTF8.GetByteCount(emoji), 20_000, 30_000);
+        var file = Write("emoji.jsonl", string.Join('\n', Line("m1"), emoji, Line("m3")));
+
+        var result = await cli.RunAsync("enqueue", "--file", file);
+
+        Assert.True(result.ExitCode == ExitCodes.Partial, result.ToString());
+        Assert.Contains($"{file}: line 2: ", result.Error, StringComparison.Ordinal);
+        Assert.Contains($"over the {EnvelopeLimits.MaxEnvelopeBytes}-byte limit", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
+        Assert.Equal(["m1", "m3"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal)).Select(m => m.Id));
+    }
+
     private static string JsonLines => string.Join('\n',
         Line("m1"),
         Line("m2"),
