@@ -162,35 +162,33 @@ public static partial class AdminEndpoints
 
     private static async Task RequeueAsync(HttpContext context)
     {
-        if (await SelectAsync(context) is not { } records)
+        if (await SelectAsync(context) is not { } match)
         {
             return;
         }
 
         var admin = context.RequestServices.GetRequiredService<DeadLetterAdmin>();
-        var moved = await admin.RequeueAsync(records, context.RequestAborted);
-        var requeued = moved.Count(m => m);
-        Log.Requeued(Logger(context), requeued, records.Count);
-        await WriteResultAsync(context, "requeued", records.Count, requeued);
+        var (matched, requeued) = await admin.ActOldestFirstAsync(match, admin.RequeueAsync, cancellationToken: context.RequestAborted);
+        Log.Requeued(Logger(context), requeued, matched);
+        await WriteResultAsync(context, "requeued", matched, requeued);
     }
 
     private static async Task PurgeAsync(HttpContext context)
     {
-        if (await SelectAsync(context) is not { } records)
+        if (await SelectAsync(context) is not { } match)
         {
             return;
         }
 
         var admin = context.RequestServices.GetRequiredService<DeadLetterAdmin>();
-        var removed = await admin.PurgeAsync(records, context.RequestAborted);
-        var purged = removed.Count(r => r);
-        Log.Purged(Logger(context), purged, records.Count);
-        await WriteResultAsync(context, "purged", records.Count, purged);
+        var (matched, purged) = await admin.ActOldestFirstAsync(match, admin.PurgeAsync, cancellationToken: context.RequestAborted);
+        Log.Purged(Logger(context), purged, matched);
+        await WriteResultAsync(context, "purged", matched, purged);
     }
 
     // As `cortex dlq requeue|purge`: exactly one of ?messageId=, ?all=true, or filters (?reason=, ?kind=), so an empty
     // POST never acts on the whole list by accident.
-    private static async Task<IReadOnlyList<DeadLetterRecord>?> SelectAsync(HttpContext context)
+    private static async Task<Func<DeadLetterRecord, bool>?> SelectAsync(HttpContext context)
     {
         if (!await OnlyAsync(context, "messageId", "reason", "kind", "all"))
         {
@@ -215,8 +213,7 @@ public static partial class AdminEndpoints
                 ? _ => true
                 : r => (reason is null || string.Equals(r.Entry?.Reason ?? "unreadable", reason, StringComparison.Ordinal))
                     && (kind is null || string.Equals(r.Entry?.Kind, kind, StringComparison.Ordinal));
-        var admin = context.RequestServices.GetRequiredService<DeadLetterAdmin>();
-        return await admin.FindOldestFirstAsync(match, cancellationToken: context.RequestAborted);
+        return match;
     }
 
     // A parameter this endpoint does not read, or one given twice, is refused before anything changes: ignored, the

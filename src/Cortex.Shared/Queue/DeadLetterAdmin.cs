@@ -129,6 +129,53 @@ public sealed class DeadLetterAdmin
     }
 
     /// <summary>
+    /// Acts on every entry that <paramref name="match"/> accepts, oldest first, a page of <paramref name="pageSize"/> entries
+    /// at a time: each page's matches go to <paramref name="act"/> (<see cref="RequeueAsync"/> or <see cref="PurgeAsync"/>)
+    /// before the next page is read, so memory holds one page, never every match. The admin endpoint runs inside a sender
+    /// pod, whose limit is 256 MiB: holding every match of a requeue after a long outage (every reminder of a day, say)
+    /// could take more than that, and the pod would be killed with nothing requeued. Pages are
+    /// read from the tail, where senders do not write (they push at the head); the entries a page's act removed are
+    /// counted out of the next page's offset. Returns how many matched and how many were moved or removed. Another
+    /// operator removing entries at the same time can make a page skip as many entries as they removed: a second run acts
+    /// on those.
+    /// </summary>
+    public async Task<(int Matched, int Done)> ActOldestFirstAsync(
+        Func<DeadLetterRecord, bool> match,
+        Func<IReadOnlyList<DeadLetterRecord>, CancellationToken, Task<bool[]>> act,
+        int pageSize = 64,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        ArgumentNullException.ThrowIfNull(act);
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        long kept = 0;
+        var (matched, done) = (0, 0);
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var page = await Db.ListRangeAsync(Keys.Dead, -(kept + pageSize), -(kept + 1));
+            var found = new List<DeadLetterRecord>();
+            for (var i = page.Length - 1; i >= 0; i--)
+            {
+                var record = Read(kept + (page.Length - 1 - i), page[i]);
+                if (match(record))
+                {
+                    found.Add(record);
+                }
+            }
+
+            var removed = found.Count == 0 ? 0 : (await act(found, cancellationToken)).Count(r => r);
+            matched += found.Count;
+            done += removed;
+            kept += page.Length - removed;
+            if (page.Length < pageSize)
+            {
+                return (matched, done);
+            }
+        }
+    }
+
+    /// <summary>
     /// Moves each entry's payload back to the ready list of its priority, atomically per entry. Returns, per record, whether
     /// it moved: false when the entry was no longer in the list (requeued or purged meanwhile) or carries no payload. A
     /// message starts over (<see cref="StartOver"/>): it gets the whole retry schedule again.

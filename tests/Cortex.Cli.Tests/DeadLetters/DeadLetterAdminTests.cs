@@ -49,6 +49,35 @@ public sealed class DeadLetterAdminTests(CliFixture fixture)
         Assert.Equal(["l"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Low)).Select(m => m.Id));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ActOldestFirstAsync_MatchesSpreadOverManyPages_ActsOnEachOnceOldestFirstAndLeavesTheRest(bool requeue)
+    {
+        // Three entries a page: the act removes matches from inside each page, and the next page must start right after
+        // what the last one kept, neither skipping an entry nor reading one twice. What is unreadable or does not match stays.
+        var cli = fixture.Queue(Queues.Clock());
+        for (var i = 1; i <= 20; i++)
+        {
+            var reason = i % 3 == 0 ? DeadLetterReasons.Poison : DeadLetterReasons.Expired;
+            await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, reason, Queues.Payload("m" + i), cli.Time.GetUtcNow(), "m" + i);
+        }
+
+        await fixture.Connection.GetDatabase().ListLeftPushAsync(cli.Keys.Dead, "not a dead-letter entry");
+        var admin = new DeadLetterAdmin(fixture.Connection, cli.Keys);
+        var expired = Enumerable.Range(1, 20).Where(i => i % 3 != 0).Select(i => "m" + i).ToList();
+
+        var (matched, done) = await admin.ActOldestFirstAsync(
+            r => r.Entry?.Reason is null or DeadLetterReasons.Expired, requeue ? admin.RequeueAsync : admin.PurgeAsync, pageSize: 3);
+
+        // The unreadable entry matches too: purged, but not requeued (it has no payload).
+        Assert.Equal((expired.Count + 1, expired.Count + (requeue ? 0 : 1)), (matched, done));
+        Assert.Equal(requeue ? expired : [], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal)).Select(m => m.Id));
+        var left = (await admin.FindOldestFirstAsync(_ => true)).Select(r => r.Entry?.MessageId ?? "(unreadable)").ToList();
+        var poison = Enumerable.Range(1, 20).Where(i => i % 3 == 0).Select(i => "m" + i);
+        Assert.Equal(requeue ? [.. poison, "(unreadable)"] : poison.ToList(), left);
+    }
+
     [Fact]
     public async Task RequeueAsync_SameRecordsTwice_MovesEachOnce()
     {
