@@ -3,7 +3,6 @@ using Cortex.Cli.Files;
 using Cortex.Cli.Hosting;
 using Cortex.Cli.Output;
 using Cortex.Shared.Client;
-using Cortex.Shared.Contract;
 using Cortex.Shared.Queue;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
@@ -149,21 +148,23 @@ internal static class EnqueueCommand
 
         async Task Run(Action<long> report, Func<string, Task> reject)
         {
-            var batch = new List<Envelope>(batchSize);
+            var batch = new List<QueueMessage>(batchSize);
             await foreach (var read in lines)
             {
                 run.Lines++;
 
                 // Valid as written can still be refused as it would be pushed (over the size limit once serialized): a line
                 // error here, instead of a refused batch that takes the valid lines around it down with it.
-                var line = read.Envelope is { } written && client.Check(written) is { } refused ? read with { Envelope = null, Error = refused.ToString() } : read;
-                if (line.Envelope is { } envelope)
+                var (message, refused) = read.Envelope is { } envelope ? client.Prepare(envelope) : (null, null);
+                var line = refused is null ? read : read with { Envelope = null, Error = refused.ToString() };
+                if (message is { } pushed)
                 {
-                    batch.Add(envelope);
+                    batch.Add(pushed);
                     if (batch.Count == batchSize)
                     {
-                        run.Enqueued += await client.EnqueueBatchAsync(batch, cancellationToken);
-                        batch.Clear();
+                        await client.EnqueuePreparedAsync(batch, cancellationToken);
+                        run.Enqueued += batch.Count;
+                        batch = new List<QueueMessage>(batchSize);
                         report(file.Position);
                     }
 
@@ -182,7 +183,8 @@ internal static class EnqueueCommand
             // Everything before a bad line goes in, in stop mode too: nothing from the bad line on.
             if (batch.Count > 0)
             {
-                run.Enqueued += await client.EnqueueBatchAsync(batch, cancellationToken);
+                await client.EnqueuePreparedAsync(batch, cancellationToken);
+                run.Enqueued += batch.Count;
             }
 
             report(file.Position);

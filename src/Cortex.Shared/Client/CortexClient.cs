@@ -13,7 +13,7 @@ public sealed class CortexClient(IMessageQueue queue, TimeProvider timeProvider)
     public Task EnqueueAsync(Envelope envelope, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        return queue.EnqueueAsync([Prepare(envelope, -1)], cancellationToken);
+        return queue.EnqueueAsync([PrepareOrThrow(envelope, -1)], cancellationToken);
     }
 
     /// <summary>Validates every envelope first, then enqueues all of them in pipelined batches; an invalid one enqueues none.</summary>
@@ -23,7 +23,7 @@ public sealed class CortexClient(IMessageQueue queue, TimeProvider timeProvider)
         var messages = new List<QueueMessage>();
         foreach (var envelope in envelopes)
         {
-            messages.Add(Prepare(envelope, messages.Count));
+            messages.Add(PrepareOrThrow(envelope, messages.Count));
         }
 
         await queue.EnqueueAsync(messages, cancellationToken);
@@ -31,32 +31,26 @@ public sealed class CortexClient(IMessageQueue queue, TimeProvider timeProvider)
     }
 
     /// <summary>
-    /// Why <see cref="EnqueueAsync"/> would refuse this envelope, or null. It checks the payload that would be pushed:
-    /// stamped and serialized, which can be larger than the envelope as a producer wrote it (an emoji is written as
-    /// <c>\uD83D\uDE00</c>, 12 bytes for 4), so an envelope read from a file as valid can still be over the size limit.
+    /// The message <see cref="EnqueueAsync"/> would push for this envelope, or why it would refuse it. The check is of the
+    /// payload as pushed: stamped and serialized, which can be larger than the envelope as a producer wrote it (an emoji
+    /// is written as <c>\uD83D\uDE00</c>, 12 bytes for 4), so an envelope read from a file as valid can still be over
+    /// the size limit. Push what it returns with <see cref="EnqueuePreparedAsync"/>.
     /// </summary>
-    public EnvelopeError? Check(Envelope envelope)
+    public (QueueMessage? Message, EnvelopeError? Error) Prepare(Envelope envelope)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        return Serialize(envelope).Error;
-    }
-
-    private QueueMessage Prepare(Envelope envelope, int index)
-    {
-        ArgumentNullException.ThrowIfNull(envelope);
-        var (stamped, payload, error) = Serialize(envelope);
-        if (error is not null)
-        {
-            throw new InvalidEnvelopeException(error, index, envelope.Id);
-        }
-
-        return new QueueMessage(payload, stamped.Priority, stamped.NotBefore);
-    }
-
-    private (Envelope Stamped, byte[] Payload, EnvelopeError? Error) Serialize(Envelope envelope)
-    {
         var stamped = envelope.EnqueuedAt is null ? envelope with { EnqueuedAt = timeProvider.GetUtcNow() } : envelope;
         var payload = EnvelopeCodec.Serialize(stamped);
-        return (stamped, payload, EnvelopeCodec.Parse(payload).Error);
+        return EnvelopeCodec.Parse(payload).Error is { } error ? (null, error) : (new QueueMessage(payload, stamped.Priority, stamped.NotBefore), null);
+    }
+
+    /// <summary>Enqueues messages <see cref="Prepare"/> returned, in pipelined batches.</summary>
+    public Task EnqueuePreparedAsync(IReadOnlyList<QueueMessage> messages, CancellationToken cancellationToken = default) =>
+        queue.EnqueueAsync(messages, cancellationToken);
+
+    private QueueMessage PrepareOrThrow(Envelope envelope, int index)
+    {
+        var (message, error) = Prepare(envelope);
+        return message ?? throw new InvalidEnvelopeException(error!, index, envelope.Id);
     }
 }
