@@ -101,31 +101,17 @@ public sealed class DeadLetterAdmin
     /// </summary>
     public async Task<IReadOnlyList<DeadLetterRecord>> FindOldestFirstAsync(Func<DeadLetterRecord, bool> match, int pageSize = 500, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(match);
-        ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
-        var length = await CountAsync();
         var found = new List<DeadLetterRecord>();
-        long read = 0;
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-
-            // LRANGE returns the page head to tail; walk it backwards, oldest first.
-            var page = await Db.ListRangeAsync(Keys.Dead, -(read + pageSize), -(read + 1));
-            for (var i = page.Length - 1; i >= 0; i--, read++)
+        await ActOldestFirstAsync(
+            match,
+            (page, _) =>
             {
-                var record = Read(length - 1 - read, page[i]);
-                if (match(record))
-                {
-                    found.Add(record);
-                }
-            }
-
-            if (page.Length < pageSize)
-            {
-                return found;
-            }
-        }
+                found.AddRange(page);
+                return Task.FromResult(new bool[page.Count]);
+            },
+            pageSize,
+            cancellationToken);
+        return found;
     }
 
     /// <summary>
@@ -133,11 +119,10 @@ public sealed class DeadLetterAdmin
     /// at a time: each page's matches go to <paramref name="act"/> (<see cref="RequeueAsync"/> or <see cref="PurgeAsync"/>)
     /// before the next page is read, so memory holds one page, never every match. The admin endpoint runs inside a sender
     /// pod, whose limit is 256 MiB: holding every match of a requeue after a long outage (every reminder of a day, say)
-    /// could take more than that, and the pod would be killed with nothing requeued. Pages are
-    /// read from the tail, where senders do not write (they push at the head); the entries a page's act removed are
-    /// counted out of the next page's offset. Returns how many matched and how many were moved or removed. Another
-    /// operator removing entries at the same time can make a page skip as many entries as they removed: a second run acts
-    /// on those.
+    /// could take more than that, and the pod would be killed with nothing requeued. Pages are read from the tail, where
+    /// senders do not write (they push at the head); the entries a page's act removed are counted out of the next page's
+    /// offset. Returns how many matched and how many were moved or removed. Another operator removing entries at the same
+    /// time can make a page skip as many entries as they removed: a second run acts on those.
     /// </summary>
     public async Task<(int Matched, int Done)> ActOldestFirstAsync(
         Func<DeadLetterRecord, bool> match,
@@ -148,16 +133,19 @@ public sealed class DeadLetterAdmin
         ArgumentNullException.ThrowIfNull(match);
         ArgumentNullException.ThrowIfNull(act);
         ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        var length = await CountAsync();
         long kept = 0;
         var (matched, done) = (0, 0);
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
+
+            // LRANGE returns the page head to tail; walk it backwards, oldest first.
             var page = await Db.ListRangeAsync(Keys.Dead, -(kept + pageSize), -(kept + 1));
             var found = new List<DeadLetterRecord>();
             for (var i = page.Length - 1; i >= 0; i--)
             {
-                var record = Read(kept + (page.Length - 1 - i), page[i]);
+                var record = Read(length - done - 1 - (kept + (page.Length - 1 - i)), page[i]);
                 if (match(record))
                 {
                     found.Add(record);
