@@ -32,13 +32,9 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
         Assert.Equal(7, held.Count);
         Assert.All(held, m => Assert.Equal(s_morning, m.DueAt));
 
-        // In the night: charge 1 is paid, the customer of conversation 3 writes, recipient 1 of campaign A opts out,
-        // campaign B is cancelled.
+        // In the night.
         h.Clock.Advance(TimeSpan.FromHours(1));
-        await h.ExecuteAsync("UPDATE cortex.charges SET status = 'paid' WHERE id = 1");
-        await h.ExecuteAsync("UPDATE cortex.conversations SET last_inbound_at = @at WHERE id = 3", ("at", h.Clock.GetUtcNow().UtcDateTime));
-        await h.ExecuteAsync("INSERT INTO cortex.opt_outs (phone, reason) VALUES ('+5511900000005', 'PARE')");
-        await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'cancelled' WHERE name = 'B'");
+        await ChangeMindsAsync(h);
 
         // Hours before the send time nothing is read: a night's campaign is checked near its send time, not every minute.
         Assert.Empty(await h.Ledger.WithdrawUnwantedAsync(default));
@@ -46,14 +42,7 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
         var withdrawn = await h.Ledger.WithdrawUnwantedAsync(default);
         var campaignA = await h.ScalarAsync<long>("SELECT id FROM cortex.campaigns WHERE name = 'A'");
 
-        Assert.Equal(
-            [
-                ("billing:1", "charge no longer open"),
-                ("campaign:A:1", "opted out"),
-                ("campaign:B:1", "campaign cancelled"),
-                ("followup:3", "conversation closed or the customer wrote"),
-            ],
-            withdrawn.Select(w => (Name(w.Key, campaignA), w.Reason)).Order());
+        Assert.Equal(s_changedMinds, withdrawn.Select(w => (Name(w.Key, campaignA), w.Reason)).Order());
         Assert.Equal(["billing:2", "campaign:A:2", "followup:4"], (await h.QueuedAsync()).Select(m => Name(m.Envelope.Id, campaignA)).Order());
         Assert.Equal(4L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger WHERE status = 'withdrawn' AND withdrawn_reason IS NOT NULL"));
         Assert.Empty(await h.Ledger.WithdrawUnwantedAsync(default));
@@ -101,25 +90,14 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
         Assert.Equal(7, ready.Count);
         Assert.All(ready, m => Assert.Null(m.DueAt));
 
-        // While the backlog waits for the senders: charge 1 is paid, the customer of conversation 3 writes, recipient 1 of
-        // campaign A opts out, campaign B is cancelled.
+        // While the backlog waits for the senders.
         h.Clock.Advance(TimeSpan.FromMinutes(5));
-        await h.ExecuteAsync("UPDATE cortex.charges SET status = 'paid' WHERE id = 1");
-        await h.ExecuteAsync("UPDATE cortex.conversations SET last_inbound_at = @at WHERE id = 3", ("at", h.Clock.GetUtcNow().UtcDateTime));
-        await h.ExecuteAsync("INSERT INTO cortex.opt_outs (phone, reason) VALUES ('+5511900000005', 'PARE')");
-        await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'cancelled' WHERE name = 'B'");
+        await ChangeMindsAsync(h);
 
         var withdrawn = await h.Ledger.WithdrawUnwantedAsync(default);
         var campaignA = await h.ScalarAsync<long>("SELECT id FROM cortex.campaigns WHERE name = 'A'");
 
-        Assert.Equal(
-            [
-                ("billing:1", "charge no longer open"),
-                ("campaign:A:1", "opted out"),
-                ("campaign:B:1", "campaign cancelled"),
-                ("followup:3", "conversation closed or the customer wrote"),
-            ],
-            withdrawn.Select(w => (Name(w.Key, campaignA), w.Reason)).Order());
+        Assert.Equal(s_changedMinds, withdrawn.Select(w => (Name(w.Key, campaignA), w.Reason)).Order());
         Assert.Equal(4L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger WHERE status = 'withdrawn' AND withdrawn_reason IS NOT NULL"));
 
         // A sender leasing the backlog drops the four and sends the rest.
@@ -127,9 +105,7 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
         Assert.Equal(7, leased.Count);
         var ids = leased.Select(m => EnvelopeCodec.Parse(m.Payload.Span).Envelope!.Id).ToList();
         var claims = await h.Queue.ClaimAsync("pod", [.. leased.Select((m, i) => new AckItem(m.LeaseId, ids[i]))]);
-        Assert.Equal(
-            ["billing:1", "campaign:A:1", "campaign:B:1", "followup:3"],
-            ids.Where((_, i) => claims[i] == ClaimResult.Withdrawn).Select(id => Name(id, campaignA)).Order());
+        Assert.Equal(s_changedMinds.Select(c => c.Name), ids.Where((_, i) => claims[i] == ClaimResult.Withdrawn).Select(id => Name(id, campaignA)).Order());
         Assert.Equal(
             ["billing:2", "campaign:A:2", "followup:4"],
             ids.Where((_, i) => claims[i] == ClaimResult.Claimed).Select(id => Name(id, campaignA)).Order());
@@ -163,6 +139,24 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
         var second = await h.Ledger.WithdrawUnwantedAsync(default);
         Assert.Equal(["campaign:A:2", "campaign:B:1"], second.Select(w => Name(w.Key, campaignA)).Order());
         Assert.Equal("enqueued", await h.ScalarAsync<string>("SELECT status FROM cortex.dispatch_ledger WHERE key = @key", ("key", sent)));
+    }
+
+    // What ChangeMindsAsync makes unwanted, and why.
+    private static readonly (string Name, string Reason)[] s_changedMinds =
+    [
+        ("billing:1", "charge no longer open"),
+        ("campaign:A:1", "opted out"),
+        ("campaign:B:1", "campaign cancelled"),
+        ("followup:3", "conversation closed or the customer wrote"),
+    ];
+
+    // Charge 1 is paid, the customer of conversation 3 writes, recipient 1 of campaign A opts out, campaign B is cancelled.
+    private static async Task ChangeMindsAsync(SchedulerHarness h)
+    {
+        await h.ExecuteAsync("UPDATE cortex.charges SET status = 'paid' WHERE id = 1");
+        await h.ExecuteAsync("UPDATE cortex.conversations SET last_inbound_at = @at WHERE id = 3", ("at", h.Clock.GetUtcNow().UtcDateTime));
+        await h.ExecuteAsync("INSERT INTO cortex.opt_outs (phone, reason) VALUES ('+5511900000005', 'PARE')");
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'cancelled' WHERE name = 'B'");
     }
 
     // billing:1:0:2026-11-19 → billing:1; followup:3:<ms>:1 → followup:3; campaign:<id>:<ms>:2 → campaign:A:2.
