@@ -43,7 +43,7 @@ public sealed class SenderMetrics
         _returned = meter.CreateCounter<long>("cortex.sender.returned", "{message}", "Leased messages returned to ready with no attempt spent (open circuit, a send that failed as it opened, configuration error, shutdown).");
         _deferred = meter.CreateCounter<long>("cortex.sender.deferred", "{message}", "Messages moved to the delayed set without an attempt (notBefore ahead, repeated throttling, a recipient's pair rate limit).");
         _leasesRecovered = meter.CreateCounter<long>("cortex.queue.leases_recovered", "{message}", "Leases of dead consumers returned to ready.");
-        _sendDuration = meter.CreateHistogram<double>("cortex.sender.send.duration", "s", "Time of one gateway call, retries included.");
+        _sendDuration = meter.CreateHistogram<double>("cortex.sender.send.duration", "s", "Time in the gateway calls of one send, its short retries included; the waits for a permit or a pause before them left out.");
         _endToEnd = meter.CreateHistogram<double>("cortex.sender.end_to_end.duration", "s", "From enqueuedAt to the gateway accepting the message, by kind.");
         _rateLimitWait = meter.CreateHistogram<double>("cortex.sender.rate_limit.wait", "s", "Time spent waiting for a rate-limit permit.");
     }

@@ -617,92 +617,139 @@ internal sealed class SenderEngine : BackgroundService
     }
 
     /// <summary>
-    /// One send through the gate, the rate limit and the resilience pipeline, counted; null when the circuit refused it.
-    /// A lease in doubt (<see cref="LeaseInDoubt"/>) is checked last before the call, after any wait for the gate or a
-    /// permit: Held false means the message was not sent and no attempt is counted. After a throttled answer the first
-    /// send is a probe, of this pod and, with a global limit, of every pod: the others wait for its answer, which it
-    /// reports here whatever becomes of the send.
+    /// One send through the resilience pipeline, counted; null when the circuit refused it. Each of its attempts, short
+    /// retries included, waits for its turn (<see cref="SendTurns"/>): Held false means the message was not sent because
+    /// its lease went to another pod, or no longer sent once a retry found that, and no attempt is counted.
     /// </summary>
     private async Task<(GatewayResult? Result, bool Held)> SendOnceAsync(LeasedMessage lease, Envelope envelope, long leasedAtMs, CancellationToken cancellationToken)
     {
-        var podProbe = await _gate.WaitToSendAsync(_waitToSendEnds.Token);
-        string? globalProbe = null;
-        var throttleOver = false;
+        var turns = new SendTurns(this, lease, envelope, leasedAtMs);
+        GatewayResult result;
         try
         {
-            var waitStart = _time.GetTimestamp();
-            globalProbe = await _limiter.AcquireAsync(_waitToSendEnds.Token);
-            if (_limiter.IsEnabled)
-            {
-                _metrics.RateLimitWait(_time.GetElapsedTime(waitStart));
-            }
+            result = await _pipeline.SendAsync(envelope, turns, cancellationToken);
+        }
+        catch (SendWithdrawnException)
+        {
+            return (null, false);
+        }
+        catch (BrokenCircuitException)
+        {
+            return (null, true);
+        }
+        catch (TimeoutRejectedException)
+        {
+            result = GatewayResult.Retryable("gateway timed out");
+        }
+        catch (HttpRequestException ex)
+        {
+            result = GatewayResult.Retryable("connection failed: " + (ex.HttpRequestError.ToString()));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            SenderLog.UnexpectedSendError(_logger, envelope.Id, envelope.TraceId, ex);
+            result = GatewayResult.Retryable("unexpected error: " + ex.GetType().Name);
+        }
 
-            if (LeaseInDoubt(leasedAtMs) && !await StillHeldAsync(lease, envelope))
-            {
-                return (null, false);
-            }
+        if (result.Outcome is GatewayOutcome.Accepted or GatewayOutcome.Permanent or GatewayOutcome.Throttled or GatewayOutcome.RecipientThrottled)
+        {
+            // The gateway itself answered (a 5xx or a timeout may come from anything in between): the key works.
+            _gate.ConfigurationConfirmed();
+            _refusals.Answered(turns.CallStart);
+        }
 
-            var sendStart = _time.GetTimestamp();
-            GatewayResult result;
+        var outcome = OutcomeLabel(result.Outcome);
+        _metrics.SendDuration(turns.CallTime, outcome);
+        if (result.Outcome != GatewayOutcome.Accepted)
+        {
+            _metrics.Failed(envelope.Kind, outcome);
+        }
+
+        return (result, true);
+    }
+
+    /// <summary>
+    /// The turns of one send's attempts. Before each: the pod's gate (after a 429, one send at a time is the probe), a
+    /// permit (after a shared pause, every pod's probe), then, for a lease in doubt (<see cref="LeaseInDoubt"/>), Redis's
+    /// word that it is still this pod's, asked last, after every wait. A short retry that skipped them sent into another
+    /// worker's throttle pause, and over the rate limit while the gateway failed. After each: a throttled answer pauses
+    /// every pod before the probe reports, so the workers it wakes find the new pause; a probe reports whatever became of
+    /// its attempt.
+    /// </summary>
+    private sealed class SendTurns(SenderEngine engine, LeasedMessage lease, Envelope envelope, long leasedAtMs) : ISendTurns
+    {
+        private bool _podProbe;
+        private string? _globalProbe;
+
+        /// <summary>When the latest attempt's call started, as a timestamp of the engine's clock.</summary>
+        public long CallStart { get; private set; }
+
+        /// <summary>Time in the gateway's calls, the waits before them left out.</summary>
+        public TimeSpan CallTime { get; private set; }
+
+        public async ValueTask<bool> TakeAsync()
+        {
+            _podProbe = await engine._gate.WaitToSendAsync(engine._waitToSendEnds.Token);
+            var taken = false;
             try
             {
-                // A short retry repeats the send: not once its lease is in doubt (the retry schedule asks Redis first).
-                result = await _pipeline.SendAsync(envelope, () => !LeaseInDoubt(leasedAtMs), cancellationToken);
+                var waitStart = engine._time.GetTimestamp();
+                _globalProbe = await engine._limiter.AcquireAsync(engine._waitToSendEnds.Token);
+                if (engine._limiter.IsEnabled)
+                {
+                    engine._metrics.RateLimitWait(engine._time.GetElapsedTime(waitStart));
+                }
+
+                taken = !engine.LeaseInDoubt(leasedAtMs) || await engine.StillHeldAsync(lease, envelope);
             }
-            catch (BrokenCircuitException)
+            finally
             {
-                return (null, true);
-            }
-            catch (TimeoutRejectedException)
-            {
-                result = GatewayResult.Retryable("gateway timed out");
-            }
-            catch (HttpRequestException ex)
-            {
-                result = GatewayResult.Retryable("connection failed: " + (ex.HttpRequestError.ToString()));
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                SenderLog.UnexpectedSendError(_logger, envelope.Id, envelope.TraceId, ex);
-                result = GatewayResult.Retryable("unexpected error: " + ex.GetType().Name);
+                if (!taken)
+                {
+                    await ReleaseAsync(throttleOver: false);
+                }
             }
 
-            if (result.Outcome is GatewayOutcome.Accepted or GatewayOutcome.Permanent or GatewayOutcome.Throttled or GatewayOutcome.RecipientThrottled)
+            if (!taken)
             {
-                // The gateway itself answered (a 5xx or a timeout may come from anything in between): the key works.
-                _gate.ConfigurationConfirmed();
-                _refusals.Answered(sendStart);
+                return false;
             }
 
-            var outcome = OutcomeLabel(result.Outcome);
-            _metrics.SendDuration(_time.GetElapsedTime(sendStart), outcome);
-            if (result.Outcome != GatewayOutcome.Accepted)
-            {
-                _metrics.Failed(envelope.Kind, outcome);
-            }
-
-            if (result.Outcome == GatewayOutcome.Throttled)
-            {
-                // Paused before the probe reports, so the workers it wakes find the new pause.
-                _metrics.Throttled();
-                SenderLog.Throttled(_logger, result.RetryAfter ?? TimeSpan.Zero);
-                await _limiter.OnThrottledAsync(result.RetryAfter);
-            }
-
-            // Taken or refused for good: the provider is sending again. Throttled, failed or no answer: probe again.
-            throttleOver = result.Outcome is GatewayOutcome.Accepted or GatewayOutcome.Permanent;
-            return (result, true);
+            CallStart = engine._time.GetTimestamp();
+            return true;
         }
-        finally
+
+        public async ValueTask EndAsync(GatewayResult? result)
         {
-            if (podProbe)
+            CallTime += engine._time.GetElapsedTime(CallStart);
+            try
             {
-                _gate.ThrottleProbeDone(throttleOver);
+                if (result is { Outcome: GatewayOutcome.Throttled } throttled)
+                {
+                    engine._metrics.Throttled();
+                    SenderLog.Throttled(engine._logger, throttled.RetryAfter ?? TimeSpan.Zero);
+                    await engine._limiter.OnThrottledAsync(throttled.RetryAfter);
+                }
+            }
+            finally
+            {
+                // Taken or refused for good: the provider is sending again. Throttled, failed or no answer: probe again.
+                await ReleaseAsync(result?.Outcome is GatewayOutcome.Accepted or GatewayOutcome.Permanent);
+            }
+        }
+
+        private async Task ReleaseAsync(bool throttleOver)
+        {
+            if (_podProbe)
+            {
+                _podProbe = false;
+                engine._gate.ThrottleProbeDone(throttleOver);
             }
 
-            if (globalProbe is not null)
+            if (_globalProbe is { } token)
             {
-                await _limiter.ProbeDoneAsync(globalProbe, throttleOver);
+                _globalProbe = null;
+                await engine._limiter.ProbeDoneAsync(token, throttleOver);
             }
         }
     }

@@ -12,9 +12,9 @@ using Polly.Timeout;
 namespace Cortex.Sender.Resilience;
 
 /// <summary>
-/// One Polly pipeline for the gateway, built once: short retries of transient faults, three circuit breakers that
-/// shut the <see cref="SendGate"/> while open, and a timeout per attempt. Throttled, permanent and configuration
-/// answers pass straight through: they are not faults to retry here.
+/// One Polly pipeline for the gateway, built once: short retries of transient faults, each attempt's turn (the caller's
+/// <see cref="ISendTurns"/>), three circuit breakers that shut the <see cref="SendGate"/> while open, and a timeout per
+/// attempt. Throttled, permanent and configuration answers pass straight through: they are not faults to retry here.
 /// </summary>
 /// <remarks>
 /// The ratio breaker (FailureRatio over SamplingDuration) catches a degraded gateway, but after a busy spell its window
@@ -36,9 +36,6 @@ public sealed class GatewayPipeline
         .HandleResult(r => r.Outcome == GatewayOutcome.Retryable)
         .Handle<TimeoutRejectedException>()
         .Handle<HttpRequestException>();
-
-    // Per send: whether a short retry may still go out. Asked before each retry.
-    private static readonly ResiliencePropertyKey<Func<bool>> s_mayRetry = new("cortex.may-retry");
 
     private readonly ResiliencePipeline<GatewayResult> _pipeline;
     private readonly IWhatsAppGateway _gateway;
@@ -72,13 +69,11 @@ public sealed class GatewayPipeline
             Func<RetryPredicateArguments<GatewayResult>, ValueTask<bool>> retryable = Transient;
             builder.AddRetry(new RetryStrategyOptions<GatewayResult>
             {
-                // A send the caller no longer may repeat here (its lease in doubt) returns its failure instead, and so
-                // does one whose failure opened the circuit (a failed probe among them) or came during a configuration
-                // pause: its retry would only meet the open circuit or the pause, and the caller hands the message back
-                // unspent. The gate is asked only about a transient failure, not on every answer.
-                ShouldHandle = async args => await retryable(args)
-                    && !(args.Context.Properties.TryGetValue(s_mayRetry, out var mayRetry) && !mayRetry())
-                    && !gate.IsSendingHeld,
+                // A send whose failure opened the circuit (a failed probe among them) or came during a configuration
+                // pause returns its failure: its retry would only meet the open circuit or the pause, and the caller
+                // hands the message back unspent. The gate is asked only about a transient failure, not on every answer.
+                // A retry that goes waits for its turn as the first attempt did (SendTurnStrategy, next).
+                ShouldHandle = async args => await retryable(args) && !gate.IsSendingHeld,
                 MaxRetryAttempts = o.ShortRetries,
                 Delay = o.ShortRetryDelay,
                 BackoffType = DelayBackoffType.Exponential,
@@ -99,6 +94,7 @@ public sealed class GatewayPipeline
             o.MinimumThroughput, Math.Min(o.MinimumThroughput, moreThanOneMessage), o.SamplingDuration, o.BreakDuration, timeProvider, Transient, gate.OnCircuitOpened);
         gate.ReadStreakStateFrom(() => streak.State);
         _pipeline = builder
+            .AddStrategy(_ => new SendTurnStrategy(), new SendTurnOptions())
             .AddCircuitBreaker(Breaker(o.FailureRatio, o.SamplingDuration, o.MinimumThroughput, o, gate.CircuitState, gate))
             .AddCircuitBreaker(Breaker(1.0, o.OutageSamplingDuration, outageMinimum, o, gate.OutageCircuitState, gate))
             .AddStrategy(_ => streak, new FailureStreakOptions())
@@ -123,16 +119,17 @@ public sealed class GatewayPipeline
     };
 
     /// <summary>
-    /// Sends through the pipeline. Throws <see cref="BrokenCircuitException"/> while the circuit is open. A short retry goes
-    /// out only while <paramref name="mayRetry"/> (when not null) says so: otherwise the failure is returned, or thrown, as it came.
+    /// Sends through the pipeline, each attempt in its turn from <paramref name="turns"/> when given. Throws
+    /// <see cref="BrokenCircuitException"/> while the circuit is open, and <see cref="SendWithdrawnException"/> when a turn
+    /// was refused.
     /// </summary>
-    public async ValueTask<GatewayResult> SendAsync(Envelope message, Func<bool>? mayRetry, CancellationToken cancellationToken)
+    public async ValueTask<GatewayResult> SendAsync(Envelope message, ISendTurns? turns, CancellationToken cancellationToken)
     {
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         context.Properties.Set(FailureStreakBreaker.MessageId, message.Id);
-        if (mayRetry is not null)
+        if (turns is not null)
         {
-            context.Properties.Set(s_mayRetry, mayRetry);
+            context.Properties.Set(SendTurnStrategy.Turns, turns);
         }
 
         try

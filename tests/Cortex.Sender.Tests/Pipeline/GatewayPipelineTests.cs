@@ -5,15 +5,20 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Cortex.Sender.Tests.Pipeline;
 
-/// <summary>The gateway pipeline as the sender builds it: its short retries, and the caller's say over them.</summary>
+/// <summary>The gateway pipeline as the sender builds it: its short retries, and each attempt's turn.</summary>
 public sealed class GatewayPipelineTests(RedisFixture redis) : IClassFixture<RedisFixture>
 {
     [Fact]
-    public async Task SendAsync_CallerNoLongerMayRepeatTheSend_FailureReturnedWithoutAShortRetry()
+    public async Task SendAsync_ShortRetries_EachAttemptTakesItsTurnBeforeItsCallAndEndsItAfter()
     {
-        // A send cut off by its timeout after the pod stood still past the consumer timeout: the gateway may have taken it,
-        // and another pod may be sending it now. The sender's own retry schedule asks Redis first; a short retry would not.
-        var gateway = new ScriptedGateway(_ => GatewayResult.Retryable("HTTP 503"));
+        // The turn is the send gate and a rate-limit permit: a retry that skipped it sent into a throttle pause, and over
+        // the rate limit while the gateway failed.
+        var steps = new List<string>();
+        var gateway = new ScriptedGateway((_, call, _) =>
+        {
+            steps.Add("call");
+            return Task.FromResult(call < 3 ? GatewayResult.Retryable("HTTP 503") : GatewayResult.Accepted("wamid.1"));
+        });
         await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
         {
             ["Cortex:Resilience:ShortRetries"] = "2",
@@ -21,15 +26,76 @@ public sealed class GatewayPipelineTests(RedisFixture redis) : IClassFixture<Red
         });
         var pipeline = host.Host.Services.GetRequiredService<GatewayPipeline>();
 
-        var refused = await pipeline.SendAsync(SenderTestHost.Message("in-doubt"), () => false, CancellationToken.None);
-        var allowed = await pipeline.SendAsync(SenderTestHost.Message("held"), () => true, CancellationToken.None);
-        var unasked = await pipeline.SendAsync(SenderTestHost.Message("plain"), null, CancellationToken.None);
+        var result = await pipeline.SendAsync(SenderTestHost.Message("m"), new Turns(steps), CancellationToken.None);
 
-        Assert.Equal(GatewayOutcome.Retryable, refused.Outcome);
-        Assert.Equal(1, gateway.CallsFor("in-doubt"));
-        Assert.Equal(GatewayOutcome.Retryable, allowed.Outcome);
-        Assert.Equal(3, gateway.CallsFor("held"));
-        Assert.Equal(GatewayOutcome.Retryable, unasked.Outcome);
-        Assert.Equal(3, gateway.CallsFor("plain"));
+        Assert.Equal(GatewayOutcome.Accepted, result.Outcome);
+        Assert.Equal(
+            ["take", "call", "end Retryable", "take", "call", "end Retryable", "take", "call", "end Accepted"],
+            steps);
+    }
+
+    [Fact]
+    public async Task SendAsync_TurnRefusedBeforeARetry_NoFurtherCallAndTheSendEndsWithdrawn()
+    {
+        // A send cut off by its timeout after the pod stood still past the consumer timeout: the gateway may have taken it,
+        // and another pod may be sending it now. The retry's turn asks Redis and hears the lease is gone.
+        var steps = new List<string>();
+        var gateway = new ScriptedGateway(_ =>
+        {
+            steps.Add("call");
+            return GatewayResult.Retryable("HTTP 503");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Resilience:ShortRetries"] = "2",
+            ["Cortex:Resilience:ShortRetryDelay"] = "00:00:00",
+        });
+        var pipeline = host.Host.Services.GetRequiredService<GatewayPipeline>();
+
+        await Assert.ThrowsAsync<SendWithdrawnException>(
+            async () => await pipeline.SendAsync(SenderTestHost.Message("m"), new Turns(steps, refuseFrom: 2), CancellationToken.None));
+
+        Assert.Equal(["take", "call", "end Retryable", "refused"], steps);
+    }
+
+    [Fact]
+    public async Task SendAsync_TurnWaitsLongerThanTheGatewayTimeout_TheAttemptStillGetsItsWholeTimeout()
+    {
+        // A throttle pause of a minute before the call is no timeout of the call.
+        var clock = new FakeTimeProvider();
+        var gateway = new ScriptedGateway(async (_, _, ct) =>
+        {
+            await Task.Yield();
+            ct.ThrowIfCancellationRequested();
+            return GatewayResult.Accepted("wamid.1");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Gateway:Timeout"] = "00:00:05" }, time: clock);
+        var pipeline = host.Host.Services.GetRequiredService<GatewayPipeline>();
+        var steps = new List<string>();
+
+        var result = await pipeline.SendAsync(SenderTestHost.Message("m"), new Turns(steps, onTake: () => clock.Advance(TimeSpan.FromMinutes(1))), CancellationToken.None);
+
+        Assert.Equal(GatewayOutcome.Accepted, result.Outcome);
+        Assert.Equal(["take", "end Accepted"], steps);
+    }
+
+    /// <summary>Records each turn; refuses from the <c>refuseFrom</c>th take on.</summary>
+    private sealed class Turns(List<string> steps, int refuseFrom = int.MaxValue, Action? onTake = null) : ISendTurns
+    {
+        private int _takes;
+
+        public ValueTask<bool> TakeAsync()
+        {
+            onTake?.Invoke();
+            var taken = ++_takes < refuseFrom;
+            steps.Add(taken ? "take" : "refused");
+            return ValueTask.FromResult(taken);
+        }
+
+        public ValueTask EndAsync(GatewayResult? result)
+        {
+            steps.Add("end " + (result?.Outcome.ToString() ?? "without an answer"));
+            return ValueTask.CompletedTask;
+        }
     }
 }

@@ -438,6 +438,79 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_ShortRetryDueDuringAnotherWorkersThrottlePause_WaitsForThePauseToEnd()
+    {
+        // "failing" is still at the gateway when "throttled" gets a 429 that pauses the pod for a second; its 503 comes
+        // after. Its short retry is due 10 ms later, inside the pause: it used to go then, to a provider that had just
+        // asked us to wait.
+        var pause = TimeSpan.FromSeconds(1);
+        var pauseEnds = DateTimeOffset.MaxValue;
+        SenderTestHost? host = null;
+        var gateway = new ScriptedGateway(async (e, call, _) =>
+        {
+            switch (e.Id, call)
+            {
+                case ("throttled", 1):
+                    // Noted before the answer: the pod's pause, counted from when the answer arrives, ends later.
+                    pauseEnds = TimeProvider.System.GetUtcNow() + pause;
+                    return GatewayResult.Throttled("130429", pause);
+                case ("failing", 1):
+                    await SenderTestHost.WaitForAsync(() => Task.FromResult(host!.Gate.Pause.Reason is not null), "the other worker's throttle pause");
+                    return GatewayResult.Retryable("HTTP 503");
+                default:
+                    return GatewayResult.Accepted("ok");
+            }
+        });
+        await using var created = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Sender:Workers"] = "2",
+            ["Cortex:Resilience:ShortRetries"] = "1",
+            ["Cortex:Resilience:ShortRetryDelay"] = "00:00:00.010",
+        });
+        host = created;
+        await host.Client.EnqueueBatchAsync([SenderTestHost.Message("failing"), SenderTestHost.Message("throttled")]);
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        var failing = gateway.Log.Where(c => c.Id == "failing").ToArray();
+        Assert.Equal(2, failing.Length);
+        var retry = failing[1];
+        Assert.True(retry.At >= pauseEnds, $"the short retry went {pauseEnds - retry.At:c} before the pause ended");
+        Assert.Equal(0, retry.Attempt);
+        Assert.Equal(1, gateway.AcceptedFor("failing"));
+        Assert.Equal(1, gateway.AcceptedFor("throttled"));
+        Assert.Empty(await host.Queue.GetDeadLettersAsync());
+    }
+
+    [Fact]
+    public async Task Send_ShortRetriesUnderAPodRateLimit_EachCallTakesAPermit()
+    {
+        // 5 permits a second, a burst of 1; every message's first call fails and its short retry is accepted. The 12 calls
+        // need 11 permits after the first, one every 200 ms: at least 2 s from the first call to the last, where the 6
+        // permits of the first calls alone let all 12 through in about 1 s.
+        var gateway = new ScriptedGateway((_, call, _) => Task.FromResult(call == 1 ? GatewayResult.Retryable("HTTP 503") : GatewayResult.Accepted("ok")));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:RateLimit:PodPermitsPerSecond"] = "5",
+            ["Cortex:RateLimit:PodBurst"] = "1",
+            ["Cortex:Resilience:ShortRetries"] = "1",
+            ["Cortex:Resilience:ShortRetryDelay"] = "00:00:00",
+        });
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 6).Select(i => SenderTestHost.Message($"r{i}")));
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        var calls = gateway.Log.Select(c => c.At).Order().ToList();
+        Assert.Equal(12, calls.Count);
+        Assert.All(Enumerable.Range(0, 6), i => Assert.Equal(1, gateway.AcceptedFor($"r{i}")));
+
+        // The replenishment timer's ticks may come a little early or late: 10% off the 2 s.
+        Assert.True(calls[^1] - calls[0] >= TimeSpan.FromSeconds(1.8), $"12 calls in {(calls[^1] - calls[0]).TotalSeconds:0.00} s at 5 a second");
+    }
+
+    [Fact]
     public async Task Send_ConfigurationError_PausesSendingAndLeavesMessagesQueuedUntouched()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.ConfigurationError("401 unauthorized: check the API key"));
