@@ -23,9 +23,17 @@ public static class SenderServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
 
         // Pods compare what they date in Redis (heartbeats and their deadlines, retry times, the shared bucket's refills
-        // and pauses): dated by Redis's clock, a pod's own clock running behind or ahead does not matter.
-        services.TryAddSingleton<TimeProvider>(sp => new RedisClock(
-            sp.GetRequiredService<IConnectionMultiplexer>(), TimeProvider.System, sp.GetRequiredService<ILogger<RedisClock>>()));
+        // and pauses): dated by Redis's clock, a pod's own clock running behind or ahead does not matter. It replaces the
+        // system clock AddCortexQueue defaults to, which AddCortexOperations registers first in the sender's process;
+        // a clock registered on purpose (a test's) is kept.
+        var clock = services.LastOrDefault(d => d.ServiceType == typeof(TimeProvider));
+        if (clock is null || ReferenceEquals(clock.ImplementationInstance, TimeProvider.System))
+        {
+            services.RemoveAll<TimeProvider>();
+            services.AddSingleton<TimeProvider>(sp => new RedisClock(
+                sp.GetRequiredService<IConnectionMultiplexer>(), TimeProvider.System, sp.GetRequiredService<ILogger<RedisClock>>()));
+        }
+
         services.AddCortexQueue();
         services.AddCortexGateway();
         services.AddMetrics();

@@ -57,6 +57,21 @@ public class SenderApplicationTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     [Fact]
+    public async Task Start_AsProgramBuildsIt_DatesByRedisClock()
+    {
+        // The operations endpoints register the queue, and with it the system clock, before the sender: the sender's own
+        // Redis clock was then never used, and a pod on a node whose clock ran a consumer timeout behind looked dead to the
+        // others while it sent (ClockSkewTests shows what that costs).
+        await using var app = await StartAsync();
+        var clock = Assert.IsType<Cortex.Shared.Redis.RedisClock>(app.Services.GetRequiredService<TimeProvider>());
+        var queue = app.Services.GetRequiredService<IMessageQueue>();
+
+        await SenderTestHost.WaitForAsync(async () => (await queue.GetStatsAsync()).Consumers == 1, "the first heartbeat");
+
+        Assert.NotNull(clock.Offset);
+    }
+
+    [Fact]
     public async Task GatewayDown_CircuitOpens_ReadyIs503AndTheGaugeSaysOpen()
     {
         var gateway = "g" + Guid.NewGuid().ToString("N")[..8];
