@@ -88,6 +88,16 @@ public sealed class JobSchedule(ISchedulerFactory schedulerFactory, NpgsqlDataSo
                 .WithCronSchedule(cron, b => b.InTimeZone(settings.Zone).WithMisfireInstruction(CronTriggerMisfireInstruction.FireAndProceed))
                 .Build();
             await scheduler.ScheduleJob(job, [trigger], ScheduleJobOptions.Replacing, cancellationToken);
+
+            // The new trigger starts now: moved from 09:00 to 08:00 at 08:30, it first fired tomorrow, and nothing ran
+            // today. A firing of the new schedule that fell since the old trigger last fired (or was stored) is owed, as a
+            // misfire is: it fires once at once. A second run of a day that already ran (09:00 moved to 10:00 after it ran)
+            // is not made here; the new trigger makes it at 10:00, and the ledger keeps it from sending anything twice.
+            var missed = existing is null ? null : new CronExpression(cron, settings.Zone).GetNextValidTimeAfter(existing.PreviousFireTimeUtc ?? existing.StartTimeUtc);
+            if (missed <= TimeProvider.System.GetUtcNow())
+            {
+                await scheduler.TriggerJob(job.Key, cancellationToken);
+            }
         }
     }
 
