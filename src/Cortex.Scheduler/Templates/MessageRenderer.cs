@@ -36,7 +36,11 @@ public sealed class MessageRenderer
             var parameters = new string[_definition.WhatsAppParameters.Count];
             for (var i = 0; i < parameters.Length; i++)
             {
-                var (variable, fallback) = Placeholder(_definition.WhatsAppParameters[i]);
+                // A NULL element of wa_parameters ('{name,NULL}') is the template's fault, not a bug of ours: its rows are
+                // skipped and logged, the other templates' rows go out.
+                var placeholder = _definition.WhatsAppParameters[i]
+                    ?? throw new TemplateException($"template '{Key}' has NULL as WhatsApp parameter {i + 1} in cortex.message_templates.wa_parameters: write the variable's name there");
+                var (variable, fallback) = Placeholder(placeholder);
                 var value = Value(variables, variable, fallback) ?? throw new UnrenderableMessageException(Key, variable);
                 parameters[i] = !string.IsNullOrWhiteSpace(value) ? value : throw new UnrenderableMessageException(Key, variable, blank: true);
             }

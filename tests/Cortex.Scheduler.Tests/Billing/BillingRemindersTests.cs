@@ -162,6 +162,26 @@ public sealed class BillingRemindersTests(SchedulerFixture fixture) : IClassFixt
         Assert.Equal("billing:1:0:2026-11-20", Assert.Single(await h.QueuedAsync()).Envelope.Id);
     }
 
+    [Fact]
+    public async Task RunAsync_OneTenantsTemplateHasANullParameter_ItsRowsAreSkippedAndTheOtherTenantsGoOut()
+    {
+        // A NULL element in wa_parameters threw a NullReferenceException out of the run: no tenant's reminders went out
+        // that day.
+        await using var h = await fixture.CreateHarnessAsync(s_morning);
+        await h.ExecuteAsync(
+            """
+            INSERT INTO cortex.message_templates (tenant, key, body, wa_name, wa_language, wa_parameters)
+            VALUES ('isp', 'billing.due', 'unused', 'fatura_vence_hoje', 'pt_BR', '{name,NULL,dueDate}')
+            """);
+        await SeedChargeAsync(h, 1, "2026-11-20", tenant: "isp");
+        await SeedChargeAsync(h, 2, "2026-11-20", tenant: "clinic");
+
+        var result = await h.Billing.RunAsync(s_today, default);
+
+        Assert.Equal(1, result.Invalid);
+        Assert.Equal("clinic", Assert.Single(await h.QueuedAsync()).Envelope.Tenant);
+    }
+
     internal static Task SeedChargeAsync(
         SchedulerHarness h, long id, string dueDate, string status = "open", string tenant = "", string? phone = null, decimal amount = 100m, string name = "Cliente") =>
         h.ExecuteAsync(
