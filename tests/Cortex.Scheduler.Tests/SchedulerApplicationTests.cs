@@ -7,6 +7,8 @@ using Cortex.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Quartz;
 
@@ -133,6 +135,23 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
         Assert.Equal(0, (await queue.GetStatsAsync()).Delayed);
         await using var status = dataSource.CreateCommand("SELECT status || '|' || withdrawn_reason FROM cortex.dispatch_ledger");
         Assert.Equal("withdrawn|opted out", await status.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task Health_AsTheApplicationBuildsIt_EveryCheckHasTheConfiguredTimeout()
+    {
+        // The PostgreSQL check is registered after the operations endpoints set the timeout, and it had none: a PostgreSQL
+        // that stopped answering held /health/ready until the kubelet gave up, and no line said which check hung.
+        await using var app = SchedulerApplication.Build([], builder => builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Cortex:Postgres:ConnectionString"] = "Host=127.0.0.1;Username=cortex;Database=cortex",
+            ["Cortex:Observability:HealthCheckTimeout"] = "00:00:02",
+        }));
+
+        var registrations = app.Services.GetRequiredService<IOptions<HealthCheckServiceOptions>>().Value.Registrations;
+
+        Assert.Equal(["postgres", "redis"], registrations.Select(r => r.Name).Order());
+        Assert.All(registrations, r => Assert.Equal(TimeSpan.FromSeconds(2), r.Timeout));
     }
 
     [Fact]

@@ -46,7 +46,9 @@ public static partial class OperationsEndpoints
         services.TryAddSingleton<RedisConnectionWatchdog>();
         services.AddHostedService(sp => sp.GetRequiredService<RedisConnectionWatchdog>());
         services.TryAddSingleton<HealthTransitions>();
-        services.AddOptions<HealthCheckServiceOptions>().Configure<IOptions<ObservabilityOptions>>((health, observability) =>
+        // After every AddCheck, whose registrations are Configure actions too: the caller adds its own checks after this
+        // (the scheduler's PostgreSQL check), and a Configure here ran before them and left them without a timeout.
+        services.AddOptions<HealthCheckServiceOptions>().PostConfigure<IOptions<ObservabilityOptions>>((health, observability) =>
         {
             if (ValidOrNull(observability) is { } valid)
             {
