@@ -94,7 +94,7 @@ public sealed class GatewayPipeline
             o.MinimumThroughput, Math.Min(o.MinimumThroughput, moreThanOneMessage), o.SamplingDuration, o.BreakDuration, timeProvider, Transient, gate.OnCircuitOpened);
         gate.ReadStreakStateFrom(() => streak.State);
         _pipeline = builder
-            .AddStrategy(_ => new SendTurnStrategy(), new SendTurnOptions())
+            .AddStrategy(_ => new SendTurnStrategy(() => gate.IsHoldingBack), new SendTurnOptions())
             .AddCircuitBreaker(Breaker(o.FailureRatio, o.SamplingDuration, o.MinimumThroughput, o, gate.CircuitState, gate))
             .AddCircuitBreaker(Breaker(1.0, o.OutageSamplingDuration, outageMinimum, o, gate.OutageCircuitState, gate))
             .AddStrategy(_ => streak, new FailureStreakOptions())

@@ -47,12 +47,33 @@ public sealed class SendWithdrawnException : Exception
 /// waits out a throttle pause and takes a permit as any send does, and outside the breakers and the timeout: the wait is
 /// no part of the attempt, and an attempt that never starts counts neither way.
 /// </summary>
-internal sealed class SendTurnStrategy : ResilienceStrategy<GatewayResult>
+/// <remarks>
+/// A retry due while <paramref name="holdingBack"/> (the circuit opened, or a configuration pause began, during its delay)
+/// is not made, and does not wait: the send ends with the failure before it, and the caller hands the message back to
+/// ready unspent rather than hold its lease through the break, where no other pod could take it.
+/// </remarks>
+internal sealed class SendTurnStrategy(Func<bool> holdingBack) : ResilienceStrategy<GatewayResult>
 {
     /// <summary>The send's turns, set by the caller; a send without them goes straight on.</summary>
     internal static readonly ResiliencePropertyKey<ISendTurns> Turns = new("cortex.send-turns");
 
+    // The send's latest attempt: the outcome a retry held back ends with.
+    private static readonly ResiliencePropertyKey<Outcome<GatewayResult>> s_previous = new("cortex.previous-attempt");
+
     protected override async ValueTask<Outcome<GatewayResult>> ExecuteCore<TState>(
+        Func<ResilienceContext, TState, ValueTask<Outcome<GatewayResult>>> callback, ResilienceContext context, TState state)
+    {
+        if (context.Properties.TryGetValue(s_previous, out var previous) && holdingBack())
+        {
+            return previous;
+        }
+
+        var outcome = await TakeTurnAsync(callback, context, state).ConfigureAwait(context.ContinueOnCapturedContext);
+        context.Properties.Set(s_previous, outcome);
+        return outcome;
+    }
+
+    private static async ValueTask<Outcome<GatewayResult>> TakeTurnAsync<TState>(
         Func<ResilienceContext, TState, ValueTask<Outcome<GatewayResult>>> callback, ResilienceContext context, TState state)
     {
         if (!context.Properties.TryGetValue(Turns, out var turns))

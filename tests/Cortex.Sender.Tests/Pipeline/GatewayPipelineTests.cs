@@ -79,6 +79,40 @@ public sealed class GatewayPipelineTests(RedisFixture redis) : IClassFixture<Red
         Assert.Equal(["take", "end Accepted"], steps);
     }
 
+    [Fact]
+    public async Task SendAsync_SendingHeldDuringAShortRetrysDelay_TheRetryIsNotMadeAndTheFailureReturned()
+    {
+        // The 503 came while the gateway was fine, so a retry was due; during its delay another worker's call was refused
+        // as a configuration error (401) and sending paused for a minute. The retry waited out the pause at the gate with
+        // its message leased, where no other pod could take it. The caller now gets the 503 back, and hands the message
+        // back to ready unspent.
+        var clock = new FakeTimeProvider();
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gateway = new ScriptedGateway(_ =>
+        {
+            answered.TrySetResult();
+            return GatewayResult.Retryable("HTTP 503");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Resilience:ShortRetries"] = "1",
+            ["Cortex:Resilience:ShortRetryDelay"] = "00:00:01",
+        }, time: clock);
+        var pipeline = host.Host.Services.GetRequiredService<GatewayPipeline>();
+        var steps = new List<string>();
+
+        var send = pipeline.SendAsync(SenderTestHost.Message("m"), new Turns(steps), CancellationToken.None).AsTask();
+        await answered.Task;
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(clock.PendingTimers == 1 && !send.IsCompleted), "the short retry's delay");
+        host.Gate.PauseForConfigurationError(TimeSpan.FromMinutes(1), "HTTP 401");
+        clock.Advance(TimeSpan.FromSeconds(30));
+        var result = await send;
+
+        Assert.Equal(GatewayOutcome.Retryable, result.Outcome);
+        Assert.Equal(1, gateway.CallsFor("m"));
+        Assert.Equal(["take", "end Retryable"], steps);
+    }
+
     /// <summary>Records each turn; refuses from the <c>refuseFrom</c>th take on.</summary>
     private sealed class Turns(List<string> steps, int refuseFrom = int.MaxValue, Action? onTake = null) : ISendTurns
     {

@@ -21,7 +21,6 @@ public class PhoneMaskTests
     [InlineData("+14155552671")]
     [InlineData("+79161234567")]
     [InlineData("+351912345678")]
-    [InlineData("+12345678")]
     [InlineData("+123456789012345")]
     public void Mask_AnyNumber_NeverRevealsTheSubscriberDigitsBeforeTheLastFour(string phone)
     {
@@ -34,6 +33,16 @@ public class PhoneMaskTests
         var visible = masked.Count(char.IsAsciiDigit);
         Assert.InRange(visible, 4, 4 + CountryCodeLength(phone));
         Assert.Equal(new string('*', phone.Length - 1 - visible), masked[(1 + visible - 4)..^4]);
+    }
+
+    [Theory]
+    [InlineData("98765432", "******32")]
+    [InlineData("+29012345", "*******45")]
+    [InlineData("+12345678", "*******78")]
+    public void Mask_NumberUnderTenDigits_ShowsOnlyTheLastTwo(string phone, string expected)
+    {
+        // A national number echoed in a gateway's error was logged as "+98**5432": six of its eight digits.
+        Assert.Equal(expected, PhoneMask.Mask(phone));
     }
 
     [Theory]
