@@ -31,7 +31,7 @@ public static class SenderServiceCollectionExtensions
         {
             services.RemoveAll<TimeProvider>();
             services.AddSingleton<TimeProvider>(sp => new RedisClock(
-                sp.GetRequiredService<IConnectionMultiplexer>(), TimeProvider.System, sp.GetRequiredService<ILogger<RedisClock>>()));
+                sp.GetRequiredService<IConnectionMultiplexer>, TimeProvider.System, sp.GetRequiredService<ILogger<RedisClock>>()));
         }
 
         services.AddCortexQueue();

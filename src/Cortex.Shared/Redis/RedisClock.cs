@@ -22,7 +22,7 @@ public sealed partial class RedisClock : TimeProvider
 
     private static readonly RedisScript s_time = new("return redis.call('TIME')");
 
-    private readonly IConnectionMultiplexer _connection;
+    private readonly Lazy<IConnectionMultiplexer> _connection;
     private readonly TimeProvider _local;
     private readonly ILogger<RedisClock> _logger;
     private Reading? _reading;
@@ -35,11 +35,22 @@ public sealed partial class RedisClock : TimeProvider
     /// <param name="local">This process's clock: its timers, its elapsed time, and the date until Redis answers.</param>
     /// <param name="logger">Where an offset worth fixing is reported.</param>
     public RedisClock(IConnectionMultiplexer connection, TimeProvider local, ILogger<RedisClock> logger)
+        : this(connection is null ? throw new ArgumentNullException(nameof(connection)) : () => connection, local, logger)
+    {
+    }
+
+    /// <param name="connection">
+    /// Gives the connection at the first reading, not before: the host resolves its clock while it is built (Kestrel takes
+    /// one), before a bad Redis configuration is reported at start as such, naming its key.
+    /// </param>
+    /// <param name="local">This process's clock: its timers, its elapsed time, and the date until Redis answers.</param>
+    /// <param name="logger">Where an offset worth fixing is reported.</param>
+    public RedisClock(Func<IConnectionMultiplexer> connection, TimeProvider local, ILogger<RedisClock> logger)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(local);
         ArgumentNullException.ThrowIfNull(logger);
-        _connection = connection;
+        _connection = new Lazy<IConnectionMultiplexer>(connection, LazyThreadSafetyMode.PublicationOnly);
         _local = local;
         _logger = logger;
         _nextReadAt = local.GetTimestamp();
@@ -77,7 +88,7 @@ public sealed partial class RedisClock : TimeProvider
     public async Task SyncAsync(CancellationToken cancellationToken = default)
     {
         var sent = _local.GetTimestamp();
-        var reply = (RedisResult[])(await s_time.EvaluateAsync(_connection, _connection.GetDatabase(), [], []).WaitAsync(cancellationToken))!;
+        var reply = (RedisResult[])(await s_time.EvaluateAsync(_connection.Value, _connection.Value.GetDatabase(), [], []).WaitAsync(cancellationToken))!;
         var answered = _local.GetTimestamp();
         var answeredAt = _local.GetUtcNow();
         var micros = (long.Parse((string)reply[0]!, CultureInfo.InvariantCulture) * 1_000_000) + long.Parse((string)reply[1]!, CultureInfo.InvariantCulture);
@@ -101,7 +112,7 @@ public sealed partial class RedisClock : TimeProvider
     }
 
     /// <summary>Whether the Redis user may read the clock: "TIME" when refused, as <see cref="RedisAclCheck"/> reports it.</summary>
-    public Task<IReadOnlyList<string>?> RefusedCommandsAsync() => RedisAcl.RefusedAsync(_connection, [new RedisCommandNeed("TIME", default)]);
+    public Task<IReadOnlyList<string>?> RefusedCommandsAsync() => RedisAcl.RefusedAsync(_connection.Value, [new RedisCommandNeed("TIME", default)]);
 
     private async Task ReadInBackgroundAsync()
     {
