@@ -52,7 +52,7 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
             return (exitCode, output.ToString().Trim());
         }
 
-        Assert.Equal((0, "applied 0001_cortex_schema, 0002_quartz_tables, 0003_template_fallbacks, 0004_withdrawn_messages"), await MigrateOnceAsync());
+        Assert.Equal((0, "applied 0001_cortex_schema, 0002_quartz_tables, 0003_template_fallbacks, 0004_withdrawn_messages, 0005_conversations_closed_by"), await MigrateOnceAsync());
         Assert.Equal((0, "database is up to date"), await MigrateOnceAsync());
     }
 

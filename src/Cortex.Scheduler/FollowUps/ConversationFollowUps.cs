@@ -176,7 +176,8 @@ public sealed class ConversationFollowUps(
                 follow_up_anchor = c.last_inbound_at,
                 last_follow_up_at = CASE WHEN u.close THEN c.last_follow_up_at ELSE u.at END,
                 status = CASE WHEN u.close THEN 'closed' ELSE c.status END,
-                closed_at = CASE WHEN u.close THEN @now ELSE c.closed_at END
+                closed_at = CASE WHEN u.close THEN @now ELSE c.closed_at END,
+                closed_by = CASE WHEN u.close THEN 'cortex' END
             FROM unnest(@ids, @sent, @close, @at) AS u(id, sent, close, at)
             WHERE c.id = u.id
             """,

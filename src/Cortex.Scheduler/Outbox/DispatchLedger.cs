@@ -322,7 +322,8 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
                         SELECT 1 FROM cortex.charges c WHERE c.id = split_part(l.key, ':', 2)::bigint AND c.status = 'open')
                         THEN 'charge no longer open'
                     WHEN split_part(l.key, ':', 1) = 'followup' AND NOT EXISTS (
-                        SELECT 1 FROM cortex.conversations c WHERE c.id = split_part(l.key, ':', 2)::bigint AND c.status = 'open'
+                        SELECT 1 FROM cortex.conversations c WHERE c.id = split_part(l.key, ':', 2)::bigint
+                            AND (c.status = 'open' OR c.closed_by = 'cortex')
                             AND coalesce(floor(extract(epoch FROM c.last_inbound_at) * 1000), 0) = split_part(l.key, ':', 3)::numeric)
                         THEN 'conversation closed or the customer wrote'
                     WHEN split_part(l.key, ':', 1) = 'campaign' AND EXISTS (

@@ -141,6 +141,33 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
         Assert.Equal("enqueued", await h.ScalarAsync<string>("SELECT status FROM cortex.dispatch_ledger WHERE key = @key", ("key", sent)));
     }
 
+    [Fact]
+    public async Task WithdrawUnwanted_LastFollowUpStillWaitingWhenCortexClosesTheConversation_IsLeftToGoWhereAnAgentsCloseWithdrawsIt()
+    {
+        // Both conversations' follow-ups wait in the ready list (a long backlog, or pushed late after a Redis outage).
+        // An agent resolves conversation 4; conversation 3 runs out of follow-ups and Cortex closes it. The check read
+        // Cortex's own close as the agent's and withdrew 3's last follow-up too: the customer never got it.
+        await using var h = await fixture.CreateHarnessAsync(s_day);
+        await h.ExecuteAsync(
+            """
+            INSERT INTO cortex.conversations (id, phone, customer_name, last_inbound_at, last_outbound_at) VALUES
+                (3, '+5511900000003', 'Caio', @in, @out), (4, '+5511900000004', 'Duda', @in, @out)
+            """,
+            ("in", s_day.AddHours(-3).UtcDateTime),
+            ("out", s_day.AddHours(-1).UtcDateTime));
+        await h.FollowUps.RunAsync(default);
+        h.Clock.Advance(TimeSpan.FromMinutes(31));
+        await h.FollowUps.RunAsync(default);
+        await h.ExecuteAsync("UPDATE cortex.conversations SET status = 'closed', closed_at = @at WHERE id = 4", ("at", h.Clock.GetUtcNow().UtcDateTime));
+        h.Clock.Advance(TimeSpan.FromMinutes(31));
+        Assert.Equal(1, (await h.FollowUps.RunAsync(default)).Closed);
+
+        var withdrawn = await h.Ledger.WithdrawUnwantedAsync(default);
+
+        Assert.Equal(["followup:4", "followup:4"], withdrawn.Select(w => Name(w.Key, campaignA: 0)));
+        Assert.Equal(2L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger WHERE key LIKE 'followup:3:%' AND status = 'enqueued'"));
+    }
+
     // What ChangeMindsAsync makes unwanted, and why.
     private static readonly (string Name, string Reason)[] s_changedMinds =
     [
