@@ -28,12 +28,21 @@ public sealed class QueueMetrics : IMetricsSource
 
     public async Task CollectAsync(CancellationToken cancellationToken)
     {
-        _last = null;
-        var stats = _queue.GetStatsAsync();
-        var oldest = _queue.GetOldestReadyEnqueuedAtAsync();
-        var paused = _queue.GetPausedAsync();
-        await Task.WhenAll(stats, oldest, paused).WaitAsync(cancellationToken);
-        _last = new Snapshot(await stats, await oldest, await paused is not null);
+        // Cleared only when this collection fails (Redis away: no series, not stale ones), not as it starts: a scrape
+        // starting meanwhile cleared the snapshot another scrape had just collected and was about to write.
+        try
+        {
+            var stats = _queue.GetStatsAsync();
+            var oldest = _queue.GetOldestReadyEnqueuedAtAsync();
+            var paused = _queue.GetPausedAsync();
+            await Task.WhenAll(stats, oldest, paused).WaitAsync(cancellationToken);
+            _last = new Snapshot(await stats, await oldest, await paused is not null);
+        }
+        catch
+        {
+            _last = null;
+            throw;
+        }
     }
 
     private IEnumerable<Measurement<long>> ObserveDepth()
