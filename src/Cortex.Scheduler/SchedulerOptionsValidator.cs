@@ -44,6 +44,12 @@ internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOpti
                 .Require(IsTimeOfDay(rule.End), key + ":End", "must be a time of day from 00:00 to 23:59");
         }
 
+        foreach (var (key, cron) in new[] { (nameof(options.OutboxRepairCron), options.OutboxRepairCron), ("Billing:Cron", options.Billing.Cron), ("FollowUps:Cron", options.FollowUps.Cron), ("Campaigns:Cron", options.Campaigns.Cron) })
+        {
+            // Valid, but no date matches it (30 February): Quartz refused to schedule it, in a message without the key.
+            check.Require(!IsCron(cron) || new CronExpression(cron).GetNextValidTimeAfter(TimeProvider.System.GetUtcNow()) is not null, key, $"never fires: no date from now on matches '{cron}'");
+        }
+
         return check.ToResult();
     }
 

@@ -12,6 +12,7 @@ public class SchedulerOptionsValidatorTests
     [Theory]
     [InlineData("Cortex:Scheduler:TimeZone must be an IANA time zone", "TimeZone", "America/Sao_Paolo")]
     [InlineData("Cortex:Scheduler:Billing:Cron must be a Quartz cron expression", "Billing:Cron", "0 9 * * *")]
+    [InlineData("Cortex:Scheduler:Billing:Cron never fires: no date from now on matches '0 0 9 30 2 ?'", "Billing:Cron", "0 0 9 30 2 ?")]
     [InlineData("Cortex:Scheduler:Billing:Offsets must be comma-separated whole days", "Billing:Offsets", "-3, D0")]
     [InlineData("Cortex:Scheduler:Billing:Offsets must be comma-separated whole days", "Billing:Offsets", "400")]
     [InlineData("Cortex:Scheduler:FollowUps:Cron must be a Quartz cron expression", "FollowUps:Cron", "")]

@@ -88,7 +88,7 @@ public static class ConfigurationCases
         ["Cortex:Scheduler:ClusterCheckinMisfireThreshold"] = ["00:00:01"],
         ["Cortex:Scheduler:MisfireThreshold"] = ["00:00:00", "01:00:01"],
         ["Cortex:Scheduler:Billing:Enabled"] = [],
-        ["Cortex:Scheduler:Billing:Cron"] = ["", "0 0 9 * *", "61 * * * * ?"],
+        ["Cortex:Scheduler:Billing:Cron"] = ["", "0 0 9 * *", "61 * * * * ?", "0 0 9 30 2 ?"],
         ["Cortex:Scheduler:Billing:Offsets"] = ["", "a,b", "-3;0", "1000", "-61"],
         ["Cortex:Scheduler:FollowUps:Enabled"] = [],
         ["Cortex:Scheduler:FollowUps:Cron"] = ["", "x"],
