@@ -461,12 +461,13 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
                     return GatewayResult.Accepted("ok");
             }
         });
+        // The pod's clock is the one the gateway notes times by (not Redis's, a fraction of a millisecond off it).
         await using var created = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
         {
             ["Cortex:Sender:Workers"] = "2",
             ["Cortex:Resilience:ShortRetries"] = "1",
             ["Cortex:Resilience:ShortRetryDelay"] = "00:00:00.010",
-        });
+        }, time: new ShiftedClock(TimeSpan.Zero));
         host = created;
         await host.Client.EnqueueBatchAsync([SenderTestHost.Message("failing"), SenderTestHost.Message("throttled")]);
 
