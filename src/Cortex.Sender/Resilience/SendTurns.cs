@@ -95,7 +95,7 @@ internal sealed class SendTurnStrategy(Func<bool> holdingBack) : ResilienceStrat
         }
 
         var outcome = await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
-        await turns.EndAsync(outcome.Exception is null ? outcome.Result : null).ConfigureAwait(context.ContinueOnCapturedContext);
+        await turns.EndAsync(outcome is { Exception: null, Result: var answer } ? answer : null).ConfigureAwait(context.ContinueOnCapturedContext);
         return outcome;
     }
 }
