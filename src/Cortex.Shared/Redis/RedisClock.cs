@@ -61,15 +61,18 @@ public sealed partial class RedisClock : TimeProvider
 
     public override DateTimeOffset GetUtcNow()
     {
+        // Dated by the reading in hand: a reading this call starts serves the calls after it, so that what one call
+        // returns does not depend on how fast Redis answered meanwhile.
         var now = _local.GetTimestamp();
+        var date = Volatile.Read(ref _reading) is { } reading
+            ? reading.RedisTime + _local.GetElapsedTime(reading.Timestamp, now)
+            : _local.GetUtcNow();
         if (now >= Volatile.Read(ref _nextReadAt) && Interlocked.CompareExchange(ref _readInProgress, 1, 0) == 0)
         {
             _ = ReadInBackgroundAsync();
         }
 
-        return Volatile.Read(ref _reading) is { } reading
-            ? reading.RedisTime + _local.GetElapsedTime(reading.Timestamp, now)
-            : _local.GetUtcNow();
+        return date;
     }
 
     public override long GetTimestamp() => _local.GetTimestamp();

@@ -62,7 +62,8 @@ public sealed class RedisClockTests(RedisFixture redis) : IClassFixture<RedisFix
         Assert.Equal(read + TimeSpan.FromSeconds(59), clock.GetUtcNow());
         Assert.Equal(offset, clock.Offset);
 
-        // A minute on, the next use reads Redis again: its clock barely moved meanwhile, so the date goes back near it.
+        // A minute on, the next use reads Redis again, and is itself dated by the reading in hand: Redis's clock barely
+        // moved meanwhile, so once that read lands the date goes back near it.
         local.Advance(TimeSpan.FromSeconds(2));
         Assert.Equal(read + TimeSpan.FromSeconds(61), clock.GetUtcNow());
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
