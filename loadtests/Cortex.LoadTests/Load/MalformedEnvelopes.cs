@@ -214,8 +214,8 @@ internal static class MalformedEnvelopes
         switch (random.Next(4))
         {
             case 0:
-                var version = random.Next(2) == 0 ? random.Next(2, 10) : random.Next(int.MinValue, 1);
-                return Json($$"""{"id":"{{marker}}","version":{{version}},{{members}}""" + "}", $"version: unsupported version {version}; this Cortex reads version 1");
+                var version = random.Next(2) == 0 ? random.Next(3, 10) : random.Next(int.MinValue, 1);
+                return Json($$"""{"id":"{{marker}}","version":{{version}},{{members}}""" + "}", $"version: unsupported version {version}; this Cortex reads versions 1 and 2");
             case 1:
                 return Json($$"""{"id":"{{marker}}",{{members}}""" + "}", "version: is required (use 1)");
             case 2:

@@ -234,6 +234,7 @@ public sealed class BillingReminders(
                     Kind = Kind,
                     Tenant = charge.Tenant.Length == 0 ? null : charge.Tenant,
                     NotBefore = sendAt > now ? sendAt : null,
+                    QuietHours = quiet.WindowFor(charge.Tenant, Kind),
                     ExpiresAt = sendAt + settings.ExpireAfter,
                 },
                 name => name switch

@@ -253,6 +253,7 @@ public sealed class CampaignFanOut(
                         Tenant = run.Tenant.Length == 0 ? null : run.Tenant,
                         Priority = Priority.Low,
                         NotBefore = sendAt > now ? sendAt : null,
+                        QuietHours = quiet.WindowFor(run.Tenant, Kind),
                         ExpiresAt = sendAt + settings.ExpireAfter,
                     },
                     name => name == "name" ? r.Name : r.Variables?.GetValueOrDefault(name)),

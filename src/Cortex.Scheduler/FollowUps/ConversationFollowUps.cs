@@ -87,6 +87,7 @@ public sealed class ConversationFollowUps(
                             // A customer in a live conversation is waiting: ahead of reminders and campaigns.
                             Priority = Priority.High,
                             NotBefore = sendAt > now ? sendAt : null,
+                            QuietHours = quiet.WindowFor(c.Tenant, Kind),
                             ExpiresAt = expiresAt,
                         },
                         name => name switch

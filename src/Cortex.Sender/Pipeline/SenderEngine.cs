@@ -376,10 +376,10 @@ internal sealed class SenderEngine : BackgroundService
     /// <summary>Until nothing is buffered or in flight; the last worker to let go ends the wait (<see cref="ConditionSignal"/>).</summary>
     private Task WhileBusyAsync(CancellationToken cancellationToken) => _idle.WaitAsync(cancellationToken);
 
-    // Parses and screens a leased batch: bad envelopes and expired messages go to the DLQ, early ones to the
-    // delayed set, ids already sent are acked without sending. Returns the rest, for the workers, as soon as the claim
-    // answers, and the writes still going (dead letters, deferrals). The claim goes to Redis first: bad input leased
-    // with good messages (its entries built, its bytes written) does not hold the good ones back.
+    // Parses and screens a leased batch: bad envelopes and expired messages go to the DLQ, early ones and those in their
+    // quiet hours to the delayed set, ids already sent are acked without sending. Returns the rest, for the workers, as
+    // soon as the claim answers, and the writes still going (dead letters, deferrals). The claim goes to Redis first: bad
+    // input leased with good messages (its entries built, its bytes written) does not hold the good ones back.
     private async Task<(List<WorkItem> Admitted, Task SideTrips)> AdmitAsync(IReadOnlyList<LeasedMessage> leased, long leasedAtMs, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
@@ -400,6 +400,19 @@ internal sealed class SenderEngine : BackgroundService
             else if (envelope.NotBefore is { } notBefore && notBefore > now)
             {
                 sideTrips.Add(DeferAsync(message, notBefore, cancellationToken));
+            }
+            else if (envelope.QuietHours?.NextAllowed(now) is { } allowed && allowed > now)
+            {
+                // Its quiet hours began while it waited (a backlog draining past 21:00, a retry due at night): it waits
+                // for their end, or, when it would expire by then, is dead-lettered now rather than in the morning.
+                if (envelope.ExpiresAt is { } expires && expires <= allowed)
+                {
+                    (dead ??= []).Add((message, envelope, DeadLetterReasons.Expired, string.Create(CultureInfo.InvariantCulture, $"expires at {expires:O}, before its quiet hours ({envelope.QuietHours}) end at {allowed:O}")));
+                }
+                else
+                {
+                    sideTrips.Add(DeferAsync(message, allowed, cancellationToken));
+                }
             }
             else
             {

@@ -1,9 +1,16 @@
 namespace Cortex.Shared.Contract;
 
-/// <summary>A validated outbound WhatsApp message: version 1 of the public envelope.</summary>
+/// <summary>
+/// A validated outbound WhatsApp message: version 1 of the public envelope, or version 2, which is version 1 with
+/// <see cref="QuietHours"/>.
+/// </summary>
 public sealed record Envelope
 {
-    public const int CurrentVersion = 1;
+    /// <summary>The version every producer may write, and Cortex writes for a message without quiet hours.</summary>
+    public const int FirstVersion = 1;
+
+    /// <summary>Version 1 plus <c>quietHours</c>: what Cortex writes for a message that carries them.</summary>
+    public const int QuietHoursVersion = 2;
 
     /// <summary>Idempotency key: a message id already sent is not sent again.</summary>
     public required string Id { get; init; }
@@ -24,6 +31,12 @@ public sealed record Envelope
     public DateTimeOffset? NotBefore { get; init; }
 
     public DateTimeOffset? ExpiresAt { get; init; }
+
+    /// <summary>
+    /// Hours this message must not be sent in: one still unsent when they begin waits for their end, whenever it was
+    /// decided (a campaign draining past 21:00, a retry due at night).
+    /// </summary>
+    public QuietHoursWindow? QuietHours { get; init; }
 
     public string? TraceId { get; init; }
 

@@ -87,7 +87,8 @@ public static class EnvelopeCodec
         ArgumentNullException.ThrowIfNull(envelope);
         var doc = new EnvelopeDocument
         {
-            Version = Envelope.CurrentVersion,
+            // The oldest version that holds the message: a sender of an earlier release still reads all it can.
+            Version = envelope.QuietHours is null ? Envelope.FirstVersion : Envelope.QuietHoursVersion,
             Id = envelope.Id,
             To = envelope.To,
             Text = envelope.Text,
@@ -99,6 +100,7 @@ public static class EnvelopeCodec
             Priority = envelope.Priority == Priority.Normal ? null : envelope.Priority.ToWire(),
             NotBefore = envelope.NotBefore,
             ExpiresAt = envelope.ExpiresAt,
+            QuietHours = envelope.QuietHours?.ToString(),
             TraceId = envelope.TraceId,
             Attributes = envelope.Attributes is { Count: > 0 } a ? new Dictionary<string, string>(a, StringComparer.Ordinal) : null,
             Attempt = envelope.Attempt == 0 ? null : envelope.Attempt,
@@ -124,12 +126,12 @@ public static class EnvelopeCodec
 
         if (doc.Version is null)
         {
-            return Fail("version", $"is required (use {Envelope.CurrentVersion})");
+            return Fail("version", $"is required (use {Envelope.FirstVersion})");
         }
 
-        if (doc.Version != Envelope.CurrentVersion)
+        if (doc.Version is not (Envelope.FirstVersion or Envelope.QuietHoursVersion))
         {
-            return Fail("version", $"unsupported version {doc.Version}; this Cortex reads version {Envelope.CurrentVersion}");
+            return Fail("version", $"unsupported version {doc.Version}; this Cortex reads versions {Envelope.FirstVersion} and {Envelope.QuietHoursVersion}");
         }
 
         if (string.IsNullOrEmpty(doc.Id))
@@ -213,6 +215,20 @@ public static class EnvelopeCodec
             return Fail("expiresAt", "must be later than notBefore");
         }
 
+        QuietHoursWindow? quietHours = null;
+        if (doc.QuietHours is { } quiet)
+        {
+            if (doc.Version == Envelope.FirstVersion)
+            {
+                return Fail("quietHours", $"needs version {Envelope.QuietHoursVersion}: version 1 has no quiet hours");
+            }
+
+            if (!QuietHoursWindow.TryParse(quiet, out quietHours, out var quietError))
+            {
+                return Fail("quietHours", quietError);
+            }
+        }
+
         if (doc.TraceId is not null && (doc.TraceId.Length is 0 or > EnvelopeLimits.MaxTraceIdLength || doc.TraceId.AsSpan().ContainsAny(s_idForbidden)))
         {
             return Fail("traceId", $"must be 1 to {EnvelopeLimits.MaxTraceIdLength} characters without spaces or control characters");
@@ -249,6 +265,7 @@ public static class EnvelopeCodec
                 Priority = priority,
                 NotBefore = doc.NotBefore,
                 ExpiresAt = doc.ExpiresAt,
+                QuietHours = quietHours,
                 TraceId = doc.TraceId,
                 Attributes = doc.Attributes,
                 Attempt = doc.Attempt ?? 0,

@@ -16,6 +16,7 @@ internal sealed class EnvelopeDocument
     public string? Priority { get; set; }
     public DateTimeOffset? NotBefore { get; set; }
     public DateTimeOffset? ExpiresAt { get; set; }
+    public string? QuietHours { get; set; }
     public string? TraceId { get; set; }
     public Dictionary<string, string>? Attributes { get; set; }
     public int? Attempt { get; set; }

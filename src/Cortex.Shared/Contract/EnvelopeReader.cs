@@ -21,7 +21,7 @@ internal ref struct EnvelopeReader
     private static readonly JsonReaderOptions s_options = new() { MaxDepth = EnvelopeLimits.MaxJsonDepth + 1 };
 
     private static readonly string[] s_rootMembers =
-        ["version", "id", "to", "text", "template", "kind", "tenant", "priority", "notBefore", "expiresAt", "traceId", "attributes", "attempt", "enqueuedAt", "lastError"];
+        ["version", "id", "to", "text", "template", "kind", "tenant", "priority", "notBefore", "expiresAt", "traceId", "attributes", "attempt", "enqueuedAt", "lastError", "quietHours"];
 
     private static readonly string[] s_templateMembers = ["name", "language", "parameters"];
 
@@ -73,6 +73,7 @@ internal ref struct EnvelopeReader
         Attempt,
         EnqueuedAt,
         LastError,
+        QuietHours,
     }
 
     private enum TemplateMember
@@ -323,9 +324,13 @@ internal ref struct EnvelopeReader
                 error = ReadTimestamp(out var enqueuedAt);
                 doc.EnqueuedAt = enqueuedAt;
                 break;
-            default:
+            case Member.LastError:
                 error = ReadString(out var lastError);
                 doc.LastError = lastError;
+                break;
+            default:
+                error = ReadString(out var quietHours);
+                doc.QuietHours = quietHours;
                 break;
         }
 

@@ -124,6 +124,7 @@ public sealed class BillingRemindersTests(SchedulerFixture fixture) : IClassFixt
         var opens = new DateTimeOffset(2026, 11, 21, 11, 0, 0, TimeSpan.Zero);
         Assert.Equal(opens, queued.DueAt);
         Assert.Equal(opens, queued.Envelope.NotBefore);
+        Assert.Equal("21:00-08:00 America/Sao_Paulo", queued.Envelope.QuietHours?.ToString());
     }
 
     [Fact]

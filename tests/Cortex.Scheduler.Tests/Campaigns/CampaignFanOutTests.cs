@@ -35,6 +35,26 @@ public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task RunAsync_CampaignQuietHoursOverride_EveryMessageCarriesItsWindowForTheSender()
+    {
+        // 09:00:30 is outside a campaign window of 20:00–09:00, so the messages go now; should the backlog still be
+        // draining at 20:00, the window they carry makes the sender hold the rest until 09:00.
+        await using var h = await fixture.CreateHarnessAsync(s_now, new Dictionary<string, string?>(s_smallBatches)
+        {
+            ["Cortex:Scheduler:QuietHours:Overrides:0:Kind"] = "campaign",
+            ["Cortex:Scheduler:QuietHours:Overrides:0:Start"] = "20:00",
+            ["Cortex:Scheduler:QuietHours:Overrides:0:End"] = "09:00",
+        });
+        await SeedCampaignAsync(h, recipients: 150, runAt: s_now.AddMinutes(-1));
+
+        await h.Campaigns.RunAsync(default);
+
+        var queued = await h.QueuedAsync();
+        Assert.Equal(150, queued.Count);
+        Assert.All(queued, m => Assert.Equal(("20:00-09:00 America/Sao_Paulo", null), (m.Envelope.QuietHours?.ToString(), m.Envelope.NotBefore)));
+    }
+
+    [Fact]
     public async Task RunAsync_NotDueYet_NothingStarts()
     {
         await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);

@@ -48,6 +48,7 @@ public class QuietHoursTests
         var quiet = new QuietHours(new QuietHoursOptions { Start = TimeSpan.Zero, End = TimeSpan.Zero }, s_saoPaulo);
 
         Assert.Equal(Local(20, 23), quiet.NextAllowed(Local(20, 23), "", "billing"));
+        Assert.Null(quiet.WindowFor("", "billing"));
     }
 
     [Fact]
@@ -70,5 +71,9 @@ public class QuietHoursTests
         Assert.Equal(Local(21, 9), quiet.NextAllowed(at, "clinic", "billing"));     // tenant rule 19–09
         Assert.Equal(at, quiet.NextAllowed(at, "clinic", "followup"));              // tenant+kind rule 23–06
         Assert.Equal(Local(21, 6), quiet.NextAllowed(Local(20, 23, 30), "clinic", "followup"));
+
+        // What each message carries, for the sender to hold it when they begin while it waits.
+        Assert.Equal("23:00-06:00 America/Sao_Paulo", quiet.WindowFor("clinic", "followup")?.ToString());
+        Assert.Equal("21:00-08:00 America/Sao_Paulo", quiet.WindowFor("isp", "billing")?.ToString());
     }
 }

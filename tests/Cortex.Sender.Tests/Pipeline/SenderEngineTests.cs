@@ -256,6 +256,40 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_QuietHoursBeganWhileWaiting_WaitsForTheirEndOrIsDeadLetteredWhenItExpiresFirst()
+    {
+        // Quiet hours from an hour ago to an hour ahead, in UTC, to the minute: the sender's clock is the system's here.
+        var now = TimeProvider.System.GetUtcNow();
+        var end = new DateTimeOffset(now.Ticks - (now.Ticks % TimeSpan.TicksPerMinute), TimeSpan.Zero).AddHours(1);
+        var utc = TimeZoneInfo.FindSystemTimeZoneById("Etc/UTC");
+        var quiet = new QuietHoursWindow(TimeOnly.FromDateTime(end.UtcDateTime.AddHours(-2)), TimeOnly.FromDateTime(end.UtcDateTime), utc);
+        var later = new QuietHoursWindow(TimeOnly.FromDateTime(end.UtcDateTime.AddHours(1)), TimeOnly.FromDateTime(end.UtcDateTime.AddHours(2)), utc);
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        await using var host = SenderTestHost.Create(redis, gateway);
+        await host.Client.EnqueueBatchAsync(
+        [
+            SenderTestHost.Message("campaign-tail") with { QuietHours = quiet },
+            SenderTestHost.Message("expires-first") with { QuietHours = quiet, ExpiresAt = end.AddMinutes(-1) },
+            SenderTestHost.Message("outside-them") with { QuietHours = later },
+        ]);
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(
+            async () => gateway.AcceptedFor("outside-them") == 1 && (await host.Queue.GetStatsAsync()) is { Delayed: 1, Dead: 1 },
+            "one sent, one deferred, one dead-lettered");
+
+        var deferred = Assert.Single(await Db.SortedSetRangeByRankWithScoresAsync(host.Queue.Keys.Delayed));
+        Assert.Contains("campaign-tail", (string)deferred.Element!, StringComparison.Ordinal);
+        Assert.Equal(end.ToUnixTimeMilliseconds(), (long)deferred.Score);
+        var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
+        Assert.Equal((DeadLetterReasons.Expired, "expires-first"), (dead.Reason, dead.MessageId));
+        Assert.Equal(
+            string.Create(CultureInfo.InvariantCulture, $"expires at {end.AddMinutes(-1):O}, before its quiet hours ({quiet}) end at {end:O}"),
+            dead.Detail);
+        Assert.Equal(0, gateway.CallsFor("campaign-tail") + gateway.CallsFor("expires-first"));
+    }
+
+    [Fact]
     public async Task Send_PermanentFailure_DeadLetteredAtOnceWithTheGatewayError()
     {
         var gateway = new ScriptedGateway(e => e.Id == "nope" ? GatewayResult.Permanent("number not on WhatsApp") : GatewayResult.Accepted("ok"));

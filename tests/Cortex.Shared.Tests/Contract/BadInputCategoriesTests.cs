@@ -42,7 +42,7 @@ public class BadInputCategoriesTests
         Add("phone numbers, 200 digits", "{\"id\":\"fuzz-13\",\"version\":1,\"to\":\"+" + new string('9', 200) + "\",\"text\":\"hi\"}", "to", "must be an E.164 number");
         Add("phone numbers, spaces and a dash", "{\"id\":\"fuzz-14\",\"version\":1,\"to\":\"+55 11 98765-4321\",\"text\":\"hi\"}", "to", "must be an E.164 number");
 
-        Add("unknown versions, 2", "{\"id\":\"fuzz-15\",\"version\":2,\"to\":\"+5511987654321\",\"text\":\"hi\"}", "version", "unsupported version 2; this Cortex reads version 1");
+        Add("unknown versions, 3", "{\"id\":\"fuzz-15\",\"version\":3,\"to\":\"+5511987654321\",\"text\":\"hi\"}", "version", "unsupported version 3; this Cortex reads versions 1 and 2");
         Add("unknown versions, negative", "{\"id\":\"fuzz-16\",\"version\":-7,\"to\":\"+5511987654321\",\"text\":\"hi\"}", "version", "unsupported version -7");
         Add("unknown versions, beyond a 32-bit number", "{\"id\":\"fuzz-17\",\"version\":99999999999,\"to\":\"+5511987654321\",\"text\":\"hi\"}", "version", "must be a whole number");
 

@@ -96,7 +96,7 @@ public partial class DocumentedExamplesTests
             .ToList();
         string[] payloads =
         [
-            """{"version":2,"id":"c","to":"+5511987654321","text":"hi"}""",
+            """{"version":3,"id":"c","to":"+5511987654321","text":"hi"}""",
             """{"version":1,"id":"c","to":"011 98765-4321","text":"hi"}""",
             """{"version":1,"id":"c","to":"+5511987654321","txt":"hi"}""",
             """{"version":1,"id":"c","to":"+5511987654321"}""",

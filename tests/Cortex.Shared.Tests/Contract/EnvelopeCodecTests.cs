@@ -22,6 +22,7 @@ public class EnvelopeCodecTests
         var data = new TheoryData<string, byte[], string, string>();
 
         void Add(string name, string json, string field, string phrase) => data.Add(name, Encoding.UTF8.GetBytes(json), field, phrase);
+        void AddV2(string name, string json, string field, string phrase) => Add(name, json.Replace("\"version\":1,", "\"version\":2,", StringComparison.Ordinal), field, phrase);
 
         // The document itself
         Add("truncated", "{" + Minimal, "$", "invalid JSON");
@@ -43,7 +44,7 @@ public class EnvelopeCodecTests
 
         // version
         Add("missing version", $$"""{"id":"charge-1","to":"{{Phone}}","text":"hi"}""", "version", "is required");
-        Add("version 2", $$"""{"version":2,"id":"charge-1","to":"{{Phone}}","text":"hi"}""", "version", "unsupported version 2");
+        Add("version 3", $$"""{"version":3,"id":"charge-1","to":"{{Phone}}","text":"hi"}""", "version", "unsupported version 3; this Cortex reads versions 1 and 2");
         Add("version as string", $$"""{"version":"1","id":"charge-1","to":"{{Phone}}","text":"hi"}""", "version", "must be a whole number");
 
         // id
@@ -115,6 +116,13 @@ public class EnvelopeCodecTests
             "{" + Minimal + ""","notBefore":"2026-11-22T09:00:00-03:00","expiresAt":"2026-11-22T08:00:00-03:00"}""",
             "expiresAt",
             "must be later than notBefore");
+        Add("quietHours in version 1", "{" + Minimal + ""","quietHours":"21:00-08:00 America/Sao_Paulo"}""", "quietHours", "needs version 2: version 1 has no quiet hours");
+        AddV2("quietHours without a time zone", "{" + Minimal + ""","quietHours":"21:00-08:00"}""", "quietHours", "must be \"HH:mm-HH:mm <time zone>\"");
+        AddV2("quietHours at 24:00", "{" + Minimal + ""","quietHours":"21:00-24:00 America/Sao_Paulo"}""", "quietHours", "must be \"HH:mm-HH:mm <time zone>\"");
+        AddV2("quietHours as an object", "{" + Minimal + ""","quietHours":{"start":"21:00"}}""", "quietHours", "must be a string");
+        AddV2("quietHours of no length", "{" + Minimal + ""","quietHours":"08:00-08:00 America/Sao_Paulo"}""", "quietHours", "starts and ends at the same time; leave quietHours out for none");
+        AddV2("quietHours in an unknown zone", "{" + Minimal + ""","quietHours":"21:00-08:00 Mars/Olympus"}""", "quietHours", "time zone 'Mars/Olympus' is not known");
+        AddV2("quietHours naming a file", "{" + Minimal + ""","quietHours":"21:00-08:00 ../../../etc/passwd"}""", "quietHours", "time zone '../../../etc/passwd' is not known");
         Add("kind with spaces", "{" + Minimal + ""","kind":"billing reminder"}""", "kind", "must be 1 to 64 characters");
         Add("tenant upper case", "{" + Minimal + ""","tenant":"ACME"}""", "tenant", "must be 1 to 64 characters");
         Add("traceId with space", "{" + Minimal + ""","traceId":"abc def"}""", "traceId", "without spaces or control characters");
@@ -273,6 +281,22 @@ public class EnvelopeCodecTests
     }
 
     [Fact]
+    public void Parse_QuietHours_ReadsTheWindowAndWhenItEnds()
+    {
+        var json = "{" + Minimal.Replace("\"version\":1,", "\"version\":2,", StringComparison.Ordinal) + ""","quietHours":"21:00-08:00 America/Sao_Paulo"}""";
+
+        var quiet = EnvelopeCodec.Parse(Utf8(json)).Envelope!.QuietHours!;
+
+        Assert.Equal("21:00-08:00 America/Sao_Paulo", quiet.ToString());
+
+        // 23:30 and 07:59 in São Paulo (UTC-3) wait for 08:00; 08:00 and 20:59 go.
+        Assert.Equal(new DateTimeOffset(2026, 11, 23, 11, 0, 0, TimeSpan.Zero), quiet.NextAllowed(new DateTimeOffset(2026, 11, 23, 2, 30, 0, TimeSpan.Zero)));
+        Assert.Equal(new DateTimeOffset(2026, 11, 23, 11, 0, 0, TimeSpan.Zero), quiet.NextAllowed(new DateTimeOffset(2026, 11, 23, 10, 59, 0, TimeSpan.Zero)));
+        Assert.Equal(new DateTimeOffset(2026, 11, 23, 11, 0, 0, TimeSpan.Zero), quiet.NextAllowed(new DateTimeOffset(2026, 11, 23, 11, 0, 0, TimeSpan.Zero)));
+        Assert.Equal(new DateTimeOffset(2026, 11, 23, 23, 59, 0, TimeSpan.Zero), quiet.NextAllowed(new DateTimeOffset(2026, 11, 23, 23, 59, 0, TimeSpan.Zero)));
+    }
+
+    [Fact]
     public void SerializeThenParse_EveryField_YieldsAnEqualEnvelope()
     {
         var original = new Envelope
@@ -285,6 +309,7 @@ public class EnvelopeCodecTests
             Priority = Priority.High,
             NotBefore = new DateTimeOffset(2026, 11, 22, 9, 0, 0, TimeSpan.FromHours(-3)),
             ExpiresAt = new DateTimeOffset(2026, 11, 22, 21, 0, 0, TimeSpan.FromHours(-3)),
+            QuietHours = new QuietHoursWindow(new TimeOnly(21, 0), new TimeOnly(8, 0, 30), TimeZoneInfo.FindSystemTimeZoneById("America/Sao_Paulo")),
             TraceId = "4bf92f3577b34da6a3ce929d0e0e4736",
             Attributes = new Dictionary<string, string> { ["chargeId"] = "42", ["offset"] = "-3" },
             Attempt = 2,
@@ -318,6 +343,17 @@ public class EnvelopeCodecTests
 
         var members = json.RootElement.EnumerateObject().Select(p => p.Name + "=" + p.Value.ToString()).ToArray();
         Assert.Equal(["version=1", "id=c-1", "to=" + Phone, "text=hi"], members);
+    }
+
+    [Fact]
+    public void Serialize_WithQuietHours_WritesVersion2AndOnlyThen()
+    {
+        // A sender of an earlier release reads version 1 only: everything without quiet hours stays readable to it.
+        var quiet = new QuietHoursWindow(new TimeOnly(21, 0), new TimeOnly(8, 0), TimeZoneInfo.FindSystemTimeZoneById("America/Sao_Paulo"));
+        using var with = JsonDocument.Parse(EnvelopeCodec.Serialize(new Envelope { Id = "c-1", To = Phone, Text = "hi", QuietHours = quiet }));
+
+        Assert.Equal(2, with.RootElement.GetProperty("version").GetInt32());
+        Assert.Equal("21:00-08:00 America/Sao_Paulo", with.RootElement.GetProperty("quietHours").GetString());
     }
 
     [Fact]

@@ -19,11 +19,11 @@ public class EnvelopeParseDifferentialTests
         """{"version":1,"id":"campaign:91:1764400000000:5512","to":"5511987654321","template":{"name":"bill_due_3d","language":"pt_BR","parameters":["Maria","R$ 99,90","22/11"]},"priority":"high"}""",
         """
         {
-          "version": 1, "id": "c-42", "to": "+14155552671", "text": "Olá 😀 \"quoted\" \u00e9",
+          "version": 2, "id": "c-42", "to": "+14155552671", "text": "Olá 😀 \"quoted\" \u00e9",
           "kind": "billing_reminder", "tenant": "isp-sul", "priority": "low",
           "notBefore": "2026-11-22T09:00:00-03:00", "expiresAt": "2026-11-22T21:00:00Z", "traceId": "4bf92f3577b34da6",
           "attributes": {"chargeId": "42", "offset": "-3"}, "attempt": 2, "enqueuedAt": "2026-11-22T08:59:59.123Z",
-          "lastError": "gateway 503"
+          "lastError": "gateway 503", "quietHours": "21:00-08:00 America/Sao_Paulo"
         }
         """,
         """{"version":1,"id":"t","to":"+5511987654321","template":{"name":"welcome","language":"en","parameters":[]},"attributes":{}}""",
@@ -44,7 +44,7 @@ public class EnvelopeParseDifferentialTests
     private static readonly string[] s_names =
     [
         "version", "id", "to", "text", "template", "kind", "tenant", "priority", "notBefore", "expiresAt", "traceId",
-        "attributes", "attempt", "enqueuedAt", "lastError", "Version", "ID", "colour", "", "a b", "a.b", "a'b", "a\\\\b",
+        "attributes", "attempt", "enqueuedAt", "lastError", "quietHours", "Version", "ID", "colour", "", "a b", "a.b", "a'b", "a\\\\b",
         "$", "$id", "a$", "[0]", "\\u0074o", "\\u0076ersion", "tex\\u0074", "\\ud800", "attributesX", "template.name",
     ];
 

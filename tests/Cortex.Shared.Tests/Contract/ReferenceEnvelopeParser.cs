@@ -128,6 +128,7 @@ internal sealed class ReferenceDocument
     public string? Priority { get; set; }
     public DateTimeOffset? NotBefore { get; set; }
     public DateTimeOffset? ExpiresAt { get; set; }
+    public string? QuietHours { get; set; }
     public string? TraceId { get; set; }
     public Dictionary<string, string>? Attributes { get; set; }
     public int? Attempt { get; set; }
@@ -151,6 +152,7 @@ internal sealed class ReferenceDocument
         Priority = Priority,
         NotBefore = NotBefore,
         ExpiresAt = ExpiresAt,
+        QuietHours = QuietHours,
         TraceId = TraceId,
         Attributes = Attributes,
         Attempt = Attempt,
