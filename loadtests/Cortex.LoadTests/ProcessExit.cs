@@ -31,6 +31,51 @@ internal static class ProcessExit
     }
 
     /// <summary>
+    /// SIGSTOP, then waits, at most 10 s, until every thread of the process has stopped. kill(1) returns once the signal
+    /// is sent, while the process's other threads stop only when the kernel gets round to it: a sender went on to send
+    /// one more message after a test had read its count "at the freeze". A process that is gone is left alone.
+    /// </summary>
+    public static async Task FreezeAsync(this Process process)
+    {
+        await process.SignalAsync("STOP");
+        var tasks = $"/proc/{process.Id.ToString(CultureInfo.InvariantCulture)}/task";
+        var deadline = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
+        while (!process.HasExited && !AllStopped(tasks))
+        {
+            if (Stopwatch.GetTimestamp() > deadline)
+            {
+                throw new TimeoutException($"{process.StartInfo.FileName} (pid {process.Id}) not stopped 10 s after SIGSTOP");
+            }
+
+            await Task.Delay(5);
+        }
+    }
+
+    // Each thread's state is the field after the command's closing parenthesis in its stat: T when stopped by a signal.
+    private static bool AllStopped(string tasks)
+    {
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories(tasks))
+            {
+                var stat = File.ReadAllText(Path.Combine(task, "stat"));
+                var state = stat[(stat.LastIndexOf(')') + 2)..];
+                if (state.Length == 0 || state[0] is not ('T' or 't'))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A thread that ended between the listing and the read; the next look sees the rest.
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Waits, at most 30 s, for <paramref name="process"/> to be gone after a SIGKILL. .NET's WaitForExitAsync also waits
     /// for the end of redirected output, which a child the process forked (redis-server's AOF rewrite) can hold open after
     /// the process itself is gone: then the wait ends at the exit, not at the end of the output. A process still running

@@ -121,7 +121,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
     }
 
     /// <summary>SIGSTOP: the process stands still, mid-run, until <see cref="ContinueAsync"/>; it notices nothing.</summary>
-    public Task FreezeAsync() => SignalAsync("STOP");
+    public Task FreezeAsync() => _process.FreezeAsync();
 
     /// <summary>SIGCONT after <see cref="FreezeAsync"/>.</summary>
     public Task ContinueAsync() => SignalAsync("CONT");

@@ -85,7 +85,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     public Task TerminateAsync() => _process.SignalAsync("TERM");
 
     /// <summary>SIGSTOP: the process stands still (a VM frozen by its host, a long pause) until <see cref="ContinueAsync"/>; it notices nothing.</summary>
-    public Task FreezeAsync() => _process.SignalAsync("STOP");
+    public Task FreezeAsync() => _process.FreezeAsync();
 
     /// <summary>SIGCONT after <see cref="FreezeAsync"/>.</summary>
     public Task ContinueAsync() => _process.SignalAsync("CONT");
