@@ -20,7 +20,9 @@ internal static class StatsCommand
           pending                 ready.total + delayed + leased
           consumers               senders with a fresh heartbeat
           oldestReadyEnqueuedAt   enqueuedAt of the oldest ready message (ISO-8601), null when none or unstamped
-          oldestReadyAgeSeconds   seconds since then, null likewise
+          oldestReadyAgeSeconds   seconds it has been due: since then, or since its notBefore or the end of the
+                                  quiet hours it waited out, when later (what CortexOldestMessageTooOld reads);
+                                  null likewise
         """;
 
     public static Command Create(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)
@@ -35,8 +37,9 @@ internal static class StatsCommand
             {
                 var queue = services.GetRequiredService<IMessageQueue>();
                 var stats = await queue.GetStatsAsync();
-                var oldest = await queue.GetOldestReadyEnqueuedAtAsync();
-                var age = oldest is { } at ? console.TimeProvider.GetUtcNow() - at : (TimeSpan?)null;
+                var ready = await queue.GetOldestReadyAsync();
+                var oldest = ready?.EnqueuedAt;
+                var age = ready is { } r ? console.TimeProvider.GetUtcNow() - r.WaitingSince : (TimeSpan?)null;
                 if (parse.GetValue(json))
                 {
                     WriteJson(console, queue.Keys.Name, stats, oldest, age);

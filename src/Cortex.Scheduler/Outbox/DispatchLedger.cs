@@ -310,7 +310,7 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     public async Task<IReadOnlyList<Withdrawal>> WithdrawUnwantedAsync(CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
-        var oldestReady = await queue.GetOldestReadyEnqueuedAtAsync();
+        var oldestReady = (await queue.GetOldestReadyAsync())?.EnqueuedAt;
         var unwanted = new List<(Withdrawal Row, QueueMessage Message)>();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using (var command = new NpgsqlCommand(

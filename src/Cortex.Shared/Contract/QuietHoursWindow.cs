@@ -93,8 +93,20 @@ public sealed record QuietHoursWindow
         }
 
         // The window ends today when we are before its end, else tomorrow (after 21:00 in a 21:00–08:00 window).
-        var endDate = timeOfDay < End ? local.Date : local.Date.AddDays(1);
-        var endLocal = endDate + End.ToTimeSpan();
+        return EndOn(timeOfDay < End ? local.Date : local.Date.AddDays(1));
+    }
+
+    /// <summary>The last time the window ended, at or before <paramref name="time"/>: since then a message it held may go.</summary>
+    public DateTimeOffset LastEnd(DateTimeOffset time)
+    {
+        var local = TimeZoneInfo.ConvertTime(time, Zone);
+        var end = EndOn(local.Date);
+        return end <= time ? end : EndOn(local.Date.AddDays(-1));
+    }
+
+    private DateTimeOffset EndOn(DateTime date)
+    {
+        var endLocal = date + End.ToTimeSpan();
 
         // A daylight-saving gap can swallow the end time; the first valid instant after it is the right answer.
         while (Zone.IsInvalidTime(endLocal))

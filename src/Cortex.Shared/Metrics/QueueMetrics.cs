@@ -22,7 +22,7 @@ public sealed class QueueMetrics : IMetricsSource
         var meter = meterFactory.Create(MeterName);
         meter.CreateObservableGauge("cortex.queue.depth", ObserveDepth, "{message}", "Messages in the queue by state (ready by priority, delayed, leased, dead).");
         meter.CreateObservableGauge("cortex.queue.consumers", ObserveConsumers, "{consumer}", "Sender consumers whose heartbeat is fresh.");
-        meter.CreateObservableGauge("cortex.queue.oldest_ready.timestamp", ObserveOldest, "s", "Unix time the oldest ready message was enqueued; absent when nothing is ready.");
+        meter.CreateObservableGauge("cortex.queue.oldest_ready.timestamp", ObserveOldest, "s", "Unix time the oldest ready message became due: its push, or later its notBefore or the end of the quiet hours it waited out; absent when nothing is ready.");
         meter.CreateObservableGauge("cortex.queue.paused", ObservePaused, "{state}", "1 while an operator has paused the queue (POST /admin/pause): consumers lease nothing.");
     }
 
@@ -33,10 +33,10 @@ public sealed class QueueMetrics : IMetricsSource
         try
         {
             var stats = _queue.GetStatsAsync();
-            var oldest = _queue.GetOldestReadyEnqueuedAtAsync();
+            var oldest = _queue.GetOldestReadyAsync();
             var paused = _queue.GetPausedAsync();
             await Task.WhenAll(stats, oldest, paused).WaitAsync(cancellationToken);
-            _last = new Snapshot(await stats, await oldest, await paused is not null);
+            _last = new Snapshot(await stats, (await oldest)?.WaitingSince, await paused is not null);
         }
         catch
         {

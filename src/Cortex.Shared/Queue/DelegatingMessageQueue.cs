@@ -57,7 +57,7 @@ public abstract class DelegatingMessageQueue(IMessageQueue inner) : IMessageQueu
 
     public virtual Task<QueueStats> GetStatsAsync() => inner.GetStatsAsync();
 
-    public virtual Task<DateTimeOffset?> GetOldestReadyEnqueuedAtAsync() => inner.GetOldestReadyEnqueuedAtAsync();
+    public virtual Task<OldestReady?> GetOldestReadyAsync() => inner.GetOldestReadyAsync();
 
     public virtual Task<IReadOnlyList<DeadLetterEntry>> GetDeadLettersAsync(long start = 0, long count = 100) => inner.GetDeadLettersAsync(start, count);
 }

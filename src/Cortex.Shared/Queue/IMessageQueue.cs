@@ -113,8 +113,8 @@ public interface IMessageQueue
     /// <summary>Counts by state; <see cref="QueueStats.Consumers"/> counts consumers whose heartbeat is fresh.</summary>
     Task<QueueStats> GetStatsAsync();
 
-    /// <summary>When the oldest ready message was enqueued (its envelope's enqueuedAt); null when nothing is ready or it is not stamped.</summary>
-    Task<DateTimeOffset?> GetOldestReadyEnqueuedAtAsync();
+    /// <summary>When the oldest ready messages were enqueued and became due; null when nothing is ready or it is not stamped.</summary>
+    Task<OldestReady?> GetOldestReadyAsync();
 
     /// <summary>Reads dead letters, newest first, without removing them.</summary>
     Task<IReadOnlyList<DeadLetterEntry>> GetDeadLettersAsync(long start = 0, long count = 100);

@@ -69,3 +69,10 @@ public sealed record QueueStats(long ReadyHigh, long ReadyNormal, long ReadyLow,
     /// <summary>Messages not yet finished: ready, delayed or leased.</summary>
     public long Pending => Ready + Delayed + Leased;
 }
+
+/// <summary>
+/// The oldest of the messages next to go from the ready lists. <see cref="EnqueuedAt"/>: the earliest first push
+/// (its envelope's enqueuedAt). <see cref="WaitingSince"/>: the earliest time one of them could have been sent, which is
+/// later than its push for one held by its notBefore or its quiet hours: the wait that says sending is behind.
+/// </summary>
+public sealed record OldestReady(DateTimeOffset EnqueuedAt, DateTimeOffset WaitingSince);

@@ -464,25 +464,43 @@ public sealed class RedisMessageQueue : IMessageQueue
         return new QueueStats((long)r[0], (long)r[1], (long)r[2], (long)r[3], (long)r[4], (long)r[5], (long)r[6]);
     }
 
-    public async Task<DateTimeOffset?> GetOldestReadyEnqueuedAtAsync()
+    public async Task<OldestReady?> GetOldestReadyAsync()
     {
         var tails = (RedisResult[])(await QueueScripts.OldestReady.EvaluateAsync(
             _connection,
             Db,
             [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow],
             []))!;
-        DateTimeOffset? oldest = null;
+        var now = _time.GetUtcNow();
+        OldestReady? oldest = null;
         foreach (var tail in tails)
         {
             var raw = (byte[]?)tail;
-            if (raw is not null && EnvelopeCodec.TryReadEnqueuedAt(Unwrap(0, Priority.Normal, raw).Payload.Span) is { } at && (oldest is null || at < oldest))
+            var payload = raw is null ? default : Unwrap(0, Priority.Normal, raw).Payload;
+            if (raw is not null && EnvelopeCodec.TryReadEnqueuedAt(payload.Span) is { } at)
             {
-                oldest = at;
+                var since = WaitingSince(payload.Span, at, now);
+                oldest = oldest is null ? new(at, since) : new(Min(oldest.EnqueuedAt, at), Min(oldest.WaitingSince, since));
             }
         }
 
         return oldest;
     }
+
+    // When a message could first have been sent: its push, or its notBefore, or the end of the quiet hours it waited
+    // out, whichever is latest. A campaign held overnight is due at 08:00, not behind since 20:00.
+    private static DateTimeOffset WaitingSince(ReadOnlySpan<byte> payload, DateTimeOffset enqueuedAt, DateTimeOffset now)
+    {
+        if (EnvelopeCodec.Parse(payload).Envelope is not { } envelope)
+        {
+            return enqueuedAt;
+        }
+
+        var since = envelope.NotBefore is { } notBefore && notBefore > enqueuedAt ? notBefore : enqueuedAt;
+        return envelope.QuietHours?.LastEnd(now) is { } quietEnded && quietEnded > since ? quietEnded : since;
+    }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
     private long LiveConsumerDeadline() =>
         _time.GetUtcNow().ToUnixTimeMilliseconds() - (long)_options.ConsumerTimeout.TotalMilliseconds;

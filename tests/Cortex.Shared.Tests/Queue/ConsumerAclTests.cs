@@ -68,7 +68,7 @@ public sealed class ConsumerAclTests : IAsyncLifetime
         await queue.HeartbeatAsync("a");
         Assert.Equal(new RecoveryResult(1, 0, 1), await queue.RecoverAsync());
         Assert.Equal(2, await queue.PromoteDueAsync());
-        Assert.Null(await queue.GetOldestReadyEnqueuedAtAsync()); // read, not refused; these payloads carry no enqueue time
+        Assert.Null(await queue.GetOldestReadyAsync()); // read, not refused; these payloads carry no enqueue time
         Assert.Equal(2, await queue.RemoveConsumerAsync("a"));
 
         // m1 and m2 sent; m4 and the oversized one dead; h1, l1 and m6 (returned by a), m3 (retried), d1 and m5 (recovered) ready.

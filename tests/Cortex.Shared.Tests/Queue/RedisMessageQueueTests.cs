@@ -973,6 +973,31 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
         Assert.Equal(["m1", "m2"], (await queue.LeaseAsync("a", 10)).Select(Text));
     }
 
+    [Fact]
+    public async Task GetOldestReadyAsync_HeldByQuietHoursOrNotBefore_IsDueFromWhenTheyEnded()
+    {
+        var queue = CreateQueue();
+        var now = _time.GetUtcNow();
+
+        // Pushed 11 h ago into quiet hours in UTC that ended 30 minutes ago: due since their end.
+        var ended = TimeOnly.FromDateTime(now.UtcDateTime.AddMinutes(-30));
+        var quiet = new QuietHoursWindow(new TimeOnly(21, 0), ended, TimeZoneInfo.FindSystemTimeZoneById("Etc/UTC"));
+        var campaign = new Envelope { Id = "c", To = "+5511987654321", Text = "oi", QuietHours = quiet, EnqueuedAt = now.AddHours(-11) };
+
+        // Pushed 3 h ago for a notBefore 10 minutes ago: due since then.
+        var notice = new Envelope { Id = "n", To = "+5511987654321", Text = "oi", NotBefore = now.AddMinutes(-10), EnqueuedAt = now.AddHours(-3) };
+        await queue.EnqueueAsync([new(EnvelopeCodec.Serialize(campaign), Priority.High), new(EnvelopeCodec.Serialize(notice), Priority.Low)]);
+
+        var oldest = await queue.GetOldestReadyAsync();
+
+        // The push time still leads the scheduler's backlog check; the time due is what the age alert reads.
+        Assert.Equal(new OldestReady(now.AddHours(-11), now.AddMinutes(-30)), oldest);
+        await queue.LeaseAsync("a", 1); // high first
+        Assert.Equal(new OldestReady(now.AddHours(-3), now.AddMinutes(-10)), await queue.GetOldestReadyAsync());
+        await queue.LeaseAsync("a", 1);
+        Assert.Null(await queue.GetOldestReadyAsync());
+    }
+
     private RedisMessageQueue CreateQueue(Action<QueueOptions>? configure = null)
     {
         var options = new QueueOptions { Name = RedisFixture.UniqueQueueName(), ConsumerTimeout = s_consumerTimeout };
