@@ -34,8 +34,8 @@ public static class SchedulerApplication
 
     /// <summary>
     /// <c>Cortex.Scheduler migrate</c>: applies pending migrations and says which. 0; 69 with one line naming the
-    /// endpoint (never the password) when PostgreSQL is unreachable or refuses the login, so a Job or init container
-    /// retries; 78 for bad configuration.
+    /// endpoint (never the password) when PostgreSQL is unreachable, refuses the login or refuses the role a right a
+    /// migration needs, so a Job or init container retries; 78 for bad configuration.
     /// </summary>
     public static Task<int> MigrateAsync(WebApplication app, TextWriter output, TextWriter error)
     {
@@ -119,10 +119,15 @@ public static class SchedulerApplication
         var at = $"{endpoint.Host}:{endpoint.Port}/{endpoint.Database}";
         var reason = ex is PostgresException pg ? $"{pg.MessageText} ({pg.SqlState})" : ex.InnerException?.Message ?? ex.Message;
 
-        // SQLSTATE class 28 (invalid authorization): the server answered, the secret is what to fix.
-        return ex is PostgresException { SqlState: [ '2', '8', .. ] }
-            ? $"PostgreSQL at {at} refused the login (Cortex:Postgres:ConnectionString): {reason}"
-            : $"PostgreSQL is unreachable at {at} (Cortex:Postgres:ConnectionString): {reason}";
+        // SQLSTATE class 28 (invalid authorization): the server answered, the secret is what to fix. 42501: the login
+        // worked, and the role lacks a right the migrations need.
+        return ex switch
+        {
+            PostgresException { SqlState: ['2', '8', ..] } => $"PostgreSQL at {at} refused the login (Cortex:Postgres:ConnectionString): {reason}",
+            PostgresException { SqlState: PostgresErrorCodes.InsufficientPrivilege } =>
+                $"PostgreSQL at {at} refused the role of Cortex:Postgres:ConnectionString a right the migrations need: {reason}. Grant it, or apply them with a role that has it (Cortex.Scheduler migrate) and start with Cortex:Scheduler:ApplyMigrations=false",
+            _ => $"PostgreSQL is unreachable at {at} (Cortex:Postgres:ConnectionString): {reason}",
+        };
     }
 
     /// <summary>Ready only while PostgreSQL answers: every job and Quartz's cluster state live there.</summary>

@@ -57,6 +57,48 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task Migrate_RoleWithoutTheRightToCreate_NamesTheRightOnAFreshDatabaseAndFindsNothingToDoOnAMigratedOne()
+    {
+        // A DBA's set-up: the migrations applied by an owner, the service's role given only what running Cortex takes.
+        var database = await fixture.Postgres.CreateDatabaseAsync();
+        var role = "app_" + Guid.NewGuid().ToString("N")[..8];
+        var asRole = new NpgsqlConnectionStringBuilder(database) { Username = role, Password = "app-pw" }.ConnectionString;
+        await ExecuteAsync(database, $"CREATE ROLE {role} LOGIN PASSWORD 'app-pw'");
+
+        var (exitCode, output, error) = await MigrateAsync(asRole);
+
+        Assert.True(exitCode == SchedulerApplication.UnavailableExitCode, $"exit {exitCode}: {error}");
+        Assert.Contains("refused the role of Cortex:Postgres:ConnectionString a right the migrations need: permission denied for database", error, StringComparison.Ordinal);
+        Assert.Contains("Cortex:Scheduler:ApplyMigrations=false", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("app-pw", error, StringComparison.Ordinal);
+
+        Assert.Equal(0, (await MigrateAsync(database)).ExitCode);
+        await ExecuteAsync(database, $"GRANT USAGE ON SCHEMA cortex TO {role}; GRANT SELECT ON cortex.schema_migrations TO {role}");
+
+        Assert.Equal((0, "database is up to date", string.Empty), await MigrateAsync(asRole));
+
+        static async Task<(int ExitCode, string Output, string Error)> MigrateAsync(string connectionString)
+        {
+            await using var app = SchedulerApplication.Build([], b => b.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Cortex:Postgres:ConnectionString"] = connectionString,
+                ["Cortex:Observability:Port"] = "0",
+            }));
+            using var output = new StringWriter();
+            using var error = new StringWriter();
+            var exitCode = await SchedulerApplication.MigrateAsync(app, output, error);
+            return (exitCode, output.ToString().Trim(), error.ToString().Trim());
+        }
+
+        static async Task ExecuteAsync(string connectionString, string sql)
+        {
+            await using var dataSource = NpgsqlDataSource.Create(connectionString);
+            await using var command = dataSource.CreateCommand(sql);
+            await command.ExecuteNonQueryAsync();
+        }
+    }
+
+    [Fact]
     public async Task Ledger_AsTheApplicationBuildsIt_ListensForTheWatchdogsVerdict()
     {
         // A push sent on a connection the watchdog found dead is given up at the stop, not after 5 s of grace

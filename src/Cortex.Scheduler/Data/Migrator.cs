@@ -6,7 +6,9 @@ namespace Cortex.Scheduler.Data;
 /// <summary>
 /// Applies the embedded SQL migrations (Data/Migrations/NNNN_name.sql) in order, each in its own transaction,
 /// recording them in cortex.schema_migrations. A transaction-scoped advisory lock lets several replicas start
-/// at once: the first applies, the others wait and then find nothing to do.
+/// at once: the first applies, the others wait and then find nothing to do. The schema and the record are created only
+/// when missing: <c>CREATE SCHEMA IF NOT EXISTS</c> asks for the database's CREATE right even when the schema is there,
+/// so a role a DBA gave only the rights to run Cortex failed at every start with the migrations long applied.
 /// </summary>
 public sealed class Migrator(NpgsqlDataSource dataSource)
 {
@@ -28,9 +30,13 @@ public sealed class Migrator(NpgsqlDataSource dataSource)
             await Execute(
                 connection,
                 """
-                CREATE SCHEMA IF NOT EXISTS cortex;
-                CREATE TABLE IF NOT EXISTS cortex.schema_migrations (
-                    version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
+                DO $$ BEGIN
+                    IF to_regnamespace('cortex') IS NULL THEN CREATE SCHEMA cortex; END IF;
+                    IF to_regclass('cortex.schema_migrations') IS NULL THEN
+                        CREATE TABLE cortex.schema_migrations (
+                            version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+                    END IF;
+                END $$
                 """,
                 cancellationToken);
             await using (var exists = new NpgsqlCommand("SELECT 1 FROM cortex.schema_migrations WHERE version = @v", connection))
