@@ -14,6 +14,7 @@ public static class EnvelopeLimits
     public const int MaxKindLength = 64;
     public const int MaxTenantLength = 64;
     public const int MaxTraceIdLength = 128;
+    public const int MaxQuietHoursLength = 80;
     public const int MaxAttributes = 16;
     public const int MaxAttributeKeyLength = 64;
     public const int MaxAttributeValueLength = 512;

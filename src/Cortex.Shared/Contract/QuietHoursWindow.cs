@@ -12,8 +12,6 @@ namespace Cortex.Shared.Contract;
 /// </summary>
 public sealed record QuietHoursWindow
 {
-    public const int MaxWireLength = 80;
-
     // Zones found, by id. Bounded by the machine's zone list; an unknown id is looked up each time and not kept, so a
     // hostile producer cannot grow it.
     private static readonly ConcurrentDictionary<string, TimeZoneInfo> s_zones = new(StringComparer.Ordinal);
@@ -47,9 +45,15 @@ public sealed record QuietHoursWindow
         ArgumentNullException.ThrowIfNull(value);
         window = null;
         error = null;
+        if (value.Length > EnvelopeLimits.MaxQuietHoursLength)
+        {
+            error = $"is {value.Length} characters, over the {EnvelopeLimits.MaxQuietHoursLength} limit";
+            return false;
+        }
+
         var space = value.IndexOf(' ', StringComparison.Ordinal);
         var dash = space < 0 ? -1 : value.AsSpan(0, space).IndexOf('-');
-        if (value.Length > MaxWireLength || dash < 0
+        if (dash < 0
             || !TimeOnly.TryParseExact(value.AsSpan(0, dash), s_timeFormats, CultureInfo.InvariantCulture, DateTimeStyles.None, out var start)
             || !TimeOnly.TryParseExact(value.AsSpan(dash + 1, space - dash - 1), s_timeFormats, CultureInfo.InvariantCulture, DateTimeStyles.None, out var end))
         {
