@@ -120,12 +120,12 @@ public static class SchedulerApplication
         var reason = ex is PostgresException pg ? $"{pg.MessageText} ({pg.SqlState})" : ex.InnerException?.Message ?? ex.Message;
 
         // SQLSTATE class 28 (invalid authorization): the server answered, the secret is what to fix. 42501: the login
-        // worked, and the role lacks a right the migrations need.
+        // worked, and the role lacks a right: one a migration needs (the usual case at start), or one on a table.
         return ex switch
         {
             PostgresException { SqlState: ['2', '8', ..] } => $"PostgreSQL at {at} refused the login (Cortex:Postgres:ConnectionString): {reason}",
             PostgresException { SqlState: PostgresErrorCodes.InsufficientPrivilege } =>
-                $"PostgreSQL at {at} refused the role of Cortex:Postgres:ConnectionString a right the migrations need: {reason}. Grant it, or apply them with a role that has it (Cortex.Scheduler migrate) and start with Cortex:Scheduler:ApplyMigrations=false",
+                $"PostgreSQL at {at} refused the role of Cortex:Postgres:ConnectionString a right it needs: {reason}. Grant it; migrations can also be applied by a role that has the rights (Cortex.Scheduler migrate), with Cortex:Scheduler:ApplyMigrations=false here",
             _ => $"PostgreSQL is unreachable at {at} (Cortex:Postgres:ConnectionString): {reason}",
         };
     }

@@ -1,4 +1,5 @@
 using System.Net;
+using Cortex.Scheduler.Data;
 using Cortex.Scheduler.Outbox;
 using Cortex.Scheduler.Scheduling;
 using Cortex.Scheduler.Tests.Infrastructure;
@@ -68,7 +69,7 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
         var (exitCode, output, error) = await MigrateAsync(asRole);
 
         Assert.True(exitCode == SchedulerApplication.UnavailableExitCode, $"exit {exitCode}: {error}");
-        Assert.Contains("refused the role of Cortex:Postgres:ConnectionString a right the migrations need: permission denied for database", error, StringComparison.Ordinal);
+        Assert.Contains("refused the role of Cortex:Postgres:ConnectionString a right it needs: permission denied for database", error, StringComparison.Ordinal);
         Assert.Contains("Cortex:Scheduler:ApplyMigrations=false", error, StringComparison.Ordinal);
         Assert.DoesNotContain("app-pw", error, StringComparison.Ordinal);
 
@@ -76,6 +77,15 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
         await ExecuteAsync(database, $"GRANT USAGE ON SCHEMA cortex TO {role}; GRANT SELECT ON cortex.schema_migrations TO {role}");
 
         Assert.Equal((0, "database is up to date", string.Empty), await MigrateAsync(asRole));
+
+        // Or the DBA creates the schema for the role and lets it apply the migrations itself.
+        var prepared = await fixture.Postgres.CreateDatabaseAsync();
+        var preparedAsRole = new NpgsqlConnectionStringBuilder(prepared) { Username = role, Password = "app-pw" }.ConnectionString;
+        await ExecuteAsync(prepared, $"CREATE SCHEMA cortex AUTHORIZATION {role}; GRANT CREATE ON SCHEMA public TO {role}");
+
+        Assert.Equal(0, (await MigrateAsync(preparedAsRole)).ExitCode);
+        await using var preparedSource = NpgsqlDataSource.Create(prepared);
+        Assert.Equal(Migrator.All.Select(m => m.Version), await new Migrator(preparedSource).AppliedAsync());
 
         static async Task<(int ExitCode, string Output, string Error)> MigrateAsync(string connectionString)
         {

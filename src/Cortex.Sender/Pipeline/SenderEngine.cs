@@ -376,10 +376,10 @@ internal sealed class SenderEngine : BackgroundService
     /// <summary>Until nothing is buffered or in flight; the last worker to let go ends the wait (<see cref="ConditionSignal"/>).</summary>
     private Task WhileBusyAsync(CancellationToken cancellationToken) => _idle.WaitAsync(cancellationToken);
 
-    // Parses and screens a leased batch: bad envelopes and expired messages go to the DLQ, early ones and those in their
-    // quiet hours to the delayed set, ids already sent are acked without sending. Returns the rest, for the workers, as
-    // soon as the claim answers, and the writes still going (dead letters, deferrals). The claim goes to Redis first: bad
-    // input leased with good messages (its entries built, its bytes written) does not hold the good ones back.
+    // Parses and screens a leased batch: bad envelopes and expired messages go to the DLQ, early ones to the
+    // delayed set, ids already sent are acked without sending. Returns the rest, for the workers, as soon as the claim
+    // answers, and the writes still going (dead letters, deferrals). The claim goes to Redis first: bad input leased
+    // with good messages (its entries built, its bytes written) does not hold the good ones back.
     private async Task<(List<WorkItem> Admitted, Task SideTrips)> AdmitAsync(IReadOnlyList<LeasedMessage> leased, long leasedAtMs, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
@@ -400,19 +400,6 @@ internal sealed class SenderEngine : BackgroundService
             else if (envelope.NotBefore is { } notBefore && notBefore > now)
             {
                 sideTrips.Add(DeferAsync(message, notBefore, cancellationToken));
-            }
-            else if (envelope.QuietHours?.NextAllowed(now) is { } allowed && allowed > now)
-            {
-                // Its quiet hours began while it waited (a backlog draining past 21:00, a retry due at night): it waits
-                // for their end, or, when it would expire by then, is dead-lettered now rather than in the morning.
-                if (envelope.ExpiresAt is { } expires && expires <= allowed)
-                {
-                    (dead ??= []).Add((message, envelope, DeadLetterReasons.Expired, string.Create(CultureInfo.InvariantCulture, $"expires at {expires:O}, before its quiet hours ({envelope.QuietHours}) end at {allowed:O}")));
-                }
-                else
-                {
-                    sideTrips.Add(DeferAsync(message, allowed, cancellationToken));
-                }
             }
             else
             {
@@ -541,7 +528,13 @@ internal sealed class SenderEngine : BackgroundService
                 return;
             }
 
-            var (sent, held) = await SendOnceAsync(lease, envelope, leasedAtMs, cancellationToken);
+            var (sent, held, quietUntil) = await SendOnceAsync(lease, envelope, leasedAtMs, cancellationToken);
+            if (quietUntil is { } allowed)
+            {
+                await HoldForQuietHoursAsync(lease, envelope, allowed, cancellationToken);
+                return;
+            }
+
             if (!held)
             {
                 // Not sent: the lease went to another pod, or the stop came while this one asked.
@@ -632,9 +625,10 @@ internal sealed class SenderEngine : BackgroundService
     /// <summary>
     /// One send through the resilience pipeline, counted; null when the circuit refused it. Each of its attempts, short
     /// retries included, waits for its turn (<see cref="SendTurns"/>): Held false means the message was not sent because
-    /// its lease went to another pod, or no longer sent once a retry found that, and no attempt is counted.
+    /// its lease went to another pod, or no longer sent once a retry found that, and no attempt is counted. QuietUntil
+    /// means a turn came inside the message's quiet hours: not sent, no attempt counted, to be held until then.
     /// </summary>
-    private async Task<(GatewayResult? Result, bool Held)> SendOnceAsync(LeasedMessage lease, Envelope envelope, long leasedAtMs, CancellationToken cancellationToken)
+    private async Task<(GatewayResult? Result, bool Held, DateTimeOffset? QuietUntil)> SendOnceAsync(LeasedMessage lease, Envelope envelope, long leasedAtMs, CancellationToken cancellationToken)
     {
         var turns = new SendTurns(this, lease, envelope, leasedAtMs);
         GatewayResult result;
@@ -644,11 +638,11 @@ internal sealed class SenderEngine : BackgroundService
         }
         catch (SendWithdrawnException)
         {
-            return (null, false);
+            return (null, false, turns.QuietUntil);
         }
         catch (BrokenCircuitException)
         {
-            return (null, true);
+            return (null, true, null);
         }
         catch (TimeoutRejectedException)
         {
@@ -678,13 +672,13 @@ internal sealed class SenderEngine : BackgroundService
             _metrics.Failed(envelope.Kind, outcome);
         }
 
-        return (result, true);
+        return (result, true, null);
     }
 
     /// <summary>
     /// The turns of one send's attempts. Before each: the pod's gate (after a 429, one send at a time is the probe), a
-    /// permit (after a shared pause, every pod's probe), then, for a lease in doubt (<see cref="LeaseInDoubt"/>), Redis's
-    /// word that it is still this pod's, asked last, after every wait. A short retry that skipped them sent into another
+    /// permit (after a shared pause, every pod's probe), then the message's quiet hours, and, for a lease in doubt
+    /// (<see cref="LeaseInDoubt"/>), Redis's word that it is still this pod's, asked last, after every wait. A short retry that skipped them sent into another
     /// worker's throttle pause, and over the rate limit while the gateway failed. After each: a throttled answer pauses
     /// every pod before the probe reports, so the workers it wakes find the new pause; a probe reports whatever became of
     /// its attempt.
@@ -693,6 +687,9 @@ internal sealed class SenderEngine : BackgroundService
     {
         private bool _podProbe;
         private string? _globalProbe;
+
+        /// <summary>Set when a turn came inside the message's quiet hours: the end of them.</summary>
+        public DateTimeOffset? QuietUntil { get; private set; }
 
         /// <summary>When the latest attempt's call started, as a timestamp of the engine's clock.</summary>
         public long CallStart { get; private set; }
@@ -713,7 +710,16 @@ internal sealed class SenderEngine : BackgroundService
                     engine._metrics.RateLimitWait(engine._time.GetElapsedTime(waitStart));
                 }
 
-                taken = !engine.LeaseInDoubt(leasedAtMs) || await engine.StillHeldAsync(lease, envelope);
+                var now = engine._time.GetUtcNow();
+                if (envelope.QuietHours?.NextAllowed(now) is { } allowed && allowed > now)
+                {
+                    // Its quiet hours began while it waited: not sent, held until they end (HoldForQuietHoursAsync).
+                    QuietUntil = allowed;
+                }
+                else
+                {
+                    taken = !engine.LeaseInDoubt(leasedAtMs) || await engine.StillHeldAsync(lease, envelope);
+                }
             }
             finally
             {
@@ -781,6 +787,26 @@ internal sealed class SenderEngine : BackgroundService
         await PersistAsync(() => _queue.ScheduleRetryAsync(ConsumerId, lease, payload, _time.GetUtcNow() + delay), "schedule retry", cancellationToken);
         _metrics.RetryScheduled(envelope.Kind);
         SenderLog.RetryScheduled(_logger, envelope.Id, envelope.TraceId, failedAttempts, delay, error);
+    }
+
+    /// <summary>
+    /// A message whose turn came inside its quiet hours (a backlog draining past 21:00, a retry due at night, a send that
+    /// waited out a throttle pause): it waits in the delayed set until <paramref name="allowed"/>, their end, with no
+    /// attempt spent and its notBefore moved there, so that its queue age counts from then. When it would expire first,
+    /// it is dead-lettered now rather than in the morning.
+    /// </summary>
+    private async Task HoldForQuietHoursAsync(LeasedMessage lease, Envelope envelope, DateTimeOffset allowed, CancellationToken cancellationToken)
+    {
+        if (envelope.ExpiresAt is { } expires && expires <= allowed)
+        {
+            var detail = string.Create(CultureInfo.InvariantCulture, $"expires at {expires:O}, before its quiet hours ({envelope.QuietHours}) end at {allowed:O}");
+            await DeadLetterAsync(lease, envelope, DeadLetterReasons.Expired, detail, envelope.LastError, null, cancellationToken);
+            return;
+        }
+
+        _metrics.Deferred();
+        var payload = EnvelopeCodec.Serialize(envelope with { NotBefore = allowed });
+        await PersistAsync(() => _queue.ScheduleRetryAsync(ConsumerId, lease, payload, allowed), "defer", cancellationToken);
     }
 
     private Task DeadLetterAsync(LeasedMessage lease, Envelope? envelope, string reason, string detail, string? lastError, int? attempts, CancellationToken cancellationToken)

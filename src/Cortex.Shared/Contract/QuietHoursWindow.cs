@@ -12,9 +12,10 @@ namespace Cortex.Shared.Contract;
 /// </summary>
 public sealed record QuietHoursWindow
 {
-    // Zones found, by id. Bounded by the machine's zone list; an unknown id is looked up each time and not kept, so a
-    // hostile producer cannot grow it.
-    private static readonly ConcurrentDictionary<string, TimeZoneInfo> s_zones = new(StringComparer.Ordinal);
+    // Zones found, by id, in any case, as .NET's own cache keeps them. Bounded by the machine's zone list: an unknown id is
+    // looked up each time and not kept, and an id is a plain path of zone names (no empty or dotted part), so that a
+    // hostile producer cannot grow either cache with spellings of one zone (America//Sao_Paulo, ./America/Sao_Paulo).
+    private static readonly ConcurrentDictionary<string, TimeZoneInfo> s_zones = new(StringComparer.OrdinalIgnoreCase);
 
     private static readonly string[] s_timeFormats = ["HH:mm", "HH:mm:ss"];
 
@@ -72,8 +73,7 @@ public sealed record QuietHoursWindow
         {
             // Zone ids name files under the zone database: nothing else is looked up.
             var name = id.ToString();
-            if (id.IsEmpty || id.ContainsAnyExcept(s_zoneIdChars) || id.Contains("..", StringComparison.Ordinal)
-                || !TimeZoneInfo.TryFindSystemTimeZoneById(name, out zone))
+            if (!IsZonePath(id) || !TimeZoneInfo.TryFindSystemTimeZoneById(name, out zone))
             {
                 error = $"time zone '{name}' is not known (use an IANA name such as America/Sao_Paulo)";
                 return false;
@@ -83,6 +83,24 @@ public sealed record QuietHoursWindow
         }
 
         window = new QuietHoursWindow(start, end, zone);
+        return true;
+    }
+
+    private static bool IsZonePath(ReadOnlySpan<char> id)
+    {
+        if (id.ContainsAnyExcept(s_zoneIdChars))
+        {
+            return false;
+        }
+
+        foreach (var part in id.Split('/'))
+        {
+            if (part.End.Value == part.Start.Value || id[part][0] == '.')
+            {
+                return false;
+            }
+        }
+
         return true;
     }
 
@@ -98,14 +116,6 @@ public sealed record QuietHoursWindow
 
         // The window ends today when we are before its end, else tomorrow (after 21:00 in a 21:00–08:00 window).
         return EndOn(timeOfDay < End ? local.Date : local.Date.AddDays(1));
-    }
-
-    /// <summary>The last time the window ended, at or before <paramref name="time"/>: since then a message it held may go.</summary>
-    public DateTimeOffset LastEnd(DateTimeOffset time)
-    {
-        var local = TimeZoneInfo.ConvertTime(time, Zone);
-        var end = EndOn(local.Date);
-        return end <= time ? end : EndOn(local.Date.AddDays(-1));
     }
 
     private DateTimeOffset EndOn(DateTime date)

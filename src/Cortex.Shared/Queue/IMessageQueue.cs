@@ -53,7 +53,7 @@ public interface IMessageQueue
     /// <summary>Releases leases and marks their message ids as sent; returns how many leases had already been recovered elsewhere.</summary>
     Task<int> AckAsync(string consumerId, IReadOnlyList<AckItem> items);
 
-    /// <summary>Moves a leased message to the delayed set with a new payload (engine fields updated); false when the lease was lost.</summary>
+    /// <summary>Moves a leased message to the delayed set with a new payload (engine fields updated, or notBefore moved); false when the lease was lost.</summary>
     Task<bool> ScheduleRetryAsync(string consumerId, LeasedMessage message, ReadOnlyMemory<byte> payload, DateTimeOffset dueAt);
 
     /// <summary>Moves a leased message to the delayed set unchanged, without counting an attempt (notBefore not reached, throttling).</summary>

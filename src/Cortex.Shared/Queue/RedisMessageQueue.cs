@@ -487,17 +487,17 @@ public sealed class RedisMessageQueue : IMessageQueue
         return oldest;
     }
 
-    // When a message could first have been sent: its push, or its notBefore, or the end of the quiet hours it waited
-    // out, whichever is latest. A campaign held overnight is due at 08:00, not behind since 20:00.
+    // When a message could first have been sent: its push, or its notBefore when later. The sender moves notBefore to the
+    // end of the quiet hours it holds a message for, so a campaign held overnight is due at 08:00, not behind since 20:00.
+    // Not after now: a tail pushed early (its notBefore still ahead) is not late, and the sender moves it to the delayed set.
     private static DateTimeOffset WaitingSince(ReadOnlySpan<byte> payload, DateTimeOffset enqueuedAt, DateTimeOffset now)
     {
-        if (EnvelopeCodec.Parse(payload).Envelope is not { } envelope)
+        if (EnvelopeCodec.Parse(payload).Envelope is not { NotBefore: { } notBefore } || notBefore <= enqueuedAt)
         {
             return enqueuedAt;
         }
 
-        var since = envelope.NotBefore is { } notBefore && notBefore > enqueuedAt ? notBefore : enqueuedAt;
-        return envelope.QuietHours?.LastEnd(now) is { } quietEnded && quietEnded > since ? quietEnded : since;
+        return notBefore < now ? notBefore : now;
     }
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;

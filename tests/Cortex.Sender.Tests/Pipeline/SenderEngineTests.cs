@@ -278,15 +278,46 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
             async () => gateway.AcceptedFor("outside-them") == 1 && (await host.Queue.GetStatsAsync()) is { Delayed: 1, Dead: 1 },
             "one sent, one deferred, one dead-lettered");
 
+        // Due when they end, and its notBefore says so: its queue age counts from then.
         var deferred = Assert.Single(await Db.SortedSetRangeByRankWithScoresAsync(host.Queue.Keys.Delayed));
-        Assert.Contains("campaign-tail", (string)deferred.Element!, StringComparison.Ordinal);
         Assert.Equal(end.ToUnixTimeMilliseconds(), (long)deferred.Score);
+        var held = EnvelopeCodec.Parse(Encoding.UTF8.GetBytes(((string)deferred.Element!)[1..])).Envelope!;
+        Assert.Equal(("campaign-tail", end, quiet), (held.Id, held.NotBefore, held.QuietHours));
         var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
         Assert.Equal((DeadLetterReasons.Expired, "expires-first"), (dead.Reason, dead.MessageId));
         Assert.Equal(
             string.Create(CultureInfo.InvariantCulture, $"expires at {end.AddMinutes(-1):O}, before its quiet hours ({quiet}) end at {end:O}"),
             dead.Detail);
         Assert.Equal(0, gateway.CallsFor("campaign-tail") + gateway.CallsFor("expires-first"));
+    }
+
+    [Fact]
+    public async Task Send_ThrottlePauseEndsInsideTheQuietHours_HeldUntilTheyEndNotSent()
+    {
+        // Throttled at 20:59:50 with a 30 s pause: the send's next turn comes at 21:00:20, inside its quiet hours.
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 22, 20, 59, 50, TimeSpan.Zero));
+        var quiet = new QuietHoursWindow(new TimeOnly(21, 0), new TimeOnly(8, 0), TimeZoneInfo.FindSystemTimeZoneById("Etc/UTC"));
+        var gateway = new ScriptedGateway((e, call, _) => Task.FromResult(call == 1 ? GatewayResult.Throttled("130429", TimeSpan.FromSeconds(30)) : GatewayResult.Accepted("ok")));
+        await using var host = SenderTestHost.Create(redis, gateway, time: clock);
+        await host.Client.EnqueueAsync(SenderTestHost.Message("late-evening") with { QuietHours = quiet });
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.CallsFor("late-evening") == 1), "the throttled call");
+
+        // A second at a time, under the consumer timeout, until the pause has ended and the message is settled.
+        await SenderTestHost.WaitForAsync(
+            async () =>
+            {
+                clock.Advance(TimeSpan.FromSeconds(1));
+                return gateway.CallsFor("late-evening") > 1 || (await host.Queue.GetStatsAsync()).Delayed == 1;
+            },
+            "the send's next turn");
+
+        var morning = new DateTimeOffset(2026, 11, 23, 8, 0, 0, TimeSpan.Zero);
+        Assert.Equal(1, gateway.CallsFor("late-evening"));
+        var deferred = Assert.Single(await Db.SortedSetRangeByRankWithScoresAsync(host.Queue.Keys.Delayed));
+        Assert.Equal(morning.ToUnixTimeMilliseconds(), (long)deferred.Score);
+        Assert.Equal(morning, EnvelopeCodec.Parse(Encoding.UTF8.GetBytes(((string)deferred.Element!)[1..])).Envelope!.NotBefore);
     }
 
     [Fact]

@@ -123,6 +123,8 @@ public class EnvelopeCodecTests
         AddV2("quietHours of no length", "{" + Minimal + ""","quietHours":"08:00-08:00 America/Sao_Paulo"}""", "quietHours", "starts and ends at the same time; leave quietHours out for none");
         AddV2("quietHours in an unknown zone", "{" + Minimal + ""","quietHours":"21:00-08:00 Mars/Olympus"}""", "quietHours", "time zone 'Mars/Olympus' is not known");
         AddV2("quietHours too long", "{" + Minimal + $$$""","quietHours":"21:00-08:00 {{{new string('a', 70)}}}"}""", "quietHours", "is 82 characters, over the 80 limit");
+        AddV2("quietHours zone with an empty part", "{" + Minimal + ""","quietHours":"21:00-08:00 America//Sao_Paulo"}""", "quietHours", "time zone 'America//Sao_Paulo' is not known");
+        AddV2("quietHours zone from a dot path", "{" + Minimal + ""","quietHours":"21:00-08:00 ./America/Sao_Paulo"}""", "quietHours", "time zone './America/Sao_Paulo' is not known");
         AddV2("quietHours naming a file", "{" + Minimal + ""","quietHours":"21:00-08:00 ../../../etc/passwd"}""", "quietHours", "time zone '../../../etc/passwd' is not known");
         Add("kind with spaces", "{" + Minimal + ""","kind":"billing reminder"}""", "kind", "must be 1 to 64 characters");
         Add("tenant upper case", "{" + Minimal + ""","tenant":"ACME"}""", "tenant", "must be 1 to 64 characters");

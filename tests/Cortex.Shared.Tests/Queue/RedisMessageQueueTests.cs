@@ -974,26 +974,33 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     [Fact]
-    public async Task GetOldestReadyAsync_HeldByQuietHoursOrNotBefore_IsDueFromWhenTheyEnded()
+    public async Task GetOldestReadyAsync_HeldUntilItsNotBefore_IsDueFromThenNotFromItsPush()
     {
         var queue = CreateQueue();
         var now = _time.GetUtcNow();
+        var quiet = new QuietHoursWindow(new TimeOnly(21, 0), TimeOnly.FromDateTime(now.UtcDateTime.AddMinutes(-30)), TimeZoneInfo.FindSystemTimeZoneById("Etc/UTC"));
 
-        // Pushed 11 h ago into quiet hours in UTC that ended 30 minutes ago: due since their end.
-        var ended = TimeOnly.FromDateTime(now.UtcDateTime.AddMinutes(-30));
-        var quiet = new QuietHoursWindow(new TimeOnly(21, 0), ended, TimeZoneInfo.FindSystemTimeZoneById("Etc/UTC"));
-        var campaign = new Envelope { Id = "c", To = "+5511987654321", Text = "oi", QuietHours = quiet, EnqueuedAt = now.AddHours(-11) };
+        // Pushed 12 h ago and never held (the senders were down all night): late since its push, whatever its quiet hours.
+        var stuck = new Envelope { Id = "s", To = "+5511987654321", Text = "oi", QuietHours = quiet, EnqueuedAt = now.AddHours(-12) };
 
-        // Pushed 3 h ago for a notBefore 10 minutes ago: due since then.
-        var notice = new Envelope { Id = "n", To = "+5511987654321", Text = "oi", NotBefore = now.AddMinutes(-10), EnqueuedAt = now.AddHours(-3) };
-        await queue.EnqueueAsync([new(EnvelopeCodec.Serialize(campaign), Priority.High), new(EnvelopeCodec.Serialize(notice), Priority.Low)]);
+        // Pushed 11 h ago and held by the sender for quiet hours that ended 30 minutes ago: its notBefore says when.
+        var held = stuck with { Id = "h", EnqueuedAt = now.AddHours(-11), NotBefore = now.AddMinutes(-30) };
 
-        var oldest = await queue.GetOldestReadyAsync();
+        // Pushed an hour ago for a notBefore an hour ahead, straight into a ready list: not late at all.
+        var early = new Envelope { Id = "e", To = "+5511987654321", Text = "oi", EnqueuedAt = now.AddHours(-1), NotBefore = now.AddHours(1) };
+        await queue.EnqueueAsync(
+        [
+            new(EnvelopeCodec.Serialize(stuck), Priority.High),
+            new(EnvelopeCodec.Serialize(held), Priority.Normal),
+            new(EnvelopeCodec.Serialize(early), Priority.Low),
+        ]);
 
         // The push time still leads the scheduler's backlog check; the time due is what the age alert reads.
-        Assert.Equal(new OldestReady(now.AddHours(-11), now.AddMinutes(-30)), oldest);
+        Assert.Equal(new OldestReady(now.AddHours(-12), now.AddHours(-12)), await queue.GetOldestReadyAsync());
         await queue.LeaseAsync("a", 1); // high first
-        Assert.Equal(new OldestReady(now.AddHours(-3), now.AddMinutes(-10)), await queue.GetOldestReadyAsync());
+        Assert.Equal(new OldestReady(now.AddHours(-11), now.AddMinutes(-30)), await queue.GetOldestReadyAsync());
+        await queue.LeaseAsync("a", 1);
+        Assert.Equal(new OldestReady(now.AddHours(-1), now), await queue.GetOldestReadyAsync());
         await queue.LeaseAsync("a", 1);
         Assert.Null(await queue.GetOldestReadyAsync());
     }

@@ -1,6 +1,7 @@
 -- Cortex's own tables. Other systems feed charges, conversations, campaigns, recipients and opt-outs
 -- (docs/data-model.md); the scheduler owns the dispatch ledger and the progress columns.
-CREATE SCHEMA IF NOT EXISTS cortex;
+-- The schema itself is created by the migrator, and only when it is missing: CREATE SCHEMA IF NOT EXISTS asks for the
+-- database's CREATE right even when a DBA created the schema for this role beforehand.
 
 -- Text of each message kind. {name}, {amount}, {dueDate}, {days} and campaign variables are replaced;
 -- when wa_name is set the message goes out as that approved WhatsApp template, with wa_parameters
