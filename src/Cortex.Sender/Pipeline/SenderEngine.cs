@@ -678,10 +678,10 @@ internal sealed class SenderEngine : BackgroundService
     /// <summary>
     /// The turns of one send's attempts. Before each: the pod's gate (after a 429, one send at a time is the probe), a
     /// permit (after a shared pause, every pod's probe), then the message's quiet hours, and, for a lease in doubt
-    /// (<see cref="LeaseInDoubt"/>), Redis's word that it is still this pod's, asked last, after every wait. A short retry that skipped them sent into another
-    /// worker's throttle pause, and over the rate limit while the gateway failed. After each: a throttled answer pauses
-    /// every pod before the probe reports, so the workers it wakes find the new pause; a probe reports whatever became of
-    /// its attempt.
+    /// (<see cref="LeaseInDoubt"/>), Redis's word that it is still this pod's, asked last, after every wait. A short
+    /// retry that skipped them sent into another worker's throttle pause, and over the rate limit while the gateway
+    /// failed. After each: a throttled answer pauses every pod before the probe reports, so the workers it wakes find the
+    /// new pause; a probe reports whatever became of its attempt.
     /// </summary>
     private sealed class SendTurns(SenderEngine engine, LeasedMessage lease, Envelope envelope, long leasedAtMs) : ISendTurns
     {

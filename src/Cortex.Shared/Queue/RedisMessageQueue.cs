@@ -475,11 +475,17 @@ public sealed class RedisMessageQueue : IMessageQueue
         OldestReady? oldest = null;
         foreach (var tail in tails)
         {
-            var raw = (byte[]?)tail;
-            var payload = raw is null ? default : Unwrap(0, Priority.Normal, raw).Payload;
-            if (raw is not null && EnvelopeCodec.TryReadEnqueuedAt(payload.Span) is { } at)
+            if ((byte[]?)tail is not { } raw)
             {
-                var since = WaitingSince(payload.Span, at, now);
+                continue;
+            }
+
+            // One read of the payload; a malformed one still tells its push time, read on its own.
+            var payload = Unwrap(0, Priority.Normal, raw).Payload.Span;
+            var envelope = EnvelopeCodec.Parse(payload).Envelope;
+            if ((envelope is null ? EnvelopeCodec.TryReadEnqueuedAt(payload) : envelope.EnqueuedAt) is { } at)
+            {
+                var since = WaitingSince(at, envelope?.NotBefore, now);
                 oldest = oldest is null ? new(at, since) : new(Min(oldest.EnqueuedAt, at), Min(oldest.WaitingSince, since));
             }
         }
@@ -490,15 +496,8 @@ public sealed class RedisMessageQueue : IMessageQueue
     // When a message could first have been sent: its push, or its notBefore when later. The sender moves notBefore to the
     // end of the quiet hours it holds a message for, so a campaign held overnight is due at 08:00, not behind since 20:00.
     // Not after now: a tail pushed early (its notBefore still ahead) is not late, and the sender moves it to the delayed set.
-    private static DateTimeOffset WaitingSince(ReadOnlySpan<byte> payload, DateTimeOffset enqueuedAt, DateTimeOffset now)
-    {
-        if (EnvelopeCodec.Parse(payload).Envelope is not { NotBefore: { } notBefore } || notBefore <= enqueuedAt)
-        {
-            return enqueuedAt;
-        }
-
-        return notBefore < now ? notBefore : now;
-    }
+    private static DateTimeOffset WaitingSince(DateTimeOffset enqueuedAt, DateTimeOffset? notBefore, DateTimeOffset now) =>
+        notBefore is not { } due || due <= enqueuedAt ? enqueuedAt : Min(due, now);
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
