@@ -28,6 +28,9 @@ internal static class DeadLetterCommands
         dead-letters them again.
         """;
 
+    /// <summary>How many matches a dry run lists: the newest. The count covers them all.</summary>
+    private const int DryRunShown = 50;
+
     private const string PurgeHelp = """
         Asks for confirmation on a terminal; elsewhere --yes is required (exit 2 without it).
         """;
@@ -67,13 +70,13 @@ internal static class DeadLetterCommands
                 async (services, token) =>
                 {
                     var admin = services.GetRequiredService<DeadLetterAdmin>();
-                    var views = new List<DeadLetterView>();
+                    var rows = new List<DeadLetterRow>();
                     await foreach (var record in admin.ReadNewestFirstAsync(cancellationToken: token))
                     {
                         if (match(record))
                         {
-                            views.Add(DeadLetterView.From(record));
-                            if (views.Count == max)
+                            rows.Add(DeadLetterView.From(record).Row());
+                            if (rows.Count == max)
                             {
                                 break;
                             }
@@ -85,22 +88,22 @@ internal static class DeadLetterCommands
                         Terminal.WriteJson(console, w =>
                         {
                             w.WriteStartArray();
-                            foreach (var view in views)
+                            foreach (var row in rows)
                             {
-                                WriteJson(w, view);
+                                WriteJson(w, row);
                             }
 
                             w.WriteEndArray();
                         });
                     }
-                    else if (views.Count == 0)
+                    else if (rows.Count == 0)
                     {
                         await console.Out.WriteLineAsync($"no dead letters{(filters.Any(parse) ? " match" : string.Empty)} (total {await admin.CountAsync()})");
                     }
                     else
                     {
-                        Terminal.Out(console).Write(Table(views));
-                        await console.Out.WriteLineAsync($"{views.Count} shown{(views.Count == max ? $" (--limit {max})" : string.Empty)}; {await admin.CountAsync()} in the dead-letter list");
+                        Terminal.Out(console).Write(Table(rows));
+                        await console.Out.WriteLineAsync($"{rows.Count} shown{(rows.Count == max ? $" (--limit {max})" : string.Empty)}; {await admin.CountAsync()} in the dead-letter list");
                     }
 
                     return ExitCodes.Success;
@@ -165,41 +168,55 @@ internal static class DeadLetterCommands
                 async (services, token) =>
                 {
                     var admin = services.GetRequiredService<DeadLetterAdmin>();
-                    var records = await admin.FindOldestFirstAsync(match, cancellationToken: token);
-                    if (records.Count == 0)
+                    var queue = services.GetRequiredService<IMessageQueue>();
+                    var dry = parse.GetValue(dryRun);
+                    var summary = new RequeueSummary(console.TimeProvider.GetUtcNow(), dry ? DryRunShown : 0);
+
+                    // Page by page: each page is checked and moved before the next is read (DeadLetterAdmin.PageBytes).
+                    var (matched, requeued) = await admin.ActOldestFirstAsync(
+                        match,
+                        async (records, pageToken) =>
+                        {
+                            var views = records.Select(DeadLetterView.From).ToList();
+                            await summary.CheckAsync(queue, views);
+                            var moved = dry ? new bool[records.Count] : await admin.RequeueAsync(records, pageToken);
+                            summary.Moved(views, moved);
+                            return moved;
+                        },
+                        cancellationToken: token);
+                    if (matched == 0)
                     {
                         return await NothingMatchedAsync(console, selection, parse, "requeue");
                     }
 
-                    var views = records.Select(DeadLetterView.From).ToList();
-                    await WarnAsync(console, services.GetRequiredService<IMessageQueue>(), views);
-                    if (parse.GetValue(dryRun))
+                    await summary.WarnAsync(console);
+                    if (dry)
                     {
-                        Terminal.Out(console).Write(Table(views.AsEnumerable().Reverse().ToList()));
-                        await console.Out.WriteLineAsync($"would requeue {views.Count(v => v.Record.Payload().Length > 0)} (dry run: nothing changed)");
+                        var newest = summary.Newest();
+                        Terminal.Out(console).Write(Table(newest));
+                        if (matched > newest.Count)
+                        {
+                            await console.Out.WriteLineAsync($"{newest.Count} newest of {matched} shown");
+                        }
+
+                        await console.Out.WriteLineAsync($"would requeue {matched - summary.NoPayload} (dry run: nothing changed)");
                         return ExitCodes.Success;
                     }
 
-                    var moved = await admin.RequeueAsync(records, token);
-                    var byPriority = views.Where((_, i) => moved[i])
-                        .GroupBy(v => DeadLetterAdmin.PriorityOf(v.Record.Payload()))
-                        .ToDictionary(g => g.Key, g => g.Count());
-                    var requeued = moved.Count(m => m);
-                    var noPayload = views.Count(v => v.Record.Payload().Length == 0);
-                    var gone = views.Count - requeued - noPayload;
                     await console.Out.WriteLineAsync(
-                        $"requeued: {requeued} (high {byPriority.GetValueOrDefault(Priority.High)}, normal {byPriority.GetValueOrDefault(Priority.Normal)}, low {byPriority.GetValueOrDefault(Priority.Low)})");
+                        $"requeued: {requeued} (high {summary.Requeued(Priority.High)}, normal {summary.Requeued(Priority.Normal)}, low {summary.Requeued(Priority.Low)})");
+                    var gone = matched - requeued - summary.NoPayload;
                     if (gone > 0)
                     {
                         await console.Error.WriteLineAsync($"{gone} entr{(gone == 1 ? "y was" : "ies were")} no longer in the dead-letter list (requeued or purged meanwhile): skipped");
                     }
 
-                    if (noPayload > 0)
+                    if (summary.NoPayload > 0)
                     {
-                        await console.Error.WriteLineAsync($"{noPayload} entr{(noPayload == 1 ? "y has" : "ies have")} no payload to requeue (unreadable entry): left in place");
+                        await console.Error.WriteLineAsync($"{summary.NoPayload} entr{(summary.NoPayload == 1 ? "y has" : "ies have")} no payload to requeue (unreadable entry): left in place");
                     }
 
-                    return requeued == views.Count ? ExitCodes.Success : ExitCodes.Partial;
+                    return requeued == matched ? ExitCodes.Success : ExitCodes.Partial;
                 },
                 ct);
         });
@@ -223,20 +240,22 @@ internal static class DeadLetterCommands
                 async (services, token) =>
                 {
                     var admin = services.GetRequiredService<DeadLetterAdmin>();
-                    var records = await admin.FindOldestFirstAsync(match, cancellationToken: token);
-                    if (records.Count == 0)
-                    {
-                        return await NothingMatchedAsync(console, selection, parse, "purge");
-                    }
-
+                    var confirmed = int.MaxValue;
                     if (!parse.GetValue(yes))
                     {
-                        if (!console.IsInputTerminal)
+                        // Counted first, holding nothing; the purge then removes at most the count asked about, oldest first.
+                        confirmed = await admin.CountMatchingAsync(match, token);
+                        if (confirmed == 0)
                         {
-                            throw CliException.Usage($"refusing to purge {records.Count} dead letter(s) without --yes: stdin is not a terminal, so nobody can confirm");
+                            return await NothingMatchedAsync(console, selection, parse, "purge");
                         }
 
-                        await console.Error.WriteAsync($"Purge {records.Count} dead letter(s) for good? This cannot be undone. [y/N] ");
+                        if (!console.IsInputTerminal)
+                        {
+                            throw CliException.Usage($"refusing to purge {confirmed} dead letter(s) without --yes: stdin is not a terminal, so nobody can confirm");
+                        }
+
+                        await console.Error.WriteAsync($"Purge {confirmed} dead letter(s) for good? This cannot be undone. [y/N] ");
                         var answer = (await console.In.ReadLineAsync(token))?.Trim();
                         if (answer is not ("y" or "Y" or "yes" or "YES" or "Yes"))
                         {
@@ -245,11 +264,17 @@ internal static class DeadLetterCommands
                         }
                     }
 
-                    var removed = (await admin.PurgeAsync(records, token)).Count(r => r);
-                    await console.Out.WriteLineAsync($"purged: {removed}");
-                    if (removed < records.Count)
+                    var (matched, removed) = await admin.ActOldestFirstAsync(match, admin.PurgeAsync, limit: confirmed, cancellationToken: token);
+                    if (matched == 0 && confirmed == int.MaxValue)
                     {
-                        await console.Error.WriteLineAsync($"{records.Count - removed} were no longer in the dead-letter list (requeued or purged meanwhile)");
+                        return await NothingMatchedAsync(console, selection, parse, "purge");
+                    }
+
+                    await console.Out.WriteLineAsync($"purged: {removed}");
+                    var gone = (confirmed == int.MaxValue ? matched : confirmed) - removed;
+                    if (gone > 0)
+                    {
+                        await console.Error.WriteLineAsync($"{gone} were no longer in the dead-letter list (requeued or purged meanwhile)");
                     }
 
                     return ExitCodes.Success;
@@ -271,66 +296,110 @@ internal static class DeadLetterCommands
         return ExitCodes.Success;
     }
 
-    /// <summary>Says which of these the sender will not simply send: invalid, expired, or an id it already sent.</summary>
-    private static async Task WarnAsync(CliConsole console, IMessageQueue queue, List<DeadLetterView> views)
+    /// <summary>
+    /// What a requeue tells the operator, summed page by page: which matches the sender will not simply send (invalid,
+    /// expired, or an id it already sent), what moved to which list, and for a dry run the newest matches to show.
+    /// </summary>
+    private sealed class RequeueSummary(DateTimeOffset now, int show)
     {
-        var invalid = views.Count(v => v.Envelope is null && v.Record.Payload().Length > 0);
-        if (invalid > 0)
-        {
-            await console.Error.WriteLineAsync($"warning: {invalid} payload(s) are not valid envelopes: the sender will dead-letter them again as invalid_envelope (unless it now accepts them, e.g. after an upgrade)");
-        }
+        private readonly Queue<DeadLetterRow> _newest = new();
+        private readonly int[] _requeued = new int[3];
+        private int _invalid;
+        private int _expired;
+        private int _alreadySent;
 
-        var now = console.TimeProvider.GetUtcNow();
-        var expired = views.Count(v => v.Envelope?.ExpiresAt is { } at && at <= now);
-        if (expired > 0)
-        {
-            await console.Error.WriteLineAsync($"warning: {expired} message(s) are past their expiresAt: the sender will dead-letter them again as expired");
-        }
+        /// <summary>Matches without a payload to push back (unreadable entries): left in place.</summary>
+        public int NoPayload { get; private set; }
 
-        var ids = views.Select(v => v.Envelope?.Id).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
-        if (ids.Count > 0)
+        /// <summary>The newest matches seen (at most the number to show), newest first.</summary>
+        public List<DeadLetterRow> Newest() => [.. _newest.Reverse()];
+
+        public int Requeued(Priority priority) => _requeued[(int)priority];
+
+        /// <summary>Counts a page's warnings, before it moves: an id is checked against the sent markers while it is still dead.</summary>
+        public async Task CheckAsync(IMessageQueue queue, List<DeadLetterView> views)
         {
-            var sent = await queue.AreSentAsync(ids);
-            var already = sent.Count(s => s);
-            if (already > 0)
+            _invalid += views.Count(v => v.Envelope is null && v.Record.Payload().Length > 0);
+            _expired += views.Count(v => v.Envelope?.ExpiresAt is { } at && at <= now);
+            NoPayload += views.Count(v => v.Record.Payload().Length == 0);
+            var ids = views.Select(v => v.Envelope?.Id).OfType<string>().ToList();
+            if (ids.Count > 0)
             {
-                await console.Error.WriteLineAsync($"warning: {already} message id(s) were already sent within the idempotency window: the sender will acknowledge them without sending");
+                _alreadySent += (await queue.AreSentAsync(ids)).Count(s => s);
+            }
+
+            foreach (var view in views.TakeLast(show))
+            {
+                _newest.Enqueue(view.Row());
+                if (_newest.Count > show)
+                {
+                    _newest.Dequeue();
+                }
+            }
+        }
+
+        public void Moved(List<DeadLetterView> views, bool[] moved)
+        {
+            for (var i = 0; i < views.Count; i++)
+            {
+                if (moved[i])
+                {
+                    _requeued[(int)DeadLetterAdmin.PriorityOf(views[i].Record.Payload())]++;
+                }
+            }
+        }
+
+        public async Task WarnAsync(CliConsole console)
+        {
+            if (_invalid > 0)
+            {
+                await console.Error.WriteLineAsync($"warning: {_invalid} payload(s) are not valid envelopes: the sender will dead-letter them again as invalid_envelope (unless it now accepts them, e.g. after an upgrade)");
+            }
+
+            if (_expired > 0)
+            {
+                await console.Error.WriteLineAsync($"warning: {_expired} message(s) are past their expiresAt: the sender will dead-letter them again as expired");
+            }
+
+            if (_alreadySent > 0)
+            {
+                await console.Error.WriteLineAsync($"warning: {_alreadySent} message(s) were already sent within the idempotency window: the sender will acknowledge them without sending");
             }
         }
     }
 
-    private static Spectre.Console.Table Table(List<DeadLetterView> views)
+    private static Spectre.Console.Table Table(List<DeadLetterRow> rows)
     {
         var table = Terminal.Table("#", "Dead at", "Reason", "Kind", "Attempts", "Message id", "To", "Detail").NoWrap(0, 5, 6);
-        foreach (var v in views)
+        foreach (var r in rows)
         {
             table.Row(
-                v.Record.Index.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                Terminal.Time(v.Entry?.DeadAt),
-                v.Reason,
-                v.Entry?.Kind ?? "–",
-                (v.Entry?.Attempts ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture),
-                v.Entry?.MessageId ?? "–",
-                v.To is null ? "–" : v.MaskedTo,
-                v.Detail);
+                r.Index.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                Terminal.Time(r.DeadAt),
+                r.Reason,
+                r.Kind ?? "–",
+                r.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                r.MessageId ?? "–",
+                r.MaskedTo ?? "–",
+                r.Detail);
         }
 
         return table;
     }
 
-    private static void WriteJson(Utf8JsonWriter w, DeadLetterView v)
+    private static void WriteJson(Utf8JsonWriter w, DeadLetterRow r)
     {
         w.WriteStartObject();
-        w.WriteNumber("index", v.Record.Index);
-        w.WriteTime("deadAt", v.Entry?.DeadAt);
-        w.WriteString("reason", v.Reason);
-        w.WriteString("kind", v.Entry?.Kind);
-        w.WriteNumber("attempts", v.Entry?.Attempts ?? 0);
-        w.WriteNumber("deliveries", v.Entry?.Deliveries ?? 0);
-        w.WriteString("messageId", v.Entry?.MessageId);
-        w.WriteString("to", v.To is null ? null : v.MaskedTo);
-        w.WriteString("detail", v.Detail);
-        w.WriteString("lastError", Terminal.MaskPhones(v.Entry?.LastError));
+        w.WriteNumber("index", r.Index);
+        w.WriteTime("deadAt", r.DeadAt);
+        w.WriteString("reason", r.Reason);
+        w.WriteString("kind", r.Kind);
+        w.WriteNumber("attempts", r.Attempts);
+        w.WriteNumber("deliveries", r.Deliveries);
+        w.WriteString("messageId", r.MessageId);
+        w.WriteString("to", r.MaskedTo);
+        w.WriteString("detail", r.Detail);
+        w.WriteString("lastError", r.LastError);
         w.WriteEndObject();
     }
 

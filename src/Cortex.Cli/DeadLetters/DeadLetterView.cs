@@ -39,6 +39,19 @@ internal sealed class DeadLetterView
 
     public static DeadLetterView From(DeadLetterRecord record) => new(record);
 
+    /// <summary>What a list row shows, without the payload: rows are kept while the list is read, payloads are not.</summary>
+    public DeadLetterRow Row() => new(
+        Record.Index,
+        Entry?.DeadAt,
+        Reason,
+        Entry?.Kind,
+        Entry?.Attempts ?? 0,
+        Entry?.Deliveries ?? 0,
+        Entry?.MessageId,
+        To is null ? null : MaskedTo,
+        Detail,
+        Terminal.MaskPhones(Entry?.LastError));
+
     /// <summary>
     /// The payload for show: pretty JSON with the recipient masked unless <paramref name="reveal"/>, and every other run of
     /// digits that could be a phone number too. The payloads dead-lettered are the ones that broke the contract: a number
@@ -96,3 +109,7 @@ internal sealed class DeadLetterView
         }
     }
 }
+
+/// <summary>A dead letter's row in <c>dlq list</c> and a dry run: phone numbers masked, no payload.</summary>
+internal sealed record DeadLetterRow(
+    long Index, DateTimeOffset? DeadAt, string Reason, string? Kind, int Attempts, int Deliveries, string? MessageId, string? MaskedTo, string Detail, string? LastError);

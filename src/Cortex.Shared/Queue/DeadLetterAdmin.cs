@@ -23,6 +23,19 @@ public sealed record DeadLetterRecord(long Index, ReadOnlyMemory<byte> Raw, Dead
 /// </summary>
 public sealed class DeadLetterAdmin
 {
+    /// <summary>Most entries read per round trip.</summary>
+    public const int PageSize = 64;
+
+    /// <summary>
+    /// About how many stored bytes a page holds. An entry is as big as its payload, and the lease keeps an oversized
+    /// payload whole (a megabyte, or whatever a producer pushed). A reader's first page is one entry; each next page asks
+    /// for as many entries as this holds at the size of the last page's largest. So a reader holds about this much at
+    /// once, or one entry when a single one is bigger; only big entries right after a page of small ones make a page
+    /// bigger, at most <see cref="PageSize"/> of them. Readers go page by page and never hold the whole list, which a
+    /// flood of bad input or a long outage can make bigger than a pod or a laptop has memory for.
+    /// </summary>
+    public const int PageBytes = 4 << 20;
+
     private const int ScriptChunk = 100;
 
     // Entries are removed from the tail end (LREM count -1): callers work oldest first, so each removal finds its entry
@@ -75,31 +88,38 @@ public sealed class DeadLetterAdmin
     /// <summary>How many entries the dead-letter list holds.</summary>
     public Task<long> CountAsync() => Db.ListLengthAsync(Keys.Dead);
 
-    /// <summary>Reads the list newest first, <paramref name="pageSize"/> entries per round trip, without changing it.</summary>
-    public async IAsyncEnumerable<DeadLetterRecord> ReadNewestFirstAsync(int pageSize = 500, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Reads the list newest first, at most <paramref name="pageSize"/> entries and about <see cref="PageBytes"/> per round
+    /// trip, without changing it.
+    /// </summary>
+    public async IAsyncEnumerable<DeadLetterRecord> ReadNewestFirstAsync(int pageSize = PageSize, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
-        for (long start = 0; ; start += pageSize)
+        var (start, size) = (0L, 1);
+        while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var page = await Db.ListRangeAsync(Keys.Dead, start, start + pageSize - 1);
+            var page = await Db.ListRangeAsync(Keys.Dead, start, start + size - 1);
             for (var i = 0; i < page.Length; i++)
             {
                 yield return Read(start + i, page[i]);
             }
 
-            if (page.Length < pageSize)
+            if (page.Length < size)
             {
                 yield break;
             }
+
+            (start, size) = (start + page.Length, NextPageSize(page, pageSize));
         }
     }
 
     /// <summary>
     /// Every entry that <paramref name="match"/> accepts, oldest first. Read from the tail: senders push new dead letters
-    /// at the head, so they do not shift what is still to read.
+    /// at the head, so they do not shift what is still to read. This holds every match in memory: the CLI and the admin
+    /// endpoint act page by page instead (<see cref="ActOldestFirstAsync"/>).
     /// </summary>
-    public async Task<IReadOnlyList<DeadLetterRecord>> FindOldestFirstAsync(Func<DeadLetterRecord, bool> match, int pageSize = 500, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<DeadLetterRecord>> FindOldestFirstAsync(Func<DeadLetterRecord, bool> match, int pageSize = PageSize, CancellationToken cancellationToken = default)
     {
         var found = new List<DeadLetterRecord>();
         await ActOldestFirstAsync(
@@ -110,40 +130,46 @@ public sealed class DeadLetterAdmin
                 return Task.FromResult(new bool[page.Count]);
             },
             pageSize,
-            cancellationToken);
+            cancellationToken: cancellationToken);
         return found;
     }
 
     /// <summary>
-    /// Acts on every entry that <paramref name="match"/> accepts, oldest first, a page of <paramref name="pageSize"/> entries
-    /// at a time: each page's matches go to <paramref name="act"/> (<see cref="RequeueAsync"/> or <see cref="PurgeAsync"/>)
-    /// before the next page is read, so memory holds one page, never every match. The admin endpoint runs inside a sender
+    /// Acts on every entry that <paramref name="match"/> accepts, oldest first, a page (at most <paramref name="pageSize"/>
+    /// entries, about <see cref="PageBytes"/>) at a time: each page's matches go to <paramref name="act"/>
+    /// (<see cref="RequeueAsync"/> or <see cref="PurgeAsync"/>) before the next page is read, so memory holds one page,
+    /// never every match. The admin endpoint runs inside a sender
     /// pod, whose limit is 256 MiB: holding every match of a requeue after a long outage (every reminder of a day, say)
     /// could take more than that, and the pod would be killed with nothing requeued. Pages are read from the tail, where
     /// senders do not write (they push at the head); the entries a page's act removed are counted out of the next page's
-    /// offset. Returns how many matched and how many were moved or removed. Another operator removing entries at the same
+    /// offset. At most <paramref name="limit"/> matches go to <paramref name="act"/>, the oldest: a purge the operator
+    /// confirmed for a count acts on no more than that count, although dead letters that match keep arriving. Returns how
+    /// many matched (within the limit) and how many were moved or removed. Another operator removing entries at the same
     /// time can make a page skip as many entries as they removed: a second run acts on those.
     /// </summary>
     public async Task<(int Matched, int Done)> ActOldestFirstAsync(
         Func<DeadLetterRecord, bool> match,
         Func<IReadOnlyList<DeadLetterRecord>, CancellationToken, Task<bool[]>> act,
-        int pageSize = 64,
+        int pageSize = PageSize,
+        int limit = int.MaxValue,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(match);
         ArgumentNullException.ThrowIfNull(act);
         ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
         var length = await CountAsync();
+        var size = 1;
         long kept = 0;
         var (matched, done) = (0, 0);
-        while (true)
+        while (matched < limit)
         {
             cancellationToken.ThrowIfCancellationRequested();
 
             // LRANGE returns the page head to tail; walk it backwards, oldest first.
-            var page = await Db.ListRangeAsync(Keys.Dead, -(kept + pageSize), -(kept + 1));
+            var page = await Db.ListRangeAsync(Keys.Dead, -(kept + size), -(kept + 1));
             var found = new List<DeadLetterRecord>();
-            for (var i = page.Length - 1; i >= 0; i--)
+            for (var i = page.Length - 1; i >= 0 && matched + found.Count < limit; i--)
             {
                 var record = Read(length - done - 1 - (kept + (page.Length - 1 - i)), page[i]);
                 if (match(record))
@@ -156,12 +182,20 @@ public sealed class DeadLetterAdmin
             matched += found.Count;
             done += removed;
             kept += page.Length - removed;
-            if (page.Length < pageSize)
+            if (page.Length < size)
             {
-                return (matched, done);
+                break;
             }
+
+            size = NextPageSize(page, pageSize);
         }
+
+        return (matched, done);
     }
+
+    /// <summary>How many entries <paramref name="match"/> accepts, read page by page as <see cref="ActOldestFirstAsync"/> reads.</summary>
+    public async Task<int> CountMatchingAsync(Func<DeadLetterRecord, bool> match, CancellationToken cancellationToken = default) =>
+        (await ActOldestFirstAsync(match, static (page, _) => Task.FromResult(new bool[page.Count]), cancellationToken: cancellationToken)).Matched;
 
     /// <summary>
     /// Moves each entry's payload back to the ready list of its priority, atomically per entry. Returns, per record, whether
@@ -270,6 +304,21 @@ public sealed class DeadLetterAdmin
         }
 
         return Priority.Normal;
+    }
+
+    /// <summary>
+    /// The next page's size: as many entries as fit in <see cref="PageBytes"/> at the size of the last page's largest,
+    /// 1 to <paramref name="max"/>.
+    /// </summary>
+    private static int NextPageSize(RedisValue[] page, int max)
+    {
+        var largest = 1;
+        foreach (var value in page)
+        {
+            largest = Math.Max(largest, ((byte[])value!).Length);
+        }
+
+        return Math.Clamp(PageBytes / largest, 1, max);
     }
 
     private static DeadLetterRecord Read(long index, RedisValue value)

@@ -79,6 +79,40 @@ public sealed class DeadLetterAdminTests(CliFixture fixture)
     }
 
     [Fact]
+    public async Task ActOldestFirstAsync_EntriesOfAMegabyte_HoldsAFewAtATimeNotAWholePage()
+    {
+        // A flood of oversized payloads leaves dead letters of a megabyte each (the lease keeps them whole). A page of 64 of
+        // those is 64 MB, and more with the copies a page is read into: a requeue through the admin endpoint would take a
+        // sender pod (256 MiB) with it.
+        var cli = fixture.Queue(Queues.Clock());
+        var megabyte = System.Text.Encoding.UTF8.GetBytes("{\"id\":\"big\",\"text\":\"" + new string('m', 1 << 20) + "\"}");
+        for (var i = 0; i < 12; i++)
+        {
+            await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.InvalidEnvelope, megabyte, cli.Time.GetUtcNow(), "big");
+        }
+
+        for (var i = 0; i < 100; i++)
+        {
+            await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Expired, Queues.Payload("small:" + i), cli.Time.GetUtcNow(), "small:" + i);
+        }
+
+        var admin = new DeadLetterAdmin(fixture.Connection, cli.Keys);
+        var pages = new List<(int Count, long Bytes)>();
+
+        var (matched, done) = await admin.ActOldestFirstAsync(
+            _ => true,
+            (page, _) =>
+            {
+                pages.Add((page.Count, page.Sum(r => (long)r.Raw.Length)));
+                return Task.FromResult(new bool[page.Count]);
+            });
+
+        Assert.Equal((112, 0), (matched, done));
+        Assert.All(pages, p => Assert.True(p.Bytes <= DeadLetterAdmin.PageBytes + megabyte.Length, $"a page of {p.Count} entries held {p.Bytes} bytes"));
+        Assert.Contains(pages, p => p.Count == DeadLetterAdmin.PageSize);
+    }
+
+    [Fact]
     public async Task RequeueAsync_SameRecordsTwice_MovesEachOnce()
     {
         var cli = fixture.Queue(Queues.Clock());

@@ -157,7 +157,7 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
         var result = await cli.RunAsync("dlq", "requeue", "dup:1");
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Contains("1 message id(s) were already sent within the idempotency window", result.Error, StringComparison.Ordinal);
+        Assert.Contains("1 message(s) were already sent within the idempotency window", result.Error, StringComparison.Ordinal);
         Assert.Equal(1, await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal));
     }
 
@@ -211,12 +211,40 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
         batch.Execute();
         await Task.WhenAll(pushes);
 
+        // Every tenth id was sent meanwhile: the warning counts them over all the pages, not the last page's.
+        foreach (var i in Enumerable.Range(0, 1234).Where(i => i % 10 == 0))
+        {
+            await Db.StringSetAsync(cli.Keys.Sent("bulk:" + i), "1");
+        }
+
         var result = await cli.RunAsync("dlq", "requeue", "--all");
 
         Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("requeued: 1234 (high 0, normal 1234, low 0)" + Environment.NewLine, result.Out);
+        Assert.Contains("warning: 124 message(s) were already sent within the idempotency window", result.Error, StringComparison.Ordinal);
         Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.Dead));
         var ready = await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal);
         Assert.Equal(Enumerable.Range(0, 1234).Select(i => "bulk:" + i), ready.Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task RequeueDryRun_MoreMatchesThanItLists_ListsTheNewestAndCountsEveryOne()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        for (var i = 0; i < 120; i++)
+        {
+            await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.RetriesExhausted, Queues.Payload("many:" + i), cli.Time.GetUtcNow(), "many:" + i);
+        }
+
+        var result = await cli.RunAsync("dlq", "requeue", "--all", "--dry-run");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("50 newest of 120 shown", result.Out, StringComparison.Ordinal);
+        Assert.Contains("would requeue 120 (dry run: nothing changed)", result.Out, StringComparison.Ordinal);
+        var listed = Enumerable.Range(0, 120).Where(i => result.Out.Contains($"many:{i} ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(Enumerable.Range(70, 50), listed);
+        Assert.True(result.Out.IndexOf("many:119 ", StringComparison.Ordinal) < result.Out.IndexOf("many:70 ", StringComparison.Ordinal), "newest first");
+        Assert.Equal(120, await fixture.Connection.LengthAsync(cli.Keys.Dead));
     }
 
     [Fact]
@@ -308,6 +336,24 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
         Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.Dead));
     }
 
+    [Fact]
+    public async Task PurgeOnATerminal_DeadLetterArrivesWhileItAsks_PurgesNoMoreThanTheCountConfirmed()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+        using var answer = new AnswerAfter(
+            () => Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Expired, Queues.Payload("late:1"), cli.Time.GetUtcNow(), "late:1"),
+            "y");
+
+        var result = await cli.RunTypingAsync(answer, "dlq", "purge", "--all");
+
+        // The purge counts first and asks; what arrives while the operator reads the question was not in the count.
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("Purge 4 dead letter(s) for good?", result.Error, StringComparison.Ordinal);
+        Assert.Equal("purged: 4" + Environment.NewLine, result.Out);
+        Assert.Equal(["late:1"], (await ListJsonAsync(cli)).Select(e => e.GetProperty("messageId").GetString()));
+    }
+
     /// <summary>
     /// Four dead letters, oldest first: bill:1:due (retries exhausted, 3 days ago, normal), bill:2:due (expired, 2 h ago,
     /// high), camp:1:7 (permanent failure, 10 min ago, low) and an invalid envelope without an id (now).
@@ -334,6 +380,16 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
         foreach (var phone in new[] { PhoneA, PhoneB, PhoneC, PhoneD })
         {
             Assert.DoesNotContain(phone[1..], output, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>A terminal whose operator does something else (<paramref name="meanwhile"/>) before typing the answer.</summary>
+    private sealed class AnswerAfter(Func<Task> meanwhile, string answer) : TextReader
+    {
+        public override async ValueTask<string?> ReadLineAsync(CancellationToken cancellationToken)
+        {
+            await meanwhile();
+            return answer;
         }
     }
 }

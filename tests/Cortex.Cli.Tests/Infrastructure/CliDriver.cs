@@ -32,9 +32,12 @@ public sealed class CliDriver(FakeTimeProvider time)
     public Task<CliResult> RunAsync(params string[] args) => RunCoreAsync(null, args);
 
     /// <summary>Runs with <paramref name="input"/> typed on a terminal (stdin is a terminal).</summary>
-    public Task<CliResult> RunTypingAsync(string input, params string[] args) => RunCoreAsync(input, args);
+    public Task<CliResult> RunTypingAsync(string input, params string[] args) => RunCoreAsync(new StringReader(input), args);
 
-    private async Task<CliResult> RunCoreAsync(string? input, string[] args)
+    /// <summary>As <see cref="RunTypingAsync(string, string[])"/>, with the terminal's input read from <paramref name="input"/>.</summary>
+    public Task<CliResult> RunTypingAsync(TextReader input, params string[] args) => RunCoreAsync(input, args);
+
+    private async Task<CliResult> RunCoreAsync(TextReader? input, string[] args)
     {
         var all = new List<string>(args);
         if (Redis is not null)
@@ -58,7 +61,7 @@ public sealed class CliDriver(FakeTimeProvider time)
         {
             Out = output,
             Error = error,
-            In = new StringReader(input ?? string.Empty),
+            In = input ?? TextReader.Null,
             IsInputTerminal = input is not null,
             TimeProvider = Time,
             Environment = Environment,
