@@ -240,38 +240,42 @@ internal static class DeadLetterCommands
                 async (services, token) =>
                 {
                     var admin = services.GetRequiredService<DeadLetterAdmin>();
-                    var confirmed = int.MaxValue;
+                    (int Count, long Within)? confirmed = null;
                     if (!parse.GetValue(yes))
                     {
-                        // Counted first, holding nothing; the purge then removes at most the count asked about, oldest first.
-                        confirmed = await admin.CountMatchingAsync(match, token);
-                        if (confirmed == 0)
+                        // Counted first, holding nothing; the purge then removes at most the count asked about, oldest
+                        // first, among the entries there when it counted.
+                        var (count, length) = await admin.CountMatchingAsync(match, token);
+                        if (count == 0)
                         {
                             return await NothingMatchedAsync(console, selection, parse, "purge");
                         }
 
                         if (!console.IsInputTerminal)
                         {
-                            throw CliException.Usage($"refusing to purge {confirmed} dead letter(s) without --yes: stdin is not a terminal, so nobody can confirm");
+                            throw CliException.Usage($"refusing to purge {count} dead letter(s) without --yes: stdin is not a terminal, so nobody can confirm");
                         }
 
-                        await console.Error.WriteAsync($"Purge {confirmed} dead letter(s) for good? This cannot be undone. [y/N] ");
+                        await console.Error.WriteAsync($"Purge {count} dead letter(s) for good? This cannot be undone. [y/N] ");
                         var answer = (await console.In.ReadLineAsync(token))?.Trim();
                         if (answer is not ("y" or "Y" or "yes" or "YES" or "Yes"))
                         {
                             await console.Error.WriteLineAsync("aborted: nothing purged");
                             return ExitCodes.Partial;
                         }
+
+                        confirmed = (count, length);
                     }
 
-                    var (matched, removed) = await admin.ActOldestFirstAsync(match, admin.PurgeAsync, limit: confirmed, cancellationToken: token);
-                    if (matched == 0 && confirmed == int.MaxValue)
+                    var (matched, removed) = await admin.ActOldestFirstAsync(
+                        match, admin.PurgeAsync, limit: confirmed?.Count ?? int.MaxValue, within: confirmed?.Within, cancellationToken: token);
+                    if (matched == 0 && confirmed is null)
                     {
                         return await NothingMatchedAsync(console, selection, parse, "purge");
                     }
 
                     await console.Out.WriteLineAsync($"purged: {removed}");
-                    var gone = (confirmed == int.MaxValue ? matched : confirmed) - removed;
+                    var gone = (confirmed?.Count ?? matched) - removed;
                     if (gone > 0)
                     {
                         await console.Error.WriteLineAsync($"{gone} were no longer in the dead-letter list (requeued or purged meanwhile)");
@@ -306,7 +310,7 @@ internal static class DeadLetterCommands
         private readonly int[] _requeued = new int[3];
         private int _invalid;
         private int _expired;
-        private int _alreadySent;
+        private readonly HashSet<string> _alreadySent = new(StringComparer.Ordinal);
 
         /// <summary>Matches without a payload to push back (unreadable entries): left in place.</summary>
         public int NoPayload { get; private set; }
@@ -319,13 +323,14 @@ internal static class DeadLetterCommands
         /// <summary>Counts a page's warnings, before it moves: an id is checked against the sent markers while it is still dead.</summary>
         public async Task CheckAsync(IMessageQueue queue, List<DeadLetterView> views)
         {
-            _invalid += views.Count(v => v.Envelope is null && v.Record.Payload().Length > 0);
+            _invalid += views.Count(v => v.Envelope is null && v.Record.HasPayload);
             _expired += views.Count(v => v.Envelope?.ExpiresAt is { } at && at <= now);
-            NoPayload += views.Count(v => v.Record.Payload().Length == 0);
-            var ids = views.Select(v => v.Envelope?.Id).OfType<string>().ToList();
+            NoPayload += views.Count(v => !v.Record.HasPayload);
+            var ids = views.Select(v => v.Envelope?.Id).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
             if (ids.Count > 0)
             {
-                _alreadySent += (await queue.AreSentAsync(ids)).Count(s => s);
+                var sent = await queue.AreSentAsync(ids);
+                _alreadySent.UnionWith(ids.Where((_, i) => sent[i]));
             }
 
             foreach (var view in views.TakeLast(show))
@@ -361,9 +366,9 @@ internal static class DeadLetterCommands
                 await console.Error.WriteLineAsync($"warning: {_expired} message(s) are past their expiresAt: the sender will dead-letter them again as expired");
             }
 
-            if (_alreadySent > 0)
+            if (_alreadySent.Count > 0)
             {
-                await console.Error.WriteLineAsync($"warning: {_alreadySent} message(s) were already sent within the idempotency window: the sender will acknowledge them without sending");
+                await console.Error.WriteLineAsync($"warning: {_alreadySent.Count} message id(s) were already sent within the idempotency window: the sender will acknowledge them without sending");
             }
         }
     }

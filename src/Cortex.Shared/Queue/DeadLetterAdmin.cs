@@ -12,8 +12,11 @@ namespace Cortex.Shared.Queue;
 /// <param name="Entry">The parsed entry, or null when the stored value is not a dead-letter JSON object.</param>
 public sealed record DeadLetterRecord(long Index, ReadOnlyMemory<byte> Raw, DeadLetterEntry? Entry)
 {
-    /// <summary>The payload to push back: the original bytes, or empty when the entry carries none (or is unreadable).</summary>
-    public byte[] Payload() => Entry is { Payload: not null } or { PayloadBase64: not null } ? Entry.PayloadBytes() : [];
+    /// <summary>Whether the entry carries a payload to push back (an unreadable one does not).</summary>
+    public bool HasPayload => Entry is { Payload: not null } or { PayloadBase64: not null };
+
+    /// <summary>The payload to push back: the original bytes (a new copy each call), or empty when the entry carries none.</summary>
+    public byte[] Payload() => HasPayload ? Entry!.PayloadBytes() : [];
 }
 
 /// <summary>
@@ -23,16 +26,19 @@ public sealed record DeadLetterRecord(long Index, ReadOnlyMemory<byte> Raw, Dead
 /// </summary>
 public sealed class DeadLetterAdmin
 {
-    /// <summary>Most entries read per round trip.</summary>
-    public const int PageSize = 64;
+    /// <summary>
+    /// Most entries read per round trip. Small, because a page's size is learnt from the page before it: where big entries
+    /// follow small ones (a flood of oversized payloads after ordinary dead letters), one page holds this many big ones.
+    /// </summary>
+    public const int PageSize = 16;
 
     /// <summary>
     /// About how many stored bytes a page holds. An entry is as big as its payload, and the lease keeps an oversized
     /// payload whole (a megabyte, or whatever a producer pushed). A reader's first page is one entry; each next page asks
-    /// for as many entries as this holds at the size of the last page's largest. So a reader holds about this much at
-    /// once, or one entry when a single one is bigger; only big entries right after a page of small ones make a page
-    /// bigger, at most <see cref="PageSize"/> of them. Readers go page by page and never hold the whole list, which a
-    /// flood of bad input or a long outage can make bigger than a pod or a laptop has memory for.
+    /// for as many entries as this holds at the size of the last page's largest, 1 to <see cref="PageSize"/>. So a reader
+    /// holds about this much at once, or one entry when a single one is bigger, except for the one page where big entries
+    /// follow small ones: at most <see cref="PageSize"/> of them. Readers go page by page and never hold the whole list,
+    /// which a flood of bad input or a long outage can make bigger than a pod or a laptop has memory for.
     /// </summary>
     public const int PageBytes = 4 << 20;
 
@@ -138,20 +144,26 @@ public sealed class DeadLetterAdmin
     /// Acts on every entry that <paramref name="match"/> accepts, oldest first, a page (at most <paramref name="pageSize"/>
     /// entries, about <see cref="PageBytes"/>) at a time: each page's matches go to <paramref name="act"/>
     /// (<see cref="RequeueAsync"/> or <see cref="PurgeAsync"/>) before the next page is read, so memory holds one page,
-    /// never every match. The admin endpoint runs inside a sender
-    /// pod, whose limit is 256 MiB: holding every match of a requeue after a long outage (every reminder of a day, say)
-    /// could take more than that, and the pod would be killed with nothing requeued. Pages are read from the tail, where
-    /// senders do not write (they push at the head); the entries a page's act removed are counted out of the next page's
-    /// offset. At most <paramref name="limit"/> matches go to <paramref name="act"/>, the oldest: a purge the operator
-    /// confirmed for a count acts on no more than that count, although dead letters that match keep arriving. Returns how
+    /// never every match. The admin endpoint runs inside a sender pod, whose limit is 256 MiB: holding every match of a
+    /// requeue after a long outage (every reminder of a day, say) could take more than that, and the pod would be killed
+    /// with nothing requeued. Pages are read from the tail, where senders do not write (they push at the head); the entries
+    /// a page's act removed are counted out of the next page's offset.
+    /// <para>
+    /// Only the entries there when it starts are read, or the oldest <paramref name="within"/> of them: what is
+    /// dead-lettered meanwhile lands at the head, past them. Otherwise a requeue would meet again, and requeue again, the
+    /// messages it had just requeued and a sender had dead-lettered again (an oversized payload comes back within a
+    /// lease), lap after lap. At most <paramref name="limit"/> matches go to <paramref name="act"/>, the oldest. Returns how
     /// many matched (within the limit) and how many were moved or removed. Another operator removing entries at the same
-    /// time can make a page skip as many entries as they removed: a second run acts on those.
+    /// time shifts what is read by as many: a page can skip that many entries, which a second run acts on, and the walk
+    /// can reach as many entries that arrived after it started.
+    /// </para>
     /// </summary>
     public async Task<(int Matched, int Done)> ActOldestFirstAsync(
         Func<DeadLetterRecord, bool> match,
         Func<IReadOnlyList<DeadLetterRecord>, CancellationToken, Task<bool[]>> act,
         int pageSize = PageSize,
         int limit = int.MaxValue,
+        long? within = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(match);
@@ -159,15 +171,17 @@ public sealed class DeadLetterAdmin
         ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
         var length = await CountAsync();
+        var bound = Math.Min(length, within ?? length);
         var size = 1;
         long kept = 0;
         var (matched, done) = (0, 0);
-        while (matched < limit)
+        while (matched < limit && bound - kept - done > 0)
         {
             cancellationToken.ThrowIfCancellationRequested();
 
             // LRANGE returns the page head to tail; walk it backwards, oldest first.
-            var page = await Db.ListRangeAsync(Keys.Dead, -(kept + size), -(kept + 1));
+            var ask = Math.Min(size, bound - kept - done);
+            var page = await Db.ListRangeAsync(Keys.Dead, -(kept + ask), -(kept + 1));
             var found = new List<DeadLetterRecord>();
             for (var i = page.Length - 1; i >= 0 && matched + found.Count < limit; i--)
             {
@@ -182,7 +196,7 @@ public sealed class DeadLetterAdmin
             matched += found.Count;
             done += removed;
             kept += page.Length - removed;
-            if (page.Length < size)
+            if (page.Length < ask)
             {
                 break;
             }
@@ -193,9 +207,16 @@ public sealed class DeadLetterAdmin
         return (matched, done);
     }
 
-    /// <summary>How many entries <paramref name="match"/> accepts, read page by page as <see cref="ActOldestFirstAsync"/> reads.</summary>
-    public async Task<int> CountMatchingAsync(Func<DeadLetterRecord, bool> match, CancellationToken cancellationToken = default) =>
-        (await ActOldestFirstAsync(match, static (page, _) => Task.FromResult(new bool[page.Count]), cancellationToken: cancellationToken)).Matched;
+    /// <summary>
+    /// How many entries <paramref name="match"/> accepts, read page by page as <see cref="ActOldestFirstAsync"/> reads, and
+    /// the list's length when the count began: a purge confirmed for that count acts within those entries.
+    /// </summary>
+    public async Task<(int Matched, long Length)> CountMatchingAsync(Func<DeadLetterRecord, bool> match, CancellationToken cancellationToken = default)
+    {
+        var length = await CountAsync();
+        var (matched, _) = await ActOldestFirstAsync(match, static (page, _) => Task.FromResult(new bool[page.Count]), within: length, cancellationToken: cancellationToken);
+        return (matched, length);
+    }
 
     /// <summary>
     /// Moves each entry's payload back to the ready list of its priority, atomically per entry. Returns, per record, whether
@@ -206,7 +227,7 @@ public sealed class DeadLetterAdmin
     {
         ArgumentNullException.ThrowIfNull(records);
         var moved = new bool[records.Count];
-        var candidates = Enumerable.Range(0, records.Count).Where(i => records[i].Payload().Length > 0).ToArray();
+        var candidates = Enumerable.Range(0, records.Count).Where(i => records[i].HasPayload).ToArray();
         foreach (var chunk in candidates.Chunk(ScriptChunk))
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -216,7 +237,7 @@ public sealed class DeadLetterAdmin
                 var record = records[chunk[j]];
                 var payload = StartOver(record.Payload());
                 args[3 * j] = (int)PriorityOf(payload);
-                args[(3 * j) + 1] = record.Raw.ToArray();
+                args[(3 * j) + 1] = Stored(record);
                 args[(3 * j) + 2] = payload;
             }
 
@@ -242,7 +263,7 @@ public sealed class DeadLetterAdmin
             var args = new RedisValue[count];
             for (var j = 0; j < count; j++)
             {
-                args[j] = records[offset + j].Raw.ToArray();
+                args[j] = Stored(records[offset + j]);
             }
 
             var result = (RedisResult[])(await s_purge.EvaluateAsync(_connection, Db, [Keys.Dead], args))!;
@@ -320,6 +341,13 @@ public sealed class DeadLetterAdmin
 
         return Math.Clamp(PageBytes / largest, 1, max);
     }
+
+    // The entry's bytes as read: the array itself when the record holds all of it (as read from the list), not a copy of
+    // a megabyte per entry.
+    private static byte[] Stored(DeadLetterRecord record) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(record.Raw, out var segment) && segment is { Offset: 0, Array: { } array } && array.Length == segment.Count
+            ? array
+            : record.Raw.ToArray();
 
     private static DeadLetterRecord Read(long index, RedisValue value)
     {

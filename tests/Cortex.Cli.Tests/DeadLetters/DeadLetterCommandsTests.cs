@@ -157,7 +157,7 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
         var result = await cli.RunAsync("dlq", "requeue", "dup:1");
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Contains("1 message(s) were already sent within the idempotency window", result.Error, StringComparison.Ordinal);
+        Assert.Contains("1 message id(s) were already sent within the idempotency window", result.Error, StringComparison.Ordinal);
         Assert.Equal(1, await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal));
     }
 
@@ -221,7 +221,7 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal("requeued: 1234 (high 0, normal 1234, low 0)" + Environment.NewLine, result.Out);
-        Assert.Contains("warning: 124 message(s) were already sent within the idempotency window", result.Error, StringComparison.Ordinal);
+        Assert.Contains("warning: 124 message id(s) were already sent within the idempotency window", result.Error, StringComparison.Ordinal);
         Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.Dead));
         var ready = await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal);
         Assert.Equal(Enumerable.Range(0, 1234).Select(i => "bulk:" + i), ready.Select(m => m.Id));
