@@ -15,6 +15,8 @@ namespace Cortex.LoadTests;
 /// <item><see cref="PauseOpenConnections"/> holds back what either side sends on the connections open at that moment,
 /// and <see cref="ResumeConnections"/> delivers it, byte for byte: a network that drops every packet for a while and
 /// then carries them again (TCP retransmits), or a server paused and resumed.</item>
+/// <item><see cref="CutWhenClientSends"/> closes the next connection whose client sends given bytes, the server's answer
+/// to them lost: a connection lost just after a request went out (the server got it) or just before.</item>
 /// </list>
 /// Also compiled into Cortex.Testing (linked), for the tests' network faults.
 /// </summary>
@@ -24,6 +26,7 @@ internal sealed class LoopbackProxy : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<Relay, byte> _relays = new();
     private readonly Task _accepting;
+    private Cut? _cut;
 
     public LoopbackProxy(int upstreamPort, TimeSpan holdAnswers = default)
     {
@@ -50,6 +53,13 @@ internal sealed class LoopbackProxy : IAsyncDisposable
             relay.Pause();
         }
     }
+
+    /// <summary>
+    /// Closes the first connection whose client sends <paramref name="marker"/> (within one read), once: after passing the
+    /// bytes read with it on to the server when <paramref name="serverGetsIt"/>, which reads them before it sees the
+    /// connection close; else without. Either way the client gets no answer to them.
+    /// </summary>
+    public void CutWhenClientSends(ReadOnlyMemory<byte> marker, bool serverGetsIt) => Volatile.Write(ref _cut, new Cut(marker, serverGetsIt));
 
     /// <summary>Delivers what the paused connections held back, and relays them again.</summary>
     public void ResumeConnections()
@@ -90,7 +100,7 @@ internal sealed class LoopbackProxy : IAsyncDisposable
             while (true)
             {
                 var client = await _listener.AcceptTcpClientAsync(_stop.Token);
-                var relay = new Relay(client, _stop.Token);
+                var relay = new Relay(client, TakeCut, _stop.Token);
                 _relays[relay] = 0;
                 relays.Add(relay.RunAsync(upstreamPort, holdAnswers));
             }
@@ -103,9 +113,18 @@ internal sealed class LoopbackProxy : IAsyncDisposable
         await Task.WhenAll(relays);
     }
 
-    private sealed class Relay(TcpClient downstream, CancellationToken stop) : IDisposable
+    // The cut, to the first relay that sees its marker.
+    private Cut? TakeCut(ReadOnlySpan<byte> read) =>
+        Volatile.Read(ref _cut) is { } cut && read.IndexOf(cut.Marker.Span) >= 0 && Interlocked.CompareExchange(ref _cut, null, cut) == cut ? cut : null;
+
+    private sealed record Cut(ReadOnlyMemory<byte> Marker, bool ServerGetsIt);
+
+    private delegate Cut? CutTaker(ReadOnlySpan<byte> read);
+
+    private sealed class Relay(TcpClient downstream, CutTaker takeCut, CancellationToken stop) : IDisposable
     {
         private readonly TcpClient _upstream = new();
+        private volatile bool _cut;
 
         // Completed when the relay is not paused; a pending one while it is.
         private TaskCompletionSource _running = Completed();
@@ -117,19 +136,19 @@ internal sealed class LoopbackProxy : IAsyncDisposable
             try
             {
                 await _upstream.ConnectAsync(IPAddress.Loopback, upstreamPort, Silence.Token);
-                var toServer = CopyAsync(downstream.GetStream(), _upstream.GetStream());
+                var toServer = CopyAsync(downstream.GetStream(), _upstream.GetStream(), toServer: true);
                 if (holdAnswers > TimeSpan.Zero)
                 {
                     await Task.Delay(holdAnswers, Silence.Token);
                 }
 
-                var toClient = CopyAsync(_upstream.GetStream(), downstream.GetStream());
+                var toClient = CopyAsync(_upstream.GetStream(), downstream.GetStream(), toServer: false);
                 await Task.WhenAll(toServer, toClient);
             }
-            catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException)
+            catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
             {
-                // Either side went away, the relay was silenced (its sockets stay open until the proxy is disposed), or
-                // the proxy is disposed.
+                // Either side went away, the relay was silenced (its sockets stay open until the proxy is disposed), cut,
+                // or the proxy is disposed.
             }
         }
 
@@ -152,13 +171,32 @@ internal sealed class LoopbackProxy : IAsyncDisposable
         }
 
         // What was read while paused is written once resumed, so nothing is lost or reordered.
-        private async Task CopyAsync(NetworkStream from, NetworkStream to)
+        private async Task CopyAsync(NetworkStream from, NetworkStream to, bool toServer)
         {
             var buffer = new byte[81920];
             int read;
             while ((read = await from.ReadAsync(buffer, Silence.Token)) > 0)
             {
                 await Volatile.Read(ref _running).Task.WaitAsync(Silence.Token);
+                if (toServer && takeCut(buffer.AsSpan(0, read)) is { } cut)
+                {
+                    // Marked first: the server's answer, read after the bytes went out, is not passed on.
+                    _cut = true;
+                    if (cut.ServerGetsIt)
+                    {
+                        await to.WriteAsync(buffer.AsMemory(0, read), Silence.Token);
+                    }
+
+                    downstream.Dispose();
+                    _upstream.Dispose();
+                    return;
+                }
+
+                if (_cut)
+                {
+                    return;
+                }
+
                 await to.WriteAsync(buffer.AsMemory(0, read), Silence.Token);
             }
         }

@@ -72,7 +72,12 @@ internal static class CampaignCommands
                     var list = path is null ? [] : await ReadRecipientsAsync(path, token);
                     var dataSource = services.GetRequiredService<NpgsqlDataSource>();
                     await WarnIfNoTemplateAsync(console, dataSource, tenantName, templateKey, token);
-                    var id = await InsertAsync(dataSource, campaignName, templateKey, tenantName, at, expression, list, token);
+                    var (id, answerLost) = await InsertAsync(dataSource, campaignName, templateKey, tenantName, at, expression, list, token);
+                    if (answerLost)
+                    {
+                        await console.Error.WriteLineAsync($"the connection to PostgreSQL was lost during the commit; PostgreSQL was asked again and campaign {id} is there: created once, do not create it again");
+                    }
+
                     await console.Out.WriteLineAsync(id.ToString(CultureInfo.InvariantCulture));
                     await console.Error.WriteLineAsync($"created campaign {id} '{campaignName}' with {list.Count} recipient(s), {(at is { } a ? "one-shot at " + a.ToString("O", CultureInfo.InvariantCulture) : "cron " + expression)}, active");
                     return ExitCodes.Success;
@@ -100,10 +105,16 @@ internal static class CampaignCommands
         }
     }
 
-    private static async Task<long> InsertAsync(
+    /// <summary>
+    /// Inserts the campaign and its recipients in one transaction. Returns its id, and whether the answer to the commit was
+    /// lost and the commit found by asking again: a lost answer said only "unreachable", and the operator who ran the
+    /// command again created the campaign twice, so every recipient got it twice.
+    /// </summary>
+    private static async Task<(long Id, bool AnswerLost)> InsertAsync(
         NpgsqlDataSource dataSource, string name, string templateKey, string tenant, DateTimeOffset? runAt, string? cron, List<Recipient> recipients, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var session = connection.ProcessID;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         long id;
         await using (var insert = new NpgsqlCommand(
@@ -143,8 +154,59 @@ internal static class CampaignCommands
             await copy.CompleteAsync(cancellationToken);
         }
 
-        await transaction.CommitAsync(cancellationToken);
-        return id;
+        try
+        {
+            await transaction.CommitAsync(cancellationToken);
+            return (id, false);
+        }
+        catch (NpgsqlException ex) when (ex is not PostgresException && !cancellationToken.IsCancellationRequested)
+        {
+            // The COMMIT may have reached PostgreSQL, or not. The id came from a sequence, which never hands out an id
+            // twice, so the campaign's row tells which.
+            return await CommittedAsync(dataSource, id, session, cancellationToken) switch
+            {
+                true => (id, true),
+                false => throw CliException.Unavailable(
+                    $"the connection to PostgreSQL was lost before the commit ({ex.InnerException?.Message ?? ex.Message}): the campaign was not created and nothing was written; run the command again"),
+                null => throw CliException.Unavailable(
+                    $"the connection to PostgreSQL was lost during the commit ({ex.InnerException?.Message ?? ex.Message}), and PostgreSQL could not tell yet whether campaign {id} was created: run 'cortex campaign status {id}' before creating it again"),
+            };
+        }
+    }
+
+    /// <summary>
+    /// Whether campaign <paramref name="id"/> was committed, asked on a new connection once the session that inserted it
+    /// (<paramref name="session"/>, its backend's process id) has ended or left its transaction: until then its COMMIT may
+    /// still be on its way. Null when that takes more than about 10 s (the old session still open: a network that drops
+    /// packets) or PostgreSQL cannot be reached.
+    /// </summary>
+    private static async Task<bool?> CommittedAsync(NpgsqlDataSource dataSource, long id, int session, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            for (var attempt = 0; attempt < 50; attempt++)
+            {
+                // A session of this role shows its state; one gone shows nothing. Asked before the row, so that a commit
+                // landing between the two questions is seen.
+                await using var open = new NpgsqlCommand("SELECT 1 FROM pg_stat_activity WHERE pid = @pid AND state IS DISTINCT FROM 'idle'", connection);
+                open.Parameters.AddWithValue("pid", session);
+                if (await open.ExecuteScalarAsync(cancellationToken) is null)
+                {
+                    await using var row = new NpgsqlCommand("SELECT 1 FROM cortex.campaigns WHERE id = @id", connection);
+                    row.Parameters.AddWithValue("id", id);
+                    return await row.ExecuteScalarAsync(cancellationToken) is not null;
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
+            }
+
+            return null;
+        }
+        catch (NpgsqlException ex) when (ex is not PostgresException)
+        {
+            return null;
+        }
     }
 
     private static Command ChangeStatus(CliConsole console, GlobalOptions global, string verb, string description, string from, string to)

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using Cortex.Cli.Tests.Infrastructure;
+using Cortex.LoadTests;
+using Npgsql;
 
 namespace Cortex.Cli.Tests.Campaigns;
 
@@ -163,6 +165,43 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("no campaign 42", result.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Create_AnswerToTheCommitLost_AsksAgainAndSaysTheCampaignWasCreatedSoNobodyCreatesItTwice()
+    {
+        // The COMMIT reaches PostgreSQL, and the connection is lost before its answer comes back.
+        var cli = await fixture.DatabaseAsync();
+        await using var proxy = new LoopbackProxy(new NpgsqlConnectionStringBuilder(cli.Postgres).Port);
+        proxy.CutWhenClientSends("COMMIT\0"u8.ToArray(), serverGetsIt: true);
+
+        var result = await ThroughAsync(proxy, cli, "+5511900000001,Ana\n+5521900000002,Bruno\n");
+
+        // Before: "PostgreSQL is unreachable", exit 69, and the campaign with its recipients committed all the same.
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var id = long.Parse(result.Out.Trim(), CultureInfo.InvariantCulture);
+        Assert.Contains($"campaign {id} is there: created once, do not create it again", result.Error, StringComparison.Ordinal);
+        Assert.Equal(1L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaigns"));
+        Assert.Equal(2L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaign_recipients WHERE campaign_id = @id", ("id", id)));
+    }
+
+    [Fact]
+    public async Task Create_ConnectionLostBeforeTheCommitArrived_SaysNothingWasCreatedAndToRunItAgain()
+    {
+        var cli = await fixture.DatabaseAsync();
+        await using var proxy = new LoopbackProxy(new NpgsqlConnectionStringBuilder(cli.Postgres).Port);
+        proxy.CutWhenClientSends("COMMIT\0"u8.ToArray(), serverGetsIt: false);
+
+        var result = await ThroughAsync(proxy, cli, "+5511900000001,Ana\n");
+
+        Assert.True(result.ExitCode == 69, result.ToString());
+        Assert.Contains("the campaign was not created and nothing was written; run the command again", result.Error, StringComparison.Ordinal);
+        Assert.Equal(0L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaigns"));
+        Assert.Equal(0L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaign_recipients"));
+    }
+
+    private Task<CliResult> ThroughAsync(LoopbackProxy proxy, CliDriver cli, string recipients) =>
+        new CliDriver(cli.Time) { Postgres = new NpgsqlConnectionStringBuilder(cli.Postgres) { Port = proxy.Port }.ConnectionString }
+            .RunAsync("campaign", "create", "--name", "Promo", "--template", "billing.due", "--run-at", "2026-11-27T10:00:00-03:00", "--recipients", Write(recipients));
 
     private async Task<string> CreateAsync(CliDriver cli, string? recipients = null)
     {
