@@ -16,6 +16,11 @@ public sealed partial class RedisClock : TimeProvider
     private static readonly TimeSpan s_readEvery = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan s_retryAfter = TimeSpan.FromSeconds(5);
 
+    // A reading is dated at the middle of its round trip, so it is off by up to half of it. One that took longer than this
+    // (a GC pause or a frozen process while it was in flight) does not replace the reading in hand, and Redis is asked
+    // again soon; the first reading is kept anyway, and replaced as soon as a better one comes.
+    private static readonly TimeSpan s_longRoundTrip = TimeSpan.FromSeconds(1);
+
     // An offset from the local clock worth telling the operator about: well within a heartbeat interval, yet more than
     // NTP leaves between two machines.
     private static readonly TimeSpan s_worthLogging = TimeSpan.FromSeconds(1);
@@ -86,7 +91,8 @@ public sealed partial class RedisClock : TimeProvider
 
     /// <summary>
     /// Reads Redis's clock now. A sender waits for this before its first heartbeat, so that no heartbeat is dated by its
-    /// own clock; throws what the call throws (Redis away, or its ACL without <c>TIME</c>).
+    /// own clock; throws what the call throws (Redis away, or its ACL without <c>TIME</c>). A reading whose round trip took
+    /// more than a second is kept only when there is no other, and Redis is asked again 5 s later.
     /// </summary>
     public async Task SyncAsync(CancellationToken cancellationToken = default)
     {
@@ -94,6 +100,13 @@ public sealed partial class RedisClock : TimeProvider
         var reply = (RedisResult[])(await s_time.EvaluateAsync(_connection.Value, _connection.Value.GetDatabase(), [], []).WaitAsync(cancellationToken))!;
         var answered = _local.GetTimestamp();
         var answeredAt = _local.GetUtcNow();
+        var slow = _local.GetElapsedTime(sent, answered) > s_longRoundTrip;
+        Volatile.Write(ref _nextReadAt, answered + (long)((slow ? s_retryAfter : s_readEvery).TotalSeconds * _local.TimestampFrequency));
+        if (slow && Volatile.Read(ref _reading) is not null)
+        {
+            return;
+        }
+
         var micros = (long.Parse((string)reply[0]!, CultureInfo.InvariantCulture) * 1_000_000) + long.Parse((string)reply[1]!, CultureInfo.InvariantCulture);
 
         // Redis read its clock somewhere in the round trip; its middle is off by at most half of it.
@@ -101,7 +114,6 @@ public sealed partial class RedisClock : TimeProvider
         var redisTime = DateTimeOffset.UnixEpoch.AddTicks(micros * (TimeSpan.TicksPerMillisecond / 1000));
         var reading = new Reading(redisTime, taken, redisTime - answeredAt + _local.GetElapsedTime(taken, answered));
         Volatile.Write(ref _reading, reading);
-        Volatile.Write(ref _nextReadAt, answered + (long)(s_readEvery.TotalSeconds * _local.TimestampFrequency));
         lock (_logged)
         {
             // Once per offset, and written before either returns: a reading in the background may land beside one asked for.

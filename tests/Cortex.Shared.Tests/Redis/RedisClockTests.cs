@@ -76,6 +76,32 @@ public sealed class RedisClockTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     [Fact]
+    public async Task SyncAsync_ReadingWithALongRoundTrip_KeepsTheOneInHandAndAsksAgainSoon()
+    {
+        var local = new StallingClock();
+        var clock = new RedisClock(redis.Connection, local, Logger(new CapturedLogs()));
+        await clock.SyncAsync();
+        var offset = clock.Offset!.Value;
+
+        // The process stalls 10 s while the next reading is in flight (a GC pause, a frozen pod). Dated at the middle of
+        // its round trip, that reading would put the clock 5 s off until the next one, a minute later.
+        local.StallNextTimestamp(TimeSpan.FromSeconds(10));
+        await clock.SyncAsync();
+        Assert.Equal(offset, clock.Offset);
+
+        // Asked again 5 s on, not a minute: the local clock has moved 15 s on, and Redis's has not.
+        local.Advance(TimeSpan.FromSeconds(5));
+        _ = clock.GetUtcNow();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (clock.Offset == offset)
+        {
+            await Task.Delay(10, timeout.Token);
+        }
+
+        Assert.InRange(clock.Offset!.Value, offset - TimeSpan.FromSeconds(16), offset - TimeSpan.FromSeconds(14));
+    }
+
+    [Fact]
     public async Task RefusedCommands_UserWithoutTime_NamesIt()
     {
         const string password = "clock-acl-test";
@@ -105,4 +131,32 @@ public sealed class RedisClockTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     private static ILogger<RedisClock> Logger(CapturedLogs logs) => new LoggerFactory([logs]).CreateLogger<RedisClock>();
+
+    /// <summary>A local clock that stands still unless told, and can jump while a reading is in flight.</summary>
+    private sealed class StallingClock : TimeProvider
+    {
+        private readonly FakeTimeProvider _inner = new();
+        private TimeSpan _stall;
+
+        public override long TimestampFrequency => _inner.TimestampFrequency;
+
+        public override DateTimeOffset GetUtcNow() => _inner.GetUtcNow();
+
+        /// <summary>The next timestamp read (a reading's start) is followed by a jump of <paramref name="by"/>.</summary>
+        public void StallNextTimestamp(TimeSpan by) => _stall = by;
+
+        public void Advance(TimeSpan by) => _inner.Advance(by);
+
+        public override long GetTimestamp()
+        {
+            var now = _inner.GetTimestamp();
+            if (_stall > TimeSpan.Zero)
+            {
+                _inner.Advance(_stall);
+                _stall = TimeSpan.Zero;
+            }
+
+            return now;
+        }
+    }
 }
