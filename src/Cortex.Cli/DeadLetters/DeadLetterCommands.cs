@@ -240,12 +240,11 @@ internal static class DeadLetterCommands
                 async (services, token) =>
                 {
                     var admin = services.GetRequiredService<DeadLetterAdmin>();
-                    (int Count, long Within)? confirmed = null;
+                    int? confirmed = null;
                     if (!parse.GetValue(yes))
                     {
-                        // Counted first, holding nothing; the purge then removes at most the count asked about, oldest
-                        // first, among the entries there when it counted.
-                        var (count, length) = await admin.CountMatchingAsync(match, token);
+                        // Counted first, holding nothing; the purge then removes at most the count asked about, oldest first.
+                        var count = await admin.CountMatchingAsync(match, token);
                         if (count == 0)
                         {
                             return await NothingMatchedAsync(console, selection, parse, "purge");
@@ -264,18 +263,17 @@ internal static class DeadLetterCommands
                             return ExitCodes.Partial;
                         }
 
-                        confirmed = (count, length);
+                        confirmed = count;
                     }
 
-                    var (matched, removed) = await admin.ActOldestFirstAsync(
-                        match, admin.PurgeAsync, limit: confirmed?.Count ?? int.MaxValue, within: confirmed?.Within, cancellationToken: token);
+                    var (matched, removed) = await admin.ActOldestFirstAsync(match, admin.PurgeAsync, limit: confirmed ?? int.MaxValue, cancellationToken: token);
                     if (matched == 0 && confirmed is null)
                     {
                         return await NothingMatchedAsync(console, selection, parse, "purge");
                     }
 
                     await console.Out.WriteLineAsync($"purged: {removed}");
-                    var gone = (confirmed?.Count ?? matched) - removed;
+                    var gone = (confirmed ?? matched) - removed;
                     if (gone > 0)
                     {
                         await console.Error.WriteLineAsync($"{gone} were no longer in the dead-letter list (requeued or purged meanwhile)");

@@ -13,7 +13,7 @@ namespace Cortex.Shared.Queue;
 public sealed record DeadLetterRecord(long Index, ReadOnlyMemory<byte> Raw, DeadLetterEntry? Entry)
 {
     /// <summary>Whether the entry carries a payload to push back (an unreadable one does not).</summary>
-    public bool HasPayload => Entry is { Payload: not null } or { PayloadBase64: not null };
+    public bool HasPayload => Entry is { Payload.Length: > 0 } or { PayloadBase64.Length: > 0 };
 
     /// <summary>The payload to push back: the original bytes (a new copy each call), or empty when the entry carries none.</summary>
     public byte[] Payload() => HasPayload ? Entry!.PayloadBytes() : [];
@@ -27,8 +27,9 @@ public sealed record DeadLetterRecord(long Index, ReadOnlyMemory<byte> Raw, Dead
 public sealed class DeadLetterAdmin
 {
     /// <summary>
-    /// Most entries read per round trip. Small, because a page's size is learnt from the page before it: where big entries
-    /// follow small ones (a flood of oversized payloads after ordinary dead letters), one page holds this many big ones.
+    /// Most entries read per round trip. Small, because a page's size is learnt from the page before it: a page that
+    /// follows one of smaller entries (ordinary dead letters, then a flood of oversized payloads) can hold this many of any
+    /// size. So a page holds at most this many times the largest entry.
     /// </summary>
     public const int PageSize = 16;
 
@@ -36,9 +37,9 @@ public sealed class DeadLetterAdmin
     /// About how many stored bytes a page holds. An entry is as big as its payload, and the lease keeps an oversized
     /// payload whole (a megabyte, or whatever a producer pushed). A reader's first page is one entry; each next page asks
     /// for as many entries as this holds at the size of the last page's largest, 1 to <see cref="PageSize"/>. So a reader
-    /// holds about this much at once, or one entry when a single one is bigger, except for the one page where big entries
-    /// follow small ones: at most <see cref="PageSize"/> of them. Readers go page by page and never hold the whole list,
-    /// which a flood of bad input or a long outage can make bigger than a pod or a laptop has memory for.
+    /// holds about this much at once, or one entry when a single one is bigger, except on a page that follows one of
+    /// smaller entries: up to <see cref="PageSize"/> entries of any size. Readers go page by page and never hold the whole
+    /// list, which a flood of bad input or a long outage can make bigger than a pod or a laptop has memory for.
     /// </summary>
     public const int PageBytes = 4 << 20;
 
@@ -149,8 +150,7 @@ public sealed class DeadLetterAdmin
     /// with nothing requeued. Pages are read from the tail, where senders do not write (they push at the head); the entries
     /// a page's act removed are counted out of the next page's offset.
     /// <para>
-    /// Only the entries there when it starts are read, or the oldest <paramref name="within"/> of them: what is
-    /// dead-lettered meanwhile lands at the head, past them. Otherwise a requeue would meet again, and requeue again, the
+    /// Only the entries there when it starts are read: what is dead-lettered meanwhile lands at the head, past them. Otherwise a requeue would meet again, and requeue again, the
     /// messages it had just requeued and a sender had dead-lettered again (an oversized payload comes back within a
     /// lease), lap after lap. At most <paramref name="limit"/> matches go to <paramref name="act"/>, the oldest. Returns how
     /// many matched (within the limit) and how many were moved or removed. Another operator removing entries at the same
@@ -163,7 +163,6 @@ public sealed class DeadLetterAdmin
         Func<IReadOnlyList<DeadLetterRecord>, CancellationToken, Task<bool[]>> act,
         int pageSize = PageSize,
         int limit = int.MaxValue,
-        long? within = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(match);
@@ -171,7 +170,7 @@ public sealed class DeadLetterAdmin
         ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
         var length = await CountAsync();
-        var bound = Math.Min(length, within ?? length);
+        var bound = length;
         var size = 1;
         long kept = 0;
         var (matched, done) = (0, 0);
@@ -207,16 +206,9 @@ public sealed class DeadLetterAdmin
         return (matched, done);
     }
 
-    /// <summary>
-    /// How many entries <paramref name="match"/> accepts, read page by page as <see cref="ActOldestFirstAsync"/> reads, and
-    /// the list's length when the count began: a purge confirmed for that count acts within those entries.
-    /// </summary>
-    public async Task<(int Matched, long Length)> CountMatchingAsync(Func<DeadLetterRecord, bool> match, CancellationToken cancellationToken = default)
-    {
-        var length = await CountAsync();
-        var (matched, _) = await ActOldestFirstAsync(match, static (page, _) => Task.FromResult(new bool[page.Count]), within: length, cancellationToken: cancellationToken);
-        return (matched, length);
-    }
+    /// <summary>How many entries <paramref name="match"/> accepts, read page by page as <see cref="ActOldestFirstAsync"/> reads.</summary>
+    public async Task<int> CountMatchingAsync(Func<DeadLetterRecord, bool> match, CancellationToken cancellationToken = default) =>
+        (await ActOldestFirstAsync(match, static (page, _) => Task.FromResult(new bool[page.Count]), cancellationToken: cancellationToken)).Matched;
 
     /// <summary>
     /// Moves each entry's payload back to the ready list of its priority, atomically per entry. Returns, per record, whether
