@@ -15,8 +15,9 @@ namespace Cortex.LoadTests;
 /// <item><see cref="PauseOpenConnections"/> holds back what either side sends on the connections open at that moment,
 /// and <see cref="ResumeConnections"/> delivers it, byte for byte: a network that drops every packet for a while and
 /// then carries them again (TCP retransmits), or a server paused and resumed.</item>
-/// <item><see cref="CutWhenClientSends"/> closes the next connection whose client sends given bytes, the server's answer
-/// to them lost: a connection lost just after a request went out (the server got it) or just before.</item>
+/// <item><see cref="CutWhenClientSends"/> cuts the next connection whose client sends given bytes, the server's answer
+/// to them lost: a connection lost just after a request went out (the server got it), just before, or a network that
+/// stops carrying anything with both ends left open (<see cref="CutMode"/>).</item>
 /// </list>
 /// Also compiled into Cortex.Testing (linked), for the tests' network faults.
 /// </summary>
@@ -55,11 +56,10 @@ internal sealed class LoopbackProxy : IAsyncDisposable
     }
 
     /// <summary>
-    /// Closes the first connection whose client sends <paramref name="marker"/> (within one read), once: after passing the
-    /// bytes read with it on to the server when <paramref name="serverGetsIt"/>, which reads them before it sees the
-    /// connection close; else without. Either way the client gets no answer to them.
+    /// Cuts the first connection whose client sends <paramref name="marker"/> (within one read), once, as
+    /// <paramref name="mode"/> says. The client gets no answer to those bytes.
     /// </summary>
-    public void CutWhenClientSends(ReadOnlyMemory<byte> marker, bool serverGetsIt) => Volatile.Write(ref _cut, new Cut(marker, serverGetsIt));
+    public void CutWhenClientSends(ReadOnlyMemory<byte> marker, CutMode mode) => Volatile.Write(ref _cut, new Cut(marker, mode));
 
     /// <summary>Delivers what the paused connections held back, and relays them again.</summary>
     public void ResumeConnections()
@@ -115,9 +115,9 @@ internal sealed class LoopbackProxy : IAsyncDisposable
 
     // The cut, to the first relay that sees its marker.
     private Cut? TakeCut(ReadOnlySpan<byte> read) =>
-        Volatile.Read(ref _cut) is { } cut && read.IndexOf(cut.Marker.Span) >= 0 && Interlocked.CompareExchange(ref _cut, null, cut) == cut ? cut : null;
+        Volatile.Read(ref _cut) is { } cut && read.IndexOf(cut.Marker.Span) >= 0 && ReferenceEquals(Interlocked.CompareExchange(ref _cut, null, cut), cut) ? cut : null;
 
-    private sealed record Cut(ReadOnlyMemory<byte> Marker, bool ServerGetsIt);
+    private sealed record Cut(ReadOnlyMemory<byte> Marker, CutMode Mode);
 
     private delegate Cut? CutTaker(ReadOnlySpan<byte> read);
 
@@ -182,13 +182,17 @@ internal sealed class LoopbackProxy : IAsyncDisposable
                 {
                     // Marked first: the server's answer, read after the bytes went out, is not passed on.
                     _cut = true;
-                    if (cut.ServerGetsIt)
+                    if (cut.Mode == CutMode.Deliver)
                     {
                         await to.WriteAsync(buffer.AsMemory(0, read), Silence.Token);
                     }
 
-                    downstream.Dispose();
-                    _upstream.Dispose();
+                    if (cut.Mode != CutMode.Silence)
+                    {
+                        downstream.Dispose();
+                        _upstream.Dispose();
+                    }
+
                     return;
                 }
 
@@ -208,4 +212,17 @@ internal sealed class LoopbackProxy : IAsyncDisposable
             Silence.Dispose();
         }
     }
+}
+
+/// <summary>How <see cref="LoopbackProxy.CutWhenClientSends"/> cuts a connection.</summary>
+internal enum CutMode
+{
+    /// <summary>The bytes reach the server, which reads them before it sees the connection close.</summary>
+    Deliver,
+
+    /// <summary>The bytes never reach the server; the connection closes.</summary>
+    Drop,
+
+    /// <summary>The bytes never reach the server, and nothing more is carried either way; both ends stay open until the proxy is disposed.</summary>
+    Silence,
 }

@@ -27,7 +27,8 @@ public static class ExitCodes
     public const string HelpText = """
         Exit codes:
           0   done
-          1   done in part or not at all (lines rejected in skip mode, nothing matched, a change refused); see stderr
+          1   done in part or not at all (lines rejected in skip mode, nothing matched, a change refused, a
+              campaign whose commit PostgreSQL could not be asked about); see stderr
           2   usage error (bad option or argument, invalid message, purge off a terminal without --yes, unknown job)
           3   stopped on bad input (enqueue --on-error stop, campaign recipients, a file refused whole: not UTF-8
               text, too large, empty, a bad CSV header): nothing from the bad line on was written

@@ -114,11 +114,11 @@ internal static class CampaignCommands
         NpgsqlDataSource dataSource, string name, string templateKey, string tenant, DateTimeOffset? runAt, string? cron, List<Recipient> recipients, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var session = connection.ProcessID;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         long id;
+        Transaction written;
         await using (var insert = new NpgsqlCommand(
-            "INSERT INTO cortex.campaigns (tenant, name, template_key, run_at, cron) VALUES (@tenant, @name, @key, @runAt, @cron) RETURNING id",
+            "INSERT INTO cortex.campaigns (tenant, name, template_key, run_at, cron) VALUES (@tenant, @name, @key, @runAt, @cron) RETURNING id, pg_current_xact_id()::text, pg_backend_pid()",
             connection,
             transaction))
         {
@@ -127,7 +127,10 @@ internal static class CampaignCommands
             insert.Parameters.AddWithValue("key", templateKey);
             insert.Parameters.Add(new NpgsqlParameter<DateTime?>("runAt", NpgsqlDbType.TimestampTz) { TypedValue = runAt?.UtcDateTime });
             insert.Parameters.Add(new NpgsqlParameter<string?>("cron", NpgsqlDbType.Text) { TypedValue = cron });
-            id = (long)(await insert.ExecuteScalarAsync(cancellationToken))!;
+            await using var row = await insert.ExecuteReaderAsync(cancellationToken);
+            await row.ReadAsync(cancellationToken);
+            id = row.GetInt64(0);
+            written = new Transaction(row.GetString(1), row.GetInt32(2));
         }
 
         // The campaign and all its recipients commit together: the campaign job never sees it half-filled.
@@ -156,58 +159,78 @@ internal static class CampaignCommands
 
         try
         {
-            await transaction.CommitAsync(cancellationToken);
-            return (id, false);
-        }
-        catch (NpgsqlException ex) when (ex is not PostgresException && !cancellationToken.IsCancellationRequested)
-        {
-            // The COMMIT may have reached PostgreSQL, or not. The id came from a sequence, which never hands out an id
-            // twice, so the campaign's row tells which.
-            return await CommittedAsync(dataSource, id, session, cancellationToken) switch
+            try
             {
-                true => (id, true),
-                false => throw CliException.Unavailable(
-                    $"the connection to PostgreSQL was lost before the commit ({ex.InnerException?.Message ?? ex.Message}): the campaign was not created and nothing was written; run the command again"),
-                null => throw CliException.Unavailable(
-                    $"the connection to PostgreSQL was lost during the commit ({ex.InnerException?.Message ?? ex.Message}), and PostgreSQL could not tell yet whether campaign {id} was created: run 'cortex campaign status {id}' before creating it again"),
-            };
+                await transaction.CommitAsync(cancellationToken);
+                return (id, false);
+            }
+            catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested && (ex is not PostgresException || connection.FullState != System.Data.ConnectionState.Open))
+            {
+                // The COMMIT may have reached PostgreSQL, or not: asked on a new connection, by the transaction's id.
+                await connection.DisposeAsync();
+                var cause = ex.InnerException?.Message ?? ex.Message;
+                return await OutcomeAsync(dataSource, written, cancellationToken) switch
+                {
+                    true => (id, true),
+                    false => throw CliException.Unavailable(
+                        $"the connection to PostgreSQL was lost before the commit ({cause}): the campaign was not created and nothing was written; run the command again"),
+                    null => throw new CliException(
+                        ExitCodes.Partial,
+                        $"the connection to PostgreSQL was lost during the commit ({cause}), and PostgreSQL could not be asked whether campaign {id} was created. Do not run the command again yet: once PostgreSQL answers, run 'cortex campaign status {id}', after ending the old session if it is still open (SELECT pg_terminate_backend({written.Session})), or the campaign may still be created when its COMMIT arrives"),
+                };
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new CliException(
+                ExitCodes.Cancelled,
+                $"interrupted during the commit: campaign {id} may have been created. Before running the command again, run 'cortex campaign status {id}', after ending the old session if it is still open (SELECT pg_terminate_backend({written.Session}))");
         }
     }
 
     /// <summary>
-    /// Whether campaign <paramref name="id"/> was committed, asked on a new connection once the session that inserted it
-    /// (<paramref name="session"/>, its backend's process id) has ended or left its transaction: until then its COMMIT may
-    /// still be on its way. Null when that takes more than about 10 s (the old session still open: a network that drops
-    /// packets) or PostgreSQL cannot be reached.
+    /// Whether the transaction committed (true) or not (false), by <c>pg_xact_status</c> on new connections; null when
+    /// PostgreSQL cannot be asked for about 10 s. While its session still holds it open (a COMMIT that may still be on its
+    /// way), the answer is not final: after about 5 s the session is ended, which a role may do to its own sessions, and a
+    /// COMMIT that comes later finds it gone.
     /// </summary>
-    private static async Task<bool?> CommittedAsync(NpgsqlDataSource dataSource, long id, int session, CancellationToken cancellationToken)
+    private static async Task<bool?> OutcomeAsync(NpgsqlDataSource dataSource, Transaction written, CancellationToken cancellationToken)
     {
-        try
+        for (var attempt = 0; attempt < 50; attempt++)
         {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            for (var attempt = 0; attempt < 50; attempt++)
+            try
             {
-                // A session of this role shows its state; one gone shows nothing. Asked before the row, so that a commit
-                // landing between the two questions is seen.
-                await using var open = new NpgsqlCommand("SELECT 1 FROM pg_stat_activity WHERE pid = @pid AND state IS DISTINCT FROM 'idle'", connection);
-                open.Parameters.AddWithValue("pid", session);
-                if (await open.ExecuteScalarAsync(cancellationToken) is null)
+                await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+                await using var status = new NpgsqlCommand("SELECT pg_xact_status(@xid::xid8)", connection);
+                status.Parameters.AddWithValue("xid", written.Id);
+                switch (await status.ExecuteScalarAsync(cancellationToken) as string)
                 {
-                    await using var row = new NpgsqlCommand("SELECT 1 FROM cortex.campaigns WHERE id = @id", connection);
-                    row.Parameters.AddWithValue("id", id);
-                    return await row.ExecuteScalarAsync(cancellationToken) is not null;
+                    case "committed":
+                        return true;
+                    case "aborted":
+                        return false;
                 }
 
-                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
+                if (attempt >= 25)
+                {
+                    await using var end = new NpgsqlCommand("SELECT pg_terminate_backend(@pid)", connection);
+                    end.Parameters.AddWithValue("pid", written.Session);
+                    await end.ExecuteScalarAsync(cancellationToken);
+                }
+            }
+            catch (NpgsqlException)
+            {
+                // PostgreSQL away, restarting or full, or the session's end refused: asked again until the time is up.
             }
 
-            return null;
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
         }
-        catch (NpgsqlException ex) when (ex is not PostgresException)
-        {
-            return null;
-        }
+
+        return null;
     }
+
+    /// <summary>A transaction as PostgreSQL names it: its id (<c>xid8</c>, as text) and its session's backend process.</summary>
+    private sealed record Transaction(string Id, int Session);
 
     private static Command ChangeStatus(CliConsole console, GlobalOptions global, string verb, string description, string from, string to)
     {

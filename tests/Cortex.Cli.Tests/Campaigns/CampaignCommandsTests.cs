@@ -172,7 +172,7 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
         // The COMMIT reaches PostgreSQL, and the connection is lost before its answer comes back.
         var cli = await fixture.DatabaseAsync();
         await using var proxy = new LoopbackProxy(new NpgsqlConnectionStringBuilder(cli.Postgres).Port);
-        proxy.CutWhenClientSends("COMMIT\0"u8.ToArray(), serverGetsIt: true);
+        proxy.CutWhenClientSends("COMMIT\0"u8.ToArray(), CutMode.Deliver);
 
         var result = await ThroughAsync(proxy, cli, "+5511900000001,Ana\n+5521900000002,Bruno\n");
 
@@ -189,7 +189,7 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     {
         var cli = await fixture.DatabaseAsync();
         await using var proxy = new LoopbackProxy(new NpgsqlConnectionStringBuilder(cli.Postgres).Port);
-        proxy.CutWhenClientSends("COMMIT\0"u8.ToArray(), serverGetsIt: false);
+        proxy.CutWhenClientSends("COMMIT\0"u8.ToArray(), CutMode.Drop);
 
         var result = await ThroughAsync(proxy, cli, "+5511900000001,Ana\n");
 
@@ -199,9 +199,35 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
         Assert.Equal(0L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaign_recipients"));
     }
 
-    private Task<CliResult> ThroughAsync(LoopbackProxy proxy, CliDriver cli, string recipients) =>
-        new CliDriver(cli.Time) { Postgres = new NpgsqlConnectionStringBuilder(cli.Postgres) { Port = proxy.Port }.ConnectionString }
-            .RunAsync("campaign", "create", "--name", "Promo", "--template", "billing.due", "--run-at", "2026-11-27T10:00:00-03:00", "--recipients", Write(recipients));
+    [Fact]
+    public async Task Create_CommitNeitherArrivesNorIsAnswered_EndsTheOldSessionAndSaysNothingWasCreated()
+    {
+        // The network stops carrying anything during the COMMIT, both ends left open: the old session holds its
+        // transaction, and the COMMIT could still arrive. The CLI gives up waiting for the answer after 2 s.
+        var cli = await fixture.DatabaseAsync();
+        await using var proxy = new LoopbackProxy(new NpgsqlConnectionStringBuilder(cli.Postgres).Port);
+        proxy.CutWhenClientSends("COMMIT\0"u8.ToArray(), CutMode.Silence);
+
+        var result = await ThroughAsync(proxy, cli, "+5511900000001,Ana\n", commandTimeout: "00:00:02");
+
+        // It ends that session, so that the answer is final: a COMMIT that comes later finds it gone.
+        Assert.True(result.ExitCode == 69, result.ToString());
+        Assert.Contains("the campaign was not created and nothing was written; run the command again", result.Error, StringComparison.Ordinal);
+        Assert.Equal(0L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaigns"));
+        Assert.Equal(0L, await cli.ScalarAsync<long>(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'"));
+    }
+
+    private Task<CliResult> ThroughAsync(LoopbackProxy proxy, CliDriver cli, string recipients, string? commandTimeout = null)
+    {
+        var driver = new CliDriver(cli.Time) { Postgres = new NpgsqlConnectionStringBuilder(cli.Postgres) { Port = proxy.Port }.ConnectionString };
+        if (commandTimeout is not null)
+        {
+            driver.Environment["Cortex__Postgres__CommandTimeout"] = commandTimeout;
+        }
+
+        return driver.RunAsync("campaign", "create", "--name", "Promo", "--template", "billing.due", "--run-at", "2026-11-27T10:00:00-03:00", "--recipients", Write(recipients));
+    }
 
     private async Task<string> CreateAsync(CliDriver cli, string? recipients = null)
     {
