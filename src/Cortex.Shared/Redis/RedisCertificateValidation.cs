@@ -1,14 +1,18 @@
 using System.Net.Security;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
 namespace Cortex.Shared.Redis;
 
 /// <summary>
 /// Checks the Redis server's TLS certificate against the private CA of Cortex:Redis:TlsCaCertificateFile instead of the
-/// machine's trust store. Only the trust anchor changes: the host name is still checked, and nothing is waived.
+/// machine's trust store. Only the trust anchor changes: the host name is still checked, and so is the use the certificate
+/// was issued for (a TLS server's, as the machine's trust store path asks); nothing is waived.
 /// </summary>
 internal sealed class RedisCertificateValidation(X509Certificate2Collection authorities)
 {
+    private const string ServerAuthentication = "1.3.6.1.5.5.7.3.1";
+
     private volatile string? _lastRefusal;
 
     /// <summary>Why the last certificate was refused, for the start-up error; null while none was.</summary>
@@ -41,6 +45,10 @@ internal sealed class RedisCertificateValidation(X509Certificate2Collection auth
         custom.ChainPolicy.CustomTrustStore.AddRange(authorities);
         // A private CA rarely publishes a revocation list; asking for one would refuse every such server.
         custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+
+        // Issued for a TLS server: a certificate the private CA issued for a client (or for signing) does not serve as
+        // Redis's. One without the extension is valid for every use, as the system's own check has it.
+        custom.ChainPolicy.ApplicationPolicy.Add(new Oid(ServerAuthentication));
         if (chain is not null)
         {
             // Intermediates the server sent along with its certificate.
