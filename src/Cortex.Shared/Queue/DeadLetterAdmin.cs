@@ -150,9 +150,9 @@ public sealed class DeadLetterAdmin
     /// with nothing requeued. Pages are read from the tail, where senders do not write (they push at the head); the entries
     /// a page's act removed are counted out of the next page's offset.
     /// <para>
-    /// Only the entries there when it starts are read: what is dead-lettered meanwhile lands at the head, past them. Otherwise a requeue would meet again, and requeue again, the
-    /// messages it had just requeued and a sender had dead-lettered again (an oversized payload comes back within a
-    /// lease), lap after lap. At most <paramref name="limit"/> matches go to <paramref name="act"/>, the oldest. Returns how
+    /// Only the entries there when it starts are read: what is dead-lettered meanwhile lands at the head, past them.
+    /// Otherwise a requeue would meet again, and requeue again, the messages it had just requeued and a sender had
+    /// dead-lettered again (an oversized payload comes back within a lease), lap after lap. At most <paramref name="limit"/> matches go to <paramref name="act"/>, the oldest. Returns how
     /// many matched (within the limit) and how many were moved or removed. Another operator removing entries at the same
     /// time shifts what is read by as many: a page can skip that many entries, which a second run acts on, and the walk
     /// can reach as many entries that arrived after it started.
@@ -170,16 +170,15 @@ public sealed class DeadLetterAdmin
         ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
         var length = await CountAsync();
-        var bound = length;
         var size = 1;
         long kept = 0;
         var (matched, done) = (0, 0);
-        while (matched < limit && bound - kept - done > 0)
+        while (matched < limit && length - kept - done > 0)
         {
             cancellationToken.ThrowIfCancellationRequested();
 
             // LRANGE returns the page head to tail; walk it backwards, oldest first.
-            var ask = Math.Min(size, bound - kept - done);
+            var ask = Math.Min(size, length - kept - done);
             var page = await Db.ListRangeAsync(Keys.Dead, -(kept + ask), -(kept + 1));
             var found = new List<DeadLetterRecord>();
             for (var i = page.Length - 1; i >= 0 && matched + found.Count < limit; i--)
