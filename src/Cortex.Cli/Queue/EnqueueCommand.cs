@@ -40,6 +40,7 @@ internal static class EnqueueCommand
         priority.AcceptOnlyFromAmong("high", "normal", "low");
         var notBefore = new Option<string?>("--not-before") { Description = "Do not send before this ISO-8601 instant (with offset)", HelpName = "iso" };
         var expiresAt = new Option<string?>("--expires-at") { Description = "Dead-letter as expired if unsent by this ISO-8601 instant", HelpName = "iso" };
+        var quietHours = new Option<string?>("--quiet-hours") { Description = "Hours not to send in, e.g. \"21:00-08:00 America/Sao_Paulo\" (waits until they end)", HelpName = "window" };
         var traceId = new Option<string?>("--trace-id") { Description = "Trace id carried into the sender's logs" };
         var file = new Option<string?>("--file") { Description = "Enqueue every message of a JSON-lines or CSV file", HelpName = "path" };
         var format = new Option<string?>("--format") { Description = "File format: jsonl or csv (default: from the extension)" };
@@ -50,14 +51,14 @@ internal static class EnqueueCommand
 
         var command = new Command("enqueue", "Enqueue one message, or every message of a JSON-lines or CSV file")
         {
-            to, text, template, language, parameters, id, kind, tenant, priority, notBefore, expiresAt, traceId, file, format, batchSize, onError,
+            to, text, template, language, parameters, id, kind, tenant, priority, notBefore, expiresAt, quietHours, traceId, file, format, batchSize, onError,
         };
         epilogues[command] = Help + Environment.NewLine + EnvelopeFile.CsvHelp;
         command.SetAction((parse, ct) =>
         {
             if (parse.GetValue(file) is { } path)
             {
-                var single = new Option[] { to, text, template, language, parameters, id, kind, tenant, priority, notBefore, expiresAt, traceId }
+                var single = new Option[] { to, text, template, language, parameters, id, kind, tenant, priority, notBefore, expiresAt, quietHours, traceId }
                     .Where(o => parse.GetResult(o) is not null).Select(o => o.Name).ToList();
                 if (single.Count > 0)
                 {
@@ -88,6 +89,7 @@ internal static class EnqueueCommand
                 Priority = parse.GetValue(priority),
                 NotBefore = parse.GetValue(notBefore),
                 ExpiresAt = parse.GetValue(expiresAt),
+                QuietHours = parse.GetValue(quietHours),
                 TraceId = parse.GetValue(traceId),
             };
             if ((fields.Text is null) == (fields.Template is null))

@@ -30,6 +30,8 @@ internal sealed record EnvelopeFields
 
     public string? ExpiresAt { get; init; }
 
+    public string? QuietHours { get; init; }
+
     public string? TraceId { get; init; }
 
     public const string DefaultLanguage = "pt_BR";
@@ -67,6 +69,12 @@ internal sealed record EnvelopeFields
             return (null, $"{names.ExpiresAt}: must be an ISO-8601 instant with an offset, e.g. 2026-11-23T12:00:00-03:00");
         }
 
+        QuietHoursWindow? quietHours = null;
+        if (QuietHours is not null && !QuietHoursWindow.TryParse(QuietHours, out quietHours, out var quietError))
+        {
+            return (null, $"{names.QuietHours}: {quietError}");
+        }
+
         var envelope = new Envelope
         {
             Id = Id,
@@ -78,6 +86,7 @@ internal sealed record EnvelopeFields
             Priority = priority,
             NotBefore = Input.TryParseInstant(NotBefore, out var nb) ? nb : null,
             ExpiresAt = Input.TryParseInstant(ExpiresAt, out var ea) ? ea : null,
+            QuietHours = quietHours,
             TraceId = TraceId,
         };
 
@@ -107,11 +116,11 @@ internal sealed record EnvelopeFields
 }
 
 /// <summary>How the operator's input names each envelope field: options (--not-before) or CSV columns (not_before).</summary>
-internal sealed record FieldNames(string Id, string To, string Text, string Template, string Language, string Parameters, string Kind, string Tenant, string Priority, string NotBefore, string ExpiresAt, string TraceId)
+internal sealed record FieldNames(string Id, string To, string Text, string Template, string Language, string Parameters, string Kind, string Tenant, string Priority, string NotBefore, string ExpiresAt, string QuietHours, string TraceId)
 {
-    public static FieldNames Options { get; } = new("--id", "--to", "--text", "--template", "--language", "--param", "--kind", "--tenant", "--priority", "--not-before", "--expires-at", "--trace-id");
+    public static FieldNames Options { get; } = new("--id", "--to", "--text", "--template", "--language", "--param", "--kind", "--tenant", "--priority", "--not-before", "--expires-at", "--quiet-hours", "--trace-id");
 
-    public static FieldNames Csv { get; } = new("id", "to", "text", "template", "language", "param1..", "kind", "tenant", "priority", "not_before", "expires_at", "trace_id");
+    public static FieldNames Csv { get; } = new("id", "to", "text", "template", "language", "param1..", "kind", "tenant", "priority", "not_before", "expires_at", "quiet_hours", "trace_id");
 
     /// <summary>An envelope error with its wire field (notBefore, template.name) renamed to what the operator wrote.</summary>
     public EnvelopeError Rename(EnvelopeError error)
@@ -130,6 +139,7 @@ internal sealed record FieldNames(string Id, string To, string Text, string Temp
             "priority" => Priority,
             "notBefore" => NotBefore,
             "expiresAt" => ExpiresAt,
+            "quietHours" => QuietHours,
             "traceId" => TraceId,
             var f => f,
         };

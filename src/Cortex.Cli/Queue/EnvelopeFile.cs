@@ -19,11 +19,12 @@ internal static class EnvelopeFile
           text | template                exactly one; template with language (default pt_BR)
           param1, param2, ... param32    template parameters, in order
           kind, tenant, priority (high|normal|low), not_before, expires_at (ISO-8601 with offset), trace_id
+          quiet_hours                    hours not to send in, e.g. 21:00-08:00 America/Sao_Paulo
         JSON lines: one envelope per line, e.g. {"version":1,"id":"a-1","to":"+5511987654321","text":"Hi"}
         """;
 
     private static readonly string[] s_csvColumns =
-        ["id", "to", "text", "template", "language", "kind", "tenant", "priority", "not_before", "expires_at", "trace_id"];
+        ["id", "to", "text", "template", "language", "kind", "tenant", "priority", "not_before", "expires_at", "quiet_hours", "trace_id"];
 
     public static async IAsyncEnumerable<FileLine> ReadJsonLinesAsync(InputFile file, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -142,6 +143,7 @@ internal static class EnvelopeFile
             Priority = Cell("priority"),
             NotBefore = Cell("notbefore"),
             ExpiresAt = Cell("expiresat"),
+            QuietHours = Cell("quiethours"),
             TraceId = Cell("traceid"),
         };
         if (record.Fields.Count > columns.Count)

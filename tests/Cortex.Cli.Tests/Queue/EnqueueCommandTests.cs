@@ -105,8 +105,23 @@ public sealed class EnqueueCommandTests(CliFixture fixture) : IDisposable
         Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal));
     }
 
+    [Fact]
+    public async Task Enqueue_QuietHours_TravelInTheEnvelopeAsVersionTwo()
+    {
+        var cli = fixture.Queue();
+
+        var result = await cli.RunAsync("enqueue", "--to", "+5511987654321", "--text", "Boa noite", "--id", "q-1", "--quiet-hours", "21:00-08:00 America/Sao_Paulo");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var raw = (string)(await fixture.Connection.GetDatabase().ListGetByIndexAsync(cli.Keys.ReadyNormal, 0))!;
+        Assert.Contains("\"version\":2", raw, StringComparison.Ordinal);
+        var sent = Assert.Single(await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal));
+        Assert.Equal("21:00-08:00 America/Sao_Paulo", sent.QuietHours?.ToString());
+    }
+
     [Theory]
     [InlineData("--to: must be an E.164 number", "enqueue", "--to", "011987", "--text", "x")]
+    [InlineData("--quiet-hours: time zone 'Mars/Olympus_Mons' is not known", "enqueue", "--to", "+5511987654321", "--text", "x", "--quiet-hours", "21:00-08:00 Mars/Olympus_Mons")]
     [InlineData("--kind: must be 1 to 64 characters", "enqueue", "--to", "+5511987654321", "--text", "x", "--kind", "Billing Reminder")]
     [InlineData("--not-before: must be an ISO-8601 instant with an offset", "enqueue", "--to", "+5511987654321", "--text", "x", "--not-before", "2026-11-23T09:00:00")]
     [InlineData("give exactly one of --text and --template", "enqueue", "--to", "+5511987654321", "--text", "x", "--template", "promo")]
@@ -199,6 +214,29 @@ public sealed class EnqueueCommandTests(CliFixture fixture) : IDisposable
         var low = Assert.Single(await fixture.Connection.ReadyAsync(cli.Keys, Priority.Low));
         Assert.Equal("duas\nlinhas", low.Text);
         Assert.Equal(1, await fixture.Connection.GetDatabase().SortedSetLengthAsync(cli.Keys.Delayed));
+    }
+
+    [Fact]
+    public async Task EnqueueFile_CsvQuietHoursColumn_SetsThemPerRowAndNamesTheColumnOfABadOne()
+    {
+        var cli = fixture.Queue();
+        var file = Write("quiet.csv", """
+            id,to,text,quiet_hours
+            q1,+5511900000001,Oi,21:00-08:00 America/Sao_Paulo
+            q2,+5511900000002,Oi,
+            q3,+5511900000003,Oi,21:00-08:00 Mars/Olympus_Mons
+            q4,+5511900000004,Oi,22:00-22:00 UTC
+
+            """);
+
+        var result = await cli.RunAsync("enqueue", "--file", file);
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Equal("enqueued: 2, skipped: 2" + Environment.NewLine, result.Out);
+        Assert.Contains("line 4: quiet_hours: time zone 'Mars/Olympus_Mons' is not known", result.Error, StringComparison.Ordinal);
+        Assert.Contains("line 5: quiet_hours: starts and ends at the same time", result.Error, StringComparison.Ordinal);
+        var ready = await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal);
+        Assert.Equal([("q1", "21:00-08:00 America/Sao_Paulo"), ("q2", null)], ready.Select(e => (e.Id, e.QuietHours?.ToString())));
     }
 
     [Theory]
