@@ -18,7 +18,15 @@ public sealed class CliConsole
     /// <summary>Standard input is a terminal: destructive verbs may ask for confirmation.</summary>
     public bool IsInputTerminal { get; init; }
 
+    /// <summary>This machine's clock.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Verbs that use Redis date by Redis's clock, read once at their start over <see cref="TimeProvider"/>, as the senders
+    /// do: live consumers, the oldest ready message's age and <c>--older-than</c> compare with what senders dated in Redis,
+    /// whatever this machine's clock says. Off where a test drives the clock.
+    /// </summary>
+    public bool DateByRedis { get; init; } = true;
 
     /// <summary>Environment variables to read configuration from (Cortex__Redis__Configuration=...); null reads the process's own.</summary>
     public IReadOnlyDictionary<string, string>? Environment { get; init; }

@@ -57,7 +57,7 @@ internal static class DeadLetterCommands
         epilogues[command] = ListHelp;
         command.SetAction((parse, ct) =>
         {
-            var match = filters.Matcher(parse, console.TimeProvider);
+            var matcher = filters.Matcher(parse);
             var max = parse.GetValue(limit);
             if (max < 1)
             {
@@ -70,6 +70,7 @@ internal static class DeadLetterCommands
                 async (services, token) =>
                 {
                     var admin = services.GetRequiredService<DeadLetterAdmin>();
+                    var match = matcher(services.GetRequiredService<TimeProvider>());
                     var rows = new List<DeadLetterRow>();
                     await foreach (var record in admin.ReadNewestFirstAsync(cancellationToken: token))
                     {
@@ -161,7 +162,7 @@ internal static class DeadLetterCommands
         epilogues[command] = RequeueHelp;
         command.SetAction((parse, ct) =>
         {
-            var match = selection.Matcher(parse, console.TimeProvider);
+            var matcher = selection.Matcher(parse);
             return CliHost.RunAsync(
                 global.Context(console, parse),
                 Needs.Redis,
@@ -170,7 +171,9 @@ internal static class DeadLetterCommands
                     var admin = services.GetRequiredService<DeadLetterAdmin>();
                     var queue = services.GetRequiredService<IMessageQueue>();
                     var dry = parse.GetValue(dryRun);
-                    var summary = new RequeueSummary(console.TimeProvider.GetUtcNow(), dry ? DryRunShown : 0);
+                    var time = services.GetRequiredService<TimeProvider>();
+                    var match = matcher(time);
+                    var summary = new RequeueSummary(time.GetUtcNow(), dry ? DryRunShown : 0);
 
                     // Page by page: each page is checked and moved before the next is read (DeadLetterAdmin.PageBytes).
                     var (matched, requeued) = await admin.ActOldestFirstAsync(
@@ -233,13 +236,14 @@ internal static class DeadLetterCommands
         epilogues[command] = PurgeHelp;
         command.SetAction((parse, ct) =>
         {
-            var match = selection.Matcher(parse, console.TimeProvider);
+            var matcher = selection.Matcher(parse);
             return CliHost.RunAsync(
                 global.Context(console, parse),
                 Needs.Redis,
                 async (services, token) =>
                 {
                     var admin = services.GetRequiredService<DeadLetterAdmin>();
+                    var match = matcher(services.GetRequiredService<TimeProvider>());
                     int? confirmed = null;
                     if (!parse.GetValue(yes))
                     {
@@ -450,16 +454,20 @@ internal static class DeadLetterCommands
         public bool Any(ParseResult parse) =>
             parse.GetValue(Reason) is not null || parse.GetValue(Kind) is not null || parse.GetValue(OlderThan) is not null;
 
-        public Func<DeadLetterRecord, bool> Matcher(ParseResult parse, TimeProvider time)
+        /// <summary>Checks the filters now (a usage error before any connection); the matcher dates --older-than by the clock it is given.</summary>
+        public Func<TimeProvider, Func<DeadLetterRecord, bool>> Matcher(ParseResult parse)
         {
             var reason = parse.GetValue(Reason);
             var kind = parse.GetValue(Kind);
-            var cutoff = Input.Duration(parse.GetValue(OlderThan), "--older-than") is { } age ? time.GetUtcNow() - age : (DateTimeOffset?)null;
-            return r =>
+            var age = Input.Duration(parse.GetValue(OlderThan), "--older-than");
+            return time => Match(reason, kind, age is { } a ? time.GetUtcNow() - a : null);
+        }
+
+        private static Func<DeadLetterRecord, bool> Match(string? reason, string? kind, DateTimeOffset? cutoff) =>
+            r =>
                 (reason is null || string.Equals(r.Entry?.Reason ?? "unreadable", reason, StringComparison.Ordinal))
                 && (kind is null || string.Equals(r.Entry?.Kind, kind, StringComparison.Ordinal))
                 && (cutoff is null || (r.Entry is { } e && e.DeadAt <= cutoff));
-        }
     }
 
     /// <summary>What requeue and purge act on: exactly one of a message id, --all, or filters.</summary>
@@ -480,7 +488,7 @@ internal static class DeadLetterCommands
 
         public string? MessageId(ParseResult parse) => parse.GetValue(Id);
 
-        public Func<DeadLetterRecord, bool> Matcher(ParseResult parse, TimeProvider time)
+        public Func<TimeProvider, Func<DeadLetterRecord, bool>> Matcher(ParseResult parse)
         {
             var id = parse.GetValue(Id);
             var all = parse.GetValue(All);
@@ -490,9 +498,9 @@ internal static class DeadLetterCommands
                 throw CliException.Usage("say which dead letters: a message id, --all, or filters (--reason, --kind, --older-than), and only one of these");
             }
 
-            return id is not null ? r => string.Equals(r.Entry?.MessageId, id, StringComparison.Ordinal)
-                : all ? _ => true
-                : _filters.Matcher(parse, time);
+            return id is not null ? _ => r => string.Equals(r.Entry?.MessageId, id, StringComparison.Ordinal)
+                : all ? _ => _ => true
+                : _filters.Matcher(parse);
         }
     }
 }

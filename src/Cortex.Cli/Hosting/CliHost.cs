@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using StackExchange.Redis;
@@ -41,6 +42,7 @@ internal static class CliHost
                     if (needs.HasFlag(Needs.Redis))
                     {
                         EnsureRedis(services);
+                        await SyncClockAsync(services, linked.Token);
                     }
 
                     code = await verb(services, linked.Token);
@@ -153,7 +155,14 @@ internal static class CliHost
         builder.Logging.AddProvider(new TextWriterLoggerProvider(context.Console.Error));
 
         var services = builder.Services;
-        services.AddSingleton(context.Console.TimeProvider);
+        if (needs.HasFlag(Needs.Redis) && context.Console.DateByRedis)
+        {
+            services.AddSingleton<TimeProvider>(sp => new RedisClock(sp.GetRequiredService<IConnectionMultiplexer>, context.Console.TimeProvider, NullLogger<RedisClock>.Instance));
+        }
+        else
+        {
+            services.AddSingleton(context.Console.TimeProvider);
+        }
 
         // Registered before AddCortexQueue (TryAdd): the services' settings, named for this tool in CLIENT LIST. Connected
         // only when a verb resolves it, so migrate, jobs and campaign never touch Redis.
@@ -177,6 +186,23 @@ internal static class CliHost
         if (!services.GetRequiredService<IConnectionMultiplexer>().IsConnected)
         {
             throw CliException.Unavailable($"Redis is unreachable at {RedisEndpoints(services)} (Cortex:Redis:Configuration; --redis)");
+        }
+    }
+
+    private static async Task SyncClockAsync(IServiceProvider services, CancellationToken cancellationToken)
+    {
+        if (services.GetRequiredService<TimeProvider>() is not RedisClock clock)
+        {
+            return;
+        }
+
+        try
+        {
+            await clock.SyncAsync(cancellationToken);
+        }
+        catch (RedisServerException ex) when (RedisAcl.IsRefusal(ex))
+        {
+            // A Redis user without TIME (k8s/redis/users.acl grants it): dated by this machine's clock, as before.
         }
     }
 

@@ -39,7 +39,7 @@ internal static class StatsCommand
                 var stats = await queue.GetStatsAsync();
                 var ready = await queue.GetOldestReadyAsync();
                 var oldest = ready?.EnqueuedAt;
-                var age = ready is { } r ? console.TimeProvider.GetUtcNow() - r.WaitingSince : (TimeSpan?)null;
+                var age = ready is { } r ? services.GetRequiredService<TimeProvider>().GetUtcNow() - r.WaitingSince : (TimeSpan?)null;
                 if (parse.GetValue(json))
                 {
                     WriteJson(console, queue.Keys.Name, stats, oldest, age);

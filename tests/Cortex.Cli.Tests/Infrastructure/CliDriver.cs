@@ -24,6 +24,9 @@ public sealed class CliDriver(FakeTimeProvider time)
 
     public string? Postgres { get; init; }
 
+    /// <summary>Date by Redis's clock read over <see cref="Time"/>, as the real CLI does; off so that tests drive the date.</summary>
+    public bool DateByRedis { get; init; }
+
     /// <summary>Environment variables the CLI sees (Cortex__...); empty by default.</summary>
     public Dictionary<string, string> Environment { get; } = [];
 
@@ -64,6 +67,7 @@ public sealed class CliDriver(FakeTimeProvider time)
             In = input ?? TextReader.Null,
             IsInputTerminal = input is not null,
             TimeProvider = Time,
+            DateByRedis = DateByRedis,
             Environment = Environment,
         };
         var code = await Cli.RunAsync([.. all], console).WaitAsync(TimeSpan.FromSeconds(60));

@@ -3,6 +3,10 @@ using Cortex.Cli.Tests.Infrastructure;
 using Cortex.Shared.Client;
 using Cortex.Shared.Contract;
 using Cortex.Shared.Queue;
+using Cortex.Shared.Redis;
+using Cortex.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 
 namespace Cortex.Cli.Tests.Queue;
 
@@ -58,6 +62,31 @@ public sealed class StatsCommandTests(CliFixture fixture)
         Assert.Equal(1, root.GetProperty("consumers").GetInt64());
         Assert.Equal(90.0, root.GetProperty("oldestReadyAgeSeconds").GetDouble());
         Assert.Equal(cli.Time.GetUtcNow().AddSeconds(-90), root.GetProperty("oldestReadyEnqueuedAt").GetDateTimeOffset());
+    }
+
+    [Fact]
+    public async Task Stats_ThisMachinesClockMinutesAhead_CountsLiveSendersAndAgesByRedisClock()
+    {
+        // Senders date their heartbeats, retries and dead letters by Redis's clock. An operator's laptop whose clock ran
+        // ahead by more than the consumer timeout (30 s) saw every live sender as dead, and every age as too old.
+        var redisClock = new RedisClock(fixture.Connection, TimeProvider.System, NullLogger<RedisClock>.Instance);
+        await redisClock.SyncAsync();
+        var laptop = new FakeTimeProvider(TimeProvider.System.GetUtcNow().AddMinutes(3));
+        var cli = new CliDriver(laptop) { Redis = fixture.Redis.Configuration, QueueName = RedisFixture.UniqueQueueName(), DateByRedis = true };
+        var sender = new RedisMessageQueue(fixture.Connection, Options.Create(new QueueOptions { Name = cli.QueueName! }), redisClock);
+        await new CortexClient(sender, redisClock).EnqueueBatchAsync([Message("n1", Priority.Normal), Message("n2", Priority.Normal)]);
+        Assert.Single(await sender.LeaseAsync("pod-a", 1));
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.Expired, Queues.Payload("x1"), redisClock.GetUtcNow(), "x1");
+
+        var stats = await cli.RunAsync("stats", "--json");
+        var older = await cli.RunAsync("dlq", "list", "--json", "--older-than", "1m");
+
+        Assert.True(stats.ExitCode == 0, stats.ToString());
+        using var json = JsonDocument.Parse(stats.Out);
+        Assert.Equal(1, json.RootElement.GetProperty("consumers").GetInt64());
+        Assert.InRange(json.RootElement.GetProperty("oldestReadyAgeSeconds").GetDouble(), 0, 60);
+        Assert.True(older.ExitCode == 0, older.ToString());
+        Assert.Equal("[]", older.Out.Trim());
     }
 
     [Fact]
