@@ -5,6 +5,15 @@ namespace Cortex.Cli;
 /// <summary>Parses the values operators type: instants with an offset, short durations.</summary>
 internal static class Input
 {
+    // Date, 'T' (or a space, as RFC 3339 allows), time to the minute, second or fraction, then the offset: nothing else the
+    // lenient parser would take, such as a time without a date (read as today) or 01/02/2027 (read month first, where an
+    // operator in Brazil means 1 February).
+    private static readonly string[] s_instantFormats =
+    [
+        "yyyy-MM-dd'T'HH:mmzzz", "yyyy-MM-dd'T'HH:mm:sszzz", "yyyy-MM-dd'T'HH:mm:ss.FFFFFFFzzz",
+        "yyyy-MM-dd HH:mmzzz", "yyyy-MM-dd HH:mm:sszzz", "yyyy-MM-dd HH:mm:ss.FFFFFFFzzz",
+    ];
+
     /// <summary>An ISO-8601 instant with an explicit offset (Z or ±hh:mm); without one it would be read in this machine's zone.</summary>
     public static bool TryParseInstant(string? text, out DateTimeOffset value)
     {
@@ -15,8 +24,12 @@ internal static class Input
         }
 
         var t = text.Trim();
-        var hasOffset = t.EndsWith('Z') || t.EndsWith('z') || (t.Length > 6 && (t[^6] is '+' or '-') && t[^3] == ':');
-        return hasOffset && DateTimeOffset.TryParse(t, CultureInfo.InvariantCulture, DateTimeStyles.None, out value);
+        if (t.EndsWith('Z') || t.EndsWith('z'))
+        {
+            t = string.Concat(t.AsSpan(0, t.Length - 1), "+00:00");
+        }
+
+        return DateTimeOffset.TryParseExact(t, s_instantFormats, CultureInfo.InvariantCulture, DateTimeStyles.None, out value);
     }
 
     public static DateTimeOffset? Instant(string? text, string option) =>
