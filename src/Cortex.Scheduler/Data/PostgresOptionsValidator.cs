@@ -22,8 +22,13 @@ internal sealed class PostgresOptionsValidator : IValidateOptions<PostgresOption
         }
         catch (ArgumentException ex)
         {
-            // The message names the bad keyword, never the value (which may be the password).
-            check.Require(false, nameof(options.ConnectionString), "is not a valid Npgsql connection string: " + ex.Message);
+            // Npgsql's message names the keyword it could not set, not its value. But in Password=ab;cd=ef the rest of a
+            // password holding an unquoted ';' reads as a keyword: where a password is given, nothing of the string is shown.
+            var detail = options.ConnectionString.Contains("password", StringComparison.OrdinalIgnoreCase)
+                || options.ConnectionString.Contains("pwd", StringComparison.OrdinalIgnoreCase)
+                    ? "a keyword is unknown or a value is not valid (a value holding ';' must be quoted: Password='ab;cd')"
+                    : ex.Message;
+            check.Require(false, nameof(options.ConnectionString), "is not a valid Npgsql connection string: " + detail);
         }
 
         return check.ToResult();
