@@ -23,7 +23,8 @@ public static class Cli
     /// <summary>Runs with plain writers (no terminal), reading configuration from the process environment.</summary>
     public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error) => RunAsync(args, CliConsole.Redirected(output, error));
 
-    public static async Task<int> RunAsync(string[] args, CliConsole console)
+    /// <summary>Runs one command line; <paramref name="cancellationToken"/> interrupts it as Ctrl+C does.</summary>
+    public static async Task<int> RunAsync(string[] args, CliConsole console, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(console);
@@ -50,7 +51,7 @@ public static class Cli
 
                 // Ctrl+C is the host's (CortexHost cancels the verb's token); System.CommandLine must not race it.
                 ProcessTerminationTimeout = null,
-            });
+            }, cancellationToken);
         }
         catch (CliException ex)
         {

@@ -176,17 +176,28 @@ internal static class DeadLetterCommands
                     var summary = new RequeueSummary(time.GetUtcNow(), dry ? DryRunShown : 0);
 
                     // Page by page: each page is checked and moved before the next is read (DeadLetterAdmin.PageBytes).
-                    var (matched, requeued) = await admin.ActOldestFirstAsync(
-                        match,
-                        async (records, pageToken) =>
-                        {
-                            var views = records.Select(DeadLetterView.From).ToList();
-                            await summary.CheckAsync(queue, views);
-                            var moved = dry ? new bool[records.Count] : await admin.RequeueAsync(records, pageToken);
-                            summary.Moved(views, moved);
-                            return moved;
-                        },
-                        cancellationToken: token);
+                    int matched, requeued;
+                    try
+                    {
+                        (matched, requeued) = await admin.ActOldestFirstAsync(
+                            match,
+                            async (records, pageToken) =>
+                            {
+                                var views = records.Select(DeadLetterView.From).ToList();
+                                await summary.CheckAsync(queue, views);
+                                var moved = dry ? new bool[records.Count] : await admin.RequeueAsync(records, pageToken);
+                                summary.Moved(views, moved);
+                                return moved;
+                            },
+                            cancellationToken: token);
+                    }
+                    catch (OperationCanceledException) when (!dry)
+                    {
+                        // The pages before went back to ready, oldest first; the rest are still dead letters.
+                        await console.Error.WriteLineAsync($"requeued {summary.Requeued(Priority.High) + summary.Requeued(Priority.Normal) + summary.Requeued(Priority.Low)} before it was interrupted; the rest are still in the dead-letter list, and running it again requeues them");
+                        throw;
+                    }
+
                     if (matched == 0)
                     {
                         return await NothingMatchedAsync(console, selection, parse, "requeue");
@@ -270,7 +281,27 @@ internal static class DeadLetterCommands
                         confirmed = count;
                     }
 
-                    var (matched, removed) = await admin.ActOldestFirstAsync(match, admin.PurgeAsync, limit: confirmed ?? int.MaxValue, cancellationToken: token);
+                    var purged = 0;
+                    int matched, removed;
+                    try
+                    {
+                        (matched, removed) = await admin.ActOldestFirstAsync(
+                            match,
+                            async (records, pageToken) =>
+                            {
+                                var done = await admin.PurgeAsync(records, pageToken);
+                                purged += done.Count(d => d);
+                                return done;
+                            },
+                            limit: confirmed ?? int.MaxValue,
+                            cancellationToken: token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        await console.Error.WriteLineAsync($"purged {purged} before it was interrupted; the rest are still in the dead-letter list");
+                        throw;
+                    }
+
                     if (matched == 0 && confirmed is null)
                     {
                         return await NothingMatchedAsync(console, selection, parse, "purge");

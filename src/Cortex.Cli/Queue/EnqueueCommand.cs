@@ -113,9 +113,17 @@ internal static class EnqueueCommand
                 Needs.Redis,
                 async (services, token) =>
                 {
+                    // Checked again as pushed: the enqueuedAt stamp can take an envelope just under the size limit over it.
+                    var client = services.GetRequiredService<CortexClient>();
+                    var (message, refused) = client.Prepare(envelope);
+                    if (message is not { } prepared)
+                    {
+                        throw CliException.Usage(FieldNames.Options.Rename(refused!).ToString());
+                    }
+
                     try
                     {
-                        await services.GetRequiredService<CortexClient>().EnqueueAsync(envelope, token);
+                        await client.EnqueuePreparedAsync([prepared], token);
                     }
                     catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException)
                     {
@@ -205,6 +213,11 @@ internal static class EnqueueCommand
         catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException)
         {
             await console.Error.WriteLineAsync($"{run.Enqueued} message(s) were enqueued before Redis failed (a batch in flight may have been too). Rerunning the file is safe: ids already sent are not sent again.");
+            throw;
+        }
+        catch (OperationCanceledException) when (run.Enqueued > 0)
+        {
+            await console.Error.WriteLineAsync($"{run.Enqueued} message(s) were enqueued before it was interrupted (a batch in flight may have been too). Rerunning the file is safe: ids already sent are not sent again.");
             throw;
         }
         catch (RedisServerException ex)

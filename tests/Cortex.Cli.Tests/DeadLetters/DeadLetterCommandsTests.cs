@@ -367,6 +367,38 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
         await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.InvalidEnvelope, Encoding.UTF8.GetBytes($$"""{"version":1,"id":"bad:1","to":"{{PhoneD}}","txt":"hi"}"""), now);
     }
 
+    [Theory]
+    [InlineData("requeue")]
+    [InlineData("purge")]
+    public async Task RequeueOrPurge_InterruptedPartWay_SaysHowManyItDid(string verb)
+    {
+        // Ctrl+C said only "interrupted", although the pages before it had been moved or removed for good.
+        const int Count = 50_000;
+        var cli = fixture.Queue(Queues.Clock());
+        var entries = Enumerable.Range(0, Count).Select(i =>
+        {
+            var payload = Queues.Payload("int-" + i);
+            return (RedisValue)(DeadLetterEntry.Create(DeadLetterReasons.RetriesExhausted, "503", payload, cli.Time.GetUtcNow()) with { MessageId = "int-" + i }).ToStored(payload);
+        });
+        foreach (var chunk in entries.Chunk(5_000))
+        {
+            await Db.ListLeftPushAsync(cli.Keys.Dead, chunk);
+        }
+
+        using var interrupt = new CancellationTokenSource();
+        var run = cli.RunInterruptedAsync(interrupt.Token, ["dlq", verb, "--all", .. verb == "purge" ? ["--yes"] : Array.Empty<string>()]);
+        await Eventually.TrueAsync(async () => await Db.ListLengthAsync(cli.Keys.Dead) < Count, TimeSpan.FromSeconds(30), () => $"the {verb} to start");
+        await interrupt.CancelAsync();
+        var result = await run;
+
+        Assert.True(result.ExitCode == ExitCodes.Cancelled, result.ToString());
+        var done = Count - await Db.ListLengthAsync(cli.Keys.Dead);
+        Assert.InRange(done, 1, Count - 1);
+        var said = verb == "requeue" ? "requeued" : "purged";
+        Assert.Contains($"{said} {done} before it was interrupted; the rest are still in the dead-letter list", result.Error, StringComparison.Ordinal);
+        Assert.Equal(verb == "requeue" ? done : 0, await Db.ListLengthAsync(cli.Keys.ReadyNormal));
+    }
+
     private static async Task<List<JsonElement>> ListJsonAsync(CliDriver cli, params string[] filters)
     {
         var result = await cli.RunAsync(["dlq", "list", "--json", .. filters]);

@@ -32,15 +32,18 @@ public sealed class CliDriver(FakeTimeProvider time)
 
     public QueueKeys Keys => new(QueueName ?? "cortex");
 
-    public Task<CliResult> RunAsync(params string[] args) => RunCoreAsync(null, args);
+    public Task<CliResult> RunAsync(params string[] args) => RunCoreAsync(null, args, default);
+
+    /// <summary>Runs until done or until <paramref name="interrupt"/> fires, as Ctrl+C would.</summary>
+    public Task<CliResult> RunInterruptedAsync(CancellationToken interrupt, params string[] args) => RunCoreAsync(null, args, interrupt);
 
     /// <summary>Runs with <paramref name="input"/> typed on a terminal (stdin is a terminal).</summary>
-    public Task<CliResult> RunTypingAsync(string input, params string[] args) => RunCoreAsync(new StringReader(input), args);
+    public Task<CliResult> RunTypingAsync(string input, params string[] args) => RunCoreAsync(new StringReader(input), args, default);
 
     /// <summary>As <see cref="RunTypingAsync(string, string[])"/>, with the terminal's input read from <paramref name="input"/>.</summary>
-    public Task<CliResult> RunTypingAsync(TextReader input, params string[] args) => RunCoreAsync(input, args);
+    public Task<CliResult> RunTypingAsync(TextReader input, params string[] args) => RunCoreAsync(input, args, default);
 
-    private async Task<CliResult> RunCoreAsync(TextReader? input, string[] args)
+    private async Task<CliResult> RunCoreAsync(TextReader? input, string[] args, CancellationToken interrupt)
     {
         var all = new List<string>(args);
         if (Redis is not null)
@@ -70,7 +73,7 @@ public sealed class CliDriver(FakeTimeProvider time)
             DateByRedis = DateByRedis,
             Environment = Environment,
         };
-        var code = await Cli.RunAsync([.. all], console).WaitAsync(TimeSpan.FromSeconds(60));
+        var code = await Cli.RunAsync([.. all], console, interrupt).WaitAsync(TimeSpan.FromSeconds(60), CancellationToken.None);
         return new CliResult(code, output.ToString(), error.ToString());
     }
 

@@ -377,6 +377,48 @@ public sealed class EnqueueCommandTests(CliFixture fixture) : IDisposable
         Assert.Equal(["m1", "m3"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal)).Select(m => m.Id));
     }
 
+    [Fact]
+    public async Task Enqueue_OneMessageValidAsTypedButOverTheLimitOnceStamped_ExitsTwoNamingTheLimit()
+    {
+        // The enqueuedAt stamp (about 50 bytes) is added after the options are checked. An envelope just under the limit
+        // without it crashed the CLI with a stack trace.
+        var emoji = string.Concat(Enumerable.Repeat("😀", 512));
+        var full = new string('a', EnvelopeLimits.MaxTemplateParameterLength);
+        List<string> Parameters(int pad) => [.. Enumerable.Repeat(emoji, 10), full, full, full, new string('a', pad)];
+        int Size(int pad) => EnvelopeCodec.Serialize(new Envelope { Id = "big-1", To = "+5511987654321", Template = new MessageTemplate("promo", "pt_BR", Parameters(pad)) }).Length;
+        var pad = EnvelopeLimits.MaxEnvelopeBytes - 10 - Size(0);
+        Assert.Equal(EnvelopeLimits.MaxEnvelopeBytes - 10, Size(pad));
+        var cli = fixture.Queue();
+
+        var result = await cli.RunAsync(["enqueue", "--to", "+5511987654321", "--template", "promo", "--id", "big-1", .. Parameters(pad).SelectMany(p => new[] { "--param", p })]);
+
+        Assert.True(result.ExitCode == ExitCodes.Usage, result.ToString());
+        Assert.Contains($"over the {EnvelopeLimits.MaxEnvelopeBytes}-byte limit", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
+        Assert.False(await fixture.Connection.GetDatabase().KeyExistsAsync(cli.Keys.ReadyNormal));
+    }
+
+    [Fact]
+    public async Task EnqueueFile_InterruptedPartWay_SaysHowManyWentIn()
+    {
+        // Ctrl+C said only "interrupted", although every batch before it had gone in.
+        var cli = fixture.Queue();
+        var file = Write("long.jsonl", string.Join('\n', Enumerable.Range(0, 50_000).Select(i => Line("i" + i))));
+        using var interrupt = new CancellationTokenSource();
+
+        var run = cli.RunInterruptedAsync(interrupt.Token, "enqueue", "--file", file, "--batch-size", "1");
+        await Eventually.TrueAsync(async () => await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal) > 0, TimeSpan.FromSeconds(30), () => "the first batch");
+        await interrupt.CancelAsync();
+        var result = await run;
+
+        Assert.True(result.ExitCode == ExitCodes.Cancelled, result.ToString());
+        var counted = System.Text.RegularExpressions.Regex.Match(result.Error, @"(\d+) message\(s\) were enqueued before it was interrupted \(a batch in flight may have been too\)");
+        Assert.True(counted.Success, result.Error);
+        var inRedis = await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal);
+        Assert.InRange(inRedis, long.Parse(counted.Groups[1].Value, CultureInfo.InvariantCulture), long.Parse(counted.Groups[1].Value, CultureInfo.InvariantCulture) + 1);
+        Assert.True(inRedis < 50_000, $"{inRedis} enqueued: the file was done before the interrupt");
+    }
+
     private static string JsonLines => string.Join('\n',
         Line("m1"),
         Line("m2"),
