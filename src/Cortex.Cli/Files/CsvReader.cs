@@ -27,6 +27,7 @@ internal sealed class CsvReader(InputFile file)
             }
 
             var start = raw.Number;
+            var line = start;
             if (Text(raw, out var error) is not { } text)
             {
                 return new CsvRecord(start, [], error);
@@ -70,6 +71,7 @@ internal sealed class CsvReader(InputFile file)
                     }
 
                     text = nextText;
+                    line = next.Number;
                     field.Append('\n');
                     i = 0;
                     continue;
@@ -89,8 +91,13 @@ internal sealed class CsvReader(InputFile file)
                     }
                     else if (i < text.Length && text[i] != ',')
                     {
-                        // "Mãe "Lu"" would otherwise be read as Mãe Lu" without a word: the data is not what was meant.
-                        return new CsvRecord(start, fields, $"column {(i + 1).ToString(CultureInfo.InvariantCulture)}: a quote inside a quoted cell must be doubled (\"\")");
+                        // "Mãe "Lu"" would otherwise be read as Mãe Lu" without a word: the data is not what was meant. The
+                        // column is the quote's, on the line it is on. Where the cell already spans lines, where it ends
+                        // cannot be told, so the next line is no record's start: nothing after it can be trusted.
+                        var where = $"column {i.ToString(CultureInfo.InvariantCulture)}";
+                        return line == start
+                            ? new CsvRecord(start, fields, $"{where}: a quote inside a quoted cell must be doubled (\"\")")
+                            : new CsvRecord(start, fields, $"in the quoted field's line {line.ToString(CultureInfo.InvariantCulture)}, {where}: a quote inside a quoted cell must be doubled (\"\")", Fatal: true);
                     }
                     else
                     {

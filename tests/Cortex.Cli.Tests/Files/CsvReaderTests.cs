@@ -43,7 +43,20 @@ public sealed class CsvReaderTests
 
         var bad = await csv.ReadAsync(default);
 
-        Assert.Equal("column 22: a quote inside a quoted cell must be doubled (\"\")", bad!.Error);
+        Assert.Equal("column 21: a quote inside a quoted cell must be doubled (\"\")", bad!.Error);
+    }
+
+    [Fact]
+    public async Task ReadAsync_QuoteNotDoubledOnAQuotedCellsSecondLine_NamesThatLineAndStopsTheFile()
+    {
+        // It named the record's first line with the column on the second, and the reader went on from the second line,
+        // inside the cell: its rest was read as a record of its own.
+        var csv = await ReaderAsync("id,to,text\na1,+5511987654321,\"Linha 1\nlinha 2 com \"aspas\" aqui\"\na2,+5511987654322,ok\n");
+        await csv.ReadAsync(default);
+
+        var bad = await csv.ReadAsync(default);
+
+        Assert.Equal((2, "in the quoted field's line 3, column 13: a quote inside a quoted cell must be doubled (\"\")", true), (bad!.Line, bad.Error, bad.Fatal));
     }
 
     [Theory]
