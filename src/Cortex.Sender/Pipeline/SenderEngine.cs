@@ -528,10 +528,18 @@ internal sealed class SenderEngine : BackgroundService
                 return;
             }
 
-            var (sent, held, quietUntil) = await SendOnceAsync(lease, envelope, leasedAtMs, cancellationToken);
+            var (sent, held, quietUntil, expiredAttempts) = await SendOnceAsync(lease, envelope, leasedAtMs, cancellationToken);
             if (quietUntil is { } allowed)
             {
                 await HoldForQuietHoursAsync(lease, envelope, allowed, cancellationToken);
+                return;
+            }
+
+            if (expiredAttempts is { } attempts)
+            {
+                // Its expiresAt passed while it waited for a turn (a throttle pause, the rate limit): not sent late.
+                var detail = string.Create(CultureInfo.InvariantCulture, $"expired at {envelope.ExpiresAt:O} while it waited for its turn to send (a throttle pause or the rate limit)");
+                await DeadLetterAsync(lease, envelope, DeadLetterReasons.Expired, detail, envelope.LastError, attempts, cancellationToken);
                 return;
             }
 
@@ -627,8 +635,10 @@ internal sealed class SenderEngine : BackgroundService
     /// retries included, waits for its turn (<see cref="SendTurns"/>): Held false means the message was not sent because
     /// its lease went to another pod, or no longer sent once a retry found that, and no attempt is counted. QuietUntil
     /// means a turn came inside the message's quiet hours: not sent, no attempt counted, to be held until then.
+    /// ExpiredAttempts means a turn came after its expiresAt: not sent, to be dead-lettered as expired with that many
+    /// failed attempts (one more when a call of this send failed before it).
     /// </summary>
-    private async Task<(GatewayResult? Result, bool Held, DateTimeOffset? QuietUntil)> SendOnceAsync(LeasedMessage lease, Envelope envelope, long leasedAtMs, CancellationToken cancellationToken)
+    private async Task<(GatewayResult? Result, bool Held, DateTimeOffset? QuietUntil, int? ExpiredAttempts)> SendOnceAsync(LeasedMessage lease, Envelope envelope, long leasedAtMs, CancellationToken cancellationToken)
     {
         var turns = new SendTurns(this, lease, envelope, leasedAtMs);
         GatewayResult result;
@@ -638,11 +648,11 @@ internal sealed class SenderEngine : BackgroundService
         }
         catch (SendWithdrawnException)
         {
-            return (null, false, turns.QuietUntil);
+            return (null, false, turns.QuietUntil, turns.Expired ? envelope.Attempt + (turns.Calls > 0 ? 1 : 0) : null);
         }
         catch (BrokenCircuitException)
         {
-            return (null, true, null);
+            return (null, true, null, null);
         }
         catch (TimeoutRejectedException)
         {
@@ -672,12 +682,12 @@ internal sealed class SenderEngine : BackgroundService
             _metrics.Failed(envelope.Kind, outcome);
         }
 
-        return (result, true, null);
+        return (result, true, null, null);
     }
 
     /// <summary>
     /// The turns of one send's attempts. Before each: the pod's gate (after a 429, one send at a time is the probe), a
-    /// permit (after a shared pause, every pod's probe), then the message's quiet hours, and, for a lease in doubt
+    /// permit (after a shared pause, every pod's probe), then the message's expiry and quiet hours, and, for a lease in doubt
     /// (<see cref="LeaseInDoubt"/>), Redis's word that it is still this pod's, asked last, after every wait. A short
     /// retry that skipped them sent into another worker's throttle pause, and over the rate limit while the gateway
     /// failed. After each: a throttled answer pauses every pod before the probe reports, so the workers it wakes find the
@@ -690,6 +700,12 @@ internal sealed class SenderEngine : BackgroundService
 
         /// <summary>Set when a turn came inside the message's quiet hours: the end of them.</summary>
         public DateTimeOffset? QuietUntil { get; private set; }
+
+        /// <summary>Set when a turn came after the message's expiresAt.</summary>
+        public bool Expired { get; private set; }
+
+        /// <summary>Calls made to the gateway in this send (its short retries).</summary>
+        public int Calls { get; private set; }
 
         /// <summary>When the latest attempt's call started, as a timestamp of the engine's clock.</summary>
         public long CallStart { get; private set; }
@@ -711,7 +727,12 @@ internal sealed class SenderEngine : BackgroundService
                 }
 
                 var now = engine._time.GetUtcNow();
-                if (envelope.QuietHours?.NextAllowed(now) is { } allowed && allowed > now)
+                if (envelope.ExpiresAt <= now)
+                {
+                    // Checked at the lease, and again here: a throttle pause or the rate limit can outlast it.
+                    Expired = true;
+                }
+                else if (envelope.QuietHours?.NextAllowed(now) is { } allowed && allowed > now)
                 {
                     // Its quiet hours began while it waited: not sent, held until they end (HoldForQuietHoursAsync).
                     QuietUntil = allowed;
@@ -734,6 +755,7 @@ internal sealed class SenderEngine : BackgroundService
                 return false;
             }
 
+            Calls++;
             CallStart = engine._time.GetTimestamp();
             return true;
         }

@@ -321,6 +321,33 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_ExpiresWhileAThrottlePauseHoldsIt_DeadLetteredAsExpiredNotSentLate()
+    {
+        // A one-time code valid for 30 s, throttled with a 60 s pause: it was sent when the pause ended, 30 s too late.
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero));
+        var gateway = new ScriptedGateway((e, call, _) => Task.FromResult(call == 1 ? GatewayResult.Throttled("130429", TimeSpan.FromSeconds(60)) : GatewayResult.Accepted("ok")));
+        await using var host = SenderTestHost.Create(redis, gateway, time: clock);
+        await host.Client.EnqueueAsync(SenderTestHost.Message("otp") with { ExpiresAt = clock.GetUtcNow().AddSeconds(30) });
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.CallsFor("otp") == 1), "the throttled call");
+
+        // A second at a time, under the consumer timeout, until the pause has ended and the message is settled.
+        await SenderTestHost.WaitForAsync(
+            async () =>
+            {
+                clock.Advance(TimeSpan.FromSeconds(1));
+                return gateway.CallsFor("otp") > 1 || (await host.Queue.GetStatsAsync()).Dead == 1;
+            },
+            "the send's next turn");
+
+        Assert.Equal(1, gateway.CallsFor("otp"));
+        var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
+        Assert.Equal((DeadLetterReasons.Expired, "otp", 0), (dead.Reason, dead.MessageId, dead.Attempts));
+        Assert.StartsWith("expired at 2026-11-22T12:00:30", dead.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Send_PermanentFailure_DeadLetteredAtOnceWithTheGatewayError()
     {
         var gateway = new ScriptedGateway(e => e.Id == "nope" ? GatewayResult.Permanent("number not on WhatsApp") : GatewayResult.Accepted("ok"));
