@@ -159,20 +159,32 @@ public sealed class CampaignFanOut(
 
         var expression = new CronExpression(cron, zone);
 
-        // A cron that fires at least hourly is found in the last hour; only rarer ones, with few firings, are walked from
-        // `since`. Walking a per-second cron over a long downtime would take millions of steps.
-        var recent = now - TimeSpan.FromHours(1);
-        return (since < recent ? Latest(expression, recent, now) : null) ?? Latest(expression, since, now);
+        // Searched back from now in windows that double from an hour, each walked forward from its start: the first that
+        // holds a firing holds the latest, and only the firings after its start are walked. A cron that fires at least
+        // hourly is found in the last hour; a per-second cron is never walked over a long downtime (millions of steps).
+        // Walking from `since` with a cap on the steps instead stopped at an old firing: each pass then started one more
+        // run of a frequent cron active again after months, and every recipient got the campaign once per run.
+        for (var window = TimeSpan.FromHours(1); ; window *= 2)
+        {
+            var start = now - window;
+            if (start <= since)
+            {
+                return Latest(expression, since, now);
+            }
+
+            if (Latest(expression, start, now) is { } latest)
+            {
+                return latest;
+            }
+        }
     }
 
     private static DateTimeOffset? Latest(CronExpression expression, DateTimeOffset after, DateTimeOffset now)
     {
         DateTimeOffset? latest = null;
-        var next = expression.GetNextValidTimeAfter(after);
-        for (var i = 0; next is { } t && t <= now && i < 100_000; i++)
+        for (var next = expression.GetNextValidTimeAfter(after); next is { } t && t <= now; next = expression.GetNextValidTimeAfter(t))
         {
             latest = t;
-            next = expression.GetNextValidTimeAfter(t);
         }
 
         return latest;

@@ -252,6 +252,18 @@ public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixtur
         Assert.Equal(now.AddMilliseconds(-500), CampaignFanOut.LatestFireTime("* * * * * ?", s_saoPaulo, now.AddDays(-30), now));
     }
 
+    [Fact]
+    public void LatestFireTime_FrequentCronOfTheDaytimeActiveAgainAtNightAfterMonths_IsTodaysLastFiring()
+    {
+        // Every minute from 08:00 to 20:59, last run 200 days ago, now 22:00: 156,000 firings since. The walk stopped at
+        // the 100,000th, months back; each pass then started another run of the campaign.
+        var now = new DateTimeOffset(2026, 11, 20, 22, 0, 0, TimeSpan.FromHours(-3));
+
+        var latest = CampaignFanOut.LatestFireTime("0 * 8-20 * * ?", s_saoPaulo, now.AddDays(-200), now);
+
+        Assert.Equal(new DateTimeOffset(2026, 11, 20, 20, 59, 0, TimeSpan.FromHours(-3)), latest);
+    }
+
     private static async Task<long> SeedCampaignAsync(SchedulerHarness h, int recipients, DateTimeOffset? runAt = null, string? cron = null, DateTimeOffset? createdAt = null)
     {
         await h.ExecuteAsync("INSERT INTO cortex.message_templates (key, body) VALUES ('promo', 'Oi {name}, promoção {promo}!') ON CONFLICT DO NOTHING");
