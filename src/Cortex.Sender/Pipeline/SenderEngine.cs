@@ -77,6 +77,9 @@ internal sealed class SenderEngine : BackgroundService
     // Unix ms the ack write now awaiting Redis was sent (long.MinValue: none in flight).
     private long _ackSentMs = long.MinValue;
 
+    // Unix ms since which this pod's heartbeats or ack writes fail, none answered since (long.MinValue: they do not).
+    private long _redisFailingSinceMs = long.MinValue;
+
     // Completed, and replaced, each time a heartbeat or an ack write ends: wakes the sends held while Redis was silent.
     private TaskCompletionSource _redisCallEnded = NewSignal();
 
@@ -937,6 +940,7 @@ internal sealed class SenderEngine : BackgroundService
                 }
                 catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
+                    Interlocked.CompareExchange(ref _redisFailingSinceMs, NowMs, long.MinValue);
                     RedisFailed("heartbeat", _queueOptions.HeartbeatInterval, ex);
                 }
                 finally
@@ -1038,13 +1042,19 @@ internal sealed class SenderEngine : BackgroundService
 
     private void OnRedisCallEnded() => Interlocked.Exchange(ref _redisCallEnded, NewSignal()).TrySetResult();
 
-    // One attempt of an ack write, timed for RedisSilence: a write that fails ends the attempt (Redis away, not silent).
+    // One attempt of an ack write, timed for RedisSilence; one that fails holds sends until a write is answered.
     private async Task AckWriteAsync(Func<Task> write)
     {
         Interlocked.Exchange(ref _ackSentMs, NowMs);
         try
         {
             await write();
+            Interlocked.Exchange(ref _redisFailingSinceMs, long.MinValue);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            Interlocked.CompareExchange(ref _redisFailingSinceMs, NowMs, long.MinValue);
+            throw;
         }
         finally
         {
@@ -1055,13 +1065,20 @@ internal sealed class SenderEngine : BackgroundService
 
     /// <summary>
     /// How long Redis has left this pod's heartbeat or ack write unanswered, when that is longer than a heartbeat
-    /// interval (the silence <see cref="RecoveryMustWait"/> also goes by); null otherwise.
+    /// interval (the silence <see cref="RecoveryMustWait"/> also goes by), or since they began to fail, none answered
+    /// since; null otherwise.
     /// </summary>
     private TimeSpan? RedisSilence()
     {
         static long OrNever(long sentMs) => sentMs == long.MinValue ? long.MaxValue : sentMs;
+        var now = NowMs;
+        if (Interlocked.Read(ref _redisFailingSinceMs) is var failing && failing != long.MinValue)
+        {
+            return TimeSpan.FromMilliseconds(Math.Max(0, now - failing));
+        }
+
         var since = Math.Min(OrNever(Interlocked.Read(ref _heartbeatSentMs)), OrNever(Interlocked.Read(ref _ackSentMs)));
-        var silence = since == long.MaxValue ? TimeSpan.Zero : TimeSpan.FromMilliseconds(NowMs - since);
+        var silence = since == long.MaxValue ? TimeSpan.Zero : TimeSpan.FromMilliseconds(now - since);
         return silence > _queueOptions.HeartbeatInterval ? silence : null;
     }
 
@@ -1082,6 +1099,8 @@ internal sealed class SenderEngine : BackgroundService
 
             _heartbeatWrittenMs = Math.Max(_heartbeatWrittenMs, sentMs);
         }
+
+        Interlocked.Exchange(ref _redisFailingSinceMs, long.MinValue);
     }
 
     /// <summary>
@@ -1129,12 +1148,13 @@ internal sealed class SenderEngine : BackgroundService
     }
 
     /// <summary>
-    /// Holds a send while Redis is silent (<see cref="RedisSilence"/>): the connection may be dead without having failed,
-    /// and then nothing this pod sends can be acked. Another pod takes this one's leases once its heartbeat is a
-    /// consumer timeout old and sends them again, so every send made meanwhile would reach its customer twice; a gateway
-    /// that sets a slow pace (an Evolution instance sending a few messages a second) would go on for the watchdog's whole
-    /// timeout. Calls that fail are not silence: then Redis is away for every pod, and nobody recovers leases until it
-    /// is back. Returns false when the stop came first: the message was not sent and stays leased.
+    /// Holds a send while Redis is silent or fails this pod's heartbeats and ack writes (<see cref="RedisSilence"/>): the
+    /// connection may be dead without having failed, and then nothing this pod sends can be acked. Another pod takes this
+    /// one's leases once its heartbeat is a consumer timeout old and sends them again, so every send made meanwhile would
+    /// reach its customer twice; a gateway that sets a slow pace (an Evolution instance sending a few messages a second)
+    /// would go on for the watchdog's whole timeout. Calls that fail hold sends too: Redis may fail this pod alone (its
+    /// connection reset and reconnects refused, a rotated password) while other pods reach it and recover its leases.
+    /// Returns false when the stop came first: the message was not sent and stays leased.
     /// </summary>
     private async Task<bool> WhileRedisSilentAsync()
     {

@@ -157,6 +157,9 @@ public sealed class RedisAclTests : IAsyncLifetime
         await using var app = await StartRunningSenderAsync(redis, logs, ("Cortex:Queue:HeartbeatInterval", "00:00:00.100"), ("Cortex:Sender:IdlePollMax", "00:00:00.020"));
         var gateway = app.Services.GetRequiredService<FakeGateway>();
 
+        // Running first: narrowed before the first heartbeat, the ACL held the sender in its start-up, where it never leases.
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(logs.Lines.Any(l => l.Contains("[1000] Sender ", StringComparison.Ordinal))), "the sender running");
+
         // Every lease and heartbeat starts with a ZADD to the consumers set, so taking it away refuses them before anything moves.
         await RunRedisCli([.. admin, "ACL", "SETUSER", "default", "-zadd"]);
         // The lease and the heartbeat are both refused while the ACL lacks ZADD; neither may read as an outage.

@@ -55,6 +55,46 @@ public sealed class StaleConsumerTests
     }
 
     [Fact]
+    public async Task Send_RedisFailsThisPodAloneWhileOthersReachIt_SendsAreHeldNotSentForAnotherPodToSendAgain()
+    {
+        // pod-1's connection is reset and its reconnects refused (maxclients, a rotated password, a network policy) while
+        // pod-2 reaches Redis. Failing calls were not held as silent ones were: pod-1 went on sending its buffer until its
+        // heartbeat was in doubt (2 s here), with acks it could not write, and pod-2 recovered and sent all of it again.
+        const int Workers = 8;
+        await using var redis = await RedisServer.StartAsync();
+        var proxy = new LoopbackProxy(redis.Port);
+        using var connection = await redis.ConnectAsync();
+        var queueName = RedisFixture.UniqueQueueName();
+        var queue = new RedisMessageQueue(connection, Options.Create(new QueueOptions { Name = queueName }), TimeProvider.System);
+        var numbers = await SenderPods.EnqueueRemindersAsync(queue, "cut:", 1200);
+        await using var gateway = await CountingGateway.StartAsync(delay: TimeSpan.FromMilliseconds(100));
+        var pod1Environment = Pod("pod-1", $"127.0.0.1:{proxy.Port},abortConnect=false,connectTimeout=2000", Workers);
+        pod1Environment["Cortex__Sender__Prefetch"] = "160";
+        pod1Environment["Cortex__Sender__LeaseBatchSize"] = "80";
+        await using var pod1 = ServiceProcess.Start("Cortex.Sender.dll", pod1Environment);
+        var database = connection.GetDatabase();
+        await SenderTestHost.WaitForAsync(async () => gateway.Accepted >= 16 && await database.HashLengthAsync(queue.Keys.Leases("pod-1")) >= 120, "pod-1 sending with a buffer", timeoutSeconds: 60);
+
+        await proxy.DisposeAsync();
+        var sentBeforeCut = gateway.AcceptedFrom("pod-1");
+        await using var pod2 = ServiceProcess.Start("Cortex.Sender.dll", Pod("pod-2", redis.Configuration, 32));
+        await SenderTestHost.WaitForAsync(async () => await queue.GetStatsAsync() is { Pending: 0 }, "pod-2 sent everything, pod-1's leases too", timeoutSeconds: 90);
+        var sentAfterCut = gateway.AcceptedFrom("pod-1") - sentBeforeCut;
+        await pod1.StopAsync(TimeSpan.FromMinutes(1));
+        await pod2.StopAsync(TimeSpan.FromMinutes(1));
+
+        var lost = gateway.NotAccepted(numbers);
+        Assert.True(lost.Count == 0, $"{lost.Count} messages never reached the gateway: {string.Join(", ", lost.Take(10))}");
+        // After the cut: the sends in flight at it, and those its workers began before the first failed write was seen.
+        Assert.True(sentAfterCut <= 3 * Workers, $"pod-1 sent {sentAfterCut} messages after its Redis calls began to fail:{Environment.NewLine}{pod1.Output}");
+        // Repeats: those, and what pod-1 had sent just before the cut with its acks not yet written.
+        Assert.InRange(gateway.Repeats, 0, sentAfterCut + (2 * Workers));
+
+        Dictionary<string, string> Pod(string name, string redisConfiguration, int workers) =>
+            SenderPods.FastRecovery(name, redisConfiguration, queueName, workers, gateway, deadConnectionTimeout: "00:01:00");
+    }
+
+    [Fact]
     public async Task Send_PodFrozenPastTheConsumerTimeoutThenContinued_WhatAnotherPodRecoveredIsNotSentAgain()
     {
         // pod-1 stands still (SIGSTOP) with two sends waiting for the gateway's answer and a buffer of leased messages, and
