@@ -808,7 +808,22 @@ internal sealed class SenderEngine : BackgroundService
             return;
         }
 
+        // Rewritten, a payload can outgrow the limit the lease holds it to: the error is added, and characters a producer
+        // wrote as UTF-8 come back escaped (an emoji as \uD83D\uDE00, 12 bytes for 4). Without the error if that is enough;
+        // otherwise no retry could be leased, and it is dead-lettered now, saying why.
         var payload = EnvelopeCodec.Serialize(envelope with { Attempt = failedAttempts, LastError = error });
+        if (payload.Length > EnvelopeLimits.MaxEnvelopeBytes)
+        {
+            payload = EnvelopeCodec.Serialize(envelope with { Attempt = failedAttempts, LastError = null });
+        }
+
+        if (payload.Length > EnvelopeLimits.MaxEnvelopeBytes)
+        {
+            var detail = string.Create(CultureInfo.InvariantCulture, $"cannot be retried: written for its retry it is {payload.Length} bytes, over the {EnvelopeLimits.MaxEnvelopeBytes}-byte limit (characters such as emoji take 12 bytes escaped)");
+            await DeadLetterAsync(lease, envelope, DeadLetterReasons.InvalidEnvelope, detail, error, failedAttempts, cancellationToken);
+            return;
+        }
+
         await PersistAsync(() => _queue.ScheduleRetryAsync(ConsumerId, lease, payload, _time.GetUtcNow() + delay), "schedule retry", cancellationToken);
         _metrics.RetryScheduled(envelope.Kind);
         SenderLog.RetryScheduled(_logger, envelope.Id, envelope.TraceId, failedAttempts, delay, error);
@@ -829,8 +844,15 @@ internal sealed class SenderEngine : BackgroundService
             return;
         }
 
-        _metrics.Deferred();
+        // Rewritten over the lease's size limit (characters re-escaped), it keeps its own bytes and notBefore instead.
         var payload = EnvelopeCodec.Serialize(envelope with { NotBefore = allowed });
+        if (payload.Length > EnvelopeLimits.MaxEnvelopeBytes)
+        {
+            await DeferAsync(lease, allowed, cancellationToken);
+            return;
+        }
+
+        _metrics.Deferred();
         await PersistAsync(() => _queue.ScheduleRetryAsync(ConsumerId, lease, payload, allowed), "defer", cancellationToken);
     }
 

@@ -382,6 +382,48 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_RetryOfAnEnvelopeThatOutgrowsTheLimitOnceRewritten_DeadLetteredSayingWhyWithItsAttempt()
+    {
+        // A producer wrote 6,400 emoji as UTF-8 (25.6 KB); the retry's rewrite escapes each (76.8 KB). The lease refused
+        // that as an oversized envelope: "invalid_envelope" with 0 attempts, the gateway's error lost.
+        var parameters = string.Join(',', Enumerable.Repeat("\"" + string.Concat(Enumerable.Repeat("😀", 200)) + "\"", 32));
+        var raw = Encoding.UTF8.GetBytes($$$"""{"version":1,"id":"emoji","to":"+5511987654321","template":{"name":"promo","language":"pt_BR","parameters":[{{{parameters}}}]}}""");
+        Assert.InRange(raw.Length, 20_000, 30_000);
+        var gateway = new ScriptedGateway((e, call, _) => Task.FromResult(call == 1 ? GatewayResult.Retryable("HTTP 500") : GatewayResult.Accepted("ok")));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Retry:BaseDelay"] = "00:00:00.100", ["Cortex:Retry:MaxDelay"] = "00:00:00.100" });
+        await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, raw);
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
+        Assert.Equal((DeadLetterReasons.InvalidEnvelope, "emoji", 1, "HTTP 500"), (dead.Reason, dead.MessageId, dead.Attempts, dead.LastError));
+        Assert.StartsWith("cannot be retried: written for its retry it is ", dead.Detail, StringComparison.Ordinal);
+        Assert.Equal(1, gateway.CallsFor("emoji"));
+    }
+
+    [Fact]
+    public async Task Send_HeldForQuietHoursWhereItsRewriteWouldOutgrowTheLimit_WaitsAsItsProducerWroteIt()
+    {
+        // Leased at 21:30 inside its quiet hours. Rewritten with its new notBefore, its emoji came back escaped (76.8 KB), and
+        // the lease refused it in the morning as an oversized envelope.
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 22, 21, 30, 0, TimeSpan.Zero));
+        var parameters = string.Join(',', Enumerable.Repeat("\"" + string.Concat(Enumerable.Repeat("😀", 200)) + "\"", 32));
+        var raw = Encoding.UTF8.GetBytes($$$"""{"version":2,"id":"night","to":"+5511987654321","quietHours":"21:00-08:00 Etc/UTC","template":{"name":"promo","language":"pt_BR","parameters":[{{{parameters}}}]}}""");
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        await using var host = SenderTestHost.Create(redis, gateway, time: clock);
+        await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, raw);
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Delayed == 1, "the message held");
+
+        var held = Assert.Single(await Db.SortedSetRangeByRankWithScoresAsync(host.Queue.Keys.Delayed));
+        Assert.Equal(new DateTimeOffset(2026, 11, 23, 8, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds(), (long)held.Score);
+        Assert.Equal(raw, ((byte[])held.Element!)[1..]);
+        Assert.Equal(0, gateway.TotalCalls);
+    }
+
+    [Fact]
     public async Task Send_TransientFailureThenSuccess_RetriedThroughDelayedSetAndSentOnce()
     {
         var gateway = new ScriptedGateway((e, call, _) => Task.FromResult(call == 1 ? GatewayResult.Retryable("HTTP 500") : GatewayResult.Accepted("ok")));
