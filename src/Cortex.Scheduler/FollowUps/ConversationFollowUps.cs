@@ -47,7 +47,8 @@ public sealed class ConversationFollowUps(
             var updates = new List<(long Id, int Sent, bool Close, DateTimeOffset At)>(page.Count);
             foreach (var c in page)
             {
-                if (c.Sent >= followUps.MaxFollowUps)
+                // Out of follow-ups, or opted out (no follow-up will ever go): Cortex is done with it, and closes it.
+                if (c.Sent >= followUps.MaxFollowUps || c.OptedOut)
                 {
                     updates.Add((c.Id, c.Sent, true, now));
                     continue;
@@ -136,13 +137,13 @@ public sealed class ConversationFollowUps(
         await using var command = new NpgsqlCommand(
             $"""
             SELECT c.id, c.tenant, c.phone, c.customer_name, c.last_inbound_at,
-                   CASE WHEN c.follow_up_anchor IS NOT DISTINCT FROM c.last_inbound_at THEN c.follow_ups_sent ELSE 0 END
+                   CASE WHEN c.follow_up_anchor IS NOT DISTINCT FROM c.last_inbound_at THEN c.follow_ups_sent ELSE 0 END,
+                   {OptOutSql.Exists("c.phone", "c.tenant")}
             FROM cortex.conversations c
             WHERE c.status = 'open'
               AND c.last_outbound_at <= @cutoff
               AND (c.last_inbound_at IS NULL OR c.last_inbound_at < c.last_outbound_at)
               AND (c.follow_up_anchor IS DISTINCT FROM c.last_inbound_at OR coalesce(c.last_follow_up_at, '-infinity') <= @cutoff)
-              AND NOT {OptOutSql.Exists("c.phone", "c.tenant")}
               AND c.id > @after
             ORDER BY c.id
             LIMIT @batch
@@ -157,7 +158,7 @@ public sealed class ConversationFollowUps(
         while (await reader.ReadAsync(cancellationToken))
         {
             DateTimeOffset? lastInbound = reader.IsDBNull(4) ? null : new DateTimeOffset(reader.GetDateTime(4), TimeSpan.Zero);
-            page.Add(new Conversation(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), lastInbound, reader.GetInt32(5)));
+            page.Add(new Conversation(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), lastInbound, reader.GetInt32(5), reader.GetBoolean(6)));
         }
 
         return page;
@@ -191,5 +192,5 @@ public sealed class ConversationFollowUps(
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private sealed record Conversation(long Id, string Tenant, string Phone, string CustomerName, DateTimeOffset? LastInboundAt, int Sent);
+    private sealed record Conversation(long Id, string Tenant, string Phone, string CustomerName, DateTimeOffset? LastInboundAt, int Sent, bool OptedOut);
 }

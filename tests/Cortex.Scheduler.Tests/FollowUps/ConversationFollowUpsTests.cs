@@ -171,8 +171,10 @@ public sealed class ConversationFollowUpsTests(SchedulerFixture fixture) : IClas
     }
 
     [Fact]
-    public async Task RunAsync_OptedOutCustomer_GetsNoFollowUp()
+    public async Task RunAsync_OptedOutCustomer_GetsNoFollowUpAndTheConversationIsClosed()
     {
+        // The opted-out conversation was left out of every run: never followed up, so never out of follow-ups, and open
+        // for good.
         await using var h = await fixture.CreateHarnessAsync(s_now);
         await SeedAsync(h, 1, inbound: s_now.AddHours(-3), outbound: s_now.AddHours(-1));
         await SeedAsync(h, 2, inbound: s_now.AddHours(-3), outbound: s_now.AddHours(-1));
@@ -180,8 +182,10 @@ public sealed class ConversationFollowUpsTests(SchedulerFixture fixture) : IClas
 
         var result = await h.FollowUps.RunAsync(default);
 
-        Assert.Equal(1, result.FollowUps);
+        Assert.Equal((1, 1), (result.FollowUps, result.Closed));
         Assert.Equal("+5511900000002", Assert.Single(await h.QueuedAsync()).Envelope.To);
+        Assert.Equal("closed|cortex", await h.ScalarAsync<string>("SELECT status || '|' || closed_by FROM cortex.conversations WHERE id = 1"));
+        Assert.Equal("open", await h.ScalarAsync<string>("SELECT status FROM cortex.conversations WHERE id = 2"));
     }
 
     [Fact]
