@@ -74,7 +74,8 @@ for (const [name, objects] of Object.entries(overlays)) {
 }
 
 process.stdout.write(JSON.stringify({ overlays, files, errors }, null, 1) + "\n");
-process.exit(errors.length === 0 ? 0 : 1);
+// exitCode, not exit(): to a pipe, stdout is written asynchronously, and exit() cut the report at 64 KiB.
+process.exitCode = errors.length === 0 ? 0 : 1;
 
 function modelModule({ apiVersion, kind }) {
   const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Cortex.Sender.RateLimiting;
 using Cortex.Shared.Hosting;
 using Cortex.Shared.Queue;
+using Cortex.Testing;
 using static Cortex.Sender.Tests.Deploy.KubernetesManifests;
 
 namespace Cortex.Sender.Tests.Deploy;
@@ -278,6 +279,49 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
         Assert.Equal(["cortex_queue_depth"], DeployArtifacts.MetricNamesIn(rule.GetProperty("seriesQuery").GetString()!));
         Assert.Contains("max by (queue, priority) (<<.Series>>", query, StringComparison.Ordinal);
         Assert.StartsWith("sum by (queue)", query, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(OverlayNames), MemberType = typeof(KubernetesManifests))]
+    public void Overlay_EveryObject_IsInTheOverlaysNamespace(string overlay)
+    {
+        // The base's namespace reaches its own objects only: prod's autoscaler, its TriggerAuthentication, the
+        // ServiceMonitors and the PrometheusRule came from components and landed in kubectl's current namespace, where
+        // the autoscaler found no Deployment and the monitors no Service.
+        var outside = k8s.Overlays[overlay]
+            .Where(o => o.GetProperty("kind").GetString() != "Namespace" && Optional(o, "metadata", "namespace")?.GetString() != Namespace(overlay))
+            .Select(o => $"{o.GetProperty("kind").GetString()}/{Name(o)}")
+            .ToList();
+
+        Assert.True(outside.Count == 0, $"not in namespace {Namespace(overlay)}: {string.Join(", ", outside)}");
+    }
+
+    [Theory]
+    [MemberData(nameof(OverlayNames), MemberType = typeof(KubernetesManifests))]
+    public void Overlay_DisruptionBudgets_LetPodsThatAreNotReadyBeEvicted(string overlay)
+    {
+        // Readiness follows Redis, PostgreSQL and the gateway: in an outage every pod is unready, and under the default
+        // policy a node drain waits for the outage to end.
+        Assert.All(
+            k8s.Objects(overlay, "PodDisruptionBudget"),
+            pdb => Assert.Equal("AlwaysAllow", Optional(pdb, "spec", "unhealthyPodEvictionPolicy")?.GetString()));
+    }
+
+    [Fact]
+    public async Task DevOverlay_Redis_StartsWithItsArgumentsAndKedasUserReadsOnlyTheReadyLists()
+    {
+        // One argument held the whole ACL rule: redis-server took it for the user's name ("Spaces not allowed in ACL
+        // usernames") and exited, so nothing in the dev overlay ever ran.
+        var redis = k8s.Find("dev", "Deployment", "redis");
+        var args = Container(redis).GetProperty("args").EnumerateArray().Select(a => a.GetString()!).ToArray();
+
+        await using var server = await RedisServer.StartAsync(new RedisSecurity { Password = "dev-senders" }, args);
+
+        string[] keda = ["-p", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--user", "keda", "--pass", "dev-keda", "--no-auth-warning"];
+        var length = await ExternalTool.RunAsync("redis-cli", [.. keda, "LLEN", "{cortex}:ready:normal"], "It comes with redis-server (`make test` installs it).");
+        var other = await ExternalTool.RunAsync("redis-cli", [.. keda, "GET", "{cortex}:lease-seq"], "It comes with redis-server (`make test` installs it).");
+        Assert.Equal("0", length.Output.Trim());
+        Assert.Contains("NOPERM", other.Output, StringComparison.Ordinal);
     }
 
     [Fact]
