@@ -92,12 +92,10 @@ internal sealed class CsvReader(InputFile file)
                     else if (i < text.Length && text[i] != ',')
                     {
                         // "Mãe "Lu"" would otherwise be read as Mãe Lu" without a word: the data is not what was meant. The
-                        // column is the quote's, on the line it is on. Where the cell already spans lines, where it ends
-                        // cannot be told, so the next line is no record's start: nothing after it can be trusted.
-                        var where = $"column {i.ToString(CultureInfo.InvariantCulture)}";
-                        return line == start
-                            ? new CsvRecord(start, fields, $"{where}: a quote inside a quoted cell must be doubled (\"\")")
-                            : new CsvRecord(start, fields, $"in the quoted field's line {line.ToString(CultureInfo.InvariantCulture)}, {where}: a quote inside a quoted cell must be doubled (\"\")", Fatal: true);
+                        // column is the quote's, on the line it is on. Where the cell ends cannot be told (it may go on
+                        // over the next lines), so no later line can be trusted to start a record: the file stops here.
+                        var where = line == start ? string.Empty : $"in the quoted field's line {line.ToString(CultureInfo.InvariantCulture)}, ";
+                        return new CsvRecord(start, fields, $"{where}column {i.ToString(CultureInfo.InvariantCulture)}: a quote inside a quoted cell must be doubled (\"\")", Fatal: true);
                     }
                     else
                     {

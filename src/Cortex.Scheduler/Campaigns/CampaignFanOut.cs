@@ -158,36 +158,31 @@ public sealed class CampaignFanOut(
         }
 
         var expression = new CronExpression(cron, zone);
-
-        // Searched back from now in windows that double from an hour, each walked forward from its start: the first that
-        // holds a firing holds the latest, and only the firings after its start are walked. A cron that fires at least
-        // hourly is found in the last hour; a per-second cron is never walked over a long downtime (millions of steps).
-        // Walking from `since` with a cap on the steps instead stopped at an old firing: each pass then started one more
-        // run of a frequent cron active again after months, and every recipient got the campaign once per run.
-        for (var window = TimeSpan.FromHours(1); ; window *= 2)
+        if (expression.GetNextValidTimeAfter(since) is not { } first || first > now)
         {
-            var start = now - window;
-            if (start <= since)
-            {
-                return Latest(expression, since, now);
-            }
-
-            if (Latest(expression, start, now) is { } latest)
-            {
-                return latest;
-            }
-        }
-    }
-
-    private static DateTimeOffset? Latest(CronExpression expression, DateTimeOffset after, DateTimeOffset now)
-    {
-        DateTimeOffset? latest = null;
-        for (var next = expression.GetNextValidTimeAfter(after); next is { } t && t <= now; next = expression.GetNextValidTimeAfter(t))
-        {
-            latest = t;
+            return null;
         }
 
-        return latest;
+        // Bisection on the instant after which a firing still comes by now: true at `since`, false at `now`. Once the two
+        // are a second apart (Quartz fires on whole seconds), the next firing after the lower is the latest, and nothing
+        // is walked: about 40 steps whatever the cron and the downtime. Walking forward from `since` with a cap on the
+        // steps stopped at an old firing of a frequent cron active again after months: each pass then started one more
+        // run, and every recipient got the campaign once per run.
+        var (low, high) = (since, now);
+        while (high - low > TimeSpan.FromSeconds(1))
+        {
+            var middle = low + ((high - low) / 2);
+            if (expression.GetNextValidTimeAfter(middle) is { } next && next <= now)
+            {
+                low = middle;
+            }
+            else
+            {
+                high = middle;
+            }
+        }
+
+        return expression.GetNextValidTimeAfter(low);
     }
 
     private async Task<List<(long CampaignId, DateTimeOffset FireTime)>> RunningAsync(CancellationToken cancellationToken)

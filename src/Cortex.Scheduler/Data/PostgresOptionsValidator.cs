@@ -20,15 +20,12 @@ internal sealed class PostgresOptionsValidator : IValidateOptions<PostgresOption
             var builder = new NpgsqlConnectionStringBuilder(options.ConnectionString);
             check.Require(!string.IsNullOrEmpty(builder.Host), nameof(options.ConnectionString), "must name a Host");
         }
-        catch (ArgumentException ex)
+        catch (ArgumentException)
         {
             // Npgsql's message names the keyword it could not set, not its value. But in Password=ab;cd=ef the rest of a
-            // password holding an unquoted ';' reads as a keyword: where a password is given, nothing of the string is shown.
-            var detail = options.ConnectionString.Contains("password", StringComparison.OrdinalIgnoreCase)
-                || options.ConnectionString.Contains("pwd", StringComparison.OrdinalIgnoreCase)
-                    ? "a keyword is unknown or a value is not valid (a value holding ';' must be quoted: Password='ab;cd')"
-                    : ex.Message;
-            check.Require(false, nameof(options.ConnectionString), "is not a valid Npgsql connection string: " + detail);
+            // password holding an unquoted ';' reads as a keyword (under any of the password's names: Password, PWD,
+            // PSW), so nothing of the string is shown.
+            check.Require(false, nameof(options.ConnectionString), "is not a valid Npgsql connection string: a keyword is unknown or a value is not valid (keywords such as Host, Port, Database, Username, Password; a value holding ';' must be quoted: Password='ab;cd')");
         }
 
         return check.ToResult();

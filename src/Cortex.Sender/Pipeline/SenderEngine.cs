@@ -531,18 +531,18 @@ internal sealed class SenderEngine : BackgroundService
                 return;
             }
 
-            var (sent, held, quietUntil, expiredAttempts) = await SendOnceAsync(lease, envelope, leasedAtMs, cancellationToken);
+            var (sent, held, quietUntil, expired) = await SendOnceAsync(lease, envelope, leasedAtMs, cancellationToken);
             if (quietUntil is { } allowed)
             {
                 await HoldForQuietHoursAsync(lease, envelope, allowed, cancellationToken);
                 return;
             }
 
-            if (expiredAttempts is { } attempts)
+            if (expired is (var attempts, var lastError))
             {
                 // Its expiresAt passed while it waited for a turn (a throttle pause, the rate limit): not sent late.
                 var detail = string.Create(CultureInfo.InvariantCulture, $"expired at {envelope.ExpiresAt:O} while it waited for its turn to send (a throttle pause or the rate limit)");
-                await DeadLetterAsync(lease, envelope, DeadLetterReasons.Expired, detail, envelope.LastError, attempts, cancellationToken);
+                await DeadLetterAsync(lease, envelope, DeadLetterReasons.Expired, detail, lastError, attempts, cancellationToken);
                 return;
             }
 
@@ -638,10 +638,10 @@ internal sealed class SenderEngine : BackgroundService
     /// retries included, waits for its turn (<see cref="SendTurns"/>): Held false means the message was not sent because
     /// its lease went to another pod, or no longer sent once a retry found that, and no attempt is counted. QuietUntil
     /// means a turn came inside the message's quiet hours: not sent, no attempt counted, to be held until then.
-    /// ExpiredAttempts means a turn came after its expiresAt: not sent, to be dead-lettered as expired with that many
-    /// failed attempts (one more when a call of this send failed before it).
+    /// Expired means a turn came after its expiresAt: not sent, to be dead-lettered as expired with that many failed
+    /// attempts and that last error (one more, and its error, when a call of this send failed before it).
     /// </summary>
-    private async Task<(GatewayResult? Result, bool Held, DateTimeOffset? QuietUntil, int? ExpiredAttempts)> SendOnceAsync(LeasedMessage lease, Envelope envelope, long leasedAtMs, CancellationToken cancellationToken)
+    private async Task<(GatewayResult? Result, bool Held, DateTimeOffset? QuietUntil, (int Attempts, string? LastError)? Expired)> SendOnceAsync(LeasedMessage lease, Envelope envelope, long leasedAtMs, CancellationToken cancellationToken)
     {
         var turns = new SendTurns(this, lease, envelope, leasedAtMs);
         GatewayResult result;
@@ -651,7 +651,9 @@ internal sealed class SenderEngine : BackgroundService
         }
         catch (SendWithdrawnException)
         {
-            return (null, false, turns.QuietUntil, turns.Expired ? envelope.Attempt + (turns.Calls > 0 ? 1 : 0) : null);
+            return (null, false, turns.QuietUntil, !turns.Expired ? null
+                : turns.FailedCallError is { } error ? (envelope.Attempt + 1, error)
+                : (envelope.Attempt, envelope.LastError));
         }
         catch (BrokenCircuitException)
         {
@@ -707,8 +709,8 @@ internal sealed class SenderEngine : BackgroundService
         /// <summary>Set when a turn came after the message's expiresAt.</summary>
         public bool Expired { get; private set; }
 
-        /// <summary>Calls made to the gateway in this send (its short retries).</summary>
-        public int Calls { get; private set; }
+        /// <summary>The error of this send's latest call, when one was made and failed (a short retry follows it).</summary>
+        public string? FailedCallError { get; private set; }
 
         /// <summary>When the latest attempt's call started, as a timestamp of the engine's clock.</summary>
         public long CallStart { get; private set; }
@@ -758,7 +760,6 @@ internal sealed class SenderEngine : BackgroundService
                 return false;
             }
 
-            Calls++;
             CallStart = engine._time.GetTimestamp();
             return true;
         }
@@ -766,6 +767,9 @@ internal sealed class SenderEngine : BackgroundService
         public async ValueTask EndAsync(GatewayResult? result)
         {
             CallTime += engine._time.GetElapsedTime(CallStart);
+            FailedCallError = result is not { } answered ? "no answer from the gateway"
+                : answered.Outcome == GatewayOutcome.Accepted ? null
+                : answered.Error ?? answered.Outcome.ToString();
             try
             {
                 if (result is { Outcome: GatewayOutcome.Throttled } throttled)

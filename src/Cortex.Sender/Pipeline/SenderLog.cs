@@ -107,7 +107,7 @@ internal static partial class SenderLog
     [LoggerMessage(1014, LogLevel.Warning, "Lease {LeaseId} was delivered {Deliveries} times before, each time to a consumer that died: sending it alone, with nothing else leased or in flight")]
     public static partial void IsolatedRedelivery(ILogger logger, long leaseId, int deliveries);
 
-    [LoggerMessage(1021, LogLevel.Warning, "Consumer {ConsumerId}: Redis has not answered for {Silence}; holding sends until it does. Another pod takes this one's leases once its heartbeat is {ConsumerTimeout} old and sends them again, so a send now could reach its customer twice")]
+    [LoggerMessage(1021, LogLevel.Warning, "Consumer {ConsumerId}: Redis has not answered this consumer's heartbeat or ack write, or has failed it, for {Silence}; holding sends until it answers one. Another pod takes this one's leases once its heartbeat is {ConsumerTimeout} old and sends them again, so a send now could reach its customer twice")]
     public static partial void SendsHeld(ILogger logger, string consumerId, TimeSpan silence, TimeSpan consumerTimeout);
 
     [LoggerMessage(1022, LogLevel.Information, "Consumer {ConsumerId}: Redis answers again; sends resume")]

@@ -264,6 +264,19 @@ public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixtur
         Assert.Equal(new DateTimeOffset(2026, 11, 20, 20, 59, 0, TimeSpan.FromHours(-3)), latest);
     }
 
+    [Fact]
+    public void LatestFireTime_EverySecondOfFebruaryOnlyAfterMonthsPaused_IsFebruarysLastSecond()
+    {
+        // 2.4 million firings between the last run and now, none in the last nine months: no walk reaches the answer.
+        var now = new DateTimeOffset(2026, 11, 20, 22, 0, 0, TimeSpan.FromHours(-3));
+
+        var latest = CampaignFanOut.LatestFireTime("* * * * 2 ?", s_saoPaulo, new DateTimeOffset(2026, 1, 10, 0, 0, 0, TimeSpan.FromHours(-3)), now);
+        var none = CampaignFanOut.LatestFireTime("* * * * 2 ?", s_saoPaulo, new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.FromHours(-3)), now);
+
+        Assert.Equal(new DateTimeOffset(2026, 2, 28, 23, 59, 59, TimeSpan.FromHours(-3)), latest);
+        Assert.Null(none);
+    }
+
     private static async Task<long> SeedCampaignAsync(SchedulerHarness h, int recipients, DateTimeOffset? runAt = null, string? cron = null, DateTimeOffset? createdAt = null)
     {
         await h.ExecuteAsync("INSERT INTO cortex.message_templates (key, body) VALUES ('promo', 'Oi {name}, promoção {promo}!') ON CONFLICT DO NOTHING");

@@ -345,6 +345,39 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
         Assert.Equal((DeadLetterReasons.Expired, "otp", 0), (dead.Reason, dead.MessageId, dead.Attempts));
         Assert.StartsWith("expired at 2026-11-22T12:00:30", dead.Detail, StringComparison.Ordinal);
+        Assert.Contains("while it waited for its turn to send", dead.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Send_ExpiresBetweenAFailedCallAndItsShortRetry_DeadLetteredWithThatAttemptAndItsError()
+    {
+        // The call failed with a 500 and the code expired before the short retry's turn: the failed attempt counts, and
+        // its error is the dead letter's.
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero));
+        var gateway = new ScriptedGateway((e, call, _) =>
+        {
+            if (call == 1)
+            {
+                clock.Advance(TimeSpan.FromSeconds(31));
+                return Task.FromResult(GatewayResult.Retryable("HTTP 500"));
+            }
+
+            return Task.FromResult(GatewayResult.Accepted("ok"));
+        });
+        await using var host = SenderTestHost.Create(
+            redis,
+            gateway,
+            new Dictionary<string, string?> { ["Cortex:Resilience:ShortRetries"] = "1", ["Cortex:Resilience:ShortRetryDelay"] = "00:00:00" },
+            time: clock);
+        await host.Client.EnqueueAsync(SenderTestHost.Message("otp-2") with { ExpiresAt = clock.GetUtcNow().AddSeconds(30) });
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Dead == 1 || gateway.CallsFor("otp-2") > 1, "the short retry's turn");
+
+        Assert.Equal(1, gateway.CallsFor("otp-2"));
+        var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
+        Assert.Equal((DeadLetterReasons.Expired, 1, "HTTP 500"), (dead.Reason, dead.Attempts, dead.LastError));
+        Assert.Contains("while it waited for its turn to send", dead.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
