@@ -659,18 +659,14 @@ internal sealed class SenderEngine : BackgroundService
         {
             return (null, true, null, null);
         }
-        catch (TimeoutRejectedException)
+        catch (Exception ex) when (ex is TimeoutRejectedException or HttpRequestException)
         {
-            result = GatewayResult.Retryable("gateway timed out");
-        }
-        catch (HttpRequestException ex)
-        {
-            result = GatewayResult.Retryable("connection failed: " + (ex.HttpRequestError.ToString()));
+            result = GatewayResult.Retryable(FailureText(ex));
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             SenderLog.UnexpectedSendError(_logger, envelope.Id, envelope.TraceId, ex);
-            result = GatewayResult.Retryable("unexpected error: " + ex.GetType().Name);
+            result = GatewayResult.Retryable(FailureText(ex));
         }
 
         if (result.Outcome is GatewayOutcome.Accepted or GatewayOutcome.Permanent or GatewayOutcome.Throttled or GatewayOutcome.RecipientThrottled)
@@ -689,6 +685,14 @@ internal sealed class SenderEngine : BackgroundService
 
         return (result, true, null, null);
     }
+
+    /// <summary>What a call that ended in <paramref name="exception"/> instead of an answer counts as.</summary>
+    private static string FailureText(Exception exception) => exception switch
+    {
+        TimeoutRejectedException => "gateway timed out",
+        HttpRequestException http => "connection failed: " + http.HttpRequestError,
+        _ => "unexpected error: " + exception.GetType().Name,
+    };
 
     /// <summary>
     /// The turns of one send's attempts. Before each: the pod's gate (after a 429, one send at a time is the probe), a
@@ -764,10 +768,10 @@ internal sealed class SenderEngine : BackgroundService
             return true;
         }
 
-        public async ValueTask EndAsync(GatewayResult? result)
+        public async ValueTask EndAsync(GatewayResult? result, Exception? exception)
         {
             CallTime += engine._time.GetElapsedTime(CallStart);
-            FailedCallError = result is not { } answered ? "no answer from the gateway"
+            FailedCallError = result is not { } answered ? (exception is null ? "no answer from the gateway" : FailureText(exception))
                 : answered.Outcome == GatewayOutcome.Accepted ? null
                 : answered.Error ?? answered.Outcome.ToString();
             try

@@ -17,10 +17,11 @@ public interface ISendTurns
     ValueTask<bool> TakeAsync();
 
     /// <summary>
-    /// The attempt is over: the gateway's answer, or null when it ended without one (a timeout, a failed connection, the
-    /// circuit). Must not throw: the answer decides what becomes of the message, and an accepted one must not be lost.
+    /// The attempt is over: the gateway's answer, or null when it ended without one, with what ended it (a timeout, a
+    /// failed connection, the circuit). Must not throw: the answer decides what becomes of the message, and an accepted
+    /// one must not be lost.
     /// </summary>
-    ValueTask EndAsync(GatewayResult? result);
+    ValueTask EndAsync(GatewayResult? result, Exception? exception);
 }
 
 /// <summary>A send ended before an attempt because <see cref="ISendTurns.TakeAsync"/> said the message is no longer the caller's to send.</summary>
@@ -95,7 +96,7 @@ internal sealed class SendTurnStrategy(Func<bool> holdingBack) : ResilienceStrat
         }
 
         var outcome = await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
-        await turns.EndAsync(outcome is { Exception: null, Result: var answer } ? answer : null).ConfigureAwait(context.ContinueOnCapturedContext);
+        await turns.EndAsync(outcome.Exception is null ? outcome.Result : null, outcome.Exception).ConfigureAwait(context.ContinueOnCapturedContext);
         return outcome;
     }
 }

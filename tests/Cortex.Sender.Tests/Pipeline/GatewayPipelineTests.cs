@@ -126,7 +126,7 @@ public sealed class GatewayPipelineTests(RedisFixture redis) : IClassFixture<Red
             return ValueTask.FromResult(taken);
         }
 
-        public ValueTask EndAsync(GatewayResult? result)
+        public ValueTask EndAsync(GatewayResult? result, Exception? exception)
         {
             steps.Add("end " + (result?.Outcome.ToString() ?? "without an answer"));
             return ValueTask.CompletedTask;

@@ -348,21 +348,28 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         Assert.Contains("while it waited for its turn to send", dead.Detail, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Send_ExpiresBetweenAFailedCallAndItsShortRetry_DeadLetteredWithThatAttemptAndItsError()
+    [Theory]
+    [InlineData(false, "HTTP 500")]
+    [InlineData(true, "gateway timed out")]
+    public async Task Send_ExpiresBetweenAFailedCallAndItsShortRetry_DeadLetteredWithThatAttemptAndItsError(bool timesOut, string error)
     {
-        // The call failed with a 500 and the code expired before the short retry's turn: the failed attempt counts, and
-        // its error is the dead letter's.
+        // The call failed (a 500, or no answer within the gateway's timeout) and the code expired before the short
+        // retry's turn: the failed attempt counts, and its error is the dead letter's.
         var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero));
-        var gateway = new ScriptedGateway((e, call, _) =>
+        var gateway = new ScriptedGateway(async (e, call, ct) =>
         {
-            if (call == 1)
+            if (call > 1)
             {
-                clock.Advance(TimeSpan.FromSeconds(31));
-                return Task.FromResult(GatewayResult.Retryable("HTTP 500"));
+                return GatewayResult.Accepted("ok");
             }
 
-            return Task.FromResult(GatewayResult.Accepted("ok"));
+            clock.Advance(TimeSpan.FromSeconds(31));
+            if (timesOut)
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+
+            return GatewayResult.Retryable("HTTP 500");
         });
         await using var host = SenderTestHost.Create(
             redis,
@@ -376,7 +383,7 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
 
         Assert.Equal(1, gateway.CallsFor("otp-2"));
         var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
-        Assert.Equal((DeadLetterReasons.Expired, 1, "HTTP 500"), (dead.Reason, dead.Attempts, dead.LastError));
+        Assert.Equal((DeadLetterReasons.Expired, 1, error), (dead.Reason, dead.Attempts, dead.LastError));
         Assert.Contains("while it waited for its turn to send", dead.Detail, StringComparison.Ordinal);
     }
 
