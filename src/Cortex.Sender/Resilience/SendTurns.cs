@@ -96,7 +96,7 @@ internal sealed class SendTurnStrategy(Func<bool> holdingBack) : ResilienceStrat
         }
 
         var outcome = await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
-        await turns.EndAsync(outcome.Exception is null ? outcome.Result : null, outcome.Exception).ConfigureAwait(context.ContinueOnCapturedContext);
+        await turns.EndAsync(outcome is { Exception: null, Result: var answer } ? answer : null, outcome.Exception).ConfigureAwait(context.ContinueOnCapturedContext);
         return outcome;
     }
 }

@@ -304,14 +304,7 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         await host.StartAsync();
         await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.CallsFor("late-evening") == 1), "the throttled call");
 
-        // A second at a time, under the consumer timeout, until the pause has ended and the message is settled.
-        await SenderTestHost.WaitForAsync(
-            async () =>
-            {
-                clock.Advance(TimeSpan.FromSeconds(1));
-                return gateway.CallsFor("late-evening") > 1 || (await host.Queue.GetStatsAsync()).Delayed == 1;
-            },
-            "the send's next turn");
+        await AdvanceUntilSettledAsync(clock, async () => gateway.CallsFor("late-evening") > 1 || (await host.Queue.GetStatsAsync()).Delayed == 1);
 
         var morning = new DateTimeOffset(2026, 11, 23, 8, 0, 0, TimeSpan.Zero);
         Assert.Equal(1, gateway.CallsFor("late-evening"));
@@ -332,14 +325,7 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         await host.StartAsync();
         await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.CallsFor("otp") == 1), "the throttled call");
 
-        // A second at a time, under the consumer timeout, until the pause has ended and the message is settled.
-        await SenderTestHost.WaitForAsync(
-            async () =>
-            {
-                clock.Advance(TimeSpan.FromSeconds(1));
-                return gateway.CallsFor("otp") > 1 || (await host.Queue.GetStatsAsync()).Dead == 1;
-            },
-            "the send's next turn");
+        await AdvanceUntilSettledAsync(clock, async () => gateway.CallsFor("otp") > 1 || (await host.Queue.GetStatsAsync()).Dead == 1);
 
         Assert.Equal(1, gateway.CallsFor("otp"));
         var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
@@ -1183,6 +1169,16 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     /// <summary>The real queue, whose dead-letter writes start only once <paramref name="release"/> completes.</summary>
+    // A throttle pause waited out a second at a time, under the consumer timeout, until the message is settled.
+    private static Task AdvanceUntilSettledAsync(FakeTimeProvider clock, Func<Task<bool>> settled) =>
+        SenderTestHost.WaitForAsync(
+            async () =>
+            {
+                clock.Advance(TimeSpan.FromSeconds(1));
+                return await settled();
+            },
+            "the send's next turn");
+
     private sealed class AcksAfter(IMessageQueue inner, Task release) : DelegatingMessageQueue(inner)
     {
         public override async Task<int> AckAsync(string consumerId, IReadOnlyList<AckItem> items)
