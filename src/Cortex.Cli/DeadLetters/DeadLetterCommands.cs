@@ -194,7 +194,7 @@ internal static class DeadLetterCommands
                     catch (OperationCanceledException) when (!dry)
                     {
                         // The pages before went back to ready, oldest first; the rest are still dead letters.
-                        await console.Error.WriteLineAsync($"requeued {summary.Requeued(Priority.High) + summary.Requeued(Priority.Normal) + summary.Requeued(Priority.Low)} before it was interrupted; the rest are still in the dead-letter list, and running it again requeues them");
+                        await console.Error.WriteLineAsync($"requeued {summary.Requeued()} before it was interrupted; the rest are still in the dead-letter list, and running it again requeues them");
                         throw;
                     }
 
@@ -352,6 +352,8 @@ internal static class DeadLetterCommands
         public List<DeadLetterRow> Newest() => [.. _newest.Reverse()];
 
         public int Requeued(Priority priority) => _requeued[(int)priority];
+
+        public int Requeued() => _requeued.Sum();
 
         /// <summary>Counts a page's warnings, before it moves: an id is checked against the sent markers while it is still dead.</summary>
         public async Task CheckAsync(IMessageQueue queue, List<DeadLetterView> views)

@@ -12,6 +12,10 @@ namespace Cortex.Sender.Tests.Pipeline;
 
 public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisFixture>
 {
+    // 32 template parameters of 200 emoji each: 25.6 KB as a producer writes them in UTF-8, 76.8 KB as Cortex writes them
+    // escaped (\uD83D\uDE00, 12 bytes for 4).
+    private static readonly string s_emojiParameters = string.Join(',', Enumerable.Repeat("\"" + string.Concat(Enumerable.Repeat("😀", 200)) + "\"", 32));
+
     private IDatabase Db => redis.Connection.GetDatabase();
 
     [Fact]
@@ -412,8 +416,7 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     {
         // A producer wrote 6,400 emoji as UTF-8 (25.6 KB); the retry's rewrite escapes each (76.8 KB). The lease refused
         // that as an oversized envelope: "invalid_envelope" with 0 attempts, the gateway's error lost.
-        var parameters = string.Join(',', Enumerable.Repeat("\"" + string.Concat(Enumerable.Repeat("😀", 200)) + "\"", 32));
-        var raw = Encoding.UTF8.GetBytes($$$"""{"version":1,"id":"emoji","to":"+5511987654321","template":{"name":"promo","language":"pt_BR","parameters":[{{{parameters}}}]}}""");
+        var raw = Encoding.UTF8.GetBytes($$$"""{"version":1,"id":"emoji","to":"+5511987654321","template":{"name":"promo","language":"pt_BR","parameters":[{{{s_emojiParameters}}}]}}""");
         Assert.InRange(raw.Length, 20_000, 30_000);
         var gateway = new ScriptedGateway((e, call, _) => Task.FromResult(call == 1 ? GatewayResult.Retryable("HTTP 500") : GatewayResult.Accepted("ok")));
         await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Retry:BaseDelay"] = "00:00:00.100", ["Cortex:Retry:MaxDelay"] = "00:00:00.100" });
@@ -434,8 +437,7 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         // Leased at 21:30 inside its quiet hours. Rewritten with its new notBefore, its emoji came back escaped (76.8 KB), and
         // the lease refused it in the morning as an oversized envelope.
         var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 22, 21, 30, 0, TimeSpan.Zero));
-        var parameters = string.Join(',', Enumerable.Repeat("\"" + string.Concat(Enumerable.Repeat("😀", 200)) + "\"", 32));
-        var raw = Encoding.UTF8.GetBytes($$$"""{"version":2,"id":"night","to":"+5511987654321","quietHours":"21:00-08:00 Etc/UTC","template":{"name":"promo","language":"pt_BR","parameters":[{{{parameters}}}]}}""");
+        var raw = Encoding.UTF8.GetBytes($$$"""{"version":2,"id":"night","to":"+5511987654321","quietHours":"21:00-08:00 Etc/UTC","template":{"name":"promo","language":"pt_BR","parameters":[{{{s_emojiParameters}}}]}}""");
         var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
         await using var host = SenderTestHost.Create(redis, gateway, time: clock);
         await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, raw);
