@@ -57,6 +57,24 @@ public class SenderApplicationTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     [Fact]
+    public async Task Metrics_BeforeAnySend_ShowTheCountersWithoutTagsAtZero()
+    {
+        // An alert's rate() over a series that appears with its first event misses that event: a new pod's first
+        // unanswered send, throttle or recovered lease must have a 0 sample before it.
+        await using var app = await StartAsync();
+        using var client = new OperationsClient(app);
+
+        var samples = PrometheusText.Parse(await client.ScrapeTextAsync());
+
+        foreach (var name in (string[])["duplicates_skipped", "withdrawn_skipped", "redelivered_sends", "unanswered_sends", "throttled", "returned", "deferred"])
+        {
+            Assert.Equal(0, samples.Value($"cortex_sender_{name}_total"));
+        }
+
+        Assert.Equal(0, samples.Value("cortex_queue_leases_recovered_total"));
+    }
+
+    [Fact]
     public async Task Start_AsProgramBuildsIt_DatesByRedisClock()
     {
         // The operations endpoints register the queue, and with it the system clock, before the sender: the sender's own

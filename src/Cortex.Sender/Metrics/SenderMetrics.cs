@@ -46,6 +46,14 @@ public sealed class SenderMetrics
         _sendDuration = meter.CreateHistogram<double>("cortex.sender.send.duration", "s", "Time in the gateway calls of one send, its short retries included; the waits for a permit or a pause before them left out.");
         _endToEnd = meter.CreateHistogram<double>("cortex.sender.end_to_end.duration", "s", "From enqueuedAt to the gateway accepting the message, by kind.");
         _rateLimitWait = meter.CreateHistogram<double>("cortex.sender.rate_limit.wait", "s", "Time spent waiting for a rate-limit permit.");
+
+        // Zero series from the start for the counters without tags: rate() and increase() cannot see the first event
+        // of a series that did not exist before it (a new pod's first unanswered send). The tagged ones cannot be
+        // seeded: their kinds are the producers'.
+        foreach (var counter in (Counter<long>[])[_duplicatesSkipped, _withdrawnSkipped, _redeliveredSends, _unansweredSends, _throttled, _returned, _deferred, _leasesRecovered])
+        {
+            counter.Add(0);
+        }
     }
 
     /// <summary>
