@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text.Json;
@@ -5,8 +6,17 @@ using System.Text.Json.Serialization.Metadata;
 
 namespace Cortex.Sender.Gateways;
 
-/// <summary>What came back from one HTTP exchange: a status and body, or a transport failure already classified.</summary>
-internal readonly record struct HttpExchange(int Status, byte[]? Body, string? ContentType, TimeSpan? RetryAfter, GatewayResult? Failure);
+/// <summary>What came back from one HTTP exchange: an answer, or a transport failure already classified.</summary>
+internal readonly record struct HttpExchange(GatewayAnswer Answer, TimeSpan? RetryAfter, GatewayResult? Failure);
+
+/// <summary>
+/// A gateway's HTTP answer as the adapters classify it. <see cref="Body"/> is null when it could not be read; of a body
+/// longer than <see cref="GatewayHttp.MaxBody"/> it holds the first bytes only (<see cref="Truncated"/>), never read as JSON.
+/// </summary>
+internal readonly record struct GatewayAnswer(int Status, byte[]? Body, string? ContentType = null, bool Truncated = false)
+{
+    public bool IsSuccess => Status is >= 200 and <= 299;
+}
 
 /// <summary>The transport half shared by the HTTP gateways: send, read, turn network faults into results.</summary>
 internal static class GatewayHttp
@@ -30,7 +40,7 @@ internal static class GatewayHttp
         ILogger logger,
         string gateway,
         string messageId,
-        Func<int, byte[]?, GatewayResult> classify,
+        Func<GatewayAnswer, GatewayResult> classify,
         CancellationToken cancellationToken)
     {
         var answer = await SendAsync(http, request, timeProvider, cancellationToken);
@@ -40,14 +50,14 @@ internal static class GatewayHttp
             return failure;
         }
 
-        var result = WithRetryAfter(classify(answer.Status, answer.Body), answer.RetryAfter);
+        var result = WithRetryAfter(classify(answer.Answer), answer.RetryAfter);
         if (result.Outcome != GatewayOutcome.Accepted)
         {
-            GatewayLog.Refused(logger, gateway, messageId, answer.Status, answer.ContentType, result.Outcome, result.Error);
+            GatewayLog.Refused(logger, gateway, messageId, answer.Answer.Status, answer.Answer.ContentType, result.Outcome, result.Error);
         }
         else if (result.ProviderMessageId is null)
         {
-            GatewayLog.AcceptedWithoutProviderId(logger, gateway, messageId, answer.Status, result.Error);
+            GatewayLog.AcceptedWithoutProviderId(logger, gateway, messageId, answer.Answer.Status, result.Error);
         }
 
         return result;
@@ -68,12 +78,12 @@ internal static class GatewayHttp
         catch (HttpRequestException ex)
         {
             var error = ConnectionFailure(ex);
-            return new HttpExchange(0, null, null, null, NeverSent(ex) ? GatewayResult.Retryable(error) : GatewayResult.NoAnswer(error));
+            return new HttpExchange(default, null, NeverSent(ex) ? GatewayResult.Retryable(error) : GatewayResult.NoAnswer(error));
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             // HttpClient.Timeout, a backstop behind the caller's per-attempt timeout: not our cancellation, so a transient fault.
-            return new HttpExchange(0, null, null, null, GatewayResult.NoAnswer("timeout: no answer within the HTTP client timeout"));
+            return new HttpExchange(default, null, GatewayResult.NoAnswer("timeout: no answer within the HTTP client timeout"));
         }
 
         using (response)
@@ -82,9 +92,10 @@ internal static class GatewayHttp
             var retryAfter = RetryAfter(response.Headers.RetryAfter, timeProvider);
             var contentType = response.Content.Headers.ContentType?.MediaType;
             byte[]? body;
+            bool truncated;
             try
             {
-                body = await response.Content.ReadAsByteArrayAsync(cancellationToken);
+                (body, truncated) = await ReadBodyAsync(response.Content, cancellationToken);
             }
             catch (Exception ex) when ((ex is IOException or HttpRequestException || ex is OperationCanceledException)
                 && (!cancellationToken.IsCancellationRequested || response.IsSuccessStatusCode))
@@ -93,9 +104,39 @@ internal static class GatewayHttp
                 // does a 2xx whose body the caller stopped waiting for (the attempt's timeout, the shutdown deadline): the
                 // gateway took the message, and a cancellation would have it sent again.
                 body = null;
+                truncated = false;
             }
 
-            return new HttpExchange(status, body, contentType, retryAfter, null);
+            return new HttpExchange(new GatewayAnswer(status, body, contentType, truncated), retryAfter, null);
+        }
+    }
+
+    /// <summary>
+    /// The most of an answer's body that is read: a gateway's answers are a few hundred bytes. Something else answering
+    /// in its place (a misrouted BaseUrl, a proxy) can send megabytes, which 64 workers buffering at once would take
+    /// past the pod's memory limit.
+    /// </summary>
+    public const int MaxBody = 64 * 1024;
+
+    /// <summary>The body, or its first <see cref="MaxBody"/> bytes and true when it is longer; the rest is never read.</summary>
+    private static async Task<(byte[] Body, bool Truncated)> ReadBodyAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(MaxBody + 1);
+        try
+        {
+            await using var stream = await content.ReadAsStreamAsync(cancellationToken);
+            var length = 0;
+            int read;
+            while (length <= MaxBody && (read = await stream.ReadAsync(buffer.AsMemory(length, MaxBody + 1 - length), cancellationToken)) > 0)
+            {
+                length += read;
+            }
+
+            return length > MaxBody ? (buffer.AsSpan(0, MaxBody).ToArray(), true) : (buffer.AsSpan(0, length).ToArray(), false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -162,24 +203,67 @@ internal static class GatewayHttp
             ? result with { RetryAfter = retryAfter }
             : result;
 
-    /// <summary>What to say about a body that could not be read as JSON.</summary>
-    public static string NotJson(byte[]? body) => body switch
+    /// <summary>
+    /// An answer whose body is not <paramref name="api"/>'s JSON, classified: by its status where that says it all (408,
+    /// 429, 5xx, redirects, a rejected key, not found), and any other error status as whatever answers in the API's place
+    /// (a web server or proxy in front, an HTTPS port spoken to in plain HTTP, a firewall's page: both APIs answer every
+    /// error in JSON). That answer comes to every message, so it pauses sending like a rejected key instead of
+    /// dead-lettering the queue one message at a time.
+    /// </summary>
+    public static GatewayResult WithoutJson(GatewayAnswer answer, string api)
     {
-        null => "unreadable body",
-        { Length: 0 } => string.Empty,
+        var byStatus = ByStatus(answer.Status, NotJson(answer));
+        return byStatus.Outcome == GatewayOutcome.Permanent ? NotTheApi(answer, api) : byStatus;
+    }
+
+    /// <summary>Configuration error for an answer that is not <paramref name="api"/>'s: nothing was sent.</summary>
+    public static GatewayResult NotTheApi(GatewayAnswer answer, string api)
+    {
+        var what = answer switch
+        {
+            { Body: null } => "an unreadable body",
+            { Body.Length: 0 } => "an empty body",
+            _ when IsHtml(answer) => "an HTML page",
+            { Truncated: true } => $"a body over {MaxBody / 1024} KiB",
+            _ => "a body that is not JSON",
+        };
+        return GatewayResult.ConfigurationError($"HTTP {answer.Status} with {what}, not {api} JSON: check BaseUrl and any proxy in front");
+    }
+
+    /// <summary>What to say about a body that could not be read as JSON.</summary>
+    public static string NotJson(GatewayAnswer answer) => answer switch
+    {
+        { Body: null } => "unreadable body",
+        { Truncated: true } => $"body over {MaxBody / 1024} KiB",
+        { Body.Length: 0 } => string.Empty,
         _ => "body is not JSON",
     };
 
-    /// <summary>True when the body is an HTML page (its first non-blank character is '&lt;'): a web server's answer, never an API's.</summary>
-    public static bool IsHtml(byte[]? body)
+    /// <summary>
+    /// True when the answer is an HTML page (said by its content type, or its first character other than blanks and a
+    /// byte order mark is '&lt;'): a web server's answer, never an API's.
+    /// </summary>
+    public static bool IsHtml(GatewayAnswer answer)
     {
-        var text = body.AsSpan().TrimStart(" \t\r\n"u8);
+        if (answer.ContentType is { } type
+            && (type.Equals("text/html", StringComparison.OrdinalIgnoreCase) || type.Equals("application/xhtml+xml", StringComparison.OrdinalIgnoreCase)))
+        {
+            return true;
+        }
+
+        var text = answer.Body.AsSpan();
+        if (text.StartsWith("\uFEFF"u8))
+        {
+            text = text[3..];
+        }
+
+        text = text.TrimStart(" \t\r\n"u8);
         return !text.IsEmpty && text[0] == (byte)'<';
     }
 
-    public static JsonDocument? TryParse(byte[]? body)
+    public static JsonDocument? TryParse(GatewayAnswer answer)
     {
-        if (body is null || body.Length == 0)
+        if (answer is not { Body: { Length: > 0 } body, Truncated: false })
         {
             return null;
         }

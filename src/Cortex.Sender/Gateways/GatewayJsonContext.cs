@@ -32,6 +32,12 @@ internal sealed class TemplateComponent
 
     public required IReadOnlyList<TemplateParameter> Parameters { get; init; }
 
+    /// <summary>
+    /// The language code as WhatsApp names its templates' languages: <c>pt_BR</c>, never <c>pt-BR</c>. The envelope takes
+    /// either (a producer writing BCP 47 tags); sent with a hyphen, every such template failed as not found (132001).
+    /// </summary>
+    public static string LanguageCode(string language) => language.Replace('-', '_');
+
     /// <summary>The body component for these parameters, or null when there are none (Meta rejects an empty list).</summary>
     public static IReadOnlyList<TemplateComponent>? BodyFor(IReadOnlyList<string> parameters)
     {

@@ -44,7 +44,7 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
                     .Require(IsHttpUrl(evolution.BaseUrl), "Evolution:BaseUrl", RequiredWhen("Evolution", "an absolute http or https URL without query"))
                     .Require(!string.IsNullOrWhiteSpace(evolution.Instance), "Evolution:Instance", RequiredWhen("Evolution"))
                     .Require(!string.IsNullOrEmpty(evolution.ApiKey), "Evolution:ApiKey", RequiredWhen("Evolution"))
-                    .Require(IsHeaderSafe(evolution.ApiKey), "Evolution:ApiKey", "must not contain spaces or control characters (a trailing newline from a secret file?)");
+                    .Require(IsHeaderSafe(evolution.ApiKey), "Evolution:ApiKey", "must be printable ASCII: no spaces, control characters or other characters (a trailing newline from a secret file? a byte order mark or a zero-width space pasted with it?)");
                 break;
             case GatewayType.Cloud:
                 var cloud = options.Cloud ?? new CloudApiOptions();
@@ -56,7 +56,7 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
                         "Cloud:PhoneNumberId",
                         RequiredWhen("Cloud", "the numeric phone number id from Meta, not the phone number"))
                     .Require(!string.IsNullOrEmpty(cloud.AccessToken), "Cloud:AccessToken", RequiredWhen("Cloud"))
-                    .Require(IsHeaderSafe(cloud.AccessToken), "Cloud:AccessToken", "must not contain spaces or control characters (a trailing newline from a secret file?)");
+                    .Require(IsHeaderSafe(cloud.AccessToken), "Cloud:AccessToken", "must be printable ASCII: no spaces, control characters or other characters (a trailing newline from a secret file? a byte order mark or a zero-width space pasted with it?)");
                 break;
         }
 
@@ -73,7 +73,8 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
     {
         foreach (var c in secret ?? string.Empty)
         {
-            if (char.IsWhiteSpace(c) || char.IsControl(c))
+            // HTTP sends header values as ASCII: anything else failed every send before it left, read as a network fault.
+            if (c is < '!' or > '~')
             {
                 return false;
             }

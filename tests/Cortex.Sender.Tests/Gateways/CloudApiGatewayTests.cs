@@ -63,6 +63,18 @@ public sealed class CloudApiGatewayTests : IClassFixture<GatewayStubFixture>, ID
         { "404 without body", 404, null, "application/json", GatewayOutcome.ConfigurationError, "HTTP 404" },
         { "200 not JSON", 200, "ok", "text/plain", GatewayOutcome.Accepted, null },
         { "200 HTML page from a proxy in front", 200, "<html><body>Please log in</body></html>", "text/html", GatewayOutcome.ConfigurationError, "HTML page" },
+        { "200 HTML page saved with a byte order mark", 200, "\uFEFF<!DOCTYPE html><html><body>Welcome</body></html>", "text/html", GatewayOutcome.ConfigurationError, "HTML page" },
+        { "200 web page without markup first", 200, "Service moved", "text/html", GatewayOutcome.ConfigurationError, "HTML page" },
+
+        // Whatever answers in the Graph API's place answers every message the same: pause and alert, do not dead-letter.
+        { "400 HTML from plain HTTP to an HTTPS port", 400, "<html><head><title>400 The plain HTTP request was sent to HTTPS port</title></head></html>", "text/html", GatewayOutcome.ConfigurationError, "HTTP 400 with an HTML page, not the Cloud API's JSON" },
+        { "405 HTML from a web server", 405, "<html><body>405 Not Allowed</body></html>", "text/html", GatewayOutcome.ConfigurationError, "HTML page" },
+        { "407 proxy wants authentication", 407, "Proxy Authentication Required", "text/plain", GatewayOutcome.ConfigurationError, "not JSON" },
+        { "400 without body", 400, null, "application/json", GatewayOutcome.ConfigurationError, "empty body" },
+        { "131031 account locked", 400, Error(131031, "Business Account locked"), "application/json", GatewayOutcome.ConfigurationError, "account locked" },
+        { "131042 payment problem", 400, Error(131042, "Business eligibility payment issue"), "application/json", GatewayOutcome.ConfigurationError, "payment" },
+        { "133010 number not registered", 400, Error(133010, "Phone number Not Registered"), "application/json", GatewayOutcome.ConfigurationError, "not registered" },
+        { "3 capability, on a 500", 500, Error(3, "Capability or permissions issue"), "application/json", GatewayOutcome.ConfigurationError, "access token" },
         { "200 without messages", 200, """{"messaging_product":"whatsapp"}""", "application/json", GatewayOutcome.Accepted, null },
         { "200 with an error object", 200, Error(131047, "Re-engagement message"), "application/json", GatewayOutcome.Permanent, "24 h window" },
     };
@@ -117,6 +129,15 @@ public sealed class CloudApiGatewayTests : IClassFixture<GatewayStubFixture>, ID
 
         using var body = JsonDocument.Parse(Assert.Single(_stub.Requests).Body);
         Assert.Equal(["name", "language"], Names(body.RootElement.GetProperty("template")));
+    }
+
+    [Fact]
+    public async Task SendAsync_TemplateLanguageWithAHyphen_SentWithWhatsAppsUnderscore()
+    {
+        await Gateway().SendAsync(new Cortex.Shared.Contract.Envelope { Id = "m-4", To = Phone, Template = new("fatura_vencendo", "en-US", []) }, CancellationToken.None);
+
+        using var body = JsonDocument.Parse(Assert.Single(_stub.Requests).Body);
+        Assert.Equal("en_US", body.RootElement.GetProperty("template").GetProperty("language").GetProperty("code").GetString());
     }
 
     [Theory]

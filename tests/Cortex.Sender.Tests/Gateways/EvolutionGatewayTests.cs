@@ -69,7 +69,14 @@ public sealed class EvolutionGatewayTests : IClassFixture<GatewayStubFixture>, I
         { "429 without body", 429, null, "application/json", GatewayOutcome.Throttled, "HTTP 429" },
         { "408 without body", 408, null, "application/json", GatewayOutcome.Retryable, "HTTP 408" },
         { "400 validation", 400, Validation, "application/json", GatewayOutcome.Permanent, "requires property \"text\"" },
-        { "422 plain text", 422, "Unprocessable", "text/plain", GatewayOutcome.Permanent, "HTTP 422" },
+        { "200 HTML page saved with a byte order mark", 200, "\uFEFF\n<!DOCTYPE html><html><body>It works!</body></html>", "text/html", GatewayOutcome.ConfigurationError, "HTML page" },
+
+        // Evolution answers every error in JSON: another body is whatever answers in its place, and answers every message
+        // so. Pause and alert; dead-lettering it emptied the queue.
+        { "400 HTML from plain HTTP to an HTTPS port", 400, "<html><head><title>400 The plain HTTP request was sent to HTTPS port</title></head></html>", "text/html", GatewayOutcome.ConfigurationError, "HTTP 400 with an HTML page, not Evolution API's JSON" },
+        { "405 HTML from the manager's static site", 405, "<!DOCTYPE html><html><body>Cannot POST</body></html>", "text/html", GatewayOutcome.ConfigurationError, "HTML page" },
+        { "407 proxy wants authentication", 407, "<html><body>Proxy Authentication Required</body></html>", "text/html", GatewayOutcome.ConfigurationError, "HTML page" },
+        { "422 plain text", 422, "Unprocessable", "text/plain", GatewayOutcome.ConfigurationError, "HTTP 422 with a body that is not JSON" },
         { "502 HTML from a proxy", 502, "<html><body>Bad Gateway</body></html>", "text/html", GatewayOutcome.Retryable, "HTTP 502" },
         { "503 without body", 503, null, "application/json", GatewayOutcome.Retryable, "HTTP 503" },
     };
@@ -120,6 +127,38 @@ public sealed class EvolutionGatewayTests : IClassFixture<GatewayStubFixture>, I
 
         using var body = JsonDocument.Parse(Assert.Single(_stub.Requests).Body);
         Assert.Equal(["number", "name", "language"], Names(body.RootElement));
+    }
+
+    [Fact]
+    public async Task SendAsync_TemplateLanguageWithAHyphen_SentWithWhatsAppsUnderscore()
+    {
+        // The envelope takes a BCP 47 tag; WhatsApp names the template's language pt_BR, and pt-BR found no template.
+        await Gateway().SendAsync(new Cortex.Shared.Contract.Envelope { Id = "m-4", To = Phone, Template = new("fatura_vencendo", "pt-BR", []) }, CancellationToken.None);
+
+        using var body = JsonDocument.Parse(Assert.Single(_stub.Requests).Body);
+        Assert.Equal("pt_BR", body.RootElement.GetProperty("language").GetString());
+    }
+
+    public static TheoryData<string, int, string, string, GatewayOutcome, string> OversizedAnswers => new()
+    {
+        // Past 64 KiB the rest of a body is never read: a record that long is not Evolution's, and a page that long is still a page.
+        { "500 of 8 MB", 500, new string('x', 8 << 20), "text/plain", GatewayOutcome.Retryable, "HTTP 500: body over 64 KiB" },
+        { "201 record padded past the limit", 201, Record.Replace("\"pushName\":\"\"", $"\"pushName\":\"{new string('a', 70_000)}\"", StringComparison.Ordinal), "application/json", GatewayOutcome.Accepted, "accepted; unreadable body" },
+        { "200 HTML page of 1 MB", 200, "<!DOCTYPE html><html><body>" + new string('p', 1 << 20) + "</body></html>", "text/html", GatewayOutcome.ConfigurationError, "HTML page" },
+        { "400 of 1 MB of text", 400, new string('y', 1 << 20), "text/plain", GatewayOutcome.ConfigurationError, "a body over 64 KiB" },
+    };
+
+    [Theory]
+    [MemberData(nameof(OversizedAnswers))]
+    public async Task SendAsync_AnswerOverTheBodyLimit_ClassifiedFromItsStatusAndFirstBytes(string scenario, int status, string body, string contentType, GatewayOutcome expected, string error)
+    {
+        _stub.Answer(new StubAnswer(status, body, contentType));
+
+        var result = await Gateway().SendAsync(Text(), CancellationToken.None);
+
+        Assert.True(expected == result.Outcome, $"{scenario}: expected {expected}, got {result.Outcome} ({result.Error})");
+        Assert.Contains(error, result.Error, StringComparison.Ordinal);
+        Assert.Null(result.ProviderMessageId);
     }
 
     [Fact]

@@ -25,7 +25,10 @@ public sealed class GatewayOptionsValidatorTests
     [InlineData("evolution without instance", "Cortex:Gateway:Evolution:Instance is required when Cortex:Gateway:Type is Evolution")]
     [InlineData("evolution without base url", "Cortex:Gateway:Evolution:BaseUrl is required when Cortex:Gateway:Type is Evolution")]
     [InlineData("evolution ftp base url", "Cortex:Gateway:Evolution:BaseUrl is required when Cortex:Gateway:Type is Evolution")]
-    [InlineData("evolution key with newline", "Cortex:Gateway:Evolution:ApiKey must not contain spaces or control characters")]
+    [InlineData("evolution key with newline", "Cortex:Gateway:Evolution:ApiKey must be printable ASCII")]
+    [InlineData("evolution key with a byte order mark", "Cortex:Gateway:Evolution:ApiKey must be printable ASCII")]
+    [InlineData("evolution key with an accented letter", "Cortex:Gateway:Evolution:ApiKey must be printable ASCII")]
+    [InlineData("cloud token with a zero-width space", "Cortex:Gateway:Cloud:AccessToken must be printable ASCII")]
     [InlineData("cloud without token", "Cortex:Gateway:Cloud:AccessToken is required when Cortex:Gateway:Type is Cloud")]
     [InlineData("cloud without phone number id", "Cortex:Gateway:Cloud:PhoneNumberId is required when Cortex:Gateway:Type is Cloud")]
     [InlineData("cloud phone number instead of id", "Cortex:Gateway:Cloud:PhoneNumberId is required when Cortex:Gateway:Type is Cloud")]
@@ -87,6 +90,9 @@ public sealed class GatewayOptionsValidatorTests
             case "evolution without base url": evolution.Evolution.BaseUrl = null; return evolution;
             case "evolution ftp base url": evolution.Evolution.BaseUrl = new Uri("ftp://evolution.internal/"); return evolution;
             case "evolution key with newline": evolution.Evolution.ApiKey = "abc123\n"; return evolution;
+            case "evolution key with a byte order mark": evolution.Evolution.ApiKey = "\uFEFFabc123"; return evolution;
+            case "evolution key with an accented letter": evolution.Evolution.ApiKey = "chave-sécreta"; return evolution;
+            case "cloud token with a zero-width space": cloud.Cloud.AccessToken = "EAAGabc\u200B123"; return cloud;
             case "cloud without token": cloud.Cloud.AccessToken = ""; return cloud;
             case "cloud without phone number id": cloud.Cloud.PhoneNumberId = ""; return cloud;
             case "cloud phone number instead of id": cloud.Cloud.PhoneNumberId = "+5511999999999"; return cloud;

@@ -52,7 +52,7 @@ public sealed class CloudApiGateway : IWhatsAppGateway
                 Template = new CloudTemplate
                 {
                     Name = template.Name,
-                    Language = new CloudLanguage { Code = template.Language },
+                    Language = new CloudLanguage { Code = TemplateComponent.LanguageCode(template.Language) },
                     Components = TemplateComponent.BodyFor(template.Parameters),
                 },
             };
@@ -72,24 +72,24 @@ public sealed class CloudApiGateway : IWhatsAppGateway
         };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _accessToken);
         return await GatewayHttp.ExchangeAsync(
-            _http, request, _timeProvider, _logger, Name, message.Id, (status, body) => Classify(status, body, _accessToken), cancellationToken);
+            _http, request, _timeProvider, _logger, Name, message.Id, answer => Classify(answer, _accessToken), cancellationToken);
     }
 
     /// <summary>Classifies one Cloud API answer by its error code first, then by HTTP status; <paramref name="secret"/> is cut out of any text.</summary>
-    private static GatewayResult Classify(int status, byte[]? body, string? secret)
+    private static GatewayResult Classify(GatewayAnswer answer, string? secret)
     {
-        var parsed = Parse(body);
+        var parsed = Parse(answer);
         if (parsed?.Error is { Code: not null } error)
         {
-            return MetaErrors.Classify(error, status, secret);
+            return MetaErrors.Classify(error, answer.Status, secret);
         }
 
-        if (status is >= 200 and <= 299)
+        if (answer.IsSuccess)
         {
             // An HTML page is a proxy or web server answering in the Graph API's place: nothing was sent.
-            if (parsed is null && GatewayHttp.IsHtml(body))
+            if (parsed is null && GatewayHttp.IsHtml(answer))
             {
-                return GatewayResult.ConfigurationError($"HTTP {status} with an HTML page, not the Cloud API's JSON: check BaseUrl and any proxy in front");
+                return GatewayHttp.NotTheApi(answer, Api);
             }
 
             // Without a readable id the message was still taken; resending could deliver it twice.
@@ -100,13 +100,16 @@ public sealed class CloudApiGateway : IWhatsAppGateway
                     : new GatewayResult(GatewayOutcome.Accepted, null, "accepted; no message id in body");
         }
 
-        var detail = parsed is null ? GatewayHttp.NotJson(body) : GatewayText.Clean(parsed.Error?.Message, secret);
-        return GatewayHttp.ByStatus(status, detail);
+        return parsed is null
+            ? GatewayHttp.WithoutJson(answer, Api)
+            : GatewayHttp.ByStatus(answer.Status, GatewayText.Clean(parsed.Error?.Message, secret));
     }
 
-    private static CloudResponse? Parse(byte[]? body)
+    private const string Api = "the Cloud API's";
+
+    private static CloudResponse? Parse(GatewayAnswer answer)
     {
-        if (body is null || body.Length == 0)
+        if (answer is not { Body: { Length: > 0 } body, Truncated: false })
         {
             return null;
         }

@@ -24,7 +24,13 @@ internal static class MetaErrors
             368 => GatewayResult.Permanent($"policy block: needs a person {why}"),
             131026 => GatewayResult.Permanent($"undeliverable: not on WhatsApp {why}"),
             131047 => GatewayResult.Permanent($"outside the 24 h window: send a template {why}"),
-            190 or 10 => GatewayResult.ConfigurationError($"access token rejected or lacks permission {why}"),
+            190 or 10 or 3 => GatewayResult.ConfigurationError($"access token rejected or lacks permission {why}"),
+
+            // Refusals of the business account, not of the message (Meta's error reference): every send gets them until a
+            // person acts in Business Manager. As unknown codes they were Permanent and dead-lettered the whole queue.
+            131031 => GatewayResult.ConfigurationError($"business account locked {why}"),
+            131042 => GatewayResult.ConfigurationError($"business account payment problem {why}"),
+            133010 => GatewayResult.ConfigurationError($"business phone number not registered {why}"),
 
             // "Object with ID ... does not exist, cannot be loaded due to missing permissions": the phone number id, not the
             // message. Every send gets it, so as Permanent it dead-lettered the whole queue at full speed.

@@ -62,7 +62,7 @@ public sealed class EvolutionGateway : IWhatsAppGateway
                 {
                     Number = message.ToDigits,
                     Name = template.Name,
-                    Language = template.Language,
+                    Language = TemplateComponent.LanguageCode(template.Language),
                     Components = TemplateComponent.BodyFor(template.Parameters),
                 },
                 GatewayJsonContext.Default.EvolutionTemplateRequest);
@@ -80,7 +80,7 @@ public sealed class EvolutionGateway : IWhatsAppGateway
         using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = content };
         request.Headers.TryAddWithoutValidation("apikey", _apiKey);
         return await GatewayHttp.ExchangeAsync(
-            _http, request, _timeProvider, _logger, Name, message.Id, (status, body) => Classify(status, body, _apiKey), cancellationToken);
+            _http, request, _timeProvider, _logger, Name, message.Id, answer => Classify(answer, _apiKey), cancellationToken);
     }
 
     /// <summary>Classifies one Evolution answer; <paramref name="secret"/> is cut out of any text.</summary>
@@ -88,21 +88,23 @@ public sealed class EvolutionGateway : IWhatsAppGateway
     /// 2xx with key.id: accepted. 2xx with an error in the body (Meta error object, status ERROR): classified from the body.
     /// 2xx that is not JSON: accepted without id (resending could duplicate), unless it is an HTML page: configuration. 401/403/404: configuration (key, instance).
     /// "rate-overlimit" anywhere in an error body, or 429: throttled. 400 with exists:false: permanent (not on WhatsApp).
-    /// "Connection Closed" and friends, 408, any 5xx: retryable. Other 4xx: permanent. Non-JSON error bodies: by status.
+    /// "Connection Closed" and friends, 408, any 5xx: retryable. Other 4xx: permanent. Non-JSON error bodies: by status,
+    /// and another 4xx as configuration (not Evolution answering).
     /// </remarks>
-    private static GatewayResult Classify(int status, byte[]? body, string? secret)
+    private static GatewayResult Classify(GatewayAnswer answer, string? secret)
     {
-        using var document = GatewayHttp.TryParse(body);
+        var (status, body) = (answer.Status, answer.Body);
+        using var document = GatewayHttp.TryParse(answer);
         var root = document?.RootElement;
-        if (status is >= 200 and <= 299)
+        if (answer.IsSuccess)
         {
             if (root is not { ValueKind: JsonValueKind.Object } success)
             {
                 // An HTML page is a web server or proxy answering in Evolution's place (a wrong BaseUrl, an SPA fallback,
                 // a login page): nothing was sent, and acking it would lose the message. Stop and alert, keep it queued.
-                if (GatewayHttp.IsHtml(body))
+                if (GatewayHttp.IsHtml(answer))
                 {
-                    return GatewayResult.ConfigurationError($"HTTP {status} with an HTML page, not Evolution API's JSON: check BaseUrl and any proxy in front");
+                    return GatewayHttp.NotTheApi(answer, Api);
                 }
 
                 // The provider took the message; resending could deliver it twice, so accept without an id.
@@ -136,8 +138,10 @@ public sealed class EvolutionGateway : IWhatsAppGateway
 
         return root is { ValueKind: JsonValueKind.Object } error
             ? FromErrorBody(status, error, body!, secret)
-            : GatewayHttp.ByStatus(status, GatewayHttp.NotJson(body));
+            : GatewayHttp.WithoutJson(answer, Api);
     }
+
+    private const string Api = "Evolution API's";
 
     private static GatewayResult FromErrorBody(int status, JsonElement root, byte[] body, string? secret)
     {
