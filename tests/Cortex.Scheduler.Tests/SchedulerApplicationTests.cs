@@ -1,9 +1,11 @@
 using System.Net;
 using Cortex.Scheduler.Data;
+using Cortex.Scheduler.Metrics;
 using Cortex.Scheduler.Outbox;
 using Cortex.Scheduler.Scheduling;
 using Cortex.Scheduler.Tests.Infrastructure;
 using Cortex.Shared.Contract;
+using Cortex.Shared.Metrics;
 using Cortex.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
@@ -158,6 +160,40 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
         // The depth a KEDA scaler or an alert needs while zero senders run comes from the scheduler.
         Assert.Equal(2, after.Value("cortex_queue_depth", ("queue", queue), ("state", "ready"), ("priority", "normal")));
         Assert.NotNull(after.Value("cortex_queue_oldest_ready_timestamp_seconds", ("queue", queue)));
+    }
+
+    [Fact]
+    public async Task Metrics_AnotherScrapeCollectingMeanwhile_StillHasTheOutboxAndCampaignSeries()
+    {
+        // Two Prometheus servers, or Prometheus and an operator's curl: a collection that began by clearing the shared
+        // snapshot emptied the one another scrape had just collected and was about to write.
+        await using var app = await StartAsync(await fixture.CreateMigratedDatabaseAsync());
+        await SeedAsync(app.Services);
+        var metrics = app.Services.GetRequiredService<SchedulerMetrics>();
+        var exporter = app.Services.GetRequiredService<PrometheusExporter>();
+        var dataSource = app.Services.GetRequiredService<NpgsqlDataSource>();
+        await metrics.CollectAsync(CancellationToken.None);
+
+        // The second collection waits on a lock of the campaign runs, as it would behind a slow PostgreSQL.
+        await using var locker = await dataSource.OpenConnectionAsync();
+        await using var transaction = await locker.BeginTransactionAsync();
+        await using (var lockRuns = new NpgsqlCommand("LOCK TABLE cortex.campaign_runs IN ACCESS EXCLUSIVE MODE", locker, transaction))
+        {
+            await lockRuns.ExecuteNonQueryAsync();
+        }
+
+        var second = metrics.CollectAsync(CancellationToken.None);
+        await WaitForAsync(async () =>
+        {
+            await using var waiting = dataSource.CreateCommand("SELECT count(*) FROM pg_locks WHERE relation = 'cortex.campaign_runs'::regclass AND NOT granted");
+            return (long)(await waiting.ExecuteScalarAsync())! > 0;
+        });
+        var first = PrometheusText.Parse(exporter.Scrape());
+        await transaction.RollbackAsync();
+        await second;
+
+        Assert.Equal(2, first.Value("cortex_scheduler_outbox_pending"));
+        Assert.Equal(10, first.Value("cortex_scheduler_campaign_recipients", ("state", "total")));
     }
 
     [Fact]

@@ -84,20 +84,29 @@ public sealed class SchedulerMetrics : IMetricsSource
 
     public async Task CollectAsync(CancellationToken cancellationToken)
     {
-        _last = null;
-        var pending = await _ledger.CountPendingAsync(cancellationToken);
-        var campaigns = new List<(long Campaign, int Total, int Enqueued, int Skipped)>();
-
-        // Running runs only: a campaign's series leave when its run completes, so the label set stays small.
-        await using var command = _dataSource.CreateCommand(
-            "SELECT campaign_id, sum(total)::int, sum(enqueued)::int, sum(skipped)::int FROM cortex.campaign_runs WHERE status = 'running' GROUP BY campaign_id");
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
+        // Cleared only when this collection fails (PostgreSQL away: no series, not stale ones), as QueueMetrics does: a
+        // scrape starting meanwhile cleared the snapshot another scrape had just collected and was about to write.
+        try
         {
-            campaigns.Add((reader.GetInt64(0), reader.GetInt32(1), reader.GetInt32(2), reader.GetInt32(3)));
-        }
+            var pending = await _ledger.CountPendingAsync(cancellationToken);
+            var campaigns = new List<(long Campaign, int Total, int Enqueued, int Skipped)>();
 
-        _last = new Snapshot(pending, campaigns);
+            // Running runs only: a campaign's series leave when its run completes, so the label set stays small.
+            await using var command = _dataSource.CreateCommand(
+                "SELECT campaign_id, sum(total)::int, sum(enqueued)::int, sum(skipped)::int FROM cortex.campaign_runs WHERE status = 'running' GROUP BY campaign_id");
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                campaigns.Add((reader.GetInt64(0), reader.GetInt32(1), reader.GetInt32(2), reader.GetInt32(3)));
+            }
+
+            _last = new Snapshot(pending, campaigns);
+        }
+        catch
+        {
+            _last = null;
+            throw;
+        }
     }
 
     private IEnumerable<Measurement<double>> ObserveLastSuccess() =>

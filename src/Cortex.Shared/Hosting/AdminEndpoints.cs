@@ -51,6 +51,11 @@ public static partial class AdminEndpoints
                 {
                     await WriteErrorAsync(context, StatusCodes.Status409Conflict, $"Redis refused it: {ex.Message}. Something other than Cortex wrote that key; rename it aside (docs/operations.md, CortexQueueMetricsAbsent)");
                 }
+                else if (RedisReply.ErrorOf(ex) is { } reply)
+                {
+                    // OOM, READONLY (a replica), MISCONF, LOADING: Redis answered, and its reason is what the operator needs.
+                    await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, $"Redis answered with an error: {reply}. The change may be made in part or not at all; retrying is safe once Redis takes it");
+                }
                 else
                 {
                     await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, $"Redis did not answer ({ex.GetType().Name}); the change may be made in part or not at all. Retrying is safe: pause and resume set a state, requeue and purge act on what is still dead-lettered");
@@ -216,15 +221,17 @@ public static partial class AdminEndpoints
         return match;
     }
 
-    // A parameter this endpoint does not read, or one given twice, is refused before anything changes: ignored, the
-    // cortex dlq habits ?olderThan=7d or ?dryRun=true would purge or requeue more than was asked, for good.
+    // A parameter this endpoint does not read, one given twice, or one given empty is refused before anything changes:
+    // ignored, the cortex dlq habits ?olderThan=7d or ?dryRun=true would purge or requeue more than was asked, for good,
+    // and so would a runbook's ?reason=poison&kind=$KIND with $KIND unset (every kind's poison purged).
     private static async Task<bool> OnlyAsync(HttpContext context, params string[] known)
     {
         foreach (var (key, values) in context.Request.Query)
         {
             var error = !known.Contains(key, StringComparer.Ordinal)
                 ? $"unknown parameter '{Shown(key)}': this endpoint takes {(known.Length == 0 ? "none" : string.Join(", ", known))}; nothing was changed"
-                : values.Count > 1 ? $"parameter '{key}' is given {values.Count} times; give it once. Nothing was changed" : null;
+                : values.Count > 1 ? $"parameter '{key}' is given {values.Count} times; give it once. Nothing was changed"
+                : string.IsNullOrWhiteSpace(values[0]) ? $"parameter '{key}' is empty: give it a value or leave it out. Nothing was changed" : null;
             if (error is not null)
             {
                 await WriteErrorAsync(context, StatusCodes.Status400BadRequest, error);

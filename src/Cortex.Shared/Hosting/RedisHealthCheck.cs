@@ -34,8 +34,11 @@ internal sealed class RedisHealthCheck(IConnectionMultiplexer connection, IOptio
                 return HealthCheckResult.Unhealthy("Redis refuses this service: " + refusal + "; restart it with the configuration Redis takes");
             }
 
-            // The type only: a connection error's message can carry the endpoint and its password.
-            return HealthCheckResult.Unhealthy("Redis unreachable: " + ex.GetType().Name);
+            // Redis's own reason when it answered (LOADING after a restart, BUSY behind a long script); else the type only: a
+            // connection error's message can carry the endpoint and its password.
+            return RedisReply.ErrorOf(ex) is { } reply
+                ? HealthCheckResult.Unhealthy("Redis answered PING with an error: " + reply)
+                : HealthCheckResult.Unhealthy("Redis unreachable: " + ex.GetType().Name);
         }
     }
 }

@@ -351,6 +351,7 @@ public sealed class RedisMessageQueue : IMessageQueue
             (Keys.Consumers, "ZRANGE ZCOUNT"),
             (Keys.Leases("*"), "HLEN HEXISTS"),
             (Keys.Dead, "LLEN"),
+            (Keys.Paused, "GET"),
         ];
         return Expand(needs);
     }

@@ -223,7 +223,11 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
     [InlineData("admin/dead-letters/requeue?all=true&dryRun=true", "unknown parameter 'dryRun'")]
     [InlineData("admin/dead-letters/purge?messageId=m-1&messageId=m-2", "parameter 'messageId' is given 2 times")]
     [InlineData("admin/pause?reson=maintenance", "unknown parameter 'reson'")]
-    public async Task Admin_AParameterItDoesNotReadOrOneGivenTwice_Is400NamingItAndChangesNothing(string path, string error)
+    [InlineData("admin/dead-letters/purge?reason=poison&kind=", "parameter 'kind' is empty")]
+    [InlineData("admin/dead-letters/purge?all=true&reason=", "parameter 'reason' is empty")]
+    [InlineData("admin/dead-letters/requeue?messageId=&all=true", "parameter 'messageId' is empty")]
+    [InlineData("admin/dead-letters/purge?all", "parameter 'all' is empty")]
+    public async Task Admin_AParameterItDoesNotReadGivenTwiceOrEmpty_Is400NamingItAndChangesNothing(string path, string error)
     {
         // Ignored, the CLI's habits (--older-than, --dry-run) would purge or requeue every dead letter, for good.
         await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
@@ -257,6 +261,24 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
         Assert.Contains("Retrying is safe", error, StringComparison.Ordinal);
         Assert.DoesNotContain("admin-test-redis-pass", error, StringComparison.Ordinal);
         Assert.DoesNotContain(own.Port.ToString(CultureInfo.InvariantCulture), error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Admin_RedisFull_Is503WithRedisOwnReasonNotDidNotAnswer()
+    {
+        // Redis answered: "did not answer, retrying is safe" sent the operator to retry what would keep failing.
+        await using var own = await RedisServer.StartAsync();
+        await using var app = await StartAsync(("Cortex:Redis:Configuration", own.Configuration), ("Cortex:Observability:AdminToken", Token));
+        using var http = Http(app, Token);
+        var full = await ExternalTool.RunAsync("redis-cli", ["-p", own.Port.ToString(CultureInfo.InvariantCulture), "CONFIG", "SET", "maxmemory", "1"], "It comes with redis-server.");
+        Assert.True(full.ExitCode == 0, full.ToString());
+
+        using var response = await http.PostAsync(new Uri("admin/pause", UriKind.Relative), null);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString()!;
+        Assert.StartsWith("Redis answered with an error: OOM command not allowed", error, StringComparison.Ordinal);
+        Assert.Null(await app.Services.GetRequiredService<IMessageQueue>().GetPausedAsync());
     }
 
     [Fact]

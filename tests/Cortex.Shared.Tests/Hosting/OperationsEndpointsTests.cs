@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Cortex.Shared.Client;
 using Cortex.Shared.Contract;
 using Cortex.Shared.Hosting;
@@ -110,6 +111,32 @@ public class OperationsEndpointsTests(RedisFixture redis) : IClassFixture<RedisF
         Assert.DoesNotContain(server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), ready.ToString(), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, liveStatus); // a Redis outage must not make Kubernetes restart the pods
         Assert.Empty(samples.Find("cortex_queue_depth")); // absent, not a stale or zero depth: CortexQueueMetricsAbsent fires
+    }
+
+    [Fact]
+    public async Task RedisAnswersPingWithAnError_ReadyIs503WithRedisOwnReason()
+    {
+        // A script past busy-reply-threshold makes Redis answer every other command BUSY (LOADING after a restart is the
+        // same kind): Redis is there and says why, and "unreachable" sent the operator to the network.
+        await using var server = await RedisServer.StartAsync("--busy-reply-threshold", "50");
+        await using var app = await StartAsync(server);
+        using var client = new OperationsClient(app);
+        using var blocker = await server.ConnectAsync();
+        var endless = blocker.GetDatabase().ScriptEvaluateAsync("local n = 0 while true do n = n + 1 end", []);
+
+        HttpStatusCode status;
+        JsonElement ready;
+        var probes = 0;
+        do
+        {
+            (status, ready) = await client.HealthAsync("/health/ready");
+        }
+        while (status == HttpStatusCode.OK && ++probes < 1000); // until the script has started
+
+        await RedisCliAsync(["-p", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "SCRIPT", "KILL"]);
+        Assert.NotNull(await Record.ExceptionAsync(() => endless)); // killed (or timed out by the client first)
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.StartsWith("Redis answered PING with an error: BUSY", ready.GetProperty("checks").GetProperty("redis").GetProperty("description").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]

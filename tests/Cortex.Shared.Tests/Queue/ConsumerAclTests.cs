@@ -76,6 +76,20 @@ public sealed class ConsumerAclTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ProducerNeeds_AsAUsersOnlyGrants_PushAndReadTheQueueMetrics()
+    {
+        // The scheduler checks these at start; a user granted them and no more must still serve every queue series.
+        var queue = CreateQueue();
+        await RestrictToAsync(queue.ProducerNeeds(), queue.Keys);
+
+        Assert.Empty(await queue.RefusedProducerCommandsAsync() ?? ["this Redis cannot check"]);
+        await queue.EnqueueAsync([Message("m1"), Message("d1", Priority.Normal, _time.GetUtcNow().AddMinutes(1))]);
+        Assert.Equal(new QueueStats(0, 1, 0, 1, 0, 0, 0), await queue.GetStatsAsync());
+        Assert.Null(await queue.GetOldestReadyAsync()); // read, not refused; this payload carries no enqueue time
+        Assert.Null(await queue.GetPausedAsync());
+    }
+
+    [Fact]
     public async Task RefusedConsumerCommands_AUserWithoutOneOfThem_NamesItWithoutRunningAnything()
     {
         var queue = CreateQueue();
