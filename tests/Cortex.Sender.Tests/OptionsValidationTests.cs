@@ -191,6 +191,20 @@ public class OptionsValidationTests
             output);
     }
 
+    [Theory]
+    [InlineData("Cortex:Redis", "10.9.9.9:6379", "Cortex:Redis is a section, not a setting")] // Cortex__Redis=…, meant for Cortex__Redis__Configuration
+    [InlineData("Cortex:Gateway:Evolution", "http://10.9.9.9:8080", "Cortex:Gateway:Evolution is a section, not a setting")]
+    [InlineData("Cortex:Redis:Password:Value", "10.9.9.9:6379", "Cortex:Redis:Password:Value is not a setting (Cortex:Redis:Password is a setting, not a section)")]
+    public async Task Start_AValueOnASectionOrAKeyUnderASetting_ExitsNamingItWithoutItsValue(string key, string value, string expected)
+    {
+        // Bound to nothing, the sender started on the default Redis address and stayed unready, naming no key.
+        var (exitCode, output) = await RunSenderHostAsync(new() { [key] = value });
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains(expected, output, StringComparison.Ordinal);
+        Assert.DoesNotContain(value, output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void AddCortexSender_ValidShutdownTimeout_GivesTheHostTimeToDrain()
     {

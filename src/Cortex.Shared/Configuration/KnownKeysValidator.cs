@@ -36,9 +36,14 @@ internal sealed class KnownKeysValidator<TOptions>(IConfiguration configuration,
             else if (IsLeaf(property.PropertyType))
             {
                 CheckValue(child, property.PropertyType, failures);
+                foreach (var below in child.GetChildren())
+                {
+                    failures.Add($"{below.Path} is not a setting ({child.Path} is a setting, not a section)");
+                }
             }
             else if (!typeof(IEnumerable).IsAssignableFrom(property.PropertyType))
             {
+                AddIfValued(child, failures);
                 Check(child, property.PropertyType, failures);
             }
             else if (property.PropertyType.IsGenericType && property.PropertyType.GetGenericArguments() is [var element] && !IsLeaf(element))
@@ -49,6 +54,18 @@ internal sealed class KnownKeysValidator<TOptions>(IConfiguration configuration,
                     Check(item, element, failures);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// A value set on a section itself binds to nothing: <c>Cortex__Redis=redis:6379</c>, meant for
+    /// <c>Cortex__Redis__Configuration</c>, left the default address in place. Its value is not quoted (it may be a secret).
+    /// </summary>
+    internal static void AddIfValued(IConfigurationSection node, List<string> failures)
+    {
+        if (!string.IsNullOrEmpty(node.Value))
+        {
+            failures.Add($"{node.Path} is a section, not a setting: its value binds to nothing; set the keys under it ({node.Path}:<key>, docs/configuration.md)");
         }
     }
 
@@ -120,6 +137,10 @@ internal static class KnownSections
                 {
                     var nearest = Nearest(child.Key, All);
                     failures.Add($"{child.Path} is not a Cortex section{(nearest is null ? $" (known: {string.Join(", ", All)})" : $" (did you mean Cortex:{nearest}?)")}");
+                }
+                else
+                {
+                    KnownKeysValidator<Check>.AddIfValued(child, failures);
                 }
             }
 

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -32,7 +33,18 @@ public static class CortexHost
 
                     // Resolved first: RunAsync disposes the host's services.
                     var watchdog = host.Services.GetService<RedisConnectionWatchdog>();
-                    await host.RunAsync();
+                    var observability = host.Services.GetService<IOptions<ObservabilityOptions>>()?.Value;
+                    try
+                    {
+                        await host.RunAsync();
+                    }
+                    catch (IOException ex) when (ex.InnerException is AddressInUseException && observability is not null)
+                    {
+                        // A sender and a scheduler on one machine both default to 8080: one line and exit 78 naming the
+                        // key, as for an address this machine lacks, not an unhandled exception.
+                        throw new OptionsValidationException(ObservabilityOptions.Section, typeof(ObservabilityOptions), [
+                            $"{ObservabilityOptions.Section}:{nameof(ObservabilityOptions.Port)} {observability.Port} is already in use on {observability.BindAddress} by another process: give each Cortex process on one machine its own port"]);
+                    }
                     if (watchdog is { ConnectionDead: true })
                     {
                         return RedisConnectionDeadExitCode;

@@ -81,6 +81,22 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
     }
 
     [Fact]
+    public async Task Start_PortAlreadyInUse_ExitsWithConfigurationErrorNamingTheKey()
+    {
+        // A sender and a scheduler on one machine, both on the default 8080: the bind's IOException escaped RunAsync.
+        using var other = new TcpListener(IPAddress.Loopback, 0);
+        other.Start();
+        var port = ((IPEndPoint)other.LocalEndpoint).Port;
+        await using var app = Build(("Cortex:Observability:Port", port.ToString(CultureInfo.InvariantCulture)));
+        using var error = new StringWriter();
+
+        var exit = await CortexHost.RunAsync(app, error);
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exit);
+        Assert.Contains($"Cortex:Observability:Port {port} is already in use on 127.0.0.1 by another process", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Start_BindAddressOfThisMachine_ListensThere()
     {
         var own = NonLoopbackAddresses().FirstOrDefault() ?? IPAddress.Loopback;
