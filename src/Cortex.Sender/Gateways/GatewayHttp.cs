@@ -208,35 +208,28 @@ internal static class GatewayHttp
     /// 429, 5xx, redirects, a rejected key, not found), and any other error status as whatever answers in the API's place
     /// (a web server or proxy in front, an HTTPS port spoken to in plain HTTP, a firewall's page: both APIs answer every
     /// error in JSON). That answer comes to every message, so it pauses sending like a rejected key instead of
-    /// dead-lettering the queue one message at a time.
+    /// dead-lettering the queue one message at a time. A body cut off on its way says nothing of who sent it: retried.
     /// </summary>
     public static GatewayResult WithoutJson(GatewayAnswer answer, string api)
     {
-        var byStatus = ByStatus(answer.Status, NotJson(answer));
-        return byStatus.Outcome == GatewayOutcome.Permanent ? NotTheApi(answer, api) : byStatus;
+        var byStatus = ByStatus(answer.Status, answer.Body is { Length: 0 } ? string.Empty : Describe(answer));
+        return byStatus.Outcome != GatewayOutcome.Permanent ? byStatus
+            : answer.Body is null ? GatewayResult.Retryable($"HTTP {answer.Status}: {Describe(answer)}")
+            : NotTheApi(answer, api);
     }
 
     /// <summary>Configuration error for an answer that is not <paramref name="api"/>'s: nothing was sent.</summary>
-    public static GatewayResult NotTheApi(GatewayAnswer answer, string api)
-    {
-        var what = answer switch
-        {
-            { Body: null } => "an unreadable body",
-            { Body.Length: 0 } => "an empty body",
-            _ when IsHtml(answer) => "an HTML page",
-            { Truncated: true } => $"a body over {MaxBody / 1024} KiB",
-            _ => "a body that is not JSON",
-        };
-        return GatewayResult.ConfigurationError($"HTTP {answer.Status} with {what}, not {api} JSON: check BaseUrl and any proxy in front");
-    }
+    public static GatewayResult NotTheApi(GatewayAnswer answer, string api) =>
+        GatewayResult.ConfigurationError($"HTTP {answer.Status} with {Describe(answer)}, not {api} JSON: check BaseUrl and any proxy in front");
 
-    /// <summary>What to say about a body that could not be read as JSON.</summary>
-    public static string NotJson(GatewayAnswer answer) => answer switch
+    /// <summary>What came instead of JSON: "an HTML page", "an empty body", "a body over 64 KiB"…</summary>
+    private static string Describe(GatewayAnswer answer) => answer switch
     {
-        { Body: null } => "unreadable body",
-        { Truncated: true } => $"body over {MaxBody / 1024} KiB",
-        { Body.Length: 0 } => string.Empty,
-        _ => "body is not JSON",
+        { Body: null } => "an unreadable body",
+        { Body.Length: 0 } => "an empty body",
+        _ when IsHtml(answer) => "an HTML page",
+        { Truncated: true } => $"a body over {MaxBody / 1024} KiB",
+        _ => "a body that is not JSON",
     };
 
     /// <summary>

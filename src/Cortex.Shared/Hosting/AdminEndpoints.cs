@@ -84,7 +84,8 @@ public static partial class AdminEndpoints
     // the scheduler keep enqueueing: the backlog waits in Redis, visible on the queue depth.
     private static async Task PauseAsync(HttpContext context)
     {
-        if (!await OnlyAsync(context, "reason"))
+        // An empty reason takes the default: a runbook's unset $REASON must not stop a pause in an incident.
+        if (!await OnlyAsync(context, mayBeEmpty: "reason", "reason"))
         {
             return;
         }
@@ -104,7 +105,7 @@ public static partial class AdminEndpoints
 
     private static async Task ResumeAsync(HttpContext context)
     {
-        if (!await OnlyAsync(context))
+        if (!await OnlyAsync(context, mayBeEmpty: null))
         {
             return;
         }
@@ -195,7 +196,7 @@ public static partial class AdminEndpoints
     // POST never acts on the whole list by accident.
     private static async Task<Func<DeadLetterRecord, bool>?> SelectAsync(HttpContext context)
     {
-        if (!await OnlyAsync(context, "messageId", "reason", "kind", "all"))
+        if (!await OnlyAsync(context, mayBeEmpty: null, "messageId", "reason", "kind", "all"))
         {
             return null;
         }
@@ -224,14 +225,14 @@ public static partial class AdminEndpoints
     // A parameter this endpoint does not read, one given twice, or one given empty is refused before anything changes:
     // ignored, the cortex dlq habits ?olderThan=7d or ?dryRun=true would purge or requeue more than was asked, for good,
     // and so would a runbook's ?reason=poison&kind=$KIND with $KIND unset (every kind's poison purged).
-    private static async Task<bool> OnlyAsync(HttpContext context, params string[] known)
+    private static async Task<bool> OnlyAsync(HttpContext context, string? mayBeEmpty, params string[] known)
     {
         foreach (var (key, values) in context.Request.Query)
         {
             var error = !known.Contains(key, StringComparer.Ordinal)
                 ? $"unknown parameter '{Shown(key)}': this endpoint takes {(known.Length == 0 ? "none" : string.Join(", ", known))}; nothing was changed"
                 : values.Count > 1 ? $"parameter '{key}' is given {values.Count} times; give it once. Nothing was changed"
-                : string.IsNullOrWhiteSpace(values[0]) ? $"parameter '{key}' is empty: give it a value or leave it out. Nothing was changed" : null;
+                : string.IsNullOrWhiteSpace(values[0]) && key != mayBeEmpty ? $"parameter '{key}' is empty: give it a value or leave it out. Nothing was changed" : null;
             if (error is not null)
             {
                 await WriteErrorAsync(context, StatusCodes.Status400BadRequest, error);

@@ -89,9 +89,9 @@ internal sealed class ObservabilityOptionsValidator : IValidateOptions<Observabi
                 nameof(options.AdminToken),
                 $"must be empty (admin endpoints disabled) or at least {MinimumAdminTokenLength} characters (it has {options.AdminToken.Length})")
             .Require(
-                !options.AdminToken.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)),
+                options.AdminToken.All(c => c is >= '!' and <= '~'),
                 nameof(options.AdminToken),
-                "must not contain spaces or control characters (a trailing newline from a secret file?)")
+                "must be printable ASCII: no spaces, control characters or other characters (a trailing newline from a secret file? a byte order mark or a zero-width space pasted with it?)")
             .Range(nameof(options.ScrapeTimeout), options.ScrapeTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1))
             .Range(nameof(options.HealthCheckTimeout), options.HealthCheckTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1))
             .ToResult();

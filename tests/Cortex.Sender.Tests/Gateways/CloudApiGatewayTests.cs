@@ -57,7 +57,7 @@ public sealed class CloudApiGatewayTests : IClassFixture<GatewayStubFixture>, ID
         { "429 without body", 429, null, "application/json", GatewayOutcome.Throttled, "HTTP 429" },
         { "500 without body", 500, null, "application/json", GatewayOutcome.Retryable, "HTTP 500" },
         { "503 JSON without error", 503, """{"status":"down"}""", "application/json", GatewayOutcome.Retryable, "HTTP 503" },
-        { "502 HTML", 502, "<html><body>502 Bad Gateway</body></html>", "text/html", GatewayOutcome.Retryable, "body is not JSON" },
+        { "502 HTML", 502, "<html><body>502 Bad Gateway</body></html>", "text/html", GatewayOutcome.Retryable, "HTTP 502: an HTML page" },
         { "401 without body", 401, null, "application/json", GatewayOutcome.ConfigurationError, "HTTP 401" },
         { "403 without body", 403, null, "application/json", GatewayOutcome.ConfigurationError, "HTTP 403" },
         { "404 without body", 404, null, "application/json", GatewayOutcome.ConfigurationError, "HTTP 404" },

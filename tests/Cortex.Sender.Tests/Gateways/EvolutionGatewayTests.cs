@@ -142,7 +142,7 @@ public sealed class EvolutionGatewayTests : IClassFixture<GatewayStubFixture>, I
     public static TheoryData<string, int, string, string, GatewayOutcome, string> OversizedAnswers => new()
     {
         // Past 64 KiB the rest of a body is never read: a record that long is not Evolution's, and a page that long is still a page.
-        { "500 of 8 MB", 500, new string('x', 8 << 20), "text/plain", GatewayOutcome.Retryable, "HTTP 500: body over 64 KiB" },
+        { "500 of 8 MB", 500, new string('x', 8 << 20), "text/plain", GatewayOutcome.Retryable, "HTTP 500: a body over 64 KiB" },
         { "201 record padded past the limit", 201, Record.Replace("\"pushName\":\"\"", $"\"pushName\":\"{new string('a', 70_000)}\"", StringComparison.Ordinal), "application/json", GatewayOutcome.Accepted, "accepted; unreadable body" },
         { "200 HTML page of 1 MB", 200, "<!DOCTYPE html><html><body>" + new string('p', 1 << 20) + "</body></html>", "text/html", GatewayOutcome.ConfigurationError, "HTML page" },
         { "400 of 1 MB of text", 400, new string('y', 1 << 20), "text/plain", GatewayOutcome.ConfigurationError, "a body over 64 KiB" },
@@ -322,6 +322,19 @@ public sealed class EvolutionGatewayTests : IClassFixture<GatewayStubFixture>, I
         Assert.Equal(GatewayOutcome.Retryable, result.Outcome);
         Assert.StartsWith("connection failed", result.Error, StringComparison.Ordinal);
         Assert.True(result.Unanswered);
+    }
+
+    [Fact]
+    public async Task SendAsync_A4xxWhoseBodyIsCutOff_RetriedNotTakenForAProxyOrDeadLettered()
+    {
+        // Evolution's own 400 with the connection reset mid-body: nothing says another server answered, and a pause with
+        // a configuration alert would send the operator to BaseUrl for a network hiccup.
+        _stub.Answer(new StubAnswer(400, CutAfterStatus: true));
+
+        var result = await Gateway().SendAsync(Text(), CancellationToken.None);
+
+        Assert.Equal(GatewayOutcome.Retryable, result.Outcome);
+        Assert.Equal("HTTP 400: an unreadable body", result.Error);
     }
 
     [Fact]

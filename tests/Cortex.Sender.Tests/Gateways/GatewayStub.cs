@@ -12,9 +12,10 @@ public sealed record StubRequest(string Method, string Path, IReadOnlyDictionary
 /// <summary>
 /// What the stub answers: a status, a body, headers; <see cref="Hang"/> holds the request open until the client gives up,
 /// <see cref="Drop"/> closes the connection once the request is read, answering nothing; <see cref="HangAfterStatus"/>
-/// sends the status line and headers, then holds the body back until the client gives up.
+/// sends the status line and headers, then holds the body back until the client gives up; <see cref="CutAfterStatus"/>
+/// sends them and part of the body, then resets the connection.
 /// </summary>
-public sealed record StubAnswer(int Status, string? Body = null, string ContentType = "application/json", IReadOnlyDictionary<string, string>? Headers = null, bool Hang = false, bool Drop = false, bool HangAfterStatus = false)
+public sealed record StubAnswer(int Status, string? Body = null, string ContentType = "application/json", IReadOnlyDictionary<string, string>? Headers = null, bool Hang = false, bool Drop = false, bool HangAfterStatus = false, bool CutAfterStatus = false)
 {
     public static StubAnswer Json(int status, string body) => new(status, body);
 
@@ -124,6 +125,18 @@ public sealed class GatewayStub : IAsyncDisposable
             {
             }
 
+            return;
+        }
+
+        if (answer.CutAfterStatus)
+        {
+            context.Response.StatusCode = answer.Status;
+            context.Response.ContentType = answer.ContentType;
+            context.Response.ContentLength = 1000;
+            await context.Response.WriteAsync("{\"status\":", context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+
+            // Ending short of the Content-Length: Kestrel resets the connection after what was flushed has gone out.
             return;
         }
 

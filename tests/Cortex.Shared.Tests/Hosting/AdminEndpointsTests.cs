@@ -120,6 +120,36 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
     }
 
     [Theory]
+    [InlineData("\uFEFFs3cr3t-admin-token-0123456789abcdef")] // a byte order mark from the secret file
+    [InlineData("s3cr3t-admin-token\u200B-0123456789abcdef")] // a zero-width space pasted with it
+    [InlineData("s3cr3t-admin-tokén-0123456789abcdef")]
+    public async Task Start_AdminTokenNotPrintableAscii_ExitsWithConfigurationErrorWithoutPrintingIt(string token)
+    {
+        // A header carries ASCII only: a token with anything else passed the check and no request could ever match it.
+        await using var app = Build(("Cortex:Observability:AdminToken", token));
+        using var error = new StringWriter();
+
+        var exit = await CortexHost.RunAsync(app, error).WaitAsync(TimeSpan.FromMinutes(1)); // accepted, it would run until stopped
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exit);
+        Assert.Contains("Cortex:Observability:AdminToken must be printable ASCII", error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("admin-tok", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Pause_WithAnEmptyReason_PausesWithTheDefaultReason()
+    {
+        // An empty parameter is refused elsewhere; a runbook's unset $REASON must not stop a pause in an incident.
+        await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
+        using var http = Http(app, Token);
+
+        using var response = await http.PostAsync(new Uri("admin/pause?reason=", UriKind.Relative), null);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("paused by an operator", await app.Services.GetRequiredService<IMessageQueue>().GetPausedAsync());
+    }
+
+    [Theory]
     [InlineData(null)]
     [InlineData("Bearer not-the-token-0123456789abcdef")]
     [InlineData("Bearer s3cr3t-admin-token-0123456789abcde")] // a prefix of the token
