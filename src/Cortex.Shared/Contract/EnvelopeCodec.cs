@@ -119,6 +119,14 @@ public static class EnvelopeCodec
 
     internal static EnvelopeParseResult Validate(EnvelopeDocument doc)
     {
+        // A newer version is named before its fields: they are unknown here, and "check its spelling" would send the
+        // operator looking for a producer's typo instead of upgrading the sender. Without a version, an unknown field
+        // is as likely the misspelt version itself ("Version", "ver"), so it is still reported first.
+        if (doc.Version is not (null or Envelope.FirstVersion or Envelope.QuietHoursVersion))
+        {
+            return Fail("version", $"unsupported version {doc.Version}; this Cortex reads versions {Envelope.FirstVersion} and {Envelope.QuietHoursVersion}");
+        }
+
         if (doc.UnknownField is { } unknown)
         {
             return Fail(unknown, "unknown field (check its spelling; fields are camelCase)");
@@ -127,11 +135,6 @@ public static class EnvelopeCodec
         if (doc.Version is null)
         {
             return Fail("version", $"is required (use {Envelope.FirstVersion})");
-        }
-
-        if (doc.Version is not (Envelope.FirstVersion or Envelope.QuietHoursVersion))
-        {
-            return Fail("version", $"unsupported version {doc.Version}; this Cortex reads versions {Envelope.FirstVersion} and {Envelope.QuietHoursVersion}");
         }
 
         if (string.IsNullOrEmpty(doc.Id))

@@ -168,6 +168,27 @@ public class EnvelopeCodecTests
         Assert.DoesNotContain("Cortex.", result.Error.Message, StringComparison.Ordinal);
     }
 
+    // A newer release's envelope carries fields this one does not know (version 2 always carries quietHours). Reported
+    // as an unknown field, it read as a producer's typo; the operator has to read "upgrade the senders" instead.
+    [Theory]
+    [InlineData("""{"version":3,"id":"c-1","to":"+5511987654321","text":"hi","channel":"sms"}""")]
+    [InlineData("""{"channel":"sms","id":"c-1","to":"+5511987654321","text":"hi","version":3}""")]
+    [InlineData("""{"version":3,"id":"c-1","to":"+5511987654321","template":{"name":"x","language":"en","header":"img"}}""")]
+    public void Parse_NewerVersionWithFieldsThisReleaseLacks_NamesTheVersionNotATypo(string json)
+    {
+        var result = EnvelopeCodec.Parse(Utf8(json));
+
+        Assert.Equal(new EnvelopeError("version", "unsupported version 3; this Cortex reads versions 1 and 2"), result.Error);
+    }
+
+    [Fact]
+    public void Parse_NoVersionAndAnUnknownField_NamesTheFieldWhichMayBeTheMisspeltVersion()
+    {
+        var result = EnvelopeCodec.Parse(Utf8($$"""{"Version":1,"id":"c-1","to":"{{Phone}}","text":"hi"}"""));
+
+        Assert.Equal(new EnvelopeError("Version", "unknown field (check its spelling; fields are camelCase)"), result.Error);
+    }
+
     [Fact]
     public void Parse_MinimalEnvelope_IsValidWithDefaults()
     {
