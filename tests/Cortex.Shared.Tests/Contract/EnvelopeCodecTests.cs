@@ -189,6 +189,49 @@ public class EnvelopeCodecTests
         Assert.Equal(new EnvelopeError("Version", "unknown field (check its spelling; fields are camelCase)"), result.Error);
     }
 
+    // JavaScript's JSON.stringify writes half of an emoji cut in two as a lone \ud83d escape. That was reported as a
+    // value of the wrong type ("must be a string"), which sent the producer looking at the JSON's shape.
+    [Theory]
+    [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","text":"Olá \ud83d"}""", "text")]
+    [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","text":"\ude00 Olá"}""", "text")]
+    [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","text":"\ud83d\ud83d\ude00"}""", "text")]
+    [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","template":{"name":"x","language":"en","parameters":["Maria","Jo\ud83d"]}}""", "template.parameters[1]")]
+    [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","text":"hi","attributes":{"note":"\udbff"}}""", "attributes.note")]
+    public void Parse_StringWithHalfOfASurrogatePair_SaysACharacterWasCut(string json, string field)
+    {
+        var result = EnvelopeCodec.Parse(Utf8(json));
+
+        Assert.Equal(new EnvelopeError(field, "contains half of a character (a lone UTF-16 surrogate; was an emoji cut in two?)"), result.Error);
+    }
+
+    [Theory]
+    [InlineData("""Olá \ud83d\ude00""", "Olá 😀")]
+    [InlineData("""\\ud83d""", "\\ud83d")]
+    [InlineData("""\u00e9\ud83d\ude00\n""", "é😀\n")]
+    public void Parse_EscapedWholeCharacters_AreRead(string escaped, string text)
+    {
+        var result = EnvelopeCodec.Parse(Utf8($$"""{"version":1,"id":"c-1","to":"{{Phone}}","text":"{{escaped}}"}"""));
+
+        Assert.True(result.IsValid, result.Error?.ToString());
+        Assert.Equal(text, result.Envelope!.Text);
+    }
+
+    // Built in code, the same text was written as U+FFFD and sent: the customer got a '?' box for the emoji.
+    [Fact]
+    public void Validate_EnvelopeBuiltInCodeWithHalfOfAnEmoji_IsRefusedNotChanged()
+    {
+        var text = new Envelope { Id = "c-1", To = Phone, Text = "Olá \ud83d" };
+        var parameter = new Envelope { Id = "c-1", To = Phone, Template = new MessageTemplate("bill_due", "pt_BR", ["Maria", "\ude00"]) };
+        var attribute = new Envelope { Id = "c-1", To = Phone, Text = "hi", Attributes = new Dictionary<string, string> { ["note"] = "a\ud83d" } };
+
+        Assert.Equal(new EnvelopeError("text", "contains half of a character (a lone UTF-16 surrogate; was an emoji cut in two?)"), EnvelopeCodec.Validate(text));
+        Assert.Equal("template.parameters[1]", EnvelopeCodec.Validate(parameter)?.Field);
+        Assert.Equal("attributes.note", EnvelopeCodec.Validate(attribute)?.Field);
+        Assert.False(EnvelopeCodec.TrySerialize(text, out var payload, out _));
+        Assert.Null(payload);
+        Assert.Null(EnvelopeCodec.Validate(text with { Text = "Olá 😀" }));
+    }
+
     [Fact]
     public void Parse_MinimalEnvelope_IsValidWithDefaults()
     {
