@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -232,7 +233,7 @@ public static class EnvelopeCodec
             return Fail("id", $"is {doc.Id.Length} characters, over the {EnvelopeLimits.MaxIdLength} limit");
         }
 
-        if (doc.Id.AsSpan().ContainsAny(s_idForbidden))
+        if (HasSpaceOrControl(doc.Id))
         {
             return Fail("id", "must not contain spaces or control characters");
         }
@@ -317,7 +318,7 @@ public static class EnvelopeCodec
             }
         }
 
-        if (doc.TraceId is not null && (doc.TraceId.Length is 0 or > EnvelopeLimits.MaxTraceIdLength || doc.TraceId.AsSpan().ContainsAny(s_idForbidden)))
+        if (doc.TraceId is not null && (doc.TraceId.Length is 0 or > EnvelopeLimits.MaxTraceIdLength || HasSpaceOrControl(doc.TraceId)))
         {
             return Fail("traceId", $"must be 1 to {EnvelopeLimits.MaxTraceIdLength} characters without spaces or control characters");
         }
@@ -479,6 +480,32 @@ public static class EnvelopeCodec
 
         normalized = value[0] == '+' ? value : "+" + value;
         return true;
+    }
+
+    // Any Unicode space, line break, control or invisible format character, not only ASCII ones: an id holding U+00A0 or
+    // U+200B looks like another and is a different idempotency key; U+0085 and U+2028 break a log line in two.
+    private static bool HasSpaceOrControl(string value)
+    {
+        if (value.AsSpan().ContainsAny(s_idForbidden))
+        {
+            return true;
+        }
+
+        if (Ascii.IsValid(value))
+        {
+            return false;
+        }
+
+        foreach (var rune in value.EnumerateRunes())
+        {
+            if (Rune.GetUnicodeCategory(rune) is UnicodeCategory.Control or UnicodeCategory.Format
+                or UnicodeCategory.SpaceSeparator or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool IsName(string value, int maxLength) =>

@@ -232,6 +232,37 @@ public class EnvelopeCodecTests
         Assert.Null(EnvelopeCodec.Validate(text with { Text = "Olá 😀" }));
     }
 
+    // Spaces and controls outside ASCII passed: an id with a no-break or zero-width space looks like another and is a
+    // different idempotency key, so the customer got the message twice; a next-line or line separator split log lines.
+    [Theory]
+    [InlineData("id", "charge-1\u0085")]
+    [InlineData("id", "charge\u00a01")]
+    [InlineData("id", "charge-1\u2028")]
+    [InlineData("id", "charge-1\u200b")]
+    [InlineData("id", "\ufeffcharge-1")]
+    [InlineData("traceId", "4bf92f35\u00a077b34da6")]
+    [InlineData("traceId", "4bf92f35\u200b77b34da6")]
+    public void Parse_IdWithAUnicodeSpaceOrInvisibleCharacter_IsRefused(string field, string value)
+    {
+        var json = field == "id"
+            ? $$"""{"version":1,"id":"{{value}}","to":"{{Phone}}","text":"hi"}"""
+            : $$"""{"version":1,"id":"c-1","to":"{{Phone}}","text":"hi","traceId":"{{value}}"}""";
+
+        var result = EnvelopeCodec.Parse(Utf8(json));
+
+        Assert.Equal(field, result.Error?.Field);
+        Assert.Contains("spaces or control characters", result.Error!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_IdWithVisibleNonAsciiCharacters_IsAccepted()
+    {
+        var result = EnvelopeCodec.Parse(Utf8($$"""{"version":1,"id":"fatura-joão-😀-€","to":"{{Phone}}","text":"hi","traceId":"ünïcode"}"""));
+
+        Assert.True(result.IsValid, result.Error?.ToString());
+        Assert.Equal("fatura-joão-😀-€", result.Envelope!.Id);
+    }
+
     [Fact]
     public void Parse_MinimalEnvelope_IsValidWithDefaults()
     {
