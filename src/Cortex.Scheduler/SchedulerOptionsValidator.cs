@@ -1,4 +1,5 @@
 using Cortex.Shared.Configuration;
+using Cortex.Shared.Contract;
 using Microsoft.Extensions.Options;
 using Quartz;
 
@@ -34,6 +35,8 @@ internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOpti
             .Require(IsCron(options.Campaigns.Cron), "Campaigns:Cron", CronMessage(options.Campaigns.Cron))
             .Require(IsTimeOfDay(options.QuietHours.Start), "QuietHours:Start", "must be a time of day from 00:00 to 23:59")
             .Require(IsTimeOfDay(options.QuietHours.End), "QuietHours:End", "must be a time of day from 00:00 to 23:59");
+        QuietHoursWindow.TryFindZone(options.TimeZone ?? string.Empty, out var zone);
+        CheckWindow(check, "QuietHours", options.QuietHours.Start, options.QuietHours.End, zone);
         for (var i = 0; i < options.QuietHours.Overrides.Count; i++)
         {
             var rule = options.QuietHours.Overrides[i];
@@ -42,6 +45,7 @@ internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOpti
                 .Require(rule.Kind is null || s_kinds.Contains(rule.Kind), key + ":Kind", $"must be one of {string.Join(", ", s_kinds)} (was '{rule.Kind}')")
                 .Require(IsTimeOfDay(rule.Start), key + ":Start", "must be a time of day from 00:00 to 23:59")
                 .Require(IsTimeOfDay(rule.End), key + ":End", "must be a time of day from 00:00 to 23:59");
+            CheckWindow(check, key, rule.Start, rule.End, zone);
         }
 
         foreach (var (key, cron) in new[] { (nameof(options.OutboxRepairCron), options.OutboxRepairCron), ("Billing:Cron", options.Billing.Cron), ("FollowUps:Cron", options.FollowUps.Cron), ("Campaigns:Cron", options.Campaigns.Cron) })
@@ -60,21 +64,27 @@ internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOpti
 
     private static bool IsTimeOfDay(TimeSpan value) => value >= TimeSpan.Zero && value < TimeSpan.FromDays(1);
 
-    private static bool IsZone(string? id)
+    // Every message carries its quiet hours in the envelope's wire form, which the sender and CortexClient read with the
+    // contract's rules: a window they refuse would fail every message it applies to, so it stops the process here.
+    private static void CheckWindow(OptionsCheck check, string key, TimeSpan start, TimeSpan end, TimeZoneInfo? zone)
     {
-        if (string.IsNullOrWhiteSpace(id))
+        // Seconds are the wire form's finest unit: 21:00:00.5 would be carried as 21:00, or with an end of 21:00 as none.
+        check.Require(!HasFraction(start), key + ":Start", $"must be whole seconds, HH:mm or HH:mm:ss, as messages carry it (was '{start}')")
+            .Require(!HasFraction(end), key + ":End", $"must be whole seconds, HH:mm or HH:mm:ss, as messages carry it (was '{end}')");
+        if (zone is null || start == end || !IsTimeOfDay(start) || !IsTimeOfDay(end) || HasFraction(start) || HasFraction(end))
         {
-            return false;
+            return;
         }
 
-        try
-        {
-            TimeZoneInfo.FindSystemTimeZoneById(id);
-            return true;
-        }
-        catch (Exception ex) when (ex is TimeZoneNotFoundException or InvalidTimeZoneException)
-        {
-            return false;
-        }
+        var window = new QuietHoursWindow(TimeOnly.FromTimeSpan(start), TimeOnly.FromTimeSpan(end), zone);
+        var wire = window.ToString();
+        var carried = QuietHoursWindow.TryParse(wire, out var read, out var error) && read.Start == window.Start && read.End == window.End;
+        check.Require(carried, key, $"makes quiet hours '{wire}' that messages cannot carry: {error ?? "the envelope reads a different window"}");
     }
+
+    private static bool HasFraction(TimeSpan value) => value.Ticks % TimeSpan.TicksPerSecond != 0;
+
+    // The contract's rule for the zone quiet hours name (an exact IANA name), so that the windows made from it are ones
+    // the sender reads: .NET alone also takes America//Sao_Paulo or, once its cache is filled, america/sao_paulo.
+    private static bool IsZone(string? id) => !string.IsNullOrWhiteSpace(id) && QuietHoursWindow.TryFindZone(id, out _);
 }

@@ -69,6 +69,23 @@ public class SchedulerHostTests
         Assert.Contains("Cortex:Scheduler:Billing:Crn is not a setting (did you mean Cortex:Scheduler:Billing:Cron?)", output, StringComparison.Ordinal);
     }
 
+    // Both were accepted at start, and then every message with quiet hours failed in CortexClient: the window it carries
+    // ('21:00-08:00 America//Sao_Paulo', or '21:00-21:00 …' from 21:00:00.5) is one the contract refuses.
+    [Fact]
+    public async Task RunAsync_QuietHoursMessagesCouldNotCarry_Exits78NamingTheKeys()
+    {
+        var (exitCode, output) = await RunSchedulerHostAsync(new()
+        {
+            ["Cortex:Scheduler:TimeZone"] = "America//Sao_Paulo",
+            ["Cortex:Scheduler:QuietHours:Start"] = "21:00:00.5",
+            ["Cortex:Scheduler:QuietHours:End"] = "21:00:00",
+        });
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains("Cortex:Scheduler:TimeZone must be an IANA time zone such as America/Sao_Paulo (was 'America//Sao_Paulo')", output, StringComparison.Ordinal);
+        Assert.Contains("Cortex:Scheduler:QuietHours:Start must be whole seconds, HH:mm or HH:mm:ss, as messages carry it (was '21:00:00.5000000')", output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task RunAsync_ConnectionStringWithUnknownKeyword_Exits78WithoutShowingThePassword()
     {

@@ -58,6 +58,49 @@ public class SchedulerOptionsValidatorTests
         Assert.Contains("Cortex:Scheduler:QuietHours:Overrides:1:End must be a time of day from 00:00 to 23:59", failures);
     }
 
+    // .NET takes these, the envelope contract does not: each quiet-hours message would fail in CortexClient. The case is
+    // refused even once .NET's zone cache, which ignores case, holds the zone.
+    [Theory]
+    [InlineData("America//Sao_Paulo")]
+    [InlineData("america/sao_paulo")]
+    [InlineData("localtime")]
+    [InlineData("posix/America/Sao_Paulo")]
+    public void Validate_TimeZoneTheEnvelopeContractRefuses_NamesTheKey(string zone)
+    {
+        _ = TimeZoneInfo.GetSystemTimeZones();
+
+        var result = new SchedulerOptionsValidator().Validate(null, new SchedulerOptions { TimeZone = zone });
+
+        Assert.Contains($"Cortex:Scheduler:TimeZone must be an IANA time zone such as America/Sao_Paulo (was '{zone}')", result.Failures!);
+    }
+
+    // Messages carry their window to the second: 21:00:00.5 was written as 21:00, so a window ending at 21:00 became
+    // '21:00-21:00', which the contract refuses, and one ending elsewhere silently moved.
+    [Fact]
+    public void Validate_QuietHoursWithAFractionOfASecond_NamesTheKey()
+    {
+        var options = new SchedulerOptions();
+        options.QuietHours.Start = new TimeSpan(0, 21, 0, 0, 500);
+        options.QuietHours.End = new TimeSpan(21, 0, 0);
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Kind = "campaign", Start = new(20, 0, 0), End = TimeSpan.FromHours(8.0001) });
+
+        var failures = new SchedulerOptionsValidator().Validate(null, options).Failures!.ToList();
+
+        Assert.Contains("Cortex:Scheduler:QuietHours:Start must be whole seconds, HH:mm or HH:mm:ss, as messages carry it (was '21:00:00.5000000')", failures);
+        Assert.Contains(failures, f => f.StartsWith("Cortex:Scheduler:QuietHours:Overrides:0:End must be whole seconds", StringComparison.Ordinal));
+        Assert.Equal(2, failures.Count);
+    }
+
+    [Fact]
+    public void Validate_QuietHoursInWholeSecondsAndAnExactZone_AreValid()
+    {
+        var options = new SchedulerOptions { TimeZone = "Etc/UTC" };
+        options.QuietHours.Start = new TimeSpan(21, 30, 15);
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Tenant = "isp-sul", Start = new(22, 0, 0), End = new(7, 0, 0) });
+
+        Assert.True(new SchedulerOptionsValidator().Validate(null, options).Succeeded);
+    }
+
     [Fact]
     public void Offsets_AreParsedSortedAndDeduplicated()
     {

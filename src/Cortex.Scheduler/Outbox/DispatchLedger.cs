@@ -56,8 +56,7 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     {
         ArgumentNullException.ThrowIfNull(envelope);
         var stamped = envelope with { EnqueuedAt = timeProvider.GetUtcNow() };
-        var payload = EnvelopeCodec.Serialize(stamped);
-        if (EnvelopeCodec.Parse(payload).Error is { } error)
+        if (!EnvelopeCodec.TrySerialize(stamped, out var payload, out var error))
         {
             throw new InvalidEnvelopeException(error, -1, envelope.Id);
         }

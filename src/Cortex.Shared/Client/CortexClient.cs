@@ -40,8 +40,9 @@ public sealed class CortexClient(IMessageQueue queue, TimeProvider timeProvider)
     {
         ArgumentNullException.ThrowIfNull(envelope);
         var stamped = envelope.EnqueuedAt is null ? envelope with { EnqueuedAt = timeProvider.GetUtcNow() } : envelope;
-        var payload = EnvelopeCodec.Serialize(stamped);
-        return EnvelopeCodec.Parse(payload).Error is { } error ? (null, error) : (new QueueMessage(payload, stamped.Priority, stamped.NotBefore), null);
+        return EnvelopeCodec.TrySerialize(stamped, out var payload, out var error)
+            ? (new QueueMessage(payload, stamped.Priority, stamped.NotBefore), null)
+            : (null, error);
     }
 
     /// <summary>Enqueues messages <see cref="Prepare"/> returned, in pipelined batches.</summary>

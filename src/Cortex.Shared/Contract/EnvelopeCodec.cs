@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -10,6 +12,8 @@ namespace Cortex.Shared.Contract;
 /// <summary>Parses, validates and writes the public JSON envelope (UTF-8; read by <see cref="EnvelopeReader"/>, written by System.Text.Json source-generated).</summary>
 public static class EnvelopeCodec
 {
+    internal const string LoneSurrogateDetail = "contains half of a character (a lone UTF-16 surrogate; was an emoji cut in two?)";
+
     private static readonly SearchValues<char> s_idForbidden = SearchValues.Create(
         "\0\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000b\f\r\u000e\u000f\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f \u007f");
 
@@ -111,14 +115,104 @@ public static class EnvelopeCodec
     }
 
     /// <summary>Validates an envelope built in code with the same rules as one read from the wire.</summary>
-    public static EnvelopeError? Validate(Envelope envelope)
+    public static EnvelopeError? Validate(Envelope envelope) =>
+        TrySerialize(envelope, out _, out var error) ? null : error;
+
+    /// <summary>
+    /// Writes an envelope built in code and checks the bytes with the sender's rules: what a producer pushes, or why the
+    /// sender would refuse it. Its text reaches the customer as written: a string holding half of a surrogate pair,
+    /// which <see cref="Serialize"/> would write as U+FFFD, is refused.
+    /// </summary>
+    public static bool TrySerialize(Envelope envelope, [NotNullWhen(true)] out byte[]? payload, [NotNullWhen(false)] out EnvelopeError? error)
     {
-        var result = Parse(Serialize(envelope));
-        return result.Error;
+        ArgumentNullException.ThrowIfNull(envelope);
+        payload = null;
+        error = FindLoneSurrogate(envelope);
+        if (error is not null)
+        {
+            return false;
+        }
+
+        var bytes = Serialize(envelope);
+        error = Parse(bytes).Error;
+        if (error is not null)
+        {
+            return false;
+        }
+
+        payload = bytes;
+        return true;
+    }
+
+    private static EnvelopeError? FindLoneSurrogate(Envelope envelope)
+    {
+        foreach (var (field, value) in Strings(envelope))
+        {
+            if (value is not null && HasLoneSurrogate(value))
+            {
+                return new EnvelopeError(field, LoneSurrogateDetail);
+            }
+        }
+
+        return null;
+    }
+
+    // An envelope's strings in the order the wire form has them, named as the sender names them.
+    private static IEnumerable<(string Field, string? Value)> Strings(Envelope envelope)
+    {
+        yield return ("id", envelope.Id);
+        yield return ("to", envelope.To);
+        yield return ("text", envelope.Text);
+        if (envelope.Template is { } template)
+        {
+            yield return ("template.name", template.Name);
+            yield return ("template.language", template.Language);
+            for (var i = 0; i < template.Parameters.Count; i++)
+            {
+                yield return ($"template.parameters[{i}]", template.Parameters[i]);
+            }
+        }
+
+        yield return ("kind", envelope.Kind);
+        yield return ("tenant", envelope.Tenant);
+        yield return ("traceId", envelope.TraceId);
+        foreach (var (key, value) in envelope.Attributes ?? new Dictionary<string, string>())
+        {
+            yield return ("attributes", key);
+            yield return ($"attributes.{key}", value);
+        }
+
+        yield return ("lastError", envelope.LastError);
+    }
+
+    private static bool HasLoneSurrogate(ReadOnlySpan<char> value)
+    {
+        var i = value.IndexOfAnyInRange('\uD800', '\uDFFF');
+        while (i >= 0)
+        {
+            if (!char.IsHighSurrogate(value[i]) || i + 1 == value.Length || !char.IsLowSurrogate(value[i + 1]))
+            {
+                return true;
+            }
+
+            i += 2;
+            var next = value[i..].IndexOfAnyInRange('\uD800', '\uDFFF');
+            i = next < 0 ? -1 : i + next;
+        }
+
+        return false;
     }
 
     internal static EnvelopeParseResult Validate(EnvelopeDocument doc)
     {
+        // A newer version is named before its fields: they are unknown here, and "check its spelling" would send the
+        // operator looking for a producer's typo instead of upgrading the sender. Without a version, an unknown field
+        // is as likely the misspelt version itself ("Version", "ver"), so it is still reported first.
+        if (doc.Version is not (null or Envelope.FirstVersion or Envelope.QuietHoursVersion))
+        {
+            return Fail("version", $"unsupported version {doc.Version}; this Cortex reads versions {Envelope.FirstVersion} and {Envelope.QuietHoursVersion}");
+        }
+
         if (doc.UnknownField is { } unknown)
         {
             return Fail(unknown, "unknown field (check its spelling; fields are camelCase)");
@@ -127,11 +221,6 @@ public static class EnvelopeCodec
         if (doc.Version is null)
         {
             return Fail("version", $"is required (use {Envelope.FirstVersion})");
-        }
-
-        if (doc.Version is not (Envelope.FirstVersion or Envelope.QuietHoursVersion))
-        {
-            return Fail("version", $"unsupported version {doc.Version}; this Cortex reads versions {Envelope.FirstVersion} and {Envelope.QuietHoursVersion}");
         }
 
         if (string.IsNullOrEmpty(doc.Id))
@@ -144,7 +233,7 @@ public static class EnvelopeCodec
             return Fail("id", $"is {doc.Id.Length} characters, over the {EnvelopeLimits.MaxIdLength} limit");
         }
 
-        if (doc.Id.AsSpan().ContainsAny(s_idForbidden))
+        if (HasSpaceOrControl(doc.Id))
         {
             return Fail("id", "must not contain spaces or control characters");
         }
@@ -229,7 +318,7 @@ public static class EnvelopeCodec
             }
         }
 
-        if (doc.TraceId is not null && (doc.TraceId.Length is 0 or > EnvelopeLimits.MaxTraceIdLength || doc.TraceId.AsSpan().ContainsAny(s_idForbidden)))
+        if (doc.TraceId is not null && (doc.TraceId.Length is 0 or > EnvelopeLimits.MaxTraceIdLength || HasSpaceOrControl(doc.TraceId)))
         {
             return Fail("traceId", $"must be 1 to {EnvelopeLimits.MaxTraceIdLength} characters without spaces or control characters");
         }
@@ -391,6 +480,32 @@ public static class EnvelopeCodec
 
         normalized = value[0] == '+' ? value : "+" + value;
         return true;
+    }
+
+    // Any Unicode space, line break, control or invisible format character, not only ASCII ones: an id holding U+00A0 or
+    // U+200B looks like another and is a different idempotency key; U+0085 and U+2028 break a log line in two.
+    private static bool HasSpaceOrControl(string value)
+    {
+        if (value.AsSpan().ContainsAny(s_idForbidden))
+        {
+            return true;
+        }
+
+        if (Ascii.IsValid(value))
+        {
+            return false;
+        }
+
+        foreach (var rune in value.EnumerateRunes())
+        {
+            if (Rune.GetUnicodeCategory(rune) is UnicodeCategory.Control or UnicodeCategory.Format
+                or UnicodeCategory.SpaceSeparator or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool IsName(string value, int maxLength) =>

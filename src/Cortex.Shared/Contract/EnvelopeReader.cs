@@ -605,11 +605,47 @@ internal ref struct EnvelopeReader
             case JsonTokenType.Null:
                 return null;
             case JsonTokenType.String:
+                // Half of a surrogate pair (JSON.stringify writes "\ud83d" for an emoji cut in two) cannot become a
+                // string; the reader would throw, and a wrong type is not what the producer needs to hear.
+                if (_reader.ValueIsEscaped && HasLoneSurrogate(_reader.ValueSpan))
+                {
+                    return new EnvelopeError(Field, EnvelopeCodec.LoneSurrogateDetail);
+                }
+
                 value = _reader.GetString();
                 return null;
             default:
                 return TypeError();
         }
+    }
+
+    // Whether a string's \u escapes hold a surrogate without its other half. Raw bytes are valid UTF-8 already, so only an
+    // escape can; the reader has checked that each escape is \ and a letter, or \u and four hex digits.
+    private static bool HasLoneSurrogate(ReadOnlySpan<byte> escaped)
+    {
+        var awaitingLow = false;
+        for (var i = 0; i < escaped.Length; i++)
+        {
+            var unit = -1;
+            if (escaped[i] == '\\')
+            {
+                i++;
+                if (escaped[i] == 'u')
+                {
+                    unit = int.Parse(escaped.Slice(i + 1, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
+                    i += 4;
+                }
+            }
+
+            if (awaitingLow != (unit is >= 0xDC00 and <= 0xDFFF))
+            {
+                return true;
+            }
+
+            awaitingLow = unit is >= 0xD800 and <= 0xDBFF;
+        }
+
+        return awaitingLow;
     }
 
     private readonly EnvelopeError? ReadInt(out int? value)

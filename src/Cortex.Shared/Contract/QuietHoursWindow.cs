@@ -12,14 +12,17 @@ namespace Cortex.Shared.Contract;
 /// </summary>
 public sealed record QuietHoursWindow
 {
-    // Zones found, by id, in any case, as .NET's own cache keeps them. Bounded by the machine's zone list: an unknown id is
-    // looked up each time and not kept, and an id is a plain path of zone names (no empty or dotted part), so that a
-    // hostile producer cannot grow either cache with spellings of one zone (America//Sao_Paulo, ./America/Sao_Paulo).
-    private static readonly ConcurrentDictionary<string, TimeZoneInfo> s_zones = new(StringComparer.OrdinalIgnoreCase);
+    // Zones found, by the exact name. Bounded by the machine's zone list: an unknown name is looked up each time and not
+    // kept, and only the one spelling of each zone's name is accepted, so that a hostile producer cannot grow this cache
+    // or .NET's with spellings of one zone (america/sao_paulo, America//Sao_Paulo, ./America/Sao_Paulo).
+    private static readonly ConcurrentDictionary<string, TimeZoneInfo> s_zones = new(StringComparer.Ordinal);
 
     private static readonly string[] s_timeFormats = ["HH:mm", "HH:mm:ss"];
 
-    private static readonly SearchValues<char> s_zoneIdChars = SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_/+-. ");
+    // The tz database's name rules: ASCII letters, digits, '.', '-', '_' and '+' in parts that start with an upper-case
+    // letter (America/Sao_Paulo, Etc/GMT+3, EST5EDT). Files under the zone database that are not zones' names
+    // (localtime, posixrules, posix/…, right/…) and Windows names (with spaces) do not fit it.
+    private static readonly SearchValues<char> s_zoneNameChars = SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-./");
 
     public QuietHoursWindow(TimeOnly start, TimeOnly end, TimeZoneInfo zone)
     {
@@ -69,33 +72,54 @@ public sealed record QuietHoursWindow
         }
 
         var id = value.AsSpan(space + 1);
-        if (!s_zones.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(id, out var zone))
+        if (!TryFindZone(id, out var zone))
         {
-            // Zone ids name files under the zone database: nothing else is looked up.
-            var name = id.ToString();
-            if (!IsZonePath(id) || !TimeZoneInfo.TryFindSystemTimeZoneById(name, out zone))
-            {
-                error = $"time zone '{name}' is not known (use an IANA name such as America/Sao_Paulo)";
-                return false;
-            }
-
-            s_zones.TryAdd(name, zone);
+            error = $"time zone '{id}' is not known (use an IANA name as the tz database spells it, case included, such as America/Sao_Paulo)";
+            return false;
         }
 
         window = new QuietHoursWindow(start, end, zone);
         return true;
     }
 
-    private static bool IsZonePath(ReadOnlySpan<char> id)
+    /// <summary>
+    /// The zone of an IANA time zone name spelled exactly as the tz database does, case included, if this machine knows
+    /// it: the one rule for every window a message carries, whatever was looked up before.
+    /// </summary>
+    internal static bool TryFindZone(ReadOnlySpan<char> name, [NotNullWhen(true)] out TimeZoneInfo? zone)
     {
-        if (id.ContainsAnyExcept(s_zoneIdChars))
+        if (s_zones.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out zone))
+        {
+            return true;
+        }
+
+        // .NET's lookup alone is no rule: its cache ignores case where the zone files' paths do not (america/sao_paulo
+        // was refused until something had loaded America/Sao_Paulo), and it opens any file under the zone database
+        // (and, outside invariant globalization, converts Windows names). Only a zone that carries the very name asked for, as an IANA id, is taken.
+        var id = name.ToString();
+        if (!IsIanaName(name)
+            || !TimeZoneInfo.TryFindSystemTimeZoneById(id, out var found)
+            || !found.HasIanaId
+            || !string.Equals(found.Id, id, StringComparison.Ordinal))
+        {
+            zone = null;
+            return false;
+        }
+
+        zone = s_zones.GetOrAdd(id, found);
+        return true;
+    }
+
+    private static bool IsIanaName(ReadOnlySpan<char> name)
+    {
+        if (name.ContainsAnyExcept(s_zoneNameChars))
         {
             return false;
         }
 
-        foreach (var part in id.Split('/'))
+        foreach (var part in name.Split('/'))
         {
-            if (part.End.Value == part.Start.Value || id[part][0] == '.')
+            if (part.End.Value == part.Start.Value || !char.IsAsciiLetterUpper(name[part][0]))
             {
                 return false;
             }

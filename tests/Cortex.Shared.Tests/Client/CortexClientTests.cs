@@ -63,6 +63,18 @@ public class CortexClientTests(RedisFixture redis) : IClassFixture<RedisFixture>
         Assert.Equal(0, (await queue.GetStatsAsync()).Pending);
     }
 
+    // A producer that cut an emoji in two had the half silently replaced with U+FFFD and sent to the customer.
+    [Fact]
+    public async Task EnqueueAsync_TextWithHalfOfAnEmoji_ThrowsInsteadOfSendingAReplacementCharacter()
+    {
+        var (client, queue) = Create();
+
+        var ex = await Assert.ThrowsAsync<InvalidEnvelopeException>(() => client.EnqueueAsync(Text("c-1") with { Text = "Olá \ud83d" }));
+
+        Assert.Equal(new EnvelopeError("text", "contains half of a character (a lone UTF-16 surrogate; was an emoji cut in two?)"), ex.Error);
+        Assert.Equal(0, (await queue.GetStatsAsync()).Pending);
+    }
+
     [Fact]
     public async Task EnqueueBatchAsync_MixedPriorities_GoToTheirListsInOrder()
     {

@@ -137,6 +137,52 @@ public partial class DocumentedExamplesTests
         }
     }
 
+    // A producer builds its names from the characters the table lists; one listed but refused dead-letters every
+    // message that uses it (the table once offered '.' and '-' in template names).
+    [Theory]
+    [InlineData("template.name")]
+    [InlineData("kind")]
+    [InlineData("tenant")]
+    public void Doc_NameCharacterSet_IsWhatTheCodecAccepts(string field)
+    {
+        // The envelope's table comes first; the dead-letter entry's table has a `kind` row too.
+        var row = s_doc.Value.Split('\n').First(l => l.StartsWith($"| `{field}` |", StringComparison.Ordinal));
+        var limits = row.Split('|')[4];
+        var documented = new SortedSet<char>();
+        foreach (Match token in Backticked().Matches(limits[limits.IndexOf(" of ", StringComparison.Ordinal)..]))
+        {
+            var t = token.Groups[1].Value;
+            Assert.True(t.Length == 1 || (t.Length == 3 && t[1] == '-'), $"{field}: '{t}' is neither a character nor a range");
+            for (var c = t[0]; c <= t[^1]; c++)
+            {
+                documented.Add(c);
+            }
+        }
+
+        var accepted = new SortedSet<char>();
+        for (var c = ' '; c <= '~'; c++)
+        {
+            var name = "a" + c;
+            var envelope = field switch
+            {
+                "template.name" => new Envelope { Id = "c-1", To = "+5511987654321", Template = new MessageTemplate(name, "pt_BR", []) },
+                "kind" => new Envelope { Id = "c-1", To = "+5511987654321", Text = "hi", Kind = name },
+                _ => new Envelope { Id = "c-1", To = "+5511987654321", Text = "hi", Tenant = name },
+            };
+            var error = EnvelopeCodec.Validate(envelope);
+            if (error is null)
+            {
+                accepted.Add(c);
+            }
+            else
+            {
+                Assert.Equal(field, error.Field);
+            }
+        }
+
+        Assert.Equal(string.Concat(accepted), string.Concat(documented));
+    }
+
     [Fact]
     public void Doc_DefaultKeysAndSettings_MatchTheCode()
     {
@@ -167,6 +213,9 @@ public partial class DocumentedExamplesTests
 
     private static string[] DocumentedReasons() =>
         typeof(DeadLetterReasons).GetFields(BindingFlags.Public | BindingFlags.Static).Select(f => (string)f.GetRawConstantValue()!).ToArray();
+
+    [GeneratedRegex("`([^`]+)`")]
+    private static partial Regex Backticked();
 
     [GeneratedRegex(@"LPUSH '\{cortex\}:ready:(?<priority>high|normal|low)' '(?<json>[^']*)'")]
     private static partial Regex RedisCliPush();

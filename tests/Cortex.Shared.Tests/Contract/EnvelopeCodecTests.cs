@@ -168,6 +168,101 @@ public class EnvelopeCodecTests
         Assert.DoesNotContain("Cortex.", result.Error.Message, StringComparison.Ordinal);
     }
 
+    // A newer release's envelope carries fields this one does not know (version 2 always carries quietHours). Reported
+    // as an unknown field, it read as a producer's typo; the operator has to read "upgrade the senders" instead.
+    [Theory]
+    [InlineData("""{"version":3,"id":"c-1","to":"+5511987654321","text":"hi","channel":"sms"}""")]
+    [InlineData("""{"channel":"sms","id":"c-1","to":"+5511987654321","text":"hi","version":3}""")]
+    [InlineData("""{"version":3,"id":"c-1","to":"+5511987654321","template":{"name":"x","language":"en","header":"img"}}""")]
+    public void Parse_NewerVersionWithFieldsThisReleaseLacks_NamesTheVersionNotATypo(string json)
+    {
+        var result = EnvelopeCodec.Parse(Utf8(json));
+
+        Assert.Equal(new EnvelopeError("version", "unsupported version 3; this Cortex reads versions 1 and 2"), result.Error);
+    }
+
+    [Fact]
+    public void Parse_NoVersionAndAnUnknownField_NamesTheFieldWhichMayBeTheMisspeltVersion()
+    {
+        var result = EnvelopeCodec.Parse(Utf8($$"""{"Version":1,"id":"c-1","to":"{{Phone}}","text":"hi"}"""));
+
+        Assert.Equal(new EnvelopeError("Version", "unknown field (check its spelling; fields are camelCase)"), result.Error);
+    }
+
+    // JavaScript's JSON.stringify writes half of an emoji cut in two as a lone \ud83d escape. That was reported as a
+    // value of the wrong type ("must be a string"), which sent the producer looking at the JSON's shape.
+    [Theory]
+    [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","text":"Olá \ud83d"}""", "text")]
+    [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","text":"\ude00 Olá"}""", "text")]
+    [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","text":"\ud83d\ud83d\ude00"}""", "text")]
+    [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","template":{"name":"x","language":"en","parameters":["Maria","Jo\ud83d"]}}""", "template.parameters[1]")]
+    [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","text":"hi","attributes":{"note":"\udbff"}}""", "attributes.note")]
+    public void Parse_StringWithHalfOfASurrogatePair_SaysACharacterWasCut(string json, string field)
+    {
+        var result = EnvelopeCodec.Parse(Utf8(json));
+
+        Assert.Equal(new EnvelopeError(field, "contains half of a character (a lone UTF-16 surrogate; was an emoji cut in two?)"), result.Error);
+    }
+
+    [Theory]
+    [InlineData("""Olá \ud83d\ude00""", "Olá 😀")]
+    [InlineData("""\\ud83d""", "\\ud83d")]
+    [InlineData("""\u00e9\ud83d\ude00\n""", "é😀\n")]
+    public void Parse_EscapedWholeCharacters_AreRead(string escaped, string text)
+    {
+        var result = EnvelopeCodec.Parse(Utf8($$"""{"version":1,"id":"c-1","to":"{{Phone}}","text":"{{escaped}}"}"""));
+
+        Assert.True(result.IsValid, result.Error?.ToString());
+        Assert.Equal(text, result.Envelope!.Text);
+    }
+
+    // Built in code, the same text was written as U+FFFD and sent: the customer got a '?' box for the emoji.
+    [Fact]
+    public void Validate_EnvelopeBuiltInCodeWithHalfOfAnEmoji_IsRefusedNotChanged()
+    {
+        var text = new Envelope { Id = "c-1", To = Phone, Text = "Olá \ud83d" };
+        var parameter = new Envelope { Id = "c-1", To = Phone, Template = new MessageTemplate("bill_due", "pt_BR", ["Maria", "\ude00"]) };
+        var attribute = new Envelope { Id = "c-1", To = Phone, Text = "hi", Attributes = new Dictionary<string, string> { ["note"] = "a\ud83d" } };
+
+        Assert.Equal(new EnvelopeError("text", "contains half of a character (a lone UTF-16 surrogate; was an emoji cut in two?)"), EnvelopeCodec.Validate(text));
+        Assert.Equal("template.parameters[1]", EnvelopeCodec.Validate(parameter)?.Field);
+        Assert.Equal("attributes.note", EnvelopeCodec.Validate(attribute)?.Field);
+        Assert.False(EnvelopeCodec.TrySerialize(text, out var payload, out _));
+        Assert.Null(payload);
+        Assert.Null(EnvelopeCodec.Validate(text with { Text = "Olá 😀" }));
+    }
+
+    // Spaces and controls outside ASCII passed: an id with a no-break or zero-width space looks like another and is a
+    // different idempotency key, so the customer got the message twice; a next-line or line separator split log lines.
+    [Theory]
+    [InlineData("id", "charge-1\u0085")]
+    [InlineData("id", "charge\u00a01")]
+    [InlineData("id", "charge-1\u2028")]
+    [InlineData("id", "charge-1\u200b")]
+    [InlineData("id", "\ufeffcharge-1")]
+    [InlineData("traceId", "4bf92f35\u00a077b34da6")]
+    [InlineData("traceId", "4bf92f35\u200b77b34da6")]
+    public void Parse_IdWithAUnicodeSpaceOrInvisibleCharacter_IsRefused(string field, string value)
+    {
+        var json = field == "id"
+            ? $$"""{"version":1,"id":"{{value}}","to":"{{Phone}}","text":"hi"}"""
+            : $$"""{"version":1,"id":"c-1","to":"{{Phone}}","text":"hi","traceId":"{{value}}"}""";
+
+        var result = EnvelopeCodec.Parse(Utf8(json));
+
+        Assert.Equal(field, result.Error?.Field);
+        Assert.Contains("spaces or control characters", result.Error!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_IdWithVisibleNonAsciiCharacters_IsAccepted()
+    {
+        var result = EnvelopeCodec.Parse(Utf8($$"""{"version":1,"id":"fatura-joão-😀-€","to":"{{Phone}}","text":"hi","traceId":"ünïcode"}"""));
+
+        Assert.True(result.IsValid, result.Error?.ToString());
+        Assert.Equal("fatura-joão-😀-€", result.Envelope!.Id);
+    }
+
     [Fact]
     public void Parse_MinimalEnvelope_IsValidWithDefaults()
     {

@@ -83,7 +83,7 @@ public class EnvelopeParseDifferentialTests
             compared++;
             var expected = Describe(ReferenceEnvelopeParser.Parse(json));
             var actual = Describe(EnvelopeCodec.Parse(json));
-            if (expected != actual)
+            if (expected != actual && !IsLoneSurrogateNamed(expected, actual, json))
             {
                 differences.Add($"{Encoding.UTF8.GetString(json)}\n  was:  {expected}\n  now:  {actual}");
             }
@@ -162,6 +162,20 @@ public class EnvelopeParseDifferentialTests
 
         Assert.NotNull(result.Error);
         Assert.Equal(0, thrown);
+    }
+
+    // The one intended difference: a string value holding half of a surrogate pair was reported as a value of the wrong
+    // type; it is now named for what it is, at the same field and at the same point of the document.
+    private static bool IsLoneSurrogateNamed(string expected, string actual, byte[] json)
+    {
+        const string Named = "] contains half of a character (a lone UTF-16 surrogate; was an emoji cut in two?)";
+        if (!actual.EndsWith(Named, StringComparison.Ordinal) || !Encoding.UTF8.GetString(json).Contains("\\ud", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        var field = actual[..^Named.Length] + "] ";
+        return expected == field + "must be a string" || expected == field + "must be an array of strings" || expected == field + "attribute values must be strings";
     }
 
     private static string Describe(EnvelopeParseResult result) =>
