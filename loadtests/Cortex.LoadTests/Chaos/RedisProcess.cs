@@ -31,11 +31,17 @@ internal sealed class RedisProcess : IAsyncDisposable
                 await redis.StartProcessAsync();
                 return redis;
             }
-            catch (InvalidOperationException) when (attempt < 3)
+            catch (Exception e)
             {
+                // A failed attempt takes its process and dir with it, a process still running but not ready in time too.
+                await redis.DisposeAsync();
+
                 // Between the probe releasing the port and redis-server binding it, another process can take it (a
                 // connection's ephemeral port comes from the same range): redis-server exits at once. Another port.
-                await redis.DisposeAsync();
+                if (e is not InvalidOperationException || attempt == 3)
+                {
+                    throw;
+                }
             }
         }
     }
