@@ -37,7 +37,7 @@ public sealed class RedisServer : IAsyncDisposable
     public static async Task<RedisServer> StartAsync(RedisSecurity security, params string[] extraArgs)
     {
         ArgumentNullException.ThrowIfNull(security);
-        var dir = Directory.CreateTempSubdirectory("cortex-redis-").FullName;
+        var dir = ServerDirectory.Create("cortex-redis-");
         try
         {
             if (security.Tls)

@@ -11,7 +11,7 @@ internal sealed class RedisProcess : IAsyncDisposable
 {
     private static readonly TimeSpan s_readyBudget = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan s_stopBudget = TimeSpan.FromSeconds(30);
-    private readonly string _dir = Directory.CreateTempSubdirectory("cortex-chaos-redis-").FullName;
+    private readonly string _dir = ServerDirectory.Create("cortex-chaos-redis-");
     private Process? _process;
 
     private RedisProcess(int port) => Port = port;
