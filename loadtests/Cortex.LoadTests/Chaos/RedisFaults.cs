@@ -35,7 +35,9 @@ internal static class RedisFaults
         await using var context = await LoadContext.ConnectAsync(redis.Configuration, string.Empty, senderDll, LoadProfile.Smoke, progress);
         var n = profile.RedisMessages;
 
-        // Another system keeps pushing through the fault at a fiftieth of the backlog per second (1,000 msg/s for 50,000).
+        // Another system pushes a fiftieth of the backlog per second (1,000 msg/s for 50,000). While Redis is down its push
+        // of the batch then due fails and is tried again every 100 ms, nothing more is pushed, and once Redis takes it the
+        // producer catches up with what fell due meanwhile.
         var liveRate = n / 50.0;
         var liveCapacity = (int)(liveRate * (down.TotalSeconds + 60));
         var ledger = new MessageLedger(n + liveCapacity);
@@ -156,13 +158,13 @@ internal static class RedisFaults
 
         List<Figure> figures =
         [
-            new("load", $"{n:N0} messages backlog, {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms, and a producer pushing {liveRate:N0} msg/s through the fault; Redis with appendonly yes, appendfsync everysec"),
+            new("load", $"{n:N0} messages backlog, {profile.Workers} workers, gateway answering after {profile.GatewayLatency.TotalMilliseconds:N0} ms, and a producer due to push {liveRate:N0} msg/s (while Redis is down it retries its batch due and pushes nothing else, then catches up); Redis with appendonly yes, appendfsync everysec"),
             new("faults injected", crash ? "redis-server SIGKILLed once mid-drain, restarted on its AOF 1 s later" : $"redis-server stopped mid-drain for {down.TotalSeconds:N0} s, then started on its AOF"),
             new("sending resumed after Redis was back", pause == TimeSpan.MaxValue ? "never" : $"{pause.TotalSeconds:N1} s"),
             new("sender CPU while Redis was away (after its first quarter)", $"{outageCpu:N3} cores"),
             new("/health/ready → 503 after the fault · → 200 after Redis was back", $"{Seconds(notReadyAfter)} · {Seconds(readyAgainAfter)}{ProbeTimeouts(probeTimeouts)}"),
             new("duplicates", $"{duplicates:N0}"),
-            new("a producer pushing through the fault", $"{produced:N0} messages at {liveRate:N0} msg/s, {failedPushes:N0} pushes refused while Redis was away and retried; {lostPushes.Count:N0} acknowledged pushes lost ({ackedInWindow:N0} were acknowledged in the last second before the fault)"),
+            new("a producer pushing through the fault", $"{produced:N0} messages due at {liveRate:N0} msg/s; {failedPushes:N0} failed attempts of its batch due while Redis was away (tried again every 100 ms until Redis took it); {lostPushes.Count:N0} acknowledged pushes lost ({ackedInWindow:N0} were acknowledged in the last second before the fault)"),
             new("left in Redis after the drain and the SIGTERM", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased"),
         ];
         return new ScenarioReport(
@@ -170,8 +172,8 @@ internal static class RedisFaults
             crash ? $"Redis crash and AOF restart during a {n:N0}-message drain" : $"Redis away for {down.TotalSeconds:N0} s during a {n:N0}-message drain",
             "closed (backlog)",
             crash
-                ? $"A sender drains {n:N0} messages from a redis-server with AOF (appendfsync everysec). A fifth of the way through, redis-server is killed with SIGKILL and started again on the same port and data 1 s later; the sender is left alone. Meanwhile another system pushes {liveRate:N0} msg/s through CortexClient, retrying a push that fails. Writes Redis acknowledged in the last second before the crash may be gone: pushes acknowledged then may be lost, and acks of messages already sent may be lost, so those may be sent again, which is the bound on duplicates."
-                : $"A sender drains {n:N0} messages; a fifth of the way through, redis-server is stopped (it fsyncs its AOF) for {down.TotalSeconds:N0} s, then started again on the same port and data, while another system pushes {liveRate:N0} msg/s through CortexClient, retrying a push that fails. The sender must stay up, go not-ready, wait with backoff rather than spin, and go on by itself; nothing may be lost or sent twice.",
+                ? $"A sender drains {n:N0} messages from a redis-server with AOF (appendfsync everysec). A fifth of the way through, redis-server is killed with SIGKILL and started again on the same port and data 1 s later; the sender is left alone. Meanwhile another system pushes {liveRate:N0} msg/s through CortexClient; while Redis is down its push of the batch then due fails and is tried again every 100 ms, and once Redis takes it the producer catches up with what fell due meanwhile. Writes Redis acknowledged in the last second before the crash may be gone: pushes acknowledged then may be lost, and acks of messages already sent may be lost, so those may be sent again, which is the bound on duplicates."
+                : $"A sender drains {n:N0} messages; a fifth of the way through, redis-server is stopped (it fsyncs its AOF) for {down.TotalSeconds:N0} s, then started again on the same port and data, while another system pushes {liveRate:N0} msg/s through CortexClient; while Redis is down its push of the batch then due fails and is tried again every 100 ms, and once Redis takes it the producer catches up with what fell due meanwhile. The sender must stay up, go not-ready, wait with backoff rather than spin, and go on by itself; nothing may be lost or sent twice.",
             figures, checks, samples);
     }
 
