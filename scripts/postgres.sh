@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Throwaway PostgreSQL for the demo and measurements: `postgres.sh start DIR` starts one on a free loopback port with
-# its data in DIR and prints the port; `postgres.sh stop DIR` stops it. Nothing outside DIR is touched.
+# its data in DIR and prints the port; `postgres.sh stop DIR` stops it; `postgres.sh kill DIR` stops it at once
+# (pg_ctl stop -m immediate: no checkpoint, the data is thrown away after). Nothing outside DIR is touched.
 # PostgreSQL refuses to run as root: as root, DIR is given to the postgres user and the binaries run as it.
 set -euo pipefail
 
-cmd=${1:?usage: postgres.sh start|stop DIR}
-dir=${2:?usage: postgres.sh start|stop DIR}
+cmd=${1:?usage: postgres.sh start|stop|kill DIR}
+dir=${2:?usage: postgres.sh start|stop|kill DIR}
 
 # Debian's layout: /usr/lib/postgresql/15/bin, else the highest installed version.
 bin_dir() {
@@ -62,6 +63,12 @@ case "$cmd" in
       (cd "$dir" && as_pg "$bin/pg_ctl" -D "$dir/data" stop -m fast >/dev/null 2>&1) || true
     fi
     ;;
+  kill)
+    if [ -f "$dir/data/postmaster.pid" ]; then
+      bin=$(bin_dir)
+      (cd "$dir" && as_pg "$bin/pg_ctl" -D "$dir/data" stop -m immediate >/dev/null 2>&1) || true
+    fi
+    ;;
   *)
-    echo "usage: postgres.sh start|stop DIR" >&2; exit 2 ;;
+    echo "usage: postgres.sh start|stop|kill DIR" >&2; exit 2 ;;
 esac

@@ -29,6 +29,9 @@ internal static class DemoRun
 {
     private const string QueueName = "cortex";
 
+    /// <summary>How long the drain may go without a message sent or settled before the demo gives up, as the other harness runs do.</summary>
+    private static readonly TimeSpan s_noProgress = TimeSpan.FromSeconds(30);
+
     public static async Task<int> RunAsync(string redis, string postgres, int count)
     {
         var configuration = new Dictionary<string, string?>
@@ -129,12 +132,15 @@ internal static class DemoRun
         clock.Restart();
         await host.StartAsync();
         QueueStats stats = await queue.GetStatsAsync();
+        string? stuck = null;
         await AnsiConsole.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
             .StartAsync(async ctx =>
             {
                 var task = ctx.AddTask("Sending", maxValue: total);
+                var (lastPending, lastSent) = (stats.Pending, fake.AcceptedCount);
+                var lastProgress = Stopwatch.StartNew();
                 while (!ctx.IsFinished)
                 {
                     await Task.Delay(100);
@@ -145,10 +151,26 @@ internal static class DemoRun
                     {
                         task.Value = total;
                     }
+                    else if (stats.Pending != lastPending || fake.AcceptedCount != lastSent)
+                    {
+                        (lastPending, lastSent) = (stats.Pending, fake.AcceptedCount);
+                        lastProgress.Restart();
+                    }
+                    else if (lastProgress.Elapsed > s_noProgress)
+                    {
+                        // A retry waits 3 s at most here: this long with nothing sent and nothing settled is a stall.
+                        stuck = $"no progress for {s_noProgress.TotalSeconds:N0} s: {fake.AcceptedCount:N0} sent, {stats.Pending:N0} of {total:N0} still in Redis ({stats.Ready:N0} ready, {stats.Leased:N0} leased, {stats.Delayed:N0} delayed), {stats.Dead:N0} dead-lettered";
+                        task.StopTask();
+                    }
                 }
             });
         clock.Stop();
         await host.StopAsync();
+        if (stuck is not null)
+        {
+            AnsiConsole.MarkupLine($"[red]The sender stalled: {Markup.Escape(stuck)}. The demo stops here.[/]");
+            return 1;
+        }
 
         // 5. The summary.
         var deadLetters = await queue.GetDeadLettersAsync(0, 100_000);

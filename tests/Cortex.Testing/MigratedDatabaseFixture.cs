@@ -27,27 +27,45 @@ public abstract class MigratedDatabaseFixture : IAsyncLifetime
     {
         var postgres = PostgresServer.StartAsync();
         var redis = RedisServer.StartAsync();
-        _postgres = await postgres;
-        _redis = await redis;
-        _connection = await Redis.ConnectAsync();
-        var template = await Postgres.CreateDatabaseAsync(TemplateDatabase);
+        try
+        {
+            // Both have started or failed before an error is thrown: neither is left starting with nobody to stop it.
+            await Task.WhenAll(postgres, redis);
+            _postgres = await postgres;
+            _redis = await redis;
+            _connection = await Redis.ConnectAsync();
+            var template = await Postgres.CreateDatabaseAsync(TemplateDatabase);
 
-        // No pooling: CREATE DATABASE ... TEMPLATE refuses a template with open connections.
-        await using var dataSource = NpgsqlDataSource.Create(template + ";Pooling=false");
-        await MigrateAsync(dataSource);
+            // No pooling: CREATE DATABASE ... TEMPLATE refuses a template with open connections.
+            await using var dataSource = NpgsqlDataSource.Create(template + ";Pooling=false");
+            await MigrateAsync(dataSource);
+        }
+        catch
+        {
+            // Whatever started is stopped here, whether or not the runner disposes a fixture whose start failed: a
+            // redis-server or a PostgreSQL left running outlives the test run.
+            _postgres ??= postgres.IsCompletedSuccessfully ? await postgres : null;
+            _redis ??= redis.IsCompletedSuccessfully ? await redis : null;
+            await DisposeAsync();
+            throw;
+        }
     }
 
+    /// <summary>Stops both servers; safe to call again.</summary>
     public async Task DisposeAsync()
     {
         _connection?.Dispose();
-        if (_redis is not null)
+        _connection = null;
+        if (_redis is { } redis)
         {
-            await _redis.DisposeAsync();
+            _redis = null;
+            await redis.DisposeAsync();
         }
 
-        if (_postgres is not null)
+        if (_postgres is { } postgres)
         {
-            await _postgres.DisposeAsync();
+            _postgres = null;
+            await postgres.DisposeAsync();
         }
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Cortex.LoadTests;
 using Npgsql;
 
 namespace Cortex.Testing;
@@ -44,7 +45,7 @@ public sealed class PostgresServer : IAsyncDisposable
         }
 
         var binDir = FindBinDir();
-        var dir = Directory.CreateTempSubdirectory("cortex-pg-").FullName;
+        var dir = ServerDirectory.Create("cortex-pg-");
         var server = new PostgresServer(dir, binDir, FreePort(), password);
         try
         {

@@ -37,26 +37,41 @@ public sealed class RedisServer : IAsyncDisposable
     public static async Task<RedisServer> StartAsync(RedisSecurity security, params string[] extraArgs)
     {
         ArgumentNullException.ThrowIfNull(security);
-        var dir = Directory.CreateTempSubdirectory("cortex-redis-").FullName;
-        if (security.Tls)
+        var dir = ServerDirectory.Create("cortex-redis-");
+        try
         {
-            TestCertificates.WriteServerCertificate(Path.Combine(dir, "tls"), "localhost", IPAddress.Loopback);
-        }
+            if (security.Tls)
+            {
+                TestCertificates.WriteServerCertificate(Path.Combine(dir, "tls"), "localhost", IPAddress.Loopback);
+            }
 
-        for (var attempt = 1; ; attempt++)
+            for (var attempt = 1; ; attempt++)
+            {
+                var server = new RedisServer(dir, FreePort(), extraArgs, security);
+                try
+                {
+                    await server.StartProcessAsync();
+                    return server;
+                }
+                catch (Exception e)
+                {
+                    // An attempt that failed takes its process with it: one that exited, or one still running that was
+                    // not ready in time, which would otherwise outlive the test run.
+                    await server.StopProcessAsync();
+
+                    // Between FreePort releasing the port and redis-server binding it, a parallel test (a Kestrel on
+                    // port 0, another server) can take it: redis-server then exits at once. Another port, not a failure.
+                    if (e is not InvalidOperationException || attempt == 3)
+                    {
+                        throw;
+                    }
+                }
+            }
+        }
+        catch
         {
-            var server = new RedisServer(dir, FreePort(), extraArgs, security);
-            try
-            {
-                await server.StartProcessAsync();
-                return server;
-            }
-            catch (InvalidOperationException) when (attempt < 3)
-            {
-                // Between FreePort releasing the port and redis-server binding it, a parallel test (a Kestrel on
-                // port 0, another server) can take it: redis-server then exits at once. Another port, not a failure.
-                server._process?.Dispose();
-            }
+            DeleteDirectory(dir);
+            throw;
         }
     }
 
@@ -95,11 +110,22 @@ public sealed class RedisServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await StopProcessAsync();
+        DeleteDirectory(_dir);
+    }
+
+    private async Task StopProcessAsync()
+    {
         await KillAsync();
         _process?.Dispose();
+        _process = null;
+    }
+
+    private static void DeleteDirectory(string dir)
+    {
         try
         {
-            Directory.Delete(_dir, recursive: true);
+            Directory.Delete(dir, recursive: true);
         }
         catch (IOException)
         {
@@ -161,17 +187,21 @@ public sealed class RedisServer : IAsyncDisposable
                 ready.TrySetResult();
             }
         };
-        _process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        _process.OutputDataReceived += onLine;
-        _process.ErrorDataReceived += onLine;
-        _process.Exited += (_, _) => ready.TrySetException(new InvalidOperationException($"redis-server exited on port {Port}: {string.Join(" | ", output.TakeLast(3))}"));
-        if (!_process.Start())
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        process.OutputDataReceived += onLine;
+        process.ErrorDataReceived += onLine;
+        process.Exited += (_, _) => ready.TrySetException(new InvalidOperationException($"redis-server exited on port {Port}: {string.Join(" | ", output.TakeLast(3))}"));
+        if (!process.Start())
         {
+            process.Dispose();
             throw new InvalidOperationException("could not start redis-server");
         }
 
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        // Kept only once started: a Process never started throws on HasExited, which the stop reads.
+        _process?.Dispose();
+        _process = process;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
         try
         {
             await ready.Task.WaitAsync(TimeSpan.FromSeconds(10));

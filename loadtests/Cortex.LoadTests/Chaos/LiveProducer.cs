@@ -40,7 +40,10 @@ internal sealed class LiveProducer : IAsyncDisposable
     /// <summary>Messages pushed and acknowledged so far: ledger indices [from, from + Produced).</summary>
     public int Produced => Volatile.Read(ref _produced);
 
-    /// <summary>Pushes that threw and were tried again.</summary>
+    /// <summary>
+    /// Attempts that threw and were tried again: while Redis is away one batch (what was due when it went) is tried every
+    /// 100 ms, so this counts failed attempts of that batch, not messages refused.
+    /// </summary>
     public int FailedPushes { get; private set; }
 
     /// <summary>When the push of ledger index <paramref name="index"/> was acknowledged (a Stopwatch timestamp).</summary>

@@ -12,7 +12,7 @@ namespace Cortex.LoadTests.Chaos;
 internal sealed class PostgresProcess : IAsyncDisposable
 {
     private static readonly TimeSpan s_commandBudget = TimeSpan.FromSeconds(60);
-    private readonly string _dir = Directory.CreateTempSubdirectory("cortex-chaos-pg-").FullName;
+    private readonly string _dir = ServerDirectory.Create("cortex-chaos-pg-");
     private readonly string _bin;
 
     private PostgresProcess(string bin, int port)

@@ -274,7 +274,19 @@ internal static class ProcessFaults
         // (from the other sender, or from itself before the freeze). Only a request the freeze cut mid-write (at most one
         // per worker) may land here.
         var repeatedAfter = held.Count(i => gateway.AcceptedBy(i, frozen.Name) > sentBeforeContinue[i] && ledger.AcceptCount(i) > 1);
+
+        // Each of its leases, by what became of it. How many it names not sent (event 1023) is chance: on waking, its sends
+        // cut by a freeze longer than the gateway timeout fail, open its circuit, and a buffered message a worker takes
+        // while it is open goes back unsent without asking Redis (the return of a lease it no longer holds changes
+        // nothing), so no event names it. What is certain is that it names only its own, and that a message it names
+        // reaches the customer once: the other sender sends it, or this one after leasing it again from ready.
         var notSent = LoadContext.WorkloadIndices(frozen.NotSentTaken);
+        var heldSet = held.ToHashSet();
+        var namedElsewhere = notSent.Count(i => !heldSet.Contains(i));
+        var namedTwice = notSent.Count(i => heldSet.Contains(i) && ledger.AcceptCount(i) > 1);
+        var named = held.Count(i => sentBeforeContinue[i] == 0 && notSent.Contains(i));
+        var sentAfter = held.Count(i => sentBeforeContinue[i] == 0 && !notSent.Contains(i) && gateway.AcceptedBy(i, frozen.Name) > 0);
+        var unnamed = held.Count - sentBeforeFreeze - named - sentAfter;
         List<Check> checks =
         [
             new("messages lost", "0", $"{missing.Count:N0} of {n:N0} ({stats.Dead:N0} dead-lettered)", missing.Count == 0 && stats.Dead == 0),
@@ -284,6 +296,11 @@ internal static class ProcessFaults
                 $"≤ {profile.Workers} repeats after it carried on (a request the freeze cut mid-write)",
                 $"{repeatedAfter:N0} repeats after it carried on; {notSent.Count:N0} recovered messages not sent (event 1023)",
                 repeatedAfter <= profile.Workers),
+            new(
+                "every recovered message it named not sent (event 1023) was one of its leases, and reached the gateway once",
+                "0 not its own · 0 sent twice",
+                $"{notSent.Count:N0} named, {namedElsewhere:N0} not its own, {namedTwice:N0} sent twice",
+                namedElsewhere == 0 && namedTwice == 0),
             new("frozen sender's leases recovered", $"within {ChaosProfile.RecoveryTarget.TotalSeconds:N0} s", RedisFaults.Seconds(recovery.After), recovery.After is { } t && t <= ChaosProfile.RecoveryTarget),
             new("nothing left in Redis", "0 ready · 0 delayed · 0 leased", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased", stats.Pending == 0),
             new("gateway saw only this run's messages", "0 unknown", $"{gateway.Unknown:N0} unknown", gateway.Unknown == 0),
@@ -296,6 +313,9 @@ internal static class ProcessFaults
             new("freeze → its leases back in ready", $"{RedisFaults.Seconds(recovery.After)} (consumer timeout {profile.EffectiveConsumerTimeout.TotalSeconds:N0} s)"),
             new("of its leases, sent before the freeze, acks not yet written (may repeat)", $"{sentBeforeFreeze:N0}"),
             new("recovered messages it did not send once it carried on (event 1023)", $"{notSent.Count:N0}"),
+            new(
+                "its leases at the freeze: sent before it · named not sent (event 1023) · sent by it after it carried on, not named (a request the freeze cut, or leased again) · neither (taken while its circuit was open)",
+                $"{sentBeforeFreeze:N0} · {named:N0} · {sentAfter:N0} · {unnamed:N0}"),
             new("duplicates", $"{duplicates:N0}"),
             new("drain time, freeze included", $"{clock.Elapsed.TotalSeconds:N0} s"),
         ];

@@ -11,7 +11,7 @@ internal sealed class RedisProcess : IAsyncDisposable
 {
     private static readonly TimeSpan s_readyBudget = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan s_stopBudget = TimeSpan.FromSeconds(30);
-    private readonly string _dir = Directory.CreateTempSubdirectory("cortex-chaos-redis-").FullName;
+    private readonly string _dir = ServerDirectory.Create("cortex-chaos-redis-");
     private Process? _process;
 
     private RedisProcess(int port) => Port = port;
@@ -31,11 +31,17 @@ internal sealed class RedisProcess : IAsyncDisposable
                 await redis.StartProcessAsync();
                 return redis;
             }
-            catch (InvalidOperationException) when (attempt < 3)
+            catch (Exception e)
             {
+                // A failed attempt takes its process and dir with it, a process still running but not ready in time too.
+                await redis.DisposeAsync();
+
                 // Between the probe releasing the port and redis-server binding it, another process can take it (a
                 // connection's ephemeral port comes from the same range): redis-server exits at once. Another port.
-                await redis.DisposeAsync();
+                if (e is not InvalidOperationException || attempt == 3)
+                {
+                    throw;
+                }
             }
         }
     }

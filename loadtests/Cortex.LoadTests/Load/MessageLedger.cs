@@ -32,8 +32,11 @@ internal sealed class MessageLedger
     public Task WhenDistinct(int target)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _waiter, new Waiter(target, done));
 
+        // A full fence between publishing the waiter and reading the count, as Accept has between counting and reading
+        // the waiter: with only a release write here, the read could move before it, and an acceptance landing between
+        // the two would see no waiter while this saw the old count; nobody would complete the task.
+        Interlocked.Exchange(ref _waiter, new Waiter(target, done));
         if (Distinct >= target)
         {
             done.TrySetResult();

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `sweep-servers.sh DIR`: stops whatever a run left running, then removes DIR. DIR is the run's own directory
+# (CORTEX_RUN_DIR, set and exported by test.sh and harness.sh; loadtests/Cortex.LoadTests/ServerDirectory.cs): every
+# throwaway redis-server and PostgreSQL of the run keeps its data there. Swept on exit whatever ended the run: a
+# postmaster pg_ctl started is in a session of its own, and redis-servers and sender or scheduler processes outlive a
+# test host killed by --blame-hang, so none of them goes with an interrupted run.
+# First each PostgreSQL cluster under DIR (a data/postmaster.pid) is stopped with pg_ctl stop -m immediate. Then every
+# process still working inside DIR (a redis-server works in its --dir) or started by this run (its environment has
+# CORTEX_RUN_DIR=DIR; redis-server overwrites its own) is killed. Other runs' servers are never touched.
+set -uo pipefail
+
+dir=${1:?usage: sweep-servers.sh DIR}
+[ -d "$dir" ] || exit 0
+dir=$(cd "$dir" && pwd -P)
+here=$(dirname "$0")
+
+while IFS= read -r -d '' pidfile; do
+  bash "$here/postgres.sh" kill "$(dirname "$(dirname "$pidfile")")"
+done < <(find "$dir" -path '*/data/postmaster.pid' -print0 2>/dev/null)
+
+for proc in /proc/[0-9]*; do
+  pid=${proc#/proc/}
+  # Not this script, nor the script whose exit runs it: both carry the variable too.
+  if [ "$pid" = $$ ] || [ "$pid" = "$PPID" ]; then continue; fi
+  cwd=$(readlink "$proc/cwd" 2>/dev/null) || cwd=
+  if [ "$cwd" = "$dir" ] || [[ "$cwd" == "$dir"/* ]] || grep -qzxF "CORTEX_RUN_DIR=$dir" "$proc/environ" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+done
+
+rm -rf "$dir"
