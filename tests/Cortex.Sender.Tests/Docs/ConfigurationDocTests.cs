@@ -55,8 +55,8 @@ public partial class ConfigurationDocTests
         ["Cortex:Observability:AdminToken"] = "doc-test-admin-token-0123456789",
     };
 
-    // The doc shows these misspellings on purpose, to explain typo protection.
-    private static readonly string[] s_intentionalTypos = ["Cortex:Sender:Wrokers", "Cortex:Gatway:Type", "Cortex:Gatway"];
+    // The doc shows these wrong keys on purpose, to explain typo protection.
+    private static readonly string[] s_intentionalTypos = ["Cortex:Sender:Wrokers", "Cortex:Gatway:Type", "Cortex:Gatway", "Cortex:Redis:Password:Value"];
 
     private static readonly Lazy<string> s_doc = new(() => MarkdownDoc.Read(DocPath));
 
