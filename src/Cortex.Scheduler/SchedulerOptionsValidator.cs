@@ -12,7 +12,7 @@ internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOpti
     public ValidateOptionsResult Validate(string? name, SchedulerOptions options)
     {
         var check = new OptionsCheck(SchedulerOptions.Section)
-            .Require(IsZone(options.TimeZone), nameof(options.TimeZone), $"must be an IANA time zone such as America/Sao_Paulo (was '{options.TimeZone}')")
+            .Require(IsZone(options.TimeZone), nameof(options.TimeZone), $"must be an IANA time zone such as America/Sao_Paulo or UTC, case included (was '{options.TimeZone}')")
             .Range(nameof(options.BatchSize), options.BatchSize, 1, 50_000)
             .Range(nameof(options.ExpireAfter), options.ExpireAfter, TimeSpan.FromMinutes(1), TimeSpan.FromDays(7))
             .Require(IsCron(options.OutboxRepairCron), nameof(options.OutboxRepairCron), CronMessage(options.OutboxRepairCron))
@@ -33,8 +33,8 @@ internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOpti
             .Range("FollowUps:MaxFollowUps", options.FollowUps.MaxFollowUps, 1, 20)
             .Range("FollowUps:ServiceWindow", options.FollowUps.ServiceWindow, TimeSpan.Zero, TimeSpan.FromHours(24))
             .Require(IsCron(options.Campaigns.Cron), "Campaigns:Cron", CronMessage(options.Campaigns.Cron))
-            .Require(IsTimeOfDay(options.QuietHours.Start), "QuietHours:Start", "must be a time of day from 00:00 to 23:59")
-            .Require(IsTimeOfDay(options.QuietHours.End), "QuietHours:End", "must be a time of day from 00:00 to 23:59");
+            .Require(IsTimeOfDay(options.QuietHours.Start), "QuietHours:Start", "must be a time of day from 00:00 to 23:59:59")
+            .Require(IsTimeOfDay(options.QuietHours.End), "QuietHours:End", "must be a time of day from 00:00 to 23:59:59");
         QuietHoursWindow.TryFindZone(options.TimeZone ?? string.Empty, out var zone);
         CheckWindow(check, "QuietHours", options.QuietHours.Start, options.QuietHours.End, zone);
         for (var i = 0; i < options.QuietHours.Overrides.Count; i++)
@@ -43,8 +43,8 @@ internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOpti
             var key = $"QuietHours:Overrides:{i}";
             check.Require(rule.Tenant is not null || rule.Kind is not null, key, "needs a Tenant, a Kind or both")
                 .Require(rule.Kind is null || s_kinds.Contains(rule.Kind), key + ":Kind", $"must be one of {string.Join(", ", s_kinds)} (was '{rule.Kind}')")
-                .Require(IsTimeOfDay(rule.Start), key + ":Start", "must be a time of day from 00:00 to 23:59")
-                .Require(IsTimeOfDay(rule.End), key + ":End", "must be a time of day from 00:00 to 23:59");
+                .Require(IsTimeOfDay(rule.Start), key + ":Start", "must be a time of day from 00:00 to 23:59:59")
+                .Require(IsTimeOfDay(rule.End), key + ":End", "must be a time of day from 00:00 to 23:59:59");
             CheckWindow(check, key, rule.Start, rule.End, zone);
         }
 

@@ -64,7 +64,7 @@ public class SchedulerHostTests
         });
 
         Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
-        Assert.Contains("Cortex:Scheduler:TimeZone must be an IANA time zone such as America/Sao_Paulo (was 'Brasilia')", output, StringComparison.Ordinal);
+        Assert.Contains("Cortex:Scheduler:TimeZone must be an IANA time zone such as America/Sao_Paulo or UTC, case included (was 'Brasilia')", output, StringComparison.Ordinal);
         Assert.Contains("Cortex:Scheduler:FollowUps:MaxFollowUps must be 1 to 20 (was 0)", output, StringComparison.Ordinal);
         Assert.Contains("Cortex:Scheduler:Billing:Crn is not a setting (did you mean Cortex:Scheduler:Billing:Cron?)", output, StringComparison.Ordinal);
     }
@@ -82,7 +82,7 @@ public class SchedulerHostTests
         });
 
         Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
-        Assert.Contains("Cortex:Scheduler:TimeZone must be an IANA time zone such as America/Sao_Paulo (was 'America//Sao_Paulo')", output, StringComparison.Ordinal);
+        Assert.Contains("Cortex:Scheduler:TimeZone must be an IANA time zone such as America/Sao_Paulo or UTC, case included (was 'America//Sao_Paulo')", output, StringComparison.Ordinal);
         Assert.Contains("Cortex:Scheduler:QuietHours:Start must be whole seconds, HH:mm or HH:mm:ss, as messages carry it (was '21:00:00.5000000')", output, StringComparison.Ordinal);
     }
 

@@ -55,7 +55,7 @@ public class SchedulerOptionsValidatorTests
 
         Assert.Contains("Cortex:Scheduler:QuietHours:Overrides:0:Kind must be one of billing, followup, campaign (was 'billings')", failures);
         Assert.Contains("Cortex:Scheduler:QuietHours:Overrides:1 needs a Tenant, a Kind or both", failures);
-        Assert.Contains("Cortex:Scheduler:QuietHours:Overrides:1:End must be a time of day from 00:00 to 23:59", failures);
+        Assert.Contains("Cortex:Scheduler:QuietHours:Overrides:1:End must be a time of day from 00:00 to 23:59:59", failures);
     }
 
     // .NET takes these, the envelope contract does not: each quiet-hours message would fail in CortexClient. The case is
@@ -65,13 +65,15 @@ public class SchedulerOptionsValidatorTests
     [InlineData("america/sao_paulo")]
     [InlineData("localtime")]
     [InlineData("posix/America/Sao_Paulo")]
+    [InlineData("utc")] // .NET takes it for UTC; the contract's rule, one for every name, does not
+
     public void Validate_TimeZoneTheEnvelopeContractRefuses_NamesTheKey(string zone)
     {
         _ = TimeZoneInfo.GetSystemTimeZones();
 
         var result = new SchedulerOptionsValidator().Validate(null, new SchedulerOptions { TimeZone = zone });
 
-        Assert.Contains($"Cortex:Scheduler:TimeZone must be an IANA time zone such as America/Sao_Paulo (was '{zone}')", result.Failures!);
+        Assert.Contains($"Cortex:Scheduler:TimeZone must be an IANA time zone such as America/Sao_Paulo or UTC, case included (was '{zone}')", result.Failures!);
     }
 
     // Messages carry their window to the second: 21:00:00.5 was written as 21:00, so a window ending at 21:00 became

@@ -498,8 +498,11 @@ public static class EnvelopeCodec
 
         foreach (var rune in value.EnumerateRunes())
         {
+            // Format characters print as nothing, so two ids that look alike are two keys; but the joiners are part of
+            // text (Persian and Indic words need U+200C, joined emoji U+200D) and so are the tag characters of flag emoji.
             if (Rune.GetUnicodeCategory(rune) is UnicodeCategory.Control or UnicodeCategory.Format
-                or UnicodeCategory.SpaceSeparator or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator)
+                    or UnicodeCategory.SpaceSeparator or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator
+                && rune.Value is not (0x200C or 0x200D or (>= 0xE0020 and <= 0xE007F)))
             {
                 return true;
             }

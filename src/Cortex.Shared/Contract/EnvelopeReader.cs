@@ -484,6 +484,12 @@ internal ref struct EnvelopeReader
                 return null;
             }
 
+            // As in a value (ReadString), and named as CortexClient names it: the key itself cannot become a string.
+            if (_reader.ValueIsEscaped && HasLoneSurrogate(_reader.ValueSpan))
+            {
+                return new EnvelopeError("attributes", EnvelopeCodec.LoneSurrogateDetail);
+            }
+
             _attributeKey = _reader.GetString()!;
             if (!_reader.Read())
             {

@@ -197,6 +197,7 @@ public class EnvelopeCodecTests
     [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","text":"\ud83d\ud83d\ude00"}""", "text")]
     [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","template":{"name":"x","language":"en","parameters":["Maria","Jo\ud83d"]}}""", "template.parameters[1]")]
     [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","text":"hi","attributes":{"note":"\udbff"}}""", "attributes.note")]
+    [InlineData("""{"version":1,"id":"c-1","to":"+5511987654321","text":"hi","attributes":{"n\ud83d":"x"}}""", "attributes")] // in a key, as CortexClient names it
     public void Parse_StringWithHalfOfASurrogatePair_SaysACharacterWasCut(string json, string field)
     {
         var result = EnvelopeCodec.Parse(Utf8(json));
@@ -254,13 +255,17 @@ public class EnvelopeCodecTests
         Assert.Contains("spaces or control characters", result.Error!.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Parse_IdWithVisibleNonAsciiCharacters_IsAccepted()
+    [Theory]
+    [InlineData("fatura-joão-😀-€")]
+    [InlineData("fam-👨\u200D👩\u200D👧")] // a joined emoji: zero-width joiners
+    [InlineData("fa-می\u200Cخواهم")] // Persian needs the zero-width non-joiner
+    [InlineData("flag-🏴󠁧󠁢󠁥󠁮󠁧󠁿")] // England's flag: tag characters
+    public void Parse_IdWithVisibleNonAsciiCharacters_IsAccepted(string id)
     {
-        var result = EnvelopeCodec.Parse(Utf8($$"""{"version":1,"id":"fatura-joão-😀-€","to":"{{Phone}}","text":"hi","traceId":"ünïcode"}"""));
+        var result = EnvelopeCodec.Parse(Utf8($$"""{"version":1,"id":"{{id}}","to":"{{Phone}}","text":"hi","traceId":"ünïcode"}"""));
 
         Assert.True(result.IsValid, result.Error?.ToString());
-        Assert.Equal("fatura-joão-😀-€", result.Envelope!.Id);
+        Assert.Equal(id, result.Envelope!.Id);
     }
 
     [Fact]
