@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/ensure-tools.sh
 dir=$(mktemp -d -t cortex-harness-XXXXXX)
-trap 'bash scripts/redis.sh stop "$dir/redis"; bash scripts/postgres.sh stop "$dir/pg"; bash scripts/sweep-servers.sh "$dir"' EXIT
+trap 'bash scripts/redis.sh stop "$dir/redis"; bash scripts/postgres.sh stop "$dir/pg"; bash scripts/sweep-servers.sh "$dir" || true' EXIT
 chmod 755 "$dir"
 port=$(bash scripts/redis.sh start "$dir/redis")
 pg=$(bash scripts/postgres.sh start "$dir/pg")

@@ -48,8 +48,9 @@ case "$cmd" in
     fi
     for _attempt in 1 2 3; do
       port=$(free_port)
+      # -k '': TCP only; a socket path may not pass 107 bytes, and nothing here connects by socket.
       if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 \
-          -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=128MB" \
+          -o "-p $port -k '' -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=128MB" \
           start >/dev/null 2>&1; then
         echo "$port" > "$dir/port"; echo "$port"; exit 0
       fi

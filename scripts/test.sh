@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 run=$(mktemp -d -t cortex-test-run-XXXXXX)
 chmod 755 "$run"
 log=
-trap 'bash scripts/sweep-servers.sh "$run"; rm -f "$log"' EXIT
+trap 'bash scripts/sweep-servers.sh "$run" || true; rm -f "$log"' EXIT
 
 bash scripts/ensure-tools.sh promtool node kubectl
 # The offline Kubernetes validator's packages (k8s/validate/package-lock.json), for the manifest tests.

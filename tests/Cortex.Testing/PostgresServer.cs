@@ -160,8 +160,10 @@ public sealed class PostgresServer : IAsyncDisposable
 
     private async Task StartProcessAsync()
     {
+        // -k '': TCP only. A Unix socket in the server's directory failed the start once TMPDIR and the run's directory
+        // made its path longer than the 107 bytes a socket path may have; nothing here connects by socket.
         var options = string.Join(' ', [
-            "-p", Port.ToString(CultureInfo.InvariantCulture), "-k", _dir, "-c", "listen_addresses=127.0.0.1",
+            "-p", Port.ToString(CultureInfo.InvariantCulture), "-k", "''", "-c", "listen_addresses=127.0.0.1",
             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
             "-c", "max_connections=200", "-c", "shared_buffers=128MB"]);
         var log = Path.Combine(_dir, "log");

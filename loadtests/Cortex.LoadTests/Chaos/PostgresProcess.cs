@@ -100,8 +100,10 @@ internal sealed class PostgresProcess : IAsyncDisposable
 
     private async Task StartProcessAsync()
     {
+        // -k '': TCP only. A Unix socket in the server's directory failed the start once TMPDIR and the run's directory
+        // made its path longer than the 107 bytes a socket path may have; nothing here connects by socket.
         var options = string.Join(' ', [
-            "-p", Port.ToString(CultureInfo.InvariantCulture), "-k", _dir, "-c", "listen_addresses=127.0.0.1",
+            "-p", Port.ToString(CultureInfo.InvariantCulture), "-k", "''", "-c", "listen_addresses=127.0.0.1",
             "-c", "max_connections=200", "-c", "shared_buffers=128MB"]);
         await RunPgAsync("pg_ctl", ["-D", DataDir, "-o", options, "-l", LogPath, "-w", "-t", "60", "start"]);
 

@@ -34,13 +34,20 @@ public class ChaosSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
         // did not send them (the check allows a request the freeze cut mid-write per worker; the code before sent its buffer).
         // How many it names (event 1023) is what it had buffered at the freeze, which the drain's timing decides (0 when its
         // buffer had run dry): what is certain is that each one named was its own lease and reached the gateway once. Here
-        // the freeze (about the 4 s consumer timeout) is shorter than the gateway's 10 s timeout, so no send fails on
+        // the freeze (about the 4 s consumer timeout) is usually shorter than the gateway's 10 s timeout, so no send fails on
         // waking and its circuit stays closed: every lease it held was sent before the freeze, named, or sent by it after.
+        // A loaded machine can stretch the freeze past 10 s; its cut sends then open the circuit, rightly, and that check
+        // does not apply.
         var freeze = run.Scenarios.Single(s => s.Id == "K1b");
         Assert.Equal("0 of 1,500 (0 dead-lettered)", freeze.Checks.Single(c => c.Name == "messages lost").Measured);
         Assert.Matches(" [0-9][0-9,]* recovered messages not sent \\(event 1023\\)$", freeze.Checks.Single(c => c.Name == "the frozen sender did not send again what was recovered from it").Measured);
         Assert.Matches(", 0 not its own, 0 sent twice$", freeze.Checks.Single(c => c.Name.StartsWith("every recovered message it named not sent (event 1023)", StringComparison.Ordinal)).Measured);
-        Assert.EndsWith(" · 0", freeze.Figures.Single(f => f.Name.StartsWith("its leases at the freeze:", StringComparison.Ordinal)).Value, StringComparison.Ordinal);
+        var faults = freeze.Figures.Single(f => f.Name == "faults injected").Value;
+        var frozenFor = double.Parse(System.Text.RegularExpressions.Regex.Match(faults, "SIGCONT ([0-9.]+) s later").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        if (frozenFor < 10)
+        {
+            Assert.EndsWith(" · 0", freeze.Figures.Single(f => f.Name.StartsWith("its leases at the freeze:", StringComparison.Ordinal)).Value, StringComparison.Ordinal);
+        }
 
         var term = run.Scenarios.Single(s => s.Id == "K2");
         Assert.Contains(term.Checks, c => c.Name == "every message accepted once or dead-lettered" && c.Measured.EndsWith("duplicates 0", StringComparison.Ordinal));
