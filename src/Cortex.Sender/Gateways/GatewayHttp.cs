@@ -16,6 +16,9 @@ internal readonly record struct HttpExchange(GatewayAnswer Answer, TimeSpan? Ret
 internal readonly record struct GatewayAnswer(int Status, byte[]? Body, string? ContentType = null, bool Truncated = false)
 {
     public bool IsSuccess => Status is >= 200 and <= 299;
+
+    /// <summary>The body to read as JSON: null when there is none, or only its first bytes.</summary>
+    public byte[]? Json => Body is { Length: > 0 } && !Truncated ? Body : null;
 }
 
 /// <summary>The transport half shared by the HTTP gateways: send, read, turn network faults into results.</summary>
@@ -256,7 +259,7 @@ internal static class GatewayHttp
 
     public static JsonDocument? TryParse(GatewayAnswer answer)
     {
-        if (answer is not { Body: { Length: > 0 } body, Truncated: false })
+        if (answer.Json is not { } body)
         {
             return null;
         }

@@ -43,7 +43,7 @@ internal sealed class KnownKeysValidator<TOptions>(IConfiguration configuration,
             }
             else if (!typeof(IEnumerable).IsAssignableFrom(property.PropertyType))
             {
-                AddIfValued(child, failures);
+                KnownSections.AddIfValued(child, failures);
                 Check(child, property.PropertyType, failures);
             }
             else if (property.PropertyType.IsGenericType && property.PropertyType.GetGenericArguments() is [var element] && !IsLeaf(element))
@@ -54,18 +54,6 @@ internal sealed class KnownKeysValidator<TOptions>(IConfiguration configuration,
                     Check(item, element, failures);
                 }
             }
-        }
-    }
-
-    /// <summary>
-    /// A value set on a section itself binds to nothing: <c>Cortex__Redis=redis:6379</c>, meant for
-    /// <c>Cortex__Redis__Configuration</c>, left the default address in place. Its value is not quoted (it may be a secret).
-    /// </summary>
-    internal static void AddIfValued(IConfigurationSection node, List<string> failures)
-    {
-        if (!string.IsNullOrEmpty(node.Value))
-        {
-            failures.Add($"{node.Path} is a section, not a setting: its value binds to nothing; set the keys under it ({node.Path}:<key>, docs/configuration.md)");
         }
     }
 
@@ -140,11 +128,23 @@ internal static class KnownSections
                 }
                 else
                 {
-                    KnownKeysValidator<Check>.AddIfValued(child, failures);
+                    AddIfValued(child, failures);
                 }
             }
 
             return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        }
+    }
+
+    /// <summary>
+    /// A value set on a section itself binds to nothing: <c>Cortex__Redis=redis:6379</c>, meant for
+    /// <c>Cortex__Redis__Configuration</c>, left the default address in place. Its value is not quoted (it may be a secret).
+    /// </summary>
+    internal static void AddIfValued(IConfigurationSection node, List<string> failures)
+    {
+        if (!string.IsNullOrEmpty(node.Value))
+        {
+            failures.Add($"{node.Path} is a section, not a setting: its value binds to nothing; set the keys under it ({node.Path}:<key>, docs/configuration.md)");
         }
     }
 

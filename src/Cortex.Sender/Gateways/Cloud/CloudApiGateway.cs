@@ -109,7 +109,7 @@ public sealed class CloudApiGateway : IWhatsAppGateway
 
     private static CloudResponse? Parse(GatewayAnswer answer)
     {
-        if (answer is not { Body: { Length: > 0 } body, Truncated: false })
+        if (answer.Json is not { } body)
         {
             return null;
         }
