@@ -4,8 +4,8 @@ namespace Cortex.Sender.Pipeline;
 
 /// <summary>
 /// Whether sending may proceed: shut while the gateway's circuit is open or while a pause is in force
-/// (throttling, a configuration error). The fetcher stops leasing while it is shut, so messages wait in
-/// Redis instead of burning attempts.
+/// (throttling, a configuration error, an operator's pause of the queue). The fetcher stops leasing while it is shut, so
+/// messages wait in Redis instead of burning attempts.
 /// </summary>
 public sealed class SendGate(TimeProvider timeProvider)
 {
@@ -18,6 +18,7 @@ public sealed class SendGate(TimeProvider timeProvider)
     private volatile bool _configurationUnconfirmed;
     private bool _throttleUnconfirmed;
     private TaskCompletionSource? _throttleProbe;
+    private volatile string? _operatorPause;
 
     /// <summary>Filled by the resilience pipeline; reports the failure-ratio circuit breaker's state.</summary>
     public CircuitBreakerStateProvider CircuitState { get; } = new();
@@ -58,14 +59,31 @@ public sealed class SendGate(TimeProvider timeProvider)
     }
 
     /// <summary>
-    /// True while nothing will be sent for a while: the circuit is open and its probe is not yet due, or a configuration
-    /// pause is in force. A worker then hands its message back to Redis rather than hold the lease through the wait, so
-    /// leasing really pauses (other pods can take the messages) and the backlog stays visible as ready.
+    /// The reason an operator paused the queue (POST /admin/pause, read from Redis each maintenance tick), or null. The
+    /// Lease script hands out nothing while it is set; this tells the workers too, so that what the pod had already
+    /// leased goes back to ready instead of out to customers.
+    /// </summary>
+    public string? OperatorPause
+    {
+        get => _operatorPause;
+        set => _operatorPause = value;
+    }
+
+    /// <summary>
+    /// True while nothing will be sent for a while: the queue is paused by an operator, the circuit is open and its probe
+    /// is not yet due, or a configuration pause is in force. A worker then hands its message back to Redis rather than
+    /// hold the lease through the wait, so leasing really pauses (other pods can take the messages) and the backlog stays
+    /// visible as ready.
     /// </summary>
     public bool IsHoldingBack
     {
         get
         {
+            if (_operatorPause is not null)
+            {
+                return true;
+            }
+
             var now = timeProvider.GetUtcNow();
             lock (_lock)
             {

@@ -510,6 +510,14 @@ internal sealed class SenderEngine : BackgroundService
     private async Task ProcessAsync(WorkItem item, CancellationToken cancellationToken)
     {
         var (lease, envelope, leasedAtMs) = item;
+        if (_gate.IsHoldingBack)
+        {
+            // Leased before the queue was paused, the circuit opened or the gateway refused our key: back to ready, no
+            // attempt spent.
+            await ReturnAsync(lease, cancellationToken);
+            return;
+        }
+
         if (lease.IsRedelivery)
         {
             _metrics.RedeliveredSend();
@@ -518,13 +526,6 @@ internal sealed class SenderEngine : BackgroundService
 
         for (var throttles = 0; ; throttles++)
         {
-            if (throttles == 0 && _gate.IsHoldingBack)
-            {
-                // Leased before the circuit opened or the gateway refused our key: back to ready, no attempt spent.
-                await ReturnAsync(lease, cancellationToken);
-                return;
-            }
-
             if (!await WhileRedisSilentAsync())
             {
                 // The stop came while the send was held: not sent, still leased, returned by the stop or recovered.
@@ -996,6 +997,7 @@ internal sealed class SenderEngine : BackgroundService
                 _deadLetterLog.Flush();
                 try
                 {
+                    await ReadOperatorPauseAsync(cancellationToken);
                     while (await _queue.PromoteDueAsync().WaitAsync(cancellationToken) == 1000 && !cancellationToken.IsCancellationRequested)
                     {
                         // A large backlog of due messages: keep promoting in bounded steps.
@@ -1021,6 +1023,27 @@ internal sealed class SenderEngine : BackgroundService
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+        }
+    }
+
+    // The operator's pause (POST /admin/pause) stops the Lease script at once; the workers learn of it here, within a
+    // maintenance tick, and hand back what the pod had leased before it (SendGate.IsHoldingBack).
+    private async Task ReadOperatorPauseAsync(CancellationToken cancellationToken)
+    {
+        var reason = await _queue.GetPausedAsync().WaitAsync(cancellationToken);
+        if (reason == _gate.OperatorPause)
+        {
+            return;
+        }
+
+        _gate.OperatorPause = reason;
+        if (reason is null)
+        {
+            SenderLog.QueueResumed(_logger, _queue.Keys.Name);
+        }
+        else
+        {
+            SenderLog.QueuePaused(_logger, _queue.Keys.Name, reason);
         }
     }
 

@@ -80,6 +80,12 @@ internal static partial class SenderLog
     [LoggerMessage(1011, LogLevel.Debug, "Message {MessageId} (trace {TraceId}) already sent; skipped")]
     public static partial void DuplicateSkipped(ILogger logger, string messageId, string? traceId);
 
+    [LoggerMessage(1031, LogLevel.Warning, "Queue {Queue} paused by an operator ({Reason}): this sender leases nothing and returns what it had leased to ready unsent; sends already under way finish")]
+    public static partial void QueuePaused(ILogger logger, string queue, string reason);
+
+    [LoggerMessage(1032, LogLevel.Information, "Queue {Queue} resumed: this sender leases and sends again")]
+    public static partial void QueueResumed(ILogger logger, string queue);
+
     [LoggerMessage(1030, LogLevel.Information, "Message {MessageId} (trace {TraceId}) withdrawn by its producer before it was sent (the scheduler withdraws a message whose reason is gone); not sent")]
     public static partial void WithdrawnSkipped(ILogger logger, string messageId, string? traceId);
 

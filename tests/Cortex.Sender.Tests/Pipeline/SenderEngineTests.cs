@@ -692,6 +692,44 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_QueuePausedByAnOperator_WhatThePodHadLeasedGoesBackUnsentAndIsSentOnceResumed()
+    {
+        // An operator pauses in an incident (a campaign with the wrong text): the Lease script hands out nothing more, and
+        // what a pod had leased before (up to Prefetch, 256 by default, on every pod) must not go out either.
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gateway = new ScriptedGateway(async (_, _, _) =>
+        {
+            await release.Task;
+            return GatewayResult.Accepted("ok");
+        });
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Sender:Workers"] = "2", ["Cortex:Sender:Prefetch"] = "20" }, logs);
+        var ids = Enumerable.Range(0, 50).Select(i => $"pz{i:00}").ToList();
+        await host.Client.EnqueueBatchAsync(ids.Select(id => SenderTestHost.Message(id)));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(
+            async () => gateway.TotalCalls == 2 && host.Engine.Buffered > 0 && (await host.Queue.GetStatsAsync()).Leased == 2 + host.Engine.Buffered,
+            "two sends in flight and more buffered");
+        await host.Queue.SetPausedAsync("wrong campaign text");
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(logs.Lines.Any(l => l.Contains("[1031] Queue " + host.Queue.Keys.Name + " paused by an operator (wrong campaign text)", StringComparison.Ordinal))), "the pause seen");
+        release.SetResult();
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Leased == 0, "the sends under way over and the rest handed back");
+
+        // The two sends under way finished; nothing else reached the gateway, and no attempt was spent on the rest.
+        Assert.Equal(2, gateway.TotalCalls);
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal((48L, 0L, 0L), (stats.Ready, stats.Delayed, stats.Dead));
+        var waiting = await Db.ListRangeAsync(host.Queue.Keys.ReadyNormal);
+        Assert.All(waiting, raw => Assert.Equal(0, EnvelopeCodec.Parse((byte[])raw!).Envelope!.Attempt));
+
+        await host.Queue.SetPausedAsync(null);
+        await host.WaitUntilDrainedAsync();
+        Assert.Equal(50, ids.Count(id => gateway.AcceptedFor(id) == 1));
+        Assert.Single(logs.Lines, l => l.Contains("[1032] Queue " + host.Queue.Keys.Name + " resumed", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Send_GatewayDown_CircuitOpensLeasingStopsAndFewAttemptsAreSpent()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Retryable("HTTP 502"));
