@@ -817,13 +817,22 @@ internal sealed class SenderEngine : BackgroundService
             return;
         }
 
+        // Its notBefore moves to when the retry is due, so that its queue age counts from then: an outage's retries, back in
+        // ready, read as minutes or hours late from their first push, and CortexOldestMessageTooOld paged on the recovery.
         // Rewritten, a payload can outgrow the limit the lease holds it to: the error is added, and characters a producer
-        // wrote as UTF-8 come back escaped (an emoji as \uD83D\uDE00, 12 bytes for 4). Without the error if that is enough;
-        // otherwise no retry could be leased, and it is dead-lettered now, saying why.
-        var payload = EnvelopeCodec.Serialize(envelope with { Attempt = failedAttempts, LastError = error });
+        // wrote as UTF-8 come back escaped (an emoji as \uD83D\uDE00, 12 bytes for 4). Without the error if that is enough,
+        // then without the new notBefore; otherwise no retry could be leased, and it is dead-lettered now, saying why.
+        var due = _time.GetUtcNow() + delay;
+        var retry = envelope with { Attempt = failedAttempts, LastError = error, NotBefore = due };
+        var payload = EnvelopeCodec.Serialize(retry);
         if (payload.Length > EnvelopeLimits.MaxEnvelopeBytes)
         {
-            payload = EnvelopeCodec.Serialize(envelope with { Attempt = failedAttempts, LastError = null });
+            payload = EnvelopeCodec.Serialize(retry with { LastError = null });
+        }
+
+        if (payload.Length > EnvelopeLimits.MaxEnvelopeBytes)
+        {
+            payload = EnvelopeCodec.Serialize(retry with { LastError = null, NotBefore = envelope.NotBefore });
         }
 
         if (payload.Length > EnvelopeLimits.MaxEnvelopeBytes)
@@ -833,7 +842,7 @@ internal sealed class SenderEngine : BackgroundService
             return;
         }
 
-        await PersistAsync(() => _queue.ScheduleRetryAsync(ConsumerId, lease, payload, _time.GetUtcNow() + delay), "schedule retry", cancellationToken);
+        await PersistAsync(() => _queue.ScheduleRetryAsync(ConsumerId, lease, payload, due), "schedule retry", cancellationToken);
         _metrics.RetryScheduled(envelope.Kind);
         SenderLog.RetryScheduled(_logger, envelope.Id, envelope.TraceId, failedAttempts, delay, error);
     }

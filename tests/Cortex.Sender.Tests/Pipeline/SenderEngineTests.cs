@@ -470,6 +470,40 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_RetryBackInReady_ItsQueueAgeCountsFromWhenItWasDueNotFromItsFirstPush()
+    {
+        // After a gateway outage its retries come back to ready in a wave. Read from their first push, they looked as late
+        // as the outage was long, and CortexOldestMessageTooOld paged while the queue drained normally.
+        IMessageQueue? queue = null;
+        var failedAt = DateTimeOffset.MinValue;
+        var gateway = new ScriptedGateway(async (_, _, _) =>
+        {
+            // Paused as the attempt fails, so that the retry, once due, waits in ready where its age is read.
+            failedAt = TimeProvider.System.GetUtcNow();
+            await queue!.SetPausedAsync("hold the retry in ready");
+            return GatewayResult.Retryable("HTTP 503");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Retry:BaseDelay"] = "00:00:00.200",
+            ["Cortex:Retry:MaxDelay"] = "00:00:00.200",
+            ["Cortex:Retry:Jitter"] = "0",
+        });
+        queue = host.Queue;
+        var firstPush = TimeProvider.System.GetUtcNow().AddHours(-2);
+        await host.Client.EnqueueAsync(SenderTestHost.Message("retried") with { EnqueuedAt = firstPush });
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Ready == 1, "the retry due and back in ready");
+
+        var oldest = await host.Queue.GetOldestReadyAsync();
+        Assert.NotNull(oldest);
+        Assert.Equal(firstPush.ToUnixTimeMilliseconds(), oldest.EnqueuedAt.ToUnixTimeMilliseconds());
+        Assert.InRange(oldest.WaitingSince, failedAt, TimeProvider.System.GetUtcNow());
+        Assert.Equal(1, gateway.TotalCalls);
+    }
+
+    [Fact]
     public async Task Send_Throttled_ResentWithoutSpendingAnAttempt()
     {
         // MaxAttempts 1: a single spent attempt would dead-letter the message.
