@@ -45,6 +45,31 @@ public sealed class ClaimTests(RedisFixture redis) : IClassFixture<RedisFixture>
     }
 
     [Fact]
+    public async Task Ack_OfACopySkippedAsAlreadySent_LeavesTheWindowCountingFromTheSend()
+    {
+        // The idempotency window counts from the send (message-format.md): a copy pushed later and skipped must not start
+        // it again, or an id pushed again and again within each window would never be sent again.
+        var queue = NewQueue();
+        await queue.EnqueueAsync([Message("late-copy")]);
+        var first = Assert.Single(await queue.LeaseAsync("pod-a", 1));
+        await queue.ClaimAsync("pod-a", [new AckItem(first.LeaseId, "late-copy")]);
+        await queue.AckAsync("pod-a", [new AckItem(first.LeaseId, "late-copy")]);
+
+        // Most of the window has gone by (the marker's TTL is Redis's clock, so it is set rather than waited for).
+        var db = redis.Connection.GetDatabase();
+        await db.KeyExpireAsync(queue.Keys.Sent("late-copy"), TimeSpan.FromSeconds(30));
+        await queue.EnqueueAsync([Message("late-copy")]);
+        var copy = Assert.Single(await queue.LeaseAsync("pod-b", 1));
+        Assert.Equal([ClaimResult.AlreadySent], await queue.ClaimAsync("pod-b", [new AckItem(copy.LeaseId, "late-copy")]));
+        await queue.AckAsync("pod-b", [new AckItem(copy.LeaseId, "late-copy")]);
+
+        var ttl = await db.KeyTimeToLiveAsync(queue.Keys.Sent("late-copy"));
+        Assert.NotNull(ttl);
+        Assert.InRange(ttl.Value, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
+        Assert.Equal(0, (await queue.GetStatsAsync()).Leased);
+    }
+
+    [Fact]
     public async Task Claim_HolderLeaseGone_StaleClaimIsTakenOver()
     {
         var queue = NewQueue();
