@@ -74,6 +74,27 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
         Assert.Contains("Cortex:Sender:Wrokers", error.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ExampleSecrets_AdminTokenPlaceholderAppliedUnchanged_StopsEachServiceNamingTheKey()
+    {
+        // The placeholder used to be 29 printable characters, a valid token: the example applied as it is opened the
+        // admin endpoints (dead-letter purge, pause) to a token anyone can read in this repository.
+        foreach (var service in s_services)
+        {
+            var environment = k8s.Environment("prod", service, secretsFilledIn: false);
+            Assert.Equal(
+                k8s.ExampleSecrets.Single(s => Name(s) == "cortex-secrets").GetProperty("stringData").GetProperty("admin-token").GetString(),
+                environment["Cortex__Observability__AdminToken"]);
+
+            var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                await using var app = BuildService(service, environment);
+            });
+
+            Assert.Contains("Cortex:Observability:AdminToken", error.ToString(), StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(OverlayNames), MemberType = typeof(KubernetesManifests))]
     public async Task Overlay_TerminationGracePeriod_ExceedsPreStopPlusTheHostsShutdownBudget(string overlay)
