@@ -346,6 +346,31 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
     }
 
     [Fact]
+    public async Task DevOverlay_Redis_MaxmemoryIsSetBelowItsMemoryLimitSoNoevictionActs()
+    {
+        // Without maxmemory, noeviction never applies: Redis grew until the container's limit killed it.
+        var redis = Container(k8s.Find("dev", "Deployment", "redis"));
+        var args = redis.GetProperty("args").EnumerateArray().Select(a => a.GetString()!).ToArray();
+        var limit = redis.GetProperty("resources").GetProperty("limits").GetProperty("memory").GetString()!;
+        var limitBytes = long.Parse(limit[..^2], System.Globalization.CultureInfo.InvariantCulture) * limit[^2..] switch
+        {
+            "Mi" => 1L << 20,
+            "Gi" => 1L << 30,
+            _ => throw new FormatException($"the dev Redis's memory limit '{limit}' is not in Mi or Gi"),
+        };
+
+        await using var server = await RedisServer.StartAsync(new RedisSecurity { Password = "dev-senders" }, args);
+        var config = await ExternalTool.RunAsync(
+            "redis-cli",
+            ["-p", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--pass", "dev-senders", "--no-auth-warning", "CONFIG", "GET", "maxmemory"],
+            "It comes with redis-server (`make test` installs it).");
+        var maxmemory = long.Parse(config.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+
+        // A margin for what maxmemory does not count (fragmentation, Redis's own overhead).
+        Assert.InRange(maxmemory, 1, limitBytes * 8 / 10);
+    }
+
+    [Fact]
     public void ExampleSecrets_HoldEveryKeyTheDeploymentsRead()
     {
         var example = k8s.ExampleSecrets.ToDictionary(Name, s => s.GetProperty("stringData").EnumerateObject().Select(p => p.Name).ToHashSet(StringComparer.Ordinal));
