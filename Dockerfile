@@ -33,6 +33,10 @@ RUN dotnet publish src/Cortex.Sender/Cortex.Sender.csproj -c Release --no-restor
 # Exec-form ENTRYPOINT: dotnet is PID 1 and receives SIGTERM itself, so the host's graceful shutdown runs.
 # The services bind Cortex:Observability:Port themselves; the image's ASPNETCORE_HTTP_PORTS=8080 is emptied, or Kestrel
 # would log a warning at every start that it overrides it.
+# They listen on every interface of the container (Cortex__Observability__BindAddress=*), not on Cortex's default
+# loopback, which `docker run -p 8080:8080`, the kubelet's probes and Prometheus could not reach. The container's own
+# network namespace is the boundary: only what is published or routed to the pod gets in. With --network host it is
+# the host's, so set it back to 127.0.0.1 there (the admin endpoints still need their token).
 
 # The operator CLI, for `kubectl run ... -- stats`; it serves nothing.
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS cli
@@ -45,6 +49,7 @@ FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS scheduler
 WORKDIR /app
 COPY --from=build /app/scheduler ./
 ENV ASPNETCORE_HTTP_PORTS=
+ENV Cortex__Observability__BindAddress=*
 USER $APP_UID
 EXPOSE 8080
 # `docker run cortex-scheduler migrate` applies the database migrations and exits.
@@ -55,6 +60,7 @@ FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS sender
 WORKDIR /app
 COPY --from=build /app/sender ./
 ENV ASPNETCORE_HTTP_PORTS=
+ENV Cortex__Observability__BindAddress=*
 USER $APP_UID
 # Cortex:Observability:Port: GET /metrics, /health/live, /health/ready.
 EXPOSE 8080

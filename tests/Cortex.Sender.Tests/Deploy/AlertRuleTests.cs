@@ -14,12 +14,13 @@ public partial class AlertRuleTests
         "CortexBacklogHigh", "CortexBacklogGrowing", "CortexOldestMessageTooOld", "CortexDeadLettersGrowing",
         "CortexNoConsumers", "CortexSendErrorRatioHigh", "CortexCircuitOpen", "CortexQueueMetricsAbsent",
         "CortexSchedulerJobFailing", "CortexOutboxStuck", "CortexGatewayRejectsConfiguration", "CortexSendsUnanswered",
+        "CortexQueuePaused",
     ];
 
     // Every pod of both services exports these with the same values: a plain sum would count them once per pod.
     private static readonly string[] s_queueLevelSeries =
     [
-        "cortex_queue_depth", "cortex_queue_consumers", "cortex_queue_oldest_ready_timestamp_seconds",
+        "cortex_queue_depth", "cortex_queue_consumers", "cortex_queue_oldest_ready_timestamp_seconds", "cortex_queue_paused",
     ];
 
     [Fact]

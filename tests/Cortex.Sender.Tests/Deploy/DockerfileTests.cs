@@ -69,6 +69,20 @@ public sealed partial class DockerfileTests(DockerBuildFixture docker, RedisFixt
         Assert.Equal([port], Dockerfile.Stage("scheduler").Exposed);
     }
 
+    [Theory]
+    [InlineData("sender")]
+    [InlineData("scheduler")]
+    public void Environment_Services_ListenOnEveryInterfaceOfTheContainer(string target)
+    {
+        // Cortex's default is loopback: `docker run -p 8080:8080` and the kubelet's probes reached nothing.
+        var environment = Dockerfile.Stage(target).Environment;
+
+        Assert.True(environment.TryGetValue("Cortex__Observability__BindAddress", out var bindAddress),
+            $"{target}: no ENV Cortex__Observability__BindAddress, so it listens on {new ObservabilityOptions().BindAddress} only");
+        Assert.True(ObservabilityOptions.TryParseBindAddress(bindAddress, out var address) && address is null,
+            $"{target}: Cortex__Observability__BindAddress is '{bindAddress}', not every interface");
+    }
+
     [Fact]
     public void BaseImages_Tags_MatchGlobalJsonAndTheTargetFramework()
     {

@@ -74,6 +74,27 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
         Assert.Contains("Cortex:Sender:Wrokers", error.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ExampleSecrets_AdminTokenPlaceholderAppliedUnchanged_StopsEachServiceNamingTheKey()
+    {
+        // The placeholder used to be 29 printable characters, a valid token: the example applied as it is opened the
+        // admin endpoints (dead-letter purge, pause) to a token anyone can read in this repository.
+        foreach (var service in s_services)
+        {
+            var environment = k8s.Environment("prod", service, secretsFilledIn: false);
+            Assert.Equal(
+                k8s.ExampleSecrets.Single(s => Name(s) == "cortex-secrets").GetProperty("stringData").GetProperty("admin-token").GetString(),
+                environment["Cortex__Observability__AdminToken"]);
+
+            var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                await using var app = BuildService(service, environment);
+            });
+
+            Assert.Contains("Cortex:Observability:AdminToken", error.ToString(), StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(OverlayNames), MemberType = typeof(KubernetesManifests))]
     public async Task Overlay_TerminationGracePeriod_ExceedsPreStopPlusTheHostsShutdownBudget(string overlay)
@@ -322,6 +343,31 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
         var other = await ExternalTool.RunAsync("redis-cli", [.. keda, "GET", "{cortex}:lease-seq"], "It comes with redis-server (`make test` installs it).");
         Assert.Equal("0", length.Output.Trim());
         Assert.Contains("NOPERM", other.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DevOverlay_Redis_MaxmemoryIsSetBelowItsMemoryLimitSoNoevictionActs()
+    {
+        // Without maxmemory, noeviction never applies: Redis grew until the container's limit killed it.
+        var redis = Container(k8s.Find("dev", "Deployment", "redis"));
+        var args = redis.GetProperty("args").EnumerateArray().Select(a => a.GetString()!).ToArray();
+        var limit = redis.GetProperty("resources").GetProperty("limits").GetProperty("memory").GetString()!;
+        var limitBytes = long.Parse(limit[..^2], System.Globalization.CultureInfo.InvariantCulture) * limit[^2..] switch
+        {
+            "Mi" => 1L << 20,
+            "Gi" => 1L << 30,
+            _ => throw new FormatException($"the dev Redis's memory limit '{limit}' is not in Mi or Gi"),
+        };
+
+        await using var server = await RedisServer.StartAsync(new RedisSecurity { Password = "dev-senders" }, args);
+        var config = await ExternalTool.RunAsync(
+            "redis-cli",
+            ["-p", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--pass", "dev-senders", "--no-auth-warning", "CONFIG", "GET", "maxmemory"],
+            "It comes with redis-server (`make test` installs it).");
+        var maxmemory = long.Parse(config.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+
+        // A margin for what maxmemory does not count (fragmentation, Redis's own overhead).
+        Assert.InRange(maxmemory, 1, limitBytes * 8 / 10);
     }
 
     [Fact]

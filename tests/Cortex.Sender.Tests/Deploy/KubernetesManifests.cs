@@ -89,10 +89,21 @@ public sealed class KubernetesManifests : IAsyncLifetime
     /// <summary>The example Secrets (k8s/secrets), which production overlays expect to exist in the cluster.</summary>
     public IEnumerable<JsonElement> ExampleSecrets => Files[SecretsExample].EnumerateArray();
 
-    /// <summary>A Secret's values: the overlay's own (generated) Secret, else the example the operator fills in.</summary>
-    public IReadOnlyDictionary<string, string>? SecretValues(string overlay, string name)
+    /// <summary>
+    /// The example's admin-token as an operator fills it in (`openssl rand -hex 32`). The example's own placeholder is
+    /// too short on purpose: applied unchanged, it stops the pods at start naming the key.
+    /// </summary>
+    public const string FilledInAdminToken = "5f0c9e2a7b41d83e6a19c4f7b2d05e8a3c6f91b47d2e0a85c3f6b19e4d7a20c8";
+
+    /// <summary>
+    /// A Secret's values: the overlay's own (generated) Secret, else the example, with its admin-token filled in unless
+    /// <paramref name="filledIn"/> is false.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? SecretValues(string overlay, string name, bool filledIn = true)
     {
-        var secret = Objects(overlay, "Secret").Concat(ExampleSecrets).FirstOrDefault(s => Name(s) == name);
+        var own = Objects(overlay, "Secret").FirstOrDefault(s => Name(s) == name);
+        var fromExample = own.ValueKind == JsonValueKind.Undefined;
+        var secret = fromExample ? ExampleSecrets.FirstOrDefault(s => Name(s) == name) : own;
         if (secret.ValueKind == JsonValueKind.Undefined)
         {
             return null;
@@ -115,6 +126,11 @@ public sealed class KubernetesManifests : IAsyncLifetime
             }
         }
 
+        if (fromExample && filledIn && values.ContainsKey("admin-token"))
+        {
+            values["admin-token"] = FilledInAdminToken;
+        }
+
         return values;
     }
 
@@ -122,7 +138,7 @@ public sealed class KubernetesManifests : IAsyncLifetime
     /// The environment the container of <paramref name="deployment"/> gets: its ConfigMaps (envFrom) and its env
     /// entries, secret references resolved through <see cref="SecretValues"/>. A missing required secret key fails.
     /// </summary>
-    public Dictionary<string, string?> Environment(string overlay, string deployment)
+    public Dictionary<string, string?> Environment(string overlay, string deployment, bool secretsFilledIn = true)
     {
         var container = Container(Find(overlay, "Deployment", deployment));
         var environment = new Dictionary<string, string?>(StringComparer.Ordinal);
@@ -143,7 +159,7 @@ public sealed class KubernetesManifests : IAsyncLifetime
                 var secret = reference.GetProperty("name").GetString()!;
                 var key = reference.GetProperty("key").GetString()!;
                 var optional = Optional(reference, "optional")?.GetBoolean() ?? false;
-                if (SecretValues(overlay, secret) is { } values && values.TryGetValue(key, out var value))
+                if (SecretValues(overlay, secret, secretsFilledIn) is { } values && values.TryGetValue(key, out var value))
                 {
                     environment[name] = value;
                 }
