@@ -18,7 +18,7 @@ public sealed class SendGate(TimeProvider timeProvider)
     private volatile bool _configurationUnconfirmed;
     private bool _throttleUnconfirmed;
     private TaskCompletionSource? _throttleProbe;
-    private volatile string? _operatorPause;
+    private string? _operatorPause;
 
     /// <summary>Filled by the resilience pipeline; reports the failure-ratio circuit breaker's state.</summary>
     public CircuitBreakerStateProvider CircuitState { get; } = new();
@@ -63,11 +63,10 @@ public sealed class SendGate(TimeProvider timeProvider)
     /// Lease script hands out nothing while it is set; this tells the workers too, so that what the pod had already
     /// leased goes back to ready instead of out to customers.
     /// </summary>
-    public string? OperatorPause
-    {
-        get => _operatorPause;
-        set => _operatorPause = value;
-    }
+    public string? OperatorPause => Volatile.Read(ref _operatorPause);
+
+    /// <summary>Sets <see cref="OperatorPause"/> and returns what it was.</summary>
+    public string? SwapOperatorPause(string? reason) => Interlocked.Exchange(ref _operatorPause, reason);
 
     /// <summary>
     /// True while nothing will be sent for a while: the queue is paused by an operator, the circuit is open and its probe
@@ -79,7 +78,7 @@ public sealed class SendGate(TimeProvider timeProvider)
     {
         get
         {
-            if (_operatorPause is not null)
+            if (OperatorPause is not null)
             {
                 return true;
             }

@@ -74,6 +74,9 @@ internal sealed class SenderEngine : BackgroundService
     // Unix ms the heartbeat now awaiting Redis was sent (long.MinValue: none in flight).
     private long _heartbeatSentMs = long.MinValue;
 
+    // Unix ms the last lease that brought messages was sent: the queue was not paused when Redis ran it.
+    private long _lastLeaseMs = long.MinValue;
+
     // Unix ms the ack write now awaiting Redis was sent (long.MinValue: none in flight).
     private long _ackSentMs = long.MinValue;
 
@@ -328,6 +331,11 @@ internal sealed class SenderEngine : BackgroundService
             }
 
             idle = _options.IdlePollMin;
+
+            // The Lease script hands out nothing while the queue is paused: a batch means it was resumed, whatever the
+            // last maintenance tick read, and the workers must not hand this batch back.
+            Interlocked.Exchange(ref _lastLeaseMs, leasedAtMs);
+            SetOperatorPause(null);
             var isolated = leased.FirstOrDefault(l => l.PreviousDeliveries >= IsolateFrom);
             if (isolated is not null)
             {
@@ -1036,16 +1044,26 @@ internal sealed class SenderEngine : BackgroundService
     }
 
     // The operator's pause (POST /admin/pause) stops the Lease script at once; the workers learn of it here, within a
-    // maintenance tick, and hand back what the pod had leased before it (SendGate.IsHoldingBack).
+    // maintenance tick, and hand back what the pod had leased before it (SendGate.IsHoldingBack). A lease that brought
+    // messages, sent after this read (on the same connection, so run after it), says the pause is over since.
     private async Task ReadOperatorPauseAsync(CancellationToken cancellationToken)
     {
+        var askedMs = NowMs;
         var reason = await _queue.GetPausedAsync().WaitAsync(cancellationToken);
-        if (reason == _gate.OperatorPause)
+        if (reason is null || Interlocked.Read(ref _lastLeaseMs) <= askedMs)
+        {
+            SetOperatorPause(reason);
+        }
+    }
+
+    private void SetOperatorPause(string? reason)
+    {
+        var was = _gate.SwapOperatorPause(reason);
+        if (was == reason)
         {
             return;
         }
 
-        _gate.OperatorPause = reason;
         if (reason is null)
         {
             SenderLog.QueueResumed(_logger, _queue.Keys.Name);

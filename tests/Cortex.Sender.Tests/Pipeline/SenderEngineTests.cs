@@ -494,7 +494,8 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         await host.Client.EnqueueAsync(SenderTestHost.Message("retried") with { EnqueuedAt = firstPush });
 
         await host.StartAsync();
-        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Ready == 1, "the retry due and back in ready");
+        // Ready before the first attempt too: the failed call first.
+        await SenderTestHost.WaitForAsync(async () => gateway.TotalCalls == 1 && (await host.Queue.GetStatsAsync()).Ready == 1, "the retry due and back in ready");
 
         var oldest = await host.Queue.GetOldestReadyAsync();
         Assert.NotNull(oldest);
@@ -757,9 +758,12 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         var waiting = await Db.ListRangeAsync(host.Queue.Keys.ReadyNormal);
         Assert.All(waiting, raw => Assert.Equal(0, EnvelopeCodec.Parse((byte[])raw!).Envelope!.Attempt));
 
+        // Resumed: what is leased from then on is sent, not handed back until the next read of the flag.
+        var returned = host.Counter("cortex.sender.returned");
         await host.Queue.SetPausedAsync(null);
         await host.WaitUntilDrainedAsync();
         Assert.Equal(50, ids.Count(id => gateway.AcceptedFor(id) == 1));
+        Assert.Equal(returned, host.Counter("cortex.sender.returned"));
         Assert.Single(logs.Lines, l => l.Contains("[1032] Queue " + host.Queue.Keys.Name + " resumed", StringComparison.Ordinal));
     }
 
