@@ -47,7 +47,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    /// <summary>Starts the sender; its output goes to /tmp/{logPrefix}-{name}-{pid}.log.</summary>
+    /// <summary>Starts the sender; its output goes to /tmp/{logPrefix}-{name}-{pid}.log (<see cref="ProcessLogs"/>).</summary>
     public static SenderProcess Start(string senderDll, string name, IReadOnlyDictionary<string, string> environment, string logPrefix = "cortex-scaleout")
     {
         var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -72,6 +72,7 @@ internal sealed partial class SenderProcess : IAsyncDisposable
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start the sender");
         var logPath = Path.Combine(Path.GetTempPath(), $"{logPrefix}-{name}-{process.Id}.log");
         var sender = new SenderProcess(name, process, logPath, new StreamWriter(logPath) { AutoFlush = true });
+        ProcessLogs.Add(logPath);
         process.Exited += (_, _) =>
         {
             Interlocked.CompareExchange(ref sender._exitedAt, Stopwatch.GetTimestamp(), 0);

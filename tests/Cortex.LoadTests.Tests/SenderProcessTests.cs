@@ -11,6 +11,7 @@ public class SenderProcessTests(RedisFixture redis) : IClassFixture<RedisFixture
     {
         // make chaos runs from the repository's root, which has no appsettings.json; the tests run where the sender's
         // lies. The K6 rig waits for HostStarted before each SIGTERM, and without that file it waited in vain.
+        var logs = ProcessLogs.Collect();
         var empty = Directory.CreateTempSubdirectory("cortex-no-appsettings-");
         try
         {
@@ -21,6 +22,7 @@ public class SenderProcessTests(RedisFixture redis) : IClassFixture<RedisFixture
             Assert.False(process.HasExited, "HostStarted completed because the sender exited, not because it started");
             await process.TerminateAsync();
             Assert.Equal(0, (await process.WaitForExitAsync(TimeSpan.FromSeconds(30)))?.ExitCode);
+            logs.Delete(); // kept when an assertion failed
         }
         finally
         {
@@ -33,11 +35,13 @@ public class SenderProcessTests(RedisFixture redis) : IClassFixture<RedisFixture
     {
         // K2's last stop can come while the replacement is still starting, when the others already sent everything (a
         // CI run failed "senders exit 0 on SIGTERM: 143"). Signalled before its host is up, a sender dies of SIGTERM.
+        var logs = ProcessLogs.Collect();
         await using var process = StartSender("term-at-start");
 
         await process.TerminateAsync();
 
         Assert.Equal(0, (await process.WaitForExitAsync(TimeSpan.FromSeconds(30)))?.ExitCode);
+        logs.Delete(); // kept when the assertion failed
     }
 
     [Fact]

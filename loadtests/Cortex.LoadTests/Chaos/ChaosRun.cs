@@ -53,6 +53,7 @@ internal static class ChaosRun
             }
 
             progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] {id}: {title}");
+            var logs = ProcessLogs.Collect();
             ScenarioReport report;
             try
             {
@@ -64,7 +65,15 @@ internal static class ChaosRun
             }
 
             reports.Add(report);
+            if (report.Passed)
+            {
+                logs.Delete();
+            }
             progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] {report.Id}: {(report.Passed ? "pass" : "FAIL" + (report.Error is null ? string.Empty : ": " + report.Error))}");
+            if (!report.Passed && logs.Paths.Count > 0)
+            {
+                progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] {report.Id}: its processes' logs are kept: {string.Join(", ", logs.Paths)}");
+            }
         }
 
         await Run("K1", "sender killed with SIGKILL, restarted", () => ProcessFaults.KillAsync(context, profile));

@@ -49,6 +49,7 @@ internal static class LoadRun
             }
 
             progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] scenario {id}: {title}");
+            var logs = ProcessLogs.Collect();
             ScenarioReport report;
             try
             {
@@ -60,7 +61,15 @@ internal static class LoadRun
             }
 
             reports.Add(report);
+            if (report.Passed)
+            {
+                logs.Delete();
+            }
             progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] scenario {report.Id}: {(report.Passed ? "pass" : "FAIL" + (report.Error is null ? string.Empty : ": " + report.Error))}");
+            if (!report.Passed && logs.Paths.Count > 0)
+            {
+                progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] scenario {report.Id}: its processes' logs are kept: {string.Join(", ", logs.Paths)}");
+            }
         }
 
         foreach (var burst in profile.Bursts)
