@@ -831,6 +831,15 @@ internal sealed class SenderEngine : BackgroundService
         // wrote as UTF-8 come back escaped (an emoji as \uD83D\uDE00, 12 bytes for 4). Without the error if that is enough,
         // then without the new notBefore; otherwise no retry could be leased, and it is dead-lettered now, saying why.
         var due = _time.GetUtcNow() + delay;
+        if (envelope.ExpiresAt is { } expires && expires <= due)
+        {
+            // No retry may be sent after its expiresAt (and the envelope cannot say notBefore past it): expired now, with
+            // this attempt and its error, as a hold for quiet hours that would outlast it is.
+            var detail = string.Create(CultureInfo.InvariantCulture, $"expires at {expires:O}, before its retry at {due:O}");
+            await DeadLetterAsync(lease, envelope, DeadLetterReasons.Expired, detail, error, failedAttempts, cancellationToken);
+            return;
+        }
+
         var retry = envelope with { Attempt = failedAttempts, LastError = error, NotBefore = due };
         var payload = EnvelopeCodec.Serialize(retry);
         if (payload.Length > EnvelopeLimits.MaxEnvelopeBytes)

@@ -505,6 +505,27 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_TransientFailureWhoseRetryWouldComeAfterItsExpiry_DeadLetteredAsExpiredWithThatAttempt()
+    {
+        // A one-time code valid for minutes, and a first retry 5 minutes out: written with its notBefore at the retry,
+        // the envelope could not be read back (expiresAt must be later than notBefore) and died as invalid, blaming its
+        // producer. It expires instead, now, with the attempt and its error.
+        var gateway = new ScriptedGateway(_ => GatewayResult.Retryable("HTTP 503"));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Retry:BaseDelay"] = "00:05:00", ["Cortex:Retry:MaxDelay"] = "00:05:00" });
+        var expires = TimeProvider.System.GetUtcNow().AddMinutes(2);
+        await host.Client.EnqueueAsync(SenderTestHost.Message("otp") with { ExpiresAt = expires });
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetDeadLettersAsync()).Count == 1, "dead-lettered");
+
+        var dead = Assert.Single(await host.Queue.GetDeadLettersAsync());
+        Assert.Equal((DeadLetterReasons.Expired, "otp", 1, "HTTP 503"), (dead.Reason, dead.MessageId, dead.Attempts, dead.LastError));
+        Assert.StartsWith("expires at " + expires.ToString("O", CultureInfo.InvariantCulture) + ", before its retry at ", dead.Detail, StringComparison.Ordinal);
+        Assert.Equal(1, gateway.TotalCalls);
+        Assert.Equal(0, (await host.Queue.GetStatsAsync()).Delayed);
+    }
+
+    [Fact]
     public async Task Send_Throttled_ResentWithoutSpendingAnAttempt()
     {
         // MaxAttempts 1: a single spent attempt would dead-letter the message.
