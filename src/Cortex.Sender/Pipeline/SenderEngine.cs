@@ -74,9 +74,6 @@ internal sealed class SenderEngine : BackgroundService
     // Unix ms the heartbeat now awaiting Redis was sent (long.MinValue: none in flight).
     private long _heartbeatSentMs = long.MinValue;
 
-    // Unix ms the last lease that brought messages was sent: the queue was not paused when Redis ran it.
-    private long _lastLeaseMs = long.MinValue;
-
     // Unix ms the ack write now awaiting Redis was sent (long.MinValue: none in flight).
     private long _ackSentMs = long.MinValue;
 
@@ -292,6 +289,14 @@ internal sealed class SenderEngine : BackgroundService
                 return;
             }
 
+            if (_gate.OperatorPause is not null)
+            {
+                // Paused by an operator: the Lease script would hand out nothing. Leasing again waits for the maintenance
+                // tick that reads the resume, or the workers would hand back what a lease brought before that read.
+                await Task.Delay(_options.IdlePollMax, _time, stoppingToken);
+                continue;
+            }
+
             if (_gate.IsProbing && !IsIdle)
             {
                 // The circuit lets one probe through: lease the next only when nothing is in flight, or every extra
@@ -332,10 +337,6 @@ internal sealed class SenderEngine : BackgroundService
 
             idle = _options.IdlePollMin;
 
-            // The Lease script hands out nothing while the queue is paused: a batch means it was resumed, whatever the
-            // last maintenance tick read, and the workers must not hand this batch back.
-            Interlocked.Exchange(ref _lastLeaseMs, leasedAtMs);
-            SetOperatorPause(null);
             var isolated = leased.FirstOrDefault(l => l.PreviousDeliveries >= IsolateFrom);
             if (isolated is not null)
             {
@@ -563,7 +564,12 @@ internal sealed class SenderEngine : BackgroundService
 
             if (sent is not { } result)
             {
-                SenderLog.CircuitOpenReturned(_logger, envelope.Id, envelope.TraceId);
+                // Refused by the open circuit, or its turn came after the queue was paused.
+                if (_gate.OperatorPause is null)
+                {
+                    SenderLog.CircuitOpenReturned(_logger, envelope.Id, envelope.TraceId);
+                }
+
                 await ReturnAsync(lease, cancellationToken);
                 return;
             }
@@ -636,6 +642,14 @@ internal sealed class SenderEngine : BackgroundService
                         return;
                     }
 
+                    if (_gate.OperatorPause is not null)
+                    {
+                        // Failed as the queue was paused (its short retries are not taken then): back to ready with
+                        // everything else the pod had leased, no attempt spent.
+                        await ReturnAsync(lease, cancellationToken);
+                        return;
+                    }
+
                     await RetryOrDeadLetterAsync(lease, envelope, result.Error ?? "transient failure", cancellationToken);
                     return;
             }
@@ -657,6 +671,10 @@ internal sealed class SenderEngine : BackgroundService
         try
         {
             result = await _pipeline.SendAsync(envelope, turns, cancellationToken);
+        }
+        catch (SendWithdrawnException) when (turns.Paused)
+        {
+            return (null, true, null, null);
         }
         catch (SendWithdrawnException)
         {
@@ -719,6 +737,9 @@ internal sealed class SenderEngine : BackgroundService
         /// <summary>Set when a turn came inside the message's quiet hours: the end of them.</summary>
         public DateTimeOffset? QuietUntil { get; private set; }
 
+        /// <summary>Set when a turn came after the queue was paused by an operator: not sent, to go back to ready.</summary>
+        public bool Paused { get; private set; }
+
         /// <summary>Set when a turn came after the message's expiresAt.</summary>
         public bool Expired { get; private set; }
 
@@ -745,7 +766,12 @@ internal sealed class SenderEngine : BackgroundService
                 }
 
                 var now = engine._time.GetUtcNow();
-                if (envelope.ExpiresAt <= now)
+                if (engine._gate.OperatorPause is not null)
+                {
+                    // Paused while this send waited for its turn (a throttle pause, the rate limit): not under way yet.
+                    Paused = true;
+                }
+                else if (envelope.ExpiresAt <= now)
                 {
                     // Checked at the lease, and again here: a throttle pause or the rate limit can outlast it.
                     Expired = true;
@@ -1052,21 +1078,12 @@ internal sealed class SenderEngine : BackgroundService
         }
     }
 
-    // The operator's pause (POST /admin/pause) stops the Lease script at once; the workers learn of it here, within a
-    // maintenance tick, and hand back what the pod had leased before it (SendGate.IsHoldingBack). A lease that brought
-    // messages, sent after this read (on the same connection, so run after it), says the pause is over since.
+    // The operator's pause (POST /admin/pause) stops the Lease script at once; the pod learns of it here, within a
+    // maintenance tick: its workers hand back what it had leased before (SendGate.IsHoldingBack, SendTurns) and its fetch
+    // loop stops asking until a tick reads the resume.
     private async Task ReadOperatorPauseAsync(CancellationToken cancellationToken)
     {
-        var askedMs = NowMs;
         var reason = await _queue.GetPausedAsync().WaitAsync(cancellationToken);
-        if (reason is null || Interlocked.Read(ref _lastLeaseMs) <= askedMs)
-        {
-            SetOperatorPause(reason);
-        }
-    }
-
-    private void SetOperatorPause(string? reason)
-    {
         var was = _gate.SwapOperatorPause(reason);
         if (was == reason)
         {

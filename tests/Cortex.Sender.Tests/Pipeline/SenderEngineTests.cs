@@ -789,6 +789,66 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_QueuePausedWhileSendsWaitOutAThrottle_TheyGoBackUnsentWhenTheirTurnComes()
+    {
+        // Sends waiting for their turn (a 429's pause, the rate limit) are not under way: the pause must stop them too.
+        IMessageQueue? queue = null;
+        var gateway = new ScriptedGateway(async (_, _, _) =>
+        {
+            await queue!.SetPausedAsync("wrong campaign text");
+            return GatewayResult.Throttled("130429", TimeSpan.FromSeconds(3));
+        });
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Sender:Workers"] = "4", ["Cortex:Sender:Prefetch"] = "4" }, logs);
+        queue = host.Queue;
+        await host.Client.EnqueueBatchAsync(Enumerable.Range(0, 8).Select(i => SenderTestHost.Message($"tw{i}")));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(logs.Lines.Any(l => l.Contains("[1031]", StringComparison.Ordinal))), "the pause seen");
+        var callsAtPause = gateway.TotalCalls; // the workers' first calls, all throttled
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Leased == 0, "everything handed back once the throttle is over");
+
+        // Each throttled send waited out the pause, then found the queue paused: no call after the pause was seen.
+        Assert.InRange(callsAtPause, 1, 4);
+        Assert.Equal(callsAtPause, gateway.TotalCalls);
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal((8L, 0L, 0L), (stats.Ready, stats.Delayed, stats.Dead));
+        var waiting = await Db.ListRangeAsync(host.Queue.Keys.ReadyNormal);
+        Assert.All(waiting, raw => Assert.Equal(0, EnvelopeCodec.Parse((byte[])raw!).Envelope!.Attempt));
+    }
+
+    [Fact]
+    public async Task Send_FailsAsTheQueueIsPaused_ItsShortRetryIsNotTakenAndNoAttemptIsSpent()
+    {
+        // The pause holds back a send's short retries; the failure before them is no reason to spend an attempt (on the
+        // last one, it was dead-lettered as retries_exhausted without them).
+        SenderTestHost? host = null;
+        var gateway = new ScriptedGateway(async (_, _, _) =>
+        {
+            await host!.Queue.SetPausedAsync("wrong campaign text");
+            await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Gate.OperatorPause is not null), "the pause seen");
+            return GatewayResult.Retryable("HTTP 503");
+        });
+        await using (host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Resilience:ShortRetries"] = "1",
+            ["Cortex:Retry:MaxAttempts"] = "1",
+            ["Cortex:Sender:Workers"] = "1",
+        }))
+        {
+            await host.Client.EnqueueAsync(SenderTestHost.Message("last-attempt"));
+
+            await host.StartAsync();
+            await SenderTestHost.WaitForAsync(async () => gateway.TotalCalls == 1 && (await host.Queue.GetStatsAsync()).Leased == 0, "the message handed back");
+
+            var stats = await host.Queue.GetStatsAsync();
+            Assert.Equal((1L, 0L, 0L), (stats.Ready, stats.Delayed, stats.Dead));
+            Assert.Equal(0, EnvelopeCodec.Parse((byte[])(await Db.ListRangeAsync(host.Queue.Keys.ReadyNormal))[0]!).Envelope!.Attempt);
+            Assert.Equal(1, gateway.TotalCalls);
+        }
+    }
+
+    [Fact]
     public async Task Send_GatewayDown_CircuitOpensLeasingStopsAndFewAttemptsAreSpent()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Retryable("HTTP 502"));
