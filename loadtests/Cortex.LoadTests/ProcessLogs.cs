@@ -25,7 +25,22 @@ internal sealed class ProcessLogs
 
     public IReadOnlyCollection<string> Paths => _paths;
 
-    /// <summary>Deletes every log collected: the scenario passed, and they hold nothing anyone needs.</summary>
+    /// <summary>
+    /// After the scenario: when it passed, deletes the logs and returns null; when it failed, keeps them and returns the
+    /// line that names them for its progress (null if it started no process).
+    /// </summary>
+    public string? Settle(bool passed)
+    {
+        if (passed)
+        {
+            Delete();
+            return null;
+        }
+
+        return _paths.IsEmpty ? null : "its processes' logs are kept: " + string.Join(", ", _paths);
+    }
+
+    /// <summary>Deletes every log collected: they hold nothing anyone needs.</summary>
     public void Delete()
     {
         while (_paths.TryDequeue(out var path))

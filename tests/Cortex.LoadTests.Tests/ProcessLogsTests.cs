@@ -26,11 +26,23 @@ public class ProcessLogsTests
         });
 
         Assert.Equal([here, inTask], logs.Paths);
-        logs.Delete();
+        Assert.Null(logs.Settle(passed: true));
 
         Assert.False(File.Exists(here));
         Assert.False(File.Exists(inTask));
         Assert.True(File.Exists(other));
         File.Delete(other);
+    }
+
+    [Fact]
+    public void Settle_ScenarioThatFailed_KeepsItsLogsAndNamesThem()
+    {
+        var logs = ProcessLogs.Collect();
+        var path = Path.GetTempFileName();
+        ProcessLogs.Add(path);
+
+        Assert.Equal("its processes' logs are kept: " + path, logs.Settle(passed: false));
+        Assert.True(File.Exists(path));
+        File.Delete(path);
     }
 }

@@ -65,14 +65,10 @@ internal static class ChaosRun
             }
 
             reports.Add(report);
-            if (report.Passed)
-            {
-                logs.Delete();
-            }
             progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] {report.Id}: {(report.Passed ? "pass" : "FAIL" + (report.Error is null ? string.Empty : ": " + report.Error))}");
-            if (!report.Passed && logs.Paths.Count > 0)
+            if (logs.Settle(report.Passed) is { } kept)
             {
-                progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] {report.Id}: its processes' logs are kept: {string.Join(", ", logs.Paths)}");
+                progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] {report.Id}: {kept}");
             }
         }
 

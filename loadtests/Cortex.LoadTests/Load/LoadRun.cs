@@ -61,14 +61,10 @@ internal static class LoadRun
             }
 
             reports.Add(report);
-            if (report.Passed)
-            {
-                logs.Delete();
-            }
             progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] scenario {report.Id}: {(report.Passed ? "pass" : "FAIL" + (report.Error is null ? string.Empty : ": " + report.Error))}");
-            if (!report.Passed && logs.Paths.Count > 0)
+            if (logs.Settle(report.Passed) is { } kept)
             {
-                progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] scenario {report.Id}: its processes' logs are kept: {string.Join(", ", logs.Paths)}");
+                progress.WriteLine($"[{clock.Elapsed:mm\\:ss}] scenario {report.Id}: {kept}");
             }
         }
 
