@@ -17,20 +17,33 @@ given=$dir
 dir=$(cd "$dir" && pwd -P)
 here=$(dirname "$0")
 
-while IFS= read -r -d '' pidfile; do
-  bash "$here/postgres.sh" kill "$(dirname "$(dirname "$pidfile")")"
-done < <(find "$dir" -path '*/data/postmaster.pid' -print0 2>/dev/null)
+# One pass stops what it finds and says whether it found anything. A test host killed in a pass may have started a
+# server just before it died, after that pass had looked: a pass that found something is followed by another.
+sweep() {
+  local found=1 pidfile proc pid cwd
+  while IFS= read -r -d '' pidfile; do
+    bash "$here/postgres.sh" kill "$(dirname "$(dirname "$pidfile")")"
+    found=0
+  done < <(find "$dir" -path '*/data/postmaster.pid' -print0 2>/dev/null)
 
-for proc in /proc/[0-9]*; do
-  pid=${proc#/proc/}
-  if [ "$pid" = $$ ] || [ "$pid" = "$PPID" ]; then continue; fi
-  if grep -qzE 'VBCSCompiler|MSBuild\.dll|dotnet-build-server' "$proc/cmdline" 2>/dev/null; then continue; fi
-  cwd=$(readlink "$proc/cwd" 2>/dev/null) || cwd=
-  # The variable holds the path as mktemp gave it, which a symlink in TMPDIR makes differ from the resolved one.
-  if [ "$cwd" = "$dir" ] || [[ "$cwd" == "$dir"/* ]] \
-      || grep -qzxF -e "CORTEX_RUN_DIR=$dir" -e "CORTEX_RUN_DIR=$given" "$proc/environ" 2>/dev/null; then
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
+  for proc in /proc/[0-9]*; do
+    pid=${proc#/proc/}
+    if [ "$pid" = $$ ] || [ "$pid" = "$PPID" ]; then continue; fi
+    if grep -qzE 'VBCSCompiler|MSBuild\.dll|dotnet-build-server' "$proc/cmdline" 2>/dev/null; then continue; fi
+    cwd=$(readlink "$proc/cwd" 2>/dev/null) || cwd=
+    # The variable holds the path as mktemp gave it, which a symlink in TMPDIR makes differ from the resolved one.
+    if [ "$cwd" = "$dir" ] || [[ "$cwd" == "$dir"/* ]] \
+        || grep -qzxF -e "CORTEX_RUN_DIR=$dir" -e "CORTEX_RUN_DIR=$given" "$proc/environ" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null || true
+      found=0
+    fi
+  done
+  return $found
+}
+
+for _ in 1 2 3; do
+  sweep || break
+  sleep 0.5
 done
 
 rm -rf "$dir" || true
