@@ -766,12 +766,7 @@ internal sealed class SenderEngine : BackgroundService
                 }
 
                 var now = engine._time.GetUtcNow();
-                if (engine._gate.OperatorPause is not null)
-                {
-                    // Paused while this send waited for its turn (a throttle pause, the rate limit): not under way yet.
-                    Paused = true;
-                }
-                else if (envelope.ExpiresAt <= now)
+                if (envelope.ExpiresAt <= now)
                 {
                     // Checked at the lease, and again here: a throttle pause or the rate limit can outlast it.
                     Expired = true;
@@ -784,6 +779,14 @@ internal sealed class SenderEngine : BackgroundService
                 else
                 {
                     taken = !engine.LeaseInDoubt(leasedAtMs) || await engine.StillHeldAsync(lease, envelope);
+
+                    // Paused by an operator while this send waited for its turn (a throttle pause, the rate limit, Redis's
+                    // word on its lease): not under way yet, it goes back with the rest.
+                    if (taken && engine._gate.OperatorPause is not null)
+                    {
+                        Paused = true;
+                        taken = false;
+                    }
                 }
             }
             finally

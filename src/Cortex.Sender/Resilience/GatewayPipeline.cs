@@ -70,10 +70,11 @@ public sealed class GatewayPipeline
             builder.AddRetry(new RetryStrategyOptions<GatewayResult>
             {
                 // A send whose failure opened the circuit (a failed probe among them) or came during a configuration
-                // pause returns its failure: its retry would only meet the open circuit or the pause, and the caller
-                // hands the message back unspent. The gate is asked only about a transient failure, not on every answer.
-                // A retry that goes waits for its turn as the first attempt did (SendTurnStrategy, next).
-                ShouldHandle = async args => await retryable(args) && !gate.IsSendingHeld,
+                // pause or an operator's pause of the queue returns its failure: its retry would only meet the open
+                // circuit or the pause, and the caller hands the message back unspent. The gate is asked only about a
+                // transient failure, not on every answer. A retry that goes waits for its turn as the first attempt did
+                // (SendTurnStrategy, next).
+                ShouldHandle = async args => await retryable(args) && !gate.IsSendingHeld && gate.OperatorPause is null,
                 MaxRetryAttempts = o.ShortRetries,
                 Delay = o.ShortRetryDelay,
                 BackoffType = DelayBackoffType.Exponential,

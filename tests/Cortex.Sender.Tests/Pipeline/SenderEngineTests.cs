@@ -474,28 +474,26 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     {
         // After a gateway outage its retries come back to ready in a wave. Read from their first push, they looked as late
         // as the outage was long, and CortexOldestMessageTooOld paged while the queue drained normally.
-        IMessageQueue? queue = null;
         var failedAt = DateTimeOffset.MinValue;
-        var gateway = new ScriptedGateway(async (_, _, _) =>
+        var gateway = new ScriptedGateway(_ =>
         {
-            // Paused as the attempt fails, so that the retry, once due, waits in ready where its age is read.
             failedAt = TimeProvider.System.GetUtcNow();
-            await queue!.SetPausedAsync("hold the retry in ready");
             return GatewayResult.Retryable("HTTP 503");
         });
         await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
         {
-            ["Cortex:Retry:BaseDelay"] = "00:00:00.200",
-            ["Cortex:Retry:MaxDelay"] = "00:00:00.200",
-            ["Cortex:Retry:Jitter"] = "0",
+            ["Cortex:Retry:BaseDelay"] = "00:00:03",
+            ["Cortex:Retry:MaxDelay"] = "00:00:03",
         });
-        queue = host.Queue;
         var firstPush = TimeProvider.System.GetUtcNow().AddHours(-2);
         await host.Client.EnqueueAsync(SenderTestHost.Message("retried") with { EnqueuedAt = firstPush });
 
         await host.StartAsync();
-        // Ready before the first attempt too: the failed call first.
-        await SenderTestHost.WaitForAsync(async () => gateway.TotalCalls == 1 && (await host.Queue.GetStatsAsync()).Ready == 1, "the retry due and back in ready");
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Delayed == 1, "the retry scheduled");
+
+        // Paused, so that the retry, once due, waits in ready where its age is read.
+        await host.Queue.SetPausedAsync("hold the retry in ready");
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Ready == 1, "the retry due and back in ready");
 
         var oldest = await host.Queue.GetOldestReadyAsync();
         Assert.NotNull(oldest);
