@@ -63,10 +63,11 @@ public sealed class SendGate(TimeProvider timeProvider)
     /// Lease script hands out nothing while it is set; this tells the workers too, so that what the pod had already
     /// leased goes back to ready instead of out to customers.
     /// </summary>
-    public string? OperatorPause => Volatile.Read(ref _operatorPause);
-
-    /// <summary>Sets <see cref="OperatorPause"/> and returns what it was.</summary>
-    public string? SwapOperatorPause(string? reason) => Interlocked.Exchange(ref _operatorPause, reason);
+    public string? OperatorPause
+    {
+        get => Volatile.Read(ref _operatorPause);
+        set => Volatile.Write(ref _operatorPause, value);
+    }
 
     /// <summary>
     /// True while nothing will be sent for a while: the queue is paused by an operator, the circuit is open and its probe

@@ -1087,12 +1087,12 @@ internal sealed class SenderEngine : BackgroundService
     private async Task ReadOperatorPauseAsync(CancellationToken cancellationToken)
     {
         var reason = await _queue.GetPausedAsync().WaitAsync(cancellationToken);
-        var was = _gate.SwapOperatorPause(reason);
-        if (was == reason)
+        if (reason == _gate.OperatorPause)
         {
             return;
         }
 
+        _gate.OperatorPause = reason;
         if (reason is null)
         {
             SenderLog.QueueResumed(_logger, _queue.Keys.Name);
