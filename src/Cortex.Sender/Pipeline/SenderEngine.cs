@@ -522,8 +522,8 @@ internal sealed class SenderEngine : BackgroundService
         if (_gate.IsHoldingBack)
         {
             // Leased before the queue was paused, the circuit opened or the gateway refused our key: back to ready, no
-            // attempt spent.
-            await ReturnAsync(lease, cancellationToken);
+            // attempt spent, with what is buffered behind it.
+            await ReturnWithBufferAsync(lease, cancellationToken);
             return;
         }
 
@@ -541,36 +541,10 @@ internal sealed class SenderEngine : BackgroundService
                 return;
             }
 
-            var (sent, held, quietUntil, expired) = await SendOnceAsync(lease, envelope, leasedAtMs, cancellationToken);
-            if (quietUntil is { } allowed)
-            {
-                await HoldForQuietHoursAsync(lease, envelope, allowed, cancellationToken);
-                return;
-            }
-
-            if (expired is (var attempts, var lastError))
-            {
-                // Its expiresAt passed while it waited for a turn (a throttle pause, the rate limit): not sent late.
-                var detail = string.Create(CultureInfo.InvariantCulture, $"expired at {envelope.ExpiresAt:O} while it waited for its turn to send (a throttle pause or the rate limit)");
-                await DeadLetterAsync(lease, envelope, DeadLetterReasons.Expired, detail, lastError, attempts, cancellationToken);
-                return;
-            }
-
-            if (!held)
-            {
-                // Not sent: the lease went to another pod, or the stop came while this one asked.
-                return;
-            }
-
+            var (sent, unsent) = await SendOnceAsync(lease, envelope, leasedAtMs, cancellationToken);
             if (sent is not { } result)
             {
-                // Refused by the open circuit, or its turn came after the queue was paused.
-                if (_gate.OperatorPause is null)
-                {
-                    SenderLog.CircuitOpenReturned(_logger, envelope.Id, envelope.TraceId);
-                }
-
-                await ReturnAsync(lease, cancellationToken);
+                await SettleUnsentAsync(lease, envelope, unsent, cancellationToken);
                 return;
             }
 
@@ -656,15 +630,67 @@ internal sealed class SenderEngine : BackgroundService
         }
     }
 
+    /// <summary>A send that made no call whose answer counts (<see cref="Unsent"/>): where its message goes.</summary>
+    private async Task SettleUnsentAsync(LeasedMessage lease, Envelope envelope, Unsent unsent, CancellationToken cancellationToken)
+    {
+        switch (unsent.Reason)
+        {
+            case UnsentReason.QuietHours:
+                await HoldForQuietHoursAsync(lease, envelope, unsent.QuietUntil, cancellationToken);
+                return;
+
+            case UnsentReason.Expired:
+                // Its expiresAt passed while it waited for a turn (a throttle pause, the rate limit): not sent late.
+                var detail = string.Create(CultureInfo.InvariantCulture, $"expired at {envelope.ExpiresAt:O} while it waited for its turn to send (a throttle pause or the rate limit)");
+                await DeadLetterAsync(lease, envelope, DeadLetterReasons.Expired, detail, unsent.LastError, unsent.Attempts, cancellationToken);
+                return;
+
+            case UnsentReason.LeaseGone:
+                // Not sent: the lease went to another pod, or the stop came while this one asked.
+                return;
+
+            case UnsentReason.CircuitOpen:
+                SenderLog.CircuitOpenReturned(_logger, envelope.Id, envelope.TraceId);
+                await ReturnAsync(lease, cancellationToken);
+                return;
+
+            case UnsentReason.Paused:
+                // Its turn came after the queue was paused by an operator: back to ready with the rest, unsent.
+                await ReturnAsync(lease, cancellationToken);
+                return;
+        }
+    }
+
+    /// <summary>Why a send made no call whose answer counts.</summary>
+    private enum UnsentReason
+    {
+        /// <summary>Its lease went to another pod (a retry found that), or the stop came while Redis was asked.</summary>
+        LeaseGone,
+
+        /// <summary>Refused by the open circuit.</summary>
+        CircuitOpen,
+
+        /// <summary>Its turn came after the queue was paused by an operator.</summary>
+        Paused,
+
+        /// <summary>Its turn came inside its quiet hours: to be held until <see cref="Unsent.QuietUntil"/>.</summary>
+        QuietHours,
+
+        /// <summary>Its turn came after its expiresAt: dead-lettered with <see cref="Unsent.Attempts"/> and <see cref="Unsent.LastError"/>.</summary>
+        Expired,
+    }
+
     /// <summary>
-    /// One send through the resilience pipeline, counted; null when the circuit refused it. Each of its attempts, short
-    /// retries included, waits for its turn (<see cref="SendTurns"/>): Held false means the message was not sent because
-    /// its lease went to another pod, or no longer sent once a retry found that, and no attempt is counted. QuietUntil
-    /// means a turn came inside the message's quiet hours: not sent, no attempt counted, to be held until then.
-    /// Expired means a turn came after its expiresAt: not sent, to be dead-lettered as expired with that many failed
-    /// attempts and that last error (one more, and its error, when a call of this send failed before it).
+    /// A send that was not made, or not finished, and why. No attempt is counted for it, except one for a call of this send
+    /// that failed before its expiry ended it (in <see cref="Attempts"/>, with that call's error).
     /// </summary>
-    private async Task<(GatewayResult? Result, bool Held, DateTimeOffset? QuietUntil, (int Attempts, string? LastError)? Expired)> SendOnceAsync(LeasedMessage lease, Envelope envelope, long leasedAtMs, CancellationToken cancellationToken)
+    private readonly record struct Unsent(UnsentReason Reason, DateTimeOffset QuietUntil = default, int Attempts = 0, string? LastError = null);
+
+    /// <summary>
+    /// One send through the resilience pipeline, counted: the gateway's result, or, when none counts, why
+    /// (<see cref="Unsent"/>). Each of its attempts, short retries included, waits for its turn (<see cref="SendTurns"/>).
+    /// </summary>
+    private async Task<(GatewayResult? Result, Unsent Unsent)> SendOnceAsync(LeasedMessage lease, Envelope envelope, long leasedAtMs, CancellationToken cancellationToken)
     {
         var turns = new SendTurns(this, lease, envelope, leasedAtMs);
         GatewayResult result;
@@ -672,19 +698,17 @@ internal sealed class SenderEngine : BackgroundService
         {
             result = await _pipeline.SendAsync(envelope, turns, cancellationToken);
         }
-        catch (SendWithdrawnException) when (turns.Paused)
-        {
-            return (null, true, null, null);
-        }
         catch (SendWithdrawnException)
         {
-            return (null, false, turns.QuietUntil, !turns.Expired ? null
-                : turns.FailedCallError is { } error ? (envelope.Attempt + 1, error)
-                : (envelope.Attempt, envelope.LastError));
+            return (null, turns.Paused ? new Unsent(UnsentReason.Paused)
+                : turns.QuietUntil is { } quietUntil ? new Unsent(UnsentReason.QuietHours, quietUntil)
+                : !turns.Expired ? new Unsent(UnsentReason.LeaseGone)
+                : turns.FailedCallError is { } error ? new Unsent(UnsentReason.Expired, Attempts: envelope.Attempt + 1, LastError: error)
+                : new Unsent(UnsentReason.Expired, Attempts: envelope.Attempt, LastError: envelope.LastError));
         }
         catch (BrokenCircuitException)
         {
-            return (null, true, null, null);
+            return (null, new Unsent(UnsentReason.CircuitOpen));
         }
         catch (Exception ex) when (ex is TimeoutRejectedException or HttpRequestException)
         {
@@ -710,7 +734,7 @@ internal sealed class SenderEngine : BackgroundService
             _metrics.Failed(envelope.Kind, outcome);
         }
 
-        return (result, true, null, null);
+        return (result, default);
     }
 
     /// <summary>What a call that ended in <paramref name="exception"/> instead of an answer counts as.</summary>
@@ -991,6 +1015,22 @@ internal sealed class SenderEngine : BackgroundService
     {
         await PersistAsync(() => _queue.ReturnAsync(ConsumerId, [lease.LeaseId]), "return", cancellationToken);
         _metrics.Returned(1);
+    }
+
+    // Returns a message with the buffer behind it in one call, in the order they were leased: returned one by one, each
+    // to the front of ready, a pod's buffer went back reversed. What another worker took meanwhile it returns on its own.
+    private async Task ReturnWithBufferAsync(LeasedMessage lease, CancellationToken cancellationToken)
+    {
+        var leaseIds = new List<long> { lease.LeaseId };
+        while (_channel.Reader.TryRead(out var buffered))
+        {
+            _refill.OnRead();
+            leaseIds.Add(buffered.Lease.LeaseId);
+        }
+
+        leaseIds.Sort();
+        await PersistAsync(() => _queue.ReturnAsync(ConsumerId, leaseIds), "return", cancellationToken);
+        _metrics.Returned(leaseIds.Count);
     }
 
     // Behind the backlog: the next probe of the gateway is another message.

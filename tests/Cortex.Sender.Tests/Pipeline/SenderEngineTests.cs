@@ -770,12 +770,14 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         release.SetResult();
         await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Leased == 0, "the sends under way over and the rest handed back");
 
-        // The two sends under way finished; nothing else reached the gateway, and no attempt was spent on the rest.
+        // The two sends under way finished; nothing else reached the gateway, and no attempt was spent on the rest. What
+        // the pod had buffered is back in front, in the order it was pushed: next to be leased is the next in line.
         Assert.Equal(2, gateway.TotalCalls);
         var stats = await host.Queue.GetStatsAsync();
         Assert.Equal((48L, 0L, 0L), (stats.Ready, stats.Delayed, stats.Dead));
-        var waiting = await Db.ListRangeAsync(host.Queue.Keys.ReadyNormal);
-        Assert.All(waiting, raw => Assert.Equal(0, EnvelopeCodec.Parse((byte[])raw!).Envelope!.Attempt));
+        var waiting = (await Db.ListRangeAsync(host.Queue.Keys.ReadyNormal)).Select(raw => EnvelopeCodec.Parse((byte[])raw!).Envelope!).Reverse().ToList();
+        Assert.All(waiting, envelope => Assert.Equal(0, envelope.Attempt));
+        Assert.Equal(ids.Where(id => gateway.CallsFor(id) == 0), waiting.Select(envelope => envelope.Id));
 
         // Resumed: what is leased from then on is sent, not handed back until the next read of the flag.
         var returned = host.Counter("cortex.sender.returned");
