@@ -57,6 +57,7 @@ public static class SchedulerServiceCollectionExtensions
         services.TryAddSingleton(sp => new DispatchLedger(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<IMessageQueue>(), sp.GetRequiredService<TimeProvider>())
         {
             ConnectionDead = sp.GetService<RedisConnectionWatchdog>()?.ConnectionDeadToken ?? CancellationToken.None,
+            BacklogCheckHorizon = sp.GetRequiredService<IOptions<QueueOptions>>().Value.IdempotencyWindow,
         });
         services.TryAddSingleton<BillingReminders>();
         services.TryAddSingleton<ConversationFollowUps>();

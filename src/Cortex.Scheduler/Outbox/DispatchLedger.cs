@@ -22,10 +22,11 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     public static readonly TimeSpan HeldCheckWindow = TimeSpan.FromMinutes(10);
 
     /// <summary>
-    /// How far before the enqueue stamp of the oldest message waiting in a ready list <see cref="WithdrawUnwantedAsync"/>
-    /// starts reading the backlog's rows: a row's <c>enqueued_at</c> is PostgreSQL's time at the start of its push's
-    /// transaction, the stamp the scheduler's at its decision, and a publisher whose push waited on Redis can land behind a
-    /// later decision's.
+    /// How far before the push of the next message in a ready list <see cref="WithdrawUnwantedAsync"/> also looks for rows
+    /// still waiting there: a row's <c>enqueued_at</c> is PostgreSQL's time at the start of its push's transaction, and a
+    /// publisher whose push waited on Redis lands behind the pushes of another that began later. At most a twentieth of
+    /// <see cref="BacklogCheckLimit"/> of them a list (5,000, a publish batch by default), the latest first: the rows just
+    /// before the next message's were pushed around it, and those long before it are sent.
     /// </summary>
     public static readonly TimeSpan BacklogCheckMargin = TimeSpan.FromMinutes(2);
 
@@ -43,6 +44,13 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     /// pushed first: those are sent next. A longer backlog's later rows are checked as it drains.
     /// </summary>
     public int BacklogCheckLimit { get; init; } = 100_000;
+
+    /// <summary>
+    /// No backlog row pushed longer ago than this is checked: the queue's idempotency window, after which an id's sent
+    /// marker is gone, so that Redis could no longer tell a message delivered then from one still waiting, and withdrawing it
+    /// would record a delivered message as withdrawn.
+    /// </summary>
+    public TimeSpan BacklogCheckHorizon { get; init; } = TimeSpan.FromHours(24);
 
     /// <summary>Builds the ledger row of a message: validated by the same rules the sender applies, with enqueuedAt stamped.</summary>
     public LedgerEntry Prepare(Envelope envelope)
@@ -299,17 +307,20 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     /// writing, the conversation closed, the campaign cancelled. Two sets of pushed rows are checked against their sources.
     /// Held rows whose send time is within <see cref="HeldCheckWindow"/> either side of now: a message held for quiet hours
     /// waits in the delayed set until morning, and is checked near its send time only, so a night's campaign is read a few
-    /// times, not every minute. And the rows of a backlog waiting in the ready lists: those pushed since the oldest message
-    /// waiting there (its enqueue stamp, less <see cref="BacklogCheckMargin"/>), at most <see cref="BacklogCheckLimit"/>
-    /// of them, the first pushed first. A campaign sent at the gateway's pace, or a morning's reminders, waits there for
-    /// minutes or hours. Each message no longer wanted is withdrawn (<see cref="IMessageQueue.WithdrawAsync"/>: out of the
+    /// times, not every minute. And the rows of a backlog waiting in the ready lists: for each list, those of its priority
+    /// pushed since the next message to go from it (its own row's push, or its enqueue stamp for one the ledger does not
+    /// have; the few around it within <see cref="BacklogCheckMargin"/> too), at most <see cref="BacklogCheckLimit"/> of them,
+    /// the first pushed first. A campaign sent at the gateway's pace, or a morning's reminders, waits there for minutes or
+    /// hours. Rows already sent stay enqueued in the ledger; anchored at what waits, the window moves on as the backlog
+    /// drains, and is not filled with them (anchored at the backlog's oldest enqueue stamp, a run's messages, all stamped
+    /// within seconds, kept it at the run's start: past its first 100,000 messages nothing more was checked). Each message no longer wanted is withdrawn (<see cref="IMessageQueue.WithdrawAsync"/>: out of the
     /// delayed set, and its id marked so that the sender drops it wherever it waits) and its row marked withdrawn with
     /// its reason. One already sent, or being sent, is left: too late.
     /// </summary>
     public async Task<IReadOnlyList<Withdrawal>> WithdrawUnwantedAsync(CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
-        var oldestReady = (await queue.GetOldestReadyAsync())?.EnqueuedAt;
+        var tails = await queue.GetReadyTailsAsync();
         var unwanted = new List<(Withdrawal Row, QueueMessage Message)>();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using (var command = new NpgsqlCommand(
@@ -333,9 +344,23 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
                     SELECT * FROM cortex.dispatch_ledger
                     WHERE status = 'enqueued' AND not_before BETWEEN @from AND @to
                     UNION ALL
-                    (SELECT * FROM cortex.dispatch_ledger
-                     WHERE status = 'enqueued' AND enqueued_at >= @backlog_since AND (not_before IS NULL OR not_before NOT BETWEEN @from AND @to)
-                     ORDER BY enqueued_at LIMIT @backlog_limit)) l) checked
+                    (SELECT backlog.* FROM (
+                        SELECT t.priority, greatest(pushed.at, @horizon) AS since
+                        FROM unnest(@tail_priorities, @tail_keys, @tail_stamps) AS t(priority, key, stamp)
+                        CROSS JOIN LATERAL (SELECT coalesce((SELECT d.enqueued_at FROM cortex.dispatch_ledger d WHERE d.key = t.key), t.stamp) AS at) pushed
+                        WHERE pushed.at IS NOT NULL) next
+                     CROSS JOIN LATERAL (
+                        (SELECT * FROM cortex.dispatch_ledger d
+                         WHERE d.status = 'enqueued' AND d.priority = next.priority AND d.enqueued_at >= next.since
+                           AND (d.not_before IS NULL OR d.not_before NOT BETWEEN @from AND @to)
+                         ORDER BY d.enqueued_at LIMIT @backlog_limit)
+                        UNION ALL
+                        (SELECT * FROM cortex.dispatch_ledger d
+                         WHERE d.status = 'enqueued' AND d.priority = next.priority
+                           AND d.enqueued_at >= next.since - @margin AND d.enqueued_at < next.since
+                           AND (d.not_before IS NULL OR d.not_before NOT BETWEEN @from AND @to)
+                         ORDER BY d.enqueued_at DESC LIMIT @margin_limit)) backlog
+                     ORDER BY backlog.enqueued_at LIMIT @backlog_limit)) l) checked
             WHERE reason IS NOT NULL
             ORDER BY due
             """,
@@ -343,7 +368,12 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
         {
             command.Parameters.AddWithValue("from", (now - HeldCheckWindow).UtcDateTime);
             command.Parameters.AddWithValue("to", (now + HeldCheckWindow).UtcDateTime);
-            command.Parameters.Add(new NpgsqlParameter<DateTime?>("backlog_since", NpgsqlDbType.TimestampTz) { TypedValue = (oldestReady - BacklogCheckMargin)?.UtcDateTime });
+            command.Parameters.Add(new NpgsqlParameter<short[]>("tail_priorities", NpgsqlDbType.Array | NpgsqlDbType.Smallint) { TypedValue = [.. tails.Select(t => (short)t.Priority)] });
+            command.Parameters.Add(new NpgsqlParameter<string?[]>("tail_keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = [.. tails.Select(t => t.Id)] });
+            command.Parameters.Add(new NpgsqlParameter<DateTime?[]>("tail_stamps", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = [.. tails.Select(t => t.EnqueuedAt?.UtcDateTime)] });
+            command.Parameters.AddWithValue("horizon", (now - BacklogCheckHorizon).UtcDateTime);
+            command.Parameters.AddWithValue("margin", BacklogCheckMargin);
+            command.Parameters.AddWithValue("margin_limit", BacklogCheckLimit / 20);
             command.Parameters.AddWithValue("backlog_limit", BacklogCheckLimit);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))

@@ -59,5 +59,7 @@ public abstract class DelegatingMessageQueue(IMessageQueue inner) : IMessageQueu
 
     public virtual Task<OldestReady?> GetOldestReadyAsync() => inner.GetOldestReadyAsync();
 
+    public virtual Task<IReadOnlyList<ReadyTail>> GetReadyTailsAsync() => inner.GetReadyTailsAsync();
+
     public virtual Task<IReadOnlyList<DeadLetterEntry>> GetDeadLettersAsync(long start = 0, long count = 100) => inner.GetDeadLettersAsync(start, count);
 }

@@ -116,6 +116,9 @@ public interface IMessageQueue
     /// <summary>When the oldest ready messages were enqueued and became due; null when nothing is ready or it is not stamped.</summary>
     Task<OldestReady?> GetOldestReadyAsync();
 
+    /// <summary>The next message to go from each ready list that holds one, high first.</summary>
+    Task<IReadOnlyList<ReadyTail>> GetReadyTailsAsync();
+
     /// <summary>Reads dead letters, newest first, without removing them.</summary>
     Task<IReadOnlyList<DeadLetterEntry>> GetDeadLettersAsync(long start = 0, long count = 100);
 }

@@ -76,3 +76,9 @@ public sealed record QueueStats(long ReadyHigh, long ReadyNormal, long ReadyLow,
 /// later than its push for one held by its notBefore or its quiet hours: the wait that says sending is behind.
 /// </summary>
 public sealed record OldestReady(DateTimeOffset EnqueuedAt, DateTimeOffset WaitingSince);
+
+/// <summary>
+/// The next message to go from one ready list: its id and its envelope's enqueuedAt, each null when its payload does not
+/// tell it (a malformed one).
+/// </summary>
+public sealed record ReadyTail(Priority Priority, string? Id, DateTimeOffset? EnqueuedAt);

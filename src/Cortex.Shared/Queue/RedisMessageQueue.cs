@@ -494,6 +494,27 @@ public sealed class RedisMessageQueue : IMessageQueue
         return oldest;
     }
 
+    public async Task<IReadOnlyList<ReadyTail>> GetReadyTailsAsync()
+    {
+        var tails = (RedisResult[])(await QueueScripts.OldestReady.EvaluateAsync(
+            _connection,
+            Db,
+            [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow],
+            []))!;
+        var found = new List<ReadyTail>(tails.Length);
+        for (var i = 0; i < tails.Length; i++)
+        {
+            if ((byte[]?)tails[i] is { } raw)
+            {
+                var payload = Unwrap(0, (Priority)i, raw).Payload.Span;
+                var envelope = EnvelopeCodec.Parse(payload).Envelope;
+                found.Add(new ReadyTail((Priority)i, envelope?.Id, envelope is null ? EnvelopeCodec.TryReadEnqueuedAt(payload) : envelope.EnqueuedAt));
+            }
+        }
+
+        return found;
+    }
+
     // When a message could first have been sent: its push, or its notBefore when later. The sender moves notBefore to the
     // end of the quiet hours it holds a message for, so a campaign held overnight is due at 08:00, not behind since 20:00.
     // Not after now: a tail pushed early (its notBefore still ahead) is not late, and the sender moves it to the delayed set.

@@ -142,6 +142,81 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task WithdrawUnwanted_CampaignCancelledOnceMoreThanARunChecksWereSent_TheMessagesStillWaitingAreWithdrawn()
+    {
+        // A campaign's messages are all stamped at its decision, within seconds. The check started at the oldest waiting
+        // message's stamp and read the first rows pushed, which stay enqueued in the ledger once sent: past the first
+        // BacklogCheckLimit (100,000) sent, every run read sent rows only, and a cancel, an opt-out or a payment was never
+        // applied to the rest of the backlog. Here 30 messages pushed 5 a transaction, 10 rows a run, 12 sent.
+        await using var h = await fixture.CreateHarnessAsync(s_day, new Dictionary<string, string?> { ["Cortex:Scheduler:BatchSize"] = "5" });
+        await h.ExecuteAsync("INSERT INTO cortex.message_templates (key, body) VALUES ('promo', 'Oi {name|cliente}!')");
+        var campaign = await h.ScalarAsync<long>(
+            """
+            WITH c AS (INSERT INTO cortex.campaigns (name, template_key, run_at, created_at) VALUES ('big', 'promo', @run, @created) RETURNING id)
+            INSERT INTO cortex.campaign_recipients (campaign_id, id, phone)
+            SELECT c.id, n, '+55119000001' || lpad(n::text, 2, '0') FROM c, generate_series(1, 30) n RETURNING campaign_id
+            """,
+            ("run", s_day.AddMinutes(-1).UtcDateTime),
+            ("created", s_day.AddDays(-1).UtcDateTime));
+        await h.Campaigns.RunAsync(default);
+        Assert.Equal(6L, await h.ScalarAsync<long>("SELECT count(DISTINCT enqueued_at) FROM cortex.dispatch_ledger"));
+
+        var lease = await h.Queue.LeaseAsync("pod", 12);
+        var sent = lease.Select(m => new AckItem(m.LeaseId, EnvelopeCodec.Parse(m.Payload.Span).Envelope!.Id)).ToList();
+        Assert.All(await h.Queue.ClaimAsync("pod", sent), claim => Assert.Equal(ClaimResult.Claimed, claim));
+        await h.Queue.AckAsync("pod", sent);
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'cancelled' WHERE id = @id", ("id", campaign));
+
+        var ledger = new DispatchLedger(h.DataSource, h.Queue, h.Clock) { BacklogCheckLimit = 10 };
+        var withdrawn = new List<string>();
+        for (var run = 0; run < 5; run++)
+        {
+            withdrawn.AddRange((await ledger.WithdrawUnwantedAsync(default)).Select(w => w.Key));
+        }
+
+        // Every message still waiting is withdrawn, each once; the sent ones are left as they were, too late.
+        var waiting = (await h.QueuedAsync()).Select(m => m.Envelope.Id).Order().ToList();
+        Assert.Equal(18, waiting.Count);
+        Assert.Equal(waiting, withdrawn.Order());
+        Assert.Equal(12L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger WHERE status = 'enqueued'"));
+        var next = await h.Queue.LeaseAsync("pod", 30);
+        var claims = await h.Queue.ClaimAsync("pod", [.. next.Select(m => new AckItem(m.LeaseId, EnvelopeCodec.Parse(m.Payload.Span).Envelope!.Id))]);
+        Assert.All(claims, claim => Assert.Equal(ClaimResult.Withdrawn, claim));
+    }
+
+    [Fact]
+    public async Task WithdrawUnwanted_MessageStampedDaysAgoNextInReady_RowsPastTheIdempotencyWindowAreNotReadAsWithdrawn()
+    {
+        // A dead letter requeued by hand keeps its first push's stamp. Next in ready, it took the check back to rows pushed
+        // days ago: sent, their sent markers expired after the idempotency window, so Redis took them for waiting, and the
+        // ledger recorded delivered reminders as withdrawn (and Redis got a withdrawn marker for each).
+        await using var h = await fixture.CreateHarnessAsync(s_day);
+        await SeedAsync(h, s_day);
+        await h.Billing.RunAsync(new DateOnly(2026, 11, 19), default);
+        var delivered = await h.Queue.LeaseAsync("pod", 10);
+        var items = delivered.Select(m => new AckItem(m.LeaseId, EnvelopeCodec.Parse(m.Payload.Span).Envelope!.Id)).ToList();
+        Assert.Equal(2, items.Count);
+        await h.Queue.ClaimAsync("pod", items);
+        await h.Queue.AckAsync("pod", items);
+        await h.ExecuteAsync("UPDATE cortex.dispatch_ledger SET enqueued_at = @at", ("at", s_day.UtcDateTime));
+
+        // Two days on: the markers are gone, the charges paid, and a requeued dead letter from then is next in ready.
+        h.Clock.Advance(TimeSpan.FromDays(2));
+        foreach (var item in items)
+        {
+            await h.Redis.GetDatabase().KeyDeleteAsync(new QueueKeys(h.QueueName).Sent(item.MessageId));
+        }
+
+        await h.ExecuteAsync("UPDATE cortex.charges SET status = 'paid'");
+        var requeued = new Envelope { Id = "requeued-7", To = "+5511900000009", Text = "Oi!", Kind = "billing", EnqueuedAt = s_day };
+        await h.Queue.EnqueueAsync([new QueueMessage(EnvelopeCodec.Serialize(requeued), Priority.Normal)]);
+        Assert.Equal(s_day, Assert.Single(await h.Queue.GetReadyTailsAsync()).EnqueuedAt);
+
+        Assert.Empty(await h.Ledger.WithdrawUnwantedAsync(default));
+        Assert.Equal(2L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger WHERE status = 'enqueued'"));
+    }
+
+    [Fact]
     public async Task WithdrawUnwanted_LastFollowUpStillWaitingWhenCortexClosesTheConversation_IsLeftToGoWhereAnAgentsCloseWithdrawsIt()
     {
         // Both conversations' follow-ups wait in the ready list (a long backlog, or pushed late after a Redis outage).
