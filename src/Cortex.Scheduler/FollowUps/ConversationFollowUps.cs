@@ -61,8 +61,10 @@ public sealed class ConversationFollowUps(
                 var windowEnd = c.LastInboundAt + followUps.ServiceWindow;
                 var insideWindow = windowEnd is { } end && sendAt < end;
 
-                // Free text after the window closes would be refused by WhatsApp: let it expire instead.
-                var expiresAt = sendAt + settings.ExpireAfter;
+                // Not sent by the time the next follow-up is decided (an idle period after this one's send time: Redis or
+                // the gateway away, a paused queue), it expires then, or the customer got both seconds apart once sending
+                // resumed. Free text after the window closes would be refused by WhatsApp: it expires then too.
+                var expiresAt = sendAt + (followUps.IdleTime < settings.ExpireAfter ? followUps.IdleTime : settings.ExpireAfter);
                 if (insideWindow && windowEnd < expiresAt)
                 {
                     expiresAt = windowEnd.Value;

@@ -11,8 +11,9 @@ public sealed class ConversationFollowUpsTests(SchedulerFixture fixture) : IClas
     [Fact]
     public async Task RunAsync_CustomerSilentPastIdleInsideWindow_GetsTextThatExpiresWhenTheWindowCloses()
     {
+        // The window closes 10 minutes from now, before the next follow-up would be due.
         await using var h = await fixture.CreateHarnessAsync(s_now);
-        var inbound = s_now.AddHours(-20);
+        var inbound = s_now.AddHours(-24).AddMinutes(10);
         await SeedAsync(h, 1, inbound: inbound, outbound: s_now.AddMinutes(-31), name: "Dora");
 
         var result = await h.FollowUps.RunAsync(default);
@@ -87,6 +88,24 @@ public sealed class ConversationFollowUpsTests(SchedulerFixture fixture) : IClas
         Assert.Equal("closed", await h.ScalarAsync<string>("SELECT status FROM cortex.conversations WHERE id = 1"));
         var anchor = inbound.ToUnixTimeMilliseconds();
         Assert.Equal([$"followup:1:{anchor}:1", $"followup:1:{anchor}:2"], (await h.QueuedAsync()).Select(m => m.Envelope.Id).Order());
+    }
+
+    [Fact]
+    public async Task RunAsync_FollowUpStillWaitingWhenTheNextIsDecided_HasExpiredSoTheCustomerNeverGetsBothInARow()
+    {
+        // Redis away for an hour (or the gateway, or a paused queue): follow-up 1 waited, follow-up 2 was decided an idle
+        // period later, and once sending resumed both went out seconds apart, the same question twice.
+        await using var h = await fixture.CreateHarnessAsync(s_now);
+        await SeedAsync(h, 1, inbound: s_now.AddHours(-3), outbound: s_now.AddHours(-1));
+
+        await h.FollowUps.RunAsync(default);
+        h.Clock.Advance(TimeSpan.FromMinutes(31));
+        Assert.Equal(1, (await h.FollowUps.RunAsync(default)).FollowUps);
+
+        // The sender dead-letters an envelope past its expiresAt instead of sending it.
+        var byNumber = (await h.QueuedAsync()).ToDictionary(m => m.Envelope.Id.Split(':')[3], m => m.Envelope);
+        Assert.True(byNumber["1"].ExpiresAt <= h.Clock.GetUtcNow(), $"follow-up 1 expires at {byNumber["1"].ExpiresAt:O}");
+        Assert.True(byNumber["2"].ExpiresAt > h.Clock.GetUtcNow());
     }
 
     [Fact]
