@@ -313,17 +313,17 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     /// the first pushed first. A campaign sent at the gateway's pace, or a morning's reminders, waits there for minutes or
     /// hours. Rows already sent stay enqueued in the ledger; anchored at what waits, the window moves on as the backlog
     /// drains, and is not filled with them (anchored at the backlog's oldest enqueue stamp, a run's messages, all stamped
-    /// within seconds, kept it at the run's start: past its first 100,000 messages nothing more was checked). Each message no longer wanted is withdrawn (<see cref="IMessageQueue.WithdrawAsync"/>: out of the
-    /// delayed set, and its id marked so that the sender drops it wherever it waits) and its row marked withdrawn with
-    /// its reason. One already sent, or being sent, is left: too late.
+    /// within seconds, kept it at the run's start: past its first 100,000 messages nothing more was checked). Each message
+    /// no longer wanted is withdrawn (<see cref="IMessageQueue.WithdrawAsync"/>: out of the delayed set, and its id marked
+    /// so that the sender drops it wherever it waits) and its row marked withdrawn with its reason. One already sent, or
+    /// being sent, is left: too late.
     /// </summary>
     public async Task<IReadOnlyList<Withdrawal>> WithdrawUnwantedAsync(CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
         var tails = await queue.GetReadyTailsAsync();
-        var unwanted = new List<(Withdrawal Row, QueueMessage Message)>();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using (var command = new NpgsqlCommand(
+        await using var command = new NpgsqlCommand(
             $"""
             SELECT key, kind, priority, payload, reason FROM (
                 SELECT l.key, l.kind, l.priority, l.payload, coalesce(l.not_before, l.enqueued_at) AS due, CASE
@@ -364,41 +364,51 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
             WHERE reason IS NOT NULL
             ORDER BY due
             """,
-            connection))
+            connection);
+        command.Parameters.AddWithValue("from", (now - HeldCheckWindow).UtcDateTime);
+        command.Parameters.AddWithValue("to", (now + HeldCheckWindow).UtcDateTime);
+        command.Parameters.Add(new NpgsqlParameter<short[]>("tail_priorities", NpgsqlDbType.Array | NpgsqlDbType.Smallint) { TypedValue = [.. tails.Select(t => (short)t.Priority)] });
+        command.Parameters.Add(new NpgsqlParameter<string?[]>("tail_keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = [.. tails.Select(t => t.Id)] });
+        command.Parameters.Add(new NpgsqlParameter<DateTime?[]>("tail_stamps", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = [.. tails.Select(t => t.EnqueuedAt?.UtcDateTime)] });
+        command.Parameters.AddWithValue("horizon", (now - BacklogCheckHorizon).UtcDateTime);
+        command.Parameters.AddWithValue("margin", BacklogCheckMargin);
+        command.Parameters.AddWithValue("margin_limit", BacklogCheckLimit / 20);
+        command.Parameters.AddWithValue("backlog_limit", BacklogCheckLimit);
+        // Streamed a piece at a time: a held campaign of 200,000 cancelled overnight was read whole into memory (124 MiB
+        // of heap for 100,000), past what the scheduler's pod may use. The ledger is updated on a second connection
+        // while this one reads.
+        await using var updates = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var withdrawn = new List<Withdrawal>();
+        var piece = new List<(Withdrawal Row, QueueMessage Message)>(PushChunk);
+        var more = true;
+        while (more)
         {
-            command.Parameters.AddWithValue("from", (now - HeldCheckWindow).UtcDateTime);
-            command.Parameters.AddWithValue("to", (now + HeldCheckWindow).UtcDateTime);
-            command.Parameters.Add(new NpgsqlParameter<short[]>("tail_priorities", NpgsqlDbType.Array | NpgsqlDbType.Smallint) { TypedValue = [.. tails.Select(t => (short)t.Priority)] });
-            command.Parameters.Add(new NpgsqlParameter<string?[]>("tail_keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = [.. tails.Select(t => t.Id)] });
-            command.Parameters.Add(new NpgsqlParameter<DateTime?[]>("tail_stamps", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = [.. tails.Select(t => t.EnqueuedAt?.UtcDateTime)] });
-            command.Parameters.AddWithValue("horizon", (now - BacklogCheckHorizon).UtcDateTime);
-            command.Parameters.AddWithValue("margin", BacklogCheckMargin);
-            command.Parameters.AddWithValue("margin_limit", BacklogCheckLimit / 20);
-            command.Parameters.AddWithValue("backlog_limit", BacklogCheckLimit);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
+            more = await reader.ReadAsync(cancellationToken);
+            if (more)
             {
                 var message = new QueueMessage(Encoding.UTF8.GetBytes(reader.GetString(3)), (Priority)reader.GetInt16(2));
-                unwanted.Add((new Withdrawal(reader.GetString(0), reader.GetString(1), reader.GetString(4)), message));
+                piece.Add((new Withdrawal(reader.GetString(0), reader.GetString(1), reader.GetString(4)), message));
+            }
+
+            if (piece.Count == PushChunk || (!more && piece.Count > 0))
+            {
+                withdrawn.AddRange(await WithdrawAsync(updates, piece));
+                piece.Clear();
             }
         }
 
-        if (unwanted.Count == 0)
-        {
-            return [];
-        }
+        return withdrawn;
+    }
 
-        // Out of Redis first: a row marked withdrawn whose message is then sent would say the opposite of what happened.
-        // A run stopped before the update below leaves the row enqueued; the next run asks again and records it.
-        // In pieces, as pushes are: a campaign cancelled while 100,000 of its messages wait is one script per piece, not one
-        // script holding Redis for all of them.
-        var removed = new List<bool>(unwanted.Count);
-        foreach (var piece in unwanted.Chunk(PushChunk))
-        {
-            removed.AddRange(await queue.WithdrawAsync([.. piece.Select(u => new WithdrawItem(u.Row.Key, u.Message))]));
-        }
-
-        var withdrawn = unwanted.Where((_, i) => removed[i]).Select(u => u.Row).ToList();
+    // Out of Redis first: a row marked withdrawn whose message is then sent would say the opposite of what happened. A run
+    // stopped before the update below leaves the row enqueued; the next run asks again and records it. In pieces, as
+    // pushes are: a campaign cancelled while 100,000 of its messages wait is one script per piece, not one script holding
+    // Redis for all of them.
+    private async Task<List<Withdrawal>> WithdrawAsync(NpgsqlConnection connection, List<(Withdrawal Row, QueueMessage Message)> piece)
+    {
+        var removed = await queue.WithdrawAsync([.. piece.Select(u => new WithdrawItem(u.Row.Key, u.Message))]);
+        var withdrawn = piece.Where((_, i) => removed[i]).Select(u => u.Row).ToList();
         if (withdrawn.Count > 0)
         {
             await using var update = new NpgsqlCommand(

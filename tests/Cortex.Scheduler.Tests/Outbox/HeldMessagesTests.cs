@@ -185,6 +185,33 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task WithdrawUnwanted_HeldCampaignOfSeveralPiecesCancelled_EveryMessageWithdrawnAndRecorded()
+    {
+        // Read and withdrawn a piece at a time (1,000), not the whole campaign in memory at once: every piece, the last
+        // partial one too, reaches Redis and the ledger.
+        await using var h = await fixture.CreateHarnessAsync(s_night);
+        await h.ExecuteAsync("INSERT INTO cortex.message_templates (key, body) VALUES ('promo', 'Oi {name|cliente}!')");
+        await h.ExecuteAsync(
+            """
+            WITH c AS (INSERT INTO cortex.campaigns (name, template_key, run_at, created_at) VALUES ('night', 'promo', @run, @created) RETURNING id)
+            INSERT INTO cortex.campaign_recipients (campaign_id, id, phone)
+            SELECT c.id, n, '+551190' || lpad(n::text, 7, '0') FROM c, generate_series(1, 2500) n
+            """,
+            ("run", s_night.AddMinutes(-1).UtcDateTime),
+            ("created", s_night.AddDays(-1).UtcDateTime));
+        await h.Campaigns.RunAsync(default);
+        Assert.Equal(2500, (await h.QueuedAsync()).Count(m => m.DueAt == s_morning));
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'cancelled'");
+
+        h.Clock.Advance(s_morning - DispatchLedger.HeldCheckWindow - h.Clock.GetUtcNow());
+        var withdrawn = await h.Ledger.WithdrawUnwantedAsync(default);
+
+        Assert.Equal(2500, withdrawn.Select(w => w.Key).Distinct().Count());
+        Assert.Empty(await h.QueuedAsync());
+        Assert.Equal(2500L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger WHERE status = 'withdrawn' AND withdrawn_reason = 'campaign cancelled'"));
+    }
+
+    [Fact]
     public async Task WithdrawUnwanted_MessageStampedDaysAgoNextInReady_RowsPastTheIdempotencyWindowAreNotReadAsWithdrawn()
     {
         // A dead letter requeued by hand keeps its first push's stamp. Next in ready, it took the check back to rows pushed
