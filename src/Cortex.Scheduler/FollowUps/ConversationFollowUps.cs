@@ -63,8 +63,10 @@ public sealed class ConversationFollowUps(
 
                 // Not sent by the time the next follow-up is decided (an idle period after this one's send time: Redis or
                 // the gateway away, a paused queue), it expires then, or the customer got both seconds apart once sending
-                // resumed. Free text after the window closes would be refused by WhatsApp: it expires then too.
-                var expiresAt = sendAt + (followUps.IdleTime < settings.ExpireAfter ? followUps.IdleTime : settings.ExpireAfter);
+                // resumed. The last has no next: late as it may be, it still goes (the conversation's close does not
+                // withdraw it). Free text after the window closes would be refused by WhatsApp: it expires then too.
+                var expireAfter = n < followUps.MaxFollowUps && followUps.IdleTime < settings.ExpireAfter ? followUps.IdleTime : settings.ExpireAfter;
+                var expiresAt = sendAt + expireAfter;
                 if (insideWindow && windowEnd < expiresAt)
                 {
                     expiresAt = windowEnd.Value;
