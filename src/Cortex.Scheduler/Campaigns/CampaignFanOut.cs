@@ -62,7 +62,7 @@ public sealed class CampaignFanOut(
         var due = new List<(long Id, DateTimeOffset FireTime)>();
         await using (var command = dataSource.CreateCommand(
             """
-            SELECT c.id, c.run_at, c.cron, greatest(c.created_at, (SELECT max(fire_time) FROM cortex.campaign_runs r WHERE r.campaign_id = c.id))
+            SELECT c.id, c.run_at, c.cron, greatest(c.created_at, c.cron_changed_at, (SELECT max(fire_time) FROM cortex.campaign_runs r WHERE r.campaign_id = c.id))
             FROM cortex.campaigns c
             WHERE c.status = 'active'
               AND (c.cron IS NOT NULL OR (c.run_at <= @now AND NOT EXISTS (SELECT 1 FROM cortex.campaign_runs r WHERE r.campaign_id = c.id)))

@@ -168,6 +168,31 @@ public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task RunAsync_CronEditedAfterTodaysRun_TheNewScheduleCountsFromTheEditAndTodayIsNotSentAgain()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 5, cron: "0 0 9 * * ?", createdAt: s_now.AddDays(-3));
+        Assert.Equal(1, (await h.Campaigns.RunAsync(default)).RunsStarted);
+
+        // 10:30: the operator moves the daily campaign to 10:00, from tomorrow on. Today's 10:00 was a firing of the new
+        // cron since the last run, and every recipient got the campaign a second time.
+        h.Clock.Advance(TimeSpan.FromMinutes(90));
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET cron = '0 0 10 * * ?' WHERE id = @id", ("id", id));
+        Assert.True(await h.ScalarAsync<bool>("SELECT cron_changed_at IS NOT NULL FROM cortex.campaigns WHERE id = @id", ("id", id)));
+        // The trigger stamps PostgreSQL's clock; the test's clock is fake: the stamp is set to it.
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET cron_changed_at = @at WHERE id = @id", ("at", h.Clock.GetUtcNow().UtcDateTime), ("id", id));
+
+        var afterEdit = await h.Campaigns.RunAsync(default);
+        h.Clock.Advance(TimeSpan.FromDays(1) - TimeSpan.FromMinutes(30));
+        var tomorrow = await h.Campaigns.RunAsync(default);
+
+        Assert.Equal([0, 1], new[] { afterEdit.RunsStarted, tomorrow.RunsStarted });
+        var fireTimes = await h.ScalarAsync<DateTime[]>("SELECT array_agg(fire_time ORDER BY fire_time) FROM cortex.campaign_runs WHERE campaign_id = @id", ("id", id));
+        Assert.Equal([new DateTime(2026, 11, 23, 12, 0, 0, DateTimeKind.Utc), new DateTime(2026, 11, 24, 13, 0, 0, DateTimeKind.Utc)], fireTimes);
+        Assert.Equal(10, (await h.QueuedAsync()).Count);
+    }
+
+    [Fact]
     public async Task RunAsync_CronRunPausedAcrossItsNextFiring_EndsThereAndTheNewRunAloneReachesTheRest()
     {
         await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
