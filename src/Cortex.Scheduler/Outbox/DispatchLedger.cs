@@ -303,7 +303,7 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     }
 
     /// <summary>
-    /// Withdraws messages not yet sent whose reason to send is gone: an opt-out, the charge paid or cancelled, the customer
+    /// Withdraws messages not yet sent whose reason to send is gone: an opt-out, the charge paid, cancelled or moved to another due date, the customer
     /// writing, the conversation closed, the campaign cancelled. Two sets of pushed rows are checked against their sources.
     /// Held rows whose send time is within <see cref="HeldCheckWindow"/> either side of now: a message held for quiet hours
     /// waits in the delayed set until morning, and is checked near its send time only, so a night's campaign is read a few
@@ -331,6 +331,10 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
                     WHEN split_part(l.key, ':', 1) = 'billing' AND NOT EXISTS (
                         SELECT 1 FROM cortex.charges c WHERE c.id = split_part(l.key, ':', 2)::bigint AND c.status = 'open')
                         THEN 'charge no longer open'
+                    WHEN split_part(l.key, ':', 1) = 'billing' AND NOT EXISTS (
+                        SELECT 1 FROM cortex.charges c WHERE c.id = split_part(l.key, ':', 2)::bigint
+                            AND to_char(c.due_date, 'YYYY-MM-DD') = split_part(l.key, ':', 4))
+                        THEN 'due date changed'
                     WHEN split_part(l.key, ':', 1) = 'followup' AND NOT EXISTS (
                         SELECT 1 FROM cortex.conversations c WHERE c.id = split_part(l.key, ':', 2)::bigint
                             AND (c.status = 'open' OR c.closed_by = 'cortex')

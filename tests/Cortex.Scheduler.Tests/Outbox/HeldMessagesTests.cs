@@ -185,6 +185,25 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task WithdrawUnwanted_ChargeMovedToAnotherDueDateWhileItsReminderWaits_ThatReminderIsWithdrawn()
+    {
+        // A feeder's upsert moves charge 1 from the 19th to the 30th while its reminder, "vence em 19/11", waits: it
+        // would tell the customer a wrong date. Charge 2's due date is rewritten unchanged.
+        await using var h = await fixture.CreateHarnessAsync(s_day);
+        await SeedAsync(h, s_day);
+        await h.Billing.RunAsync(new DateOnly(2026, 11, 19), default);
+        await h.ExecuteAsync("UPDATE cortex.charges SET due_date = CASE id WHEN 1 THEN date '2026-11-30' ELSE due_date END");
+
+        var withdrawn = Assert.Single(await h.Ledger.WithdrawUnwantedAsync(default));
+
+        Assert.Equal(("billing:1", "due date changed"), (Name(withdrawn.Key, 0), withdrawn.Reason));
+        var leased = await h.Queue.LeaseAsync("pod", 10);
+        var ids = leased.Select(m => EnvelopeCodec.Parse(m.Payload.Span).Envelope!.Id).ToList();
+        var claims = await h.Queue.ClaimAsync("pod", [.. leased.Select((m, i) => new AckItem(m.LeaseId, ids[i]))]);
+        Assert.Equal(["billing:2"], ids.Where((_, i) => claims[i] == ClaimResult.Claimed).Select(id => Name(id, 0)));
+    }
+
+    [Fact]
     public async Task WithdrawUnwanted_HeldCampaignOfSeveralPiecesCancelled_EveryMessageWithdrawnAndRecorded()
     {
         // Read and withdrawn a piece at a time (1,000), not the whole campaign in memory at once: every piece, the last
