@@ -217,6 +217,23 @@ public sealed class EnqueueCommandTests(CliFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task EnqueueFile_CsvLatin1ByteInAMultiLineCell_RejectsTheWholeRowAndSendsNoPieceOfIt()
+    {
+        // The row's second line, the rest of its quoted text, was enqueued as a message "Obrigado\"" to +5511900000072.
+        var cli = fixture.Queue();
+        var file = Path.Combine(_dir, "latin1.csv");
+        File.WriteAllBytes(file, [
+            .. "id,to,text\na1,+5511900000071,\"Ol"u8, 0xE1, .. " Ana, lembrete:\na2,+5511900000072,Obrigado\"\na3,+5511900000073,ok\n"u8]);
+
+        var result = await cli.RunAsync("enqueue", "--file", file);
+
+        Assert.True(result.ExitCode == ExitCodes.Partial, result.ToString());
+        Assert.Equal("enqueued: 1, skipped: 1" + Environment.NewLine, result.Out);
+        Assert.Contains("line 2: byte 22: not valid UTF-8", result.Error, StringComparison.Ordinal);
+        Assert.Equal(["a3"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal)).Select(m => m.Id));
+    }
+
+    [Fact]
     public async Task EnqueueFile_CsvQuietHoursColumn_SetsThemPerRowAndNamesTheColumnOfABadOne()
     {
         var cli = fixture.Queue();
