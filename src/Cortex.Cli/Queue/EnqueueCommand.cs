@@ -21,7 +21,9 @@ internal static class EnqueueCommand
                       reported on stderr as 'FILE: line N: field: reason'. skip (default) enqueues the others and
                       exits 1; stop enqueues what came before the bad line, nothing from it on, and exits 3.
                       The summary 'enqueued: N, skipped: M' goes to stdout. Rerunning a file is safe: ids
-                      already sent within the idempotency window (24 h) are not sent again.
+                      already sent within the idempotency window (24 h) are not sent again. An id repeated in
+                      the file with a different message is a rejected line (only one would be sent); a repeat
+                      of the same message is sent once.
                       The file must be UTF-8 text (a BOM is fine), lines up to 256 KiB, at most 8 GiB; a file that
                       is not (UTF-16, binary, too large), is empty or has a bad CSV header enqueues nothing, exit 3.
         """;
@@ -154,6 +156,7 @@ internal static class EnqueueCommand
         await using var file = await InputFile.OpenAsync(path, InputLimits.MaxEnqueueFileBytes, cancellationToken);
         var client = services.GetRequiredService<CortexClient>();
         var run = new FileRun();
+        var ids = new RepeatedIds();
         var lines = format == "csv" ? EnvelopeFile.ReadCsvAsync(file, cancellationToken) : EnvelopeFile.ReadJsonLinesAsync(file, cancellationToken);
 
         async Task Run(Action<long> report, Func<string, Task> reject)
@@ -166,8 +169,9 @@ internal static class EnqueueCommand
                 // Valid as written can still be refused as it would be pushed (over the size limit once serialized): a line
                 // error here, instead of a refused batch that takes the valid lines around it down with it.
                 var (message, refused) = read.Envelope is { } envelope ? client.Prepare(envelope) : (null, null);
-                var line = refused is null ? read : read with { Envelope = null, Error = refused.ToString() };
-                if (message is { } pushed)
+                var error = refused?.ToString() ?? (message is null ? null : ids.Add(read.Envelope!, read.Line));
+                var line = error is null ? read : read with { Envelope = null, Error = error };
+                if (error is null && message is { } pushed)
                 {
                     batch.Add(pushed);
                     if (batch.Count == batchSize)

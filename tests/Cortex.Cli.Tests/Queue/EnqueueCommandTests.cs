@@ -234,6 +234,31 @@ public sealed class EnqueueCommandTests(CliFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task EnqueueFile_IdRepeatedWithADifferentMessage_IsALineErrorNamingTheFirstLine()
+    {
+        // Both were enqueued ("enqueued: 2"); the sender sent the first and acknowledged the second as already sent, so
+        // the second customer got nothing, with only a debug log to say so.
+        var cli = fixture.Queue();
+        var file = Write("repeated.csv", """
+            id,to,text
+            inv-100,+5511900000011,Sua fatura vence hoje
+            inv-100,+5511900000012,Sua fatura vence hoje
+            inv-101,+5511900000013,Oi
+            inv-101,+5511900000013,Oi
+            inv-102,+5511900000014,Oi
+            """);
+
+        var result = await cli.RunAsync("enqueue", "--file", file);
+
+        Assert.True(result.ExitCode == ExitCodes.Partial, result.ToString());
+        Assert.Equal("enqueued: 4, skipped: 1" + Environment.NewLine, result.Out);
+        Assert.Contains("repeated.csv: line 3: id: 'inv-100' is already on line 2 with a different message; only one would be sent", result.Error, StringComparison.Ordinal);
+        var ready = await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal);
+        Assert.Equal(["inv-100", "inv-101", "inv-101", "inv-102"], ready.Select(m => m.Id));
+        Assert.Equal("+5511900000011", ready[0].To);
+    }
+
+    [Fact]
     public async Task EnqueueFile_CsvQuietHoursColumn_SetsThemPerRowAndNamesTheColumnOfABadOne()
     {
         var cli = fixture.Queue();
