@@ -41,7 +41,7 @@ internal static class EnqueueCommand
         var priority = new Option<string?>("--priority") { Description = "Ready list: high, normal (default) or low" };
         priority.AcceptOnlyFromAmong("high", "normal", "low");
         var notBefore = new Option<string?>("--not-before") { Description = "Do not send before this ISO-8601 instant (with offset)", HelpName = "iso" };
-        var expiresAt = new Option<string?>("--expires-at") { Description = "Dead-letter as expired if unsent by this ISO-8601 instant", HelpName = "iso" };
+        var expiresAt = new Option<string?>("--expires-at") { Description = "Dead-letter as expired if unsent by this ISO-8601 instant (one already passed is refused)", HelpName = "iso" };
         var quietHours = new Option<string?>("--quiet-hours") { Description = "Hours not to send in, e.g. \"21:00-08:00 America/Sao_Paulo\" (waits until they end)", HelpName = "window" };
         var traceId = new Option<string?>("--trace-id") { Description = "Trace id carried into the sender's logs" };
         var file = new Option<string?>("--file") { Description = "Enqueue every message of a JSON-lines or CSV file", HelpName = "path" };
@@ -117,6 +117,11 @@ internal static class EnqueueCommand
                 {
                     // Checked again as pushed: the enqueuedAt stamp can take an envelope just under the size limit over it.
                     var client = services.GetRequiredService<CortexClient>();
+                    if (EnvelopeFields.Expired(envelope, services.GetRequiredService<TimeProvider>().GetUtcNow(), FieldNames.Options.ExpiresAt) is { } expired)
+                    {
+                        throw CliException.Usage(expired);
+                    }
+
                     var (message, refused) = client.Prepare(envelope);
                     if (message is not { } prepared)
                     {
@@ -157,6 +162,8 @@ internal static class EnqueueCommand
         var client = services.GetRequiredService<CortexClient>();
         var run = new FileRun();
         var ids = new RepeatedIds();
+        var time = services.GetRequiredService<TimeProvider>();
+        var expiresAt = format == "csv" ? FieldNames.Csv.ExpiresAt : "expiresAt";
         var lines = format == "csv" ? EnvelopeFile.ReadCsvAsync(file, cancellationToken) : EnvelopeFile.ReadJsonLinesAsync(file, cancellationToken);
 
         async Task Run(Action<long> report, Func<string, Task> reject)
@@ -169,7 +176,8 @@ internal static class EnqueueCommand
                 // Valid as written can still be refused as it would be pushed (over the size limit once serialized): a line
                 // error here, instead of a refused batch that takes the valid lines around it down with it.
                 var (message, refused) = read.Envelope is { } envelope ? client.Prepare(envelope) : (null, null);
-                var error = refused?.ToString() ?? (message is null ? null : ids.Add(read.Envelope!, read.Line));
+                var error = refused?.ToString()
+                    ?? (message is null ? null : EnvelopeFields.Expired(read.Envelope!, time.GetUtcNow(), expiresAt) ?? ids.Add(read.Envelope!, read.Line));
                 var line = error is null ? read : read with { Envelope = null, Error = error };
                 if (error is null && message is { } pushed)
                 {

@@ -259,6 +259,42 @@ public sealed class EnqueueCommandTests(CliFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task EnqueueFile_ExpiresAtNowOrBefore_IsALineErrorAndOnlyTheMessagesStillWorthSendingGoIn()
+    {
+        // A past expires_at (a wrong year, a copied row) was enqueued and dead-lettered as expired seconds later, unsent.
+        var cli = fixture.Queue();
+        var now = cli.Time.GetUtcNow();
+        string At(TimeSpan offset) => now.Add(offset).ToOffset(TimeSpan.FromHours(-3)).ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture);
+        var file = Write("expiry.csv", $"""
+            id,to,text,expires_at
+            e1,+5511900000001,Oi,{At(TimeSpan.FromDays(-365))}
+            e2,+5511900000002,Oi,{At(TimeSpan.Zero)}
+            e3,+5511900000003,Oi,{At(TimeSpan.FromMinutes(1))}
+            e4,+5511900000004,Oi,
+            """);
+
+        var result = await cli.RunAsync("enqueue", "--file", file);
+
+        Assert.True(result.ExitCode == ExitCodes.Partial, result.ToString());
+        Assert.Equal("enqueued: 2, skipped: 2" + Environment.NewLine, result.Out);
+        Assert.Contains("line 2: expires_at: 2025-11-22T09:00:00-03:00 has already passed (it is 2026-11-22T12:00:00Z): it would be dead-lettered as expired, unsent", result.Error, StringComparison.Ordinal);
+        Assert.Contains("line 3: expires_at: 2026-11-22T09:00:00-03:00 has already passed", result.Error, StringComparison.Ordinal);
+        Assert.Equal(["e3", "e4"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal)).Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task Enqueue_ExpiresAtInThePast_ExitsTwoAndEnqueuesNothing()
+    {
+        var cli = fixture.Queue();
+
+        var result = await cli.RunAsync("enqueue", "--to", "+5511987654321", "--text", "Oi", "--id", "x1", "--expires-at", "2026-11-22T08:59:59-03:00");
+
+        Assert.True(result.ExitCode == ExitCodes.Usage, result.ToString());
+        Assert.Contains("--expires-at: 2026-11-22T08:59:59-03:00 has already passed (it is 2026-11-22T12:00:00Z)", result.Error, StringComparison.Ordinal);
+        Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal));
+    }
+
+    [Fact]
     public async Task EnqueueFile_CsvQuietHoursColumn_SetsThemPerRowAndNamesTheColumnOfABadOne()
     {
         var cli = fixture.Queue();
