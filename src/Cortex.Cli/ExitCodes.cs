@@ -32,7 +32,8 @@ public static class ExitCodes
               Filters or --all that match no dead letter exit 0: there was nothing to do
           2   usage error (bad option or argument, invalid message, purge off a terminal without --yes, unknown job)
           3   stopped on bad input (enqueue --on-error stop, campaign recipients, a file refused whole: not UTF-8
-              text, too large, empty, a bad CSV header): nothing from the bad line on was written
+              text, too large, empty, a bad CSV header; a file that cannot be read part way): nothing from the
+              bad line on was written
           69  Redis or PostgreSQL unreachable, or Redis refusing writes (full under noeviction, a replica, a disk
               it cannot write, still loading)
           78  bad configuration (the message names the key)
