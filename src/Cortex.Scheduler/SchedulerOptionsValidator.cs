@@ -1,3 +1,4 @@
+using Cortex.Scheduler.Scheduling;
 using Cortex.Shared.Configuration;
 using Cortex.Shared.Contract;
 using Microsoft.Extensions.Options;
@@ -51,7 +52,7 @@ internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOpti
         foreach (var (key, cron) in new[] { (nameof(options.OutboxRepairCron), options.OutboxRepairCron), ("Billing:Cron", options.Billing.Cron), ("FollowUps:Cron", options.FollowUps.Cron), ("Campaigns:Cron", options.Campaigns.Cron) })
         {
             // Valid, but no date matches it (30 February): Quartz refused to schedule it, in a message without the key.
-            check.Require(!IsCron(cron) || new CronExpression(cron).GetNextValidTimeAfter(TimeProvider.System.GetUtcNow()) is not null, key, $"never fires: no date from now on matches '{cron}'");
+            check.Require(!IsCron(cron) || CronFireTimes.Next(cron!, zone ?? TimeZoneInfo.Utc, TimeProvider.System.GetUtcNow(), 1).Count > 0, key, $"never fires: no date from now on matches '{cron}'");
         }
 
         return check.ToResult();

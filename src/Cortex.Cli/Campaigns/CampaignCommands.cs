@@ -2,7 +2,10 @@ using System.CommandLine;
 using System.Globalization;
 using Cortex.Cli.Files;
 using Cortex.Cli.Hosting;
+using Cortex.Scheduler;
+using Cortex.Scheduler.Scheduling;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
 using Quartz;
@@ -18,6 +21,9 @@ internal static class CampaignCommands
         completed, cancelled), total, enqueued, skipped, progressPercent ((enqueued + skipped) / total, null when
         total is 0), startedAt, finishedAt.
         """;
+
+    /// <summary>How far in the past --run-at may be: "now", typed a moment ago. Further back is a mistake (a year, a month).</summary>
+    private static readonly TimeSpan s_runAtLate = TimeSpan.FromMinutes(5);
 
     private static readonly System.Buffers.SearchValues<char> s_tenantChars = System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyz0123456789_.-");
 
@@ -35,8 +41,8 @@ internal static class CampaignCommands
     {
         var name = new Option<string>("--name") { Description = "Campaign name, for people", Required = true };
         var template = new Option<string>("--template") { Description = "Key in cortex.message_templates (tenant's, else the default '')", Required = true, HelpName = "key" };
-        var runAt = new Option<string?>("--run-at") { Description = "One-shot: when to send, ISO-8601 with offset", HelpName = "iso" };
-        var cron = new Option<string?>("--cron") { Description = "Recurring: Quartz cron with seconds, in the scheduler's time zone, e.g. \"0 0 10 1 * ?\"", HelpName = "expr" };
+        var runAt = new Option<string?>("--run-at") { Description = "One-shot: when to send, ISO-8601 with offset (at most 5 minutes past: now)", HelpName = "iso" };
+        var cron = new Option<string?>("--cron") { Description = "Recurring: Quartz cron with seconds, in the scheduler's time zone, e.g. \"0 0 10 1 * ?\"; its next fire times are printed", HelpName = "expr" };
         var tenant = new Option<string?>("--tenant") { Description = "Tenant (a-z 0-9 _ . -); default none" };
         var recipients = new Option<string?>("--recipients") { Description = "CSV of recipients: phone,name[,variables-json]", HelpName = "file.csv" };
         var command = new Command("create", "Create a campaign (and its recipients, in one transaction); prints its id") { name, template, runAt, cron, tenant, recipients };
@@ -53,6 +59,20 @@ internal static class CampaignCommands
             if (expression is not null && !CronExpression.TryParse(expression, out _))
             {
                 throw CliException.Usage($"--cron: '{expression}' is not a Quartz cron expression (with seconds: \"0 0 10 1 * ?\" is 10:00 on the 1st)");
+            }
+
+            // A cron no date matches (30 February) was created, active, and never sent anything.
+            var now = console.TimeProvider.GetUtcNow();
+            if (expression is not null && CronFireTimes.Next(expression, TimeZoneInfo.Utc, now, 1).Count == 0)
+            {
+                throw CliException.Usage($"--cron: '{expression}' never fires: no date from now on matches it");
+            }
+
+            // A run-at in the past (a wrong year or month) was taken, and the campaign went out at the scheduler's next pass.
+            if (at is { } when && when < now - s_runAtLate)
+            {
+                throw CliException.Usage(
+                    $"--run-at: {when.ToString("yyyy-MM-dd'T'HH:mm:ssK", CultureInfo.InvariantCulture)} has passed (it is {now.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)}): the campaign would go out at once, at the scheduler's next pass. To send it now, give the current time");
             }
 
             var tenantName = parse.GetValue(tenant) ?? string.Empty;
@@ -79,12 +99,22 @@ internal static class CampaignCommands
                     }
 
                     await console.Out.WriteLineAsync(id.ToString(CultureInfo.InvariantCulture));
-                    await console.Error.WriteLineAsync($"created campaign {id} '{campaignName}' with {list.Count} recipient(s), {(at is { } a ? "one-shot at " + a.ToString("O", CultureInfo.InvariantCulture) : "cron " + expression)}, active");
+                    await console.Error.WriteLineAsync($"created campaign {id} '{campaignName}' with {list.Count} recipient(s), {(at is { } a ? "one-shot at " + a.ToString("O", CultureInfo.InvariantCulture) : Cron(services, expression!))}, active");
                     return ExitCodes.Success;
                 },
                 ct);
         });
         return command;
+    }
+
+    /// <summary>The cron and its next fire times in the scheduler's time zone, so that a cron that fires elsewhere than meant shows.</summary>
+    private static string Cron(IServiceProvider services, string expression)
+    {
+        var zoneName = services.GetRequiredService<IOptions<SchedulerOptions>>().Value.TimeZone;
+        var zone = TimeZoneInfo.FindSystemTimeZoneById(zoneName);
+        var next = CronFireTimes.Next(expression, zone, services.GetRequiredService<TimeProvider>().GetUtcNow(), 3)
+            .Select(t => t.ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture));
+        return $"cron {expression} (next, {zoneName}: {string.Join(", ", next)})";
     }
 
     private static async Task<List<Recipient>> ReadRecipientsAsync(string path, CancellationToken cancellationToken)

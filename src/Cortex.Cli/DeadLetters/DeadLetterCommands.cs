@@ -14,7 +14,8 @@ internal static class DeadLetterCommands
     private const string ListHelp = """
         Newest first. --json prints an array of objects: index (0 = newest), deadAt, reason, kind, attempts,
         deliveries, messageId, to (masked), detail, lastError. Reasons: invalid_envelope, expired,
-        permanent_failure, retries_exhausted, poison.
+        permanent_failure, retries_exhausted, poison, and unreadable for an entry that cannot be read (--reason
+        takes only these).
         """;
 
     private const string RequeueHelp = """
@@ -471,7 +472,7 @@ internal static class DeadLetterCommands
     /// <summary>--reason, --kind, --older-than: every given filter must match.</summary>
     private sealed class Filters
     {
-        public Option<string?> Reason { get; } = new("--reason") { Description = "Only this reason (invalid_envelope, expired, permanent_failure, retries_exhausted, poison)" };
+        public Option<string?> Reason { get; } = Reasons();
 
         public Option<string?> Kind { get; } = new("--kind") { Description = "Only this message kind" };
 
@@ -482,6 +483,15 @@ internal static class DeadLetterCommands
             command.Add(Reason);
             command.Add(Kind);
             command.Add(OlderThan);
+        }
+
+        // A misspelt reason matched nothing and said "no dead letters match" with exit 0: the operator took the list for empty.
+        private static Option<string?> Reasons()
+        {
+            var reason = new Option<string?>("--reason") { Description = "Only this reason (invalid_envelope, expired, permanent_failure, retries_exhausted, poison, or unreadable for an entry that cannot be read)" };
+            reason.AcceptOnlyFromAmong(
+                DeadLetterReasons.InvalidEnvelope, DeadLetterReasons.Expired, DeadLetterReasons.Permanent, DeadLetterReasons.RetriesExhausted, DeadLetterReasons.Poison, DeadLetterView.Unreadable);
+            return reason;
         }
 
         public bool Any(ParseResult parse) =>
@@ -498,7 +508,7 @@ internal static class DeadLetterCommands
 
         private static Func<DeadLetterRecord, bool> Match(string? reason, string? kind, DateTimeOffset? cutoff) =>
             r =>
-                (reason is null || string.Equals(r.Entry?.Reason ?? "unreadable", reason, StringComparison.Ordinal))
+                (reason is null || string.Equals(r.Entry?.Reason ?? DeadLetterView.Unreadable, reason, StringComparison.Ordinal))
                 && (kind is null || string.Equals(r.Entry?.Kind, kind, StringComparison.Ordinal))
                 && (cutoff is null || (r.Entry is { } e && e.DeadAt <= cutoff));
     }

@@ -10,6 +10,9 @@ namespace Cortex.Cli.DeadLetters;
 /// <summary>A dead letter as the CLI shows it: the entry's fields, plus what its payload says (recipient, expiry).</summary>
 internal sealed class DeadLetterView
 {
+    /// <summary>The reason shown (and matched by --reason) for an entry that cannot be read.</summary>
+    public const string Unreadable = "unreadable";
+
     private static readonly JsonSerializerOptions s_pretty = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private DeadLetterView(DeadLetterRecord record)
@@ -33,7 +36,7 @@ internal sealed class DeadLetterView
 
     public string MaskedTo => PhoneMask.Mask(To);
 
-    public string Reason => Entry?.Reason ?? "unreadable";
+    public string Reason => Entry?.Reason ?? Unreadable;
 
     public string Detail => Terminal.MaskPhones(Entry?.Detail) ?? "the stored entry is not a dead-letter JSON object";
 

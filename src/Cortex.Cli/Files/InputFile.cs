@@ -219,7 +219,20 @@ internal sealed class InputFile : IAsyncDisposable
 
     private async ValueTask<bool> FillAsync(CancellationToken cancellationToken)
     {
-        var n = await _stream.ReadAsync(_buffer, cancellationToken);
+        int n;
+        try
+        {
+            n = await _stream.ReadAsync(_buffer, cancellationToken);
+        }
+        catch (IOException ex)
+        {
+            // A disk error or a network share gone part way: a stack trace, exit 134, and the count of what went in before
+            // was never printed. Said as any stop on the file is, naming it and the line.
+            throw new CliException(
+                ExitCodes.StoppedOnBadInput,
+                $"{Path}: line {(_number + 1).ToString(CultureInfo.InvariantCulture)}: the file could not be read from there ({ex.Message}): stopped, nothing from that line on was written");
+        }
+
         _start = 0;
         _end = n;
         _read += n;

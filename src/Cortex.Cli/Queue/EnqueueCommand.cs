@@ -21,7 +21,9 @@ internal static class EnqueueCommand
                       reported on stderr as 'FILE: line N: field: reason'. skip (default) enqueues the others and
                       exits 1; stop enqueues what came before the bad line, nothing from it on, and exits 3.
                       The summary 'enqueued: N, skipped: M' goes to stdout. Rerunning a file is safe: ids
-                      already sent within the idempotency window (24 h) are not sent again.
+                      already sent within the idempotency window (24 h) are not sent again. An id repeated in
+                      the file with a different message is a rejected line (only one would be sent); a repeat
+                      of the same message is sent once.
                       The file must be UTF-8 text (a BOM is fine), lines up to 256 KiB, at most 8 GiB; a file that
                       is not (UTF-16, binary, too large), is empty or has a bad CSV header enqueues nothing, exit 3.
         """;
@@ -39,7 +41,7 @@ internal static class EnqueueCommand
         var priority = new Option<string?>("--priority") { Description = "Ready list: high, normal (default) or low" };
         priority.AcceptOnlyFromAmong("high", "normal", "low");
         var notBefore = new Option<string?>("--not-before") { Description = "Do not send before this ISO-8601 instant (with offset)", HelpName = "iso" };
-        var expiresAt = new Option<string?>("--expires-at") { Description = "Dead-letter as expired if unsent by this ISO-8601 instant", HelpName = "iso" };
+        var expiresAt = new Option<string?>("--expires-at") { Description = "Dead-letter as expired if unsent by this ISO-8601 instant (one already passed is refused)", HelpName = "iso" };
         var quietHours = new Option<string?>("--quiet-hours") { Description = "Hours not to send in, e.g. \"21:00-08:00 America/Sao_Paulo\" (waits until they end)", HelpName = "window" };
         var traceId = new Option<string?>("--trace-id") { Description = "Trace id carried into the sender's logs" };
         var file = new Option<string?>("--file") { Description = "Enqueue every message of a JSON-lines or CSV file", HelpName = "path" };
@@ -115,6 +117,11 @@ internal static class EnqueueCommand
                 {
                     // Checked again as pushed: the enqueuedAt stamp can take an envelope just under the size limit over it.
                     var client = services.GetRequiredService<CortexClient>();
+                    if (EnvelopeFields.Expired(envelope, services.GetRequiredService<TimeProvider>().GetUtcNow(), FieldNames.Options.ExpiresAt) is { } expired)
+                    {
+                        throw CliException.Usage(expired);
+                    }
+
                     var (message, refused) = client.Prepare(envelope);
                     if (message is not { } prepared)
                     {
@@ -154,6 +161,9 @@ internal static class EnqueueCommand
         await using var file = await InputFile.OpenAsync(path, InputLimits.MaxEnqueueFileBytes, cancellationToken);
         var client = services.GetRequiredService<CortexClient>();
         var run = new FileRun();
+        var ids = new RepeatedIds();
+        var time = services.GetRequiredService<TimeProvider>();
+        var expiresAt = format == "csv" ? FieldNames.Csv.ExpiresAt : "expiresAt";
         var lines = format == "csv" ? EnvelopeFile.ReadCsvAsync(file, cancellationToken) : EnvelopeFile.ReadJsonLinesAsync(file, cancellationToken);
 
         async Task Run(Action<long> report, Func<string, Task> reject)
@@ -166,8 +176,10 @@ internal static class EnqueueCommand
                 // Valid as written can still be refused as it would be pushed (over the size limit once serialized): a line
                 // error here, instead of a refused batch that takes the valid lines around it down with it.
                 var (message, refused) = read.Envelope is { } envelope ? client.Prepare(envelope) : (null, null);
-                var line = refused is null ? read : read with { Envelope = null, Error = refused.ToString() };
-                if (message is { } pushed)
+                var error = refused?.ToString()
+                    ?? (message is null ? null : EnvelopeFields.Expired(read.Envelope!, time.GetUtcNow(), expiresAt) ?? ids.Add(read.Envelope!, read.Line));
+                var line = error is null ? read : read with { Envelope = null, Error = error };
+                if (error is null && message is { } pushed)
                 {
                     batch.Add(pushed);
                     if (batch.Count == batchSize)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Cortex.Shared.Contract;
 
 namespace Cortex.Cli.Queue;
@@ -94,6 +95,15 @@ internal sealed record EnvelopeFields
         var parsed = EnvelopeCodec.Parse(EnvelopeCodec.Serialize(envelope));
         return parsed.Envelope is { } valid ? (valid, null) : (null, names.Rename(parsed.Error!).ToString());
     }
+
+    /// <summary>
+    /// Why <paramref name="envelope"/> is not worth enqueueing at <paramref name="now"/>: its expiry has come, and the sender
+    /// would dead-letter it as expired within seconds, unsent. Null when it has no expiry or one still ahead.
+    /// </summary>
+    public static string? Expired(Envelope envelope, DateTimeOffset now, string field) =>
+        envelope.ExpiresAt is { } expiresAt && expiresAt <= now
+            ? $"{field}: {expiresAt.ToString("yyyy-MM-dd'T'HH:mm:ssK", CultureInfo.InvariantCulture)} has already passed (it is {now.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)}): it would be dead-lettered as expired, unsent"
+            : null;
 
     private static bool TryParsePriority(string? value, out Priority priority)
     {

@@ -43,6 +43,10 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("warning: cortex.message_templates has no 'promo.monthly'", result.Error, StringComparison.Ordinal);
+        Assert.Contains(
+            "cron 0 0 10 1 * ? (next, America/Sao_Paulo: 2026-12-01T10:00:00-03:00, 2027-01-01T10:00:00-03:00, 2027-02-01T10:00:00-03:00), active",
+            result.Error,
+            StringComparison.Ordinal);
         Assert.Equal("0 0 10 1 * ?", await cli.ScalarAsync<string>("SELECT cron FROM cortex.campaigns"));
         Assert.Equal(0L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaign_recipients"));
     }
@@ -68,11 +72,26 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
         Assert.Equal(0L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaigns"));
     }
 
+    [Fact]
+    public async Task Create_RunAtAMomentAgo_IsTakenAsNow()
+    {
+        var cli = await fixture.DatabaseAsync();
+
+        var result = await cli.RunAsync("campaign", "create", "--name", "Agora", "--template", "billing.due", "--run-at", "2026-11-22T08:56:00-03:00");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(1L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaigns"));
+    }
+
     [Theory]
     [InlineData("exactly one of --run-at (one-shot) and --cron", "--run-at", "2026-11-27T10:00:00Z", "--cron", "0 0 10 1 * ?")]
     [InlineData("exactly one of --run-at (one-shot) and --cron")]
     [InlineData("--cron: '0 0 25 * * ?' is not a Quartz cron expression", "--cron", "0 0 25 * * ?")]
     [InlineData("--run-at: '2026-11-27 10:00' is not an ISO-8601 instant with an offset", "--run-at", "2026-11-27 10:00")]
+    [InlineData("--run-at: 2025-11-27T10:00:00-03:00 has passed (it is 2026-11-22T12:00:00Z): the campaign would go out at once", "--run-at", "2025-11-27T10:00:00-03:00")]
+    [InlineData("--run-at: 2026-11-22T11:54:59+00:00 has passed", "--run-at", "2026-11-22T11:54:59Z")]
+    [InlineData("--cron: '0 0 10 30 2 ?' never fires: no date from now on matches it", "--cron", "0 0 10 30 2 ?")]
+    [InlineData("--cron: '0 0 10 1 1 ? 2020' never fires", "--cron", "0 0 10 1 1 ? 2020")]
     [InlineData("--tenant: must be 1 to 64 characters", "--tenant", "ISP Sul", "--cron", "0 0 10 1 * ?")]
     public async Task Create_BadOptions_ExitsTwoAndInsertsNothing(string expected, params string[] options)
     {

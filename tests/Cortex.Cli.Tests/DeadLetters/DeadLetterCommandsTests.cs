@@ -280,6 +280,41 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
         Assert.Equal(4, await fixture.Connection.LengthAsync(cli.Keys.Dead));
     }
 
+    [Theory]
+    [InlineData("list")]
+    [InlineData("requeue")]
+    [InlineData("purge", "--yes")]
+    public async Task MisspeltReason_IsAUsageErrorNamingTheReasonsAndChangesNothing(params string[] verb)
+    {
+        // "--reason retry_exhausted" said "no dead letters match" with exit 0: the operator took the list for empty and
+        // never requeued the messages that ran out of retries.
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var result = await cli.RunAsync(["dlq", .. verb, "--reason", "retry_exhausted"]);
+
+        Assert.True(result.ExitCode == ExitCodes.Usage, result.ToString());
+        Assert.Contains("retry_exhausted", result.Error, StringComparison.Ordinal);
+        Assert.All(
+            ["invalid_envelope", "expired", "permanent_failure", "retries_exhausted", "poison", "unreadable"],
+            reason => Assert.Contains(reason, result.Error, StringComparison.Ordinal));
+        Assert.Equal("", result.Out);
+        Assert.Equal(4, await fixture.Connection.LengthAsync(cli.Keys.Dead));
+    }
+
+    [Fact]
+    public async Task RequeueFiltered_AValidReasonWithNoDeadLetter_SaysNothingToDoAndExitsZero()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var result = await cli.RunAsync("dlq", "requeue", "--reason", "poison");
+
+        Assert.True(result.ExitCode == ExitCodes.Success, result.ToString());
+        Assert.Equal("no dead letters match: nothing to requeue" + Environment.NewLine, result.Out);
+        Assert.Equal(4, await fixture.Connection.LengthAsync(cli.Keys.Dead));
+    }
+
     [Fact]
     public async Task RequeueUnknownId_ExitsOne()
     {

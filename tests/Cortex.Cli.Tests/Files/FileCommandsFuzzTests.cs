@@ -121,7 +121,7 @@ public sealed class FileCommandsFuzzTests(CliFixture fixture) : IDisposable
         try
         {
             return input.Kind == InputKind.Recipients
-                ? await run(["campaign", "create", "--name", "fuzz " + input.Seed, "--template", "promo", "--run-at", "2026-11-27T10:00:00Z", "--recipients", path])
+                ? await run(["campaign", "create", "--name", "fuzz " + input.Seed, "--template", "promo", "--run-at", "2099-11-27T10:00:00Z", "--recipients", path])
                 : await run(["enqueue", "--file", path, "--on-error", stop ? "stop" : "skip", "--batch-size", "3", "--queue", "fz" + input.Seed]);
         }
         finally

@@ -53,6 +53,22 @@ public sealed class InputFileFuzzTests
     }
 
     [Fact]
+    public async Task ReadLineAsync_ReadFailsPartWay_IsTheCliErrorNamingTheFileAndTheLine()
+    {
+        // The IOException went up unhandled: a stack trace, exit 134, and enqueue never said how many messages went in.
+        await using var stream = new PipeStream("+5511900000001,Ana\n+5511900000002,Bruno\n"u8.ToArray(), new IOException("Input/output error"));
+        await using var file = await InputFile.OpenAsync("nfs.csv", stream, long.MaxValue, default);
+        await file.ReadLineAsync(default);
+        await file.ReadLineAsync(default);
+
+        var error = await Assert.ThrowsAsync<CliException>(async () => await file.ReadLineAsync(default));
+
+        Assert.Equal(
+            (ExitCodes.StoppedOnBadInput, "nfs.csv: line 3: the file could not be read from there (Input/output error): stopped, nothing from that line on was written"),
+            (error.ExitCode, error.Message));
+    }
+
+    [Fact]
     public async Task ReadLineAsync_PipePassingTheLimit_StopsThereNamingTheLine()
     {
         // A pipe has no length: the limit is enforced as it is read, 64 KiB at a time past a 200 KiB limit.
@@ -232,8 +248,8 @@ public sealed class InputFileFuzzTests
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
-    /// <summary>A stream with no length, as a pipe is.</summary>
-    private sealed class PipeStream(byte[] bytes) : Stream
+    /// <summary>A stream with no length, as a pipe is; past its bytes it fails with <paramref name="failure"/> if given.</summary>
+    private sealed class PipeStream(byte[] bytes, IOException? failure = null) : Stream
     {
         private int _position;
 
@@ -255,6 +271,11 @@ public sealed class InputFileFuzzTests
 
         public override int Read(byte[] buffer, int offset, int count)
         {
+            if (failure is not null && _position == bytes.Length)
+            {
+                throw failure;
+            }
+
             var n = Math.Min(count, bytes.Length - _position);
             Array.Copy(bytes, _position, buffer, offset, n);
             _position += n;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Cortex.Cli.Tests.Infrastructure;
 using Cortex.Shared.Contract;
 using Cortex.Shared.Hosting;
@@ -42,7 +43,7 @@ public sealed class RedisAclPipelineTests(CliFixture fixture) : IAsyncLifetime
         await cli.ExecuteAsync("INSERT INTO cortex.message_templates (key, body) VALUES ('promo.acl', 'Oi {name}!')");
         var recipients = Path.Combine(Path.GetTempPath(), "cortex-acl-" + Guid.NewGuid().ToString("N") + ".csv");
         await File.WriteAllTextAsync(recipients, string.Join('\n', s_phones.Select((p, i) => $"{p},Cliente {i}")) + "\n");
-        var created = await cli.RunAsync("campaign", "create", "--name", "Promo", "--template", "promo.acl", "--run-at", "2020-01-01T00:00:00Z", "--recipients", recipients);
+        var created = await cli.RunAsync("campaign", "create", "--name", "Promo", "--template", "promo.acl", "--run-at", cli.Time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture), "--recipients", recipients);
         File.Delete(recipients);
         Assert.True(created.ExitCode == 0, created.ToString());
 

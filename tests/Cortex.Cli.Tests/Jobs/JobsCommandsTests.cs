@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Cortex.Cli.Tests.Infrastructure;
 using Cortex.Scheduler.Scheduling;
@@ -141,7 +142,7 @@ public sealed class JobsCommandsTests(CliFixture fixture)
         await cli.ExecuteAsync("INSERT INTO cortex.message_templates (key, body) VALUES ('promo.cli', 'Oi {name}!')");
         var recipients = Path.Combine(Path.GetTempPath(), "cortex-cli-" + Guid.NewGuid().ToString("N") + ".csv");
         await File.WriteAllTextAsync(recipients, "+5511900000001,Ana\n+5511900000002,Bruno\n");
-        var created = await cli.RunAsync("campaign", "create", "--name", "Promo", "--template", "promo.cli", "--run-at", "2020-01-01T00:00:00Z", "--recipients", recipients);
+        var created = await cli.RunAsync("campaign", "create", "--name", "Promo", "--template", "promo.cli", "--run-at", cli.Time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture), "--recipients", recipients);
         File.Delete(recipients);
         Assert.True(created.ExitCode == 0, created.ToString());
 

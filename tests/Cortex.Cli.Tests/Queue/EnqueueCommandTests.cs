@@ -217,6 +217,84 @@ public sealed class EnqueueCommandTests(CliFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task EnqueueFile_CsvLatin1ByteInAMultiLineCell_RejectsTheWholeRowAndSendsNoPieceOfIt()
+    {
+        // The row's second line, the rest of its quoted text, was enqueued as a message "Obrigado\"" to +5511900000072.
+        var cli = fixture.Queue();
+        var file = Path.Combine(_dir, "latin1.csv");
+        File.WriteAllBytes(file, [
+            .. "id,to,text\na1,+5511900000071,\"Ol"u8, 0xE1, .. " Ana, lembrete:\na2,+5511900000072,Obrigado\"\na3,+5511900000073,ok\n"u8]);
+
+        var result = await cli.RunAsync("enqueue", "--file", file);
+
+        Assert.True(result.ExitCode == ExitCodes.Partial, result.ToString());
+        Assert.Equal("enqueued: 1, skipped: 1" + Environment.NewLine, result.Out);
+        Assert.Contains("line 2: byte 22: not valid UTF-8", result.Error, StringComparison.Ordinal);
+        Assert.Equal(["a3"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal)).Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task EnqueueFile_IdRepeatedWithADifferentMessage_IsALineErrorNamingTheFirstLine()
+    {
+        // Both were enqueued ("enqueued: 2"); the sender sent the first and acknowledged the second as already sent, so
+        // the second customer got nothing, with only a debug log to say so.
+        var cli = fixture.Queue();
+        var file = Write("repeated.csv", """
+            id,to,text
+            inv-100,+5511900000011,Sua fatura vence hoje
+            inv-100,+5511900000012,Sua fatura vence hoje
+            inv-101,+5511900000013,Oi
+            inv-101,+5511900000013,Oi
+            inv-102,+5511900000014,Oi
+            """);
+
+        var result = await cli.RunAsync("enqueue", "--file", file);
+
+        Assert.True(result.ExitCode == ExitCodes.Partial, result.ToString());
+        Assert.Equal("enqueued: 4, skipped: 1" + Environment.NewLine, result.Out);
+        Assert.Contains("repeated.csv: line 3: id: 'inv-100' is already on line 2 with a different message; only one would be sent", result.Error, StringComparison.Ordinal);
+        var ready = await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal);
+        Assert.Equal(["inv-100", "inv-101", "inv-101", "inv-102"], ready.Select(m => m.Id));
+        Assert.Equal("+5511900000011", ready[0].To);
+    }
+
+    [Fact]
+    public async Task EnqueueFile_ExpiresAtNowOrBefore_IsALineErrorAndOnlyTheMessagesStillWorthSendingGoIn()
+    {
+        // A past expires_at (a wrong year, a copied row) was enqueued and dead-lettered as expired seconds later, unsent.
+        var cli = fixture.Queue();
+        var now = cli.Time.GetUtcNow();
+        string At(TimeSpan offset) => now.Add(offset).ToOffset(TimeSpan.FromHours(-3)).ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture);
+        var file = Write("expiry.csv", $"""
+            id,to,text,expires_at
+            e1,+5511900000001,Oi,{At(TimeSpan.FromDays(-365))}
+            e2,+5511900000002,Oi,{At(TimeSpan.Zero)}
+            e3,+5511900000003,Oi,{At(TimeSpan.FromMinutes(1))}
+            e4,+5511900000004,Oi,
+            """);
+
+        var result = await cli.RunAsync("enqueue", "--file", file);
+
+        Assert.True(result.ExitCode == ExitCodes.Partial, result.ToString());
+        Assert.Equal("enqueued: 2, skipped: 2" + Environment.NewLine, result.Out);
+        Assert.Contains("line 2: expires_at: 2025-11-22T09:00:00-03:00 has already passed (it is 2026-11-22T12:00:00Z): it would be dead-lettered as expired, unsent", result.Error, StringComparison.Ordinal);
+        Assert.Contains("line 3: expires_at: 2026-11-22T09:00:00-03:00 has already passed", result.Error, StringComparison.Ordinal);
+        Assert.Equal(["e3", "e4"], (await fixture.Connection.ReadyAsync(cli.Keys, Priority.Normal)).Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task Enqueue_ExpiresAtInThePast_ExitsTwoAndEnqueuesNothing()
+    {
+        var cli = fixture.Queue();
+
+        var result = await cli.RunAsync("enqueue", "--to", "+5511987654321", "--text", "Oi", "--id", "x1", "--expires-at", "2026-11-22T08:59:59-03:00");
+
+        Assert.True(result.ExitCode == ExitCodes.Usage, result.ToString());
+        Assert.Contains("--expires-at: 2026-11-22T08:59:59-03:00 has already passed (it is 2026-11-22T12:00:00Z)", result.Error, StringComparison.Ordinal);
+        Assert.Equal(0, await fixture.Connection.LengthAsync(cli.Keys.ReadyNormal));
+    }
+
+    [Fact]
     public async Task EnqueueFile_CsvQuietHoursColumn_SetsThemPerRowAndNamesTheColumnOfABadOne()
     {
         var cli = fixture.Queue();
