@@ -3,7 +3,9 @@ using System.Globalization;
 using Cortex.Cli.Files;
 using Cortex.Cli.Hosting;
 using Cortex.Scheduler;
+using Cortex.Scheduler.Campaigns;
 using Cortex.Scheduler.Scheduling;
+using Cortex.Scheduler.Templates;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -91,7 +93,7 @@ internal static class CampaignCommands
                 {
                     var list = path is null ? [] : await ReadRecipientsAsync(path, token);
                     var dataSource = services.GetRequiredService<NpgsqlDataSource>();
-                    await WarnIfNoTemplateAsync(console, dataSource, tenantName, templateKey, token);
+                    await CheckTemplateAsync(console, dataSource, tenantName, templateKey, path ?? string.Empty, list, token);
                     var (id, answerLost) = await InsertAsync(dataSource, campaignName, templateKey, tenantName, at, expression, list, token);
                     if (answerLost)
                     {
@@ -123,15 +125,30 @@ internal static class CampaignCommands
         return await RecipientsFile.ReadAsync(file, cancellationToken);
     }
 
-    private static async Task WarnIfNoTemplateAsync(CliConsole console, NpgsqlDataSource dataSource, string tenant, string key, CancellationToken cancellationToken)
+    // Each row is rendered as the fan-out will render it: one it cannot send (a name with a tab in a WhatsApp parameter, a
+    // variable the template needs and the row lacks) stops the file here, naming its line. The fan-out skipped such rows
+    // with a warning in the scheduler's log, and the campaign read "completed" with recipients who never got it. Without the
+    // template, a warning: the campaign waits at its first batch until it is added, and the rows are checked then.
+    private static async Task CheckTemplateAsync(CliConsole console, NpgsqlDataSource dataSource, string tenant, string key, string path, List<Recipient> recipients, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand("SELECT 1 FROM cortex.message_templates WHERE key = @key AND tenant IN ('', @tenant)");
-        command.Parameters.AddWithValue("key", key);
-        command.Parameters.AddWithValue("tenant", tenant);
-        if (await command.ExecuteScalarAsync(cancellationToken) is null)
+        MessageRenderer renderer;
+        try
+        {
+            renderer = (await TemplateCatalog.LoadAsync(dataSource, cancellationToken)).Get(tenant, key);
+        }
+        catch (MissingTemplateException)
         {
             await console.Error.WriteLineAsync(
                 $"warning: cortex.message_templates has no '{key}' for tenant '{tenant}' nor the default tenant '': the campaign will wait at its first batch (error 2011) until the template is added");
+            return;
+        }
+
+        foreach (var r in recipients)
+        {
+            if (CampaignFanOut.WhyUnsendable(renderer, tenant, r.Phone, r.Name, r.VariablesJson) is { } why)
+            {
+                throw new CliException(ExitCodes.StoppedOnBadInput, $"{path}: line {r.Line}: {why}; the scheduler would skip this recipient (template '{key}'), nothing was inserted");
+            }
         }
     }
 

@@ -6,7 +6,7 @@ using Cortex.Shared.Contract;
 namespace Cortex.Cli.Campaigns;
 
 /// <summary>One campaign recipient from the file: its id is its position (1, 2, ...), which orders the fan-out.</summary>
-internal sealed record Recipient(long Id, string Phone, string Name, string? VariablesJson);
+internal sealed record Recipient(long Id, string Phone, string Name, string? VariablesJson, int Line);
 
 /// <summary>
 /// Reads a recipients CSV: phone,name[,variables] per row, an optional header row starting with "phone". Phones must be
@@ -25,7 +25,8 @@ internal static class RecipientsFile
           variables  a JSON object for the template's other placeholders, quoted as CSV:
                      +5511987654321,Ana,"{""promo"": ""30% off""}"
         UTF-8 text (Excel: 'CSV UTF-8'), at most 1,000,000 rows and 256 MiB; a number may appear once.
-        A bad row stops the command (exit 3) with 'FILE: line N: field: reason'; nothing is inserted.
+        A bad row stops the command (exit 3) with 'FILE: line N: field: reason'; nothing is inserted. So does
+        a row the template cannot be sent from (a variable it lacks, a tab in a WhatsApp parameter).
         """;
 
     public static async Task<List<Recipient>> ReadAsync(InputFile file, CancellationToken cancellationToken)
@@ -114,7 +115,7 @@ internal static class RecipientsFile
                 throw Bad(record.Line, $"name: {name.Length} characters, over the limit of {EnvelopeLimits.MaxTemplateParameterLength} (a template parameter's)");
             }
 
-            recipients.Add(new Recipient(recipients.Count + 1, normalized, name, variables));
+            recipients.Add(new Recipient(recipients.Count + 1, normalized, name, variables, record.Line));
         }
 
         // An empty file is an export that went wrong far more often than a campaign meant for nobody.

@@ -263,7 +263,7 @@ public sealed class CampaignFanOut(
                         QuietHours = quiet.WindowFor(run.Tenant, Kind),
                         ExpiresAt = sendAt + settings.ExpireAfter,
                     },
-                    name => name == "name" ? r.Name : r.Variables?.GetValueOrDefault(name)),
+                    name => Variable(name, r.Name, r.Variables)),
                 out var entry))
             {
                 entries.Add(entry);
@@ -355,6 +355,32 @@ public sealed class CampaignFanOut(
 
         return recipients;
     }
+
+    /// <summary>
+    /// Why the fan-out would skip a recipient (the template cannot be filled from its row, or the message it makes breaks the
+    /// envelope's rules: a name with a tab in a WhatsApp parameter), as "field: reason"; null when it would be sent. For
+    /// <c>cortex campaign create</c>, which refuses such a file before anything is stored: the fan-out skipped those rows
+    /// with a warning, and the campaign said "completed" with recipients who never got it.
+    /// </summary>
+    public static string? WhyUnsendable(MessageRenderer renderer, string tenant, string phone, string name, string? variablesJson)
+    {
+        ArgumentNullException.ThrowIfNull(renderer);
+        var variables = variablesJson is null ? null : ParseVariables(variablesJson);
+        try
+        {
+            var envelope = renderer.Apply(
+                new Envelope { Id = "campaign:0:0:0", To = phone, Kind = Kind, Tenant = tenant.Length == 0 ? null : tenant, Priority = Priority.Low },
+                key => Variable(key, name, variables));
+            return EnvelopeCodec.TrySerialize(envelope, out _, out var error) ? null : error.ToString();
+        }
+        catch (TemplateException ex)
+        {
+            return ex.Message;
+        }
+    }
+
+    private static string? Variable(string key, string name, Dictionary<string, string>? variables) =>
+        key == "name" ? name : variables?.GetValueOrDefault(key);
 
     private static Dictionary<string, string>? ParseVariables(string json)
     {

@@ -13,17 +13,46 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
+    [Theory]
+    [InlineData("name", "+5511900000001,Ana\n+5511900000002,\"Fulano\tde Tal\"\n", "line 2: template.parameters[0]: ")]
+    [InlineData("name", "+5511900000001,Ana\n+5511900000002,\"Fulano\n de Tal\"\n", "line 2: template.parameters[0]: ")]
+    [InlineData("name,desconto", "+5511900000001,Ana,\"{\"\"desconto\"\": \"\"10%\"\"}\"\n+5511900000002,Bruno\n", "line 2: template 'promo.wa' needs {desconto}, which this row does not have")]
+    public async Task Create_RecipientTheFanOutCouldNotSend_ExitsThreeNamingItsLineAndInsertsNothing(string waParameters, string csv, string expected)
+    {
+        // Rows the scheduler would skip, each with a warning in its own log, were taken: the campaign then read "completed"
+        // while those recipients never got it. A WhatsApp template parameter may hold no tab, new line or 5 spaces in a row.
+        var cli = await DatabaseAsync();
+        await cli.ExecuteAsync(
+            "INSERT INTO cortex.message_templates (key, body, wa_name, wa_language, wa_parameters) VALUES ('promo.wa', '', 'promo_fibra', 'pt_BR', @parameters)",
+            ("parameters", waParameters.Split(',')));
+
+        var result = await cli.RunAsync("campaign", "create", "--name", "X", "--template", "promo.wa", "--run-at", "2026-11-27T10:00:00Z", "--recipients", Write(csv));
+
+        Assert.True(result.ExitCode == 3, result.ToString());
+        Assert.Contains(expected, result.Error, StringComparison.Ordinal);
+        Assert.Contains("nothing was inserted", result.Error, StringComparison.Ordinal);
+        Assert.Equal(0L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaigns"));
+    }
+
+    // A database with a campaign template the recipients files here can fill: {name} only.
+    private async Task<CliDriver> DatabaseAsync()
+    {
+        var cli = await fixture.DatabaseAsync();
+        await cli.ExecuteAsync("INSERT INTO cortex.message_templates (key, body) VALUES ('promo', 'Oi {name|cliente}!')");
+        return cli;
+    }
+
     [Fact]
     public async Task Create_OneShotWithRecipients_InsertsTheCampaignAndEveryRecipientAndPrintsTheId()
     {
-        var cli = await fixture.DatabaseAsync();
+        var cli = await DatabaseAsync();
         var file = Write("phone,name,variables\n+5511900000001,Ana,\"{\"\"promo\"\": \"\"30% off\"\"}\"\n5521900000002,\"Bruno, o filho\"\n+5531900000003,\n");
 
-        var result = await cli.RunAsync("campaign", "create", "--name", "Black Friday", "--template", "billing.due", "--tenant", "isp", "--run-at", "2026-11-27T10:00:00-03:00", "--recipients", file);
+        var result = await cli.RunAsync("campaign", "create", "--name", "Black Friday", "--template", "promo", "--tenant", "isp", "--run-at", "2026-11-27T10:00:00-03:00", "--recipients", file);
 
         Assert.True(result.ExitCode == 0, result.ToString());
         var id = long.Parse(result.Out.Trim(), CultureInfo.InvariantCulture);
-        Assert.Equal("Black Friday|billing.due|isp|active", await cli.ScalarAsync<string>(
+        Assert.Equal("Black Friday|promo|isp|active", await cli.ScalarAsync<string>(
             "SELECT name || '|' || template_key || '|' || tenant || '|' || status FROM cortex.campaigns WHERE id = @id", ("id", id)));
         Assert.Equal(new DateTime(2026, 11, 27, 13, 0, 0, DateTimeKind.Utc), await cli.ScalarAsync<DateTime>("SELECT run_at FROM cortex.campaigns WHERE id = @id", ("id", id)));
         Assert.Null(await cli.ScalarAsync<string>("SELECT cron FROM cortex.campaigns WHERE id = @id", ("id", id)));
@@ -37,7 +66,7 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     [Fact]
     public async Task Create_Cron_StoresTheCronAndWarnsWhenTheTemplateIsMissing()
     {
-        var cli = await fixture.DatabaseAsync();
+        var cli = await DatabaseAsync();
 
         var result = await cli.RunAsync("campaign", "create", "--name", "Mensal", "--template", "promo.monthly", "--cron", "0 0 10 1 * ?");
 
@@ -61,9 +90,9 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     [InlineData("", "no recipients in the file")]
     public async Task Create_BadRecipientLine_ExitsThreeAndInsertsNothing(string csv, string expected)
     {
-        var cli = await fixture.DatabaseAsync();
+        var cli = await DatabaseAsync();
 
-        var result = await cli.RunAsync("campaign", "create", "--name", "X", "--template", "billing.due", "--run-at", "2026-11-27T10:00:00Z", "--recipients", Write(csv));
+        var result = await cli.RunAsync("campaign", "create", "--name", "X", "--template", "promo", "--run-at", "2026-11-27T10:00:00Z", "--recipients", Write(csv));
 
         Assert.True(result.ExitCode == 3, result.ToString());
         Assert.Contains(expected, result.Error, StringComparison.Ordinal);
@@ -75,9 +104,9 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     [Fact]
     public async Task Create_RunAtAMomentAgo_IsTakenAsNow()
     {
-        var cli = await fixture.DatabaseAsync();
+        var cli = await DatabaseAsync();
 
-        var result = await cli.RunAsync("campaign", "create", "--name", "Agora", "--template", "billing.due", "--run-at", "2026-11-22T08:56:00-03:00");
+        var result = await cli.RunAsync("campaign", "create", "--name", "Agora", "--template", "promo", "--run-at", "2026-11-22T08:56:00-03:00");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(1L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaigns"));
@@ -95,9 +124,9 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     [InlineData("--tenant: must be 1 to 64 characters", "--tenant", "ISP Sul", "--cron", "0 0 10 1 * ?")]
     public async Task Create_BadOptions_ExitsTwoAndInsertsNothing(string expected, params string[] options)
     {
-        var cli = await fixture.DatabaseAsync();
+        var cli = await DatabaseAsync();
 
-        var result = await cli.RunAsync(["campaign", "create", "--name", "X", "--template", "billing.due", .. options]);
+        var result = await cli.RunAsync(["campaign", "create", "--name", "X", "--template", "promo", .. options]);
 
         Assert.True(result.ExitCode == 2, result.ToString());
         Assert.Contains(expected, result.Error, StringComparison.Ordinal);
@@ -107,7 +136,7 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     [Fact]
     public async Task PauseResume_ChangeTheStatusTheFanOutReads()
     {
-        var cli = await fixture.DatabaseAsync();
+        var cli = await DatabaseAsync();
         var id = await CreateAsync(cli);
 
         var paused = await cli.RunAsync("campaign", "pause", id);
@@ -127,7 +156,7 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     [Fact]
     public async Task PauseResume_FinishedOrMissingCampaign_ExitsOneAndChangesNothing()
     {
-        var cli = await fixture.DatabaseAsync();
+        var cli = await DatabaseAsync();
         var id = await CreateAsync(cli);
         await cli.ExecuteAsync("UPDATE cortex.campaigns SET status = 'completed'");
 
@@ -146,7 +175,7 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     [Fact]
     public async Task Status_ShowsScheduleRecipientsAndPerRunProgress()
     {
-        var cli = await fixture.DatabaseAsync();
+        var cli = await DatabaseAsync();
         var id = await CreateAsync(cli, "+5511900000001,Ana\n+5511900000002,Bruno\n");
         await cli.ExecuteAsync(
             """
@@ -177,7 +206,7 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     [Fact]
     public async Task Status_UnknownId_ExitsOne()
     {
-        var cli = await fixture.DatabaseAsync();
+        var cli = await DatabaseAsync();
 
         var result = await cli.RunAsync("campaign", "status", "42");
 
@@ -189,7 +218,7 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     public async Task Create_AnswerToTheCommitLost_AsksAgainAndSaysTheCampaignWasCreatedSoNobodyCreatesItTwice()
     {
         // The COMMIT reaches PostgreSQL, and the connection is lost before its answer comes back.
-        var cli = await fixture.DatabaseAsync();
+        var cli = await DatabaseAsync();
         await using var proxy = new LoopbackProxy(new NpgsqlConnectionStringBuilder(cli.Postgres).Port);
         proxy.CutWhenClientSends("COMMIT\0"u8.ToArray(), CutMode.Deliver);
 
@@ -212,7 +241,7 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
         // open: the old session then holds its transaction, the COMMIT could still arrive, and the CLI gives up waiting
         // for the answer after 2 s. It ends that session, so that its answer is final: a COMMIT that comes later finds it
         // gone.
-        var cli = await fixture.DatabaseAsync();
+        var cli = await DatabaseAsync();
         await using var proxy = new LoopbackProxy(new NpgsqlConnectionStringBuilder(cli.Postgres).Port);
         proxy.CutWhenClientSends("COMMIT\0"u8.ToArray(), networkSilent ? CutMode.Silence : CutMode.Drop);
 
@@ -234,12 +263,12 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
             driver.Environment["Cortex__Postgres__CommandTimeout"] = commandTimeout;
         }
 
-        return driver.RunAsync("campaign", "create", "--name", "Promo", "--template", "billing.due", "--run-at", "2026-11-27T10:00:00-03:00", "--recipients", Write(recipients));
+        return driver.RunAsync("campaign", "create", "--name", "Promo", "--template", "promo", "--run-at", "2026-11-27T10:00:00-03:00", "--recipients", Write(recipients));
     }
 
     private async Task<string> CreateAsync(CliDriver cli, string? recipients = null)
     {
-        string[] args = ["campaign", "create", "--name", "Promo", "--template", "billing.due", "--run-at", "2026-11-27T10:00:00-03:00"];
+        string[] args = ["campaign", "create", "--name", "Promo", "--template", "promo", "--run-at", "2026-11-27T10:00:00-03:00"];
         var result = await cli.RunAsync(recipients is null ? args : [.. args, "--recipients", Write(recipients)]);
         Assert.True(result.ExitCode == 0, result.ToString());
         return result.Out.Trim();
