@@ -6,6 +6,7 @@ using Cortex.Scheduler;
 using Cortex.Scheduler.Campaigns;
 using Cortex.Scheduler.Scheduling;
 using Cortex.Scheduler.Templates;
+using Cortex.Shared.Privacy;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -92,6 +93,13 @@ internal static class CampaignCommands
                 async (services, token) =>
                 {
                     var list = path is null ? [] : await ReadRecipientsAsync(path, token);
+                    if (list.FirstOrDefault(r => !r.WrittenWithPlus) is { } bare)
+                    {
+                        // A CRM export in national format (11987654321) reads as another country's number (+1 198…): say so.
+                        await console.Error.WriteLineAsync(
+                            $"warning: {list.Count(r => !r.WrittenWithPlus):N0} phone(s) have no '+', the first on line {bare.Line}: each is taken to start with its country code ({PhoneMask.Mask(bare.Phone)}); a number without it (11987654321 for +5511987654321) would reach another country");
+                    }
+
                     var dataSource = services.GetRequiredService<NpgsqlDataSource>();
                     await CheckTemplateAsync(console, dataSource, tenantName, templateKey, path ?? string.Empty, list, token);
                     var (id, answerLost) = await InsertAsync(dataSource, campaignName, templateKey, tenantName, at, expression, list, token);

@@ -6,7 +6,7 @@ using Cortex.Shared.Contract;
 namespace Cortex.Cli.Campaigns;
 
 /// <summary>One campaign recipient from the file: its id is its position (1, 2, ...), which orders the fan-out.</summary>
-internal sealed record Recipient(long Id, string Phone, string Name, string? VariablesJson, int Line);
+internal sealed record Recipient(long Id, string Phone, string Name, string? VariablesJson, int Line, bool WrittenWithPlus);
 
 /// <summary>
 /// Reads a recipients CSV: phone,name[,variables] per row, an optional header row starting with "phone". Phones must be
@@ -115,7 +115,7 @@ internal static class RecipientsFile
                 throw Bad(record.Line, $"name: {name.Length} characters, over the limit of {EnvelopeLimits.MaxTemplateParameterLength} (a template parameter's)");
             }
 
-            recipients.Add(new Recipient(recipients.Count + 1, normalized, name, variables, record.Line));
+            recipients.Add(new Recipient(recipients.Count + 1, normalized, name, variables, record.Line, phone.StartsWith('+')));
         }
 
         // An empty file is an export that went wrong far more often than a campaign meant for nobody.
