@@ -361,7 +361,7 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
                         UNION ALL
                         (SELECT * FROM cortex.dispatch_ledger d
                          WHERE d.status = 'enqueued' AND d.priority = next.priority
-                           AND d.enqueued_at >= next.since - @margin AND d.enqueued_at < next.since
+                           AND d.enqueued_at >= greatest(next.since - @margin, @horizon) AND d.enqueued_at < next.since
                            AND (d.not_before IS NULL OR d.not_before NOT BETWEEN @from AND @to)
                          ORDER BY d.enqueued_at DESC LIMIT @margin_limit)) backlog
                      ORDER BY backlog.enqueued_at LIMIT @backlog_limit)) l) checked
