@@ -209,8 +209,8 @@ internal static class GatewayHttp
     /// <summary>
     /// An answer whose body is not <paramref name="api"/>'s JSON, classified: by its status where that says it all (408,
     /// 429, 5xx, redirects, a rejected key, not found), and any other error status as whatever answers in the API's place
-    /// (a web server or proxy in front, an HTTPS port spoken to in plain HTTP, a firewall's page: both APIs answer every
-    /// error in JSON). That answer comes to every message, so it pauses sending like a rejected key instead of
+    /// (a web server or proxy in front, an HTTPS port spoken to in plain HTTP, a firewall's page, a framework's JSON error
+    /// such as Spring's or ASP.NET's: both APIs answer every error in JSON of their own shape). That answer comes to every message, so it pauses sending like a rejected key instead of
     /// dead-lettering the queue one message at a time. A body cut off on its way says nothing of who sent it: retried.
     /// </summary>
     public static GatewayResult WithoutJson(GatewayAnswer answer, string api)
@@ -225,13 +225,20 @@ internal static class GatewayHttp
     public static GatewayResult NotTheApi(GatewayAnswer answer, string api) =>
         GatewayResult.ConfigurationError($"HTTP {answer.Status} with {Describe(answer)}, not {api} JSON: check BaseUrl and any proxy in front");
 
-    /// <summary>What came instead of JSON: "an HTML page", "an empty body", "a body over 64 KiB"…</summary>
+    private static bool IsJson(GatewayAnswer answer)
+    {
+        using var document = TryParse(answer);
+        return document is not null;
+    }
+
+    /// <summary>What came instead of the API's JSON: "an HTML page", "an empty body", "a body over 64 KiB"…</summary>
     private static string Describe(GatewayAnswer answer) => answer switch
     {
         { Body: null } => "an unreadable body",
         { Body.Length: 0 } => "an empty body",
         _ when IsHtml(answer) => "an HTML page",
         { Truncated: true } => $"a body over {MaxBody / 1024} KiB",
+        _ when IsJson(answer) => "JSON of another shape",
         _ => "a body that is not JSON",
     };
 

@@ -99,6 +99,8 @@ internal sealed class CloudLanguage
 /// <summary>WhatsApp Cloud API answer: messages on success, error otherwise.</summary>
 internal sealed class CloudResponse
 {
+    public string? MessagingProduct { get; init; }
+
     public IReadOnlyList<CloudMessageId>? Messages { get; init; }
 
     public MetaError? Error { get; init; }
@@ -119,6 +121,8 @@ internal sealed class MetaError
     public string? Message { get; init; }
 
     public string? Type { get; init; }
+
+    public bool? IsTransient { get; init; }
 
     public MetaErrorData? ErrorData { get; init; }
 }

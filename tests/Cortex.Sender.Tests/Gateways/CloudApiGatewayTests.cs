@@ -53,7 +53,7 @@ public sealed class CloudApiGatewayTests : IClassFixture<GatewayStubFixture>, ID
         { "10 permission", 403, Error(10, "Application does not have permission for this action"), "application/json", GatewayOutcome.ConfigurationError, "access token" },
         { "unknown code on 400", 400, Error(131009, "Parameter value is not valid"), "application/json", GatewayOutcome.Permanent, "code 131009" },
         { "unknown code on 500", 500, Error(1, "An unknown error occurred"), "application/json", GatewayOutcome.Retryable, "HTTP 500" },
-        { "unknown code on 429", 429, Error(613, "Calls to this api have exceeded the rate limit"), "application/json", GatewayOutcome.Throttled, "HTTP 429" },
+        { "613 call rate on 429", 429, Error(613, "Calls to this api have exceeded the rate limit"), "application/json", GatewayOutcome.Throttled, "code 613" },
         { "429 without body", 429, null, "application/json", GatewayOutcome.Throttled, "HTTP 429" },
         { "500 without body", 500, null, "application/json", GatewayOutcome.Retryable, "HTTP 500" },
         { "503 JSON without error", 503, """{"status":"down"}""", "application/json", GatewayOutcome.Retryable, "HTTP 503" },
@@ -77,6 +77,12 @@ public sealed class CloudApiGatewayTests : IClassFixture<GatewayStubFixture>, ID
         { "3 capability, on a 500", 500, Error(3, "Capability or permissions issue"), "application/json", GatewayOutcome.ConfigurationError, "access token" },
         { "200 without messages", 200, """{"messaging_product":"whatsapp"}""", "application/json", GatewayOutcome.Accepted, null },
         { "200 with an error object", 200, Error(131047, "Re-engagement message"), "application/json", GatewayOutcome.Permanent, "24 h window" },
+
+        // JSON without the Graph API's error object is not Meta judging the message: a framework or a proxy in its place.
+        { "415 ASP.NET problem details", 415, """{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.16","title":"Unsupported Media Type","status":415}""", "application/problem+json", GatewayOutcome.ConfigurationError, "HTTP 415 with JSON of another shape, not the Cloud API's JSON" },
+        { "400 JSON block page of a firewall", 400, """{"message":"Request blocked"}""", "application/json", GatewayOutcome.ConfigurationError, "JSON of another shape" },
+        { "200 JSON of another shape", 200, """{"status":"ok"}""", "application/json", GatewayOutcome.ConfigurationError, "JSON of another shape" },
+        { "unknown code marked transient", 400, """{"error":{"message":"An unknown error occurred","type":"OAuthException","code":1,"is_transient":true,"fbtrace_id":"AbCd"}}""", "application/json", GatewayOutcome.Retryable, "transient" },
     };
 
     [Fact]

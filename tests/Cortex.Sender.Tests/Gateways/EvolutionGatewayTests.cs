@@ -79,6 +79,18 @@ public sealed class EvolutionGatewayTests : IClassFixture<GatewayStubFixture>, I
         { "422 plain text", 422, "Unprocessable", "text/plain", GatewayOutcome.ConfigurationError, "HTTP 422 with a body that is not JSON" },
         { "502 HTML from a proxy", 502, "<html><body>Bad Gateway</body></html>", "text/html", GatewayOutcome.Retryable, "HTTP 502" },
         { "503 without body", 503, null, "application/json", GatewayOutcome.Retryable, "HTTP 503" },
+
+        // A framework's JSON is not Evolution's envelope: Spring Boot's own 405 at a wrong path was dead-lettered as
+        // permanent, message after message, and a 2xx of another shape was acked: the message was lost.
+        { "405 Spring Boot's JSON error", 405, """{"timestamp":"2026-12-07T10:00:00.000+00:00","status":405,"error":"Method Not Allowed","path":"/message/sendText/loja-01"}""", "application/json", GatewayOutcome.ConfigurationError, "HTTP 405 with JSON of another shape, not Evolution API's JSON" },
+        { "201 JSON that is not a message record", 201, """{"ok":true}""", "application/json", GatewayOutcome.ConfigurationError, "JSON of another shape" },
+
+        // Its Cloud-API channel, when Meta's answer never came, throws reading it and answers 400 with the TypeError.
+        { "400 TypeError of the Cloud-API channel", 400, """{"status":400,"error":"Bad Request","response":{"message":["TypeError: Cannot read properties of undefined (reading 'message')"]}}""", "application/json", GatewayOutcome.Retryable, "Evolution's own fault" },
+
+        // Meta's errors passed through in a 201 carry no HTTP status of their own: is_transient and the rate-limit code say it.
+        { "201 Meta error marked transient", 201, """{"error":{"message":"An unknown error occurred","type":"OAuthException","code":1,"is_transient":true,"fbtrace_id":"AbCd"}}""", "application/json", GatewayOutcome.Retryable, "transient" },
+        { "201 Meta 613 call rate", 201, """{"error":{"message":"Calls to this api have exceeded the rate limit.","type":"OAuthException","code":613,"fbtrace_id":"AbCd"}}""", "application/json", GatewayOutcome.Throttled, "call rate limit" },
     };
 
     [Fact]

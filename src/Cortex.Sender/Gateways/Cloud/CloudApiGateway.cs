@@ -92,6 +92,13 @@ public sealed class CloudApiGateway : IWhatsAppGateway
                 return GatewayHttp.NotTheApi(answer, Api);
             }
 
+            // JSON that is not the Graph API's answer ({"status":"ok"} from whatever a wrong BaseUrl reaches) took nothing:
+            // acked, the message was lost. Pause and alert, as for a page.
+            if (parsed is { Messages: null, MessagingProduct: null })
+            {
+                return GatewayHttp.NotTheApi(answer, Api);
+            }
+
             // Without a readable id the message was still taken; resending could deliver it twice.
             return parsed is null
                 ? new GatewayResult(GatewayOutcome.Accepted, null, "accepted; unreadable body")
@@ -100,9 +107,10 @@ public sealed class CloudApiGateway : IWhatsAppGateway
                     : new GatewayResult(GatewayOutcome.Accepted, null, "accepted; no message id in body");
         }
 
-        return parsed is null
+        // An error without the Graph API's error object (a framework's or a proxy's JSON) is not Meta judging the message.
+        return parsed?.Error is null
             ? GatewayHttp.WithoutJson(answer, Api)
-            : GatewayHttp.ByStatus(answer.Status, GatewayText.Clean(parsed.Error?.Message, secret));
+            : GatewayHttp.ByStatus(answer.Status, GatewayText.Clean(parsed.Error.Message, secret));
     }
 
     private const string Api = "the Cloud API's";

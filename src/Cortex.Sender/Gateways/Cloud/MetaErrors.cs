@@ -19,6 +19,10 @@ internal static class MetaErrors
             130429 => GatewayResult.Throttled($"throughput limit reached {why}"),
             131056 => GatewayResult.RecipientThrottled($"pair rate limit: too many messages to this recipient {why}", PairRateInterval),
             4 or 80007 => GatewayResult.Retryable($"app or account call rate limit {why}"),
+
+            // "Calls to this api have exceeded the rate limit": Meta answers it under a 429, where it slowed the whole
+            // sender, and Evolution's Cloud-API channel passes it under a 201, where as an unknown code it was dead-lettered.
+            613 => GatewayResult.Throttled($"API call rate limit {why}"),
             131057 or 131016 or 131000 or 2 => GatewayResult.Retryable($"provider unavailable {why}"),
             131048 => GatewayResult.ConfigurationError($"spam rate limit: stop sending and alert {why}"),
             368 => GatewayResult.Permanent($"policy block: needs a person {why}"),
@@ -37,6 +41,9 @@ internal static class MetaErrors
             100 when error.ErrorSubcode == 33 => GatewayResult.ConfigurationError($"phone number id unknown or not open to this token {why}"),
             100 => GatewayResult.Permanent($"invalid parameter {why}"),
             >= 132000 and <= 132999 => GatewayResult.Permanent($"template mismatch {why}"),
+
+            // Meta says so in the error itself; through Evolution's Cloud-API channel the HTTP status (201) says nothing.
+            _ when error.IsTransient == true => GatewayResult.Retryable($"transient provider error {why}"),
             _ => Unknown(httpStatus, why),
         };
     }

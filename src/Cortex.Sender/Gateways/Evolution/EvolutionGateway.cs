@@ -16,6 +16,10 @@ public sealed class EvolutionGateway : IWhatsAppGateway
 {
     private static readonly string[] s_disconnected = ["Connection Closed", "Connection Terminated", "Connection Lost", "Timed Out"];
 
+    // Evolution's own faults, which it answers as a 400 with the error's text: its Cloud-API channel, when the call to Meta
+    // got no answer (a reset, a timeout), reads a field of the missing answer and throws a TypeError. Nothing was judged.
+    private static readonly string[] s_instanceFaults = ["TypeError", "Cannot read properties of undefined", "ECONNRESET", "ETIMEDOUT", "socket hang up"];
+
     private readonly HttpClient _http;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
@@ -113,6 +117,13 @@ public sealed class EvolutionGateway : IWhatsAppGateway
 
             if (!LooksLikeError(success))
             {
+                // JSON that is not a message record ({"status":"ok"} from whatever a wrong BaseUrl reaches) took nothing:
+                // acked, the message was lost. Pause and alert, as for a page.
+                if (!IsMessageRecord(success))
+                {
+                    return GatewayHttp.NotTheApi(answer, Api);
+                }
+
                 return success.TryGetProperty("key", out var key) && key.ValueKind == JsonValueKind.Object
                     && key.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String && id.GetString() is { Length: > 0 } providerId
                     ? GatewayResult.Accepted(providerId)
@@ -170,11 +181,32 @@ public sealed class EvolutionGateway : IWhatsAppGateway
             }
         }
 
+        foreach (var marker in s_instanceFaults)
+        {
+            if (raw.Contains(marker, StringComparison.Ordinal))
+            {
+                return GatewayResult.Retryable($"HTTP {status}: Evolution's own fault" + Suffix(detail));
+            }
+        }
+
+        // An error without Evolution's envelope ({"status", "error", "response"}) is a framework's or a proxy's answering in
+        // its place (Spring's 405, a gateway's JSON block page): it comes to every message, so it pauses, as a page does.
+        if (status is < 200 or > 299 && !root.TryGetProperty("response", out _) && GatewayHttp.ByStatus(status, detail).Outcome == GatewayOutcome.Permanent)
+        {
+            return GatewayHttp.NotTheApi(new GatewayAnswer(status, body, "application/json"), Api);
+        }
+
         // A 2xx that carries an unrecognised error: the message was not taken, and nothing says it never will be.
         return status is >= 200 and <= 299
             ? GatewayResult.Retryable($"HTTP {status} with an error body" + Suffix(detail))
             : GatewayHttp.ByStatus(status, detail);
     }
+
+    // Evolution's message record: its key, or at least a field of one (status PENDING with the key cut away by a proxy).
+    private static bool IsMessageRecord(JsonElement root) =>
+        root.TryGetProperty("key", out _) || root.TryGetProperty("message", out _) || root.TryGetProperty("messageTimestamp", out _)
+        || (root.TryGetProperty("status", out var status) && status.ValueKind == JsonValueKind.String
+            && status.GetString() is "PENDING" or "SERVER_ACK" or "DELIVERY_ACK" or "READ" or "PLAYED");
 
     private static GatewayResult RateOverlimit(int status) =>
         GatewayResult.Throttled($"HTTP {status}: WhatsApp rate-overlimit");
