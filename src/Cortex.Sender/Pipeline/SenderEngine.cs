@@ -551,6 +551,13 @@ internal sealed class SenderEngine : BackgroundService
             switch (result.Outcome)
             {
                 case GatewayOutcome.Accepted:
+                    // The provider's id is what its status webhooks carry (Evolution's keyId, Meta's wamid): the way back
+                    // from a delivery failure reported there to this message.
+                    if (result.ProviderMessageId is { } providerId)
+                    {
+                        SenderLog.Accepted(_logger, envelope.Id, envelope.TraceId, providerId);
+                    }
+
                     _acker!.Add(new AckItem(lease.LeaseId, envelope.Id));
                     _metrics.Sent(envelope.Kind, envelope.EnqueuedAt is { } enqueuedAt ? _time.GetUtcNow() - enqueuedAt : null);
                     return;

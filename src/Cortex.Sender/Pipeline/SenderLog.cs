@@ -80,6 +80,9 @@ internal static partial class SenderLog
     [LoggerMessage(1011, LogLevel.Debug, "Message {MessageId} (trace {TraceId}) already sent; skipped")]
     public static partial void DuplicateSkipped(ILogger logger, string messageId, string? traceId);
 
+    [LoggerMessage(1033, LogLevel.Debug, "Message {MessageId} (trace {TraceId}) accepted by the gateway as {ProviderMessageId}")]
+    public static partial void Accepted(ILogger logger, string messageId, string? traceId, string providerMessageId);
+
     [LoggerMessage(1031, LogLevel.Warning, "Queue {Queue} paused by an operator ({Reason}): this sender leases nothing and returns what it had leased to ready unsent; sends already under way finish")]
     public static partial void QueuePaused(ILogger logger, string queue, string reason);
 

@@ -46,6 +46,22 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_Accepted_TheProviderIdIsLoggedWithTheMessageIdForItsStatusWebhooks()
+    {
+        // A delivery failure reported later by webhook (Meta's 131026, Evolution's ERROR) names the provider's id only:
+        // it was thrown away, and the failure could not be traced to a message or a customer.
+        var gateway = new ScriptedGateway(envelope => GatewayResult.Accepted("wamid." + envelope.Id));
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, logs: logs);
+        await host.Client.EnqueueAsync(SenderTestHost.Message("pid-1"));
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Single(logs.Lines, l => l.Contains("[1033] Message pid-1 (trace (null)) accepted by the gateway as wamid.pid-1", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Send_AcceptedAnswerThatCompletesAsTheAttemptTimesOut_IsSentAndNotSentAgain()
     {
         // The gateway adapter returns a 2xx whose body was still on its way when the attempt's timeout fired (GatewayHttp):
