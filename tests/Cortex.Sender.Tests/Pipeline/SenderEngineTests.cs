@@ -786,14 +786,12 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         release.SetResult();
         await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Leased == 0, "the sends under way over and the rest handed back");
 
-        // The two sends under way finished; nothing else reached the gateway, and no attempt was spent on the rest. What
-        // the pod had buffered is back in front, in the order it was pushed: next to be leased is the next in line.
+        // The two sends under way finished; nothing else reached the gateway, and no attempt was spent on the rest.
         Assert.Equal(2, gateway.TotalCalls);
         var stats = await host.Queue.GetStatsAsync();
         Assert.Equal((48L, 0L, 0L), (stats.Ready, stats.Delayed, stats.Dead));
-        var waiting = (await Db.ListRangeAsync(host.Queue.Keys.ReadyNormal)).Select(raw => EnvelopeCodec.Parse((byte[])raw!).Envelope!).Reverse().ToList();
-        Assert.All(waiting, envelope => Assert.Equal(0, envelope.Attempt));
-        Assert.Equal(ids.Where(id => gateway.CallsFor(id) == 0), waiting.Select(envelope => envelope.Id));
+        var waiting = await Db.ListRangeAsync(host.Queue.Keys.ReadyNormal);
+        Assert.All(waiting, raw => Assert.Equal(0, EnvelopeCodec.Parse((byte[])raw!).Envelope!.Attempt));
 
         // Resumed: what is leased from then on is sent, not handed back until the next read of the flag.
         var returned = host.Counter("cortex.sender.returned");
@@ -802,6 +800,35 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         Assert.Equal(50, ids.Count(id => gateway.AcceptedFor(id) == 1));
         Assert.Equal(returned, host.Counter("cortex.sender.returned"));
         Assert.Single(logs.Lines, l => l.Contains("[1032] Queue " + host.Queue.Keys.Name + " resumed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Send_QueuePausedWithMessagesBuffered_TheyGoBackInFrontInTheOrderTheyWerePushed()
+    {
+        // Handed back one at a time, each to the front of ready, a pod's buffer went back reversed, one round trip per
+        // message. One worker here: with more, one that took a message as the pause was read returns it on its own.
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gateway = new ScriptedGateway(async (_, _, _) =>
+        {
+            await release.Task;
+            return GatewayResult.Accepted("ok");
+        });
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Sender:Workers"] = "1", ["Cortex:Sender:Prefetch"] = "20" }, logs);
+        var ids = Enumerable.Range(0, 40).Select(i => $"po{i:00}").ToList();
+        await host.Client.EnqueueBatchAsync(ids.Select(id => SenderTestHost.Message(id)));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.TotalCalls == 1 && host.Engine.Buffered > 1), "one send in flight and more buffered");
+        await host.Queue.SetPausedAsync("wrong campaign text");
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(logs.Lines.Any(l => l.Contains("[1031]", StringComparison.Ordinal))), "the pause seen");
+        var returned = host.Counter("cortex.sender.returned");
+        release.SetResult();
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Leased == 0, "the send under way over and the rest handed back");
+
+        var waiting = (await Db.ListRangeAsync(host.Queue.Keys.ReadyNormal)).Select(raw => EnvelopeCodec.Parse((byte[])raw!).Envelope!.Id).Reverse();
+        Assert.Equal(ids.Skip(1), waiting);
+        Assert.True(host.Counter("cortex.sender.returned") - returned > 1, "several messages returned");
     }
 
     [Fact]
