@@ -122,7 +122,8 @@ public static class ConfigurationCases
 
         if (t == typeof(TimeSpan))
         {
-            return ["", "abc", "20s", "-00:00:01", "99999999.00:00:00", "25:61:61"];
+            // "30" is 30 days to .NET: IdleTime=30, meant as minutes, started with a month; a duration is never a bare number.
+            return ["", "abc", "20s", "-00:00:01", "99999999.00:00:00", "25:61:61", "1", "30"];
         }
 
         if (t == typeof(bool))
