@@ -91,6 +91,30 @@ public class SchedulerHostTests
         Assert.Contains($"{key} is '{value}', a bare number, which would be {expected}", output, StringComparison.Ordinal);
     }
 
+    // Cortex__Scheduler__QuietHours__Overrides__0__Tenant="ISP Sul" started, and matched no message: a tenant is lower case.
+    [Fact]
+    public async Task RunAsync_QuietHoursOverrideForATenantNoMessageCanHave_Exits78NamingTheKey()
+    {
+        var (exitCode, output) = await RunSchedulerHostAsync(new()
+        {
+            ["Cortex:Scheduler:QuietHours:Overrides:0:Tenant"] = "ISP Sul",
+            ["Cortex:Scheduler:QuietHours:Overrides:0:Start"] = "22:00:00",
+            ["Cortex:Scheduler:QuietHours:Overrides:0:End"] = "07:00:00",
+            ["Cortex:Scheduler:QuietHours:Overrides:1:Tenant"] = "isp_norte",
+            ["Cortex:Scheduler:QuietHours:Overrides:1:Kind"] = "campaign",
+            ["Cortex:Scheduler:QuietHours:Overrides:1:Start"] = "20:00:00",
+            ["Cortex:Scheduler:QuietHours:Overrides:1:End"] = "09:00:00",
+            ["Cortex:Scheduler:QuietHours:Overrides:2:Tenant"] = "isp_norte",
+            ["Cortex:Scheduler:QuietHours:Overrides:2:Kind"] = "campaign",
+            ["Cortex:Scheduler:QuietHours:Overrides:2:Start"] = "19:00:00",
+            ["Cortex:Scheduler:QuietHours:Overrides:2:End"] = "09:00:00",
+        });
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains("Cortex:Scheduler:QuietHours:Overrides:0:Tenant must be 1 to 64 characters of a-z, 0-9, '_', '.', '-', as a message's tenant (was 'ISP Sul')", output, StringComparison.Ordinal);
+        Assert.Contains("Cortex:Scheduler:QuietHours:Overrides:2 is for the same Tenant and Kind (tenant 'isp_norte', kind 'campaign') as Cortex:Scheduler:QuietHours:Overrides:1", output, StringComparison.Ordinal);
+    }
+
     // Both were accepted at start, and then every message with quiet hours failed in CortexClient: the window it carries
     // ('21:00-08:00 America//Sao_Paulo', or '21:00-21:00 …' from 21:00:00.5) is one the contract refuses.
     [Fact]

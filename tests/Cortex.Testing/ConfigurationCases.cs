@@ -99,7 +99,7 @@ public static class ConfigurationCases
         ["Cortex:Scheduler:Campaigns:Cron"] = ["", "0 0 10 32 * ?"],
         ["Cortex:Scheduler:QuietHours:Start"] = ["1.00:00:00", "24:00"],
         ["Cortex:Scheduler:QuietHours:End"] = ["1.00:00:00"],
-        ["Cortex:Scheduler:QuietHours:Overrides:0:Tenant"] = [],
+        ["Cortex:Scheduler:QuietHours:Overrides:0:Tenant"] = ["ISP Sul", "Isp", "", " ", "isp/sul", new string('t', 65)],
         ["Cortex:Scheduler:QuietHours:Overrides:0:Kind"] = ["sms", "Billing"],
         ["Cortex:Scheduler:QuietHours:Overrides:0:Start"] = ["1.00:00:00"],
         ["Cortex:Scheduler:QuietHours:Overrides:0:End"] = ["2.00:00:00"],
