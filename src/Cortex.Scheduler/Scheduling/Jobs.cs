@@ -21,6 +21,9 @@ namespace Cortex.Scheduler.Scheduling;
 /// <item>the day is owed in Quartz's store from the start of the run to its end (<see cref="OwedDays"/>), so a run cut by
 /// a shutdown, a crash or a refused PostgreSQL login is run again by a scheduler node once one can, as long as the day
 /// lasts.</item>
+/// <item>a template that cannot be rendered (missing, or broken for every charge) fails the run once the rest of the day
+/// is written, and the day stays owed, run again every <see cref="TemplateRetry"/>: once the template is fixed, its
+/// charges get their reminders the same day (skipping them as invalid rows would have lost them).</item>
 /// </list>
 /// </remarks>
 [DisallowConcurrentExecution]
@@ -31,6 +34,9 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
 
     /// <summary>How long a failed run is retried; past it the failure is reported and the next firing starts afresh.</summary>
     public static readonly TimeSpan RetryFor = TimeSpan.FromHours(2);
+
+    /// <summary>How often a day held up by a template that cannot be rendered is run again, until the day is over.</summary>
+    public static readonly TimeSpan TemplateRetry = TimeSpan.FromMinutes(1);
 
     private static readonly TimeSpan s_firstRetry = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan s_maxRetry = TimeSpan.FromMinutes(1);
@@ -58,6 +64,14 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
         try
         {
             result = await RunWithRetriesAsync(context, today, cancellationToken);
+        }
+        catch (BillingTemplateException ex)
+        {
+            // Fixed by hand, not by a retry at once: still owed, run again later today (the same day only, see above).
+            var retryAt = Clock.GetUtcNow() + TemplateRetry;
+            await OweAgainAsync(context, today, retryAt);
+            Log.BillingTemplatesBroken(logger, today, ex.Charges, string.Join("; ", ex.Templates), retryAt);
+            throw;
         }
         catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
@@ -103,6 +117,19 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
                 await Task.Delay(delay, Clock, cancellationToken);
                 delay = delay * 2 < s_maxRetry ? delay * 2 : s_maxRetry;
             }
+        }
+    }
+
+    /// <summary>The day stays owed from <paramref name="retryAt"/>; if PostgreSQL cannot be told, it stays owed as it was (at once).</summary>
+    private async Task OweAgainAsync(IJobExecutionContext context, DateOnly day, DateTimeOffset retryAt)
+    {
+        try
+        {
+            await OwedDays.OweAgainAsync(context, day, retryAt, CancellationToken.None);
+        }
+        catch (SchedulerException ex)
+        {
+            Log.BillingDayStillOwed(logger, day, (ex.InnerException ?? ex).Message);
         }
     }
 
