@@ -81,6 +81,7 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
         }
 
         await SettleAsync(context, today);
+        Metrics.InvalidRows(JobName, result.Invalid);
         Log.BillingRun(logger, result.Today, result.Due, result.New, result.OptedOut, result.Invalid, result.Published);
         return result.Published;
     }
@@ -170,6 +171,7 @@ public sealed class FollowUpJob(ConversationFollowUps followUps, SchedulerMetric
     protected override async Task<int> RunAsync(IJobExecutionContext context, CancellationToken cancellationToken)
     {
         var r = await followUps.RunAsync(cancellationToken);
+        Metrics.InvalidRows(JobName, r.Invalid);
         if (r.FollowUps + r.Closed + r.Invalid + r.Published > 0)
         {
             Log.FollowUpRun(logger, r.FollowUps, r.Closed, r.Invalid, r.Published);
@@ -188,7 +190,12 @@ public sealed class CampaignJob(CampaignFanOut fanOut, SchedulerMetrics metrics,
 
     protected override string Name => JobName;
 
-    protected override async Task<int> RunAsync(IJobExecutionContext context, CancellationToken cancellationToken) => (await fanOut.RunAsync(cancellationToken)).Published;
+    protected override async Task<int> RunAsync(IJobExecutionContext context, CancellationToken cancellationToken)
+    {
+        var result = await fanOut.RunAsync(cancellationToken);
+        Metrics.InvalidRows(JobName, result.Invalid);
+        return result.Published;
+    }
 }
 
 /// <summary>
