@@ -57,6 +57,9 @@ internal static partial class Log
     [LoggerMessage(2017, LogLevel.Warning, "Billing reminders for {Day:yyyy-MM-dd} stay owed, since PostgreSQL could not be told otherwise ({Reason}): a scheduler node runs the day again once it can, and the ledger skips what is already written")]
     public static partial void BillingDayStillOwed(ILogger logger, DateOnly day, string reason);
 
+    [LoggerMessage(2020, LogLevel.Error, "Billing reminders for {Day:yyyy-MM-dd}: {Charges} charges got no reminder, since their template cannot be rendered: {Templates}. Fix it in cortex.message_templates: the day stays owed and is run again at {RetryAt:O}, and every minute after, until it is written or the day is over")]
+    public static partial void BillingTemplatesBroken(ILogger logger, DateOnly day, int charges, string templates, DateTimeOffset retryAt);
+
     [LoggerMessage(2018, LogLevel.Warning, "Campaign {CampaignId} run {FireTime:O} was still going when the run of {NextFireTime:O} started, and ends cancelled with {Enqueued} of {Total} recipients fanned out: the others get the newer run only")]
     public static partial void CampaignRunSuperseded(ILogger logger, long campaignId, DateTimeOffset fireTime, DateTimeOffset nextFireTime, int enqueued, int total);
 }

@@ -43,10 +43,28 @@ internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOpti
             var rule = options.QuietHours.Overrides[i];
             var key = $"QuietHours:Overrides:{i}";
             check.Require(rule.Tenant is not null || rule.Kind is not null, key, "needs a Tenant, a Kind or both")
+                .Require(
+                    rule.Tenant is null || EnvelopeCodec.IsTenant(rule.Tenant),
+                    key + ":Tenant",
+                    $"{EnvelopeCodec.TenantRule}, as a message's tenant (was '{rule.Tenant}'): no message's tenant could match it")
                 .Require(rule.Kind is null || s_kinds.Contains(rule.Kind), key + ":Kind", $"must be one of {string.Join(", ", s_kinds)} (was '{rule.Kind}')")
                 .Require(IsTimeOfDay(rule.Start), key + ":Start", "must be a time of day from 00:00 to 23:59:59")
                 .Require(IsTimeOfDay(rule.End), key + ":End", "must be a time of day from 00:00 to 23:59:59");
             CheckWindow(check, key, rule.Start, rule.End, zone);
+        }
+
+        // Matching takes the first of equally specific rules: a second one for the same tenant and kind would never apply.
+        var first = new Dictionary<(string?, string?), int>();
+        for (var i = 0; i < options.QuietHours.Overrides.Count; i++)
+        {
+            var rule = options.QuietHours.Overrides[i];
+            if ((rule.Tenant is not null || rule.Kind is not null) && !first.TryAdd((rule.Tenant, rule.Kind), i))
+            {
+                check.Require(
+                    false,
+                    $"QuietHours:Overrides:{i}",
+                    $"is for the same Tenant and Kind ({(rule.Tenant is null ? "any tenant" : $"tenant '{rule.Tenant}'")}, {(rule.Kind is null ? "any kind" : $"kind '{rule.Kind}'")}) as {SchedulerOptions.Section}:QuietHours:Overrides:{first[(rule.Tenant, rule.Kind)]}, which would always win: keep one of them");
+            }
         }
 
         foreach (var (key, cron) in new[] { (nameof(options.OutboxRepairCron), options.OutboxRepairCron), ("Billing:Cron", options.Billing.Cron), ("FollowUps:Cron", options.FollowUps.Cron), ("Campaigns:Cron", options.Campaigns.Cron) })

@@ -315,6 +315,53 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
         await WaitForAsync(async () => (await client.HealthAsync("/health/ready")).Status == HttpStatusCode.OK);
     }
 
+    // A row skipped as invalid (warning 2001) was only in the run's log line: a producer view or a template change that
+    // made thousands of rows invalid showed nowhere on the dashboard.
+    [Fact]
+    public async Task Metrics_BillingRunWithARowThatMakesNoValidMessage_CountsItAsInvalidForTheJob()
+    {
+        var database = await fixture.CreateMigratedDatabaseAsync();
+        await using var app = SchedulerApplication.Build([], builder => builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Cortex:Postgres:ConnectionString"] = database,
+            ["Cortex:Redis:Configuration"] = fixture.Redis.Configuration,
+            ["Cortex:Queue:Name"] = RedisFixture.UniqueQueueName(),
+            ["Cortex:Observability:Port"] = "0",
+            ["Cortex:Scheduler:InstanceName"] = "t" + Guid.NewGuid().ToString("N")[..8],
+            ["Cortex:Scheduler:Billing:Cron"] = "0 0 0 1 1 ? 2099",
+            ["Cortex:Scheduler:Billing:Offsets"] = "0",
+            ["Cortex:Scheduler:QuietHours:Start"] = "00:00:00",
+            ["Cortex:Scheduler:QuietHours:End"] = "00:00:00",
+            ["Cortex:Scheduler:FollowUps:Enabled"] = "false",
+            ["Cortex:Scheduler:Campaigns:Enabled"] = "false",
+            ["Cortex:Scheduler:OutboxRepairCron"] = "0 0 0 1 1 ? 2099",
+        }));
+        await app.StartAsync();
+        await using (var connection = await app.Services.GetRequiredService<NpgsqlDataSource>().OpenConnectionAsync())
+        {
+            // Due today where the scheduler runs; charge 2's reminder is over WhatsApp's 4,096 characters once rendered.
+            await using var command = new NpgsqlCommand(
+                """
+                INSERT INTO cortex.charges (id, customer_name, phone, amount, due_date)
+                VALUES (1, 'Ana', '+5511987650001', 10, @today), (2, repeat('x', 5000), '+5511987650002', 10, @today)
+                """,
+                connection);
+            command.Parameters.AddWithValue("today", app.Services.GetRequiredService<Cortex.Scheduler.Billing.BillingReminders>().Today());
+            await command.ExecuteNonQueryAsync();
+        }
+
+        using var client = new OperationsClient(app);
+        Assert.Equal(0, (await client.ScrapeAsync()).Value("cortex_scheduler_invalid_rows_total", ("quartz_job", BillingReminderJob.JobName)));
+        var scheduler = await app.Services.GetRequiredService<ISchedulerFactory>().GetScheduler();
+        await scheduler.TriggerJob(new JobKey(BillingReminderJob.JobName, JobSchedule.Group));
+        IReadOnlyList<PrometheusText.Sample> after = [];
+        await WaitForAsync(async () => (after = await client.ScrapeAsync()).Value("cortex_scheduler_job_runs_total", ("quartz_job", BillingReminderJob.JobName), ("outcome", "success")) == 1);
+
+        Assert.Equal(1, after.Value("cortex_scheduler_invalid_rows_total", ("quartz_job", BillingReminderJob.JobName)));
+        Assert.Equal(1, after.Value("cortex_scheduler_enqueued_total", ("quartz_job", BillingReminderJob.JobName)));
+        Assert.Equal(0, after.Value("cortex_scheduler_invalid_rows_total", ("quartz_job", FollowUpJob.JobName)));
+    }
+
     // Two ledger rows committed but not pushed (as after a crash between commit and push), and a campaign mid-run.
     private static async Task SeedAsync(IServiceProvider services)
     {

@@ -69,6 +69,52 @@ public class SchedulerHostTests
         Assert.Contains("Cortex:Scheduler:Billing:Crn is not a setting (did you mean Cortex:Scheduler:Billing:Cron?)", output, StringComparison.Ordinal);
     }
 
+    // .NET reads a bare number as days: IdleTime=30, meant as 30 minutes, followed up a month later, and the process
+    // started (exit 0) without a word; ExpireAfter=6 kept a reminder six days instead of six hours.
+    [Theory]
+    [InlineData("Cortex:Scheduler:FollowUps:IdleTime", "30", "30 days: write a duration as hh:mm:ss or d.hh:mm:ss (00:00:30 is 30 s, 00:30:00 30 min, 30.00:00:00 30 days)")]
+    [InlineData("Cortex:Scheduler:ExpireAfter", "6", "6 days: write a duration as hh:mm:ss or d.hh:mm:ss")]
+    [InlineData("Cortex:Queue:IdempotencyWindow", "30", "30 days: write a duration")]
+    [InlineData("Cortex:Scheduler:QuietHours:Overrides:0:End", "7", "7 days: write a duration")]
+    public async Task RunAsync_DurationAsABareNumber_Exits78SayingItWouldBeDays(string key, string value, string expected)
+    {
+        var settings = new Dictionary<string, string?> { [key] = value };
+        if (key.Contains(":Overrides:", StringComparison.Ordinal))
+        {
+            settings["Cortex:Scheduler:QuietHours:Overrides:0:Tenant"] = "isp_sul";
+            settings["Cortex:Scheduler:QuietHours:Overrides:0:Start"] = "22:00:00";
+        }
+
+        var (exitCode, output) = await RunSchedulerHostAsync(settings);
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains($"{key} is '{value}', a bare number, which would be {expected}", output, StringComparison.Ordinal);
+    }
+
+    // Cortex__Scheduler__QuietHours__Overrides__0__Tenant="ISP Sul" started, and matched no message: a tenant is lower case.
+    [Fact]
+    public async Task RunAsync_QuietHoursOverrideForATenantNoMessageCanHave_Exits78NamingTheKey()
+    {
+        var (exitCode, output) = await RunSchedulerHostAsync(new()
+        {
+            ["Cortex:Scheduler:QuietHours:Overrides:0:Tenant"] = "ISP Sul",
+            ["Cortex:Scheduler:QuietHours:Overrides:0:Start"] = "22:00:00",
+            ["Cortex:Scheduler:QuietHours:Overrides:0:End"] = "07:00:00",
+            ["Cortex:Scheduler:QuietHours:Overrides:1:Tenant"] = "isp_norte",
+            ["Cortex:Scheduler:QuietHours:Overrides:1:Kind"] = "campaign",
+            ["Cortex:Scheduler:QuietHours:Overrides:1:Start"] = "20:00:00",
+            ["Cortex:Scheduler:QuietHours:Overrides:1:End"] = "09:00:00",
+            ["Cortex:Scheduler:QuietHours:Overrides:2:Tenant"] = "isp_norte",
+            ["Cortex:Scheduler:QuietHours:Overrides:2:Kind"] = "campaign",
+            ["Cortex:Scheduler:QuietHours:Overrides:2:Start"] = "19:00:00",
+            ["Cortex:Scheduler:QuietHours:Overrides:2:End"] = "09:00:00",
+        });
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains("Cortex:Scheduler:QuietHours:Overrides:0:Tenant must be 1 to 64 characters of a-z, 0-9, '_', '.', '-', as a message's tenant (was 'ISP Sul')", output, StringComparison.Ordinal);
+        Assert.Contains("Cortex:Scheduler:QuietHours:Overrides:2 is for the same Tenant and Kind (tenant 'isp_norte', kind 'campaign') as Cortex:Scheduler:QuietHours:Overrides:1", output, StringComparison.Ordinal);
+    }
+
     // Both were accepted at start, and then every message with quiet hours failed in CortexClient: the window it carries
     // ('21:00-08:00 America//Sao_Paulo', or '21:00-21:00 …' from 21:00:00.5) is one the contract refuses.
     [Fact]

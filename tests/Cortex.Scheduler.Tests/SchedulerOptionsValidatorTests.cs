@@ -58,6 +58,71 @@ public class SchedulerOptionsValidatorTests
         Assert.Contains("Cortex:Scheduler:QuietHours:Overrides:1:End must be a time of day from 00:00 to 23:59:59", failures);
     }
 
+    // A message's tenant follows the envelope's rule (lower case, no spaces), so "ISP Sul" was accepted here and then
+    // matched no message: that tenant's customers got the default quiet hours without a word.
+    [Theory]
+    [InlineData("ISP Sul")]
+    [InlineData("Isp_sul")]
+    [InlineData("")]
+    [InlineData("isp sul")]
+    public void Validate_QuietHoursOverrideTenantNoMessageCanHave_NamesTheKey(string tenant)
+    {
+        var options = new SchedulerOptions();
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Tenant = tenant, Kind = "billing", Start = new(20, 0, 0), End = new(8, 0, 0) });
+
+        var failures = new SchedulerOptionsValidator().Validate(null, options).Failures!.ToList();
+
+        var failure = Assert.Single(failures);
+        Assert.Equal(
+            $"Cortex:Scheduler:QuietHours:Overrides:0:Tenant must be 1 to 64 characters of a-z, 0-9, '_', '.', '-', as a message's tenant (was '{tenant}'): no message's tenant could match it",
+            failure);
+    }
+
+    [Fact]
+    public void Validate_QuietHoursOverrideTenantOf65Characters_NamesTheKey()
+    {
+        var options = new SchedulerOptions();
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Tenant = new string('t', 65), Start = new(20, 0, 0), End = new(8, 0, 0) });
+
+        var failures = new SchedulerOptionsValidator().Validate(null, options).Failures!.ToList();
+
+        Assert.StartsWith("Cortex:Scheduler:QuietHours:Overrides:0:Tenant must be 1 to 64 characters", Assert.Single(failures), StringComparison.Ordinal);
+    }
+
+    // The first of two equally specific rules wins, so the second (an edit appended below the old rule) never applied.
+    [Fact]
+    public void Validate_TwoOverridesForTheSameTenantAndKind_NamesBothKeys()
+    {
+        var options = new SchedulerOptions();
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Tenant = "isp_sul", Kind = "billing", Start = new(20, 0, 0), End = new(8, 0, 0) });
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Kind = "campaign", Start = new(19, 0, 0), End = new(9, 0, 0) });
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Tenant = "isp_sul", Kind = "billing", Start = new(22, 0, 0), End = new(7, 0, 0) });
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Kind = "campaign", Start = new(18, 0, 0), End = new(9, 0, 0) });
+
+        var failures = new SchedulerOptionsValidator().Validate(null, options).Failures!.ToList();
+
+        Assert.Equal(
+            [
+                "Cortex:Scheduler:QuietHours:Overrides:2 is for the same Tenant and Kind (tenant 'isp_sul', kind 'billing') as Cortex:Scheduler:QuietHours:Overrides:0, which would always win: keep one of them",
+                "Cortex:Scheduler:QuietHours:Overrides:3 is for the same Tenant and Kind (any tenant, kind 'campaign') as Cortex:Scheduler:QuietHours:Overrides:1, which would always win: keep one of them",
+            ],
+            failures);
+    }
+
+    [Fact]
+    public void Validate_OverridesOfOneTenantForEachSpecificity_AreValid()
+    {
+        var options = new SchedulerOptions();
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Tenant = "isp_sul", Kind = "billing", Start = new(20, 0, 0), End = new(8, 0, 0) });
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Tenant = "isp_sul", Start = new(22, 0, 0), End = new(7, 0, 0) });
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Kind = "billing", Start = new(21, 0, 0), End = new(9, 0, 0) });
+        options.QuietHours.Overrides.Add(new QuietHoursOverride { Tenant = "isp.norte-2", Kind = "billing", Start = new(21, 0, 0), End = new(9, 0, 0) });
+
+        var result = new SchedulerOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Succeeded, result.FailureMessage);
+    }
+
     // .NET takes these, the envelope contract does not: each quiet-hours message would fail in CortexClient. The case is
     // refused even once .NET's zone cache, which ignores case, holds the zone.
     [Theory]

@@ -86,6 +86,7 @@ public sealed class ConfigurationFuzzTests(ITestOutputHelper output)
     [InlineData("Cortex.Scheduler.dll", "Cortex__Scheduler__OutboxRepairCron", "every minute")]
     [InlineData("Cortex.Scheduler.dll", "Cortex__Postgres__ConnectionString", "Host=h;Password=" + ConfigurationCases.Secret + ";Bogus=1")]
     [InlineData("Cortex.Scheduler.dll", "Cortex__Scheduler__TimeZone", "Mars/Olympus")]
+    [InlineData("Cortex.Scheduler.dll", "Cortex__Scheduler__FollowUps__IdleTime", "30")]
     public async Task RealProcess_BadValue_Exits78NamingTheKeyWithoutItsSecret(string dll, string variable, string value)
     {
         var environment = new Dictionary<string, string>

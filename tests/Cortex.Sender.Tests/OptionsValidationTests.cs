@@ -175,6 +175,22 @@ public class OptionsValidationTests
         Assert.Contains(key, output, StringComparison.Ordinal);
     }
 
+    // .NET reads a bare number as days: BaseDelay=1, meant as a second or a minute, retried a day later, and the sender
+    // started without a word.
+    [Theory]
+    [InlineData("Cortex:Retry:BaseDelay", "1", "1 day: write a duration as hh:mm:ss or d.hh:mm:ss (00:00:01 is 1 s, 00:01:00 1 min, 1.00:00:00 1 day)")]
+    [InlineData("Cortex:Retry:MaxDelay", "2", "2 days: write a duration")]
+    [InlineData("Cortex:Resilience:BreakDuration", "1", "1 day: write a duration")]
+    [InlineData("Cortex:Queue:IdempotencyWindow", "30", "30 days: write a duration")]
+    [InlineData("Cortex:Sender:ShutdownTimeout", "0", "0 days: write a duration as hh:mm:ss or d.hh:mm:ss (00:30:00 is 30 min, 1.00:00:00 one day)")]
+    public async Task CortexHostRunAsync_DurationAsABareNumber_Exits78SayingItWouldBeDays(string key, string value, string expected)
+    {
+        var (exitCode, output) = await RunSenderHostAsync(new() { [key] = value });
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exitCode);
+        Assert.Contains($"{key} is '{value}', a bare number, which would be {expected}", output, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("Cortex:Retry:MaxAttempts", "0", "Cortex:RateLimit:PodBurst", "0")]
     [InlineData("Cortex:Sender:Workers", "0", "Cortex:Queue:MaxDeliveries", "0")]

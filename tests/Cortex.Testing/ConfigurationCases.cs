@@ -99,7 +99,7 @@ public static class ConfigurationCases
         ["Cortex:Scheduler:Campaigns:Cron"] = ["", "0 0 10 32 * ?"],
         ["Cortex:Scheduler:QuietHours:Start"] = ["1.00:00:00", "24:00"],
         ["Cortex:Scheduler:QuietHours:End"] = ["1.00:00:00"],
-        ["Cortex:Scheduler:QuietHours:Overrides:0:Tenant"] = [],
+        ["Cortex:Scheduler:QuietHours:Overrides:0:Tenant"] = ["ISP Sul", "Isp", "", " ", "isp/sul", new string('t', 65)],
         ["Cortex:Scheduler:QuietHours:Overrides:0:Kind"] = ["sms", "Billing"],
         ["Cortex:Scheduler:QuietHours:Overrides:0:Start"] = ["1.00:00:00"],
         ["Cortex:Scheduler:QuietHours:Overrides:0:End"] = ["2.00:00:00"],
@@ -122,7 +122,8 @@ public static class ConfigurationCases
 
         if (t == typeof(TimeSpan))
         {
-            return ["", "abc", "20s", "-00:00:01", "99999999.00:00:00", "25:61:61"];
+            // "30" is 30 days to .NET: IdleTime=30, meant as minutes, started with a month; a duration is never a bare number.
+            return ["", "abc", "20s", "-00:00:01", "99999999.00:00:00", "25:61:61", "1", "30"];
         }
 
         if (t == typeof(bool))

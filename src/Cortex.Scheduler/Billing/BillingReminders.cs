@@ -1,9 +1,11 @@
+using System.Globalization;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using Cortex.Scheduler.Data;
 using Cortex.Scheduler.Outbox;
 using Cortex.Scheduler.Scheduling;
 using Cortex.Scheduler.Templates;
+using Cortex.Shared.Client;
 using Cortex.Shared.Contract;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -12,6 +14,31 @@ namespace Cortex.Scheduler.Billing;
 
 /// <summary>What one billing run did.</summary>
 public sealed record BillingRunResult(DateOnly Today, int Due, int New, int OptedOut, int Invalid, int Published);
+
+/// <summary>A template billing needs that renders for no charge at all: missing, or broken whatever the row holds.</summary>
+public sealed record BrokenBillingTemplate(string Tenant, string Key, string Reason)
+{
+    public override string ToString() =>
+        $"template '{Key}' {(Tenant.Length == 0 ? "of the default tenant ''" : $"for tenant '{Tenant}'")}: {Reason}";
+}
+
+/// <summary>
+/// The run wrote every reminder it could, but some charges need a template that cannot be rendered: their reminders are not
+/// written, and the day is not done. Not a bad row (those are skipped and counted as invalid): every charge needing the
+/// template would be skipped, and billing fires once a day, so the day must be run again once the template is fixed.
+/// </summary>
+public sealed class BillingTemplateException(DateOnly day, IReadOnlyList<BrokenBillingTemplate> templates, int charges)
+    : InvalidOperationException(string.Create(
+        CultureInfo.InvariantCulture,
+        $"billing reminders for {day:yyyy-MM-dd}: {charges} charges got no reminder, since their template cannot be rendered (fix it in cortex.message_templates): {string.Join("; ", templates)}"))
+{
+    public DateOnly Day { get; } = day;
+
+    public IReadOnlyList<BrokenBillingTemplate> Templates { get; } = templates;
+
+    /// <summary>Charges whose reminder waits for a template.</summary>
+    public int Charges { get; } = charges;
+}
 
 /// <summary>
 /// Billing reminders for one day: every open charge whose due date is today minus an offset (D-3, D0, D+N) gets one
@@ -89,6 +116,12 @@ public sealed class BillingReminders(
 
         // Rows of pages that were only partly new, and rows left pending by an earlier crash, this job's or another's.
         counts.Published += await ledger.PublishPendingAsync(settings.BatchSize, cancellationToken);
+        if (counts.Templates.Where(t => t.Value is not null).Select(t => t.Value!).ToList() is { Count: > 0 } broken)
+        {
+            // After the rest of the day is written and pushed: one tenant's broken override holds back only its own charges.
+            throw new BillingTemplateException(today, broken, counts.Held);
+        }
+
         return new BillingRunResult(today, counts.Due, counts.New, counts.OptedOut, counts.Invalid, counts.Published);
     }
 
@@ -208,7 +241,7 @@ public sealed class BillingReminders(
 
         // The same for every charge of the page, or of the page and tenant: worked out once.
         var dueDateText = PtBr.Date(dueDate);
-        var daysText = Math.Abs(offset).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var daysText = Math.Abs(offset).ToString(CultureInfo.InvariantCulture);
         var sendAtByTenant = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
         foreach (var charge in charges)
         {
@@ -216,6 +249,19 @@ public sealed class BillingReminders(
             if (charge.OptedOut)
             {
                 counts.OptedOut++;
+                continue;
+            }
+
+            if (!counts.Templates.TryGetValue((charge.Tenant, templateKey), out var broken))
+            {
+                broken = CheckTemplate(templates, charge.Tenant, templateKey, dueDateText, daysText, settings, now);
+                counts.Templates[(charge.Tenant, templateKey)] = broken;
+            }
+
+            if (broken is not null)
+            {
+                // Not skipped as invalid: the day stays owed and these are written once the template is fixed.
+                counts.Held++;
                 continue;
             }
 
@@ -237,14 +283,7 @@ public sealed class BillingReminders(
                     QuietHours = quiet.WindowFor(charge.Tenant, Kind),
                     ExpiresAt = sendAt + settings.ExpireAfter,
                 },
-                name => name switch
-                {
-                    "name" => charge.CustomerName,
-                    "amount" => PtBr.Currency(charge.Amount),
-                    "dueDate" => dueDateText,
-                    "days" => daysText,
-                    _ => null,
-                });
+                Variables(charge.CustomerName, PtBr.Currency(charge.Amount), dueDateText, daysText));
 
             if (RowPreparation.TryPrepare(logger, key, () => ledger.PrepareMessage(Build()), out var message))
             {
@@ -257,6 +296,43 @@ public sealed class BillingReminders(
         }
 
         return messages;
+    }
+
+    private static Func<string, string?> Variables(string name, string amount, string dueDate, string days) =>
+        variable => variable switch
+        {
+            "name" => name,
+            "amount" => amount,
+            "dueDate" => dueDate,
+            "days" => days,
+            _ => null,
+        };
+
+    /// <summary>
+    /// Renders the template for a made-up charge with every variable set: one that fails even then is the template's
+    /// fault (missing, a variable billing does not have, a WhatsApp name or language the envelope refuses), not a row's.
+    /// </summary>
+    private BrokenBillingTemplate? CheckTemplate(
+        TemplateCatalog templates, string tenant, string templateKey, string dueDateText, string daysText, SchedulerOptions settings, DateTimeOffset now)
+    {
+        try
+        {
+            ledger.PrepareMessage(templates.Get(tenant, templateKey).Apply(
+                new Envelope { Id = $"billing:template-check:{templateKey}", To = "+5511900000000", Kind = Kind, ExpiresAt = now + settings.ExpireAfter },
+                Variables("Cliente", PtBr.Currency(100m), dueDateText, daysText)));
+            return null;
+        }
+        catch (Exception ex) when (ex is TemplateException or InvalidEnvelopeException)
+        {
+            var reason = ex switch
+            {
+                UnrenderableMessageException { Blank: false } missing =>
+                    $"it needs {{{missing.Variable}}}, which billing reminders do not have (they have {{name}}, {{amount}}, {{dueDate}} and {{days}})",
+                InvalidEnvelopeException { Error: { } error } => $"it makes messages the sender refuses ({error})",
+                _ => ex.Message,
+            };
+            return new BrokenBillingTemplate(tenant, templateKey, reason);
+        }
     }
 
     private static async Task<List<DueCharge>> ReadPageAsync(NpgsqlConnection connection, DateOnly dueDate, long after, int batchSize, CancellationToken cancellationToken)
@@ -297,5 +373,9 @@ public sealed class BillingReminders(
         public int OptedOut;
         public int Invalid;
         public int Published;
+        public int Held;
+
+        /// <summary>Each (tenant, template key) the run used, checked once: null when it renders, else why it cannot.</summary>
+        public readonly Dictionary<(string Tenant, string Key), BrokenBillingTemplate?> Templates = [];
     }
 }

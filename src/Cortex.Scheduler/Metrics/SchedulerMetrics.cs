@@ -27,6 +27,7 @@ public sealed class SchedulerMetrics : IMetricsSource
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _enqueued;
     private readonly Counter<long> _withdrawn;
+    private readonly Counter<long> _invalidRows;
     private readonly ConcurrentDictionary<string, double> _lastSuccess = new(StringComparer.Ordinal);
     private volatile Snapshot? _last;
 
@@ -41,6 +42,7 @@ public sealed class SchedulerMetrics : IMetricsSource
         _duration = meter.CreateHistogram<double>("cortex.scheduler.job.duration", "s", "Time of one job execution, by job.");
         _enqueued = meter.CreateCounter<long>("cortex.scheduler.enqueued", "{message}", "Messages pushed to Redis, by job.");
         _withdrawn = meter.CreateCounter<long>("cortex.scheduler.withdrawn", "{message}", "Messages taken out of the queue before they were sent (held for quiet hours, or waiting in a backlog), by kind and reason.");
+        _invalidRows = meter.CreateCounter<long>("cortex.scheduler.invalid_rows", "{row}", "Source rows skipped because they make no valid message (warning 2001: a bad phone, a value the template needs missing or blank), by job; counted by each run that meets them.");
         meter.CreateObservableGauge("cortex.scheduler.job.last_success.timestamp", ObserveLastSuccess, "s", "Unix time this node last finished each job without error.");
         meter.CreateObservableGauge("cortex.scheduler.outbox.pending", ObservePending, "{message}", "Ledger rows committed but not yet pushed to Redis.");
         meter.CreateObservableGauge("cortex.scheduler.campaign.recipients", ObserveCampaigns, "{recipient}", "Recipients of running campaign runs, by campaign and state (total, enqueued, skipped).");
@@ -51,6 +53,11 @@ public sealed class SchedulerMetrics : IMetricsSource
             _runs.Add(0, new(JobLabel, job), new("outcome", "success"));
             _runs.Add(0, new(JobLabel, job), new("outcome", "failure"));
         }
+
+        foreach (var job in s_jobs.Where(j => j != OutboxRepairJob.JobName))
+        {
+            _invalidRows.Add(0, new KeyValuePair<string, object?>(JobLabel, job));
+        }
     }
 
     /// <summary>Counts messages withdrawn before they were sent (<see cref="DispatchLedger.WithdrawUnwantedAsync"/>).</summary>
@@ -60,6 +67,15 @@ public sealed class SchedulerMetrics : IMetricsSource
         foreach (var group in withdrawn.GroupBy(w => (w.Kind, w.Reason)))
         {
             _withdrawn.Add(group.Count(), new("kind", group.Key.Kind), new("reason", group.Key.Reason));
+        }
+    }
+
+    /// <summary>Counts the source rows a run of <paramref name="job"/> skipped because they make no valid message.</summary>
+    public void InvalidRows(string job, int rows)
+    {
+        if (rows > 0)
+        {
+            _invalidRows.Add(rows, new KeyValuePair<string, object?>(JobLabel, job));
         }
     }
 

@@ -1,3 +1,4 @@
+using Cortex.Scheduler.Billing;
 using Cortex.Scheduler.Metrics;
 using Cortex.Shared.Redis;
 using Quartz;
@@ -51,8 +52,9 @@ public abstract class CortexJob(SchedulerMetrics metrics, TimeProvider timeProvi
             {
                 Log.JobRefused(logger, Name, ex.Message);
             }
-            else
+            else if (ex is not BillingTemplateException)
             {
+                // A template billing cannot render is logged by the job (event 2020), with when the day is run again.
                 Log.JobFailed(logger, ex, Name);
             }
 

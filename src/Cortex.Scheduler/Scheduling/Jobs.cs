@@ -21,6 +21,9 @@ namespace Cortex.Scheduler.Scheduling;
 /// <item>the day is owed in Quartz's store from the start of the run to its end (<see cref="OwedDays"/>), so a run cut by
 /// a shutdown, a crash or a refused PostgreSQL login is run again by a scheduler node once one can, as long as the day
 /// lasts.</item>
+/// <item>a template that cannot be rendered (missing, or broken for every charge) fails the run once the rest of the day
+/// is written, and the day stays owed, run again every <see cref="TemplateRetry"/>: once the template is fixed, its
+/// charges get their reminders the same day (skipping them as invalid rows would have lost them).</item>
 /// </list>
 /// </remarks>
 [DisallowConcurrentExecution]
@@ -31,6 +34,9 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
 
     /// <summary>How long a failed run is retried; past it the failure is reported and the next firing starts afresh.</summary>
     public static readonly TimeSpan RetryFor = TimeSpan.FromHours(2);
+
+    /// <summary>How often a day held up by a template that cannot be rendered is run again, until the day is over.</summary>
+    public static readonly TimeSpan TemplateRetry = TimeSpan.FromMinutes(1);
 
     private static readonly TimeSpan s_firstRetry = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan s_maxRetry = TimeSpan.FromMinutes(1);
@@ -59,6 +65,14 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
         {
             result = await RunWithRetriesAsync(context, today, cancellationToken);
         }
+        catch (BillingTemplateException ex)
+        {
+            // Fixed by hand, not by a retry at once: still owed, run again later today (the same day only, see above).
+            var retryAt = Clock.GetUtcNow() + TemplateRetry;
+            await OweAgainAsync(context, today, retryAt);
+            Log.BillingTemplatesBroken(logger, today, ex.Charges, string.Join("; ", ex.Templates), retryAt);
+            throw;
+        }
         catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
             // Reported, and not owed any more: it would fire again at once into the same fault. A shutdown leaves it owed.
@@ -67,6 +81,7 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
         }
 
         await SettleAsync(context, today);
+        Metrics.InvalidRows(JobName, result.Invalid);
         Log.BillingRun(logger, result.Today, result.Due, result.New, result.OptedOut, result.Invalid, result.Published);
         return result.Published;
     }
@@ -103,6 +118,19 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
                 await Task.Delay(delay, Clock, cancellationToken);
                 delay = delay * 2 < s_maxRetry ? delay * 2 : s_maxRetry;
             }
+        }
+    }
+
+    /// <summary>The day stays owed from <paramref name="retryAt"/>; if PostgreSQL cannot be told, it stays owed as it was (at once).</summary>
+    private async Task OweAgainAsync(IJobExecutionContext context, DateOnly day, DateTimeOffset retryAt)
+    {
+        try
+        {
+            await OwedDays.OweAgainAsync(context, day, retryAt, CancellationToken.None);
+        }
+        catch (SchedulerException ex)
+        {
+            Log.BillingDayStillOwed(logger, day, (ex.InnerException ?? ex).Message);
         }
     }
 
@@ -143,6 +171,7 @@ public sealed class FollowUpJob(ConversationFollowUps followUps, SchedulerMetric
     protected override async Task<int> RunAsync(IJobExecutionContext context, CancellationToken cancellationToken)
     {
         var r = await followUps.RunAsync(cancellationToken);
+        Metrics.InvalidRows(JobName, r.Invalid);
         if (r.FollowUps + r.Closed + r.Invalid + r.Published > 0)
         {
             Log.FollowUpRun(logger, r.FollowUps, r.Closed, r.Invalid, r.Published);
@@ -161,7 +190,12 @@ public sealed class CampaignJob(CampaignFanOut fanOut, SchedulerMetrics metrics,
 
     protected override string Name => JobName;
 
-    protected override async Task<int> RunAsync(IJobExecutionContext context, CancellationToken cancellationToken) => (await fanOut.RunAsync(cancellationToken)).Published;
+    protected override async Task<int> RunAsync(IJobExecutionContext context, CancellationToken cancellationToken)
+    {
+        var result = await fanOut.RunAsync(cancellationToken);
+        Metrics.InvalidRows(JobName, result.Invalid);
+        return result.Published;
+    }
 }
 
 /// <summary>

@@ -41,29 +41,44 @@ public static class OwedDays
         await context.Scheduler.ScheduleJob(Trigger(context.JobDetail.Key, day), new ScheduleJobOptions(), cancellationToken);
     }
 
-    /// <summary>The trigger that owes <paramref name="day"/>: it fires once, as soon as nothing of the job is running.</summary>
-    public static ITrigger Trigger(JobKey job, DateOnly day)
+    /// <summary>
+    /// The trigger that owes <paramref name="day"/>: it fires once, as soon as nothing of the job is running, or not before
+    /// <paramref name="notBefore"/>.
+    /// </summary>
+    public static ITrigger Trigger(JobKey job, DateOnly day, DateTimeOffset? notBefore = null)
     {
         var text = day.ToString(Format, CultureInfo.InvariantCulture);
-        return TriggerBuilder.Create()
+        var builder = TriggerBuilder.Create()
             .WithIdentity($"{text}.{Guid.NewGuid():N}", Group)
             .ForJob(job)
-            .UsingJobData(DateKey, text)
-            .StartNow()
+            .UsingJobData(DateKey, text);
+        return (notBefore is { } at ? builder.StartAt(at) : builder.StartNow())
             .WithSimpleSchedule(s => s.WithMisfireInstruction(SimpleTriggerMisfireInstruction.FireNow))
             .Build();
+    }
+
+    /// <summary>
+    /// Keeps the day owed, but not before <paramref name="notBefore"/>: for a run that failed on something a retry at once
+    /// would meet again (a template to be fixed). Its other owed triggers, which would fire at once, are removed.
+    /// </summary>
+    public static async Task OweAgainAsync(IJobExecutionContext context, DateOnly day, DateTimeOffset notBefore, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var trigger = Trigger(context.JobDetail.Key, day, notBefore);
+        await context.Scheduler.ScheduleJob(trigger, new ScheduleJobOptions(), cancellationToken);
+        await SettleAsync(context, day, cancellationToken, keep: trigger.Key);
     }
 
     /// <summary>
     /// Removes every owed trigger of the day but the one firing now, which Quartz removes itself when the run ends (a
     /// trigger removed under a running firing could be written back by Quartz's bookkeeping).
     /// </summary>
-    public static async Task SettleAsync(IJobExecutionContext context, DateOnly day, CancellationToken cancellationToken)
+    public static async Task SettleAsync(IJobExecutionContext context, DateOnly day, CancellationToken cancellationToken, TriggerKey? keep = null)
     {
         ArgumentNullException.ThrowIfNull(context);
         var keys = (await context.Scheduler.GetTriggersOfJob(context.JobDetail.Key, cancellationToken))
             .Select(t => t.Key)
-            .Where(k => DayOf(k) == day && !k.Equals(context.Trigger.Key))
+            .Where(k => DayOf(k) == day && !k.Equals(context.Trigger.Key) && !k.Equals(keep))
             .ToList();
         if (keys.Count > 0)
         {

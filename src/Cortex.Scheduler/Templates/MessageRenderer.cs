@@ -108,7 +108,14 @@ public class TemplateException(string message) : InvalidOperationException(messa
 public sealed class UnrenderableMessageException(string templateKey, string variable, bool blank = false)
     : TemplateException(blank
         ? $"template '{templateKey}' needs {{{variable}}} as a WhatsApp parameter, which this row has blank and WhatsApp refuses blank: give it a fallback in wa_parameters ('{variable}|...')"
-        : $"template '{templateKey}' needs {{{variable}}}, which this row does not have");
+        : $"template '{templateKey}' needs {{{variable}}}, which this row does not have")
+{
+    /// <summary>The variable the template needs.</summary>
+    public string Variable { get; } = variable;
+
+    /// <summary>True when the row has the variable, but blank.</summary>
+    public bool Blank { get; } = blank;
+}
 
 /// <summary>Brazilian formats by hand: the process runs with invariant globalization, so there is no pt-BR culture to ask.</summary>
 public static class PtBr

@@ -1,5 +1,6 @@
 using System.Collections;
 using System.ComponentModel;
+using System.Globalization;
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
@@ -80,6 +81,13 @@ internal sealed class KnownKeysValidator<TOptions>(IConfiguration configuration,
             return;
         }
 
+        if (t == typeof(TimeSpan) && !value.Contains(':', StringComparison.Ordinal)
+            && TimeSpan.TryParse(value.Trim(), CultureInfo.InvariantCulture, out var bare))
+        {
+            failures.Add(BareNumberMessage(node.Path, value.Trim(), bare));
+            return;
+        }
+
         try
         {
             if (value.Trim().Length == 0 || TypeDescriptor.GetConverter(t).ConvertFromInvariantString(value) is null)
@@ -91,6 +99,24 @@ internal sealed class KnownKeysValidator<TOptions>(IConfiguration configuration,
         {
             failures.Add($"{node.Path} is not a {Describe(t)} (was '{value}')");
         }
+    }
+
+    /// <summary>
+    /// A duration written without a ':' is a number of days to .NET, so IdleTime=30, meant as 30 minutes, would be a month
+    /// and start without a word. docs/configuration.md says a duration is never a bare number; this holds it to that.
+    /// </summary>
+    private static string BareNumberMessage(string path, string value, TimeSpan read)
+    {
+        var days = read.TotalDays;
+        var unit = days is 1 or -1 ? "day" : "days";
+
+        // Its own number in each unit, as the writer most likely meant one of them.
+        var examples = days is > 0 and < 60 && days == Math.Floor(days)
+            ? string.Create(CultureInfo.InvariantCulture, $"00:00:{days:00} is {days} s, 00:{days:00}:00 {days} min, {days}.00:00:00 {days} {unit}")
+            : "00:30:00 is 30 min, 1.00:00:00 one day";
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"{path} is '{value}', a bare number, which would be {days} {unit}: write a duration as hh:mm:ss or d.hh:mm:ss ({examples})");
     }
 
     private static string Describe(Type t) =>

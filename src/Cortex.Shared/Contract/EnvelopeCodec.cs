@@ -14,6 +14,9 @@ public static class EnvelopeCodec
 {
     internal const string LoneSurrogateDetail = "contains half of a character (a lone UTF-16 surrogate; was an emoji cut in two?)";
 
+    /// <summary>What <see cref="IsTenant"/> requires, in words.</summary>
+    internal static readonly string TenantRule = $"must be 1 to {EnvelopeLimits.MaxTenantLength} characters of a-z, 0-9, '_', '.', '-'";
+
     private static readonly SearchValues<char> s_idForbidden = SearchValues.Create(
         "\0\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000b\f\r\u000e\u000f\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f \u007f");
 
@@ -289,9 +292,9 @@ public static class EnvelopeCodec
             return Fail("kind", $"must be 1 to {EnvelopeLimits.MaxKindLength} characters of a-z, 0-9, '_', '.', '-' (e.g. billing_reminder)");
         }
 
-        if (doc.Tenant is not null && !IsName(doc.Tenant, EnvelopeLimits.MaxTenantLength))
+        if (doc.Tenant is not null && !IsTenant(doc.Tenant))
         {
-            return Fail("tenant", $"must be 1 to {EnvelopeLimits.MaxTenantLength} characters of a-z, 0-9, '_', '.', '-'");
+            return Fail("tenant", TenantRule);
         }
 
         if (!PriorityNames.TryParse(doc.Priority, out var priority))
@@ -510,6 +513,9 @@ public static class EnvelopeCodec
 
         return false;
     }
+
+    /// <summary>The envelope's rule for a tenant, which anything matched against a message's tenant must follow too.</summary>
+    internal static bool IsTenant(string value) => IsName(value, EnvelopeLimits.MaxTenantLength);
 
     private static bool IsName(string value, int maxLength) =>
         value.Length > 0 && value.Length <= maxLength && !value.AsSpan().ContainsAnyExcept(s_nameChars);

@@ -163,24 +163,58 @@ public sealed class BillingRemindersTests(SchedulerFixture fixture) : IClassFixt
         Assert.Equal("billing:1:0:2026-11-20", Assert.Single(await h.QueuedAsync()).Envelope.Id);
     }
 
+    // A NULL element in wa_parameters once threw out of the run, holding back every tenant's reminders: the other tenants'
+    // go out. And a broken template is not a bad row: its charges, once skipped as invalid, ended the run as a success and
+    // the day was done (billing fires once a day), so they were never reminded. Now the run fails and they wait for the fix.
     [Fact]
-    public async Task RunAsync_OneTenantsTemplateHasANullParameter_ItsRowsAreSkippedAndTheOtherTenantsGoOut()
+    public Task RunAsync_OneTenantsTemplateHasANullParameter_ItsRowsAreSkippedAndTheOtherTenantsGoOut() =>
+        AssertBrokenOverrideHoldsOnlyItsChargesAsync("'{name,NULL,dueDate}'", "template 'billing.due' for tenant 'isp': template 'billing.due' has NULL as WhatsApp parameter 2");
+
+    [Fact]
+    public Task RunAsync_OneTenantsTemplateNamesAVariableBillingLacks_ItsChargesWaitForTheFixAndTheOtherTenantsGoOut() =>
+        AssertBrokenOverrideHoldsOnlyItsChargesAsync("'{name,plan}'", "template 'billing.due' for tenant 'isp': it needs {plan}, which billing reminders do not have");
+
+    [Fact]
+    public async Task RunAsync_DueTemplateMissing_FailsNamingItAndTheOtherOffsetsGoOut()
     {
-        // A NULL element in wa_parameters threw a NullReferenceException out of the run: no tenant's reminders went out
-        // that day.
+        await using var h = await fixture.CreateHarnessAsync(s_morning);
+        await h.ExecuteAsync("UPDATE cortex.message_templates SET key = 'billing.due.old' WHERE tenant = '' AND key = 'billing.due'");
+        await SeedChargeAsync(h, 1, "2026-11-23");                       // D-3: billing.before
+        await SeedChargeAsync(h, 2, "2026-11-20");                       // D0: billing.due, missing
+        await SeedChargeAsync(h, 3, "2026-11-20");
+
+        var failed = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => h.Billing.RunAsync(s_today, default));
+
+        Assert.Contains(
+            "2 charges got no reminder, since their template cannot be rendered (fix it in cortex.message_templates): template 'billing.due' of the default tenant '': cortex.message_templates has no row for key 'billing.due'",
+            failed.Message,
+            StringComparison.Ordinal);
+        Assert.Equal("billing:1:-3:2026-11-23", Assert.Single(await h.QueuedAsync()).Envelope.Id);
+
+        await h.ExecuteAsync("UPDATE cortex.message_templates SET key = 'billing.due' WHERE tenant = '' AND key = 'billing.due.old'");
+        var again = await h.Billing.RunAsync(s_today, default);
+
+        Assert.Equal((2, 0), (again.New, again.Invalid));
+        Assert.Equal(3, (await h.QueuedAsync()).Select(m => m.Envelope.Id).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task RunAsync_OneCustomersBlankNameInAWhatsAppParameter_OnlyThatRowIsSkipped()
+    {
+        // The template is fine, the row is not: skipped and counted as invalid, and the run (and the day) succeeds.
         await using var h = await fixture.CreateHarnessAsync(s_morning);
         await h.ExecuteAsync(
             """
             INSERT INTO cortex.message_templates (tenant, key, body, wa_name, wa_language, wa_parameters)
-            VALUES ('isp', 'billing.due', 'unused', 'fatura_vence_hoje', 'pt_BR', '{name,NULL,dueDate}')
+            VALUES ('isp', 'billing.due', 'unused', 'fatura_vence_hoje', 'pt_BR', '{name,amount}')
             """);
-        await SeedChargeAsync(h, 1, "2026-11-20", tenant: "isp");
-        await SeedChargeAsync(h, 2, "2026-11-20", tenant: "clinic");
+        await SeedChargeAsync(h, 1, "2026-11-20", tenant: "isp", name: " ");
+        await SeedChargeAsync(h, 2, "2026-11-20", tenant: "isp");
 
         var result = await h.Billing.RunAsync(s_today, default);
 
         Assert.Equal(1, result.Invalid);
-        Assert.Equal("clinic", Assert.Single(await h.QueuedAsync()).Envelope.Tenant);
+        Assert.Equal("billing:2:0:2026-11-20", Assert.Single(await h.QueuedAsync()).Envelope.Id);
     }
 
     internal static Task SeedChargeAsync(
@@ -205,6 +239,33 @@ public sealed class BillingRemindersTests(SchedulerFixture fixture) : IClassFixt
             ("due", dueDate),
             ("first", firstId),
             ("count", (long)count));
+
+    private async Task AssertBrokenOverrideHoldsOnlyItsChargesAsync(string parameters, string expected)
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_morning);
+        await h.ExecuteAsync(
+            $"""
+            INSERT INTO cortex.message_templates (tenant, key, body, wa_name, wa_language, wa_parameters)
+            VALUES ('isp', 'billing.due', 'unused', 'fatura_vence_hoje', 'pt_BR', {parameters})
+            """);
+        await SeedChargeAsync(h, 1, "2026-11-20", tenant: "isp");
+        await SeedChargeAsync(h, 2, "2026-11-20", tenant: "clinic");
+        await SeedChargeAsync(h, 3, "2026-11-20", tenant: "isp");
+
+        var failed = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => h.Billing.RunAsync(s_today, default));
+
+        Assert.Contains("billing reminders for 2026-11-20: 2 charges got no reminder", failed.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, failed.Message, StringComparison.Ordinal);
+        Assert.Equal("clinic", Assert.Single(await h.QueuedAsync()).Envelope.Tenant);
+        Assert.Equal(1L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger"));
+
+        await h.ExecuteAsync("UPDATE cortex.message_templates SET wa_parameters = '{name,amount,dueDate}' WHERE tenant = 'isp'");
+        var again = await h.Billing.RunAsync(s_today, default);
+
+        Assert.Equal((3, 2, 0), (again.Due, again.New, again.Invalid));
+        var ids = (await h.QueuedAsync()).Select(m => m.Envelope.Id).Order().ToArray();
+        Assert.Equal(["billing:1:0:2026-11-20", "billing:2:0:2026-11-20", "billing:3:0:2026-11-20"], ids);
+    }
 
     private sealed class TemplateComparer : IEqualityComparer<MessageTemplate?>
     {
