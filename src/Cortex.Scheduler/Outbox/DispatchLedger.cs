@@ -303,8 +303,9 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     }
 
     /// <summary>
-    /// Withdraws messages not yet sent whose reason to send is gone: an opt-out, the charge paid, cancelled or moved to another due date, the customer
-    /// writing, the conversation closed, the campaign cancelled. Two sets of pushed rows are checked against their sources.
+    /// Withdraws messages not yet sent whose reason to send is gone: an opt-out, the charge paid, cancelled or moved to
+    /// another due date, the customer writing, the conversation closed, the campaign cancelled. Two sets of pushed rows are
+    /// checked against their sources.
     /// Held rows whose send time is within <see cref="HeldCheckWindow"/> either side of now: a message held for quiet hours
     /// waits in the delayed set until morning, and is checked near its send time only, so a night's campaign is read a few
     /// times, not every minute. And the rows of a backlog waiting in the ready lists: for each list, those of its priority

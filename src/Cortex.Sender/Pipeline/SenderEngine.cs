@@ -671,6 +671,9 @@ internal sealed class SenderEngine : BackgroundService
     /// <summary>Why a send made no call whose answer counts.</summary>
     private enum UnsentReason
     {
+        /// <summary>It did: the gateway's result counts.</summary>
+        None,
+
         /// <summary>Its lease went to another pod (a retry found that), or the stop came while Redis was asked.</summary>
         LeaseGone,
 

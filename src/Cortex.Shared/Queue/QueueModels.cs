@@ -78,7 +78,7 @@ public sealed record QueueStats(long ReadyHigh, long ReadyNormal, long ReadyLow,
 public sealed record OldestReady(DateTimeOffset EnqueuedAt, DateTimeOffset WaitingSince);
 
 /// <summary>
-/// The next message to go from one ready list: its id and its envelope's enqueuedAt, each null when its payload does not
-/// tell it (a malformed one).
+/// The next message to go from one ready list: its id, its envelope's enqueuedAt and notBefore, each null when its payload
+/// does not tell it (a malformed one).
 /// </summary>
-public sealed record ReadyTail(Priority Priority, string? Id, DateTimeOffset? EnqueuedAt);
+public sealed record ReadyTail(Priority Priority, string? Id, DateTimeOffset? EnqueuedAt, DateTimeOffset? NotBefore);

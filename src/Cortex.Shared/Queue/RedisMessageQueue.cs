@@ -467,26 +467,13 @@ public sealed class RedisMessageQueue : IMessageQueue
 
     public async Task<OldestReady?> GetOldestReadyAsync()
     {
-        var tails = (RedisResult[])(await QueueScripts.OldestReady.EvaluateAsync(
-            _connection,
-            Db,
-            [Keys.ReadyHigh, Keys.ReadyNormal, Keys.ReadyLow],
-            []))!;
         var now = _time.GetUtcNow();
         OldestReady? oldest = null;
-        foreach (var tail in tails)
+        foreach (var tail in await GetReadyTailsAsync())
         {
-            if ((byte[]?)tail is not { } raw)
+            if (tail.EnqueuedAt is { } at)
             {
-                continue;
-            }
-
-            // One read of the payload; a malformed one still tells its push time, read on its own.
-            var payload = Unwrap(0, Priority.Normal, raw).Payload.Span;
-            var envelope = EnvelopeCodec.Parse(payload).Envelope;
-            if ((envelope is null ? EnvelopeCodec.TryReadEnqueuedAt(payload) : envelope.EnqueuedAt) is { } at)
-            {
-                var since = WaitingSince(at, envelope?.NotBefore, now);
+                var since = WaitingSince(at, tail.NotBefore, now);
                 oldest = oldest is null ? new(at, since) : new(Min(oldest.EnqueuedAt, at), Min(oldest.WaitingSince, since));
             }
         }
@@ -506,9 +493,12 @@ public sealed class RedisMessageQueue : IMessageQueue
         {
             if ((byte[]?)tails[i] is { } raw)
             {
+                // One read of the payload; a malformed one still tells its push time, read on its own.
                 var payload = Unwrap(0, (Priority)i, raw).Payload.Span;
                 var envelope = EnvelopeCodec.Parse(payload).Envelope;
-                found.Add(new ReadyTail((Priority)i, envelope?.Id, envelope is null ? EnvelopeCodec.TryReadEnqueuedAt(payload) : envelope.EnqueuedAt));
+                found.Add(envelope is null
+                    ? new ReadyTail((Priority)i, null, EnvelopeCodec.TryReadEnqueuedAt(payload), null)
+                    : new ReadyTail((Priority)i, envelope.Id, envelope.EnqueuedAt, envelope.NotBefore));
             }
         }
 
