@@ -96,21 +96,6 @@ internal sealed class CloudLanguage
     public required string Code { get; init; }
 }
 
-/// <summary>WhatsApp Cloud API answer: messages on success, error otherwise.</summary>
-internal sealed class CloudResponse
-{
-    public string? MessagingProduct { get; init; }
-
-    public IReadOnlyList<CloudMessageId>? Messages { get; init; }
-
-    public MetaError? Error { get; init; }
-}
-
-internal sealed class CloudMessageId
-{
-    public string? Id { get; init; }
-}
-
 /// <summary>A Graph API error object; also what Evolution's Cloud-API channel passes through in a 2xx body.</summary>
 internal sealed class MetaError
 {
@@ -138,6 +123,4 @@ internal sealed class MetaErrorData
 [JsonSerializable(typeof(EvolutionTextRequest))]
 [JsonSerializable(typeof(EvolutionTemplateRequest))]
 [JsonSerializable(typeof(CloudMessageRequest))]
-[JsonSerializable(typeof(CloudResponse))]
-[JsonSerializable(typeof(MetaError))]
 internal sealed partial class GatewayJsonContext : JsonSerializerContext;

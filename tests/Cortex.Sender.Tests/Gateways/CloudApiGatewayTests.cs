@@ -82,6 +82,9 @@ public sealed class CloudApiGatewayTests : IClassFixture<GatewayStubFixture>, ID
         { "415 ASP.NET problem details", 415, """{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.16","title":"Unsupported Media Type","status":415}""", "application/problem+json", GatewayOutcome.ConfigurationError, "HTTP 415 with JSON of another shape, not the Cloud API's JSON" },
         { "400 JSON block page of a firewall", 400, """{"message":"Request blocked"}""", "application/json", GatewayOutcome.ConfigurationError, "JSON of another shape" },
         { "200 JSON of another shape", 200, """{"status":"ok"}""", "application/json", GatewayOutcome.ConfigurationError, "JSON of another shape" },
+        // A field of a type the docs do not give made the whole error unreadable: a false "check BaseUrl" pause.
+        { "131026 with error_subcode as a string", 400, """{"error":{"message":"Message Undeliverable.","type":"OAuthException","code":131026,"error_subcode":"2494010","fbtrace_id":"AbCd"}}""", "application/json", GatewayOutcome.Permanent, "not on WhatsApp" },
+        { "131026 with error_data as a string", 400, """{"error":{"message":"Message Undeliverable.","type":"OAuthException","code":131026,"error_data":"undeliverable","fbtrace_id":"AbCd"}}""", "application/json", GatewayOutcome.Permanent, "not on WhatsApp" },
         { "unknown code marked transient", 400, """{"error":{"message":"An unknown error occurred","type":"OAuthException","code":1,"is_transient":true,"fbtrace_id":"AbCd"}}""", "application/json", GatewayOutcome.Retryable, "transient" },
     };
 

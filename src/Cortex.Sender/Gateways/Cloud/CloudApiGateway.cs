@@ -78,57 +78,44 @@ public sealed class CloudApiGateway : IWhatsAppGateway
     /// <summary>Classifies one Cloud API answer by its error code first, then by HTTP status; <paramref name="secret"/> is cut out of any text.</summary>
     private static GatewayResult Classify(GatewayAnswer answer, string? secret)
     {
-        var parsed = Parse(answer);
-        if (parsed?.Error is { Code: not null } error)
+        using var document = GatewayHttp.TryParse(answer);
+        JsonElement? root = document?.RootElement is { ValueKind: JsonValueKind.Object } r ? r : null;
+        JsonElement? error = root is { } o && o.TryGetProperty("error", out var e) && e.ValueKind == JsonValueKind.Object ? e : null;
+        if (error is { } graphError && MetaErrors.Read(graphError) is { } meta)
         {
-            return MetaErrors.Classify(error, answer.Status, secret);
+            return MetaErrors.Classify(meta, answer.Status, secret);
         }
 
         if (answer.IsSuccess)
         {
-            // An HTML page is a proxy or web server answering in the Graph API's place: nothing was sent.
-            if (parsed is null && GatewayHttp.IsHtml(answer))
+            if (root is not { } success)
             {
-                return GatewayHttp.NotTheApi(answer, Api);
+                // An HTML page is a proxy or web server answering in the Graph API's place: nothing was sent.
+                // Without a readable body the message was still taken; resending could deliver it twice.
+                return GatewayHttp.IsHtml(answer)
+                    ? GatewayHttp.NotTheApi(answer, Api)
+                    : new GatewayResult(GatewayOutcome.Accepted, null, "accepted; unreadable body");
             }
 
             // JSON that is not the Graph API's answer ({"status":"ok"} from whatever a wrong BaseUrl reaches) took nothing:
             // acked, the message was lost. Pause and alert, as for a page.
-            if (parsed is { Messages: null, MessagingProduct: null })
+            if (!success.TryGetProperty("messages", out var messages) && !success.TryGetProperty("messaging_product", out _))
             {
                 return GatewayHttp.NotTheApi(answer, Api);
             }
 
-            // Without a readable id the message was still taken; resending could deliver it twice.
-            return parsed is null
-                ? new GatewayResult(GatewayOutcome.Accepted, null, "accepted; unreadable body")
-                : parsed.Messages is [{ Id: { Length: > 0 } id }, ..]
-                    ? GatewayResult.Accepted(id)
-                    : new GatewayResult(GatewayOutcome.Accepted, null, "accepted; no message id in body");
+            return messages.ValueKind == JsonValueKind.Array && messages.GetArrayLength() > 0
+                && messages[0].ValueKind == JsonValueKind.Object && messages[0].TryGetProperty("id", out var id)
+                && id.ValueKind == JsonValueKind.String && id.GetString() is { Length: > 0 } wamid
+                ? GatewayResult.Accepted(wamid)
+                : new GatewayResult(GatewayOutcome.Accepted, null, "accepted; no message id in body");
         }
 
         // An error without the Graph API's error object (a framework's or a proxy's JSON) is not Meta judging the message.
-        return parsed?.Error is null
-            ? GatewayHttp.WithoutJson(answer, Api)
-            : GatewayHttp.ByStatus(answer.Status, GatewayText.Clean(parsed.Error.Message, secret));
+        return error is { } withoutCode
+            ? GatewayHttp.ByStatus(answer.Status, GatewayText.Clean(withoutCode.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null, secret))
+            : GatewayHttp.WithoutJson(answer, Api);
     }
 
     private const string Api = "the Cloud API's";
-
-    private static CloudResponse? Parse(GatewayAnswer answer)
-    {
-        if (answer.Json is not { } body)
-        {
-            return null;
-        }
-
-        try
-        {
-            return JsonSerializer.Deserialize(body, GatewayJsonContext.Default.CloudResponse);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
 }

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text.Json;
+
 namespace Cortex.Sender.Gateways.Cloud;
 
 /// <summary>
@@ -46,6 +49,38 @@ internal static class MetaErrors
             _ when error.IsTransient == true => GatewayResult.Retryable($"transient provider error {why}"),
             _ => Unknown(httpStatus, why),
         };
+    }
+
+    /// <summary>
+    /// A Graph API error object read field by field; null without a numeric <c>code</c>. A typed parse failed on one field
+    /// of a type the docs do not give (<c>error_subcode</c> as a string, <c>error_data</c> as a string), and Meta's refusal
+    /// of one recipient then read as "not the API's JSON": a configuration pause with a misleading alert.
+    /// </summary>
+    public static MetaError? Read(JsonElement error)
+    {
+        if (error.ValueKind != JsonValueKind.Object || Int(error, "code") is not { } code)
+        {
+            return null;
+        }
+
+        return new MetaError
+        {
+            Code = code,
+            ErrorSubcode = Int(error, "error_subcode"),
+            Message = Text(error, "message"),
+            Type = Text(error, "type"),
+            IsTransient = error.TryGetProperty("is_transient", out var transient) && transient.ValueKind == JsonValueKind.True ? true : null,
+            ErrorData = error.TryGetProperty("error_data", out var data) && Text(data, "details") is { } details ? new MetaErrorData { Details = details } : null,
+        };
+
+        static string? Text(JsonElement e, string name) =>
+            e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+        static int? Int(JsonElement e, string name) =>
+            !e.TryGetProperty(name, out var v) ? null
+            : v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n
+            : v.ValueKind == JsonValueKind.String && int.TryParse(v.GetString(), NumberStyles.None, CultureInfo.InvariantCulture, out var s) ? s
+            : null;
     }
 
     private static GatewayResult Unknown(int httpStatus, string why) => httpStatus switch

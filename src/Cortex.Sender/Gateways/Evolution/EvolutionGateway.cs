@@ -252,14 +252,7 @@ public sealed class EvolutionGateway : IWhatsAppGateway
             return null;
         }
 
-        try
-        {
-            return candidate.Deserialize(GatewayJsonContext.Default.MetaError);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
+        return MetaErrors.Read(candidate);
 
         static bool HasNumericCode(JsonElement e) => e.TryGetProperty("code", out var code) && code.ValueKind == JsonValueKind.Number;
     }
