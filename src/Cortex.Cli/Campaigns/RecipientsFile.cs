@@ -72,7 +72,13 @@ internal static class RecipientsFile
             var phone = fields[0].Trim();
             if (!EnvelopeCodec.TryNormalizePhone(phone, out var normalized))
             {
-                throw Bad(record.Line, $"phone: '{(phone.Length == 0 ? string.Empty : Cortex.Shared.Privacy.PhoneMask.Mask(EnvelopeFile.Shorten(phone)))}' is not E.164: '+', then 8 to 15 digits, not starting with 0");
+                // Text without a digit is no phone number to mask: a header such as 'telefone' read as '******ne', and the
+                // operator could not see that the header was the problem.
+                var shown = phone.AsSpan().ContainsAnyInRange('0', '9') ? Cortex.Shared.Privacy.PhoneMask.Mask(EnvelopeFile.Shorten(phone)) : EnvelopeFile.Shorten(phone);
+                var header = recipients.Count == 0 && !phone.AsSpan().ContainsAnyInRange('0', '9') && phone.Length > 0
+                    ? " (a header row is taken as one only when its first cell is 'phone')"
+                    : string.Empty;
+                throw Bad(record.Line, $"phone: '{shown}' is not E.164: '+', then 8 to 15 digits, not starting with 0{header}");
             }
 
             // The fan-out sends once per row: a number listed twice would get the campaign twice.
