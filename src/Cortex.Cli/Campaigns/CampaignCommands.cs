@@ -6,6 +6,7 @@ using Cortex.Scheduler;
 using Cortex.Scheduler.Campaigns;
 using Cortex.Scheduler.Scheduling;
 using Cortex.Scheduler.Templates;
+using Cortex.Shared.Contract;
 using Cortex.Shared.Privacy;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -27,8 +28,6 @@ internal static class CampaignCommands
 
     /// <summary>How far in the past --run-at may be: "now", typed a moment ago. Further back is a mistake (a year, a month).</summary>
     private static readonly TimeSpan s_runAtLate = TimeSpan.FromMinutes(5);
-
-    private static readonly System.Buffers.SearchValues<char> s_tenantChars = System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyz0123456789_.-");
 
     public static Command Create(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)
     {
@@ -79,9 +78,9 @@ internal static class CampaignCommands
             }
 
             var tenantName = parse.GetValue(tenant) ?? string.Empty;
-            if (tenantName.Length > 64 || tenantName.AsSpan().ContainsAnyExcept(s_tenantChars))
+            if (tenantName.Length > 0 && !EnvelopeCodec.IsTenant(tenantName))
             {
-                throw CliException.Usage("--tenant: must be 1 to 64 characters of a-z, 0-9, '_', '.', '-'");
+                throw CliException.Usage("--tenant: " + EnvelopeCodec.TenantRule);
             }
 
             var campaignName = parse.GetRequiredValue(name);
