@@ -631,7 +631,7 @@ internal sealed class SenderEngine : BackgroundService
                         return;
                     }
 
-                    await RetryOrDeadLetterAsync(lease, envelope, result.Error ?? "transient failure", cancellationToken);
+                    await RetryOrDeadLetterAsync(lease, envelope, result.Error ?? "transient failure", result.RetryAfter, cancellationToken);
                     return;
             }
         }
@@ -878,10 +878,14 @@ internal sealed class SenderEngine : BackgroundService
         }
     }
 
-    private async Task RetryOrDeadLetterAsync(LeasedMessage lease, Envelope envelope, string error, CancellationToken cancellationToken)
+    /// <summary>
+    /// A failed attempt: the message goes to the delayed set for its next one, or is dead-lettered when none is left. The
+    /// retry is not due before the gateway's Retry-After, when the answer had one (a 503 during maintenance).
+    /// </summary>
+    private async Task RetryOrDeadLetterAsync(LeasedMessage lease, Envelope envelope, string error, TimeSpan? retryAfter, CancellationToken cancellationToken)
     {
         var failedAttempts = envelope.Attempt + 1;
-        if (_retry.NextDelay(failedAttempts) is not { } delay)
+        if (_retry.NextDelay(failedAttempts) is not { } scheduled)
         {
             var detail = string.Create(CultureInfo.InvariantCulture, $"gave up after {failedAttempts} attempts");
             await DeadLetterAsync(lease, envelope, DeadLetterReasons.RetriesExhausted, detail, error, failedAttempts, cancellationToken);
@@ -893,6 +897,7 @@ internal sealed class SenderEngine : BackgroundService
         // Rewritten, a payload can outgrow the limit the lease holds it to: the error is added, and characters a producer
         // wrote as UTF-8 come back escaped (an emoji as \uD83D\uDE00, 12 bytes for 4). Without the error if that is enough,
         // then without the new notBefore; otherwise no retry could be leased, and it is dead-lettered now, saying why.
+        var delay = retryAfter > scheduled ? retryAfter.Value : scheduled;
         var due = _time.GetUtcNow() + delay;
         if (envelope.ExpiresAt is { } expires && expires <= due)
         {
@@ -1000,7 +1005,7 @@ internal sealed class SenderEngine : BackgroundService
     {
         try
         {
-            await RetryOrDeadLetterAsync(item.Lease, item.Envelope, "worker fault: " + fault.GetType().Name, _hardStop.Token);
+            await RetryOrDeadLetterAsync(item.Lease, item.Envelope, "worker fault: " + fault.GetType().Name, null, _hardStop.Token);
         }
         catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
         {

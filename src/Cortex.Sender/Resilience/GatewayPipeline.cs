@@ -73,8 +73,10 @@ public sealed class GatewayPipeline
                 // pause or an operator's pause of the queue returns its failure: its retry would only meet the open
                 // circuit or the pause, and the caller hands the message back unspent. The gate is asked only about a
                 // transient failure, not on every answer. A retry that goes waits for its turn as the first attempt did
-                // (SendTurnStrategy, next).
-                ShouldHandle = async args => await retryable(args) && !gate.IsSendingHeld && gate.OperatorPause is null,
+                // (SendTurnStrategy, next). An answer whose Retry-After is longer than the short retries' delay said when to
+                // come back: the long schedule waits for it (SenderEngine), a short retry would only be refused again.
+                ShouldHandle = async args => await retryable(args) && !gate.IsSendingHeld && gate.OperatorPause is null
+                    && !(args.Outcome.Result.RetryAfter > o.ShortRetryDelay),
                 MaxRetryAttempts = o.ShortRetries,
                 Delay = o.ShortRetryDelay,
                 BackoffType = DelayBackoffType.Exponential,

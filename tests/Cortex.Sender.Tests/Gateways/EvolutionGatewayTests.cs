@@ -92,6 +92,7 @@ public sealed class EvolutionGatewayTests : IClassFixture<GatewayStubFixture>, I
         { "201 Meta error marked transient", 201, """{"error":{"message":"An unknown error occurred","type":"OAuthException","code":1,"is_transient":true,"fbtrace_id":"AbCd"}}""", "application/json", GatewayOutcome.Retryable, "transient" },
         { "201 Meta error with error_subcode as a string", 201, """{"error":{"message":"(#131047) Re-engagement message","type":"OAuthException","code":131047,"error_subcode":"2388001","fbtrace_id":"AbCd"}}""", "application/json", GatewayOutcome.Permanent, "24 h window" },
         { "201 Meta 613 call rate", 201, """{"error":{"message":"Calls to this api have exceeded the rate limit.","type":"OAuthException","code":613,"fbtrace_id":"AbCd"}}""", "application/json", GatewayOutcome.Throttled, "call rate limit" },
+        { "201 Meta 80007 account rate", 201, """{"error":{"message":"(#80007) Rate limit issues","type":"OAuthException","code":80007,"fbtrace_id":"AbCd"}}""", "application/json", GatewayOutcome.Throttled, "code 80007" },
     };
 
     [Fact]

@@ -485,6 +485,32 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         Assert.Empty(await host.Queue.GetDeadLettersAsync());
     }
 
+    [Theory]
+    [InlineData(120, 120)]
+    [InlineData(5, 10)]
+    public async Task Send_RetryableAnswerWithRetryAfter_NoShortRetryAndTheRetryIsNotDueSooner(int retryAfterSeconds, int dueSeconds)
+    {
+        // A gateway in maintenance answers 503 with Retry-After. The header was read and dropped: the short retries went
+        // 200 and 400 ms later, and the long retry at its schedule, however long the gateway had said it would be away.
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero));
+        var gateway = new ScriptedGateway(_ => GatewayResult.Retryable("HTTP 503", TimeSpan.FromSeconds(retryAfterSeconds)));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Resilience:ShortRetries"] = "2",
+            ["Cortex:Retry:BaseDelay"] = "00:00:10",
+            ["Cortex:Retry:MaxDelay"] = "00:00:10",
+            ["Cortex:Retry:Jitter"] = "0",
+        }, time: clock);
+        await host.Client.EnqueueAsync(SenderTestHost.Message("maintenance"));
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Delayed == 1, "the retry scheduled");
+
+        var retry = Assert.Single(await Db.SortedSetRangeByRankWithScoresAsync(host.Queue.Keys.Delayed));
+        Assert.Equal(clock.GetUtcNow().AddSeconds(dueSeconds).ToUnixTimeMilliseconds(), (long)retry.Score);
+        Assert.Equal(1, gateway.CallsFor("maintenance"));
+    }
+
     [Fact]
     public async Task Send_RetryBackInReady_ItsQueueAgeCountsFromWhenItWasDueNotFromItsFirstPush()
     {

@@ -21,7 +21,10 @@ internal static class MetaErrors
         {
             130429 => GatewayResult.Throttled($"throughput limit reached {why}"),
             131056 => GatewayResult.RecipientThrottled($"pair rate limit: too many messages to this recipient {why}", PairRateInterval),
-            4 or 80007 => GatewayResult.Retryable($"app or account call rate limit {why}"),
+            // The app's or the business account's call rate (Meta: "wait and retry"), for every send alike. As retryable
+            // answers they took the short retries at 200 and 400 ms, spent an attempt each and counted toward the outage
+            // breaker: a limit lasting the long schedule dead-lettered the queue. Slowed as under 130429 and 613 instead.
+            4 or 80007 => GatewayResult.Throttled($"app or account call rate limit {why}"),
 
             // "Calls to this api have exceeded the rate limit": Meta answers it under a 429, where it slowed the whole
             // sender, and Evolution's Cloud-API channel passes it under a 201, where as an unknown code it was dead-lettered.
