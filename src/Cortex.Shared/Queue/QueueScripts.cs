@@ -15,11 +15,14 @@ namespace Cortex.Shared.Queue;
 internal static class QueueScripts
 {
     // The redelivery header, read in one place: returns the payload without it and the deliveries it counts (0 if none).
+    // Only 1 to 9 digits are a count, as RedisMessageQueue.Unwrap reads it; anything else is the producer's payload as
+    // pushed. A producer can write the header too: tonumber took "1e400" as infinity and "nan" as NaN, which cjson
+    // refuses to write, and a recovery sweep stopped there after pushing back the leases before it, on every sweep.
     private const string Unwrap = """
         local function unwrap(item)
           if string.byte(item, 1) == 30 then
             local e = string.find(item, '\30', 2, true)
-            if e then return string.sub(item, e + 1), tonumber(string.sub(item, 2, e - 1)) or 0 end
+            if e and e <= 11 and string.find(item, '^%d+\30', 2) then return string.sub(item, e + 1), tonumber(string.sub(item, 2, e - 1)) end
           end
           return item, 0
         end

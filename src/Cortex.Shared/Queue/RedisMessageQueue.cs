@@ -537,13 +537,14 @@ public sealed class RedisMessageQueue : IMessageQueue
         return member;
     }
 
-    // Items put back by crash recovery start with "\30<deliveries>\30"; everything else is a producer's payload as pushed.
+    // Items put back by crash recovery start with "\30<deliveries>\30", 1 to 9 digits as the scripts read it (QueueScripts'
+    // unwrap); everything else is a producer's payload as pushed.
     private static LeasedMessage Unwrap(long leaseId, Priority priority, byte[] raw)
     {
         if (raw.Length > 2 && raw[0] == RedeliveryMark)
         {
             var end = Array.IndexOf(raw, RedeliveryMark, 1);
-            if (end > 1 && int.TryParse(raw.AsSpan(1, end - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var deliveries))
+            if (end is > 1 and <= 10 && int.TryParse(raw.AsSpan(1, end - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var deliveries))
             {
                 return new LeasedMessage(leaseId, priority, raw.AsMemory(end + 1), deliveries);
             }

@@ -1348,6 +1348,30 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Lease_PayloadsThatAreNoEnvelopeBehindARedeliveryHeader_DeadLetteredWithoutBeingSentAlone()
+    {
+        // Anyone who can LPUSH can write the header the recovery puts in front of a message whose holders died. Behind it,
+        // each malformed payload was handled alone: the rest of its batch went back to ready and the pod waited until
+        // nothing was in flight, for a message with nothing to send.
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, logs: logs);
+        for (var i = 0; i < 10; i++)
+        {
+            byte[] forged = [.. "\u001e2\u001e"u8, .. Encoding.UTF8.GetBytes($"{{\"version\":1,\"id\":\"junk{i}\"")];
+            await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, forged);
+            await host.Client.EnqueueAsync(SenderTestHost.Message($"good{i}"));
+        }
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        Assert.Equal(10, (await host.Queue.GetDeadLettersAsync()).Count(d => d.Reason == DeadLetterReasons.InvalidEnvelope));
+        Assert.All(Enumerable.Range(0, 10), i => Assert.Equal(1, gateway.AcceptedFor($"good{i}")));
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("[1014]", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Lease_SeveralMessagesWhoseHoldersDiedTwice_GoOutOneAfterAnotherAsEachSendEnds()
     {
         // A crash loop leaves many messages recovered twice, each sent alone. The next one must follow as soon as the

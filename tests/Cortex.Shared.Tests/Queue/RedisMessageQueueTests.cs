@@ -580,6 +580,53 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
         await AssertStats(queue, dead: 2);
     }
 
+    [Theory]
+    [InlineData("1e400")]
+    [InlineData("nan")]
+    [InlineData("-1")]
+    [InlineData(" 1")]
+    [InlineData("0x10")]
+    [InlineData("1234567890")]
+    public async Task RecoverAsync_PayloadPushedWithARedeliveryHeaderThatIsNoCount_ReadAsThePayloadAndTheSweepGoesOn(string forged)
+    {
+        // Anyone who can LPUSH can write Cortex's redelivery header. The recovery read "1e400" as infinity and "nan" as NaN,
+        // and stopped writing them: the leases before it were pushed back on every sweep (the ready list grew by them
+        // each time), the dead consumer was never removed, and the consumers after it were never recovered.
+        var queue = CreateQueue();
+        var db = redis.Connection.GetDatabase();
+        var raw = Encoding.UTF8.GetBytes("\u001e" + forged + "\u001e{\"version\":1,\"id\":\"forged\"}");
+        await queue.EnqueueAsync([Message("m1")]);
+        await db.ListLeftPushAsync(queue.Keys.ReadyNormal, raw);
+        Assert.Equal(2, (await queue.LeaseAsync("crashed", 10)).Count);
+        _time.Advance(s_consumerTimeout);
+
+        Assert.Equal(new RecoveryResult(2, 0, 1), await queue.RecoverAsync());
+        Assert.Equal(new RecoveryResult(0, 0, 0), await queue.RecoverAsync());
+
+        var again = await queue.LeaseAsync("b", 10);
+        Assert.Equal(2, again.Count);
+        Assert.All(again, m => Assert.Equal(1, m.PreviousDeliveries));
+        Assert.Equal(raw, again.Single(m => Text(m) != "m1").Payload.ToArray());
+    }
+
+    [Theory]
+    [InlineData("1e400")]
+    [InlineData("nan")]
+    public async Task LeaseAsync_OversizedPayloadPushedWithARedeliveryHeaderThatIsNoCount_DeadLetteredReadably(string forged)
+    {
+        // Written as "deliveries":inf, the entry could not be read back: `cortex dlq` and the admin endpoints showed it as
+        // unreadable.
+        var queue = CreateQueue();
+        var db = redis.Connection.GetDatabase();
+        await db.ListLeftPushAsync(queue.Keys.ReadyNormal, "\u001e" + forged + "\u001e" + new string('x', EnvelopeLimits.MaxEnvelopeBytes + 1));
+
+        var leased = await queue.LeaseAsync("a", 10);
+
+        Assert.Single(leased.Oversized);
+        var dead = Assert.Single(await queue.GetDeadLettersAsync());
+        Assert.Equal((DeadLetterReasons.InvalidEnvelope, 1), (dead.Reason, dead.Deliveries));
+    }
+
     // A producer that writes a queue key with another command than Cortex's made the lease fail with WRONGTYPE after
     // its pops, and Redis keeps a script's writes up to its error: what it popped was lost, on every retry.
     [Theory]
