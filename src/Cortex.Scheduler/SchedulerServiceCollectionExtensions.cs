@@ -41,7 +41,7 @@ public static class SchedulerServiceCollectionExtensions
         services.TryAddSingleton(sp =>
         {
             var postgres = sp.GetRequiredService<IOptions<PostgresOptions>>().Value;
-            var builder = new NpgsqlDataSourceBuilder(postgres.ConnectionString);
+            var builder = new NpgsqlDataSourceBuilder(PostgresSession.ConnectionString(postgres.ConnectionString, ApplicationName));
             builder.ConnectionStringBuilder.CommandTimeout = (int)postgres.CommandTimeout.TotalSeconds;
 
             // Whatever the connection string says: PostgreSQL's detail quotes a failing row whole (a ledger payload, a
@@ -80,7 +80,7 @@ public static class SchedulerServiceCollectionExtensions
             });
             q.UsePersistentStore(store =>
             {
-                store.UsePostgres(string.IsNullOrWhiteSpace(postgres.ConnectionString) ? "Host=unset" : postgres.ConnectionString);
+                store.UsePostgres(string.IsNullOrWhiteSpace(postgres.ConnectionString) ? "Host=unset" : PostgresSession.ConnectionString(postgres.ConnectionString, ApplicationName + " quartz"));
                 store.UseSystemTextJsonSerializer();
                 store.UseClustering(c =>
                 {
@@ -110,6 +110,9 @@ public static class SchedulerServiceCollectionExtensions
         services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
         return services;
     }
+
+    // How this process's sessions show in pg_stat_activity: Cortex.Scheduler or cortex (the CLI), and Quartz's apart.
+    private static string ApplicationName => System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name ?? "Cortex";
 
     private static T Bind<T>(IConfiguration configuration, string section)
         where T : class, new()

@@ -378,6 +378,45 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
         await command.ExecuteNonQueryAsync();
     }
 
+    [Fact]
+    public async Task PostgresSessions_AsTheApplicationOpensThem_EndAnIdleTransactionAndNameQuartzsApart()
+    {
+        // A node lost mid-transaction left its session idle in it, holding Quartz's lock row or ledger rows, until the
+        // server's TCP keepalives gave up on it: about two hours by default, with no firing on any node meanwhile.
+        await using var app = await StartAsync(await fixture.CreateMigratedDatabaseAsync());
+        var dataSource = app.Services.GetRequiredService<NpgsqlDataSource>();
+
+        Assert.Equal(["2min", "60", "10", "6"], await ShowAsync(dataSource, "idle_in_transaction_session_timeout", "tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count"));
+
+        // Quartz connects with the same settings: its sessions carry the name they were given with them.
+        var names = new List<string>();
+        await WaitForAsync(async () =>
+        {
+            await using var command = dataSource.CreateCommand("SELECT application_name FROM pg_stat_activity WHERE datname = current_database()");
+            await using var reader = await command.ExecuteReaderAsync();
+            names.Clear();
+            while (await reader.ReadAsync())
+            {
+                names.Add(reader.GetString(0));
+            }
+
+            return names.Any(n => n.EndsWith(" quartz", StringComparison.Ordinal));
+        });
+        Assert.Contains(names, n => n.Length > 0 && !n.EndsWith(" quartz", StringComparison.Ordinal));
+    }
+
+    private static async Task<List<string>> ShowAsync(NpgsqlDataSource dataSource, params string[] settings)
+    {
+        var values = new List<string>();
+        foreach (var setting in settings)
+        {
+            await using var command = dataSource.CreateCommand("SHOW " + setting);
+            values.Add((string)(await command.ExecuteScalarAsync())!);
+        }
+
+        return values;
+    }
+
     private async Task<WebApplication> StartAsync(string database, string? redis = null)
     {
         var app = SchedulerApplication.Build([], builder => builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
