@@ -60,6 +60,7 @@ public class ChaosSmokeTests(RedisFixture redis) : IClassFixture<RedisFixture>
         foreach (var outage in run.Scenarios.Where(s => s.Id is "K3" or "K4"))
         {
             Assert.Equal("no restart", outage.Checks.Single(c => c.Name == "the same sender process rode it out").Measured);
+            Assert.Equal("0 ready · 0 delayed · 0 leased", outage.Checks.Single(c => c.Name == "nothing left in Redis").Measured);
         }
 
         Assert.Equal("0", run.Scenarios.Single(s => s.Id == "K4").Checks.Single(c => c.Name == "duplicates").Measured);
