@@ -294,13 +294,15 @@ internal static class Scenarios
             verdicts.Figure($"bare HttpClient loop, {HttpWorkers} concurrent, {label} (before / after)", $"{bare:N0} / {bareAgain:N0} msg/s");
             verdicts.Figure($"Cortex over HTTP, {label}", $"{cortex.Throughput:N0} msg/s; {cortex.SenderCpuUs:N1} µs + {cortex.RedisCpuUs:N1} µs CPU per message; {cortex.PeakRssMb:N0} MB");
             verdicts.Target($"Cortex ÷ best bare loop, {label}", $"≥ {HttpRatioTarget:P0}", $"{cortex.Throughput / ceiling:P0}", cortex.Throughput >= HttpRatioTarget * ceiling);
+            var delivery = cortex.Delivery ?? throw new InvalidOperationException("an HTTP drain without its delivery check");
+            verdicts.Correct(delivery with { Name = $"{delivery.Name}, {label} (warm-up included)" });
         }
 
         return new ScenarioReport(
             "6",
             "Ceilings: engine, and Cortex against a bare HttpClient loop",
             "baseline",
-            $"Steady-state ceilings, every process warm: a sender process drains {n:N0} messages, then {n:N0} more are pushed at once and timed, with the built-in instant gateway (the engine's own overhead). Then, against one Evolution stand-in in this process, a bare HttpClient loop with {HttpWorkers} concurrent requests (a warm-up run, then one before and one after) and a sender with {HttpWorkers} workers warmed the same way, once with an instant stand-in (sender, stand-in and Redis share this machine's two cores) and once answering after 20 ms (a provider's round trip). A drain that dead-letters anything or stalls fails the scenario.",
+            $"Steady-state ceilings, every process warm: a sender process drains {n:N0} messages, then {n:N0} more are pushed at once and timed, with the built-in instant gateway (the engine's own overhead). Then, against one Evolution stand-in in this process, a bare HttpClient loop with {HttpWorkers} concurrent requests (a warm-up run, then one before and one after) and a sender with {HttpWorkers} workers warmed the same way, once with an instant stand-in (sender, stand-in and Redis share this machine's two cores) and once answering after 20 ms (a provider's round trip). The stand-in counts each message it accepted: each HTTP drain must have sent every message exactly once, or the time to an empty queue is no throughput. The engine's gateway is inside the sender, so its drain is checked only by an empty queue with nothing dead-lettered. A drain that dead-letters anything or stalls fails the scenario.",
             verdicts.Figures, verdicts.Checks, []);
     }
 
