@@ -19,12 +19,15 @@ internal sealed class FakeHttpGateway : IAsyncDisposable
     private readonly ConcurrentDictionary<string, int> _acceptedByNumber = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _acceptedByInstance = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<long> _arrivals = new();
+    private readonly int[]? _byIndex;
     private long _requests;
+    private long _otherNumbers;
 
-    private FakeHttpGateway(TimeSpan latency, bool record)
+    private FakeHttpGateway(TimeSpan latency, bool record, int countIndices)
     {
         _latency = latency;
         _record = record;
+        _byIndex = countIndices > 0 ? new int[countIndices] : null;
     }
 
     public Uri BaseUrl { get; private set; } = null!;
@@ -36,6 +39,15 @@ internal sealed class FakeHttpGateway : IAsyncDisposable
 
     public int AcceptedFrom(string instance) => _acceptedByInstance.GetValueOrDefault(instance);
 
+    /// <summary>
+    /// How many times the workload message of index i (<see cref="Workload.IndexOfNumber"/>) was accepted, for indices
+    /// below the count asked for at start (none otherwise): each must be 1 for a run to have sent every message once.
+    /// </summary>
+    public int AcceptedIndex(int index) => _byIndex is { } counts && (uint)index < (uint)counts.Length ? Volatile.Read(ref counts[index]) : 0;
+
+    /// <summary>Requests whose number is no workload index below the count asked for (the bare loop's fixed number), when counting.</summary>
+    public long OtherNumbers => Interlocked.Read(ref _otherNumbers);
+
     /// <summary>Arrival times (<see cref="Stopwatch.GetTimestamp"/>) of every accepted request so far, in order (recording runs only).</summary>
     public long[] Arrivals()
     {
@@ -46,9 +58,13 @@ internal sealed class FakeHttpGateway : IAsyncDisposable
 
     /// <param name="latency">Time between reading a request and answering it; zero answers at once.</param>
     /// <param name="record">Keep every accepted number, its instance and its arrival time (costs memory per message).</param>
-    public static async Task<FakeHttpGateway> StartAsync(TimeSpan latency = default, bool record = false)
+    /// <param name="countIndices">
+    /// Count acceptances per workload index below this (<see cref="AcceptedIndex"/>): a flat array and one interlocked
+    /// increment, and a parse of every request's body, whoever sent it, so a bare loop against the same stand-in pays it too.
+    /// </param>
+    public static async Task<FakeHttpGateway> StartAsync(TimeSpan latency = default, bool record = false, int countIndices = 0)
     {
-        var gateway = new FakeHttpGateway(latency, record);
+        var gateway = new FakeHttpGateway(latency, record, countIndices);
         (gateway._app, gateway.BaseUrl) = await LoopbackServer.StartAsync(app =>
         {
             app.MapPost("/message/sendText/{instance}", gateway.AnswerAsync);
@@ -77,6 +93,20 @@ internal sealed class FakeHttpGateway : IAsyncDisposable
             var number = json.RootElement.GetProperty("number").GetString() ?? string.Empty;
             _acceptedByNumber.AddOrUpdate(number, 1, (_, n) => n + 1);
             _acceptedByInstance.AddOrUpdate(instance, 1, (_, n) => n + 1);
+        }
+
+        if (_byIndex is { } counts)
+        {
+            using var json = JsonDocument.Parse(body.GetBuffer().AsMemory(0, (int)body.Length));
+            var index = Workload.IndexOfNumber(json.RootElement.GetProperty("number").GetString());
+            if ((uint)index < (uint)counts.Length)
+            {
+                Interlocked.Increment(ref counts[index]);
+            }
+            else
+            {
+                Interlocked.Increment(ref _otherNumbers);
+            }
         }
 
         var id = Interlocked.Increment(ref _requests);

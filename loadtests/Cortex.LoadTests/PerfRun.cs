@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Cortex.LoadTests.Reporting;
 using Cortex.Shared.Client;
 using Cortex.Shared.Queue;
 using StackExchange.Redis;
@@ -28,6 +29,13 @@ internal static class PerfRun
         var ceiling = Math.Max(bare, bareAgain);
         Console.WriteLine($"| bare HttpClient loop, {workers} concurrent (before / after) | {count:N0} | {bare:N0} / {bareAgain:N0} msg/s | | |");
         Console.WriteLine($"| Cortex sender over HTTP (Evolution adapter), {workers} workers | {count:N0} | {cortex.Throughput:N0} msg/s = {cortex.Throughput / ceiling:P0} of the best bare run | {cortex.PeakRssMb:N0} MB | {cortex.SenderCpuUs:N1} µs + {cortex.RedisCpuUs:N1} µs |");
+        if (cortex.Delivery is { Passed: false } delivery)
+        {
+            // A sender that acked without sending would drain faster: its figure means nothing.
+            Console.Error.WriteLine($"FAILED: {delivery.Name}: {delivery.Measured} (expected {delivery.Target})");
+            return 1;
+        }
+
         return 0;
     }
 
@@ -47,11 +55,12 @@ internal static class PerfRun
     /// Against one Evolution stand-in answering after <paramref name="latency"/>: a bare HttpClient loop with as many
     /// concurrent requests as the sender has workers (one unmeasured warm-up run, then one before and one after), and the
     /// sender draining <paramref name="count"/> messages with <paramref name="workers"/> workers, after
-    /// <paramref name="warmUp"/> unmeasured ones in the same process.
+    /// <paramref name="warmUp"/> unmeasured ones in the same process. The stand-in counts each message it accepted, and
+    /// the result's <see cref="DrainResult.Delivery"/> checks that the sender sent each one exactly once.
     /// </summary>
     public static async Task<(double Bare, double BareAgain, DrainResult Cortex)> HttpCeilingAsync(string redis, int count, string senderDll, int workers, TimeSpan latency, int warmUp = 0)
     {
-        await using var gateway = await FakeHttpGateway.StartAsync(latency);
+        await using var gateway = await FakeHttpGateway.StartAsync(latency, countIndices: warmUp + count);
         // Tiered JIT with PGO and the thread pool's ramp-up need seconds of load: one full unmeasured run.
         await BareHttpClientAsync(gateway.BaseUrl, count, workers);
         var bare = await BareHttpClientAsync(gateway.BaseUrl, count, workers);
@@ -62,7 +71,7 @@ internal static class PerfRun
             ["Cortex__Gateway__Evolution__Instance"] = "perf",
             ["Cortex__Gateway__Evolution__ApiKey"] = "perf-key",
             ["Cortex__Sender__Workers"] = workers.ToString(CultureInfo.InvariantCulture),
-        }, warmUp);
+        }, warmUp, gateway);
         var bareAgain = await BareHttpClientAsync(gateway.BaseUrl, count, workers);
         return (bare, bareAgain, cortex);
     }
@@ -87,7 +96,7 @@ internal static class PerfRun
         return count / clock.Elapsed.TotalSeconds;
     }
 
-    private static async Task<DrainResult> DrainWithSenderAsync(string redis, int count, string senderDll, Dictionary<string, string> environment, int warmUp)
+    private static async Task<DrainResult> DrainWithSenderAsync(string redis, int count, string senderDll, Dictionary<string, string> environment, int warmUp, FakeHttpGateway? gateway = null)
     {
         var queueName = "perf" + Guid.NewGuid().ToString("N")[..8];
         using var connection = await ConnectionMultiplexer.ConnectAsync(redis);
@@ -95,17 +104,19 @@ internal static class PerfRun
         var client = new CortexClient(queue, TimeProvider.System);
         var now = TimeProvider.System.GetUtcNow();
         var random = new Random(7);
-        async Task EnqueueAsync(int n, string idPrefix)
+        async Task EnqueueAsync(int first, int n, string idPrefix)
         {
-            // Ids of their own: a warm-up id sent already would make the measured copy a skipped duplicate.
-            for (var start = 0; start < n; start += 10_000)
+            // Ids of their own: a warm-up id sent already would make the measured copy a skipped duplicate. Numbers of
+            // their own too (workload indices [first, first + n)), so the stand-in counts each message apart.
+            for (var start = first; start < first + n; start += 10_000)
             {
-                await client.EnqueueBatchAsync(Enumerable.Range(start, Math.Min(10_000, n - start))
+                await client.EnqueueBatchAsync(Enumerable.Range(start, Math.Min(10_000, first + n - start))
                     .Select(i => Workload.BillingReminder(i, now, random, idPrefix + i.ToString(CultureInfo.InvariantCulture))).ToList());
             }
         }
 
-        await EnqueueAsync(warmUp > 0 ? warmUp : count, warmUp > 0 ? "warm:" : "run:");
+        var requestsBefore = gateway?.Requests ?? 0;
+        await EnqueueAsync(0, warmUp > 0 ? warmUp : count, warmUp > 0 ? "warm:" : "run:");
         var settings = new Dictionary<string, string>(environment)
         {
             ["Cortex__Redis__Configuration"] = redis,
@@ -134,7 +145,7 @@ internal static class PerfRun
                 await Task.Delay(50);
             }
 
-            await EnqueueAsync(count, "run:");
+            await EnqueueAsync(warmUp, count, "run:");
         }
 
         // A cold process is timed from the moment 10% of the backlog is done to the last ack, so start-up is not counted;
@@ -190,9 +201,37 @@ internal static class PerfRun
             throw new InvalidOperationException($"{dead} messages were dead-lettered during a clean perf run");
         }
 
-        return new DrainResult(startPending / clock.Elapsed.TotalSeconds, peakRss, senderCpu.TotalMicroseconds / startPending, redisCpu * 1e6 / startPending);
+        // Time to an empty queue is only a throughput if every message was sent: one acked without its request would
+        // drain faster. The stand-in's count per message, warm-up included, is the check.
+        var delivery = gateway is null ? null : Delivery(gateway, warmUp + count, gateway.Requests - requestsBefore);
+        return new DrainResult(startPending / clock.Elapsed.TotalSeconds, peakRss, senderCpu.TotalMicroseconds / startPending, redisCpu * 1e6 / startPending, delivery);
+    }
+
+    /// <summary>
+    /// The check that the stand-in accepted each of the <paramref name="total"/> messages (workload indices [0, total))
+    /// exactly once, and took no other request from the sender.
+    /// </summary>
+    internal static Check Delivery(FakeHttpGateway gateway, int total, long requests)
+    {
+        var (never, repeats) = (0, 0);
+        for (var i = 0; i < total; i++)
+        {
+            var accepted = gateway.AcceptedIndex(i);
+            never += accepted == 0 ? 1 : 0;
+            repeats += Math.Max(0, accepted - 1);
+        }
+
+        return new Check(
+            "each message sent to the stand-in exactly once",
+            $"{total:N0} requests · 0 never sent · 0 sent twice",
+            $"{requests:N0} requests · {never:N0} never sent · {repeats:N0} repeats",
+            requests == total && never == 0 && repeats == 0);
     }
 }
 
-/// <summary>A timed drain by one sender process: msg/s from 10% done to the last ack, peak RSS, CPU per message of the sender and Redis.</summary>
-internal sealed record DrainResult(double Throughput, double PeakRssMb, double SenderCpuUs, double RedisCpuUs);
+/// <summary>
+/// A timed drain by one sender process: msg/s from 10% done to the last ack, peak RSS, CPU per message of the sender and
+/// Redis, and, against an HTTP stand-in, the check that it sent each message exactly once (null with the in-process
+/// gateway, which only the sender itself sees).
+/// </summary>
+internal sealed record DrainResult(double Throughput, double PeakRssMb, double SenderCpuUs, double RedisCpuUs, Check? Delivery);

@@ -3,6 +3,7 @@ using System.Globalization;
 using Cortex.Scheduler.Billing;
 using Cortex.Scheduler.Data;
 using Cortex.Scheduler.Outbox;
+using Cortex.Shared.Contract;
 using Cortex.Shared.Queue;
 using Npgsql;
 using StackExchange.Redis;
@@ -30,10 +31,12 @@ internal static class SchedulerPerfRun
         var (median, _, expected) = await MeasureRunsAsync(main, count, Runs, Console.Out);
         Console.WriteLine($"| **batch {DefaultBatch:N0}, median of {Runs}** | {count:N0} → {expected:N0} | | **{median:N0} msg/s** | | | | | | |");
 
+        var today = main.GetRequiredService<BillingReminders>().Today();
+        var expectedCharges = await ExpectedChargesAsync(main.GetRequiredService<NpgsqlDataSource>(), today);
         foreach (var batch in new[] { 1000, 20_000 })
         {
             await using var variant = Build(redis, postgres, batch);
-            await MeasureAsync(variant, main.GetRequiredService<BillingReminders>().Today(), count, expected, $"batch {batch:N0}", Console.Out);
+            await MeasureAsync(variant, today, count, expected, expectedCharges, $"batch {batch:N0}", Console.Out);
         }
 
         await MeasureBacklogCheckAsync(main, expected);
@@ -139,6 +142,7 @@ internal static class SchedulerPerfRun
         var seedClock = Stopwatch.StartNew();
         await SeedAsync(dataSource, today, count);
         var expected = await ExpectedRemindersAsync(dataSource, today);
+        var expectedCharges = await ExpectedChargesAsync(dataSource, today);
         seedClock.Stop();
         Console.Error.WriteLine(
             $"Seeded {count * 7L / 2:N0} charges, {count:N0} of them due on {today:yyyy-MM-dd} or its offsets ({expected:N0} reminders due), in {seedClock.Elapsed.TotalSeconds:N1} s");
@@ -150,7 +154,7 @@ internal static class SchedulerPerfRun
         for (var run = 1; run <= runs; run++)
         {
             var label = $"batch {DefaultBatch:N0}, run {run}" + (run == 1 ? " (first in the process: JIT)" : string.Empty);
-            throughputs.Add(await MeasureAsync(main, today, count, expected, label, rows));
+            throughputs.Add(await MeasureAsync(main, today, count, expected, expectedCharges, label, rows));
         }
 
         var sorted = throughputs.Order().ToArray();
@@ -179,7 +183,7 @@ internal static class SchedulerPerfRun
         return services.BuildServiceProvider();
     }
 
-    private static async Task<double> MeasureAsync(ServiceProvider services, DateOnly today, int count, long expected, string label, TextWriter rows)
+    private static async Task<double> MeasureAsync(ServiceProvider services, DateOnly today, int count, long expected, IReadOnlyDictionary<long, DateOnly> expectedCharges, string label, TextWriter rows)
     {
         var dataSource = services.GetRequiredService<NpgsqlDataSource>();
         var billing = services.GetRequiredService<BillingReminders>();
@@ -209,6 +213,12 @@ internal static class SchedulerPerfRun
         {
             throw new InvalidOperationException(
                 $"{label}: expected {expected} reminders; the run reported {result.New} new, {result.Published} published, {result.Invalid} invalid, and Redis holds {ready} ready and {delayed} delayed");
+        }
+
+        // The counts can match with one reminder pushed twice and another never: each expected charge's reminder, once.
+        if (AuditIds(await PushedIdsAsync(db, queue.Keys.ReadyNormal), expectedCharges) is { } wrong)
+        {
+            throw new InvalidOperationException($"{label}: the reminders in Redis are not the expected ones: {wrong}");
         }
 
         var seconds = clock.Elapsed.TotalSeconds;
@@ -293,6 +303,73 @@ internal static class SchedulerPerfRun
             """);
         command.Parameters.AddWithValue("today", today);
         return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    /// <summary>The charges that must get a reminder today, and their due dates, read independently of the scheduler's query.</summary>
+    private static async Task<Dictionary<long, DateOnly>> ExpectedChargesAsync(NpgsqlDataSource dataSource, DateOnly today)
+    {
+        await using var command = dataSource.CreateCommand(
+            """
+            SELECT c.id, c.due_date FROM cortex.charges c
+            WHERE c.status = 'open'
+              AND c.due_date IN (@today + 3, @today, @today - 1, @today - 3, @today - 7)
+              AND NOT EXISTS (SELECT 1 FROM cortex.opt_outs o WHERE o.phone = c.phone AND (o.tenant = '' OR o.tenant = c.tenant))
+            """);
+        command.Parameters.AddWithValue("today", today);
+        var charges = new Dictionary<long, DateOnly>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            charges.Add(reader.GetInt64(0), reader.GetFieldValue<DateOnly>(1));
+        }
+
+        return charges;
+    }
+
+    /// <summary>The message id of every envelope in a ready list (null for one that does not parse), read in pages after the timed run.</summary>
+    private static async Task<List<string?>> PushedIdsAsync(IDatabase db, RedisKey list)
+    {
+        const int Page = 10_000;
+        var ids = new List<string?>();
+        for (long start = 0; ; start += Page)
+        {
+            var payloads = await db.ListRangeAsync(list, start, start + Page - 1);
+            ids.AddRange(payloads.Select(p => EnvelopeCodec.Parse((byte[])p!).Envelope?.Id));
+            if (payloads.Length < Page)
+            {
+                return ids;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Null when <paramref name="pushed"/> holds one reminder (billing:{chargeId}:{offset}:{dueDate}) for each of
+    /// <paramref name="expected"/>, with its due date, and nothing else; otherwise what is wrong, counted.
+    /// </summary>
+    internal static string? AuditIds(IEnumerable<string?> pushed, IReadOnlyDictionary<long, DateOnly> expected)
+    {
+        var seen = new Dictionary<long, int>();
+        var unexpected = 0;
+        foreach (var id in pushed)
+        {
+            var parts = id?.Split(':');
+            if (parts is not ["billing", var charge, _, var due]
+                || !long.TryParse(charge, NumberStyles.None, CultureInfo.InvariantCulture, out var chargeId)
+                || !expected.TryGetValue(chargeId, out var dueDate)
+                || due != dueDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture))
+            {
+                unexpected++;
+                continue;
+            }
+
+            seen[chargeId] = seen.GetValueOrDefault(chargeId) + 1;
+        }
+
+        var missing = expected.Keys.Count(c => !seen.ContainsKey(c));
+        var twice = seen.Values.Sum(n => n - 1);
+        return missing == 0 && twice == 0 && unexpected == 0
+            ? null
+            : $"{missing:N0} expected reminders missing, {twice:N0} pushed more than once, {unexpected:N0} not expected (or unreadable)";
     }
 
     /// <summary>Same seed every run: an empty ledger, an empty queue, and a checkpoint so none lands inside the timed run.</summary>

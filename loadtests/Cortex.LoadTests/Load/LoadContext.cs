@@ -143,7 +143,7 @@ internal sealed class LoadContext : IAsyncDisposable
     /// left in the queue. With <paramref name="deadAllowed"/> false a dead letter is a failure too. With
     /// <paramref name="unanswered"/> (a scenario that cuts gateway calls off: the message ids of the calls the senders
     /// named unanswered, event 2003), a message accepted again after one of those is the at-least-once cost, counted
-    /// apart; any other repeat still fails.
+    /// apart, at most one repeat per call of it cut off; any other repeat still fails.
     /// </summary>
     public static async Task<List<Check>> AuditAsync(
         MessageLedger ledger, int from, int to, RedisMessageQueue queue, LoadGateway gateway, bool deadAllowed = false, IReadOnlyCollection<string>? unanswered = null)
@@ -169,15 +169,13 @@ internal sealed class LoadContext : IAsyncDisposable
 
     private static Check UnansweredCheck(MessageLedger ledger, int from, int to, IReadOnlyCollection<string> unanswered, string accounted, bool noLoss)
     {
-        var named = WorkloadIndices(unanswered);
+        // Each repeat needs a call of its own that the sender cut off: a message named once explains one repeat, not five.
+        var cutOffs = WorkloadIndexCounts(unanswered);
 
         var unexplained = 0;
         for (var i = from; i < to; i++)
         {
-            if (ledger.AcceptCount(i) > 1 && !named.Contains(i))
-            {
-                unexplained += ledger.AcceptCount(i) - 1;
-            }
+            unexplained += Math.Max(0, ledger.AcceptCount(i) - 1 - cutOffs.GetValueOrDefault(i));
         }
 
         return new Check(
@@ -204,6 +202,9 @@ internal sealed class LoadContext : IAsyncDisposable
 
     /// <summary>The workload indices of <paramref name="messageIds"/>, leaving out ids that are not one.</summary>
     internal static HashSet<int> WorkloadIndices(IEnumerable<string> messageIds) => messageIds.Select(WorkloadIndex).OfType<int>().ToHashSet();
+
+    /// <summary>How many times each workload index occurs in <paramref name="messageIds"/> (one per event line), leaving out ids that are not one.</summary>
+    internal static Dictionary<int, int> WorkloadIndexCounts(IEnumerable<string> messageIds) => messageIds.Select(WorkloadIndex).OfType<int>().CountBy(i => i).ToDictionary();
 
     /// <summary>The workload index at the end of a message id ("queue:123"), or null for an id that is not one.</summary>
     internal static int? WorkloadIndex(string? messageId) =>

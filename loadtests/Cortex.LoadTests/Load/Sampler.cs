@@ -29,13 +29,14 @@ internal sealed class Sampler : IAsyncDisposable
     /// <summary>Time zero of the scenario's charts (<see cref="Stopwatch.GetTimestamp"/>).</summary>
     public long Start { get; }
 
-    public double PeakRssMb
+    /// <summary>The highest RSS the senders had together, or null when no sample read any (a check on it must then fail, not pass on 0).</summary>
+    public double? PeakRssMb
     {
         get
         {
             lock (_points)
             {
-                return _points.Count == 0 ? 0 : _points.Max(p => p.RssMb);
+                return _points.Where(p => p.RssMb > 0).Select(p => (double?)p.RssMb).Max();
             }
         }
     }
@@ -52,12 +53,12 @@ internal sealed class Sampler : IAsyncDisposable
         }
     }
 
-    /// <summary>The senders' RSS samples taken between two instants.</summary>
+    /// <summary>The senders' RSS samples taken between two instants, leaving out those that read none (every sender gone).</summary>
     public double[] RssBetween(long from, long to)
     {
         lock (_points)
         {
-            return [.. _points.Where(p => p.At >= from && p.At <= to).Select(p => p.RssMb)];
+            return [.. _points.Where(p => p.At >= from && p.At <= to && p.RssMb > 0).Select(p => p.RssMb)];
         }
     }
 

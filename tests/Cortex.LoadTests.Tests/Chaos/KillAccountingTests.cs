@@ -44,10 +44,27 @@ public class KillAccountingTests
         var late = new Dictionary<int, int> { [0] = 1, [1] = 1 };
 
         // 1 was taken late but never resent; 3 repeated unnamed. 2 repeated named, 0 as seen, 4 once.
-        Assert.Equal(2, GatewayFaults.RepeatsElsewhere(ledger, 5, late, new HashSet<int> { 0, 1, 2 }));
+        Assert.Equal(2, GatewayFaults.RepeatsElsewhere(ledger, 5, late, Named(0, 1, 2)));
 
         // Named, 3's repeat is explained too; a message taken late must still repeat.
-        Assert.Equal(1, GatewayFaults.RepeatsElsewhere(ledger, 5, late, new HashSet<int> { 0, 1, 2, 3 }));
+        Assert.Equal(1, GatewayFaults.RepeatsElsewhere(ledger, 5, late, Named(0, 1, 2, 3)));
+    }
+
+    [Fact]
+    public void RepeatsElsewhere_MessageNamedOnceAndAcceptedFiveTimes_CountsIt()
+    {
+        // One call cut off explains one repeat. 0 was named once and accepted five times: four copies, three unexplained.
+        // 1 was named twice and repeated twice; 2 was taken late once and named once (the late call), and repeated twice.
+        var ledger = new MessageLedger(3);
+        Accept(ledger, 0, times: 5);
+        Accept(ledger, 1, times: 3);
+        Accept(ledger, 2, times: 3);
+        var late = new Dictionary<int, int> { [2] = 1 };
+
+        Assert.Equal(2, GatewayFaults.RepeatsElsewhere(ledger, 3, late, Named(0, 1, 1, 2)));
+
+        // Named as often as they repeated, all are explained.
+        Assert.Equal(0, GatewayFaults.RepeatsElsewhere(ledger, 3, late, Named(0, 0, 0, 0, 1, 1, 2, 2)));
     }
 
     [Fact]
@@ -71,6 +88,9 @@ public class KillAccountingTests
         Assert.Equal(0, gateway.AcceptedBy(5, "k1-2"));
         Assert.Equal(0, gateway.AcceptedBy(4, "k1-0"));
     }
+
+    /// <summary>The sender's unanswered events (2003) as <see cref="LoadContext.WorkloadIndexCounts"/> reads them: one per index given.</summary>
+    private static Dictionary<int, int> Named(params int[] indices) => LoadContext.WorkloadIndexCounts(indices.Select(i => $"q:{i}"));
 
     private static void Accept(MessageLedger ledger, int index, int times)
     {

@@ -54,6 +54,28 @@ public class LoadContextTests(RedisFixture redis) : IClassFixture<RedisFixture>
     }
 
     [Fact]
+    public async Task Audit_MessageCutOffOnceAndAcceptedFiveTimes_Fails()
+    {
+        // Each repeat needs a call of its own that the sender cut off: one named call explains one repeat, not four.
+        await using var context = await LoadContext.ConnectAsync(redis.Server.Configuration, string.Empty, string.Empty, LoadProfile.Smoke, TextWriter.Null);
+        var (queue, _) = context.NewQueue("cutonce");
+        var ledger = new MessageLedger(2);
+        await using var gateway = await LoadGateway.StartAsync(ledger);
+        foreach (var index in new[] { 0, 0, 0, 0, 0, 1 })
+        {
+            ledger.Accept(index, Stopwatch.GetTimestamp());
+        }
+
+        const string Name = "every message accepted once or dead-lettered; a repeat only after its call was cut off";
+        var namedOnce = (await LoadContext.AuditAsync(ledger, 0, 2, queue, gateway, unanswered: ["q:0"])).Single(c => c.Name == Name);
+        var namedFourTimes = (await LoadContext.AuditAsync(ledger, 0, 2, queue, gateway, unanswered: ["q:0", "q:0", "q:0", "q:0"])).Single(c => c.Name == Name);
+
+        Assert.False(namedOnce.Passed, namedOnce.Measured);
+        Assert.Contains("duplicates 4 (3 of them unexplained; 1 gateway calls named unanswered)", namedOnce.Measured, StringComparison.Ordinal);
+        Assert.True(namedFourTimes.Passed, namedFourTimes.Measured);
+    }
+
+    [Fact]
     public async Task Audit_MissingMessageInTheDeadLetterList_IsAccountedForOnlyWhenDeadLettersAreAllowed()
     {
         await using var context = await LoadContext.ConnectAsync(redis.Server.Configuration, string.Empty, string.Empty, LoadProfile.Smoke, TextWriter.Null);

@@ -31,6 +31,13 @@ public class LoadSmokeTests(RedisFixture redis, PostgresFixture postgres) : ICla
         var faults = run.Scenarios.Single(s => s.Id == "4").Checks.Single(c => c.Name.StartsWith("every message accepted once", StringComparison.Ordinal));
         Assert.Matches("0 of them unexplained; [1-9][0-9,]* gateway calls named unanswered", faults.Measured);
 
+        // Ceilings: a drain timed to an empty queue counts only if the stand-in got each message once.
+        var ceilings = run.Scenarios.Single(s => s.Id == "6");
+        foreach (var setting in new[] { "instant stand-in", "stand-in answering after 20 ms" })
+        {
+            Assert.Contains(ceilings.Checks, c => c.Name == $"each message sent to the stand-in exactly once, {setting} (warm-up included)");
+        }
+
         // Bad input: every malformed payload matched to its dead letter with a precise detail, every valid one sent once.
         var badInput = run.Scenarios.Single(s => s.Id == "7");
         foreach (var setting in new[] { " (instant stand-in)", " (stand-in answering after 20 ms)" })

@@ -158,8 +158,17 @@ public sealed class BenchmarkWiringTests(RedisFixture redis) : IClassFixture<Red
         bench.GlobalSetup();
 
         // The invocation's task completes when the reader that takes item 1,000 signals it; twice shows it resets.
-        await bench.WriteAndRead().WaitAsync(TimeSpan.FromSeconds(30));
-        await bench.WriteAndRead().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(1, await bench.WriteAndRead().WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(2, await bench.WriteAndRead().WaitAsync(TimeSpan.FromSeconds(30)));
+
+        // Held with every item written and taken but the last not yet counted: an invocation that returned once its
+        // writes were done (the channel holds 256, so the writer is done well before the readers) would return 2 here.
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        bench.LastItemGate = gate;
+        var held = bench.WriteAndRead();
+        await bench.LastItemTaken.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        gate.SetResult();
+        Assert.Equal(3, await held.WaitAsync(TimeSpan.FromSeconds(30)));
 
         bench.GlobalCleanup();
     }
