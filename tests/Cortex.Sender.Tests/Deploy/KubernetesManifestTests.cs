@@ -343,6 +343,12 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
         var other = await ExternalTool.RunAsync("redis-cli", [.. keda, "GET", "{cortex}:lease-seq"], "It comes with redis-server (`make test` installs it).");
         Assert.Equal("0", length.Output.Trim());
         Assert.Contains("NOPERM", other.Output, StringComparison.Ordinal);
+
+        string[] producer = ["-p", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--user", "producer", "--pass", "dev-producer", "--no-auth-warning"];
+        var push = await ExternalTool.RunAsync("redis-cli", [.. producer, "LPUSH", "{cortex}:ready:normal", "{}"], "It comes with redis-server (`make test` installs it).");
+        var pop = await ExternalTool.RunAsync("redis-cli", [.. producer, "RPOP", "{cortex}:ready:normal"], "It comes with redis-server (`make test` installs it).");
+        Assert.Equal("1", push.Output.Trim());
+        Assert.Contains("NOPERM", pop.Output, StringComparison.Ordinal);
     }
 
     [Fact]
