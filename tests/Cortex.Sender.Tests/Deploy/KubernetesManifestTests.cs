@@ -377,6 +377,19 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
     }
 
     [Fact]
+    public void ExampleSecrets_PostgresVerifiesTheServersCertificate_AndRedisKeepsItsPasswordApart()
+    {
+        // SSL Mode=Require encrypts with Npgsql 10 but checks no certificate: anyone on the path could pose as PostgreSQL.
+        var secrets = k8s.ExampleSecrets.Single(s => Name(s) == "cortex-secrets").GetProperty("stringData");
+        var postgres = new Npgsql.NpgsqlConnectionStringBuilder(secrets.GetProperty("postgres-connection-string").GetString());
+        var redis = secrets.GetProperty("redis-configuration").GetString()!;
+
+        Assert.Equal(Npgsql.SslMode.VerifyFull, postgres.SslMode);
+        Assert.DoesNotContain("password=", redis, StringComparison.OrdinalIgnoreCase);
+        Assert.False(string.IsNullOrEmpty(secrets.GetProperty("redis-password").GetString()));
+    }
+
+    [Fact]
     public void ExampleSecrets_HoldEveryKeyTheDeploymentsRead()
     {
         var example = k8s.ExampleSecrets.ToDictionary(Name, s => s.GetProperty("stringData").EnumerateObject().Select(p => p.Name).ToHashSet(StringComparer.Ordinal));
