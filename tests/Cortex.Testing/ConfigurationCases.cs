@@ -14,7 +14,7 @@ public static class ConfigurationCases
     /// <summary>Bad values by meaning, per key; the type's own bad values (<see cref="ByType"/>) are added to each.</summary>
     public static readonly IReadOnlyDictionary<string, string[]> Meaning = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {
-        ["Cortex:Redis:Configuration"] = ["", " ", ",", "127.0.0.1:6379,bogus=1", $"127.0.0.1:6379,password={Secret},nosuchoption=1", "127.0.0.1:6379,connectTimeout=abc", $"password={Secret}"],
+        ["Cortex:Redis:Configuration"] = ["", " ", ",", "127.0.0.1:6379,bogus=1", $"127.0.0.1:6379,password={Secret},nosuchoption=1", "127.0.0.1:6379,connectTimeout=abc", $"password={Secret}", $"127.0.0.1:6379,password=Tr0ub4dor,{Secret}"],
         ["Cortex:Redis:Password"] = [Secret + "\n", " " + Secret, Secret + "\u0000"],
         ["Cortex:Redis:TlsCaCertificateFile"] = ["/no/such/ca.pem", "/dev/null"],
         ["Cortex:Redis:DeadConnectionTimeout"] = ["00:00:00", "00:00:00.500", "00:10:01"],

@@ -182,7 +182,7 @@ public static class EnvelopeCodec
         foreach (var (key, value) in envelope.Attributes ?? new Dictionary<string, string>())
         {
             yield return ("attributes", key);
-            yield return ($"attributes.{key}", value);
+            yield return ($"attributes.{ShownName.Cut(key)}", value);
         }
 
         yield return ("lastError", envelope.LastError);
@@ -218,7 +218,7 @@ public static class EnvelopeCodec
 
         if (doc.UnknownField is { } unknown)
         {
-            return Fail(unknown, "unknown field (check its spelling; fields are camelCase)");
+            return Fail(ShownName.Cut(unknown), "unknown field (check its spelling; fields are camelCase)");
         }
 
         if (doc.Version is null)
@@ -371,7 +371,7 @@ public static class EnvelopeCodec
     {
         if (t.UnknownField is { } unknown)
         {
-            return new("template." + unknown, "unknown field (template has name, language, parameters)");
+            return new("template." + ShownName.Cut(unknown), "unknown field (template has name, language, parameters)");
         }
 
         if (string.IsNullOrEmpty(t.Name))

@@ -127,6 +127,8 @@ internal ref struct EnvelopeReader
             return parent ?? "$";
         }
 
+        name = ShownName.Cut(name);
+
         if (name.AsSpan().ContainsAny(s_bracketedNameChars))
         {
             return $"{parent}['{name}']";

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Cortex.Shared.Contract;
 using Cortex.Shared.Queue;
 using Cortex.Shared.Redis;
 using Microsoft.AspNetCore.Builder;
@@ -245,7 +246,7 @@ public static partial class AdminEndpoints
 
     // A parameter name as the answer shows it: bounded, and without control characters.
     private static string Shown(string key) =>
-        new([.. key.Take(64).Select(c => char.IsControl(c) ? '?' : c)]);
+        new([.. ShownName.Cut(key).Select(c => char.IsControl(c) ? '?' : c)]);
 
     private static string? Single(IQueryCollection query, string key) =>
         query.TryGetValue(key, out var values) && values.Count > 0 && !string.IsNullOrEmpty(values[0]) ? values[0] : null;

@@ -42,6 +42,8 @@ public static partial class OperationsEndpoints
         services.TryAddSingleton<QueueMetrics>();
         services.TryAddSingleton(sp => new DeadLetterAdmin(sp.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>(), sp.GetRequiredService<IMessageQueue>().Keys));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IMetricsSource, QueueMetrics>(sp => sp.GetRequiredService<QueueMetrics>()));
+        // One instance for the process (AddCheck<T> takes it from the container): it keeps the refusal probe's verdict.
+        services.TryAddSingleton<RedisHealthCheck>();
         services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: [ReadyTag]);
         services.TryAddSingleton<RedisConnectionWatchdog>();
         services.AddHostedService(sp => sp.GetRequiredService<RedisConnectionWatchdog>());

@@ -10,8 +10,20 @@ namespace Cortex.Shared.Hosting;
 /// says whether Redis is away or refuses Cortex (a password rotated or a user disabled while the service ran: the open
 /// connection kept working, its reconnect is refused, and only a restart with the new password brings it back).
 /// </summary>
-internal sealed class RedisHealthCheck(IConnectionMultiplexer connection, IOptions<RedisOptions> options) : IHealthCheck
+/// <remarks>
+/// That question is asked on a new connection, with the password. Its answer is kept for <see cref="VerdictLifetime"/>
+/// and shared by every request meanwhile, one probe at a time: the port listens on every interface in the images, and
+/// each GET /health/ready during an outage opened a connection and sent AUTH, as often as anyone who reaches the port asked.
+/// </remarks>
+internal sealed class RedisHealthCheck(IConnectionMultiplexer connection, IOptions<RedisOptions> options, TimeProvider time) : IHealthCheck
 {
+    /// <summary>How long a probe's verdict answers readiness requests before the next one asks Redis again.</summary>
+    public static readonly TimeSpan VerdictLifetime = TimeSpan.FromSeconds(5);
+
+    private readonly Lock _lock = new();
+    private Task<string?>? _probe;
+    private long _probeEnded;
+
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         try
@@ -28,8 +40,7 @@ internal sealed class RedisHealthCheck(IConnectionMultiplexer connection, IOptio
             }
 
             // The client library reports a refused handshake as a connection failure: our own probe tells them apart.
-            var (configuration, validation) = RedisConnectionFactory.Configure(options.Value, "cortex-probe");
-            if (await RedisRefusalProbe.RefusalAsync(options.Value, configuration, validation, cancellationToken) is { } refusal)
+            if (await RefusalAsync().WaitAsync(cancellationToken) is { } refusal)
             {
                 return HealthCheckResult.Unhealthy("Redis refuses this service: " + refusal + "; restart it with the configuration Redis takes");
             }
@@ -39,6 +50,36 @@ internal sealed class RedisHealthCheck(IConnectionMultiplexer connection, IOptio
             return RedisReply.ErrorOf(ex) is { } reply
                 ? HealthCheckResult.Unhealthy("Redis answered PING with an error: " + reply)
                 : HealthCheckResult.Unhealthy("Redis unreachable: " + ex.GetType().Name);
+        }
+    }
+
+    // The probe running now, or the last one's verdict while it is fresh; else a new probe.
+    private Task<string?> RefusalAsync()
+    {
+        lock (_lock)
+        {
+            if (_probe is { } probe && (!probe.IsCompleted || time.GetElapsedTime(Volatile.Read(ref _probeEnded)) < VerdictLifetime))
+            {
+                return probe;
+            }
+
+            return _probe = ProbeAsync();
+        }
+    }
+
+    private async Task<string?> ProbeAsync()
+    {
+        try
+        {
+            // Not the request's token: the probe serves every request that comes while it runs, and bounds itself
+            // (RedisRefusalProbe's deadline).
+            await Task.Yield();
+            var (configuration, validation) = RedisConnectionFactory.Configure(options.Value, "cortex-probe");
+            return await RedisRefusalProbe.RefusalAsync(options.Value, configuration, validation, CancellationToken.None);
+        }
+        finally
+        {
+            Volatile.Write(ref _probeEnded, time.GetTimestamp());
         }
     }
 }

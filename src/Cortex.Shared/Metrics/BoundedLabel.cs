@@ -5,6 +5,8 @@ namespace Cortex.Shared.Metrics;
 /// <summary>
 /// Keeps a metric label's values bounded: the first <c>limit</c> distinct values pass through, later ones become
 /// "other". Envelope kinds come from producers, and one that put an id in its kind must not explode Prometheus.
+/// The indexer admits a new value while there is room; <see cref="Known"/> never does, for counts that anyone who can
+/// push can cause (a dead letter at admission costs a producer nothing), so they cannot take the slots of real values.
 /// </summary>
 public sealed class BoundedLabel(int limit)
 {
@@ -37,4 +39,8 @@ public sealed class BoundedLabel(int limit)
             return Other;
         }
     }
+
+    /// <summary>The value if the indexer has admitted it already, else "other" ("none" when empty); claims no slot.</summary>
+    public string Known(string? value) =>
+        string.IsNullOrEmpty(value) ? None : _seen.ContainsKey(value) ? value : Other;
 }

@@ -19,6 +19,12 @@ internal sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
             {
                 error = "names no endpoint (expected host:port[,password=...][,ssl=true])";
             }
+            else if (HasEndpointAfterPassword(options.Configuration ?? string.Empty))
+            {
+                // "host:6379,password=Tr0ub4dor,horse-battery": the parser cuts the password at the comma and takes the
+                // rest for a Redis address, which it resolves and connects to, and which every message about Redis names.
+                error = $"has an endpoint after password=: a password holding ',' is cut there and its rest taken for a Redis address. List the endpoints first, and set a password holding ',' in {RedisOptions.Section}:{nameof(RedisOptions.Password)} instead (this string cannot hold one)";
+            }
         }
         catch (ArgumentException)
         {
@@ -51,6 +57,40 @@ internal sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
 
         check.Range(nameof(options.DeadConnectionTimeout), options.DeadConnectionTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10));
         return check.ToResult();
+    }
+
+    /// <summary>
+    /// True when a piece of the string without "=" (an endpoint, to StackExchange.Redis) comes after a password=. The
+    /// parser splits at every ',' and takes each piece without '=' as an address, so that is where a password holding a
+    /// comma goes; listed before the password, endpoints are as they always were.
+    /// </summary>
+    internal static bool HasEndpointAfterPassword(string configuration)
+    {
+        var afterPassword = false;
+        foreach (var piece in configuration.Split(','))
+        {
+            var option = piece.Trim();
+            if (option.Length == 0)
+            {
+                continue;
+            }
+
+            var equals = option.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+            {
+                // The parser's rule: "=x" is no option either.
+                if (afterPassword)
+                {
+                    return true;
+                }
+            }
+            else if (option[..equals].Trim().Equals("password", StringComparison.OrdinalIgnoreCase))
+            {
+                afterPassword = true;
+            }
+        }
+
+        return false;
     }
 
     private static bool HoldsCertificates(string path)

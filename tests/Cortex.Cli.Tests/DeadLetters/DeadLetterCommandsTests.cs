@@ -100,6 +100,27 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
     }
 
     [Fact]
+    public async Task Show_InvalidEnvelopeWithTheNumberFormattedInAListOrAfterAWord_MasksEveryNumberUnlessRevealed()
+    {
+        // The masking matched bare runs of digits only, after no letter, digit or '_': each of these printed in full.
+        var cli = fixture.Queue(Queues.Clock());
+        var payload = $$"""{"version":1,"id":"bad:2","to":["+55 (11) 98765-4321"],"text":"oi","phone":"+55 11 98765-4321","ref":"tel_5511912345678"}""";
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.InvalidEnvelope, Encoding.UTF8.GetBytes(payload), cli.Time.GetUtcNow(), "bad:2");
+
+        var masked = await cli.RunAsync("dlq", "show", "bad:2");
+        var revealed = await cli.RunAsync("dlq", "show", "bad:2", "--reveal");
+
+        Assert.True(masked.ExitCode == 0, masked.ToString());
+        Assert.Contains("\"+55*******4321\"", masked.Out, StringComparison.Ordinal);
+        Assert.Contains("\"phone\": \"+55*******4321\"", masked.Out, StringComparison.Ordinal);
+        Assert.Contains("\"ref\": \"tel_+55*******5678\"", masked.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("98765", masked.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("91234", masked.Out, StringComparison.Ordinal);
+        Assert.Contains("+55 (11) 98765-4321", revealed.Out, StringComparison.Ordinal);
+        Assert.Contains("tel_5511912345678", revealed.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task RequeueOne_AfterARealFailedSend_GoesBackToItsReadyListAndTheSenderSendsItAgain()
     {
         var cli = fixture.Queue(Queues.Clock());

@@ -343,6 +343,12 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
         var other = await ExternalTool.RunAsync("redis-cli", [.. keda, "GET", "{cortex}:lease-seq"], "It comes with redis-server (`make test` installs it).");
         Assert.Equal("0", length.Output.Trim());
         Assert.Contains("NOPERM", other.Output, StringComparison.Ordinal);
+
+        string[] producer = ["-p", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--user", "producer", "--pass", "dev-producer", "--no-auth-warning"];
+        var push = await ExternalTool.RunAsync("redis-cli", [.. producer, "LPUSH", "{cortex}:ready:normal", "{}"], "It comes with redis-server (`make test` installs it).");
+        var pop = await ExternalTool.RunAsync("redis-cli", [.. producer, "RPOP", "{cortex}:ready:normal"], "It comes with redis-server (`make test` installs it).");
+        Assert.Equal("1", push.Output.Trim());
+        Assert.Contains("NOPERM", pop.Output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -368,6 +374,19 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
 
         // A margin for what maxmemory does not count (fragmentation, Redis's own overhead).
         Assert.InRange(maxmemory, 1, limitBytes * 8 / 10);
+    }
+
+    [Fact]
+    public void ExampleSecrets_PostgresVerifiesTheServersCertificate_AndRedisKeepsItsPasswordApart()
+    {
+        // SSL Mode=Require encrypts with Npgsql 10 but checks no certificate: anyone on the path could pose as PostgreSQL.
+        var secrets = k8s.ExampleSecrets.Single(s => Name(s) == "cortex-secrets").GetProperty("stringData");
+        var postgres = new Npgsql.NpgsqlConnectionStringBuilder(secrets.GetProperty("postgres-connection-string").GetString());
+        var redis = secrets.GetProperty("redis-configuration").GetString()!;
+
+        Assert.Equal(Npgsql.SslMode.VerifyFull, postgres.SslMode);
+        Assert.DoesNotContain("password=", redis, StringComparison.OrdinalIgnoreCase);
+        Assert.False(string.IsNullOrEmpty(secrets.GetProperty("redis-password").GetString()));
     }
 
     [Fact]

@@ -15,14 +15,17 @@ namespace Cortex.Sender.Tests.Deploy;
 
 /// <summary>
 /// The Redis users of k8s/redis/users.acl, loaded into a real redis-server: the senders' user can do everything the
-/// sender does on the default queue, and KEDA's user can read the ready lists' length and nothing more.
+/// sender does on the default queue, KEDA's user can read the ready lists' length and nothing more, and the producers'
+/// user can push to the ready lists and nothing more.
 /// </summary>
 public sealed class RedisAclTests : IAsyncLifetime
 {
     private const string SendersPassword = "senders-test-password";
     private const string KedaPassword = "keda-test-password";
+    private const string ProducerPassword = "producer-test-password";
     private static readonly string[] s_sendersUser = ["--user", "default", "--pass", SendersPassword];
     private static readonly string[] s_kedaUser = ["--user", "keda", "--pass", KedaPassword];
+    private static readonly string[] s_producerUser = ["--user", "producer", "--pass", ProducerPassword];
     private readonly string _aclFile = Path.Combine(Path.GetTempPath(), $"cortex-users-{Guid.NewGuid():N}.acl");
     private RedisServer _server = null!;
 
@@ -31,7 +34,8 @@ public sealed class RedisAclTests : IAsyncLifetime
         var acl = await File.ReadAllTextAsync(DeployArtifacts.FullPath("k8s/redis/users.acl"));
         Assert.Contains(">CHANGE-ME-SENDERS", acl, StringComparison.Ordinal);
         Assert.Contains(">CHANGE-ME-KEDA", acl, StringComparison.Ordinal);
-        await File.WriteAllTextAsync(_aclFile, acl.Replace("CHANGE-ME-SENDERS", SendersPassword, StringComparison.Ordinal).Replace("CHANGE-ME-KEDA", KedaPassword, StringComparison.Ordinal));
+        await File.WriteAllTextAsync(_aclFile, acl.Replace("CHANGE-ME-SENDERS", SendersPassword, StringComparison.Ordinal).Replace("CHANGE-ME-KEDA", KedaPassword, StringComparison.Ordinal)
+            .Replace("CHANGE-ME-PRODUCER", ProducerPassword, StringComparison.Ordinal));
         _server = await RedisServer.StartAsync("--aclfile", _aclFile);
     }
 
@@ -237,6 +241,58 @@ public sealed class RedisAclTests : IAsyncLifetime
         Assert.StartsWith("NOPERM", push, StringComparison.Ordinal);
         Assert.StartsWith("NOPERM", dead, StringComparison.Ordinal);
         Assert.StartsWith("NOPERM", sent, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ProducerUser_PushesAsDocumented_AndTheSenderSendsWhatItPushed()
+    {
+        // docs/message-format.md, Enqueueing: redis-cli LPUSH to the list of the message's priority, as the producer user.
+        Assert.Equal("1", await RedisCli(s_producerUser, "LPUSH", "{cortex}:ready:normal", """{"version":1,"id":"producer-1","to":"+5511987654321","text":"Your bill is due on 25/11."}"""));
+        Assert.Equal("2", await RedisCli(s_producerUser, "LPUSH", "{cortex}:ready:high", """{"version":1,"id":"producer-2","to":"+5511987654321","text":"Your code is 481516","priority":"high"}""", """{"version":1,"id":"producer-3","to":"+5511987654321","text":"oi","priority":"high"}"""));
+        Assert.Equal("1", await RedisCli(s_producerUser, "LPUSH", "{cortex}:ready:low", """{"version":1,"id":"producer-4","to":"+5511987654321","text":"oi","priority":"low"}"""));
+        Assert.Equal("PONG", await RedisCli(s_producerUser, "PING"));
+
+        await using var app = SenderApplication.Build([], builder => builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Cortex:Redis:Configuration"] = _server.Configuration,
+            ["Cortex:Redis:Password"] = SendersPassword,
+            ["Cortex:Observability:Port"] = "0",
+            ["Cortex:Gateway:Type"] = "Fake",
+            ["Cortex:Sender:IdlePollMax"] = "00:00:00.020",
+        }));
+        await app.StartAsync();
+        var queue = app.Services.GetRequiredService<IMessageQueue>();
+        var gateway = app.Services.GetRequiredService<FakeGateway>();
+        await SenderTestHost.WaitForAsync(async () => await queue.GetStatsAsync() is { Pending: 0 } && gateway.AcceptedCount == 4, "every pushed message sent");
+        await app.StopAsync();
+
+        Assert.Equal(0, gateway.DuplicateCount());
+        Assert.Equal(0, (await queue.GetStatsAsync()).Dead);
+    }
+
+    [Theory]
+    [InlineData("SET", "{cortex}:sent:producer-1", "1")] // mark a message sent, so it never goes out
+    [InlineData("DEL", "{cortex}:ready:normal")] // drop the waiting messages
+    [InlineData("HSET", "{cortex}:leases:sender-1", "1", "x")] // forge a lease
+    [InlineData("HDEL", "{cortex}:leases:sender-1", "1")]
+    [InlineData("RPOP", "{cortex}:ready:normal")] // take a message meant for the sender
+    [InlineData("LRANGE", "{cortex}:ready:normal", "0", "-1")] // read other producers' messages and numbers
+    [InlineData("LLEN", "{cortex}:ready:normal")]
+    [InlineData("LREM", "{cortex}:ready:normal", "0", "x")]
+    [InlineData("RPUSH", "{cortex}:ready:normal", "x")] // jump the queue
+    [InlineData("LPUSH", "{cortex}:dead", "x")]
+    [InlineData("LRANGE", "{cortex}:dead", "0", "-1")]
+    [InlineData("ZADD", "{cortex}:delayed", "0", "x")] // its members carry an internal prefix: not the producers' to write
+    [InlineData("LPUSH", "{cortex}:ready:elsewhere", "x")]
+    [InlineData("SET", "{cortex}:paused", "x")]
+    [InlineData("HSET", "cortex:ratelimit:{main}", "tokens", "1000")]
+    [InlineData("EVAL", "return redis.call('LPUSH', KEYS[1], 'x')", "1", "{cortex}:ready:normal")]
+    [InlineData("FLUSHALL")]
+    [InlineData("KEYS", "*")]
+    [InlineData("SUBSCRIBE", "__Booksleeve_MasterChanged")]
+    public async Task ProducerUser_AnythingButThePush_Refused(params string[] command)
+    {
+        Assert.StartsWith("NOPERM", await RedisCli(s_producerUser, command), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -483,6 +483,35 @@ public class EnvelopeCodecTests
         Assert.Equal(string.Empty, normalized);
     }
 
+    public static TheoryData<string, string, string> LongNames()
+    {
+        var name = new string('n', 60_000);
+        var cut = new string('n', 64) + "…";
+        var spaced = "a b" + name;
+        return new()
+        {
+            { "unknown field", "{" + Minimal + ",\"" + name + "\":1}", cut },
+            { "unknown field, twice", "{" + Minimal + ",\"" + name[..30_000] + "\":1,\"" + name[..30_000] + "\":2}", cut }, // within 64 KiB
+            { "unknown field, cut off in its value", "{" + Minimal + ",\"" + name + "\":[", cut },
+            { "unknown template field", "{" + TemplateMembers + ",\"template\":{\"name\":\"a\",\"language\":\"en\",\"" + name + "\":1}}", "template." + cut },
+            { "attribute of the wrong type", "{" + Minimal + ",\"attributes\":{\"" + name + "\":1}}", "attributes." + cut },
+            { "attribute cut off after its key", "{" + Minimal + ",\"attributes\":{\"" + name + "\":", "attributes." + cut },
+            { "attribute key with a space", "{" + Minimal + ",\"attributes\":{\"" + spaced + "\":true}}", "attributes['" + spaced[..64] + "…']" },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(LongNames))]
+    public void Parse_AFieldNameOf60000Characters_IsNamedByItsFirst64(string name, string json, string field)
+    {
+        // The name went whole into the dead-letter detail: 60,058 characters stored in Redis and logged per message.
+        var error = EnvelopeCodec.Parse(Utf8(json)).Error;
+
+        Assert.NotNull(error);
+        Assert.True(error.Field == field, $"{name}: {error.ToString()[..Math.Min(200, error.ToString().Length)]}");
+        Assert.InRange(error.ToString().Length, 1, 300);
+    }
+
     private static byte[] Utf8(string json) => Encoding.UTF8.GetBytes(json);
 
     // Envelope is a record, but its collections compare by reference; compare them by content.

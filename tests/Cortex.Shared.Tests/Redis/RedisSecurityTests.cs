@@ -2,6 +2,7 @@ using Cortex.Shared.Client;
 using Cortex.Shared.Contract;
 using Cortex.Shared.Hosting;
 using Cortex.Shared.Queue;
+using Cortex.Shared.Redis;
 using Cortex.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
@@ -159,6 +160,39 @@ public sealed class RedisSecurityTests
         Assert.Equal(CortexHost.ConfigurationErrorExitCode, exit);
         Assert.Contains("Cortex:Redis:Password must not start or end with spaces or contain control characters", output, StringComparison.Ordinal);
         Assert.DoesNotContain(Password, output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:6379,password=Tr0ub4dor,horse-battery")]
+    [InlineData("127.0.0.1:6379,password=Tr0ub4dor,horse-battery:6379")]
+    [InlineData("127.0.0.1:6379,Password = Tr0ub4dor, horse-battery ,ssl=false")]
+    [InlineData("127.0.0.1:6379,password=Tr0ub4dor,=horse-battery")]
+    [InlineData("127.0.0.1:6379,ssl=false,password=Tr0ub4dor,horse-battery,connectTimeout=200")]
+    public async Task Start_PasswordWithACommaInTheConfiguration_Exits78NamingTheKeyAndThePasswordSettingNeverThePassword(string configuration)
+    {
+        // StackExchange.Redis cut the password at the comma and took "horse-battery" for a Redis address: resolved by DNS,
+        // connected to, and named in the refusal, the readiness text, the CLI's "unreachable" line and the watchdog's log.
+        var (exit, output) = await RunAsync(new() { ["Cortex:Redis:Configuration"] = configuration });
+
+        Assert.Equal(CortexHost.ConfigurationErrorExitCode, exit);
+        Assert.Contains("Cortex:Redis:Configuration has an endpoint after password=", output, StringComparison.Ordinal);
+        Assert.Contains("Cortex:Redis:Password", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Tr0ub4dor", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("horse-battery", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("redis,password=x")]
+    [InlineData("redis:6379,password=x,ssl=true")]
+    [InlineData("redis-a:6379,redis-b:6379,password=x,ssl=true,abortConnect=false")]
+    [InlineData("redis:6379,password=x=y,ssl=true,")]
+    [InlineData("redis:6379,ssl=true")]
+    [InlineData("redis:6379, password=x ,connectTimeout=200")]
+    public void Validate_EndpointsBeforeThePassword_Pass(string configuration)
+    {
+        var result = new RedisOptionsValidator().Validate(null, new RedisOptions { Configuration = configuration });
+
+        Assert.True(result.Succeeded, result.FailureMessage);
     }
 
     private static Dictionary<string, string?> PasswordSettings(RedisServer server, string password, string where) => where == "Password"
