@@ -281,6 +281,33 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
         Assert.InRange(min, 1, max);
     }
 
+    [Theory]
+    [MemberData(nameof(OverlayNames), MemberType = typeof(KubernetesManifests))]
+    public async Task Overlay_SenderBuffer_HoldsAFewSecondsOfThePodsRateAtMost(string overlay)
+    {
+        // A pod sends what it leased in lease order at PodPermitsPerSecond: a `high` message leased next waits behind
+        // the buffer (Prefetch) and the messages its workers hold while they wait for a permit (Workers). Production
+        // kept the default Prefetch of 256 at 5 msg/s: 51 s of sends in the buffer, and a high message 35.6 s late.
+        var (buffer, held) = await SenderHoldSeconds(k8s.Environment(overlay, SenderName));
+
+        Assert.True(buffer <= MaxBufferSeconds, $"{overlay}: Prefetch is {buffer:0.#} s of the pod's rate; keep it under {MaxBufferSeconds} s (docs/configuration.md, sizing Prefetch)");
+        Assert.True(held <= 2 * MaxBufferSeconds, $"{overlay}: Prefetch + Workers are {held:0.#} s of the pod's rate; keep them under {2 * MaxBufferSeconds} s");
+    }
+
+    [Fact]
+    public async Task SenderHoldSeconds_ProductionWithTheDefaultPrefetch_IsTheFiftySecondsTheCheckAboveRefuses()
+    {
+        // The check above can fail: without its Prefetch, prod's sender buffers the default 256 messages at 5 msg/s.
+        var environment = k8s.Environment("prod", SenderName);
+        Assert.True(environment.Remove("Cortex__Sender__Prefetch"));
+
+        var (buffer, held) = await SenderHoldSeconds(environment);
+
+        Assert.Equal(256 / 5.0, buffer, 3);
+        Assert.Equal((256 + 16) / 5.0, held, 3);
+        Assert.True(buffer > MaxBufferSeconds);
+    }
+
     [Fact]
     public async Task Overlay_HpaMetric_IsServedByThePrometheusAdapterRule()
     {
@@ -386,6 +413,19 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
                 }
             }
         }
+    }
+
+    /// <summary>A few seconds of the pod's rate: what a high-priority message may wait behind the pod's buffer.</summary>
+    private const double MaxBufferSeconds = 5;
+
+    /// <summary>The sender's buffer (Prefetch) and all it holds leased (Prefetch + Workers), in seconds of its pod rate.</summary>
+    private static async Task<(double Buffer, double Held)> SenderHoldSeconds(IReadOnlyDictionary<string, string?> environment)
+    {
+        await using var app = BuildService(SenderName, environment);
+        var rate = Options<RateLimitOptions>(app).PodPermitsPerSecond;
+        var sender = Options<SenderOptions>(app);
+        Assert.True(rate > 0, "the sender has no PodPermitsPerSecond: its buffer cannot be sized against its rate");
+        return (sender.Prefetch / rate, (sender.Prefetch + sender.Workers) / rate);
     }
 
     private string Namespace(string overlay) => Name(k8s.Objects(overlay, "Namespace").Single());
