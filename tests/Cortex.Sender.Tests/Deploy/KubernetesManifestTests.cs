@@ -397,6 +397,36 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
         Assert.InRange(maxmemory, 1, limitBytes * 8 / 10);
     }
 
+    [Theory]
+    [InlineData("README.md")]
+    [InlineData("k8s/README.md")]
+    public void DeploySteps_ApplyTheNamespaceBeforeTheSecretsThatGoInIt(string doc)
+    {
+        // The steps applied the Secrets (namespace: cortex) before the overlay that creates the namespace: on a fresh
+        // cluster the first apply failed with "namespaces \"cortex\" not found".
+        var ns = Namespace("prod");
+        Assert.All(k8s.ExampleSecrets, s => Assert.Equal(ns, s.GetProperty("metadata").GetProperty("namespace").GetString()));
+
+        // The step applies the base's own file, so the namespace has its pod-security label from the start.
+        const string namespaceFile = "k8s/base/namespace.yaml";
+        var file = File.ReadAllText(DeployArtifacts.FullPath(namespaceFile));
+        Assert.Contains($"name: {ns}\n", file, StringComparison.Ordinal);
+        Assert.Equal("restricted", k8s.Objects("prod", "Namespace").Single().GetProperty("metadata").GetProperty("labels").GetProperty("pod-security.kubernetes.io/enforce").GetString());
+        Assert.Contains("pod-security.kubernetes.io/enforce: restricted", file, StringComparison.Ordinal);
+
+        var commands = MarkdownDoc.FencedBlocks(MarkdownDoc.Read(doc))
+            .Where(b => b.Language == "bash")
+            .SelectMany(b => b.Content.Split('\n'))
+            .Select(l => l.Trim())
+            .ToList();
+        var namespaceStep = commands.FindIndex(c => c.StartsWith($"kubectl apply -f {namespaceFile}", StringComparison.Ordinal));
+        var secretsStep = commands.FindIndex(c => c.StartsWith("kubectl apply -f my-cortex-secrets.yaml", StringComparison.Ordinal));
+        var overlayStep = commands.FindIndex(c => c.StartsWith("kubectl apply -k k8s/overlays/prod", StringComparison.Ordinal));
+
+        Assert.True(secretsStep >= 0 && overlayStep > secretsStep, $"{doc}: the Secrets are applied before the overlay that reads them");
+        Assert.True(namespaceStep >= 0 && namespaceStep < secretsStep, $"{doc}: `kubectl apply -f {namespaceFile}` must come before the Secrets are applied into it");
+    }
+
     [Fact]
     public void ExampleSecrets_HoldEveryKeyTheDeploymentsRead()
     {
