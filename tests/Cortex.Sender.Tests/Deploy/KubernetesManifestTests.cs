@@ -224,6 +224,39 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
     }
 
     [Theory]
+    [InlineData("prod")]
+    [InlineData("prod-hpa")]
+    public async Task Overlay_WithoutTheMonitoringComponent_RendersWithNoPrometheusOperatorObject(string overlay)
+    {
+        // k8s/README.md said the Prometheus Operator was optional while both production overlays include its CRDs'
+        // objects. It now says: without the Operator, delete the monitoring component's line from the overlay. That
+        // must leave an overlay that renders, still has its autoscaler, and needs nothing from the Operator.
+        const string line = "  - ../../components/monitoring";
+        var kustomization = await File.ReadAllLinesAsync(DeployArtifacts.FullPath($"k8s/overlays/{overlay}/kustomization.yaml"));
+        Assert.Contains(line, kustomization);
+        Assert.Contains("components/monitoring", File.ReadAllText(DeployArtifacts.FullPath("k8s/README.md")), StringComparison.Ordinal);
+
+        // Two levels under k8s/, as the overlays are, so the overlay's relative paths hold (kustomize refuses absolute
+        // ones); not under k8s/overlays, which the validator renders.
+        var copy = DeployArtifacts.FullPath($"k8s/.test-{Guid.NewGuid():N}/{overlay}");
+        Directory.CreateDirectory(copy);
+        try
+        {
+            await File.WriteAllLinesAsync(Path.Combine(copy, "kustomization.yaml"), kustomization.Where(l => l != line));
+            var rendered = await ExternalTool.RunAsync("kubectl", ["kustomize", copy], "The machine image ships kubectl (scripts/ensure-tools.sh kubectl).");
+
+            Assert.True(rendered.ExitCode == 0, rendered.ToString());
+            Assert.DoesNotContain("monitoring.coreos.com", rendered.Output, StringComparison.Ordinal);
+            Assert.Contains(overlay == "prod" ? "kind: ScaledObject" : "kind: HorizontalPodAutoscaler", rendered.Output, StringComparison.Ordinal);
+            Assert.Contains($"name: {SenderName}", rendered.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(copy)!, recursive: true);
+        }
+    }
+
+    [Theory]
     [MemberData(nameof(OverlayNames), MemberType = typeof(KubernetesManifests))]
     public async Task Overlay_KedaTriggers_WatchEveryReadyListTheSenderLeasesFrom(string overlay)
     {
