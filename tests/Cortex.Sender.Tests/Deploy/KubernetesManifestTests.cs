@@ -236,24 +236,28 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
         Assert.Contains(line, kustomization);
         Assert.Contains("components/monitoring", File.ReadAllText(DeployArtifacts.FullPath("k8s/README.md")), StringComparison.Ordinal);
 
-        // Two levels under k8s/, as the overlays are, so the overlay's relative paths hold (kustomize refuses absolute
-        // ones); not under k8s/overlays, which the validator renders.
-        var copy = DeployArtifacts.FullPath($"k8s/.test-{Guid.NewGuid():N}/{overlay}");
-        Directory.CreateDirectory(copy);
-        try
-        {
-            await File.WriteAllLinesAsync(Path.Combine(copy, "kustomization.yaml"), kustomization.Where(l => l != line));
-            var rendered = await ExternalTool.RunAsync("kubectl", ["kustomize", copy], "The machine image ships kubectl (scripts/ensure-tools.sh kubectl).");
+        var rendered = await RenderEditedCopy(overlay, kustomization.Where(l => l != line));
 
-            Assert.True(rendered.ExitCode == 0, rendered.ToString());
-            Assert.DoesNotContain("monitoring.coreos.com", rendered.Output, StringComparison.Ordinal);
-            Assert.Contains(overlay == "prod" ? "kind: ScaledObject" : "kind: HorizontalPodAutoscaler", rendered.Output, StringComparison.Ordinal);
-            Assert.Contains($"name: {SenderName}", rendered.Output, StringComparison.Ordinal);
-        }
-        finally
-        {
-            Directory.Delete(Path.GetDirectoryName(copy)!, recursive: true);
-        }
+        Assert.DoesNotContain("monitoring.coreos.com", rendered, StringComparison.Ordinal);
+        Assert.Contains(overlay == "prod" ? "kind: ScaledObject" : "kind: HorizontalPodAutoscaler", rendered, StringComparison.Ordinal);
+        Assert.Contains($"name: {SenderName}", rendered, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ProdOverlay_RedisAddressOfItsScaledObjectPatch_ReachesEveryTrigger()
+    {
+        // k8s/README.md sends the operator to prod's ScaledObject patch for KEDA's Redis address, which the patch did
+        // not set: the address stayed components/keda's, three times over. Edited in the patch alone, it must reach
+        // all three triggers.
+        const string address = "redis.cortex.svc.cluster.local:6379";
+        const string elsewhere = "redis-tls.data.svc.cluster.local:6380";
+        var kustomization = await File.ReadAllLinesAsync(DeployArtifacts.FullPath("k8s/overlays/prod/kustomization.yaml"));
+        Assert.Equal(3, kustomization.Count(l => l.Trim() == $"value: {address}"));
+
+        var rendered = await RenderEditedCopy("prod", kustomization.Select(l => l.Replace(address, elsewhere, StringComparison.Ordinal)));
+
+        Assert.Equal(3, rendered.Split('\n').Count(l => l.Trim() == $"address: {elsewhere}"));
+        Assert.DoesNotContain(address, rendered, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -290,6 +294,9 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
                 Assert.True(values?.ContainsKey(reference.GetProperty("key").GetString()!) == true, $"{overlay}: TriggerAuthentication reads a secret key nobody provides: {reference}");
             }
         }
+
+        // One Redis for the three lists: an overlay that changes the address changes it in every trigger.
+        Assert.Single(triggers.Select(t => t.GetProperty("metadata").GetProperty("address").GetString()).Distinct());
 
         // KEDA's operator resolves the address from its own namespace: a short service name would point elsewhere.
         Assert.All(triggers, t => Assert.EndsWith($".{Namespace(overlay)}.svc.cluster.local:6379", t.GetProperty("metadata").GetProperty("address").GetString(), StringComparison.Ordinal));
@@ -489,6 +496,28 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
         var sender = Options<SenderOptions>(app);
         Assert.True(rate > 0, "the sender has no PodPermitsPerSecond: its buffer cannot be sized against its rate");
         return (sender.Prefetch / rate, (sender.Prefetch + sender.Workers) / rate);
+    }
+
+    /// <summary>
+    /// Renders an overlay's kustomization.yaml as edited (<paramref name="lines"/>) with <c>kubectl kustomize</c>, from a
+    /// copy two levels under k8s/ as the overlays are, so its relative paths hold (kustomize refuses absolute ones); not
+    /// under k8s/overlays, which the validator renders. The copy is deleted afterwards.
+    /// </summary>
+    private static async Task<string> RenderEditedCopy(string overlay, IEnumerable<string> lines)
+    {
+        var copy = DeployArtifacts.FullPath($"k8s/.test-{Guid.NewGuid():N}/{overlay}");
+        Directory.CreateDirectory(copy);
+        try
+        {
+            await File.WriteAllLinesAsync(Path.Combine(copy, "kustomization.yaml"), lines);
+            var rendered = await ExternalTool.RunAsync("kubectl", ["kustomize", copy], "The machine image ships kubectl (scripts/ensure-tools.sh kubectl).");
+            Assert.True(rendered.ExitCode == 0, rendered.ToString());
+            return rendered.Output;
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(copy)!, recursive: true);
+        }
     }
 
     private string Namespace(string overlay) => Name(k8s.Objects(overlay, "Namespace").Single());
