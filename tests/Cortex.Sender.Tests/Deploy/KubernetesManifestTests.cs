@@ -348,6 +348,19 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
         Assert.True(buffer > MaxBufferSeconds);
     }
 
+    [Theory]
+    [MemberData(nameof(OverlayNames), MemberType = typeof(KubernetesManifests))]
+    public void Overlay_Autoscaler_DoesNotScaleOnCpu(string overlay)
+    {
+        // components/production sizes the sender's CPU request to its rate-capped work (250m, not a core) on the
+        // ground that nothing scales on CPU: a utilization target would read that request as the pod's capacity.
+        var triggers = k8s.Objects(overlay, "ScaledObject").SelectMany(o => o.GetProperty("spec").GetProperty("triggers").EnumerateArray()).Select(t => t.GetProperty("type").GetString());
+        var metrics = k8s.Objects(overlay, "HorizontalPodAutoscaler").SelectMany(o => o.GetProperty("spec").GetProperty("metrics").EnumerateArray()).Select(m => m.GetProperty("type").GetString());
+
+        Assert.All(triggers, t => Assert.True(t is not ("cpu" or "memory"), $"{overlay}: a KEDA {t} trigger"));
+        Assert.All(metrics, m => Assert.Equal("External", m));
+    }
+
     [Fact]
     public async Task Overlay_HpaMetric_IsServedByThePrometheusAdapterRule()
     {
