@@ -5,11 +5,13 @@
 //   3. each object is type-checked by the TypeScript compiler as an object literal of the model's interface, which
 //      rejects any field the schema does not know (a misspelt `timeoutSecond` passes step 2 and fails here);
 //   4. the PrometheusRule carries exactly the groups of deploy/prometheus/cortex-alerts.yml.
-// Prints one JSON document on stdout: { overlays: { name: [objects] }, files: { path: parsed }, errors: [text] }, for
-// the xUnit tests (tests/Cortex.Sender.Tests/Deploy/KubernetesManifestTests.cs) to check the cross-file invariants.
+// k8s/tools/* (kustomizations applied by hand) are rendered and checked the same way.
+// Prints one JSON document on stdout: { overlays: { name: [objects] }, tools: { name: [objects] }, files: { path: parsed },
+// errors: [text] }, for the xUnit tests (tests/Cortex.Sender.Tests/Deploy/KubernetesManifestTests.cs) to check the
+// cross-file invariants.
 // Exit code 1 when there is any error. `--write-rules` regenerates components/monitoring/prometheusrule.yaml.
 import { execFileSync } from "node:child_process";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
@@ -45,6 +47,20 @@ for (const name of readdirSync(overlaysDir).sort()) {
   overlays[name] = YAML.parseAllDocuments(rendered).map((d) => d.toJSON()).filter((o) => o !== null);
 }
 
+// Kustomizations applied by hand, never by an overlay (k8s/tools/cli: a pod for the cortex CLI).
+const tools = {};
+const toolsDir = join(k8s, "tools");
+for (const name of existsSync(toolsDir) ? readdirSync(toolsDir).sort() : []) {
+  let rendered;
+  try {
+    rendered = execFileSync("kubectl", ["kustomize", join(toolsDir, name)], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (e) {
+    errors.push(`tools/${name}: kubectl kustomize failed: ${(e.stderr || e.message).trim()}`);
+    continue;
+  }
+  tools[name] = YAML.parseAllDocuments(rendered).map((d) => d.toJSON()).filter((o) => o !== null);
+}
+
 const files = {};
 for (const path of looseManifests) {
   files[path] = YAML.parseAllDocuments(readFileSync(join(k8s, path), "utf8")).map((d) => d.toJSON()).filter((o) => o !== null);
@@ -55,6 +71,7 @@ for (const path of looseFiles) {
 
 const checked = [
   ...Object.entries(overlays).map(([name, objects]) => [`overlays/${name}`, objects]),
+  ...Object.entries(tools).map(([name, objects]) => [`tools/${name}`, objects]),
   ...looseManifests.map((path) => [path, files[path]]),
 ];
 for (const [source, objects] of checked) {
@@ -73,7 +90,7 @@ for (const [name, objects] of Object.entries(overlays)) {
   }
 }
 
-process.stdout.write(JSON.stringify({ overlays, files, errors }, null, 1) + "\n");
+process.stdout.write(JSON.stringify({ overlays, tools, files, errors }, null, 1) + "\n");
 // exitCode, not exit(): to a pipe, stdout is written asynchronously, and exit() cut the report at 64 KiB.
 process.exitCode = errors.length === 0 ? 0 : 1;
 

@@ -17,6 +17,8 @@ public static class Cli
         Configuration: the services' own keys, from the environment (Cortex__Redis__Configuration,
         Cortex__Queue__Name, Cortex__Postgres__ConnectionString, ...), overridden by --redis, --queue and
         --postgres. stats, enqueue and dlq use Redis only; migrate, jobs and campaign use PostgreSQL only.
+        Passwords belong in the environment (Cortex__Redis__Password, Cortex__Postgres__ConnectionString):
+        on the command line they show in ps and in shell history, and cortex warns.
         Phone numbers are always masked (+55*******4321) except in 'dlq show --reveal'.
         """;
 
@@ -128,9 +130,11 @@ public static class Cli
 /// <summary>--redis, --queue and --postgres: on every verb, over the configuration from the environment.</summary>
 internal sealed class GlobalOptions
 {
+    private static readonly string[] s_postgresPasswordKeys = ["Password", "PWD", "PSW"];
+
     public Option<string?> Redis { get; } = new("--redis")
     {
-        Description = "Redis configuration string (host:port[,password=...]); overrides Cortex:Redis:Configuration",
+        Description = "Redis configuration string (host:port[,ssl=true]); overrides Cortex:Redis:Configuration. Give the password in the environment (Cortex__Redis__Password), not here: a command line shows in ps and in shell history",
         HelpName = "conn",
         Recursive = true,
     };
@@ -144,7 +148,7 @@ internal sealed class GlobalOptions
 
     public Option<string?> Postgres { get; } = new("--postgres")
     {
-        Description = "Npgsql connection string; overrides Cortex:Postgres:ConnectionString",
+        Description = "Npgsql connection string; overrides Cortex:Postgres:ConnectionString. With a password, set Cortex__Postgres__ConnectionString in the environment instead: a command line shows in ps and in shell history",
         HelpName = "conn",
         Recursive = true,
     };
@@ -162,6 +166,10 @@ internal sealed class GlobalOptions
         if (parse.GetValue(Redis) is { } redis)
         {
             overrides["Cortex:Redis:Configuration"] = redis;
+            if (HasRedisPassword(redis))
+            {
+                console.Error.WriteLine("warning: --redis holds a password, which anyone on this machine can read in the process list and which stays in your shell history; set Cortex__Redis__Password in the environment instead");
+            }
         }
 
         if (parse.GetValue(Queue) is { } queue)
@@ -172,8 +180,33 @@ internal sealed class GlobalOptions
         if (parse.GetValue(Postgres) is { } postgres)
         {
             overrides["Cortex:Postgres:ConnectionString"] = postgres;
+            if (HasPostgresPassword(postgres))
+            {
+                console.Error.WriteLine("warning: --postgres holds a password, which anyone on this machine can read in the process list and which stays in your shell history; set Cortex__Postgres__ConnectionString in the environment instead");
+            }
         }
 
         return new CliContext(console, overrides);
+    }
+
+    /// <summary>Whether a StackExchange.Redis configuration string has a password option (its keys ignore case).</summary>
+    internal static bool HasRedisPassword(string configuration) =>
+        configuration.Split(',').Select(o => o.Trim()).Any(o => o.Length > "password=".Length && o.StartsWith("password=", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Whether an Npgsql connection string has a password (Password, or its aliases PWD and PSW; keys ignore case).</summary>
+    internal static bool HasPostgresPassword(string connectionString)
+    {
+        var builder = new System.Data.Common.DbConnectionStringBuilder();
+        try
+        {
+            builder.ConnectionString = connectionString;
+        }
+        catch (ArgumentException)
+        {
+            // Malformed: the configuration check stops the verb naming the key. Still a likely password on the line.
+            return connectionString.Contains("password", StringComparison.OrdinalIgnoreCase);
+        }
+
+        return s_postgresPasswordKeys.Any(k => builder.TryGetValue(k, out var value) && value is string { Length: > 0 });
     }
 }

@@ -108,6 +108,85 @@ public sealed class CliTests(CliFixture fixture)
     }
 
     [Fact]
+    public async Task Help_RedisAndPostgres_PointAtTheEnvironmentForPasswords()
+    {
+        // The help showed `host:port[,password=...]`: a password typed there is in ps and the shell's history.
+        var result = await new CliDriver(new FakeTimeProvider()).RunAsync("stats", "--help");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.DoesNotContain("password=...", result.Out, StringComparison.Ordinal);
+        Assert.Contains("Cortex__Redis__Password", result.Out, StringComparison.Ordinal);
+        Assert.Contains("Cortex__Postgres__ConnectionString in the environment", result.Out, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:1,password=s3cret,connectTimeout=200")]
+    [InlineData("127.0.0.1:1,connectTimeout=200, Password=s3cret")]
+    public async Task Stats_PasswordInRedisOption_WarnsOnStderrAndStillRuns(string redis)
+    {
+        var cli = new CliDriver(new FakeTimeProvider()) { Redis = redis };
+
+        var result = await cli.RunAsync("stats");
+
+        // A warning, not a refusal: the verb goes on (here to an unreachable Redis), and the password is not repeated.
+        Assert.Equal(69, result.ExitCode);
+        Assert.Contains("warning: --redis holds a password", result.Error, StringComparison.Ordinal);
+        Assert.Contains("set Cortex__Redis__Password in the environment instead", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("warning", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stats_RedisOptionWithoutPassword_NoWarning()
+    {
+        var cli = new CliDriver(new FakeTimeProvider()) { Redis = fixture.Redis.Configuration, QueueName = RedisFixture.UniqueQueueName() };
+
+        var result = await cli.RunAsync("stats", "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.DoesNotContain("warning: --redis", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stats_PasswordOnlyInTheEnvironment_NoWarning()
+    {
+        var cli = new CliDriver(new FakeTimeProvider()) { Redis = "127.0.0.1:1,connectTimeout=200" };
+        cli.Environment["Cortex__Redis__Password"] = "s3cret";
+
+        var result = await cli.RunAsync("stats");
+
+        Assert.Equal(69, result.ExitCode);
+        Assert.DoesNotContain("warning", result.Error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Host=127.0.0.1;Port=1;Username=postgres;Password=s3cret;Timeout=2")]
+    [InlineData("host=127.0.0.1;port=1;username=postgres;password=s3cret;timeout=2")]
+    [InlineData("Host=127.0.0.1;Port=1;Username=postgres;PWD=s3cret;Timeout=2")]
+    public async Task Migrate_PasswordInPostgresOption_WarnsOnStderrAndStillRuns(string postgres)
+    {
+        var cli = new CliDriver(new FakeTimeProvider()) { Postgres = postgres };
+
+        var result = await cli.RunAsync("migrate");
+
+        Assert.Equal(69, result.ExitCode);
+        Assert.Contains("warning: --postgres holds a password", result.Error, StringComparison.Ordinal);
+        Assert.Contains("set Cortex__Postgres__ConnectionString in the environment instead", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Migrate_PostgresOptionWithoutPassword_NoWarning()
+    {
+        var cli = new CliDriver(new FakeTimeProvider()) { Postgres = "Host=127.0.0.1;Port=1;Username=postgres;Timeout=2" };
+
+        var result = await cli.RunAsync("migrate");
+
+        Assert.Equal(69, result.ExitCode);
+        Assert.DoesNotContain("warning", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Migrate_NoConnectionString_Exits78NamingTheKey()
     {
         var result = await new CliDriver(new FakeTimeProvider()).RunAsync("migrate");

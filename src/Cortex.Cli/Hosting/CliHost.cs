@@ -64,7 +64,7 @@ internal static class CliHost
         catch (RedisServerException ex) when (QueueScripts.IsMistypedKey(ex))
         {
             // A queue key written by another command than Cortex's (SET on a ready list): the scripts name it and move nothing.
-            await console.Error.WriteLineAsync($"Redis at {RedisEndpoints(host.Services)} holds a queue key of the wrong type: {ex.Message}. Something other than Cortex wrote it; rename it aside (docs/operations.md, CortexQueueMetricsAbsent)");
+            await console.Error.WriteLineAsync($"Redis at {RedisEndpoints(host.Services)} holds a queue key of the wrong type: {ex.Message}. Something other than Cortex wrote it; rename it aside as a Redis admin user, not as Cortex's (docs/operations.md, CortexQueueMetricsAbsent)");
             return ExitCodes.Partial;
         }
         catch (RedisServerException ex)

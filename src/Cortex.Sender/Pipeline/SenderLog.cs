@@ -30,7 +30,7 @@ internal static partial class SenderLog
     [LoggerMessage(1019, LogLevel.Warning, "Redis answered a heartbeat after {AnsweredIn}: it was silent, so other consumers' heartbeats are as late; no leases are recovered for {Wait}")]
     public static partial void RedisAnsweredLate(ILogger logger, TimeSpan answeredIn, TimeSpan wait);
 
-    [LoggerMessage(1027, LogLevel.Error, "Redis refused {Operation}: {Refusal}. Something other than Cortex wrote a queue key with another command; nothing moved. Rename that key aside (docs/operations.md, CortexQueueMetricsAbsent); retrying in {Delay}")]
+    [LoggerMessage(1027, LogLevel.Error, "Redis refused {Operation}: {Refusal}. Something other than Cortex wrote a queue key with another command; nothing moved. Rename that key aside as a Redis admin user, not as Cortex's (its ACL has no RENAME; docs/operations.md, CortexQueueMetricsAbsent); retrying in {Delay}")]
     public static partial void QueueKeyMistyped(ILogger logger, string operation, string refusal, TimeSpan delay);
 
     /// <summary>

@@ -50,7 +50,7 @@ public static partial class AdminEndpoints
                 }
                 else if (QueueScripts.IsMistypedKey(ex))
                 {
-                    await WriteErrorAsync(context, StatusCodes.Status409Conflict, $"Redis refused it: {ex.Message}. Something other than Cortex wrote that key; rename it aside (docs/operations.md, CortexQueueMetricsAbsent)");
+                    await WriteErrorAsync(context, StatusCodes.Status409Conflict, $"Redis refused it: {ex.Message}. Something other than Cortex wrote that key; rename it aside as a Redis admin user, not as Cortex's (docs/operations.md, CortexQueueMetricsAbsent)");
                 }
                 else if (RedisReply.ErrorOf(ex) is { } reply)
                 {

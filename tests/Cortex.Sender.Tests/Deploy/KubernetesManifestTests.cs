@@ -224,6 +224,43 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
     }
 
     [Theory]
+    [InlineData("prod")]
+    [InlineData("prod-hpa")]
+    public async Task Overlay_WithoutTheMonitoringComponent_RendersWithNoPrometheusOperatorObject(string overlay)
+    {
+        // k8s/README.md said the Prometheus Operator was optional while both production overlays include its CRDs'
+        // objects. It now says: without the Operator, delete the monitoring component's line from the overlay. That
+        // must leave an overlay that renders, still has its autoscaler, and needs nothing from the Operator.
+        const string line = "  - ../../components/monitoring";
+        var kustomization = await File.ReadAllLinesAsync(DeployArtifacts.FullPath($"k8s/overlays/{overlay}/kustomization.yaml"));
+        Assert.Contains(line, kustomization);
+        Assert.Contains("components/monitoring", File.ReadAllText(DeployArtifacts.FullPath("k8s/README.md")), StringComparison.Ordinal);
+
+        var rendered = await RenderEditedCopy(overlay, kustomization.Where(l => l != line));
+
+        Assert.DoesNotContain("monitoring.coreos.com", rendered, StringComparison.Ordinal);
+        Assert.Contains(overlay == "prod" ? "kind: ScaledObject" : "kind: HorizontalPodAutoscaler", rendered, StringComparison.Ordinal);
+        Assert.Contains($"name: {SenderName}", rendered, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ProdOverlay_RedisAddressOfItsScaledObjectPatch_ReachesEveryTrigger()
+    {
+        // k8s/README.md sends the operator to prod's ScaledObject patch for KEDA's Redis address, which the patch did
+        // not set: the address stayed components/keda's, three times over. Edited in the patch alone, it must reach
+        // all three triggers.
+        const string address = "redis.cortex.svc.cluster.local:6379";
+        const string elsewhere = "redis-tls.data.svc.cluster.local:6380";
+        var kustomization = await File.ReadAllLinesAsync(DeployArtifacts.FullPath("k8s/overlays/prod/kustomization.yaml"));
+        Assert.Equal(3, kustomization.Count(l => l.Trim() == $"value: {address}"));
+
+        var rendered = await RenderEditedCopy("prod", kustomization.Select(l => l.Replace(address, elsewhere, StringComparison.Ordinal)));
+
+        Assert.Equal(3, rendered.Split('\n').Count(l => l.Trim() == $"address: {elsewhere}"));
+        Assert.DoesNotContain(address, rendered, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [MemberData(nameof(OverlayNames), MemberType = typeof(KubernetesManifests))]
     public async Task Overlay_KedaTriggers_WatchEveryReadyListTheSenderLeasesFrom(string overlay)
     {
@@ -258,6 +295,9 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
             }
         }
 
+        // One Redis for the three lists: an overlay that changes the address changes it in every trigger.
+        Assert.Single(triggers.Select(t => t.GetProperty("metadata").GetProperty("address").GetString()).Distinct());
+
         // KEDA's operator resolves the address from its own namespace: a short service name would point elsewhere.
         Assert.All(triggers, t => Assert.EndsWith($".{Namespace(overlay)}.svc.cluster.local:6379", t.GetProperty("metadata").GetProperty("address").GetString(), StringComparison.Ordinal));
     }
@@ -279,6 +319,46 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
 
         // Never zero: a running sender promotes due retries from the delayed set and recovers a dead pod's leases.
         Assert.InRange(min, 1, max);
+    }
+
+    [Theory]
+    [MemberData(nameof(OverlayNames), MemberType = typeof(KubernetesManifests))]
+    public async Task Overlay_SenderBuffer_HoldsAFewSecondsOfThePodsRateAtMost(string overlay)
+    {
+        // A pod sends what it leased in lease order at PodPermitsPerSecond: a `high` message leased next waits behind
+        // the buffer (Prefetch) and the messages its workers hold while they wait for a permit (Workers). Production
+        // kept the default Prefetch of 256 at 5 msg/s: 51 s of sends in the buffer, and a high message 35.6 s late.
+        var (buffer, held) = await SenderHoldSeconds(k8s.Environment(overlay, SenderName));
+
+        Assert.True(buffer <= MaxBufferSeconds, $"{overlay}: Prefetch is {buffer:0.#} s of the pod's rate; keep it under {MaxBufferSeconds} s (docs/configuration.md, sizing Prefetch)");
+        Assert.True(held <= 2 * MaxBufferSeconds, $"{overlay}: Prefetch + Workers are {held:0.#} s of the pod's rate; keep them under {2 * MaxBufferSeconds} s");
+    }
+
+    [Fact]
+    public async Task SenderHoldSeconds_ProductionWithTheDefaultPrefetch_IsTheFiftySecondsTheCheckAboveRefuses()
+    {
+        // The check above can fail: without its Prefetch, prod's sender buffers the default 256 messages at 5 msg/s.
+        var environment = k8s.Environment("prod", SenderName);
+        Assert.True(environment.Remove("Cortex__Sender__Prefetch"));
+
+        var (buffer, held) = await SenderHoldSeconds(environment);
+
+        Assert.Equal(256 / 5.0, buffer, 3);
+        Assert.Equal((256 + 16) / 5.0, held, 3);
+        Assert.True(buffer > MaxBufferSeconds);
+    }
+
+    [Theory]
+    [MemberData(nameof(OverlayNames), MemberType = typeof(KubernetesManifests))]
+    public void Overlay_Autoscaler_DoesNotScaleOnCpu(string overlay)
+    {
+        // components/production sizes the sender's CPU request to its rate-capped work (250m, not a core) on the
+        // ground that nothing scales on CPU: a utilization target would read that request as the pod's capacity.
+        var triggers = k8s.Objects(overlay, "ScaledObject").SelectMany(o => o.GetProperty("spec").GetProperty("triggers").EnumerateArray()).Select(t => t.GetProperty("type").GetString());
+        var metrics = k8s.Objects(overlay, "HorizontalPodAutoscaler").SelectMany(o => o.GetProperty("spec").GetProperty("metrics").EnumerateArray()).Select(m => m.GetProperty("type").GetString());
+
+        Assert.All(triggers, t => Assert.True(t is not ("cpu" or "memory"), $"{overlay}: a KEDA {t} trigger"));
+        Assert.All(metrics, m => Assert.Equal("External", m));
     }
 
     [Fact]
@@ -376,6 +456,36 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
         Assert.InRange(maxmemory, 1, limitBytes * 8 / 10);
     }
 
+    [Theory]
+    [InlineData("README.md")]
+    [InlineData("k8s/README.md")]
+    public void DeploySteps_ApplyTheNamespaceBeforeTheSecretsThatGoInIt(string doc)
+    {
+        // The steps applied the Secrets (namespace: cortex) before the overlay that creates the namespace: on a fresh
+        // cluster the first apply failed with "namespaces \"cortex\" not found".
+        var ns = Namespace("prod");
+        Assert.All(k8s.ExampleSecrets, s => Assert.Equal(ns, s.GetProperty("metadata").GetProperty("namespace").GetString()));
+
+        // The step applies the base's own file, so the namespace has its pod-security label from the start.
+        const string namespaceFile = "k8s/base/namespace.yaml";
+        var file = File.ReadAllText(DeployArtifacts.FullPath(namespaceFile));
+        Assert.Contains($"name: {ns}\n", file, StringComparison.Ordinal);
+        Assert.Equal("restricted", k8s.Objects("prod", "Namespace").Single().GetProperty("metadata").GetProperty("labels").GetProperty("pod-security.kubernetes.io/enforce").GetString());
+        Assert.Contains("pod-security.kubernetes.io/enforce: restricted", file, StringComparison.Ordinal);
+
+        var commands = MarkdownDoc.FencedBlocks(MarkdownDoc.Read(doc))
+            .Where(b => b.Language == "bash")
+            .SelectMany(b => b.Content.Split('\n'))
+            .Select(l => l.Trim())
+            .ToList();
+        var namespaceStep = commands.FindIndex(c => c.StartsWith($"kubectl apply -f {namespaceFile}", StringComparison.Ordinal));
+        var secretsStep = commands.FindIndex(c => c.StartsWith("kubectl apply -f my-cortex-secrets.yaml", StringComparison.Ordinal));
+        var overlayStep = commands.FindIndex(c => c.StartsWith("kubectl apply -k k8s/overlays/prod", StringComparison.Ordinal));
+
+        Assert.True(secretsStep >= 0 && overlayStep > secretsStep, $"{doc}: the Secrets are applied before the overlay that reads them");
+        Assert.True(namespaceStep >= 0 && namespaceStep < secretsStep, $"{doc}: `kubectl apply -f {namespaceFile}` must come before the Secrets are applied into it");
+    }
+
     [Fact]
     public void ExampleSecrets_PostgresVerifiesTheServersCertificate_AndRedisKeepsItsPasswordApart()
     {
@@ -404,6 +514,41 @@ public sealed partial class KubernetesManifestTests(KubernetesManifests k8s) : I
                     Assert.True(example.TryGetValue(secret, out var keys) && keys.Contains(reference.GetProperty("key").GetString()!), $"{overlay}/{Name(deployment)} reads {reference}, which {SecretsExample} does not show");
                 }
             }
+        }
+    }
+
+    /// <summary>A few seconds of the pod's rate: what a high-priority message may wait behind the pod's buffer.</summary>
+    private const double MaxBufferSeconds = 5;
+
+    /// <summary>The sender's buffer (Prefetch) and all it holds leased (Prefetch + Workers), in seconds of its pod rate.</summary>
+    private static async Task<(double Buffer, double Held)> SenderHoldSeconds(IReadOnlyDictionary<string, string?> environment)
+    {
+        await using var app = BuildService(SenderName, environment);
+        var rate = Options<RateLimitOptions>(app).PodPermitsPerSecond;
+        var sender = Options<SenderOptions>(app);
+        Assert.True(rate > 0, "the sender has no PodPermitsPerSecond: its buffer cannot be sized against its rate");
+        return (sender.Prefetch / rate, (sender.Prefetch + sender.Workers) / rate);
+    }
+
+    /// <summary>
+    /// Renders an overlay's kustomization.yaml as edited (<paramref name="lines"/>) with <c>kubectl kustomize</c>, from a
+    /// copy two levels under k8s/ as the overlays are, so its relative paths hold (kustomize refuses absolute ones); not
+    /// under k8s/overlays, which the validator renders. The copy is deleted afterwards.
+    /// </summary>
+    private static async Task<string> RenderEditedCopy(string overlay, IEnumerable<string> lines)
+    {
+        var copy = DeployArtifacts.FullPath($"k8s/.test-{Guid.NewGuid():N}/{overlay}");
+        Directory.CreateDirectory(copy);
+        try
+        {
+            await File.WriteAllLinesAsync(Path.Combine(copy, "kustomization.yaml"), lines);
+            var rendered = await ExternalTool.RunAsync("kubectl", ["kustomize", copy], "The machine image ships kubectl (scripts/ensure-tools.sh kubectl).");
+            Assert.True(rendered.ExitCode == 0, rendered.ToString());
+            return rendered.Output;
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(copy)!, recursive: true);
         }
     }
 

@@ -32,6 +32,9 @@ public sealed class KubernetesManifests : IAsyncLifetime
 
     public IReadOnlyDictionary<string, JsonElement> Files { get; private set; } = new Dictionary<string, JsonElement>();
 
+    /// <summary>k8s/tools/*: kustomizations applied by hand (the CLI pod), rendered and validated as the overlays are.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<JsonElement>> Tools { get; private set; } = new Dictionary<string, IReadOnlyList<JsonElement>>();
+
     public async Task InitializeAsync()
     {
         Result = await ExternalTool.RunAsync(
@@ -47,6 +50,8 @@ public sealed class KubernetesManifests : IAsyncLifetime
         _document = JsonDocument.Parse(Result.Output);
         Errors = _document.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetString()!).ToList();
         Overlays = _document.RootElement.GetProperty("overlays").EnumerateObject()
+            .ToDictionary(o => o.Name, o => (IReadOnlyList<JsonElement>)o.Value.EnumerateArray().ToList(), StringComparer.Ordinal);
+        Tools = _document.RootElement.GetProperty("tools").EnumerateObject()
             .ToDictionary(o => o.Name, o => (IReadOnlyList<JsonElement>)o.Value.EnumerateArray().ToList(), StringComparer.Ordinal);
         Files = _document.RootElement.GetProperty("files").EnumerateObject().ToDictionary(f => f.Name, f => f.Value, StringComparer.Ordinal);
     }
@@ -138,9 +143,15 @@ public sealed class KubernetesManifests : IAsyncLifetime
     /// The environment the container of <paramref name="deployment"/> gets: its ConfigMaps (envFrom) and its env
     /// entries, secret references resolved through <see cref="SecretValues"/>. A missing required secret key fails.
     /// </summary>
-    public Dictionary<string, string?> Environment(string overlay, string deployment, bool secretsFilledIn = true)
+    public Dictionary<string, string?> Environment(string overlay, string deployment, bool secretsFilledIn = true) =>
+        ContainerEnvironment(overlay, Container(Find(overlay, "Deployment", deployment)), deployment, secretsFilledIn);
+
+    /// <summary>
+    /// The environment <paramref name="container"/> gets in the cluster <paramref name="overlay"/> deploys: that overlay's
+    /// ConfigMaps and Secrets (else the example Secrets). For a pod of k8s/tools, applied beside an overlay.
+    /// </summary>
+    public Dictionary<string, string?> ContainerEnvironment(string overlay, JsonElement container, string deployment, bool secretsFilledIn = true)
     {
-        var container = Container(Find(overlay, "Deployment", deployment));
         var environment = new Dictionary<string, string?>(StringComparer.Ordinal);
         foreach (var source in Optional(container, "envFrom")?.EnumerateArray() ?? Enumerable.Empty<JsonElement>())
         {
