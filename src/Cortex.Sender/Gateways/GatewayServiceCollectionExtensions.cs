@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Cortex.Shared.Configuration;
 using Cortex.Sender.Gateways;
 using Cortex.Sender.Gateways.Cloud;
@@ -67,12 +69,49 @@ internal static class GatewayServiceCollectionExtensions
     // The gateway is a singleton holding its typed HttpClient for the life of the process, so the factory's handler rotation
     // never happens: the pooled connection lifetime takes its place (DNS changes are picked up). Redirects are refused: a
     // POST that is redirected is a wrong base URL, and following it would turn the send into a GET.
-    private static SocketsHttpHandler CreateHandler() => new()
+    private static SocketsHttpHandler CreateHandler(IServiceProvider services)
     {
-        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-        ConnectTimeout = TimeSpan.FromSeconds(10),
-        AllowAutoRedirect = false,
-    };
+        // Half the attempt's timeout, at most 10 s: connecting takes milliseconds to a gateway that is there.
+        var attempt = services.GetRequiredService<IOptions<GatewayOptions>>().Value.Timeout;
+        var connectTimeout = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(10).Ticks, attempt.Ticks / 2));
+        return new()
+        {
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            ConnectCallback = (context, cancellationToken) => ConnectAsync(context.DnsEndPoint, connectTimeout, cancellationToken),
+            AllowAutoRedirect = false,
+        };
+    }
+
+    /// <summary>
+    /// The handler's own connect, with a deadline of its own that ends as a socket error (<see cref="SocketError.TimedOut"/>),
+    /// which the adapters read as a request never sent. A connect that hung until the attempt's timeout (an address that
+    /// drops connection attempts) could not be told from an answer that never came, and every such send was counted as
+    /// a possible duplicate; the handler's ConnectTimeout ends as a cancellation too.
+    /// </summary>
+    private static async ValueTask<Stream> ConnectAsync(DnsEndPoint endpoint, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(timeout);
+            try
+            {
+                await socket.ConnectAsync(endpoint, deadline.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new SocketException((int)SocketError.TimedOut);
+            }
+
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
 
     private sealed class GatewayMarker;
 }

@@ -113,6 +113,50 @@ public sealed class GatewayServiceCollectionExtensionsTests : IClassFixture<Gate
         Assert.Contains("Cortex:Gateway:Fake:Latncy is not a setting (did you mean Cortex:Gateway:Fake:Latency?)", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AddCortexGateway_AConnectionThatNeverOpens_FailsBeforeTheAttemptTimeoutAsNeverSent()
+    {
+        // A gateway whose address drops connection attempts (a firewall, a host gone behind a stale address): the connect
+        // took until the attempt's timeout, which cannot tell a request never sent from one whose answer never came, so
+        // each send was logged and counted as a possible duplicate (CortexSendsUnanswered) though none could be.
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        listener.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        listener.Listen(1);
+        var endpoint = (System.Net.IPEndPoint)listener.LocalEndPoint!;
+
+        // Never accepted: once its backlog is full, the kernel drops the next connection's SYNs and the connect hangs.
+        var fillers = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (var i = 0; i < 8; i++)
+            {
+                var filler = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                fillers.Add(filler);
+                _ = filler.ConnectAsync(endpoint);
+            }
+
+            await using var services = Build(new()
+            {
+                ["Cortex:Gateway:Type"] = "Evolution",
+                ["Cortex:Gateway:Timeout"] = "00:00:04",
+                ["Cortex:Gateway:Evolution:BaseUrl"] = $"http://127.0.0.1:{endpoint.Port}/",
+                ["Cortex:Gateway:Evolution:Instance"] = "loja-01",
+                ["Cortex:Gateway:Evolution:ApiKey"] = EvolutionKey,
+            });
+            var gateway = services.GetRequiredService<IWhatsAppGateway>();
+
+            // The attempt's own timeout, as the pipeline sets it.
+            using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(4));
+            var result = await gateway.SendAsync(Text(), attempt.Token);
+
+            Assert.Equal((GatewayOutcome.Retryable, "connection failed: TimedOut", false), (result.Outcome, result.Error, result.Unanswered));
+        }
+        finally
+        {
+            fillers.ForEach(f => f.Dispose());
+        }
+    }
+
     private static ServiceProvider Build(Dictionary<string, string?> values)
     {
         var collection = new ServiceCollection()
