@@ -99,6 +99,13 @@ internal static class CampaignCommands
                             $"warning: {list.Count(r => !r.WrittenWithPlus):N0} phone(s) have no '+', the first on line {bare.Line}: each is taken to start with its country code ({PhoneMask.Mask(bare.Phone)}); a number without it (11987654321 for +5511987654321) would reach another country");
                     }
 
+                    if (list.FirstOrDefault(r => r.NameInVariables) is { } named)
+                    {
+                        // The fan-out takes {name} from the name cell only: a "name" in the variables was dropped without a word.
+                        await console.Error.WriteLineAsync(
+                            $"warning: {list.Count(r => r.NameInVariables):N0} row(s) have a \"name\" key in their variables, the first on line {named.Line}: it is not used; {{name}} is the name cell");
+                    }
+
                     var dataSource = services.GetRequiredService<NpgsqlDataSource>();
                     await CheckTemplateAsync(console, dataSource, tenantName, templateKey, path ?? string.Empty, list, token);
                     var (id, answerLost) = await InsertAsync(dataSource, campaignName, templateKey, tenantName, at, expression, list, token);

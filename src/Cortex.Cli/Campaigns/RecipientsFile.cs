@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Cortex.Cli.Files;
 using Cortex.Cli.Queue;
@@ -6,7 +7,8 @@ using Cortex.Shared.Contract;
 namespace Cortex.Cli.Campaigns;
 
 /// <summary>One campaign recipient from the file: its id is its position (1, 2, ...), which orders the fan-out.</summary>
-internal sealed record Recipient(long Id, string Phone, string Name, string? VariablesJson, int Line, bool WrittenWithPlus);
+// NameInVariables: its variables have a "name" key, which the fan-out does not use ({name} is the name cell).
+internal sealed record Recipient(long Id, string Phone, string Name, string? VariablesJson, int Line, bool WrittenWithPlus, bool NameInVariables = false);
 
 /// <summary>
 /// Reads a recipients CSV: phone,name[,variables] per row, an optional header row starting with "phone". Phones must be
@@ -24,6 +26,7 @@ internal static class RecipientsFile
           name       the {name} of the template (may be empty)
           variables  a JSON object for the template's other placeholders, quoted as CSV:
                      +5511987654321,Ana,"{""promo"": ""30% off""}"
+                     (a "name" key there is not used: {name} is the name cell)
         UTF-8 text (Excel: 'CSV UTF-8'), at most 1,000,000 rows and 256 MiB; a number may appear once.
         A bad row stops the command (exit 3) with 'FILE: line N: field: reason'; nothing is inserted. So does
         a row the template cannot be sent from (a variable it lacks, a tab in a WhatsApp parameter).
@@ -88,6 +91,7 @@ internal static class RecipientsFile
             }
 
             string? variables = null;
+            var nameInVariables = false;
             if (fields.Count == 3 && fields[2].Trim().Length > 0)
             {
                 try
@@ -103,6 +107,7 @@ internal static class RecipientsFile
                         throw Bad(record.Line, "variables: " + why);
                     }
 
+                    nameInVariables = document.RootElement.TryGetProperty("name", out _);
                     variables = document.RootElement.GetRawText();
                     if (variables.Length > MaxVariablesLength)
                     {
@@ -121,7 +126,7 @@ internal static class RecipientsFile
                 throw Bad(record.Line, $"name: {name.Length} characters, over the limit of {EnvelopeLimits.MaxTemplateParameterLength} (a template parameter's)");
             }
 
-            recipients.Add(new Recipient(recipients.Count + 1, normalized, name, variables, record.Line, phone.StartsWith('+')));
+            recipients.Add(new Recipient(recipients.Count + 1, normalized, name, variables, record.Line, phone.StartsWith('+'), nameInVariables));
         }
 
         // An empty file is an export that went wrong far more often than a campaign meant for nobody.
@@ -157,12 +162,20 @@ internal static class RecipientsFile
                 return null;
             case JsonValueKind.String:
                 return Unstorable(() => element.GetString());
+            case JsonValueKind.Number:
+                // jsonb stores numbers as numeric, which refuses 1e999999: the COPY failed with PostgreSQL's error and no
+                // line. Held to a finite double, which also keeps each one a number the fan-out can print.
+                return double.TryParse(element.GetRawText(), NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number)
+                    ? null
+                    : $"the number {Shown(element.GetRawText())} is out of range; quote it to use it as written";
             default:
                 return null;
         }
     }
 
     private static string? Unstorable(JsonProperty property) => Unstorable(() => property.Name);
+
+    private static string Shown(string number) => number.Length <= 32 ? number : string.Concat(number.AsSpan(0, 32), "…");
 
     private static string? Unstorable(Func<string?> read)
     {

@@ -46,7 +46,7 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     public async Task Create_OneShotWithRecipients_InsertsTheCampaignAndEveryRecipientAndPrintsTheId()
     {
         var cli = await DatabaseAsync();
-        var file = Write("phone,name,variables\n+5511900000001,Ana,\"{\"\"promo\"\": \"\"30% off\"\"}\"\n5521900000002,\"Bruno, o filho\"\n+5531900000003,\n");
+        var file = Write("phone,name,variables\n+5511900000001,Ana,\"{\"\"promo\"\": \"\"30% off\"\"}\"\n5521900000002,\"Bruno, o filho\"\n+5531900000003,,\"{\"\"name\"\": \"\"Carla\"\"}\"\n");
 
         var result = await cli.RunAsync("campaign", "create", "--name", "Black Friday", "--template", "promo", "--tenant", "isp", "--run-at", "2026-11-27T10:00:00-03:00", "--recipients", file);
 
@@ -57,13 +57,16 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
         Assert.Equal(new DateTime(2026, 11, 27, 13, 0, 0, DateTimeKind.Utc), await cli.ScalarAsync<DateTime>("SELECT run_at FROM cortex.campaigns WHERE id = @id", ("id", id)));
         Assert.Null(await cli.ScalarAsync<string>("SELECT cron FROM cortex.campaigns WHERE id = @id", ("id", id)));
         Assert.Equal(
-            "1|+5511900000001|Ana|{\"promo\": \"30% off\"};2|+5521900000002|Bruno, o filho|;3|+5531900000003||",
+            "1|+5511900000001|Ana|{\"promo\": \"30% off\"};2|+5521900000002|Bruno, o filho|;3|+5531900000003||{\"name\": \"Carla\"}",
             await cli.ScalarAsync<string>(
                 "SELECT string_agg(id || '|' || phone || '|' || name || '|' || coalesce(variables::text, ''), ';' ORDER BY id) FROM cortex.campaign_recipients WHERE campaign_id = @id", ("id", id)));
 
         // Row 2's phone was written without '+': taken as international, with a warning, since a national number
         // (11987654321) reads as another country's.
         Assert.Contains("warning: 1 phone(s) have no '+', the first on line 3: each is taken to start with its country code (+55*******0002)", result.Error, StringComparison.Ordinal);
+
+        // Row 3 put its name in the variables, where the fan-out does not look: {name} is the name cell, blank here.
+        Assert.Contains("warning: 1 row(s) have a \"name\" key in their variables, the first on line 4: it is not used; {name} is the name cell", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -102,6 +102,8 @@ public sealed class InputFileFuzzTests
     [InlineData("{\"a\":\"x\\u0000y\"}", "\\u0000 is not allowed")]
     [InlineData("{\"a\":\"\\ud800\"}", "lone surrogate")]
     [InlineData("{\"\\u0000\":\"x\"}", "\\u0000 is not allowed")]
+    [InlineData("{\"a\":1e999999}", "the number 1e999999 is out of range")]
+    [InlineData("{\"a\":[1,-1e999999]}", "the number -1e999999 is out of range")]
     public async Task RecipientsFile_VariablesPostgresWouldRefuse_AreRefusedWithTheirLine(string json, string expected)
     {
         // Regression: jsonb refuses these, which failed the COPY with a PostgreSQL error and no line number.
