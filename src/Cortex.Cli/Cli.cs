@@ -7,6 +7,8 @@ using Cortex.Cli.DeadLetters;
 using Cortex.Cli.Hosting;
 using Cortex.Cli.Jobs;
 using Cortex.Cli.Queue;
+using Npgsql;
+using StackExchange.Redis;
 
 namespace Cortex.Cli;
 
@@ -130,8 +132,6 @@ public static class Cli
 /// <summary>--redis, --queue and --postgres: on every verb, over the configuration from the environment.</summary>
 internal sealed class GlobalOptions
 {
-    private static readonly string[] s_postgresPasswordKeys = ["Password", "PWD", "PSW"];
-
     public Option<string?> Redis { get; } = new("--redis")
     {
         Description = "Redis configuration string (host:port[,ssl=true]); overrides Cortex:Redis:Configuration. Give the password in the environment (Cortex__Redis__Password), not here: a command line shows in ps and in shell history",
@@ -189,24 +189,30 @@ internal sealed class GlobalOptions
         return new CliContext(console, overrides);
     }
 
-    /// <summary>Whether a StackExchange.Redis configuration string has a password option (its keys ignore case).</summary>
-    internal static bool HasRedisPassword(string configuration) =>
-        configuration.Split(',').Select(o => o.Trim()).Any(o => o.Length > "password=".Length && o.StartsWith("password=", StringComparison.OrdinalIgnoreCase));
-
-    /// <summary>Whether an Npgsql connection string has a password (Password, or its aliases PWD and PSW; keys ignore case).</summary>
-    internal static bool HasPostgresPassword(string connectionString)
+    /// <summary>Whether a StackExchange.Redis configuration string has a password, read by the client's own parser.</summary>
+    internal static bool HasRedisPassword(string configuration)
     {
-        var builder = new System.Data.Common.DbConnectionStringBuilder();
         try
         {
-            builder.ConnectionString = connectionString;
+            return !string.IsNullOrEmpty(ConfigurationOptions.Parse(configuration).Password);
         }
         catch (ArgumentException)
         {
             // Malformed: the configuration check stops the verb naming the key. Still a likely password on the line.
+            return configuration.Contains("password", StringComparison.OrdinalIgnoreCase);
+        }
+    }
+
+    /// <summary>Whether an Npgsql connection string has a password (under any of its names), read by Npgsql's own parser.</summary>
+    internal static bool HasPostgresPassword(string connectionString)
+    {
+        try
+        {
+            return !string.IsNullOrEmpty(new NpgsqlConnectionStringBuilder(connectionString).Password);
+        }
+        catch (ArgumentException)
+        {
             return connectionString.Contains("password", StringComparison.OrdinalIgnoreCase);
         }
-
-        return s_postgresPasswordKeys.Any(k => builder.TryGetValue(k, out var value) && value is string { Length: > 0 });
     }
 }
