@@ -286,11 +286,15 @@ internal static class ProcessFaults
         // cut by a freeze longer than the gateway timeout fail, open its circuit, and a buffered message a worker takes
         // while it is open goes back unsent without asking Redis (the return of a lease it no longer holds changes
         // nothing), so no event names it. What is certain is that it names only its own, and that a message it names
-        // reaches the customer once: the other sender sends it, or this one after leasing it again from ready.
+        // reaches the customer once: the other sender sends it, or this one after leasing it again from ready. Unless a
+        // call of it was in flight at the freeze and reached the gateway: on waking, its timeout fires (the clock jumped),
+        // the sender names it unanswered (event 2003: it may have been delivered), and the short retry that follows
+        // finds the lease gone and names it not sent (1023). That one may repeat, as every send a fault cuts may.
         var notSent = LoadContext.WorkloadIndices(frozen.NotSentTaken);
+        var cutAtTheFreeze = LoadContext.WorkloadIndexCounts(frozen.Unanswered);
         var heldSet = held.ToHashSet();
         var namedElsewhere = notSent.Count(i => !heldSet.Contains(i));
-        var namedTwice = notSent.Count(i => heldSet.Contains(i) && ledger.AcceptCount(i) > 1);
+        var namedTwice = notSent.Count(i => heldSet.Contains(i) && ledger.AcceptCount(i) > 1 + cutAtTheFreeze.GetValueOrDefault(i));
         var named = held.Count(i => sentBeforeContinue[i] == 0 && notSent.Contains(i));
         var sentAfter = held.Count(i => sentBeforeContinue[i] == 0 && !notSent.Contains(i) && gateway.AcceptedBy(i, frozen.Name) > 0);
         var unnamed = held.Count - sentBeforeFreeze - named - sentAfter;
@@ -304,9 +308,9 @@ internal static class ProcessFaults
                 $"{repeatedAfter:N0} repeats after it carried on; {notSent.Count:N0} recovered messages not sent (event 1023)",
                 repeatedAfter <= profile.Workers),
             new(
-                "every recovered message it named not sent (event 1023) was one of its leases, and reached the gateway once",
+                "every recovered message it named not sent (event 1023) was one of its leases, and reached the gateway once, plus once per call of it named unanswered (2003)",
                 "0 not its own · 0 sent twice",
-                $"{notSent.Count:N0} named, {namedElsewhere:N0} not its own, {namedTwice:N0} sent twice",
+                $"{notSent.Count:N0} named, {namedElsewhere:N0} not its own, {namedTwice:N0} sent twice ({notSent.Count(cutAtTheFreeze.ContainsKey):N0} also named unanswered)",
                 namedElsewhere == 0 && namedTwice == 0),
             new("frozen sender's leases recovered", $"within {ChaosProfile.RecoveryTarget.TotalSeconds:N0} s", RedisFaults.Seconds(recovery.After), recovery.After is { } t && t <= ChaosProfile.RecoveryTarget),
             new("nothing left in Redis", "0 ready · 0 delayed · 0 leased", $"{stats.Ready:N0} ready · {stats.Delayed:N0} delayed · {stats.Leased:N0} leased", stats.Pending == 0),
