@@ -67,6 +67,8 @@ public sealed class GatewayPipeline
         if (o.ShortRetries > 0)
         {
             Func<RetryPredicateArguments<GatewayResult>, ValueTask<bool>> retryable = Transient;
+            Func<RetryPredicateArguments<GatewayResult>, ValueTask<bool>> toldWhen = new PredicateBuilder<GatewayResult>()
+                .HandleResult(r => r.RetryAfter > o.ShortRetryDelay);
             builder.AddRetry(new RetryStrategyOptions<GatewayResult>
             {
                 // A send whose failure opened the circuit (a failed probe among them) or came during a configuration
@@ -75,8 +77,7 @@ public sealed class GatewayPipeline
                 // transient failure, not on every answer. A retry that goes waits for its turn as the first attempt did
                 // (SendTurnStrategy, next). An answer whose Retry-After is longer than the short retries' delay said when to
                 // come back: the long schedule waits for it (SenderEngine), a short retry would only be refused again.
-                ShouldHandle = async args => await retryable(args) && !gate.IsSendingHeld && gate.OperatorPause is null
-                    && !(args.Outcome.Result.RetryAfter > o.ShortRetryDelay),
+                ShouldHandle = async args => await retryable(args) && !await toldWhen(args) && !gate.IsSendingHeld && gate.OperatorPause is null,
                 MaxRetryAttempts = o.ShortRetries,
                 Delay = o.ShortRetryDelay,
                 BackoffType = DelayBackoffType.Exponential,
