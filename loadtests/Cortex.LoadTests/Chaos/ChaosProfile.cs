@@ -29,7 +29,7 @@ internal sealed record ChaosProfile(
     public static readonly TimeSpan RecoveryTarget = TimeSpan.FromSeconds(15);
 
     public static readonly ChaosProfile Smoke = new(
-        "smoke", 3_000, 2, TimeSpan.FromSeconds(1.5), 2_000, 2, TimeSpan.FromSeconds(1), 16, TimeSpan.FromMilliseconds(40), TimeSpan.FromSeconds(4),
+        "smoke", 3_000, 2, TimeSpan.FromSeconds(1.5), 5_000, 2, TimeSpan.FromSeconds(1), 16, TimeSpan.FromMilliseconds(40), TimeSpan.FromSeconds(4),
         1_500, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(2), CheckCpu: false);
 
     public static readonly ChaosProfile Short = new(

@@ -19,8 +19,8 @@ public class SchedulerFaultsSmokeTests(RedisFixture redis) : IClassFixture<Redis
 
         var run = await ChaosRun.RunAsync(redis.Server.Configuration, senderDll, ChaosProfile.Smoke, new HashSet<string> { "K6" }, "test", TextWriter.Null);
 
-        Assert.Equal(["K6a", "K6b", "K6c", "K6d", "K6e", "K6f"], run.Scenarios.Select(s => s.Id));
         SmokeAssert.EveryCheckPassed(run);
+        Assert.Equal(["K6a", "K6b", "K6c", "K6d", "K6e", "K6f"], run.Scenarios.Select(s => s.Id));
 
         var crash = run.Scenarios.Single(s => s.Id == "K6a");
         Assert.Equal("0 of 10,000", crash.Checks.Single(c => c.Name == "reminders missing from Redis after recovery").Measured);
