@@ -77,8 +77,9 @@ internal static class RecipientsFile
             {
                 // Text without a digit is no phone number to mask: a header such as 'telefone' read as '******ne', and the
                 // operator could not see that the header was the problem.
-                var shown = phone.AsSpan().ContainsAnyInRange('0', '9') ? Cortex.Shared.Privacy.PhoneMask.Mask(EnvelopeFile.Shorten(phone)) : EnvelopeFile.Shorten(phone);
-                var header = recipients.Count == 0 && !phone.AsSpan().ContainsAnyInRange('0', '9') && phone.Length > 0
+                var hasDigit = phone.AsSpan().ContainsAnyInRange('0', '9');
+                var shown = hasDigit ? Cortex.Shared.Privacy.PhoneMask.Mask(EnvelopeFile.Shorten(phone)) : EnvelopeFile.Shorten(phone);
+                var header = recipients.Count == 0 && !hasDigit && phone.Length > 0
                     ? " (a header row is taken as one only when its first cell is 'phone')"
                     : string.Empty;
                 throw Bad(record.Line, $"phone: '{shown}' is not E.164: '+', then 8 to 15 digits, not starting with 0{header}");
@@ -167,15 +168,13 @@ internal static class RecipientsFile
                 // line. Held to a finite double, which also keeps each one a number the fan-out can print.
                 return double.TryParse(element.GetRawText(), NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number)
                     ? null
-                    : $"the number {Shown(element.GetRawText())} is out of range; quote it to use it as written";
+                    : $"the number {EnvelopeFile.Shorten(element.GetRawText())} is out of range; quote it to use it as written";
             default:
                 return null;
         }
     }
 
     private static string? Unstorable(JsonProperty property) => Unstorable(() => property.Name);
-
-    private static string Shown(string number) => number.Length <= 32 ? number : string.Concat(number.AsSpan(0, 32), "…");
 
     private static string? Unstorable(Func<string?> read)
     {
