@@ -14,7 +14,7 @@ public partial class AlertRuleTests
         "CortexBacklogHigh", "CortexBacklogGrowing", "CortexOldestMessageTooOld", "CortexDeadLettersGrowing",
         "CortexNoConsumers", "CortexSendErrorRatioHigh", "CortexCircuitOpen", "CortexQueueMetricsAbsent",
         "CortexSchedulerJobFailing", "CortexOutboxStuck", "CortexGatewayRejectsConfiguration", "CortexSendsUnanswered",
-        "CortexQueuePaused", "CortexSchedulerStalled",
+        "CortexQueuePaused", "CortexSchedulerStalled", "CortexSchedulerInvalidRows",
     ];
 
     // Every pod of both services exports these with the same values: a plain sum would count them once per pod.
