@@ -254,12 +254,13 @@ internal static partial class SchedulerFaults
         Check? stopped = null;
         if (graceful)
         {
-            // As a rolling update: the replacement is up before the old pod is told to stop. The old one is held still
-            // meanwhile (SIGSTOP), so that it stops where it was when the replacement began.
-            await first.FreezeAsync();
+            // As a rolling update: the replacement is up before the old pod is told to stop, and the old one runs on
+            // meanwhile (the gate keeps its run short of the end). It is not held still (SIGSTOP) while the replacement
+            // starts: frozen while its Quartz held a lock row (a firing, a job's completion), it would hold it through the
+            // freeze, and the replacement's start, which stores the jobs under that lock, would wait on it past the wait
+            // below; a real pod being replaced runs on.
             await rig.StartScheduler($"{id}-1", "cortex", billing: true, campaigns: false, cron).HostStarted.WaitAsync(TimeSpan.FromSeconds(60));
             await first.TerminateAsync();
-            await first.ContinueAsync();
         }
         else
         {
@@ -339,7 +340,7 @@ internal static partial class SchedulerFaults
                 "K6e",
                 $"Scheduler SIGTERMed mid billing run ({n:N0} reminders), rolling update",
                 "closed (one billing day)",
-                $"{n:N0} open charges are due today and the billing job fires once, as the daily 09:00 job does. A fifth of the way into the run (held at three tenths by a ledger row an open transaction has inserted, until the old process has exited) a new scheduler process starts and the running one gets SIGTERM, as a rolling update does: Quartz cancels the run through its token and, the stop being graceful, forgets the firing (no recovery). No later firing comes today. The run stored the day as owed in Quartz's store before its work, and the stop leaves it there: it fires on the new node once the cut run has ended. Every reminder must be in Redis, none twice (a graceful stop commits every push it made).",
+                $"{n:N0} open charges are due today and the billing job fires once, as the daily 09:00 job does. A fifth of the way into the run a new scheduler process starts; once it is up, the running one (held at three tenths by a ledger row an open transaction has inserted, until it has exited) gets SIGTERM, as a rolling update does: Quartz cancels the run through its token and, the stop being graceful, forgets the firing (no recovery). No later firing comes today. The run stored the day as owed in Quartz's store before its work, and the stop leaves it there: it fires on the new node once the cut run has ended. Every reminder must be in Redis, none twice (a graceful stop commits every push it made).",
                 figures, checks, []);
         }
 
