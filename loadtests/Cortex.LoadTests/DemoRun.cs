@@ -100,7 +100,7 @@ internal static class DemoRun
         var published = billingRun.Published + followUpRun.Published + campaignRun.Published;
         var split = await FollowUpSplitAsync(dataSource);
         AnsiConsole.MarkupLine(
-            $"Follow-ups: {split.Text:N0} free text inside the 24-hour window, {split.Template:N0} WhatsApp template outside it; {followUpRun.Closed:N0} conversations closed after {settings.FollowUps.MaxFollowUps} follow-ups, {followUpRun.Invalid} refused as invalid; opted-out customers are not even read (–). Campaign runs started: {campaignRun.RunsStarted}.");
+            $"Follow-ups: {split.Text:N0} free text inside the 24-hour window, {split.Template:N0} WhatsApp template outside it; {followUpRun.Closed:N0} conversations closed (after {settings.FollowUps.MaxFollowUps} follow-ups, or opted out: no follow-up goes to them), {followUpRun.Invalid} refused as invalid. Campaign runs started: {campaignRun.RunsStarted}.");
         AnsiConsole.MarkupLine($"{published:N0} ledger rows pushed to Redis, each committed in PostgreSQL before its push (transactional outbox). One of each kind:");
         foreach (var line in await SamplesAsync(dataSource))
         {
