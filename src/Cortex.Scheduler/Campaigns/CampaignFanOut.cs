@@ -244,7 +244,8 @@ public sealed class CampaignFanOut(
         var skipped = 0;
         foreach (var r in recipients)
         {
-            if (r.OptedOut)
+            // Opted out, or listed again under a higher id (one number, two rows): its first listing is the one sent.
+            if (r.OptedOut || r.ListedBefore)
             {
                 skipped++;
                 continue;
@@ -336,7 +337,8 @@ public sealed class CampaignFanOut(
         await using var command = new NpgsqlCommand(
             $"""
             SELECT r.id, r.phone, r.name, r.variables::text,
-                   {OptOutSql.Exists("r.phone", "c.tenant")}
+                   {OptOutSql.Exists("r.phone", "c.tenant")},
+                   EXISTS (SELECT 1 FROM cortex.campaign_recipients d WHERE d.campaign_id = r.campaign_id AND d.phone = r.phone AND d.id < r.id)
             FROM cortex.campaign_recipients r JOIN cortex.campaigns c ON c.id = r.campaign_id
             WHERE r.campaign_id = @id AND r.id > @after
             ORDER BY r.id
@@ -350,7 +352,7 @@ public sealed class CampaignFanOut(
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            recipients.Add(new Recipient(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(3) ? null : ParseVariables(reader.GetString(3)), reader.GetBoolean(4)));
+            recipients.Add(new Recipient(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(3) ? null : ParseVariables(reader.GetString(3)), reader.GetBoolean(4), reader.GetBoolean(5)));
         }
 
         return recipients;
@@ -405,7 +407,7 @@ public sealed class CampaignFanOut(
 
     private sealed record RunState(long Cursor, int Total, int Enqueued, int Skipped, string CampaignStatus, string Tenant, string TemplateKey, bool OneShot);
 
-    private sealed record Recipient(long Id, string Phone, string Name, Dictionary<string, string>? Variables, bool OptedOut);
+    private sealed record Recipient(long Id, string Phone, string Name, Dictionary<string, string>? Variables, bool OptedOut, bool ListedBefore);
 
     private sealed class Totals
     {

@@ -224,6 +224,26 @@ public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task RunAsync_NumberListedTwiceInTheCampaign_GetsItOnceWithItsFirstRow()
+    {
+        // A feeder inserting recipients with SQL (docs/data-model.md) repeated a customer: rows 3 and 250 share a number,
+        // in different batches, and so do 7 and 8 in one batch. Each row was a message of its own, under its own id.
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 300, runAt: s_now.AddMinutes(-1));
+        await h.ExecuteAsync("UPDATE cortex.campaign_recipients SET phone = '+5511900000003', name = 'Outra' WHERE campaign_id = @id AND id = 250", ("id", id));
+        await h.ExecuteAsync("UPDATE cortex.campaign_recipients SET phone = '+5511900000007' WHERE campaign_id = @id AND id = 8", ("id", id));
+
+        var result = await h.Campaigns.RunAsync(default);
+
+        var queued = await h.QueuedAsync();
+        Assert.Equal(298, queued.Count);
+        Assert.Equal(298, queued.Select(m => m.Envelope.To).Distinct().Count());
+        Assert.Equal("Oi Pessoa 3, promoção Black Friday!", Assert.Single(queued, m => m.Envelope.To == "+5511900000003").Envelope.Text);
+        Assert.Equal((298, 2), (result.Enqueued, result.Skipped));
+        Assert.Equal("completed|300|298|2", await RunStateAsync(h, id));
+    }
+
+    [Fact]
     public async Task RunAsync_RecipientLackingATemplateVariable_IsSkippedNotSentHalfFilled()
     {
         await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
