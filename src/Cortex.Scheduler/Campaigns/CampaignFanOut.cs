@@ -62,8 +62,9 @@ public sealed class CampaignFanOut(
         var due = new List<(long Id, DateTimeOffset FireTime)>();
         await using (var command = dataSource.CreateCommand(
             """
-            SELECT c.id, c.run_at, c.cron, greatest(c.created_at, c.cron_changed_at, (SELECT max(fire_time) FROM cortex.campaign_runs r WHERE r.campaign_id = c.id))
+            SELECT c.id, c.run_at, c.cron, greatest(c.created_at, c.cron_changed_at, last.fire_time), last.fire_time
             FROM cortex.campaigns c
+            CROSS JOIN LATERAL (SELECT max(fire_time) AS fire_time FROM cortex.campaign_runs r WHERE r.campaign_id = c.id) last
             WHERE c.status = 'active'
               AND (c.cron IS NOT NULL OR (c.run_at <= @now AND NOT EXISTS (SELECT 1 FROM cortex.campaign_runs r WHERE r.campaign_id = c.id)))
             """))
@@ -81,7 +82,8 @@ public sealed class CampaignFanOut(
                 {
                     Log.BadCampaignCron(logger, id);
                 }
-                else if (LatestFireTime(reader.GetString(2), settings.Zone, new DateTimeOffset(reader.GetDateTime(3), TimeSpan.Zero), now) is { } fire)
+                else if (LatestFireTime(reader.GetString(2), settings.Zone, new DateTimeOffset(reader.GetDateTime(3), TimeSpan.Zero), now) is { } fire
+                    && !IsTheLastRunMoved(reader.GetString(2), settings.Zone, reader.IsDBNull(4) ? null : new DateTimeOffset(reader.GetDateTime(4), TimeSpan.Zero), fire))
                 {
                     due.Add((id, fire));
                 }
@@ -147,6 +149,28 @@ public sealed class CampaignFanOut(
         }
 
         return superseded;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="fire"/> is the firing the campaign's last run already made, moved by a change of schedule:
+    /// the last run is nearer to it than to the firing before it. Under an unchanged schedule the last run is itself a
+    /// firing, the one before <paramref name="fire"/> or an earlier one, and this is never so. A <c>TimeZone</c> change
+    /// moves every firing (São Paulo's 09:00 is three hours after UTC's), and a cron edited before its new time came
+    /// (09:00 moved to 10:00 at 09:30, after today's run) puts today's firing an hour after the run that made it: each
+    /// was a second run of the day, every recipient getting the campaign twice under other message ids. Such a firing is
+    /// skipped; the next one runs. One moved by more than half the period is taken for the next, as the schedule says.
+    /// </summary>
+    internal static bool IsTheLastRunMoved(string cron, TimeZoneInfo zone, DateTimeOffset? lastRun, DateTimeOffset fire)
+    {
+        if (lastRun is not { } last || last >= fire)
+        {
+            return false;
+        }
+
+        // No firing from as far before the last run as the new one is after it (firings fall on whole seconds): the
+        // one before is further away.
+        var expression = new CronExpression(cron, zone);
+        return expression.GetNextValidTimeAfter(last - (fire - last) - TimeSpan.FromSeconds(1)) == fire;
     }
 
     /// <summary>The latest fire time of <paramref name="cron"/> after <paramref name="since"/> and at or before <paramref name="now"/>: missed firings collapse into one.</summary>
@@ -244,7 +268,8 @@ public sealed class CampaignFanOut(
         var skipped = 0;
         foreach (var r in recipients)
         {
-            if (r.OptedOut)
+            // Opted out, or listed again under a higher id (one number, two rows): its first listing is the one sent.
+            if (r.OptedOut || r.ListedBefore)
             {
                 skipped++;
                 continue;
@@ -336,7 +361,8 @@ public sealed class CampaignFanOut(
         await using var command = new NpgsqlCommand(
             $"""
             SELECT r.id, r.phone, r.name, r.variables::text,
-                   {OptOutSql.Exists("r.phone", "c.tenant")}
+                   {OptOutSql.Exists("r.phone", "c.tenant")},
+                   EXISTS (SELECT 1 FROM cortex.campaign_recipients d WHERE d.campaign_id = r.campaign_id AND d.phone = r.phone AND d.id < r.id)
             FROM cortex.campaign_recipients r JOIN cortex.campaigns c ON c.id = r.campaign_id
             WHERE r.campaign_id = @id AND r.id > @after
             ORDER BY r.id
@@ -350,7 +376,7 @@ public sealed class CampaignFanOut(
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            recipients.Add(new Recipient(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(3) ? null : ParseVariables(reader.GetString(3)), reader.GetBoolean(4)));
+            recipients.Add(new Recipient(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(3) ? null : ParseVariables(reader.GetString(3)), reader.GetBoolean(4), reader.GetBoolean(5)));
         }
 
         return recipients;
@@ -405,7 +431,7 @@ public sealed class CampaignFanOut(
 
     private sealed record RunState(long Cursor, int Total, int Enqueued, int Skipped, string CampaignStatus, string Tenant, string TemplateKey, bool OneShot);
 
-    private sealed record Recipient(long Id, string Phone, string Name, Dictionary<string, string>? Variables, bool OptedOut);
+    private sealed record Recipient(long Id, string Phone, string Name, Dictionary<string, string>? Variables, bool OptedOut, bool ListedBefore);
 
     private sealed class Totals
     {

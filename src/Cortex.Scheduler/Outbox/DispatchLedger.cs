@@ -304,7 +304,9 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
 
     /// <summary>
     /// Withdraws messages not yet sent whose reason to send is gone: an opt-out, the charge paid, cancelled or moved to
-    /// another due date, the customer writing, the conversation closed, the campaign cancelled. Two sets of pushed rows are
+    /// another due date, the customer writing, the conversation closed, the campaign cancelled, or a newer firing of it
+    /// started (an earlier firing's message still waiting then, behind a paused queue or an outage longer than the cron's
+    /// period, reached its recipient seconds before the newer one: the same campaign twice). Two sets of pushed rows are
     /// checked against their sources.
     /// Held rows whose send time is within <see cref="HeldCheckWindow"/> either side of now: a message held for quiet hours
     /// waits in the delayed set until morning, and is checked near its send time only, so a night's campaign is read a few
@@ -344,6 +346,10 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
                     WHEN split_part(l.key, ':', 1) = 'campaign' AND EXISTS (
                         SELECT 1 FROM cortex.campaigns c WHERE c.id = split_part(l.key, ':', 2)::bigint AND c.status = 'cancelled')
                         THEN 'campaign cancelled'
+                    WHEN split_part(l.key, ':', 1) = 'campaign' AND EXISTS (
+                        SELECT 1 FROM cortex.campaign_runs r WHERE r.campaign_id = split_part(l.key, ':', 2)::bigint
+                            AND floor(extract(epoch FROM r.fire_time) * 1000) > split_part(l.key, ':', 3)::numeric)
+                        THEN 'a newer firing of the campaign started'
                 END AS reason
                 FROM (
                     SELECT * FROM cortex.dispatch_ledger

@@ -426,7 +426,7 @@ internal sealed class SenderEngine : BackgroundService
         // (a producer pushed it twice, on this pod or another) waits, so it never reaches the gateway twice; an id its
         // producer withdrew is dropped.
         ClaimResult[] claims = [];
-        var items = admitted.Select(w => new AckItem(w.Lease.LeaseId, w.Envelope.Id)).ToArray();
+        var items = admitted.Select(w => new AckItem(w.Lease.LeaseId, w.Envelope.Id, w.Envelope.ExpiresAt)).ToArray();
         var claim = admitted.Count == 0 ? Task.CompletedTask : PersistAsync(async () => claims = await _queue.ClaimAsync(ConsumerId, items), "claim", cancellationToken);
         if (dead is not null)
         {
@@ -561,7 +561,7 @@ internal sealed class SenderEngine : BackgroundService
                         SenderLog.Accepted(_logger, envelope.Id, envelope.TraceId, providerId);
                     }
 
-                    _acker!.Add(new AckItem(lease.LeaseId, envelope.Id));
+                    _acker!.Add(new AckItem(lease.LeaseId, envelope.Id, envelope.ExpiresAt));
                     _metrics.Sent(envelope.Kind, envelope.EnqueuedAt is { } enqueuedAt ? _time.GetUtcNow() - enqueuedAt : null);
                     return;
 

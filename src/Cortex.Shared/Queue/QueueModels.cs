@@ -33,8 +33,11 @@ public sealed class LeaseBatch(IReadOnlyList<LeasedMessage> messages, IReadOnlyL
     System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
 
-/// <summary>An ack: the lease to release and the message id to mark as sent for idempotency.</summary>
-public readonly record struct AckItem(long LeaseId, string MessageId);
+/// <summary>
+/// An ack: the lease to release and the message id to mark as sent for idempotency, with the message's expiry when it
+/// has one (its sent marker is kept until then, when that is longer than the idempotency window).
+/// </summary>
+public readonly record struct AckItem(long LeaseId, string MessageId, DateTimeOffset? ExpiresAt = null);
 
 /// <summary>A leased message and the dead letter that replaces it.</summary>
 public readonly record struct DeadLetterItem(LeasedMessage Message, DeadLetterEntry Entry);

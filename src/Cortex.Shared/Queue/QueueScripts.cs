@@ -176,17 +176,18 @@ internal static class QueueScripts
         return out
         """);
 
-    // The "1" written here replaces the send claim: from now on the id counts as sent, for the idempotency window. A copy
-    // skipped as already sent is acked too, and leaves the marker as it is: the window counts from the send.
-    // KEYS: leases:<owner>, sent:<id1>, sent:<id2>, ...   ARGV: marker ttl ms, leaseId1, leaseId2, ...
+    // The "1" written here replaces the send claim: from now on the id counts as sent, for the idempotency window, or
+    // until the message expires when that is later (a copy still waiting could otherwise be sent once the window is
+    // over). A copy skipped as already sent is acked too, and leaves the marker as it is: the window counts from the send.
+    // KEYS: leases:<owner>, sent:<id1>, sent:<id2>, ...   ARGV: leaseId1, marker ttl ms 1, leaseId2, marker ttl ms 2, ...
     // Returns how many leases were already gone (recovered by another consumer after a stall).
     public static readonly RedisScript Ack = new("""
         local lost = 0
         for i = 2, #KEYS do
           if redis.call('GET', KEYS[i]) ~= '1' then
-            redis.call('SET', KEYS[i], '1', 'PX', ARGV[1])
+            redis.call('SET', KEYS[i], '1', 'PX', ARGV[2 * i - 2])
           end
-          if redis.call('HDEL', KEYS[1], ARGV[i]) == 0 then lost = lost + 1 end
+          if redis.call('HDEL', KEYS[1], ARGV[2 * i - 3]) == 0 then lost = lost + 1 end
         end
         return lost
         """);

@@ -21,6 +21,9 @@ public sealed class RedisMessageQueue : IMessageQueue
     private const int EnqueueChunk = 1000;
     private static readonly RedisValue s_sentMarker = "1";
 
+    // The longest a sent marker is kept for a message's expiry: the longest idempotency window allowed.
+    private static readonly TimeSpan s_maxSentMarkerLifetime = TimeSpan.FromDays(30);
+
     private readonly IConnectionMultiplexer _connection;
     private readonly QueueOptions _options;
     private readonly TimeProvider _time;
@@ -254,16 +257,37 @@ public sealed class RedisMessageQueue : IMessageQueue
         }
 
         var keys = new RedisKey[items.Count + 1];
-        var args = new RedisValue[items.Count + 1];
+        var args = new RedisValue[2 * items.Count];
         keys[0] = Keys.Leases(consumerId);
-        args[0] = (long)_options.IdempotencyWindow.TotalMilliseconds;
+        var now = _time.GetUtcNow();
         for (var i = 0; i < items.Count; i++)
         {
             keys[i + 1] = Keys.Sent(items[i].MessageId);
-            args[i + 1] = items[i].LeaseId;
+            args[2 * i] = items[i].LeaseId;
+            args[(2 * i) + 1] = (long)SentMarkerLifetime(items[i].ExpiresAt, now).TotalMilliseconds;
         }
 
         return (int)await QueueScripts.Ack.EvaluateAsync(_connection, Db, keys, args);
+    }
+
+    /// <summary>
+    /// How long an id stays marked sent: the idempotency window, or until the message expires when that is later. A copy
+    /// of the id (a producer's push repeated after a lost reply, the scheduler's push repeated after a crash before its
+    /// commit) can wait longer than the window: behind a queue paused over a weekend, a day-long gateway outage. Past the
+    /// window it was sent again, though it had not expired; past its expiry it is dead-lettered as expired unsent. At most
+    /// <see cref="s_maxSentMarkerLifetime"/>, so an expiry years ahead does not keep a marker for years.
+    /// </summary>
+    private TimeSpan SentMarkerLifetime(DateTimeOffset? expiresAt, DateTimeOffset now)
+    {
+        var window = _options.IdempotencyWindow;
+        if (expiresAt is not { } expiry || expiry - now <= window)
+        {
+            return window;
+        }
+
+        // A minute past the expiry, for the senders' clocks reading a little behind the one that acked it.
+        var untilExpired = expiry - now + TimeSpan.FromMinutes(1);
+        return untilExpired < s_maxSentMarkerLifetime ? untilExpired : TimeSpan.FromTicks(Math.Max(window.Ticks, s_maxSentMarkerLifetime.Ticks));
     }
 
     public Task<bool> ScheduleRetryAsync(string consumerId, LeasedMessage message, ReadOnlyMemory<byte> payload, DateTimeOffset dueAt)

@@ -193,6 +193,60 @@ public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task RunAsync_CronEditedToALaterTimeBeforeItCame_TodayIsNotSentAgainAndTomorrowIs()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 5, cron: "0 0 9 * * ?", createdAt: s_now.AddDays(-3));
+        Assert.Equal(1, (await h.Campaigns.RunAsync(default)).RunsStarted);
+
+        // 09:30: the operator moves the daily campaign to 10:00. Today's 10:00 came after the edit, and every recipient
+        // got today's campaign a second time an hour after the first.
+        h.Clock.Advance(TimeSpan.FromMinutes(30));
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET cron = '0 0 10 * * ?', cron_changed_at = @at WHERE id = @id", ("at", h.Clock.GetUtcNow().UtcDateTime), ("id", id));
+        h.Clock.Advance(TimeSpan.FromMinutes(31));
+        var atTen = await h.Campaigns.RunAsync(default);
+        h.Clock.Advance(TimeSpan.FromDays(1));
+        var tomorrow = await h.Campaigns.RunAsync(default);
+
+        Assert.Equal([0, 1], new[] { atTen.RunsStarted, tomorrow.RunsStarted });
+        var fireTimes = await h.ScalarAsync<DateTime[]>("SELECT array_agg(fire_time ORDER BY fire_time) FROM cortex.campaign_runs WHERE campaign_id = @id", ("id", id));
+        Assert.Equal([new DateTime(2026, 11, 23, 12, 0, 0, DateTimeKind.Utc), new DateTime(2026, 11, 24, 13, 0, 0, DateTimeKind.Utc)], fireTimes);
+        Assert.Equal(10, (await h.QueuedAsync()).Count);
+    }
+
+    [Theory]
+    [InlineData("UTC", "America/Sao_Paulo", 3)]
+    [InlineData("America/Sao_Paulo", "UTC", 0)]
+    public async Task RunAsync_TimeZoneChangedAfterTodaysRun_EachDayIsSentOnce(string before, string after, int hoursAfterTheRun)
+    {
+        // 09:00 daily. Moved from UTC to São Paulo after today's 09:00 UTC run, today's 09:00 in São Paulo (12:00 UTC) was
+        // a firing since the last run: every recipient got today's campaign twice. Moved the other way, tomorrow's 09:00
+        // UTC (21 hours after today's run) must still go.
+        var zoneBefore = TimeZoneInfo.FindSystemTimeZoneById(before);
+        var start = new DateTimeOffset(2026, 11, 23, 9, 0, 30, zoneBefore.GetUtcOffset(new DateTime(2026, 11, 23, 12, 0, 0, DateTimeKind.Utc)));
+        await using var h = await fixture.CreateHarnessAsync(start.ToUniversalTime(), new Dictionary<string, string?>(s_smallBatches) { ["Cortex:Scheduler:TimeZone"] = before });
+        var id = await SeedCampaignAsync(h, recipients: 5, cron: "0 0 9 * * ?", createdAt: start.AddDays(-3));
+        Assert.Equal(1, (await h.Campaigns.RunAsync(default)).RunsStarted);
+
+        h.Clock.Advance(TimeSpan.FromHours(hoursAfterTheRun));
+        await using var moved = new SchedulerHarness(h.ConnectionString, h.Redis, h.QueueName, h.Clock, new Dictionary<string, string?>(s_smallBatches) { ["Cortex:Scheduler:TimeZone"] = after });
+        var started = new List<int>();
+        for (var hour = 0; hour <= 48; hour++)
+        {
+            started.Add((await moved.Campaigns.RunAsync(default)).RunsStarted);
+            h.Clock.Advance(TimeSpan.FromHours(1));
+        }
+
+        // The first run under the new zone is tomorrow's, and the day after has its own.
+        Assert.Equal(2, started.Sum());
+        var fireTimes = await h.ScalarAsync<DateTime[]>("SELECT array_agg(fire_time ORDER BY fire_time) FROM cortex.campaign_runs WHERE campaign_id = @id", ("id", id));
+        var zoneAfter = TimeZoneInfo.FindSystemTimeZoneById(after);
+        var nineOn24th = new DateTimeOffset(2026, 11, 24, 9, 0, 0, zoneAfter.GetUtcOffset(new DateTime(2026, 11, 24, 12, 0, 0, DateTimeKind.Utc)));
+        Assert.Equal([start.AddSeconds(-30).UtcDateTime, nineOn24th.UtcDateTime, nineOn24th.AddDays(1).UtcDateTime], fireTimes);
+        Assert.Equal(15, (await h.QueuedAsync()).Count);
+    }
+
+    [Fact]
     public async Task RunAsync_CronRunPausedAcrossItsNextFiring_EndsThereAndTheNewRunAloneReachesTheRest()
     {
         await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
@@ -221,6 +275,26 @@ public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixtur
             await h.ScalarAsync<string[]>(
                 "SELECT array_agg(status || '|' || total || '|' || enqueued || '|' || skipped ORDER BY fire_time) FROM cortex.campaign_runs WHERE campaign_id = @id",
                 ("id", id)));
+    }
+
+    [Fact]
+    public async Task RunAsync_NumberListedTwiceInTheCampaign_GetsItOnceWithItsFirstRow()
+    {
+        // A feeder inserting recipients with SQL (docs/data-model.md) repeated a customer: rows 3 and 250 share a number,
+        // in different batches, and so do 7 and 8 in one batch. Each row was a message of its own, under its own id.
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 300, runAt: s_now.AddMinutes(-1));
+        await h.ExecuteAsync("UPDATE cortex.campaign_recipients SET phone = '+5511900000003', name = 'Outra' WHERE campaign_id = @id AND id = 250", ("id", id));
+        await h.ExecuteAsync("UPDATE cortex.campaign_recipients SET phone = '+5511900000007' WHERE campaign_id = @id AND id = 8", ("id", id));
+
+        var result = await h.Campaigns.RunAsync(default);
+
+        var queued = await h.QueuedAsync();
+        Assert.Equal(298, queued.Count);
+        Assert.Equal(298, queued.Select(m => m.Envelope.To).Distinct().Count());
+        Assert.Equal("Oi Pessoa 3, promoção Black Friday!", Assert.Single(queued, m => m.Envelope.To == "+5511900000003").Envelope.Text);
+        Assert.Equal((298, 2), (result.Enqueued, result.Skipped));
+        Assert.Equal("completed|300|298|2", await RunStateAsync(h, id));
     }
 
     [Fact]

@@ -14,7 +14,7 @@ public sealed class MigratorTests(SchedulerFixture fixture) : IClassFixture<Sche
 
         var applied = await new Migrator(dataSource).MigrateAsync();
 
-        Assert.Equal(["cortex_schema", "quartz_tables", "template_fallbacks", "withdrawn_messages", "conversations_closed_by", "campaign_cron_changed_at"], applied.Select(m => m.Name));
+        Assert.Equal(["cortex_schema", "quartz_tables", "template_fallbacks", "withdrawn_messages", "conversations_closed_by", "campaign_cron_changed_at", "campaign_recipients_phone"], applied.Select(m => m.Name));
         Assert.Equal(15L, await CountAsync(dataSource, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name LIKE 'qrtz%'"));
         Assert.Equal(9L, await CountAsync(dataSource, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'cortex'"));
     }
@@ -40,6 +40,30 @@ public sealed class MigratorTests(SchedulerFixture fixture) : IClassFixture<Sche
                 await source.DisposeAsync();
             }
         }
+    }
+
+    [Fact]
+    public async Task MigrateAsync_RecipientsReplacedByAViewBefore0007_AppliesItWithoutIndexingTheView()
+    {
+        // docs/data-model.md lets a deployment replace campaign_recipients by a view; 0007's index cannot go on a view, and
+        // a migration that fails stops every scheduler start. Here 0007 is applied again after the replacement.
+        await using var dataSource = NpgsqlDataSource.Create(await fixture.Postgres.CreateDatabaseAsync());
+        await new Migrator(dataSource).MigrateAsync();
+        await using (var replace = dataSource.CreateCommand(
+            """
+            DELETE FROM cortex.schema_migrations WHERE version = 7;
+            CREATE TABLE public.crm_recipients AS SELECT * FROM cortex.campaign_recipients;
+            DROP TABLE cortex.campaign_recipients;
+            CREATE VIEW cortex.campaign_recipients AS SELECT * FROM public.crm_recipients;
+            """))
+        {
+            await replace.ExecuteNonQueryAsync();
+        }
+
+        var applied = await new Migrator(dataSource).MigrateAsync();
+
+        Assert.Equal(["campaign_recipients_phone"], applied.Select(m => m.Name));
+        Assert.Equal(0L, await CountAsync(dataSource, "SELECT count(*) FROM pg_indexes WHERE indexname = 'campaign_recipients_phone'"));
     }
 
     [Fact]

@@ -185,6 +185,36 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task WithdrawUnwanted_CronCampaignFiresAgainWhileItsLastFiringStillWaits_TheOlderMessagesAreWithdrawn()
+    {
+        // A daily campaign's messages wait behind a queue paused for a day (ExpireAfter two days). The next firing pushes
+        // its own: on resume each recipient got the campaign twice, seconds apart, under two ids. The newer firing counts,
+        // as it does for a run still fanning out (superseded) and for missed firings (collapsed into the latest).
+        await using var h = await fixture.CreateHarnessAsync(s_day.AddSeconds(30), new Dictionary<string, string?> { ["Cortex:Scheduler:ExpireAfter"] = "2.00:00:00" });
+        await h.ExecuteAsync("INSERT INTO cortex.message_templates (key, body) VALUES ('promo', 'Oi {name|cliente}!')");
+        var campaign = await h.ScalarAsync<long>(
+            """
+            WITH c AS (INSERT INTO cortex.campaigns (name, template_key, cron, created_at) VALUES ('daily', 'promo', '0 0 11 * * ?', @created) RETURNING id)
+            INSERT INTO cortex.campaign_recipients (campaign_id, id, phone)
+            SELECT c.id, n, '+55119000002' || lpad(n::text, 2, '0') FROM c, generate_series(1, 5) n RETURNING campaign_id
+            """,
+            ("created", s_day.AddDays(-1).AddMinutes(1).UtcDateTime));
+        Assert.Equal(1, (await h.Campaigns.RunAsync(default)).RunsStarted);
+        h.Clock.Advance(TimeSpan.FromDays(1));
+        Assert.Equal(1, (await h.Campaigns.RunAsync(default)).RunsStarted);
+
+        var withdrawn = await h.Ledger.WithdrawUnwantedAsync(default);
+
+        var firstFiring = s_day.ToUnixTimeMilliseconds();
+        Assert.Equal([.. Enumerable.Range(1, 5).Select(n => $"campaign:{campaign}:{firstFiring}:{n}")], withdrawn.Select(w => w.Key).Order());
+        Assert.All(withdrawn, w => Assert.Equal("a newer firing of the campaign started", w.Reason));
+        var next = await h.Queue.LeaseAsync("pod", 20);
+        var claims = await h.Queue.ClaimAsync("pod", [.. next.Select(m => new AckItem(m.LeaseId, EnvelopeCodec.Parse(m.Payload.Span).Envelope!.Id))]);
+        Assert.Equal(5, claims.Count(c => c == ClaimResult.Withdrawn));
+        Assert.Equal(5, claims.Count(c => c == ClaimResult.Claimed));
+    }
+
+    [Fact]
     public async Task WithdrawUnwanted_ChargeMovedToAnotherDueDateWhileItsReminderWaits_ThatReminderIsWithdrawn()
     {
         // A feeder's upsert moves charge 1 from the 19th to the 30th while its reminder, "vence em 19/11", waits: it

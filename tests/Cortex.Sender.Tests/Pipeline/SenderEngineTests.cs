@@ -257,6 +257,31 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_MessageExpiringAfterTheIdempotencyWindow_StaysMarkedSentUntilItExpires()
+    {
+        // A copy of a sent id (a push repeated after a lost reply, or the scheduler's after a crash before its commit) can
+        // wait longer than the window: behind a queue paused over a weekend, a day-long gateway outage. Once the marker
+        // had lapsed, the copy was sent again though it had not expired (ExpireAfter may be up to 7 days). Redis's clock
+        // cannot be moved, so the marker's lifetime is what is checked.
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?> { ["Cortex:Queue:IdempotencyWindow"] = "01:00:00" });
+        var expiresAt = TimeProvider.System.GetUtcNow().AddDays(3);
+        await host.Client.EnqueueAsync(SenderTestHost.Message("week-long") with { ExpiresAt = expiresAt });
+        await host.Client.EnqueueAsync(SenderTestHost.Message("no-expiry"));
+        await host.Client.EnqueueAsync(SenderTestHost.Message("short") with { ExpiresAt = TimeProvider.System.GetUtcNow().AddMinutes(30) });
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+        await host.StopAsync();
+
+        var longLived = await Db.KeyTimeToLiveAsync(host.Queue.Keys.Sent("week-long"));
+        Assert.InRange(longLived!.Value, expiresAt - TimeProvider.System.GetUtcNow(), TimeSpan.FromDays(3) + TimeSpan.FromMinutes(1));
+        Assert.InRange((await Db.KeyTimeToLiveAsync(host.Queue.Keys.Sent("no-expiry")))!.Value, TimeSpan.FromMinutes(59), TimeSpan.FromHours(1));
+        Assert.InRange((await Db.KeyTimeToLiveAsync(host.Queue.Keys.Sent("short")))!.Value, TimeSpan.FromMinutes(59), TimeSpan.FromHours(1));
+        Assert.Equal(1, gateway.AcceptedFor("week-long"));
+    }
+
+    [Fact]
     public async Task Send_NotBeforeAheadInRawPush_WaitsInDelayedSetAndIsSentAfterIt()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
