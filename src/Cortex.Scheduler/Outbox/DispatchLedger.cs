@@ -328,7 +328,7 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(
             $"""
-            SELECT key, kind, priority, payload, reason FROM (
+            SELECT key, kind, priority, payload, reason, (payload::jsonb ->> 'expiresAt')::timestamptz FROM (
                 SELECT l.key, l.kind, l.priority, l.payload, coalesce(l.not_before, l.enqueued_at) AS due, CASE
                     WHEN {OptOutSql.Exists("(l.payload::jsonb ->> 'to')", "l.tenant")} THEN 'opted out'
                     WHEN split_part(l.key, ':', 1) = 'billing' AND NOT EXISTS (
@@ -391,7 +391,7 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
         await using var updates = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var withdrawn = new List<Withdrawal>();
-        var piece = new List<(Withdrawal Row, QueueMessage Message)>(PushChunk);
+        var piece = new List<(Withdrawal Row, WithdrawItem Item)>(PushChunk);
         var more = true;
         while (more)
         {
@@ -399,7 +399,8 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
             if (more)
             {
                 var message = new QueueMessage(Encoding.UTF8.GetBytes(reader.GetString(3)), (Priority)reader.GetInt16(2));
-                piece.Add((new Withdrawal(reader.GetString(0), reader.GetString(1), reader.GetString(4)), message));
+                var expiresAt = reader.IsDBNull(5) ? (DateTimeOffset?)null : reader.GetFieldValue<DateTimeOffset>(5);
+                piece.Add((new Withdrawal(reader.GetString(0), reader.GetString(1), reader.GetString(4)), new WithdrawItem(reader.GetString(0), message, expiresAt)));
             }
 
             if (piece.Count == PushChunk || (!more && piece.Count > 0))
@@ -416,9 +417,9 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     // stopped before the update below leaves the row enqueued; the next run asks again and records it. In pieces, as
     // pushes are: a campaign cancelled while 100,000 of its messages wait is one script per piece, not one script holding
     // Redis for all of them.
-    private async Task<List<Withdrawal>> WithdrawAsync(NpgsqlConnection connection, List<(Withdrawal Row, QueueMessage Message)> piece)
+    private async Task<List<Withdrawal>> WithdrawAsync(NpgsqlConnection connection, List<(Withdrawal Row, WithdrawItem Item)> piece)
     {
-        var removed = await queue.WithdrawAsync([.. piece.Select(u => new WithdrawItem(u.Row.Key, u.Message))]);
+        var removed = await queue.WithdrawAsync([.. piece.Select(u => u.Item)]);
         var withdrawn = piece.Where((_, i) => removed[i]).Select(u => u.Row).ToList();
         if (withdrawn.Count > 0)
         {

@@ -58,8 +58,11 @@ public enum ClaimResult
     Withdrawn = 3,
 }
 
-/// <summary>A message to withdraw: its id, and its priority and payload exactly as enqueued (as it waits in the delayed set).</summary>
-public sealed record WithdrawItem(string MessageId, QueueMessage Message);
+/// <summary>
+/// A message to withdraw: its id, its priority and payload exactly as enqueued (as it waits in the delayed set), and its
+/// expiry when it has one (its withdrawn marker is kept until then, when that is longer than the idempotency window).
+/// </summary>
+public sealed record WithdrawItem(string MessageId, QueueMessage Message, DateTimeOffset? ExpiresAt = null);
 
 /// <summary>What one recovery sweep did.</summary>
 public readonly record struct RecoveryResult(int Recovered, int Poisoned, int DeadConsumers);

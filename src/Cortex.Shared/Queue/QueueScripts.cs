@@ -222,23 +222,25 @@ internal static class QueueScripts
     // delayed set, and their id marked so that a consumer's claim skips them wherever they wait (a ready list after
     // promotion, a retry, a lease not yet claimed). Asked again for a message it withdrew (its caller stopped before
     // recording it), it answers the same.
-    // KEYS: delayed, sent:<id1>, sent:<id2>, ...   ARGV: marker ttl ms, leases key prefix, member1, member2, ...
+    // The marker lives as long as a sent one would (the window, or until the message expires when that is later): a copy
+    // still waiting after it lapsed would be sent.
+    // KEYS: delayed, sent:<id1>, sent:<id2>, ...   ARGV: leases key prefix, member1, marker ttl ms 1, member2, ttl 2, ...
     // (member = priority digit + payload, as in the delayed set). Per message: 1 = withdrawn; 0 = too late: sent, or a
     // live lease is sending it now.
     public static readonly RedisScript Withdraw = new(ClaimedLease + """
         local out = {}
         for i = 2, #KEYS do
-          redis.call('ZREM', KEYS[1], ARGV[i + 1])
+          redis.call('ZREM', KEYS[1], ARGV[2 * i - 2])
           local current = redis.call('GET', KEYS[i])
           local sending = current == '1'
           if current and not sending then
-            local key, field = claimedLease(current, ARGV[2])
+            local key, field = claimedLease(current, ARGV[1])
             sending = key ~= nil and redis.call('HEXISTS', key, field) == 1
           end
           if sending then
             out[i - 1] = 0
           else
-            redis.call('SET', KEYS[i], 'withdrawn', 'PX', ARGV[1])
+            redis.call('SET', KEYS[i], 'withdrawn', 'PX', ARGV[2 * i - 1])
             out[i - 1] = 1
           end
         end

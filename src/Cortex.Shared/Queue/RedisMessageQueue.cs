@@ -275,7 +275,8 @@ public sealed class RedisMessageQueue : IMessageQueue
     /// of the id (a producer's push repeated after a lost reply, the scheduler's push repeated after a crash before its
     /// commit) can wait longer than the window: behind a queue paused over a weekend, a day-long gateway outage. Past the
     /// window it was sent again, though it had not expired; past its expiry it is dead-lettered as expired unsent. At most
-    /// <see cref="s_maxSentMarkerLifetime"/>, so an expiry years ahead does not keep a marker for years.
+    /// <see cref="s_maxSentMarkerLifetime"/>, so an expiry years ahead does not keep a marker for years. A withdrawn id's
+    /// marker lives as long, for the same copies.
     /// </summary>
     private TimeSpan SentMarkerLifetime(DateTimeOffset? expiresAt, DateTimeOffset now)
     {
@@ -444,15 +445,16 @@ public sealed class RedisMessageQueue : IMessageQueue
         }
 
         var keys = new RedisKey[items.Count + 1];
-        var args = new RedisValue[items.Count + 2];
+        var args = new RedisValue[(2 * items.Count) + 1];
         keys[0] = Keys.Delayed;
-        args[0] = (long)_options.IdempotencyWindow.TotalMilliseconds;
-        args[1] = Keys.LeasesPrefix;
+        args[0] = Keys.LeasesPrefix;
+        var now = _time.GetUtcNow();
         for (var i = 0; i < items.Count; i++)
         {
-            var (id, message) = items[i];
+            var (id, message, expiresAt) = items[i];
             keys[i + 1] = Keys.Sent(id);
-            args[i + 2] = DelayedMember(message.Priority, message.Payload.Span);
+            args[(2 * i) + 1] = DelayedMember(message.Priority, message.Payload.Span);
+            args[(2 * i) + 2] = (long)SentMarkerLifetime(expiresAt, now).TotalMilliseconds;
         }
 
         var result = (RedisResult[])(await QueueScripts.Withdraw.EvaluateAsync(_connection, Db, keys, args))!;

@@ -214,6 +214,31 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
         Assert.Equal(5, claims.Count(c => c == ClaimResult.Claimed));
     }
 
+    [Theory]
+    [InlineData("3.00:00:00", 3 * 24 * 60 + 1)]
+    [InlineData(null, 24 * 60)]
+    public async Task WithdrawUnwanted_MessageExpiringAfterTheIdempotencyWindow_StaysWithdrawnUntilItExpires(string? expireAfter, int markerMinutes)
+    {
+        // ExpireAfter three days: a reminder withdrawn (its charge paid) can wait longer than the 24 h window behind a
+        // queue paused over a weekend. Its withdrawn marker lapsed after the window, and the copy still waiting was then
+        // sent: a paid bill reminded. It now lives until the message expires, as a sent marker does; the default
+        // ExpireAfter (12 h) keeps the window.
+        await using var h = await fixture.CreateHarnessAsync(s_day, expireAfter is null ? null : new Dictionary<string, string?> { ["Cortex:Scheduler:ExpireAfter"] = expireAfter });
+        await SeedAsync(h, s_day);
+        await h.Billing.RunAsync(new DateOnly(2026, 11, 19), default);
+        await h.ExecuteAsync("UPDATE cortex.charges SET status = 'paid'");
+
+        var withdrawn = await h.Ledger.WithdrawUnwantedAsync(default);
+
+        Assert.Equal(2, withdrawn.Count);
+        foreach (var w in withdrawn)
+        {
+            var marker = new QueueKeys(h.QueueName).Sent(w.Key);
+            Assert.Equal("withdrawn", await h.Redis.GetDatabase().StringGetAsync(marker));
+            Assert.InRange((await h.Redis.GetDatabase().KeyTimeToLiveAsync(marker))!.Value, TimeSpan.FromMinutes(markerMinutes - 1), TimeSpan.FromMinutes(markerMinutes));
+        }
+    }
+
     [Fact]
     public async Task WithdrawUnwanted_ChargeMovedToAnotherDueDateWhileItsReminderWaits_ThatReminderIsWithdrawn()
     {
