@@ -13,21 +13,78 @@ internal static class RedisConnectionFactory
     public static ConnectionMultiplexer Connect(RedisOptions options, string clientName)
     {
         var (configuration, validation) = Configure(options, clientName);
-        var multiplexer = ConnectionMultiplexer.Connect(configuration);
-        // Whether Redis refused us is asked by a probe of our own: under CPU load StackExchange.Redis 1.2.6 reports a
-        // handshake that timed out instead of the NOAUTH or TLS error, and a wrong password then started a service that
-        // stayed unready forever.
-        if (!multiplexer.IsConnected && RedisRefusalProbe.Refusal(options, configuration, validation) is { } refusal)
+        for (var attempt = 1; ; attempt++)
         {
+            var multiplexer = ConnectionMultiplexer.Connect(configuration);
+            // Whether Redis refused us is asked by a probe of our own: under CPU load StackExchange.Redis 1.2.6 reports a
+            // handshake that timed out instead of the NOAUTH or TLS error, and a wrong password then started a service that
+            // stayed unready forever.
+            if (!multiplexer.IsConnected && RedisRefusalProbe.Refusal(options, configuration, validation) is { } refusal)
+            {
+                multiplexer.Close(allowCommandsToComplete: false);
+                multiplexer.Dispose();
+                throw new OptionsValidationException(RedisOptions.Section, typeof(RedisOptions), [refusal]);
+            }
+
+            // StackExchange.Redis 1.2.6 can also come out of a handshake whose connection stopped carrying bytes part way
+            // saying it is connected, with nothing it sends ever answered: its commands wait forever, and the watchdog
+            // stopped the process 30 s later (twice in the chaos smoke runs, on a loaded machine, the start's ACL check
+            // unanswered). Asked once here: no answer within the deadline while a new connection is answered means this
+            // one is dead; it is dropped and the connection made again. Disconnected, it reconnects by itself.
+            // Synchronous as Connect is (a DI factory, the CLI's Lazy), run where no synchronization context waits on it.
+            if (attempt == MaxConnectAttempts || !multiplexer.IsConnected || !IsDeadAsync(multiplexer, configuration, validation).GetAwaiter().GetResult())
+            {
+                return multiplexer;
+            }
+
             multiplexer.Close(allowCommandsToComplete: false);
             multiplexer.Dispose();
-            throw new OptionsValidationException(RedisOptions.Section, typeof(RedisOptions), [refusal]);
         }
-
-        return multiplexer;
     }
 
-    /// <summary>The client configuration for these options: abortConnect off, the password and the private CA's check set.</summary>
+    private const int MaxConnectAttempts = 3;
+
+    // Generous for a loaded machine: a connection that works answers a PING in milliseconds.
+    private static readonly TimeSpan s_pingDeadline = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan s_probeDeadline = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// True when the multiplexer's own connection answers no PING within <see cref="s_pingDeadline"/> while a new
+    /// connection to Redis is answered.
+    /// </summary>
+    private static async Task<bool> IsDeadAsync(ConnectionMultiplexer multiplexer, ConfigurationOptions configuration, RedisCertificateValidation? validation)
+    {
+        var time = TimeProvider.System;
+        var started = time.GetTimestamp();
+        while (time.GetElapsedTime(started) is var elapsed && elapsed < s_pingDeadline)
+        {
+            var ping = multiplexer.GetDatabase().PingAsync();
+            try
+            {
+                await ping.WaitAsync(s_pingDeadline - elapsed, time);
+                return false;
+            }
+            catch (RedisConnectionException)
+            {
+                // The first PING can fail at once while the connection settles: asked again until the deadline.
+                await Task.Delay(TimeSpan.FromMilliseconds(100), time);
+            }
+            catch (RedisException)
+            {
+                // An error answer (-LOADING while Redis replays its AOF): the connection carries bytes.
+                return false;
+            }
+            catch (TimeoutException)
+            {
+                // The abandoned PING is observed when it ends (a dead connection's, when the multiplexer is disposed).
+                _ = ping.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                break;
+            }
+        }
+
+        return await RedisRefusalProbe.AnswersAsync(configuration, validation, s_probeDeadline, CancellationToken.None);
+    }
+
     public static (ConfigurationOptions Configuration, RedisCertificateValidation? Validation) Configure(RedisOptions options, string clientName)
     {
         ArgumentNullException.ThrowIfNull(options);

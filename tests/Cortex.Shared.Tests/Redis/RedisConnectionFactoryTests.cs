@@ -51,6 +51,23 @@ public sealed class RedisConnectionFactoryTests
         }
     }
 
+    // The defect: a connection that stopped carrying bytes during the client's handshake (here the proxy goes silent at
+    // its PING) left StackExchange.Redis 1.2.6 saying it was connected with nothing ever answered. Twice in the chaos
+    // smoke runs a scheduler started so under load: its start-up check got no answer, and the watchdog stopped it 30 s
+    // later. The old code returned that multiplexer, and the PING below waited for good.
+    [Fact]
+    public async Task Connect_ConnectionGoesSilentDuringTheHandshake_ConnectsAgainAndIsAnswered()
+    {
+        await using var server = await RedisServer.StartAsync(new RedisSecurity { Password = Password });
+        await using var proxy = new LoopbackProxy(server.Port);
+        proxy.CutWhenClientSends("PING\r\n"u8.ToArray(), CutMode.Silence);
+        var options = new RedisOptions { Configuration = $"127.0.0.1:{proxy.Port},connectTimeout=1000", Password = Password };
+
+        using var multiplexer = RedisConnectionFactory.Connect(options, "test");
+
+        Assert.Equal("v", await AnswerAsync(multiplexer));
+    }
+
     [Fact]
     public async Task Connect_RightPasswordAndTheClientsHandshakeTimesOut_StartsUnreadyAndConnectsLater()
     {
@@ -67,5 +84,12 @@ public sealed class RedisConnectionFactoryTests
         }
 
         Assert.True(multiplexer.IsConnected, "never connected");
+    }
+
+    private static async Task<string?> AnswerAsync(StackExchange.Redis.ConnectionMultiplexer multiplexer)
+    {
+        var db = multiplexer.GetDatabase();
+        await db.StringSetAsync("connect-test", "v").WaitAsync(TimeSpan.FromSeconds(20));
+        return await db.StringGetAsync("connect-test").WaitAsync(TimeSpan.FromSeconds(20));
     }
 }
