@@ -54,23 +54,11 @@ internal sealed partial class RedisConnectionWatchdog(
         var silent = false;
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
-            var ping = connection.GetDatabase().PingAsync();
-            try
+            // Answered, or away (the connection failed and the client reconnects by itself): not silent.
+            if (await RedisPing.PingAsync(connection, silentAfter, s_time, stoppingToken) != PingOutcome.Unanswered)
             {
-                await ping.WaitAsync(silentAfter, s_time, stoppingToken);
                 silent = false;
                 continue;
-            }
-            catch (Exception ex) when (ex is RedisException or ObjectDisposedException || (ex is TimeoutException && ping.IsFaulted))
-            {
-                // Away, not silent: the connection failed and the client reconnects by itself.
-                silent = false;
-                continue;
-            }
-            catch (TimeoutException)
-            {
-                // No answer for the whole timeout; the abandoned PING is observed when it ends, so it cannot go unobserved.
-                _ = ping.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             }
 
             if (await RedisRefusalProbe.AnswersAsync(configuration, validation, ProbeDeadline, stoppingToken))

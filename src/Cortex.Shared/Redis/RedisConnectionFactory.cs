@@ -56,33 +56,19 @@ internal static class RedisConnectionFactory
     {
         var time = TimeProvider.System;
         var started = time.GetTimestamp();
-        while (time.GetElapsedTime(started) is var elapsed && elapsed < s_pingDeadline)
+        var outcome = PingOutcome.Failed;
+
+        // The first PING can fail at once while the connection settles: asked again until the deadline.
+        while (outcome == PingOutcome.Failed && time.GetElapsedTime(started) is var elapsed && elapsed < s_pingDeadline)
         {
-            var ping = multiplexer.GetDatabase().PingAsync();
-            try
+            outcome = await RedisPing.PingAsync(multiplexer, s_pingDeadline - elapsed, time, CancellationToken.None);
+            if (outcome == PingOutcome.Failed)
             {
-                await ping.WaitAsync(s_pingDeadline - elapsed, time);
-                return false;
-            }
-            catch (RedisConnectionException)
-            {
-                // The first PING can fail at once while the connection settles: asked again until the deadline.
                 await Task.Delay(TimeSpan.FromMilliseconds(100), time);
-            }
-            catch (RedisException)
-            {
-                // An error answer (-LOADING while Redis replays its AOF): the connection carries bytes.
-                return false;
-            }
-            catch (TimeoutException)
-            {
-                // The abandoned PING is observed when it ends (a dead connection's, when the multiplexer is disposed).
-                _ = ping.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-                break;
             }
         }
 
-        return await RedisRefusalProbe.AnswersAsync(configuration, validation, s_probeDeadline, CancellationToken.None);
+        return outcome != PingOutcome.Answered && await RedisRefusalProbe.AnswersAsync(configuration, validation, s_probeDeadline, CancellationToken.None);
     }
 
     public static (ConfigurationOptions Configuration, RedisCertificateValidation? Validation) Configure(RedisOptions options, string clientName)
