@@ -145,10 +145,12 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
         var scheduler = await app.Services.GetRequiredService<ISchedulerFactory>().GetScheduler();
         await scheduler.TriggerJob(new JobKey(OutboxRepairJob.JobName, JobSchedule.Group));
         IReadOnlyList<PrometheusText.Sample> after = [];
-        // A scrape reads the queue depth from Redis before it reads the job counters: one that began while the job was
-        // pushing can show the run counted and the depth not yet. The next one shows both.
+        // A scrape reads the queue depth from Redis and the success time (observable gauges) before it reads the job
+        // counters: one that began while the job was pushing or ending can show the run counted and those not yet. The
+        // next one shows them all.
         await WaitForAsync(async () => (after = await client.ScrapeAsync()).Value("cortex_scheduler_job_runs_total", ("quartz_job", OutboxRepairJob.JobName), ("outcome", "success")) == 1
-            && after.Value("cortex_queue_depth", ("queue", queue), ("state", "ready"), ("priority", "normal")) == 2);
+            && after.Value("cortex_queue_depth", ("queue", queue), ("state", "ready"), ("priority", "normal")) == 2
+            && after.Value("cortex_scheduler_job_last_success_timestamp_seconds", ("quartz_job", OutboxRepairJob.JobName)) is not null);
 
         var lint = await Promtool.CheckMetricsAsync(await client.ScrapeTextAsync());
         Assert.True(lint.ExitCode == 0 && lint.Output.Length == 0, $"promtool check metrics on a real scheduler scrape: {lint}");

@@ -94,7 +94,9 @@ public sealed class SchedulerMetrics : IMetricsSource
             _lastSuccess[job] = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
         }
 
-        // Counted last: a scrape that sees the run also sees its duration, its pushes and its success time.
+        // Counted last: a scrape that sees the run also sees its duration and its pushes. Its success time is an observable
+        // gauge, read at the start of a scrape: one that began as the run ended can show the run without it, and the next
+        // shows both.
         _runs.Add(1, jobTag, new("outcome", succeeded ? "success" : "failure"));
     }
 
