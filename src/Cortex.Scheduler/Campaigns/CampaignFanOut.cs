@@ -66,7 +66,7 @@ public sealed class CampaignFanOut(
             FROM cortex.campaigns c
             CROSS JOIN LATERAL (SELECT max(fire_time) AS fire_time FROM cortex.campaign_runs r WHERE r.campaign_id = c.id) last
             WHERE c.status = 'active'
-              AND (c.cron IS NOT NULL OR (c.run_at <= @now AND NOT EXISTS (SELECT 1 FROM cortex.campaign_runs r WHERE r.campaign_id = c.id)))
+              AND (c.cron IS NOT NULL OR (c.run_at <= @now AND last.fire_time IS NULL))
             """))
         {
             command.Parameters.AddWithValue("now", now.UtcDateTime);

@@ -29,8 +29,8 @@ internal static class RedisConnectionFactory
             // StackExchange.Redis 1.2.6 can also come out of a handshake whose connection stopped carrying bytes part way
             // saying it is connected, with nothing it sends ever answered: its commands wait forever, and the watchdog
             // stopped the process 30 s later (twice in the chaos smoke runs, on a loaded machine, the start's ACL check
-            // unanswered). Asked once here: no answer within the deadline while a new connection is answered means this
-            // one is dead; it is dropped and the connection made again. Disconnected, it reconnects by itself.
+            // unanswered). Each connection made here is asked: no answer within the deadline while a new connection is
+            // answered means it is dead; it is dropped and the connection made again. Disconnected, it reconnects by itself.
             // Synchronous as Connect is (a DI factory, the CLI's Lazy), run where no synchronization context waits on it.
             if (attempt == MaxConnectAttempts || !multiplexer.IsConnected || !IsDeadAsync(multiplexer, configuration, validation).GetAwaiter().GetResult())
             {
