@@ -58,6 +58,7 @@ public static class SchedulerServiceCollectionExtensions
         {
             ConnectionDead = sp.GetService<RedisConnectionWatchdog>()?.ConnectionDeadToken ?? CancellationToken.None,
             BacklogCheckHorizon = sp.GetRequiredService<IOptions<QueueOptions>>().Value.IdempotencyWindow,
+            BacklogCheckReach = sp.GetRequiredService<IOptions<SchedulerOptions>>().Value.ExpireAfter + TimeSpan.FromDays(1),
         });
         services.TryAddSingleton<BillingReminders>();
         services.TryAddSingleton<ConversationFollowUps>();

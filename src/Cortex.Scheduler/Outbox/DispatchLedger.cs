@@ -46,11 +46,20 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     public int BacklogCheckLimit { get; init; } = 100_000;
 
     /// <summary>
-    /// No backlog row pushed longer ago than this is checked: the queue's idempotency window, after which an id's sent
-    /// marker is gone, so that Redis could no longer tell a message delivered then from one still waiting, and withdrawing it
-    /// would record a delivered message as withdrawn.
+    /// A backlog row pushed longer ago than this is checked only while its message has not expired: the queue's
+    /// idempotency window, after which the sent marker of a message with no later <c>expiresAt</c> is gone, so that Redis
+    /// could no longer tell it delivered then from still waiting, and withdrawing it would record a delivered message as
+    /// withdrawn. The marker of a message expiring later lives until it expires (<see cref="AckItem.ExpiresAt"/>).
     /// </summary>
     public TimeSpan BacklogCheckHorizon { get; init; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// No backlog row pushed longer ago than this is read: the scheduler's messages expire <c>ExpireAfter</c> (at most 7
+    /// days) after a send time less than a day after their push (the end of quiet hours), so the longest default is 8 days.
+    /// Rows older than <see cref="BacklogCheckHorizon"/> are read only when a backlog waits that long (a queue paused
+    /// over a weekend), and kept only while they have not expired.
+    /// </summary>
+    public TimeSpan BacklogCheckReach { get; init; } = TimeSpan.FromDays(8);
 
     /// <summary>Builds the ledger row of a message: validated by the same rules the sender applies, with enqueuedAt stamped.</summary>
     public LedgerEntry Prepare(Envelope envelope)
@@ -356,7 +365,7 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
                     WHERE status = 'enqueued' AND not_before BETWEEN @from AND @to
                     UNION ALL
                     (SELECT backlog.* FROM (
-                        SELECT t.priority, greatest(pushed.at, @horizon) AS since
+                        SELECT t.priority, greatest(pushed.at, @reach) AS since
                         FROM unnest(@tail_priorities, @tail_keys, @tail_stamps) AS t(priority, key, stamp)
                         CROSS JOIN LATERAL (SELECT coalesce((SELECT d.enqueued_at FROM cortex.dispatch_ledger d WHERE d.key = t.key), t.stamp) AS at) pushed
                         WHERE pushed.at IS NOT NULL) next
@@ -364,12 +373,14 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
                         (SELECT * FROM cortex.dispatch_ledger d
                          WHERE d.status = 'enqueued' AND d.priority = next.priority AND d.enqueued_at >= next.since
                            AND (d.not_before IS NULL OR d.not_before NOT BETWEEN @from AND @to)
+                           AND (d.enqueued_at >= @horizon OR (d.payload::jsonb ->> 'expiresAt')::timestamptz > @now)
                          ORDER BY d.enqueued_at LIMIT @backlog_limit)
                         UNION ALL
                         (SELECT * FROM cortex.dispatch_ledger d
                          WHERE d.status = 'enqueued' AND d.priority = next.priority
-                           AND d.enqueued_at >= greatest(next.since - @margin, @horizon) AND d.enqueued_at < next.since
+                           AND d.enqueued_at >= greatest(next.since - @margin, @reach) AND d.enqueued_at < next.since
                            AND (d.not_before IS NULL OR d.not_before NOT BETWEEN @from AND @to)
+                           AND (d.enqueued_at >= @horizon OR (d.payload::jsonb ->> 'expiresAt')::timestamptz > @now)
                          ORDER BY d.enqueued_at DESC LIMIT @margin_limit)) backlog
                      ORDER BY backlog.enqueued_at LIMIT @backlog_limit)) l) checked
             WHERE reason IS NOT NULL
@@ -381,7 +392,9 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
         command.Parameters.Add(new NpgsqlParameter<short[]>("tail_priorities", NpgsqlDbType.Array | NpgsqlDbType.Smallint) { TypedValue = [.. tails.Select(t => (short)t.Priority)] });
         command.Parameters.Add(new NpgsqlParameter<string?[]>("tail_keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = [.. tails.Select(t => t.Id)] });
         command.Parameters.Add(new NpgsqlParameter<DateTime?[]>("tail_stamps", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = [.. tails.Select(t => t.EnqueuedAt?.UtcDateTime)] });
+        command.Parameters.AddWithValue("now", now.UtcDateTime);
         command.Parameters.AddWithValue("horizon", (now - BacklogCheckHorizon).UtcDateTime);
+        command.Parameters.AddWithValue("reach", (now - (BacklogCheckReach > BacklogCheckHorizon ? BacklogCheckReach : BacklogCheckHorizon)).UtcDateTime);
         command.Parameters.AddWithValue("margin", BacklogCheckMargin);
         command.Parameters.AddWithValue("margin_limit", BacklogCheckLimit / 20);
         command.Parameters.AddWithValue("backlog_limit", BacklogCheckLimit);

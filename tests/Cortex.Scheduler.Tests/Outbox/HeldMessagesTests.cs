@@ -318,6 +318,43 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task WithdrawUnwanted_BacklogWaitingLongerThanTheIdempotencyWindow_UnexpiredOnesWithdrawnAndSentOnesLeft()
+    {
+        // ExpireAfter three days, and a queue paused over a weekend: reminder 2 still waits 30 h after its push when its
+        // charge is paid. The check read no row pushed more than 24 h ago, so the reminder of a paid bill went out on
+        // Monday. Reminder 1 was sent before the pause: its sent marker lives until it expires, so it is left as sent.
+        await using var h = await fixture.CreateHarnessAsync(s_day, new Dictionary<string, string?> { ["Cortex:Scheduler:ExpireAfter"] = "3.00:00:00" });
+        await SeedAsync(h, s_day);
+        await h.Billing.RunAsync(new DateOnly(2026, 11, 19), default);
+        var first = Assert.Single(await h.Queue.LeaseAsync("pod", 1));
+        var envelope = EnvelopeCodec.Parse(first.Payload.Span).Envelope!;
+        var delivered = new AckItem(first.LeaseId, envelope.Id, envelope.ExpiresAt);
+        Assert.Equal([ClaimResult.Claimed], await h.Queue.ClaimAsync("pod", [delivered]));
+        Assert.Equal(0, await h.Queue.AckAsync("pod", [delivered]));
+        await h.ExecuteAsync("UPDATE cortex.dispatch_ledger SET enqueued_at = @at", ("at", s_day.UtcDateTime));
+
+        h.Clock.Advance(TimeSpan.FromHours(30));
+        await h.ExecuteAsync("UPDATE cortex.charges SET status = 'paid'");
+        var withdrawn = Assert.Single(await h.Ledger.WithdrawUnwantedAsync(default));
+
+        Assert.NotEqual(envelope.Id, withdrawn.Key);
+        Assert.Equal("charge no longer open", withdrawn.Reason);
+        Assert.Equal("enqueued", await h.ScalarAsync<string>("SELECT status FROM cortex.dispatch_ledger WHERE key = @key", ("key", envelope.Id)));
+        var second = Assert.Single(await h.Queue.LeaseAsync("pod", 10));
+        Assert.Equal([ClaimResult.Withdrawn], await h.Queue.ClaimAsync("pod", [new AckItem(second.LeaseId, withdrawn.Key)]));
+
+        // Once reminder 1 has expired its marker lapses; a requeued dead letter stamped then takes the check back to it,
+        // and it must not be read as waiting and recorded as withdrawn.
+        h.Clock.Advance(envelope.ExpiresAt!.Value + TimeSpan.FromHours(1) - h.Clock.GetUtcNow());
+        await h.Redis.GetDatabase().KeyDeleteAsync(new QueueKeys(h.QueueName).Sent(envelope.Id));
+        var requeued = new Envelope { Id = "requeued-8", To = "+5511900000009", Text = "Oi!", Kind = "billing", EnqueuedAt = s_day };
+        await h.Queue.EnqueueAsync([new QueueMessage(EnvelopeCodec.Serialize(requeued), Priority.Normal)]);
+
+        Assert.Empty(await h.Ledger.WithdrawUnwantedAsync(default));
+        Assert.Equal("enqueued", await h.ScalarAsync<string>("SELECT status FROM cortex.dispatch_ledger WHERE key = @key", ("key", envelope.Id)));
+    }
+
+    [Fact]
     public async Task WithdrawUnwanted_LastFollowUpStillWaitingWhenCortexClosesTheConversation_IsLeftToGoWhereAnAgentsCloseWithdrawsIt()
     {
         // Both conversations' follow-ups wait in the ready list (a long backlog, or pushed late after a Redis outage).
