@@ -94,13 +94,13 @@ internal static class DemoRun
             .AddColumn(new TableColumn("Opted out").RightAligned()).AddColumn(new TableColumn("Skipped").RightAligned())
             .AddColumn(new TableColumn("Time").RightAligned()).AddColumn(new TableColumn("msg/s").RightAligned());
         passTable.AddRow("billing", N(billingRun.Due), N(billingRun.New), N(billingRun.OptedOut), $"{billingRun.Invalid:N0} invalid", Ms(billingTime), Rate(billingRun.New, billingTime));
-        passTable.AddRow("follow-ups", N(followUpRun.FollowUps + followUpRun.Closed + followUpRun.Invalid), N(followUpRun.FollowUps), "–", $"{followUpRun.Closed:N0} closed", Ms(followUpTime), Rate(followUpRun.FollowUps, followUpTime));
+        passTable.AddRow("follow-ups", N(followUpRun.FollowUps + followUpRun.Closed + followUpRun.Invalid), N(followUpRun.FollowUps), N(followUpRun.OptedOut), $"{followUpRun.Closed - followUpRun.OptedOut:N0} closed", Ms(followUpTime), Rate(followUpRun.FollowUps, followUpTime));
         passTable.AddRow("campaign", N(seed.Recipients), N(campaignRun.Enqueued), N(campaignRun.Skipped - campaignRun.Invalid), $"{campaignRun.Invalid:N0} invalid", Ms(campaignTime), Rate(campaignRun.Enqueued, campaignTime));
         AnsiConsole.Write(passTable);
         var published = billingRun.Published + followUpRun.Published + campaignRun.Published;
         var split = await FollowUpSplitAsync(dataSource);
         AnsiConsole.MarkupLine(
-            $"Follow-ups: {split.Text:N0} free text inside the 24-hour window, {split.Template:N0} WhatsApp template outside it; {followUpRun.Closed:N0} conversations closed (after {settings.FollowUps.MaxFollowUps} follow-ups, or opted out: no follow-up goes to them), {followUpRun.Invalid} refused as invalid. Campaign runs started: {campaignRun.RunsStarted}.");
+            $"Follow-ups: {split.Text:N0} free text inside the 24-hour window, {split.Template:N0} WhatsApp template outside it; {followUpRun.Closed - followUpRun.OptedOut:N0} conversations closed after their {settings.FollowUps.MaxFollowUps} follow-ups and {followUpRun.OptedOut:N0} opted out (closed, nothing sent), {followUpRun.Invalid} refused as invalid. Campaign runs started: {campaignRun.RunsStarted}.");
         AnsiConsole.MarkupLine($"{published:N0} ledger rows pushed to Redis, each committed in PostgreSQL before its push (transactional outbox). One of each kind:");
         foreach (var line in await SamplesAsync(dataSource))
         {

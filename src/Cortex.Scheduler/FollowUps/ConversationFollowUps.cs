@@ -9,8 +9,8 @@ using NpgsqlTypes;
 
 namespace Cortex.Scheduler.FollowUps;
 
-/// <summary>What one follow-up run did.</summary>
-public sealed record FollowUpRunResult(int FollowUps, int Closed, int Invalid, int Published);
+/// <summary>What one follow-up run did: <paramref name="Closed"/> counts the conversations closed, <paramref name="OptedOut"/> those of them closed because the customer opted out.</summary>
+public sealed record FollowUpRunResult(int FollowUps, int Closed, int OptedOut, int Invalid, int Published);
 
 /// <summary>
 /// Follows up conversations where the agent spoke last and the customer has been silent for the idle time: the next
@@ -35,7 +35,7 @@ public sealed class ConversationFollowUps(
         var followUps = settings.FollowUps;
         var quiet = new QuietHours(settings.QuietHours, settings.Zone);
         var templates = await TemplateCatalog.LoadAsync(dataSource, cancellationToken);
-        int sent = 0, closed = 0, invalid = 0;
+        int sent = 0, closed = 0, optedOut = 0, invalid = 0;
         var after = long.MinValue;
         while (true)
         {
@@ -45,11 +45,13 @@ public sealed class ConversationFollowUps(
             var page = await ReadPageAsync(connection, now - followUps.IdleTime, after, settings.BatchSize, cancellationToken);
             var entries = new List<LedgerEntry>(page.Count);
             var updates = new List<(long Id, int Sent, bool Close, DateTimeOffset At)>(page.Count);
+            var pageOptedOut = 0;
             foreach (var c in page)
             {
                 // Out of follow-ups, or opted out (no follow-up will ever go): Cortex is done with it, and closes it.
                 if (c.Sent >= followUps.MaxFollowUps || c.OptedOut)
                 {
+                    pageOptedOut += c.OptedOut ? 1 : 0;
                     updates.Add((c.Id, c.Sent, true, now));
                     continue;
                 }
@@ -122,6 +124,7 @@ public sealed class ConversationFollowUps(
             await transaction.CommitAsync(cancellationToken);
             sent += entries.Count;
             closed += updates.Count(u => u.Close);
+            optedOut += pageOptedOut;
             if (page.Count < settings.BatchSize)
             {
                 break;
@@ -131,7 +134,7 @@ public sealed class ConversationFollowUps(
         }
 
         var published = await ledger.PublishPendingAsync(settings.BatchSize, cancellationToken);
-        return new FollowUpRunResult(sent, closed, invalid, published);
+        return new FollowUpRunResult(sent, closed, optedOut, invalid, published);
     }
 
     private static async Task<List<Conversation>> ReadPageAsync(NpgsqlConnection connection, DateTimeOffset idleCutoff, long after, int batchSize, CancellationToken cancellationToken)

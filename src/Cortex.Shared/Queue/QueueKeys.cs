@@ -61,7 +61,7 @@ public sealed class QueueKeys
     /// <summary>Hash of one consumer's in-flight leases: lease id → priority char + payload.</summary>
     public RedisKey Leases(string consumerId) => LeasesPrefix + consumerId;
 
-    /// <summary>The last lease request of one consumer ("token|firstLeaseId|count"), so a retried request replays its batch.</summary>
+    /// <summary>The last lease request of one consumer ("token|firstLeaseId|count|sizes of the payloads it dead-lettered as oversized"), so a retried request replays its batch.</summary>
     public RedisKey LastLease(string consumerId) => Prefix + "last-lease:" + consumerId;
 
     public RedisKey Sent(string messageId) => SentPrefix + messageId;

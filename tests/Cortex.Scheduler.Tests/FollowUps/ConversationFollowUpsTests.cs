@@ -202,7 +202,7 @@ public sealed class ConversationFollowUpsTests(SchedulerFixture fixture) : IClas
 
         var result = await h.FollowUps.RunAsync(default);
 
-        Assert.Equal((1, 1), (result.FollowUps, result.Closed));
+        Assert.Equal((1, 1, 1), (result.FollowUps, result.Closed, result.OptedOut));
         Assert.Equal("+5511900000002", Assert.Single(await h.QueuedAsync()).Envelope.To);
         Assert.Equal("closed|cortex", await h.ScalarAsync<string>("SELECT status || '|' || closed_by FROM cortex.conversations WHERE id = 1"));
         Assert.Equal("open", await h.ScalarAsync<string>("SELECT status FROM cortex.conversations WHERE id = 2"));
