@@ -62,4 +62,7 @@ internal static partial class Log
 
     [LoggerMessage(2018, LogLevel.Warning, "Campaign {CampaignId} run {FireTime:O} was still going when the run of {NextFireTime:O} started, and ends cancelled with {Enqueued} of {Total} recipients fanned out: the others get the newer run only")]
     public static partial void CampaignRunSuperseded(ILogger logger, long campaignId, DateTimeOffset fireTime, DateTimeOffset nextFireTime, int enqueued, int total);
+
+    [LoggerMessage(2021, LogLevel.Warning, "Campaign {CampaignId} run {FireTime:O} expired: its send time {SendTime:O} is {Late} past, more than ExpireAfter ({ExpireAfter}); {NotFannedOut} of {Total} recipients are not fanned out, and the {Enqueued} enqueued before are sent as usual")]
+    public static partial void CampaignRunExpired(ILogger logger, long campaignId, DateTimeOffset fireTime, DateTimeOffset sendTime, TimeSpan late, TimeSpan expireAfter, int notFannedOut, int total, int enqueued);
 }

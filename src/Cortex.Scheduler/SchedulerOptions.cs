@@ -16,7 +16,7 @@ public sealed class SchedulerOptions
     /// <summary>Rows read, rendered and written to the ledger per transaction.</summary>
     public int BatchSize { get; set; } = 5000;
 
-    /// <summary>A scheduled message not sent within this time after its send time expires (dead-lettered as expired).</summary>
+    /// <summary>A scheduled message not sent within this time after its send time expires (dead-lettered as expired); a campaign firing not fanned out within it is not fanned out (run expired).</summary>
     public TimeSpan ExpireAfter { get; set; } = TimeSpan.FromHours(12);
 
     /// <summary>Cron of the outbox repair: pushes ledger rows committed but never pushed (a crash between the two).</summary>

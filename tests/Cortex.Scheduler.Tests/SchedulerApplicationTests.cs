@@ -55,7 +55,7 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
             return (exitCode, output.ToString().Trim());
         }
 
-        Assert.Equal((0, "applied 0001_cortex_schema, 0002_quartz_tables, 0003_template_fallbacks, 0004_withdrawn_messages, 0005_conversations_closed_by, 0006_campaign_cron_changed_at, 0007_campaign_recipients_phone"), await MigrateOnceAsync());
+        Assert.Equal((0, "applied 0001_cortex_schema, 0002_quartz_tables, 0003_template_fallbacks, 0004_withdrawn_messages, 0005_conversations_closed_by, 0006_campaign_cron_changed_at, 0007_campaign_recipients_phone, 0008_campaign_runs_expired"), await MigrateOnceAsync());
         Assert.Equal((0, "database is up to date"), await MigrateOnceAsync());
     }
 

@@ -22,8 +22,10 @@ internal static class CampaignCommands
     private const string StatusHelp = """
         --json prints an array of campaigns: id, name, tenant, templateKey, status (active, paused, cancelled,
         completed), runAt or cron, createdAt, recipients, and runs (newest first): fireTime, status (running,
-        completed, cancelled), total, enqueued, skipped, progressPercent ((enqueued + skipped) / total, null when
-        total is 0), startedAt, finishedAt.
+        completed, cancelled, expired), total, enqueued, skipped, progressPercent ((enqueued + skipped) / total, null
+        when total is 0), startedAt, finishedAt. A run is expired when its firing was still not fanned out
+        Cortex:Scheduler:ExpireAfter after its send time (the scheduler was down, or the campaign paused): the rest
+        of its recipients get nothing; what it had enqueued is sent.
         """;
 
     /// <summary>How far in the past --run-at may be: "now", typed a moment ago. Further back is a mistake (a year, a month).</summary>

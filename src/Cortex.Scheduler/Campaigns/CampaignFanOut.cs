@@ -17,7 +17,8 @@ public sealed record CampaignRunResult(int RunsStarted, int Enqueued, int Skippe
 /// Starts the campaign runs that are due (a one-shot campaign at run_at; a cron campaign at its latest fire time, once
 /// even after downtime) and fans each running run out in batches, in recipient id order (keyset pagination). Every batch
 /// commits its ledger rows together with the run's cursor, so a crash resumes after the last committed batch; pause and
-/// cancel are read before every batch. Keys are campaign:{campaignId}:{fireTime, Unix ms}:{recipientId}; priority low.
+/// cancel are read before every batch, and so is lateness: a firing more than ExpireAfter past its send time ends
+/// expired, its rest not fanned out. Keys are campaign:{campaignId}:{fireTime, Unix ms}:{recipientId}; priority low.
 /// </summary>
 public sealed class CampaignFanOut(
     NpgsqlDataSource dataSource,
@@ -223,7 +224,13 @@ public sealed class CampaignFanOut(
         return runs;
     }
 
-    /// <summary>One batch in one transaction; false when the run is finished, paused, cancelled or another replica holds it.</summary>
+    /// <summary>
+    /// One batch in one transaction; false when the run is finished, paused, cancelled, expired or another replica holds it.
+    /// A firing is sent no later than a scheduled message is: once its send time (the fire time, or the end of the quiet
+    /// hours it falls in) is more than ExpireAfter past, the rest is not fanned out and the run ends <c>expired</c>. Fanned
+    /// out whenever the scheduler got to it, a "today only" campaign went to everyone two days late after an outage, and a
+    /// fan-out cut by a crash sent its rest days after its start. What was enqueued before stays queued.
+    /// </summary>
     private async Task<bool> FanOutBatchAsync(
         long campaignId, DateTimeOffset fireTime, TemplateCatalog templates, QuietHours quiet, SchedulerOptions settings, Totals totals, CancellationToken cancellationToken)
     {
@@ -260,8 +267,19 @@ public sealed class CampaignFanOut(
             return false;
         }
 
-        var renderer = templates.Get(run.Tenant, run.TemplateKey);
+        // Checked before the template: an expired firing ends even while its template is missing.
         var now = timeProvider.GetUtcNow();
+        var firingSendTime = quiet.NextAllowed(fireTime, run.Tenant, Kind);
+        if (now - firingSendTime > settings.ExpireAfter)
+        {
+            await FinishAsync(connection, campaignId, fireTime, "expired", run, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            Log.CampaignRunExpired(
+                logger, campaignId, fireTime, firingSendTime, now - firingSendTime, settings.ExpireAfter, Math.Max(run.Total - run.Enqueued - run.Skipped, 0), run.Total, run.Enqueued);
+            return false;
+        }
+
+        var renderer = templates.Get(run.Tenant, run.TemplateKey);
         var sendAt = quiet.NextAllowed(now, run.Tenant, Kind);
         var recipients = await ReadRecipientsAsync(connection, campaignId, run.Cursor, settings.BatchSize, cancellationToken);
         var entries = new List<LedgerEntry>(recipients.Count);
@@ -339,7 +357,7 @@ public sealed class CampaignFanOut(
             UPDATE cortex.campaign_runs SET cursor = @cursor, enqueued = @enqueued, skipped = @skipped, status = @status,
                    updated_at = now(), finished_at = now()
             WHERE campaign_id = @id AND fire_time = @fire;
-            UPDATE cortex.campaigns SET status = 'completed' WHERE id = @id AND status = 'active' AND run_at IS NOT NULL AND @status = 'completed';
+            UPDATE cortex.campaigns SET status = 'completed' WHERE id = @id AND status = 'active' AND run_at IS NOT NULL AND @status IN ('completed', 'expired');
             """,
             connection);
         AddProgress(command, campaignId, fireTime, run);

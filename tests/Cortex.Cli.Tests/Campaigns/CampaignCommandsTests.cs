@@ -211,6 +211,32 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Status_ExpiredRun_SaysExpiredWithHowFarItGot()
+    {
+        // The scheduler gave up on the firing two days late, after 80 of 200 (docs/data-model.md, campaigns).
+        var cli = await DatabaseAsync();
+        var id = await CreateAsync(cli, "+5511900000001,Ana\n");
+        await cli.ExecuteAsync(
+            """
+            INSERT INTO cortex.campaign_runs (campaign_id, fire_time, status, total, enqueued, skipped, finished_at)
+            VALUES (@id, '2026-11-27 13:00Z', 'expired', 200, 70, 10, '2026-11-29 13:00Z');
+            UPDATE cortex.campaigns SET status = 'completed' WHERE id = @id;
+            """,
+            ("id", long.Parse(id, CultureInfo.InvariantCulture)));
+
+        var table = await cli.RunAsync("campaign", "status");
+        var json = await cli.RunAsync("campaign", "status", id, "--json");
+        var help = await cli.RunAsync("campaign", "status", "--help");
+
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains("expired 40.0%", table.Out, StringComparison.Ordinal);
+        using var document = JsonDocument.Parse(json.Out);
+        var run = Assert.Single(Assert.Single(document.RootElement.EnumerateArray()).GetProperty("runs").EnumerateArray());
+        Assert.Equal(("expired", 70, 40.0), (run.GetProperty("status").GetString(), run.GetProperty("enqueued").GetInt32(), run.GetProperty("progressPercent").GetDouble()));
+        Assert.Contains("completed, cancelled, expired)", help.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Status_UnknownId_ExitsOne()
     {
         var cli = await DatabaseAsync();

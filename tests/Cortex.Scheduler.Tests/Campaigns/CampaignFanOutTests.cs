@@ -278,6 +278,118 @@ public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task RunAsync_OneShotFiringMoreThanExpireAfterLate_NothingGoesOutAndTheRunEndsExpired()
+    {
+        // "Today only", due two days ago: the scheduler (or PostgreSQL) was down since. It went out to everyone, two days late.
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 250, runAt: s_now.AddDays(-2));
+
+        var result = await h.Campaigns.RunAsync(default);
+        var again = await h.Campaigns.RunAsync(default);
+
+        Assert.Empty(await h.QueuedAsync());
+        Assert.Equal(0L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger"));
+        Assert.Equal((1, 0, 0), (result.RunsStarted, result.Enqueued, again.RunsStarted));
+        Assert.Equal("expired|250|0|0", await RunStateAsync(h, id));
+        Assert.Equal("completed", await h.ScalarAsync<string>("SELECT status FROM cortex.campaigns WHERE id = @id", ("id", id)));
+        var warning = Assert.Single(h.Logs.Lines, l => l.Contains("[2021]", StringComparison.Ordinal));
+        Assert.StartsWith("Warning ", warning, StringComparison.Ordinal);
+        Assert.Contains($"Campaign {id} run 2026-11-21T12:00:30.0000000+00:00 expired", warning, StringComparison.Ordinal);
+        Assert.Contains("is 2.00:00:00 past, more than ExpireAfter (12:00:00); 250 of 250 recipients are not fanned out", warning, StringComparison.Ordinal);
+        Assert.DoesNotContain("+55", warning, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(719, "completed|20|20|0", 20)]
+    [InlineData(721, "expired|20|0|0", 0)]
+    public async Task RunAsync_OneShotFiringLate_FannedOutWithinExpireAfterOnly(int minutesLate, string run, int messages)
+    {
+        // No quiet hours: the send time is the fire time.
+        await using var h = await fixture.CreateHarnessAsync(s_now, new Dictionary<string, string?>(s_smallBatches)
+        {
+            ["Cortex:Scheduler:QuietHours:Start"] = "00:00",
+            ["Cortex:Scheduler:QuietHours:End"] = "00:00",
+        });
+        var id = await SeedCampaignAsync(h, recipients: 20, runAt: s_now.AddMinutes(-minutesLate));
+
+        await h.Campaigns.RunAsync(default);
+
+        var queued = await h.QueuedAsync();
+        Assert.Equal(messages, queued.Count);
+        Assert.All(queued, m => Assert.Equal((DateTimeOffset?)s_now.AddHours(12), m.Envelope.ExpiresAt));
+        Assert.Equal(run, await RunStateAsync(h, id));
+        Assert.Equal("completed", await h.ScalarAsync<string>("SELECT status FROM cortex.campaigns WHERE id = @id", ("id", id)));
+    }
+
+    [Fact]
+    public async Task RunAsync_FiringInQuietHours_LateCountsFromTheirEndNotFromTheFireTime()
+    {
+        // ExpireAfter 6 h, quiet hours 21:00–08:00, now 09:00:30. Fired at 22:00 yesterday (11 h ago), its send time was
+        // 08:00 today, an hour ago: it goes out. Fired at 20:00 yesterday, outside the quiet hours, it is 13 h late.
+        await using var h = await fixture.CreateHarnessAsync(s_now, new Dictionary<string, string?>(s_smallBatches) { ["Cortex:Scheduler:ExpireAfter"] = "06:00:00" });
+        var night = await SeedCampaignAsync(h, recipients: 150, runAt: new DateTimeOffset(2026, 11, 22, 22, 0, 0, TimeSpan.FromHours(-3)));
+        var evening = await SeedCampaignAsync(h, recipients: 150, runAt: new DateTimeOffset(2026, 11, 22, 20, 0, 0, TimeSpan.FromHours(-3)));
+
+        await h.Campaigns.RunAsync(default);
+
+        var queued = await h.QueuedAsync();
+        Assert.Equal(150, queued.Count);
+        Assert.All(queued, m => Assert.StartsWith($"campaign:{night}:", m.Envelope.Id, StringComparison.Ordinal));
+        Assert.Equal("completed|150|150|0", await RunStateAsync(h, night));
+        Assert.Equal("expired|150|0|0", await RunStateAsync(h, evening));
+        Assert.Contains(h.Logs.Lines, l => l.Contains("[2021]", StringComparison.Ordinal) && l.Contains($"Campaign {evening} run", StringComparison.Ordinal));
+        Assert.DoesNotContain(h.Logs.Lines, l => l.Contains("[2021]", StringComparison.Ordinal) && l.Contains($"Campaign {night} run", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task RunAsync_FanOutCutByACrashAndResumedPastExpireAfter_WhatWentOutStaysAndTheRestIsNotFannedOut()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 500, runAt: s_now.AddMinutes(-1));
+
+        // Dies after committing its second batch to the ledger, before pushing it; nothing runs again for two days.
+        var crashing = h.Replica(push => push == 2 ? throw new IOException("process killed") : Task.CompletedTask);
+        await Assert.ThrowsAsync<IOException>(() => crashing.Campaigns.RunAsync(default));
+        Assert.Equal("running|500|200|0", await RunStateAsync(h, id));
+        h.Clock.Advance(TimeSpan.FromDays(2));
+
+        var resumed = await h.Campaigns.RunAsync(default);
+
+        // The two committed batches go (the second pushed now, from the ledger), as they would have without the limit.
+        var ids = (await h.QueuedAsync()).Select(m => m.Envelope.Id).ToList();
+        Assert.Equal(200, ids.Distinct().Count());
+        Assert.Equal(Enumerable.Range(1, 200).Select(r => $"campaign:{id}:{s_now.AddMinutes(-1).ToUnixTimeMilliseconds()}:{r}").Order(), ids.Order());
+        Assert.Equal(200L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger"));
+        Assert.Equal((0, 100), (resumed.Enqueued, resumed.Published));
+        Assert.Equal("expired|500|200|0", await RunStateAsync(h, id));
+        Assert.Equal("completed", await h.ScalarAsync<string>("SELECT status FROM cortex.campaigns WHERE id = @id", ("id", id)));
+        Assert.Contains(
+            h.Logs.Lines,
+            l => l.Contains("[2021]", StringComparison.Ordinal) && l.Contains("300 of 500 recipients are not fanned out, and the 200 enqueued before are sent as usual", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task RunAsync_CronFiringExpiredInAnOutage_TheNextFiringGoesOut()
+    {
+        // Daily at 09:00; the scheduler is back at 22:00:30, 13 h after today's firing.
+        await using var h = await fixture.CreateHarnessAsync(s_now.AddHours(13), s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 5, cron: "0 0 9 * * ?", createdAt: s_now.AddDays(-3));
+
+        var late = await h.Campaigns.RunAsync(default);
+        h.Clock.Advance(TimeSpan.FromHours(11));
+        var nextDay = await h.Campaigns.RunAsync(default);
+
+        Assert.Equal([(1, 0), (1, 5)], new[] { (late.RunsStarted, late.Enqueued), (nextDay.RunsStarted, nextDay.Enqueued) });
+        Assert.Equal(
+            ["expired|5|0|0", "completed|5|5|0"],
+            await h.ScalarAsync<string[]>(
+                "SELECT array_agg(status || '|' || total || '|' || enqueued || '|' || skipped ORDER BY fire_time) FROM cortex.campaign_runs WHERE campaign_id = @id",
+                ("id", id)));
+        Assert.Equal("active", await h.ScalarAsync<string>("SELECT status FROM cortex.campaigns WHERE id = @id", ("id", id)));
+        Assert.All(await h.QueuedAsync(), m => Assert.StartsWith($"campaign:{id}:{new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds()}:", m.Envelope.Id, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task RunAsync_NumberListedTwiceInTheCampaign_GetsItOnceWithItsFirstRow()
     {
         // A feeder inserting recipients with SQL (docs/data-model.md) repeated a customer: rows 3 and 250 share a number,

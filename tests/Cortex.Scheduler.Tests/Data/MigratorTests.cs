@@ -14,7 +14,7 @@ public sealed class MigratorTests(SchedulerFixture fixture) : IClassFixture<Sche
 
         var applied = await new Migrator(dataSource).MigrateAsync();
 
-        Assert.Equal(["cortex_schema", "quartz_tables", "template_fallbacks", "withdrawn_messages", "conversations_closed_by", "campaign_cron_changed_at", "campaign_recipients_phone"], applied.Select(m => m.Name));
+        Assert.Equal(["cortex_schema", "quartz_tables", "template_fallbacks", "withdrawn_messages", "conversations_closed_by", "campaign_cron_changed_at", "campaign_recipients_phone", "campaign_runs_expired"], applied.Select(m => m.Name));
         Assert.Equal(15L, await CountAsync(dataSource, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name LIKE 'qrtz%'"));
         Assert.Equal(9L, await CountAsync(dataSource, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'cortex'"));
     }

@@ -48,7 +48,7 @@ public sealed class SchedulerHarness : IAsyncDisposable
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(Settings).Build();
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(configuration);
-        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning));
+        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning).AddProvider(Logs));
         services.AddSingleton<TimeProvider>(clock);
         services.AddSingleton(redis);
         services.AddCortexScheduler(configuration);
@@ -69,6 +69,9 @@ public sealed class SchedulerHarness : IAsyncDisposable
     public FakeTimeProvider Clock { get; }
 
     public Dictionary<string, string?> Settings { get; }
+
+    /// <summary>The warnings and errors these services logged (a replica has its own).</summary>
+    public CapturedLogs Logs { get; } = new();
 
     public IServiceProvider Services => _services;
 

@@ -113,7 +113,7 @@ public sealed partial class SchedulerClusterTests(SchedulerFixture fixture) : IC
         await second.WaitForExitAsync(s_hangGuard);
 
         Assert.Equal((0, 0), (first.ExitCode, second.ExitCode));
-        Assert.Contains("applied 0001_cortex_schema, 0002_quartz_tables, 0003_template_fallbacks, 0004_withdrawn_messages, 0005_conversations_closed_by, 0006_campaign_cron_changed_at, 0007_campaign_recipients_phone", first.Lines);
+        Assert.Contains("applied 0001_cortex_schema, 0002_quartz_tables, 0003_template_fallbacks, 0004_withdrawn_messages, 0005_conversations_closed_by, 0006_campaign_cron_changed_at, 0007_campaign_recipients_phone, 0008_campaign_runs_expired", first.Lines);
         Assert.Contains("database is up to date", second.Lines);
     }
 
