@@ -408,6 +408,12 @@ public sealed class RedisMessageQueue : IMessageQueue
     private static IEnumerable<RedisCommandNeed> Expand((RedisKey Key, string Commands)[] needs) =>
         needs.SelectMany(n => n.Commands.Split(' ').Select(command => new RedisCommandNeed(command, n.Key)));
 
+    public async Task<IReadOnlyList<long>> LeaseIdsAsync(string consumerId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumerId);
+        return Array.ConvertAll(await Db.HashKeysAsync(Keys.Leases(consumerId)), field => (long)field);
+    }
+
     public Task HeartbeatAsync(string consumerId)
     {
         ArgumentException.ThrowIfNullOrEmpty(consumerId);

@@ -412,6 +412,20 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
     }
 
     [Fact]
+    public async Task LeaseIdsAsync_AfterSomeLeasesEnded_NamesExactlyThoseStillInTheConsumersHash()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1"), Message("m2"), Message("m3"), Message("m4")]);
+        var mine = await queue.LeaseAsync("a", 3);
+        var theirs = await queue.LeaseAsync("b", 1);
+        await queue.AckAsync("a", [new AckItem(mine[1].LeaseId, "m2")]);
+
+        Assert.Equal([mine[0].LeaseId, mine[2].LeaseId], (await queue.LeaseIdsAsync("a")).Order());
+        Assert.Equal([theirs[0].LeaseId], await queue.LeaseIdsAsync("b"));
+        Assert.Empty(await queue.LeaseIdsAsync("nobody"));
+    }
+
+    [Fact]
     public async Task RecoverAsync_ConsumerStoppedHeartbeating_ReturnsItsLeasesButLeavesLiveConsumersAlone()
     {
         var queue = CreateQueue();
