@@ -68,6 +68,13 @@ public sealed class RedisMessageQueue : IMessageQueue
         var delayed = new List<SortedSetEntry>();
         foreach (var message in messages)
         {
+            // Refused before anything is pushed: in the delayed set, a digit that names no ready list stopped every
+            // promotion once due, after the pushes of the messages due later, which were then pushed again every sweep.
+            if (message.Priority is < Priority.High or > Priority.Low)
+            {
+                throw new ArgumentOutOfRangeException(nameof(messages), message.Priority, "a message's priority must be High, Normal or Low; nothing was pushed");
+            }
+
             if (message.NotBefore is { } notBefore && notBefore > now)
             {
                 delayed.Add(new SortedSetEntry(DelayedMember(message.Priority, message.Payload.Span), notBefore.ToUnixTimeMilliseconds()));
