@@ -32,7 +32,11 @@ internal sealed class SenderEngine : BackgroundService
     // A copy of an id that another live lease is sending waits this long, then meets that copy's sent marker.
     private static readonly TimeSpan s_inFlightDuplicateDelay = TimeSpan.FromSeconds(5);
 
-    private readonly IMessageQueue _queue;
+    // How often this consumer looks for leases it no longer knows of when no Redis call of its own failed meanwhile.
+    private static readonly TimeSpan s_reconcileEvery = TimeSpan.FromMinutes(1);
+
+    // Every call of this consumer's goes through it, so it knows which leases this process holds (ReconcileLeasesAsync).
+    private readonly HeldLeases _queue;
     private readonly GatewayPipeline _pipeline;
     private readonly IWhatsAppGateway _gateway;
     private readonly SendGate _gate;
@@ -71,6 +75,9 @@ internal sealed class SenderEngine : BackgroundService
     // waits after an outage.
     private long _lastRedisFailureMs = long.MinValue;
 
+    // Unix ms of the latest look for leases this consumer no longer knows of (ReconcileLeasesAsync).
+    private long _leasesReconciledMs;
+
     // Unix ms the heartbeat now awaiting Redis was sent (long.MinValue: none in flight).
     private long _heartbeatSentMs = long.MinValue;
 
@@ -107,7 +114,8 @@ internal sealed class SenderEngine : BackgroundService
         ILogger<SenderEngine> logger,
         RedisConnectionWatchdog? watchdog = null)
     {
-        _queue = queue;
+        ConsumerId = options.Value.ConsumerId ?? $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
+        _queue = new HeldLeases(queue, ConsumerId);
         _watchdog = watchdog;
         _pipeline = pipeline;
         _gateway = gateway;
@@ -122,7 +130,6 @@ internal sealed class SenderEngine : BackgroundService
         _deadLetterLog = new DeadLetterLog(logger, timeProvider, _options.DeadLetterLogLimit);
         _refusals = new ConfigurationRefusals(timeProvider);
         _waitToSendEnds = CancellationTokenSource.CreateLinkedTokenSource(_sendsCancelled.Token, _hardStop.Token);
-        ConsumerId = _options.ConsumerId ?? $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
 
         // FullMode is stated: the fetcher waits for room instead of leasing more than the pool can take.
         _channel = Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(_options.Prefetch)
@@ -178,6 +185,7 @@ internal sealed class SenderEngine : BackgroundService
         var firstHeartbeatMs = NowMs;
         await PersistAsync(() => _queue.HeartbeatAsync(ConsumerId), "heartbeat", stoppingToken).ConfigureAwait(false);
         HeartbeatWritten(firstHeartbeatMs);
+        _leasesReconciledMs = firstHeartbeatMs;
         var heartbeat = RunHeartbeatAsync(maintenanceStop.Token);
         var maintenance = RunMaintenanceAsync(maintenanceStop.Token);
         _acker = new AckBatcher(_queue, ConsumerId, _options.AckBatchSize, (op, name) => PersistAsync(() => AckWriteAsync(op), name, _hardStop.Token), OnLeasesLost);
@@ -1116,6 +1124,8 @@ internal sealed class SenderEngine : BackgroundService
                         // A large backlog of due messages: keep promoting in bounded steps.
                     }
 
+                    await ReconcileLeasesAsync(cancellationToken);
+
                     if (RecoveryMustWait())
                     {
                         continue;
@@ -1137,6 +1147,34 @@ internal sealed class SenderEngine : BackgroundService
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
+    }
+
+    // Redis that comes back without its last writes (a failover to a replica that had not received them, the AOF fsync
+    // window) gives back leases this consumer had already finished: its retries, dead letters, returns and acks are gone,
+    // and the lease hash holds the messages again. Nothing in this process will send or move them, and its heartbeat
+    // keeps every other consumer from recovering them: they stayed until the process stopped, days on a long-lived pod,
+    // and a copy of such a message's id waited behind its claim all that time. So after any failed Redis call, and once a
+    // minute besides (a failover the client rode through without a failed call), the leases in the hash are compared with
+    // those in hand, and the ones nothing holds go back to ready, as a stop would return them. A lease handed out after the
+    // comparison began is left alone: its ids are above those read before it.
+    private async Task ReconcileLeasesAsync(CancellationToken cancellationToken)
+    {
+        var now = NowMs;
+        if (Interlocked.Read(ref _lastRedisFailureMs) < _leasesReconciledMs && now - _leasesReconciledMs < s_reconcileEvery.TotalMilliseconds)
+        {
+            return;
+        }
+
+        var highest = _queue.Highest;
+        var orphans = _queue.Orphans(await _queue.LeaseIdsAsync(ConsumerId).WaitAsync(cancellationToken), highest);
+        if (orphans.Count > 0)
+        {
+            var returned = await _queue.ReturnAsync(ConsumerId, orphans).WaitAsync(cancellationToken);
+            _metrics.Returned(returned);
+            SenderLog.ForgottenLeasesReturned(_logger, ConsumerId, returned);
+        }
+
+        _leasesReconciledMs = now;
     }
 
     // The operator's pause (POST /admin/pause) stops the Lease script at once; the pod learns of it here, within a

@@ -98,6 +98,9 @@ internal static partial class SenderLog
     [LoggerMessage(1013, LogLevel.Error, "Worker fault on message {MessageId} (trace {TraceId}); counted as a failed attempt, worker continues")]
     public static partial void WorkerFault(ILogger logger, string messageId, string? traceId, Exception exception);
 
+    [LoggerMessage(1034, LogLevel.Warning, "Consumer {ConsumerId}: {Count} leases in Redis that this sender had already finished or never knew of (Redis came back without its last writes) returned to ready; they are sent again, and one whose send had been acked may reach its customer twice")]
+    public static partial void ForgottenLeasesReturned(ILogger logger, string consumerId, int count);
+
     [LoggerMessage(1028, LogLevel.Error, "Worker fault on message {MessageId} (trace {TraceId}) while recording its earlier fault; it stays leased until this sender stops and returns it, worker continues")]
     public static partial void FaultNotRecorded(ILogger logger, string messageId, string? traceId, Exception exception);
 

@@ -41,6 +41,8 @@ public abstract class DelegatingMessageQueue(IMessageQueue inner) : IMessageQueu
 
     public virtual Task<bool> ReturnToBackAsync(string consumerId, long leaseId) => inner.ReturnToBackAsync(consumerId, leaseId);
 
+    public virtual Task<IReadOnlyList<long>> LeaseIdsAsync(string consumerId) => inner.LeaseIdsAsync(consumerId);
+
     public virtual Task HeartbeatAsync(string consumerId) => inner.HeartbeatAsync(consumerId);
 
     public virtual Task<bool> HoldsLeaseAsync(string consumerId, long leaseId) => inner.HoldsLeaseAsync(consumerId, leaseId);

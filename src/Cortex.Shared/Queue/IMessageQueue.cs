@@ -78,6 +78,12 @@ public interface IMessageQueue
     /// </summary>
     Task<bool> ReturnToBackAsync(string consumerId, long leaseId);
 
+    /// <summary>
+    /// The lease ids the consumer's lease hash holds now, in no particular order: for a consumer to find leases it no
+    /// longer knows of (Redis came back without the writes that had taken them out).
+    /// </summary>
+    Task<IReadOnlyList<long>> LeaseIdsAsync(string consumerId);
+
     /// <summary>Proves the consumer is alive; its leases are safe while heartbeats are younger than the consumer timeout.</summary>
     Task HeartbeatAsync(string consumerId);
 

@@ -68,6 +68,13 @@ public sealed class RedisMessageQueue : IMessageQueue
         var delayed = new List<SortedSetEntry>();
         foreach (var message in messages)
         {
+            // Refused before anything is pushed: in the delayed set, a digit that names no ready list stopped every
+            // promotion once due, after the pushes of the messages due later, which were then pushed again every sweep.
+            if (message.Priority is < Priority.High or > Priority.Low)
+            {
+                throw new ArgumentOutOfRangeException(nameof(messages), message.Priority, "a message's priority must be High, Normal or Low; nothing was pushed");
+            }
+
             if (message.NotBefore is { } notBefore && notBefore > now)
             {
                 delayed.Add(new SortedSetEntry(DelayedMember(message.Priority, message.Payload.Span), notBefore.ToUnixTimeMilliseconds()));
@@ -407,6 +414,12 @@ public sealed class RedisMessageQueue : IMessageQueue
 
     private static IEnumerable<RedisCommandNeed> Expand((RedisKey Key, string Commands)[] needs) =>
         needs.SelectMany(n => n.Commands.Split(' ').Select(command => new RedisCommandNeed(command, n.Key)));
+
+    public async Task<IReadOnlyList<long>> LeaseIdsAsync(string consumerId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(consumerId);
+        return Array.ConvertAll(await Db.HashKeysAsync(Keys.Leases(consumerId)), field => (long)field);
+    }
 
     public Task HeartbeatAsync(string consumerId)
     {

@@ -42,6 +42,57 @@ public sealed class RedisRestartTests
     }
 
     [Fact]
+    public async Task Send_RedisBackWithoutTheWriteThatRetriedALease_TheLiveSenderHandsItBackAndSendsIt()
+    {
+        // No persistence but the snapshot taken below: the restart brings Redis back as it was then, as a failover to a
+        // replica that had not yet received the last writes does, or the AOF fsync window after a host crash.
+        await using var redis = await RedisServer.StartAsync();
+        var calls = 0;
+        var firstCall = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fail = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gateway = new ScriptedGateway(async (_, _, ct) =>
+        {
+            if (Interlocked.Increment(ref calls) > 1)
+            {
+                return GatewayResult.Accepted("ok");
+            }
+
+            firstCall.TrySetResult();
+            await fail.Task.WaitAsync(ct);
+            return GatewayResult.Retryable("503 Service Unavailable");
+        });
+        await using var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            // The retry waits in the delayed set for an hour: only what becomes of its lease can bring it back sooner.
+            ["Cortex:Retry:BaseDelay"] = "01:00:00",
+            ["Cortex:Retry:MaxDelay"] = "01:00:00",
+        });
+        await host.Client.EnqueueBatchAsync([SenderTestHost.Message("m1")]);
+        await host.StartAsync();
+        await firstCall.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // Redis's state with the message leased by this sender.
+        using (var admin = await redis.ConnectAsync())
+        {
+            await admin.GetDatabase().ExecuteAsync("SAVE");
+        }
+
+        fail.SetResult();
+        await SenderTestHost.WaitForAsync(async () => await host.Queue.GetStatsAsync() is { Delayed: 1, Leased: 0 }, "the retry written");
+        await redis.KillAsync();
+        await redis.RestartAsync();
+
+        // Redis is back as it was at the snapshot: the message is in this live sender's lease hash and its retry is gone.
+        // The sender finished that lease before the restart and holds nothing of it; its heartbeat keeps the lease from
+        // every other consumer, so the message stayed there until the sender stopped.
+        await host.WaitUntilDrainedAsync(timeoutSeconds: 30);
+        Assert.Equal(1, gateway.AcceptedFor("m1"));
+        await host.StopAsync();
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal((0L, 0L, 0L), (stats.Pending, stats.Dead, stats.Consumers));
+    }
+
+    [Fact]
     public async Task Send_RedisAwayLongerThanTheConsumerTimeoutWithSendsInFlight_NothingIsRecoveredFromTheLiveSenderOrSentTwice()
     {
         await using var redis = await RedisServer.StartAsync("--appendonly", "yes", "--appendfsync", "always");

@@ -212,6 +212,28 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
         Assert.Equal(["first", "second", "third", "ready"], leased.Select(Text));
     }
 
+    [Theory]
+    [InlineData(3)]
+    [InlineData(-1)]
+    public async Task EnqueueAsync_PriorityOutsideTheThree_RefusedWithNothingPushedAndPromotionGoesOn(int priority)
+    {
+        // A caller's enum cast from a number (the scheduler reads the ledger's smallint column) can be any value. Pushed to
+        // the delayed set, its digit named no ready list: every promotion of the set failed on it once due, after pushing
+        // the messages due later than it, which stayed in the set and were pushed again on every sweep.
+        var queue = CreateQueue();
+        var now = _time.GetUtcNow();
+        await queue.EnqueueAsync([Message("first", Priority.Normal, now.AddMinutes(2))]);
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => queue.EnqueueAsync(
+            [Message("undefined", (Priority)priority, now.AddMinutes(1)), Message("with-it", Priority.High, now.AddMinutes(1))]));
+        await AssertStats(queue, delayed: 1);
+
+        _time.Advance(TimeSpan.FromMinutes(3));
+        Assert.Equal(1, await queue.PromoteDueAsync());
+        Assert.Equal(0, await queue.PromoteDueAsync());
+        await AssertStats(queue, normal: 1);
+    }
+
     [Fact]
     public async Task PromoteDueAsync_Limit_MovesAtMostThatMany()
     {
@@ -409,6 +431,20 @@ public class RedisMessageQueueTests(RedisFixture redis) : IClassFixture<RedisFix
         Assert.Equal(3, await queue.RemoveConsumerAsync("a"));
 
         await AssertStats(queue, high: 1, normal: 1, low: 1);
+    }
+
+    [Fact]
+    public async Task LeaseIdsAsync_AfterSomeLeasesEnded_NamesExactlyThoseStillInTheConsumersHash()
+    {
+        var queue = CreateQueue();
+        await queue.EnqueueAsync([Message("m1"), Message("m2"), Message("m3"), Message("m4")]);
+        var mine = await queue.LeaseAsync("a", 3);
+        var theirs = await queue.LeaseAsync("b", 1);
+        await queue.AckAsync("a", [new AckItem(mine[1].LeaseId, "m2")]);
+
+        Assert.Equal([mine[0].LeaseId, mine[2].LeaseId], (await queue.LeaseIdsAsync("a")).Order());
+        Assert.Equal([theirs[0].LeaseId], await queue.LeaseIdsAsync("b"));
+        Assert.Empty(await queue.LeaseIdsAsync("nobody"));
     }
 
     [Fact]
