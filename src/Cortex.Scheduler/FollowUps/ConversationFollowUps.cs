@@ -45,13 +45,11 @@ public sealed class ConversationFollowUps(
             var page = await ReadPageAsync(connection, now - followUps.IdleTime, after, settings.BatchSize, cancellationToken);
             var entries = new List<LedgerEntry>(page.Count);
             var updates = new List<(long Id, int Sent, bool Close, DateTimeOffset At)>(page.Count);
-            var pageOptedOut = 0;
             foreach (var c in page)
             {
                 // Out of follow-ups, or opted out (no follow-up will ever go): Cortex is done with it, and closes it.
                 if (c.Sent >= followUps.MaxFollowUps || c.OptedOut)
                 {
-                    pageOptedOut += c.OptedOut ? 1 : 0;
                     updates.Add((c.Id, c.Sent, true, now));
                     continue;
                 }
@@ -124,7 +122,7 @@ public sealed class ConversationFollowUps(
             await transaction.CommitAsync(cancellationToken);
             sent += entries.Count;
             closed += updates.Count(u => u.Close);
-            optedOut += pageOptedOut;
+            optedOut += page.Count(c => c.OptedOut);
             if (page.Count < settings.BatchSize)
             {
                 break;
