@@ -862,8 +862,9 @@ internal sealed class SenderEngine : BackgroundService
                 if (result is { Outcome: GatewayOutcome.Throttled } throttled)
                 {
                     engine._metrics.Throttled();
-                    SenderLog.Throttled(engine._logger, throttled.RetryAfter ?? TimeSpan.Zero);
-                    await engine._limiter.OnThrottledAsync(throttled.RetryAfter);
+                    var pause = engine._limiter.PauseFor(throttled.RetryAfter);
+                    SenderLog.Throttled(engine._logger, pause);
+                    await engine._limiter.OnThrottledAsync(pause, engine._waitToSendEnds.Token);
                 }
             }
             finally
@@ -884,7 +885,7 @@ internal sealed class SenderEngine : BackgroundService
             if (_globalProbe is { } token)
             {
                 _globalProbe = null;
-                await engine._limiter.ProbeDoneAsync(token, throttleOver);
+                await engine._limiter.ProbeDoneAsync(token, throttleOver, engine._waitToSendEnds.Token);
             }
         }
     }

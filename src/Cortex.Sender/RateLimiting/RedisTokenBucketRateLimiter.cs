@@ -130,14 +130,20 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
 
     /// <summary>
     /// Holds every pod's sending for <paramref name="duration"/> (the provider throttled us), then lets one probe through
-    /// before the others; best effort while Redis is away.
+    /// before the others; best effort while Redis is away, and given up with <paramref name="cancellationToken"/>.
     /// </summary>
-    public async Task PauseAsync(TimeSpan duration)
+    public async Task PauseAsync(TimeSpan duration, CancellationToken cancellationToken = default)
     {
         var until = (_time.GetUtcNow() + duration).ToUnixTimeMilliseconds();
         try
         {
-            await s_pause.EvaluateAsync(_connection, _connection.GetDatabase(), [_key], [until]);
+            // Given up with the caller's token, as the permit's call is: on a connection that died without failing the
+            // answer never comes, and a stop would wait on it.
+            await s_pause.EvaluateAsync(_connection, _connection.GetDatabase(), [_key], [until]).WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The stop: this pod sends nothing more, and the other pods hear the provider's 429 themselves.
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -152,9 +158,10 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
 
     /// <summary>
     /// The probe granted with <paramref name="token"/> is over: <paramref name="throttleOver"/> lets every pod go; otherwise
-    /// the next permit probes again. Best effort: a probe left open lapses after the probe lease.
+    /// the next permit probes again. Best effort: a probe left open lapses after the probe lease. Given up with
+    /// <paramref name="cancellationToken"/>.
     /// </summary>
-    public async Task ProbeDoneAsync(string token, bool throttleOver)
+    public async Task ProbeDoneAsync(string token, bool throttleOver, CancellationToken cancellationToken = default)
     {
         if (throttleOver)
         {
@@ -166,7 +173,11 @@ internal sealed class RedisTokenBucketRateLimiter : RateLimiter
 
         try
         {
-            await s_probeDone.EvaluateAsync(_connection, _connection.GetDatabase(), [_key], [token, throttleOver ? 1 : 0]);
+            await s_probeDone.EvaluateAsync(_connection, _connection.GetDatabase(), [_key], [token, throttleOver ? 1 : 0]).WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The stop: the other pods wait out the probe lease, then probe themselves.
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {

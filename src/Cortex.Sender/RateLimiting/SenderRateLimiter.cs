@@ -104,16 +104,23 @@ public sealed class SenderRateLimiter : IDisposable
     }
 
     /// <summary>Every pod's probe (<paramref name="probeToken"/>) is over: <paramref name="throttleOver"/> lets them all go.</summary>
-    public Task ProbeDoneAsync(string probeToken, bool throttleOver) => _global?.ProbeDoneAsync(probeToken, throttleOver) ?? Task.CompletedTask;
+    public Task ProbeDoneAsync(string probeToken, bool throttleOver, CancellationToken cancellationToken = default) =>
+        _global?.ProbeDoneAsync(probeToken, throttleOver, cancellationToken) ?? Task.CompletedTask;
 
-    /// <summary>The gateway asked us to slow down: pause this pod now and every pod through the shared bucket.</summary>
-    public async Task OnThrottledAsync(TimeSpan? retryAfter)
+    /// <summary>How long a throttled answer pauses sending: its Retry-After, or <see cref="RateLimitOptions.ThrottlePause"/>.</summary>
+    public TimeSpan PauseFor(TimeSpan? retryAfter) => retryAfter is { } r && r > TimeSpan.Zero ? r : _options.ThrottlePause;
+
+    /// <summary>
+    /// The gateway asked us to slow down: pause this pod now and every pod through the shared bucket, whose write is
+    /// given up with <paramref name="cancellationToken"/>.
+    /// </summary>
+    public async Task OnThrottledAsync(TimeSpan? retryAfter, CancellationToken cancellationToken = default)
     {
-        var pause = retryAfter is { } r && r > TimeSpan.Zero ? r : _options.ThrottlePause;
+        var pause = PauseFor(retryAfter);
         _gate.Throttled(pause);
         if (_global is not null)
         {
-            await _global.PauseAsync(pause);
+            await _global.PauseAsync(pause, cancellationToken);
         }
     }
 

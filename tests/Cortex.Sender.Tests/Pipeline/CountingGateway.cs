@@ -21,6 +21,8 @@ internal sealed class CountingGateway : IAsyncDisposable
     private readonly ConcurrentDictionary<string, int> _acceptedByInstance = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _accepted;
+    private long _arrived;
+    private long _held;
 
     private CountingGateway(WebApplication app)
     {
@@ -33,10 +35,16 @@ internal sealed class CountingGateway : IAsyncDisposable
     /// <summary>Answers are held once more than this many messages were taken; <see cref="long.MaxValue"/> never holds.</summary>
     public long HoldAfter { get; init; } = long.MaxValue;
 
+    /// <summary>Whether the answers held after <see cref="HoldAfter"/> are a 429 once released, their messages not taken.</summary>
+    public bool ThrottleHeld { get; init; }
+
     /// <summary>How long each answer takes: a provider's pace. Zero answers at once.</summary>
     public TimeSpan Delay { get; init; }
 
     public long Accepted => Interlocked.Read(ref _accepted);
+
+    /// <summary>Requests that arrived after <see cref="HoldAfter"/> and wait for <see cref="Release"/>.</summary>
+    public long Held => Interlocked.Read(ref _held);
 
     /// <summary>How many times the provider took each number (a duplicate shows as 2).</summary>
     public IReadOnlyDictionary<string, int> AcceptedByNumber => _acceptedByNumber;
@@ -49,12 +57,12 @@ internal sealed class CountingGateway : IAsyncDisposable
     /// <summary>The numbers of <paramref name="numbers"/> the provider never took: lost messages.</summary>
     public List<string> NotAccepted(IEnumerable<string> numbers) => numbers.Where(n => !_acceptedByNumber.ContainsKey(n)).ToList();
 
-    public static async Task<CountingGateway> StartAsync(long holdAfter = long.MaxValue, TimeSpan delay = default)
+    public static async Task<CountingGateway> StartAsync(long holdAfter = long.MaxValue, TimeSpan delay = default, bool throttleHeld = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var gateway = new CountingGateway(builder.Build()) { HoldAfter = holdAfter, Delay = delay };
+        var gateway = new CountingGateway(builder.Build()) { HoldAfter = holdAfter, Delay = delay, ThrottleHeld = throttleHeld };
         await gateway._app.StartAsync();
         gateway.BaseUrl = new Uri(gateway._app.Urls.Single());
         return gateway;
@@ -73,11 +81,20 @@ internal sealed class CountingGateway : IAsyncDisposable
     {
         using var body = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
         var number = body.RootElement.GetProperty("number").GetString()!;
+        if (ThrottleHeld && Interlocked.Increment(ref _arrived) > HoldAfter && !_released.Task.IsCompleted)
+        {
+            Interlocked.Increment(ref _held);
+            await _released.Task.WaitAsync(context.RequestAborted);
+            context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+            return;
+        }
+
         _acceptedByNumber.AddOrUpdate(number, 1, (_, n) => n + 1);
         _acceptedByInstance.AddOrUpdate(instance, 1, (_, n) => n + 1);
         var id = Interlocked.Increment(ref _accepted);
         if (id > HoldAfter)
         {
+            Interlocked.Increment(ref _held);
             await _released.Task.WaitAsync(context.RequestAborted);
         }
 

@@ -16,13 +16,16 @@ namespace Cortex.Sender.Tests.Pipeline;
 public sealed class DeadConnectionTests
 {
     private const int Messages = 400;
+    private const int Workers = 4;
 
     // With a global rate limit (100/s: one Redis call per permit), workers also wait on the limiter's call when the
-    // connection goes silent; the stop waited for it until the host's own limit cut the process short.
+    // connection goes silent; the stop waited for it until the host's own limit cut the process short. Throttled: the
+    // held answers are 429s, so the workers also write the shared pause and end their probes on the dead connection.
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Send_ConnectionSilentWhileRedisAnswersANewOne_SenderExits75AndAnotherPodSendsWhatItHeld(bool globalLimit)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public async Task Send_ConnectionSilentWhileRedisAnswersANewOne_SenderExits75AndAnotherPodSendsWhatItHeld(bool globalLimit, bool throttled)
     {
         await using var redis = await RedisServer.StartAsync();
         await using var proxy = new LoopbackProxy(redis.Port);
@@ -33,7 +36,7 @@ public sealed class DeadConnectionTests
 
         // The gateway holds its answers after a tenth of the backlog: pod-1 has sends in flight and messages leased when
         // its connection goes silent.
-        await using var gateway = await CountingGateway.StartAsync(holdAfter: Messages / 10);
+        await using var gateway = await CountingGateway.StartAsync(holdAfter: Messages / 10, throttleHeld: throttled);
         // A stop budget far longer than the whole fault: a stop that waited on the dead connection for its acks would
         // exit only after it.
         var pod1Environment = Pod("pod-1", $"127.0.0.1:{proxy.Port},abortConnect=false,connectTimeout=2000");
@@ -47,6 +50,12 @@ public sealed class DeadConnectionTests
         await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.Accepted >= Messages / 10), "pod-1 sending", timeoutSeconds: 60);
         var database = connection.GetDatabase();
         await SenderTestHost.WaitForAsync(async () => await database.HashLengthAsync(queue.Keys.Leases("pod-1")) > 0, "pod-1 holding leases");
+        if (throttled)
+        {
+            // Every worker's call is held, to be answered 429 after the silence, rather than waiting for its permit.
+            await SenderTestHost.WaitForAsync(() => Task.FromResult(gateway.Held >= Workers), "every worker of pod-1 calling the gateway");
+        }
+
 
         var silencedAt = Stopwatch.GetTimestamp();
         proxy.SilenceOpenConnections();
@@ -56,6 +65,7 @@ public sealed class DeadConnectionTests
 
         Assert.True(exitCode == CortexHost.RedisConnectionDeadExitCode, $"pod-1 exited with {exitCode}:{Environment.NewLine}{pod1.Output}");
         Assert.True(pod1.Wrote("[3301]"), "pod-1 said why it stopped:" + Environment.NewLine + pod1.Output);
+        Assert.True(!throttled || pod1.Wrote("SenderEngine[1008]"), "pod-1 was throttled:" + Environment.NewLine + pod1.Output);
 
         // Its stop ran to its end (rather than waiting on the connection until the host's own shutdown limit cut the
         // process short), and gave up on the dead connection at once instead of waiting out its minute for the acks.
@@ -77,7 +87,7 @@ public sealed class DeadConnectionTests
         Assert.Equal(0, (await queue.GetStatsAsync()).Dead);
 
         Dictionary<string, string> Pod(string name, string redisConfiguration) =>
-            SenderPods.FastRecovery(name, redisConfiguration, queueName, 4, gateway, deadConnectionTimeout: "00:00:02");
+            SenderPods.FastRecovery(name, redisConfiguration, queueName, Workers, gateway, deadConnectionTimeout: "00:00:02");
     }
 
     [Fact]
