@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Cortex.Cli.Files;
 using Cortex.Cli.Hosting;
+using Cortex.Cli.Output;
 using Cortex.Scheduler;
 using Cortex.Scheduler.Campaigns;
 using Cortex.Scheduler.Scheduling;
@@ -36,7 +37,7 @@ internal static class CampaignCommands
         var campaign = new Command("campaign", "Create, pause, resume and follow campaigns");
         campaign.Add(CreateCommand(console, global, epilogues));
         campaign.Add(ChangeStatus(console, global, "pause", "Pause an active campaign: its running fan-out stops before the next batch", from: "active", to: "paused"));
-        campaign.Add(ChangeStatus(console, global, "resume", "Resume a paused campaign: its fan-out continues where it stopped", from: "paused", to: "active"));
+        campaign.Add(ChangeStatus(console, global, "resume", "Resume a paused campaign: its fan-out continues where it stopped (a firing already more than Cortex:Scheduler:ExpireAfter past its send time ends expired instead, with a warning)", from: "paused", to: "active"));
         campaign.Add(Status(console, global, epilogues));
         return campaign;
     }
@@ -335,10 +336,41 @@ internal static class CampaignCommands
                 }
 
                 await console.Out.WriteLineAsync($"campaign {campaignId}: {from} → {to}");
+                if (to == "active")
+                {
+                    await WarnIfExpiredAsync(console, services, campaignId, token);
+                }
+
                 return ExitCodes.Success;
             },
             ct));
         return command;
+    }
+
+    // Resumed as asked; but a firing already more than ExpireAfter past its send time is ended expired by the scheduler's
+    // next pass, which fans none of it out: the operator who resumed it expected it to go out. ExpireAfter, the time zone
+    // and the quiet hours are the scheduler's own keys (Cortex:Scheduler), read and validated as the scheduler does.
+    private static async Task WarnIfExpiredAsync(CliConsole console, IServiceProvider services, long campaignId, CancellationToken cancellationToken)
+    {
+        var settings = services.GetRequiredService<IOptions<SchedulerOptions>>().Value;
+        var now = services.GetRequiredService<TimeProvider>().GetUtcNow();
+        var firing = await CampaignFanOut.NextFiringAsync(services.GetRequiredService<NpgsqlDataSource>(), campaignId, settings, now, cancellationToken);
+        if (firing is null || now - firing.SendTime <= settings.ExpireAfter)
+        {
+            return;
+        }
+
+        var zone = TimeZoneInfo.FindSystemTimeZoneById(settings.TimeZone);
+        string Local(DateTimeOffset time) => TimeZoneInfo.ConvertTime(time, zone).ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture);
+        var quiet = firing.SendTime == firing.FireTime ? string.Empty : $", {Local(firing.SendTime)} after the quiet hours";
+        var sent = firing.Enqueued > 0 ? $"; the {firing.Enqueued:N0} enqueued before are sent" : string.Empty;
+        var then = firing.Cron is null
+            ? "The one-shot campaign then becomes completed; to send it still, create it again with the recipients who got nothing"
+            : CronFireTimes.Next(firing.Cron, zone, now, 1) is [var next]
+                ? $"The campaign goes on at its next firing, {Local(next)}"
+                : "Its cron fires no more";
+        await console.Error.WriteLineAsync(
+            $"warning: campaign {campaignId}'s firing of {Local(firing.FireTime)} is {Terminal.Age(now - firing.SendTime)} past its send time{quiet}, more than Cortex:Scheduler:ExpireAfter ({Terminal.Age(settings.ExpireAfter)}): the scheduler's next pass ends it expired, and {Math.Max(firing.Total - firing.Enqueued - firing.Skipped, 0):N0} of its {firing.Total:N0} recipients get nothing{sent}. {then}.");
     }
 
     private static Command Status(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)

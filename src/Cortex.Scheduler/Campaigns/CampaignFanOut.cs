@@ -14,6 +14,13 @@ namespace Cortex.Scheduler.Campaigns;
 public sealed record CampaignRunResult(int RunsStarted, int Enqueued, int Skipped, int Invalid, int Published);
 
 /// <summary>
+/// A campaign firing as the next pass takes it: its fire time; its send time, from which ExpireAfter counts (the fire
+/// time, or the end of the quiet hours it falls in); whether its run has started; its recipients and how many of them
+/// were enqueued and skipped so far; the campaign's cron, null for a one-shot.
+/// </summary>
+public sealed record CampaignFiring(DateTimeOffset FireTime, DateTimeOffset SendTime, bool Started, int Total, int Enqueued, int Skipped, string? Cron);
+
+/// <summary>
 /// Starts the campaign runs that are due (a one-shot campaign at run_at; a cron campaign at its latest fire time, once
 /// even after downtime) and fans each running run out in batches, in recipient id order (keyset pagination). Every batch
 /// commits its ledger rows together with the run's cursor, so a crash resumes after the last committed batch; pause and
@@ -83,8 +90,7 @@ public sealed class CampaignFanOut(
                 {
                     Log.BadCampaignCron(logger, id);
                 }
-                else if (LatestFireTime(reader.GetString(2), settings.Zone, new DateTimeOffset(reader.GetDateTime(3), TimeSpan.Zero), now) is { } fire
-                    && !IsTheLastRunMoved(reader.GetString(2), settings.Zone, reader.IsDBNull(4) ? null : new DateTimeOffset(reader.GetDateTime(4), TimeSpan.Zero), fire))
+                else if (DueCronFiring(reader.GetString(2), settings.Zone, new DateTimeOffset(reader.GetDateTime(3), TimeSpan.Zero), reader.IsDBNull(4) ? null : new DateTimeOffset(reader.GetDateTime(4), TimeSpan.Zero), now) is { } fire)
                 {
                     due.Add((id, fire));
                 }
@@ -150,6 +156,66 @@ public sealed class CampaignFanOut(
         }
 
         return superseded;
+    }
+
+    /// <summary>
+    /// The firing of a cron campaign a pass starts now: its latest after <paramref name="since"/> (creation, the last cron
+    /// edit or the last run's firing, whichever is latest), unless that is the last run's own firing moved by a change of
+    /// schedule; null when none is due.
+    /// </summary>
+    private static DateTimeOffset? DueCronFiring(string cron, TimeZoneInfo zone, DateTimeOffset since, DateTimeOffset? lastRun, DateTimeOffset now) =>
+        LatestFireTime(cron, zone, since, now) is { } fire && !IsTheLastRunMoved(cron, zone, lastRun, fire) ? fire : null;
+
+    /// <summary>
+    /// The firing the next pass fans out for <paramref name="campaignId"/> once it is active: the one it starts (a
+    /// one-shot's <c>run_at</c> with no run yet, a cron's latest firing since its last run), else its run still going;
+    /// null when neither, or no such campaign. For <c>cortex campaign resume</c>, which says when that firing is already
+    /// more than ExpireAfter past its send time: the pass would end it expired at once.
+    /// </summary>
+    public static async Task<CampaignFiring?> NextFiringAsync(
+        NpgsqlDataSource dataSource, long campaignId, SchedulerOptions settings, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(settings);
+        await using var command = dataSource.CreateCommand(
+            """
+            SELECT c.run_at, c.cron, c.tenant, greatest(c.created_at, c.cron_changed_at, last.fire_time), last.fire_time,
+                   running.fire_time, running.total, running.enqueued, running.skipped,
+                   (SELECT count(*) FROM cortex.campaign_recipients WHERE campaign_id = c.id)
+            FROM cortex.campaigns c
+            CROSS JOIN LATERAL (SELECT max(fire_time) AS fire_time FROM cortex.campaign_runs r WHERE r.campaign_id = c.id) last
+            LEFT JOIN LATERAL (
+                SELECT fire_time, total, enqueued, skipped FROM cortex.campaign_runs r
+                WHERE r.campaign_id = c.id AND r.status = 'running' ORDER BY fire_time DESC LIMIT 1) running ON true
+            WHERE c.id = @id
+            """);
+        command.Parameters.AddWithValue("id", campaignId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        DateTimeOffset? runAt = reader.IsDBNull(0) ? null : new DateTimeOffset(reader.GetDateTime(0), TimeSpan.Zero);
+        var cron = reader.IsDBNull(1) ? null : reader.GetString(1);
+        var tenant = reader.GetString(2);
+        DateTimeOffset? lastRun = reader.IsDBNull(4) ? null : new DateTimeOffset(reader.GetDateTime(4), TimeSpan.Zero);
+        var due = runAt is { } at
+            ? (at <= now && lastRun is null ? at : null)
+            : cron is not null ? DueCronFiring(cron, settings.Zone, new DateTimeOffset(reader.GetDateTime(3), TimeSpan.Zero), lastRun, now) : null;
+        var quiet = new QuietHours(settings.QuietHours, settings.Zone);
+        if (due is { } fire)
+        {
+            return new CampaignFiring(fire, quiet.NextAllowed(fire, tenant, Kind), Started: false, (int)reader.GetInt64(9), Enqueued: 0, Skipped: 0, cron);
+        }
+
+        if (!reader.IsDBNull(5))
+        {
+            var running = new DateTimeOffset(reader.GetDateTime(5), TimeSpan.Zero);
+            return new CampaignFiring(running, quiet.NextAllowed(running, tenant, Kind), Started: true, reader.GetInt32(6), reader.GetInt32(7), reader.GetInt32(8), cron);
+        }
+
+        return null;
     }
 
     /// <summary>

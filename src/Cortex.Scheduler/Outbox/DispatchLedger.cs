@@ -315,8 +315,9 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
     /// Withdraws messages not yet sent whose reason to send is gone: an opt-out, the charge paid, cancelled or moved to
     /// another due date, the customer writing, the conversation closed, the campaign cancelled, or a newer firing of it
     /// started (an earlier firing's message still waiting then, behind a paused queue or an outage longer than the cron's
-    /// period, reached its recipient seconds before the newer one: the same campaign twice). Two sets of pushed rows are
-    /// checked against their sources.
+    /// period, reached its recipient seconds before the newer one: the same campaign twice). A newer firing that ended
+    /// expired counts only for the recipients it fanned out before (up to its cursor): it sent the others nothing, and
+    /// their older message, withdrawn, left them with neither. Two sets of pushed rows are checked against their sources.
     /// Held rows whose send time is within <see cref="HeldCheckWindow"/> either side of now: a message held for quiet hours
     /// waits in the delayed set until morning, and is checked near its send time only, so a night's campaign is read a few
     /// times, not every minute. And the rows of a backlog waiting in the ready lists: for each list, those of its priority
@@ -357,7 +358,8 @@ public sealed class DispatchLedger(NpgsqlDataSource dataSource, IMessageQueue qu
                         THEN 'campaign cancelled'
                     WHEN split_part(l.key, ':', 1) = 'campaign' AND EXISTS (
                         SELECT 1 FROM cortex.campaign_runs r WHERE r.campaign_id = split_part(l.key, ':', 2)::bigint
-                            AND floor(extract(epoch FROM r.fire_time) * 1000) > split_part(l.key, ':', 3)::numeric)
+                            AND floor(extract(epoch FROM r.fire_time) * 1000) > split_part(l.key, ':', 3)::numeric
+                            AND (r.status <> 'expired' OR r.cursor >= split_part(l.key, ':', 4)::bigint))
                         THEN 'a newer firing of the campaign started'
                 END AS reason
                 FROM (

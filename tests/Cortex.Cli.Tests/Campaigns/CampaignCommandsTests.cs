@@ -180,6 +180,58 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Resume_RunPausedLongerThanExpireAfter_ResumesAndWarnsThatTheRunEndsExpired()
+    {
+        // A one-shot paused on the 20th at 10:00 after 80 of its 200 recipients, resumed two days later: resume said
+        // "paused → active" and nothing more, and the scheduler's next pass ended the run expired.
+        var cli = await DatabaseAsync();
+        var id = await CreateAsync(cli);
+        await cli.ExecuteAsync(
+            """
+            UPDATE cortex.campaigns SET run_at = '2026-11-20 13:00Z', status = 'paused' WHERE id = @id;
+            INSERT INTO cortex.campaign_runs (campaign_id, fire_time, status, total, enqueued, skipped) VALUES (@id, '2026-11-20 13:00Z', 'running', 200, 70, 10);
+            """,
+            ("id", long.Parse(id, CultureInfo.InvariantCulture)));
+
+        var resumed = await cli.RunAsync("campaign", "resume", id);
+
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Equal($"campaign {id}: paused → active" + Environment.NewLine, resumed.Out);
+        Assert.Equal("active", await cli.ScalarAsync<string>("SELECT status FROM cortex.campaigns"));
+        Assert.Equal(
+            $"warning: campaign {id}'s firing of 2026-11-20T10:00:00-03:00 is 1d 23h past its send time, more than Cortex:Scheduler:ExpireAfter (12h 0m): the scheduler's next pass ends it expired, and 120 of its 200 recipients get nothing; the 70 enqueued before are sent. The one-shot campaign then becomes completed; to send it still, create it again with the recipients who got nothing." + Environment.NewLine,
+            resumed.Error);
+
+        // The CLI reads the scheduler's ExpireAfter: at three days the run still goes on, and nothing is said.
+        await cli.ExecuteAsync("UPDATE cortex.campaigns SET status = 'paused'");
+        cli.Environment["Cortex__Scheduler__ExpireAfter"] = "3.00:00:00";
+        var withinLimit = await cli.RunAsync("campaign", "resume", id);
+        Assert.True(withinLimit.ExitCode == 0, withinLimit.ToString());
+        Assert.Empty(withinLimit.Error);
+    }
+
+    [Theory]
+    [InlineData("0 0 20 * * ?", "warning: campaign {0}'s firing of 2026-11-21T20:00:00-03:00 is 13h 0m past its send time, more than Cortex:Scheduler:ExpireAfter (12h 0m): the scheduler's next pass ends it expired, and 2 of its 2 recipients get nothing. The campaign goes on at its next firing, 2026-11-22T20:00:00-03:00.")]
+    [InlineData("0 0 22 * * ?", "")]
+    public async Task Resume_CronFiringMissedWhilePaused_WarnsWhenTheScheduleWouldStartItAlreadyExpired(string cron, string expected)
+    {
+        // Paused since before yesterday's firing, resumed at 09:00: the scheduler starts a run for the firing it missed and
+        // ends it expired when that firing's send time is more than 12 h past. At 20:00 that is 13 h; at 22:00, in the
+        // quiet hours, it is today's 08:00, an hour ago, and the run goes out.
+        var cli = await DatabaseAsync();
+        var created = await cli.RunAsync("campaign", "create", "--name", "Diária", "--template", "promo", "--cron", cron, "--recipients", Write("+5511900000001,Ana\n+5511900000002,Bruno\n"));
+        Assert.True(created.ExitCode == 0, created.ToString());
+        var id = created.Out.Trim();
+        await cli.ExecuteAsync("UPDATE cortex.campaigns SET status = 'paused', created_at = '2026-11-20 12:00Z'");
+
+        var resumed = await cli.RunAsync("campaign", "resume", id);
+
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Equal("active", await cli.ScalarAsync<string>("SELECT status FROM cortex.campaigns"));
+        Assert.Equal(expected.Length == 0 ? string.Empty : string.Format(CultureInfo.InvariantCulture, expected, id) + Environment.NewLine, resumed.Error);
+    }
+
+    [Fact]
     public async Task Status_ShowsScheduleRecipientsAndPerRunProgress()
     {
         var cli = await DatabaseAsync();

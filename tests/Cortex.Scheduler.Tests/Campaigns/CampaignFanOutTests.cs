@@ -1,6 +1,7 @@
 using Cortex.Scheduler.Campaigns;
 using Cortex.Scheduler.Tests.Infrastructure;
 using Cortex.Shared.Contract;
+using Microsoft.Extensions.Options;
 
 namespace Cortex.Scheduler.Tests.Campaigns;
 
@@ -387,6 +388,28 @@ public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixtur
                 ("id", id)));
         Assert.Equal("active", await h.ScalarAsync<string>("SELECT status FROM cortex.campaigns WHERE id = @id", ("id", id)));
         Assert.All(await h.QueuedAsync(), m => Assert.StartsWith($"campaign:{id}:{new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds()}:", m.Envelope.Id, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("0 0 20 * * ?", "expired|5|0|0")]
+    [InlineData("0 0 22 * * ?", "completed|5|5|0")]
+    public async Task NextFiringAsync_CronFiringMissed_IsTheFiringThePassStartsAndTheSendTimeItsExpiryCountsFrom(string cron, string run)
+    {
+        // What `cortex campaign resume` warns from. Yesterday's 20:00 is 13 h past; yesterday's 22:00 falls in the quiet
+        // hours, so its send time is today's 08:00, an hour ago.
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 5, cron: cron, createdAt: s_now.AddDays(-2));
+        var settings = h.Get<IOptions<SchedulerOptions>>().Value;
+
+        var firing = await CampaignFanOut.NextFiringAsync(h.DataSource, id, settings, s_now, default);
+        await h.Campaigns.RunAsync(default);
+
+        Assert.NotNull(firing);
+        Assert.False(firing.Started);
+        Assert.Equal(firing.FireTime.UtcDateTime, await h.ScalarAsync<DateTime>("SELECT fire_time FROM cortex.campaign_runs WHERE campaign_id = @id", ("id", id)));
+        Assert.Equal(run, await RunStateAsync(h, id));
+        Assert.Equal(run.StartsWith("expired", StringComparison.Ordinal), s_now - firing.SendTime > settings.ExpireAfter);
+        Assert.Null(await CampaignFanOut.NextFiringAsync(h.DataSource, id, settings, s_now, default));
     }
 
     [Fact]

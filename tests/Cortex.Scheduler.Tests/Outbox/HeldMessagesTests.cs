@@ -214,6 +214,56 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
         Assert.Equal(5, claims.Count(c => c == ClaimResult.Claimed));
     }
 
+    [Fact]
+    public async Task WithdrawUnwanted_NewerFiringExpiredBeforeFanningOutAnything_TheOlderMessagesStillWaitingGo()
+    {
+        // An hourly campaign's 11:00 messages wait behind a paused queue. The deploy that lowers ExpireAfter to 30 minutes
+        // keeps the scheduler down until 12:45: the 12:00 firing ends expired, nothing fanned out. It counted all the same
+        // as "a newer firing of the campaign started": the 11:00 messages were withdrawn, and nobody got either firing.
+        await using var h = await fixture.CreateHarnessAsync(s_day.AddSeconds(30), new Dictionary<string, string?> { ["Cortex:Scheduler:BatchSize"] = "2" });
+        var campaign = await SeedHourlyCampaignAsync(h);
+        h.Clock.Advance(TimeSpan.FromMinutes(105));
+        await using var restarted = Restarted(h, expireAfter: "00:30:00");
+        var late = await restarted.Campaigns.RunAsync(default);
+        Assert.Equal((1, 0), (late.RunsStarted, late.Enqueued));
+        Assert.Equal(["completed|5|5|0", "expired|5|0|0"], await RunsAsync(h, campaign));
+
+        Assert.Empty(await restarted.Ledger.WithdrawUnwantedAsync(default));
+
+        var sent = await SendAllAsync(restarted);
+        var firstFiring = s_day.ToUnixTimeMilliseconds();
+        Assert.Equal([.. Enumerable.Range(1, 5).Select(n => $"campaign:{campaign}:{firstFiring}:{n}")], sent.Order());
+        Assert.Equal(0L, await h.ScalarAsync<long>("SELECT count(*) FROM cortex.dispatch_ledger WHERE status = 'withdrawn'"));
+    }
+
+    [Fact]
+    public async Task WithdrawUnwanted_NewerFiringExpiredAfterFanningOutSome_OnlyTheOlderMessagesOfTheRecipientsItReachedAreWithdrawn()
+    {
+        // As above, but the scheduler dies at 12:00:30 after committing the 12:00 firing's first batch (recipients 1 and
+        // 2), and is back at 12:45 with ExpireAfter 30 minutes: that run ends expired at its cursor and its two messages
+        // go. Recipients 1 and 2 would get the campaign twice, so their 11:00 messages are withdrawn; 3 to 5 have only
+        // their 11:00 message, which goes.
+        await using var h = await fixture.CreateHarnessAsync(s_day.AddSeconds(30), new Dictionary<string, string?> { ["Cortex:Scheduler:BatchSize"] = "2" });
+        var campaign = await SeedHourlyCampaignAsync(h);
+        h.Clock.Advance(TimeSpan.FromHours(1));
+        var crashing = h.Replica(push => push == 1 ? throw new IOException("process killed") : Task.CompletedTask);
+        await Assert.ThrowsAsync<IOException>(() => crashing.Campaigns.RunAsync(default));
+        h.Clock.Advance(TimeSpan.FromMinutes(45));
+        await using var restarted = Restarted(h, expireAfter: "00:30:00");
+        await restarted.Campaigns.RunAsync(default);
+        Assert.Equal(["completed|5|5|0", "expired|5|2|0"], await RunsAsync(h, campaign));
+
+        var withdrawn = await restarted.Ledger.WithdrawUnwantedAsync(default);
+
+        var (firstFiring, secondFiring) = (s_day.ToUnixTimeMilliseconds(), s_day.AddHours(1).ToUnixTimeMilliseconds());
+        Assert.Equal([$"campaign:{campaign}:{firstFiring}:1", $"campaign:{campaign}:{firstFiring}:2"], withdrawn.Select(w => w.Key).Order());
+        Assert.All(withdrawn, w => Assert.Equal("a newer firing of the campaign started", w.Reason));
+        var sent = await SendAllAsync(restarted);
+        Assert.Equal(
+            [.. Enumerable.Range(3, 3).Select(n => $"campaign:{campaign}:{firstFiring}:{n}"), .. Enumerable.Range(1, 2).Select(n => $"campaign:{campaign}:{secondFiring}:{n}")],
+            sent.Order());
+    }
+
     [Theory]
     [InlineData("3.00:00:00", 3 * 24 * 60 + 1)]
     [InlineData(null, 24 * 60)]
@@ -404,6 +454,39 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
     {
         var parts = key.Split(':');
         return parts[0] == "campaign" ? $"campaign:{(parts[1] == campaignA.ToString(System.Globalization.CultureInfo.InvariantCulture) ? "A" : "B")}:{parts[3]}" : $"{parts[0]}:{parts[1]}";
+    }
+
+    // Hourly at minute 0, five recipients; its 11:00 firing (s_day) fanned out and waiting in the ready list.
+    private static async Task<long> SeedHourlyCampaignAsync(SchedulerHarness h)
+    {
+        await h.ExecuteAsync("INSERT INTO cortex.message_templates (key, body) VALUES ('promo', 'Oi {name|cliente}!')");
+        var campaign = await h.ScalarAsync<long>(
+            """
+            WITH c AS (INSERT INTO cortex.campaigns (name, template_key, cron, created_at) VALUES ('hourly', 'promo', '0 0 * * * ?', @created) RETURNING id)
+            INSERT INTO cortex.campaign_recipients (campaign_id, id, phone)
+            SELECT c.id, n, '+55119000003' || lpad(n::text, 2, '0') FROM c, generate_series(1, 5) n RETURNING campaign_id
+            """,
+            ("created", s_day.AddMinutes(-30).UtcDateTime));
+        Assert.Equal((1, 5), ((await h.Campaigns.RunAsync(default)).RunsStarted, (await h.QueuedAsync()).Count));
+        return campaign;
+    }
+
+    // The same database, queue and clock, started again with another ExpireAfter.
+    private static SchedulerHarness Restarted(SchedulerHarness h, string expireAfter) =>
+        new(h.ConnectionString, h.Redis, h.QueueName, h.Clock, new Dictionary<string, string?>(h.Settings) { ["Cortex:Scheduler:ExpireAfter"] = expireAfter });
+
+    private static Task<string[]> RunsAsync(SchedulerHarness h, long campaign) =>
+        h.ScalarAsync<string[]>(
+            "SELECT array_agg(status || '|' || total || '|' || enqueued || '|' || skipped ORDER BY fire_time) FROM cortex.campaign_runs WHERE campaign_id = @id",
+            ("id", campaign));
+
+    // A sender leasing everything in the ready lists: the ids it sends (claimed), not those it drops as withdrawn.
+    private static async Task<List<string>> SendAllAsync(SchedulerHarness h)
+    {
+        var leased = await h.Queue.LeaseAsync("pod", 50);
+        var ids = leased.Select(m => EnvelopeCodec.Parse(m.Payload.Span).Envelope!.Id).ToList();
+        var claims = await h.Queue.ClaimAsync("pod", [.. leased.Select((m, i) => new AckItem(m.LeaseId, ids[i]))]);
+        return [.. ids.Where((_, i) => claims[i] == ClaimResult.Claimed)];
     }
 
     private static async Task SeedAsync(SchedulerHarness h, DateTimeOffset now)
