@@ -273,6 +273,8 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
     [InlineData("admin/dead-letters/purge?all=true&reason=", "parameter 'reason' is empty")]
     [InlineData("admin/dead-letters/requeue?messageId=&all=true", "parameter 'messageId' is empty")]
     [InlineData("admin/dead-letters/purge?all", "parameter 'all' is empty")]
+    [InlineData("admin/dead-letters/requeue?reason=retries_exhaused", "reason 'retries_exhaused' is not a dead-letter reason")]
+    [InlineData("admin/dead-letters/purge?reason=Poison&kind=billing_reminder", "reason 'Poison' is not a dead-letter reason")]
     public async Task Admin_AParameterItDoesNotReadGivenTwiceOrEmpty_Is400NamingItAndChangesNothing(string path, string error)
     {
         // Ignored, the CLI's habits (--older-than, --dry-run) would purge or requeue every dead letter, for good.
