@@ -156,7 +156,12 @@ public static partial class AdminEndpoints
             // Whether a token was sent, never any part of it.
             Log.Refused(logger, context.Request.Path.Value ?? string.Empty, sent ? "wrong token" : "no bearer token");
             context.Response.Headers.WWWAuthenticate = sent ? Realm + ", error=\"invalid_token\"" : Realm;
-            await WriteErrorAsync(context, StatusCodes.Status401Unauthorized, "a bearer token is required: Authorization: Bearer <Cortex:Observability:AdminToken>");
+            await WriteErrorAsync(
+                context,
+                StatusCodes.Status401Unauthorized,
+                sent
+                    ? "wrong token: the bearer token is not this pod's Cortex:Observability:AdminToken (a pod reads it at start: rotated since?)"
+                    : "a bearer token is required: Authorization: Bearer <Cortex:Observability:AdminToken>");
             return false;
         }
 

@@ -178,6 +178,28 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
         Assert.Null(await app.Services.GetRequiredService<IMessageQueue>().GetPausedAsync());
     }
 
+    // A token pasted from an old Secret, or one the pod has not restarted for, was told "a bearer token is required"
+    // while it sent one: the answer must say which of the two it is.
+    [Theory]
+    [InlineData(null, "a bearer token is required")]
+    [InlineData("Bearer not-the-token-0123456789abcdef", "wrong token")]
+    public async Task Admin_WithoutTheToken_AnswerSaysWhetherItWasMissingOrWrong(string? authorization, string error)
+    {
+        await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
+        using var http = Http(app);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "admin/resume");
+        if (authorization is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", authorization);
+        }
+
+        using var response = await http.SendAsync(request);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.StartsWith(error, body.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task PauseThenResume_WithTheToken_StopsEveryConsumerLeasingThenLetsThemGoOn()
     {
