@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Text.Json;
 using Cortex.Cli.Hosting;
 using Cortex.Cli.Output;
@@ -125,7 +126,7 @@ internal static class DeadLetterCommands
             Needs.Redis,
             async (services, token) =>
             {
-                var messageId = parse.GetRequiredValue(id);
+                var messageId = NotAnOption(parse, parse.GetRequiredValue(id));
                 var admin = services.GetRequiredService<DeadLetterAdmin>();
                 var found = 0;
                 await foreach (var record in admin.ReadNewestFirstAsync(cancellationToken: token))
@@ -320,6 +321,20 @@ internal static class DeadLetterCommands
                 ct);
         });
         return command;
+    }
+
+    // The parser takes an option it does not know (--dryrun, purge's --dry-run) for the message id: that read as "no
+    // dead letter has message id '--dryrun'" (exit 1), or "say which dead letters" beside --all. An id that does start
+    // with '-' is given after "--", as with any command.
+    private static string? NotAnOption(ParseResult parse, string? id)
+    {
+        if (id is not null && id.StartsWith('-') && !parse.Tokens.Any(t => t.Type == TokenType.DoubleDash))
+        {
+            var verb = parse.CommandResult.Command.Name;
+            throw CliException.Usage($"unknown option '{id}' (see 'cortex dlq {verb} --help'); a message id that starts with '-' goes after --: cortex dlq {verb} -- {id}");
+        }
+
+        return id;
     }
 
     private static async Task<int> NothingMatchedAsync(CliConsole console, Selection selection, ParseResult parse, string verb)
@@ -533,7 +548,7 @@ internal static class DeadLetterCommands
 
         public Func<TimeProvider, Func<DeadLetterRecord, bool>> Matcher(ParseResult parse)
         {
-            var id = parse.GetValue(Id);
+            var id = NotAnOption(parse, parse.GetValue(Id));
             var all = parse.GetValue(All);
             var filtered = _filters.Any(parse);
             if ((id is not null ? 1 : 0) + (all ? 1 : 0) + (filtered ? 1 : 0) != 1)

@@ -163,7 +163,8 @@ internal static class JobsCommands
         {
             if (!stored.Contains(key))
             {
-                rows.Add(new JobRow(key.Name, false, null, null, null, "–", null, null, 0, []));
+                // No state to report: --json says null, as for its cron and times, not the table's dash.
+                rows.Add(new JobRow(key.Name, false, null, null, null, null, null, null, 0, []));
                 continue;
             }
 
@@ -193,5 +194,5 @@ internal static class JobsCommands
         : zone is null ? Terminal.Time(t)
         : TimeZoneInfo.ConvertTime(t, zone).ToString("yyyy-MM-dd HH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture);
 
-    private sealed record JobRow(string Name, bool Registered, string? Cron, string? TimeZone, TimeZoneInfo? Zone, string State, DateTimeOffset? Previous, DateTimeOffset? Next, int Manual, List<DateOnly> Owed);
+    private sealed record JobRow(string Name, bool Registered, string? Cron, string? TimeZone, TimeZoneInfo? Zone, string? State, DateTimeOffset? Previous, DateTimeOffset? Next, int Manual, List<DateOnly> Owed);
 }

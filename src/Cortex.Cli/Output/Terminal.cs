@@ -2,14 +2,13 @@ using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Cortex.Shared.Privacy;
 using Spectre.Console;
 
 namespace Cortex.Cli.Output;
 
 /// <summary>Tables, JSON and the small formats every verb shares; phone numbers only ever leave here masked.</summary>
-internal static partial class Terminal
+internal static class Terminal
 {
     // Redirected output is read by scripts and people alike: wide enough that a table row stays on one line.
     private const int RedirectedWidth = 200;
@@ -107,43 +106,6 @@ internal static partial class Terminal
             : $"{(int)age.TotalDays}d {age.Hours}h";
     }
 
-    /// <summary>
-    /// Masks every phone-like number in free text (gateway errors sometimes quote the recipient, a dead-lettered payload
-    /// may hold it formatted or under another name): LGPD. A number is a run of 8 or more digits, whatever sits before
-    /// it (tel_5511987654321), that may be written with spaces, dashes, dots and brackets (+55 (11) 98765-4321); it is
-    /// masked as <see cref="PhoneMask"/> masks its digits. ISO-8601 dates and times are left as they are.
-    /// </summary>
-    public static string? MaskPhones(string? text) =>
-        text is null ? null : PhoneLike().Replace(text, MaskRun);
-
-    private static string MaskRun(Match match)
-    {
-        if (match.Groups["time"].Success)
-        {
-            return match.Value;
-        }
-
-        var digits = new StringBuilder(match.Length + 1);
-        if (match.Value.StartsWith('+'))
-        {
-            digits.Append('+');
-        }
-
-        foreach (var c in match.Value)
-        {
-            if (char.IsAsciiDigit(c))
-            {
-                digits.Append(c);
-            }
-        }
-
-        var count = digits.Length - (match.Value.StartsWith('+') ? 1 : 0);
-        return count < 8 ? match.Value : PhoneMask.Mask(digits.ToString());
-    }
-
-    // Either an ISO-8601 date, with its time and offset if any (2026-11-22T21:00:00.0000000-03:00, 2026-11-22 09:00:01Z),
-    // kept as it is; or a run of digits: an optional '+' and '(', then digits with at most two separators (space, '-',
-    // '.', brackets) between any two of them. Runs under 8 digits are kept by MaskRun.
-    [GeneratedRegex(@"(?<time>[0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9])(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?)|\+?[(\[]?[0-9](?:[ .()\[\]-]{0,2}[0-9])*")]
-    private static partial Regex PhoneLike();
+    /// <summary>Masks every phone-like number in free text, as <see cref="PhoneMask.MaskNumbersIn"/> does.</summary>
+    public static string? MaskPhones(string? text) => PhoneMask.MaskNumbersIn(text);
 }

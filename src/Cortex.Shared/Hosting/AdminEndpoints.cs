@@ -22,6 +22,13 @@ public static partial class AdminEndpoints
 {
     private const string Realm = "Bearer realm=\"cortex-admin\"";
 
+    // What ?reason= may be: the reasons a dead letter is written with, and unreadable for an entry that cannot be read.
+    private static readonly string[] s_reasons =
+    [
+        DeadLetterReasons.InvalidEnvelope, DeadLetterReasons.Expired, DeadLetterReasons.Permanent,
+        DeadLetterReasons.RetriesExhausted, DeadLetterReasons.Poison, "unreadable",
+    ];
+
     /// <summary>Maps POST <paramref name="pattern"/> to <paramref name="handler"/>, run only for a request with the admin token.</summary>
     public static IEndpointConventionBuilder MapCortexAdmin(this IEndpointRouteBuilder endpoints, string pattern, RequestDelegate handler)
     {
@@ -149,7 +156,12 @@ public static partial class AdminEndpoints
             // Whether a token was sent, never any part of it.
             Log.Refused(logger, context.Request.Path.Value ?? string.Empty, sent ? "wrong token" : "no bearer token");
             context.Response.Headers.WWWAuthenticate = sent ? Realm + ", error=\"invalid_token\"" : Realm;
-            await WriteErrorAsync(context, StatusCodes.Status401Unauthorized, "a bearer token is required: Authorization: Bearer <Cortex:Observability:AdminToken>");
+            await WriteErrorAsync(
+                context,
+                StatusCodes.Status401Unauthorized,
+                sent
+                    ? "wrong token: the bearer token is not this pod's Cortex:Observability:AdminToken (a pod reads it at start: rotated since?)"
+                    : "a bearer token is required: Authorization: Bearer <Cortex:Observability:AdminToken>");
             return false;
         }
 
@@ -211,6 +223,14 @@ public static partial class AdminEndpoints
         if ((id is not null ? 1 : 0) + (all ? 1 : 0) + (filtered ? 1 : 0) != 1)
         {
             await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "say which dead letters: ?messageId=, ?all=true, or filters (?reason=, ?kind=), and only one of these");
+            return null;
+        }
+
+        // A misspelt reason (?reason=retries_exhaused, ?reason=Poison) would match nothing and answer 200: read as
+        // "nothing to requeue" in an incident. `cortex dlq --reason` refuses it too.
+        if (reason is not null && !s_reasons.Contains(reason, StringComparer.Ordinal))
+        {
+            await WriteErrorAsync(context, StatusCodes.Status400BadRequest, $"reason '{Shown(reason)}' is not a dead-letter reason: one of {string.Join(", ", s_reasons)}. Nothing was changed");
             return null;
         }
 

@@ -405,6 +405,8 @@ internal static class QueueScripts
 
     // KEYS: ready high, normal, low, delayed, dead, consumers   ARGV: leases key prefix
     // A key of the wrong type is named (stats are an operator's first look), without asking producers' users for TYPE.
+    // The refusal is returned, not raised: Redis 7 appends " script: <sha>, on @user_script:N." to an error a script
+    // raises, which the operator then reads after the key.
     public static readonly RedisScript Stats = new("""
         local function count(want, command, key, ...)
           local n = redis.pcall(command, key, ...)
@@ -414,15 +416,19 @@ internal static class QueueScripts
           end
           return n
         end
-        local leased = 0
-        local owners = count('zset', 'ZRANGE', KEYS[6], 0, -1)
-        for _, owner in ipairs(owners) do
-          leased = leased + count('hash', 'HLEN', ARGV[1] .. owner)
-        end
-        -- Live consumers only: a crashed pod stays in the set until a sender's recovery sweep, and with no sender
-        -- running that never happens, so counting the whole set would hide "nobody is consuming".
-        return {count('list', 'LLEN', KEYS[1]), count('list', 'LLEN', KEYS[2]), count('list', 'LLEN', KEYS[3]),
-                count('zset', 'ZCARD', KEYS[4]), leased, count('list', 'LLEN', KEYS[5]), count('zset', 'ZCOUNT', KEYS[6], ARGV[2], '+inf')}
+        local ok, result = pcall(function()
+          local leased = 0
+          local owners = count('zset', 'ZRANGE', KEYS[6], 0, -1)
+          for _, owner in ipairs(owners) do
+            leased = leased + count('hash', 'HLEN', ARGV[1] .. owner)
+          end
+          -- Live consumers only: a crashed pod stays in the set until a sender's recovery sweep, and with no sender
+          -- running that never happens, so counting the whole set would hide "nobody is consuming".
+          return {count('list', 'LLEN', KEYS[1]), count('list', 'LLEN', KEYS[2]), count('list', 'LLEN', KEYS[3]),
+                  count('zset', 'ZCARD', KEYS[4]), leased, count('list', 'LLEN', KEYS[5]), count('zset', 'ZCOUNT', KEYS[6], ARGV[2], '+inf')}
+        end)
+        if ok then return result end
+        return redis.error_reply(type(result) == 'table' and result.err or tostring(result))
         """);
 
     /// <summary>The next message to lease from each ready list (the tail): high, normal, low; nil when empty.</summary>

@@ -323,6 +323,24 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
         Assert.Equal(4, await fixture.Connection.LengthAsync(cli.Keys.Dead));
     }
 
+    [Theory]
+    [InlineData("requeue", "--dryrun")]
+    [InlineData("purge", "--all", "--dry-run", "--yes")]
+    [InlineData("show", "--revael")]
+    public async Task MisspeltOption_IsAUsageErrorNamingItNotAMessageId(params string[] args)
+    {
+        // Taken for a message id, "--dryrun" said "no dead letter has message id '--dryrun'" with exit 1, and purge's
+        // "--all --dry-run" said "say which dead letters" as if --all were missing.
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+
+        var result = await cli.RunAsync(["dlq", .. args]);
+
+        Assert.True(result.ExitCode == ExitCodes.Usage, result.ToString());
+        Assert.Contains($"unknown option '{args.First(a => a is "--dryrun" or "--dry-run" or "--revael")}'", result.Error, StringComparison.Ordinal);
+        Assert.Equal(4, await fixture.Connection.LengthAsync(cli.Keys.Dead));
+    }
+
     [Fact]
     public async Task RequeueFiltered_AValidReasonWithNoDeadLetter_SaysNothingToDoAndExitsZero()
     {

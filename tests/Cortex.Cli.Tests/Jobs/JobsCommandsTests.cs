@@ -25,6 +25,9 @@ public sealed class JobsCommandsTests(CliFixture fixture)
         Assert.Contains("not registered (no scheduler node has started)", table.Out, StringComparison.Ordinal);
         Assert.Equal(s_jobs, json.Select(j => j.GetProperty("name").GetString()));
         Assert.All(json, j => Assert.False(j.GetProperty("registered").GetBoolean()));
+
+        // A script reading --json got the table's dash ("–") as the state of a job no node has registered.
+        Assert.All(json, j => Assert.Equal(JsonValueKind.Null, j.GetProperty("state").ValueKind));
     }
 
     [Fact]

@@ -181,6 +181,24 @@ public class EnvelopeCodecTests
         Assert.Equal(new EnvelopeError("version", "unsupported version 3; this Cortex reads versions 1 and 2"), result.Error);
     }
 
+    // A payload that is not JSON at all (a log line, a CSV row pushed raw) is one bad literal to the reader, which quoted
+    // it whole: the dead letter's detail and the sender's warning 1004 carried the phone numbers in it, and its length.
+    [Theory]
+    [InlineData("not json 5511987654321")]
+    [InlineData("nope, call +55 (11) 98765-4321 or 5511912345678 back tomorrow about the bill of 2026-11-22, thanks a lot")]
+    public void Parse_NotJsonWithAPhoneNumber_DetailMasksItAndStaysShort(string payload)
+    {
+        var result = EnvelopeCodec.Parse(Utf8(payload));
+
+        var detail = result.Error!.ToString();
+        Assert.StartsWith("invalid JSON: '", result.Error.Message, StringComparison.Ordinal);
+        Assert.EndsWith("' is an invalid JSON literal. Expected the literal 'null'.", result.Error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("987654321", detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("98765-4321", detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("912345678", detail, StringComparison.Ordinal);
+        Assert.True(result.Error.Message.Length < 160, result.Error.Message);
+    }
+
     [Fact]
     public void Parse_NoVersionAndAnUnknownField_NamesTheFieldWhichMayBeTheMisspeltVersion()
     {

@@ -93,7 +93,9 @@ internal static class ReferenceEnvelopeParser
             message = message[..cut];
         }
 
-        return string.Create(CultureInfo.InvariantCulture, $"invalid JSON: {message}");
+        // Not frozen: the deserializer quoted a bad literal up to the next delimiter, a whole payload with its phone
+        // numbers when it had none. That was a leak, not a contract: both parsers mask and cut the quote now.
+        return string.Create(CultureInfo.InvariantCulture, $"invalid JSON: {EnvelopeReader.QuoteShown(message)}");
     }
 
     private static bool EndsEarly(ReadOnlySpan<byte> utf8Json)

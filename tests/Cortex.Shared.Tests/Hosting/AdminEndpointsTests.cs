@@ -178,6 +178,28 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
         Assert.Null(await app.Services.GetRequiredService<IMessageQueue>().GetPausedAsync());
     }
 
+    // A token pasted from an old Secret, or one the pod has not restarted for, was told "a bearer token is required"
+    // while it sent one: the answer must say which of the two it is.
+    [Theory]
+    [InlineData(null, "a bearer token is required")]
+    [InlineData("Bearer not-the-token-0123456789abcdef", "wrong token")]
+    public async Task Admin_WithoutTheToken_AnswerSaysWhetherItWasMissingOrWrong(string? authorization, string error)
+    {
+        await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
+        using var http = Http(app);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "admin/resume");
+        if (authorization is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", authorization);
+        }
+
+        using var response = await http.SendAsync(request);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.StartsWith(error, body.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task PauseThenResume_WithTheToken_StopsEveryConsumerLeasingThenLetsThemGoOn()
     {
@@ -273,6 +295,8 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
     [InlineData("admin/dead-letters/purge?all=true&reason=", "parameter 'reason' is empty")]
     [InlineData("admin/dead-letters/requeue?messageId=&all=true", "parameter 'messageId' is empty")]
     [InlineData("admin/dead-letters/purge?all", "parameter 'all' is empty")]
+    [InlineData("admin/dead-letters/requeue?reason=retries_exhaused", "reason 'retries_exhaused' is not a dead-letter reason")]
+    [InlineData("admin/dead-letters/purge?reason=Poison&kind=billing_reminder", "reason 'Poison' is not a dead-letter reason")]
     public async Task Admin_AParameterItDoesNotReadGivenTwiceOrEmpty_Is400NamingItAndChangesNothing(string path, string error)
     {
         // Ignored, the CLI's habits (--older-than, --dry-run) would purge or requeue every dead letter, for good.
