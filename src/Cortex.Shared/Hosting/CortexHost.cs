@@ -34,16 +34,21 @@ public static class CortexHost
                     // Resolved first: RunAsync disposes the host's services.
                     var watchdog = host.Services.GetService<RedisConnectionWatchdog>();
                     var observability = host.Services.GetService<IOptions<ObservabilityOptions>>()?.Value;
+                    // A sender and a scheduler on one machine both default to 8080: one line and exit 78 naming the key, as
+                    // for an address this machine lacks, not an unhandled exception. Asked before the start; a process that
+                    // takes the port between the question and Kestrel's bind gets the same line after the host's own log.
+                    if (observability?.PortInUse() is true)
+                    {
+                        throw PortInUse(observability);
+                    }
+
                     try
                     {
                         await host.RunAsync();
                     }
                     catch (IOException ex) when (ex.InnerException is AddressInUseException && observability is not null)
                     {
-                        // A sender and a scheduler on one machine both default to 8080: one line and exit 78 naming the
-                        // key, as for an address this machine lacks, not an unhandled exception.
-                        throw new OptionsValidationException(ObservabilityOptions.Section, typeof(ObservabilityOptions), [
-                            $"{ObservabilityOptions.Section}:{nameof(ObservabilityOptions.Port)} {observability.Port} is already in use on {observability.BindAddress} by another process: give each Cortex process on one machine its own port"]);
+                        throw PortInUse(observability);
                     }
                     if (watchdog is { ConnectionDead: true })
                     {
@@ -62,6 +67,10 @@ public static class CortexHost
             },
             error);
     }
+
+    private static OptionsValidationException PortInUse(ObservabilityOptions observability) =>
+        new(ObservabilityOptions.Section, typeof(ObservabilityOptions), [
+            $"{ObservabilityOptions.Section}:{nameof(ObservabilityOptions.Port)} {observability.Port} is already in use on {observability.BindAddress} by another process: give each Cortex process on one machine its own port"]);
 
     /// <summary>
     /// Validates the configuration as a start would, then runs a one-shot <paramref name="command"/> (a migration, a CLI

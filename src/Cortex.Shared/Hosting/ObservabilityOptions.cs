@@ -44,6 +44,31 @@ public sealed class ObservabilityOptions
     }
 
     /// <summary>
+    /// Whether another process listens on <see cref="Port"/> at <see cref="BindAddress"/>: asked before the host starts,
+    /// so that the start stops with one line naming the key, before a sender's engine has started and Kestrel's bind
+    /// fails with its stack trace. A port left in TIME_WAIT by the last process is free, to this bind as to Kestrel's.
+    /// </summary>
+    internal bool PortInUse()
+    {
+        if (Port == 0 || !TryParseBindAddress(BindAddress, out var address))
+        {
+            return false;
+        }
+
+        var at = address ?? IPAddress.Any;
+        using var socket = new Socket(at.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(new IPEndPoint(at, Port));
+            return false;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>
     /// Whether this machine can listen on <paramref name="address"/>: a well-formed address of another machine
     /// (10.255.255.1) would otherwise reach Kestrel and fail the start with a socket exception instead of naming the key.
     /// </summary>
