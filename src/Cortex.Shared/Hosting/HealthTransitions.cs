@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Cortex.Shared.Hosting;
 
@@ -8,7 +9,7 @@ namespace Cortex.Shared.Hosting;
 /// Redis outage of a minute used to write an error line per probe. The health-check service's own per-probe lines are
 /// turned off in <see cref="OperationsEndpoints.LoggingDefaults"/>.
 /// </summary>
-internal sealed partial class HealthTransitions(ILogger<HealthTransitions> logger)
+internal sealed partial class HealthTransitions(ILogger<HealthTransitions> logger, IOptions<ObservabilityOptions> options)
 {
     private readonly Dictionary<string, HealthStatus> _last = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
@@ -36,10 +37,19 @@ internal sealed partial class HealthTransitions(ILogger<HealthTransitions> logge
             }
             else
             {
-                Failing(logger, name, entry.Status, entry.Description);
+                Failing(logger, name, entry.Status, Describe(entry));
             }
         }
     }
+
+    /// <summary>
+    /// What a check's entry says, in the probe's body and in the log: a check cut by the timeout has only the framework's
+    /// "A timeout occurred while running check.", which names neither the key nor how long it waited.
+    /// </summary>
+    public string? Describe(HealthReportEntry entry) =>
+        entry.Status != HealthStatus.Healthy && entry.Exception is OperationCanceledException
+            ? $"no answer within {options.Value.HealthCheckTimeout:c} ({ObservabilityOptions.Section}:{nameof(ObservabilityOptions.HealthCheckTimeout)})"
+            : entry.Description;
 
     [LoggerMessage(1301, LogLevel.Warning, "Health check {Check} is {Status}: {Description}")]
     private static partial void Failing(ILogger logger, string check, HealthStatus status, string? description);

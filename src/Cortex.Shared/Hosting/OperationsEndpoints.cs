@@ -171,11 +171,12 @@ public static partial class OperationsEndpoints
 
     private static Task WriteHealthAsync(HttpContext context, HealthReport report)
     {
-        context.RequestServices.GetRequiredService<HealthTransitions>().Observe(report);
+        var transitions = context.RequestServices.GetRequiredService<HealthTransitions>();
+        transitions.Observe(report);
         context.Response.ContentType = "application/json; charset=utf-8";
         var body = new HealthBody(
             report.Status.ToString(),
-            report.Entries.ToDictionary(e => e.Key, e => new HealthEntry(e.Value.Status.ToString(), e.Value.Description, e.Value.Duration.TotalMilliseconds)));
+            report.Entries.ToDictionary(e => e.Key, e => new HealthEntry(e.Value.Status.ToString(), transitions.Describe(e.Value), e.Value.Duration.TotalMilliseconds)));
         return JsonSerializer.SerializeAsync(context.Response.Body, body, HealthJsonContext.Default.HealthBody, context.RequestAborted);
     }
 

@@ -114,6 +114,35 @@ public class OperationsEndpointsTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task RedisSilent_ReadyIs503NamingTheHealthCheckTimeout()
+    {
+        // Redis frozen: nothing answers, nothing fails. The check is cut by Cortex:Observability:HealthCheckTimeout, and
+        // the probe's body and the log line said only "A timeout occurred while running check.", naming neither the
+        // key nor how long it waited.
+        await using var server = await RedisServer.StartAsync();
+        using var logs = new CapturedLogs();
+        await using var app = Build(server, logs, ("Cortex:Observability:HealthCheckTimeout", "00:00:01"));
+        await app.StartAsync();
+        using var client = new OperationsClient(app);
+        Assert.Equal(HttpStatusCode.OK, (await client.HealthAsync("/health/ready")).Status);
+
+        await server.SignalAsync("STOP");
+        try
+        {
+            var (status, ready) = await client.HealthAsync("/health/ready");
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+            const string Expected = "no answer within 00:00:01 (Cortex:Observability:HealthCheckTimeout)";
+            Assert.Equal(Expected, ready.GetProperty("checks").GetProperty("redis").GetProperty("description").GetString());
+            Assert.Contains(logs.Lines, l => l.Contains("[1301] Health check redis is Unhealthy: " + Expected, StringComparison.Ordinal));
+        }
+        finally
+        {
+            await server.SignalAsync("CONT");
+        }
+    }
+
+    [Fact]
     public async Task RedisAnswersPingWithAnError_ReadyIs503WithRedisOwnReason()
     {
         // A script past busy-reply-threshold makes Redis answer every other command BUSY (LOADING after a restart is the
