@@ -943,6 +943,101 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Send_FailsAsTheQueueIsPausedWithALongShortRetryDelay_HandedBackAtOnceNotAfterTheDelay()
+    {
+        // The short retries' delay may be set to a minute, doubling for each of up to 10 retries. A send that failed as the
+        // queue was paused waited it out, holding its lease and its worker, only to find the pause at the retry's turn. It
+        // goes back at once: the bound below is the only one, far under the delay (Polly's jitter puts a first delay of a
+        // minute under 10 s about once in 70).
+        SenderTestHost? host = null;
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gateway = new ScriptedGateway(async (_, _, _) =>
+        {
+            await host!.Queue.SetPausedAsync("wrong campaign text");
+            await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Gate.OperatorPause is not null), "the pause seen");
+            answered.TrySetResult();
+            return GatewayResult.Retryable("HTTP 503");
+        });
+        await using (host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Resilience:ShortRetries"] = "1",
+            ["Cortex:Resilience:ShortRetryDelay"] = "00:01:00",
+            ["Cortex:Sender:Workers"] = "1",
+        }))
+        {
+            await host.Client.EnqueueAsync(SenderTestHost.Message("long-delay"));
+
+            await host.StartAsync();
+            await answered.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Leased == 0, "the message handed back", timeoutSeconds: 10);
+
+            var stats = await host.Queue.GetStatsAsync();
+            Assert.Equal((1L, 0L, 0L), (stats.Ready, stats.Delayed, stats.Dead));
+            Assert.Equal(0, EnvelopeCodec.Parse((byte[])(await Db.ListRangeAsync(host.Queue.Keys.ReadyNormal))[0]!).Envelope!.Attempt);
+            Assert.Equal(1, gateway.TotalCalls);
+            Assert.Equal(1, host.Counter("cortex.sender.returned")); // handed back by the pod, not recovered by a sweep
+        }
+    }
+
+    [Fact]
+    public async Task Send_QueuePausedWhileRedisIsAskedAboutALeaseInDoubt_GoesBackUnsent()
+    {
+        // A lease in doubt (this pod's heartbeat unwritten long enough for another pod to take it for dead) is asked about
+        // in Redis before its send, which can take seconds while Redis fails. The pause was checked before that question:
+        // one that came in meanwhile let the send go.
+        var clock = new JumpingClock();
+        var asked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gateway = new ScriptedGateway(async (e, _, _) =>
+        {
+            if (e.Id == "first")
+            {
+                await release.Task;
+            }
+
+            return GatewayResult.Accepted("ok");
+        });
+        await using var host = SenderTestHost.Create(
+            redis,
+            gateway,
+            new Dictionary<string, string?>
+            {
+                ["Cortex:Sender:Workers"] = "1",
+                // Heartbeats far apart: the clock's jump below puts what was leased before it in doubt, while the heartbeat
+                // Redis holds stays younger than the consumer timeout, so no sweep takes this pod's own leases back.
+                ["Cortex:Queue:ConsumerTimeout"] = "00:30:00",
+                ["Cortex:Queue:HeartbeatInterval"] = "00:10:00",
+            },
+            decorateQueue: inner => new LeaseChecksHeld(inner, asked, answer.Task),
+            time: clock);
+        await host.Client.EnqueueBatchAsync([SenderTestHost.Message("first"), SenderTestHost.Message("in-doubt")]);
+
+        await host.StartAsync();
+        await SenderTestHost.WaitForAsync(
+            async () => gateway.CallsFor("first") == 1 && (await host.Queue.GetStatsAsync()).Leased == 2, "first at the gateway, in-doubt leased behind it");
+
+        // The pod stood still for 25 minutes in its own eyes, its heartbeat unwritten past the consumer timeout less a
+        // heartbeat interval (20 minutes): in-doubt's turn asks Redis whether its lease is still this pod's.
+        clock.Jump(TimeSpan.FromMinutes(25));
+        release.SetResult();
+        await asked.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        await host.Queue.SetPausedAsync("wrong campaign text");
+        await SenderTestHost.WaitForAsync(() => Task.FromResult(host.Gate.OperatorPause is not null), "the pause seen");
+        answer.SetResult();
+        await SenderTestHost.WaitForAsync(async () => (await host.Queue.GetStatsAsync()).Leased == 0, "the lease check answered and in-doubt settled");
+
+        Assert.Equal(0, gateway.CallsFor("in-doubt"));
+        Assert.Equal(1, gateway.AcceptedFor("first"));
+        var stats = await host.Queue.GetStatsAsync();
+        Assert.Equal((1L, 0L, 0L), (stats.Ready, stats.Delayed, stats.Dead));
+        var waiting = EnvelopeCodec.Parse((byte[])(await Db.ListRangeAsync(host.Queue.Keys.ReadyNormal))[0]!).Envelope!;
+        Assert.Equal(("in-doubt", 0), (waiting.Id, waiting.Attempt));
+        Assert.Equal(1, host.Counter("cortex.sender.returned")); // handed back by the pod, not recovered by a sweep
+    }
+
+    [Fact]
     public async Task Send_GatewayDown_CircuitOpensLeasingStopsAndFewAttemptsAreSpent()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Retryable("HTTP 502"));
@@ -1482,5 +1577,26 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
             await release;
             return await base.DeadLetterAsync(consumerId, items);
         }
+    }
+
+    /// <summary>The real queue, whose answers to lease checks wait for <paramref name="answer"/>: Redis slow to say, as while it fails.</summary>
+    private sealed class LeaseChecksHeld(IMessageQueue inner, TaskCompletionSource asked, Task answer) : DelegatingMessageQueue(inner)
+    {
+        public override async Task<bool> HoldsLeaseAsync(string consumerId, long leaseId)
+        {
+            asked.TrySetResult();
+            await answer;
+            return await base.HoldsLeaseAsync(consumerId, leaseId);
+        }
+    }
+
+    /// <summary>The system clock, moved forward when told: a pod frozen by its host sees its clock jump. Timers and elapsed time are the system's.</summary>
+    private sealed class JumpingClock : TimeProvider
+    {
+        private long _aheadTicks;
+
+        public void Jump(TimeSpan by) => Interlocked.Add(ref _aheadTicks, by.Ticks);
+
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + TimeSpan.FromTicks(Interlocked.Read(ref _aheadTicks));
     }
 }
