@@ -1540,7 +1540,6 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         Assert.All(Enumerable.Range(0, 10), i => Assert.Equal(1, gateway.AcceptedFor($"beside{i}")));
     }
 
-    /// <summary>The real queue, whose dead-letter writes start only once <paramref name="release"/> completes.</summary>
     // A throttle pause waited out a second at a time, under the consumer timeout, until the message is settled.
     private static Task AdvanceUntilSettledAsync(FakeTimeProvider clock, Func<Task<bool>> settled) =>
         SenderTestHost.WaitForAsync(
@@ -1570,6 +1569,7 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
             retry ? throw new InvalidOperationException("retry write fault") : base.ScheduleRetryAsync(consumerId, message, payload, dueAt);
     }
 
+    /// <summary>The real queue, whose dead-letter writes start only once <paramref name="release"/> completes.</summary>
     private sealed class DeadLettersAfter(IMessageQueue inner, Task release) : DelegatingMessageQueue(inner)
     {
         public override async Task<int> DeadLetterAsync(string consumerId, IReadOnlyList<DeadLetterItem> items)
