@@ -155,8 +155,10 @@ internal static class CampaignCommands
         }
         catch (MissingTemplateException)
         {
+            // The default tenant is the empty name: quoted, it read "for tenant '' nor the default tenant ''".
+            var whose = tenant.Length == 0 ? "the default tenant" : $"tenant '{tenant}' nor for the default tenant";
             await console.Error.WriteLineAsync(
-                $"warning: cortex.message_templates has no '{key}' for tenant '{tenant}' nor the default tenant '': the campaign will wait at its first batch (error 2011) until the template is added");
+                $"warning: cortex.message_templates has no template '{key}' for {whose}: the campaign will wait at its first batch (error 2011) until the template is added");
             return;
         }
 

@@ -4,10 +4,14 @@ using Cortex.Cli.Output;
 using Cortex.Shared.Queue;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
+using StackExchange.Redis;
 
 namespace Cortex.Cli.Queue;
 
-/// <summary>cortex stats: how much is ready, delayed, leased and dead, who is consuming, and how old the oldest ready message is.</summary>
+/// <summary>
+/// cortex stats: how much is ready, delayed, leased and dead, who is consuming, how old the oldest ready message is, and
+/// whether an operator paused the queue.
+/// </summary>
 internal static class StatsCommand
 {
     private const string Help = """
@@ -23,12 +27,14 @@ internal static class StatsCommand
           oldestReadyAgeSeconds   seconds it has been due: since then, or since its notBefore or the end of the
                                   quiet hours it waited out, when later (what CortexOldestMessageTooOld reads);
                                   null likewise
+          paused                  the reason an operator gave POST /admin/pause (phone numbers masked) while the
+                                  queue is paused: senders lease nothing until POST /admin/resume; null when not
         """;
 
     public static Command Create(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)
     {
         var json = new Option<bool>("--json") { Description = "Print a machine-readable JSON object" };
-        var command = new Command("stats", "Queue depth by state, live consumers and the age of the oldest ready message") { json };
+        var command = new Command("stats", "Queue depth by state, live consumers, the age of the oldest ready message and an operator's pause") { json };
         epilogues[command] = Help;
         command.SetAction((parse, ct) => CliHost.RunAsync(
             global.Context(console, parse),
@@ -40,13 +46,14 @@ internal static class StatsCommand
                 var ready = await queue.GetOldestReadyAsync();
                 var oldest = ready?.EnqueuedAt;
                 var age = ready is { } r ? services.GetRequiredService<TimeProvider>().GetUtcNow() - r.WaitingSince : (TimeSpan?)null;
+                var paused = Terminal.MaskPhones(await PausedAsync(queue));
                 if (parse.GetValue(json))
                 {
-                    WriteJson(console, queue.Keys.Name, stats, oldest, age);
+                    WriteJson(console, queue.Keys.Name, stats, oldest, age, paused);
                 }
                 else
                 {
-                    WriteTable(console, queue.Keys.Name, stats, age);
+                    await WriteTableAsync(console, queue.Keys.Name, stats, age, paused);
                 }
 
                 return ExitCodes.Success;
@@ -55,7 +62,24 @@ internal static class StatsCommand
         return command;
     }
 
-    private static void WriteJson(CliConsole console, string name, QueueStats stats, DateTimeOffset? oldest, TimeSpan? age) =>
+    // The senders read the same key every maintenance tick: with it set, consumers stay live and lease nothing, which the
+    // counts alone show only as a backlog nobody takes. A key written with another command is named, as the stats script
+    // names the others (Redis's own WRONGTYPE text names no key).
+    private static async Task<string?> PausedAsync(IMessageQueue queue)
+    {
+        try
+        {
+            return await queue.GetPausedAsync();
+        }
+        catch (RedisServerException ex) when (QueueScripts.IsMistypedKey(ex))
+        {
+            throw new CliException(
+                ExitCodes.Partial,
+                $"Redis holds a queue key of the wrong type: WRONGTYPE {queue.Keys.Paused} is not a string (the operator's pause). Something other than Cortex wrote it; rename it aside as a Redis admin user, not as Cortex's (docs/operations.md, CortexQueueMetricsAbsent)");
+        }
+    }
+
+    private static void WriteJson(CliConsole console, string name, QueueStats stats, DateTimeOffset? oldest, TimeSpan? age, string? paused) =>
         Terminal.WriteJson(console, w =>
         {
             w.WriteStartObject();
@@ -81,10 +105,19 @@ internal static class StatsCommand
                 w.WriteNull("oldestReadyAgeSeconds");
             }
 
+            if (paused is not null)
+            {
+                w.WriteString("paused", paused);
+            }
+            else
+            {
+                w.WriteNull("paused");
+            }
+
             w.WriteEndObject();
         });
 
-    private static void WriteTable(CliConsole console, string name, QueueStats stats, TimeSpan? age)
+    private static async Task WriteTableAsync(CliConsole console, string name, QueueStats stats, TimeSpan? age, string? paused)
     {
         var table = Terminal.Table("State", "Messages");
         table.Columns[1].RightAligned();
@@ -96,8 +129,14 @@ internal static class StatsCommand
         table.Row("dead", N(stats.Dead));
         table.Row("consumers (live)", N(stats.Consumers));
         table.Row("oldest ready", age is { } a ? Terminal.Age(a) : "–");
+        table.Row("paused by an operator", paused is null ? "no" : "yes");
         table.Title = new TableTitle(Markup.Escape($"queue '{name}'"));
         Terminal.Out(console).Write(table);
+        if (paused is not null)
+        {
+            // The reason goes under the table, not in a cell: up to 200 characters would widen every row.
+            await console.Out.WriteLineAsync($"paused by an operator: {paused}; senders lease nothing until POST /admin/resume");
+        }
     }
 
     private static string N(long value) => value.ToString("N0", System.Globalization.CultureInfo.InvariantCulture);

@@ -53,8 +53,35 @@ internal static partial class SenderLog
         }
     }
 
+    /// <summary>
+    /// A dead letter (event 1004), the number already masked. A payload that is not a valid envelope has no id, trace or
+    /// number read from it, and a message may come without a trace: the line leaves out what is unknown rather than
+    /// reading "message (null) (trace (null)) to :".
+    /// </summary>
+    public static void DeadLettered(ILogger logger, string? messageId, string? traceId, string to, string reason, string detail)
+    {
+        if (messageId is null)
+        {
+            DeadLetteredUnread(logger, reason, detail);
+        }
+        else if (traceId is null)
+        {
+            DeadLetteredUntraced(logger, messageId, to, reason, detail);
+        }
+        else
+        {
+            DeadLetteredMessage(logger, messageId, traceId, to, reason, detail);
+        }
+    }
+
     [LoggerMessage(1004, LogLevel.Warning, "Dead-lettered message {MessageId} (trace {TraceId}) to {To}: {Reason}: {Detail}")]
-    public static partial void DeadLettered(ILogger logger, string? messageId, string? traceId, string to, string reason, string detail);
+    private static partial void DeadLetteredMessage(ILogger logger, string messageId, string traceId, string to, string reason, string detail);
+
+    [LoggerMessage(1004, LogLevel.Warning, "Dead-lettered message {MessageId} to {To}: {Reason}: {Detail}")]
+    private static partial void DeadLetteredUntraced(ILogger logger, string messageId, string to, string reason, string detail);
+
+    [LoggerMessage(1004, LogLevel.Warning, "Dead-lettered a payload with no readable id (not a valid envelope: no trace or number to show either): {Reason}: {Detail}")]
+    private static partial void DeadLetteredUnread(ILogger logger, string reason, string detail);
 
     [LoggerMessage(1005, LogLevel.Information, "Retrying message {MessageId} (trace {TraceId}) after attempt {Attempt} in {Delay}: {Error}")]
     public static partial void RetryScheduled(ILogger logger, string messageId, string? traceId, int attempt, TimeSpan delay, string? error);

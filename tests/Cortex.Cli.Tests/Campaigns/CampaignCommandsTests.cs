@@ -77,13 +77,27 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
         var result = await cli.RunAsync("campaign", "create", "--name", "Mensal", "--template", "promo.monthly", "--cron", "0 0 10 1 * ?");
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains("warning: cortex.message_templates has no 'promo.monthly'", result.Error, StringComparison.Ordinal);
+        Assert.Contains("warning: cortex.message_templates has no template 'promo.monthly' for the default tenant: the campaign will wait at its first batch (error 2011)", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("''", result.Error, StringComparison.Ordinal);
         Assert.Contains(
             "cron 0 0 10 1 * ? (next, America/Sao_Paulo: 2026-12-01T10:00:00-03:00, 2027-01-01T10:00:00-03:00, 2027-02-01T10:00:00-03:00), active",
             result.Error,
             StringComparison.Ordinal);
         Assert.Equal("0 0 10 1 * ?", await cli.ScalarAsync<string>("SELECT cron FROM cortex.campaigns"));
         Assert.Equal(0L, await cli.ScalarAsync<long>("SELECT count(*) FROM cortex.campaign_recipients"));
+    }
+
+    [Fact]
+    public async Task Create_TemplateMissingForANamedTenant_WarnsNamingItAndTheDefaultTenant()
+    {
+        // The default tenant is the empty name: the warning quoted it as "nor the default tenant ''".
+        var cli = await DatabaseAsync();
+
+        var result = await cli.RunAsync("campaign", "create", "--name", "Mensal", "--template", "promo.monthly", "--tenant", "isp", "--cron", "0 0 10 1 * ?");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("warning: cortex.message_templates has no template 'promo.monthly' for tenant 'isp' nor for the default tenant: the campaign will wait", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("''", result.Error, StringComparison.Ordinal);
     }
 
     [Theory]

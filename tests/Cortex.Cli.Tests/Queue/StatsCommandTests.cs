@@ -99,6 +99,61 @@ public sealed class StatsCommandTests(CliFixture fixture)
         Assert.Equal(0, json.RootElement.GetProperty("ready").GetProperty("total").GetInt64());
         Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("oldestReadyAgeSeconds").ValueKind);
         Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("oldestReadyEnqueuedAt").ValueKind);
+        Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("paused").ValueKind);
+    }
+
+    [Fact]
+    public async Task Stats_QueuePausedByAnOperator_ShowsItAndTheReasonInTheTableAndJson()
+    {
+        // The runbook's first look: a paused queue has live consumers, a growing backlog and nothing leased. The pause
+        // showed only in cortex_queue_paused and the Redis key, so on-call read the counts as a stuck sender.
+        var cli = fixture.Queue();
+        await Enqueue(cli, "n1", "normal");
+        var queue = Queues.Sender(fixture.Connection, cli);
+        await queue.HeartbeatAsync("pod-a");
+        await queue.SetPausedAsync("gateway incident INC-4471, customer +5511987654321 complained");
+
+        var table = await cli.RunAsync("stats");
+        var json = await cli.RunAsync("stats", "--json");
+
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Matches(@"paused by an operator\s*│\s*yes", table.Out);
+        Assert.Contains(
+            "paused by an operator: gateway incident INC-4471, customer +55*******4321 complained; senders lease nothing until POST /admin/resume",
+            table.Out,
+            StringComparison.Ordinal);
+        Assert.True(json.ExitCode == 0, json.ToString());
+        using (var document = JsonDocument.Parse(json.Out))
+        {
+            Assert.Equal("gateway incident INC-4471, customer +55*******4321 complained", document.RootElement.GetProperty("paused").GetString());
+            Assert.Equal(1, document.RootElement.GetProperty("consumers").GetInt64());
+        }
+
+        Assert.DoesNotContain("5511987654321", table.Out + json.Out, StringComparison.Ordinal);
+
+        // Resumed: the table says so, and the JSON field is null again.
+        await queue.SetPausedAsync(null);
+        var resumed = await cli.RunAsync("stats");
+        var resumedJson = await cli.RunAsync("stats", "--json");
+
+        Assert.Matches(@"paused by an operator\s*│\s*no", resumed.Out);
+        Assert.DoesNotContain("POST /admin/resume", resumed.Out, StringComparison.Ordinal);
+        using var after = JsonDocument.Parse(resumedJson.Out);
+        Assert.Equal(JsonValueKind.Null, after.RootElement.GetProperty("paused").ValueKind);
+    }
+
+    [Fact]
+    public async Task Stats_APauseKeyOfTheWrongType_NamesTheKeyWithoutAStackTrace()
+    {
+        // The senders' maintenance fails on it as well; Redis's own WRONGTYPE text names no key.
+        var cli = fixture.Queue();
+        await fixture.Connection.GetDatabase().ListLeftPushAsync(cli.Keys.Paused, "pushed by mistake");
+
+        var result = await cli.RunAsync("stats");
+
+        Assert.True(result.ExitCode == ExitCodes.Partial, result.ToString());
+        Assert.Contains($"holds a queue key of the wrong type: WRONGTYPE {cli.Keys.Paused} is not a string", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using Cortex.Sender.Pipeline;
+using Cortex.Shared.Privacy;
 using Cortex.Testing;
 
 namespace Cortex.Sender.Tests.Pipeline;
@@ -76,7 +77,36 @@ public sealed class DeadLetterLogTests : IDisposable
         Assert.Contains("1 more dead letters in the last 0.2 s", Assert.Single(Lines(1015)), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Write_APayloadWithNoReadableEnvelope_SaysSoInsteadOfPrintingNulls()
+    {
+        // What the sender passes for a payload that is not a valid envelope (or over the size limit): no id, no trace,
+        // and PhoneMask.Mask(null), which is empty. It read "message (null) (trace (null)) to : invalid_envelope: …".
+        var log = NewLog(limit: 5);
+        log.Write(null, null, PhoneMask.Mask(null), "invalid_envelope", "to: must be an E.164 number");
+
+        var message = Message(Assert.Single(Lines(1004)));
+        Assert.Equal("Dead-lettered a payload with no readable id (not a valid envelope: no trace or number to show either): invalid_envelope: to: must be an E.164 number", message);
+    }
+
+    [Fact]
+    public void Write_AMessageWithoutATrace_LeavesTheTraceOutAndKeepsTheMaskedNumber()
+    {
+        var log = NewLog(limit: 5);
+        log.Write("charge-8812", null, PhoneMask.Mask("+5511987654321"), "expired", "expired at …");
+        log.Write("charge-8813", "4bf92f35", PhoneMask.Mask("+5511987654321"), "expired", "expired at …");
+
+        var lines = Lines(1004);
+        Assert.Equal("Dead-lettered message charge-8812 to +55*******4321: expired: expired at …", Message(lines[0]));
+        Assert.Equal("Dead-lettered message charge-8813 (trace 4bf92f35) to +55*******4321: expired: expired at …", Message(lines[1]));
+        Assert.Contains("MessageId=charge-8813, TraceId=4bf92f35, To=+55*******4321", lines[1], StringComparison.Ordinal);
+        Assert.DoesNotContain(lines, l => l.Contains("5511987654321", StringComparison.Ordinal));
+    }
+
     public void Dispose() => _logs.Dispose();
+
+    // The formatted message alone: CapturedLogs adds the level, category and event id before it, the state's values after.
+    private static string Message(string line) => line[(line.IndexOf("] ", StringComparison.Ordinal) + 2)..line.IndexOf(" | ", StringComparison.Ordinal)];
 
     private DeadLetterLog NewLog(int limit) => new(_logs.CreateLogger("Cortex.Sender.Pipeline.SenderEngine"), _time, limit);
 
