@@ -1196,7 +1196,7 @@ internal sealed class SenderEngine : BackgroundService
         }
         else
         {
-            SenderLog.QueuePaused(_logger, _queue.Keys.Name, reason);
+            SenderLog.QueuePaused(_logger, _queue.Keys.Name, PhoneMask.MaskNumbersIn(reason)!);
         }
     }
 

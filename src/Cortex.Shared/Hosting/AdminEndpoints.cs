@@ -107,7 +107,8 @@ public static partial class AdminEndpoints
 
         var queue = context.RequestServices.GetRequiredService<IMessageQueue>();
         await queue.SetPausedAsync(reason);
-        Log.Paused(Logger(context), queue.Keys.Name, reason);
+        // Free text an operator typed, which may quote a customer's number: masked in the log, as everywhere else.
+        Log.Paused(Logger(context), queue.Keys.Name, Privacy.PhoneMask.MaskNumbersIn(reason)!);
         await WritePauseAsync(context, reason);
     }
 

@@ -206,6 +206,21 @@ public sealed class AdminEndpointsTests(RedisFixture redis) : IClassFixture<Redi
     }
 
     [Fact]
+    public async Task Pause_AReasonQuotingAPhoneNumber_IsLoggedMasked()
+    {
+        using var logs = new CapturedLogs();
+        await using var app = Build(logs, ("Cortex:Observability:AdminToken", Token));
+        await app.StartAsync();
+        using var http = Http(app, Token);
+
+        using var paused = await http.PostAsync(new Uri("admin/pause?reason=complaint%20from%20%2B5511987654321", UriKind.Relative), null);
+
+        Assert.Equal(HttpStatusCode.OK, paused.StatusCode);
+        Assert.Contains(logs.Lines, l => l.Contains("[3105] Queue ", StringComparison.Ordinal) && l.Contains("paused through the admin endpoint: complaint from +55*******4321;", StringComparison.Ordinal));
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("987654321", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task PauseThenResume_WithTheToken_StopsEveryConsumerLeasingThenLetsThemGoOn()
     {
         await using var app = await StartAsync(("Cortex:Observability:AdminToken", Token));
