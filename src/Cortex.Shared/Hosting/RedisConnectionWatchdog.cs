@@ -66,9 +66,7 @@ internal sealed partial class RedisConnectionWatchdog(
                 await _dead.CancelAsync();
                 ConnectionIsDead(logger, silentAfter, RedisConnectionFactory.DescribeEndpoints(configuration));
 
-                // Once every service has stopped: disposing the connection afterwards would wait its syncTimeout for
-                // answers a dead connection never brings, holding back the restart.
-                lifetime.ApplicationStopped.Register(() => connection.Close(allowCommandsToComplete: false));
+                // The connection is closed once every service has stopped, without waiting for answers (RedisConnectionCloser).
                 lifetime.StopApplication();
                 return;
             }

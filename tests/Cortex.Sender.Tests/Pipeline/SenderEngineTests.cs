@@ -1296,6 +1296,31 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     }
 
     [Fact]
+    public async Task Stop_RedisAnswering_TheConnectionIsClosedWithoutWaitingItsSyncTimeout()
+    {
+        // StackExchange.Redis 1.2.6's Dispose sends QUIT and waits up to syncTimeout for replies its subscription connection
+        // never reads as one: every stop of a sender (and every test host) was held that long after its work was done.
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
+        {
+            ["Cortex:Redis:Configuration"] = $"127.0.0.1:{redis.Server.Port},abortConnect=false,connectTimeout=2000,syncTimeout=60000",
+        });
+        var connection = host.Host.Services.GetRequiredService<IConnectionMultiplexer>();
+        await host.Client.EnqueueAsync(SenderTestHost.Message("last-before-stop"));
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        await host.StopAsync();
+        var closedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        await host.DisposeAsync();
+        var disposedAfter = System.Diagnostics.Stopwatch.GetElapsedTime(closedAt);
+
+        Assert.Equal(1, gateway.AcceptedFor("last-before-stop"));
+        Assert.False(connection.IsConnected);
+        Assert.True(disposedAfter < TimeSpan.FromSeconds(30), $"the host took {disposedAfter.TotalSeconds:N1} s to dispose: the connection waited its syncTimeout");
+    }
+
+    [Fact]
     public async Task Send_IdAlreadySent_SkippedWhenPushedAgain()
     {
         var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));

@@ -101,6 +101,7 @@ public sealed class RedisConnectionWatchdogTests
             ProbeDeadline = TimeSpan.FromSeconds(2),
         });
         builder.Services.AddHostedService(sp => sp.GetRequiredService<RedisConnectionWatchdog>());
+        builder.Services.AddHostedService<RedisConnectionCloser>(); // as AddCortexQueue registers it
         return builder.Build();
     }
 }
