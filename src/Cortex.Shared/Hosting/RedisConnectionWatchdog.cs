@@ -66,7 +66,7 @@ internal sealed partial class RedisConnectionWatchdog(
                 await _dead.CancelAsync();
                 ConnectionIsDead(logger, silentAfter, RedisConnectionFactory.DescribeEndpoints(configuration));
 
-                // The connection is closed once every service has stopped, without waiting for answers (RedisConnectionCloser).
+                // The host then closes the connection without waiting for answers (RedisConnectionCloser).
                 lifetime.StopApplication();
                 return;
             }
