@@ -12,7 +12,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registers the Redis connection, the reliable queue and the producer client.</summary>
 public static class QueueServiceCollectionExtensions
 {
-    /// <summary>Adds Cortex:Redis and Cortex:Queue (validated at start), one shared multiplexer (closed once a host has stopped), <see cref="IMessageQueue"/> and <see cref="CortexClient"/>. Safe to call twice.</summary>
+    /// <summary>Adds Cortex:Redis and Cortex:Queue (validated at start), one shared multiplexer (closed without waiting when a host is disposed), <see cref="IMessageQueue"/> and <see cref="CortexClient"/>. Safe to call twice.</summary>
     public static IServiceCollection AddCortexQueue(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);

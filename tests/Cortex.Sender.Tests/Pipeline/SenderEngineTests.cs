@@ -1298,8 +1298,8 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
     [Fact]
     public async Task Stop_RedisAnswering_TheConnectionIsClosedWithoutWaitingItsSyncTimeout()
     {
-        // StackExchange.Redis 1.2.6's Dispose sends QUIT and waits up to syncTimeout for replies its subscription connection
-        // never reads as one: every stop of a sender (and every test host) was held that long after its work was done.
+        // StackExchange.Redis 1.2.6's Dispose sends QUIT and waits up to syncTimeout for the replies, all of it on a healthy
+        // connection too: every stop of a sender (and every test host) was held that long after its work was done.
         var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
         var host = SenderTestHost.Create(redis, gateway, new Dictionary<string, string?>
         {
