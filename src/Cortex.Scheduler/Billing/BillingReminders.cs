@@ -13,7 +13,9 @@ using Npgsql;
 namespace Cortex.Scheduler.Billing;
 
 /// <summary>What one billing run did.</summary>
-public sealed record BillingRunResult(DateOnly Today, int Due, int New, int OptedOut, int Invalid, int Published);
+/// <remarks><see cref="Late"/>: charges whose reminder could go out only after the day (the run came in the evening's quiet
+/// hours), not written, since their texts count days from it.</remarks>
+public sealed record BillingRunResult(DateOnly Today, int Due, int New, int OptedOut, int Invalid, int Published, int Late = 0, DateTimeOffset? LateSendTime = null);
 
 /// <summary>A template billing needs that renders for no charge at all: missing, or broken whatever the row holds.</summary>
 public sealed record BrokenBillingTemplate(string Tenant, string Key, string Reason)
@@ -122,7 +124,7 @@ public sealed class BillingReminders(
             throw new BillingTemplateException(today, broken, counts.Held);
         }
 
-        return new BillingRunResult(today, counts.Due, counts.New, counts.OptedOut, counts.Invalid, counts.Published);
+        return new BillingRunResult(today, counts.Due, counts.New, counts.OptedOut, counts.Invalid, counts.Published, counts.Late, counts.LateSendTime);
     }
 
     /// <summary>Stage 1: the due charges of each offset, one page at a time in id order.</summary>
@@ -243,12 +245,30 @@ public sealed class BillingReminders(
         var dueDateText = PtBr.Date(dueDate);
         var daysText = Math.Abs(offset).ToString(CultureInfo.InvariantCulture);
         var sendAtByTenant = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+
+        // The texts count days from the day they are written for ("vence hoje", {days}): a reminder still unsent when it
+        // ends would tell its customer the wrong day, beside the next day's reminder of the same charge (D0, then D+1).
+        var dayEnd = StartOf(dueDate.AddDays(offset + 1), settings.Zone);
         foreach (var charge in charges)
         {
             counts.Due++;
             if (charge.OptedOut)
             {
                 counts.OptedOut++;
+                continue;
+            }
+
+            if (!sendAtByTenant.TryGetValue(charge.Tenant, out var sendAt))
+            {
+                sendAt = quiet.NextAllowed(now, charge.Tenant, Kind);
+                sendAtByTenant[charge.Tenant] = sendAt;
+            }
+
+            if (sendAt >= dayEnd)
+            {
+                // A run in the evening's quiet hours (a template fixed, a day resumed, a firing late after an outage).
+                counts.Late++;
+                counts.LateSendTime ??= sendAt;
                 continue;
             }
 
@@ -265,12 +285,6 @@ public sealed class BillingReminders(
                 continue;
             }
 
-            if (!sendAtByTenant.TryGetValue(charge.Tenant, out var sendAt))
-            {
-                sendAt = quiet.NextAllowed(now, charge.Tenant, Kind);
-                sendAtByTenant[charge.Tenant] = sendAt;
-            }
-
             var key = $"billing:{charge.Id}:{offset}:{dueDate:yyyy-MM-dd}";
             Envelope Build() => templates.Get(charge.Tenant, templateKey).Apply(
                 new Envelope
@@ -281,7 +295,7 @@ public sealed class BillingReminders(
                     Tenant = charge.Tenant.Length == 0 ? null : charge.Tenant,
                     NotBefore = sendAt > now ? sendAt : null,
                     QuietHours = quiet.WindowFor(charge.Tenant, Kind),
-                    ExpiresAt = sendAt + settings.ExpireAfter,
+                    ExpiresAt = Min(sendAt + settings.ExpireAfter, dayEnd),
                 },
                 Variables(charge.CustomerName, PtBr.Currency(charge.Amount), dueDateText, daysText));
 
@@ -297,6 +311,20 @@ public sealed class BillingReminders(
 
         return messages;
     }
+
+    /// <summary>The first instant of <paramref name="day"/> in <paramref name="zone"/> (after the gap where daylight saving skips midnight).</summary>
+    internal static DateTimeOffset StartOf(DateOnly day, TimeZoneInfo zone)
+    {
+        var local = day.ToDateTime(TimeOnly.MinValue);
+        while (zone.IsInvalidTime(local))
+        {
+            local = local.AddMinutes(1);
+        }
+
+        return new DateTimeOffset(local, zone.GetUtcOffset(local)).ToUniversalTime();
+    }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
     private static Func<string, string?> Variables(string name, string amount, string dueDate, string days) =>
         variable => variable switch
@@ -374,6 +402,8 @@ public sealed class BillingReminders(
         public int Invalid;
         public int Published;
         public int Held;
+        public int Late;
+        public DateTimeOffset? LateSendTime;
 
         /// <summary>Each (tenant, template key) the run used, checked once: null when it renders, else why it cannot.</summary>
         public readonly Dictionary<(string Tenant, string Key), BrokenBillingTemplate?> Templates = [];

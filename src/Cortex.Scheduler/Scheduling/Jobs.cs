@@ -83,6 +83,10 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
         await SettleAsync(context, today);
         Metrics.InvalidRows(JobName, result.Invalid);
         Log.BillingRun(logger, result.Today, result.Due, result.New, result.OptedOut, result.Invalid, result.Published);
+        if (result is { Late: > 0, LateSendTime: { } sendTime })
+        {
+            Log.BillingRunTooLate(logger, result.Today, result.Late, sendTime);
+        }
         return result.Published;
     }
 

@@ -113,18 +113,62 @@ public sealed class BillingRemindersTests(SchedulerFixture fixture) : IClassFixt
     [Fact]
     public async Task RunAsync_InsideQuietHours_WaitsInTheDelayedSetUntilTheWindowOpens()
     {
-        // 22:30 in São Paulo: inside the default 21:00–08:00 quiet hours; the window opens at 08:00 local = 11:00 UTC.
-        var night = new DateTimeOffset(2026, 11, 21, 1, 30, 0, TimeSpan.Zero);
-        await using var h = await fixture.CreateHarnessAsync(night);
+        // 06:30 in São Paulo: inside the default 21:00–08:00 quiet hours; the window opens at 08:00 local = 11:00 UTC.
+        var dawn = new DateTimeOffset(2026, 11, 20, 9, 30, 0, TimeSpan.Zero);
+        await using var h = await fixture.CreateHarnessAsync(dawn);
         await SeedChargeAsync(h, 1, "2026-11-20");
 
         await h.Billing.RunAsync(s_today, default);
 
         var queued = Assert.Single(await h.QueuedAsync());
-        var opens = new DateTimeOffset(2026, 11, 21, 11, 0, 0, TimeSpan.Zero);
+        var opens = new DateTimeOffset(2026, 11, 20, 11, 0, 0, TimeSpan.Zero);
         Assert.Equal(opens, queued.DueAt);
         Assert.Equal(opens, queued.Envelope.NotBefore);
+        Assert.Equal(opens + TimeSpan.FromHours(12), queued.Envelope.ExpiresAt);
         Assert.Equal("21:00-08:00 America/Sao_Paulo", queued.Envelope.QuietHours?.ToString());
+    }
+
+    [Fact]
+    public async Task RunAsync_InTheEveningsQuietHours_WritesNoReminderForTheNextMorning()
+    {
+        // 22:30 in São Paulo: the window opens at 08:00 on the 21st, when "vence hoje (20/11/2026)" is a day wrong and
+        // that charge's D+1 reminder goes out too. Not written, and counted.
+        var night = new DateTimeOffset(2026, 11, 21, 1, 30, 0, TimeSpan.Zero);
+        await using var h = await fixture.CreateHarnessAsync(night);
+        await SeedChargeAsync(h, 1, "2026-11-20");
+        await SeedChargeAsync(h, 2, "2026-11-23");
+
+        var result = await h.Billing.RunAsync(s_today, default);
+
+        Assert.Empty(await h.QueuedAsync());
+        Assert.Equal((2, 0, 2, 0), (result.Due, result.New, result.Late, result.Published));
+        Assert.Equal(new DateTimeOffset(2026, 11, 21, 11, 0, 0, TimeSpan.Zero), result.LateSendTime);
+    }
+
+    [Fact]
+    public async Task RunAsync_ExpireAfterReachingPastMidnight_ExpiresAtTheEndOfTheDay()
+    {
+        // 20:00 in São Paulo, no quiet hours: 12 h of ExpireAfter would let a backlog send "vence hoje" until 08:00 on
+        // the 21st. It expires at midnight local (03:00 UTC) instead; a morning run keeps its 12 h (see above).
+        var evening = new DateTimeOffset(2026, 11, 20, 23, 0, 0, TimeSpan.Zero);
+        await using var h = await fixture.CreateHarnessAsync(evening, new() { ["Cortex:Scheduler:QuietHours:Start"] = "00:00", ["Cortex:Scheduler:QuietHours:End"] = "00:00" });
+        await SeedChargeAsync(h, 1, "2026-11-20");
+
+        await h.Billing.RunAsync(s_today, default);
+
+        var envelope = Assert.Single(await h.QueuedAsync()).Envelope;
+        Assert.Equal(new DateTimeOffset(2026, 11, 21, 3, 0, 0, TimeSpan.Zero), envelope.ExpiresAt);
+        Assert.Null(envelope.NotBefore);
+    }
+
+    [Fact]
+    public void StartOf_ADayWhoseMidnightDaylightSavingSkips_IsItsFirstInstant()
+    {
+        // São Paulo's clocks went from 00:00 to 01:00 on 2018-11-04 (UTC-3 to UTC-2): that day began at 03:00 UTC.
+        var saoPaulo = TimeZoneInfo.FindSystemTimeZoneById("America/Sao_Paulo");
+
+        Assert.Equal(new DateTimeOffset(2018, 11, 4, 3, 0, 0, TimeSpan.Zero), Cortex.Scheduler.Billing.BillingReminders.StartOf(new DateOnly(2018, 11, 4), saoPaulo));
+        Assert.Equal(new DateTimeOffset(2026, 11, 21, 3, 0, 0, TimeSpan.Zero), Cortex.Scheduler.Billing.BillingReminders.StartOf(new DateOnly(2026, 11, 21), saoPaulo));
     }
 
     [Fact]
