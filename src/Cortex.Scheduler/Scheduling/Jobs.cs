@@ -87,6 +87,7 @@ public sealed class BillingReminderJob(BillingReminders reminders, SchedulerMetr
         {
             Log.BillingRunTooLate(logger, result.Today, result.Late, sendTime);
         }
+
         return result.Published;
     }
 
