@@ -35,7 +35,7 @@ public class EnvelopeCodecTests
         Add("null", "null", "$", "not null");
         Add("empty", string.Empty, "$", "envelope is empty");
         Add("whitespace only", "   ", "$", "invalid JSON");
-        Add("two documents", "{" + Minimal + "}{}", "$", "invalid JSON");
+        Add("two documents", "{" + Minimal + "}{}", "$", $"invalid JSON: unexpected data after the end of the JSON object at byte {Minimal.Length + 2}");
         Add("trailing comma", "{" + Minimal + ",}", "$", "invalid JSON");
         Add("over 64 KiB", "{" + Minimal + new string(' ', EnvelopeLimits.MaxEnvelopeBytes) + "}", "$", "over the 65536-byte limit");
         Add("duplicate property", "{" + Minimal + ""","id":"charge-2"}""", "id", "a property appears twice");

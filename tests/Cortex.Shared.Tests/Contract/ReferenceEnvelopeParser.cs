@@ -56,6 +56,14 @@ internal static class ReferenceEnvelopeParser
             return $"invalid JSON: nested deeper than {EnvelopeLimits.MaxJsonDepth} levels";
         }
 
+        // Not frozen: the deserializer reported a whole document followed by more bytes as cut off, which sent producers
+        // looking for a truncation. Where it said so, at the position it gave, the trailing data is named now.
+        if (ex.Message.Contains("is invalid after a single JSON value", StringComparison.Ordinal))
+        {
+            var value = utf8Json.TrimStart(" \t\r\n"u8)[0] == (byte)'{' ? "JSON object" : "JSON value";
+            return string.Create(CultureInfo.InvariantCulture, $"invalid JSON: unexpected data after the end of the {value} at byte {ByteOffset(utf8Json, ex)}");
+        }
+
         if (ex.Message.Contains("Expected depth to be zero", StringComparison.Ordinal) || ex.Message.Contains("end of data", StringComparison.OrdinalIgnoreCase))
         {
             return "invalid JSON: the document ends before it is complete (truncated?)";
@@ -96,6 +104,18 @@ internal static class ReferenceEnvelopeParser
         // Not frozen: the deserializer quoted a bad literal up to the next delimiter, a whole payload with its phone
         // numbers when it had none. That was a leak, not a contract: both parsers mask and cut the quote now.
         return string.Create(CultureInfo.InvariantCulture, $"invalid JSON: {EnvelopeReader.QuoteShown(message)}");
+    }
+
+    // The deserializer's position (line, byte in that line) as an offset from the start of the payload.
+    private static long ByteOffset(ReadOnlySpan<byte> utf8Json, JsonException ex)
+    {
+        var lineStart = 0;
+        for (var line = 0L; line < ex.LineNumber; line++)
+        {
+            lineStart += utf8Json[lineStart..].IndexOf((byte)'\n') + 1;
+        }
+
+        return lineStart + ex.BytePositionInLine!.Value;
     }
 
     private static bool EndsEarly(ReadOnlySpan<byte> utf8Json)
