@@ -88,6 +88,64 @@ public static class EnvelopeCodec
         return null;
     }
 
+    /// <summary>
+    /// The top-level <c>id</c> of a payload that is not a valid envelope, when it is one a valid envelope could carry:
+    /// its dead letter names it, so <c>cortex dlq show &lt;id&gt;</c> finds the producer's message whatever else was
+    /// wrong with it. Null when there is none, it is not a valid id, or the object names it twice.
+    /// </summary>
+    public static string? TryReadId(ReadOnlySpan<byte> utf8Json)
+    {
+        if (utf8Json.Length > EnvelopeLimits.MaxEnvelopeBytes || !Utf8.IsValid(utf8Json))
+        {
+            return null;
+        }
+
+        string? id = null;
+        try
+        {
+            // A block that may continue: a document cut short after its id ends the loop instead of throwing.
+            var reader = new Utf8JsonReader(utf8Json, isFinalBlock: false, state: default);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isId = reader.ValueTextEquals("id"u8);
+                if (!reader.Read())
+                {
+                    break;
+                }
+
+                if (isId)
+                {
+                    if (id is not null || reader.TokenType != JsonTokenType.String)
+                    {
+                        return null;
+                    }
+
+                    id = reader.GetString();
+                }
+                else if (!reader.TrySkip())
+                {
+                    break;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // A syntax error after the id leaves the id read: it is what the producer will look the message up by.
+        }
+        catch (InvalidOperationException)
+        {
+            // Half of a surrogate pair in the id: not a string any id could be.
+            return null;
+        }
+
+        return id is { Length: > 0 and <= EnvelopeLimits.MaxIdLength } && !HasSpaceOrControl(id) ? id : null;
+    }
+
     /// <summary>Writes an envelope as UTF-8 JSON in the public v1 shape, engine fields included.</summary>
     public static byte[] Serialize(Envelope envelope)
     {
