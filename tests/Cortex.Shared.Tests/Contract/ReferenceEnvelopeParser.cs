@@ -14,8 +14,9 @@ internal static class ReferenceEnvelopeParser
 {
     public static EnvelopeParseResult Parse(ReadOnlySpan<byte> utf8Json)
     {
-        // Empty, oversized and invalid UTF-8 input never reached the deserializer: the codec answers those itself.
-        if (utf8Json.IsEmpty || utf8Json.Length > EnvelopeLimits.MaxEnvelopeBytes || !System.Text.Unicode.Utf8.IsValid(utf8Json))
+        // Empty, oversized and invalid UTF-8 input never reached the deserializer: the codec answers those itself. Not
+        // frozen: a byte-order mark was quoted by its first byte ('0xEF' is an invalid start of a value); the codec names it.
+        if (utf8Json.IsEmpty || utf8Json.Length > EnvelopeLimits.MaxEnvelopeBytes || !System.Text.Unicode.Utf8.IsValid(utf8Json) || utf8Json.StartsWith("\uFEFF"u8))
         {
             return EnvelopeCodec.Parse(utf8Json);
         }
