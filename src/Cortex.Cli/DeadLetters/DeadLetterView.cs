@@ -15,6 +15,10 @@ internal sealed class DeadLetterView
 
     private static readonly JsonSerializerOptions s_pretty = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    // A payload is the producer's, dead-lettered because it broke the contract: a field twice among others. A JsonObject
+    // holding one throws ArgumentException when first read, so it is refused at the parse and shown as stored instead.
+    private static readonly JsonDocumentOptions s_payloadOptions = new() { AllowDuplicateProperties = false };
+
     private DeadLetterView(DeadLetterRecord record)
     {
         Record = record;
@@ -75,7 +79,7 @@ internal sealed class DeadLetterView
 
         try
         {
-            var node = JsonNode.Parse(Entry.Payload);
+            var node = JsonNode.Parse(Entry.Payload, documentOptions: s_payloadOptions);
             if (node is JsonObject obj)
             {
                 if (!reveal && obj["to"] is JsonValue to && to.TryGetValue<string>(out var phone))
@@ -89,7 +93,7 @@ internal sealed class DeadLetterView
         }
         catch (JsonException)
         {
-            // Not JSON (an invalid envelope pushed raw): shown as stored, numbers masked.
+            // Not JSON (an invalid envelope pushed raw) or a name twice in an object: shown as stored, numbers masked.
         }
 
         return reveal ? Entry.Payload : Terminal.MaskPhones(Entry.Payload)!;
@@ -104,7 +108,7 @@ internal sealed class DeadLetterView
 
         try
         {
-            return JsonNode.Parse(payload) is JsonObject obj && obj["to"] is JsonValue to && to.TryGetValue<string>(out var phone) ? phone : null;
+            return JsonNode.Parse(payload, documentOptions: s_payloadOptions) is JsonObject obj && obj["to"] is JsonValue to && to.TryGetValue<string>(out var phone) ? phone : null;
         }
         catch (JsonException)
         {

@@ -408,17 +408,17 @@ internal sealed class SenderEngine : BackgroundService
         var now = _time.GetUtcNow();
         var admitted = new List<WorkItem>(leased.Count);
         var sideTrips = new List<Task>();
-        List<(LeasedMessage Message, Envelope? Envelope, string Reason, string Detail)>? dead = null;
+        List<(LeasedMessage Message, Envelope? Envelope, string Reason, string Detail, string? MessageId)>? dead = null;
         foreach (var message in leased)
         {
             var parsed = EnvelopeCodec.Parse(message.Payload.Span);
             if (parsed.Envelope is not { } envelope)
             {
-                (dead ??= []).Add((message, null, DeadLetterReasons.InvalidEnvelope, parsed.Error!.ToString()));
+                (dead ??= []).Add((message, null, DeadLetterReasons.InvalidEnvelope, parsed.Error!.ToString(), EnvelopeCodec.TryReadId(message.Payload.Span)));
             }
             else if (envelope.ExpiresAt is { } expiresAt && expiresAt <= now)
             {
-                (dead ??= []).Add((message, envelope, DeadLetterReasons.Expired, string.Create(CultureInfo.InvariantCulture, $"expired at {expiresAt:O} before it could be sent")));
+                (dead ??= []).Add((message, envelope, DeadLetterReasons.Expired, string.Create(CultureInfo.InvariantCulture, $"expired at {expiresAt:O} before it could be sent"), envelope.Id));
             }
             else if (envelope.NotBefore is { } notBefore && notBefore > now)
             {
@@ -439,7 +439,7 @@ internal sealed class SenderEngine : BackgroundService
         if (dead is not null)
         {
             // A batch's dead letters in one call.
-            var entries = dead.ConvertAll(d => DeadLetter(d.Message, d.Envelope, d.Reason, d.Detail, d.Envelope?.LastError, null));
+            var entries = dead.ConvertAll(d => DeadLetter(d.Message, d.Envelope, d.Reason, d.Detail, d.Envelope?.LastError, null, d.MessageId));
             sideTrips.Add(PersistAsync(() => _queue.DeadLetterAsync(ConsumerId, entries), "dead-letter", cancellationToken));
         }
 
@@ -978,22 +978,24 @@ internal sealed class SenderEngine : BackgroundService
     }
 
     // The entry for a message about to be dead-lettered, counted and logged (phone number masked).
-    private DeadLetterItem DeadLetter(LeasedMessage lease, Envelope? envelope, string reason, string detail, string? lastError, int? attempts)
+    // An invalid envelope's own id, when it has a valid one (messageId), names the entry and the log line all the same.
+    private DeadLetterItem DeadLetter(LeasedMessage lease, Envelope? envelope, string reason, string detail, string? lastError, int? attempts, string? messageId = null)
     {
+        messageId = envelope?.Id ?? messageId;
         // The queue stores the leased payload byte for byte after this header: nothing to decode or escape here.
         var entry = new DeadLetterEntry
         {
             Reason = reason,
             Detail = detail,
             DeadAt = _time.GetUtcNow(),
-            MessageId = envelope?.Id,
+            MessageId = messageId,
             Kind = envelope?.Kind,
             Attempts = attempts ?? envelope?.Attempt ?? 0,
             Deliveries = lease.PreviousDeliveries + 1,
             LastError = lastError,
         };
         _metrics.DeadLettered(reason, envelope?.Kind);
-        _deadLetterLog.Write(envelope?.Id, envelope?.TraceId, PhoneMask.Mask(envelope?.To), reason, detail);
+        _deadLetterLog.Write(messageId, envelope?.TraceId, PhoneMask.Mask(envelope?.To), reason, detail);
         return new DeadLetterItem(lease, entry);
     }
 

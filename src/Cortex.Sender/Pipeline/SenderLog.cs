@@ -54,15 +54,19 @@ internal static partial class SenderLog
     }
 
     /// <summary>
-    /// A dead letter (event 1004), the number already masked. A payload that is not a valid envelope has no id, trace or
-    /// number read from it, and a message may come without a trace: the line leaves out what is unknown rather than
-    /// reading "message (null) (trace (null)) to :".
+    /// A dead letter (event 1004), the number already masked. A payload that is not a valid envelope has no trace or
+    /// number read from it (<paramref name="to"/> empty), and its id only when that is a valid id; a message may come
+    /// without a trace: the line leaves out what is unknown rather than reading "message (null) (trace (null)) to :".
     /// </summary>
     public static void DeadLettered(ILogger logger, string? messageId, string? traceId, string to, string reason, string detail)
     {
         if (messageId is null)
         {
             DeadLetteredUnread(logger, reason, detail);
+        }
+        else if (to.Length == 0)
+        {
+            DeadLetteredInvalid(logger, messageId, reason, detail);
         }
         else if (traceId is null)
         {
@@ -82,6 +86,9 @@ internal static partial class SenderLog
 
     [LoggerMessage(1004, LogLevel.Warning, "Dead-lettered a payload with no readable id (not a valid envelope: no trace or number to show either): {Reason}: {Detail}")]
     private static partial void DeadLetteredUnread(ILogger logger, string reason, string detail);
+
+    [LoggerMessage(1004, LogLevel.Warning, "Dead-lettered payload {MessageId} (not a valid envelope: no trace or number to show): {Reason}: {Detail}")]
+    private static partial void DeadLetteredInvalid(ILogger logger, string messageId, string reason, string detail);
 
     [LoggerMessage(1005, LogLevel.Information, "Retrying message {MessageId} (trace {TraceId}) after attempt {Attempt} in {Delay}: {Error}")]
     public static partial void RetryScheduled(ILogger logger, string messageId, string? traceId, int attempt, TimeSpan delay, string? error);

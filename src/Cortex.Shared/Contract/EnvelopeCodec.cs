@@ -51,8 +51,16 @@ public static class EnvelopeCodec
             return Fail("$", $"invalid JSON: not valid UTF-8 (bad byte at offset {InvalidUtf8Offset(utf8Json)})");
         }
 
+        // What .NET's Encoding.UTF8, PowerShell and Windows editors write first; the reader would only quote its first byte.
+        if (utf8Json.StartsWith(Utf8ByteOrderMark))
+        {
+            return Fail("$", "invalid JSON: starts with a UTF-8 byte-order mark (bytes EF BB BF); push the JSON without it");
+        }
+
         return EnvelopeReader.TryRead(utf8Json, out var doc, out var error) ? Validate(doc) : new EnvelopeParseResult(null, error);
     }
+
+    private static ReadOnlySpan<byte> Utf8ByteOrderMark => [0xEF, 0xBB, 0xBF];
 
     /// <summary>
     /// Reads only the top-level <c>enqueuedAt</c> of a payload, without validating the rest (queue-age metrics read one
@@ -86,6 +94,64 @@ public static class EnvelopeCodec
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// The top-level <c>id</c> of a payload that is not a valid envelope, when it is one a valid envelope could carry:
+    /// its dead letter names it, so <c>cortex dlq show &lt;id&gt;</c> finds the producer's message whatever else was
+    /// wrong with it. Null when there is none, it is not a valid id, or the object names it twice.
+    /// </summary>
+    public static string? TryReadId(ReadOnlySpan<byte> utf8Json)
+    {
+        if (utf8Json.Length > EnvelopeLimits.MaxEnvelopeBytes || !Utf8.IsValid(utf8Json))
+        {
+            return null;
+        }
+
+        string? id = null;
+        try
+        {
+            // A block that may continue: a document cut short after its id ends the loop instead of throwing.
+            var reader = new Utf8JsonReader(utf8Json, isFinalBlock: false, state: default);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isId = reader.ValueTextEquals("id"u8);
+                if (!reader.Read())
+                {
+                    break;
+                }
+
+                if (isId)
+                {
+                    if (id is not null || reader.TokenType != JsonTokenType.String)
+                    {
+                        return null;
+                    }
+
+                    id = reader.GetString();
+                }
+                else if (!reader.TrySkip())
+                {
+                    break;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // A syntax error after the id leaves the id read: it is what the producer will look the message up by.
+        }
+        catch (InvalidOperationException)
+        {
+            // Half of a surrogate pair in the id: not a string any id could be.
+            return null;
+        }
+
+        return id is { Length: > 0 and <= EnvelopeLimits.MaxIdLength } && FindSpaceOrControl(id) is null ? id : null;
     }
 
     /// <summary>Writes an envelope as UTF-8 JSON in the public v1 shape, engine fields included.</summary>
@@ -236,9 +302,9 @@ public static class EnvelopeCodec
             return Fail("id", $"is {doc.Id.Length} characters, over the {EnvelopeLimits.MaxIdLength} limit");
         }
 
-        if (HasSpaceOrControl(doc.Id))
+        if (FindSpaceOrControl(doc.Id) is { } idAt)
         {
-            return Fail("id", "must not contain spaces or control characters");
+            return Fail("id", "must not contain spaces or control characters" + Where(doc.Id, idAt));
         }
 
         if (string.IsNullOrEmpty(doc.To))
@@ -260,9 +326,14 @@ public static class EnvelopeCodec
 
         if (hasText)
         {
-            if (doc.Text!.Length == 0 || string.IsNullOrWhiteSpace(doc.Text))
+            if (doc.Text!.Length == 0)
             {
                 return Fail("text", "is empty");
+            }
+
+            if (string.IsNullOrWhiteSpace(doc.Text))
+            {
+                return Fail("text", "is empty: it holds only spaces or line breaks");
             }
 
             if (doc.Text.Length > EnvelopeLimits.MaxTextLength)
@@ -321,9 +392,17 @@ public static class EnvelopeCodec
             }
         }
 
-        if (doc.TraceId is not null && (doc.TraceId.Length is 0 or > EnvelopeLimits.MaxTraceIdLength || HasSpaceOrControl(doc.TraceId)))
+        if (doc.TraceId is not null)
         {
-            return Fail("traceId", $"must be 1 to {EnvelopeLimits.MaxTraceIdLength} characters without spaces or control characters");
+            if (doc.TraceId.Length is 0 or > EnvelopeLimits.MaxTraceIdLength)
+            {
+                return Fail("traceId", $"must be 1 to {EnvelopeLimits.MaxTraceIdLength} characters without spaces or control characters" + (doc.TraceId.Length == 0 ? string.Empty : $" (it is {doc.TraceId.Length})"));
+            }
+
+            if (FindSpaceOrControl(doc.TraceId) is { } traceAt)
+            {
+                return Fail("traceId", $"must be 1 to {EnvelopeLimits.MaxTraceIdLength} characters without spaces or control characters" + Where(doc.TraceId, traceAt));
+            }
         }
 
         if (doc.Attributes is { } attributes)
@@ -410,7 +489,7 @@ public static class EnvelopeCodec
 
                 if (parameters[i].Length > EnvelopeLimits.MaxTemplateParameterLength)
                 {
-                    return new($"template.parameters[{i}]", $"is over {EnvelopeLimits.MaxTemplateParameterLength} characters");
+                    return new($"template.parameters[{i}]", $"is over {EnvelopeLimits.MaxTemplateParameterLength} characters ({Units(parameters[i])})");
                 }
 
                 // WhatsApp refuses the whole message for these (HTTP 400): caught here, the producer learns why, and the
@@ -441,7 +520,9 @@ public static class EnvelopeCodec
         {
             if (key.Length is 0 or > EnvelopeLimits.MaxAttributeKeyLength)
             {
-                return new("attributes", $"keys must be 1 to {EnvelopeLimits.MaxAttributeKeyLength} characters");
+                // Which key, of up to 16: named as an unknown field is, cut, so a huge key cannot make a huge detail.
+                var which = key.Length == 0 ? "one is empty" : $"'{ShownName.Cut(key)}' is {key.Length}";
+                return new("attributes", $"keys must be 1 to {EnvelopeLimits.MaxAttributeKeyLength} characters: {which}");
             }
 
             if (value is null)
@@ -451,7 +532,7 @@ public static class EnvelopeCodec
 
             if (value.Length > EnvelopeLimits.MaxAttributeValueLength)
             {
-                return new($"attributes.{key}", $"is over {EnvelopeLimits.MaxAttributeValueLength} characters");
+                return new($"attributes.{key}", $"is over {EnvelopeLimits.MaxAttributeValueLength} characters ({Units(value)})");
             }
         }
 
@@ -485,20 +566,18 @@ public static class EnvelopeCodec
         return true;
     }
 
-    // Any Unicode space, line break, control or invisible format character, not only ASCII ones: an id holding U+00A0 or
-    // U+200B looks like another and is a different idempotency key; U+0085 and U+2028 break a log line in two.
-    private static bool HasSpaceOrControl(string value)
+    // Where the first space, line break, control or invisible format character is, as a UTF-16 index. Any Unicode one,
+    // not only ASCII: an id holding U+00A0 or U+200B looks like another and is a different idempotency key; U+0085 and
+    // U+2028 break a log line in two.
+    private static int? FindSpaceOrControl(string value)
     {
-        if (value.AsSpan().ContainsAny(s_idForbidden))
-        {
-            return true;
-        }
-
         if (Ascii.IsValid(value))
         {
-            return false;
+            var at = value.AsSpan().IndexOfAny(s_idForbidden);
+            return at < 0 ? null : at;
         }
 
+        var index = 0;
         foreach (var rune in value.EnumerateRunes())
         {
             // Format characters print as nothing, so two ids that look alike are two keys; but the joiners are part of
@@ -507,12 +586,23 @@ public static class EnvelopeCodec
                     or UnicodeCategory.SpaceSeparator or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator
                 && rune.Value is not (0x200C or 0x200D or (>= 0xE0020 and <= 0xE007F)))
             {
-                return true;
+                return index;
             }
+
+            index += rune.Utf16SequenceLength;
         }
 
-        return false;
+        return null;
     }
+
+    // The character refused and where, for a producer who cannot see it: U+00A0 and U+200B look like nothing or a space.
+    private static string Where(string value, int index) =>
+        string.Create(CultureInfo.InvariantCulture, $" (U+{char.ConvertToUtf32(value, index):X4} at character {index + 1})");
+
+    // A length over a limit in the units the limit counts (UTF-16), which a producer counting the emoji they see would not get.
+    private static string Units(string value) => CountCharacters(value) == value.Length
+        ? string.Create(CultureInfo.InvariantCulture, $"it is {value.Length}")
+        : string.Create(CultureInfo.InvariantCulture, $"it is {value.Length}; an emoji counts as 2");
 
     /// <summary>The envelope's rule for a tenant, which anything matched against a message's tenant must follow too.</summary>
     internal static bool IsTenant(string value) => IsName(value, EnvelopeLimits.MaxTenantLength);

@@ -218,9 +218,22 @@ internal ref struct EnvelopeReader
     }
 
     // Anything but whitespace after the top-level value: the reader would throw "Expected end of data", which the
-    // deserializer reported as a cut-off document.
-    private readonly EnvelopeError? ReadEnd() =>
-        _json[(int)_reader.BytesConsumed..].TrimStart(" \t\r\n"u8).IsEmpty ? null : Truncated();
+    // deserializer reported as a cut-off document. The document is whole, so it is called what it is: a producer that
+    // pushed two envelopes in one element, or a newline-delimited batch, needs to hear that, not "truncated?".
+    private readonly EnvelopeError? ReadEnd()
+    {
+        var consumed = (int)_reader.BytesConsumed;
+        var rest = _json[consumed..];
+        var trimmed = rest.TrimStart(" \t\r\n"u8);
+        if (trimmed.IsEmpty)
+        {
+            return null;
+        }
+
+        var at = consumed + rest.Length - trimmed.Length;
+        var value = _reader.TokenType == JsonTokenType.EndObject ? "JSON object" : "JSON value";
+        return new EnvelopeError("$", string.Create(CultureInfo.InvariantCulture, $"invalid JSON: unexpected data after the end of the {value} at byte {at}"));
+    }
 
     private EnvelopeError? ReadRoot(EnvelopeDocument doc)
     {

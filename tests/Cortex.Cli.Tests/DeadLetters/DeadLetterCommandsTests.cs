@@ -120,6 +120,35 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
         Assert.Contains("tel_5511912345678", revealed.Out, StringComparison.Ordinal);
     }
 
+    // A producer's envelope with a field twice is dead-lettered as invalid_envelope ("to: invalid JSON: a property appears
+    // twice"); reading its payload for the recipient threw, and list and show died with an unhandled exception on every
+    // entry of the list, the good ones too, until someone purged it by hand.
+    [Fact]
+    public async Task ListAndShow_InvalidEnvelopeWithAFieldTwice_ShowTheEntryWithEveryNumberMasked()
+    {
+        var cli = fixture.Queue(Queues.Clock());
+        await SeedFourAsync(cli);
+        var payload = $$$"""{"version":1,"id":"bad:3","to":"{{{PhoneA}}}","text":"oi","to":"{{{PhoneB}}}","attributes":{"a":"1","a":"2"}}""";
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.InvalidEnvelope, Encoding.UTF8.GetBytes(payload), cli.Time.GetUtcNow(), "bad:3");
+
+        var list = await cli.RunAsync("dlq", "list");
+        var json = await cli.RunAsync("dlq", "list", "--json");
+        var show = await cli.RunAsync("dlq", "show", "bad:3");
+        var revealed = await cli.RunAsync("dlq", "show", "bad:3", "--reveal");
+
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Contains("5 shown; 5 in the dead-letter list", list.Out, StringComparison.Ordinal);
+        Assert.Contains("bad:3", list.Out, StringComparison.Ordinal);
+        Assert.True(json.ExitCode == 0, json.ToString());
+        Assert.Equal(5, JsonDocument.Parse(json.Out).RootElement.GetArrayLength());
+        Assert.True(show.ExitCode == 0, show.ToString());
+        Assert.Contains("\"text\":\"oi\"", show.Out, StringComparison.Ordinal);
+        Assert.Contains("+55*******0001", show.Out, StringComparison.Ordinal);
+        Assert.Contains("+55*******0002", show.Out, StringComparison.Ordinal);
+        AssertNoFullPhone(list.Out + list.Error + json.Out + show.Out + show.Error);
+        Assert.Contains(PhoneB, revealed.Out, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task RequeueOne_AfterARealFailedSend_GoesBackToItsReadyListAndTheSenderSendsItAgain()
     {

@@ -119,6 +119,42 @@ public sealed class SenderEngineTests(RedisFixture redis) : IClassFixture<RedisF
         Assert.Equal(1, gateway.TotalCalls);
     }
 
+    // A producer told "look your message up with cortex dlq show <id>" found nothing for an invalid envelope: its entry had
+    // no messageId even when the id was there and valid, and the log line said it had no readable id.
+    [Fact]
+    public async Task Send_MalformedEnvelopesWithAValidId_DeadLetteredUnderThatIdAndLoggedWithIt()
+    {
+        var gateway = new ScriptedGateway(_ => GatewayResult.Accepted("ok"));
+        using var logs = new CapturedLogs();
+        await using var host = SenderTestHost.Create(redis, gateway, logs: logs);
+        string[] named =
+        [
+            """{"version":1,"id":"named:typo","to":"+5511999990000","txt":"oi"}""",
+            """{"version":1,"id":"named:cut","to":"+55119""",
+            """{"version":1,"id":"named:twice","to":"+5511999990000","text":"oi"}{"version":1,"id":"named:twice"}""",
+            """{"extra":{"id":"inner"},"id":"named:late","version":"1","to":"+5511999990000","text":"oi"}""",
+        ];
+        string[] unnamed =
+        [
+            """{"version":1,"id":"has space","to":"+5511999990000","txt":"oi"}""",
+            """{"version":1,"id":"a","id":"b","to":"+5511999990000","text":"oi"}""",
+            """{"version":1,"id":7,"to":"+5511999990000","text":"oi"}""",
+            """["named:not-an-object"]""",
+        ];
+        await Db.ListLeftPushAsync(host.Queue.Keys.ReadyNormal, [.. named.Concat(unnamed).Select(b => (RedisValue)b)]);
+
+        await host.StartAsync();
+        await host.WaitUntilDrainedAsync();
+
+        var dead = (await host.Queue.GetDeadLettersAsync(0, 100)).ToDictionary(d => d.Payload!);
+        Assert.Equal(8, dead.Count);
+        Assert.All(dead.Values, d => Assert.Equal(DeadLetterReasons.InvalidEnvelope, d.Reason));
+        Assert.Equal(["named:typo", "named:cut", "named:twice", "named:late"], named.Select(p => dead[p].MessageId));
+        Assert.All(unnamed, p => Assert.Null(dead[p].MessageId));
+        Assert.Contains(logs.Lines, l => l.Contains("[1004] Dead-lettered payload named:typo (not a valid envelope: no trace or number to show): invalid_envelope: txt: unknown field", StringComparison.Ordinal));
+        Assert.Equal(0, gateway.TotalCalls);
+    }
+
     [Fact]
     public async Task Send_FloodOfMalformedEnvelopes_LogsAtMostTheLimitAndSumsUpTheRestWhileTheListKeepsEveryOne()
     {

@@ -22,6 +22,14 @@ public class BadInputCategoriesTests
         Add("truncated JSON, after a number", truncated[..(truncated.IndexOf("1,", StringComparison.Ordinal) + 1)], "version", "the document ends before it is complete (truncated?)");
         Add("truncated JSON, after a property name", truncated[..truncated.IndexOf(":1", StringComparison.Ordinal)], "$", "the document ends before it is complete (truncated?)");
 
+        // A whole document with more after it is not cut off: the detail names the trailing data and where it starts.
+        var whole = "{\"id\":\"fuzz-20\"," + Members + "}";
+        Add("trailing data, garbage after the object", whole + "garbage", "$", $"invalid JSON: unexpected data after the end of the JSON object at byte {whole.Length}");
+        Add("trailing data, two envelopes in one push", whole + whole, "$", $"invalid JSON: unexpected data after the end of the JSON object at byte {whole.Length}");
+        Add("trailing data, newline-delimited envelopes in one push", whole + "\r\n" + whole + "\n", "$", $"invalid JSON: unexpected data after the end of the JSON object at byte {whole.Length + 2}");
+        Add("trailing data, a closing brace too many", whole + " }", "$", $"invalid JSON: unexpected data after the end of the JSON object at byte {whole.Length + 1}");
+        Add("trailing data, after null", "null,", "$", "invalid JSON: unexpected data after the end of the JSON value at byte 4");
+
         Add("wrong types, version as a string", "{\"id\":\"fuzz-2\",\"version\":\"1\",\"to\":\"+5511987654321\",\"text\":\"hi\"}", "version", "must be a whole number");
         Add("wrong types, to as a number", "{\"id\":\"fuzz-3\",\"version\":1,\"to\":5511987654321,\"text\":\"hi\"}", "to", "must be a string");
         Add("wrong types, template as a string", "{\"id\":\"fuzz-4\",\"version\":1,\"to\":\"+5511987654321\",\"template\":\"bill_due_3d\"}", "template", "must be an object");

@@ -67,6 +67,9 @@ public partial class DocumentedExamplesTests
             var parsed = EnvelopeCodec.Parse(entry.PayloadBytes());
             Assert.False(parsed.IsValid, $"example at line {line}: its payload is valid");
             Assert.Equal(parsed.Error!.ToString(), entry.Detail);
+
+            // And it is under the payload's id when that is a valid one, as the sender writes it.
+            Assert.Equal(EnvelopeCodec.TryReadId(entry.PayloadBytes()), entry.MessageId);
         }
         else
         {

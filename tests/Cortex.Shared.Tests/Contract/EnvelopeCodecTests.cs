@@ -35,7 +35,7 @@ public class EnvelopeCodecTests
         Add("null", "null", "$", "not null");
         Add("empty", string.Empty, "$", "envelope is empty");
         Add("whitespace only", "   ", "$", "invalid JSON");
-        Add("two documents", "{" + Minimal + "}{}", "$", "invalid JSON");
+        Add("two documents", "{" + Minimal + "}{}", "$", $"invalid JSON: unexpected data after the end of the JSON object at byte {Minimal.Length + 2}");
         Add("trailing comma", "{" + Minimal + ",}", "$", "invalid JSON");
         Add("over 64 KiB", "{" + Minimal + new string(' ', EnvelopeLimits.MaxEnvelopeBytes) + "}", "$", "over the 65536-byte limit");
         Add("duplicate property", "{" + Minimal + ""","id":"charge-2"}""", "id", "a property appears twice");
@@ -68,7 +68,7 @@ public class EnvelopeCodecTests
         Add("both text and template", "{" + Minimal + ""","template":{"name":"bill_due","language":"pt_BR"}}""", "text", "set exactly one");
         Add("neither text nor template", "{" + TemplateMembers + "}", "text", "set either text or template");
         Add("empty text", "{" + TemplateMembers + ""","text":""}""", "text", "is empty");
-        Add("blank text", "{" + TemplateMembers + ""","text":"  \n "}""", "text", "is empty");
+        Add("blank text", "{" + TemplateMembers + ""","text":"  \n "}""", "text", "is empty: it holds only spaces or line breaks");
         Add("text of 4097 characters", "{" + TemplateMembers + $$""","text":"{{new string('x', 4097)}}"}""", "text", "is 4097 characters, over WhatsApp's 4096 limit");
         Add("text of 4097 emoji", "{" + TemplateMembers + $$""","text":"{{string.Concat(Enumerable.Repeat("😀", 4097))}}"}""", "text", "is 4097 characters");
         Add("template missing name", "{" + TemplateMembers + ""","template":{"language":"pt_BR"}}""", "template.name", "is required");
@@ -166,6 +166,34 @@ public class EnvelopeCodecTests
         // Reasons are read by people in the DLQ: no .NET type names leak into them.
         Assert.DoesNotContain("System.", result.Error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("Cortex.", result.Error.Message, StringComparison.Ordinal);
+    }
+
+    // A producer reading these details could not tell what to fix: an id "must not contain spaces" that shows none (U+200B
+    // prints as nothing, U+00A0 as a space), "keys must be 1 to 64 characters" among 16 keys, a value "over 512
+    // characters" that has 257 emoji, a blank text called empty, a byte-order mark quoted as '0xEF'.
+    public static TheoryData<string, string, string> DetailsThatSayWhatToFix() => new()
+    {
+        { $$"""{"version":1,"id":"charge\u200B-1","to":"{{Phone}}","text":"hi"}""", "id", "must not contain spaces or control characters (U+200B at character 7)" },
+        { $$"""{"version":1,"id":"charge-1\u00A0","to":"{{Phone}}","text":"hi"}""", "id", "must not contain spaces or control characters (U+00A0 at character 9)" },
+        { $$"""{"version":1,"id":"😀 1","to":"{{Phone}}","text":"hi"}""", "id", "must not contain spaces or control characters (U+0020 at character 3)" },
+        { $$"""{"version":1,"id":"c-1","to":"{{Phone}}","text":"hi","traceId":"{{new string('t', 129)}}"}""", "traceId", "must be 1 to 128 characters without spaces or control characters (it is 129)" },
+        { $$"""{"version":1,"id":"c-1","to":"{{Phone}}","text":"hi","traceId":"4bf9\t2f35"}""", "traceId", "must be 1 to 128 characters without spaces or control characters (U+0009 at character 5)" },
+        { $$"""{"version":1,"id":"c-1","to":"{{Phone}}","text":" \n\t"}""", "text", "is empty: it holds only spaces or line breaks" },
+        { $$$"""{"version":1,"id":"c-1","to":"{{{Phone}}}","text":"hi","attributes":{"a":"1","{{{new string('k', 70)}}}":"2"}}""", "attributes", $"keys must be 1 to 64 characters: '{new string('k', 64)}…' is 70" },
+        { $$$"""{"version":1,"id":"c-1","to":"{{{Phone}}}","text":"hi","attributes":{"":"2"}}""", "attributes", "keys must be 1 to 64 characters: one is empty" },
+        { $$$"""{"version":1,"id":"c-1","to":"{{{Phone}}}","text":"hi","attributes":{"e":"{{{string.Concat(Enumerable.Repeat("😀", 257))}}}"}}""", "attributes.e", "is over 512 characters (it is 514; an emoji counts as 2)" },
+        { $$$"""{"version":1,"id":"c-1","to":"{{{Phone}}}","text":"hi","attributes":{"e":"{{{new string('v', 513)}}}"}}""", "attributes.e", "is over 512 characters (it is 513)" },
+        { $$$"""{"version":1,"id":"c-1","to":"{{{Phone}}}","template":{"name":"x","language":"en","parameters":["a","{{{new string('p', 1025)}}}"]}}""", "template.parameters[1]", "is over 1024 characters (it is 1025)" },
+        { "\uFEFF" + $$"""{"version":1,"id":"c-1","to":"{{Phone}}","text":"hi"}""", "$", "invalid JSON: starts with a UTF-8 byte-order mark (bytes EF BB BF); push the JSON without it" },
+    };
+
+    [Theory]
+    [MemberData(nameof(DetailsThatSayWhatToFix))]
+    public void Parse_DetailOfAnInvisibleOrMiscountedMistake_SaysWhatToFix(string json, string field, string message)
+    {
+        var result = EnvelopeCodec.Parse(Utf8(json));
+
+        Assert.Equal(new EnvelopeError(field, message), result.Error);
     }
 
     // A newer release's envelope carries fields this one does not know (version 2 always carries quietHours). Reported

@@ -299,7 +299,7 @@ public class EnvelopeParseDifferentialTests
             yield return Utf8(json);
         }
 
-        foreach (var tail in new[] { " ", "\n", "x", "}", "]", "{}", "[]", "1", "/", "//c", "/*c*/", "\u00a0", ",", "null", "\"" })
+        foreach (var tail in new[] { " ", "\n", "x", "}", "]", "{}", "[]", "1", "/", "//c", "/*c*/", "\u00a0", ",", "null", "\"", "\nx", "\r\n{}", "\n\n  }" })
         {
             yield return Utf8(Valid + tail);
             yield return Utf8("null" + tail);

@@ -14,8 +14,9 @@ internal static class ReferenceEnvelopeParser
 {
     public static EnvelopeParseResult Parse(ReadOnlySpan<byte> utf8Json)
     {
-        // Empty, oversized and invalid UTF-8 input never reached the deserializer: the codec answers those itself.
-        if (utf8Json.IsEmpty || utf8Json.Length > EnvelopeLimits.MaxEnvelopeBytes || !System.Text.Unicode.Utf8.IsValid(utf8Json))
+        // Empty, oversized and invalid UTF-8 input never reached the deserializer: the codec answers those itself. Not
+        // frozen: a byte-order mark was quoted by its first byte ('0xEF' is an invalid start of a value); the codec names it.
+        if (utf8Json.IsEmpty || utf8Json.Length > EnvelopeLimits.MaxEnvelopeBytes || !System.Text.Unicode.Utf8.IsValid(utf8Json) || utf8Json.StartsWith("\uFEFF"u8))
         {
             return EnvelopeCodec.Parse(utf8Json);
         }
@@ -54,6 +55,14 @@ internal static class ReferenceEnvelopeParser
         if (ex.Message.Contains("maximum configured depth", StringComparison.Ordinal))
         {
             return $"invalid JSON: nested deeper than {EnvelopeLimits.MaxJsonDepth} levels";
+        }
+
+        // Not frozen: the deserializer reported a whole document followed by more bytes as cut off, which sent producers
+        // looking for a truncation. Where it said so, at the position it gave, the trailing data is named now.
+        if (ex.Message.Contains("is invalid after a single JSON value", StringComparison.Ordinal))
+        {
+            var value = utf8Json.TrimStart(" \t\r\n"u8)[0] == (byte)'{' ? "JSON object" : "JSON value";
+            return string.Create(CultureInfo.InvariantCulture, $"invalid JSON: unexpected data after the end of the {value} at byte {ByteOffset(utf8Json, ex)}");
         }
 
         if (ex.Message.Contains("Expected depth to be zero", StringComparison.Ordinal) || ex.Message.Contains("end of data", StringComparison.OrdinalIgnoreCase))
@@ -96,6 +105,18 @@ internal static class ReferenceEnvelopeParser
         // Not frozen: the deserializer quoted a bad literal up to the next delimiter, a whole payload with its phone
         // numbers when it had none. That was a leak, not a contract: both parsers mask and cut the quote now.
         return string.Create(CultureInfo.InvariantCulture, $"invalid JSON: {EnvelopeReader.QuoteShown(message)}");
+    }
+
+    // The deserializer's position (line, byte in that line) as an offset from the start of the payload.
+    private static long ByteOffset(ReadOnlySpan<byte> utf8Json, JsonException ex)
+    {
+        var lineStart = 0;
+        for (var line = 0L; line < ex.LineNumber; line++)
+        {
+            lineStart += utf8Json[lineStart..].IndexOf((byte)'\n') + 1;
+        }
+
+        return lineStart + ex.BytePositionInLine!.Value;
     }
 
     private static bool EndsEarly(ReadOnlySpan<byte> utf8Json)
