@@ -35,6 +35,17 @@ public sealed class CliTests(CliFixture fixture)
     }
 
     [Fact]
+    public async Task Help_CampaignCreate_NamesTheDefaultTenantInWords()
+    {
+        // The default tenant is the empty name: --template's help read "(tenant's, else the default '')".
+        var result = await new CliDriver(new FakeTimeProvider()).RunAsync("campaign", "create", "--help");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("the --tenant's row, else the default tenant's", System.Text.RegularExpressions.Regex.Replace(result.Out, @"\s+", " "), StringComparison.Ordinal);
+        Assert.DoesNotContain("''", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Version_PrintsTheVersion()
     {
         var result = await new CliDriver(new FakeTimeProvider()).RunAsync("--version");
