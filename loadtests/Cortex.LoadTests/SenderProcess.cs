@@ -261,9 +261,10 @@ internal sealed partial class SenderProcess : IAsyncDisposable
     [GeneratedRegex(@"\[2003\] .* gave no answer for message (\S+) \(")]
     private static partial Regex UnansweredLine();
 
-    [GeneratedRegex(@"\[1018\] Sending message (\S+) \(trace ")]
-    private static partial Regex RedeliveredLine();
+    // A message without a traceId is logged without the "(trace …)" clause, under the same event id.
+    [GeneratedRegex(@"\[1018\] Sending message (\S+) (?:\(trace \S+\) )?again")]
+    internal static partial Regex RedeliveredLine();
 
-    [GeneratedRegex(@"\[1023\] Message (\S+) \(trace .*\) not sent here")]
-    private static partial Regex NotSentTakenLine();
+    [GeneratedRegex(@"\[1023\] Message (\S+) (?:\(trace \S+\) )?not sent here")]
+    internal static partial Regex NotSentTakenLine();
 }

@@ -116,7 +116,7 @@ public static class SchedulerApplication
     private static string Unavailable(IServiceProvider services, NpgsqlException ex)
     {
         var endpoint = new NpgsqlConnectionStringBuilder(services.GetRequiredService<IOptions<PostgresOptions>>().Value.ConnectionString);
-        var at = $"{endpoint.Host}:{endpoint.Port}/{endpoint.Database}";
+        var at = PostgresSession.Endpoint(endpoint);
         var reason = ex is PostgresException pg ? $"{pg.MessageText} ({pg.SqlState})" : ex.InnerException?.Message ?? ex.Message;
 
         // SQLSTATE class 28 (invalid authorization): the server answered, the secret is what to fix. 42501: the login

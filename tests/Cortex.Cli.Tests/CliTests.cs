@@ -35,6 +35,17 @@ public sealed class CliTests(CliFixture fixture)
     }
 
     [Fact]
+    public async Task Help_CampaignCreate_NamesTheDefaultTenantInWords()
+    {
+        // The default tenant is the empty name: --template's help read "(tenant's, else the default '')".
+        var result = await new CliDriver(new FakeTimeProvider()).RunAsync("campaign", "create", "--help");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("the --tenant's row, else the default tenant's", System.Text.RegularExpressions.Regex.Replace(result.Out, @"\s+", " "), StringComparison.Ordinal);
+        Assert.DoesNotContain("''", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Version_PrintsTheVersion()
     {
         var result = await new CliDriver(new FakeTimeProvider()).RunAsync("--version");
@@ -203,7 +214,19 @@ public sealed class CliTests(CliFixture fixture)
         var result = await cli.RunAsync("migrate");
 
         Assert.Equal(69, result.ExitCode);
-        Assert.Contains("PostgreSQL is unreachable at 127.0.0.1:1", result.Error, StringComparison.Ordinal);
+        // No Database in the string: the endpoint read "127.0.0.1:1/", as if something were cut off.
+        Assert.Contains("PostgreSQL is unreachable at 127.0.0.1:1: ", result.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("s3cret", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Migrate_PostgresUnreachableWithADatabase_NamesIt()
+    {
+        var cli = new CliDriver(new FakeTimeProvider()) { Postgres = "Host=127.0.0.1;Port=1;Database=cortex;Username=postgres;Password=s3cret;Timeout=2" };
+
+        var result = await cli.RunAsync("migrate");
+
+        Assert.Equal(69, result.ExitCode);
+        Assert.Contains("PostgreSQL is unreachable at 127.0.0.1:1/cortex: ", result.Error, StringComparison.Ordinal);
     }
 }

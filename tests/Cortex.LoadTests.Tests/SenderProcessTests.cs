@@ -6,6 +6,21 @@ namespace Cortex.LoadTests.Tests;
 /// <summary>How the harness runs a Cortex service process ("pod"): what it reads of it while the chaos runs kill and stop it.</summary>
 public class SenderProcessTests(RedisFixture redis) : IClassFixture<RedisFixture>
 {
+    [Theory]
+    [InlineData("info: Cortex.Sender.Pipeline.SenderEngine[1018] Sending message w-1 (trace trace-00000001) again: the consumer that held it last died (deliveries before this one: 1); had it sent the message, the customer gets it twice")]
+    [InlineData("info: Cortex.Sender.Pipeline.SenderEngine[1018] Sending message w-1 again: the consumer that held it last died (deliveries before this one: 1); had it sent the message, the customer gets it twice")]
+    public void RedeliveredLine_WithOrWithoutATrace_NamesTheMessage(string line)
+    {
+        // A message without a traceId is logged without "(trace …)": the chaos checks must still count its resend.
+        Assert.Equal("w-1", SenderProcess.RedeliveredLine().Match(line).Groups[1].Value);
+    }
+
+    [Theory]
+    [InlineData("warn: Cortex.Sender.Pipeline.SenderEngine[1023] Message w-1 (trace trace-00000001) not sent here: Redis did not hear from this consumer for longer than the consumer timeout allows, and another consumer recovered lease 7 meanwhile and sends the message itself")]
+    [InlineData("warn: Cortex.Sender.Pipeline.SenderEngine[1023] Message w-1 not sent here: Redis did not hear from this consumer for longer than the consumer timeout allows, and another consumer recovered lease 7 meanwhile and sends the message itself")]
+    public void NotSentTakenLine_WithOrWithoutATrace_NamesTheMessage(string line) =>
+        Assert.Equal("w-1", SenderProcess.NotSentTakenLine().Match(line).Groups[1].Value);
+
     [Fact]
     public async Task HostStarted_ContentRootWithoutAppsettings_CompletesOnceTheHostHasStarted()
     {

@@ -20,12 +20,15 @@ namespace Cortex.Scheduler.Tests;
 /// <summary>The scheduler as Program.cs runs it: jobs plus /metrics and /health, against real PostgreSQL and Redis.</summary>
 public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture<SchedulerFixture>
 {
-    [Fact]
-    public async Task Migrate_PostgresUnreachable_Exits69NamingTheEndpointNotThePassword()
+    // Without a Database the endpoint read "127.0.0.1:1/", as if something were cut off.
+    [Theory]
+    [InlineData("Host=127.0.0.1;Port=1;Database=cortex;Username=cortex;Password=s3cret-pw;Timeout=2", "127.0.0.1:1/cortex")]
+    [InlineData("Host=127.0.0.1;Port=1;Username=cortex;Password=s3cret-pw;Timeout=2", "127.0.0.1:1")]
+    public async Task Migrate_PostgresUnreachable_Exits69NamingTheEndpointNotThePassword(string connectionString, string endpoint)
     {
         await using var app = SchedulerApplication.Build([], b => b.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["Cortex:Postgres:ConnectionString"] = "Host=127.0.0.1;Port=1;Database=cortex;Username=cortex;Password=s3cret-pw;Timeout=2",
+            ["Cortex:Postgres:ConnectionString"] = connectionString,
             ["Cortex:Observability:Port"] = "0",
         }));
         using var output = new StringWriter();
@@ -34,7 +37,7 @@ public class SchedulerApplicationTests(SchedulerFixture fixture) : IClassFixture
         var exitCode = await SchedulerApplication.MigrateAsync(app, output, error);
 
         Assert.True(exitCode == SchedulerApplication.UnavailableExitCode, $"exit {exitCode}: {error}");
-        Assert.StartsWith("PostgreSQL is unreachable at 127.0.0.1:1/cortex (Cortex:Postgres:ConnectionString): ", error.ToString(), StringComparison.Ordinal);
+        Assert.StartsWith($"PostgreSQL is unreachable at {endpoint} (Cortex:Postgres:ConnectionString): ", error.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain("s3cret-pw", error.ToString(), StringComparison.Ordinal);
         Assert.Empty(output.ToString());
     }

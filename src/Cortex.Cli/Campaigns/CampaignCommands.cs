@@ -45,7 +45,7 @@ internal static class CampaignCommands
     private static Command CreateCommand(CliConsole console, GlobalOptions global, Dictionary<Command, string> epilogues)
     {
         var name = new Option<string>("--name") { Description = "Campaign name, for people", Required = true };
-        var template = new Option<string>("--template") { Description = "Key in cortex.message_templates (tenant's, else the default '')", Required = true, HelpName = "key" };
+        var template = new Option<string>("--template") { Description = "Key in cortex.message_templates: the --tenant's row, else the default tenant's", Required = true, HelpName = "key" };
         var runAt = new Option<string?>("--run-at") { Description = "One-shot: when to send, ISO-8601 with offset (at most 5 minutes past: now)", HelpName = "iso" };
         var cron = new Option<string?>("--cron") { Description = "Recurring: Quartz cron with seconds, in the scheduler's time zone, e.g. \"0 0 10 1 * ?\"; its next fire times are printed", HelpName = "expr" };
         var tenant = new Option<string?>("--tenant") { Description = "Tenant (a-z 0-9 _ . -); default none" };

@@ -117,7 +117,8 @@ internal static class RecipientsFile
                 }
                 catch (JsonException ex)
                 {
-                    throw Bad(record.Line, "variables: invalid JSON: " + ex.Message.Split(" Path:")[0]);
+                    // As the enqueue file's lines say it: the reader's positions counted within the cell, not the file.
+                    throw Bad(record.Line, "variables: " + EnvelopeReader.SyntaxMessage(ex));
                 }
             }
 

@@ -1,3 +1,4 @@
+using Cortex.Scheduler.Data;
 using Cortex.Shared.Hosting;
 using Cortex.Shared.Queue;
 using Cortex.Shared.Redis;
@@ -223,7 +224,7 @@ internal static class CliHost
         try
         {
             var builder = new NpgsqlConnectionStringBuilder(services.GetRequiredService<IConfiguration>()["Cortex:Postgres:ConnectionString"]);
-            return $"{builder.Host}:{builder.Port}/{builder.Database}";
+            return PostgresSession.Endpoint(builder);
         }
         catch (ArgumentException)
         {

@@ -134,8 +134,9 @@ internal static class StatsCommand
         Terminal.Out(console).Write(table);
         if (paused is not null)
         {
-            // The reason goes under the table, not in a cell: up to 200 characters would widen every row.
-            await console.Out.WriteLineAsync($"paused by an operator: {paused}; senders lease nothing until POST /admin/resume");
+            // The reason goes under the table, not in a cell: up to 200 characters would widen every row. The admin endpoint
+            // refuses control characters, but a key set with redis-cli holds what it was given.
+            await console.Out.WriteLineAsync($"paused by an operator: {Terminal.Printable(paused)}; senders lease nothing until POST /admin/resume");
         }
     }
 

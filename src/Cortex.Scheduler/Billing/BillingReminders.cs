@@ -21,7 +21,7 @@ public sealed record BillingRunResult(DateOnly Today, int Due, int New, int Opte
 public sealed record BrokenBillingTemplate(string Tenant, string Key, string Reason)
 {
     public override string ToString() =>
-        $"template '{Key}' {(Tenant.Length == 0 ? "of the default tenant ''" : $"for tenant '{Tenant}'")}: {Reason}";
+        $"template '{Key}' {(Tenant.Length == 0 ? "of the default tenant" : $"for tenant '{Tenant}'")}: {Reason}";
 }
 
 /// <summary>

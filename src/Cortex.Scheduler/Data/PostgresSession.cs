@@ -27,6 +27,18 @@ public static class PostgresSession
     ];
 
     /// <summary>
+    /// Where <paramref name="connection"/> points, for a message: <c>host:port/database</c>, or <c>host:port</c> when it
+    /// names no database (PostgreSQL then takes the user's name; "host:port/" read as if something were cut off). Never
+    /// the password.
+    /// </summary>
+    public static string Endpoint(NpgsqlConnectionStringBuilder connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var at = $"{connection.Host}:{connection.Port}";
+        return string.IsNullOrEmpty(connection.Database) ? at : $"{at}/{connection.Database}";
+    }
+
+    /// <summary>
     /// <paramref name="connectionString"/> with the settings added to its <c>Options</c> and an <c>Application Name</c>
     /// (<paramref name="applicationName"/>) unless it has one, so an operator can tell whose sessions hold what in
     /// <c>pg_stat_activity</c>. A string Npgsql cannot read is returned as it is: validation refuses it at start.

@@ -77,8 +77,11 @@ public sealed class ConversationFollowUps(
                     var renderer = templates.Get(c.Tenant, insideWindow ? "followup.text" : "followup.template");
                     if (!insideWindow && !renderer.IsWhatsAppTemplate)
                     {
+                        // The row it used, which is the one to fix: "(tenant '' or '')" named the default tenant twice,
+                        // as an empty name.
+                        var row = renderer.Tenant.Length == 0 ? "of the default tenant" : $"of tenant '{renderer.Tenant}'";
                         throw new TemplateException(
-                            $"cortex.message_templates row '{renderer.Key}' (tenant '{c.Tenant}' or '') must name an approved WhatsApp template (wa_name, wa_language): outside the 24-hour window WhatsApp refuses free text");
+                            $"cortex.message_templates row '{renderer.Key}' {row} must name an approved WhatsApp template (wa_name, wa_language): outside the 24-hour window WhatsApp refuses free text");
                     }
 
                     return renderer.Apply(

@@ -23,6 +23,9 @@ public sealed class MessageRenderer
 
     public string Key => _definition.Key;
 
+    /// <summary>The row's tenant: the message's own, or the empty name of the default tenant when it has no row of its own.</summary>
+    internal string Tenant => _definition.Tenant;
+
     /// <summary>
     /// Fills the text or template fields of <paramref name="envelope"/>. Throws <see cref="UnrenderableMessageException"/>
     /// when the template needs a variable this row does not have: a half-filled message is never sent.

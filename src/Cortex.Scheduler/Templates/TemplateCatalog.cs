@@ -44,4 +44,9 @@ public sealed class TemplateCatalog
 
 /// <summary>A job needs a template that cortex.message_templates does not have.</summary>
 public sealed class MissingTemplateException(string key, string tenant)
-    : TemplateException($"cortex.message_templates has no row for key '{key}' (tenant '{tenant}' or the default tenant '')");
+    : TemplateException($"cortex.message_templates has no row for key '{key}' for {Whose(tenant)}")
+{
+    // The default tenant is the empty name: quoted, it read "(tenant '' or the default tenant '')". Worded as the CLI's
+    // warning for the same missing row is.
+    private static string Whose(string tenant) => tenant.Length == 0 ? "the default tenant" : $"tenant '{tenant}' nor for the default tenant";
+}

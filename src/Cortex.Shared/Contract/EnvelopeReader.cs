@@ -725,17 +725,23 @@ internal ref struct EnvelopeReader
         return new EnvelopeError(field, message);
     }
 
-    private readonly EnvelopeError SyntaxError(JsonException ex)
+    private readonly EnvelopeError SyntaxError(JsonException ex) => new(Field, SyntaxMessage(ex));
+
+    /// <summary>
+    /// "invalid JSON: " and what the reader found wrong, without its "LineNumber: 0 | BytePositionInLine: 1." (the field,
+    /// or the file's line and cell, say where); a document that ends too early said so plainly.
+    /// </summary>
+    internal static string SyntaxMessage(JsonException ex)
     {
-        // The reader's own message says what is wrong and where (line and byte); the field says under which member.
+        ArgumentNullException.ThrowIfNull(ex);
         var message = ex.Message;
         if (message.Contains("Expected depth to be zero", StringComparison.Ordinal) || message.Contains("end of data", StringComparison.OrdinalIgnoreCase))
         {
-            return Truncated();
+            return TruncatedMessage;
         }
 
         var cut = message.LastIndexOf(" LineNumber: ", StringComparison.Ordinal);
-        return new EnvelopeError(Field, "invalid JSON: " + QuoteShown(cut > 0 ? message[..cut] : message));
+        return "invalid JSON: " + QuoteShown(cut > 0 ? message[..cut] : message);
     }
 
     /// <summary>

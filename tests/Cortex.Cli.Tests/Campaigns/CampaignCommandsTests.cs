@@ -104,7 +104,7 @@ public sealed class CampaignCommandsTests(CliFixture fixture) : IDisposable
     [InlineData("+5511900000001,Ana\n+5511900000002,Bruno\n+551190,Carla\n", "line 3: phone: ")]
     [InlineData("telefone,nome\n+5511900000001,Ana\n", "line 1: phone: 'telefone' is not E.164: '+', then 8 to 15 digits, not starting with 0 (a header row is taken as one only when its first cell is 'phone')")]
     [InlineData("+5511900000001,Ana\n+5511900000002,Bruno,\"[1,2]\"\n", "line 2: variables: must be a JSON object")]
-    [InlineData("+5511900000001,Ana\n+5511900000002,Bruno,{not json}\n", "line 2: variables: invalid JSON")]
+    [InlineData("+5511900000001,Ana\n+5511900000002,Bruno,{not json}\n", "line 2: variables: invalid JSON: 'n' is an invalid start of a property name. Expected a '\"'.; nothing was inserted")]
     [InlineData("+5511900000001,Ana,{},extra\n", "line 1: expected phone,name[,variables] but the row has 4 cells")]
     [InlineData("+5511900000001,\"Ana\n", "line 1: a quoted field is never closed")]
     [InlineData("+5511900000001,Ana\n5511900000001,Ana de novo\n", "line 2: phone: +55*******0001 is already on line 1; it would get the campaign twice")]

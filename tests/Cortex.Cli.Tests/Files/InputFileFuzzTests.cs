@@ -116,6 +116,24 @@ public sealed class InputFileFuzzTests
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("{not json}", "invalid JSON: 'n' is an invalid start of a property name. Expected a '\"'.")]
+    [InlineData("{\"promo\": \"30% off\"", "invalid JSON: the document ends before it is complete (truncated?)")]
+    [InlineData("{\"promo\": 30% off}", "invalid JSON: '%' is an invalid end of a number. Expected a delimiter.")]
+    [InlineData("{\"to\": tel5511987654321}", "invalid JSON: 'tel+55*******4321}' is an invalid JSON literal. Expected the literal 'true'.")]
+    public async Task RecipientsFile_VariablesNotJson_SayWhatIsWrongWithoutTheReadersPositions(string json, string expected)
+    {
+        // Regression: the message ended in the reader's "LineNumber: 0 | BytePositionInLine: 1.", positions within the
+        // cell that read as the file's, and quoted a bad literal with its phone number in full.
+        var csv = "+5511900000001,Ana\n+5511900000002,Bruno,\"" + json.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"\n";
+        await using var file = await InputFile.OpenAsync("r.csv", new MemoryStream(System.Text.Encoding.UTF8.GetBytes(csv)), long.MaxValue, default);
+
+        var error = await Assert.ThrowsAsync<CliException>(() => RecipientsFile.ReadAsync(file, default));
+
+        Assert.Equal($"r.csv: line 2: variables: {expected}; nothing was inserted", error.Message);
+        Assert.DoesNotContain("5511987654321", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task ReadJsonLinesAsync_Latin1Text_IsRejectedInsteadOfSentWithAReplacementCharacter()
     {

@@ -143,6 +143,25 @@ public sealed class StatsCommandTests(CliFixture fixture)
     }
 
     [Fact]
+    public async Task Stats_APauseReasonSetByHandWithControlCharacters_ShowsThemEscaped()
+    {
+        // The admin endpoint refuses control characters; redis-cli does not. The reason went to the terminal as it was:
+        // an escape sequence cleared the screen, a line break printed a line stats never wrote.
+        var cli = fixture.Queue();
+        await fixture.Connection.GetDatabase().StringSetAsync(cli.Keys.Paused, "incident\u001B[2J\r\nqueue resumed\u009B\u0007");
+
+        var table = await cli.RunAsync("stats");
+        var json = await cli.RunAsync("stats", "--json");
+
+        Assert.True(table.ExitCode == 0, table.ToString());
+        var line = Assert.Single(table.Out.Split('\n'), l => l.StartsWith("paused by an operator: ", StringComparison.Ordinal));
+        Assert.Equal("paused by an operator: incident\\u001B[2J\\r\\nqueue resumed\\u009B\\u0007; senders lease nothing until POST /admin/resume", line.TrimEnd('\r'));
+        Assert.DoesNotContain(table.Out, c => char.IsControl(c) && c is not '\n' and not '\r');
+        using var document = JsonDocument.Parse(json.Out);
+        Assert.Equal("incident\u001B[2J\r\nqueue resumed\u009B\u0007", document.RootElement.GetProperty("paused").GetString());
+    }
+
+    [Fact]
     public async Task Stats_APauseKeyOfTheWrongType_NamesTheKeyWithoutAStackTrace()
     {
         // The senders' maintenance fails on it as well; Redis's own WRONGTYPE text names no key.

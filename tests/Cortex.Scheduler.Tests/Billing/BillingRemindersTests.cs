@@ -230,7 +230,7 @@ public sealed class BillingRemindersTests(SchedulerFixture fixture) : IClassFixt
         var failed = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => h.Billing.RunAsync(s_today, default));
 
         Assert.Contains(
-            "2 charges got no reminder, since their template cannot be rendered (fix it in cortex.message_templates): template 'billing.due' of the default tenant '': cortex.message_templates has no row for key 'billing.due'",
+            "2 charges got no reminder, since their template cannot be rendered (fix it in cortex.message_templates): template 'billing.due' of the default tenant: cortex.message_templates has no row for key 'billing.due' for the default tenant",
             failed.Message,
             StringComparison.Ordinal);
         Assert.Equal("billing:1:-3:2026-11-23", Assert.Single(await h.QueuedAsync()).Envelope.Id);

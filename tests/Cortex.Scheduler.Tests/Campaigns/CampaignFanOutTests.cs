@@ -459,11 +459,28 @@ public sealed class CampaignFanOutTests(SchedulerFixture fixture) : IClassFixtur
         Assert.Equal(5, (await h.QueuedAsync()).Count);
         Assert.Equal("running|5|0|0", await RunStateAsync(h, broken));
 
+        // The default tenant is the empty name: the error read "(tenant '' or the default tenant '')".
+        var blocked = Assert.Single(h.Logs.Lines, l => l.Contains("[2011]", StringComparison.Ordinal));
+        Assert.Contains($"Campaign {broken} cannot be fanned out: cortex.message_templates has no row for key 'promo-typo' for the default tenant; it resumes", blocked, StringComparison.Ordinal);
+
         await h.ExecuteAsync("UPDATE cortex.campaigns SET template_key = 'promo' WHERE id = @id", ("id", broken));
         await h.Campaigns.RunAsync(default);
 
         Assert.Equal(10, (await h.QueuedAsync()).Select(m => m.Envelope.Id).Distinct().Count());
         Assert.Equal("completed|5|5|0", await RunStateAsync(h, good));
+    }
+
+    [Fact]
+    public async Task RunAsync_TemplateMissingForATenantAndTheDefault_NamesBoth()
+    {
+        await using var h = await fixture.CreateHarnessAsync(s_now, s_smallBatches);
+        var id = await SeedCampaignAsync(h, recipients: 1, runAt: s_now.AddMinutes(-1));
+        await h.ExecuteAsync("UPDATE cortex.campaigns SET tenant = 'isp', template_key = 'promo-typo' WHERE id = @id", ("id", id));
+
+        await h.Campaigns.RunAsync(default);
+
+        var blocked = Assert.Single(h.Logs.Lines, l => l.Contains("[2011]", StringComparison.Ordinal));
+        Assert.Contains($"Campaign {id} cannot be fanned out: cortex.message_templates has no row for key 'promo-typo' for tenant 'isp' nor for the default tenant; it resumes", blocked, StringComparison.Ordinal);
     }
 
     [Fact]

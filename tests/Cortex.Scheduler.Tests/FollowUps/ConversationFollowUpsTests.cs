@@ -188,6 +188,23 @@ public sealed class ConversationFollowUpsTests(SchedulerFixture fixture) : IClas
         Assert.Equal((1, 1), (result.FollowUps, result.Invalid));
         Assert.Equal("isp", Assert.Single(await h.QueuedAsync()).Envelope.Tenant);
         Assert.Equal(0, await h.ScalarAsync<int>("SELECT follow_ups_sent FROM cortex.conversations WHERE id = 1"));
+        var skipped = Assert.Single(h.Logs.Lines, l => l.Contains("[2001]", StringComparison.Ordinal));
+        Assert.Contains("cortex.message_templates row 'followup.template' of tenant 'clinic' must name an approved WhatsApp template", skipped, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RunAsync_OutsideTheWindowWithTheDefaultRowNotApproved_NamesTheDefaultTenantsRow()
+    {
+        // The row's tenant is the empty name: the warning read "(tenant '' or '')".
+        await using var h = await fixture.CreateHarnessAsync(s_now);
+        await h.ExecuteAsync("UPDATE cortex.message_templates SET wa_name = NULL, wa_language = NULL WHERE tenant = '' AND key = 'followup.template'");
+        await SeedAsync(h, 1, inbound: s_now.AddHours(-30), outbound: s_now.AddHours(-29));
+
+        var result = await h.FollowUps.RunAsync(default);
+
+        Assert.Equal(1, result.Invalid);
+        var skipped = Assert.Single(h.Logs.Lines, l => l.Contains("[2001]", StringComparison.Ordinal));
+        Assert.Contains("(cortex.message_templates row 'followup.template' of the default tenant must name an approved WhatsApp template (wa_name, wa_language): outside the 24-hour window WhatsApp refuses free text)", skipped, StringComparison.Ordinal);
     }
 
     [Fact]

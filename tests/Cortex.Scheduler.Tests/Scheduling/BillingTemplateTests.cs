@@ -46,7 +46,7 @@ public sealed class BillingTemplateTests(SchedulerFixture fixture) : IClassFixtu
 
         var error = Assert.Single(logs.Lines, l => l.Contains("[2020]", StringComparison.Ordinal));
         Assert.StartsWith("Error", error, StringComparison.Ordinal);
-        Assert.Contains($"Billing reminders for {today:yyyy-MM-dd}: 3 charges got no reminder, since their template cannot be rendered: template 'billing.due' of the default tenant '': cortex.message_templates has no row for key 'billing.due'", error, StringComparison.Ordinal);
+        Assert.Contains($"Billing reminders for {today:yyyy-MM-dd}: 3 charges got no reminder, since their template cannot be rendered: template 'billing.due' of the default tenant: cortex.message_templates has no row for key 'billing.due' for the default tenant", error, StringComparison.Ordinal);
         Assert.Empty(await h.QueuedAsync());
 
         // Still owed (logged once it is), and not again at once into the same fault: a minute later.
