@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using Cortex.Shared.Contract;
 using Cortex.Shared.Privacy;
 using Spectre.Console;
 
@@ -111,29 +112,7 @@ internal static class Terminal
     /// character written as the JSON output writes it (\n, \u001B), so that an escape sequence cannot drive the terminal
     /// and a line break cannot forge a line of its own.
     /// </summary>
-    public static string? Printable(string? text)
-    {
-        if (text is null || !text.Any(char.IsControl))
-        {
-            return text;
-        }
-
-        var shown = new StringBuilder(text.Length + 16);
-        foreach (var c in text)
-        {
-            var escape = c switch
-            {
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                _ when char.IsControl(c) => string.Create(CultureInfo.InvariantCulture, $"\\u{(int)c:X4}"),
-                _ => null,
-            };
-            _ = escape is null ? shown.Append(c) : shown.Append(escape);
-        }
-
-        return shown.ToString();
-    }
+    public static string? Printable(string? text) => ControlCharacters.Escape(text);
 
     /// <summary>Masks every phone-like number in free text, as <see cref="PhoneMask.MaskNumbersIn"/> does.</summary>
     public static string? MaskPhones(string? text) => PhoneMask.MaskNumbersIn(text);

@@ -1198,7 +1198,8 @@ internal sealed class SenderEngine : BackgroundService
         }
         else
         {
-            SenderLog.QueuePaused(_logger, _queue.Keys.Name, PhoneMask.MaskNumbersIn(reason)!);
+            // Set by hand with redis-cli, it may hold a line break (the admin endpoint refuses them): one line all the same.
+            SenderLog.QueuePaused(_logger, _queue.Keys.Name, ControlCharacters.Escape(PhoneMask.MaskNumbersIn(reason))!);
         }
     }
 
