@@ -66,6 +66,6 @@ internal static partial class Log
     [LoggerMessage(2021, LogLevel.Warning, "Campaign {CampaignId} run {FireTime:O} expired: its send time {SendTime:O} is {Late} past, more than ExpireAfter ({ExpireAfter}); {NotFannedOut} of {Total} recipients are not fanned out, and the {Enqueued} enqueued before are sent as usual")]
     public static partial void CampaignRunExpired(ILogger logger, long campaignId, DateTimeOffset fireTime, DateTimeOffset sendTime, TimeSpan late, TimeSpan expireAfter, int notFannedOut, int total, int enqueued);
 
-    [LoggerMessage(2022, LogLevel.Warning, "Billing reminders for {Today:yyyy-MM-dd}: {Late} charges got no reminder, since it could go out only at {SendTime:O} (the end of the quiet hours), after the day, and its text counts days from the day (\"vence hoje\", the template's days). A run in the evening's quiet hours writes nothing; the next day's reminders go out as usual")]
+    [LoggerMessage(2022, LogLevel.Warning, "Billing reminders for {Today:yyyy-MM-dd}: {Late} charges got no reminder, since it could go out only at {SendTime:O} (the end of the quiet hours), after the day, and its text counts days from the day (the due day's \"vence hoje\", or a template with days). Reminders that name the due date are written as usual")]
     public static partial void BillingRunTooLate(ILogger logger, DateOnly today, int late, DateTimeOffset sendTime);
 }

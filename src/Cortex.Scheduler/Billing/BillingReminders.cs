@@ -13,8 +13,8 @@ using Npgsql;
 namespace Cortex.Scheduler.Billing;
 
 /// <summary>What one billing run did.</summary>
-/// <remarks><see cref="Late"/>: charges whose reminder could go out only after the day (the run came in the evening's quiet
-/// hours), not written, since their texts count days from it.</remarks>
+/// <remarks><see cref="Late"/>: charges whose reminder counts days from the day (D0, or a template with {days}) and could
+/// go out only after it (the run came in the evening's quiet hours): not written.</remarks>
 public sealed record BillingRunResult(DateOnly Today, int Due, int New, int OptedOut, int Invalid, int Published, int Late = 0, DateTimeOffset? LateSendTime = null);
 
 /// <summary>A template billing needs that renders for no charge at all: missing, or broken whatever the row holds.</summary>
@@ -118,7 +118,7 @@ public sealed class BillingReminders(
 
         // Rows of pages that were only partly new, and rows left pending by an earlier crash, this job's or another's.
         counts.Published += await ledger.PublishPendingAsync(settings.BatchSize, cancellationToken);
-        if (counts.Templates.Where(t => t.Value is not null).Select(t => t.Value!).ToList() is { Count: > 0 } broken)
+        if (counts.Templates.Values.Select(t => t.Broken).OfType<BrokenBillingTemplate>().ToList() is { Count: > 0 } broken)
         {
             // After the rest of the day is written and pushed: one tenant's broken override holds back only its own charges.
             throw new BillingTemplateException(today, broken, counts.Held);
@@ -246,8 +246,9 @@ public sealed class BillingReminders(
         var daysText = Math.Abs(offset).ToString(CultureInfo.InvariantCulture);
         var sendAtByTenant = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
 
-        // The texts count days from the day they are written for ("vence hoje", {days}): a reminder still unsent when it
-        // ends would tell its customer the wrong day, beside the next day's reminder of the same charge (D0, then D+1).
+        // A text that counts days from the day it is written for (the due day's "vence hoje", or a template with {days})
+        // is wrong the next morning, beside that charge's next reminder (D0, then D+1 an hour later): such a reminder
+        // ends with its day. One that names the due date ("vence em 23/11/2026") is right any day, and keeps ExpireAfter.
         var dayEnd = StartOf(dueDate.AddDays(offset + 1), settings.Zone);
         foreach (var charge in charges)
         {
@@ -264,24 +265,25 @@ public sealed class BillingReminders(
                 sendAtByTenant[charge.Tenant] = sendAt;
             }
 
-            if (sendAt >= dayEnd)
+            if (!counts.Templates.TryGetValue((charge.Tenant, templateKey), out var template))
+            {
+                template = CheckTemplate(templates, charge.Tenant, templateKey, dueDateText, daysText, settings, now);
+                counts.Templates[(charge.Tenant, templateKey)] = template;
+            }
+
+            if (template.Broken is not null)
+            {
+                // Not skipped as invalid: the day stays owed and these are written once the template is fixed.
+                counts.Held++;
+                continue;
+            }
+
+            var sameDay = offset == 0 || template.CountsDays;
+            if (sameDay && sendAt >= dayEnd)
             {
                 // A run in the evening's quiet hours (a template fixed, a day resumed, a firing late after an outage).
                 counts.Late++;
                 counts.LateSendTime ??= sendAt;
-                continue;
-            }
-
-            if (!counts.Templates.TryGetValue((charge.Tenant, templateKey), out var broken))
-            {
-                broken = CheckTemplate(templates, charge.Tenant, templateKey, dueDateText, daysText, settings, now);
-                counts.Templates[(charge.Tenant, templateKey)] = broken;
-            }
-
-            if (broken is not null)
-            {
-                // Not skipped as invalid: the day stays owed and these are written once the template is fixed.
-                counts.Held++;
                 continue;
             }
 
@@ -295,7 +297,7 @@ public sealed class BillingReminders(
                     Tenant = charge.Tenant.Length == 0 ? null : charge.Tenant,
                     NotBefore = sendAt > now ? sendAt : null,
                     QuietHours = quiet.WindowFor(charge.Tenant, Kind),
-                    ExpiresAt = Min(sendAt + settings.ExpireAfter, dayEnd),
+                    ExpiresAt = sameDay ? Min(sendAt + settings.ExpireAfter, dayEnd) : sendAt + settings.ExpireAfter,
                 },
                 Variables(charge.CustomerName, PtBr.Currency(charge.Amount), dueDateText, daysText));
 
@@ -339,16 +341,23 @@ public sealed class BillingReminders(
     /// <summary>
     /// Renders the template for a made-up charge with every variable set: one that fails even then is the template's
     /// fault (missing, a variable billing does not have, a WhatsApp name or language the envelope refuses), not a row's.
+    /// Notes whether it asks for <c>{days}</c>.
     /// </summary>
-    private BrokenBillingTemplate? CheckTemplate(
+    private TemplateCheck CheckTemplate(
         TemplateCatalog templates, string tenant, string templateKey, string dueDateText, string daysText, SchedulerOptions settings, DateTimeOffset now)
     {
+        var variables = Variables("Cliente", PtBr.Currency(100m), dueDateText, daysText);
+        var countsDays = false;
         try
         {
             ledger.PrepareMessage(templates.Get(tenant, templateKey).Apply(
                 new Envelope { Id = $"billing:template-check:{templateKey}", To = "+5511900000000", Kind = Kind, ExpiresAt = now + settings.ExpireAfter },
-                Variables("Cliente", PtBr.Currency(100m), dueDateText, daysText)));
-            return null;
+                variable =>
+                {
+                    countsDays |= variable == "days";
+                    return variables(variable);
+                }));
+            return new TemplateCheck(null, countsDays);
         }
         catch (Exception ex) when (ex is TemplateException or InvalidEnvelopeException)
         {
@@ -359,7 +368,7 @@ public sealed class BillingReminders(
                 InvalidEnvelopeException { Error: { } error } => $"it makes messages the sender refuses ({error})",
                 _ => ex.Message,
             };
-            return new BrokenBillingTemplate(tenant, templateKey, reason);
+            return new TemplateCheck(new BrokenBillingTemplate(tenant, templateKey, reason), countsDays);
         }
     }
 
@@ -391,6 +400,9 @@ public sealed class BillingReminders(
 
     private sealed record DueCharge(long Id, string Tenant, string CustomerName, string Phone, decimal Amount, bool OptedOut);
 
+    /// <summary>A template as the run found it: why it cannot be rendered (null when it can), and whether it asks for {days}.</summary>
+    private readonly record struct TemplateCheck(BrokenBillingTemplate? Broken, bool CountsDays);
+
     private sealed record Page(int Offset, DateOnly DueDate, List<DueCharge> Charges);
 
     /// <summary>Each field is written by one stage only and read after every stage has finished.</summary>
@@ -405,7 +417,7 @@ public sealed class BillingReminders(
         public int Late;
         public DateTimeOffset? LateSendTime;
 
-        /// <summary>Each (tenant, template key) the run used, checked once: null when it renders, else why it cannot.</summary>
-        public readonly Dictionary<(string Tenant, string Key), BrokenBillingTemplate?> Templates = [];
+        /// <summary>Each (tenant, template key) the run used, checked once.</summary>
+        public readonly Dictionary<(string Tenant, string Key), TemplateCheck> Templates = [];
     }
 }

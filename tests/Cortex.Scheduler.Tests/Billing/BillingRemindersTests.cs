@@ -129,36 +129,42 @@ public sealed class BillingRemindersTests(SchedulerFixture fixture) : IClassFixt
     }
 
     [Fact]
-    public async Task RunAsync_InTheEveningsQuietHours_WritesNoReminderForTheNextMorning()
+    public async Task RunAsync_InTheEveningsQuietHours_WritesNoReminderThatCountsDaysForTheNextMorning()
     {
-        // 22:30 in São Paulo: the window opens at 08:00 on the 21st, when "vence hoje (20/11/2026)" is a day wrong and
-        // that charge's D+1 reminder goes out too. Not written, and counted.
+        // 22:30 in São Paulo: the window opens at 08:00 on the 21st. Then "vence hoje (20/11/2026)" is a day wrong, an
+        // hour before that charge's D+1 reminder, and so is a tenant's "vence em 3 dias": not written, and counted. The
+        // default D-3 text names the due date ("vence em 23/11/2026"), right on the 21st: it waits for the morning.
         var night = new DateTimeOffset(2026, 11, 21, 1, 30, 0, TimeSpan.Zero);
         await using var h = await fixture.CreateHarnessAsync(night);
+        await h.ExecuteAsync("INSERT INTO cortex.message_templates (tenant, key, body) VALUES ('isp', 'billing.before', 'Olá {name}, sua fatura vence em {days} dias.')");
         await SeedChargeAsync(h, 1, "2026-11-20");
         await SeedChargeAsync(h, 2, "2026-11-23");
+        await SeedChargeAsync(h, 3, "2026-11-23", tenant: "isp");
 
         var result = await h.Billing.RunAsync(s_today, default);
 
-        Assert.Empty(await h.QueuedAsync());
-        Assert.Equal((2, 0, 2, 0), (result.Due, result.New, result.Late, result.Published));
-        Assert.Equal(new DateTimeOffset(2026, 11, 21, 11, 0, 0, TimeSpan.Zero), result.LateSendTime);
+        var queued = Assert.Single(await h.QueuedAsync());
+        var opens = new DateTimeOffset(2026, 11, 21, 11, 0, 0, TimeSpan.Zero);
+        Assert.Equal(("billing:2:-3:2026-11-23", opens, opens + TimeSpan.FromHours(12)), (queued.Envelope.Id, queued.DueAt, queued.Envelope.ExpiresAt));
+        Assert.Equal((3, 1, 2, 1), (result.Due, result.New, result.Late, result.Published));
+        Assert.Equal(opens, result.LateSendTime);
     }
 
     [Fact]
-    public async Task RunAsync_ExpireAfterReachingPastMidnight_ExpiresAtTheEndOfTheDay()
+    public async Task RunAsync_ExpireAfterReachingPastMidnight_ADueDayReminderExpiresAtTheEndOfTheDay()
     {
         // 20:00 in São Paulo, no quiet hours: 12 h of ExpireAfter would let a backlog send "vence hoje" until 08:00 on
-        // the 21st. It expires at midnight local (03:00 UTC) instead; a morning run keeps its 12 h (see above).
+        // the 21st. It expires at midnight local (03:00 UTC) instead. The D+1 text names the date and keeps its 12 h.
         var evening = new DateTimeOffset(2026, 11, 20, 23, 0, 0, TimeSpan.Zero);
         await using var h = await fixture.CreateHarnessAsync(evening, new() { ["Cortex:Scheduler:QuietHours:Start"] = "00:00", ["Cortex:Scheduler:QuietHours:End"] = "00:00" });
         await SeedChargeAsync(h, 1, "2026-11-20");
+        await SeedChargeAsync(h, 2, "2026-11-19");
 
         await h.Billing.RunAsync(s_today, default);
 
-        var envelope = Assert.Single(await h.QueuedAsync()).Envelope;
-        Assert.Equal(new DateTimeOffset(2026, 11, 21, 3, 0, 0, TimeSpan.Zero), envelope.ExpiresAt);
-        Assert.Null(envelope.NotBefore);
+        var expiry = (await h.QueuedAsync()).ToDictionary(m => m.Envelope.Id, m => m.Envelope.ExpiresAt);
+        Assert.Equal(new DateTimeOffset(2026, 11, 21, 3, 0, 0, TimeSpan.Zero), expiry["billing:1:0:2026-11-20"]);
+        Assert.Equal(evening + TimeSpan.FromHours(12), expiry["billing:2:1:2026-11-19"]);
     }
 
     [Fact]

@@ -292,7 +292,7 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
     [Fact]
     public async Task WithdrawUnwanted_ChargeMovedToAnotherDueDateWhileItsReminderWaits_ThatReminderIsWithdrawn()
     {
-        // A feeder's upsert moves charge 1 from the 19th to the 30th while its reminder, "vence em 19/11", waits: it
+        // A feeder's upsert moves charge 1 from the 18th to the 30th while its reminder, "venceu em 18/11", waits: it
         // would tell the customer a wrong date. Charge 2's due date is rewritten unchanged.
         await using var h = await fixture.CreateHarnessAsync(s_day);
         await SeedAsync(h, s_day);
@@ -449,7 +449,7 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
         await h.ExecuteAsync("UPDATE cortex.campaigns SET status = 'cancelled' WHERE name = 'B'");
     }
 
-    // billing:1:0:2026-11-19 → billing:1; followup:3:<ms>:1 → followup:3; campaign:<id>:<ms>:2 → campaign:A:2.
+    // billing:1:1:2026-11-18 → billing:1; followup:3:<ms>:1 → followup:3; campaign:<id>:<ms>:2 → campaign:A:2.
     private static string Name(string key, long campaignA)
     {
         var parts = key.Split(':');
@@ -489,12 +489,14 @@ public sealed class HeldMessagesTests(SchedulerFixture fixture) : IClassFixture<
         return [.. ids.Where((_, i) => claims[i] == ClaimResult.Claimed)];
     }
 
+    // Charges due the 18th: the 19th's run reminds them D+1, "venceu em 18/11/2026", a text right on any day, so that it
+    // may wait overnight (a due day's "vence hoje" ends with its day).
     private static async Task SeedAsync(SchedulerHarness h, DateTimeOffset now)
     {
         await h.ExecuteAsync(
             """
             INSERT INTO cortex.charges (id, customer_name, phone, amount, due_date) VALUES
-                (1, 'Ana', '+5511900000001', 99.90, '2026-11-19'), (2, 'Bia', '+5511900000002', 99.90, '2026-11-19');
+                (1, 'Ana', '+5511900000001', 99.90, '2026-11-18'), (2, 'Bia', '+5511900000002', 99.90, '2026-11-18');
             INSERT INTO cortex.conversations (id, phone, customer_name, last_inbound_at, last_outbound_at) VALUES
                 (3, '+5511900000003', 'Caio', @in, @out), (4, '+5511900000004', 'Duda', @in, @out);
             INSERT INTO cortex.message_templates (key, body) VALUES ('promo', 'Oi {name|cliente}!');
