@@ -475,13 +475,15 @@ internal static class DeadLetterCommands
             ("dead at", e is null ? null : e.DeadAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture)),
             ("list index", v.Record.Index.ToString(System.Globalization.CultureInfo.InvariantCulture) + " (0 = newest)"),
         };
+        // What a producer pushed and a gateway answered, shown with its control characters escaped: an escape sequence in
+        // a payload would otherwise drive the operator's terminal (its title, its clipboard, a cleared screen).
         foreach (var (name, value) in lines)
         {
-            await console.Out.WriteLineAsync($"{name,-11} {value ?? "–"}");
+            await console.Out.WriteLineAsync($"{name,-11} {Terminal.Printable(value) ?? "–"}");
         }
 
         await console.Out.WriteLineAsync("payload:");
-        await console.Out.WriteLineAsync(v.PayloadText(reveal));
+        await console.Out.WriteLineAsync(ControlCharacters.Escape(v.PayloadText(reveal), keepLineBreaks: true));
     }
 
     /// <summary>--reason, --kind, --older-than: every given filter must match.</summary>

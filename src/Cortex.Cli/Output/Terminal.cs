@@ -61,9 +61,12 @@ internal static class Terminal
         return table;
     }
 
-    /// <summary>Adds a row of plain text cells (no markup is interpreted in them).</summary>
+    /// <summary>
+    /// Adds a row of plain text cells: no markup is interpreted in them, and control characters are shown escaped (a
+    /// cell may hold what a producer pushed or a gateway answered: an escape sequence would drive the terminal).
+    /// </summary>
     public static void Row(this Table table, params string?[] cells) =>
-        table.AddRow(cells.Select(c => (Spectre.Console.Rendering.IRenderable)new Text(c ?? string.Empty)).ToArray());
+        table.AddRow(cells.Select(c => (Spectre.Console.Rendering.IRenderable)new Text(ControlCharacters.Escape(c ?? string.Empty, keepLineBreaks: true)!)).ToArray());
 
     /// <summary>Writes one JSON document built by <paramref name="write"/>, indented, followed by a newline.</summary>
     public static void WriteJson(CliConsole console, Action<Utf8JsonWriter> write)

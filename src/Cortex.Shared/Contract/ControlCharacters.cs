@@ -8,11 +8,12 @@ public static class ControlCharacters
 {
     /// <summary>
     /// <paramref name="text"/> with each control character escaped (<c>\n</c>, <c>\r</c>, <c>\t</c>, <c>\u001B</c>): an
-    /// escape sequence would reach a terminal, a line break would split a log line in two.
+    /// escape sequence would drive a terminal (a title, the clipboard, a cleared screen), a line break would split a log
+    /// line in two. With <paramref name="keepLineBreaks"/>, a line feed stays one: for text shown as lines (a payload).
     /// </summary>
-    public static string? Escape(string? text)
+    public static string? Escape(string? text, bool keepLineBreaks = false)
     {
-        if (text is null || !text.Any(char.IsControl))
+        if (text is null || !text.Any(c => char.IsControl(c) && !(keepLineBreaks && c == '\n')))
         {
             return text;
         }
@@ -22,6 +23,7 @@ public static class ControlCharacters
         {
             var escape = c switch
             {
+                '\n' when keepLineBreaks => null,
                 '\n' => "\\n",
                 '\r' => "\\r",
                 '\t' => "\\t",

@@ -747,12 +747,13 @@ internal ref struct EnvelopeReader
     /// <summary>
     /// The reader's message as a dead letter's detail and the sender's log show it. A bad literal is quoted up to the next
     /// delimiter, which a payload that is not JSON at all may never have: the whole payload came back, its phone numbers
-    /// in full. Numbers are masked and the quote is cut as a field name is.
+    /// in full. Numbers are masked, control characters escaped (a producer's escape sequence would reach the terminal of
+    /// whoever reads the log or <c>cortex dlq</c>), and the quote is cut as a field name is.
     /// </summary>
     internal static string QuoteShown(string message)
     {
         const string Literal = "' is an invalid JSON literal.";
-        message = Privacy.PhoneMask.MaskNumbersIn(message)!;
+        message = ControlCharacters.Escape(Privacy.PhoneMask.MaskNumbersIn(message))!;
         var end = message.IndexOf(Literal, StringComparison.Ordinal);
         return message.StartsWith('\'') && end > 0 ? string.Concat("'", ShownName.Cut(message[1..end]), message.AsSpan(end)) : message;
     }

@@ -150,6 +150,26 @@ public sealed class DeadLetterCommandsTests(CliFixture fixture)
     }
 
     [Fact]
+    public async Task ListAndShow_PayloadAndGatewayErrorHoldingEscapeSequences_ShowThemEscaped()
+    {
+        // Anyone who may LPUSH, or a gateway's error page, can put an escape sequence in a dead letter: shown raw, it would
+        // set the operator's window title, write their clipboard (OSC 52) or clear their screen.
+        var cli = fixture.Queue(Queues.Clock());
+        const string Payload = "owned \u001B]52;c;ZWNobyBvd25lZA==\u0007 \u001B[2J\r\nsecond line";
+        await Queues.DeadLetterAsync(fixture.Connection, cli.Keys, DeadLetterReasons.InvalidEnvelope, Encoding.UTF8.GetBytes(Payload), cli.Time.GetUtcNow(), "esc:1", kind: "bill\u001B[31m", lastError: "HTTP 502: \u001B]0;title\u0007");
+
+        var list = await cli.RunAsync("dlq", "list");
+        var show = await cli.RunAsync("dlq", "show", "esc:1");
+
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.True(show.ExitCode == 0, show.ToString());
+        Assert.DoesNotContain(list.Out + show.Out, c => c is '\u001B' or '\u0007' or '\r');
+        Assert.Contains("owned \\u001B]52;c;ZWNobyBvd25lZA==\\u0007 \\u001B[2J\\r", show.Out, StringComparison.Ordinal);
+        Assert.Contains("second line", show.Out, StringComparison.Ordinal);
+        Assert.Contains("HTTP 502: \\u001B]0;title\\u0007", show.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task RequeueOne_AfterARealFailedSend_GoesBackToItsReadyListAndTheSenderSendsItAgain()
     {
         var cli = fixture.Queue(Queues.Clock());

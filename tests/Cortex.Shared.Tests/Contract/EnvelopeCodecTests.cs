@@ -227,6 +227,20 @@ public class EnvelopeCodecTests
         Assert.True(result.Error.Message.Length < 160, result.Error.Message);
     }
 
+    [Theory]
+    [InlineData("nope\u001B]0;owned\u0007 ok")]
+    [InlineData("nope\u001B[2J\u001B[H cleared")]
+    [InlineData("nope\r\u009B31m")]
+    public void Parse_NotJsonWithAnEscapeSequence_DetailShowsItEscaped(string payload)
+    {
+        // A hostile producer's escape sequence in the quoted literal would reach the terminal of whoever reads the sender's
+        // log or `cortex dlq` (a window title, the clipboard, a cleared screen).
+        var detail = EnvelopeCodec.Parse(Utf8(payload)).Error!.ToString();
+
+        Assert.DoesNotContain(detail, char.IsControl);
+        Assert.StartsWith("invalid JSON: 'nope\\", detail, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Parse_NoVersionAndAnUnknownField_NamesTheFieldWhichMayBeTheMisspeltVersion()
     {
