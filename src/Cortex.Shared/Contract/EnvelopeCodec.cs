@@ -108,6 +108,12 @@ public static class EnvelopeCodec
             return null;
         }
 
+        // Parse refuses a payload for its byte-order mark alone; its entry still names the id the producer knows it by.
+        if (utf8Json.StartsWith(Utf8ByteOrderMark))
+        {
+            utf8Json = utf8Json[Utf8ByteOrderMark.Length..];
+        }
+
         string? id = null;
         try
         {

@@ -187,6 +187,17 @@ public class EnvelopeCodecTests
         { "\uFEFF" + $$"""{"version":1,"id":"c-1","to":"{{Phone}}","text":"hi"}""", "$", "invalid JSON: starts with a UTF-8 byte-order mark (bytes EF BB BF); push the JSON without it" },
     };
 
+    // A payload refused only for its byte-order mark (File.WriteAllText, PowerShell) had no messageId in its dead letter:
+    // `cortex dlq show <id>` did not find the message the producer knew by that id.
+    [Fact]
+    public void TryReadId_PayloadStartingWithAByteOrderMark_ReadsTheId()
+    {
+        var payload = Utf8("\uFEFF" + $$"""{"version":1,"id":"charge-8812:due-3d","to":"{{Phone}}","text":"hi"}""");
+
+        Assert.False(EnvelopeCodec.Parse(payload).IsValid);
+        Assert.Equal("charge-8812:due-3d", EnvelopeCodec.TryReadId(payload));
+    }
+
     [Theory]
     [MemberData(nameof(DetailsThatSayWhatToFix))]
     public void Parse_DetailOfAnInvisibleOrMiscountedMistake_SaysWhatToFix(string json, string field, string message)
