@@ -187,6 +187,34 @@ public class EnvelopeCodecTests
         { "\uFEFF" + $$"""{"version":1,"id":"c-1","to":"{{Phone}}","text":"hi"}""", "$", "invalid JSON: starts with a UTF-8 byte-order mark (bytes EF BB BF); push the JSON without it" },
     };
 
+    private const string E164Rule = "must be an E.164 number: optional '+', then 8 to 15 digits, not starting with 0";
+
+    // "must be an E.164 number" alone left the producer to find which of three rules a number broke; what is wrong is
+    // said without the number, which only PhoneMask may show.
+    public static TheoryData<string, string> PhoneMistakes() => new()
+    {
+        { "+55 11 98765-4321", $"{E164Rule} (U+0020 at character 4 is not a digit)" },
+        { "(11) 98765-4321", $"{E164Rule} (U+0028 at character 1 is not a digit)" },
+        { "+5511９8765432", $"{E164Rule} (U+FF19 at character 6 is not a digit)" },
+        { "++5511987654321", $"{E164Rule} (U+002B at character 2 is not a digit)" },
+        { "5511987654321x", $"{E164Rule} (U+0078 at character 14 is not a digit)" },
+        { "011987654321", $"{E164Rule} (its first digit is 0: write the country code, without a 0 or 00 dialling prefix)" },
+        { "+0055119876543", $"{E164Rule} (its first digit is 0: write the country code, without a 0 or 00 dialling prefix)" },
+        { "+1234567", $"{E164Rule} (it has 7 digits)" },
+        { "+5511987654321000", $"{E164Rule} (it has 16 digits)" },
+        { "+", $"{E164Rule} (it has no digits)" },
+    };
+
+    [Theory]
+    [MemberData(nameof(PhoneMistakes))]
+    public void Parse_RefusedPhone_DetailSaysWhatIsWrongWithoutTheNumber(string to, string message)
+    {
+        var result = EnvelopeCodec.Parse(Utf8($$"""{"version":1,"id":"c-1","to":"{{to}}","text":"hi"}"""));
+
+        Assert.Equal(new EnvelopeError("to", message), result.Error);
+        Assert.DoesNotMatch("[0-9]{5}", message); // no part of the number: code points have 4 hex digits, counts 1 to 3
+    }
+
     // A payload refused only for its byte-order mark (File.WriteAllText, PowerShell) had no messageId in its dead letter:
     // `cortex dlq show <id>` did not find the message the producer knew by that id.
     [Fact]
