@@ -215,6 +215,45 @@ public class EnvelopeCodecTests
         Assert.DoesNotMatch("[0-9]{5}", message); // no part of the number: code points have 4 hex digits, counts 1 to 3
     }
 
+    // Python's strftime("%z") writes -0300, str(datetime) and SQL a space for the 'T', Ruby a space before the offset:
+    // each was refused with the rule alone, which the producer had read and believed they followed.
+    public static TheoryData<string, string, string> TimestampMistakes() => new()
+    {
+        { "notBefore", "2026-11-22T09:00:00-0300", "has its offset -0300 without a colon (write -03:00); must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "expiresAt", "2026-11-22 09:00:00-03:00", "has a space where the 'T' between date and time goes; must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "expiresAt", "2026-11-22 21:00:00.5Z", "has a space where the 'T' between date and time goes; must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "expiresAt", "2026-11-22 21:00", "has a space where the 'T' between date and time goes and no offset (without one it is read in the sender's time zone); must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "enqueuedAt", "2026-11-22 09:00:00 -0300", "has a space where the 'T' between date and time goes, a space before its offset and its offset -0300 without a colon (write -03:00); must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "notBefore", "2026-11-22T09:00:00 +05:30", "has a space before its offset; must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+
+        // Nothing recognised: the rule alone, as before.
+        { "notBefore", "tomorrow", "must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "notBefore", "2026-02-30T09:00:00-03:00", "must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "notBefore", "22/11/2026 09:00", "must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+    };
+
+    [Theory]
+    [MemberData(nameof(TimestampMistakes))]
+    public void Parse_RefusedTimestamp_DetailSaysWhatIsWrongBeforeTheRule(string field, string value, string message)
+    {
+        var result = EnvelopeCodec.Parse(Utf8("{" + Minimal + $$""","{{field}}":"{{value}}"}"""));
+
+        Assert.Equal(new EnvelopeError(field, message), result.Error);
+    }
+
+    // Only the wording of a refusal changed: docs/message-format.md says these are read in the sender's time zone.
+    [Theory]
+    [InlineData("2026-11-22")]
+    [InlineData("2026-11-22T09:00")]
+    [InlineData("2026-11-22T09:00:00")]
+    [InlineData("2026-11-22T09:00:00-03")]
+    public void Parse_TimestampWithoutAnOffsetOrATime_IsStillAccepted(string value)
+    {
+        var result = EnvelopeCodec.Parse(Utf8("{" + Minimal + $$""","notBefore":"{{value}}"}"""));
+
+        Assert.True(result.IsValid, result.Error?.ToString());
+    }
+
     // A payload refused only for its byte-order mark (File.WriteAllText, PowerShell) had no messageId in its dead letter:
     // `cortex dlq show <id>` did not find the message the producer knew by that id.
     [Fact]
