@@ -108,6 +108,12 @@ public static class EnvelopeCodec
             return null;
         }
 
+        // Parse refuses a payload for its byte-order mark alone; its entry still names the id the producer knows it by.
+        if (utf8Json.StartsWith(Utf8ByteOrderMark))
+        {
+            utf8Json = utf8Json[Utf8ByteOrderMark.Length..];
+        }
+
         string? id = null;
         try
         {
@@ -314,7 +320,7 @@ public static class EnvelopeCodec
 
         if (!TryNormalizePhone(doc.To, out var to))
         {
-            return Fail("to", $"must be an E.164 number: optional '+', then {EnvelopeLimits.MinPhoneDigits} to {EnvelopeLimits.MaxPhoneDigits} digits, not starting with 0");
+            return Fail("to", $"must be an E.164 number: optional '+', then {EnvelopeLimits.MinPhoneDigits} to {EnvelopeLimits.MaxPhoneDigits} digits, not starting with 0 ({PhoneMistake(doc.To)})");
         }
 
         var hasText = doc.Text is not null;
@@ -564,6 +570,28 @@ public static class EnvelopeCodec
 
         normalized = value[0] == '+' ? value : "+" + value;
         return true;
+    }
+
+    // What is wrong with a number TryNormalizePhone refused, in the order a producer would fix it, and without the number:
+    // the detail reaches logs, terminals and dead-letter listings, where a phone number is shown masked or not at all.
+    private static string PhoneMistake(string value)
+    {
+        var start = value.StartsWith('+') ? 1 : 0;
+        var digits = value.AsSpan(start);
+        var other = digits.IndexOfAnyExceptInRange('0', '9');
+        if (other >= 0)
+        {
+            // One character, named by its code point: the space, dash or full-width digit a producer's formatting left.
+            Rune.DecodeFromUtf16(digits[other..], out var rune, out _);
+            return string.Create(CultureInfo.InvariantCulture, $"U+{rune.Value:X4} at character {start + other + 1} is not a digit");
+        }
+
+        if (digits.Length > 0 && digits[0] == '0')
+        {
+            return "its first digit is 0: write the country code, without a 0 or 00 dialling prefix";
+        }
+
+        return digits.Length == 0 ? "it has no digits" : string.Create(CultureInfo.InvariantCulture, $"it has {digits.Length} digits");
     }
 
     // Where the first space, line break, control or invisible format character is, as a UTF-16 index. Any Unicode one,

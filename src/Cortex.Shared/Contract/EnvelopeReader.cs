@@ -17,6 +17,9 @@ internal ref struct EnvelopeReader
 {
     private const string TruncatedMessage = "invalid JSON: the document ends before it is complete (truncated?)";
 
+    // Longer than any timestamp the reader reads (2026-11-22T09:00:00.1234567+03:00 is 33 characters).
+    private const int MaxTimestampLength = 64;
+
     // One past the limit, so the reader never throws for depth: ReadUnknown stops at the limit first.
     private static readonly JsonReaderOptions s_options = new() { MaxDepth = EnvelopeLimits.MaxJsonDepth + 1 };
 
@@ -694,10 +697,19 @@ internal ref struct EnvelopeReader
             return null;
         }
 
-        if (_reader.TokenType == JsonTokenType.String && _reader.TryGetDateTimeOffset(out var timestamp))
+        if (_reader.TokenType == JsonTokenType.String)
         {
-            value = timestamp;
-            return null;
+            if (_reader.TryGetDateTimeOffset(out var timestamp))
+            {
+                value = timestamp;
+                return null;
+            }
+
+            // The mistakes worth naming are short and written without escapes; anything else gets the rule alone.
+            if (!_reader.ValueIsEscaped && _reader.ValueSpan.Length <= MaxTimestampLength)
+            {
+                return new EnvelopeError(Field, TimestampMistakes.Describe(Encoding.UTF8.GetString(_reader.ValueSpan)));
+            }
         }
 
         return TypeError();
@@ -715,7 +727,7 @@ internal ref struct EnvelopeReader
         {
             "$" => "envelope must be a JSON object",
             "version" or "attempt" => "must be a whole number",
-            "notBefore" or "expiresAt" or "enqueuedAt" => "must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00",
+            "notBefore" or "expiresAt" or "enqueuedAt" => TimestampMistakes.Rule,
             "template" => "must be an object with name, language and parameters",
             "attributes" => "must be an object of string values",
             _ when field.StartsWith("template.parameters", StringComparison.Ordinal) => "must be an array of strings",

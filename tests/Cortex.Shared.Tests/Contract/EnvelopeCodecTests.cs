@@ -187,6 +187,84 @@ public class EnvelopeCodecTests
         { "\uFEFF" + $$"""{"version":1,"id":"c-1","to":"{{Phone}}","text":"hi"}""", "$", "invalid JSON: starts with a UTF-8 byte-order mark (bytes EF BB BF); push the JSON without it" },
     };
 
+    private const string E164Rule = "must be an E.164 number: optional '+', then 8 to 15 digits, not starting with 0";
+
+    // "must be an E.164 number" alone left the producer to find which of three rules a number broke; what is wrong is
+    // said without the number, which only PhoneMask may show.
+    public static TheoryData<string, string> PhoneMistakes() => new()
+    {
+        { "+55 11 98765-4321", $"{E164Rule} (U+0020 at character 4 is not a digit)" },
+        { "(11) 98765-4321", $"{E164Rule} (U+0028 at character 1 is not a digit)" },
+        { "+5511９8765432", $"{E164Rule} (U+FF19 at character 6 is not a digit)" },
+        { "++5511987654321", $"{E164Rule} (U+002B at character 2 is not a digit)" },
+        { "5511987654321x", $"{E164Rule} (U+0078 at character 14 is not a digit)" },
+        { "011987654321", $"{E164Rule} (its first digit is 0: write the country code, without a 0 or 00 dialling prefix)" },
+        { "+0055119876543", $"{E164Rule} (its first digit is 0: write the country code, without a 0 or 00 dialling prefix)" },
+        { "+1234567", $"{E164Rule} (it has 7 digits)" },
+        { "+5511987654321000", $"{E164Rule} (it has 16 digits)" },
+        { "+", $"{E164Rule} (it has no digits)" },
+    };
+
+    [Theory]
+    [MemberData(nameof(PhoneMistakes))]
+    public void Parse_RefusedPhone_DetailSaysWhatIsWrongWithoutTheNumber(string to, string message)
+    {
+        var result = EnvelopeCodec.Parse(Utf8($$"""{"version":1,"id":"c-1","to":"{{to}}","text":"hi"}"""));
+
+        Assert.Equal(new EnvelopeError("to", message), result.Error);
+        Assert.DoesNotMatch("[0-9]{5}", message); // no part of the number: code points have 4 hex digits, counts 1 to 3
+    }
+
+    // Python's strftime("%z") writes -0300, str(datetime) and SQL a space for the 'T', Ruby a space before the offset:
+    // each was refused with the rule alone, which the producer had read and believed they followed.
+    public static TheoryData<string, string, string> TimestampMistakes() => new()
+    {
+        { "notBefore", "2026-11-22T09:00:00-0300", "has its offset -0300 without a colon (write -03:00); must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "expiresAt", "2026-11-22 09:00:00-03:00", "has a space where the 'T' between date and time goes; must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "expiresAt", "2026-11-22 21:00:00.5Z", "has a space where the 'T' between date and time goes; must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "expiresAt", "2026-11-22 21:00", "has a space where the 'T' between date and time goes and no offset (without one it is read in the sender's time zone); must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "enqueuedAt", "2026-11-22 09:00:00 -0300", "has a space where the 'T' between date and time goes, a space before its offset and its offset -0300 without a colon (write -03:00); must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "notBefore", "2026-11-22T09:00:00 +05:30", "has a space before its offset; must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+
+        // Nothing recognised: the rule alone, as before.
+        { "notBefore", "tomorrow", "must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "notBefore", "2026-02-30T09:00:00-03:00", "must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+        { "notBefore", "22/11/2026 09:00", "must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00" },
+    };
+
+    [Theory]
+    [MemberData(nameof(TimestampMistakes))]
+    public void Parse_RefusedTimestamp_DetailSaysWhatIsWrongBeforeTheRule(string field, string value, string message)
+    {
+        var result = EnvelopeCodec.Parse(Utf8("{" + Minimal + $$""","{{field}}":"{{value}}"}"""));
+
+        Assert.Equal(new EnvelopeError(field, message), result.Error);
+    }
+
+    // Only the wording of a refusal changed: docs/message-format.md says these are read in the sender's time zone.
+    [Theory]
+    [InlineData("2026-11-22")]
+    [InlineData("2026-11-22T09:00")]
+    [InlineData("2026-11-22T09:00:00")]
+    [InlineData("2026-11-22T09:00:00-03")]
+    public void Parse_TimestampWithoutAnOffsetOrATime_IsStillAccepted(string value)
+    {
+        var result = EnvelopeCodec.Parse(Utf8("{" + Minimal + $$""","notBefore":"{{value}}"}"""));
+
+        Assert.True(result.IsValid, result.Error?.ToString());
+    }
+
+    // A payload refused only for its byte-order mark (File.WriteAllText, PowerShell) had no messageId in its dead letter:
+    // `cortex dlq show <id>` did not find the message the producer knew by that id.
+    [Fact]
+    public void TryReadId_PayloadStartingWithAByteOrderMark_ReadsTheId()
+    {
+        var payload = Utf8("\uFEFF" + $$"""{"version":1,"id":"charge-8812:due-3d","to":"{{Phone}}","text":"hi"}""");
+
+        Assert.False(EnvelopeCodec.Parse(payload).IsValid);
+        Assert.Equal("charge-8812:due-3d", EnvelopeCodec.TryReadId(payload));
+    }
+
     [Theory]
     [MemberData(nameof(DetailsThatSayWhatToFix))]
     public void Parse_DetailOfAnInvisibleOrMiscountedMistake_SaysWhatToFix(string json, string field, string message)

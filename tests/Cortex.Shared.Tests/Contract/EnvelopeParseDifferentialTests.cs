@@ -35,7 +35,7 @@ public class EnvelopeParseDifferentialTests
     [
         "1", "2", "-7", "0", "-0", "1.5", "1.0", "1e0", "99999999999", "-99999999999", "2147483647", "2147483648",
         "true", "false", "null", "\"\"", "\" \"", "\"x\"", "\"1\"", "\"high\"", "\"+5511987654321\"", "\"bill_due\"", "\"pt_BR\"",
-        "\"2026-11-22\"", "\"2026-11-22T09:00:00Z\"", "\"2026-11-22T09:00:00\"", "\"tomorrow\"", "\"2026-11-22T09:00:00\\u002B03:00\"",
+        "\"2026-11-22\"", "\"2026-11-22T09:00:00Z\"", "\"2026-11-22T09:00:00\"", "\"tomorrow\"", "\"2026-11-22T09:00:00\\u002B03:00\"", "\"2026-11-22 09:00:00-0300\"",
         "\"\\ud800\"", "\"a\\u0000b\"", "\"\\u0074ab\"", "[]", "[1]", "[\"a\"]", "[\"a\",null]", "[null]", "{}", "{\"a\":\"b\"}",
         "{\"a\":1}", "{\"a\":null}", "{\"name\":\"x\",\"language\":\"en\"}", "{\"a\":\"1\",\"a\":\"2\"}", "[[[[[[[[[1]]]]]]]]]",
         "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":1}}}}}}}",
@@ -83,7 +83,7 @@ public class EnvelopeParseDifferentialTests
             compared++;
             var expected = Describe(ReferenceEnvelopeParser.Parse(json));
             var actual = Describe(EnvelopeCodec.Parse(json));
-            if (expected != actual && !IsLoneSurrogateNamed(expected, actual, json))
+            if (expected != actual && !IsLoneSurrogateNamed(expected, actual, json) && !IsTimestampMistakeNamed(expected, actual))
             {
                 differences.Add($"{Encoding.UTF8.GetString(json)}\n  was:  {expected}\n  now:  {actual}");
             }
@@ -182,6 +182,22 @@ public class EnvelopeParseDifferentialTests
         static bool IsAttributesTypeError(string error) =>
             error == "error [attributes] must be an object of string values"
             || (error.StartsWith("error [attributes.", StringComparison.Ordinal) && error.EndsWith("] attribute values must be strings", StringComparison.Ordinal));
+    }
+
+    // The other: a refused timestamp whose mistake is recognised (a space for the 'T', an offset without its colon) says
+    // so before the rule, at the same field.
+    private static bool IsTimestampMistakeNamed(string expected, string actual)
+    {
+        const string Rule = "must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00";
+        foreach (var field in (string[])["notBefore", "expiresAt", "enqueuedAt"])
+        {
+            if (expected == $"error [{field}] {Rule}")
+            {
+                return actual.StartsWith($"error [{field}] has ", StringComparison.Ordinal) && actual.EndsWith("; " + Rule, StringComparison.Ordinal);
+            }
+        }
+
+        return false;
     }
 
     private static string Describe(EnvelopeParseResult result) =>
