@@ -711,6 +711,10 @@ internal ref struct EnvelopeReader
                 return new EnvelopeError(Field, TimestampMistakes.Describe(Encoding.UTF8.GetString(_reader.ValueSpan)));
             }
         }
+        else if (_reader.TokenType == JsonTokenType.Number)
+        {
+            return new EnvelopeError(Field, TimestampMistakes.Number);
+        }
 
         return TypeError();
     }

@@ -12,6 +12,9 @@ internal static partial class TimestampMistakes
     /// <summary>What a timestamp must be, in words; the detail ends with it whatever was found wrong.</summary>
     public const string Rule = "must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00";
 
+    /// <summary>The detail for a number where a timestamp goes: a Unix time, as many languages' clocks give one.</summary>
+    public const string Number = "is a number (a Unix time?): write the instant as a string; " + Rule;
+
     /// <summary>The detail for a refused timestamp string: what is wrong with it when that is recognised, then <see cref="Rule"/>.</summary>
     public static string Describe(string value)
     {

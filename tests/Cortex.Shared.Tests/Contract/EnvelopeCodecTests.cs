@@ -241,6 +241,19 @@ public class EnvelopeCodecTests
         Assert.Equal(new EnvelopeError(field, message), result.Error);
     }
 
+    [Theory]
+    [InlineData("expiresAt", "1764000000")]
+    [InlineData("notBefore", "1764000000123")]
+    [InlineData("enqueuedAt", "1.7640000005e9")]
+    public void Parse_TimestampWrittenAsANumber_DetailSaysItIsANumberBeforeTheRule(string field, string value)
+    {
+        // A Unix time, as Python's time.time() or JavaScript's Date.now() gives one: "must be an ISO-8601 timestamp"
+        // alone did not tell the producer that the value's type was the mistake.
+        var result = EnvelopeCodec.Parse(Utf8("{" + Minimal + $$""","{{field}}":{{value}}}"""));
+
+        Assert.Equal(new EnvelopeError(field, "is a number (a Unix time?): write the instant as a string; must be an ISO-8601 timestamp with offset, e.g. 2026-11-22T09:00:00-03:00"), result.Error);
+    }
+
     // Only the wording of a refusal changed: docs/message-format.md says these are read in the sender's time zone.
     [Theory]
     [InlineData("2026-11-22")]
